@@ -1,0 +1,151 @@
+//! The key authority's own events, in the wire format of the event contract
+//! (`shared/spec/events.md`), so the risk engine consumes them exactly like an exchange's feed.
+//!
+//! `api_key.created`, `api_key.updated` and `api_key.deleted` are the contract's types.
+//! `api_key.rotated`, `api_key.idle_warning` and `api_key.idle_expired` are additions (the
+//! contract allows additive types), documented in docs/event-contract.md.
+
+use crate::allowlist::IpAllowList;
+use crate::scope::ScopeSet;
+use crate::time::UnixMillis;
+use serde::{Deserialize, Serialize};
+
+/// Where an action came from, as the contract's `ctx` object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventContext {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub call_active: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_access: Option<bool>,
+}
+
+impl EventContext {
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
+}
+
+/// How the customer confirmed an action (the contract's `step_up`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepUp {
+    #[default]
+    None,
+    Email,
+    Sms,
+    Totp,
+    Passkey,
+}
+
+/// The body of a key-authority event (the part after the common fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum KeyEventBody {
+    #[serde(rename = "api_key.created")]
+    Created {
+        key_id: String,
+        scopes: ScopeSet,
+        ip_allowlist: IpAllowList,
+        step_up: StepUp,
+    },
+    #[serde(rename = "api_key.updated")]
+    Updated {
+        key_id: String,
+        scopes: ScopeSet,
+        ip_allowlist: IpAllowList,
+        step_up: StepUp,
+    },
+    #[serde(rename = "api_key.deleted")]
+    Deleted { key_id: String },
+    #[serde(rename = "api_key.rotated")]
+    Rotated {
+        key_id: String,
+        previous_valid_until: UnixMillis,
+    },
+    #[serde(rename = "api_key.idle_warning")]
+    IdleWarning {
+        key_id: String,
+        expires_at: UnixMillis,
+    },
+    #[serde(rename = "api_key.idle_expired")]
+    IdleExpired { key_id: String },
+}
+
+impl KeyEventBody {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            KeyEventBody::Created { .. } => "api_key.created",
+            KeyEventBody::Updated { .. } => "api_key.updated",
+            KeyEventBody::Deleted { .. } => "api_key.deleted",
+            KeyEventBody::Rotated { .. } => "api_key.rotated",
+            KeyEventBody::IdleWarning { .. } => "api_key.idle_warning",
+            KeyEventBody::IdleExpired { .. } => "api_key.idle_expired",
+        }
+    }
+}
+
+/// One event with the contract's common fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEvent {
+    pub id: String,
+    pub ts: UnixMillis,
+    pub account: String,
+    #[serde(flatten)]
+    pub body: KeyEventBody,
+    #[serde(default, skip_serializing_if = "EventContext::is_empty")]
+    pub ctx: EventContext,
+}
+
+impl KeyEvent {
+    /// The event as one JSON line of the contract.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_exactly_like_the_contract_example() {
+        let event = KeyEvent {
+            id: "e1".into(),
+            ts: UnixMillis::parse_rfc3339("2025-07-28T14:03:11.250Z").unwrap(),
+            account: "acc_81".into(),
+            body: KeyEventBody::Updated {
+                key_id: "k_3".into(),
+                scopes: ScopeSet::parse(["read", "trade", "withdraw"]).unwrap(),
+                ip_allowlist: IpAllowList::parse(["203.0.113.7/32"]).unwrap(),
+                step_up: StepUp::Totp,
+            },
+            ctx: EventContext {
+                ip: Some("198.51.100.23".into()),
+                device_id: Some("d_81a".into()),
+                channel: Some("app".into()),
+                call_active: Some(true),
+                ..EventContext::default()
+            },
+        };
+        let line = event.to_json_line();
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        let expected: serde_json::Value = serde_json::from_str(
+            r#"{"id":"e1","ts":"2025-07-28T14:03:11.250Z","type":"api_key.updated","account":"acc_81","key_id":"k_3","scopes":["read","trade","withdraw"],"ip_allowlist":["203.0.113.7/32"],"step_up":"totp","ctx":{"ip":"198.51.100.23","device_id":"d_81a","channel":"app","call_active":true}}"#,
+        )
+        .unwrap();
+        assert_eq!(value, expected);
+        let back: KeyEvent = serde_json::from_str(&line).unwrap();
+        assert_eq!(back, event);
+    }
+}

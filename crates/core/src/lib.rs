@@ -1,0 +1,23 @@
+//! Portcullis' pure domain: the rules about API keys, scopes, IP allow-lists, signed requests,
+//! the replay window and the audit chain.
+//!
+//! Nothing in this crate performs I/O or reads a clock: every function that depends on time
+//! takes `now` as an argument, so tests and replays need no sleeping and give the same answer
+//! on every machine.
+
+pub mod allowlist;
+pub mod audit;
+pub mod events;
+pub mod key;
+pub mod replay;
+pub mod scope;
+pub mod secret;
+pub mod signing;
+pub mod time;
+pub mod verify;
+
+pub use allowlist::{AllowListError, IpAllowList};
+pub use key::{ApiKey, IdlePolicy, KeyAlgorithm, KeyStatus};
+pub use scope::{Scope, ScopeError, ScopeSet};
+pub use secret::Secret;
+pub use time::UnixMillis;

@@ -1,0 +1,135 @@
+//! Verification of one signed request against one key: the decision a gateway asks for on
+//! every private API call.
+//!
+//! The checks run cheapest-first where that reveals nothing: liveness, freshness, then the
+//! signature; the replay guard only ever sees requests with a valid signature (so nobody can
+//! fill it with garbage), and the IP and scope checks come after the signature so that only the
+//! key holder learns how the key is configured.
+
+use crate::key::{ApiKey, IdlePolicy, KeyStatus};
+use crate::scope::Scope;
+use crate::signing::{
+    Ed25519PublicKey, Freshness, HmacSha256Key, decode_base64_signature, decode_hex_tag,
+};
+use crate::time::UnixMillis;
+use std::net::IpAddr;
+
+/// Why a signed request was refused. The strings are a stable part of the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Rejection {
+    UnknownKey,
+    Revoked,
+    Expired,
+    BadSignature,
+    TimestampOutsideWindow,
+    Replayed,
+    IpNotAllowed,
+    ScopeMissing,
+}
+
+impl Rejection {
+    pub const ALL: [Rejection; 8] = [
+        Rejection::UnknownKey,
+        Rejection::Revoked,
+        Rejection::Expired,
+        Rejection::BadSignature,
+        Rejection::TimestampOutsideWindow,
+        Rejection::Replayed,
+        Rejection::IpNotAllowed,
+        Rejection::ScopeMissing,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Rejection::UnknownKey => "unknown_key",
+            Rejection::Revoked => "revoked",
+            Rejection::Expired => "expired",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::TimestampOutsideWindow => "timestamp_outside_window",
+            Rejection::Replayed => "replayed",
+            Rejection::IpNotAllowed => "ip_not_allowed",
+            Rejection::ScopeMissing => "scope_missing",
+        }
+    }
+}
+
+/// One HMAC secret generation; after a rotation the previous one stays valid for an overlap.
+#[derive(Debug)]
+pub struct HmacGeneration {
+    pub key: HmacSha256Key,
+    /// `None` for the current secret; the end of the overlap for a rotated-out one.
+    pub valid_until: Option<UnixMillis>,
+}
+
+/// What a signature is checked against.
+#[derive(Debug)]
+pub enum SigningMaterial {
+    /// Current generation first.
+    Hmac(Vec<HmacGeneration>),
+    Ed25519(Ed25519PublicKey),
+}
+
+/// A key ready for verification: its configuration and its signing material.
+#[derive(Debug)]
+pub struct VerifiableKey {
+    pub key: ApiKey,
+    pub material: SigningMaterial,
+}
+
+/// The parts of a gateway's request that verification needs.
+#[derive(Debug, Clone, Copy)]
+pub struct SignedRequest<'a> {
+    pub signature: &'a str,
+    pub payload: &'a str,
+    pub ip: IpAddr,
+    pub scope: Scope,
+}
+
+impl VerifiableKey {
+    /// Runs every check. `first_use` is asked, with the decoded signature and the end of its
+    /// window, whether this signature is being used for the first time (the replay guard).
+    pub fn verify(
+        &self,
+        request: &SignedRequest<'_>,
+        freshness: Freshness,
+        now: UnixMillis,
+        idle_policy: IdlePolicy,
+        first_use: impl FnOnce(&[u8], i64) -> bool,
+    ) -> Result<(), Rejection> {
+        match self.key.status(now, idle_policy) {
+            KeyStatus::Active => {}
+            KeyStatus::Revoked => return Err(Rejection::Revoked),
+            KeyStatus::Expired | KeyStatus::IdleExpired => return Err(Rejection::Expired),
+        }
+        if !freshness.is_fresh_at(now.as_millis()) {
+            return Err(Rejection::TimestampOutsideWindow);
+        }
+        let payload = request.payload.as_bytes();
+        let accepted = match &self.material {
+            SigningMaterial::Hmac(generations) => {
+                decode_hex_tag(request.signature).filter(|tag| {
+                    generations.iter().any(|generation| {
+                        generation.valid_until.is_none_or(|until| now < until)
+                            && generation.key.verify_tag(payload, tag)
+                    })
+                })
+                .map(|tag| first_use(&tag, freshness.expires_at_ms()))
+            }
+            SigningMaterial::Ed25519(public_key) => decode_base64_signature(request.signature)
+                .filter(|raw| public_key.verify_raw(payload, raw))
+                .map(|raw| first_use(&raw, freshness.expires_at_ms())),
+        };
+        match accepted {
+            None => return Err(Rejection::BadSignature),
+            Some(false) => return Err(Rejection::Replayed),
+            Some(true) => {}
+        }
+        if !self.key.ip_allowlist.allows(request.ip) {
+            return Err(Rejection::IpNotAllowed);
+        }
+        if !self.key.scopes.contains(request.scope) {
+            return Err(Rejection::ScopeMissing);
+        }
+        Ok(())
+    }
+}
