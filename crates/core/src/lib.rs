@@ -5,10 +5,12 @@
 //! takes `now` as an argument, so tests and replays need no sleeping and give the same answer
 //! on every machine.
 
+pub mod account;
 pub mod allowlist;
 pub mod audit;
 pub mod events;
 pub mod key;
+pub mod operator;
 pub mod replay;
 pub mod scope;
 pub mod secret;
@@ -17,7 +19,9 @@ pub mod time;
 pub mod verify;
 
 pub use allowlist::{AllowListError, IpAllowList};
+pub use account::Account;
 pub use key::{ApiKey, IdlePolicy, KeyAlgorithm, KeyStatus};
+pub use operator::{Permission, Role};
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::Secret;
 pub use time::UnixMillis;

@@ -1,0 +1,3 @@
+//! Portcullis' use cases and the ports they depend on.
+
+pub mod ports;
