@@ -1,3 +1,61 @@
 //! Portcullis' use cases and the ports they depend on.
+//!
+//! [`Portcullis`] wires the use cases to one store, one clock and one keyring; the HTTP server
+//! and the CLI both drive it, so every path through the product runs the same checks.
 
+pub mod access;
+pub mod accounts;
+pub mod audit;
+mod changes;
+pub mod clock;
+pub mod error;
+pub mod keyring;
+pub mod keys;
+mod loader;
+pub mod maintenance;
+pub mod operators;
 pub mod ports;
+pub mod random;
+pub mod verifier;
+
+use std::sync::Arc;
+
+pub use access::Actor;
+pub use error::{AppError, AppResult};
+
+/// Every use case, sharing one store, clock, keyring and verifier.
+#[derive(Debug, Clone)]
+pub struct Portcullis {
+    pub store: Arc<dyn ports::Store>,
+    pub clock: Arc<dyn ports::Clock>,
+    pub keys: keys::KeyAuthority,
+    pub accounts: accounts::Accounts,
+    pub operators: operators::Operators,
+    pub audit: audit::Audit,
+}
+
+impl Portcullis {
+    /// Wires the use cases and loads every key into the verifier.
+    pub async fn start(
+        store: Arc<dyn ports::Store>,
+        clock: Arc<dyn ports::Clock>,
+        keyring: Arc<keyring::MasterKeyring>,
+        policy: keys::KeyPolicy,
+    ) -> AppResult<Self> {
+        let seed = [
+            u64::from_le_bytes(random::bytes()?),
+            u64::from_le_bytes(random::bytes()?),
+        ];
+        let verifier = Arc::new(verifier::Verifier::new(policy.idle, seed));
+        let keys = keys::KeyAuthority::new(store.clone(), clock.clone(), keyring, verifier, policy);
+        keys.refresh_verifier(clock.as_ref()).await?;
+        Ok(Self {
+            accounts: accounts::Accounts::new(store.clone(), clock.clone()),
+            operators: operators::Operators::new(store.clone(), clock.clone()),
+            audit: audit::Audit::new(store.clone()),
+            keys,
+            store,
+            clock,
+        })
+    }
+}

@@ -88,22 +88,38 @@ pub struct KeyUsage {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
     InsertOperator(Operator),
-    RevokeOperator { id: String, at: UnixMillis },
+    RevokeOperator {
+        id: String,
+        at: UnixMillis,
+    },
     InsertAccount(Account),
     /// Replaces the account's fields when its stored version is `expected_version`; stores
     /// `expected_version + 1`.
-    UpdateAccount { account: Account, expected_version: i64 },
+    UpdateAccount {
+        account: Account,
+        expected_version: i64,
+    },
     /// A new key; `api_key` and `key_id` must be unused.
     InsertKey(ApiKey),
     /// Replaces the key's configuration (never its usage columns) when its stored version is
     /// `expected_version`; stores `expected_version + 1`.
-    UpdateKey { key: ApiKey, expected_version: i64 },
+    UpdateKey {
+        key: ApiKey,
+        expected_version: i64,
+    },
     InsertSecret(SealedSecret),
     /// Ends a secret generation's validity (rotation overlap).
-    SetSecretValidUntil { key_id: String, generation: i64, valid_until: UnixMillis },
+    SetSecretValidUntil {
+        key_id: String,
+        generation: i64,
+        valid_until: UnixMillis,
+    },
     /// Re-seals a secret under another master key, only if it is still sealed by
     /// `expected_master_key_id`.
-    ResealSecret { secret: SealedSecret, expected_master_key_id: String },
+    ResealSecret {
+        secret: SealedSecret,
+        expected_master_key_id: String,
+    },
 }
 
 /// Everything one change writes, committed atomically.
@@ -139,8 +155,11 @@ pub trait KeyStore: Send + Sync {
     /// Every secret generation of a key, newest first.
     async fn secrets(&self, key_id: &str) -> StoreResult<Vec<SealedSecret>>;
     /// Secrets not sealed by `master_key_id`, at most `limit` (for re-wrapping).
-    async fn secrets_not_sealed_by(&self, master_key_id: &str, limit: u32)
-    -> StoreResult<Vec<SealedSecret>>;
+    async fn secrets_not_sealed_by(
+        &self,
+        master_key_id: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<SealedSecret>>;
     /// Stores the latest use of each key, ignoring uses older than what is stored. Usage is
     /// telemetry: it bumps neither the version nor the change number.
     async fn record_key_usage(&self, usage: &[KeyUsage]) -> StoreResult<()>;
@@ -163,7 +182,9 @@ pub trait EventLog: Send + Sync {
 
 /// The whole storage port.
 #[async_trait]
-pub trait Store: OperatorStore + AccountStore + KeyStore + AuditStore + EventLog {
+pub trait Store:
+    OperatorStore + AccountStore + KeyStore + AuditStore + EventLog + std::fmt::Debug
+{
     /// Applies every write, appends the audit drafts to the chain (in order, after the current
     /// head) and the events to the log, all in one transaction. On any error nothing is written.
     async fn commit(&self, change: ChangeSet) -> StoreResult<()>;

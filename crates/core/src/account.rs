@@ -85,9 +85,11 @@ fn is_plausible_email(email: &str) -> bool {
 }
 
 fn is_e164(phone: &str) -> bool {
-    phone
-        .strip_prefix('+')
-        .is_some_and(|digits| (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0'))
+    phone.strip_prefix('+').is_some_and(|digits| {
+        (8..=15).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    })
 }
 
 #[cfg(test)]
@@ -114,13 +116,31 @@ mod tests {
 
     #[test]
     fn names_the_bad_field() {
-        let bad_id = Account { id: "acc 81".into(), ..account() };
+        let bad_id = Account {
+            id: "acc 81".into(),
+            ..account()
+        };
         assert_eq!(bad_id.validate(), Err(AccountError::InvalidId));
-        let bad_mail = Account { email: Some("ada@".into()), ..account() };
-        assert!(matches!(bad_mail.validate(), Err(AccountError::InvalidEmail(_))));
-        let bad_phone = Account { phone: Some("0044 20 7946".into()), ..account() };
+        let bad_mail = Account {
+            email: Some("ada@".into()),
+            ..account()
+        };
+        assert!(matches!(
+            bad_mail.validate(),
+            Err(AccountError::InvalidEmail(_))
+        ));
+        let bad_phone = Account {
+            phone: Some("0044 20 7946".into()),
+            ..account()
+        };
         assert_eq!(bad_phone.validate(), Err(AccountError::InvalidPhone));
-        let bad_code = Account { anti_phishing_code: Some("ab".into()), ..account() };
-        assert_eq!(bad_code.validate(), Err(AccountError::InvalidAntiPhishingCode));
+        let bad_code = Account {
+            anti_phishing_code: Some("ab".into()),
+            ..account()
+        };
+        assert_eq!(
+            bad_code.validate(),
+            Err(AccountError::InvalidAntiPhishingCode)
+        );
     }
 }

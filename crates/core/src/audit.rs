@@ -259,7 +259,12 @@ mod tests {
         let (mut entries, head) = chain(5);
         entries.remove(1);
         let found = verify(&entries, &head).unwrap_err();
-        assert_eq!(found, ChainBreak::Removed { first_missing_seq: 2 });
+        assert_eq!(
+            found,
+            ChainBreak::Removed {
+                first_missing_seq: 2
+            }
+        );
     }
 
     #[test]

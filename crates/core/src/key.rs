@@ -122,24 +122,53 @@ impl ApiKey {
 
     /// The last sign of life: creation, configuration change or use, whichever is latest.
     pub fn last_activity(&self) -> UnixMillis {
-        let used = self.last_used_at.unwrap_or(self.created_at);
+        self.last_activity_with(self.last_used_at)
+    }
+
+    fn last_activity_with(&self, last_used: Option<UnixMillis>) -> UnixMillis {
+        let used = last_used.unwrap_or(self.created_at);
         self.created_at.max(self.updated_at).max(used)
     }
 
     /// When idle expiry will strike if nothing happens, for keys it applies to.
     pub fn idle_deadline(&self, policy: IdlePolicy) -> Option<UnixMillis> {
-        self.idle_expiry_applies()
-            .then(|| self.last_activity().plus_millis(policy.idle_expiry_ms))
+        self.idle_deadline_with(policy, self.last_used_at)
+    }
+
+    fn idle_deadline_with(
+        &self,
+        policy: IdlePolicy,
+        last_used: Option<UnixMillis>,
+    ) -> Option<UnixMillis> {
+        self.idle_expiry_applies().then(|| {
+            self.last_activity_with(last_used)
+                .plus_millis(policy.idle_expiry_ms)
+        })
     }
 
     pub fn status(&self, now: UnixMillis, policy: IdlePolicy) -> KeyStatus {
+        self.status_with_last_use(now, policy, self.last_used_at)
+    }
+
+    /// Liveness when the latest use is known to be `last_used` (which may be newer than the
+    /// stored `last_used_at`, for uses not yet written back).
+    pub fn status_with_last_use(
+        &self,
+        now: UnixMillis,
+        policy: IdlePolicy,
+        last_used: Option<UnixMillis>,
+    ) -> KeyStatus {
         if self.revoked_at.is_some_and(|at| at <= now) {
             return KeyStatus::Revoked;
         }
         if self.expires_at.is_some_and(|at| at <= now) {
             return KeyStatus::Expired;
         }
-        if self.idle_deadline(policy).is_some_and(|at| at <= now) {
+        let last_used = last_used.max(self.last_used_at);
+        if self
+            .idle_deadline_with(policy, last_used)
+            .is_some_and(|at| at <= now)
+        {
             return KeyStatus::IdleExpired;
         }
         KeyStatus::Active
@@ -191,14 +220,20 @@ pub(crate) mod tests {
         let policy = IdlePolicy::default_policy();
         let key = sample_key(&["read", "trade"], &[]);
         assert_eq!(key.status(UnixMillis(29 * DAY), policy), KeyStatus::Active);
-        assert_eq!(key.status(UnixMillis(30 * DAY), policy), KeyStatus::IdleExpired);
+        assert_eq!(
+            key.status(UnixMillis(30 * DAY), policy),
+            KeyStatus::IdleExpired
+        );
     }
 
     #[test]
     fn restricted_or_read_only_keys_never_idle_expire() {
         let policy = IdlePolicy::default_policy();
         let far = UnixMillis(3650 * DAY);
-        assert_eq!(sample_key(&["read"], &[]).status(far, policy), KeyStatus::Active);
+        assert_eq!(
+            sample_key(&["read"], &[]).status(far, policy),
+            KeyStatus::Active
+        );
         let restricted = sample_key(&["trade", "withdraw"], &["203.0.113.7"]);
         assert_eq!(restricted.status(far, policy), KeyStatus::Active);
     }

@@ -18,8 +18,8 @@ pub mod signing;
 pub mod time;
 pub mod verify;
 
-pub use allowlist::{AllowListError, IpAllowList};
 pub use account::Account;
+pub use allowlist::{AllowListError, IpAllowList};
 pub use key::{ApiKey, IdlePolicy, KeyAlgorithm, KeyStatus};
 pub use operator::{Permission, Role};
 pub use scope::{Scope, ScopeError, ScopeSet};

@@ -29,6 +29,8 @@ pub enum Permission {
     ImportKeys,
     ReadAudit,
     ManageOperators,
+    /// Re-wrapping secrets under a new master key.
+    ManageSecrets,
     ReadEvents,
 }
 

@@ -233,7 +233,8 @@ mod tests {
 
     #[test]
     fn reads_timestamp_and_window() {
-        let f = Freshness::from_payload("symbol=X&recvWindow=7000&timestamp=1499827319559").unwrap();
+        let f =
+            Freshness::from_payload("symbol=X&recvWindow=7000&timestamp=1499827319559").unwrap();
         assert_eq!(f.timestamp_ms, 1_499_827_319_559);
         assert_eq!(f.recv_window_ms, 7000);
         let f = Freshness::from_payload("timestamp=10").unwrap();

@@ -40,8 +40,8 @@ impl UnixMillis {
 
     /// Parses an RFC 3339 timestamp with any offset; sub-millisecond digits are truncated.
     pub fn parse_rfc3339(text: &str) -> Result<Self, TimestampError> {
-        let parsed = OffsetDateTime::parse(text, &Rfc3339)
-            .map_err(|_| TimestampError(text.to_owned()))?;
+        let parsed =
+            OffsetDateTime::parse(text, &Rfc3339).map_err(|_| TimestampError(text.to_owned()))?;
         let millis = parsed.unix_timestamp_nanos() / 1_000_000;
         i64::try_from(millis)
             .map(Self)

@@ -13,6 +13,7 @@ use crate::signing::{
 };
 use crate::time::UnixMillis;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 /// Why a signed request was refused. The strings are a stable part of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,11 +70,14 @@ pub enum SigningMaterial {
     Ed25519(Ed25519PublicKey),
 }
 
-/// A key ready for verification: its configuration and its signing material.
+/// A key ready for verification: its configuration, its signing material and its most recent
+/// accepted use (kept here because uses are far more frequent than stored updates, and idle
+/// expiry depends on them).
 #[derive(Debug)]
 pub struct VerifiableKey {
     pub key: ApiKey,
     pub material: SigningMaterial,
+    recent_use_ms: AtomicI64,
 }
 
 /// The parts of a gateway's request that verification needs.
@@ -86,6 +90,33 @@ pub struct SignedRequest<'a> {
 }
 
 impl VerifiableKey {
+    pub fn new(key: ApiKey, material: SigningMaterial) -> Self {
+        let recent = key.last_used_at.map_or(i64::MIN, UnixMillis::as_millis);
+        Self {
+            key,
+            material,
+            recent_use_ms: AtomicI64::new(recent),
+        }
+    }
+
+    /// The latest accepted use, from storage or from this process.
+    pub fn last_used_at(&self) -> Option<UnixMillis> {
+        let ms = self.recent_use_ms.load(Ordering::Relaxed);
+        (ms != i64::MIN).then_some(UnixMillis(ms))
+    }
+
+    /// Records a use seen elsewhere (never moves the latest use back).
+    pub fn note_use(&self, at: UnixMillis) {
+        self.recent_use_ms
+            .fetch_max(at.as_millis(), Ordering::Relaxed);
+    }
+
+    /// Liveness, counting uses this process has seen but not yet stored.
+    pub fn status(&self, now: UnixMillis, idle_policy: IdlePolicy) -> KeyStatus {
+        self.key
+            .status_with_last_use(now, idle_policy, self.last_used_at())
+    }
+
     /// Runs every check. `first_use` is asked, with the decoded signature and the end of its
     /// window, whether this signature is being used for the first time (the replay guard).
     pub fn verify(
@@ -96,7 +127,7 @@ impl VerifiableKey {
         idle_policy: IdlePolicy,
         first_use: impl FnOnce(&[u8], i64) -> bool,
     ) -> Result<(), Rejection> {
-        match self.key.status(now, idle_policy) {
+        match self.status(now, idle_policy) {
             KeyStatus::Active => {}
             KeyStatus::Revoked => return Err(Rejection::Revoked),
             KeyStatus::Expired | KeyStatus::IdleExpired => return Err(Rejection::Expired),
@@ -106,15 +137,14 @@ impl VerifiableKey {
         }
         let payload = request.payload.as_bytes();
         let accepted = match &self.material {
-            SigningMaterial::Hmac(generations) => {
-                decode_hex_tag(request.signature).filter(|tag| {
+            SigningMaterial::Hmac(generations) => decode_hex_tag(request.signature)
+                .filter(|tag| {
                     generations.iter().any(|generation| {
                         generation.valid_until.is_none_or(|until| now < until)
                             && generation.key.verify_tag(payload, tag)
                     })
                 })
-                .map(|tag| first_use(&tag, freshness.expires_at_ms()))
-            }
+                .map(|tag| first_use(&tag, freshness.expires_at_ms())),
             SigningMaterial::Ed25519(public_key) => decode_base64_signature(request.signature)
                 .filter(|raw| public_key.verify_raw(payload, raw))
                 .map(|raw| first_use(&raw, freshness.expires_at_ms())),
@@ -130,6 +160,8 @@ impl VerifiableKey {
         if !self.key.scopes.contains(request.scope) {
             return Err(Rejection::ScopeMissing);
         }
+        self.recent_use_ms
+            .fetch_max(now.as_millis(), Ordering::Relaxed);
         Ok(())
     }
 }

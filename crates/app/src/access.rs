@@ -1,0 +1,38 @@
+//! Who is acting, and the one check every use case starts with.
+
+use crate::error::{AppError, AppResult};
+use portcullis_core::operator::{Permission, Role};
+
+/// The authenticated caller of a use case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `op_...` for an operator; `cli:local` for a command run against the local store.
+    pub id: String,
+    pub role: Role,
+}
+
+impl Actor {
+    /// Someone with shell access to the machine and its database: the bootstrap administrator.
+    pub fn local_cli() -> Self {
+        Self {
+            id: "cli:local".into(),
+            role: Role::Admin,
+        }
+    }
+
+    /// The service itself (sweeps, expiries).
+    pub fn system() -> Self {
+        Self {
+            id: "system".into(),
+            role: Role::Admin,
+        }
+    }
+
+    pub fn require(&self, permission: Permission) -> AppResult<()> {
+        if self.role.allows(permission) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! Building the audit entries and events that accompany every change, in one place so that
+//! every use case records them the same way.
+
+use crate::access::Actor;
+use crate::error::AppResult;
+use crate::ports::{ChangeSet, NewEvent, Write};
+use portcullis_core::audit::AuditDraft;
+use portcullis_core::events::{EventContext, KeyEvent, KeyEventBody};
+use portcullis_core::time::UnixMillis;
+use serde_json::Value;
+
+/// A change under construction: writes, then its audit entry and events.
+#[derive(Debug)]
+pub struct Change {
+    at: UnixMillis,
+    actor: String,
+    set: ChangeSet,
+}
+
+impl Change {
+    pub fn new(actor: &Actor, at: UnixMillis) -> Self {
+        Self {
+            at,
+            actor: actor.id.clone(),
+            set: ChangeSet::default(),
+        }
+    }
+
+    #[must_use]
+    pub fn write(mut self, write: Write) -> Self {
+        self.set.writes.push(write);
+        self
+    }
+
+    /// Adds the audit entry; `details` must be a JSON object.
+    #[must_use]
+    pub fn audit(mut self, action: &str, target: String, details: Value) -> Self {
+        self.set.audit.push(AuditDraft {
+            at: self.at,
+            actor: self.actor.clone(),
+            action: action.to_owned(),
+            target,
+            details: details.to_string(),
+        });
+        self
+    }
+
+    /// Adds a key event in the contract's format.
+    pub fn key_event(
+        mut self,
+        account: &str,
+        body: KeyEventBody,
+        ctx: EventContext,
+    ) -> AppResult<Self> {
+        let event = KeyEvent {
+            id: crate::random::identifier("evt")?,
+            ts: self.at,
+            account: account.to_owned(),
+            body,
+            ctx,
+        };
+        self.set.events.push(NewEvent {
+            id: event.id.clone(),
+            ts: event.ts,
+            account: Some(event.account.clone()),
+            event_type: event.body.type_name().to_owned(),
+            body: event.to_json_line(),
+        });
+        Ok(self)
+    }
+
+    pub fn into_set(self) -> ChangeSet {
+        self.set
+    }
+}

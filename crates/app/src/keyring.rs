@@ -1,0 +1,214 @@
+//! Master keys and the sealing of HMAC secrets at rest.
+//!
+//! Each secret is encrypted with AES-256-GCM under the active master key, with a fresh random
+//! nonce, and bound (as associated data) to its key id, generation and master key id: a
+//! ciphertext copied onto another row does not decrypt. Master keys carry ids, so a new one can
+//! become active while old ciphertexts still open, and `rewrap` moves them over.
+
+use crate::error::AppError;
+use crate::ports::SealedSecret;
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use portcullis_core::secret::Secret;
+use portcullis_core::time::UnixMillis;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Length of a master key.
+pub const MASTER_KEY_LEN: usize = 32;
+
+/// The master keys this process knows, and which one seals new secrets.
+pub struct MasterKeyring {
+    active: String,
+    keys: BTreeMap<String, LessSafeKey>,
+}
+
+impl fmt::Debug for MasterKeyring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MasterKeyring")
+            .field("active", &self.active)
+            .field("ids", &self.keys.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+/// A problem with the configured master keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyringError {
+    #[error("master key `{0}` must be exactly {MASTER_KEY_LEN} bytes")]
+    BadLength(String),
+    #[error("the active master key `{0}` is not in the keyring")]
+    MissingActive(String),
+    #[error("master key id `{0}` must be 1 to 32 letters, digits, `-` or `_`")]
+    BadId(String),
+}
+
+impl MasterKeyring {
+    pub fn new(active: &str, keys: Vec<(String, Secret)>) -> Result<Self, KeyringError> {
+        let mut map = BTreeMap::new();
+        for (id, material) in keys {
+            if id.is_empty()
+                || id.len() > 32
+                || !id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(KeyringError::BadId(id));
+            }
+            let unbound = UnboundKey::new(&AES_256_GCM, material.expose())
+                .ok()
+                .filter(|_| material.len() == MASTER_KEY_LEN)
+                .ok_or_else(|| KeyringError::BadLength(id.clone()))?;
+            map.insert(id, LessSafeKey::new(unbound));
+        }
+        if !map.contains_key(active) {
+            return Err(KeyringError::MissingActive(active.to_owned()));
+        }
+        Ok(Self {
+            active: active.to_owned(),
+            keys: map,
+        })
+    }
+
+    pub fn active_id(&self) -> &str {
+        &self.active
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
+    /// Encrypts `secret` for the row (`key_id`, `generation`) under the active master key.
+    pub fn seal(
+        &self,
+        key_id: &str,
+        generation: i64,
+        secret: &Secret,
+        now: UnixMillis,
+    ) -> Result<SealedSecret, AppError> {
+        let key = self
+            .keys
+            .get(&self.active)
+            .ok_or_else(|| AppError::Internal("active master key missing".into()))?;
+        let nonce_bytes = crate::random::bytes::<NONCE_LEN>()?;
+        let aad = associated_data(key_id, generation, &self.active);
+        let mut in_out = secret.expose().to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce_bytes),
+            Aad::from(aad.as_bytes()),
+            &mut in_out,
+        )
+        .map_err(|_| AppError::Internal("sealing a secret failed".into()))?;
+        Ok(SealedSecret {
+            key_id: key_id.to_owned(),
+            generation,
+            master_key_id: self.active.clone(),
+            nonce: nonce_bytes.to_vec(),
+            ciphertext: in_out,
+            created_at: now,
+            valid_until: None,
+        })
+    }
+
+    /// Decrypts a sealed secret; fails if its master key is unknown or anything was altered.
+    pub fn open(&self, sealed: &SealedSecret) -> Result<Secret, AppError> {
+        let key = self.keys.get(&sealed.master_key_id).ok_or_else(|| {
+            AppError::Internal(format!(
+                "secret of {} sealed by unknown master key `{}`",
+                sealed.key_id, sealed.master_key_id
+            ))
+        })?;
+        let nonce = Nonce::try_assume_unique_for_key(&sealed.nonce)
+            .map_err(|_| AppError::Internal(format!("bad nonce for {}", sealed.key_id)))?;
+        let aad = associated_data(&sealed.key_id, sealed.generation, &sealed.master_key_id);
+        let mut in_out = sealed.ciphertext.clone();
+        let plain = key
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut in_out)
+            .map_err(|_| {
+                AppError::Internal(format!(
+                    "secret of {} generation {} failed authentication",
+                    sealed.key_id, sealed.generation
+                ))
+            })?;
+        let secret = Secret::new(plain.to_vec());
+        zeroize::Zeroize::zeroize(&mut in_out);
+        Ok(secret)
+    }
+
+    /// The same secret sealed again under the active master key.
+    pub fn reseal(&self, sealed: &SealedSecret) -> Result<SealedSecret, AppError> {
+        let plain = self.open(sealed)?;
+        let mut resealed =
+            self.seal(&sealed.key_id, sealed.generation, &plain, sealed.created_at)?;
+        resealed.valid_until = sealed.valid_until;
+        Ok(resealed)
+    }
+}
+
+fn associated_data(key_id: &str, generation: i64, master_key_id: &str) -> String {
+    format!("portcullis-secret-v1|{key_id}|{generation}|{master_key_id}")
+}
+
+/// A fresh random master key.
+pub fn generate_master_key() -> Result<Secret, AppError> {
+    Ok(Secret::new(
+        crate::random::bytes::<MASTER_KEY_LEN>()?.to_vec(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ring(active: &str) -> MasterKeyring {
+        MasterKeyring::new(
+            active,
+            vec![
+                ("mk1".into(), Secret::new(vec![1; 32])),
+                ("mk2".into(), Secret::new(vec![2; 32])),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn seals_and_opens_without_the_plaintext_in_the_ciphertext() {
+        let secret = Secret::new(b"NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP".to_vec());
+        let sealed = ring("mk1").seal("k_1", 1, &secret, UnixMillis(5)).unwrap();
+        assert!(!sealed.ciphertext.windows(8).any(|w| w == b"NhqPtmdS"));
+        assert_eq!(ring("mk1").open(&sealed).unwrap(), secret);
+    }
+
+    #[test]
+    fn a_ciphertext_moved_to_another_row_does_not_open() {
+        let sealed = ring("mk1")
+            .seal("k_1", 1, &Secret::new(vec![9; 64]), UnixMillis(5))
+            .unwrap();
+        let moved = SealedSecret {
+            key_id: "k_2".into(),
+            ..sealed.clone()
+        };
+        assert!(ring("mk1").open(&moved).is_err());
+        let mut flipped = sealed;
+        flipped.ciphertext[0] ^= 1;
+        assert!(ring("mk1").open(&flipped).is_err());
+    }
+
+    #[test]
+    fn reseal_moves_to_the_active_key() {
+        let secret = Secret::new(vec![7; 64]);
+        let old = ring("mk1").seal("k_1", 2, &secret, UnixMillis(5)).unwrap();
+        let new = ring("mk2").reseal(&old).unwrap();
+        assert_eq!(new.master_key_id, "mk2");
+        assert_eq!(ring("mk2").open(&new).unwrap(), secret);
+        let without_old =
+            MasterKeyring::new("mk2", vec![("mk2".into(), Secret::new(vec![2; 32]))]).unwrap();
+        assert!(without_old.open(&new).is_ok());
+        assert!(without_old.open(&old).is_err());
+    }
+
+    #[test]
+    fn refuses_bad_keyrings() {
+        assert!(MasterKeyring::new("mk1", vec![("mk1".into(), Secret::new(vec![1; 16]))]).is_err());
+        assert!(MasterKeyring::new("mk9", vec![("mk1".into(), Secret::new(vec![1; 32]))]).is_err());
+    }
+}

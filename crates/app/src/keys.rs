@@ -1,0 +1,551 @@
+//! The key authority's use cases for API keys: issue, import, change, rotate, revoke, show.
+//!
+//! Each use case reads in the same order: check the actor's permission, validate the input into
+//! domain types, build the change (rows, audit entry, event), commit it atomically, then bring
+//! the in-memory verifier up to date so the change is in force before the call returns.
+
+use crate::access::Actor;
+use crate::changes::Change;
+use crate::error::{AppError, AppResult};
+use crate::keyring::MasterKeyring;
+use crate::loader::KeyLoader;
+use crate::ports::{Clock, Store, Write};
+use crate::random;
+use crate::verifier::Verifier;
+use portcullis_core::allowlist::IpAllowList;
+use portcullis_core::events::{EventContext, KeyEventBody, StepUp};
+use portcullis_core::key::{ApiKey, IdlePolicy, KeyAlgorithm, KeyStatus};
+use portcullis_core::operator::Permission;
+use portcullis_core::scope::ScopeSet;
+use portcullis_core::secret::Secret;
+use portcullis_core::signing::Ed25519PublicKey;
+use portcullis_core::time::UnixMillis;
+use serde_json::json;
+use std::sync::Arc;
+
+/// Length of generated API keys and HMAC secrets (Binance's format).
+pub const GENERATED_TOKEN_LEN: usize = 64;
+const MAX_LABEL_CHARS: usize = 100;
+
+/// Settings of the key authority.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyPolicy {
+    pub idle: IdlePolicy,
+    /// How long a rotated-out HMAC secret stays valid, unless the caller asks for less.
+    pub rotation_overlap_ms: i64,
+}
+
+impl Default for KeyPolicy {
+    fn default() -> Self {
+        Self {
+            idle: IdlePolicy::default_policy(),
+            rotation_overlap_ms: 24 * 3_600_000,
+        }
+    }
+}
+
+/// A request to issue a key.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub account: String,
+    pub label: String,
+    pub algorithm: KeyAlgorithm,
+    /// Required for Ed25519 (hex, base64 or PEM); refused for HMAC.
+    pub public_key: Option<String>,
+    pub scopes: Vec<String>,
+    pub ip_allowlist: Vec<String>,
+    pub expires_at: Option<UnixMillis>,
+    pub step_up: StepUp,
+    pub ctx: EventContext,
+}
+
+/// An existing exchange key brought under Portcullis (admin only).
+#[derive(Debug, Clone)]
+pub struct ImportedKey {
+    pub account: String,
+    pub label: String,
+    pub api_key: String,
+    pub secret: Secret,
+    pub scopes: Vec<String>,
+    pub ip_allowlist: Vec<String>,
+    pub expires_at: Option<UnixMillis>,
+}
+
+/// A change to a key's configuration; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct KeyChange {
+    pub label: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub ip_allowlist: Option<Vec<String>>,
+    /// `Some(None)` removes the expiry.
+    pub expires_at: Option<Option<UnixMillis>>,
+    pub step_up: StepUp,
+    pub ctx: EventContext,
+    /// When given, the change applies only if the key is still at this version.
+    pub expected_version: Option<i64>,
+}
+
+/// A key as just issued: the secret is in here once and never again.
+#[derive(Debug)]
+pub struct IssuedKey {
+    pub key: ApiKey,
+    pub secret: Option<Secret>,
+}
+
+/// A key with what is computed about it.
+#[derive(Debug, Clone)]
+pub struct KeyView {
+    pub key: ApiKey,
+    pub status: KeyStatus,
+    pub idle_deadline: Option<UnixMillis>,
+}
+
+/// The API-key use cases.
+#[derive(Debug, Clone)]
+pub struct KeyAuthority {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    keyring: Arc<MasterKeyring>,
+    verifier: Arc<Verifier>,
+    policy: KeyPolicy,
+}
+
+impl KeyAuthority {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        keyring: Arc<MasterKeyring>,
+        verifier: Arc<Verifier>,
+        policy: KeyPolicy,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            keyring,
+            verifier,
+            policy,
+        }
+    }
+
+    pub fn verifier(&self) -> &Arc<Verifier> {
+        &self.verifier
+    }
+
+    pub fn policy(&self) -> KeyPolicy {
+        self.policy
+    }
+
+    pub(crate) fn store_ref(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    pub(crate) fn keyring(&self) -> &MasterKeyring {
+        &self.keyring
+    }
+
+    pub(crate) fn loader(&self) -> KeyLoader<'_> {
+        KeyLoader {
+            store: self.store.as_ref(),
+            keyring: &self.keyring,
+            verifier: &self.verifier,
+        }
+    }
+
+    pub async fn create_key(&self, actor: &Actor, request: NewKey) -> AppResult<IssuedKey> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        self.require_account(&request.account).await?;
+        let public_key = match (request.algorithm, request.public_key.as_deref()) {
+            (KeyAlgorithm::Ed25519, Some(text)) => Some(
+                Ed25519PublicKey::parse(text)
+                    .map_err(|e| AppError::invalid("invalid_public_key", e.to_string()))?,
+            ),
+            (KeyAlgorithm::Ed25519, None) => {
+                return Err(AppError::invalid(
+                    "invalid_public_key",
+                    "an Ed25519 key needs `public_key`",
+                ));
+            }
+            (KeyAlgorithm::HmacSha256, Some(_)) => {
+                return Err(AppError::invalid(
+                    "invalid_public_key",
+                    "an HMAC key takes no `public_key`; its secret is generated",
+                ));
+            }
+            (KeyAlgorithm::HmacSha256, None) => None,
+        };
+        let key = ApiKey {
+            key_id: random::identifier("k")?,
+            api_key: random::alphanumeric(GENERATED_TOKEN_LEN)?,
+            account: request.account,
+            label: validate_label(request.label)?,
+            algorithm: request.algorithm,
+            public_key,
+            scopes: parse_scopes(&request.scopes)?,
+            ip_allowlist: parse_allowlist(&request.ip_allowlist)?,
+            created_at: now,
+            updated_at: now,
+            expires_at: validate_expiry(request.expires_at, now)?,
+            last_used_at: None,
+            last_used_ip: None,
+            revoked_at: None,
+            idle_warned_at: None,
+            version: 1,
+        };
+        let secret = match key.algorithm {
+            KeyAlgorithm::HmacSha256 => Some(Secret::new(
+                random::alphanumeric(GENERATED_TOKEN_LEN)?.into_bytes(),
+            )),
+            KeyAlgorithm::Ed25519 => None,
+        };
+        let mut change = Change::new(actor, now).write(Write::InsertKey(key.clone()));
+        if let Some(secret) = &secret {
+            change = change.write(Write::InsertSecret(self.keyring.seal(
+                &key.key_id,
+                1,
+                secret,
+                now,
+            )?));
+        }
+        let change = change
+            .audit("api_key.created", key_target(&key), key_details(&key))
+            .key_event(
+                &key.account,
+                created_event(&key, request.step_up),
+                request.ctx,
+            )?;
+        self.store.commit(change.into_set()).await?;
+        self.loader().install(&key.key_id, now).await?;
+        Ok(IssuedKey { key, secret })
+    }
+
+    pub async fn import_key(&self, actor: &Actor, request: ImportedKey) -> AppResult<ApiKey> {
+        actor.require(Permission::ImportKeys)?;
+        let now = self.clock.now();
+        self.require_account(&request.account).await?;
+        if !(16..=128).contains(&request.api_key.len())
+            || !request.api_key.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(AppError::invalid(
+                "invalid_api_key",
+                "an imported API key must be 16 to 128 printable ASCII characters",
+            ));
+        }
+        if !(16..=512).contains(&request.secret.len()) {
+            return Err(AppError::invalid(
+                "invalid_secret",
+                "an imported secret must be 16 to 512 bytes",
+            ));
+        }
+        let key = ApiKey {
+            key_id: random::identifier("k")?,
+            api_key: request.api_key,
+            account: request.account,
+            label: validate_label(request.label)?,
+            algorithm: KeyAlgorithm::HmacSha256,
+            public_key: None,
+            scopes: parse_scopes(&request.scopes)?,
+            ip_allowlist: parse_allowlist(&request.ip_allowlist)?,
+            created_at: now,
+            updated_at: now,
+            expires_at: validate_expiry(request.expires_at, now)?,
+            last_used_at: None,
+            last_used_ip: None,
+            revoked_at: None,
+            idle_warned_at: None,
+            version: 1,
+        };
+        let sealed = self.keyring.seal(&key.key_id, 1, &request.secret, now)?;
+        let change = Change::new(actor, now)
+            .write(Write::InsertKey(key.clone()))
+            .write(Write::InsertSecret(sealed))
+            .audit("api_key.imported", key_target(&key), key_details(&key))
+            .key_event(
+                &key.account,
+                created_event(&key, StepUp::None),
+                EventContext::default(),
+            )?;
+        self.store.commit(change.into_set()).await?;
+        self.loader().install(&key.key_id, now).await?;
+        Ok(key)
+    }
+
+    pub async fn update_key(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        change: KeyChange,
+    ) -> AppResult<ApiKey> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let before = self.live_key(key_id, now).await?;
+        if let Some(expected) = change.expected_version
+            && expected != before.version
+        {
+            return Err(AppError::Conflict(format!(
+                "key {key_id} is at version {}, not {expected}",
+                before.version
+            )));
+        }
+        let mut after = before.clone();
+        if let Some(label) = change.label {
+            after.label = validate_label(label)?;
+        }
+        if let Some(scopes) = &change.scopes {
+            after.scopes = parse_scopes(scopes)?;
+        }
+        if let Some(entries) = &change.ip_allowlist {
+            after.ip_allowlist = parse_allowlist(entries)?;
+        }
+        if let Some(expiry) = change.expires_at {
+            after.expires_at = validate_expiry(expiry, now)?;
+        }
+        after.updated_at = now;
+        after.version = before.version + 1;
+        let details = json!({
+            "before": key_details(&before),
+            "after": key_details(&after),
+        });
+        let event = KeyEventBody::Updated {
+            key_id: after.key_id.clone(),
+            scopes: after.scopes,
+            ip_allowlist: after.ip_allowlist.clone(),
+            step_up: change.step_up,
+        };
+        let commit = Change::new(actor, now)
+            .write(Write::UpdateKey {
+                key: after.clone(),
+                expected_version: before.version,
+            })
+            .audit("api_key.updated", key_target(&after), details)
+            .key_event(&after.account, event, change.ctx)?;
+        self.store.commit(commit.into_set()).await?;
+        self.loader().install(key_id, now).await?;
+        Ok(after)
+    }
+
+    /// Revokes a key at once; revoking a revoked key changes nothing and is not an error.
+    pub async fn revoke_key(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        ctx: EventContext,
+    ) -> AppResult<ApiKey> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let before = self.existing_key(key_id).await?;
+        if before.revoked_at.is_some() {
+            return Ok(before);
+        }
+        let mut after = before.clone();
+        after.revoked_at = Some(now);
+        after.updated_at = now;
+        after.version = before.version + 1;
+        let commit = Change::new(actor, now)
+            .write(Write::UpdateKey {
+                key: after.clone(),
+                expected_version: before.version,
+            })
+            .audit("api_key.revoked", key_target(&after), key_details(&after))
+            .key_event(
+                &after.account,
+                KeyEventBody::Deleted {
+                    key_id: after.key_id.clone(),
+                },
+                ctx,
+            )?;
+        self.store.commit(commit.into_set()).await?;
+        self.loader().install(key_id, now).await?;
+        Ok(after)
+    }
+
+    /// Issues a new HMAC secret; the previous one keeps working until the overlap ends.
+    pub async fn rotate_key(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        overlap_ms: Option<i64>,
+    ) -> AppResult<IssuedKey> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let before = self.live_key(key_id, now).await?;
+        if before.algorithm != KeyAlgorithm::HmacSha256 {
+            return Err(AppError::invalid(
+                "rotation_unsupported",
+                "only HMAC keys have a secret to rotate; for Ed25519, issue a key with the new public key",
+            ));
+        }
+        let overlap = overlap_ms.unwrap_or(self.policy.rotation_overlap_ms);
+        if !(0..=30 * IdlePolicy::DAY_MS).contains(&overlap) {
+            return Err(AppError::invalid(
+                "invalid_overlap",
+                "the rotation overlap must be between 0 and 30 days",
+            ));
+        }
+        let current = self
+            .store
+            .secrets(key_id)
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AppError::Internal(format!("HMAC key {key_id} has no secret")))?;
+        let valid_until = now.plus_millis(overlap);
+        let secret = Secret::new(random::alphanumeric(GENERATED_TOKEN_LEN)?.into_bytes());
+        let sealed = self
+            .keyring
+            .seal(key_id, current.generation + 1, &secret, now)?;
+        let mut after = before.clone();
+        after.updated_at = now;
+        after.version = before.version + 1;
+        let details = json!({ "generation": sealed.generation, "previous_valid_until": valid_until.to_rfc3339() });
+        let commit = Change::new(actor, now)
+            .write(Write::SetSecretValidUntil {
+                key_id: key_id.to_owned(),
+                generation: current.generation,
+                valid_until,
+            })
+            .write(Write::InsertSecret(sealed))
+            .write(Write::UpdateKey {
+                key: after.clone(),
+                expected_version: before.version,
+            })
+            .audit("api_key.rotated", key_target(&after), details)
+            .key_event(
+                &after.account,
+                KeyEventBody::Rotated {
+                    key_id: key_id.to_owned(),
+                    previous_valid_until: valid_until,
+                },
+                EventContext::default(),
+            )?;
+        self.store.commit(commit.into_set()).await?;
+        self.loader().install(key_id, now).await?;
+        Ok(IssuedKey {
+            key: after,
+            secret: Some(secret),
+        })
+    }
+
+    pub async fn key(&self, actor: &Actor, key_id: &str) -> AppResult<KeyView> {
+        actor.require(Permission::ReadKeys)?;
+        let key = self.existing_key(key_id).await?;
+        Ok(self.view(key))
+    }
+
+    pub async fn keys_for_account(&self, actor: &Actor, account: &str) -> AppResult<Vec<KeyView>> {
+        actor.require(Permission::ReadKeys)?;
+        self.require_account(account).await?;
+        let keys = self.store.keys_for_account(account).await?;
+        Ok(keys.into_iter().map(|key| self.view(key)).collect())
+    }
+
+    fn view(&self, mut key: ApiKey) -> KeyView {
+        // Uses seen by this process but not yet written back count too.
+        if let Some(cached) = self.verifier.get(&key.api_key) {
+            key.last_used_at = key.last_used_at.max(cached.verifiable.last_used_at());
+        }
+        let now = self.clock.now();
+        KeyView {
+            status: key.status(now, self.policy.idle),
+            idle_deadline: key.idle_deadline(self.policy.idle),
+            key,
+        }
+    }
+
+    async fn require_account(&self, account: &str) -> AppResult<()> {
+        match self.store.account(account).await? {
+            Some(_) => Ok(()),
+            None => Err(AppError::NotFound(format!("account {account}"))),
+        }
+    }
+
+    async fn existing_key(&self, key_id: &str) -> AppResult<ApiKey> {
+        self.store
+            .key(key_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("key {key_id}")))
+    }
+
+    /// A key that can still be changed: revoked and expired keys are final.
+    async fn live_key(&self, key_id: &str, now: UnixMillis) -> AppResult<ApiKey> {
+        let key = self.existing_key(key_id).await?;
+        let last_use = self
+            .verifier
+            .get(&key.api_key)
+            .and_then(|c| c.verifiable.last_used_at());
+        match key.status_with_last_use(now, self.policy.idle, last_use) {
+            KeyStatus::Active => Ok(key),
+            status => Err(AppError::Conflict(format!(
+                "key {key_id} is {} and cannot be changed",
+                status.as_str()
+            ))),
+        }
+    }
+}
+
+fn parse_scopes(names: &[String]) -> AppResult<ScopeSet> {
+    let scopes =
+        ScopeSet::parse(names).map_err(|e| AppError::invalid("unknown_scope", e.to_string()))?;
+    if scopes.is_empty() {
+        return Err(AppError::invalid(
+            "unknown_scope",
+            "a key needs at least one scope",
+        ));
+    }
+    Ok(scopes)
+}
+
+fn parse_allowlist(entries: &[String]) -> AppResult<IpAllowList> {
+    IpAllowList::parse(entries).map_err(|e| AppError::invalid("invalid_cidr", e.to_string()))
+}
+
+fn validate_label(label: String) -> AppResult<String> {
+    let label = label.trim().to_owned();
+    if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "invalid_label",
+            format!("a label is at most {MAX_LABEL_CHARS} printable characters"),
+        ));
+    }
+    Ok(label)
+}
+
+fn validate_expiry(
+    expires_at: Option<UnixMillis>,
+    now: UnixMillis,
+) -> AppResult<Option<UnixMillis>> {
+    match expires_at {
+        Some(at) if at <= now => Err(AppError::invalid(
+            "invalid_expiry",
+            "the expiry must be in the future",
+        )),
+        other => Ok(other),
+    }
+}
+
+pub(crate) fn key_target(key: &ApiKey) -> String {
+    format!("key:{}", key.key_id)
+}
+
+/// What the audit trail records about a key (never a secret).
+pub(crate) fn key_details(key: &ApiKey) -> serde_json::Value {
+    json!({
+        "account": key.account,
+        "label": key.label,
+        "algorithm": key.algorithm.as_str(),
+        "scopes": key.scopes.names(),
+        "ip_allowlist": key.ip_allowlist.entries(),
+        "expires_at": key.expires_at.map(UnixMillis::to_rfc3339),
+        "revoked_at": key.revoked_at.map(UnixMillis::to_rfc3339),
+        "version": key.version,
+    })
+}
+
+fn created_event(key: &ApiKey, step_up: StepUp) -> KeyEventBody {
+    KeyEventBody::Created {
+        key_id: key.key_id.clone(),
+        scopes: key.scopes,
+        ip_allowlist: key.ip_allowlist.clone(),
+        step_up,
+    }
+}

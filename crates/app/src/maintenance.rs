@@ -1,0 +1,150 @@
+//! Work the service does on its own schedule: following other processes' key changes, writing
+//! uses back, warning about and expiring idle unrestricted keys, and re-wrapping secrets under
+//! a new master key.
+
+use crate::access::Actor;
+use crate::changes::Change;
+use crate::error::AppResult;
+use crate::keys::{KeyAuthority, key_details, key_target};
+use crate::ports::{Clock, Write};
+use portcullis_core::events::{EventContext, KeyEventBody};
+use portcullis_core::key::KeyStatus;
+use portcullis_core::operator::Permission;
+use serde_json::json;
+
+/// What an idle sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    pub warned: Vec<String>,
+    pub expired: Vec<String>,
+}
+
+/// What a re-wrap did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RewrapReport {
+    pub resealed: usize,
+    pub active_master_key: String,
+}
+
+/// Re-wraps are done in pages of this many secrets (one transaction each).
+const REWRAP_PAGE: u32 = 200;
+
+impl KeyAuthority {
+    /// Installs changes committed by other processes; see [`crate::loader`].
+    pub async fn refresh_verifier(&self, clock: &dyn Clock) -> AppResult<usize> {
+        self.loader().refresh(clock.now()).await
+    }
+
+    pub async fn flush_usage(&self) -> AppResult<usize> {
+        self.loader().flush_usage().await
+    }
+
+    /// Warns the owners of unrestricted trading keys that are about to idle-expire, and turns
+    /// idle-expired keys into expired ones (an explicit, audited expiry).
+    pub async fn sweep_idle(&self, clock: &dyn Clock) -> AppResult<SweepReport> {
+        let now = clock.now();
+        let policy = self.policy().idle;
+        let actor = Actor::system();
+        let mut report = SweepReport::default();
+        for cached in self.verifier().snapshot() {
+            let mut key = cached.key().clone();
+            key.last_used_at = key.last_used_at.max(cached.verifiable.last_used_at());
+            let status = key.status(now, policy);
+            if status == KeyStatus::Active && key.idle_warning_due(now, policy) {
+                let Some(deadline) = key.idle_deadline(policy) else {
+                    continue;
+                };
+                let change = Change::new(&actor, now)
+                    .audit(
+                        "api_key.idle_warning",
+                        key_target(&key),
+                        json!({ "expires_at": deadline.to_rfc3339() }),
+                    )
+                    .key_event(
+                        &key.account,
+                        KeyEventBody::IdleWarning {
+                            key_id: key.key_id.clone(),
+                            expires_at: deadline,
+                        },
+                        EventContext::default(),
+                    )?;
+                self.store_ref().commit(change.into_set()).await?;
+                self.store_ref().mark_idle_warned(&key.key_id, now).await?;
+                self.loader().install(&key.key_id, now).await?;
+                report.warned.push(key.key_id);
+            } else if status == KeyStatus::IdleExpired {
+                let Some(deadline) = key.idle_deadline(policy) else {
+                    continue;
+                };
+                let stored = key.clone();
+                let mut after = key;
+                after.expires_at = Some(deadline);
+                after.updated_at = stored.updated_at;
+                after.version = stored.version + 1;
+                let change = Change::new(&actor, now)
+                    .write(Write::UpdateKey {
+                        key: after.clone(),
+                        expected_version: stored.version,
+                    })
+                    .audit(
+                        "api_key.idle_expired",
+                        key_target(&after),
+                        key_details(&after),
+                    )
+                    .key_event(
+                        &after.account,
+                        KeyEventBody::IdleExpired {
+                            key_id: after.key_id.clone(),
+                        },
+                        EventContext::default(),
+                    )?;
+                self.store_ref().commit(change.into_set()).await?;
+                self.loader().install(&after.key_id, now).await?;
+                report.expired.push(after.key_id);
+            }
+        }
+        Ok(report)
+    }
+
+    /// Re-seals every HMAC secret that is not under the active master key.
+    pub async fn rewrap_secrets(
+        &self,
+        actor: &Actor,
+        clock: &dyn Clock,
+    ) -> AppResult<RewrapReport> {
+        actor.require(Permission::ManageSecrets)?;
+        let active = self.keyring().active_id().to_owned();
+        let mut resealed = 0;
+        loop {
+            let page = self
+                .store_ref()
+                .secrets_not_sealed_by(&active, REWRAP_PAGE)
+                .await?;
+            if page.is_empty() {
+                break;
+            }
+            let mut change = Change::new(actor, clock.now());
+            let mut from = Vec::new();
+            for sealed in &page {
+                from.push(sealed.master_key_id.clone());
+                change = change.write(Write::ResealSecret {
+                    secret: self.keyring().reseal(sealed)?,
+                    expected_master_key_id: sealed.master_key_id.clone(),
+                });
+            }
+            from.sort();
+            from.dedup();
+            let change = change.audit(
+                "secrets.rewrapped",
+                format!("master_key:{active}"),
+                json!({ "count": page.len(), "from": from }),
+            );
+            self.store_ref().commit(change.into_set()).await?;
+            resealed += page.len();
+        }
+        Ok(RewrapReport {
+            resealed,
+            active_master_key: active,
+        })
+    }
+}
