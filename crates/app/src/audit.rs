@@ -1,8 +1,8 @@
-//! Reading and verifying the audit chain.
+//! Reading and verifying the audit chain, and reading the internal event log.
 
 use crate::access::Actor;
 use crate::error::AppResult;
-use crate::ports::Store;
+use crate::ports::{Store, StoredEvent};
 use portcullis_core::audit::{AuditEntry, ChainBreak, ChainVerifier};
 use portcullis_core::operator::Permission;
 use std::sync::Arc;
@@ -37,6 +37,20 @@ impl Audit {
         Ok(self
             .store
             .audit_entries(after, limit.clamp(1, VERIFY_PAGE))
+            .await?)
+    }
+
+    /// The internal event log after position `after`.
+    pub async fn events(
+        &self,
+        actor: &Actor,
+        after: i64,
+        limit: u32,
+    ) -> AppResult<Vec<StoredEvent>> {
+        actor.require(Permission::ReadEvents)?;
+        Ok(self
+            .store
+            .events_after(after, limit.clamp(1, VERIFY_PAGE))
             .await?)
     }
 

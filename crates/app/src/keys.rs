@@ -11,14 +11,14 @@ use crate::keyring::MasterKeyring;
 use crate::loader::KeyLoader;
 use crate::ports::{Clock, Store, Write};
 use crate::random;
-use crate::verifier::Verifier;
+use crate::verifier::{Verifier, VerifyOutcome, VerifyRequest};
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::events::{EventContext, KeyEventBody, StepUp};
 use portcullis_core::key::{ApiKey, IdlePolicy, KeyAlgorithm, KeyStatus};
 use portcullis_core::operator::Permission;
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::Secret;
-use portcullis_core::signing::Ed25519PublicKey;
+use portcullis_core::signing::{Ed25519PublicKey, PayloadError};
 use portcullis_core::time::UnixMillis;
 use serde_json::json;
 use std::sync::Arc;
@@ -426,6 +426,19 @@ impl KeyAuthority {
         })
     }
 
+    /// Answers a gateway: may this signed request pass? Malformed freshness parameters are
+    /// input errors; every other refusal is an outcome with a stable reason.
+    pub fn verify_request(
+        &self,
+        actor: &Actor,
+        request: &VerifyRequest<'_>,
+    ) -> AppResult<VerifyOutcome> {
+        actor.require(Permission::VerifyRequests)?;
+        self.verifier
+            .verify(request, self.clock.now())
+            .map_err(|error| AppError::invalid(payload_error_code(&error), error.to_string()))
+    }
+
     pub async fn key(&self, actor: &Actor, key_id: &str) -> AppResult<KeyView> {
         actor.require(Permission::ReadKeys)?;
         let key = self.existing_key(key_id).await?;
@@ -480,6 +493,16 @@ impl KeyAuthority {
                 status.as_str()
             ))),
         }
+    }
+}
+
+/// The stable code of each way a signed payload can be malformed.
+pub fn payload_error_code(error: &PayloadError) -> &'static str {
+    match error {
+        PayloadError::MissingTimestamp => "missing_timestamp",
+        PayloadError::MalformedTimestamp => "invalid_timestamp",
+        PayloadError::RecvWindowOutOfRange => "recv_window_out_of_range",
+        PayloadError::DuplicateParameter(_) => "duplicate_parameter",
     }
 }
 

@@ -42,10 +42,7 @@ impl Portcullis {
         keyring: Arc<keyring::MasterKeyring>,
         policy: keys::KeyPolicy,
     ) -> AppResult<Self> {
-        let seed = [
-            u64::from_le_bytes(random::bytes()?),
-            u64::from_le_bytes(random::bytes()?),
-        ];
+        let seed = u64::from_le_bytes(random::bytes()?);
         let verifier = Arc::new(verifier::Verifier::new(policy.idle, seed));
         let keys = keys::KeyAuthority::new(store.clone(), clock.clone(), keyring, verifier, policy);
         keys.refresh_verifier(clock.as_ref()).await?;

@@ -84,7 +84,7 @@ pub struct Verifier {
 
 impl Verifier {
     /// `seed` must be random per process (it keys the replay fingerprints).
-    pub fn new(idle_policy: IdlePolicy, seed: [u64; 2]) -> Self {
+    pub fn new(idle_policy: IdlePolicy, seed: u64) -> Self {
         Self {
             keys: RwLock::new(HashMap::default()),
             replay: (0..REPLAY_SHARDS)
@@ -124,6 +124,7 @@ impl Verifier {
             scope: request.scope,
         };
         let key_id = cached.key().key_id.as_str();
+        let previous_use = cached.verifiable.last_used_at();
         let verdict = cached.verifiable.verify(
             &signed,
             freshness,
@@ -131,7 +132,7 @@ impl Verifier {
             self.idle_policy,
             |signature, expires_at_ms| {
                 let fingerprint = self.seed.fingerprint(key_id, signature);
-                let shard = (fingerprint as usize) % REPLAY_SHARDS;
+                let shard = usize::from(fingerprint.to_le_bytes()[7]) % REPLAY_SHARDS;
                 self.replay[shard]
                     .lock()
                     .first_use(fingerprint, expires_at_ms, now.as_millis())
@@ -139,7 +140,10 @@ impl Verifier {
         );
         match verdict {
             Ok(()) => {
-                *cached.last_ip.lock() = Some(request.ip);
+                // The last-used IP is kept per second: busy keys skip the lock.
+                if previous_use.is_none_or(|at| at.as_millis() / 1000 < now.as_millis() / 1000) {
+                    *cached.last_ip.lock() = Some(request.ip);
+                }
                 self.accepted.fetch_add(1, Ordering::Relaxed);
                 Ok(VerifyOutcome::Accepted(cached))
             }

@@ -1,50 +1,69 @@
 //! The replay guard: remembers every accepted signature until its freshness window closes, so
 //! a captured request cannot be sent a second time.
 //!
-//! Entries are fingerprints (128 bits of a keyed hash) rather than signatures, which keeps each
+//! Entries are fingerprints (64 bits of a keyed hash) rather than signatures, which keeps each
 //! entry small; an entry is dropped once its signature could no longer pass the freshness
-//! check anyway. Memory is therefore about (accepted signatures per second) x (window) x 40
-//! bytes. The guard is single-threaded; callers shard it.
+//! check anyway. Memory is therefore about (accepted signatures per second) x (window) x 24
+//! bytes. A fingerprint collision would refuse a fresh request as a replay: with a million
+//! signatures inside the window, one request in 2^44 (about 1 in 18 trillion); the client
+//! retries with a new timestamp. The guard is single-threaded; callers shard it.
 
-use std::collections::{BTreeMap, HashMap};
-use std::hash::BuildHasher;
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 /// How long after its window closes an entry is kept, to cover callers whose `now` readings
 /// arrive slightly out of order.
 const EVICTION_MARGIN_MS: i64 = 2_000;
 
 /// A fingerprint of (key, signature).
-pub type Fingerprint = u128;
+pub type Fingerprint = u64;
 
 /// Seeds for fingerprints, chosen randomly per process so an attacker cannot aim collisions.
 #[derive(Debug, Clone)]
 pub struct FingerprintSeed {
-    first: foldhash::quality::FixedState,
-    second: foldhash::quality::FixedState,
+    state: foldhash::quality::FixedState,
 }
 
 impl FingerprintSeed {
-    pub fn new(seed: [u64; 2]) -> Self {
+    pub fn new(seed: u64) -> Self {
         Self {
-            first: foldhash::quality::FixedState::with_seed(seed[0]),
-            second: foldhash::quality::FixedState::with_seed(seed[1]),
+            state: foldhash::quality::FixedState::with_seed(seed),
         }
     }
 
     /// Fingerprint of a decoded signature, so that two spellings of one signature (hex in
     /// upper or lower case) count as the same use.
     pub fn fingerprint(&self, key_id: &str, signature: &[u8]) -> Fingerprint {
-        let high = self.first.hash_one((key_id, signature));
-        let low = self.second.hash_one((key_id, signature));
-        (u128::from(high) << 64) | u128::from(low)
+        self.state.hash_one((key_id, signature))
+    }
+}
+
+/// Fingerprints are already uniformly random: hashing them again would only cost time.
+#[derive(Debug, Default)]
+pub struct FingerprintHasher(u64);
+
+impl Hasher for FingerprintHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = value;
     }
 }
 
 /// Signatures seen and not yet expired.
 #[derive(Debug, Default)]
 pub struct ReplayGuard {
-    seen: HashMap<Fingerprint, i64, foldhash::fast::RandomState>,
-    by_expiry_second: BTreeMap<i64, Vec<Fingerprint>>,
+    seen: HashSet<Fingerprint, BuildHasherDefault<FingerprintHasher>>,
+    /// Fingerprints grouped by the second their window closes, oldest first.
+    by_expiry_second: VecDeque<(i64, Vec<Fingerprint>)>,
     latest_now_ms: i64,
 }
 
@@ -57,17 +76,31 @@ impl ReplayGuard {
     /// recorded and has not expired: the request is a replay.
     pub fn first_use(&mut self, fingerprint: Fingerprint, expires_at_ms: i64, now_ms: i64) -> bool {
         self.evict_expired(now_ms);
-        if let Some(&existing) = self.seen.get(&fingerprint)
-            && existing >= now_ms.saturating_sub(EVICTION_MARGIN_MS)
-        {
+        // Present means used and not yet evicted, i.e. inside its window (plus the margin);
+        // a signature whose window has closed never gets here, the freshness check refuses it.
+        if !self.seen.insert(fingerprint) {
             return false;
         }
-        self.seen.insert(fingerprint, expires_at_ms);
-        self.by_expiry_second
-            .entry(expires_at_ms.div_euclid(1000))
-            .or_default()
-            .push(fingerprint);
+        self.remember_expiry(expires_at_ms.div_euclid(1000), fingerprint);
         true
+    }
+
+    /// Files the fingerprint under its expiry second. Windows close in nearly increasing
+    /// order, so the newest group almost always takes it.
+    fn remember_expiry(&mut self, second: i64, fingerprint: Fingerprint) {
+        if let Some((last, group)) = self.by_expiry_second.back_mut()
+            && *last == second
+        {
+            group.push(fingerprint);
+            return;
+        }
+        let at = self.by_expiry_second.partition_point(|(s, _)| *s < second);
+        match self.by_expiry_second.get_mut(at) {
+            Some((s, group)) if *s == second => group.push(fingerprint),
+            _ => self
+                .by_expiry_second
+                .insert(at, (second, vec![fingerprint])),
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -84,12 +117,15 @@ impl ReplayGuard {
         }
         self.latest_now_ms = now_ms;
         let horizon_second = (now_ms - EVICTION_MARGIN_MS).div_euclid(1000);
-        while let Some(entry) = self.by_expiry_second.first_entry() {
-            if *entry.key() >= horizon_second {
-                break;
-            }
-            for fingerprint in entry.remove() {
-                self.seen.remove(&fingerprint);
+        while self
+            .by_expiry_second
+            .front()
+            .is_some_and(|(second, _)| *second < horizon_second)
+        {
+            if let Some((_, group)) = self.by_expiry_second.pop_front() {
+                for fingerprint in group {
+                    self.seen.remove(&fingerprint);
+                }
             }
         }
     }
@@ -116,8 +152,24 @@ mod tests {
     }
 
     #[test]
+    fn out_of_order_windows_are_evicted_in_time() {
+        let mut guard = ReplayGuard::new();
+        assert!(guard.first_use(1, 65_000, 5_000));
+        assert!(guard.first_use(2, 10_000, 5_000));
+        assert!(guard.first_use(3, 30_000, 5_000));
+        assert!(guard.first_use(4, 30_500, 5_000));
+        assert!(guard.first_use(5, 90_000, 40_000));
+        assert_eq!(
+            guard.len(),
+            2,
+            "only the entries whose windows are still open remain"
+        );
+        assert!(!guard.first_use(1, 65_000, 40_000));
+    }
+
+    #[test]
     fn fingerprints_separate_keys_and_signatures() {
-        let seed = FingerprintSeed::new([1, 2]);
+        let seed = FingerprintSeed::new(12);
         assert_eq!(seed.fingerprint("k", b"ab"), seed.fingerprint("k", b"ab"));
         assert_ne!(seed.fingerprint("k", b"ab"), seed.fingerprint("j", b"ab"));
         assert_ne!(seed.fingerprint("k", b"ab"), seed.fingerprint("k", b"aB"));

@@ -44,13 +44,25 @@ impl Freshness {
     pub fn from_payload(payload: &str) -> Result<Self, PayloadError> {
         let mut timestamp = None;
         let mut recv_window = None;
-        for pair in payload.split('&') {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            match name {
-                "timestamp" => set_once(&mut timestamp, value, "timestamp")?,
-                "recvWindow" => set_once(&mut recv_window, value, "recvWindow")?,
+        let bytes = payload.as_bytes();
+        let mut start = 0;
+        loop {
+            let end = memchr::memchr(b'&', &bytes[start..]).map_or(bytes.len(), |at| start + at);
+            let parameter = &bytes[start..end];
+            // Look at the first byte before comparing names: most parameters are neither.
+            match parameter.first() {
+                Some(b't') if parameter.starts_with(b"timestamp=") => {
+                    set_once(&mut timestamp, &parameter[10..], "timestamp")?;
+                }
+                Some(b'r') if parameter.starts_with(b"recvWindow=") => {
+                    set_once(&mut recv_window, &parameter[11..], "recvWindow")?;
+                }
                 _ => {}
             }
+            if end == bytes.len() {
+                break;
+            }
+            start = end + 1;
         }
         let timestamp_ms = timestamp
             .ok_or(PayloadError::MissingTimestamp)
@@ -81,8 +93,8 @@ impl Freshness {
 }
 
 fn set_once<'a>(
-    slot: &mut Option<&'a str>,
-    value: &'a str,
+    slot: &mut Option<&'a [u8]>,
+    value: &'a [u8],
     name: &'static str,
 ) -> Result<(), PayloadError> {
     if slot.replace(value).is_some() {
@@ -91,11 +103,13 @@ fn set_once<'a>(
     Ok(())
 }
 
-fn parse_digits(value: &str) -> Option<i64> {
-    if value.is_empty() || value.len() > 18 || !value.bytes().all(|b| b.is_ascii_digit()) {
+fn parse_digits(value: &[u8]) -> Option<i64> {
+    if value.is_empty() || value.len() > 18 {
         return None;
     }
-    value.parse().ok()
+    value.iter().try_fold(0i64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
+    })
 }
 
 /// Length of a decoded HMAC-SHA256 signature.
@@ -126,11 +140,39 @@ impl HmacSha256Key {
 }
 
 /// Decodes a hex HMAC-SHA256 signature in either case; `None` when it is not 64 hex digits.
+///
+/// A table lookup per digit: this runs on every verification, and the general-purpose decoder
+/// costs as much as a fifth of the HMAC itself. Timing reveals nothing here: the input is the
+/// client's own signature, and the comparison against the expected tag is constant-time.
 pub fn decode_hex_tag(signature_hex: &str) -> Option<[u8; HMAC_SHA256_LEN]> {
+    let digits: &[u8; 2 * HMAC_SHA256_LEN] = signature_hex.as_bytes().try_into().ok()?;
     let mut tag = [0u8; HMAC_SHA256_LEN];
-    hex::decode_to_slice(signature_hex, &mut tag).ok()?;
-    Some(tag)
+    let mut invalid = 0u8;
+    for i in 0..HMAC_SHA256_LEN {
+        let high = HEX_VALUES[usize::from(digits[2 * i])];
+        let low = HEX_VALUES[usize::from(digits[2 * i + 1])];
+        invalid |= high | low;
+        tag[i] = (high << 4) | (low & 0x0f);
+    }
+    (invalid & 0x10 == 0).then_some(tag)
 }
+
+/// Value of each ASCII hex digit; 0x10 marks anything else.
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0x10u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        table[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        table[b'a' as usize + i] = 10 + i as u8;
+        table[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Length of an Ed25519 signature.
 pub const ED25519_SIGNATURE_LEN: usize = 64;
@@ -260,6 +302,29 @@ mod tests {
     }
 
     #[test]
+    fn finds_parameters_wherever_they_are() {
+        for filler in 0..20 {
+            let pad = "x".repeat(filler);
+            let payload = format!("a{pad}=1&recvWindow=9000&b=2&timestamp=77&c={pad}");
+            let f = Freshness::from_payload(&payload).unwrap();
+            assert_eq!((f.timestamp_ms, f.recv_window_ms), (77, 9000), "{payload}");
+            let first = Freshness::from_payload(&format!("timestamp=5&z={pad}")).unwrap();
+            assert_eq!(first.timestamp_ms, 5);
+        }
+        assert_eq!(
+            Freshness::from_payload("xtimestamp=5&recvWindow=100"),
+            Err(PayloadError::MissingTimestamp),
+            "a name must start a parameter"
+        );
+        assert_eq!(
+            Freshness::from_payload("q=timestamp=5&timestamp=6")
+                .unwrap()
+                .timestamp_ms,
+            6
+        );
+    }
+
+    #[test]
     fn binance_window_rule_at_its_edges() {
         let f = Freshness {
             timestamp_ms: 10_000,
@@ -269,6 +334,24 @@ mod tests {
         assert!(!f.is_fresh_at(15_001));
         assert!(f.is_fresh_at(9_001));
         assert!(!f.is_fresh_at(9_000));
+    }
+
+    #[test]
+    fn hex_tags_decode_in_either_case_and_refuse_anything_else() {
+        let lower = "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71";
+        let expected = hex::decode(lower).unwrap();
+        assert_eq!(decode_hex_tag(lower).unwrap().to_vec(), expected);
+        assert_eq!(
+            decode_hex_tag(&lower.to_uppercase()).unwrap().to_vec(),
+            expected
+        );
+        assert!(decode_hex_tag(&lower[..62]).is_none());
+        assert!(decode_hex_tag(&format!("{lower}00")).is_none());
+        for bad in ['g', 'G', ' ', '/', ':', '@', '`', '\u{e9}'] {
+            let mut text: String = lower.chars().take(63).collect();
+            text.push(bad);
+            assert!(decode_hex_tag(&text).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,0 +1,232 @@
+//! The command line, as clap types.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Portcullis: the key authority that stops API-key drains.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    /// Configuration file (TOML); PORTCULLIS_* variables override it.
+    #[arg(long, global = true, env = "PORTCULLIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Talk to a running server at this URL instead of the local store.
+    #[arg(long, global = true, env = "PORTCULLIS_URL")]
+    pub server: Option<String>,
+    /// Operator token for --server.
+    #[arg(long, global = true, env = "PORTCULLIS_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (embedded SQLite unless configured otherwise).
+    Serve,
+    /// Configuration helpers.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage the master keys that encrypt HMAC secrets (local only).
+    MasterKey {
+        #[command(subcommand)]
+        command: MasterKeyCommand,
+    },
+    /// Operators and their tokens.
+    Operators {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// Customer accounts.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountCommand,
+    },
+    /// API keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeyCommand,
+    },
+    /// The audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Verify one signed request, as a gateway would.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print a commented example configuration.
+    Example,
+    /// Load the configuration and report whether it is valid.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MasterKeyCommand {
+    /// Add a new master key and make it active.
+    New,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperatorCommand {
+    /// Create an operator and print its token (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, analyst or integration.
+        #[arg(long)]
+        role: String,
+    },
+    List,
+    Revoke {
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AccountFieldArgs {
+    #[arg(long)]
+    pub name: Option<String>,
+    #[arg(long)]
+    pub email: Option<String>,
+    /// E.164, e.g. +14155550123.
+    #[arg(long)]
+    pub phone: Option<String>,
+    #[arg(long)]
+    pub anti_phishing_code: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountCommand {
+    Create {
+        id: String,
+        #[command(flatten)]
+        fields: AccountFieldArgs,
+    },
+    Update {
+        id: String,
+        #[command(flatten)]
+        fields: AccountFieldArgs,
+    },
+    Show {
+        id: String,
+    },
+    List {
+        #[arg(long)]
+        after: Option<String>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Issue a key; an HMAC secret is printed once.
+    Create {
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = "")]
+        label: String,
+        /// read, trade, withdraw, transfer (repeat or comma-separate).
+        #[arg(long = "scope", value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Allowed client network (repeat or comma-separate); none = unrestricted.
+        #[arg(long = "ip", value_delimiter = ',')]
+        ips: Vec<String>,
+        /// Issue an Ed25519 key with this public key (hex, base64 or PEM) instead of HMAC.
+        #[arg(long)]
+        ed25519_public_key: Option<String>,
+        /// RFC 3339.
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    /// Import an existing HMAC key (admin); the secret is read from standard input.
+    Import {
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = "")]
+        label: String,
+        #[arg(long)]
+        api_key: String,
+        #[arg(long = "scope", value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        #[arg(long = "ip", value_delimiter = ',')]
+        ips: Vec<String>,
+        #[arg(long)]
+        expires_at: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        account: String,
+    },
+    Show {
+        key_id: String,
+    },
+    /// Change a key; only the options given change.
+    Update {
+        key_id: String,
+        #[arg(long)]
+        label: Option<String>,
+        /// The full scope set after the change.
+        #[arg(long = "scope", value_delimiter = ',')]
+        scopes: Option<Vec<String>>,
+        /// The full allow-list after the change.
+        #[arg(
+            long = "ip",
+            value_delimiter = ',',
+            conflicts_with = "no_ip_restriction"
+        )]
+        ips: Option<Vec<String>>,
+        /// Remove the IP restriction.
+        #[arg(long)]
+        no_ip_restriction: bool,
+        #[arg(long, conflicts_with = "no_expiry")]
+        expires_at: Option<String>,
+        #[arg(long)]
+        no_expiry: bool,
+    },
+    Revoke {
+        key_id: String,
+    },
+    /// Issue a new HMAC secret; the old one stays valid for the overlap.
+    Rotate {
+        key_id: String,
+        #[arg(long)]
+        overlap_hours: Option<i64>,
+    },
+    /// Re-seal every secret under the active master key.
+    Rewrap,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the whole chain; exits 1 and names the first bad entry if it is broken.
+    Verify,
+    List {
+        #[arg(long)]
+        after: Option<i64>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[arg(long)]
+    pub api_key: String,
+    #[arg(long)]
+    pub signature: String,
+    #[arg(long)]
+    pub payload: String,
+    #[arg(long)]
+    pub ip: String,
+    #[arg(long)]
+    pub scope: String,
+}

@@ -1,0 +1,158 @@
+//! `portcullis`: runs the service and drives the API, either in-process against the local store
+//! (the bootstrap path, as the machine's administrator) or over HTTP against a running server
+//! with an operator token.
+
+mod args;
+mod requests;
+mod transport;
+
+use anyhow::Context as _;
+use args::{Cli, Command, ConfigCommand, MasterKeyCommand};
+use clap::Parser as _;
+use portcullis_app::clock::SystemClock;
+use portcullis_app::ports::Clock as _;
+use portcullis_server::config::{Config, EXAMPLE, Settings};
+use std::io::Write as _;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&anyhow::Error::new(error)),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(error) => fail(&error),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    let _ = writeln!(std::io::stderr(), "portcullis: {error:#}");
+    ExitCode::from(2)
+}
+
+fn settings(cli: &Cli) -> anyhow::Result<Settings> {
+    let config = Config::load(cli.config.as_deref(), std::env::vars())?;
+    Ok(config.settle()?)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Serve => {
+            let settings = settings(&cli)?;
+            init_logging(&settings);
+            serve(settings).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Example,
+        } => print(EXAMPLE),
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            let settings = settings(&cli)?;
+            print(&format!(
+                "configuration is valid: listening on {}, database {}\n",
+                settings.listen,
+                redact_url(&settings.database_url)
+            ))
+        }
+        Command::Openapi => print(&portcullis_server::openapi::document_json()),
+        Command::MasterKey {
+            command: MasterKeyCommand::New,
+        } => {
+            let settings = settings(&cli)?;
+            let id = portcullis_server::keyring_file::add_key(
+                &settings.keyring_file,
+                SystemClock.now(),
+            )?;
+            print(&format!(
+                "added master key {id} to {} and made it active; run `portcullis keys rewrap` to move every secret to it\n",
+                settings.keyring_file.display()
+            ))
+        }
+        command => {
+            let request = requests::for_command(command)?;
+            let response = match (&cli.server, &cli.token) {
+                (Some(server), token) => transport::remote(server, token.as_deref(), &request)?,
+                (None, _) => {
+                    let settings = settings(&cli)?;
+                    transport::local(&settings, &request).await?
+                }
+            };
+            transport::render(&request, &response)
+        }
+    }
+}
+
+fn print(text: &str) -> anyhow::Result<ExitCode> {
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("writing to stdout")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Hides a password in a database URL before it is printed.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let credentials = &url[scheme + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if settings.log_json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = portcullis_server::build_default(&settings)
+        .await
+        .context("starting portcullis")?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    portcullis_server::serve(listener, app, settings, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

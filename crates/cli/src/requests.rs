@@ -1,0 +1,241 @@
+//! Each API command as the HTTP request it makes, so the CLI runs exactly the API's code path
+//! whether it talks to a server or to the local store.
+
+use crate::args::{
+    AccountCommand, AccountFieldArgs, AuditCommand, Command, KeyCommand, OperatorCommand,
+};
+use anyhow::{Context as _, bail};
+use serde_json::{Map, Value, json};
+use std::io::Read as _;
+
+/// One API call.
+#[derive(Debug, Clone)]
+pub struct ApiRequest {
+    pub method: &'static str,
+    pub path: String,
+    pub body: Option<Value>,
+    /// `audit verify`: a broken chain is a failure exit.
+    pub fail_unless_intact: bool,
+}
+
+impl ApiRequest {
+    fn get(path: String) -> Self {
+        Self {
+            method: "GET",
+            path,
+            body: None,
+            fail_unless_intact: false,
+        }
+    }
+
+    fn post(path: String, body: Value) -> Self {
+        Self {
+            method: "POST",
+            path,
+            body: Some(body),
+            fail_unless_intact: false,
+        }
+    }
+
+    fn patch(path: String, body: Value) -> Self {
+        Self {
+            method: "PATCH",
+            path,
+            body: Some(body),
+            fail_unless_intact: false,
+        }
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+fn enc(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn query(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", enc(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+fn account_fields(fields: &AccountFieldArgs, into: &mut Map<String, Value>) {
+    for (name, value) in [
+        ("display_name", &fields.name),
+        ("email", &fields.email),
+        ("phone", &fields.phone),
+        ("anti_phishing_code", &fields.anti_phishing_code),
+    ] {
+        if let Some(value) = value {
+            into.insert(name.to_owned(), json!(value));
+        }
+    }
+}
+
+/// The request a command makes.
+pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
+    Ok(match command {
+        Command::Operators { command } => match command {
+            OperatorCommand::Create { name, role } => ApiRequest::post(
+                "/v1/operators".into(),
+                json!({ "name": name, "role": role }),
+            ),
+            OperatorCommand::List => ApiRequest::get("/v1/operators".into()),
+            OperatorCommand::Revoke { id } => {
+                ApiRequest::post(format!("/v1/operators/{}/revoke", enc(id)), json!({}))
+            }
+        },
+        Command::Accounts { command } => account_request(command),
+        Command::Keys { command } => key_request(command)?,
+        Command::Audit { command } => match command {
+            AuditCommand::Verify => ApiRequest {
+                fail_unless_intact: true,
+                ..ApiRequest::get("/v1/audit/verify".into())
+            },
+            AuditCommand::List { after, limit } => ApiRequest::get(format!(
+                "/v1/audit{}",
+                query(&[
+                    ("after", after.map(|a| a.to_string())),
+                    ("limit", limit.map(|l| l.to_string()))
+                ])
+            )),
+        },
+        Command::Verify(args) => ApiRequest::post(
+            "/v1/verify".into(),
+            json!({ "api_key": args.api_key, "signature": args.signature, "payload": args.payload, "ip": args.ip, "scope": args.scope }),
+        ),
+        Command::Serve | Command::Config { .. } | Command::Openapi | Command::MasterKey { .. } => {
+            bail!("this command does not call the API")
+        }
+    })
+}
+
+fn account_request(command: &AccountCommand) -> ApiRequest {
+    match command {
+        AccountCommand::Create { id, fields } => {
+            let mut body = Map::new();
+            body.insert("id".into(), json!(id));
+            account_fields(fields, &mut body);
+            ApiRequest::post("/v1/accounts".into(), Value::Object(body))
+        }
+        AccountCommand::Update { id, fields } => {
+            let mut body = Map::new();
+            account_fields(fields, &mut body);
+            ApiRequest::patch(format!("/v1/accounts/{}", enc(id)), Value::Object(body))
+        }
+        AccountCommand::Show { id } => ApiRequest::get(format!("/v1/accounts/{}", enc(id))),
+        AccountCommand::List { after, limit } => ApiRequest::get(format!(
+            "/v1/accounts{}",
+            query(&[
+                ("after", after.clone()),
+                ("limit", limit.map(|l| l.to_string()))
+            ])
+        )),
+    }
+}
+
+fn key_request(command: &KeyCommand) -> anyhow::Result<ApiRequest> {
+    Ok(match command {
+        KeyCommand::Create {
+            account,
+            label,
+            scopes,
+            ips,
+            ed25519_public_key,
+            expires_at,
+        } => {
+            let mut body = json!({ "label": label, "scopes": scopes, "ip_allowlist": ips });
+            if let Some(public_key) = ed25519_public_key {
+                body["algorithm"] = json!("ed25519");
+                body["public_key"] = json!(public_key);
+            }
+            if let Some(expires_at) = expires_at {
+                body["expires_at"] = json!(expires_at);
+            }
+            ApiRequest::post(format!("/v1/accounts/{}/keys", enc(account)), body)
+        }
+        KeyCommand::Import {
+            account,
+            label,
+            api_key,
+            scopes,
+            ips,
+            expires_at,
+        } => {
+            let mut secret = String::new();
+            std::io::stdin()
+                .read_to_string(&mut secret)
+                .context("reading the secret from standard input")?;
+            let secret = secret.trim_end_matches(['\r', '\n']).to_owned();
+            if secret.is_empty() {
+                bail!(
+                    "pipe the secret on standard input, e.g. `portcullis keys import ... < secret.txt`"
+                );
+            }
+            let mut body = json!({ "account": account, "label": label, "api_key": api_key, "secret": secret, "scopes": scopes, "ip_allowlist": ips });
+            if let Some(expires_at) = expires_at {
+                body["expires_at"] = json!(expires_at);
+            }
+            ApiRequest::post("/v1/keys/import".into(), body)
+        }
+        KeyCommand::List { account } => {
+            ApiRequest::get(format!("/v1/accounts/{}/keys", enc(account)))
+        }
+        KeyCommand::Show { key_id } => ApiRequest::get(format!("/v1/keys/{}", enc(key_id))),
+        KeyCommand::Update {
+            key_id,
+            label,
+            scopes,
+            ips,
+            no_ip_restriction,
+            expires_at,
+            no_expiry,
+        } => {
+            let mut body = Map::new();
+            if let Some(label) = label {
+                body.insert("label".into(), json!(label));
+            }
+            if let Some(scopes) = scopes {
+                body.insert("scopes".into(), json!(scopes));
+            }
+            if *no_ip_restriction {
+                body.insert("ip_allowlist".into(), json!([]));
+            } else if let Some(ips) = ips {
+                body.insert("ip_allowlist".into(), json!(ips));
+            }
+            if *no_expiry {
+                body.insert("expires_at".into(), Value::Null);
+            } else if let Some(expires_at) = expires_at {
+                body.insert("expires_at".into(), json!(expires_at));
+            }
+            ApiRequest::patch(format!("/v1/keys/{}", enc(key_id)), Value::Object(body))
+        }
+        KeyCommand::Revoke { key_id } => {
+            ApiRequest::post(format!("/v1/keys/{}/revoke", enc(key_id)), json!({}))
+        }
+        KeyCommand::Rotate {
+            key_id,
+            overlap_hours,
+        } => {
+            let body = overlap_hours.map_or_else(
+                || json!({}),
+                |h| json!({ "overlap_seconds": h.saturating_mul(3600) }),
+            );
+            ApiRequest::post(format!("/v1/keys/{}/rotate", enc(key_id)), body)
+        }
+        KeyCommand::Rewrap => ApiRequest::post("/v1/secrets/rewrap".into(), json!({})),
+    })
+}

@@ -1,0 +1,119 @@
+//! Sending an [`ApiRequest`]: in-process through the server's router (local store, acting as
+//! the machine's administrator) or over HTTP to a running server with an operator token.
+
+use crate::requests::ApiRequest;
+use anyhow::{Context as _, bail};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use http_body_util::BodyExt as _;
+use portcullis_app::Actor;
+use portcullis_server::config::Settings;
+use portcullis_server::extract::InProcessActor;
+use portcullis_server::state::AppState;
+use std::io::Write as _;
+use std::process::ExitCode;
+use tower::ServiceExt as _;
+
+/// A response: status and JSON body.
+#[derive(Debug)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: serde_json::Value,
+}
+
+/// Runs the request against the local store, through the same router the server uses.
+pub async fn local(settings: &Settings, request: &ApiRequest) -> anyhow::Result<ApiResponse> {
+    let app = portcullis_server::build_default(settings)
+        .await
+        .context("opening the local store (pass --server to use a running server)")?;
+    let router = portcullis_server::router(AppState::new(app.clone(), None), settings);
+    let body = request
+        .body
+        .as_ref()
+        .map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    let mut http = Request::builder()
+        .method(request.method)
+        .uri(&request.path)
+        .header("content-type", "application/json")
+        .body(body)?;
+    http.extensions_mut()
+        .insert(InProcessActor(Actor::local_cli()));
+    let response = router.oneshot(http).await?;
+    let status = response.status();
+    let bytes = response.into_body().collect().await?.to_bytes();
+    app.keys.flush_usage().await.ok();
+    Ok(ApiResponse {
+        status: status.as_u16(),
+        body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+    })
+}
+
+/// Sends the request to a running server.
+pub fn remote(
+    server: &str,
+    token: Option<&str>,
+    request: &ApiRequest,
+) -> anyhow::Result<ApiResponse> {
+    let Some(token) = token else {
+        bail!("--server needs an operator token: pass --token or set PORTCULLIS_TOKEN");
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let url = format!("{}{}", server.trim_end_matches('/'), request.path);
+    let authorization = format!("Bearer {token}");
+    let response = match (request.method, &request.body) {
+        ("GET", _) => agent
+            .get(&url)
+            .header("authorization", &authorization)
+            .call(),
+        (method, body) => {
+            let body = body.clone().unwrap_or(serde_json::Value::Null);
+            let builder = match method {
+                "PATCH" => agent.patch(&url),
+                _ => agent.post(&url),
+            };
+            builder
+                .header("authorization", &authorization)
+                .send_json(body)
+        }
+    };
+    let mut response = response.with_context(|| format!("cannot reach {server}"))?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    Ok(ApiResponse {
+        status,
+        body: serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    })
+}
+
+/// Prints the response; the exit code says whether it succeeded.
+pub fn render(request: &ApiRequest, response: &ApiResponse) -> anyhow::Result<ExitCode> {
+    let ok = StatusCode::from_u16(response.status).is_ok_and(|s| s.is_success());
+    if !ok {
+        let code = response.body["error"]["code"].as_str().unwrap_or("error");
+        let message = response.body["error"]["message"]
+            .as_str()
+            .unwrap_or("request failed");
+        let _ = writeln!(
+            std::io::stderr(),
+            "portcullis: {message} ({code}, HTTP {})",
+            response.status
+        );
+        return Ok(ExitCode::from(1));
+    }
+    let pretty = serde_json::to_string_pretty(&response.body)?;
+    writeln!(std::io::stdout(), "{pretty}").context("writing to stdout")?;
+    if request.fail_unless_intact && response.body["intact"] != serde_json::Value::Bool(true) {
+        let message = response.body["message"]
+            .as_str()
+            .unwrap_or("audit chain broken");
+        let _ = writeln!(
+            std::io::stderr(),
+            "portcullis: audit chain broken: {message}"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,303 @@
+//! Configuration: a TOML file, then `PORTCULLIS_*` environment variables on top, validated into
+//! a [`Settings`] the rest of the server can trust.
+//!
+//! Every key is flat, so each has exactly one environment name (`database_url` is
+//! `PORTCULLIS_DATABASE_URL`). Unknown keys in the file and unknown `PORTCULLIS_*` variables are
+//! errors: a typo must never silently fall back to a default.
+
+use portcullis_app::keys::KeyPolicy;
+use portcullis_core::key::IdlePolicy;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variables with the prefix that are not configuration keys.
+const NON_CONFIG_VARIABLES: &[&str] = &["PORTCULLIS_CONFIG", "PORTCULLIS_URL", "PORTCULLIS_TOKEN"];
+const NON_CONFIG_PREFIXES: &[&str] = &["PORTCULLIS_TEST_", "PORTCULLIS_BENCH_"];
+
+/// A configuration problem, with enough context to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// The configuration file's shape (and the defaults).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub keyring_file: String,
+    pub max_body_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub idle_expiry_days: u32,
+    pub idle_warning_days: u32,
+    pub rotation_overlap_hours: u32,
+    pub refresh_interval_ms: u64,
+    pub usage_flush_interval_ms: u64,
+    pub idle_sweep_interval_s: u64,
+    pub log_level: String,
+    pub log_format: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            database_url: String::new(),
+            keyring_file: String::new(),
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 10_000,
+            idle_expiry_days: 30,
+            idle_warning_days: 7,
+            rotation_overlap_hours: 24,
+            refresh_interval_ms: 1_000,
+            usage_flush_interval_ms: 5_000,
+            idle_sweep_interval_s: 300,
+            log_level: "info".into(),
+            log_format: "text".into(),
+        }
+    }
+}
+
+/// Validated settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub keyring_file: PathBuf,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub key_policy: KeyPolicy,
+    pub refresh_interval: Duration,
+    pub usage_flush_interval: Duration,
+    pub idle_sweep_interval: Duration,
+    pub log_level: String,
+    pub log_json: bool,
+}
+
+impl Config {
+    /// Reads `path` (if given) and applies the environment `vars` on top.
+    pub fn load(
+        path: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        for (name, value) in vars {
+            let Some(key) = name.strip_prefix("PORTCULLIS_") else {
+                continue;
+            };
+            if NON_CONFIG_VARIABLES.contains(&name.as_str())
+                || NON_CONFIG_PREFIXES.iter().any(|p| name.starts_with(p))
+            {
+                continue;
+            }
+            table.insert(key.to_ascii_lowercase(), env_value(&value));
+        }
+        Config::deserialize(toml::Value::Table(table)).map_err(|e| {
+            ConfigError::Invalid(format!("{e} (file keys and PORTCULLIS_* variables share one list: see `portcullis config example`)"))
+        })
+    }
+
+    /// Checks values and fills in derived paths.
+    pub fn settle(self) -> Result<Settings, ConfigError> {
+        let invalid = |msg: String| ConfigError::Invalid(msg);
+        let listen = self.listen.parse().map_err(|_| {
+            invalid(format!(
+                "listen = {:?} is not an address like 127.0.0.1:8080",
+                self.listen
+            ))
+        })?;
+        if !(1..=60).contains(&self.idle_warning_days)
+            || self.idle_warning_days >= self.idle_expiry_days
+        {
+            return Err(invalid(
+                "idle_warning_days must be at least 1 and less than idle_expiry_days".into(),
+            ));
+        }
+        if !(1..=365).contains(&self.idle_expiry_days) {
+            return Err(invalid(
+                "idle_expiry_days must be between 1 and 365 (exchanges use 14 to 90)".into(),
+            ));
+        }
+        if self.rotation_overlap_hours > 720 {
+            return Err(invalid(
+                "rotation_overlap_hours must be at most 720 (30 days)".into(),
+            ));
+        }
+        if !(1024..=16 * 1024 * 1024).contains(&self.max_body_bytes) {
+            return Err(invalid(
+                "max_body_bytes must be between 1 KiB and 16 MiB".into(),
+            ));
+        }
+        if !matches!(self.log_format.as_str(), "text" | "json") {
+            return Err(invalid("log_format must be \"text\" or \"json\"".into()));
+        }
+        for (name, value) in [
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("refresh_interval_ms", self.refresh_interval_ms),
+            ("usage_flush_interval_ms", self.usage_flush_interval_ms),
+            ("idle_sweep_interval_s", self.idle_sweep_interval_s),
+        ] {
+            if value == 0 {
+                return Err(invalid(format!("{name} must be greater than zero")));
+            }
+        }
+        let database_url = if self.database_url.is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("portcullis.db").display()
+            )
+        } else {
+            self.database_url
+        };
+        let keyring_file = if self.keyring_file.is_empty() {
+            self.data_dir.join("master-keys.toml")
+        } else {
+            PathBuf::from(self.keyring_file)
+        };
+        let day_ms = IdlePolicy::DAY_MS;
+        Ok(Settings {
+            listen,
+            data_dir: self.data_dir,
+            database_url,
+            keyring_file,
+            max_body_bytes: self.max_body_bytes,
+            request_timeout: Duration::from_millis(self.request_timeout_ms),
+            key_policy: KeyPolicy {
+                idle: IdlePolicy {
+                    idle_expiry_ms: i64::from(self.idle_expiry_days) * day_ms,
+                    warn_before_ms: i64::from(self.idle_warning_days) * day_ms,
+                },
+                rotation_overlap_ms: i64::from(self.rotation_overlap_hours) * 3_600_000,
+            },
+            refresh_interval: Duration::from_millis(self.refresh_interval_ms),
+            usage_flush_interval: Duration::from_millis(self.usage_flush_interval_ms),
+            idle_sweep_interval: Duration::from_secs(self.idle_sweep_interval_s),
+            log_level: self.log_level,
+            log_json: self.log_format == "json",
+        })
+    }
+}
+
+/// An environment value as TOML: numbers and booleans keep their type, anything else is text.
+fn env_value(raw: &str) -> toml::Value {
+    if let Ok(number) = raw.parse::<i64>() {
+        return toml::Value::Integer(number);
+    }
+    match raw {
+        "true" => toml::Value::Boolean(true),
+        "false" => toml::Value::Boolean(false),
+        _ => toml::Value::String(raw.to_owned()),
+    }
+}
+
+/// The commented example printed by `portcullis config example`.
+pub const EXAMPLE: &str = include_str!("config_example.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_example_is_valid_and_matches_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("portcullis.toml");
+        std::fs::write(&path, EXAMPLE).unwrap();
+        let from_example = Config::load(Some(&path), vec![]).unwrap();
+        let defaults = Config::default();
+        assert_eq!(format!("{from_example:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let config = Config::load(
+            None,
+            vars(&[
+                ("PORTCULLIS_DATABASE_URL", "postgres://db/portcullis"),
+                ("PORTCULLIS_IDLE_EXPIRY_DAYS", "14"),
+                ("PORTCULLIS_TEST_POSTGRES_URL", "ignored"),
+                ("OTHER", "ignored"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.database_url, "postgres://db/portcullis");
+        assert_eq!(config.idle_expiry_days, 14);
+        let settings = config.settle().unwrap();
+        assert_eq!(
+            settings.key_policy.idle.idle_expiry_ms,
+            14 * IdlePolicy::DAY_MS
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        let error = Config::load(None, vars(&[("PORTCULLIS_DATABSE_URL", "x")])).unwrap_err();
+        assert!(error.to_string().contains("databse_url"), "{error}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap();
+        assert!(Config::load(Some(&path), vec![]).is_err());
+    }
+
+    #[test]
+    fn bad_values_are_explained() {
+        let config = Config {
+            idle_warning_days: 40,
+            ..Config::default()
+        };
+        assert!(
+            config
+                .settle()
+                .unwrap_err()
+                .to_string()
+                .contains("idle_warning_days")
+        );
+        let config = Config {
+            listen: "localhost".into(),
+            ..Config::default()
+        };
+        assert!(config.settle().is_err());
+    }
+
+    #[test]
+    fn embedded_default_is_a_sqlite_file_in_the_data_dir() {
+        let settings = Config::default().settle().unwrap();
+        assert!(
+            settings
+                .database_url
+                .starts_with("sqlite://data/portcullis.db")
+        );
+        assert_eq!(
+            settings.keyring_file,
+            PathBuf::from("data/master-keys.toml")
+        );
+    }
+}

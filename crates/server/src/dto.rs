@@ -1,0 +1,399 @@
+//! The JSON shapes of the API (requests and responses), with their OpenAPI schemas. Requests
+//! refuse unknown fields, so a misspelt field is an error rather than silently ignored.
+
+use portcullis_app::keys::KeyView;
+use portcullis_app::ports::Operator as StoredOperator;
+use portcullis_core::account::Account;
+use portcullis_core::audit::AuditEntry;
+use portcullis_core::events::{EventContext, StepUp};
+use portcullis_core::time::UnixMillis;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// `POST /v1/verify`: a gateway asks whether a signed request may pass.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyBody {
+    /// The public API key the client sent.
+    pub api_key: String,
+    /// Hex HMAC-SHA256 (HMAC keys) or base64 Ed25519 (Ed25519 keys).
+    pub signature: String,
+    /// The query string followed by the body, exactly as signed; holds `timestamp` and
+    /// optionally `recvWindow`.
+    pub payload: String,
+    /// The client's IP address.
+    pub ip: String,
+    /// The permission the endpoint needs: `read`, `trade`, `withdraw` or `transfer`.
+    pub scope: String,
+}
+
+/// The verification answer: `ok` with the key's owner, or a stable `reason`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct VerifyAnswer {
+    pub ok: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// One of `unknown_key`, `revoked`, `expired`, `bad_signature`,
+    /// `timestamp_outside_window`, `replayed`, `ip_not_allowed`, `scope_missing`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Where a customer action came from (the event contract's `ctx`).
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContextBody {
+    pub ip: Option<String>,
+    pub device_id: Option<String>,
+    pub user_agent: Option<String>,
+    /// `web`, `app`, `api` or `support`.
+    pub channel: Option<String>,
+    pub session_id: Option<String>,
+    pub call_active: Option<bool>,
+    pub remote_access: Option<bool>,
+}
+
+impl From<ContextBody> for EventContext {
+    fn from(body: ContextBody) -> Self {
+        EventContext {
+            ip: body.ip,
+            device_id: body.device_id,
+            user_agent: body.user_agent,
+            channel: body.channel,
+            session_id: body.session_id,
+            call_active: body.call_active,
+            remote_access: body.remote_access,
+        }
+    }
+}
+
+/// How the customer confirmed the action: `none`, `email`, `sms`, `totp` or `passkey`.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StepUpBody {
+    #[default]
+    None,
+    Email,
+    Sms,
+    Totp,
+    Passkey,
+}
+
+impl From<StepUpBody> for StepUp {
+    fn from(body: StepUpBody) -> Self {
+        match body {
+            StepUpBody::None => StepUp::None,
+            StepUpBody::Email => StepUp::Email,
+            StepUpBody::Sms => StepUp::Sms,
+            StepUpBody::Totp => StepUp::Totp,
+            StepUpBody::Passkey => StepUp::Passkey,
+        }
+    }
+}
+
+/// `POST /v1/accounts/{account}/keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKeyBody {
+    #[serde(default)]
+    pub label: String,
+    /// `hmac-sha256` (default; Portcullis generates the secret) or `ed25519`.
+    #[serde(default)]
+    pub algorithm: Option<String>,
+    /// Ed25519 only: the customer's public key (hex, base64 or PEM).
+    pub public_key: Option<String>,
+    pub scopes: Vec<String>,
+    /// CIDRs or bare addresses, IPv4 or IPv6; empty = unrestricted.
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
+    /// RFC 3339.
+    pub expires_at: Option<String>,
+    #[serde(default)]
+    pub step_up: StepUpBody,
+    #[serde(default)]
+    pub ctx: ContextBody,
+}
+
+/// `POST /v1/keys/import` (admin): bring an existing HMAC key under Portcullis.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ImportKeyBody {
+    pub account: String,
+    #[serde(default)]
+    pub label: String,
+    pub api_key: String,
+    pub secret: String,
+    pub scopes: Vec<String>,
+    #[serde(default)]
+    pub ip_allowlist: Vec<String>,
+    pub expires_at: Option<String>,
+}
+
+/// `PATCH /v1/keys/{key_id}`: absent fields stay as they are.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKeyBody {
+    pub label: Option<String>,
+    /// The full set after the change.
+    pub scopes: Option<Vec<String>>,
+    /// The full list after the change; `[]` removes the restriction.
+    pub ip_allowlist: Option<Vec<String>>,
+    /// RFC 3339; `null` removes the expiry.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub expires_at: Option<Option<String>>,
+    /// Apply only if the key is still at this version.
+    pub expected_version: Option<i64>,
+    #[serde(default)]
+    pub step_up: StepUpBody,
+    #[serde(default)]
+    pub ctx: ContextBody,
+}
+
+/// `POST /v1/keys/{key_id}/revoke`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeKeyBody {
+    #[serde(default)]
+    pub ctx: ContextBody,
+}
+
+/// `POST /v1/keys/{key_id}/rotate`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeyBody {
+    /// How long the previous secret stays valid (default from configuration).
+    pub overlap_seconds: Option<i64>,
+}
+
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// An API key as shown to operators: never its secret.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct KeyDto {
+    pub key_id: String,
+    pub api_key: String,
+    pub account: String,
+    pub label: String,
+    pub algorithm: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    pub scopes: Vec<String>,
+    pub ip_allowlist: Vec<String>,
+    /// `active`, `revoked`, `expired` or `idle_expired`.
+    pub status: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub expires_at: Option<String>,
+    /// When idle expiry will end the key if it stays unused (unrestricted trading keys only).
+    pub idle_expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub last_used_ip: Option<String>,
+    pub revoked_at: Option<String>,
+    pub version: i64,
+}
+
+impl From<KeyView> for KeyDto {
+    fn from(view: KeyView) -> Self {
+        let key = view.key;
+        KeyDto {
+            status: view.status.as_str().to_owned(),
+            idle_expires_at: view.idle_deadline.map(UnixMillis::to_rfc3339),
+            key_id: key.key_id,
+            api_key: key.api_key,
+            account: key.account,
+            label: key.label,
+            algorithm: key.algorithm.as_str().to_owned(),
+            public_key: key.public_key.map(|k| k.to_hex()),
+            scopes: key.scopes.names().into_iter().map(str::to_owned).collect(),
+            ip_allowlist: key.ip_allowlist.entries(),
+            created_at: key.created_at.to_rfc3339(),
+            updated_at: key.updated_at.to_rfc3339(),
+            expires_at: key.expires_at.map(UnixMillis::to_rfc3339),
+            last_used_at: key.last_used_at.map(UnixMillis::to_rfc3339),
+            last_used_ip: key.last_used_ip.map(|ip| ip.to_string()),
+            revoked_at: key.revoked_at.map(UnixMillis::to_rfc3339),
+            version: key.version,
+        }
+    }
+}
+
+/// A key just issued or rotated: the only response that ever carries its secret.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IssuedKeyDto {
+    pub key: KeyDto,
+    /// The HMAC secret, shown this once; absent for Ed25519 keys.
+    pub secret: Option<String>,
+}
+
+/// `POST /v1/accounts`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccountBody {
+    pub id: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    /// E.164, e.g. `+14155550123`.
+    pub phone: Option<String>,
+    pub anti_phishing_code: Option<String>,
+}
+
+/// `PATCH /v1/accounts/{account}`: absent fields stay, empty strings clear.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccountBody {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub anti_phishing_code: Option<String>,
+}
+
+/// An account.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AccountDto {
+    pub id: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    /// Whether an anti-phishing code is set (the code itself is shown only to its owner).
+    pub anti_phishing_code_set: bool,
+    pub created_at: String,
+    pub updated_at: String,
+    pub version: i64,
+}
+
+impl From<Account> for AccountDto {
+    fn from(account: Account) -> Self {
+        AccountDto {
+            anti_phishing_code_set: account.anti_phishing_code.is_some(),
+            id: account.id,
+            display_name: account.display_name,
+            email: account.email,
+            phone: account.phone,
+            created_at: account.created_at.to_rfc3339(),
+            updated_at: account.updated_at.to_rfc3339(),
+            version: account.version,
+        }
+    }
+}
+
+/// `POST /v1/operators`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOperatorBody {
+    pub name: String,
+    /// `admin`, `analyst` or `integration`.
+    pub role: String,
+}
+
+/// An operator (never its token).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OperatorDto {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}
+
+impl From<StoredOperator> for OperatorDto {
+    fn from(operator: StoredOperator) -> Self {
+        OperatorDto {
+            id: operator.id,
+            name: operator.name,
+            role: operator.role.as_str().to_owned(),
+            created_at: operator.created_at.to_rfc3339(),
+            revoked_at: operator.revoked_at.map(UnixMillis::to_rfc3339),
+        }
+    }
+}
+
+/// A new operator with its bearer token, shown this once.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct NewOperatorDto {
+    pub operator: OperatorDto,
+    pub token: String,
+}
+
+/// One audit entry.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditEntryDto {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// The details as recorded (a JSON object).
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<AuditEntry> for AuditEntryDto {
+    fn from(entry: AuditEntry) -> Self {
+        AuditEntryDto {
+            details: serde_json::from_str(&entry.details)
+                .unwrap_or(serde_json::Value::String(entry.details.clone())),
+            seq: entry.seq,
+            at: entry.at.to_rfc3339(),
+            actor: entry.actor,
+            action: entry.action,
+            target: entry.target,
+            prev_hash: entry.prev_hash,
+            hash: entry.hash,
+        }
+    }
+}
+
+/// The result of `GET /v1/audit/verify`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ChainReportDto {
+    pub intact: bool,
+    /// Entries verified (when intact).
+    pub entries: Option<i64>,
+    /// The first entry found wrong (when broken).
+    pub first_bad_seq: Option<i64>,
+    /// `edited`, `removed`, `reordered`, `truncated` or `head_mismatch`.
+    pub problem: Option<String>,
+    pub message: String,
+}
+
+/// One event of the internal event log, in the contract's format.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct EventDto {
+    pub seq: i64,
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+}
+
+/// Paging parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct Page {
+    /// Return items after this position (a sequence number or an id).
+    pub after: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// Health and readiness.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct HealthDto {
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
+}
+
+/// `POST /v1/secrets/rewrap` result.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RewrapDto {
+    pub resealed: usize,
+    pub active_master_key: String,
+}

@@ -1,0 +1,125 @@
+//! Request extractors that fail with the API's own error shape: JSON bodies (size-limited,
+//! UTF-8 checked, unknown fields refused by the DTOs) and the authenticated operator.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use portcullis_app::Actor;
+use serde::de::DeserializeOwned;
+
+/// A JSON body parsed into `T`, or a clear 4xx.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';')
+                    .next()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is larger than the configured limit",
+                    )
+                } else {
+                    ApiError::bad_request("invalid_body", rejection.body_text())
+                }
+            })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// A JSON body that may be absent (an empty body means `T::default()`).
+#[derive(Debug)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let has_body = request
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_none_or(|len| len.as_bytes() != b"0")
+            && request
+                .headers()
+                .contains_key(axum::http::header::CONTENT_TYPE);
+        if !has_body {
+            return Ok(OptionalJson(T::default()));
+        }
+        ApiJson::<T>::from_request(request, state)
+            .await
+            .map(|ApiJson(v)| OptionalJson(v))
+    }
+}
+
+/// Parses a JSON document, telling non-UTF-8 input apart from malformed JSON.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_utf8",
+            format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()),
+        )
+    })?;
+    serde_json::from_str(text).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!("the body is not the expected JSON: {e}"),
+        )
+    })
+}
+
+/// An actor set by an in-process caller (the CLI working on the local store). Never derived
+/// from anything a network client sends.
+#[derive(Debug, Clone)]
+pub struct InProcessActor(pub Actor);
+
+/// The operator behind the request's bearer token.
+#[derive(Debug, Clone)]
+pub struct Operator(pub Actor);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if let Some(InProcessActor(actor)) = parts.extensions.get::<InProcessActor>() {
+            return Ok(Operator(actor.clone()));
+        }
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::from(portcullis_app::AppError::Unauthenticated))?;
+        state
+            .authenticate(token.trim())
+            .await
+            .map(Operator)
+            .map_err(ApiError::from)
+    }
+}

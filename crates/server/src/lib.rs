@@ -1,0 +1,128 @@
+//! The HTTP edge of Portcullis.
+//!
+//! [`build`] opens the store, loads the keyring and starts the use cases; [`router`] maps every
+//! endpoint; [`serve`] runs the API on any listener (port 0 in tests) with background
+//! maintenance until shutdown. Handlers parse, call one use case and render.
+
+pub mod config;
+pub mod dto;
+pub mod error;
+pub mod extract;
+pub mod keyring_file;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+mod tasks;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{StatusCode, header};
+use axum::routing::{get, post};
+use config::Settings;
+use error::ApiError;
+use portcullis_app::clock::SystemClock;
+use portcullis_app::ports::Clock;
+use portcullis_app::{AppError, Portcullis};
+use state::AppState;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::timeout::TimeoutLayer;
+
+/// Opens storage and the keyring and starts the use cases.
+pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcullis, AppError> {
+    let embedded = settings.database_url.starts_with("sqlite:");
+    if embedded {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+            AppError::Internal(format!(
+                "cannot create data directory {}: {e}",
+                settings.data_dir.display()
+            ))
+        })?;
+    }
+    let keyring = keyring_file::load_or_create(&settings.keyring_file, true, clock.now())
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let store = portcullis_store::open(&settings.database_url).await?;
+    Portcullis::start(store, clock, Arc::new(keyring), settings.key_policy).await
+}
+
+/// Builds with the system clock.
+pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> {
+    build(settings, Arc::new(SystemClock)).await
+}
+
+/// Every route of the API.
+pub fn router(state: AppState, settings: &Settings) -> Router {
+    use routes::{accounts, audit, keys, operators, system, verify};
+    Router::new()
+        .route("/healthz", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/metrics", get(system::metrics))
+        .route("/openapi.json", get(system::openapi))
+        .route("/v1/verify", post(verify::verify))
+        .route("/v1/accounts", post(accounts::create).get(accounts::list))
+        .route(
+            "/v1/accounts/{account}",
+            get(accounts::show).patch(accounts::update),
+        )
+        .route(
+            "/v1/accounts/{account}/keys",
+            post(keys::create).get(keys::list),
+        )
+        .route("/v1/keys/import", post(keys::import))
+        .route("/v1/keys/{key_id}", get(keys::show).patch(keys::update))
+        .route("/v1/keys/{key_id}/revoke", post(keys::revoke))
+        .route("/v1/keys/{key_id}/rotate", post(keys::rotate))
+        .route(
+            "/v1/operators",
+            post(operators::create).get(operators::list),
+        )
+        .route("/v1/operators/{id}/revoke", post(operators::revoke))
+        .route("/v1/audit", get(audit::list))
+        .route("/v1/audit/verify", get(audit::verify))
+        .route("/v1/events", get(audit::events))
+        .route("/v1/secrets/rewrap", post(audit::rewrap))
+        .fallback(|| async { ApiError::not_found() })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+            )
+        })
+        .layer(axum::middleware::from_fn(metrics::track_requests))
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, with background maintenance; writes
+/// pending key usage back before returning.
+pub async fn serve(
+    listener: TcpListener,
+    app: Portcullis,
+    settings: Settings,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState::new(app.clone(), metrics::install_recorder());
+    let (stop_tasks, tasks) = tasks::spawn(app.clone(), &settings);
+    let router = router(state, &settings);
+    tracing::info!(address = %listener.local_addr()?, backend = app.store.backend_name(), "portcullis listening");
+    let served = axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    let _ = stop_tasks.send(true);
+    let _ = tasks.await;
+    if let Err(error) = app.keys.flush_usage().await {
+        tracing::warn!(%error, "could not write back key usage at shutdown");
+    }
+    tracing::info!("portcullis stopped");
+    served
+}

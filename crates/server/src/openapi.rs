@@ -1,0 +1,57 @@
+//! The OpenAPI 3.1 document, generated from the handlers and DTOs. The copy in
+//! `docs/openapi.json` is checked against it by a test, so the two cannot drift.
+
+use crate::{dto, error, routes};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Portcullis",
+        description = "Key authority for exchange API keys: least-privilege keys, signed-request verification, tamper-evident audit.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        routes::system::healthz, routes::system::readyz, routes::system::metrics, routes::system::openapi,
+        routes::verify::verify,
+        routes::accounts::create, routes::accounts::list, routes::accounts::show, routes::accounts::update,
+        routes::keys::create, routes::keys::list, routes::keys::import, routes::keys::show,
+        routes::keys::update, routes::keys::revoke, routes::keys::rotate,
+        routes::operators::create, routes::operators::list, routes::operators::revoke,
+        routes::audit::list, routes::audit::verify, routes::audit::events, routes::audit::rewrap,
+    ),
+    components(schemas(error::ErrorBody, error::ErrorDetail, dto::ContextBody, dto::StepUpBody)),
+    modifiers(&OperatorToken),
+    tags(
+        (name = "verify", description = "Signed-request verification for gateways"),
+        (name = "keys", description = "API keys"),
+        (name = "accounts", description = "Customer accounts"),
+        (name = "operators", description = "Operators and their roles"),
+        (name = "audit", description = "Tamper-evident audit trail"),
+        (name = "events", description = "Internal event log"),
+        (name = "system", description = "Health, metrics, this document"),
+    )
+)]
+struct ApiDoc;
+
+struct OperatorToken;
+
+impl Modify for OperatorToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "operator_token",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// The document, pretty-printed with a trailing newline (the form kept in the repository).
+pub fn document_json() -> String {
+    let mut text = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+    text.push('\n');
+    text
+}

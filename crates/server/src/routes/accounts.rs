@@ -1,0 +1,98 @@
+//! Accounts: register customers with their official contacts and anti-phishing code.
+
+use super::page_limit;
+use crate::dto::{AccountDto, CreateAccountBody, Page, UpdateAccountBody};
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{ApiJson, Operator};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use portcullis_app::accounts::AccountFields;
+
+/// Register an account.
+#[utoipa::path(
+    post, path = "/v1/accounts", tag = "accounts",
+    request_body = CreateAccountBody,
+    responses((status = 201, body = AccountDto), (status = 400, description = "`invalid_account`", body = ErrorBody), (status = 409, description = "The id is taken", body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    ApiJson(body): ApiJson<CreateAccountBody>,
+) -> ApiResult<(StatusCode, Json<AccountDto>)> {
+    let fields = AccountFields {
+        display_name: body.display_name,
+        email: body.email,
+        phone: body.phone,
+        anti_phishing_code: body.anti_phishing_code,
+    };
+    let account = state.app.accounts.create(&actor, &body.id, fields).await?;
+    Ok((StatusCode::CREATED, Json(account.into())))
+}
+
+/// List accounts by id.
+#[utoipa::path(
+    get, path = "/v1/accounts", tag = "accounts",
+    params(Page),
+    responses((status = 200, body = [AccountDto])),
+    security(("operator_token" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Vec<AccountDto>>> {
+    let accounts = state
+        .app
+        .accounts
+        .list(&actor, page.after.as_deref(), page_limit(page.limit))
+        .await?;
+    Ok(Json(accounts.into_iter().map(AccountDto::from).collect()))
+}
+
+/// Show an account.
+#[utoipa::path(
+    get, path = "/v1/accounts/{account}", tag = "accounts",
+    params(("account" = String, Path, description = "Account id")),
+    responses((status = 200, body = AccountDto), (status = 404, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Path(account): Path<String>,
+) -> ApiResult<Json<AccountDto>> {
+    Ok(Json(state.app.accounts.get(&actor, &account).await?.into()))
+}
+
+/// Change an account's contacts or anti-phishing code.
+#[utoipa::path(
+    patch, path = "/v1/accounts/{account}", tag = "accounts",
+    params(("account" = String, Path, description = "Account id")),
+    request_body = UpdateAccountBody,
+    responses((status = 200, body = AccountDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Path(account): Path<String>,
+    ApiJson(body): ApiJson<UpdateAccountBody>,
+) -> ApiResult<Json<AccountDto>> {
+    let fields = AccountFields {
+        display_name: body.display_name,
+        email: body.email,
+        phone: body.phone,
+        anti_phishing_code: body.anti_phishing_code,
+    };
+    Ok(Json(
+        state
+            .app
+            .accounts
+            .update(&actor, &account, fields)
+            .await?
+            .into(),
+    ))
+}

@@ -1,0 +1,206 @@
+//! API keys: issue, import, list, show, change, rotate, revoke.
+
+use super::parse_time;
+use crate::dto::{
+    CreateKeyBody, ImportKeyBody, IssuedKeyDto, KeyDto, RevokeKeyBody, RotateKeyBody, UpdateKeyBody,
+};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, Operator, OptionalJson};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use portcullis_app::keys::{ImportedKey, IssuedKey, KeyChange, KeyView, NewKey};
+use portcullis_core::key::{KeyAlgorithm, KeyStatus};
+use portcullis_core::secret::Secret;
+
+fn issued(state: &AppState, issued: IssuedKey) -> IssuedKeyDto {
+    let view = KeyView {
+        status: KeyStatus::Active,
+        idle_deadline: issued.key.idle_deadline(state.app.keys.policy().idle),
+        key: issued.key,
+    };
+    IssuedKeyDto {
+        key: view.into(),
+        secret: issued
+            .secret
+            .map(|s| String::from_utf8_lossy(s.expose()).into_owned()),
+    }
+}
+
+/// Issue a key for an account. HMAC secrets are in this response and nowhere else, ever.
+#[utoipa::path(
+    post, path = "/v1/accounts/{account}/keys", tag = "keys",
+    params(("account" = String, Path, description = "Account id")),
+    request_body = CreateKeyBody,
+    responses(
+        (status = 201, body = IssuedKeyDto),
+        (status = 400, description = "`unknown_scope`, `invalid_cidr`, `invalid_public_key`, `invalid_label`, `invalid_expiry`, `invalid_algorithm`", body = ErrorBody),
+        (status = 404, description = "No such account", body = ErrorBody),
+    ),
+    security(("operator_token" = []))
+)]
+pub async fn create(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Path(account): Path<String>,
+    ApiJson(body): ApiJson<CreateKeyBody>,
+) -> ApiResult<(StatusCode, Json<IssuedKeyDto>)> {
+    let algorithm = match body.algorithm.as_deref() {
+        None => KeyAlgorithm::HmacSha256,
+        Some(name) => KeyAlgorithm::parse(name).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_algorithm",
+                "`algorithm` must be `hmac-sha256` or `ed25519`",
+            )
+        })?,
+    };
+    let request = NewKey {
+        account,
+        label: body.label,
+        algorithm,
+        public_key: body.public_key,
+        scopes: body.scopes,
+        ip_allowlist: body.ip_allowlist,
+        expires_at: parse_time("expires_at", body.expires_at.as_deref())?,
+        step_up: body.step_up.into(),
+        ctx: body.ctx.into(),
+    };
+    let created = state.app.keys.create_key(&actor, request).await?;
+    Ok((StatusCode::CREATED, Json(issued(&state, created))))
+}
+
+/// Import an existing HMAC key (role `admin`), so an exchange can migrate without reissuing.
+#[utoipa::path(
+    post, path = "/v1/keys/import", tag = "keys",
+    request_body = ImportKeyBody,
+    responses((status = 201, body = KeyDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn import(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    ApiJson(body): ApiJson<ImportKeyBody>,
+) -> ApiResult<(StatusCode, Json<KeyDto>)> {
+    let request = ImportedKey {
+        account: body.account,
+        label: body.label,
+        api_key: body.api_key,
+        secret: Secret::new(body.secret.into_bytes()),
+        scopes: body.scopes,
+        ip_allowlist: body.ip_allowlist,
+        expires_at: parse_time("expires_at", body.expires_at.as_deref())?,
+    };
+    let key = state.app.keys.import_key(&actor, request).await?;
+    let view = state.app.keys.key(&actor, &key.key_id).await?;
+    Ok((StatusCode::CREATED, Json(view.into())))
+}
+
+/// List an account's keys.
+#[utoipa::path(
+    get, path = "/v1/accounts/{account}/keys", tag = "keys",
+    params(("account" = String, Path, description = "Account id")),
+    responses((status = 200, body = [KeyDto]), (status = 404, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Path(account): Path<String>,
+) -> ApiResult<Json<Vec<KeyDto>>> {
+    let keys = state.app.keys.keys_for_account(&actor, &account).await?;
+    Ok(Json(keys.into_iter().map(KeyDto::from).collect()))
+}
+
+/// Show one key.
+#[utoipa::path(
+    get, path = "/v1/keys/{key_id}", tag = "keys",
+    params(("key_id" = String, Path, description = "Key id")),
+    responses((status = 200, body = KeyDto), (status = 404, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Path(key_id): Path<String>,
+) -> ApiResult<Json<KeyDto>> {
+    Ok(Json(state.app.keys.key(&actor, &key_id).await?.into()))
+}
+
+/// Change a key's label, scopes, allow-list or expiry.
+#[utoipa::path(
+    patch, path = "/v1/keys/{key_id}", tag = "keys",
+    params(("key_id" = String, Path, description = "Key id")),
+    request_body = UpdateKeyBody,
+    responses((status = 200, body = KeyDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Version mismatch, or the key is revoked or expired", body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn update(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Path(key_id): Path<String>,
+    ApiJson(body): ApiJson<UpdateKeyBody>,
+) -> ApiResult<Json<KeyDto>> {
+    let expires_at = match body.expires_at {
+        None => None,
+        Some(None) => Some(None),
+        Some(Some(text)) => Some(parse_time("expires_at", Some(&text))?),
+    };
+    let change = KeyChange {
+        label: body.label,
+        scopes: body.scopes,
+        ip_allowlist: body.ip_allowlist,
+        expires_at,
+        step_up: body.step_up.into(),
+        ctx: body.ctx.into(),
+        expected_version: body.expected_version,
+    };
+    let key = state.app.keys.update_key(&actor, &key_id, change).await?;
+    Ok(Json(state.app.keys.key(&actor, &key.key_id).await?.into()))
+}
+
+/// Revoke a key, effective immediately.
+#[utoipa::path(
+    post, path = "/v1/keys/{key_id}/revoke", tag = "keys",
+    params(("key_id" = String, Path, description = "Key id")),
+    request_body(content = Option<RevokeKeyBody>),
+    responses((status = 200, body = KeyDto), (status = 404, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn revoke(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Path(key_id): Path<String>,
+    OptionalJson(body): OptionalJson<RevokeKeyBody>,
+) -> ApiResult<Json<KeyDto>> {
+    let ctx = body.ctx;
+    let key = state
+        .app
+        .keys
+        .revoke_key(&actor, &key_id, ctx.into())
+        .await?;
+    Ok(Json(state.app.keys.key(&actor, &key.key_id).await?.into()))
+}
+
+/// Rotate an HMAC key's secret; the previous secret stays valid for the overlap.
+#[utoipa::path(
+    post, path = "/v1/keys/{key_id}/rotate", tag = "keys",
+    params(("key_id" = String, Path, description = "Key id")),
+    request_body(content = Option<RotateKeyBody>),
+    responses((status = 200, body = IssuedKeyDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn rotate(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Path(key_id): Path<String>,
+    OptionalJson(body): OptionalJson<RotateKeyBody>,
+) -> ApiResult<Json<IssuedKeyDto>> {
+    let overlap_ms = body.overlap_seconds.map(|s| s.saturating_mul(1000));
+    let rotated = state
+        .app
+        .keys
+        .rotate_key(&actor, &key_id, overlap_ms)
+        .await?;
+    Ok(Json(issued(&state, rotated)))
+}

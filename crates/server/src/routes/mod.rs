@@ -1,0 +1,32 @@
+//! The API's routes, one module per resource. Handlers parse, call one use case, render.
+
+pub mod accounts;
+pub mod audit;
+pub mod keys;
+pub mod operators;
+pub mod system;
+pub mod verify;
+
+use crate::error::ApiError;
+use portcullis_core::time::UnixMillis;
+
+/// Parses an optional RFC 3339 field of a request.
+pub(crate) fn parse_time(
+    field: &'static str,
+    text: Option<&str>,
+) -> Result<Option<UnixMillis>, ApiError> {
+    text.map(|t| {
+        UnixMillis::parse_rfc3339(t).map_err(|_| {
+            ApiError::bad_request(
+                "invalid_timestamp",
+                format!("`{field}` must be an RFC 3339 timestamp like 2026-01-31T12:00:00Z"),
+            )
+        })
+    })
+    .transpose()
+}
+
+/// The page size asked for, bounded.
+pub(crate) fn page_limit(limit: Option<u32>) -> u32 {
+    limit.unwrap_or(100).clamp(1, 1000)
+}

@@ -1,0 +1,50 @@
+//! Background maintenance while serving: following key changes from other processes, writing
+//! key usage back, and the idle-key sweep. Each failure is logged and retried on the next tick.
+
+use crate::config::Settings;
+use portcullis_app::Portcullis;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Starts the maintenance loop; send `true` on the returned channel to stop it.
+pub(crate) fn spawn(app: Portcullis, settings: &Settings) -> (watch::Sender<bool>, JoinHandle<()>) {
+    let (stop, mut stopped) = watch::channel(false);
+    let refresh_every = settings.refresh_interval;
+    let flush_every = settings.usage_flush_interval;
+    let sweep_every = settings.idle_sweep_interval;
+    let handle = tokio::spawn(async move {
+        let mut refresh = interval(refresh_every);
+        let mut flush = interval(flush_every);
+        let mut sweep = interval(sweep_every);
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = refresh.tick() => {
+                    if let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await {
+                        tracing::warn!(%error, "refreshing keys failed");
+                    }
+                }
+                _ = flush.tick() => {
+                    if let Err(error) = app.keys.flush_usage().await {
+                        tracing::warn!(%error, "writing key usage failed");
+                    }
+                }
+                _ = sweep.tick() => match app.keys.sweep_idle(app.clock.as_ref()).await {
+                    Ok(report) if !report.warned.is_empty() || !report.expired.is_empty() => {
+                        tracing::info!(warned = report.warned.len(), expired = report.expired.len(), "idle key sweep");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "idle key sweep failed"),
+                },
+            }
+        }
+    });
+    (stop, handle)
+}
+
+fn interval(period: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval(period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    interval
+}

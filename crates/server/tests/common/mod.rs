@@ -1,0 +1,303 @@
+//! A real Portcullis server on 127.0.0.1, port 0, over real SQLite or a fresh PostgreSQL
+//! database, with a settable clock and a bootstrap admin token; plus a small HTTP client.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use portcullis_app::Actor;
+use portcullis_app::clock::ManualClock;
+use portcullis_app::ports::Clock;
+use portcullis_core::operator::Role;
+use portcullis_core::time::UnixMillis;
+use portcullis_server::config::{Config, Settings};
+use serde_json::Value;
+use sqlx::Connection as _;
+use std::sync::Arc;
+
+/// Which database a test server uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The PostgreSQL server the tests use (the test command makes sure it runs).
+pub fn postgres_base_url() -> String {
+    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Creates an empty database and returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    let base = postgres_base_url();
+    let mut connection = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL must be running at {base} (scripts/test.sh starts it): {e}")
+        });
+    let name = format!(
+        "portcullis_it_{}",
+        portcullis_app::random::alphanumeric(12)
+            .unwrap()
+            .to_ascii_lowercase()
+    );
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    format!("{prefix}/{name}")
+}
+
+/// A running server.
+pub struct TestServer {
+    pub base_url: String,
+    pub admin_token: String,
+    pub clock: Arc<ManualClock>,
+    pub settings: Settings,
+    pub database_url: String,
+    pub dir: tempfile::TempDir,
+    pub app: portcullis_app::Portcullis,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+/// A fixed, realistic starting time (2026-01-01T00:00:00Z) so tests are reproducible.
+pub const START: UnixMillis = UnixMillis(1_767_225_600_000);
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match backend {
+            Backend::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("portcullis.db").display()
+            ),
+            Backend::Postgres => fresh_postgres_database().await,
+        };
+        Self::start_on(dir, database_url, Arc::new(ManualClock::new(START))).await
+    }
+
+    /// Starts on an existing data directory and database (restarts).
+    pub async fn start_on(
+        dir: tempfile::TempDir,
+        database_url: String,
+        clock: Arc<ManualClock>,
+    ) -> Self {
+        let config = Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir.path().to_owned(),
+            database_url: database_url.clone(),
+            ..Config::default()
+        };
+        let settings = config.settle().unwrap();
+        let app = portcullis_server::build(&settings, clock.clone() as Arc<dyn Clock>)
+            .await
+            .unwrap();
+        let admin = app
+            .operators
+            .create(
+                &Actor::local_cli(),
+                &format!(
+                    "test-admin-{}",
+                    portcullis_app::random::alphanumeric(6).unwrap()
+                ),
+                Role::Admin,
+            )
+            .await
+            .unwrap();
+        let admin_token = String::from_utf8(admin.token.expose().to_vec()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(portcullis_server::serve(
+            listener,
+            app.clone(),
+            settings.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        ));
+        Self {
+            base_url,
+            admin_token,
+            clock,
+            settings,
+            database_url,
+            dir,
+            app,
+            shutdown: Some(shutdown),
+            task: Some(task),
+        }
+    }
+
+    /// Stops gracefully and hands back what a restart needs.
+    pub async fn stop(mut self) -> (tempfile::TempDir, String, Arc<ManualClock>) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+        (self.dir, self.database_url, self.clock)
+    }
+
+    pub fn client(&self, token: &str) -> Client {
+        Client {
+            base_url: self.base_url.clone(),
+            token: Some(token.to_owned()),
+        }
+    }
+
+    pub fn admin(&self) -> Client {
+        self.client(&self.admin_token)
+    }
+
+    pub fn anonymous(&self) -> Client {
+        Client {
+            base_url: self.base_url.clone(),
+            token: None,
+        }
+    }
+
+    /// Creates an operator with `role` and returns a client using its token.
+    pub async fn operator(&self, role: &str) -> Client {
+        let name = format!(
+            "{role}-{}",
+            portcullis_app::random::alphanumeric(6).unwrap()
+        );
+        let created = self
+            .admin()
+            .post(
+                "/v1/operators",
+                &serde_json::json!({ "name": name, "role": role }),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{:?}", created.body);
+        self.client(created.body["token"].as_str().unwrap())
+    }
+
+    pub fn now(&self) -> UnixMillis {
+        self.clock.now()
+    }
+}
+
+/// A response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub text: String,
+}
+
+/// A blocking HTTP client run off the async workers.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base_url: String,
+    token: Option<String>,
+}
+
+impl Client {
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send("GET", path, None, "application/json").await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            "POST",
+            path,
+            Some(body.to_string().into_bytes()),
+            "application/json",
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            "PATCH",
+            path,
+            Some(body.to_string().into_bytes()),
+            "application/json",
+        )
+        .await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, content_type: &str) -> Reply {
+        self.send("POST", path, Some(body), content_type).await
+    }
+
+    pub async fn send(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        content_type: &str,
+    ) -> Reply {
+        let url = format!("{}{}", self.base_url, path);
+        let token = self.token.clone();
+        let content_type = content_type.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let auth = token.map(|t| format!("Bearer {t}"));
+            let result = match (method, body) {
+                ("GET", _) => {
+                    let mut request = agent.get(&url);
+                    if let Some(auth) = &auth {
+                        request = request.header("authorization", auth);
+                    }
+                    request.call()
+                }
+                (method, body) => {
+                    let mut request = match method {
+                        "PATCH" => agent.patch(&url),
+                        _ => agent.post(&url),
+                    };
+                    if let Some(auth) = &auth {
+                        request = request.header("authorization", auth);
+                    }
+                    request
+                        .header("content-type", &content_type)
+                        .send(body.unwrap_or_default())
+                }
+            };
+            let mut response = result.unwrap();
+            let status = response.status().as_u16();
+            let text = response.body_mut().read_to_string().unwrap_or_default();
+            let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+            Reply { status, body, text }
+        })
+        .await
+        .unwrap()
+    }
+}
+
+/// Lowercase hex HMAC-SHA256, as a client signs.
+pub fn sign_hmac(secret: &str, payload: &str) -> String {
+    let key = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret.as_bytes());
+    hex::encode(aws_lc_rs::hmac::sign(&key, payload.as_bytes()).as_ref())
+}
+
+/// Runs a story against both backends.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Sqlite).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Postgres).await;
+                }
+            )*
+        }
+    };
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Makes sure the services the tests talk to are installed and running on this machine:
+# PostgreSQL on 127.0.0.1:5432 with trust authentication for local connections.
+# Sourced by scripts/test.sh; safe to run again (every step checks before it acts).
+
+apt_updated=""
+apt_install() {
+  if [ -z "$apt_updated" ]; then
+    apt-get update -qq
+    apt_updated=1
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+postgres_ready() {
+  command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432
+}
+
+ensure_postgres() {
+  if postgres_ready; then
+    return 0
+  fi
+  if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    echo "test: installing PostgreSQL from Debian's packages" >&2
+    apt_install postgresql
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    local hba="/etc/postgresql/$version/main/pg_hba.conf"
+    # Test servers only: local connections need no password, as on the development machines.
+    sed -i -E 's/^(local|host)(\s+all\s+all\s+.*)(peer|scram-sha-256|md5)$/\1\2trust/' "$hba"
+    grep -q '127.0.0.1/32' "$hba" || echo 'host all all 127.0.0.1/32 trust' >>"$hba"
+  fi
+  local version
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  echo "test: starting PostgreSQL $version" >&2
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 60); do
+    postgres_ready && return 0
+    sleep 0.5
+  done
+  echo "test: PostgreSQL did not come up on 127.0.0.1:5432" >&2
+  return 1
+}
