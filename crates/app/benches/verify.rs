@@ -8,6 +8,12 @@
 //! Every request is distinct (no replays), on one thread. Each round signs a fresh batch, then
 //! times the bare HMAC and the full verification over it, alternating which goes first.
 
+#![allow(
+    clippy::print_stdout,
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation
+)] // A benchmark reports on stdout.
+
 use aws_lc_rs::hmac;
 use portcullis_app::verifier::{Verifier, VerifyOutcome, VerifyRequest};
 use portcullis_core::allowlist::IpAllowList;

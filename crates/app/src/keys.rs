@@ -454,8 +454,11 @@ impl KeyAuthority {
 
     fn view(&self, mut key: ApiKey) -> KeyView {
         // Uses seen by this process but not yet written back count too.
-        if let Some(cached) = self.verifier.get(&key.api_key) {
-            key.last_used_at = key.last_used_at.max(cached.verifiable.last_used_at());
+        if let Some(cached) = self.verifier.get(&key.api_key)
+            && cached.verifiable.last_used_at() > key.last_used_at
+        {
+            key.last_used_at = cached.verifiable.last_used_at();
+            key.last_used_ip = cached.last_ip().or(key.last_used_ip);
         }
         let now = self.clock.now();
         KeyView {

@@ -47,6 +47,11 @@ impl CachedKey {
     pub fn key(&self) -> &ApiKey {
         &self.verifiable.key
     }
+
+    /// The address of the latest accepted use known to this process.
+    pub fn last_ip(&self) -> Option<IpAddr> {
+        *self.last_ip.lock()
+    }
 }
 
 /// The answer to a well-formed request.

@@ -1,5 +1,7 @@
 //! `POST /v1/verify` over real HTTP: every verdict and every malformed request, on both backends.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod common;
 
 use base64::Engine as _;

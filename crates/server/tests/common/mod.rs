@@ -1,7 +1,7 @@
 //! A real Portcullis server on 127.0.0.1, port 0, over real SQLite or a fresh PostgreSQL
 //! database, with a settable clock and a bootstrap admin token; plus a small HTTP client.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use portcullis_app::Actor;
 use portcullis_app::clock::ManualClock;
@@ -40,7 +40,7 @@ pub async fn fresh_postgres_database() -> String {
             .unwrap()
             .to_ascii_lowercase()
     );
-    sqlx::query(&format!("CREATE DATABASE {name}"))
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
         .execute(&mut connection)
         .await
         .unwrap();

@@ -1,0 +1,229 @@
+//! The one write path: a [`ChangeSet`] applied in a single transaction.
+//!
+//! The transaction first touches the audit head row. In SQLite that takes the database's write
+//! lock at once (so a deferred transaction never has to upgrade its lock and deadlock); in
+//! PostgreSQL it locks the row. Either way commits run one after another, which keeps the audit
+//! chain linear and makes `change_seq` grow in commit order.
+
+use crate::codec::{encode_allowlist, encode_scopes};
+use crate::{SqlStore, db_error};
+use portcullis_app::ports::{ChangeSet, NewEvent, StoreError, StoreResult, Write};
+use portcullis_core::audit::AuditDraft;
+use portcullis_core::key::ApiKey;
+use portcullis_core::time::UnixMillis;
+use sqlx::{Any, Transaction};
+
+type Tx<'c> = Transaction<'c, Any>;
+
+const NEXT_CHANGE_SEQ: &str = "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys)";
+
+pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
+    let mut tx = store
+        .pool()
+        .begin()
+        .await
+        .map_err(|e| db_error("begin", e))?;
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("lock", e))?;
+    for write in change.writes {
+        apply(&mut tx, write).await?;
+    }
+    append_audit(&mut tx, change.audit).await?;
+    for event in change.events {
+        insert_event(&mut tx, event).await?;
+    }
+    tx.commit().await.map_err(|e| db_error("commit", e))
+}
+
+async fn execute(
+    tx: &mut Tx<'_>,
+    what: &str,
+    query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
+) -> StoreResult<u64> {
+    query
+        .execute(&mut **tx)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| db_error(what, e))
+}
+
+/// After an update touched no row: was the row missing, or had it changed?
+async fn missing_or_changed(tx: &mut Tx<'_>, table: &str, column: &str, id: &str) -> StoreError {
+    let sql = format!("SELECT 1 FROM {table} WHERE {column} = $1");
+    match sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id.to_owned())
+        .fetch_optional(&mut **tx)
+        .await
+    {
+        Ok(Some(_)) => StoreError::Conflict(format!("{table} {id} was changed by someone else")),
+        Ok(None) => StoreError::NotFound(format!("{table} {id}")),
+        Err(e) => db_error(table, e),
+    }
+}
+
+async fn apply(tx: &mut Tx<'_>, write: Write) -> StoreResult<()> {
+    match write {
+        Write::InsertOperator(op) => {
+            let query = sqlx::query("INSERT INTO operators (id, name, role, token_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
+                .bind(op.id).bind(op.name).bind(op.role.as_str().to_owned()).bind(op.token_hash)
+                .bind(op.created_at.as_millis()).bind(op.revoked_at.map(UnixMillis::as_millis));
+            execute(tx, "operator", query).await?;
+        }
+        Write::RevokeOperator { id, at } => {
+            let query = sqlx::query("UPDATE operators SET revoked_at = $1 WHERE id = $2")
+                .bind(at.as_millis())
+                .bind(id.clone());
+            if execute(tx, "operator", query).await? == 0 {
+                return Err(StoreError::NotFound(format!("operator {id}")));
+            }
+        }
+        Write::InsertAccount(a) => {
+            let query = sqlx::query("INSERT INTO accounts (id, display_name, email, phone, anti_phishing_code, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+                .bind(a.id).bind(a.display_name).bind(a.email).bind(a.phone).bind(a.anti_phishing_code)
+                .bind(a.created_at.as_millis()).bind(a.updated_at.as_millis()).bind(a.version);
+            execute(tx, "account", query).await?;
+        }
+        Write::UpdateAccount {
+            account: a,
+            expected_version,
+        } => {
+            let id = a.id.clone();
+            let query = sqlx::query("UPDATE accounts SET display_name = $1, email = $2, phone = $3, anti_phishing_code = $4, updated_at = $5, version = $6 WHERE id = $7 AND version = $8")
+                .bind(a.display_name).bind(a.email).bind(a.phone).bind(a.anti_phishing_code)
+                .bind(a.updated_at.as_millis()).bind(expected_version + 1).bind(a.id).bind(expected_version);
+            if execute(tx, "account", query).await? == 0 {
+                return Err(missing_or_changed(tx, "accounts", "id", &id).await);
+            }
+        }
+        Write::InsertKey(key) => insert_key(tx, key).await?,
+        Write::UpdateKey {
+            key,
+            expected_version,
+        } => update_key(tx, key, expected_version).await?,
+        Write::InsertSecret(s) => {
+            let query = sqlx::query("INSERT INTO key_secrets (key_id, generation, master_key_id, nonce, ciphertext, created_at, valid_until) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                .bind(s.key_id).bind(s.generation).bind(s.master_key_id).bind(s.nonce).bind(s.ciphertext)
+                .bind(s.created_at.as_millis()).bind(s.valid_until.map(UnixMillis::as_millis));
+            execute(tx, "key secret", query).await?;
+        }
+        Write::SetSecretValidUntil {
+            key_id,
+            generation,
+            valid_until,
+        } => {
+            let query = sqlx::query(
+                "UPDATE key_secrets SET valid_until = $1 WHERE key_id = $2 AND generation = $3",
+            )
+            .bind(valid_until.as_millis())
+            .bind(key_id.clone())
+            .bind(generation);
+            if execute(tx, "key secret", query).await? == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "secret {key_id}/{generation}"
+                )));
+            }
+        }
+        Write::ResealSecret {
+            secret: s,
+            expected_master_key_id,
+        } => {
+            let what = format!("secret {}/{}", s.key_id, s.generation);
+            let query = sqlx::query("UPDATE key_secrets SET master_key_id = $1, nonce = $2, ciphertext = $3 WHERE key_id = $4 AND generation = $5 AND master_key_id = $6")
+                .bind(s.master_key_id).bind(s.nonce).bind(s.ciphertext).bind(s.key_id).bind(s.generation).bind(expected_master_key_id);
+            if execute(tx, "key secret", query).await? == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "{what} is no longer sealed by the expected master key"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn insert_key(tx: &mut Tx<'_>, key: ApiKey) -> StoreResult<()> {
+    let sql = format!(
+        "INSERT INTO api_keys (key_id, api_key, account, label, algorithm, public_key, scopes, ip_allowlist, created_at, updated_at, expires_at, last_used_at, last_used_ip, revoked_at, idle_warned_at, version, change_seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, {NEXT_CHANGE_SEQ})"
+    );
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key.key_id)
+        .bind(key.api_key)
+        .bind(key.account)
+        .bind(key.label)
+        .bind(key.algorithm.as_str().to_owned())
+        .bind(key.public_key.map(|k| k.to_hex()))
+        .bind(encode_scopes(key.scopes))
+        .bind(encode_allowlist(&key.ip_allowlist))
+        .bind(key.created_at.as_millis())
+        .bind(key.updated_at.as_millis())
+        .bind(key.expires_at.map(UnixMillis::as_millis))
+        .bind(key.last_used_at.map(UnixMillis::as_millis))
+        .bind(key.last_used_ip.map(|ip| ip.to_string()))
+        .bind(key.revoked_at.map(UnixMillis::as_millis))
+        .bind(key.idle_warned_at.map(UnixMillis::as_millis))
+        .bind(key.version);
+    execute(tx, "api key", query).await.map(|_| ())
+}
+
+/// Replaces the configuration columns; usage columns (`last_used_*`, `idle_warned_at`) are
+/// telemetry and are left alone.
+async fn update_key(tx: &mut Tx<'_>, key: ApiKey, expected_version: i64) -> StoreResult<()> {
+    let sql = format!(
+        "UPDATE api_keys SET label = $1, public_key = $2, scopes = $3, ip_allowlist = $4, updated_at = $5, expires_at = $6, revoked_at = $7, version = $8, change_seq = {NEXT_CHANGE_SEQ} \
+         WHERE key_id = $9 AND version = $10"
+    );
+    let key_id = key.key_id.clone();
+    let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key.label)
+        .bind(key.public_key.map(|k| k.to_hex()))
+        .bind(encode_scopes(key.scopes))
+        .bind(encode_allowlist(&key.ip_allowlist))
+        .bind(key.updated_at.as_millis())
+        .bind(key.expires_at.map(UnixMillis::as_millis))
+        .bind(key.revoked_at.map(UnixMillis::as_millis))
+        .bind(expected_version + 1)
+        .bind(key.key_id)
+        .bind(expected_version);
+    if execute(tx, "api key", query).await? == 0 {
+        return Err(missing_or_changed(tx, "api_keys", "key_id", &key_id).await);
+    }
+    Ok(())
+}
+
+async fn append_audit(tx: &mut Tx<'_>, drafts: Vec<AuditDraft>) -> StoreResult<()> {
+    if drafts.is_empty() {
+        return Ok(());
+    }
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1")
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(|e| db_error("audit head", e))?;
+    let mut seq = crate::codec::i64_column(&head, "seq")?;
+    let mut hash = crate::codec::text_column(&head, "hash")?;
+    for draft in drafts {
+        seq += 1;
+        let entry = draft.seal(seq, &hash);
+        let query = sqlx::query("INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(entry.seq).bind(entry.at.as_millis()).bind(entry.actor).bind(entry.action)
+            .bind(entry.target).bind(entry.details).bind(entry.prev_hash).bind(entry.hash.clone());
+        execute(tx, "audit entry", query).await?;
+        hash = entry.hash;
+    }
+    let query = sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(hash);
+    execute(tx, "audit head", query).await.map(|_| ())
+}
+
+async fn insert_event(tx: &mut Tx<'_>, event: NewEvent) -> StoreResult<()> {
+    let query =
+        sqlx::query("INSERT INTO events (id, ts, account, type, body) VALUES ($1, $2, $3, $4, $5)")
+            .bind(event.id)
+            .bind(event.ts.as_millis())
+            .bind(event.account)
+            .bind(event.event_type)
+            .bind(event.body);
+    execute(tx, "event", query).await.map(|_| ())
+}
