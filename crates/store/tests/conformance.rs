@@ -1,0 +1,673 @@
+//! One storage conformance suite, run against embedded SQLite and the real PostgreSQL server:
+//! every story is written once against the `Store` port.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use portcullis_app::ports::{
+    ChangeSet, KeyUsage, NewEvent, Operator, SealedSecret, Store, StoreError, Write,
+};
+use portcullis_core::account::Account;
+use portcullis_core::allowlist::IpAllowList;
+use portcullis_core::audit::{AuditDraft, ChainVerifier};
+use portcullis_core::key::{ApiKey, KeyAlgorithm};
+use portcullis_core::operator::Role;
+use portcullis_core::scope::ScopeSet;
+use portcullis_core::signing::Ed25519PublicKey;
+use portcullis_core::time::UnixMillis;
+use sqlx::Connection as _;
+use std::sync::Arc;
+
+async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("conformance.db").display()
+    );
+    (portcullis_store::open(&url).await.unwrap(), dir)
+}
+
+async fn postgres() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let base = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut connection = sqlx::PgConnection::connect(&base)
+        .await
+        .unwrap_or_else(|e| {
+            panic!("PostgreSQL must be running at {base} (scripts/test.sh starts it): {e}")
+        });
+    let name = format!(
+        "portcullis_conf_{}",
+        portcullis_app::random::alphanumeric(12)
+            .unwrap()
+            .to_ascii_lowercase()
+    );
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    let (prefix, _) = base.rsplit_once('/').unwrap();
+    (
+        portcullis_store::open(&format!("{prefix}/{name}"))
+            .await
+            .unwrap(),
+        tempfile::tempdir().unwrap(),
+    )
+}
+
+fn account(id: &str) -> Account {
+    Account {
+        id: id.into(),
+        display_name: "Ada".into(),
+        email: Some("ada@example.com".into()),
+        phone: None,
+        anti_phishing_code: Some("Blue42".into()),
+        created_at: UnixMillis(1_000),
+        updated_at: UnixMillis(1_000),
+        version: 1,
+    }
+}
+
+fn key(key_id: &str, api_key: &str, account: &str) -> ApiKey {
+    ApiKey {
+        key_id: key_id.into(),
+        api_key: api_key.into(),
+        account: account.into(),
+        label: "bot".into(),
+        algorithm: KeyAlgorithm::HmacSha256,
+        public_key: None,
+        scopes: ScopeSet::parse(["read", "trade"]).unwrap(),
+        ip_allowlist: IpAllowList::parse(["203.0.113.0/24", "2001:db8::/32"]).unwrap(),
+        created_at: UnixMillis(2_000),
+        updated_at: UnixMillis(2_000),
+        expires_at: Some(UnixMillis(9_000_000)),
+        last_used_at: None,
+        last_used_ip: None,
+        revoked_at: None,
+        idle_warned_at: None,
+        version: 1,
+    }
+}
+
+fn secret(key_id: &str, generation: i64, master: &str) -> SealedSecret {
+    SealedSecret {
+        key_id: key_id.into(),
+        generation,
+        master_key_id: master.into(),
+        nonce: vec![u8::try_from(generation).unwrap(); 12],
+        ciphertext: vec![0xAB, u8::try_from(generation).unwrap(), 0, 255],
+        created_at: UnixMillis(3_000 + generation),
+        valid_until: None,
+    }
+}
+
+fn draft(action: &str) -> AuditDraft {
+    AuditDraft {
+        at: UnixMillis(5_000),
+        actor: "operator:op_1".into(),
+        action: action.into(),
+        target: "key:k_1".into(),
+        details: r#"{"b":1,"a":[2]}"#.into(),
+    }
+}
+
+fn event(id: &str) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        ts: UnixMillis(6_000),
+        account: Some("acc_1".into()),
+        event_type: "api_key.created".into(),
+        body: format!(r#"{{"id":"{id}"}}"#),
+    }
+}
+
+fn writes(writes: Vec<Write>) -> ChangeSet {
+    ChangeSet {
+        writes,
+        audit: vec![draft("test")],
+        events: vec![],
+    }
+}
+
+async fn seed(store: &dyn Store) {
+    store
+        .commit(writes(vec![
+            Write::InsertAccount(account("acc_1")),
+            Write::InsertKey(key("k_1", "API1", "acc_1")),
+        ]))
+        .await
+        .unwrap();
+}
+
+async fn chain_is_intact(store: &dyn Store) -> i64 {
+    let mut verifier = ChainVerifier::new();
+    for entry in store.audit_entries(0, 10_000).await.unwrap() {
+        verifier.check(&entry).unwrap();
+    }
+    verifier
+        .finish(store.audit_head().await.unwrap().as_ref())
+        .unwrap()
+}
+
+async fn operators_by_token_and_revocation(store: Arc<dyn Store>) {
+    let operator = Operator {
+        id: "op_1".into(),
+        name: "alice".into(),
+        role: Role::Analyst,
+        token_hash: "ab".repeat(32),
+        created_at: UnixMillis(1),
+        revoked_at: None,
+    };
+    store
+        .commit(writes(vec![Write::InsertOperator(operator.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .operator_by_token_hash(&"ab".repeat(32))
+            .await
+            .unwrap(),
+        Some(operator.clone())
+    );
+    assert_eq!(
+        store
+            .operator_by_token_hash(&"cd".repeat(32))
+            .await
+            .unwrap(),
+        None
+    );
+    let duplicate = Operator {
+        id: "op_2".into(),
+        ..operator.clone()
+    };
+    assert!(matches!(
+        store
+            .commit(writes(vec![Write::InsertOperator(duplicate)]))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .commit(writes(vec![Write::RevokeOperator {
+            id: "op_1".into(),
+            at: UnixMillis(7),
+        }]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.operator("op_1").await.unwrap().unwrap().revoked_at,
+        Some(UnixMillis(7))
+    );
+    assert!(matches!(
+        store
+            .commit(writes(vec![Write::RevokeOperator {
+                id: "op_9".into(),
+                at: UnixMillis(7)
+            }]))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(store.list_operators().await.unwrap().len(), 1);
+}
+
+async fn accounts_page_and_update_with_versions(store: Arc<dyn Store>) {
+    for id in ["acc_c", "acc_a", "acc_b"] {
+        store
+            .commit(writes(vec![Write::InsertAccount(account(id))]))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        store
+            .commit(writes(vec![Write::InsertAccount(account("acc_a"))]))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let page: Vec<String> = store
+        .list_accounts(None, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(page, vec!["acc_a", "acc_b"]);
+    let rest: Vec<String> = store
+        .list_accounts(Some("acc_b"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(rest, vec!["acc_c"]);
+    let changed = Account {
+        email: None,
+        phone: Some("+14155550123".into()),
+        version: 2,
+        ..account("acc_a")
+    };
+    store
+        .commit(writes(vec![Write::UpdateAccount {
+            account: changed.clone(),
+            expected_version: 1,
+        }]))
+        .await
+        .unwrap();
+    assert_eq!(store.account("acc_a").await.unwrap(), Some(changed.clone()));
+    let stale = store
+        .commit(writes(vec![Write::UpdateAccount {
+            account: changed.clone(),
+            expected_version: 1,
+        }]))
+        .await;
+    assert!(matches!(stale, Err(StoreError::Conflict(_))), "{stale:?}");
+    let missing = store
+        .commit(writes(vec![Write::UpdateAccount {
+            account: account("acc_z"),
+            expected_version: 1,
+        }]))
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+}
+
+async fn keys_round_trip_and_update_with_versions(store: Arc<dyn Store>) {
+    seed(store.as_ref()).await;
+    let stored = store.key("k_1").await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        key("k_1", "API1", "acc_1"),
+        "every field round-trips"
+    );
+    assert_eq!(
+        store.key_by_api_key("API1").await.unwrap(),
+        Some(stored.clone())
+    );
+    let mut ed = key("k_2", "API2", "acc_1");
+    ed.algorithm = KeyAlgorithm::Ed25519;
+    ed.public_key = Some(
+        Ed25519PublicKey::parse("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
+            .unwrap(),
+    );
+    ed.ip_allowlist = IpAllowList::unrestricted();
+    store
+        .commit(writes(vec![Write::InsertKey(ed.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(store.key("k_2").await.unwrap(), Some(ed));
+    assert!(
+        matches!(
+            store
+                .commit(writes(vec![Write::InsertKey(key("k_3", "API1", "acc_1"))]))
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "api_key is unique"
+    );
+    assert!(
+        store
+            .commit(writes(vec![Write::InsertKey(key(
+                "k_4",
+                "API4",
+                "acc_nobody"
+            ))]))
+            .await
+            .is_err(),
+        "a key needs its account"
+    );
+    assert_eq!(store.keys_for_account("acc_1").await.unwrap().len(), 2);
+
+    store
+        .record_key_usage(&[KeyUsage {
+            key_id: "k_1".into(),
+            at: UnixMillis(8_000),
+            ip: Some("203.0.113.9".parse().unwrap()),
+        }])
+        .await
+        .unwrap();
+    let mut changed = stored.clone();
+    changed.scopes = ScopeSet::parse(["read"]).unwrap();
+    changed.revoked_at = Some(UnixMillis(9_000));
+    changed.version = 2;
+    store
+        .commit(writes(vec![Write::UpdateKey {
+            key: changed.clone(),
+            expected_version: 1,
+        }]))
+        .await
+        .unwrap();
+    let after = store.key("k_1").await.unwrap().unwrap();
+    assert_eq!(after.scopes, changed.scopes);
+    assert_eq!(after.revoked_at, Some(UnixMillis(9_000)));
+    assert_eq!(after.version, 2);
+    assert_eq!(
+        after.last_used_at,
+        Some(UnixMillis(8_000)),
+        "an update never clobbers usage"
+    );
+    assert!(matches!(
+        store
+            .commit(writes(vec![Write::UpdateKey {
+                key: changed.clone(),
+                expected_version: 1
+            }]))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .commit(writes(vec![Write::UpdateKey {
+                key: key("k_9", "X", "acc_1"),
+                expected_version: 1
+            }]))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+async fn changes_are_numbered_in_commit_order(store: Arc<dyn Store>) {
+    seed(store.as_ref()).await;
+    let (keys, first) = store.keys_changed_since(0).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    store
+        .commit(writes(vec![Write::InsertKey(key("k_2", "API2", "acc_1"))]))
+        .await
+        .unwrap();
+    let mut changed = key("k_1", "API1", "acc_1");
+    changed.version = 2;
+    store
+        .commit(writes(vec![Write::UpdateKey {
+            key: changed,
+            expected_version: 1,
+        }]))
+        .await
+        .unwrap();
+    let (keys, newest) = store.keys_changed_since(first).await.unwrap();
+    let ids: Vec<&str> = keys.iter().map(|k| k.key_id.as_str()).collect();
+    assert_eq!(ids, vec!["k_2", "k_1"]);
+    assert!(newest > first);
+    store
+        .record_key_usage(&[KeyUsage {
+            key_id: "k_2".into(),
+            at: UnixMillis(1),
+            ip: None,
+        }])
+        .await
+        .unwrap();
+    store.mark_idle_warned("k_2", UnixMillis(2)).await.unwrap();
+    assert_eq!(
+        store.keys_changed_since(newest).await.unwrap(),
+        (vec![], newest),
+        "telemetry is not a change"
+    );
+}
+
+async fn secrets_generations_and_reseal(store: Arc<dyn Store>) {
+    seed(store.as_ref()).await;
+    store
+        .commit(writes(vec![
+            Write::InsertSecret(secret("k_1", 1, "mk1")),
+            Write::InsertSecret(secret("k_1", 2, "mk1")),
+        ]))
+        .await
+        .unwrap();
+    let generations: Vec<i64> = store
+        .secrets("k_1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|s| s.generation)
+        .collect();
+    assert_eq!(generations, vec![2, 1], "newest first");
+    assert_eq!(
+        store.secrets("k_1").await.unwrap()[1],
+        secret("k_1", 1, "mk1"),
+        "bytes round-trip"
+    );
+    store
+        .commit(writes(vec![Write::SetSecretValidUntil {
+            key_id: "k_1".into(),
+            generation: 1,
+            valid_until: UnixMillis(77),
+        }]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.secrets("k_1").await.unwrap()[1].valid_until,
+        Some(UnixMillis(77))
+    );
+    assert!(matches!(
+        store
+            .commit(writes(vec![Write::InsertSecret(secret("k_1", 2, "mk1"))]))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    assert_eq!(
+        store.secrets_not_sealed_by("mk2", 1).await.unwrap().len(),
+        1,
+        "limit applies"
+    );
+    let resealed = SealedSecret {
+        master_key_id: "mk2".into(),
+        ciphertext: vec![1, 2, 3],
+        ..secret("k_1", 1, "mk1")
+    };
+    store
+        .commit(writes(vec![Write::ResealSecret {
+            secret: resealed.clone(),
+            expected_master_key_id: "mk1".into(),
+        }]))
+        .await
+        .unwrap();
+    let stored = store.secrets("k_1").await.unwrap();
+    assert_eq!(stored[1].master_key_id, "mk2");
+    assert_eq!(
+        stored[1].valid_until,
+        Some(UnixMillis(77)),
+        "reseal keeps the validity"
+    );
+    let again = store
+        .commit(writes(vec![Write::ResealSecret {
+            secret: resealed,
+            expected_master_key_id: "mk1".into(),
+        }]))
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+    assert_eq!(
+        store.secrets_not_sealed_by("mk2", 10).await.unwrap().len(),
+        1
+    );
+}
+
+async fn usage_only_moves_forward(store: Arc<dyn Store>) {
+    seed(store.as_ref()).await;
+    let ip = |s: &str| Some(s.parse().unwrap());
+    store
+        .record_key_usage(&[KeyUsage {
+            key_id: "k_1".into(),
+            at: UnixMillis(500),
+            ip: ip("203.0.113.1"),
+        }])
+        .await
+        .unwrap();
+    store
+        .record_key_usage(&[
+            KeyUsage {
+                key_id: "k_1".into(),
+                at: UnixMillis(400),
+                ip: ip("203.0.113.2"),
+            },
+            KeyUsage {
+                key_id: "k_unknown".into(),
+                at: UnixMillis(1),
+                ip: None,
+            },
+        ])
+        .await
+        .unwrap();
+    let stored = store.key("k_1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.last_used_at, stored.last_used_ip),
+        (Some(UnixMillis(500)), ip("203.0.113.1"))
+    );
+    store
+        .record_key_usage(&[KeyUsage {
+            key_id: "k_1".into(),
+            at: UnixMillis(600),
+            ip: ip("2001:db8::7"),
+        }])
+        .await
+        .unwrap();
+    let stored = store.key("k_1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.last_used_at, stored.last_used_ip),
+        (Some(UnixMillis(600)), ip("2001:db8::7"))
+    );
+    store
+        .mark_idle_warned("k_1", UnixMillis(700))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.key("k_1").await.unwrap().unwrap().idle_warned_at,
+        Some(UnixMillis(700))
+    );
+}
+
+async fn audit_chain_spans_commits(store: Arc<dyn Store>) {
+    assert_eq!(
+        chain_is_intact(store.as_ref()).await,
+        0,
+        "an empty chain verifies"
+    );
+    for n in 0..4 {
+        let change = ChangeSet {
+            writes: vec![],
+            audit: vec![draft(&format!("a{n}")), draft(&format!("b{n}"))],
+            events: vec![],
+        };
+        store.commit(change).await.unwrap();
+    }
+    assert_eq!(chain_is_intact(store.as_ref()).await, 8);
+    let entries = store.audit_entries(6, 10).await.unwrap();
+    assert_eq!(
+        entries.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![7, 8]
+    );
+    assert_eq!(
+        entries[0].details, r#"{"b":1,"a":[2]}"#,
+        "details are stored verbatim"
+    );
+}
+
+async fn concurrent_commits_keep_one_chain(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..12)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let change = ChangeSet {
+                    writes: vec![Write::InsertAccount(account(&format!("acc_{n}")))],
+                    audit: vec![draft("x"), draft("y")],
+                    events: vec![event(&format!("e{n}"))],
+                };
+                store.commit(change).await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(chain_is_intact(store.as_ref()).await, 24);
+    let seqs: Vec<i64> = store
+        .events_after(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(seqs.len(), 12);
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+}
+
+async fn a_failed_commit_writes_nothing(store: Arc<dyn Store>) {
+    seed(store.as_ref()).await;
+    let before = store.audit_head().await.unwrap();
+    let change = ChangeSet {
+        writes: vec![
+            Write::InsertAccount(account("acc_new")),
+            Write::InsertKey(key("k_new", "API1", "acc_new")),
+        ],
+        audit: vec![draft("should not exist")],
+        events: vec![event("e_lost")],
+    };
+    assert!(matches!(
+        store.commit(change).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.account("acc_new").await.unwrap(), None);
+    assert_eq!(store.audit_head().await.unwrap(), before);
+    assert!(store.events_after(0, 10).await.unwrap().is_empty());
+    assert_eq!(chain_is_intact(store.as_ref()).await, 1);
+}
+
+async fn events_append_and_page(store: Arc<dyn Store>) {
+    let change = ChangeSet {
+        writes: vec![],
+        audit: vec![],
+        events: (0..5).map(|n| event(&format!("e{n}"))).collect(),
+    };
+    store.commit(change).await.unwrap();
+    let first = store.events_after(0, 2).await.unwrap();
+    assert_eq!(
+        first
+            .iter()
+            .map(|e| e.event.id.as_str())
+            .collect::<Vec<_>>(),
+        vec!["e0", "e1"]
+    );
+    assert_eq!(first[0].event, event("e0"));
+    let rest = store.events_after(first[1].seq, 10).await.unwrap();
+    assert_eq!(rest.len(), 3);
+    let duplicate = ChangeSet {
+        writes: vec![],
+        audit: vec![],
+        events: vec![event("e3")],
+    };
+    assert!(matches!(
+        store.commit(duplicate).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.ping().await.unwrap();
+}
+
+macro_rules! conformance {
+    ($($story:ident),* $(,)?) => {
+        mod sqlite_backend {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $story() {
+                let (store, _dir) = super::sqlite().await;
+                assert_eq!(store.backend_name(), "sqlite");
+                super::$story(store).await;
+            })*
+        }
+        mod postgres_backend {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $story() {
+                let (store, _dir) = super::postgres().await;
+                assert_eq!(store.backend_name(), "postgres");
+                super::$story(store).await;
+            })*
+        }
+    };
+}
+
+conformance!(
+    operators_by_token_and_revocation,
+    accounts_page_and_update_with_versions,
+    keys_round_trip_and_update_with_versions,
+    changes_are_numbered_in_commit_order,
+    secrets_generations_and_reseal,
+    usage_only_moves_forward,
+    audit_chain_spans_commits,
+    concurrent_commits_keep_one_chain,
+    a_failed_commit_writes_nothing,
+    events_append_and_page,
+);
