@@ -1,0 +1,326 @@
+//! The `portcullis` binary as an operator uses it: configuration, the local store, a running
+//! server over HTTP, the audit check's exit codes, and graceful shutdown.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use sqlx::Connection as _;
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+/// A data directory and the environment that points the binary at it.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PORTCULLIS_DATA_DIR", self.dir.path())
+            .env("PORTCULLIS_LOG_FORMAT", "json");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    fn database_url(&self) -> String {
+        format!(
+            "sqlite://{}",
+            self.dir.path().join("portcullis.db").display()
+        )
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn config_example_and_check() {
+    let home = Home::new();
+    let example = home.run(&["config", "example"]);
+    assert!(example.status.success());
+    assert!(String::from_utf8_lossy(&example.stdout).contains("database_url"));
+    let check = home.run(&["config", "check"]);
+    assert!(check.status.success(), "{}", stderr(&check));
+    let typo = home
+        .command(&["config", "check"])
+        .env("PORTCULLIS_DATABSE_URL", "x")
+        .output()
+        .unwrap();
+    assert_eq!(typo.status.code(), Some(2));
+    assert!(stderr(&typo).contains("databse_url"), "{}", stderr(&typo));
+    let file = home.dir.path().join("bad.toml");
+    std::fs::write(&file, "listen = \"127.0.0.1:1\"\nlisten_prot = 1\n").unwrap();
+    let bad = home.run(&["--config", file.to_str().unwrap(), "config", "check"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("listen_prot"), "{}", stderr(&bad));
+}
+
+#[test]
+fn local_store_commands_and_errors() {
+    let home = Home::new();
+    let admin = home.json(&["operators", "create", "--name", "root", "--role", "admin"]);
+    assert!(admin["token"].as_str().unwrap().starts_with("pco_"));
+    home.json(&[
+        "accounts",
+        "create",
+        "acc_81",
+        "--email",
+        "ada@example.com",
+        "--anti-phishing-code",
+        "Blue42",
+    ]);
+    let issued = home.json(&[
+        "keys",
+        "create",
+        "--account",
+        "acc_81",
+        "--label",
+        "grid",
+        "--scope",
+        "read,trade",
+        "--ip",
+        "203.0.113.7",
+    ]);
+    let secret = issued["secret"].as_str().unwrap();
+    assert_eq!(issued["key"]["ip_allowlist"][0], "203.0.113.7/32");
+    let listed = home.run(&["keys", "list", "--account", "acc_81"]);
+    assert!(listed.status.success());
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains(secret),
+        "listing never shows a secret"
+    );
+
+    let bad = home.run(&[
+        "keys",
+        "create",
+        "--account",
+        "acc_81",
+        "--scope",
+        "read,root",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("unknown_scope"), "{}", stderr(&bad));
+    let bad = home.run(&[
+        "keys",
+        "create",
+        "--account",
+        "acc_81",
+        "--scope",
+        "read",
+        "--ip",
+        "10.0.0/8",
+    ]);
+    assert!(stderr(&bad).contains("invalid_cidr"), "{}", stderr(&bad));
+
+    let mut import = home
+        .command(&[
+            "keys",
+            "import",
+            "--account",
+            "acc_81",
+            "--api-key",
+            "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A",
+            "--scope",
+            "read",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    import
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j\n")
+        .unwrap();
+    let imported = import.wait_with_output().unwrap();
+    assert!(imported.status.success(), "{}", stderr(&imported));
+
+    let intact = home.run(&["audit", "verify"]);
+    assert!(intact.status.success(), "{}", stderr(&intact));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&intact.stdout).unwrap()["intact"],
+        true
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_fails_and_names_a_tampered_entry() {
+    let home = Home::new();
+    home.json(&["accounts", "create", "acc_1"]);
+    home.json(&["keys", "create", "--account", "acc_1", "--scope", "read"]);
+    home.json(&["keys", "create", "--account", "acc_1", "--scope", "trade"]);
+    let mut connection = sqlx::SqliteConnection::connect(&home.database_url())
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_log SET actor = 'operator:someone_else' WHERE seq = 2")
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    let broken = home.run(&["audit", "verify"]);
+    assert_eq!(broken.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&broken.stdout).unwrap();
+    assert_eq!(
+        (report["first_bad_seq"].clone(), report["problem"].clone()),
+        (Value::from(2), Value::from("edited"))
+    );
+    assert!(
+        stderr(&broken).contains("entry 2 was edited"),
+        "{}",
+        stderr(&broken)
+    );
+}
+
+/// Starts `portcullis serve` on a free port and waits until it listens.
+fn serve(home: &Home) -> (Child, String) {
+    let mut child = home
+        .command(&["serve"])
+        .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server exited before listening")
+            .unwrap();
+        let log: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if log["fields"]["message"] == "portcullis listening" {
+            break log["fields"]["address"].as_str().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("http://{address}"))
+}
+
+#[test]
+fn remote_commands_against_a_running_server_then_graceful_stop() {
+    let home = Home::new();
+    let created = home.json(&[
+        "operators",
+        "create",
+        "--name",
+        "gateway",
+        "--role",
+        "integration",
+    ]);
+    let token = created["token"].as_str().unwrap().to_owned();
+    let (mut server, url) = serve(&home);
+
+    let remote = |args: &[&str]| {
+        let mut all = vec!["--server", url.as_str(), "--token", token.as_str()];
+        all.extend_from_slice(args);
+        home.run(&all)
+    };
+    assert!(
+        remote(&["accounts", "create", "acc_remote"])
+            .status
+            .success()
+    );
+    let issued = remote(&[
+        "keys",
+        "create",
+        "--account",
+        "acc_remote",
+        "--scope",
+        "read,trade",
+    ]);
+    assert!(issued.status.success(), "{}", stderr(&issued));
+    let issued: Value = serde_json::from_slice(&issued.stdout).unwrap();
+    let forbidden = remote(&["operators", "list"]);
+    assert_eq!(forbidden.status.code(), Some(1));
+    assert!(
+        stderr(&forbidden).contains("forbidden"),
+        "{}",
+        stderr(&forbidden)
+    );
+    let no_token = home.run(&[
+        "--server",
+        url.as_str(),
+        "--token",
+        "pco_wrong",
+        "accounts",
+        "list",
+    ]);
+    assert!(
+        stderr(&no_token).contains("unauthenticated"),
+        "{}",
+        stderr(&no_token)
+    );
+
+    let api_key = issued["key"]["api_key"].as_str().unwrap();
+    let payload = "symbol=BTCUSDT&timestamp=1";
+    let verdict = remote(&[
+        "verify",
+        "--api-key",
+        api_key,
+        "--signature",
+        "00",
+        "--payload",
+        payload,
+        "--ip",
+        "192.0.2.1",
+        "--scope",
+        "trade",
+    ]);
+    let verdict: Value = serde_json::from_slice(&verdict.stdout).unwrap();
+    assert_eq!(verdict["reason"], "timestamp_outside_window");
+
+    // A key created through the local store while the server runs is picked up by it.
+    let local = home.json(&[
+        "keys",
+        "create",
+        "--account",
+        "acc_remote",
+        "--scope",
+        "read",
+    ]);
+    let key_id = local["key"]["key_id"].as_str().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let shown = remote(&["keys", "show", key_id]);
+    assert!(shown.status.success(), "{}", stderr(&shown));
+
+    let pid = server.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = server.wait().unwrap();
+    assert!(
+        status.success(),
+        "graceful shutdown exits 0, got {status:?}"
+    );
+}
