@@ -46,6 +46,7 @@ pub struct Config {
     pub idle_sweep_interval_s: u64,
     pub log_level: String,
     pub log_format: String,
+    pub worker_threads: usize,
 }
 
 impl Default for Config {
@@ -65,6 +66,7 @@ impl Default for Config {
             idle_sweep_interval_s: 300,
             log_level: "info".into(),
             log_format: "text".into(),
+            worker_threads: 0,
         }
     }
 }
@@ -84,6 +86,8 @@ pub struct Settings {
     pub idle_sweep_interval: Duration,
     pub log_level: String,
     pub log_json: bool,
+    /// Threads serving requests; 0 means one per core.
+    pub worker_threads: usize,
 }
 
 impl Config {
@@ -150,6 +154,11 @@ impl Config {
                 "max_body_bytes must be between 1 KiB and 16 MiB".into(),
             ));
         }
+        if self.worker_threads > 1024 {
+            return Err(invalid(
+                "worker_threads must be at most 1024 (0 = one per core)".into(),
+            ));
+        }
         if !matches!(self.log_format.as_str(), "text" | "json") {
             return Err(invalid("log_format must be \"text\" or \"json\"".into()));
         }
@@ -196,6 +205,7 @@ impl Config {
             idle_sweep_interval: Duration::from_secs(self.idle_sweep_interval_s),
             log_level: self.log_level,
             log_json: self.log_format == "json",
+            worker_threads: self.worker_threads,
         })
     }
 }

@@ -8,23 +8,35 @@ use portcullis_core::audit::AuditEntry;
 use portcullis_core::events::{EventContext, StepUp};
 use portcullis_core::time::UnixMillis;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use utoipa::ToSchema;
 
-/// `POST /v1/verify`: a gateway asks whether a signed request may pass.
+/// `POST /v1/verify`: a gateway asks whether a signed request may pass. Fields borrow from
+/// the request body where they can (this endpoint is the hot path).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct VerifyBody {
+pub struct VerifyBody<'a> {
     /// The public API key the client sent.
-    pub api_key: String,
+    #[serde(borrow)]
+    #[schema(value_type = String)]
+    pub api_key: Cow<'a, str>,
     /// Hex HMAC-SHA256 (HMAC keys) or base64 Ed25519 (Ed25519 keys).
-    pub signature: String,
+    #[serde(borrow)]
+    #[schema(value_type = String)]
+    pub signature: Cow<'a, str>,
     /// The query string followed by the body, exactly as signed; holds `timestamp` and
     /// optionally `recvWindow`.
-    pub payload: String,
+    #[serde(borrow)]
+    #[schema(value_type = String)]
+    pub payload: Cow<'a, str>,
     /// The client's IP address.
-    pub ip: String,
+    #[serde(borrow)]
+    #[schema(value_type = String)]
+    pub ip: Cow<'a, str>,
     /// The permission the endpoint needs: `read`, `trade`, `withdraw` or `transfer`.
-    pub scope: String,
+    #[serde(borrow)]
+    #[schema(value_type = String)]
+    pub scope: Cow<'a, str>,
 }
 
 /// The verification answer: `ok` with the key's owner, or a stable `reason`.

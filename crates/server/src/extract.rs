@@ -9,12 +9,27 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use portcullis_app::Actor;
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 
 /// A JSON body parsed into `T`, or a clear 4xx.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let JsonBytes(bytes) = JsonBytes::from_request(request, state).await?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// The raw bytes of a JSON body (content type and size checked), for handlers that parse into
+/// borrowed types to avoid copying.
+#[derive(Debug)]
+pub struct JsonBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
@@ -34,8 +49,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 "send the body as Content-Type: application/json",
             ));
         }
-        let bytes = Bytes::from_request(request, state)
+        Bytes::from_request(request, state)
             .await
+            .map(JsonBytes)
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
@@ -46,8 +62,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 } else {
                     ApiError::bad_request("invalid_body", rejection.body_text())
                 }
-            })?;
-        parse_json(&bytes).map(ApiJson)
+            })
     }
 }
 
@@ -76,7 +91,7 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 }
 
 /// Parses a JSON document, telling non-UTF-8 input apart from malformed JSON.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         ApiError::bad_request(
             "invalid_utf8",
@@ -98,7 +113,7 @@ pub struct InProcessActor(pub Actor);
 
 /// The operator behind the request's bearer token.
 #[derive(Debug, Clone)]
-pub struct Operator(pub Actor);
+pub struct Operator(pub Arc<Actor>);
 
 impl FromRequestParts<AppState> for Operator {
     type Rejection = ApiError;
@@ -108,7 +123,7 @@ impl FromRequestParts<AppState> for Operator {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         if let Some(InProcessActor(actor)) = parts.extensions.get::<InProcessActor>() {
-            return Ok(Operator(actor.clone()));
+            return Ok(Operator(Arc::new(actor.clone())));
         }
         let token = parts
             .headers

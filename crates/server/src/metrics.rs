@@ -5,8 +5,11 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use parking_lot::RwLock;
 use portcullis_app::verifier::VerifyStats;
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::LazyLock;
 use std::time::Instant;
 
 /// Per-key and per-IP failure series shown, most failures first (bounds the series count).
@@ -20,20 +23,39 @@ pub fn install_recorder() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// Metric handles per (route, method, status), registered once: building label sets on every
+/// request would cost more than some of the handlers.
+/// Keyed by a 64-bit hash of the labels (a collision would only merge two series).
+type Handles = (metrics::Counter, metrics::Histogram);
+static HANDLES: LazyLock<RwLock<HashMap<u64, Handles>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
+static LABEL_HASHER: LazyLock<std::collections::hash_map::RandomState> =
+    LazyLock::new(std::collections::hash_map::RandomState::new);
+
+fn handles(route: &str, method: &str, status: u16) -> Handles {
+    let key = std::hash::BuildHasher::hash_one(&*LABEL_HASHER, (route, method, status));
+    if let Some(found) = HANDLES.read().get(&key) {
+        return found.clone();
+    }
+    let created = (
+        metrics::counter!("portcullis_http_requests_total", "method" => method.to_owned(), "route" => route.to_owned(), "status" => status.to_string()),
+        metrics::histogram!("portcullis_http_request_duration_seconds", "method" => method.to_owned(), "route" => route.to_owned()),
+    );
+    HANDLES.write().insert(key, created.clone());
+    created
+}
+
 /// Middleware counting requests and timing them, labelled by route template (never the raw path,
 /// which would let clients create unbounded series).
 pub async fn track_requests(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let method = request.method().clone();
     let started = Instant::now();
     let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("portcullis_http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status).increment(1);
-    metrics::histogram!("portcullis_http_request_duration_seconds", "method" => method, "route" => route)
-        .record(started.elapsed().as_secs_f64());
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let (requests, duration) = handles(route, method.as_str(), response.status().as_u16());
+    requests.increment(1);
+    duration.record(started.elapsed().as_secs_f64());
     response
 }
 

@@ -1,8 +1,8 @@
 //! What every handler shares: the use cases, the token cache and the metrics handle.
 
+use aws_lc_rs::digest;
 use metrics_exporter_prometheus::PrometheusHandle;
 use parking_lot::Mutex;
-use portcullis_app::operators::token_hash;
 use portcullis_app::{Actor, AppResult, Portcullis};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,32 +13,48 @@ use std::time::{Duration, Instant};
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 const TOKEN_CACHE_MAX: usize = 10_000;
 
-/// Shared handler state.
+/// Shared handler state: one pointer, so handing it to each request is one atomic increment
+/// rather than one per use case.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// What [`AppState`] points to.
+#[derive(Debug)]
+pub struct Shared {
     pub app: Portcullis,
     pub metrics: Option<PrometheusHandle>,
-    tokens: Arc<Mutex<HashMap<String, (Actor, Instant)>>>,
+    /// SHA-256 of a token -> its operator, with when that was last checked against storage.
+    tokens: Mutex<HashMap<[u8; 32], (Arc<Actor>, Instant)>>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
 }
 
 impl AppState {
     pub fn new(app: Portcullis, metrics: Option<PrometheusHandle>) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             app,
             metrics,
-            tokens: Arc::new(Mutex::new(HashMap::new())),
-        }
+            tokens: Mutex::new(HashMap::new()),
+        }))
     }
+}
 
+impl Shared {
     /// The operator behind `token`, from the cache or from storage.
-    pub async fn authenticate(&self, token: &str) -> AppResult<Actor> {
-        let hash = token_hash(token);
+    pub async fn authenticate(&self, token: &str) -> AppResult<Arc<Actor>> {
+        let mut hash = [0u8; 32];
+        hash.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
         if let Some((actor, at)) = self.tokens.lock().get(&hash)
             && at.elapsed() < TOKEN_CACHE_TTL
         {
             return Ok(actor.clone());
         }
-        let actor = self.app.operators.authenticate(token).await?;
+        let actor = Arc::new(self.app.operators.authenticate(token).await?);
         let mut tokens = self.tokens.lock();
         if tokens.len() >= TOKEN_CACHE_MAX {
             tokens.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);

@@ -2,7 +2,7 @@
 
 use crate::dto::{VerifyAnswer, VerifyBody};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, Operator};
+use crate::extract::{JsonBytes, Operator, parse_json};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -13,7 +13,7 @@ use std::net::IpAddr;
 /// Verify a signed request (role `integration`).
 #[utoipa::path(
     post, path = "/v1/verify", tag = "verify",
-    request_body = VerifyBody,
+    request_body = VerifyBody<'_>,
     responses(
         (status = 200, description = "The verdict: `ok`, or a stable `reason`", body = VerifyAnswer),
         (status = 400, description = "Malformed request: `invalid_json`, `invalid_ip`, `unknown_scope`, `missing_timestamp`, `invalid_timestamp`, `recv_window_out_of_range`, `duplicate_parameter`", body = ErrorBody),
@@ -25,8 +25,9 @@ use std::net::IpAddr;
 pub async fn verify(
     State(state): State<AppState>,
     Operator(actor): Operator,
-    ApiJson(body): ApiJson<VerifyBody>,
+    JsonBytes(bytes): JsonBytes,
 ) -> ApiResult<Json<VerifyAnswer>> {
+    let body: VerifyBody<'_> = parse_json(&bytes)?;
     let ip: IpAddr = body.ip.parse().map_err(|_| {
         ApiError::bad_request(
             "invalid_ip",
