@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 const TOKEN_CACHE_MAX: usize = 10_000;
 
+/// SHA-256 of an operator token.
+type TokenDigest = [u8; 32];
+
 /// Shared handler state: one pointer, so handing it to each request is one atomic increment
 /// rather than one per use case.
 #[derive(Debug, Clone)]
@@ -24,7 +27,7 @@ pub struct Shared {
     pub app: Portcullis,
     pub metrics: Option<PrometheusHandle>,
     /// SHA-256 of a token -> its operator, with when that was last checked against storage.
-    tokens: Mutex<HashMap<[u8; 32], (Arc<Actor>, Instant)>>,
+    tokens: Mutex<HashMap<TokenDigest, (Arc<Actor>, Instant)>>,
 }
 
 impl std::ops::Deref for AppState {
