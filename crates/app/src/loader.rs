@@ -10,10 +10,6 @@ use portcullis_core::signing::HmacSha256Key;
 use portcullis_core::time::UnixMillis;
 use portcullis_core::verify::{HmacGeneration, SigningMaterial};
 
-/// Change numbers re-read on each refresh: a transaction that took its number before another
-/// but committed after it would otherwise be skipped.
-const REFRESH_LOOKBACK: i64 = 256;
-
 /// Borrowed pieces of the key authority that move keys from storage into the verifier.
 #[derive(Debug)]
 pub(crate) struct KeyLoader<'a> {
@@ -35,12 +31,12 @@ impl KeyLoader<'_> {
         Ok(())
     }
 
-    /// Installs every key changed since the verifier last caught up. Returns how many.
+    /// Installs every key changed since the verifier last caught up. Returns how many. Change
+    /// numbers grow in commit order (the store's contract), so nothing committed is skipped.
     pub async fn refresh(&self, now: UnixMillis) -> AppResult<usize> {
-        let seen = self.verifier.change_seq();
         let (keys, newest) = self
             .store
-            .keys_changed_since((seen - REFRESH_LOOKBACK).max(0))
+            .keys_changed_since(self.verifier.change_seq())
             .await?;
         let mut installed = 0;
         for key in keys {

@@ -149,8 +149,9 @@ pub trait KeyStore: Send + Sync {
     async fn key(&self, key_id: &str) -> StoreResult<Option<ApiKey>>;
     async fn key_by_api_key(&self, api_key: &str) -> StoreResult<Option<ApiKey>>;
     async fn keys_for_account(&self, account: &str) -> StoreResult<Vec<ApiKey>>;
-    /// Keys written after change number `after` (every insert or update takes a new, larger
-    /// number), with the largest number returned; lets other processes follow changes.
+    /// Keys written after change number `after`, with the largest number returned; lets other
+    /// processes follow changes. Every insert or update takes a new number, and numbers grow in
+    /// commit order (a commit never becomes visible with a number below one already seen).
     async fn keys_changed_since(&self, after: i64) -> StoreResult<(Vec<ApiKey>, i64)>;
     /// Every secret generation of a key, newest first.
     async fn secrets(&self, key_id: &str) -> StoreResult<Vec<SealedSecret>>;

@@ -1,17 +1,23 @@
-//! Property tests: any change to the payload, the signature or the key makes verification
-//! fail; an accepted signature is refused the second time; the window rule and the allow-list
-//! agree with direct restatements of their definitions.
+//! Property tests of the verification pipeline (`VerifiableKey::verify`) and the rules it is
+//! built from: a correct signature verifies; any change to the payload, the signature or the
+//! key makes it fail with `BadSignature`; an accepted request is refused the second time by a
+//! real replay guard; the freshness window, the IP allow-list and scope sets agree with direct
+//! restatements of their definitions.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use aws_lc_rs::digest;
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair as _};
 use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::key::{ApiKey, IdlePolicy, KeyAlgorithm};
 use portcullis_core::replay::{FingerprintSeed, ReplayGuard};
 use portcullis_core::scope::{Scope, ScopeSet};
 use portcullis_core::secret::Secret;
-use portcullis_core::signing::{Ed25519PublicKey, Freshness, HmacSha256Key};
+use portcullis_core::signing::{
+    DEFAULT_RECV_WINDOW_MS, Ed25519PublicKey, Freshness, HmacSha256Key, MAX_RECV_WINDOW_MS,
+};
 use portcullis_core::time::UnixMillis;
 use portcullis_core::verify::{
     HmacGeneration, Rejection, SignedRequest, SigningMaterial, VerifiableKey,
@@ -19,20 +25,22 @@ use portcullis_core::verify::{
 use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr};
 
-const NOW: i64 = 1_767_225_600_000;
+const KEY_ID: &str = "k_prop";
+const CLIENT_IP: [u8; 4] = [192, 0, 2, 1];
 
 fn config(algorithm: KeyAlgorithm) -> ApiKey {
     ApiKey {
-        key_id: "k_prop".into(),
+        key_id: KEY_ID.into(),
         api_key: "prop".into(),
         account: "acc".into(),
         label: String::new(),
         algorithm,
         public_key: None,
+        // `read` only and created at the epoch: never idle-expired, whatever `now` is.
         scopes: ScopeSet::parse(["read"]).unwrap(),
         ip_allowlist: IpAllowList::unrestricted(),
-        created_at: UnixMillis(NOW - 1),
-        updated_at: UnixMillis(NOW - 1),
+        created_at: UnixMillis(0),
+        updated_at: UnixMillis(0),
         expires_at: None,
         last_used_at: None,
         last_used_ip: None,
@@ -53,147 +61,534 @@ fn hmac_key(secret: &[u8]) -> VerifiableKey {
     )
 }
 
-fn ed25519_key(seed: &[u8; 32]) -> (Ed25519KeyPair, VerifiableKey) {
-    let pair = Ed25519KeyPair::from_seed_unchecked(seed).unwrap();
-    let public = Ed25519PublicKey::from_bytes(pair.public_key().as_ref()).unwrap();
-    (
-        pair,
-        VerifiableKey::new(
-            config(KeyAlgorithm::Ed25519),
-            SigningMaterial::Ed25519(public),
-        ),
-    )
+fn hmac_sign(secret: &[u8], payload: &str) -> String {
+    HmacSha256Key::new(&Secret::new(secret.to_vec())).sign_hex(payload.as_bytes())
 }
 
-fn check(key: &VerifiableKey, payload: &str, signature: &str) -> Result<(), Rejection> {
-    let Ok(freshness) = Freshness::from_payload(payload) else {
-        return Err(Rejection::BadSignature);
-    };
+fn ed25519_pair(seed: &[u8; 32]) -> Ed25519KeyPair {
+    Ed25519KeyPair::from_seed_unchecked(seed).unwrap()
+}
+
+fn ed25519_key(public: &[u8]) -> VerifiableKey {
+    let public = Ed25519PublicKey::from_bytes(public).unwrap();
+    let mut key = config(KeyAlgorithm::Ed25519);
+    key.public_key = Some(public.clone());
+    VerifiableKey::new(key, SigningMaterial::Ed25519(public))
+}
+
+/// One request through the pipeline at `now`, with the given freshness and a replay guard
+/// that never refuses.
+fn check_with(
+    key: &VerifiableKey,
+    payload: &str,
+    signature: &str,
+    freshness: Freshness,
+    now: i64,
+) -> Result<(), Rejection> {
     let request = SignedRequest {
         signature,
         payload,
-        ip: IpAddr::from([192, 0, 2, 1]),
+        ip: CLIENT_IP.into(),
         scope: Scope::Read,
     };
     key.verify(
         &request,
         freshness,
-        UnixMillis(NOW),
+        UnixMillis(now),
         IdlePolicy::default_policy(),
         |_, _| true,
     )
 }
 
-fn payload_strategy() -> impl Strategy<Value = String> {
-    "[a-zA-Z0-9=.%]{0,120}".prop_map(|body| format!("q={body}&timestamp={NOW}"))
+/// One request through the pipeline, freshness read from the payload as the server does.
+fn check(key: &VerifiableKey, payload: &str, signature: &str, now: i64) -> Result<(), Rejection> {
+    check_with(
+        key,
+        payload,
+        signature,
+        Freshness::from_payload(payload).unwrap(),
+        now,
+    )
 }
 
-/// A different printable ASCII character at position `at` (payloads stay valid UTF-8).
-fn change_char(text: &str, at: usize, delta: u8) -> String {
+/// The pipeline on a payload that was tampered with. The server reads freshness from the
+/// payload it receives, so this does too, with a clock reading at which that freshness is
+/// valid; when the change broke the `timestamp`/`recvWindow` parameters (the server would
+/// refuse such a payload before verifying it) the original freshness is used, so that the
+/// signature check is exercised for a change at every position.
+fn check_tampered(
+    key: &VerifiableKey,
+    original: &SignedPayload,
+    payload: &str,
+    signature: &str,
+) -> Result<(), Rejection> {
+    let freshness = Freshness::from_payload(payload).unwrap_or(original.freshness);
+    let now = if freshness.is_fresh_at(original.now) {
+        original.now
+    } else {
+        freshness.timestamp_ms
+    };
+    assert!(freshness.is_fresh_at(now), "{freshness:?} at {now}");
+    check_with(key, payload, signature, freshness, now)
+}
+
+/// A Binance-style `k=v&k=v` payload with `timestamp` (and perhaps `recvWindow`) somewhere in
+/// it, and a clock reading at which it is fresh.
+#[derive(Debug, Clone)]
+struct SignedPayload {
+    payload: String,
+    freshness: Freshness,
+    now: i64,
+}
+
+fn parameter() -> impl Strategy<Value = String> {
+    let name = "[a-zA-Z][a-zA-Z0-9_]{0,11}".prop_filter("not a freshness parameter", |n| {
+        n != "timestamp" && n != "recvWindow"
+    });
+    let value = prop_oneof![
+        "[a-zA-Z0-9._~-]{0,24}",
+        // Percent-encoded UTF-8, as Binance wants non-ASCII values signed.
+        "\\PC{1,6}".prop_map(|text| {
+            text.bytes()
+                .map(|b| format!("%{b:02X}"))
+                .collect::<String>()
+        }),
+    ];
+    (name, value).prop_map(|(name, value)| format!("{name}={value}"))
+}
+
+fn signed_payload() -> impl Strategy<Value = SignedPayload> {
+    (
+        proptest::collection::vec(parameter(), 0..8),
+        1_000_000_000_000i64..4_000_000_000_000,
+        proptest::option::of(1..=MAX_RECV_WINDOW_MS),
+        any::<prop::sample::Index>(),
+        any::<prop::sample::Index>(),
+        any::<prop::sample::Index>(),
+    )
+        .prop_map(
+            |(mut parameters, timestamp, window, at_ts, at_window, offset)| {
+                parameters.insert(
+                    at_ts.index(parameters.len() + 1),
+                    format!("timestamp={timestamp}"),
+                );
+                if let Some(window) = window {
+                    parameters.insert(
+                        at_window.index(parameters.len() + 1),
+                        format!("recvWindow={window}"),
+                    );
+                }
+                let window = window.unwrap_or(DEFAULT_RECV_WINDOW_MS);
+                // Anywhere in the window: from 999 ms before the timestamp to `recvWindow` after.
+                let span = usize::try_from(window + 1_000).unwrap();
+                let now = timestamp - 999 + i64::try_from(offset.index(span)).unwrap();
+                SignedPayload {
+                    payload: parameters.join("&"),
+                    freshness: Freshness {
+                        timestamp_ms: timestamp,
+                        recv_window_ms: window,
+                    },
+                    now,
+                }
+            },
+        )
+}
+
+/// `text` with the byte at `at` replaced by a different ASCII byte (so it stays UTF-8).
+fn replace_byte(text: &str, at: prop::sample::Index, by: u8) -> String {
     let mut bytes = text.as_bytes().to_vec();
-    let i = at % bytes.len();
-    bytes[i] = b' ' + (bytes[i] - b' ' + 1 + delta % 94) % 95;
+    let i = at.index(bytes.len());
+    let old = bytes[i];
+    assert!(old.is_ascii(), "payloads are ASCII");
+    bytes[i] = (old + 1 + by % 127) % 128;
+    assert_ne!(bytes[i], old);
     String::from_utf8(bytes).unwrap()
+}
+
+/// Whether two HMAC keys are the same key: HMAC hashes a key longer than the block (64 bytes)
+/// and pads a shorter one with zeros, so `k` and `k || 0x00` sign alike.
+fn hmac_equivalent(a: &[u8], b: &[u8]) -> bool {
+    fn block_key(key: &[u8]) -> Vec<u8> {
+        let mut key = if key.len() > 64 {
+            digest::digest(&digest::SHA256, key).as_ref().to_vec()
+        } else {
+            key.to_vec()
+        };
+        while key.last() == Some(&0) {
+            key.pop();
+        }
+        key
+    }
+    block_key(a) == block_key(b)
+}
+
+const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+const BASE64_CHARS: &[u8; 65] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+
+fn hex_value(digit: u8) -> usize {
+    HEX_LOWER
+        .iter()
+        .position(|d| *d == digit.to_ascii_lowercase())
+        .unwrap()
+}
+
+/// Where the clock is, relative to a request's timestamp and window: often right at one of
+/// the window's two edges (where an off-by-one would show), otherwise near it or anywhere.
+#[derive(Debug, Clone, Copy)]
+enum Clock {
+    /// `now = timestamp - 1000 + d`: the first instant accepted is `d = 1`.
+    AheadEdge(i64),
+    /// `now = timestamp + recvWindow + d`: the last instant accepted is `d = 0`.
+    BehindEdge(i64),
+    Near(i64),
+    Anywhere(i64),
+}
+
+fn clock() -> impl Strategy<Value = Clock> {
+    prop_oneof![
+        (-3i64..=3).prop_map(Clock::AheadEdge),
+        (-3i64..=3).prop_map(Clock::BehindEdge),
+        (-70_000i64..70_000).prop_map(Clock::Near),
+        any::<i64>().prop_map(Clock::Anywhere),
+    ]
+}
+
+impl Clock {
+    fn now(self, freshness: Freshness) -> i64 {
+        let (t, w) = (freshness.timestamp_ms, freshness.recv_window_ms);
+        match self {
+            Clock::AheadEdge(d) => t - 1000 + d,
+            Clock::BehindEdge(d) => t + w + d,
+            Clock::Near(d) => t + d,
+            Clock::Anywhere(now) => now,
+        }
+    }
+}
+
+/// Binance's rule, `timestamp < now + 1000 && now - timestamp <= recvWindow`, restated in
+/// arithmetic that cannot overflow.
+fn binance_fresh(timestamp: i64, recv_window: i64, now: i64) -> bool {
+    let (t, w, n) = (
+        i128::from(timestamp),
+        i128::from(recv_window),
+        i128::from(now),
+    );
+    t < n + 1000 && n - t <= w
 }
 
 proptest! {
     #[test]
-    fn hmac_accepts_only_the_exact_payload_signature_and_key(
-        secret in proptest::collection::vec(any::<u8>(), 16..80),
-        other_secret in proptest::collection::vec(any::<u8>(), 16..80),
-        payload in payload_strategy(),
-        at in any::<usize>(),
-        delta in any::<u8>(),
+    fn hmac_correct_signatures_verify(
+        secret in proptest::collection::vec(any::<u8>(), 1..100),
+        request in signed_payload(),
+        upper in any::<bool>(),
     ) {
-        let signature = HmacSha256Key::new(&Secret::new(secret.clone())).sign_hex(payload.as_bytes());
-        prop_assert_eq!(check(&hmac_key(&secret), &payload, &signature), Ok(()));
-
-        let changed_payload = change_char(&payload, at, delta);
-        prop_assume!(Freshness::from_payload(&changed_payload).is_ok_and(|f| f.is_fresh_at(NOW)));
-        prop_assert_eq!(check(&hmac_key(&secret), &changed_payload, &signature), Err(Rejection::BadSignature));
-
-        let mut digits = signature.into_bytes();
-        let i = at % digits.len();
-        let alphabet = b"0123456789abcdef";
-        let position = alphabet.iter().position(|d| *d == digits[i]).unwrap();
-        digits[i] = alphabet[(position + 1 + usize::from(delta) % 15) % 16];
-        let changed_signature = String::from_utf8(digits).unwrap();
-        prop_assert_eq!(check(&hmac_key(&secret), &payload, &changed_signature), Err(Rejection::BadSignature));
-
-        prop_assume!(other_secret != secret);
-        let original = HmacSha256Key::new(&Secret::new(secret)).sign_hex(payload.as_bytes());
-        prop_assert_eq!(check(&hmac_key(&other_secret), &payload, &original), Err(Rejection::BadSignature));
+        let mut signature = hmac_sign(&secret, &request.payload);
+        prop_assert_eq!(signature.len(), 64);
+        prop_assert!(signature.bytes().all(|b| HEX_LOWER.contains(&b)), "lower-case hex");
+        if upper {
+            signature = signature.to_uppercase();
+        }
+        prop_assert_eq!(check(&hmac_key(&secret), &request.payload, &signature, request.now), Ok(()));
     }
 
     #[test]
-    fn ed25519_accepts_only_the_exact_payload_signature_and_key(
+    fn hmac_any_payload_byte_changed_is_a_bad_signature(
+        secret in proptest::collection::vec(any::<u8>(), 1..100),
+        request in signed_payload(),
+        at in any::<prop::sample::Index>(),
+        by in any::<u8>(),
+    ) {
+        let signature = hmac_sign(&secret, &request.payload);
+        let changed = replace_byte(&request.payload, at, by);
+        prop_assert_eq!(
+            check_tampered(&hmac_key(&secret), &request, &changed, &signature),
+            Err(Rejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn hmac_any_signature_digit_changed_is_a_bad_signature(
+        secret in proptest::collection::vec(any::<u8>(), 1..100),
+        request in signed_payload(),
+        at in any::<prop::sample::Index>(),
+        by in 1usize..16,
+        upper in any::<bool>(),
+    ) {
+        let mut digits = hmac_sign(&secret, &request.payload).into_bytes();
+        let i = at.index(digits.len());
+        let value = (hex_value(digits[i]) + by) % 16;
+        digits[i] = if upper { HEX_UPPER[value] } else { HEX_LOWER[value] };
+        let changed = String::from_utf8(digits).unwrap();
+        prop_assert_eq!(
+            check(&hmac_key(&secret), &request.payload, &changed, request.now),
+            Err(Rejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn hmac_another_secret_is_a_bad_signature(
+        secret in proptest::collection::vec(any::<u8>(), 1..100),
+        other in proptest::collection::vec(any::<u8>(), 1..100),
+        request in signed_payload(),
+        at in any::<prop::sample::Index>(),
+        by in 1u8..=255,
+    ) {
+        let signature = hmac_sign(&secret, &request.payload);
+        if !hmac_equivalent(&secret, &other) {
+            prop_assert_eq!(
+                check(&hmac_key(&other), &request.payload, &signature, request.now),
+                Err(Rejection::BadSignature)
+            );
+        }
+        // One byte of the secret changed: never an equivalent key.
+        let mut nearly = secret.clone();
+        let i = at.index(nearly.len());
+        nearly[i] ^= by;
+        prop_assert_eq!(
+            check(&hmac_key(&nearly), &request.payload, &signature, request.now),
+            Err(Rejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn ed25519_correct_signatures_verify(seed in any::<[u8; 32]>(), request in signed_payload()) {
+        let pair = ed25519_pair(&seed);
+        let signature = BASE64.encode(pair.sign(request.payload.as_bytes()).as_ref());
+        let key = ed25519_key(pair.public_key().as_ref());
+        prop_assert_eq!(check(&key, &request.payload, &signature, request.now), Ok(()));
+    }
+
+    #[test]
+    fn ed25519_any_payload_byte_changed_is_a_bad_signature(
+        seed in any::<[u8; 32]>(),
+        request in signed_payload(),
+        at in any::<prop::sample::Index>(),
+        by in any::<u8>(),
+    ) {
+        let pair = ed25519_pair(&seed);
+        let signature = BASE64.encode(pair.sign(request.payload.as_bytes()).as_ref());
+        let key = ed25519_key(pair.public_key().as_ref());
+        let changed = replace_byte(&request.payload, at, by);
+        prop_assert_eq!(
+            check_tampered(&key, &request, &changed, &signature),
+            Err(Rejection::BadSignature)
+        );
+    }
+
+    #[test]
+    fn ed25519_any_signature_change_is_a_bad_signature(
+        seed in any::<[u8; 32]>(),
+        request in signed_payload(),
+        at in any::<prop::sample::Index>(),
+        flip in 1u8..=255,
+        by in 1usize..65,
+    ) {
+        let pair = ed25519_pair(&seed);
+        let raw = pair.sign(request.payload.as_bytes()).as_ref().to_vec();
+        let key = ed25519_key(pair.public_key().as_ref());
+
+        // Any byte of the decoded signature.
+        let mut bytes = raw.clone();
+        let i = at.index(bytes.len());
+        bytes[i] ^= flip;
+        prop_assert_eq!(
+            check(&key, &request.payload, &BASE64.encode(&bytes), request.now),
+            Err(Rejection::BadSignature)
+        );
+
+        // Any character of its base64 text, including the padding and the last data
+        // character, whose low bits are unused (non-canonical encodings must not pass).
+        let mut text = BASE64.encode(&raw).into_bytes();
+        let i = at.index(text.len());
+        let old = BASE64_CHARS.iter().position(|c| *c == text[i]).unwrap();
+        text[i] = BASE64_CHARS[(old + by) % BASE64_CHARS.len()];
+        let changed = String::from_utf8(text).unwrap();
+        prop_assert_eq!(
+            check(&key, &request.payload, &changed, request.now),
+            Err(Rejection::BadSignature),
+            "{}", changed
+        );
+    }
+
+    #[test]
+    fn ed25519_another_key_is_a_bad_signature(
         seed in any::<[u8; 32]>(),
         other_seed in any::<[u8; 32]>(),
-        payload in payload_strategy(),
-        at in any::<usize>(),
+        request in signed_payload(),
+        at in any::<prop::sample::Index>(),
         flip in 1u8..=255,
     ) {
-        let (pair, key) = ed25519_key(&seed);
-        let raw = pair.sign(payload.as_bytes());
-        let signature = base64::engine::general_purpose::STANDARD.encode(raw.as_ref());
-        prop_assert_eq!(check(&key, &payload, &signature), Ok(()));
-
-        let changed_payload = change_char(&payload, at, flip);
-        prop_assume!(Freshness::from_payload(&changed_payload).is_ok_and(|f| f.is_fresh_at(NOW)));
-        prop_assert_eq!(check(&key, &changed_payload, &signature), Err(Rejection::BadSignature));
-
-        let mut bytes = raw.as_ref().to_vec();
-        let i = at % bytes.len();
-        bytes[i] ^= flip;
-        let changed = base64::engine::general_purpose::STANDARD.encode(&bytes);
-        prop_assert_eq!(check(&key, &payload, &changed), Err(Rejection::BadSignature));
-
-        prop_assume!(other_seed != seed);
-        let (_, other_key) = ed25519_key(&other_seed);
-        prop_assert_eq!(check(&other_key, &payload, &signature), Err(Rejection::BadSignature));
+        let pair = ed25519_pair(&seed);
+        let signature = BASE64.encode(pair.sign(request.payload.as_bytes()).as_ref());
+        if other_seed != seed {
+            let other = ed25519_pair(&other_seed);
+            prop_assert_eq!(
+                check(&ed25519_key(other.public_key().as_ref()), &request.payload, &signature, request.now),
+                Err(Rejection::BadSignature)
+            );
+        }
+        // The signer's public key with one byte changed (often not even a curve point).
+        let mut public = pair.public_key().as_ref().to_vec();
+        let i = at.index(public.len());
+        public[i] ^= flip;
+        prop_assert_eq!(
+            check(&ed25519_key(&public), &request.payload, &signature, request.now),
+            Err(Rejection::BadSignature)
+        );
     }
 
     #[test]
-    fn an_accepted_signature_is_refused_the_second_time(
-        secret in proptest::collection::vec(any::<u8>(), 16..64),
-        payload in payload_strategy(),
-        seed in any::<u64>(),
+    fn an_accepted_request_is_replayed_the_second_time(
+        secret in proptest::collection::vec(any::<u8>(), 1..100),
+        ed_seed in any::<[u8; 32]>(),
+        request in signed_payload(),
+        later in any::<prop::sample::Index>(),
+        fingerprint_seed in any::<u64>(),
     ) {
-        let key = hmac_key(&secret);
-        let signature = HmacSha256Key::new(&Secret::new(secret)).sign_hex(payload.as_bytes());
-        let fingerprints = FingerprintSeed::new(seed);
+        let hmac = hmac_key(&secret);
+        let pair = ed25519_pair(&ed_seed);
+        let ed25519 = ed25519_key(pair.public_key().as_ref());
+        let hmac_signature = hmac_sign(&secret, &request.payload);
+        let ed_signature = BASE64.encode(pair.sign(request.payload.as_bytes()).as_ref());
+
+        let fingerprints = FingerprintSeed::new(fingerprint_seed);
         let mut guard = ReplayGuard::new();
-        let freshness = Freshness::from_payload(&payload).unwrap();
-        let request = SignedRequest { signature: &signature, payload: &payload, ip: IpAddr::from([192, 0, 2, 1]), scope: Scope::Read };
-        let mut attempt = |signature: &str| {
-            let request = SignedRequest { signature, ..request };
-            key.verify(&request, freshness, UnixMillis(NOW), IdlePolicy::default_policy(), |sig, expires| {
-                guard.first_use(fingerprints.fingerprint("k_prop", sig), expires, NOW)
+        let mut attempt = |key: &VerifiableKey, payload: &str, signature: &str, now: i64| {
+            let freshness = Freshness::from_payload(payload).unwrap();
+            let request = SignedRequest { signature, payload, ip: CLIENT_IP.into(), scope: Scope::Read };
+            key.verify(&request, freshness, UnixMillis(now), IdlePolicy::default_policy(), |sig, expires| {
+                assert_eq!(expires, freshness.expires_at_ms());
+                guard.first_use(fingerprints.fingerprint(&key.key.key_id, sig), expires, now)
             })
         };
-        prop_assert_eq!(attempt(&signature), Ok(()));
-        prop_assert_eq!(attempt(&signature), Err(Rejection::Replayed));
-        prop_assert_eq!(attempt(&signature.to_uppercase()), Err(Rejection::Replayed));
+        let now = request.now;
+        // A later reading of the clock, still inside the window.
+        let span = usize::try_from(request.freshness.expires_at_ms() - now + 1).unwrap();
+        let then = now + i64::try_from(later.index(span)).unwrap();
+
+        prop_assert_eq!(attempt(&hmac, &request.payload, &hmac_signature, now), Ok(()));
+        prop_assert_eq!(attempt(&hmac, &request.payload, &hmac_signature, now), Err(Rejection::Replayed));
+        prop_assert_eq!(
+            attempt(&hmac, &request.payload, &hmac_signature.to_uppercase(), then),
+            Err(Rejection::Replayed),
+            "the same tag in upper case is the same use"
+        );
+        prop_assert_eq!(attempt(&ed25519, &request.payload, &ed_signature, now), Ok(()));
+        prop_assert_eq!(attempt(&ed25519, &request.payload, &ed_signature, then), Err(Rejection::Replayed));
+
+        // A different request is a different use.
+        let other_payload = format!("nonce=1&{}", request.payload);
+        let other_signature = hmac_sign(&secret, &other_payload);
+        prop_assert_eq!(attempt(&hmac, &other_payload, &other_signature, then), Ok(()));
     }
 
     #[test]
-    fn the_window_rule_is_binances(timestamp in 0i64..4_000_000, now in 0i64..4_000_000, window in 1i64..=60_000) {
-        let freshness = Freshness::from_payload(&format!("recvWindow={window}&timestamp={timestamp}")).unwrap();
-        let expected = timestamp < now + 1000 && now - timestamp <= window;
-        prop_assert_eq!(freshness.is_fresh_at(now), expected);
+    fn the_window_rule_is_binances(
+        timestamp in 0i64..=999_999_999_999_999_999,
+        window in proptest::option::of(1..=MAX_RECV_WINDOW_MS),
+        clock in clock(),
+        window_first in any::<bool>(),
+    ) {
+        let payload = match (window, window_first) {
+            (None, _) => format!("a=1&timestamp={timestamp}"),
+            (Some(w), true) => format!("recvWindow={w}&timestamp={timestamp}"),
+            (Some(w), false) => format!("timestamp={timestamp}&recvWindow={w}"),
+        };
+        let freshness = Freshness::from_payload(&payload).unwrap();
+        let window = window.unwrap_or(DEFAULT_RECV_WINDOW_MS);
+        prop_assert_eq!(
+            freshness,
+            Freshness { timestamp_ms: timestamp, recv_window_ms: window }
+        );
+        let now = clock.now(freshness);
+        prop_assert_eq!(freshness.is_fresh_at(now), binance_fresh(timestamp, window, now));
+        prop_assert_eq!(freshness.expires_at_ms(), timestamp + window);
     }
 
     #[test]
-    fn allow_lists_match_a_naive_prefix_check(network in any::<u32>(), prefix in 0u8..=32, address in any::<u32>()) {
-        let list = IpAllowList::parse([format!("{}/{prefix}", Ipv4Addr::from(network))]).unwrap();
-        let mask = if prefix == 0 { 0 } else { u32::MAX << (32 - u32::from(prefix)) };
-        let expected = (address & mask) == (network & mask);
-        prop_assert_eq!(list.allows(IpAddr::V4(Ipv4Addr::from(address))), expected);
+    fn the_pipeline_applies_the_window_rule(
+        secret in proptest::collection::vec(any::<u8>(), 1..100),
+        request in signed_payload(),
+        clock in clock(),
+    ) {
+        let signature = hmac_sign(&secret, &request.payload);
+        let Freshness { timestamp_ms, recv_window_ms } = request.freshness;
+        let now = clock.now(request.freshness);
+        let expected = if binance_fresh(timestamp_ms, recv_window_ms, now) {
+            Ok(())
+        } else {
+            Err(Rejection::TimestampOutsideWindow)
+        };
+        prop_assert_eq!(check(&hmac_key(&secret), &request.payload, &signature, now), expected);
     }
 
     #[test]
-    fn scope_sets_round_trip(names in proptest::sample::subsequence(vec!["read", "trade", "withdraw", "transfer"], 0..=4)) {
+    fn v4_allow_lists_match_a_naive_prefix_check(
+        networks in proptest::collection::vec((any::<u32>(), 0u8..=32), 1..5),
+        near in any::<prop::sample::Index>(),
+        flipped_bits in any::<u32>(),
+        keep_high in 0u32..=32,
+        random in any::<u32>(),
+        use_random in proptest::bool::weighted(0.25),
+    ) {
+        let entries: Vec<String> = networks
+            .iter()
+            .map(|&(network, prefix)| {
+                let address = Ipv4Addr::from(network);
+                if prefix == 32 && network % 2 == 0 {
+                    address.to_string() // a bare address means /32
+                } else {
+                    format!("{address}/{prefix}")
+                }
+            })
+            .collect();
+        let list = IpAllowList::parse(&entries).unwrap();
+
+        // Addresses near one of the networks (only low bits changed) match often; random
+        // ones rarely do.
+        let address = if use_random {
+            random
+        } else {
+            let (network, _) = networks[near.index(networks.len())];
+            let low_mask = u32::MAX.checked_shr(keep_high).unwrap_or(0);
+            network ^ (flipped_bits & low_mask)
+        };
+        let mask = |prefix: u8| u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+        let expected = networks
+            .iter()
+            .any(|&(network, prefix)| address & mask(prefix) == network & mask(prefix));
+
+        let v4 = Ipv4Addr::from(address);
+        prop_assert_eq!(list.allows(IpAddr::V4(v4)), expected, "{} in {:?}", v4, entries);
+        prop_assert_eq!(
+            list.allows(IpAddr::V6(v4.to_ipv6_mapped())),
+            expected,
+            "IPv4-mapped {} in {:?}", v4, entries
+        );
+        prop_assert!(IpAllowList::unrestricted().allows(IpAddr::V4(v4)));
+    }
+
+    #[test]
+    fn scope_sets_round_trip_through_their_names(
+        picks in proptest::collection::vec(proptest::sample::select(Scope::ALL.to_vec()), 0..10),
+    ) {
+        let names: Vec<&str> = picks.iter().map(|s| s.as_str()).collect();
         let set = ScopeSet::parse(&names).unwrap();
-        prop_assert_eq!(set.names(), names);
+        let canonical: Vec<&str> = Scope::ALL
+            .into_iter()
+            .filter(|s| picks.contains(s))
+            .map(Scope::as_str)
+            .collect();
+        prop_assert_eq!(set.names(), canonical, "canonical order, no duplicates");
+        prop_assert_eq!(ScopeSet::parse(set.names()).unwrap(), set);
+        for scope in Scope::ALL {
+            prop_assert_eq!(set.contains(scope), picks.contains(&scope));
+        }
+        let mut with_unknown = names.clone();
+        with_unknown.push("admin");
+        prop_assert!(ScopeSet::parse(&with_unknown).is_err());
     }
 }
