@@ -174,48 +174,25 @@ impl KeyAuthority {
             }
             (KeyAlgorithm::HmacSha256, None) => None,
         };
-        let key = ApiKey {
-            key_id: random::identifier("k")?,
-            api_key: random::alphanumeric(GENERATED_TOKEN_LEN)?,
+        let terms = KeyTerms {
             account: request.account,
-            label: validate_label(request.label)?,
-            algorithm: request.algorithm,
-            public_key,
-            scopes: parse_scopes(&request.scopes)?,
-            ip_allowlist: parse_allowlist(&request.ip_allowlist)?,
-            created_at: now,
-            updated_at: now,
-            expires_at: validate_expiry(request.expires_at, now)?,
-            last_used_at: None,
-            last_used_ip: None,
-            revoked_at: None,
-            idle_warned_at: None,
-            version: 1,
+            label: request.label,
+            scopes: request.scopes,
+            ip_allowlist: request.ip_allowlist,
+            expires_at: request.expires_at,
         };
+        let api_key = random::alphanumeric(GENERATED_TOKEN_LEN)?;
+        let mut key = terms.into_key(api_key, request.algorithm, now)?;
+        key.public_key = public_key;
         let secret = match key.algorithm {
             KeyAlgorithm::HmacSha256 => Some(Secret::new(
                 random::alphanumeric(GENERATED_TOKEN_LEN)?.into_bytes(),
             )),
             KeyAlgorithm::Ed25519 => None,
         };
-        let mut change = Change::new(actor, now).write(Write::InsertKey(key.clone()));
-        if let Some(secret) = &secret {
-            change = change.write(Write::InsertSecret(self.keyring.seal(
-                &key.key_id,
-                1,
-                secret,
-                now,
-            )?));
-        }
-        let change = change
-            .audit("api_key.created", key_target(&key), key_details(&key))
-            .key_event(
-                &key.account,
-                created_event(&key, request.step_up),
-                request.ctx,
-            )?;
-        self.store.commit(change.into_set()).await?;
-        self.loader().install(&key.key_id, now).await?;
+        let origin = (request.step_up, request.ctx);
+        self.issue(actor, &key, secret.as_ref(), "api_key.created", origin, now)
+            .await?;
         Ok(IssuedKey { key, secret })
     }
 
@@ -237,37 +214,48 @@ impl KeyAuthority {
                 "an imported secret must be 16 to 512 bytes",
             ));
         }
-        let key = ApiKey {
-            key_id: random::identifier("k")?,
-            api_key: request.api_key,
+        let terms = KeyTerms {
             account: request.account,
-            label: validate_label(request.label)?,
-            algorithm: KeyAlgorithm::HmacSha256,
-            public_key: None,
-            scopes: parse_scopes(&request.scopes)?,
-            ip_allowlist: parse_allowlist(&request.ip_allowlist)?,
-            created_at: now,
-            updated_at: now,
-            expires_at: validate_expiry(request.expires_at, now)?,
-            last_used_at: None,
-            last_used_ip: None,
-            revoked_at: None,
-            idle_warned_at: None,
-            version: 1,
+            label: request.label,
+            scopes: request.scopes,
+            ip_allowlist: request.ip_allowlist,
+            expires_at: request.expires_at,
         };
-        let sealed = self.keyring.seal(&key.key_id, 1, &request.secret, now)?;
-        let change = Change::new(actor, now)
-            .write(Write::InsertKey(key.clone()))
-            .write(Write::InsertSecret(sealed))
-            .audit("api_key.imported", key_target(&key), key_details(&key))
-            .key_event(
-                &key.account,
-                created_event(&key, StepUp::None),
-                EventContext::default(),
-            )?;
-        self.store.commit(change.into_set()).await?;
-        self.loader().install(&key.key_id, now).await?;
+        let key = terms.into_key(request.api_key, KeyAlgorithm::HmacSha256, now)?;
+        let origin = (StepUp::None, EventContext::default());
+        self.issue(
+            actor,
+            &key,
+            Some(&request.secret),
+            "api_key.imported",
+            origin,
+            now,
+        )
+        .await?;
         Ok(key)
+    }
+
+    /// Stores a new key (and its sealed secret) with its audit entry and `api_key.created`
+    /// event, then puts it in force.
+    async fn issue(
+        &self,
+        actor: &Actor,
+        key: &ApiKey,
+        secret: Option<&Secret>,
+        action: &str,
+        (step_up, ctx): (StepUp, EventContext),
+        now: UnixMillis,
+    ) -> AppResult<()> {
+        let mut change = Change::new(actor, now).write(Write::InsertKey(key.clone()));
+        if let Some(secret) = secret {
+            let sealed = self.keyring.seal(&key.key_id, 1, secret, now)?;
+            change = change.write(Write::InsertSecret(sealed));
+        }
+        let change = change
+            .audit(action, key_target(key), key_details(key))
+            .key_event(&key.account, created_event(key, step_up), ctx)?;
+        self.store.commit(change.into_set()).await?;
+        self.loader().install(&key.key_id, now).await
     }
 
     pub async fn update_key(
@@ -496,6 +484,43 @@ impl KeyAuthority {
                 status.as_str()
             ))),
         }
+    }
+}
+
+/// What every new key, issued or imported, is validated from.
+struct KeyTerms {
+    account: String,
+    label: String,
+    scopes: Vec<String>,
+    ip_allowlist: Vec<String>,
+    expires_at: Option<UnixMillis>,
+}
+
+impl KeyTerms {
+    fn into_key(
+        self,
+        api_key: String,
+        algorithm: KeyAlgorithm,
+        now: UnixMillis,
+    ) -> AppResult<ApiKey> {
+        Ok(ApiKey {
+            key_id: random::identifier("k")?,
+            api_key,
+            account: self.account,
+            label: validate_label(self.label)?,
+            algorithm,
+            public_key: None,
+            scopes: parse_scopes(&self.scopes)?,
+            ip_allowlist: parse_allowlist(&self.ip_allowlist)?,
+            created_at: now,
+            updated_at: now,
+            expires_at: validate_expiry(self.expires_at, now)?,
+            last_used_at: None,
+            last_used_ip: None,
+            revoked_at: None,
+            idle_warned_at: None,
+            version: 1,
+        })
     }
 }
 

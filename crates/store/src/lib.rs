@@ -9,6 +9,7 @@
 mod codec;
 mod commit;
 mod reads;
+pub mod testing;
 
 use async_trait::async_trait;
 use portcullis_app::ports::{ChangeSet, Store, StoreError, StoreResult};

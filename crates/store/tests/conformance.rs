@@ -14,7 +14,6 @@ use portcullis_core::operator::Role;
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::signing::Ed25519PublicKey;
 use portcullis_core::time::UnixMillis;
-use sqlx::Connection as _;
 use std::sync::Arc;
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
@@ -27,28 +26,11 @@ async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
 }
 
 async fn postgres() -> (Arc<dyn Store>, tempfile::TempDir) {
-    let base = std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut connection = sqlx::PgConnection::connect(&base)
+    let url = portcullis_store::testing::fresh_postgres_database("portcullis_conf")
         .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL must be running at {base} (scripts/test.sh starts it): {e}")
-        });
-    let name = format!(
-        "portcullis_conf_{}",
-        portcullis_app::random::alphanumeric(12)
-            .unwrap()
-            .to_ascii_lowercase()
-    );
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut connection)
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
+        .unwrap_or_else(|e| panic!("{e}"));
     (
-        portcullis_store::open(&format!("{prefix}/{name}"))
-            .await
-            .unwrap(),
+        portcullis_store::open(&url).await.unwrap(),
         tempfile::tempdir().unwrap(),
     )
 }

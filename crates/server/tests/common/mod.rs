@@ -10,7 +10,6 @@ use portcullis_core::operator::Role;
 use portcullis_core::time::UnixMillis;
 use portcullis_server::config::{Config, Settings};
 use serde_json::Value;
-use sqlx::Connection as _;
 use std::sync::Arc;
 
 /// Which database a test server uses.
@@ -20,32 +19,11 @@ pub enum Backend {
     Postgres,
 }
 
-/// The PostgreSQL server the tests use (the test command makes sure it runs).
-pub fn postgres_base_url() -> String {
-    std::env::var("PORTCULLIS_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
 /// Creates an empty database and returns its URL.
 pub async fn fresh_postgres_database() -> String {
-    let base = postgres_base_url();
-    let mut connection = sqlx::PgConnection::connect(&base)
+    portcullis_store::testing::fresh_postgres_database("portcullis_it")
         .await
-        .unwrap_or_else(|e| {
-            panic!("PostgreSQL must be running at {base} (scripts/test.sh starts it): {e}")
-        });
-    let name = format!(
-        "portcullis_it_{}",
-        portcullis_app::random::alphanumeric(12)
-            .unwrap()
-            .to_ascii_lowercase()
-    );
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut connection)
-        .await
-        .unwrap();
-    let (prefix, _) = base.rsplit_once('/').unwrap();
-    format!("{prefix}/{name}")
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A running server.
