@@ -15,9 +15,7 @@ use portcullis_core::key::{ApiKey, IdlePolicy, KeyAlgorithm};
 use portcullis_core::replay::{FingerprintSeed, ReplayGuard};
 use portcullis_core::scope::{Scope, ScopeSet};
 use portcullis_core::secret::Secret;
-use portcullis_core::signing::{
-    DEFAULT_RECV_WINDOW_MS, Ed25519PublicKey, Freshness, HmacSha256Key, MAX_RECV_WINDOW_MS,
-};
+use portcullis_core::signing::{Ed25519PublicKey, Freshness, HmacSha256Key, PayloadError};
 use portcullis_core::time::UnixMillis;
 use portcullis_core::verify::{
     HmacGeneration, Rejection, SignedRequest, SigningMaterial, VerifiableKey,
@@ -26,6 +24,10 @@ use proptest::prelude::*;
 use std::net::{IpAddr, Ipv4Addr};
 
 const KEY_ID: &str = "k_prop";
+/// `recvWindow` when the payload has none, and its largest value (Binance's, as published in
+/// `shared/data/test-vectors/signing-and-otp.md`); deliberately not core's own constants.
+const DEFAULT_WINDOW_MS: i64 = 5_000;
+const MAX_WINDOW_MS: i64 = 60_000;
 const CLIENT_IP: [u8; 4] = [192, 0, 2, 1];
 
 fn config(algorithm: KeyAlgorithm) -> ApiKey {
@@ -161,7 +163,7 @@ fn signed_payload() -> impl Strategy<Value = SignedPayload> {
     (
         proptest::collection::vec(parameter(), 0..8),
         1_000_000_000_000i64..4_000_000_000_000,
-        proptest::option::of(1..=MAX_RECV_WINDOW_MS),
+        proptest::option::of(1..=MAX_WINDOW_MS),
         any::<prop::sample::Index>(),
         any::<prop::sample::Index>(),
         any::<prop::sample::Index>(),
@@ -178,7 +180,7 @@ fn signed_payload() -> impl Strategy<Value = SignedPayload> {
                         format!("recvWindow={window}"),
                     );
                 }
-                let window = window.unwrap_or(DEFAULT_RECV_WINDOW_MS);
+                let window = window.unwrap_or(DEFAULT_WINDOW_MS);
                 // Anywhere in the window: from 999 ms before the timestamp to `recvWindow` after.
                 let span = usize::try_from(window + 1_000).unwrap();
                 let now = timestamp - 999 + i64::try_from(offset.index(span)).unwrap();
@@ -479,6 +481,12 @@ proptest! {
         prop_assert_eq!(attempt(&ed25519, &request.payload, &ed_signature, now), Ok(()));
         prop_assert_eq!(attempt(&ed25519, &request.payload, &ed_signature, then), Err(Rejection::Replayed));
 
+        // The same signature under another key (same secret) is that key's first use.
+        let mut twin = hmac_key(&secret);
+        twin.key.key_id = format!("{KEY_ID}_twin");
+        prop_assert_eq!(attempt(&twin, &request.payload, &hmac_signature, then), Ok(()));
+        prop_assert_eq!(attempt(&twin, &request.payload, &hmac_signature, then), Err(Rejection::Replayed));
+
         // A different request is a different use.
         let other_payload = format!("nonce=1&{}", request.payload);
         let other_signature = hmac_sign(&secret, &other_payload);
@@ -488,7 +496,12 @@ proptest! {
     #[test]
     fn the_window_rule_is_binances(
         timestamp in 0i64..=999_999_999_999_999_999,
-        window in proptest::option::of(1..=MAX_RECV_WINDOW_MS),
+        // Any window, in range or not, often right at the bounds.
+        window in proptest::option::of(prop_oneof![
+            0..=70_000i64,
+            (MAX_WINDOW_MS - 2)..=(MAX_WINDOW_MS + 2),
+            -2..=2i64,
+        ]),
         clock in clock(),
         window_first in any::<bool>(),
     ) {
@@ -497,8 +510,13 @@ proptest! {
             (Some(w), true) => format!("recvWindow={w}&timestamp={timestamp}"),
             (Some(w), false) => format!("timestamp={timestamp}&recvWindow={w}"),
         };
-        let freshness = Freshness::from_payload(&payload).unwrap();
-        let window = window.unwrap_or(DEFAULT_RECV_WINDOW_MS);
+        let parsed = Freshness::from_payload(&payload);
+        let window = window.unwrap_or(DEFAULT_WINDOW_MS);
+        if !(1..=MAX_WINDOW_MS).contains(&window) {
+            prop_assert_eq!(parsed, Err(PayloadError::RecvWindowOutOfRange));
+            return Ok(());
+        }
+        let freshness = parsed.unwrap();
         prop_assert_eq!(
             freshness,
             Freshness { timestamp_ms: timestamp, recv_window_ms: window }
@@ -590,5 +608,60 @@ proptest! {
         let mut with_unknown = names.clone();
         with_unknown.push("admin");
         prop_assert!(ScopeSet::parse(&with_unknown).is_err());
+    }
+}
+
+// Every single-character change of a signature's text, for a few random keys and payloads: a
+// few thousand verifications per case, so fewer cases.
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4))]
+
+    #[test]
+    fn hmac_every_other_hex_digit_anywhere_is_a_bad_signature(
+        secret in proptest::collection::vec(any::<u8>(), 1..100),
+        request in signed_payload(),
+    ) {
+        let key = hmac_key(&secret);
+        let signature = hmac_sign(&secret, &request.payload);
+        for i in 0..signature.len() {
+            for digit in HEX_LOWER.iter().chain(HEX_UPPER) {
+                let mut text = signature.clone().into_bytes();
+                if hex_value(text[i]) == hex_value(*digit) {
+                    continue;
+                }
+                text[i] = *digit;
+                let changed = String::from_utf8(text).unwrap();
+                prop_assert_eq!(
+                    check(&key, &request.payload, &changed, request.now),
+                    Err(Rejection::BadSignature),
+                    "{}", changed
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn ed25519_every_other_base64_character_anywhere_is_a_bad_signature(
+        seed in any::<[u8; 32]>(),
+        request in signed_payload(),
+    ) {
+        let pair = ed25519_pair(&seed);
+        let key = ed25519_key(pair.public_key().as_ref());
+        let signature = BASE64.encode(pair.sign(request.payload.as_bytes()).as_ref());
+        for i in 0..signature.len() {
+            for character in BASE64_CHARS {
+                let mut text = signature.clone().into_bytes();
+                if text[i] == *character {
+                    continue;
+                }
+                text[i] = *character;
+                let changed = String::from_utf8(text).unwrap();
+                prop_assert_eq!(
+                    check(&key, &request.payload, &changed, request.now),
+                    Err(Rejection::BadSignature),
+                    "{}", changed
+                );
+            }
+        }
     }
 }

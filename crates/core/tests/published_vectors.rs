@@ -18,7 +18,8 @@ use portcullis_core::replay::{FingerprintSeed, ReplayGuard};
 use portcullis_core::scope::{Scope, ScopeSet};
 use portcullis_core::secret::Secret;
 use portcullis_core::signing::{
-    DEFAULT_RECV_WINDOW_MS, Ed25519PublicKey, Freshness, HmacSha256Key,
+    DEFAULT_RECV_WINDOW_MS, Ed25519PublicKey, Freshness, HmacSha256Key, MAX_RECV_WINDOW_MS,
+    PayloadError,
 };
 use portcullis_core::time::UnixMillis;
 use portcullis_core::verify::{
@@ -82,6 +83,24 @@ struct BinanceVectors {
     api_key: String,
     secret: String,
     examples: Vec<BinanceExample>,
+    /// The `recvWindow` rule's bounds as the section states them ("default 5000 ms, maximum
+    /// 60000").
+    default_window_ms: i64,
+    max_window_ms: i64,
+}
+
+/// The number right after the first `marker` in `text`.
+fn number_after(text: &str, marker: &str) -> Result<i64, String> {
+    let at = text
+        .find(marker)
+        .ok_or_else(|| format!("`{marker}` not found"))?;
+    let digits: String = text[at + marker.len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .map_err(|_| format!("no number after `{marker}`"))
 }
 
 fn parse_binance(text: &str) -> Result<BinanceVectors, String> {
@@ -123,6 +142,8 @@ fn parse_binance(text: &str) -> Result<BinanceVectors, String> {
         api_key: api_key.ok_or("Binance `apiKey` not found")?,
         secret: secret.ok_or("Binance `secretKey` not found")?,
         examples,
+        default_window_ms: number_after(body, "(default ")?,
+        max_window_ms: number_after(body, "maximum ")?,
     };
     let names: Vec<&str> = vectors.examples.iter().map(|e| e.name.as_str()).collect();
     if names != ["(a)", "(b)"] {
@@ -597,6 +618,11 @@ fn binance_example_verifies_with_a_rotated_out_secret_until_its_overlap_ends() {
 fn binance_window_rule_on_the_published_timestamp() {
     let vectors = binance();
     let example = &vectors.examples[0];
+    assert_eq!(
+        (vectors.default_window_ms, vectors.max_window_ms),
+        (DEFAULT_RECV_WINDOW_MS, MAX_RECV_WINDOW_MS),
+        "the recvWindow default and maximum are the published ones"
+    );
     let timestamp = 1_499_827_319_559;
     let at = |now: i64| {
         let key = hmac_key(
@@ -644,7 +670,7 @@ fn binance_window_rule_on_the_published_timestamp() {
             &Replay::new(),
             &payload,
             &signature,
-            timestamp + DEFAULT_RECV_WINDOW_MS
+            timestamp + vectors.default_window_ms
         ),
         Ok(())
     );
@@ -654,9 +680,27 @@ fn binance_window_rule_on_the_published_timestamp() {
             &Replay::new(),
             &payload,
             &signature,
-            timestamp + DEFAULT_RECV_WINDOW_MS + 1
+            timestamp + vectors.default_window_ms + 1
         ),
         Err(Rejection::TimestampOutsideWindow)
+    );
+
+    // The largest window is accepted, one more is a malformed request.
+    let widest = example.payload.replace(
+        "recvWindow=5000",
+        &format!("recvWindow={}", vectors.max_window_ms),
+    );
+    assert_eq!(
+        Freshness::from_payload(&widest).map(|f| f.recv_window_ms),
+        Ok(vectors.max_window_ms)
+    );
+    let too_wide = example.payload.replace(
+        "recvWindow=5000",
+        &format!("recvWindow={}", vectors.max_window_ms + 1),
+    );
+    assert_eq!(
+        Freshness::from_payload(&too_wide),
+        Err(PayloadError::RecvWindowOutOfRange)
     );
 }
 
@@ -801,7 +845,7 @@ fn rfc8032_test1_signature_passes_the_ed25519_branch_of_the_pipeline() {
     assert_eq!(message, "");
     let freshness = Freshness {
         timestamp_ms: 1_499_827_319_559,
-        recv_window_ms: DEFAULT_RECV_WINDOW_MS,
+        recv_window_ms: 5_000,
     };
     let key = ed25519_key(Ed25519PublicKey::parse(&v.public_hex).unwrap());
     let replay = Replay::new();
