@@ -10,9 +10,9 @@ use crate::scope::ScopeSet;
 use crate::time::UnixMillis;
 use serde::{Deserialize, Serialize};
 
-/// Where an action came from, as the contract's `ctx` object.
+/// Where an action came from, as the contract's `ctx` object. Fields an exchange adds beyond
+/// these are ignored, so a richer feed never breaks ingest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct EventContext {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod allowlist;
 pub mod audit;
+pub mod contract;
 pub mod events;
 pub mod key;
 pub mod operator;

@@ -1,0 +1,16 @@
+//! The event contract (`shared/spec/events.md`) as types: one account event per JSON line,
+//! parsed strictly enough that bad input is refused with a reason, and leniently enough that
+//! fields added later by an exchange do not break the feed.
+//!
+//! Parsing is in two steps: serde reads the shape (types, required fields, known `type`), then
+//! [`ContractEvent::validate`] checks the values (decimal amounts, positive counts, sane times).
+//! [`parse_lines`] applies both to a JSON Lines batch and reports every bad line by number.
+
+mod batch;
+mod model;
+
+pub use batch::{LineError, MAX_LINE_BYTES, ParsedBatch, parse_line, parse_lines};
+pub use model::{Attestation, ContactChannel, ContractEvent, EventBody, EventError, LoginMethod};
+
+#[cfg(test)]
+mod tests;

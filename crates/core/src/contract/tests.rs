@@ -1,0 +1,161 @@
+//! Contract conformance: every event type as the contract writes it, every kind of bad line.
+
+use super::*;
+use crate::events::{KeyEvent, KeyEventBody, StepUp};
+use crate::time::UnixMillis;
+
+/// One line of each type, in the contract's own words (the two examples are verbatim).
+const EVERY_TYPE: &str = r#"{"id":"l1","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"acc_81","method":"password","success":true,"ctx":{"ip":"198.51.100.23","device_id":"d_81a","channel":"web"}}
+{"id":"e0","ts":"2025-07-28T14:01:00.000Z","type":"api_key.created","account":"acc_81","key_id":"k_3","scopes":["read","trade"],"ip_allowlist":[],"step_up":"none"}
+{"id":"e1","ts":"2025-07-28T14:03:11.250Z","type":"api_key.updated","account":"acc_81","key_id":"k_3","scopes":["read","trade","withdraw"],"ip_allowlist":["203.0.113.7/32"],"step_up":"totp","ctx":{"ip":"198.51.100.23","device_id":"d_81a","channel":"app","call_active":true}}
+{"id":"u1","ts":"2025-07-28T14:04:00.000Z","type":"api_key.used","account":"acc_81","key_id":"k_3","endpoint":"GET /api/v3/account","count":12,"window_s":60,"ctx":{"ip":"203.0.113.7","channel":"api"}}
+{"id":"a1","ts":"2025-07-28T14:05:00.000Z","type":"address.added","account":"acc_81","address":"TQ5abc","asset":"USDT","network":"TRX","step_up":"sms","ctx":{"remote_access":true}}
+{"id":"e2","ts":"2025-07-28T14:09:40.002Z","type":"withdrawal.requested","account":"acc_81","withdrawal_id":"w_9","asset":"USDT","network":"TRX","address":"TQ5...","amount":"2400","amount_usd":2400.0,"key_id":"k_3","ctx":{"ip":"203.0.113.7","channel":"api"}}
+{"id":"d1","ts":"2025-07-28T13:00:00.000Z","type":"deposit","account":"acc_81","asset":"USDT","amount":"2500.5","amount_usd":2500.5}
+{"id":"c1","ts":"2025-07-28T15:00:00.000Z","type":"contact.reported","account":"acc_81","channel":"phone","from":"+44 20 7946 0018","claimed":"Binance support","contacted_at":"2025-07-28T13:55:00.000Z"}
+{"id":"c2","ts":"2025-07-28T13:56:00.000Z","type":"contact.inbound_call","account":"acc_81","from":"+442079460018","attestation":"C","duration_s":840}
+{"id":"m1","ts":"2025-07-28T14:00:00.000Z","type":"market.activity","market":"*","volume_ratio":3.2,"volatility":0.85}
+{"id":"f1","ts":"2025-07-29T09:00:00.000Z","type":"fraud.confirmed","account":"acc_81","withdrawal_ids":["w_9"],"addresses":["TQ5..."],"from":["+442079460018"],"note":"confirmed by the customer"}
+{"id":"k1","ts":"2025-07-28T14:00:00.000Z","type":"api_key.deleted","account":"acc_81","key_id":"k_3"}"#;
+
+#[test]
+fn every_contract_type_parses() {
+    let batch = parse_lines(EVERY_TYPE);
+    assert_eq!(batch.errors, vec![]);
+    let types: Vec<&str> = batch
+        .events
+        .iter()
+        .map(|(_, e)| e.body.type_name())
+        .collect();
+    assert_eq!(
+        types,
+        vec![
+            "login",
+            "api_key.created",
+            "api_key.updated",
+            "api_key.used",
+            "address.added",
+            "withdrawal.requested",
+            "deposit",
+            "contact.reported",
+            "contact.inbound_call",
+            "market.activity",
+            "fraud.confirmed",
+            "api_key.deleted",
+        ]
+    );
+    let (line, withdrawal) = &batch.events[5];
+    assert_eq!(*line, 6);
+    assert!(withdrawal.body.asks_for_decision());
+    assert_eq!(
+        withdrawal.ts,
+        UnixMillis::parse_rfc3339("2025-07-28T14:09:40.002Z").unwrap()
+    );
+    match &withdrawal.body {
+        EventBody::WithdrawalRequested {
+            amount,
+            amount_usd,
+            key_id,
+            ..
+        } => {
+            assert_eq!(
+                (amount.as_str(), *amount_usd, key_id.as_deref()),
+                ("2400", 2400.0, Some("k_3"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let updated = &batch.events[2].1;
+    assert_eq!(updated.ctx.call_active, Some(true));
+    assert!(
+        matches!(&updated.body, EventBody::ApiKeyUpdated { step_up: StepUp::Totp, scopes, .. } if scopes.names() == ["read", "trade", "withdraw"])
+    );
+    assert_eq!(
+        batch.events[9].1.account, None,
+        "market.activity has no account"
+    );
+    let decisions = batch
+        .events
+        .iter()
+        .filter(|(_, e)| e.body.asks_for_decision())
+        .count();
+    assert_eq!(
+        decisions, 4,
+        "created, updated, address.added, withdrawal.requested"
+    );
+}
+
+#[test]
+fn bad_lines_are_reported_by_number_and_the_rest_is_kept() {
+    let lines = [
+        r#"{"id":"ok1","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"passkey","success":false}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"teleport","account":"a"}"#,
+        r#"not json"#,
+        r#"{"id":"x","ts":"yesterday","type":"login","account":"a","method":"password","success":true}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"login","method":"password","success":true}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"deposit","account":"a","asset":"BTC","amount":"-1","amount_usd":5}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"deposit","account":"a","asset":"BTC","amount":"1e9","amount_usd":5}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"deposit","account":"a","asset":"BTC","amount":"1","amount_usd":1e15}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"api_key.used","account":"a","key_id":"k","endpoint":"GET /","count":0,"window_s":60}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"api_key.created","account":"a","key_id":"k","scopes":["root"],"ip_allowlist":[],"step_up":"none"}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"api_key.created","account":"a","key_id":"k","scopes":["read"],"ip_allowlist":["10.0.0/8"],"step_up":"none"}"#,
+        r#"{"id":"","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"password","success":true}"#,
+        r#"{"id":"x","ts":"1970-01-01T00:00:00.000Z","type":"login","account":"a","method":"password","success":true}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"withdrawal.requested","account":"a","withdrawal_id":"w","asset":"USDT","network":"TRX","address":"T","amount":"5"}"#,
+        "",
+        r#"{"id":"ok2","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"email_link","success":true,"extra_field":"ignored"}"#,
+    ];
+    let batch = parse_lines(&lines.join("\n"));
+    let accepted: Vec<usize> = batch.events.iter().map(|(line, _)| *line).collect();
+    assert_eq!(accepted, vec![1, 16]);
+    let refused: Vec<usize> = batch.errors.iter().map(|e| e.line).collect();
+    assert_eq!(refused, (2..=14).collect::<Vec<_>>());
+    let reason = |line: usize| {
+        batch
+            .errors
+            .iter()
+            .find(|e| e.line == line)
+            .unwrap()
+            .reason
+            .clone()
+    };
+    assert!(reason(2).contains("teleport"), "{}", reason(2));
+    assert!(reason(4).contains("RFC 3339"), "{}", reason(4));
+    assert!(reason(5).contains("account"), "{}", reason(5));
+    assert!(reason(6).contains("amount"), "{}", reason(6));
+    assert!(reason(8).contains("amount_usd"), "{}", reason(8));
+    assert!(reason(9).contains("count"), "{}", reason(9));
+    assert!(reason(10).contains("root"), "{}", reason(10));
+    assert!(reason(11).contains("CIDR"), "{}", reason(11));
+    assert!(reason(14).contains("amount_usd"), "{}", reason(14));
+    assert!(
+        !reason(3).contains("at line"),
+        "positions come from the line number"
+    );
+}
+
+#[test]
+fn oversized_lines_are_refused() {
+    let line = format!(
+        r#"{{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"password","success":true,"pad":"{}"}}"#,
+        "a".repeat(MAX_LINE_BYTES)
+    );
+    assert!(parse_line(&line).unwrap_err().contains("longer"));
+}
+
+#[test]
+fn the_key_authoritys_own_events_are_contract_events() {
+    let emitted = KeyEvent {
+        id: "evt_1".into(),
+        ts: UnixMillis::parse_rfc3339("2026-01-01T00:00:00Z").unwrap(),
+        account: "acc_1".into(),
+        body: KeyEventBody::Rotated {
+            key_id: "k_1".into(),
+            previous_valid_until: UnixMillis::parse_rfc3339("2026-01-02T00:00:00Z").unwrap(),
+        },
+        ctx: Default::default(),
+    };
+    let parsed = parse_line(&emitted.to_json_line()).unwrap();
+    assert_eq!(parsed.body.type_name(), "api_key.rotated");
+    assert_eq!(parsed.account.as_deref(), Some("acc_1"));
+}
