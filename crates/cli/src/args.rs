@@ -58,6 +58,21 @@ pub enum Command {
     },
     /// Verify one signed request, as a gateway would.
     Verify(VerifyArgs),
+    /// Decide every event of a JSON Lines file (the event contract) with a fresh engine, and
+    /// write the decisions in input order.
+    Replay(ReplayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The events, one JSON object per line.
+    pub events: PathBuf,
+    /// Where to write the decisions (JSON Lines).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A policy file instead of the default policy.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

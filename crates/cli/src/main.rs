@@ -3,6 +3,7 @@
 //! with an operator token.
 
 mod args;
+mod replay;
 mod requests;
 mod transport;
 
@@ -62,6 +63,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))
         }
         Command::Openapi => print(&portcullis_server::openapi::document_json()),
+        Command::Replay(args) => replay::run(args),
         Command::MasterKey {
             command: MasterKeyCommand::New,
         } => {

@@ -117,7 +117,11 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
             "/v1/verify".into(),
             json!({ "api_key": args.api_key, "signature": args.signature, "payload": args.payload, "ip": args.ip, "scope": args.scope }),
         ),
-        Command::Serve | Command::Config { .. } | Command::Openapi | Command::MasterKey { .. } => {
+        Command::Serve
+        | Command::Config { .. }
+        | Command::Openapi
+        | Command::MasterKey { .. }
+        | Command::Replay(_) => {
             bail!("this command does not call the API")
         }
     })

@@ -324,3 +324,65 @@ fn remote_commands_against_a_running_server_then_graceful_stop() {
         "graceful shutdown exits 0, got {status:?}"
     );
 }
+
+#[test]
+fn replay_writes_one_decision_per_deciding_event_identically_every_time() {
+    let home = Home::new();
+    let events = home.dir.path().join("events.jsonl");
+    let lines = [
+        r#"{"id":"l1","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"acc_81","method":"password","success":true,"ctx":{"ip":"198.51.100.23","device_id":"d_81a"}}"#,
+        r#"{"id":"e1","ts":"2025-07-28T14:03:11.250Z","type":"api_key.updated","account":"acc_81","key_id":"k_3","scopes":["read","trade","withdraw"],"ip_allowlist":["203.0.113.7/32"],"step_up":"totp","ctx":{"ip":"198.51.100.23","device_id":"d_81a","channel":"app","call_active":true}}"#,
+        r#"this is not json"#,
+        r#"{"id":"e2","ts":"2025-07-28T14:09:40.002Z","type":"withdrawal.requested","account":"acc_81","withdrawal_id":"w_9","asset":"USDT","network":"TRX","address":"TQ5...","amount":"2400","amount_usd":2400.0,"key_id":"k_3","ctx":{"ip":"203.0.113.7","channel":"api"}}"#,
+        r#"{"id":"e2","ts":"2025-07-28T14:09:40.002Z","type":"withdrawal.requested","account":"acc_81","withdrawal_id":"w_9","asset":"USDT","network":"TRX","address":"TQ5...","amount":"2400","amount_usd":2400.0,"key_id":"k_3","ctx":{"ip":"203.0.113.7","channel":"api"}}"#,
+    ];
+    std::fs::write(&events, lines.join("\n")).unwrap();
+    let replay = |out: &str| {
+        let out = home.dir.path().join(out);
+        let output = home.run(&[
+            "replay",
+            events.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        (std::fs::read_to_string(out).unwrap(), stderr(&output))
+    };
+    let (first, summary) = replay("a.jsonl");
+    let (second, _) = replay("b.jsonl");
+    assert_eq!(
+        first, second,
+        "identical input gives byte-identical decisions"
+    );
+    let decisions: Vec<Value> = first
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(decisions.len(), 2, "{first}");
+    assert_eq!(
+        (
+            decisions[0]["event_id"].as_str(),
+            decisions[1]["event_id"].as_str()
+        ),
+        (Some("e1"), Some("e2"))
+    );
+    assert_eq!(
+        decisions[1]["decision"], "block",
+        "the drain through a key whose widening was stopped is blocked"
+    );
+    assert!(summary.contains("line 3:"), "{summary}");
+    assert!(summary.contains("1 duplicates ignored"), "{summary}");
+
+    let bad_policy = home.dir.path().join("bad.toml");
+    std::fs::write(&bad_policy, "[thresholds]\nchallenge = 30\nhold = 60\nblock = 85\n[[rule]]\nid = \"oops\"\ndescription = \"x\"\nwhen = \"call_active &&\"\nscore = 5\n").unwrap();
+    let refused = home.run(&[
+        "replay",
+        events.to_str().unwrap(),
+        "--out",
+        "/dev/null",
+        "--policy",
+        bad_policy.to_str().unwrap(),
+    ]);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(stderr(&refused).contains("oops"), "{}", stderr(&refused));
+}

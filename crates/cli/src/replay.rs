@@ -1,0 +1,103 @@
+//! `portcullis replay`: a file of events through a fresh engine, decisions out in input order,
+//! a summary at the end. Identical input gives identical output on any machine: the engine
+//! reads only the events' own times.
+
+use crate::args::ReplayArgs;
+use anyhow::Context as _;
+use portcullis_core::contract::parse_line;
+use portcullis_engine::{Engine, Outcome, Policy, Verdict};
+use std::io::{BufRead as _, BufReader, BufWriter, IsTerminal as _, Write as _};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Files larger than this show a progress bar (on a terminal).
+const PROGRESS_ABOVE_BYTES: u64 = 8 * 1024 * 1024;
+/// Refused lines are listed one by one up to this many; the rest are only counted.
+const LISTED_ERRORS: u64 = 100;
+
+pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let policy = match &args.policy {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            Policy::parse(&text).with_context(|| format!("policy {}", path.display()))?
+        }
+        None => Policy::default_policy()?,
+    };
+    let input = std::fs::File::open(&args.events)
+        .with_context(|| format!("opening {}", args.events.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let output = std::fs::File::create(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let mut writer = BufWriter::new(output);
+    let progress = progress_bar(size);
+    let mut engine = Engine::new(policy);
+    let mut stderr = std::io::stderr().lock();
+    let (mut refused, mut lines, mut bytes) = (0u64, 0u64, 0u64);
+    let started = Instant::now();
+    let mut reader = BufReader::with_capacity(1 << 20, input);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = reader
+            .read_line(&mut line)
+            .with_context(|| format!("reading line {}", lines + 1))?;
+        if read == 0 {
+            break;
+        }
+        lines += 1;
+        bytes += read as u64;
+        if lines % 65_536 == 0 {
+            progress.set_position(bytes);
+        }
+        let text = line.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
+            continue;
+        }
+        match parse_line(text) {
+            Ok(event) => {
+                if let Outcome::Decided(decision, _) = engine.process(&event) {
+                    writeln!(writer, "{}", decision.to_json_line())?;
+                }
+            }
+            Err(reason) => {
+                refused += 1;
+                if refused <= LISTED_ERRORS {
+                    writeln!(stderr, "line {lines}: {reason}")?;
+                }
+            }
+        }
+    }
+    writer.flush()?;
+    progress.finish_and_clear();
+    let elapsed = started.elapsed().as_secs_f64().max(1e-9);
+    let stats = engine.stats();
+    let count = |v: Verdict| stats.decisions.get(v.as_str()).copied().unwrap_or(0);
+    writeln!(
+        stderr,
+        "replayed {} events ({} duplicates ignored, {refused} lines refused) in {elapsed:.2} s, {:.0} events/s; \
+         decisions: {} allow, {} challenge, {} hold, {} block; {} accounts tracked",
+        stats.events,
+        stats.duplicates,
+        stats.events as f64 / elapsed,
+        count(Verdict::Allow),
+        count(Verdict::Challenge),
+        count(Verdict::Hold),
+        count(Verdict::Block),
+        engine.tracked_accounts(),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn progress_bar(size: u64) -> indicatif::ProgressBar {
+    if size < PROGRESS_ABOVE_BYTES || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(size);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}

@@ -1,0 +1,332 @@
+//! The features a rule can read, computed for one event from the account's state before the
+//! event is applied. Times are minutes or days of event time; "never" is a very large number so
+//! that `minutes_since_call <= 60` is simply false.
+
+use crate::state::{AccountState, AddressStatus, Global, sum_between};
+use cel::common::value::CowVal;
+use cel::context::VariableResolver;
+use portcullis_core::contract::{ContractEvent, EventBody};
+use portcullis_core::events::StepUp;
+use portcullis_core::scope::Scope;
+use std::net::IpAddr;
+
+/// "Never happened", in minutes or days.
+pub const NEVER: f64 = 1e9;
+const MINUTE_MS: f64 = 60_000.0;
+const DAY_MS: i64 = 86_400_000;
+
+/// Every feature, by name, as rules see them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Features {
+    pub event_type: String,
+    pub amount_usd: f64,
+    pub via_api: bool,
+    pub adds_withdraw: bool,
+    pub allowlist_loosened: bool,
+    pub allowlist_removed: bool,
+    pub allowlist_unseen_ips: i64,
+    pub escalation: bool,
+    pub step_up: String,
+    pub step_up_weak: bool,
+    pub call_active: bool,
+    pub remote_access: bool,
+    pub minutes_since_call: f64,
+    pub minutes_since_unverified_call: f64,
+    pub minutes_since_remote_access: f64,
+    pub days_since_contact_reported: f64,
+    pub minutes_since_escalation: f64,
+    pub ip_new: bool,
+    pub device_new: bool,
+    pub key_known: bool,
+    pub key_lacks_withdraw: bool,
+    pub ip_outside_key_allowlist: bool,
+    pub key_minutes_since_widened: f64,
+    pub address_new: bool,
+    pub address_minutes_since_added: f64,
+    pub address_blocked: bool,
+    pub address_held: bool,
+    pub address_fraud: bool,
+    pub amount_vs_max: f64,
+    pub prior_withdrawals_30d: i64,
+    pub withdrawn_24h_usd: f64,
+    pub deposits_7d_usd: f64,
+    pub share_of_deposits: f64,
+    pub market_volume_ratio: f64,
+    pub market_volatility: f64,
+    pub account_age_days: f64,
+}
+
+/// The names rules may use (anything else is refused when a policy is loaded).
+pub const FEATURE_NAMES: &[&str] = &[
+    "event_type",
+    "amount_usd",
+    "via_api",
+    "adds_withdraw",
+    "allowlist_loosened",
+    "allowlist_removed",
+    "allowlist_unseen_ips",
+    "escalation",
+    "step_up",
+    "step_up_weak",
+    "call_active",
+    "remote_access",
+    "minutes_since_call",
+    "minutes_since_unverified_call",
+    "minutes_since_remote_access",
+    "days_since_contact_reported",
+    "minutes_since_escalation",
+    "ip_new",
+    "device_new",
+    "key_known",
+    "key_lacks_withdraw",
+    "ip_outside_key_allowlist",
+    "key_minutes_since_widened",
+    "address_new",
+    "address_minutes_since_added",
+    "address_blocked",
+    "address_held",
+    "address_fraud",
+    "amount_vs_max",
+    "prior_withdrawals_30d",
+    "withdrawn_24h_usd",
+    "deposits_7d_usd",
+    "share_of_deposits",
+    "market_volume_ratio",
+    "market_volatility",
+    "account_age_days",
+];
+
+impl VariableResolver for Features {
+    fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
+        use cel::Value;
+        let value: Value = match variable {
+            "event_type" => Value::String(self.event_type.clone().into()),
+            "step_up" => Value::String(self.step_up.clone().into()),
+            "amount_usd" => self.amount_usd.into(),
+            "via_api" => self.via_api.into(),
+            "adds_withdraw" => self.adds_withdraw.into(),
+            "allowlist_loosened" => self.allowlist_loosened.into(),
+            "allowlist_removed" => self.allowlist_removed.into(),
+            "allowlist_unseen_ips" => self.allowlist_unseen_ips.into(),
+            "escalation" => self.escalation.into(),
+            "step_up_weak" => self.step_up_weak.into(),
+            "call_active" => self.call_active.into(),
+            "remote_access" => self.remote_access.into(),
+            "minutes_since_call" => self.minutes_since_call.into(),
+            "minutes_since_unverified_call" => self.minutes_since_unverified_call.into(),
+            "minutes_since_remote_access" => self.minutes_since_remote_access.into(),
+            "days_since_contact_reported" => self.days_since_contact_reported.into(),
+            "minutes_since_escalation" => self.minutes_since_escalation.into(),
+            "ip_new" => self.ip_new.into(),
+            "device_new" => self.device_new.into(),
+            "key_known" => self.key_known.into(),
+            "key_lacks_withdraw" => self.key_lacks_withdraw.into(),
+            "ip_outside_key_allowlist" => self.ip_outside_key_allowlist.into(),
+            "key_minutes_since_widened" => self.key_minutes_since_widened.into(),
+            "address_new" => self.address_new.into(),
+            "address_minutes_since_added" => self.address_minutes_since_added.into(),
+            "address_blocked" => self.address_blocked.into(),
+            "address_held" => self.address_held.into(),
+            "address_fraud" => self.address_fraud.into(),
+            "amount_vs_max" => self.amount_vs_max.into(),
+            "prior_withdrawals_30d" => self.prior_withdrawals_30d.into(),
+            "withdrawn_24h_usd" => self.withdrawn_24h_usd.into(),
+            "deposits_7d_usd" => self.deposits_7d_usd.into(),
+            "share_of_deposits" => self.share_of_deposits.into(),
+            "market_volume_ratio" => self.market_volume_ratio.into(),
+            "market_volatility" => self.market_volatility.into(),
+            "account_age_days" => self.account_age_days.into(),
+            _ => return None,
+        };
+        value.try_into().ok().map(CowVal::Owned)
+    }
+}
+
+fn minutes_since(at: Option<i64>, ts: i64) -> f64 {
+    at.map_or(NEVER, |at| ((ts - at) as f64 / MINUTE_MS).max(0.0))
+}
+
+/// Market reports from the hour around `ts`.
+fn recent_markets(global: &Global, ts: i64) -> impl Iterator<Item = &crate::state::Market> {
+    global
+        .markets
+        .values()
+        .filter(move |m| (ts - m.ts).abs() <= 3_600_000)
+}
+
+/// Whether `ip` was seen on this account before `ts`.
+fn seen_before(state: &AccountState, ip: &str, ts: i64) -> bool {
+    state.ips.get(ip).is_some_and(|(seen, _)| seen.first < ts)
+}
+
+impl Features {
+    /// The features of `event` against the state before it.
+    pub(crate) fn compute(state: &AccountState, global: &Global, event: &ContractEvent) -> Self {
+        let ts = event.ts.as_millis();
+        let mut f = Features {
+            event_type: event.body.type_name().to_owned(),
+            call_active: event.ctx.call_active == Some(true),
+            remote_access: event.ctx.remote_access == Some(true),
+            minutes_since_call: minutes_since(state.last_call_at, ts),
+            minutes_since_unverified_call: minutes_since(state.last_unverified_call_at, ts),
+            minutes_since_remote_access: minutes_since(state.last_remote_access_at, ts),
+            days_since_contact_reported: minutes_since(state.last_contact_reported_at, ts) / 1440.0,
+            minutes_since_escalation: minutes_since(state.last_escalation_at, ts),
+            ip_new: event
+                .ctx
+                .ip
+                .as_deref()
+                .is_some_and(|ip| !seen_before(state, ip, ts)),
+            device_new: event
+                .ctx
+                .device_id
+                .as_deref()
+                .is_some_and(|d| state.devices.get(d).is_none_or(|(s, _)| s.first >= ts)),
+            key_minutes_since_widened: NEVER,
+            address_minutes_since_added: NEVER,
+            account_age_days: minutes_since(state.first_seen, ts) / 1440.0,
+            market_volume_ratio: recent_markets(global, ts)
+                .map(|m| m.volume_ratio)
+                .fold(0.0, f64::max),
+            market_volatility: recent_markets(global, ts)
+                .map(|m| m.volatility)
+                .fold(0.0, f64::max),
+            ..Features::default()
+        };
+        if f.call_active {
+            f.minutes_since_call = 0.0;
+        }
+        if f.remote_access {
+            f.minutes_since_remote_access = 0.0;
+        }
+        match &event.body {
+            EventBody::ApiKeyCreated {
+                key_id,
+                scopes,
+                ip_allowlist,
+                step_up,
+            }
+            | EventBody::ApiKeyUpdated {
+                key_id,
+                scopes,
+                ip_allowlist,
+                step_up,
+            } => {
+                let before = state
+                    .keys
+                    .get(key_id)
+                    .map(|(_, k)| k.clone())
+                    .unwrap_or_default();
+                f.key_known = before.known;
+                let added = scopes.added_since(before.scopes);
+                f.adds_withdraw =
+                    added.contains(Scope::Withdraw) || added.contains(Scope::Transfer);
+                let moves_money =
+                    scopes.contains(Scope::Withdraw) || scopes.contains(Scope::Transfer);
+                f.allowlist_removed = before.known
+                    && !before.allowlist.is_unrestricted()
+                    && ip_allowlist.is_unrestricted();
+                f.allowlist_loosened = moves_money
+                    && (if before.known {
+                        !before.allowlist.is_within(ip_allowlist) || f.allowlist_removed
+                    } else {
+                        ip_allowlist.is_unrestricted()
+                    });
+                f.allowlist_unseen_ips = ip_allowlist
+                    .networks()
+                    .iter()
+                    .filter(|net| {
+                        !state.ips.iter().any(|(ip, seen, _)| {
+                            seen.first < ts
+                                && ip.parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip))
+                        })
+                    })
+                    .count() as i64;
+                f.escalation = f.adds_withdraw
+                    || f.allowlist_loosened
+                    || (moves_money && f.allowlist_unseen_ips > 0);
+                f.key_minutes_since_widened = minutes_since(before.widened_at, ts);
+                f.set_step_up(*step_up);
+            }
+            EventBody::AddressAdded {
+                address, step_up, ..
+            } => {
+                f.escalation = true;
+                f.set_address(state, global, address, ts);
+                f.set_step_up(*step_up);
+            }
+            EventBody::WithdrawalRequested {
+                address,
+                amount_usd,
+                key_id,
+                ..
+            } => {
+                f.set_address(state, global, address, ts);
+                f.amount_usd = *amount_usd;
+                f.set_money(state, ts, *amount_usd);
+                if let Some(key_id) = key_id {
+                    f.set_key_use(state, event, key_id, ts);
+                }
+            }
+            _ => {}
+        }
+        f
+    }
+
+    fn set_step_up(&mut self, step_up: StepUp) {
+        let (name, weak) = match step_up {
+            StepUp::None => ("none", true),
+            StepUp::Email => ("email", true),
+            StepUp::Sms => ("sms", true),
+            StepUp::Totp => ("totp", false),
+            StepUp::Passkey => ("passkey", false),
+        };
+        self.step_up = name.to_owned();
+        self.step_up_weak = weak;
+    }
+
+    fn set_address(&mut self, state: &AccountState, global: &Global, address: &str, ts: i64) {
+        let known = state.addresses.get(address);
+        self.address_new = known.is_none_or(|(seen, _)| seen.first >= ts);
+        self.address_fraud = global.fraud_addresses.contains(address);
+        if let Some((_, address)) = known {
+            self.address_minutes_since_added = minutes_since(address.added_at, ts);
+            self.address_blocked = address.status == AddressStatus::Blocked;
+            self.address_held = address.status == AddressStatus::Held;
+        } else {
+            self.address_minutes_since_added = 0.0;
+        }
+    }
+
+    fn set_money(&mut self, state: &AccountState, ts: i64, usd: f64) {
+        self.amount_vs_max = usd / state.max_withdrawal_usd.max(1.0);
+        self.prior_withdrawals_30d = state
+            .withdrawals
+            .iter()
+            .filter(|(t, _)| ts - t <= 30 * DAY_MS)
+            .count() as i64;
+        self.withdrawn_24h_usd = usd + sum_between(&state.withdrawals, ts - DAY_MS, ts);
+        self.deposits_7d_usd = sum_between(&state.deposits, ts - 7 * DAY_MS, ts);
+        self.share_of_deposits = if self.deposits_7d_usd > 0.0 {
+            self.withdrawn_24h_usd / self.deposits_7d_usd
+        } else {
+            0.0
+        };
+    }
+
+    fn set_key_use(&mut self, state: &AccountState, event: &ContractEvent, key_id: &str, ts: i64) {
+        self.via_api = true;
+        if let Some((_, key)) = state.keys.get(key_id).filter(|(_, k)| k.known) {
+            self.key_known = true;
+            self.key_lacks_withdraw = !key.scopes.contains(Scope::Withdraw);
+            let ip = event
+                .ctx
+                .ip
+                .as_deref()
+                .and_then(|ip| ip.parse::<IpAddr>().ok());
+            self.ip_outside_key_allowlist =
+                !key.allowlist.is_unrestricted() && !ip.is_some_and(|ip| key.allowlist.allows(ip));
+            self.key_minutes_since_widened = minutes_since(key.widened_at, ts);
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! The Portcullis risk engine: it reads the event feed (`portcullis_core::contract`) in event
+//! time, keeps bounded per-account features, evaluates a CEL policy on every event that asks for
+//! a decision, and answers allow / challenge / hold / block with a score and the reasons.
+//!
+//! The engine is pure: no I/O and no clock; time is each event's own `ts`, so a replay of a file
+//! gives the same decisions on any machine at any speed.
+
+mod decision;
+mod engine;
+mod features;
+mod policy;
+mod state;
+
+pub use decision::{Decision, Verdict};
+pub use engine::{Engine, EngineStats, Outcome};
+pub use features::{FEATURE_NAMES, Features};
+pub use policy::{DEFAULT_POLICY, Policy, PolicyError, Rule, Thresholds};

@@ -1,0 +1,196 @@
+//! What the engine remembers, per account and across accounts, in bounded memory.
+//!
+//! Every collection has a fixed capacity; when full, the entry seen longest ago makes room.
+//! Times are the events' own, and first/last-seen times are kept as minimum/maximum, so an event
+//! arriving late (the contract allows ten minutes) updates them as if it had come in order.
+
+use portcullis_core::allowlist::IpAllowList;
+use portcullis_core::scope::ScopeSet;
+use std::collections::{HashMap, HashSet};
+
+pub(crate) const MAX_IPS: usize = 32;
+pub(crate) const MAX_DEVICES: usize = 16;
+pub(crate) const MAX_ADDRESSES: usize = 32;
+pub(crate) const MAX_KEYS: usize = 16;
+pub(crate) const MAX_AMOUNTS: usize = 64;
+/// Money movements older than this are forgotten (the longest window a feature looks at).
+pub(crate) const AMOUNT_HORIZON_MS: i64 = 30 * 86_400_000;
+
+/// When something was first and last seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seen {
+    pub first: i64,
+    pub last: i64,
+}
+
+/// A small map with a capacity; the entry with the oldest `last` is evicted to make room.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Recent<V> {
+    entries: Vec<(String, Seen, V)>,
+}
+
+impl<V: Default> Recent<V> {
+    pub fn get(&self, key: &str) -> Option<(&Seen, &V)> {
+        self.entries
+            .iter()
+            .find(|(k, _, _)| k == key)
+            .map(|(_, s, v)| (s, v))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Seen, &V)> {
+        self.entries.iter().map(|(k, s, v)| (k.as_str(), s, v))
+    }
+
+    /// Records a sighting at `ts` and returns the value to update.
+    pub fn touch(&mut self, key: &str, ts: i64, capacity: usize) -> &mut V {
+        let at = match self.entries.iter().position(|(k, _, _)| k == key) {
+            Some(at) => {
+                let seen = &mut self.entries[at].1;
+                seen.first = seen.first.min(ts);
+                seen.last = seen.last.max(ts);
+                at
+            }
+            None => {
+                if self.entries.len() >= capacity
+                    && let Some(oldest) =
+                        (0..self.entries.len()).min_by_key(|&i| self.entries[i].1.last)
+                {
+                    self.entries.swap_remove(oldest);
+                }
+                self.entries.push((
+                    key.to_owned(),
+                    Seen {
+                        first: ts,
+                        last: ts,
+                    },
+                    V::default(),
+                ));
+                self.entries.len() - 1
+            }
+        };
+        &mut self.entries[at].2
+    }
+}
+
+/// Whether an address may receive withdrawals, as the decisions so far left it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum AddressStatus {
+    /// Added and allowed (or never added: the exchange let a withdrawal name it).
+    #[default]
+    Usable,
+    /// Its `address.added` was held: not usable while the hold lasts.
+    Held,
+    /// Its `address.added` or a withdrawal to it was blocked: never usable.
+    Blocked,
+}
+
+/// An address of the account.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct AddressState {
+    pub added_at: Option<i64>,
+    pub status: AddressStatus,
+}
+
+/// A key of the account as the decisions left it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct KeyState {
+    pub scopes: ScopeSet,
+    pub allowlist: IpAllowList,
+    pub known: bool,
+    pub widened_at: Option<i64>,
+}
+
+/// Everything remembered about one account.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AccountState {
+    pub first_seen: Option<i64>,
+    pub ips: Recent<()>,
+    pub devices: Recent<()>,
+    pub addresses: Recent<AddressState>,
+    pub keys: Recent<KeyState>,
+    /// (ts, usd) of withdrawals that went ahead, newest last.
+    pub withdrawals: Vec<(i64, f64)>,
+    /// The largest withdrawal that went ahead, ever.
+    pub max_withdrawal_usd: f64,
+    pub deposits: Vec<(i64, f64)>,
+    pub last_call_at: Option<i64>,
+    pub last_unverified_call_at: Option<i64>,
+    pub last_remote_access_at: Option<i64>,
+    pub last_contact_reported_at: Option<i64>,
+    pub last_escalation_at: Option<i64>,
+}
+
+/// Keeps the latest of two optional times.
+pub(crate) fn latest(slot: &mut Option<i64>, ts: i64) {
+    *slot = Some(slot.map_or(ts, |t| t.max(ts)));
+}
+
+/// Records an amount and forgets the ones past the horizon (or beyond capacity).
+pub(crate) fn remember_amount(list: &mut Vec<(i64, f64)>, ts: i64, usd: f64) {
+    let at = list.partition_point(|(t, _)| *t <= ts);
+    list.insert(at, (ts, usd));
+    let newest = list.last().map_or(ts, |(t, _)| *t);
+    list.retain(|(t, _)| newest - *t <= AMOUNT_HORIZON_MS);
+    if list.len() > MAX_AMOUNTS {
+        list.drain(..list.len() - MAX_AMOUNTS);
+    }
+}
+
+/// Sum of amounts in `[from, to]`.
+pub(crate) fn sum_between(list: &[(i64, f64)], from: i64, to: i64) -> f64 {
+    list.iter()
+        .filter(|(t, _)| (from..=to).contains(t))
+        .map(|(_, usd)| usd)
+        .sum()
+}
+
+/// Market conditions, shared by all accounts.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Market {
+    pub ts: i64,
+    pub volume_ratio: f64,
+    pub volatility: f64,
+}
+
+/// What is known across accounts.
+#[derive(Debug, Default)]
+pub(crate) struct Global {
+    pub markets: HashMap<String, Market>,
+    /// Addresses and contacts named in `fraud.confirmed` events.
+    pub fraud_addresses: HashSet<String>,
+    pub fraud_contacts: HashSet<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_keeps_first_and_last_and_evicts_the_stalest() {
+        let mut ips: Recent<()> = Recent::default();
+        ips.touch("a", 100, 2);
+        ips.touch("a", 50, 2);
+        ips.touch("b", 200, 2);
+        assert_eq!(
+            ips.get("a").map(|(s, _)| *s),
+            Some(Seen {
+                first: 50,
+                last: 100
+            })
+        );
+        ips.touch("c", 300, 2);
+        assert!(ips.get("a").is_none(), "the stalest entry makes room");
+        assert!(ips.get("b").is_some() && ips.get("c").is_some());
+    }
+
+    #[test]
+    fn amounts_stay_ordered_and_bounded() {
+        let mut list = Vec::new();
+        remember_amount(&mut list, 1_000, 1.0);
+        remember_amount(&mut list, 500, 2.0);
+        assert_eq!(list, vec![(500, 2.0), (1_000, 1.0)]);
+        remember_amount(&mut list, AMOUNT_HORIZON_MS + 600, 3.0);
+        assert_eq!(list.len(), 2, "past the horizon is forgotten");
+        assert!((sum_between(&list, 0, i64::MAX) - 4.0).abs() < 1e-9);
+    }
+}

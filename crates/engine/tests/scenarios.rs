@@ -1,0 +1,157 @@
+//! The default policy on whole stories: the scam chain in its variants is stopped, ordinary
+//! traders, bots and cold-storage moves pass with little friction.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use portcullis_core::contract::parse_lines;
+use portcullis_engine::{Decision, Engine, Outcome, Policy, Verdict};
+
+/// Runs a story (JSON lines with `{ts}` as minutes after a fixed start) and returns decisions.
+fn run(lines: &[&str]) -> Vec<Decision> {
+    let start = 1_753_700_000_000i64; // 2025-07-28
+    let text: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(n, line)| {
+            let (minutes, rest) = line.split_once('|').unwrap();
+            let ts = portcullis_core::time::UnixMillis(
+                start + minutes.trim().parse::<i64>().unwrap() * 60_000,
+            );
+            format!(
+                r#"{{"id":"e{n}","ts":"{}",{}}}"#,
+                ts.to_rfc3339(),
+                rest.trim()
+            )
+        })
+        .collect();
+    let batch = parse_lines(&text.join("\n"));
+    assert!(batch.errors.is_empty(), "{:?}", batch.errors);
+    let mut engine = Engine::new(Policy::default_policy().unwrap());
+    batch
+        .events
+        .iter()
+        .filter_map(|(_, event)| match engine.process(event) {
+            Outcome::Decided(decision, _) => Some(decision),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A customer with a few weeks of ordinary history: logins from home, a trading bot.
+const HISTORY: &[&str] = &[
+    r#"0 | "type":"login","account":"a1","method":"password","success":true,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+    r#"1 | "type":"deposit","account":"a1","asset":"USDT","amount":"5000","amount_usd":5000"#,
+    r#"2 | "type":"api_key.created","account":"a1","key_id":"k1","scopes":["read","trade"],"ip_allowlist":["198.51.100.23/32"],"step_up":"totp","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+    r#"3 | "type":"api_key.used","account":"a1","key_id":"k1","endpoint":"POST /api/v3/order","count":40,"window_s":60,"ctx":{"ip":"198.51.100.23","channel":"api"}"#,
+    r#"4 | "type":"address.added","account":"a1","address":"bc1own","asset":"BTC","network":"BTC","step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+    r#"5000 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w0","asset":"BTC","network":"BTC","address":"bc1own","amount":"0.01","amount_usd":600,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+];
+
+fn story(extra: &[&'static str]) -> Vec<&'static str> {
+    HISTORY
+        .iter()
+        .copied()
+        .chain(extra.iter().copied())
+        .collect()
+}
+
+fn verdicts(decisions: &[Decision]) -> Vec<Verdict> {
+    decisions.iter().map(|d| d.decision).collect()
+}
+
+#[test]
+fn history_itself_passes() {
+    let decisions = run(HISTORY);
+    assert_eq!(
+        verdicts(&decisions),
+        vec![Verdict::Allow, Verdict::Allow, Verdict::Allow],
+        "{decisions:?}"
+    );
+}
+
+#[test]
+fn widening_during_a_call_to_an_unseen_ip_is_blocked_and_the_drain_fails() {
+    let decisions = run(&story(&[
+        r#"9000 | "type":"api_key.updated","account":"a1","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["203.0.113.7/32"],"step_up":"totp","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"app","call_active":true}"#,
+        r#"9006 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w9","asset":"USDT","network":"TRX","address":"TQattacker","amount":"4900","amount_usd":4900,"key_id":"k1","ctx":{"ip":"203.0.113.7","channel":"api"}"#,
+    ]));
+    let escalation = &decisions[3];
+    assert!(escalation.decision >= Verdict::Hold, "{escalation:?}");
+    assert!(
+        escalation
+            .reasons
+            .contains(&"call_during_escalation".to_owned())
+    );
+    assert!(
+        escalation
+            .reasons
+            .contains(&"unseen_ip_allowlisted".to_owned())
+    );
+    let drain = &decisions[4];
+    assert_eq!(drain.decision, Verdict::Block, "{drain:?}");
+    assert!(
+        drain
+            .reasons
+            .contains(&"key_lacks_withdraw_scope".to_owned()),
+        "the held widening never took effect"
+    );
+}
+
+#[test]
+fn a_coached_customer_moving_funds_on_their_own_device_is_stopped() {
+    let decisions = run(&story(&[
+        r#"9000 | "type":"contact.inbound_call","account":"a1","from":"+442079460018","attestation":"C","duration_s":900"#,
+        r#"9005 | "type":"address.added","account":"a1","address":"TQsafe_wallet","asset":"USDT","network":"TRX","step_up":"sms","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"app","remote_access":true}"#,
+        r#"9010 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w9","asset":"USDT","network":"TRX","address":"TQsafe_wallet","amount":"4900","amount_usd":4900,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"app","remote_access":true}"#,
+    ]));
+    assert!(decisions[3].decision >= Verdict::Hold, "{:?}", decisions[3]);
+    assert_eq!(decisions[4].decision, Verdict::Block, "{:?}", decisions[4]);
+}
+
+#[test]
+fn moving_savings_to_cold_storage_passes_with_little_friction() {
+    let decisions = run(&story(&[
+        r#"9000 | "type":"address.added","account":"a1","address":"bc1cold","asset":"BTC","network":"BTC","step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+        r#"12000 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"BTC","network":"BTC","address":"bc1cold","amount":"0.07","amount_usd":4500,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+    ]));
+    assert_eq!(decisions[3].decision, Verdict::Allow, "{:?}", decisions[3]);
+    assert!(
+        decisions[4].decision <= Verdict::Challenge,
+        "{:?}",
+        decisions[4]
+    );
+}
+
+#[test]
+fn a_trader_enabling_withdrawals_with_a_passkey_from_home_passes() {
+    let decisions = run(&story(&[
+        r#"9000 | "type":"api_key.updated","account":"a1","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["198.51.100.23/32"],"step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+    ]));
+    assert_eq!(decisions[3].decision, Verdict::Allow, "{:?}", decisions[3]);
+}
+
+#[test]
+fn confirmed_fraud_addresses_are_blocked_for_everyone() {
+    let decisions = run(&[
+        r#"0 | "type":"fraud.confirmed","account":"victim","withdrawal_ids":["w1"],"addresses":["TQshared"],"from":["+442079460018"],"note":"x""#,
+        r#"5 | "type":"address.added","account":"a2","address":"TQshared","asset":"USDT","network":"TRX","step_up":"passkey""#,
+    ]);
+    assert_eq!(decisions[0].decision, Verdict::Block);
+    assert_eq!(decisions[0].reasons[0], "confirmed_fraud_address");
+}
+
+#[test]
+fn duplicates_are_ignored_and_decisions_serialise_like_the_contract() {
+    let mut engine = Engine::new(Policy::default_policy().unwrap());
+    let line = r#"{"id":"e2","ts":"2025-07-28T14:09:40.002Z","type":"withdrawal.requested","account":"acc_81","withdrawal_id":"w_9","asset":"USDT","network":"TRX","address":"TQ5...","amount":"2400","amount_usd":2400.0,"key_id":"k_3","ctx":{"ip":"203.0.113.7","channel":"api"}}"#;
+    let event = portcullis_core::contract::parse_line(line).unwrap();
+    let Outcome::Decided(decision, _) = engine.process(&event) else {
+        panic!("a withdrawal asks for a decision")
+    };
+    let json: serde_json::Value = serde_json::from_str(&decision.to_json_line()).unwrap();
+    assert_eq!(json["event_id"], "e2");
+    assert!(["allow", "challenge", "hold", "block"].contains(&json["decision"].as_str().unwrap()));
+    assert!(json["score"].as_u64().unwrap() <= 100 && json["reasons"].is_array());
+    assert_eq!(engine.process(&event), Outcome::Duplicate);
+    assert_eq!(engine.stats().duplicates, 1);
+}
