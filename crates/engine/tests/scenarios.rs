@@ -155,3 +155,22 @@ fn duplicates_are_ignored_and_decisions_serialise_like_the_contract() {
     assert_eq!(engine.process(&event), Outcome::Duplicate);
     assert_eq!(engine.stats().duplicates, 1);
 }
+
+#[test]
+fn every_default_rule_is_documented() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/rules.md"))
+        .unwrap();
+    for rule in &Policy::default_policy().unwrap().rules {
+        assert!(
+            docs.contains(&format!("### `{}`", rule.id)),
+            "docs/rules.md lacks rule {}",
+            rule.id
+        );
+    }
+    for feature in portcullis_engine::FEATURE_NAMES {
+        assert!(
+            docs.contains(&format!("`{feature}`")),
+            "docs/rules.md lacks feature {feature}"
+        );
+    }
+}
