@@ -5,8 +5,8 @@ use crate::decision::{Decision, Verdict};
 use crate::features::Features;
 use crate::policy::Policy;
 use crate::state::{
-    AccountState, AddressStatus, Global, MAX_ADDRESSES, MAX_DEVICES, MAX_IPS, MAX_KEYS, Market,
-    latest, remember_amount,
+    AccountState, AddressStatus, Global, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_IPS,
+    MAX_KEYS, Market, latest, normalise_contact, remember_amount,
 };
 use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
 use portcullis_core::scope::{Scope, ScopeSet};
@@ -133,7 +133,9 @@ impl Engine {
                 self.global
                     .fraud_addresses
                     .extend(addresses.iter().cloned());
-                self.global.fraud_contacts.extend(from.iter().cloned());
+                self.global
+                    .fraud_contacts
+                    .extend(from.iter().map(|c| normalise_contact(c)));
             }
             _ => {}
         }
@@ -231,9 +233,19 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
         EventBody::Deposit { amount_usd, .. } => {
             remember_amount(&mut state.deposits, ts, *amount_usd)
         }
-        EventBody::ContactReported { .. } => latest(&mut state.last_contact_reported_at, ts),
-        EventBody::ContactInboundCall { attestation, .. } => {
+        EventBody::ContactReported { from, .. } => {
+            latest(&mut state.last_contact_reported_at, ts);
+            state
+                .callers
+                .touch(&normalise_contact(from), ts, MAX_CALLERS);
+        }
+        EventBody::ContactInboundCall {
+            from, attestation, ..
+        } => {
             latest(&mut state.last_call_at, ts);
+            state
+                .callers
+                .touch(&normalise_contact(from), ts, MAX_CALLERS);
             if matches!(attestation, Attestation::C | Attestation::None) {
                 latest(&mut state.last_unverified_call_at, ts);
             }

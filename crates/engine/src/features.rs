@@ -36,7 +36,11 @@ pub struct Features {
     pub days_since_contact_reported: f64,
     pub minutes_since_escalation: f64,
     pub ip_new: bool,
+    /// Minutes since the event's IP was first seen on the account (0 when new).
+    pub ip_minutes_known: f64,
     pub device_new: bool,
+    /// A number that called or was reported by this customer is in a confirmed fraud.
+    pub fraud_caller_contact: bool,
     pub key_known: bool,
     pub key_lacks_withdraw: bool,
     pub ip_outside_key_allowlist: bool,
@@ -76,6 +80,8 @@ pub const FEATURE_NAMES: &[&str] = &[
     "days_since_contact_reported",
     "minutes_since_escalation",
     "ip_new",
+    "ip_minutes_known",
+    "fraud_caller_contact",
     "device_new",
     "key_known",
     "key_lacks_withdraw",
@@ -118,6 +124,8 @@ impl VariableResolver for Features {
             "days_since_contact_reported" => self.days_since_contact_reported.into(),
             "minutes_since_escalation" => self.minutes_since_escalation.into(),
             "ip_new" => self.ip_new.into(),
+            "ip_minutes_known" => self.ip_minutes_known.into(),
+            "fraud_caller_contact" => self.fraud_caller_contact.into(),
             "device_new" => self.device_new.into(),
             "key_known" => self.key_known.into(),
             "key_lacks_withdraw" => self.key_lacks_withdraw.into(),
@@ -182,6 +190,16 @@ impl Features {
                 .device_id
                 .as_deref()
                 .is_some_and(|d| state.devices.get(d).is_none_or(|(s, _)| s.first >= ts)),
+            ip_minutes_known: event
+                .ctx
+                .ip
+                .as_deref()
+                .and_then(|ip| state.ips.get(ip))
+                .map_or(0.0, |(seen, _)| minutes_since(Some(seen.first), ts)),
+            fraud_caller_contact: state
+                .callers
+                .iter()
+                .any(|(number, _, _)| global.fraud_contacts.contains(number)),
             key_minutes_since_widened: NEVER,
             address_minutes_since_added: NEVER,
             account_age_days: minutes_since(state.first_seen, ts) / 1440.0,

@@ -14,4 +14,4 @@ mod state;
 pub use decision::{Decision, Verdict};
 pub use engine::{Engine, EngineStats, Outcome};
 pub use features::{FEATURE_NAMES, Features};
-pub use policy::{DEFAULT_POLICY, Policy, PolicyError, Rule, Thresholds};
+pub use policy::{DEFAULT_POLICY, Evaluation, Policy, PolicyError, Rule, Thresholds};

@@ -13,6 +13,7 @@ pub(crate) const MAX_DEVICES: usize = 16;
 pub(crate) const MAX_ADDRESSES: usize = 32;
 pub(crate) const MAX_KEYS: usize = 16;
 pub(crate) const MAX_AMOUNTS: usize = 64;
+pub(crate) const MAX_CALLERS: usize = 16;
 /// Money movements older than this are forgotten (the longest window a feature looks at).
 pub(crate) const AMOUNT_HORIZON_MS: i64 = 30 * 86_400_000;
 
@@ -115,6 +116,8 @@ pub(crate) struct AccountState {
     pub deposits: Vec<(i64, f64)>,
     pub last_call_at: Option<i64>,
     pub last_unverified_call_at: Option<i64>,
+    /// Numbers (digits only) that called the customer or that the customer reported.
+    pub callers: Recent<()>,
     pub last_remote_access_at: Option<i64>,
     pub last_contact_reported_at: Option<i64>,
     pub last_escalation_at: Option<i64>,
@@ -142,6 +145,23 @@ pub(crate) fn sum_between(list: &[(i64, f64)], from: i64, to: i64) -> f64 {
         .filter(|(t, _)| (from..=to).contains(t))
         .map(|(_, usd)| usd)
         .sum()
+}
+
+/// A phone number or contact reduced to a comparable form: for numbers, the digits without a
+/// leading international `00`; anything else (e-mail, handle, URL) in lowercase.
+pub(crate) fn normalise_contact(contact: &str) -> String {
+    let digits: String = contact.chars().filter(char::is_ascii_digit).collect();
+    let looks_like_number = contact
+        .chars()
+        .all(|c| c.is_ascii_digit() || " +-().".contains(c))
+        && digits.len() >= 6;
+    if looks_like_number {
+        digits
+            .strip_prefix("00")
+            .map_or(digits.clone(), str::to_owned)
+    } else {
+        contact.trim().to_lowercase()
+    }
 }
 
 /// Market conditions, shared by all accounts.
@@ -181,6 +201,19 @@ mod tests {
         ips.touch("c", 300, 2);
         assert!(ips.get("a").is_none(), "the stalest entry makes room");
         assert!(ips.get("b").is_some() && ips.get("c").is_some());
+    }
+
+    #[test]
+    fn contacts_compare_across_notations() {
+        assert_eq!(
+            normalise_contact("+44 20 7946 0018"),
+            normalise_contact("00442079460018")
+        );
+        assert_eq!(normalise_contact("+44 (20) 7946-0018"), "442079460018");
+        assert_eq!(
+            normalise_contact(" Support@Example.COM "),
+            "support@example.com"
+        );
     }
 
     #[test]

@@ -174,3 +174,19 @@ fn every_default_rule_is_documented() {
         );
     }
 }
+
+#[test]
+fn a_confirmed_fraud_number_puts_other_customers_it_called_on_hold() {
+    let decisions = run(&story(&[
+        r#"8000 | "type":"contact.inbound_call","account":"a1","from":"+44 20 7946 0018","attestation":"B","duration_s":60"#,
+        r#"8500 | "type":"fraud.confirmed","account":"victim","withdrawal_ids":["w1"],"addresses":["TQother"],"from":["00442079460018"],"note":"campaign""#,
+        r#"9000 | "type":"address.added","account":"a1","address":"bc1new","asset":"BTC","network":"BTC","step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1"}"#,
+    ]));
+    let decision = decisions.last().unwrap();
+    assert!(decision.decision >= Verdict::Hold, "{decision:?}");
+    assert!(
+        decision
+            .reasons
+            .contains(&"called_by_confirmed_fraud_number".to_owned())
+    );
+}

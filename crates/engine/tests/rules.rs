@@ -1,0 +1,240 @@
+//! Each default rule fires on a case made for it and stays silent on the same event without
+//! the sign it looks for.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use portcullis_engine::{Features, Policy};
+
+const NEVER: f64 = 1e9;
+
+/// A quiet event of the given type: nothing suspicious, everything long ago.
+fn quiet(event_type: &str) -> Features {
+    Features {
+        event_type: event_type.to_owned(),
+        step_up: "passkey".to_owned(),
+        minutes_since_call: NEVER,
+        minutes_since_unverified_call: NEVER,
+        minutes_since_remote_access: NEVER,
+        days_since_contact_reported: NEVER,
+        minutes_since_escalation: NEVER,
+        ip_minutes_known: NEVER,
+        key_minutes_since_widened: NEVER,
+        address_minutes_since_added: NEVER,
+        account_age_days: 400.0,
+        amount_usd: 100.0,
+        amount_vs_max: 1.0,
+        ..Features::default()
+    }
+}
+
+fn widening() -> Features {
+    Features {
+        escalation: true,
+        ..quiet("api_key.updated")
+    }
+}
+
+fn withdrawal() -> Features {
+    quiet("withdrawal.requested")
+}
+
+/// For every rule: the case that should fire it.
+fn cases() -> Vec<(&'static str, Features)> {
+    vec![
+        (
+            "key_lacks_withdraw_scope",
+            Features {
+                via_api: true,
+                key_known: true,
+                key_lacks_withdraw: true,
+                ..withdrawal()
+            },
+        ),
+        (
+            "ip_outside_key_allowlist",
+            Features {
+                via_api: true,
+                ip_outside_key_allowlist: true,
+                ..withdrawal()
+            },
+        ),
+        (
+            "blocked_address",
+            Features {
+                address_blocked: true,
+                ..withdrawal()
+            },
+        ),
+        (
+            "confirmed_fraud_address",
+            Features {
+                address_fraud: true,
+                ..withdrawal()
+            },
+        ),
+        (
+            "called_by_confirmed_fraud_number",
+            Features {
+                fraud_caller_contact: true,
+                ..widening()
+            },
+        ),
+        (
+            "call_during_escalation",
+            Features {
+                call_active: true,
+                ..widening()
+            },
+        ),
+        (
+            "remote_access_during_escalation",
+            Features {
+                minutes_since_remote_access: 30.0,
+                ..widening()
+            },
+        ),
+        (
+            "unverified_call_before_escalation",
+            Features {
+                minutes_since_unverified_call: 200.0,
+                ..widening()
+            },
+        ),
+        (
+            "unseen_ip_allowlisted",
+            Features {
+                allowlist_unseen_ips: 1,
+                ..widening()
+            },
+        ),
+        (
+            "ip_restriction_dropped",
+            Features {
+                allowlist_loosened: true,
+                ..quiet("api_key.updated")
+            },
+        ),
+        (
+            "weak_step_up_escalation",
+            Features {
+                step_up: "sms".into(),
+                step_up_weak: true,
+                ..widening()
+            },
+        ),
+        (
+            "new_device_escalation",
+            Features {
+                device_new: true,
+                ..widening()
+            },
+        ),
+        (
+            "reported_contact_recently",
+            Features {
+                days_since_contact_reported: 2.0,
+                ..widening()
+            },
+        ),
+        (
+            "escalation_cooldown",
+            Features {
+                minutes_since_escalation: 30.0,
+                ..withdrawal()
+            },
+        ),
+        (
+            "new_address",
+            Features {
+                address_new: true,
+                ..withdrawal()
+            },
+        ),
+        (
+            "call_before_withdrawal",
+            Features {
+                minutes_since_call: 90.0,
+                ..withdrawal()
+            },
+        ),
+        (
+            "key_widened_then_drained",
+            Features {
+                via_api: true,
+                key_minutes_since_widened: 20.0,
+                ..withdrawal()
+            },
+        ),
+        (
+            "fresh_ip_api_withdrawal",
+            Features {
+                via_api: true,
+                ip_minutes_known: 10.0,
+                ..withdrawal()
+            },
+        ),
+        (
+            "unusual_amount",
+            Features {
+                amount_usd: 5_000.0,
+                amount_vs_max: 5.0,
+                ..withdrawal()
+            },
+        ),
+        (
+            "sweeps_recent_deposits",
+            Features {
+                deposits_7d_usd: 1_000.0,
+                share_of_deposits: 0.95,
+                minutes_since_escalation: 5_000.0,
+                ..withdrawal()
+            },
+        ),
+        (
+            "busy_market",
+            Features {
+                market_volume_ratio: 4.0,
+                minutes_since_call: 30.0,
+                ..withdrawal()
+            },
+        ),
+    ]
+}
+
+#[test]
+fn every_rule_has_a_case_that_fires_it_and_a_quiet_one_that_does_not() {
+    let policy = Policy::default_policy().unwrap();
+    let cases = cases();
+    for rule in &policy.rules {
+        let (_, firing) = cases
+            .iter()
+            .find(|(id, _)| *id == rule.id)
+            .unwrap_or_else(|| panic!("no case for rule {}", rule.id));
+        let evaluation = policy.evaluate(firing);
+        assert!(
+            evaluation.reasons.contains(&rule.id),
+            "{} did not fire on its case: {evaluation:?}",
+            rule.id
+        );
+        let quiet = quiet(&firing.event_type);
+        let silent = policy.evaluate(&quiet);
+        assert!(
+            !silent.reasons.contains(&rule.id),
+            "{} fired on a quiet {}",
+            rule.id,
+            quiet.event_type
+        );
+    }
+    for event_type in [
+        "api_key.created",
+        "api_key.updated",
+        "address.added",
+        "withdrawal.requested",
+    ] {
+        let evaluation = policy.evaluate(&quiet(event_type));
+        assert!(
+            evaluation.reasons.is_empty() && evaluation.score == 0,
+            "{event_type}: {evaluation:?}"
+        );
+    }
+}
