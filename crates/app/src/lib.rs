@@ -16,6 +16,7 @@ pub mod maintenance;
 pub mod operators;
 pub mod ports;
 pub mod random;
+pub mod risk;
 pub mod verifier;
 
 use std::sync::Arc;
@@ -32,21 +33,26 @@ pub struct Portcullis {
     pub accounts: accounts::Accounts,
     pub operators: operators::Operators,
     pub audit: audit::Audit,
+    pub risk: risk::Risk,
 }
 
 impl Portcullis {
-    /// Wires the use cases and loads every key into the verifier.
+    /// Wires the use cases, loads every key into the verifier and replays the event log into
+    /// the risk engine.
     pub async fn start(
         store: Arc<dyn ports::Store>,
         clock: Arc<dyn ports::Clock>,
         keyring: Arc<keyring::MasterKeyring>,
         policy: keys::KeyPolicy,
+        risk_policy: portcullis_engine::Policy,
     ) -> AppResult<Self> {
         let seed = u64::from_le_bytes(random::bytes()?);
         let verifier = Arc::new(verifier::Verifier::new(policy.idle, seed));
         let keys = keys::KeyAuthority::new(store.clone(), clock.clone(), keyring, verifier, policy);
         keys.refresh_verifier(clock.as_ref()).await?;
+        let risk = risk::Risk::start(store.clone(), risk_policy).await?;
         Ok(Self {
+            risk,
             accounts: accounts::Accounts::new(store.clone(), clock.clone()),
             operators: operators::Operators::new(store.clone(), clock.clone()),
             audit: audit::Audit::new(store.clone()),

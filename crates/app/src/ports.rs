@@ -84,6 +84,20 @@ pub struct KeyUsage {
     pub ip: Option<IpAddr>,
 }
 
+/// A risk decision as stored: the verdict, its reasons and the features the rules saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDecision {
+    pub event_id: String,
+    /// Event time of the decided event.
+    pub decided_at: UnixMillis,
+    pub decision: String,
+    pub score: i64,
+    /// JSON array of rule ids.
+    pub reasons: String,
+    /// JSON object of feature values.
+    pub features: String,
+}
+
 /// One row-level write inside a [`ChangeSet`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
@@ -120,6 +134,8 @@ pub enum Write {
         secret: SealedSecret,
         expected_master_key_id: String,
     },
+    /// Records a decision; a decision for the same event is kept as it was.
+    InsertDecision(StoredDecision),
 }
 
 /// Everything one change writes, committed atomically.
@@ -181,10 +197,15 @@ pub trait EventLog: Send + Sync {
     async fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
 }
 
+#[async_trait]
+pub trait DecisionStore: Send + Sync {
+    async fn decision(&self, event_id: &str) -> StoreResult<Option<StoredDecision>>;
+}
+
 /// The whole storage port.
 #[async_trait]
 pub trait Store:
-    OperatorStore + AccountStore + KeyStore + AuditStore + EventLog + std::fmt::Debug
+    OperatorStore + AccountStore + KeyStore + AuditStore + EventLog + DecisionStore + std::fmt::Debug
 {
     /// Applies every write, appends the audit drafts to the chain (in order, after the current
     /// head) and the events to the log, all in one transaction. On any error nothing is written.

@@ -31,7 +31,10 @@ pub enum Permission {
     ManageOperators,
     /// Re-wrapping secrets under a new master key.
     ManageSecrets,
+    /// Reading the event log and risk decisions.
     ReadEvents,
+    /// Sending events to the risk engine and asking it for decisions.
+    IngestEvents,
 }
 
 /// A role name that does not exist.
@@ -55,7 +58,13 @@ impl Role {
             Role::Analyst => matches!(permission, ReadAccounts | ReadKeys | ReadAudit | ReadEvents),
             Role::Integration => matches!(
                 permission,
-                VerifyRequests | ReadAccounts | ManageAccounts | ReadKeys | ManageKeys | ReadEvents
+                VerifyRequests
+                    | ReadAccounts
+                    | ManageAccounts
+                    | ReadKeys
+                    | ManageKeys
+                    | ReadEvents
+                    | IngestEvents
             ),
         }
     }

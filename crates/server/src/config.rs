@@ -47,6 +47,8 @@ pub struct Config {
     pub log_level: String,
     pub log_format: String,
     pub worker_threads: usize,
+    pub risk_policy_file: String,
+    pub max_batch_bytes: usize,
 }
 
 impl Default for Config {
@@ -67,6 +69,8 @@ impl Default for Config {
             log_level: "info".into(),
             log_format: "text".into(),
             worker_threads: 0,
+            risk_policy_file: String::new(),
+            max_batch_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -88,6 +92,10 @@ pub struct Settings {
     pub log_json: bool,
     /// Threads serving requests; 0 means one per core.
     pub worker_threads: usize,
+    /// A risk policy file; `None` runs the default policy.
+    pub risk_policy_file: Option<PathBuf>,
+    /// Largest event batch accepted by `POST /v1/events`.
+    pub max_batch_bytes: usize,
 }
 
 impl Config {
@@ -154,6 +162,11 @@ impl Config {
                 "max_body_bytes must be between 1 KiB and 16 MiB".into(),
             ));
         }
+        if !(1024..=1024 * 1024 * 1024).contains(&self.max_batch_bytes) {
+            return Err(invalid(
+                "max_batch_bytes must be between 1 KiB and 1 GiB".into(),
+            ));
+        }
         if self.worker_threads > 1024 {
             return Err(invalid(
                 "worker_threads must be at most 1024 (0 = one per core)".into(),
@@ -206,6 +219,9 @@ impl Config {
             log_level: self.log_level,
             log_json: self.log_format == "json",
             worker_threads: self.worker_threads,
+            risk_policy_file: (!self.risk_policy_file.is_empty())
+                .then(|| PathBuf::from(self.risk_policy_file)),
+            max_batch_bytes: self.max_batch_bytes,
         })
     }
 }

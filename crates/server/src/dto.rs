@@ -409,3 +409,59 @@ pub struct RewrapDto {
     pub resealed: usize,
     pub active_master_key: String,
 }
+
+/// A decision, as the contract writes it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct DecisionDto {
+    pub event_id: String,
+    /// `allow`, `challenge`, `hold` or `block`.
+    pub decision: String,
+    /// 0 to 100.
+    pub score: u8,
+    /// Ids of the rules that decided (docs/rules.md).
+    pub reasons: Vec<String>,
+}
+
+impl From<portcullis_engine::Decision> for DecisionDto {
+    fn from(decision: portcullis_engine::Decision) -> Self {
+        DecisionDto {
+            event_id: decision.event_id,
+            decision: decision.decision.as_str().to_owned(),
+            score: decision.score,
+            reasons: decision.reasons,
+        }
+    }
+}
+
+/// A refused line of a batch.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LineErrorDto {
+    /// 1-based line number in the batch.
+    pub line: usize,
+    pub reason: String,
+}
+
+/// The result of `POST /v1/events`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct IngestReportDto {
+    pub accepted: usize,
+    /// Lines whose id was already processed (ignored).
+    pub duplicates: usize,
+    pub rejected: Vec<LineErrorDto>,
+    /// Decisions for the batch's deciding events, in batch order.
+    pub decisions: Vec<DecisionDto>,
+}
+
+/// A stored decision with what the rules saw.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct StoredDecisionDto {
+    pub event_id: String,
+    pub decision: String,
+    pub score: i64,
+    pub reasons: Vec<String>,
+    /// Feature values at the time of the decision.
+    #[schema(value_type = Object)]
+    pub features: serde_json::Value,
+    /// Event time of the decided event.
+    pub decided_at: String,
+}

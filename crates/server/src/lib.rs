@@ -43,8 +43,30 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
     }
     let keyring = keyring_file::load_or_create(&settings.keyring_file, true, clock.now())
         .map_err(|e| AppError::Internal(e.to_string()))?;
+    let risk_policy = load_risk_policy(settings)?;
     let store = portcullis_store::open(&settings.database_url).await?;
-    Portcullis::start(store, clock, Arc::new(keyring), settings.key_policy).await
+    Portcullis::start(
+        store,
+        clock,
+        Arc::new(keyring),
+        settings.key_policy,
+        risk_policy,
+    )
+    .await
+}
+
+/// The configured risk policy, validated (a bad file stops the start with its reason).
+fn load_risk_policy(settings: &Settings) -> Result<portcullis_engine::Policy, AppError> {
+    let policy = match &settings.risk_policy_file {
+        None => portcullis_engine::Policy::default_policy(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                AppError::Internal(format!("cannot read risk policy {}: {e}", path.display()))
+            })?;
+            portcullis_engine::Policy::parse(&text)
+        }
+    };
+    policy.map_err(|e| AppError::Internal(format!("risk policy refused: {e}")))
 }
 
 /// Builds with the system clock.
@@ -54,7 +76,7 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 
 /// Every route of the API.
 pub fn router(state: AppState, settings: &Settings) -> Router {
-    use routes::{accounts, audit, keys, operators, system, verify};
+    use routes::{accounts, audit, keys, operators, risk, system, verify};
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
@@ -81,7 +103,14 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/v1/operators/{id}/revoke", post(operators::revoke))
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/verify", get(audit::verify))
-        .route("/v1/events", get(audit::events))
+        .route(
+            "/v1/events",
+            get(audit::events)
+                .post(risk::ingest)
+                .layer(DefaultBodyLimit::max(settings.max_batch_bytes)),
+        )
+        .route("/v1/decisions", post(risk::decide))
+        .route("/v1/decisions/{event_id}", get(risk::show))
         .route("/v1/secrets/rewrap", post(audit::rewrap))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {

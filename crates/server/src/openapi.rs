@@ -20,6 +20,7 @@ use utoipa::{Modify, OpenApi};
         routes::keys::update, routes::keys::revoke, routes::keys::rotate,
         routes::operators::create, routes::operators::list, routes::operators::revoke,
         routes::audit::list, routes::audit::verify, routes::audit::events, routes::audit::rewrap,
+        routes::risk::ingest, routes::risk::decide, routes::risk::show,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::ContextBody, dto::StepUpBody)),
     modifiers(&OperatorToken),
@@ -30,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         (name = "operators", description = "Operators and their roles"),
         (name = "audit", description = "Tamper-evident audit trail"),
         (name = "events", description = "Internal event log"),
+        (name = "risk", description = "Risk engine: event feed, decisions"),
         (name = "system", description = "Health, metrics, this document"),
     )
 )]

@@ -24,6 +24,10 @@ pub(crate) fn spawn(app: Portcullis, settings: &Settings) -> (watch::Sender<bool
                     if let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await {
                         tracing::warn!(%error, "refreshing keys failed");
                     }
+                    // The key authority's own events reach the risk engine through the log.
+                    if let Err(error) = app.risk.catch_up().await {
+                        tracing::warn!(%error, "risk engine catch-up failed");
+                    }
                 }
                 _ = flush.tick() => {
                     if let Err(error) = app.keys.flush_usage().await {

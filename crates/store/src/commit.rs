@@ -125,6 +125,19 @@ async fn apply(tx: &mut Tx<'_>, write: Write) -> StoreResult<()> {
                 )));
             }
         }
+        Write::InsertDecision(d) => {
+            let query = sqlx::query(
+                "INSERT INTO decisions (event_id, decided_at, decision, score, reasons, features) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(d.event_id)
+            .bind(d.decided_at.as_millis())
+            .bind(d.decision)
+            .bind(d.score)
+            .bind(d.reasons)
+            .bind(d.features);
+            execute(tx, "decision", query).await?;
+        }
         Write::ResealSecret {
             secret: s,
             expected_master_key_id,

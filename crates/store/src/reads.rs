@@ -6,8 +6,8 @@ use crate::codec;
 use crate::{SqlStore, db_error};
 use async_trait::async_trait;
 use portcullis_app::ports::{
-    AccountStore, AuditStore, EventLog, KeyStore, KeyUsage, NewEvent, Operator, OperatorStore,
-    SealedSecret, StoreResult, StoredEvent,
+    AccountStore, AuditStore, DecisionStore, EventLog, KeyStore, KeyUsage, NewEvent, Operator,
+    OperatorStore, SealedSecret, StoreResult, StoredDecision, StoredEvent,
 };
 use portcullis_core::account::Account;
 use portcullis_core::audit::{AuditEntry, ChainHead};
@@ -221,6 +221,27 @@ impl AuditStore for SqlStore {
                 Ok(ChainHead {
                     seq: codec::i64_column(row, "seq")?,
                     hash: codec::text_column(row, "hash")?,
+                })
+            })
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl DecisionStore for SqlStore {
+    async fn decision(&self, event_id: &str) -> StoreResult<Option<StoredDecision>> {
+        let query =
+            sqlx::query("SELECT * FROM decisions WHERE event_id = $1").bind(event_id.to_owned());
+        let rows = self.rows("decisions", query).await?;
+        rows.first()
+            .map(|row| {
+                Ok(StoredDecision {
+                    event_id: codec::text_column(row, "event_id")?,
+                    decided_at: UnixMillis(codec::i64_column(row, "decided_at")?),
+                    decision: codec::text_column(row, "decision")?,
+                    score: codec::i64_column(row, "score")?,
+                    reasons: codec::text_column(row, "reasons")?,
+                    features: codec::text_column(row, "features")?,
                 })
             })
             .transpose()

@@ -1,0 +1,187 @@
+//! The risk engine as a service: events are stored in the event log first (so an accepted event
+//! survives a crash, and an id is applied once), then the engine catches up with the log in its
+//! order and every decision is stored with its reasons and the features it saw.
+//!
+//! The key authority's own events are in the same log, so they reach the engine by the same
+//! path. At start the engine is rebuilt by replaying the log.
+
+use crate::access::Actor;
+use crate::error::{AppError, AppResult};
+use crate::ports::{ChangeSet, NewEvent, Store, StoreError, StoredDecision, Write};
+use portcullis_core::contract::{ContractEvent, LineError, parse_line, parse_lines};
+use portcullis_core::operator::Permission;
+use portcullis_engine::{Decision, Engine, Outcome, Policy};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Mutex;
+
+/// Log entries read per step while catching up.
+const CATCH_UP_PAGE: u32 = 1_000;
+
+/// What a batch did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IngestReport {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: Vec<LineError>,
+    /// Decisions for the batch's deciding events, in batch order.
+    pub decisions: Vec<Decision>,
+}
+
+#[derive(Debug)]
+struct Cursor {
+    engine: Engine,
+    /// The last log position applied.
+    seq: i64,
+}
+
+/// The risk use cases.
+#[derive(Debug, Clone)]
+pub struct Risk {
+    store: Arc<dyn Store>,
+    cursor: Arc<Mutex<Cursor>>,
+}
+
+impl Risk {
+    /// Starts an engine with `policy` and replays the event log into it.
+    pub async fn start(store: Arc<dyn Store>, policy: Policy) -> AppResult<Self> {
+        let risk = Self {
+            store,
+            cursor: Arc::new(Mutex::new(Cursor {
+                engine: Engine::new(policy),
+                seq: 0,
+            })),
+        };
+        risk.catch_up().await?;
+        Ok(risk)
+    }
+
+    /// Stores every valid line, then decides what asks for a decision.
+    pub async fn ingest(&self, actor: &Actor, text: &str) -> AppResult<IngestReport> {
+        actor.require(Permission::IngestEvents)?;
+        let batch = parse_lines(text);
+        let mut report = IngestReport {
+            rejected: batch.errors,
+            ..IngestReport::default()
+        };
+        let mut deciding = Vec::new();
+        for (line, event) in &batch.events {
+            let raw = text.lines().nth(line - 1).unwrap_or_default();
+            if self.append(event, raw).await? {
+                report.accepted += 1;
+                if event.body.asks_for_decision() {
+                    deciding.push(event.id.clone());
+                }
+            } else {
+                report.duplicates += 1;
+            }
+        }
+        let decided = self.catch_up().await?;
+        report.decisions = deciding
+            .iter()
+            .filter_map(|id| decided.get(id).cloned())
+            .collect();
+        Ok(report)
+    }
+
+    /// Decides one event synchronously. An event already decided gets its stored decision.
+    pub async fn decide(&self, actor: &Actor, line: &str) -> AppResult<Decision> {
+        actor.require(Permission::IngestEvents)?;
+        let event =
+            parse_line(line).map_err(|reason| AppError::invalid("invalid_event", reason))?;
+        if !event.body.asks_for_decision() {
+            return Err(AppError::invalid(
+                "no_decision",
+                format!(
+                    "{} events are not decided (send them to POST /v1/events)",
+                    event.body.type_name()
+                ),
+            ));
+        }
+        self.append(&event, line).await?;
+        if let Some(decision) = self.catch_up().await?.remove(&event.id) {
+            return Ok(decision);
+        }
+        let stored = self
+            .store
+            .decision(&event.id)
+            .await?
+            .ok_or_else(|| AppError::Internal(format!("event {} has no decision", event.id)))?;
+        Ok(Decision {
+            event_id: stored.event_id,
+            decision: portcullis_engine::Verdict::parse(&stored.decision)
+                .unwrap_or(portcullis_engine::Verdict::Hold),
+            score: u8::try_from(stored.score).unwrap_or(100),
+            reasons: serde_json::from_str(&stored.reasons).unwrap_or_default(),
+        })
+    }
+
+    /// A stored decision with the features it saw.
+    pub async fn decision(&self, actor: &Actor, event_id: &str) -> AppResult<StoredDecision> {
+        actor.require(Permission::ReadEvents)?;
+        self.store
+            .decision(event_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("decision for event {event_id}")))
+    }
+
+    /// Appends an event to the log; `false` when its id is already there.
+    async fn append(&self, event: &ContractEvent, raw: &str) -> AppResult<bool> {
+        let change = ChangeSet {
+            events: vec![NewEvent {
+                id: event.id.clone(),
+                ts: event.ts,
+                account: event.account.clone(),
+                event_type: event.body.type_name().to_owned(),
+                body: raw.trim().to_owned(),
+            }],
+            ..ChangeSet::default()
+        };
+        match self.store.commit(change).await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Applies every logged event the engine has not seen, in log order, and stores the
+    /// decisions (a decision already stored is kept). Returns the new decisions by event id.
+    pub async fn catch_up(&self) -> AppResult<HashMap<String, Decision>> {
+        let mut cursor = self.cursor.lock().await;
+        let mut decided = HashMap::new();
+        loop {
+            let page = self.store.events_after(cursor.seq, CATCH_UP_PAGE).await?;
+            let Some(last) = page.last() else { break };
+            let last_seq = last.seq;
+            let mut writes = Vec::new();
+            for stored in &page {
+                let Ok(event) = parse_line(&stored.event.body) else {
+                    tracing::warn!(seq = stored.seq, "a logged event no longer parses; skipped");
+                    continue;
+                };
+                if let Outcome::Decided(decision, features) = cursor.engine.process(&event) {
+                    writes.push(Write::InsertDecision(StoredDecision {
+                        event_id: decision.event_id.clone(),
+                        decided_at: event.ts,
+                        decision: decision.decision.as_str().to_owned(),
+                        score: i64::from(decision.score),
+                        reasons: serde_json::to_string(&decision.reasons)
+                            .unwrap_or_else(|_| "[]".into()),
+                        features: serde_json::to_string(&features).unwrap_or_else(|_| "{}".into()),
+                    }));
+                    decided.insert(decision.event_id.clone(), decision);
+                }
+            }
+            if !writes.is_empty() {
+                self.store
+                    .commit(ChangeSet {
+                        writes,
+                        ..ChangeSet::default()
+                    })
+                    .await?;
+            }
+            cursor.seq = last_seq;
+        }
+        Ok(decided)
+    }
+}

@@ -1,0 +1,92 @@
+//! The risk engine's edge: batch ingest of the event feed, synchronous decisions, and the stored
+//! decision with the features it saw.
+
+use crate::dto::{DecisionDto, IngestReportDto, LineErrorDto, StoredDecisionDto};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{JsonBytes, Operator};
+use crate::state::AppState;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+
+fn utf8(bytes: &[u8]) -> Result<&str, ApiError> {
+    std::str::from_utf8(bytes).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_utf8",
+            format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()),
+        )
+    })
+}
+
+/// Send a batch of events (JSON Lines, the event contract). Bad lines are reported with their
+/// number and reason; every other line is stored and applied; ids seen before are ignored.
+#[utoipa::path(
+    post, path = "/v1/events", tag = "risk",
+    request_body(content = String, content_type = "application/x-ndjson", description = "One event per line"),
+    responses((status = 200, body = IngestReportDto), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn ingest(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    body: Bytes,
+) -> ApiResult<Json<IngestReportDto>> {
+    let report = state.app.risk.ingest(&actor, utf8(&body)?).await?;
+    Ok(Json(IngestReportDto {
+        accepted: report.accepted,
+        duplicates: report.duplicates,
+        rejected: report
+            .rejected
+            .into_iter()
+            .map(|e| LineErrorDto {
+                line: e.line,
+                reason: e.reason,
+            })
+            .collect(),
+        decisions: report
+            .decisions
+            .into_iter()
+            .map(DecisionDto::from)
+            .collect(),
+    }))
+}
+
+/// Decide one event now (the contract's decision shape). Sending the same event again returns
+/// the same decision.
+#[utoipa::path(
+    post, path = "/v1/decisions", tag = "risk",
+    request_body(content = Object, description = "One event of a deciding type"),
+    responses((status = 200, body = DecisionDto), (status = 400, description = "`invalid_event`, `no_decision`", body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn decide(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    JsonBytes(body): JsonBytes,
+) -> ApiResult<Json<DecisionDto>> {
+    let decision = state.app.risk.decide(&actor, utf8(&body)?).await?;
+    Ok(Json(decision.into()))
+}
+
+/// A stored decision with its reasons and the feature values the rules saw.
+#[utoipa::path(
+    get, path = "/v1/decisions/{event_id}", tag = "risk",
+    params(("event_id" = String, Path, description = "The decided event's id")),
+    responses((status = 200, body = StoredDecisionDto), (status = 404, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn show(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Path(event_id): Path<String>,
+) -> ApiResult<Json<StoredDecisionDto>> {
+    let stored = state.app.risk.decision(&actor, &event_id).await?;
+    Ok(Json(StoredDecisionDto {
+        event_id: stored.event_id,
+        decision: stored.decision,
+        score: stored.score,
+        reasons: serde_json::from_str(&stored.reasons).unwrap_or_default(),
+        features: serde_json::from_str(&stored.features).unwrap_or(serde_json::Value::Null),
+        decided_at: stored.decided_at.to_rfc3339(),
+    }))
+}

@@ -1,0 +1,196 @@
+//! The risk engine over real HTTP on both backends: batch ingest with per-line errors and
+//! idempotence, synchronous decisions, stored decisions with their features, the key
+//! authority's own events reaching the engine, and state rebuilt after a restart.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Backend, TestServer};
+use serde_json::json;
+
+fn at(minutes: i64) -> String {
+    portcullis_core::time::UnixMillis(common::START.as_millis() + minutes * 60_000).to_rfc3339()
+}
+
+fn history() -> String {
+    [
+        format!(r#"{{"id":"h1","ts":"{}","type":"login","account":"acc_r","method":"password","success":true,"ctx":{{"ip":"198.51.100.23","device_id":"d1"}}}}"#, at(0)),
+        format!(r#"{{"id":"h2","ts":"{}","type":"api_key.created","account":"acc_r","key_id":"kx","scopes":["read","trade"],"ip_allowlist":["198.51.100.23/32"],"step_up":"passkey","ctx":{{"ip":"198.51.100.23","device_id":"d1"}}}}"#, at(1)),
+        "{broken".to_owned(),
+        format!(r#"{{"id":"h3","ts":"{}","type":"teleport","account":"acc_r"}}"#, at(2)),
+        format!(r#"{{"id":"h4","ts":"{}","type":"api_key.updated","account":"acc_r","key_id":"kx","scopes":["read","trade","withdraw"],"ip_allowlist":["203.0.113.7/32"],"step_up":"sms","ctx":{{"ip":"198.51.100.23","call_active":true}}}}"#, at(60)),
+    ]
+    .join("\n")
+}
+
+async fn ingest_reports_lines_and_ignores_duplicates(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let feed = server.operator("integration").await;
+    let reply = feed
+        .post_raw("/v1/events", history().into_bytes(), "application/x-ndjson")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.body["accepted"], 3);
+    let rejected: Vec<i64> = reply.body["rejected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line"].as_i64().unwrap())
+        .collect();
+    assert_eq!(rejected, vec![3, 4]);
+    assert!(
+        reply.body["rejected"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("teleport")
+    );
+    let decisions = reply.body["decisions"].as_array().unwrap();
+    assert_eq!(decisions.len(), 2, "the two key events ask for decisions");
+    assert_eq!(decisions[1]["event_id"], "h4");
+    assert!(
+        ["hold", "block"].contains(&decisions[1]["decision"].as_str().unwrap()),
+        "{}",
+        reply.text
+    );
+
+    let again = feed
+        .post_raw("/v1/events", history().into_bytes(), "application/x-ndjson")
+        .await;
+    assert_eq!(
+        (
+            again.body["accepted"].clone(),
+            again.body["duplicates"].clone()
+        ),
+        (json!(0), json!(3))
+    );
+    assert!(again.body["decisions"].as_array().unwrap().is_empty());
+    let bad = feed
+        .post_raw("/v1/events", vec![0xff, 0xfe], "application/x-ndjson")
+        .await;
+    assert_eq!(bad.body["error"]["code"], "invalid_utf8");
+    let analyst = server.operator("analyst").await;
+    assert_eq!(
+        analyst
+            .post_raw("/v1/events", history().into_bytes(), "application/x-ndjson")
+            .await
+            .status,
+        403
+    );
+}
+
+async fn decisions_are_synchronous_stored_and_survive_a_restart(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let feed = server.operator("integration").await;
+    feed.post_raw("/v1/events", history().into_bytes(), "application/x-ndjson")
+        .await;
+    let drain = json!({
+        "id": "w1", "ts": at(66), "type": "withdrawal.requested", "account": "acc_r", "withdrawal_id": "w1",
+        "asset": "USDT", "network": "TRX", "address": "TQattacker", "amount": "4900", "amount_usd": 4900.0,
+        "key_id": "kx", "ctx": { "ip": "203.0.113.7", "channel": "api" }
+    });
+    let decision = feed.post("/v1/decisions", &drain).await;
+    assert_eq!(decision.status, 200, "{}", decision.text);
+    assert_eq!(decision.body["decision"], "block");
+    assert!(
+        decision.body["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("key_lacks_withdraw_scope")),
+        "{}",
+        decision.text
+    );
+    let same = feed.post("/v1/decisions", &drain).await;
+    assert_eq!(
+        same.body, decision.body,
+        "sending it again gives the same decision"
+    );
+
+    let stored = server
+        .operator("analyst")
+        .await
+        .get("/v1/decisions/w1")
+        .await;
+    assert_eq!(stored.status, 200, "{}", stored.text);
+    assert_eq!(stored.body["features"]["key_lacks_withdraw"], true);
+    assert_eq!(stored.body["features"]["amount_usd"], 4900.0);
+
+    let login = json!({ "id": "l9", "ts": at(70), "type": "login", "account": "acc_r", "method": "password", "success": true });
+    assert_eq!(
+        feed.post("/v1/decisions", &login).await.body["error"]["code"],
+        "no_decision"
+    );
+    let broken = json!({ "id": "x", "ts": at(70), "type": "deposit", "account": "acc_r", "asset": "BTC", "amount": "-1", "amount_usd": 1.0 });
+    assert_eq!(
+        feed.post("/v1/decisions", &broken).await.body["error"]["code"],
+        "invalid_event"
+    );
+
+    // After a restart the engine is rebuilt from the log: the key is still without `withdraw`.
+    let (dir, url, clock) = server.stop().await;
+    let server = TestServer::start_on(dir, url, clock).await;
+    let feed = server.operator("integration").await;
+    let second = json!({
+        "id": "w2", "ts": at(80), "type": "withdrawal.requested", "account": "acc_r", "withdrawal_id": "w2",
+        "asset": "USDT", "network": "TRX", "address": "TQattacker", "amount": "10", "amount_usd": 10.0,
+        "key_id": "kx", "ctx": { "ip": "203.0.113.7", "channel": "api" }
+    });
+    let decision = feed.post("/v1/decisions", &second).await;
+    assert_eq!(decision.body["decision"], "block", "{}", decision.text);
+    assert!(
+        decision.body["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("key_lacks_withdraw_scope"))
+    );
+}
+
+async fn the_key_authoritys_changes_reach_the_engine(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin();
+    assert_eq!(
+        admin
+            .post("/v1/accounts", &json!({ "id": "acc_ka" }))
+            .await
+            .status,
+        201
+    );
+    let key = admin
+        .post("/v1/accounts/acc_ka/keys", &json!({ "scopes": ["read", "trade", "withdraw"], "ip_allowlist": ["192.0.2.0/24"], "step_up": "passkey" }))
+        .await;
+    let key_id = key.body["key"]["key_id"].as_str().unwrap();
+    let outside = json!({
+        "id": "w_out", "ts": server.now().plus_millis(60_000).to_rfc3339(), "type": "withdrawal.requested", "account": "acc_ka",
+        "withdrawal_id": "w_out", "asset": "BTC", "network": "BTC", "address": "bc1x", "amount": "0.1", "amount_usd": 6000.0,
+        "key_id": key_id, "ctx": { "ip": "203.0.113.99", "channel": "api" }
+    });
+    let decision = admin.post("/v1/decisions", &outside).await;
+    assert_eq!(decision.body["decision"], "block", "{}", decision.text);
+    assert!(
+        decision.body["reasons"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("ip_outside_key_allowlist")),
+        "{}",
+        decision.text
+    );
+    let log = admin.get("/v1/events").await;
+    assert_eq!(log.body[0]["event"]["type"], "api_key.created");
+    let created = admin
+        .get(&format!(
+            "/v1/decisions/{}",
+            log.body[0]["event"]["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        created.status, 200,
+        "the authority's own api_key.created was decided too: {}",
+        created.text
+    );
+}
+
+on_both_backends!(
+    ingest_reports_lines_and_ignores_duplicates,
+    decisions_are_synchronous_stored_and_survive_a_restart,
+    the_key_authoritys_changes_reach_the_engine,
+);

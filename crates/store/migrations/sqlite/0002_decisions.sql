@@ -1,0 +1,9 @@
+-- Risk decisions, one per deciding event, with what the rules saw.
+CREATE TABLE decisions (
+    event_id    TEXT PRIMARY KEY,
+    decided_at  INTEGER NOT NULL,
+    decision    TEXT NOT NULL,
+    score       INTEGER NOT NULL,
+    reasons     TEXT NOT NULL,
+    features    TEXT NOT NULL
+);
