@@ -116,6 +116,11 @@ impl Risk {
         })
     }
 
+    /// Counters of the engine: events, duplicates, decisions by verdict, hits per rule.
+    pub async fn stats(&self) -> portcullis_engine::EngineStats {
+        self.cursor.lock().await.engine.stats().clone()
+    }
+
     /// A stored decision with the features it saw.
     pub async fn decision(&self, actor: &Actor, event_id: &str) -> AppResult<StoredDecision> {
         actor.require(Permission::ReadEvents)?;

@@ -115,3 +115,46 @@ fn escape(value: &str) -> String {
         .replace('"', "\\\"")
         .replace('\n', "\\n")
 }
+
+/// Appends the risk engine's counters: events, decisions by verdict, hits per rule (shadow
+/// rules included, which is how a shadow rule is judged before it acts).
+pub fn render_engine_metrics(out: &mut String, stats: &portcullis_engine::EngineStats) {
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_engine_events_total Events applied by the risk engine."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_engine_events_total counter");
+    let _ = writeln!(out, "portcullis_engine_events_total {}", stats.events);
+    let _ = writeln!(
+        out,
+        "portcullis_engine_duplicates_total {}",
+        stats.duplicates
+    );
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_decisions_total Decisions by verdict."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_decisions_total counter");
+    let mut decisions: Vec<_> = stats.decisions.iter().collect();
+    decisions.sort();
+    for (verdict, count) in decisions {
+        let _ = writeln!(
+            out,
+            "portcullis_decisions_total{{decision=\"{verdict}\"}} {count}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_rule_hits_total Times each rule fired (shadow rules included)."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_rule_hits_total counter");
+    let mut hits: Vec<_> = stats.rule_hits.iter().collect();
+    hits.sort();
+    for (rule, count) in hits {
+        let _ = writeln!(
+            out,
+            "portcullis_rule_hits_total{{rule=\"{}\"}} {count}",
+            escape(rule)
+        );
+    }
+}
