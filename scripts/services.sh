@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests talk to are installed and running on this machine:
-# PostgreSQL on 127.0.0.1:5432 with trust authentication for local connections.
+# PostgreSQL on 127.0.0.1:5432 with trust authentication for local connections, and NATS with
+# JetStream on 127.0.0.1:4222.
 # Sourced by scripts/test.sh; safe to run again (every step checks before it acts).
 
 apt_updated=""
@@ -39,5 +40,28 @@ ensure_postgres() {
     sleep 0.5
   done
   echo "test: PostgreSQL did not come up on 127.0.0.1:5432" >&2
+  return 1
+}
+
+nats_ready() {
+  (exec 3<>/dev/tcp/127.0.0.1/4222) 2>/dev/null
+}
+
+ensure_nats() {
+  if nats_ready; then
+    return 0
+  fi
+  if ! command -v nats-server >/dev/null 2>&1; then
+    echo "test: installing nats-server from Debian's packages" >&2
+    apt_install nats-server
+  fi
+  echo "test: starting nats-server with JetStream" >&2
+  mkdir -p /tmp/portcullis-nats
+  nohup nats-server -a 127.0.0.1 -p 4222 -js -sd /tmp/portcullis-nats >/tmp/portcullis-nats.log 2>&1 &
+  for _ in $(seq 1 60); do
+    nats_ready && return 0
+    sleep 0.5
+  done
+  echo "test: NATS did not come up on 127.0.0.1:4222" >&2
   return 1
 }

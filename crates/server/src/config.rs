@@ -49,6 +49,10 @@ pub struct Config {
     pub worker_threads: usize,
     pub risk_policy_file: String,
     pub max_batch_bytes: usize,
+    pub nats_url: String,
+    pub nats_stream: String,
+    pub nats_subject: String,
+    pub nats_consumer: String,
 }
 
 impl Default for Config {
@@ -71,6 +75,10 @@ impl Default for Config {
             worker_threads: 0,
             risk_policy_file: String::new(),
             max_batch_bytes: 16 * 1024 * 1024,
+            nats_url: String::new(),
+            nats_stream: "PORTCULLIS_EVENTS".into(),
+            nats_subject: "portcullis.events.>".into(),
+            nats_consumer: "portcullis-engine".into(),
         }
     }
 }
@@ -96,6 +104,8 @@ pub struct Settings {
     pub risk_policy_file: Option<PathBuf>,
     /// Largest event batch accepted by `POST /v1/events`.
     pub max_batch_bytes: usize,
+    /// The JetStream event feed, when configured.
+    pub nats: Option<crate::nats::NatsSettings>,
 }
 
 impl Config {
@@ -222,6 +232,12 @@ impl Config {
             risk_policy_file: (!self.risk_policy_file.is_empty())
                 .then(|| PathBuf::from(self.risk_policy_file)),
             max_batch_bytes: self.max_batch_bytes,
+            nats: (!self.nats_url.is_empty()).then_some(crate::nats::NatsSettings {
+                url: self.nats_url,
+                stream: self.nats_stream,
+                subject: self.nats_subject,
+                consumer: self.nats_consumer,
+            }),
         })
     }
 }

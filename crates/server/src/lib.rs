@@ -10,6 +10,7 @@ pub mod error;
 pub mod extract;
 pub mod keyring_file;
 pub mod metrics;
+pub mod nats;
 pub mod openapi;
 pub mod routes;
 pub mod state;

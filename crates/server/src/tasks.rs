@@ -10,6 +10,10 @@ use tokio::task::JoinHandle;
 /// Starts the maintenance loop; send `true` on the returned channel to stop it.
 pub(crate) fn spawn(app: Portcullis, settings: &Settings) -> (watch::Sender<bool>, JoinHandle<()>) {
     let (stop, mut stopped) = watch::channel(false);
+    let nats = settings
+        .nats
+        .clone()
+        .map(|nats| tokio::spawn(crate::nats::consume(app.clone(), nats, stop.subscribe())));
     let refresh_every = settings.refresh_interval;
     let flush_every = settings.usage_flush_interval;
     let sweep_every = settings.idle_sweep_interval;
@@ -42,6 +46,9 @@ pub(crate) fn spawn(app: Portcullis, settings: &Settings) -> (watch::Sender<bool
                     Err(error) => tracing::warn!(%error, "idle key sweep failed"),
                 },
             }
+        }
+        if let Some(nats) = nats {
+            let _ = nats.await;
         }
     });
     (stop, handle)

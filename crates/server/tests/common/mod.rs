@@ -61,12 +61,24 @@ impl TestServer {
         database_url: String,
         clock: Arc<ManualClock>,
     ) -> Self {
-        let config = Config {
+        Self::start_on_with(dir, database_url, clock, |_| {}).await
+    }
+
+    /// Starts with configuration changes (e.g. a NATS feed).
+    pub async fn start_on_with(
+        dir: tempfile::TempDir,
+        database_url: String,
+        clock: Arc<ManualClock>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
+        let mut config = Config {
             listen: "127.0.0.1:0".into(),
             data_dir: dir.path().to_owned(),
             database_url: database_url.clone(),
+            refresh_interval_ms: 100,
             ..Config::default()
         };
+        configure(&mut config);
         let settings = config.settle().unwrap();
         let app = portcullis_server::build(&settings, clock.clone() as Arc<dyn Clock>)
             .await
