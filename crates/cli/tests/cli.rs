@@ -13,12 +13,28 @@ const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
 /// A data directory and the environment that points the binary at it.
 struct Home {
     dir: tempfile::TempDir,
+    /// PostgreSQL instead of the embedded SQLite file.
+    postgres_url: Option<String>,
 }
 
 impl Home {
     fn new() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            postgres_url: None,
+        }
+    }
+
+    fn on_postgres() -> Self {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let url = runtime
+            .block_on(portcullis_store::testing::fresh_postgres_database(
+                "portcullis_it",
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            postgres_url: Some(url),
         }
     }
 
@@ -30,6 +46,9 @@ impl Home {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("PORTCULLIS_DATA_DIR", self.dir.path())
             .env("PORTCULLIS_LOG_FORMAT", "json");
+        if let Some(url) = &self.postgres_url {
+            command.env("PORTCULLIS_DATABASE_URL", url);
+        }
         command
     }
 
@@ -385,4 +404,114 @@ fn replay_writes_one_decision_per_deciding_event_identically_every_time() {
     ]);
     assert_eq!(refused.status.code(), Some(2));
     assert!(stderr(&refused).contains("oops"), "{}", stderr(&refused));
+}
+
+/// Sends a JSON Lines batch to the risk engine and returns the report.
+fn ingest(url: &str, token: &str, lines: &[String]) -> Value {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(&format!("{url}/v1/events"))
+        .header("authorization", &format!("Bearer {token}"))
+        .header("content-type", "application/x-ndjson")
+        .send(lines.join("\n"))
+        .unwrap();
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+fn feed_event(n: usize) -> String {
+    let ts = portcullis_core::time::UnixMillis(1_767_225_600_000 + n as i64 * 1000).to_rfc3339();
+    format!(
+        r#"{{"id":"k{n}","ts":"{ts}","type":"address.added","account":"acc_{}","address":"T{n}","asset":"USDT","network":"TRX","step_up":"passkey"}}"#,
+        n % 7
+    )
+}
+
+#[test]
+fn a_kill_during_ingest_loses_nothing_on_sqlite() {
+    kill_during_ingest(&Home::new());
+}
+
+#[test]
+fn a_kill_during_ingest_loses_nothing_on_postgres() {
+    kill_during_ingest(&Home::on_postgres());
+}
+
+/// No acknowledged event is lost and none is applied twice when the server is killed (-9)
+/// in the middle of a batch.
+fn kill_during_ingest(home: &Home) {
+    let token = home.json(&[
+        "operators",
+        "create",
+        "--name",
+        "feed",
+        "--role",
+        "integration",
+    ])["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (mut server, url) = serve(home);
+    let acknowledged: Vec<String> = (0..200).map(feed_event).collect();
+    for batch in acknowledged.chunks(50) {
+        assert_eq!(ingest(&url, &token, batch)["accepted"], 50);
+    }
+    // A batch still in flight when the process dies: whatever part of it was stored counts.
+    let in_flight: Vec<String> = (200..2200).map(feed_event).collect();
+    let sender = {
+        let (url, token, lines) = (url.clone(), token.clone(), in_flight.clone());
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let _ = agent
+                .post(&format!("{url}/v1/events"))
+                .header("authorization", &format!("Bearer {token}"))
+                .header("content-type", "application/x-ndjson")
+                .send(lines.join("\n"));
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let _ = sender.join();
+
+    let (mut server, url) = serve(home);
+    let replayed = ingest(&url, &token, &acknowledged);
+    assert_eq!(
+        replayed["accepted"], 0,
+        "every acknowledged event survived the kill"
+    );
+    assert_eq!(replayed["duplicates"], 200);
+    let everything = ingest(&url, &token, &in_flight);
+    let accepted_now = everything["accepted"].as_u64().unwrap();
+    let stored_before = everything["duplicates"].as_u64().unwrap();
+    assert_eq!(
+        accepted_now + stored_before,
+        2000,
+        "each in-flight event is stored exactly once"
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let text = agent
+        .get(&format!("{url}/metrics"))
+        .header("authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
+    assert!(
+        text.contains("portcullis_engine_events_total 2200"),
+        "every stored event applied once after the restart"
+    );
+    assert!(text.contains("portcullis_decisions_total"), "{text}");
+    let pid = server.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    server.wait().unwrap();
 }
