@@ -76,11 +76,12 @@ impl Risk {
                 report.duplicates += 1;
             }
         }
-        let decided = self.catch_up().await?;
-        report.decisions = deciding
-            .iter()
-            .filter_map(|id| decided.get(id).cloned())
-            .collect();
+        let mut decided = self.catch_up().await?;
+        for id in &deciding {
+            report
+                .decisions
+                .push(self.decision_of(id, &mut decided).await?);
+        }
         Ok(report)
     }
 
@@ -99,14 +100,25 @@ impl Risk {
             ));
         }
         self.append(&event, line).await?;
-        if let Some(decision) = self.catch_up().await?.remove(&event.id) {
+        let mut decided = self.catch_up().await?;
+        self.decision_of(&event.id, &mut decided).await
+    }
+
+    /// The decision for an event this caller appended: from its own catch-up, or stored by a
+    /// concurrent one (the background catch-up, another request) that applied it first.
+    async fn decision_of(
+        &self,
+        event_id: &str,
+        decided: &mut HashMap<String, Decision>,
+    ) -> AppResult<Decision> {
+        if let Some(decision) = decided.remove(event_id) {
             return Ok(decision);
         }
         let stored = self
             .store
-            .decision(&event.id)
+            .decision(event_id)
             .await?
-            .ok_or_else(|| AppError::Internal(format!("event {} has no decision", event.id)))?;
+            .ok_or_else(|| AppError::Internal(format!("event {event_id} has no decision")))?;
         Ok(Decision {
             event_id: stored.event_id,
             decision: portcullis_engine::Verdict::parse(&stored.decision)
@@ -114,6 +126,18 @@ impl Risk {
             score: u8::try_from(stored.score).unwrap_or(100),
             reasons: serde_json::from_str(&stored.reasons).unwrap_or_default(),
         })
+    }
+
+    /// Validates `text` as a policy and, only if it is valid, puts it in force; the engine keeps
+    /// its state. Returns the number of rules now in force.
+    pub async fn replace_policy(&self, actor: &Actor, text: &str) -> AppResult<usize> {
+        actor.require(Permission::ManagePolicy)?;
+        let policy =
+            Policy::parse(text).map_err(|e| AppError::invalid("invalid_policy", e.to_string()))?;
+        let rules = policy.rules.len();
+        self.cursor.lock().await.engine.set_policy(policy);
+        tracing::info!(rules, "risk policy replaced");
+        Ok(rules)
     }
 
     /// Counters of the engine: events, duplicates, decisions by verdict, hits per rule.

@@ -35,6 +35,8 @@ pub enum Permission {
     ReadEvents,
     /// Sending events to the risk engine and asking it for decisions.
     IngestEvents,
+    /// Replacing the risk policy.
+    ManagePolicy,
 }
 
 /// A role name that does not exist.

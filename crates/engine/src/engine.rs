@@ -58,6 +58,11 @@ impl Engine {
         &self.policy
     }
 
+    /// Replaces the policy; the state built so far is kept.
+    pub fn set_policy(&mut self, policy: Policy) {
+        self.policy = policy;
+    }
+
     pub fn stats(&self) -> &EngineStats {
         &self.stats
     }

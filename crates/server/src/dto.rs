@@ -465,3 +465,10 @@ pub struct StoredDecisionDto {
     /// Event time of the decided event.
     pub decided_at: String,
 }
+
+/// The result of `POST /v1/policy/reload`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PolicyReloadDto {
+    /// Rules now in force.
+    pub rules: usize,
+}

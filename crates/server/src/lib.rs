@@ -56,6 +56,16 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
     .await
 }
 
+/// The text of the configured risk policy.
+pub fn risk_policy_text(file: Option<&std::path::Path>) -> Result<String, AppError> {
+    match file {
+        None => Ok(portcullis_engine::DEFAULT_POLICY.to_owned()),
+        Some(path) => std::fs::read_to_string(path).map_err(|e| {
+            AppError::Internal(format!("cannot read risk policy {}: {e}", path.display()))
+        }),
+    }
+}
+
 /// The configured risk policy, validated (a bad file stops the start with its reason).
 fn load_risk_policy(settings: &Settings) -> Result<portcullis_engine::Policy, AppError> {
     let policy = match &settings.risk_policy_file {
@@ -112,6 +122,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         )
         .route("/v1/decisions", post(risk::decide))
         .route("/v1/decisions/{event_id}", get(risk::show))
+        .route("/v1/policy/reload", post(risk::reload_policy))
         .route("/v1/secrets/rewrap", post(audit::rewrap))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
@@ -141,7 +152,11 @@ pub async fn serve(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(app.clone(), metrics::install_recorder());
+    let state = AppState::with_policy_file(
+        app.clone(),
+        metrics::install_recorder(),
+        settings.risk_policy_file.clone(),
+    );
     let (stop_tasks, tasks) = tasks::spawn(app.clone(), &settings);
     let router = router(state, &settings);
     tracing::info!(address = %listener.local_addr()?, backend = app.store.backend_name(), "portcullis listening");

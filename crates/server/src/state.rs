@@ -26,6 +26,8 @@ pub struct AppState(Arc<Shared>);
 pub struct Shared {
     pub app: Portcullis,
     pub metrics: Option<PrometheusHandle>,
+    /// Where the risk policy is read from on reload (`None`: the shipped default).
+    pub risk_policy_file: Option<std::path::PathBuf>,
     /// SHA-256 of a token -> its operator, with when that was last checked against storage.
     tokens: Mutex<HashMap<TokenDigest, (Arc<Actor>, Instant)>>,
 }
@@ -39,9 +41,18 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(app: Portcullis, metrics: Option<PrometheusHandle>) -> Self {
+        Self::with_policy_file(app, metrics, None)
+    }
+
+    pub fn with_policy_file(
+        app: Portcullis,
+        metrics: Option<PrometheusHandle>,
+        risk_policy_file: Option<std::path::PathBuf>,
+    ) -> Self {
         Self(Arc::new(Shared {
             app,
             metrics,
+            risk_policy_file,
             tokens: Mutex::new(HashMap::new()),
         }))
     }

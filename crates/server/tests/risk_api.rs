@@ -189,6 +189,79 @@ async fn the_key_authoritys_changes_reach_the_engine(backend: Backend) {
     );
 }
 
+const ONE_RULE: &str = "[thresholds]\nchallenge = 30\nhold = 60\nblock = 85\n[[rule]]\nid = \"any_new_address\"\ndescription = \"x\"\nwhen = \"event_type == 'address.added'\"\nscore = 40\n";
+
+fn address(id: &str, minutes: i64) -> serde_json::Value {
+    json!({ "id": id, "ts": at(minutes), "type": "address.added", "account": "acc_p", "address": format!("T{id}"), "asset": "USDT", "network": "TRX", "step_up": "passkey" })
+}
+
+async fn the_policy_reloads_without_a_restart_and_a_bad_one_is_refused(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let policy_file = dir.path().join("policy.toml");
+    std::fs::write(&policy_file, ONE_RULE).unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("portcullis.db").display()
+        ),
+        Backend::Postgres => common::fresh_postgres_database().await,
+    };
+    let file = policy_file.clone();
+    let clock = std::sync::Arc::new(portcullis_app::clock::ManualClock::new(common::START));
+    let server = TestServer::start_on_with(dir, url, clock, move |config| {
+        config.risk_policy_file = file.display().to_string();
+    })
+    .await;
+    let admin = server.admin();
+    let first = admin.post("/v1/decisions", &address("p1", 1)).await;
+    assert_eq!(
+        (
+            first.body["decision"].clone(),
+            first.body["reasons"].clone()
+        ),
+        (json!("challenge"), json!(["any_new_address"])),
+        "{}",
+        first.text
+    );
+
+    std::fs::write(
+        &policy_file,
+        ONE_RULE.replace("event_type == 'address.added'", "event_type == &&"),
+    )
+    .unwrap();
+    let refused = admin.post("/v1/policy/reload", &json!({})).await;
+    assert_eq!(
+        refused.body["error"]["code"], "invalid_policy",
+        "{}",
+        refused.text
+    );
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("any_new_address")
+    );
+    let still = admin.post("/v1/decisions", &address("p2", 2)).await;
+    assert_eq!(
+        still.body["decision"], "challenge",
+        "the running policy stays"
+    );
+
+    std::fs::write(&policy_file, ONE_RULE.replace("score = 40", "score = 90")).unwrap();
+    let reloaded = admin.post("/v1/policy/reload", &json!({})).await;
+    assert_eq!(reloaded.body["rules"], 1, "{}", reloaded.text);
+    let after = admin.post("/v1/decisions", &address("p3", 3)).await;
+    assert_eq!(after.body["decision"], "block");
+    let integration = server.operator("integration").await;
+    assert_eq!(
+        integration
+            .post("/v1/policy/reload", &json!({}))
+            .await
+            .status,
+        403
+    );
+}
+
 /// A generated feed: several accounts, logins, key changes with and without call signals, new
 /// addresses and withdrawals, in time order.
 fn generated_feed() -> Vec<String> {
@@ -246,4 +319,5 @@ on_both_backends!(
     decisions_are_synchronous_stored_and_survive_a_restart,
     the_key_authoritys_changes_reach_the_engine,
     http_ingest_in_small_batches_decides_like_a_file_replay,
+    the_policy_reloads_without_a_restart_and_a_bad_one_is_refused,
 );

@@ -1,7 +1,7 @@
 //! The risk engine's edge: batch ingest of the event feed, synchronous decisions, and the stored
 //! decision with the features it saw.
 
-use crate::dto::{DecisionDto, IngestReportDto, LineErrorDto, StoredDecisionDto};
+use crate::dto::{DecisionDto, IngestReportDto, LineErrorDto, PolicyReloadDto, StoredDecisionDto};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBytes, Operator};
 use crate::state::AppState;
@@ -89,4 +89,21 @@ pub async fn show(
         features: serde_json::from_str(&stored.features).unwrap_or(serde_json::Value::Null),
         decided_at: stored.decided_at.to_rfc3339(),
     }))
+}
+
+/// Re-read the configured policy file and put it in force without a restart (role `admin`).
+/// A bad file is refused with the rule, position and reason; the running policy stays.
+#[utoipa::path(
+    post, path = "/v1/policy/reload", tag = "risk",
+    responses((status = 200, body = PolicyReloadDto), (status = 400, description = "`invalid_policy`", body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn reload_policy(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+) -> ApiResult<Json<PolicyReloadDto>> {
+    actor.require(portcullis_core::operator::Permission::ManagePolicy)?;
+    let text = crate::risk_policy_text(state.risk_policy_file.as_deref())?;
+    let rules = state.app.risk.replace_policy(&actor, &text).await?;
+    Ok(Json(PolicyReloadDto { rules }))
 }
