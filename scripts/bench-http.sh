@@ -21,7 +21,7 @@ if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
 cargo build --release -q -p portcullis
-bin="$PWD/target/release/portcullis"
+bin="${CARGO_TARGET_DIR:-$PWD/target}/release/portcullis"
 work=$(mktemp -d)
 server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
