@@ -275,7 +275,7 @@ impl KeyAuthority {
                 before.version
             )));
         }
-        let mut after = before.clone();
+        let mut after = successor(&before, now);
         if let Some(label) = change.label {
             after.label = validate_label(label)?;
         }
@@ -288,8 +288,6 @@ impl KeyAuthority {
         if let Some(expiry) = change.expires_at {
             after.expires_at = validate_expiry(expiry, now)?;
         }
-        after.updated_at = now;
-        after.version = before.version + 1;
         let details = json!({
             "before": key_details(&before),
             "after": key_details(&after),
@@ -301,10 +299,7 @@ impl KeyAuthority {
             step_up: change.step_up,
         };
         let commit = Change::new(actor, now)
-            .write(Write::UpdateKey {
-                key: after.clone(),
-                expected_version: before.version,
-            })
+            .write(replace(&before, &after))
             .audit("api_key.updated", key_target(&after), details)
             .key_event(&after.account, event, change.ctx)?;
         self.store.commit(commit.into_set()).await?;
@@ -325,15 +320,10 @@ impl KeyAuthority {
         if before.revoked_at.is_some() {
             return Ok(before);
         }
-        let mut after = before.clone();
+        let mut after = successor(&before, now);
         after.revoked_at = Some(now);
-        after.updated_at = now;
-        after.version = before.version + 1;
         let commit = Change::new(actor, now)
-            .write(Write::UpdateKey {
-                key: after.clone(),
-                expected_version: before.version,
-            })
+            .write(replace(&before, &after))
             .audit("api_key.revoked", key_target(&after), key_details(&after))
             .key_event(
                 &after.account,
@@ -382,9 +372,7 @@ impl KeyAuthority {
         let sealed = self
             .keyring
             .seal(key_id, current.generation + 1, &secret, now)?;
-        let mut after = before.clone();
-        after.updated_at = now;
-        after.version = before.version + 1;
+        let after = successor(&before, now);
         let details = json!({ "generation": sealed.generation, "previous_valid_until": valid_until.to_rfc3339() });
         let commit = Change::new(actor, now)
             .write(Write::SetSecretValidUntil {
@@ -393,10 +381,7 @@ impl KeyAuthority {
                 valid_until,
             })
             .write(Write::InsertSecret(sealed))
-            .write(Write::UpdateKey {
-                key: after.clone(),
-                expected_version: before.version,
-            })
+            .write(replace(&before, &after))
             .audit("api_key.rotated", key_target(&after), details)
             .key_event(
                 &after.account,
@@ -484,6 +469,22 @@ impl KeyAuthority {
                 status.as_str()
             ))),
         }
+    }
+}
+
+/// The next version of a stored key, changed at `now` (the caller sets what changes).
+pub(crate) fn successor(before: &ApiKey, now: UnixMillis) -> ApiKey {
+    let mut after = before.clone();
+    after.updated_at = now;
+    after.version = before.version + 1;
+    after
+}
+
+/// The write that replaces `before` with `after`, if nobody changed it in between.
+pub(crate) fn replace(before: &ApiKey, after: &ApiKey) -> Write {
+    Write::UpdateKey {
+        key: after.clone(),
+        expected_version: before.version,
     }
 }
 

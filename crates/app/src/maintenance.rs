@@ -5,7 +5,7 @@
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::AppResult;
-use crate::keys::{KeyAuthority, key_details, key_target};
+use crate::keys::{KeyAuthority, key_details, key_target, replace, successor};
 use crate::ports::{Clock, Write};
 use portcullis_core::events::{EventContext, KeyEventBody};
 use portcullis_core::key::KeyStatus;
@@ -76,16 +76,10 @@ impl KeyAuthority {
                 let Some(deadline) = key.idle_deadline(policy) else {
                     continue;
                 };
-                let stored = key.clone();
-                let mut after = key;
+                let mut after = successor(&key, now);
                 after.expires_at = Some(deadline);
-                after.updated_at = stored.updated_at;
-                after.version = stored.version + 1;
                 let change = Change::new(&actor, now)
-                    .write(Write::UpdateKey {
-                        key: after.clone(),
-                        expected_version: stored.version,
-                    })
+                    .write(replace(&key, &after))
                     .audit(
                         "api_key.idle_expired",
                         key_target(&after),
