@@ -13,6 +13,7 @@ use portcullis_core::operator::Permission;
 use portcullis_engine::{Decision, Engine, Outcome, Policy};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::Mutex;
 
 /// Log entries read per step while catching up.
@@ -40,6 +41,8 @@ struct Cursor {
 pub struct Risk {
     store: Arc<dyn Store>,
     cursor: Arc<Mutex<Cursor>>,
+    /// Lines refused at ingest (malformed, unknown type, bad values), for metrics.
+    refused_lines: Arc<AtomicU64>,
 }
 
 impl Risk {
@@ -51,6 +54,7 @@ impl Risk {
                 engine: Engine::new(policy),
                 seq: 0,
             })),
+            refused_lines: Arc::new(AtomicU64::new(0)),
         };
         risk.catch_up().await?;
         Ok(risk)
@@ -60,6 +64,8 @@ impl Risk {
     pub async fn ingest(&self, actor: &Actor, text: &str) -> AppResult<IngestReport> {
         actor.require(Permission::IngestEvents)?;
         let batch = parse_lines(text);
+        self.refused_lines
+            .fetch_add(batch.errors.len() as u64, Ordering::Relaxed);
         let mut report = IngestReport {
             rejected: batch.errors,
             ..IngestReport::default()
@@ -138,6 +144,11 @@ impl Risk {
         self.cursor.lock().await.engine.set_policy(policy);
         tracing::info!(rules, "risk policy replaced");
         Ok(rules)
+    }
+
+    /// Lines refused at ingest since the start.
+    pub fn refused_lines(&self) -> u64 {
+        self.refused_lines.load(Ordering::Relaxed)
     }
 
     /// Counters of the engine: events, duplicates, decisions by verdict, hits per rule.

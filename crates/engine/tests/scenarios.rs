@@ -190,3 +190,27 @@ fn a_confirmed_fraud_number_puts_other_customers_it_called_on_hold() {
             .contains(&"called_by_confirmed_fraud_number".to_owned())
     );
 }
+
+#[test]
+fn late_events_update_windows_by_their_own_time() {
+    // The call record arrives after the widening it preceded (up to ten minutes late is allowed).
+    let decisions = run(&story(&[
+        r#"9000 | "type":"address.added","account":"a1","address":"TQnew","asset":"USDT","network":"TRX","step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1"}"#,
+        r#"8995 | "type":"contact.inbound_call","account":"a1","from":"+15550100","attestation":"C","duration_s":600"#,
+        r#"9020 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"USDT","network":"TRX","address":"TQnew","amount":"4000","amount_usd":4000,"ctx":{"ip":"198.51.100.23","device_id":"d1"}"#,
+    ]));
+    let withdrawal = &decisions[4];
+    assert!(
+        withdrawal
+            .reasons
+            .contains(&"call_before_withdrawal".to_owned()),
+        "{withdrawal:?}"
+    );
+    assert!(
+        withdrawal
+            .reasons
+            .contains(&"escalation_cooldown".to_owned()),
+        "{withdrawal:?}"
+    );
+    assert!(withdrawal.decision >= Verdict::Hold, "{withdrawal:?}");
+}

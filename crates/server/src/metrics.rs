@@ -118,7 +118,11 @@ fn escape(value: &str) -> String {
 
 /// Appends the risk engine's counters: events, decisions by verdict, hits per rule (shadow
 /// rules included, which is how a shadow rule is judged before it acts).
-pub fn render_engine_metrics(out: &mut String, stats: &portcullis_engine::EngineStats) {
+pub fn render_engine_metrics(
+    out: &mut String,
+    stats: &portcullis_engine::EngineStats,
+    refused_lines: u64,
+) {
     let _ = writeln!(
         out,
         "# HELP portcullis_engine_events_total Events applied by the risk engine."
@@ -130,6 +134,12 @@ pub fn render_engine_metrics(out: &mut String, stats: &portcullis_engine::Engine
         "portcullis_engine_duplicates_total {}",
         stats.duplicates
     );
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_engine_refused_lines_total Event lines refused at ingest."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_engine_refused_lines_total counter");
+    let _ = writeln!(out, "portcullis_engine_refused_lines_total {refused_lines}");
     let _ = writeln!(
         out,
         "# HELP portcullis_decisions_total Decisions by verdict."

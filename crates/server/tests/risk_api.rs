@@ -77,6 +77,17 @@ async fn ingest_reports_lines_and_ignores_duplicates(backend: Backend) {
             .status,
         403
     );
+    let metrics = analyst.get("/metrics").await;
+    for expected in [
+        "portcullis_rule_hits_total{rule=\"call_during_escalation\"} 1",
+        "portcullis_engine_refused_lines_total 4",
+    ] {
+        assert!(
+            metrics.text.contains(expected),
+            "{expected} in {}",
+            metrics.text
+        );
+    }
 }
 
 async fn decisions_are_synchronous_stored_and_survive_a_restart(backend: Backend) {

@@ -57,7 +57,11 @@ pub async fn metrics(
         .map(|h| h.render())
         .unwrap_or_default();
     render_verifier_metrics(&mut text, &state.app.keys.verifier().stats());
-    render_engine_metrics(&mut text, &state.app.risk.stats().await);
+    render_engine_metrics(
+        &mut text,
+        &state.app.risk.stats().await,
+        state.app.risk.refused_lines(),
+    );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 
