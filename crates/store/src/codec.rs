@@ -37,7 +37,8 @@ pub fn encode_scopes(scopes: ScopeSet) -> String {
 }
 
 pub fn encode_allowlist(list: &IpAllowList) -> String {
-    serde_json::to_string(&list.entries()).unwrap_or_else(|_| "[]".into())
+    // Infallible: an allow-list can never be stored as `[]` (unrestricted) by an encoding failure.
+    serde_json::Value::from(list.entries()).to_string()
 }
 
 pub fn operator(row: &AnyRow) -> StoreResult<Operator> {
