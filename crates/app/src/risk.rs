@@ -70,9 +70,11 @@ impl Risk {
             rejected: batch.errors,
             ..IngestReport::default()
         };
+        // Indexed once: looking each line up from the start would make a batch quadratic.
+        let raw_lines: Vec<&str> = text.lines().collect();
         let mut deciding = Vec::new();
         for (line, event) in &batch.events {
-            let raw = text.lines().nth(line - 1).unwrap_or_default();
+            let raw = raw_lines.get(line - 1).copied().unwrap_or_default();
             if self.append(event, raw).await? {
                 report.accepted += 1;
                 if event.body.asks_for_decision() {
