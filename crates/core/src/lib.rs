@@ -1,5 +1,5 @@
 //! Portcullis' pure domain: the rules about API keys, scopes, IP allow-lists, signed requests,
-//! the replay window and the audit chain.
+//! the replay window, the audit chain and guarded widening (step-up, cool-downs, protections).
 //!
 //! Nothing in this crate performs I/O or reads a clock: every function that depends on time
 //! takes `now` as an argument, so tests and replays need no sleeping and give the same answer
@@ -10,6 +10,7 @@ pub mod allowlist;
 pub mod audit;
 pub mod contract;
 pub mod events;
+pub mod guard;
 pub mod key;
 pub mod operator;
 pub mod replay;
