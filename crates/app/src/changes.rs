@@ -69,6 +69,11 @@ impl Change {
         Ok(self)
     }
 
+    /// The id of the event added last, if any.
+    pub fn last_event_id(&self) -> Option<String> {
+        self.set.events.last().map(|event| event.id.clone())
+    }
+
     pub fn into_set(self) -> ChangeSet {
         self.set
     }

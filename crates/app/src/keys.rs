@@ -266,28 +266,7 @@ impl KeyAuthority {
     ) -> AppResult<ApiKey> {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
-        let before = self.live_key(key_id, now).await?;
-        if let Some(expected) = change.expected_version
-            && expected != before.version
-        {
-            return Err(AppError::Conflict(format!(
-                "key {key_id} is at version {}, not {expected}",
-                before.version
-            )));
-        }
-        let mut after = successor(&before, now);
-        if let Some(label) = change.label {
-            after.label = validate_label(label)?;
-        }
-        if let Some(scopes) = &change.scopes {
-            after.scopes = parse_scopes(scopes)?;
-        }
-        if let Some(entries) = &change.ip_allowlist {
-            after.ip_allowlist = parse_allowlist(entries)?;
-        }
-        if let Some(expiry) = change.expires_at {
-            after.expires_at = validate_expiry(expiry, now)?;
-        }
+        let (before, after) = self.preview_update(key_id, &change, now).await?;
         let details = json!({
             "before": key_details(&before),
             "after": key_details(&after),
@@ -305,6 +284,67 @@ impl KeyAuthority {
         self.store.commit(commit.into_set()).await?;
         self.loader().install(key_id, now).await?;
         Ok(after)
+    }
+
+    /// The key as it is and as `change` would leave it, validated, without writing anything.
+    pub(crate) async fn preview_update(
+        &self,
+        key_id: &str,
+        change: &KeyChange,
+        now: UnixMillis,
+    ) -> AppResult<(ApiKey, ApiKey)> {
+        let before = self.live_key(key_id, now).await?;
+        if let Some(expected) = change.expected_version
+            && expected != before.version
+        {
+            return Err(AppError::Conflict(format!(
+                "key {key_id} is at version {}, not {expected}",
+                before.version
+            )));
+        }
+        let mut after = successor(&before, now);
+        if let Some(label) = &change.label {
+            after.label = validate_label(label.clone())?;
+        }
+        if let Some(scopes) = &change.scopes {
+            after.scopes = parse_scopes(scopes)?;
+        }
+        if let Some(entries) = &change.ip_allowlist {
+            after.ip_allowlist = parse_allowlist(entries)?;
+        }
+        if let Some(expiry) = change.expires_at {
+            after.expires_at = validate_expiry(expiry, now)?;
+        }
+        Ok((before, after))
+    }
+
+    pub(crate) fn preview_scopes(&self, names: &[String]) -> AppResult<ScopeSet> {
+        parse_scopes(names)
+    }
+
+    pub(crate) fn preview_allowlist(&self, entries: &[String]) -> AppResult<IpAllowList> {
+        parse_allowlist(entries)
+    }
+
+    /// A key that can still be changed (for changes applied later, such as a cool-down's end).
+    pub(crate) async fn changeable_key(&self, key_id: &str, now: UnixMillis) -> AppResult<ApiKey> {
+        self.live_key(key_id, now).await
+    }
+
+    /// Commits a change that rewrites `key_id`, then puts the key as stored in force.
+    pub(crate) async fn commit_and_install(
+        &self,
+        change: Change,
+        key_id: &str,
+        now: UnixMillis,
+    ) -> AppResult<()> {
+        self.store.commit(change.into_set()).await?;
+        self.loader().install(key_id, now).await
+    }
+
+    /// Puts the key as stored in force (after a commit made elsewhere).
+    pub(crate) async fn install(&self, key_id: &str, now: UnixMillis) -> AppResult<()> {
+        self.loader().install(key_id, now).await
     }
 
     /// Revokes a key at once; revoking a revoked key changes nothing and is not an error.

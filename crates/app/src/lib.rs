@@ -9,6 +9,7 @@ pub mod audit;
 mod changes;
 pub mod clock;
 pub mod error;
+pub mod guard;
 pub mod keyring;
 pub mod keys;
 mod loader;
@@ -34,6 +35,7 @@ pub struct Portcullis {
     pub operators: operators::Operators,
     pub audit: audit::Audit,
     pub risk: risk::Risk,
+    pub guard: guard::Guard,
 }
 
 impl Portcullis {
@@ -45,13 +47,29 @@ impl Portcullis {
         keyring: Arc<keyring::MasterKeyring>,
         policy: keys::KeyPolicy,
         risk_policy: portcullis_engine::Policy,
+        guard_settings: guard::GuardSettings,
     ) -> AppResult<Self> {
         let seed = u64::from_le_bytes(random::bytes()?);
         let verifier = Arc::new(verifier::Verifier::new(policy.idle, seed));
-        let keys = keys::KeyAuthority::new(store.clone(), clock.clone(), keyring, verifier, policy);
+        let keys = keys::KeyAuthority::new(
+            store.clone(),
+            clock.clone(),
+            keyring.clone(),
+            verifier,
+            policy,
+        );
         keys.refresh_verifier(clock.as_ref()).await?;
         let risk = risk::Risk::start(store.clone(), risk_policy).await?;
+        let guard = guard::Guard::new(
+            store.clone(),
+            clock.clone(),
+            keys.clone(),
+            keyring,
+            risk.clone(),
+            guard_settings,
+        );
         Ok(Self {
+            guard,
             risk,
             accounts: accounts::Accounts::new(store.clone(), clock.clone()),
             operators: operators::Operators::new(store.clone(), clock.clone()),

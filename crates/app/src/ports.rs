@@ -6,6 +6,10 @@
 //! record it and the events it emits go in one transaction, so a change is never half-written
 //! and never happens without its audit entry.
 
+pub use crate::guard::model::{
+    AccountGuard, PendingAction, PendingChange, SealedBlob, StepUpGrant, TotpEnrolment,
+    WithdrawalAddress,
+};
 use async_trait::async_trait;
 use portcullis_core::account::Account;
 use portcullis_core::audit::{AuditDraft, AuditEntry, ChainHead};
@@ -136,6 +140,31 @@ pub enum Write {
     },
     /// Records a decision; a decision for the same event is kept as it was.
     InsertDecision(StoredDecision),
+    /// Stores an account's guard state when its stored version is `expected_version` (0: the
+    /// account has none yet); stores `expected_version + 1`.
+    PutGuard {
+        guard: AccountGuard,
+        expected_version: i64,
+    },
+    InsertPending(PendingChange),
+    /// Replaces a pending change when its stored version is `expected_version`.
+    UpdatePending {
+        change: PendingChange,
+        expected_version: i64,
+    },
+    InsertGrant(StepUpGrant),
+    /// Spends a grant: fails with a conflict when it was already spent.
+    SpendGrant {
+        token_hash: String,
+        at: UnixMillis,
+    },
+    /// Adds an address to an account's allow-list (or refreshes it).
+    PutAddress(WithdrawalAddress),
+    RemoveAddress {
+        account: String,
+        network: String,
+        address: String,
+    },
 }
 
 /// Everything one change writes, committed atomically.
@@ -202,10 +231,35 @@ pub trait DecisionStore: Send + Sync {
     async fn decision(&self, event_id: &str) -> StoreResult<Option<StoredDecision>>;
 }
 
+#[async_trait]
+pub trait GuardStore: Send + Sync {
+    async fn guard(&self, account: &str) -> StoreResult<Option<AccountGuard>>;
+    async fn pending_change(&self, id: &str) -> StoreResult<Option<PendingChange>>;
+    async fn pending_by_cancel_token(&self, token_hash: &str)
+    -> StoreResult<Option<PendingChange>>;
+    /// The account's changes, newest first, at most `limit`.
+    async fn pending_for_account(
+        &self,
+        account: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingChange>>;
+    /// Changes still `pending` (not held) whose time has come, oldest first.
+    async fn due_pending(&self, now: UnixMillis, limit: u32) -> StoreResult<Vec<PendingChange>>;
+    async fn grant(&self, token_hash: &str) -> StoreResult<Option<StepUpGrant>>;
+    async fn addresses(&self, account: &str) -> StoreResult<Vec<WithdrawalAddress>>;
+}
+
 /// The whole storage port.
 #[async_trait]
 pub trait Store:
-    OperatorStore + AccountStore + KeyStore + AuditStore + EventLog + DecisionStore + std::fmt::Debug
+    OperatorStore
+    + AccountStore
+    + KeyStore
+    + AuditStore
+    + EventLog
+    + DecisionStore
+    + GuardStore
+    + std::fmt::Debug
 {
     /// Applies every write, appends the audit drafts to the chain (in order, after the current
     /// head) and the events to the log, all in one transaction. On any error nothing is written.

@@ -1,7 +1,8 @@
 //! The key authority's own events, in the wire format of the event contract
 //! (`shared/spec/events.md`), so the risk engine consumes them exactly like an exchange's feed.
 //!
-//! `api_key.created`, `api_key.updated` and `api_key.deleted` are the contract's types.
+//! `api_key.created`, `api_key.updated`, `api_key.deleted` and `address.added` are the
+//! contract's types.
 //! `api_key.rotated`, `api_key.idle_warning` and `api_key.idle_expired` are additions (the
 //! contract allows additive types), documented in docs/event-contract.md.
 
@@ -68,6 +69,14 @@ pub enum KeyEventBody {
     },
     #[serde(rename = "api_key.deleted")]
     Deleted { key_id: String },
+    /// A withdrawal address requested for the account's allow-list (the contract's type).
+    #[serde(rename = "address.added")]
+    AddressAdded {
+        address: String,
+        asset: String,
+        network: String,
+        step_up: StepUp,
+    },
     #[serde(rename = "api_key.rotated")]
     Rotated {
         key_id: String,
@@ -88,6 +97,7 @@ impl KeyEventBody {
             KeyEventBody::Created { .. } => "api_key.created",
             KeyEventBody::Updated { .. } => "api_key.updated",
             KeyEventBody::Deleted { .. } => "api_key.deleted",
+            KeyEventBody::AddressAdded { .. } => "address.added",
             KeyEventBody::Rotated { .. } => "api_key.rotated",
             KeyEventBody::IdleWarning { .. } => "api_key.idle_warning",
             KeyEventBody::IdleExpired { .. } => "api_key.idle_expired",

@@ -37,6 +37,8 @@ pub enum Permission {
     IngestEvents,
     /// Replacing the risk policy.
     ManagePolicy,
+    /// Holding and releasing pending widenings (fraud review).
+    ReviewChanges,
 }
 
 /// A role name that does not exist.
@@ -57,7 +59,10 @@ impl Role {
         use Permission::*;
         match self {
             Role::Admin => true,
-            Role::Analyst => matches!(permission, ReadAccounts | ReadKeys | ReadAudit | ReadEvents),
+            Role::Analyst => matches!(
+                permission,
+                ReadAccounts | ReadKeys | ReadAudit | ReadEvents | ReviewChanges
+            ),
             Role::Integration => matches!(
                 permission,
                 VerifyRequests

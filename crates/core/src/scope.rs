@@ -75,6 +75,17 @@ impl ScopeSet {
         Self(self.0 | scope.bit())
     }
 
+    #[must_use]
+    pub fn union(self, other: ScopeSet) -> Self {
+        Self(self.0 | other.0)
+    }
+
+    /// This set minus every scope in `other`.
+    #[must_use]
+    pub fn without(self, other: ScopeSet) -> Self {
+        Self(self.0 & !other.0)
+    }
+
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }

@@ -5,7 +5,10 @@
 //! `PORTCULLIS_DATABASE_URL`). Unknown keys in the file and unknown `PORTCULLIS_*` variables are
 //! errors: a typo must never silently fall back to a default.
 
+use portcullis_app::guard::GuardSettings;
 use portcullis_app::keys::KeyPolicy;
+use portcullis_core::guard::stepup::Requirement;
+use portcullis_core::guard::{CooldownPolicy, StepUpPolicy};
 use portcullis_core::key::IdlePolicy;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -53,6 +56,18 @@ pub struct Config {
     pub nats_stream: String,
     pub nats_subject: String,
     pub nats_consumer: String,
+    pub public_url: String,
+    pub exchange_name: String,
+    pub cooldown_withdraw_minutes: u32,
+    pub cooldown_transfer_minutes: u32,
+    pub cooldown_address_minutes: u32,
+    pub cooldown_allowlist_minutes: u32,
+    pub cooldown_expiry_minutes: u32,
+    pub cooldown_unfreeze_minutes: u32,
+    pub step_up_widen: String,
+    pub step_up_unfreeze: String,
+    pub step_up_authenticators: String,
+    pub step_up_grant_seconds: u32,
 }
 
 impl Default for Config {
@@ -79,6 +94,18 @@ impl Default for Config {
             nats_stream: "PORTCULLIS_EVENTS".into(),
             nats_subject: "portcullis.events.>".into(),
             nats_consumer: "portcullis-engine".into(),
+            public_url: String::new(),
+            exchange_name: "Portcullis".into(),
+            cooldown_withdraw_minutes: 24 * 60,
+            cooldown_transfer_minutes: 24 * 60,
+            cooldown_address_minutes: 24 * 60,
+            cooldown_allowlist_minutes: 24 * 60,
+            cooldown_expiry_minutes: 60,
+            cooldown_unfreeze_minutes: 24 * 60,
+            step_up_widen: "passkey_else_totp".into(),
+            step_up_unfreeze: "passkey".into(),
+            step_up_authenticators: "passkey_else_totp".into(),
+            step_up_grant_seconds: 300,
         }
     }
 }
@@ -106,6 +133,8 @@ pub struct Settings {
     pub max_batch_bytes: usize,
     /// The JetStream event feed, when configured.
     pub nats: Option<crate::nats::NatsSettings>,
+    /// Step-up, cool-downs and the links in announcements.
+    pub guard: GuardSettings,
 }
 
 impl Config {
@@ -195,6 +224,7 @@ impl Config {
                 return Err(invalid(format!("{name} must be greater than zero")));
             }
         }
+        let guard = guard_settings(&self, listen)?;
         let database_url = if self.database_url.is_empty() {
             format!(
                 "sqlite://{}?mode=rwc",
@@ -232,6 +262,7 @@ impl Config {
             risk_policy_file: (!self.risk_policy_file.is_empty())
                 .then(|| PathBuf::from(self.risk_policy_file)),
             max_batch_bytes: self.max_batch_bytes,
+            guard,
             nats: (!self.nats_url.is_empty()).then_some(crate::nats::NatsSettings {
                 url: self.nats_url,
                 stream: self.nats_stream,
@@ -240,6 +271,80 @@ impl Config {
             }),
         })
     }
+}
+
+/// The guard's settings: cool-downs at most 30 days (a longer one is a typo, and would hold a
+/// customer's own change for a month), step-up requirements by name, the public URL.
+fn guard_settings(config: &Config, listen: SocketAddr) -> Result<GuardSettings, ConfigError> {
+    let minutes = |name: &str, value: u32| {
+        if value > 30 * 24 * 60 {
+            Err(ConfigError::Invalid(format!(
+                "{name} must be at most 43200 (30 days)"
+            )))
+        } else {
+            Ok(i64::from(value) * 60_000)
+        }
+    };
+    let requirement = |name: &str, value: &str| match value {
+        "passkey_else_totp" => Ok(Requirement::PasskeyElseTotp),
+        "passkey" => Ok(Requirement::Passkey),
+        _ => Err(ConfigError::Invalid(format!(
+            "{name} must be \"passkey_else_totp\" or \"passkey\" (e-mail and SMS codes never suffice)"
+        ))),
+    };
+    if !(30..=3600).contains(&config.step_up_grant_seconds) {
+        return Err(ConfigError::Invalid(
+            "step_up_grant_seconds must be between 30 and 3600".into(),
+        ));
+    }
+    let public_url = if config.public_url.is_empty() {
+        format!("http://{listen}")
+    } else if config.public_url.starts_with("https://") || config.public_url.starts_with("http://")
+    {
+        config.public_url.trim_end_matches('/').to_owned()
+    } else {
+        return Err(ConfigError::Invalid(
+            "public_url must start with https:// (or http:// for local use)".into(),
+        ));
+    };
+    if config.exchange_name.trim().is_empty() || config.exchange_name.chars().count() > 60 {
+        return Err(ConfigError::Invalid(
+            "exchange_name must be 1 to 60 characters".into(),
+        ));
+    }
+    Ok(GuardSettings {
+        cooldowns: CooldownPolicy {
+            withdraw_ms: minutes(
+                "cooldown_withdraw_minutes",
+                config.cooldown_withdraw_minutes,
+            )?,
+            transfer_ms: minutes(
+                "cooldown_transfer_minutes",
+                config.cooldown_transfer_minutes,
+            )?,
+            address_ms: minutes("cooldown_address_minutes", config.cooldown_address_minutes)?,
+            allowlist_ms: minutes(
+                "cooldown_allowlist_minutes",
+                config.cooldown_allowlist_minutes,
+            )?,
+            expiry_ms: minutes("cooldown_expiry_minutes", config.cooldown_expiry_minutes)?,
+            protection_off_ms: minutes(
+                "cooldown_unfreeze_minutes",
+                config.cooldown_unfreeze_minutes,
+            )?,
+        },
+        step_up: StepUpPolicy {
+            widen: requirement("step_up_widen", &config.step_up_widen)?,
+            unfreeze: requirement("step_up_unfreeze", &config.step_up_unfreeze)?,
+            manage_authenticators: requirement(
+                "step_up_authenticators",
+                &config.step_up_authenticators,
+            )?,
+        },
+        grant_ttl_ms: i64::from(config.step_up_grant_seconds) * 1000,
+        public_url,
+        exchange_name: config.exchange_name.trim().to_owned(),
+    })
 }
 
 /// An environment value as TOML: numbers and booleans keep their type, anything else is text.

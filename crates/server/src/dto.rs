@@ -122,8 +122,11 @@ pub struct CreateKeyBody {
     pub ip_allowlist: Vec<String>,
     /// RFC 3339.
     pub expires_at: Option<String>,
+    /// Informational (monitor mode); widening is proven by `step_up_grant`, not by this claim.
     #[serde(default)]
     pub step_up: StepUpBody,
+    /// A grant from a passed step-up; needed when the key asks for `withdraw` or `transfer`.
+    pub step_up_grant: Option<String>,
     #[serde(default)]
     pub ctx: ContextBody,
 }
@@ -158,8 +161,11 @@ pub struct UpdateKeyBody {
     pub expires_at: Option<Option<String>>,
     /// Apply only if the key is still at this version.
     pub expected_version: Option<i64>,
+    /// Informational (monitor mode); widening is proven by `step_up_grant`, not by this claim.
     #[serde(default)]
     pub step_up: StepUpBody,
+    /// A grant from a passed step-up; needed when the change widens the key.
+    pub step_up_grant: Option<String>,
     #[serde(default)]
     pub ctx: ContextBody,
 }
@@ -242,6 +248,9 @@ pub struct IssuedKeyDto {
     pub key: KeyDto,
     /// The HMAC secret, shown this once; absent for Ed25519 keys.
     pub secret: Option<String>,
+    /// The fund-moving scopes still waiting out their cool-down, when the key asked for any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<crate::guard_dto::PendingChangeDto>,
 }
 
 /// `POST /v1/accounts`.

@@ -54,10 +54,34 @@ impl ApiError {
     }
 }
 
+/// Refusals that are not malformed input: the caller lacks a fresh confirmation (403), or the
+/// account's protections forbid the change right now (423), or the target is past changing
+/// (409). Every other `Invalid` is a 400.
+fn status_of_refusal(code: &str) -> StatusCode {
+    match code {
+        "step_up_required"
+        | "step_up_insufficient"
+        | "step_up_not_enrolled"
+        | "invalid_grant"
+        | "grant_spent"
+        | "grant_expired"
+        | "totp_wrong"
+        | "totp_reused" => StatusCode::FORBIDDEN,
+        "account_protected" | "step_up_locked" => StatusCode::LOCKED,
+        "change_closed"
+        | "change_not_held"
+        | "change_held"
+        | "change_not_due"
+        | "cancel_link_used"
+        | "lock_cannot_shorten" => StatusCode::CONFLICT,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
         let status = match &error {
-            AppError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            AppError::Invalid { code, .. } => status_of_refusal(code),
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,

@@ -8,6 +8,7 @@ pub mod config;
 pub mod dto;
 pub mod error;
 pub mod extract;
+pub mod guard_dto;
 pub mod keyring_file;
 pub mod metrics;
 pub mod nats;
@@ -19,7 +20,7 @@ mod tasks;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{StatusCode, header};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use config::Settings;
 use error::ApiError;
 use portcullis_app::clock::SystemClock;
@@ -52,6 +53,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
         Arc::new(keyring),
         settings.key_policy,
         risk_policy,
+        settings.guard.clone(),
     )
     .await
 }
@@ -87,7 +89,7 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 
 /// Every route of the API.
 pub fn router(state: AppState, settings: &Settings) -> Router {
-    use routes::{accounts, audit, keys, operators, risk, system, verify};
+    use routes::{accounts, audit, cancel, guard, keys, operators, risk, system, verify};
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
@@ -124,6 +126,38 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/v1/decisions/{event_id}", get(risk::show))
         .route("/v1/policy/reload", post(risk::reload_policy))
         .route("/v1/secrets/rewrap", post(audit::rewrap))
+        .route("/v1/accounts/{account}/totp", post(guard::start_totp))
+        .route(
+            "/v1/accounts/{account}/totp/confirm",
+            post(guard::confirm_totp),
+        )
+        .route(
+            "/v1/accounts/{account}/step-up/totp",
+            post(guard::step_up_totp),
+        )
+        .route("/v1/accounts/{account}/changes", get(guard::list_changes))
+        .route("/v1/changes/{id}", get(guard::show_change))
+        .route("/v1/changes/{id}/cancel", post(guard::cancel_change))
+        .route("/v1/changes/{id}/hold", post(guard::hold_change))
+        .route("/v1/changes/{id}/release", post(guard::release_change))
+        .route("/v1/accounts/{account}/protection", get(guard::protection))
+        .route("/v1/accounts/{account}/freeze", post(guard::freeze))
+        .route("/v1/accounts/{account}/unfreeze", post(guard::unfreeze))
+        .route(
+            "/v1/accounts/{account}/settings-lock",
+            post(guard::lock_settings),
+        )
+        .route(
+            "/v1/accounts/{account}/addresses",
+            get(guard::list_addresses).post(guard::add_address),
+        )
+        .route(
+            "/v1/accounts/{account}/addresses/{network}/{address}",
+            delete(guard::remove_address),
+        )
+        .route("/v1/withdrawals/check", post(guard::check_withdrawal))
+        .route("/cancel/{token}", get(cancel::show).post(cancel::confirm))
+        .route("/assets/portcullis.css", get(cancel::stylesheet))
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

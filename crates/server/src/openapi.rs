@@ -21,6 +21,12 @@ use utoipa::{Modify, OpenApi};
         routes::operators::create, routes::operators::list, routes::operators::revoke,
         routes::audit::list, routes::audit::verify, routes::audit::events, routes::audit::rewrap,
         routes::risk::ingest, routes::risk::decide, routes::risk::show, routes::risk::reload_policy,
+        routes::guard::start_totp, routes::guard::confirm_totp, routes::guard::step_up_totp,
+        routes::guard::list_changes, routes::guard::show_change, routes::guard::cancel_change,
+        routes::guard::hold_change, routes::guard::release_change,
+        routes::guard::protection, routes::guard::freeze, routes::guard::unfreeze, routes::guard::lock_settings,
+        routes::guard::list_addresses, routes::guard::add_address, routes::guard::remove_address,
+        routes::guard::check_withdrawal,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::ContextBody, dto::StepUpBody)),
     modifiers(&OperatorToken),
@@ -33,6 +39,10 @@ use utoipa::{Modify, OpenApi};
         (name = "events", description = "Internal event log"),
         (name = "risk", description = "Risk engine: event feed, decisions"),
         (name = "system", description = "Health, metrics, this document"),
+        (name = "step-up", description = "TOTP enrolment and step-up grants"),
+        (name = "changes", description = "Widenings waiting out their cool-down"),
+        (name = "protection", description = "Freeze and settings lock"),
+        (name = "addresses", description = "Withdrawal-address allow-list"),
     )
 )]
 struct ApiDoc;

@@ -1,5 +1,5 @@
 //! Background maintenance while serving: following key changes from other processes, writing
-//! key usage back, and the idle-key sweep. Each failure is logged and retried on the next tick.
+//! key usage back, applying pending changes whose cool-down ended, and the idle-key sweep. Each failure is logged and retried on the next tick.
 
 use crate::config::Settings;
 use portcullis_app::Portcullis;
@@ -31,6 +31,11 @@ pub(crate) fn spawn(app: Portcullis, settings: &Settings) -> (watch::Sender<bool
                     // The key authority's own events reach the risk engine through the log.
                     if let Err(error) = app.risk.catch_up().await {
                         tracing::warn!(%error, "risk engine catch-up failed");
+                    }
+                    match app.guard.apply_due().await {
+                        Ok(0) => {}
+                        Ok(applied) => tracing::info!(applied, "pending changes applied at the end of their cool-down"),
+                        Err(error) => tracing::warn!(%error, "applying pending changes failed"),
                     }
                 }
                 _ = flush.tick() => {

@@ -167,7 +167,7 @@ async fn the_key_authoritys_changes_reach_the_engine(backend: Backend) {
         201
     );
     let key = admin
-        .post("/v1/accounts/acc_ka/keys", &json!({ "scopes": ["read", "trade", "withdraw"], "ip_allowlist": ["192.0.2.0/24"], "step_up": "passkey" }))
+        .post("/v1/accounts/acc_ka/keys", &json!({ "scopes": ["read", "trade"], "ip_allowlist": ["192.0.2.0/24"], "step_up": "passkey" }))
         .await;
     let key_id = key.body["key"]["key_id"].as_str().unwrap();
     let outside = json!({

@@ -13,7 +13,7 @@ use portcullis_core::key::ApiKey;
 use portcullis_core::time::UnixMillis;
 use sqlx::{Any, Transaction};
 
-type Tx<'c> = Transaction<'c, Any>;
+pub(crate) type Tx<'c> = Transaction<'c, Any>;
 
 const NEXT_CHANGE_SEQ: &str = "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys)";
 
@@ -37,7 +37,7 @@ pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
     tx.commit().await.map_err(|e| db_error("commit", e))
 }
 
-async fn execute(
+pub(crate) async fn execute(
     tx: &mut Tx<'_>,
     what: &str,
     query: sqlx::query::Query<'_, Any, sqlx::any::AnyArguments>,
@@ -50,7 +50,12 @@ async fn execute(
 }
 
 /// After an update touched no row: was the row missing, or had it changed?
-async fn missing_or_changed(tx: &mut Tx<'_>, table: &str, column: &str, id: &str) -> StoreError {
+pub(crate) async fn missing_or_changed(
+    tx: &mut Tx<'_>,
+    table: &str,
+    column: &str,
+    id: &str,
+) -> StoreError {
     let sql = format!("SELECT 1 FROM {table} WHERE {column} = $1");
     match sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(id.to_owned())
@@ -125,6 +130,25 @@ async fn apply(tx: &mut Tx<'_>, write: Write) -> StoreResult<()> {
                 )));
             }
         }
+        Write::PutGuard {
+            guard,
+            expected_version,
+        } => crate::guard::put_guard(tx, guard, expected_version).await?,
+        Write::InsertPending(change) => crate::guard::insert_pending(tx, change).await?,
+        Write::UpdatePending {
+            change,
+            expected_version,
+        } => crate::guard::update_pending(tx, change, expected_version).await?,
+        Write::InsertGrant(grant) => crate::guard::insert_grant(tx, grant).await?,
+        Write::SpendGrant { token_hash, at } => {
+            crate::guard::spend_grant(tx, token_hash, at).await?
+        }
+        Write::PutAddress(address) => crate::guard::put_address(tx, address).await?,
+        Write::RemoveAddress {
+            account,
+            network,
+            address,
+        } => crate::guard::remove_address(tx, account, network, address).await?,
         Write::InsertDecision(d) => {
             let query = sqlx::query(
                 "INSERT INTO decisions (event_id, decided_at, decision, score, reasons, features) \

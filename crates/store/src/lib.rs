@@ -8,6 +8,7 @@
 
 mod codec;
 mod commit;
+mod guard;
 mod reads;
 pub mod testing;
 

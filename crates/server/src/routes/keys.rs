@@ -6,10 +6,13 @@ use crate::dto::{
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Operator, OptionalJson};
+use crate::guard_dto::PendingChangeDto;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use portcullis_app::guard::GuardedOutcome;
 use portcullis_app::keys::{ImportedKey, IssuedKey, KeyChange, KeyView, NewKey};
 use portcullis_core::key::{KeyAlgorithm, KeyStatus};
 use portcullis_core::secret::Secret;
@@ -25,17 +28,22 @@ fn issued(state: &AppState, issued: IssuedKey) -> IssuedKeyDto {
         secret: issued
             .secret
             .map(|s| String::from_utf8_lossy(s.expose()).into_owned()),
+        pending: None,
     }
 }
 
 /// Issue a key for an account. HMAC secrets are in this response and nowhere else, ever.
+/// `withdraw` and `transfer` are widenings: they need `step_up_grant`, and are added when their
+/// cool-down ends (see `pending`); the key is usable at once with its other scopes.
 #[utoipa::path(
     post, path = "/v1/accounts/{account}/keys", tag = "keys",
     params(("account" = String, Path, description = "Account id")),
     request_body = CreateKeyBody,
     responses(
         (status = 201, body = IssuedKeyDto),
-        (status = 400, description = "`unknown_scope`, `invalid_cidr`, `invalid_public_key`, `invalid_label`, `invalid_expiry`, `invalid_algorithm`", body = ErrorBody),
+        (status = 400, description = "`unknown_scope`, `invalid_cidr`, `invalid_public_key`, `invalid_label`, `invalid_expiry`, `invalid_algorithm`, `withdraw_needs_allowlist`", body = ErrorBody),
+        (status = 403, description = "`step_up_required` and the other step-up refusals", body = ErrorBody),
+        (status = 423, description = "`account_protected`: frozen or settings locked", body = ErrorBody),
         (status = 404, description = "No such account", body = ErrorBody),
     ),
     security(("operator_token" = []))
@@ -66,8 +74,14 @@ pub async fn create(
         step_up: body.step_up.into(),
         ctx: body.ctx.into(),
     };
-    let created = state.app.keys.create_key(&actor, request).await?;
-    Ok((StatusCode::CREATED, Json(issued(&state, created))))
+    let created = state
+        .app
+        .guard
+        .create_key(&actor, request, body.step_up_grant.as_deref())
+        .await?;
+    let mut dto = issued(&state, created.issued);
+    dto.pending = created.pending.map(PendingChangeDto::from);
+    Ok((StatusCode::CREATED, Json(dto)))
 }
 
 /// Import an existing HMAC key (role `admin`), so an exchange can migrate without reissuing.
@@ -127,12 +141,23 @@ pub async fn show(
     Ok(Json(state.app.keys.key(&actor, &key_id).await?.into()))
 }
 
-/// Change a key's label, scopes, allow-list or expiry.
+/// Change a key's label, scopes, allow-list or expiry. A change that widens nothing applies at
+/// once (200). A widening (adding `withdraw`/`transfer`, a wider or removed allow-list, a later
+/// expiry) needs `step_up_grant` and becomes a pending change (202) that applies when its
+/// cool-down ends unless cancelled or held.
 #[utoipa::path(
     patch, path = "/v1/keys/{key_id}", tag = "keys",
     params(("key_id" = String, Path, description = "Key id")),
     request_body = UpdateKeyBody,
-    responses((status = 200, body = KeyDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Version mismatch, or the key is revoked or expired", body = ErrorBody)),
+    responses(
+        (status = 200, body = KeyDto),
+        (status = 202, description = "A widening, now pending", body = PendingChangeDto),
+        (status = 400, body = ErrorBody),
+        (status = 403, description = "`step_up_required` and the other step-up refusals", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Version mismatch, or the key is revoked or expired", body = ErrorBody),
+        (status = 423, description = "`account_protected`: frozen or settings locked", body = ErrorBody),
+    ),
     security(("operator_token" = []))
 )]
 pub async fn update(
@@ -140,7 +165,7 @@ pub async fn update(
     Operator(actor): Operator,
     Path(key_id): Path<String>,
     ApiJson(body): ApiJson<UpdateKeyBody>,
-) -> ApiResult<Json<KeyDto>> {
+) -> ApiResult<Response> {
     let expires_at = match body.expires_at {
         None => None,
         Some(None) => Some(None),
@@ -155,8 +180,22 @@ pub async fn update(
         ctx: body.ctx.into(),
         expected_version: body.expected_version,
     };
-    let key = state.app.keys.update_key(&actor, &key_id, change).await?;
-    Ok(Json(state.app.keys.key(&actor, &key.key_id).await?.into()))
+    let grant = body.step_up_grant.as_deref();
+    match state
+        .app
+        .guard
+        .change_key(&actor, &key_id, change, grant)
+        .await?
+    {
+        GuardedOutcome::Applied(key) => {
+            let view: KeyDto = state.app.keys.key(&actor, &key.key_id).await?.into();
+            Ok(Json(view).into_response())
+        }
+        GuardedOutcome::Pending(receipt) => {
+            let dto = PendingChangeDto::from(receipt);
+            Ok((StatusCode::ACCEPTED, Json(dto)).into_response())
+        }
+    }
 }
 
 /// Revoke a key, effective immediately.

@@ -2,6 +2,8 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod cancel;
+pub mod guard;
 pub mod keys;
 pub mod operators;
 pub mod risk;

@@ -211,6 +211,10 @@ impl Client {
         .await
     }
 
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.send("DELETE", path, None, "application/json").await
+    }
+
     pub async fn post_raw(&self, path: &str, body: Vec<u8>, content_type: &str) -> Reply {
         self.send("POST", path, Some(body), content_type).await
     }
@@ -234,6 +238,13 @@ impl Client {
             let result = match (method, body) {
                 ("GET", _) => {
                     let mut request = agent.get(&url);
+                    if let Some(auth) = &auth {
+                        request = request.header("authorization", auth);
+                    }
+                    request.call()
+                }
+                ("DELETE", _) => {
+                    let mut request = agent.delete(&url);
                     if let Some(auth) = &auth {
                         request = request.header("authorization", auth);
                     }

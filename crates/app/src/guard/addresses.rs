@@ -1,0 +1,178 @@
+//! The withdrawal-address allow-list: adding an address is a widening (step-up, cool-down);
+//! removing one is immediate; an API withdrawal may only go to an address on the list.
+
+use super::Guard;
+use super::stepup::target;
+use super::widening::{PendingReceipt, WideningRequest};
+use crate::access::Actor;
+use crate::changes::Change;
+use crate::error::{AppError, AppResult};
+use crate::ports::{PendingAction, WithdrawalAddress, Write};
+use portcullis_core::events::{EventContext, KeyEventBody, StepUp};
+use portcullis_core::guard::Widening;
+use portcullis_core::operator::Permission;
+use serde_json::json;
+
+const MAX_FIELD: usize = 128;
+
+/// An address the customer asks to allow-list.
+#[derive(Debug, Clone)]
+pub struct NewAddress {
+    pub address: String,
+    pub asset: String,
+    pub network: String,
+    pub label: String,
+    pub ctx: EventContext,
+}
+
+/// The answer to "may this account withdraw to this address now?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithdrawalCheck {
+    pub allowed: bool,
+    /// Stable reason when refused: `account_frozen` or `address_not_allowlisted`.
+    pub reason: Option<&'static str>,
+}
+
+fn field(name: &'static str, value: &str, required: bool) -> AppResult<String> {
+    let value = value.trim();
+    if (required && value.is_empty())
+        || value.chars().count() > MAX_FIELD
+        || value.chars().any(char::is_control)
+    {
+        return Err(AppError::invalid(
+            "invalid_address",
+            format!(
+                "`{name}` must be {}at most {MAX_FIELD} printable characters",
+                if required { "1 to " } else { "" }
+            ),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+impl Guard {
+    pub async fn addresses(
+        &self,
+        actor: &Actor,
+        account: &str,
+    ) -> AppResult<Vec<WithdrawalAddress>> {
+        actor.require(Permission::ReadKeys)?;
+        self.account(account).await?;
+        Ok(self.store.addresses(account).await?)
+    }
+
+    /// Asks to allow-list an address; it becomes usable when the cool-down ends.
+    pub async fn add_address(
+        &self,
+        actor: &Actor,
+        account: &str,
+        request: NewAddress,
+        grant: Option<&str>,
+    ) -> AppResult<PendingReceipt> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let address = field("address", &request.address, true)?;
+        let asset = field("asset", &request.asset, true)?.to_ascii_uppercase();
+        let network = field("network", &request.network, true)?.to_ascii_uppercase();
+        let label = field("label", &request.label, false)?;
+        let known = self.store.addresses(account).await?;
+        if known
+            .iter()
+            .any(|a| a.address == address && a.network == network)
+        {
+            return Err(AppError::Conflict(format!(
+                "{address} on {network} is already allow-listed"
+            )));
+        }
+        let event_address = address.clone();
+        let (event_asset, event_network) = (asset.clone(), network.clone());
+        let pending = WideningRequest {
+            account,
+            action: PendingAction::AddAddress {
+                address,
+                asset,
+                network,
+                label,
+            },
+            widenings: vec![Widening::AddsAddress],
+            grant,
+            event: Some(KeyEventBody::AddressAdded {
+                address: event_address,
+                asset: event_asset,
+                network: event_network,
+                step_up: StepUp::None,
+            }),
+            ctx: request.ctx,
+        };
+        self.request_widening(actor, pending, now).await
+    }
+
+    /// Removes an address at once (narrowing).
+    pub async fn remove_address(
+        &self,
+        actor: &Actor,
+        account: &str,
+        network: &str,
+        address: &str,
+    ) -> AppResult<()> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let network = network.trim().to_ascii_uppercase();
+        let known = self.store.addresses(account).await?;
+        if !known
+            .iter()
+            .any(|a| a.address == address && a.network == network)
+        {
+            return Err(AppError::NotFound(format!(
+                "address {address} on {network}"
+            )));
+        }
+        let change = Change::new(actor, now)
+            .write(Write::RemoveAddress {
+                account: account.to_owned(),
+                network: network.clone(),
+                address: address.to_owned(),
+            })
+            .audit(
+                "address.removed",
+                target(account),
+                json!({ "address": address, "network": network }),
+            );
+        Ok(self.store.commit(change.into_set()).await?)
+    }
+
+    /// Whether an API withdrawal from `account` to `address` on `network` may proceed now.
+    pub async fn check_withdrawal(
+        &self,
+        actor: &Actor,
+        account: &str,
+        network: &str,
+        address: &str,
+    ) -> AppResult<WithdrawalCheck> {
+        actor.require(Permission::VerifyRequests)?;
+        let now = self.clock.now();
+        let guard = self.guard_of(account).await?;
+        if guard.protection.is_frozen() {
+            return Ok(WithdrawalCheck {
+                allowed: false,
+                reason: Some("account_frozen"),
+            });
+        }
+        let network = network.trim().to_ascii_uppercase();
+        let listed =
+            self.store.addresses(account).await?.into_iter().any(|a| {
+                a.address == address.trim() && a.network == network && a.usable_from <= now
+            });
+        Ok(if listed {
+            WithdrawalCheck {
+                allowed: true,
+                reason: None,
+            }
+        } else {
+            WithdrawalCheck {
+                allowed: false,
+                reason: Some("address_not_allowlisted"),
+            }
+        })
+    }
+}

@@ -1,0 +1,136 @@
+//! What the guard stores: an account's protections and TOTP enrolment, pending changes with
+//! their cool-downs, single-use step-up grants, and the withdrawal-address allow-list.
+
+use portcullis_core::allowlist::IpAllowList;
+use portcullis_core::guard::totp::TotpState;
+use portcullis_core::guard::{PendingStatus, Protection, StepUpMethod, Widening};
+use portcullis_core::scope::ScopeSet;
+use portcullis_core::time::UnixMillis;
+use serde::{Deserialize, Serialize};
+
+/// Secret bytes sealed with a master key (AEAD), as stored inside a JSON document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedBlob {
+    pub master_key_id: String,
+    /// Base64 (standard) of the nonce and of the ciphertext with its tag.
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+/// An authenticator app enrolled (or being enrolled) for TOTP step-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpEnrolment {
+    pub secret: SealedBlob,
+    pub created_at: UnixMillis,
+    /// Set once the customer proved the app works by entering a first code; until then the
+    /// enrolment counts for nothing.
+    pub confirmed_at: Option<UnixMillis>,
+    pub state: TotpState,
+}
+
+/// Everything the guard keeps per account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountGuard {
+    pub account: String,
+    #[serde(default)]
+    pub protection: Protection,
+    #[serde(default)]
+    pub totp: Option<TotpEnrolment>,
+    /// Optimistic-concurrency counter (0 when nothing is stored yet); not part of the document.
+    #[serde(skip)]
+    pub version: i64,
+}
+
+impl AccountGuard {
+    pub fn empty(account: &str) -> Self {
+        Self {
+            account: account.to_owned(),
+            protection: Protection::default(),
+            totp: None,
+            version: 0,
+        }
+    }
+
+    pub fn totp_confirmed(&self) -> bool {
+        self.totp.as_ref().is_some_and(|t| t.confirmed_at.is_some())
+    }
+}
+
+/// What a pending change does when it applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum PendingAction {
+    /// A change to a key, kept as a difference from the key as it was when requested, so a
+    /// narrowing made during the cool-down is not undone when the change applies.
+    KeyChange {
+        key_id: String,
+        label: Option<String>,
+        add_scopes: ScopeSet,
+        remove_scopes: ScopeSet,
+        ip_allowlist: Option<IpAllowList>,
+        /// `Some(None)` removes the expiry.
+        expires_at: Option<Option<UnixMillis>>,
+    },
+    AddAddress {
+        address: String,
+        asset: String,
+        network: String,
+        label: String,
+    },
+    Unfreeze,
+}
+
+impl PendingAction {
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            PendingAction::KeyChange { .. } => "key_change",
+            PendingAction::AddAddress { .. } => "add_address",
+            PendingAction::Unfreeze => "unfreeze",
+        }
+    }
+}
+
+/// A widening waiting out its cool-down.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChange {
+    pub id: String,
+    pub account: String,
+    pub action: PendingAction,
+    pub widenings: Vec<Widening>,
+    pub status: PendingStatus,
+    pub requested_at: UnixMillis,
+    pub applies_at: UnixMillis,
+    /// Who asked (an operator id, `cli:local`, or `customer:<account>`).
+    pub requested_by: String,
+    pub step_up: StepUpMethod,
+    /// SHA-256 (hex) of the single-use cancel token sent in the announcements.
+    pub cancel_token_hash: String,
+    /// The event the risk engine decided on when the change was requested.
+    pub event_id: Option<String>,
+    #[serde(skip)]
+    pub version: i64,
+}
+
+/// Proof that the customer just passed a step-up, spendable once, shortly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepUpGrant {
+    /// SHA-256 (hex) of the grant token; the token itself is only ever returned to the caller.
+    pub token_hash: String,
+    pub account: String,
+    pub method: StepUpMethod,
+    pub issued_at: UnixMillis,
+    pub expires_at: UnixMillis,
+    pub spent_at: Option<UnixMillis>,
+}
+
+/// An address on an account's withdrawal allow-list (only stored once its cool-down passed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithdrawalAddress {
+    pub account: String,
+    pub network: String,
+    pub address: String,
+    pub asset: String,
+    pub label: String,
+    pub requested_at: UnixMillis,
+    pub usable_from: UnixMillis,
+}

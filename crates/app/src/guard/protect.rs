@@ -1,0 +1,158 @@
+//! The freeze and the settings lock.
+//!
+//! Freezing is one step with no step-up: a customer who realises mid-call that they are being
+//! scammed must be able to stop everything at once. Lifting the freeze is a widening.
+
+use super::pending::update;
+use super::stepup::{put, target};
+use super::widening::{PendingReceipt, WideningRequest};
+use super::{Guard, refusal};
+use crate::access::Actor;
+use crate::changes::Change;
+use crate::error::AppResult;
+use crate::ports::{PendingAction, PendingChange};
+use portcullis_core::events::{EventContext, KeyEventBody, StepUp};
+use portcullis_core::guard::widening::FUND_MOVING;
+use portcullis_core::guard::{PendingStatus, Protection, Widening};
+use portcullis_core::key::KeyStatus;
+use portcullis_core::operator::Permission;
+use portcullis_core::scope::ScopeSet;
+use portcullis_core::time::UnixMillis;
+use serde_json::json;
+
+/// What a freeze did.
+#[derive(Debug, Clone)]
+pub struct FreezeReport {
+    pub protection: Protection,
+    /// Keys whose `withdraw`/`transfer` were suspended.
+    pub keys_narrowed: Vec<String>,
+    /// Pending widenings cancelled.
+    pub changes_cancelled: Vec<String>,
+}
+
+impl Guard {
+    pub async fn protection(&self, actor: &Actor, account: &str) -> AppResult<Protection> {
+        actor.require(Permission::ReadKeys)?;
+        Ok(self.guard_of(account).await?.protection)
+    }
+
+    /// Freezes the account: every key loses `withdraw` and `transfer`, every open widening is
+    /// cancelled, and no widening is accepted until the freeze is lifted. All in one commit.
+    pub async fn freeze(
+        &self,
+        actor: &Actor,
+        account: &str,
+        ctx: EventContext,
+    ) -> AppResult<FreezeReport> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let guard = self.guard_of(account).await?;
+        let mut next = guard.clone();
+        next.protection = guard.protection.frozen(now);
+        let mut change = Change::new(actor, now).write(put(next.clone(), guard.version));
+        let fund_moving =
+            ScopeSet::parse(FUND_MOVING.iter().map(|s| s.as_str())).unwrap_or_default();
+        let mut keys_narrowed = Vec::new();
+        for key in self.store.keys_for_account(account).await? {
+            let live = key.status(now, self.keys.policy().idle) == KeyStatus::Active;
+            if !live || key.scopes.without(fund_moving) == key.scopes {
+                continue;
+            }
+            let mut after = crate::keys::successor(&key, now);
+            after.scopes = key.scopes.without(fund_moving);
+            let event = KeyEventBody::Updated {
+                key_id: key.key_id.clone(),
+                scopes: after.scopes,
+                ip_allowlist: after.ip_allowlist.clone(),
+                step_up: StepUp::None,
+            };
+            change = change.write(crate::keys::replace(&key, &after)).key_event(
+                account,
+                event,
+                ctx.clone(),
+            )?;
+            keys_narrowed.push(key.key_id);
+        }
+        let mut changes_cancelled = Vec::new();
+        for open in self.store.pending_for_account(account, 1_000).await? {
+            if !open.status.is_open() {
+                continue;
+            }
+            let cancelled = PendingChange {
+                status: PendingStatus::Cancelled {
+                    at: now,
+                    by: actor.id.clone(),
+                },
+                version: open.version + 1,
+                ..open.clone()
+            };
+            changes_cancelled.push(open.id.clone());
+            change = change.write(update(cancelled, open.version));
+        }
+        let details =
+            json!({ "keys_narrowed": keys_narrowed, "changes_cancelled": changes_cancelled });
+        let change = change.audit("account.frozen", target(account), details);
+        self.store.commit(change.into_set()).await?;
+        for key_id in &keys_narrowed {
+            self.keys.install(key_id, now).await?;
+        }
+        Ok(FreezeReport {
+            protection: next.protection,
+            keys_narrowed,
+            changes_cancelled,
+        })
+    }
+
+    /// Asks to lift the freeze: a passkey step-up, then its own cool-down.
+    pub async fn request_unfreeze(
+        &self,
+        actor: &Actor,
+        account: &str,
+        grant: Option<&str>,
+    ) -> AppResult<PendingReceipt> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let request = WideningRequest {
+            account,
+            action: PendingAction::Unfreeze,
+            widenings: vec![Widening::DisablesProtection],
+            grant,
+            event: None,
+            ctx: EventContext::default(),
+        };
+        self.request_widening(actor, request, now).await
+    }
+
+    /// Locks every widening until `until`. Only ever extends: nobody, operators included, can
+    /// bring the date forward.
+    pub async fn lock_settings(
+        &self,
+        actor: &Actor,
+        account: &str,
+        until: UnixMillis,
+    ) -> AppResult<Protection> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let guard = self.guard_of(account).await?;
+        let protection = guard
+            .protection
+            .with_lock(until, now)
+            .map_err(|e| match e {
+                portcullis_core::guard::ProtectionError::CannotShorten(_) => {
+                    refusal("lock_cannot_shorten", e)
+                }
+                other => refusal("invalid_lock", other),
+            })?;
+        let mut next = guard.clone();
+        next.protection = protection.clone();
+        let change = Change::new(actor, now)
+            .write(put(next, guard.version))
+            .audit(
+                "account.settings_locked",
+                target(account),
+                json!({ "until": until.to_rfc3339() }),
+            );
+        self.store.commit(change.into_set()).await?;
+        Ok(protection)
+    }
+}

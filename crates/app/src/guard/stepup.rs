@@ -1,0 +1,288 @@
+//! Step-up: enrolling an authenticator app, and turning a correct code into a single-use grant
+//! that a widening request then spends.
+
+use super::{Guard, refusal, token_hash};
+use crate::access::Actor;
+use crate::changes::Change;
+use crate::error::{AppError, AppResult};
+use crate::ports::{AccountGuard, SealedBlob, StepUpGrant, TotpEnrolment, Write};
+use crate::random;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use portcullis_core::guard::StepUpMethod;
+use portcullis_core::guard::stepup::Action;
+use portcullis_core::guard::totp::{self, TotpState};
+use portcullis_core::operator::Permission;
+use portcullis_core::secret::Secret;
+use portcullis_core::time::UnixMillis;
+use serde_json::json;
+
+/// A TOTP enrolment just started: the secret leaves Portcullis this once, inside the URI.
+#[derive(Debug)]
+pub struct TotpEnrolmentStart {
+    /// `otpauth://totp/...` with the secret; render it as a QR code for the app to scan.
+    pub provisioning_uri: Secret,
+}
+
+/// A grant as issued: the token is in here once and never again.
+#[derive(Debug)]
+pub struct IssuedGrant {
+    pub token: Secret,
+    pub method: StepUpMethod,
+    pub expires_at: UnixMillis,
+}
+
+/// The row id the TOTP secret is sealed under (binds the ciphertext to its account).
+fn totp_seal_id(account: &str) -> String {
+    format!("totp:{account}")
+}
+
+impl Guard {
+    /// Starts (or restarts, while unconfirmed) a TOTP enrolment. Replacing a confirmed
+    /// authenticator is refused: that would let whoever holds the session swap the customer's
+    /// second factor for their own.
+    pub async fn start_totp(&self, actor: &Actor, account: &str) -> AppResult<TotpEnrolmentStart> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let guard = self.guard_of(account).await?;
+        if guard.totp_confirmed() {
+            return Err(AppError::Conflict(format!(
+                "account {account} already has a confirmed authenticator app"
+            )));
+        }
+        let secret = Secret::new(random::bytes::<{ totp::SECRET_BYTES }>()?.to_vec());
+        let app = totp::generator(secret.expose(), &self.settings.exchange_name, account)
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let uri = totp::provisioning_uri(&app).map_err(|e| AppError::Internal(e.to_string()))?;
+        let sealed = self.keyring.seal(&totp_seal_id(account), 1, &secret, now)?;
+        let mut next = guard.clone();
+        next.totp = Some(TotpEnrolment {
+            secret: SealedBlob {
+                master_key_id: sealed.master_key_id,
+                nonce: BASE64.encode(&sealed.nonce),
+                ciphertext: BASE64.encode(&sealed.ciphertext),
+            },
+            created_at: now,
+            confirmed_at: None,
+            state: TotpState::default(),
+        });
+        let change = Change::new(actor, now)
+            .write(put(next, guard.version))
+            .audit("totp.enrolment_started", target(account), json!({}));
+        self.store.commit(change.into_set()).await?;
+        Ok(TotpEnrolmentStart {
+            provisioning_uri: Secret::new(uri.into_bytes()),
+        })
+    }
+
+    /// Confirms the enrolment with a first code from the app.
+    pub async fn confirm_totp(&self, actor: &Actor, account: &str, code: &str) -> AppResult<()> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let guard = self.guard_of(account).await?;
+        if guard.totp.is_none() || guard.totp_confirmed() {
+            return Err(AppError::Conflict(format!(
+                "account {account} has no authenticator app waiting for confirmation"
+            )));
+        }
+        let (mut next, checked) = self.check_code(&guard, code, now)?;
+        if checked.is_ok()
+            && let Some(enrolment) = next.totp.as_mut()
+        {
+            enrolment.confirmed_at = Some(now);
+        }
+        let action = if checked.is_ok() {
+            "totp.enrolled"
+        } else {
+            "totp.code_refused"
+        };
+        next.version = guard.version;
+        let change = Change::new(actor, now)
+            .write(put(next, guard.version))
+            .audit(action, target(account), json!({ "during": "enrolment" }));
+        self.store.commit(change.into_set()).await?;
+        checked.map(|_| ())
+    }
+
+    /// Checks a TOTP code and, when it is right and TOTP is what widening needs, issues a grant.
+    /// Every failure is recorded (and counts toward the lockout) before it is reported.
+    pub async fn step_up_totp(
+        &self,
+        actor: &Actor,
+        account: &str,
+        code: &str,
+    ) -> AppResult<IssuedGrant> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let guard = self.guard_of(account).await?;
+        if !guard.totp_confirmed() {
+            return Err(AppError::invalid(
+                "totp_not_enrolled",
+                "this account has no confirmed authenticator app",
+            ));
+        }
+        let (next, checked) = self.check_code(&guard, code, now)?;
+        let mut change = Change::new(actor, now).write(put(next, guard.version));
+        let issued = match &checked {
+            Ok(_) => {
+                let (grant, issued) = self.new_grant(account, StepUpMethod::Totp, now)?;
+                change = change.write(Write::InsertGrant(grant)).audit(
+                    "step_up.passed",
+                    target(account),
+                    json!({ "method": "totp" }),
+                );
+                Some(issued)
+            }
+            Err(error) => {
+                change = change.audit(
+                    "step_up.failed",
+                    target(account),
+                    json!({ "method": "totp", "reason": error.code() }),
+                );
+                None
+            }
+        };
+        self.store.commit(change.into_set()).await?;
+        checked?;
+        issued.ok_or_else(|| AppError::Internal("grant missing after a passed step-up".into()))
+    }
+
+    /// Checks `code` against the enrolled secret; the returned guard records the outcome.
+    fn check_code(
+        &self,
+        guard: &AccountGuard,
+        code: &str,
+        now: UnixMillis,
+    ) -> AppResult<(AccountGuard, AppResult<u64>)> {
+        let enrolment = guard
+            .totp
+            .as_ref()
+            .ok_or_else(|| AppError::invalid("totp_not_enrolled", "no authenticator app"))?;
+        let secret = self.open_totp_secret(&guard.account, &enrolment.secret)?;
+        let app = totp::generator(
+            secret.expose(),
+            &self.settings.exchange_name,
+            &guard.account,
+        )
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+        let (state, result) = totp::check(&app, &enrolment.state, code, now);
+        let mut next = guard.clone();
+        if let Some(enrolment) = next.totp.as_mut() {
+            enrolment.state = state;
+        }
+        let result = result.map_err(|error| match error {
+            totp::TotpError::Reused => refusal("totp_reused", error),
+            totp::TotpError::LockedOut(_) => refusal("step_up_locked", error),
+            totp::TotpError::Wrong => refusal("totp_wrong", error),
+            totp::TotpError::BadSecret(detail) => AppError::Internal(detail),
+        });
+        Ok((next, result))
+    }
+
+    fn open_totp_secret(&self, account: &str, blob: &SealedBlob) -> AppResult<Secret> {
+        let decode = |text: &str| {
+            BASE64
+                .decode(text)
+                .map_err(|_| AppError::Internal(format!("TOTP secret of {account} is damaged")))
+        };
+        let sealed = crate::ports::SealedSecret {
+            key_id: totp_seal_id(account),
+            generation: 1,
+            master_key_id: blob.master_key_id.clone(),
+            nonce: decode(&blob.nonce)?,
+            ciphertext: decode(&blob.ciphertext)?,
+            created_at: UnixMillis(0),
+            valid_until: None,
+        };
+        self.keyring.open(&sealed)
+    }
+
+    fn new_grant(
+        &self,
+        account: &str,
+        method: StepUpMethod,
+        now: UnixMillis,
+    ) -> AppResult<(StepUpGrant, IssuedGrant)> {
+        let token = format!("psu_{}", random::alphanumeric(43)?);
+        let expires_at = now.plus_millis(self.settings.grant_ttl_ms);
+        let grant = StepUpGrant {
+            token_hash: token_hash(&token),
+            account: account.to_owned(),
+            method,
+            issued_at: now,
+            expires_at,
+            spent_at: None,
+        };
+        let issued = IssuedGrant {
+            token: Secret::new(token.into_bytes()),
+            method,
+            expires_at,
+        };
+        Ok((grant, issued))
+    }
+
+    /// Checks that `token` is an unspent, unexpired grant of `account` good enough for
+    /// `action`; returns the write that spends it (to commit with the change it authorises).
+    pub(crate) async fn grant_for(
+        &self,
+        guard: &AccountGuard,
+        action: Action,
+        token: Option<&str>,
+        now: UnixMillis,
+    ) -> AppResult<(StepUpMethod, Write)> {
+        let needed = self
+            .settings
+            .step_up
+            .method_for(action, Self::enrolment(guard))
+            .map_err(|e| refusal("step_up_not_enrolled", e))?;
+        let Some(token) = token else {
+            return Err(AppError::invalid(
+                "step_up_required",
+                format!(
+                    "this change needs a fresh {} confirmation (`step_up_grant`)",
+                    needed.as_str()
+                ),
+            ));
+        };
+        let hash = token_hash(token);
+        let grant = self.store.grant(&hash).await?;
+        let grant = match grant {
+            Some(grant) if grant.account == guard.account => grant,
+            _ => return Err(AppError::invalid("invalid_grant", "unknown step-up grant")),
+        };
+        if grant.spent_at.is_some() {
+            return Err(AppError::invalid(
+                "grant_spent",
+                "this step-up grant was already used",
+            ));
+        }
+        if now >= grant.expires_at {
+            return Err(AppError::invalid(
+                "grant_expired",
+                "this step-up grant has expired",
+            ));
+        }
+        self.settings
+            .step_up
+            .accepts(action, Self::enrolment(guard), grant.method)
+            .map_err(|e| refusal("step_up_insufficient", e))?;
+        Ok((
+            grant.method,
+            Write::SpendGrant {
+                token_hash: hash,
+                at: now,
+            },
+        ))
+    }
+}
+
+pub(crate) fn put(guard: AccountGuard, expected_version: i64) -> Write {
+    Write::PutGuard {
+        guard,
+        expected_version,
+    }
+}
+
+pub(crate) fn target(account: &str) -> String {
+    format!("account:{account}")
+}

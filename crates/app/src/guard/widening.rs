@@ -1,0 +1,277 @@
+//! Widening a key: recognised, checked against the protections, confirmed by a spent step-up
+//! grant, and recorded as a pending change that applies when its cool-down ends. A change that
+//! widens nothing goes straight to the key authority.
+
+use super::stepup::target;
+use super::{Guard, refusal, token_hash};
+use crate::access::Actor;
+use crate::changes::Change;
+use crate::error::{AppError, AppResult};
+use crate::keys::{IssuedKey, KeyChange, NewKey};
+use crate::ports::{PendingAction, PendingChange, Write};
+use crate::random;
+use portcullis_core::events::{EventContext, KeyEventBody, StepUp};
+use portcullis_core::guard::stepup::Action;
+use portcullis_core::guard::widening::{self, KeyTerms};
+use portcullis_core::guard::{PendingStatus, StepUpMethod, Widening};
+use portcullis_core::key::ApiKey;
+use portcullis_core::operator::Permission;
+use portcullis_core::scope::ScopeSet;
+use portcullis_core::secret::Secret;
+use portcullis_core::time::UnixMillis;
+use serde_json::json;
+
+/// What a guarded request came to.
+#[derive(Debug)]
+pub enum GuardedOutcome {
+    /// Nothing widened: applied at once.
+    Applied(ApiKey),
+    /// Waiting out its cool-down (or already held by the risk engine).
+    Pending(PendingReceipt),
+}
+
+/// A pending change as just recorded, with the single-use cancel link (shown this once).
+#[derive(Debug)]
+pub struct PendingReceipt {
+    pub change: PendingChange,
+    pub cancel_url: Secret,
+}
+
+/// A key issued through the guard: its fund-moving scopes may still be pending.
+#[derive(Debug)]
+pub struct GuardedKey {
+    pub issued: IssuedKey,
+    pub pending: Option<PendingReceipt>,
+}
+
+fn terms(key: &ApiKey) -> KeyTerms {
+    KeyTerms {
+        scopes: key.scopes,
+        ip_allowlist: key.ip_allowlist.clone(),
+        expires_at: key.expires_at,
+    }
+}
+
+impl Guard {
+    /// Changes a key: at once if it widens nothing, else through step-up and a cool-down.
+    pub async fn change_key(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        change: KeyChange,
+        grant: Option<&str>,
+    ) -> AppResult<GuardedOutcome> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let (before, after) = self.keys.preview_update(key_id, &change, now).await?;
+        widening::check_terms(&terms(&after))
+            .map_err(|e| refusal("withdraw_needs_allowlist", e))?;
+        let widenings = widening::key_change_widenings(&terms(&before), &terms(&after));
+        if widenings.is_empty() {
+            return self
+                .keys
+                .update_key(actor, key_id, change)
+                .await
+                .map(GuardedOutcome::Applied);
+        }
+        let action = PendingAction::KeyChange {
+            key_id: key_id.to_owned(),
+            label: change.label.as_ref().map(|_| after.label.clone()),
+            add_scopes: after.scopes.added_since(before.scopes),
+            remove_scopes: before.scopes.added_since(after.scopes),
+            ip_allowlist: change
+                .ip_allowlist
+                .as_ref()
+                .map(|_| after.ip_allowlist.clone()),
+            expires_at: change.expires_at.map(|_| after.expires_at),
+        };
+        let request = WideningRequest {
+            account: &before.account,
+            action,
+            widenings,
+            grant,
+            event: Some(KeyEventBody::Updated {
+                key_id: key_id.to_owned(),
+                scopes: after.scopes,
+                ip_allowlist: after.ip_allowlist.clone(),
+                step_up: StepUp::None,
+            }),
+            ctx: change.ctx.clone(),
+        };
+        self.request_widening(actor, request, now)
+            .await
+            .map(GuardedOutcome::Pending)
+    }
+
+    /// Issues a key. Its fund-moving scopes (`withdraw`, `transfer`) are widenings: the key is
+    /// issued at once without them, and they are added when the cool-down ends.
+    pub async fn create_key(
+        &self,
+        actor: &Actor,
+        mut request: NewKey,
+        grant: Option<&str>,
+    ) -> AppResult<GuardedKey> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let wanted = self.keys.preview_scopes(&request.scopes)?;
+        let allowlist = self.keys.preview_allowlist(&request.ip_allowlist)?;
+        let wanted_terms = KeyTerms {
+            scopes: wanted,
+            ip_allowlist: allowlist,
+            expires_at: request.expires_at,
+        };
+        widening::check_terms(&wanted_terms).map_err(|e| refusal("withdraw_needs_allowlist", e))?;
+        let widenings = widening::new_key_widenings(&wanted_terms);
+        if widenings.is_empty() {
+            let issued = self.keys.create_key(actor, request).await?;
+            return Ok(GuardedKey {
+                issued,
+                pending: None,
+            });
+        }
+        // Refuse before issuing anything, so a refused request leaves no key behind.
+        let guard = self.guard_of(&request.account).await?;
+        guard
+            .protection
+            .allows_widening(now)
+            .map_err(|e| refusal("account_protected", e))?;
+        self.grant_for(&guard, Action::Widen, grant, now).await?;
+        let immediate = widening::without_fund_moving(wanted);
+        if immediate.is_empty() {
+            return Err(AppError::invalid(
+                "unknown_scope",
+                "a key that waits for `withdraw` or `transfer` needs another scope meanwhile (e.g. `read`)",
+            ));
+        }
+        request.scopes = immediate.names().into_iter().map(str::to_owned).collect();
+        let ctx = request.ctx.clone();
+        let issued = self.keys.create_key(actor, request).await?;
+        let key = issued.key.clone();
+        let pending = WideningRequest {
+            account: &key.account,
+            action: PendingAction::KeyChange {
+                key_id: key.key_id.clone(),
+                label: None,
+                add_scopes: wanted.added_since(immediate),
+                remove_scopes: ScopeSet::EMPTY,
+                ip_allowlist: None,
+                expires_at: None,
+            },
+            widenings,
+            grant,
+            event: Some(KeyEventBody::Updated {
+                key_id: key.key_id.clone(),
+                scopes: wanted,
+                ip_allowlist: key.ip_allowlist.clone(),
+                step_up: StepUp::None,
+            }),
+            ctx,
+        };
+        let receipt = self.request_widening(actor, pending, now).await?;
+        Ok(GuardedKey {
+            issued,
+            pending: Some(receipt),
+        })
+    }
+
+    /// The common path of every widening: protections, step-up, one commit of the pending
+    /// change with its audit entry and event, then the risk engine's say.
+    pub(crate) async fn request_widening(
+        &self,
+        actor: &Actor,
+        request: WideningRequest<'_>,
+        now: UnixMillis,
+    ) -> AppResult<PendingReceipt> {
+        let action_kind = match request.action {
+            PendingAction::Unfreeze => Action::Unfreeze,
+            _ => Action::Widen,
+        };
+        let guard = self.guard_of(request.account).await?;
+        let allowed = match action_kind {
+            Action::Unfreeze => guard.protection.allows_unfreeze(now),
+            _ => guard.protection.allows_widening(now),
+        };
+        allowed.map_err(|e| refusal("account_protected", e))?;
+        let (method, spend) = self
+            .grant_for(&guard, action_kind, request.grant, now)
+            .await?;
+        let cancel_token = format!("pcx_{}", random::alphanumeric(43)?);
+        let pending = PendingChange {
+            id: random::identifier("chg")?,
+            account: request.account.to_owned(),
+            action: request.action,
+            applies_at: self.settings.cooldowns.applies_at(&request.widenings, now),
+            widenings: request.widenings,
+            status: PendingStatus::Pending,
+            requested_at: now,
+            requested_by: actor.id.clone(),
+            step_up: method,
+            cancel_token_hash: token_hash(&cancel_token),
+            event_id: None,
+            version: 1,
+        };
+        let mut change = Change::new(actor, now).write(spend);
+        let mut pending = pending;
+        if let Some(event) = request.event {
+            let event = with_step_up(event, step_up_of(method));
+            change = change.key_event(request.account, event, request.ctx)?;
+            pending.event_id = change.last_event_id();
+        }
+        let change = change.write(Write::InsertPending(pending.clone())).audit(
+            "widening.requested",
+            target(request.account),
+            pending_details(&pending),
+        );
+        self.store.commit(change.into_set()).await?;
+        let pending = self.apply_risk_decision(pending).await?;
+        Ok(PendingReceipt {
+            cancel_url: Secret::new(self.cancel_url(&cancel_token).into_bytes()),
+            change: pending,
+        })
+    }
+
+    pub(crate) fn cancel_url(&self, token: &str) -> String {
+        format!("{}/cancel/{token}", self.settings.public_url)
+    }
+}
+
+/// A widening on its way to becoming a pending change.
+pub(crate) struct WideningRequest<'a> {
+    pub account: &'a str,
+    pub action: PendingAction,
+    pub widenings: Vec<Widening>,
+    pub grant: Option<&'a str>,
+    /// The contract event the risk engine decides on; its `step_up` is set to the method the
+    /// spent grant proves.
+    pub event: Option<KeyEventBody>,
+    pub ctx: EventContext,
+}
+
+fn with_step_up(mut event: KeyEventBody, method: StepUp) -> KeyEventBody {
+    if let KeyEventBody::Created { step_up, .. }
+    | KeyEventBody::Updated { step_up, .. }
+    | KeyEventBody::AddressAdded { step_up, .. } = &mut event
+    {
+        *step_up = method;
+    }
+    event
+}
+
+pub(crate) fn step_up_of(method: StepUpMethod) -> StepUp {
+    match method {
+        StepUpMethod::Passkey => StepUp::Passkey,
+        StepUpMethod::Totp => StepUp::Totp,
+    }
+}
+
+/// What the audit trail records about a pending change (never its cancel token).
+pub(crate) fn pending_details(change: &PendingChange) -> serde_json::Value {
+    json!({
+        "change": change.id,
+        "action": change.action,
+        "widenings": change.widenings,
+        "status": change.status.as_str(),
+        "applies_at": change.applies_at.to_rfc3339(),
+        "step_up": change.step_up.as_str(),
+    })
+}

@@ -1,0 +1,289 @@
+//! The guard's tables: account protections and TOTP enrolment (one JSON document per
+//! account), pending changes, step-up grants and withdrawal addresses. Writes run inside the
+//! commit transaction (see `commit`); reads are plain queries.
+
+use crate::commit::{Tx, execute, missing_or_changed};
+use crate::{SqlStore, db_error};
+use async_trait::async_trait;
+use portcullis_app::ports::{
+    AccountGuard, GuardStore, PendingChange, StepUpGrant, StoreError, StoreResult,
+    WithdrawalAddress,
+};
+use portcullis_core::guard::StepUpMethod;
+use portcullis_core::time::UnixMillis;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+const PENDING_COLUMNS: &str = "doc, version";
+
+fn to_json<T: serde::Serialize>(what: &str, value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Backend(format!("encoding {what}: {e}")))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
+    serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("decoding {what}: {e}")))
+}
+
+fn column<T>(row: &AnyRow, name: &str) -> StoreResult<T>
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(name)
+        .map_err(|e| StoreError::Backend(format!("column {name}: {e}")))
+}
+
+pub(crate) async fn put_guard(
+    tx: &mut Tx<'_>,
+    guard: AccountGuard,
+    expected: i64,
+) -> StoreResult<()> {
+    let doc = to_json("account guard", &guard)?;
+    let account = guard.account.clone();
+    if expected == 0 {
+        let query =
+            sqlx::query("INSERT INTO account_guards (account, doc, version) VALUES ($1, $2, 1)")
+                .bind(account.clone())
+                .bind(doc);
+        return execute(tx, "account guard", query)
+            .await
+            .map(|_| ())
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict(format!(
+                    "account guard {account} was changed by someone else"
+                )),
+                other => other,
+            });
+    }
+    let query = sqlx::query(
+        "UPDATE account_guards SET doc = $1, version = $2 WHERE account = $3 AND version = $4",
+    )
+    .bind(doc)
+    .bind(expected + 1)
+    .bind(account.clone())
+    .bind(expected);
+    if execute(tx, "account guard", query).await? == 0 {
+        return Err(missing_or_changed(tx, "account_guards", "account", &account).await);
+    }
+    Ok(())
+}
+
+pub(crate) async fn insert_pending(tx: &mut Tx<'_>, change: PendingChange) -> StoreResult<()> {
+    let doc = to_json("pending change", &change)?;
+    let query = sqlx::query("INSERT INTO pending_changes (id, account, status, applies_at, requested_at, cancel_token_hash, doc, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(change.id).bind(change.account).bind(change.status.as_str().to_owned())
+        .bind(change.applies_at.as_millis()).bind(change.requested_at.as_millis())
+        .bind(change.cancel_token_hash).bind(doc).bind(change.version);
+    execute(tx, "pending change", query).await.map(|_| ())
+}
+
+pub(crate) async fn update_pending(
+    tx: &mut Tx<'_>,
+    change: PendingChange,
+    expected: i64,
+) -> StoreResult<()> {
+    let doc = to_json("pending change", &change)?;
+    let id = change.id.clone();
+    let query = sqlx::query("UPDATE pending_changes SET status = $1, applies_at = $2, doc = $3, version = $4 WHERE id = $5 AND version = $6")
+        .bind(change.status.as_str().to_owned()).bind(change.applies_at.as_millis()).bind(doc)
+        .bind(expected + 1).bind(id.clone()).bind(expected);
+    if execute(tx, "pending change", query).await? == 0 {
+        return Err(missing_or_changed(tx, "pending_changes", "id", &id).await);
+    }
+    Ok(())
+}
+
+pub(crate) async fn insert_grant(tx: &mut Tx<'_>, grant: StepUpGrant) -> StoreResult<()> {
+    let query = sqlx::query("INSERT INTO step_up_grants (token_hash, account, method, issued_at, expires_at, spent_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(grant.token_hash).bind(grant.account).bind(grant.method.as_str().to_owned())
+        .bind(grant.issued_at.as_millis()).bind(grant.expires_at.as_millis())
+        .bind(grant.spent_at.map(UnixMillis::as_millis));
+    execute(tx, "step-up grant", query).await.map(|_| ())
+}
+
+/// Spends a grant only if it is unspent, so two requests racing with one grant cannot both
+/// pass: the second commit finds no row to update and fails as a whole.
+pub(crate) async fn spend_grant(
+    tx: &mut Tx<'_>,
+    token_hash: String,
+    at: UnixMillis,
+) -> StoreResult<()> {
+    let query = sqlx::query(
+        "UPDATE step_up_grants SET spent_at = $1 WHERE token_hash = $2 AND spent_at IS NULL",
+    )
+    .bind(at.as_millis())
+    .bind(token_hash);
+    if execute(tx, "step-up grant", query).await? == 0 {
+        return Err(StoreError::Conflict(
+            "the step-up grant was already used".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) async fn put_address(tx: &mut Tx<'_>, a: WithdrawalAddress) -> StoreResult<()> {
+    let query = sqlx::query("INSERT INTO withdrawal_addresses (account, network, address, asset, label, requested_at, usable_from) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (account, network, address) DO UPDATE SET asset = excluded.asset, label = excluded.label, requested_at = excluded.requested_at, usable_from = excluded.usable_from")
+        .bind(a.account).bind(a.network).bind(a.address).bind(a.asset).bind(a.label)
+        .bind(a.requested_at.as_millis()).bind(a.usable_from.as_millis());
+    execute(tx, "withdrawal address", query).await.map(|_| ())
+}
+
+pub(crate) async fn remove_address(
+    tx: &mut Tx<'_>,
+    account: String,
+    network: String,
+    address: String,
+) -> StoreResult<()> {
+    let query = sqlx::query(
+        "DELETE FROM withdrawal_addresses WHERE account = $1 AND network = $2 AND address = $3",
+    )
+    .bind(account)
+    .bind(network.clone())
+    .bind(address.clone());
+    if execute(tx, "withdrawal address", query).await? == 0 {
+        return Err(StoreError::NotFound(format!(
+            "address {address} on {network}"
+        )));
+    }
+    Ok(())
+}
+
+fn pending(row: &AnyRow) -> StoreResult<PendingChange> {
+    let mut change: PendingChange = from_json("pending change", &column::<String>(row, "doc")?)?;
+    change.version = column(row, "version")?;
+    Ok(change)
+}
+
+fn grant(row: &AnyRow) -> StoreResult<StepUpGrant> {
+    let method: String = column(row, "method")?;
+    Ok(StepUpGrant {
+        token_hash: column(row, "token_hash")?,
+        account: column(row, "account")?,
+        method: StepUpMethod::parse(&method)
+            .ok_or_else(|| StoreError::Backend(format!("unknown step-up method `{method}`")))?,
+        issued_at: UnixMillis(column(row, "issued_at")?),
+        expires_at: UnixMillis(column(row, "expires_at")?),
+        spent_at: column::<Option<i64>>(row, "spent_at")?.map(UnixMillis),
+    })
+}
+
+fn address(row: &AnyRow) -> StoreResult<WithdrawalAddress> {
+    Ok(WithdrawalAddress {
+        account: column(row, "account")?,
+        network: column(row, "network")?,
+        address: column(row, "address")?,
+        asset: column(row, "asset")?,
+        label: column(row, "label")?,
+        requested_at: UnixMillis(column(row, "requested_at")?),
+        usable_from: UnixMillis(column(row, "usable_from")?),
+    })
+}
+
+impl SqlStore {
+    async fn fetch(
+        &self,
+        what: &str,
+        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> StoreResult<Vec<AnyRow>> {
+        query
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| db_error(what, e))
+    }
+
+    async fn pending_where(
+        &self,
+        condition: &str,
+        value: String,
+    ) -> StoreResult<Option<PendingChange>> {
+        let sql = format!("SELECT {PENDING_COLUMNS} FROM pending_changes WHERE {condition} = $1");
+        let rows = self
+            .fetch(
+                "pending change",
+                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value),
+            )
+            .await?;
+        rows.first().map(pending).transpose()
+    }
+}
+
+#[async_trait]
+impl GuardStore for SqlStore {
+    async fn guard(&self, account: &str) -> StoreResult<Option<AccountGuard>> {
+        let rows = self
+            .fetch(
+                "account guard",
+                sqlx::query("SELECT doc, version FROM account_guards WHERE account = $1")
+                    .bind(account.to_owned()),
+            )
+            .await?;
+        rows.first()
+            .map(|row| {
+                let mut guard: AccountGuard =
+                    from_json("account guard", &column::<String>(row, "doc")?)?;
+                guard.version = column(row, "version")?;
+                Ok(guard)
+            })
+            .transpose()
+    }
+
+    async fn pending_change(&self, id: &str) -> StoreResult<Option<PendingChange>> {
+        self.pending_where("id", id.to_owned()).await
+    }
+
+    async fn pending_by_cancel_token(
+        &self,
+        token_hash: &str,
+    ) -> StoreResult<Option<PendingChange>> {
+        self.pending_where("cancel_token_hash", token_hash.to_owned())
+            .await
+    }
+
+    async fn pending_for_account(
+        &self,
+        account: &str,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingChange>> {
+        let query = sqlx::query("SELECT doc, version FROM pending_changes WHERE account = $1 ORDER BY requested_at DESC, id DESC LIMIT $2")
+            .bind(account.to_owned())
+            .bind(i64::from(limit));
+        self.fetch("pending change", query)
+            .await?
+            .iter()
+            .map(pending)
+            .collect()
+    }
+
+    async fn due_pending(&self, now: UnixMillis, limit: u32) -> StoreResult<Vec<PendingChange>> {
+        let query = sqlx::query("SELECT doc, version FROM pending_changes WHERE status = 'pending' AND applies_at <= $1 ORDER BY applies_at, id LIMIT $2")
+            .bind(now.as_millis())
+            .bind(i64::from(limit));
+        self.fetch("pending change", query)
+            .await?
+            .iter()
+            .map(pending)
+            .collect()
+    }
+
+    async fn grant(&self, token_hash: &str) -> StoreResult<Option<StepUpGrant>> {
+        let query = sqlx::query("SELECT * FROM step_up_grants WHERE token_hash = $1")
+            .bind(token_hash.to_owned());
+        self.fetch("step-up grant", query)
+            .await?
+            .first()
+            .map(grant)
+            .transpose()
+    }
+
+    async fn addresses(&self, account: &str) -> StoreResult<Vec<WithdrawalAddress>> {
+        let query = sqlx::query(
+            "SELECT * FROM withdrawal_addresses WHERE account = $1 ORDER BY network, address",
+        )
+        .bind(account.to_owned());
+        self.fetch("withdrawal address", query)
+            .await?
+            .iter()
+            .map(address)
+            .collect()
+    }
+}
