@@ -9,6 +9,8 @@ pub struct Actor {
     /// `op_...` for an operator; `cli:local` for a command run against the local store.
     pub id: String,
     pub role: Role,
+    /// Set for a customer signed in to the security center: the one account they may act on.
+    pub account: Option<String>,
 }
 
 impl Actor {
@@ -17,6 +19,7 @@ impl Actor {
         Self {
             id: "cli:local".into(),
             role: Role::Admin,
+            account: None,
         }
     }
 
@@ -25,6 +28,7 @@ impl Actor {
         Self {
             id: "system".into(),
             role: Role::Admin,
+            account: None,
         }
     }
 
@@ -34,6 +38,26 @@ impl Actor {
         Self {
             id: id.to_owned(),
             role: Role::Admin,
+            account: None,
+        }
+    }
+
+    /// A customer signed in to the security center: may manage their own keys and protections
+    /// (the guard's step-up and cool-downs still apply), and nothing of anyone else's.
+    pub fn customer(account: &str) -> Self {
+        Self {
+            id: format!("customer:{account}"),
+            role: Role::Integration,
+            account: Some(account.to_owned()),
+        }
+    }
+
+    /// Refuses a customer acting on another account (as not found: nothing about other
+    /// accounts is revealed).
+    pub fn require_account(&self, account: &str) -> AppResult<()> {
+        match &self.account {
+            Some(own) if own != account => Err(AppError::NotFound(format!("account {account}"))),
+            _ => Ok(()),
         }
     }
 

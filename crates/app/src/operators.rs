@@ -117,6 +117,7 @@ impl Operators {
             Some(operator) if operator.revoked_at.is_none() => Ok(Actor {
                 id: operator.id,
                 role: operator.role,
+                account: None,
             }),
             _ => Err(AppError::Unauthenticated),
         }

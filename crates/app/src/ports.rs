@@ -7,8 +7,8 @@
 //! and never happens without its audit entry.
 
 pub use crate::guard::model::{
-    AccountGuard, PendingAction, PendingChange, SealedBlob, StepUpGrant, TotpEnrolment,
-    WithdrawalAddress,
+    AccountGuard, Ceremony, CeremonyKind, CustomerSession, PendingAction, PendingChange,
+    SealedBlob, SignInLink, StepUpGrant, StoredPasskey, TotpEnrolment, WithdrawalAddress,
 };
 use async_trait::async_trait;
 use portcullis_core::account::Account;
@@ -165,6 +165,34 @@ pub enum Write {
         network: String,
         address: String,
     },
+    InsertPasskey(StoredPasskey),
+    /// Stores the credential's new state (signature counter) after a use.
+    UpdatePasskey {
+        credential_id: String,
+        passkey: String,
+        last_used_at: UnixMillis,
+    },
+    RemovePasskey {
+        account: String,
+        credential_id: String,
+    },
+    InsertCeremony(Ceremony),
+    /// Marks a ceremony answered: fails with a conflict when it already was.
+    SpendCeremony {
+        id: String,
+        at: UnixMillis,
+    },
+    InsertSignInLink(SignInLink),
+    /// Uses a sign-in link: fails with a conflict when it already was.
+    SpendSignInLink {
+        token_hash: String,
+        at: UnixMillis,
+    },
+    InsertSession(CustomerSession),
+    RevokeSession {
+        token_hash: String,
+        at: UnixMillis,
+    },
 }
 
 /// Everything one change writes, committed atomically.
@@ -247,6 +275,10 @@ pub trait GuardStore: Send + Sync {
     async fn due_pending(&self, now: UnixMillis, limit: u32) -> StoreResult<Vec<PendingChange>>;
     async fn grant(&self, token_hash: &str) -> StoreResult<Option<StepUpGrant>>;
     async fn addresses(&self, account: &str) -> StoreResult<Vec<WithdrawalAddress>>;
+    async fn passkeys(&self, account: &str) -> StoreResult<Vec<StoredPasskey>>;
+    async fn ceremony(&self, id: &str) -> StoreResult<Option<Ceremony>>;
+    async fn sign_in_link(&self, token_hash: &str) -> StoreResult<Option<SignInLink>>;
+    async fn customer_session(&self, token_hash: &str) -> StoreResult<Option<CustomerSession>>;
 }
 
 /// The whole storage port.

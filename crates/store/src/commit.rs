@@ -149,6 +149,26 @@ async fn apply(tx: &mut Tx<'_>, write: Write) -> StoreResult<()> {
             network,
             address,
         } => crate::guard::remove_address(tx, account, network, address).await?,
+        Write::InsertPasskey(passkey) => crate::passkeys::insert_passkey(tx, passkey).await?,
+        Write::UpdatePasskey {
+            credential_id,
+            passkey,
+            last_used_at,
+        } => crate::passkeys::update_passkey(tx, credential_id, passkey, last_used_at).await?,
+        Write::RemovePasskey {
+            account,
+            credential_id,
+        } => crate::passkeys::remove_passkey(tx, account, credential_id).await?,
+        Write::InsertCeremony(ceremony) => crate::passkeys::insert_ceremony(tx, ceremony).await?,
+        Write::SpendCeremony { id, at } => crate::passkeys::spend_ceremony(tx, id, at).await?,
+        Write::InsertSignInLink(link) => crate::sessions::insert_link(tx, link).await?,
+        Write::SpendSignInLink { token_hash, at } => {
+            crate::sessions::spend_link(tx, token_hash, at).await?
+        }
+        Write::InsertSession(session) => crate::sessions::insert_session(tx, session).await?,
+        Write::RevokeSession { token_hash, at } => {
+            crate::sessions::revoke_session(tx, token_hash, at).await?
+        }
         Write::InsertDecision(d) => {
             let query = sqlx::query(
                 "INSERT INTO decisions (event_id, decided_at, decision, score, reasons, features) \

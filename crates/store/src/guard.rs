@@ -6,8 +6,8 @@ use crate::commit::{Tx, execute, missing_or_changed};
 use crate::{SqlStore, db_error};
 use async_trait::async_trait;
 use portcullis_app::ports::{
-    AccountGuard, GuardStore, PendingChange, StepUpGrant, StoreError, StoreResult,
-    WithdrawalAddress,
+    AccountGuard, Ceremony, CustomerSession, GuardStore, PendingChange, SignInLink, StepUpGrant,
+    StoreError, StoreResult, StoredPasskey, WithdrawalAddress,
 };
 use portcullis_core::guard::StepUpMethod;
 use portcullis_core::time::UnixMillis;
@@ -24,7 +24,7 @@ fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreRes
     serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("decoding {what}: {e}")))
 }
 
-fn column<T>(row: &AnyRow, name: &str) -> StoreResult<T>
+pub(crate) fn column<T>(row: &AnyRow, name: &str) -> StoreResult<T>
 where
     T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
@@ -272,6 +272,48 @@ impl GuardStore for SqlStore {
             .await?
             .first()
             .map(grant)
+            .transpose()
+    }
+
+    async fn passkeys(&self, account: &str) -> StoreResult<Vec<StoredPasskey>> {
+        let query = sqlx::query(
+            "SELECT * FROM passkeys WHERE account = $1 ORDER BY created_at, credential_id",
+        )
+        .bind(account.to_owned());
+        self.fetch("passkey", query)
+            .await?
+            .iter()
+            .map(crate::passkeys::passkey)
+            .collect()
+    }
+
+    async fn ceremony(&self, id: &str) -> StoreResult<Option<Ceremony>> {
+        let query =
+            sqlx::query("SELECT * FROM webauthn_ceremonies WHERE id = $1").bind(id.to_owned());
+        self.fetch("ceremony", query)
+            .await?
+            .first()
+            .map(crate::passkeys::ceremony)
+            .transpose()
+    }
+
+    async fn sign_in_link(&self, token_hash: &str) -> StoreResult<Option<SignInLink>> {
+        let query = sqlx::query("SELECT * FROM sign_in_links WHERE token_hash = $1")
+            .bind(token_hash.to_owned());
+        self.fetch("sign-in link", query)
+            .await?
+            .first()
+            .map(crate::sessions::link)
+            .transpose()
+    }
+
+    async fn customer_session(&self, token_hash: &str) -> StoreResult<Option<CustomerSession>> {
+        let query = sqlx::query("SELECT * FROM customer_sessions WHERE token_hash = $1")
+            .bind(token_hash.to_owned());
+        self.fetch("session", query)
+            .await?
+            .first()
+            .map(crate::sessions::session)
             .transpose()
     }
 

@@ -9,7 +9,9 @@
 mod codec;
 mod commit;
 mod guard;
+mod passkeys;
 mod reads;
+mod sessions;
 pub mod testing;
 
 use async_trait::async_trait;

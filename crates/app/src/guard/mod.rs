@@ -10,13 +10,17 @@
 
 mod addresses;
 pub mod model;
+mod passkeys;
 mod pending;
 mod protect;
+mod sessions;
 mod stepup;
 mod widening;
 
 pub use addresses::{NewAddress, WithdrawalCheck};
+pub use passkeys::{PasskeyChallenge, relying_party};
 pub use protect::FreezeReport;
+pub use sessions::{IssuedLink, OpenedSession, csrf_token};
 pub use stepup::{IssuedGrant, TotpEnrolmentStart};
 pub use widening::{GuardedKey, GuardedOutcome, PendingReceipt};
 
@@ -26,7 +30,7 @@ use crate::keys::KeyAuthority;
 use crate::ports::{AccountGuard, Clock, Store};
 use crate::risk::Risk;
 use portcullis_core::account::Account;
-use portcullis_core::guard::{CooldownPolicy, Enrolment, StepUpPolicy};
+use portcullis_core::guard::{CooldownPolicy, StepUpPolicy};
 use std::sync::Arc;
 
 /// The guard's settings.
@@ -63,6 +67,8 @@ pub struct Guard {
     keyring: Arc<MasterKeyring>,
     risk: Risk,
     settings: GuardSettings,
+    /// The WebAuthn relying party; `None` when `public_url` cannot host passkeys (logged).
+    webauthn: Option<Arc<webauthn_rs::Webauthn>>,
 }
 
 impl Guard {
@@ -74,6 +80,14 @@ impl Guard {
         risk: Risk,
         settings: GuardSettings,
     ) -> Self {
+        let webauthn = match passkeys::relying_party(&settings.public_url, &settings.exchange_name)
+        {
+            Ok(webauthn) => Some(Arc::new(webauthn)),
+            Err(reason) => {
+                tracing::warn!(%reason, "passkeys are disabled");
+                None
+            }
+        };
         Self {
             store,
             clock,
@@ -81,6 +95,7 @@ impl Guard {
             keyring,
             risk,
             settings,
+            webauthn,
         }
     }
 
@@ -104,15 +119,6 @@ impl Guard {
             .await?
             .unwrap_or_else(|| AccountGuard::empty(account)))
     }
-
-    /// What the account has enrolled, as the step-up policy sees it. Passkeys arrive with
-    /// WebAuthn; until then only TOTP counts.
-    fn enrolment(guard: &AccountGuard) -> Enrolment {
-        Enrolment {
-            passkeys: 0,
-            totp: guard.totp_confirmed(),
-        }
-    }
 }
 
 /// SHA-256 (hex) of a bearer-style token; only hashes are stored.
@@ -122,4 +128,50 @@ pub(crate) fn token_hash(token: &str) -> String {
 
 pub(crate) fn refusal(code: &'static str, error: impl std::fmt::Display) -> AppError {
     AppError::invalid(code, error.to_string())
+}
+
+/// Everything the security center's overview shows, for one account.
+#[derive(Debug)]
+pub struct Overview {
+    pub account: Account,
+    pub protection: portcullis_core::guard::Protection,
+    pub totp: bool,
+    pub passkeys: Vec<crate::ports::StoredPasskey>,
+    pub keys: Vec<crate::keys::KeyView>,
+    pub changes: Vec<crate::ports::PendingChange>,
+    pub addresses: Vec<crate::ports::WithdrawalAddress>,
+    pub checkup: portcullis_core::guard::checkup::Checkup,
+}
+
+impl Guard {
+    /// The security center's overview of `account`.
+    pub async fn overview(&self, actor: &crate::Actor, account: &str) -> AppResult<Overview> {
+        actor.require(portcullis_core::operator::Permission::ReadKeys)?;
+        actor.require_account(account)?;
+        let now = self.clock.now();
+        let guard = self.guard_of(account).await?;
+        let keys = self.keys.keys_for_account(actor, account).await?;
+        let live: Vec<_> = keys
+            .iter()
+            .filter(|k| k.status == portcullis_core::key::KeyStatus::Active)
+            .map(|k| k.key.clone())
+            .collect();
+        let passkeys = self.store.passkeys(account).await?;
+        let checkup = portcullis_core::guard::checkup::checkup(
+            passkeys.len(),
+            guard.totp_confirmed(),
+            &live,
+            now,
+        );
+        Ok(Overview {
+            account: self.account(account).await?,
+            protection: guard.protection.clone(),
+            totp: guard.totp_confirmed(),
+            passkeys,
+            keys,
+            changes: self.store.pending_for_account(account, 20).await?,
+            addresses: self.store.addresses(account).await?,
+            checkup,
+        })
+    }
 }

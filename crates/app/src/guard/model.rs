@@ -68,7 +68,12 @@ pub enum PendingAction {
         add_scopes: ScopeSet,
         remove_scopes: ScopeSet,
         ip_allowlist: Option<IpAllowList>,
-        /// `Some(None)` removes the expiry.
+        /// `Some(None)` removes the expiry (stored as `null`; absent leaves it as it is).
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present_or_null"
+        )]
         expires_at: Option<Option<UnixMillis>>,
     },
     AddAddress {
@@ -78,6 +83,15 @@ pub enum PendingAction {
         label: String,
     },
     Unfreeze,
+}
+
+/// A field that is present (as a value or `null`) deserialises to `Some`, so `null` survives.
+fn present_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 impl PendingAction {
@@ -133,4 +147,73 @@ pub struct WithdrawalAddress {
     pub label: String,
     pub requested_at: UnixMillis,
     pub usable_from: UnixMillis,
+}
+
+/// A registered passkey: the credential as webauthn-rs serialises it (public key, counter).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    /// Base64url of the credential id.
+    pub credential_id: String,
+    pub account: String,
+    pub label: String,
+    /// The `webauthn_rs::prelude::Passkey`, as JSON.
+    pub passkey: String,
+    pub created_at: UnixMillis,
+    pub last_used_at: Option<UnixMillis>,
+}
+
+/// What a WebAuthn ceremony is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CeremonyKind {
+    Registration,
+    Authentication,
+}
+
+impl CeremonyKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            CeremonyKind::Registration => "registration",
+            CeremonyKind::Authentication => "authentication",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "registration" => Some(CeremonyKind::Registration),
+            "authentication" => Some(CeremonyKind::Authentication),
+            _ => None,
+        }
+    }
+}
+
+/// A WebAuthn challenge in flight: answered once, before it expires, for its own account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ceremony {
+    pub id: String,
+    pub account: String,
+    pub kind: CeremonyKind,
+    /// The webauthn-rs ceremony state, as JSON.
+    pub state: String,
+    pub expires_at: UnixMillis,
+    pub used_at: Option<UnixMillis>,
+}
+
+/// A single-use link that signs a customer in to the security center.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInLink {
+    pub token_hash: String,
+    pub account: String,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+    pub used_at: Option<UnixMillis>,
+}
+
+/// A customer's session in the security center.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSession {
+    pub token_hash: String,
+    pub account: String,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+    pub revoked_at: Option<UnixMillis>,
 }

@@ -113,6 +113,7 @@ impl Guard {
     pub async fn cancel(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ManageKeys)?;
         let change = self.existing_change(id).await?;
+        actor.require_account(&change.account)?;
         let by = actor.id.clone();
         self.move_change(
             actor,

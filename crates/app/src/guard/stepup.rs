@@ -197,7 +197,7 @@ impl Guard {
         self.keyring.open(&sealed)
     }
 
-    fn new_grant(
+    pub(crate) fn new_grant(
         &self,
         account: &str,
         method: StepUpMethod,
@@ -230,10 +230,11 @@ impl Guard {
         token: Option<&str>,
         now: UnixMillis,
     ) -> AppResult<(StepUpMethod, Write)> {
+        let enrolled = self.enrolment_of(guard).await?;
         let needed = self
             .settings
             .step_up
-            .method_for(action, Self::enrolment(guard))
+            .method_for(action, enrolled)
             .map_err(|e| refusal("step_up_not_enrolled", e))?;
         let Some(token) = token else {
             return Err(AppError::invalid(
@@ -264,7 +265,7 @@ impl Guard {
         }
         self.settings
             .step_up
-            .accepts(action, Self::enrolment(guard), grant.method)
+            .accepts(action, enrolled, grant.method)
             .map_err(|e| refusal("step_up_insufficient", e))?;
         Ok((
             grant.method,

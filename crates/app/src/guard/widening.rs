@@ -64,6 +64,7 @@ impl Guard {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
         let (before, after) = self.keys.preview_update(key_id, &change, now).await?;
+        actor.require_account(&before.account)?;
         widening::check_terms(&terms(&after))
             .map_err(|e| refusal("withdraw_needs_allowlist", e))?;
         let widenings = widening::key_change_widenings(&terms(&before), &terms(&after));
@@ -112,6 +113,7 @@ impl Guard {
         grant: Option<&str>,
     ) -> AppResult<GuardedKey> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(&request.account)?;
         let now = self.clock.now();
         let wanted = self.keys.preview_scopes(&request.scopes)?;
         let allowlist = self.keys.preview_allowlist(&request.ip_allowlist)?;

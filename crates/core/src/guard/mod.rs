@@ -7,6 +7,7 @@
 //! are locked ([`protection`]). Narrowing is always immediate. Everything here is pure: `now`
 //! is an argument.
 
+pub mod checkup;
 pub mod cooldown;
 pub mod protection;
 pub mod stepup;

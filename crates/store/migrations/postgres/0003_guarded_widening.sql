@@ -38,3 +38,42 @@ CREATE TABLE withdrawal_addresses (
     usable_from   BIGINT NOT NULL,
     PRIMARY KEY (account, network, address)
 );
+
+-- Passkeys (WebAuthn credentials, as webauthn-rs serialises them: public key and counter only)
+-- and the state of ceremonies in flight (a challenge is answered once, before it expires).
+CREATE TABLE passkeys (
+    credential_id  TEXT PRIMARY KEY,
+    account        TEXT NOT NULL REFERENCES accounts (id),
+    label          TEXT NOT NULL,
+    passkey        TEXT NOT NULL,
+    created_at     BIGINT NOT NULL,
+    last_used_at   BIGINT
+);
+CREATE INDEX passkeys_account ON passkeys (account);
+
+CREATE TABLE webauthn_ceremonies (
+    id          TEXT PRIMARY KEY,
+    account     TEXT NOT NULL REFERENCES accounts (id),
+    kind        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    used_at     BIGINT
+);
+
+-- The customer security center in standalone mode: single-use sign-in links minted by the
+-- exchange's backend, and the sessions they open (only hashes of either token are stored).
+CREATE TABLE sign_in_links (
+    token_hash  TEXT PRIMARY KEY,
+    account     TEXT NOT NULL REFERENCES accounts (id),
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    used_at     BIGINT
+);
+
+CREATE TABLE customer_sessions (
+    token_hash  TEXT PRIMARY KEY,
+    account     TEXT NOT NULL REFERENCES accounts (id),
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    revoked_at  BIGINT
+);

@@ -1,0 +1,431 @@
+//! Passkeys (WebAuthn, user verification required) through webauthn-rs: registering several per
+//! account, the passkey step-up that issues a grant, and removal behind a step-up.
+//!
+//! Every ceremony's state is stored with an expiry and answered once, for its own account, so a
+//! challenge that expired, was already answered, or belongs to someone else is refused.
+
+use super::stepup::target;
+use super::{Guard, IssuedGrant};
+use crate::access::Actor;
+use crate::changes::Change;
+use crate::error::{AppError, AppResult};
+use crate::ports::{AccountGuard, Ceremony, CeremonyKind, StoredPasskey, Write};
+use crate::random;
+use aws_lc_rs::digest;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use portcullis_core::guard::StepUpMethod;
+use portcullis_core::guard::stepup::Action;
+use portcullis_core::operator::Permission;
+use portcullis_core::time::UnixMillis;
+use serde_json::{Value, json};
+use webauthn_rs::prelude::{
+    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
+    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+};
+
+/// How long a challenge may be answered (the browser's own timeout is the same).
+const CEREMONY_TTL_MS: i64 = 5 * 60_000;
+const MAX_PASSKEYS: usize = 10;
+
+/// A challenge for the browser: pass `options` to `navigator.credentials.create/get`.
+#[derive(Debug)]
+pub struct PasskeyChallenge {
+    pub ceremony_id: String,
+    pub options: Value,
+}
+
+/// The relying party for `public_url`, or why passkeys are unavailable there (a WebAuthn RP id
+/// must be a domain name: an IP address is refused by browsers).
+pub fn relying_party(public_url: &str, name: &str) -> Result<Webauthn, String> {
+    let origin = Url::parse(public_url).map_err(|e| format!("public_url: {e}"))?;
+    let host = origin
+        .domain()
+        .ok_or_else(|| "public_url must name a host (not an IP address) for passkeys".to_owned())?
+        .to_owned();
+    WebauthnBuilder::new(&host, &origin)
+        .and_then(|b| b.rp_name(name).build())
+        .map_err(|e| format!("passkeys unavailable for {public_url}: {e}"))
+}
+
+/// A stable WebAuthn user handle per account that reveals nothing about the account id.
+fn user_handle(account: &str) -> Uuid {
+    let hash = digest::digest(
+        &digest::SHA256,
+        format!("portcullis-user:{account}").as_bytes(),
+    );
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&hash.as_ref()[..16]);
+    Uuid::from_bytes(bytes)
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> AppResult<String> {
+    serde_json::to_string(value)
+        .map_err(|e| AppError::Internal(format!("encoding WebAuthn state: {e}")))
+}
+
+fn stored<T: serde::de::DeserializeOwned>(text: &str) -> AppResult<T> {
+    serde_json::from_str(text)
+        .map_err(|e| AppError::Internal(format!("decoding WebAuthn state: {e}")))
+}
+
+impl Guard {
+    fn webauthn(&self) -> AppResult<&Webauthn> {
+        self.webauthn.as_deref().ok_or_else(|| {
+            AppError::invalid(
+                "passkeys_unavailable",
+                "passkeys need public_url to name a host, such as https://security.example.com",
+            )
+        })
+    }
+
+    pub async fn passkeys(&self, actor: &Actor, account: &str) -> AppResult<Vec<StoredPasskey>> {
+        actor.require(Permission::ReadKeys)?;
+        self.account(account).await?;
+        Ok(self.store.passkeys(account).await?)
+    }
+
+    /// Starts registering a passkey. Once anything is enrolled, adding one needs a step-up:
+    /// otherwise whoever holds the session could enrol their own authenticator.
+    pub async fn start_passkey_registration(
+        &self,
+        actor: &Actor,
+        account: &str,
+        grant: Option<&str>,
+    ) -> AppResult<PasskeyChallenge> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let guard = self.guard_of(account).await?;
+        let existing = self.store.passkeys(account).await?;
+        if existing.len() >= MAX_PASSKEYS {
+            return Err(AppError::invalid(
+                "too_many_passkeys",
+                format!("at most {MAX_PASSKEYS} passkeys per account"),
+            ));
+        }
+        let mut change = Change::new(actor, now);
+        if existing.is_empty() && !guard.totp_confirmed() {
+            // The first authenticator: nothing to step up with yet.
+        } else {
+            let (_, spend) = self
+                .grant_for(&guard, Action::ManageAuthenticators, grant, now)
+                .await?;
+            change = change.write(spend);
+        }
+        let exclude = existing
+            .iter()
+            .map(|p| stored::<Passkey>(&p.passkey).map(|k| k.cred_id().clone()))
+            .collect::<AppResult<Vec<_>>>()?;
+        let (options, state) = self
+            .webauthn()?
+            .start_passkey_registration(user_handle(account), account, account, Some(exclude))
+            .map_err(|e| AppError::Internal(format!("starting passkey registration: {e}")))?;
+        let ceremony = self.ceremony(account, CeremonyKind::Registration, to_json(&state)?, now)?;
+        let id = ceremony.id.clone();
+        let change = change.write(Write::InsertCeremony(ceremony)).audit(
+            "passkey.registration_started",
+            target(account),
+            json!({ "ceremony": id }),
+        );
+        self.store.commit(change.into_set()).await?;
+        let options =
+            serde_json::to_value(&options).map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok(PasskeyChallenge {
+            ceremony_id: id,
+            options,
+        })
+    }
+
+    /// Finishes registering: the browser's answer to the challenge.
+    pub async fn finish_passkey_registration(
+        &self,
+        actor: &Actor,
+        account: &str,
+        ceremony_id: &str,
+        credential: &Value,
+        label: &str,
+    ) -> AppResult<StoredPasskey> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let ceremony = self
+            .open_ceremony(account, ceremony_id, CeremonyKind::Registration, now)
+            .await?;
+        let state: PasskeyRegistration = stored(&ceremony.state)?;
+        let answer: RegisterPublicKeyCredential = serde_json::from_value(credential.clone())
+            .map_err(|e| {
+                AppError::invalid(
+                    "invalid_credential",
+                    format!("not a WebAuthn registration: {e}"),
+                )
+            })?;
+        let spend = Write::SpendCeremony {
+            id: ceremony.id.clone(),
+            at: now,
+        };
+        let passkey = match self
+            .webauthn()?
+            .finish_passkey_registration(&answer, &state)
+        {
+            Ok(passkey) => passkey,
+            Err(error) => {
+                self.record_refusal(
+                    actor,
+                    account,
+                    spend,
+                    "passkey.registration_refused",
+                    &error.to_string(),
+                    now,
+                )
+                .await?;
+                return Err(AppError::invalid(
+                    "passkey_rejected",
+                    format!("the passkey was not accepted: {error}"),
+                ));
+            }
+        };
+        let label = label.trim();
+        let stored_key = StoredPasskey {
+            credential_id: B64URL.encode(passkey.cred_id()),
+            account: account.to_owned(),
+            label: if label.is_empty() {
+                "passkey".to_owned()
+            } else {
+                label.chars().take(60).collect()
+            },
+            passkey: to_json(&passkey)?,
+            created_at: now,
+            last_used_at: None,
+        };
+        let change = Change::new(actor, now)
+            .write(spend)
+            .write(Write::InsertPasskey(stored_key.clone()))
+            .audit(
+                "passkey.added",
+                target(account),
+                json!({ "credential_id": stored_key.credential_id, "label": stored_key.label }),
+            );
+        self.store.commit(change.into_set()).await?;
+        Ok(stored_key)
+    }
+
+    /// Starts a passkey step-up.
+    pub async fn start_passkey_step_up(
+        &self,
+        actor: &Actor,
+        account: &str,
+    ) -> AppResult<PasskeyChallenge> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        self.account(account).await?;
+        let passkeys = self.decoded_passkeys(account).await?;
+        if passkeys.is_empty() {
+            return Err(AppError::invalid(
+                "passkey_not_enrolled",
+                "this account has no passkey",
+            ));
+        }
+        let keys: Vec<Passkey> = passkeys.iter().map(|(_, k)| k.clone()).collect();
+        let (options, state) = self
+            .webauthn()?
+            .start_passkey_authentication(&keys)
+            .map_err(|e| AppError::Internal(format!("starting passkey authentication: {e}")))?;
+        let ceremony =
+            self.ceremony(account, CeremonyKind::Authentication, to_json(&state)?, now)?;
+        let id = ceremony.id.clone();
+        self.store
+            .commit(
+                Change::new(actor, now)
+                    .write(Write::InsertCeremony(ceremony))
+                    .into_set(),
+            )
+            .await?;
+        let options =
+            serde_json::to_value(&options).map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok(PasskeyChallenge {
+            ceremony_id: id,
+            options,
+        })
+    }
+
+    /// Finishes a passkey step-up: a verified assertion gives a single-use grant.
+    pub async fn finish_passkey_step_up(
+        &self,
+        actor: &Actor,
+        account: &str,
+        ceremony_id: &str,
+        credential: &Value,
+    ) -> AppResult<IssuedGrant> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let ceremony = self
+            .open_ceremony(account, ceremony_id, CeremonyKind::Authentication, now)
+            .await?;
+        let state: PasskeyAuthentication = stored(&ceremony.state)?;
+        let answer: PublicKeyCredential =
+            serde_json::from_value(credential.clone()).map_err(|e| {
+                AppError::invalid(
+                    "invalid_credential",
+                    format!("not a WebAuthn assertion: {e}"),
+                )
+            })?;
+        let spend = Write::SpendCeremony {
+            id: ceremony.id.clone(),
+            at: now,
+        };
+        let result = match self
+            .webauthn()?
+            .finish_passkey_authentication(&answer, &state)
+        {
+            Ok(result) => result,
+            Err(error) => {
+                self.record_refusal(
+                    actor,
+                    account,
+                    spend,
+                    "step_up.failed",
+                    &error.to_string(),
+                    now,
+                )
+                .await?;
+                return Err(AppError::invalid(
+                    "passkey_rejected",
+                    format!("the passkey confirmation failed: {error}"),
+                ));
+            }
+        };
+        let (grant, issued) = self.new_grant(account, StepUpMethod::Passkey, now)?;
+        let mut change = Change::new(actor, now)
+            .write(spend)
+            .write(Write::InsertGrant(grant));
+        for (row, mut passkey) in self.decoded_passkeys(account).await? {
+            if passkey.cred_id() == result.cred_id() && passkey.update_credential(&result).is_some()
+            {
+                change = change.write(Write::UpdatePasskey {
+                    credential_id: row.credential_id.clone(),
+                    passkey: to_json(&passkey)?,
+                    last_used_at: now,
+                });
+            }
+        }
+        let change = change.audit(
+            "step_up.passed",
+            target(account),
+            json!({ "method": "passkey" }),
+        );
+        self.store.commit(change.into_set()).await?;
+        Ok(issued)
+    }
+
+    /// Removes a passkey, behind a step-up (with passkeys enrolled, that is a passkey).
+    pub async fn remove_passkey(
+        &self,
+        actor: &Actor,
+        account: &str,
+        credential_id: &str,
+        grant: Option<&str>,
+    ) -> AppResult<()> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let guard = self.guard_of(account).await?;
+        let (_, spend) = self
+            .grant_for(&guard, Action::ManageAuthenticators, grant, now)
+            .await?;
+        let change = Change::new(actor, now)
+            .write(spend)
+            .write(Write::RemovePasskey {
+                account: account.to_owned(),
+                credential_id: credential_id.to_owned(),
+            })
+            .audit(
+                "passkey.removed",
+                target(account),
+                json!({ "credential_id": credential_id }),
+            );
+        Ok(self.store.commit(change.into_set()).await?)
+    }
+
+    async fn decoded_passkeys(&self, account: &str) -> AppResult<Vec<(StoredPasskey, Passkey)>> {
+        let rows = self.store.passkeys(account).await?;
+        rows.into_iter()
+            .map(|row| stored::<Passkey>(&row.passkey).map(|key| (row, key)))
+            .collect()
+    }
+
+    fn ceremony(
+        &self,
+        account: &str,
+        kind: CeremonyKind,
+        state: String,
+        now: UnixMillis,
+    ) -> AppResult<Ceremony> {
+        Ok(Ceremony {
+            id: random::identifier("wac")?,
+            account: account.to_owned(),
+            kind,
+            state,
+            expires_at: now.plus_millis(CEREMONY_TTL_MS),
+            used_at: None,
+        })
+    }
+
+    /// A ceremony that may still be answered: this account's, of this kind, unanswered, fresh.
+    async fn open_ceremony(
+        &self,
+        account: &str,
+        id: &str,
+        kind: CeremonyKind,
+        now: UnixMillis,
+    ) -> AppResult<Ceremony> {
+        let ceremony = match self.store.ceremony(id).await? {
+            Some(c) if c.account == account && c.kind == kind => c,
+            _ => {
+                return Err(AppError::invalid(
+                    "invalid_challenge",
+                    "unknown WebAuthn challenge",
+                ));
+            }
+        };
+        if ceremony.used_at.is_some() {
+            return Err(AppError::invalid(
+                "challenge_used",
+                "this WebAuthn challenge was already answered",
+            ));
+        }
+        if now >= ceremony.expires_at {
+            return Err(AppError::invalid(
+                "challenge_expired",
+                "this WebAuthn challenge has expired; start again",
+            ));
+        }
+        Ok(ceremony)
+    }
+
+    /// Records a refused ceremony (spent, audited) before the refusal is reported.
+    async fn record_refusal(
+        &self,
+        actor: &Actor,
+        account: &str,
+        spend: Write,
+        action: &str,
+        reason: &str,
+        now: UnixMillis,
+    ) -> AppResult<()> {
+        let change = Change::new(actor, now).write(spend).audit(
+            action,
+            target(account),
+            json!({ "method": "passkey", "reason": reason }),
+        );
+        Ok(self.store.commit(change.into_set()).await?)
+    }
+
+    /// What the account has enrolled, as the step-up policy counts it.
+    pub(crate) async fn enrolment_of(
+        &self,
+        guard: &AccountGuard,
+    ) -> AppResult<portcullis_core::guard::Enrolment> {
+        Ok(portcullis_core::guard::Enrolment {
+            passkeys: self.store.passkeys(&guard.account).await?.len(),
+            totp: guard.totp_confirmed(),
+        })
+    }
+}

@@ -1,0 +1,149 @@
+//! Signing customers in to the security center in standalone mode: the exchange's backend,
+//! after its own login, mints a single-use link (as a billing portal does) and sends the
+//! customer's browser to it; the link opens a short session held in a cookie.
+
+use super::{Guard, token_hash};
+use crate::access::Actor;
+use crate::changes::Change;
+use crate::error::{AppError, AppResult};
+use crate::ports::{CustomerSession, SignInLink, Write};
+use crate::random;
+use aws_lc_rs::digest;
+use portcullis_core::operator::Permission;
+use portcullis_core::secret::Secret;
+use portcullis_core::time::UnixMillis;
+use serde_json::json;
+
+/// How long a sign-in link may be used: long enough for a redirect, too short to forward.
+const LINK_TTL_MS: i64 = 5 * 60_000;
+/// How long a session lasts; it is not extended by use, so a forgotten tab expires.
+const SESSION_TTL_MS: i64 = 60 * 60_000;
+
+/// A link as minted: the URL carries the token, shown this once.
+#[derive(Debug)]
+pub struct IssuedLink {
+    pub url: Secret,
+    pub expires_at: UnixMillis,
+}
+
+/// A session as opened: the token goes in the cookie and nowhere else.
+#[derive(Debug)]
+pub struct OpenedSession {
+    pub token: Secret,
+    pub account: String,
+    pub expires_at: UnixMillis,
+}
+
+/// The anti-CSRF token of a session: derived from the session token, so it needs no storage
+/// and cannot be computed without the cookie.
+pub fn csrf_token(session_token: &str) -> String {
+    let hash = digest::digest(
+        &digest::SHA256,
+        format!("portcullis-csrf:{session_token}").as_bytes(),
+    );
+    hex::encode(&hash.as_ref()[..16])
+}
+
+impl Guard {
+    /// Mints a sign-in link for `account` (roles `admin`, `integration`).
+    pub async fn sign_in_link(&self, actor: &Actor, account: &str) -> AppResult<IssuedLink> {
+        actor.require(Permission::ManageAccounts)?;
+        let now = self.clock.now();
+        self.account(account).await?;
+        let token = format!("psl_{}", random::alphanumeric(43)?);
+        let link = SignInLink {
+            token_hash: token_hash(&token),
+            account: account.to_owned(),
+            created_at: now,
+            expires_at: now.plus_millis(LINK_TTL_MS),
+            used_at: None,
+        };
+        let expires_at = link.expires_at;
+        let change = Change::new(actor, now)
+            .write(Write::InsertSignInLink(link))
+            .audit(
+                "security_center.link_issued",
+                format!("account:{account}"),
+                json!({}),
+            );
+        self.store.commit(change.into_set()).await?;
+        let url = format!("{}/security/sign-in/{token}", self.settings.public_url);
+        Ok(IssuedLink {
+            url: Secret::new(url.into_bytes()),
+            expires_at,
+        })
+    }
+
+    /// Opens a session from a link, once.
+    pub async fn open_session(&self, link_token: &str) -> AppResult<OpenedSession> {
+        let now = self.clock.now();
+        let hash = token_hash(link_token);
+        let link = self.store.sign_in_link(&hash).await?.ok_or_else(|| {
+            AppError::invalid("invalid_sign_in_link", "this sign-in link is not valid")
+        })?;
+        if link.used_at.is_some() {
+            return Err(AppError::invalid(
+                "sign_in_link_used",
+                "this sign-in link was already used",
+            ));
+        }
+        if now >= link.expires_at {
+            return Err(AppError::invalid(
+                "sign_in_link_expired",
+                "this sign-in link has expired",
+            ));
+        }
+        let token = format!("pss_{}", random::alphanumeric(43)?);
+        let session = CustomerSession {
+            token_hash: token_hash(&token),
+            account: link.account.clone(),
+            created_at: now,
+            expires_at: now.plus_millis(SESSION_TTL_MS),
+            revoked_at: None,
+        };
+        let expires_at = session.expires_at;
+        let actor = Actor::customer(&link.account);
+        let change = Change::new(&actor, now)
+            .write(Write::SpendSignInLink {
+                token_hash: hash,
+                at: now,
+            })
+            .write(Write::InsertSession(session))
+            .audit(
+                "security_center.signed_in",
+                format!("account:{}", link.account),
+                json!({}),
+            );
+        self.store.commit(change.into_set()).await?;
+        Ok(OpenedSession {
+            token: Secret::new(token.into_bytes()),
+            account: link.account,
+            expires_at,
+        })
+    }
+
+    /// The customer behind a session cookie, if the session is live.
+    pub async fn session_actor(&self, session_token: &str) -> AppResult<Actor> {
+        let now = self.clock.now();
+        match self
+            .store
+            .customer_session(&token_hash(session_token))
+            .await?
+        {
+            Some(s) if s.revoked_at.is_none() && now < s.expires_at => {
+                Ok(Actor::customer(&s.account))
+            }
+            _ => Err(AppError::Unauthenticated),
+        }
+    }
+
+    pub async fn sign_out(&self, session_token: &str) -> AppResult<()> {
+        let now = self.clock.now();
+        let actor = self.session_actor(session_token).await?;
+        let change = Change::new(&actor, now).write(Write::RevokeSession {
+            token_hash: token_hash(session_token),
+            at: now,
+        });
+        Ok(self.store.commit(change.into_set()).await?)
+    }
+}
