@@ -101,7 +101,8 @@ pub(crate) async fn insert_grant(tx: &mut Tx<'_>, grant: StepUpGrant) -> StoreRe
 }
 
 /// Spends a grant only if it is unspent, so two requests racing with one grant cannot both
-/// pass: the second commit finds no row to update and fails as a whole.
+/// pass: the second commit finds no row to update and fails as a whole (a conflict; a grant
+/// that was never issued is not found).
 pub(crate) async fn spend_grant(
     tx: &mut Tx<'_>,
     token_hash: String,
@@ -111,11 +112,17 @@ pub(crate) async fn spend_grant(
         "UPDATE step_up_grants SET spent_at = $1 WHERE token_hash = $2 AND spent_at IS NULL",
     )
     .bind(at.as_millis())
-    .bind(token_hash);
+    .bind(token_hash.clone());
     if execute(tx, "step-up grant", query).await? == 0 {
-        return Err(StoreError::Conflict(
-            "the step-up grant was already used".into(),
-        ));
+        return Err(
+            match missing_or_changed(tx, "step_up_grants", "token_hash", &token_hash).await {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict("the step-up grant was already used".into())
+                }
+                StoreError::NotFound(_) => StoreError::NotFound("step-up grant".into()),
+                other => other,
+            },
+        );
     }
     Ok(())
 }
