@@ -1084,7 +1084,6 @@ conformance!(
     guard_round_trips_with_optimistic_versions,
     pending_changes_are_found_by_id_token_and_account,
     pending_actions_of_every_kind_round_trip,
-    #[ignore = "bug in portcullis-app (guard/model.rs): a pending `expires_at: Some(None)` (remove the expiry) is stored as null and read back as None (leave it)"]
     removing_the_expiry_survives_storage,
     due_pending_is_open_and_on_time_oldest_first,
     pending_updates_are_versioned,
