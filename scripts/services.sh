@@ -65,3 +65,15 @@ ensure_nats() {
   echo "test: NATS did not come up on 127.0.0.1:4222" >&2
   return 1
 }
+
+# Debian's Chromium for the browser tests (never a browser download), and the test's npm
+# packages (playwright-core only) at the versions package-lock.json pins.
+ensure_browser() {
+  if ! command -v chromium >/dev/null 2>&1; then
+    echo "test: installing Chromium from Debian's packages" >&2
+    apt_install chromium
+  fi
+  if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+}

@@ -14,6 +14,7 @@ fi
 source scripts/services.sh
 ensure_postgres
 ensure_nats
+ensure_browser
 export PORTCULLIS_TEST_POSTGRES_URL="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 # Each test creates its own database; drop the ones earlier runs left behind.
 psql -q -At "$PORTCULLIS_TEST_POSTGRES_URL" -c \
@@ -30,8 +31,16 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The security center in real Chromium, against the real binary, on SQLite and PostgreSQL.
+cargo build --locked -q -p portcullis
+(cd tests/browser &&
+  PORTCULLIS_TEST_BIN="${CARGO_TARGET_DIR:-$PWD/../../target}/debug/portcullis" node --test --test-concurrency=1 security-center.test.mjs) 2>&1 |
+  tee -a "$log"
+browser_status=${PIPESTATUS[0]}
+[ "$browser_status" -eq 0 ] || status=$browser_status
 set -e
 # One closing line for the whole workspace (cargo prints one per test binary).
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed;/) p += $i; if ($(i+1) ~ /^failed;/) f += $i } }
+     /^# pass / { p += $3 } /^# fail / { f += $3 }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"

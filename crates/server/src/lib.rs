@@ -4,6 +4,7 @@
 //! endpoint; [`serve`] runs the API on any listener (port 0 in tests) with background
 //! maintenance until shutdown. Handlers parse, call one use case and render.
 
+pub mod center;
 pub mod config;
 pub mod dto;
 pub mod error;
@@ -89,7 +90,7 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 
 /// Every route of the API.
 pub fn router(state: AppState, settings: &Settings) -> Router {
-    use routes::{accounts, audit, cancel, guard, keys, operators, risk, system, verify};
+    use routes::{accounts, audit, cancel, guard, keys, operators, passkeys, risk, system, verify};
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
@@ -156,8 +157,16 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             delete(guard::remove_address),
         )
         .route("/v1/withdrawals/check", post(guard::check_withdrawal))
+        .route("/v1/accounts/{account}/passkeys", get(passkeys::list))
+        .route(
+            "/v1/accounts/{account}/sign-in-links",
+            post(passkeys::sign_in_link),
+        )
         .route("/cancel/{token}", get(cancel::show).post(cancel::confirm))
         .route("/assets/portcullis.css", get(cancel::stylesheet))
+        .route("/assets/security.js", get(cancel::script))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .merge(center::routes())
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(

@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         routes::guard::protection, routes::guard::freeze, routes::guard::unfreeze, routes::guard::lock_settings,
         routes::guard::list_addresses, routes::guard::add_address, routes::guard::remove_address,
         routes::guard::check_withdrawal,
+        routes::passkeys::list, routes::passkeys::sign_in_link,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::ContextBody, dto::StepUpBody)),
     modifiers(&OperatorToken),

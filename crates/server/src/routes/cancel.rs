@@ -10,6 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_app::AppError;
 use portcullis_app::ports::{PendingAction, PendingChange};
+use portcullis_core::guard::Widening;
 
 /// A strict policy: no scripts at all, styles only from this origin, forms only back here.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -28,12 +29,13 @@ struct CancelPage<'a> {
     lines: Vec<String>,
 }
 
-#[derive(Template)]
+/// A page with a heading and one message (outcomes, refusals, signed out).
+#[derive(Debug, Template)]
 #[template(path = "cancel_done.html")]
-struct DonePage<'a> {
-    exchange: &'a str,
-    heading: &'a str,
-    message: String,
+pub struct Notice<'a> {
+    pub exchange: &'a str,
+    pub heading: &'a str,
+    pub message: String,
 }
 
 /// What the customer reads about a change, one line per effect.
@@ -48,7 +50,7 @@ pub fn describe(change: &PendingChange) -> Vec<String> {
             key_id,
             ip_allowlist: Some(list),
             ..
-        } => {
+        } if change.widenings.contains(&Widening::WidensAllowlist) => {
             lines.push(format!(
                 "key {key_id}: usable from {}",
                 list_text(&list.entries())
@@ -75,8 +77,13 @@ fn list_text(entries: &[String]) -> String {
     }
 }
 
-/// Renders a page with the security headers every page carries.
+/// Renders a script-free page with the security headers every page carries.
 pub fn page(status: StatusCode, template: &impl Template) -> Response {
+    page_with(status, template, PAGE_CSP)
+}
+
+/// Renders a page under the content-security policy `csp`.
+pub fn page_with(status: StatusCode, template: &impl Template, csp: &'static str) -> Response {
     match template.render() {
         Ok(html) => {
             let mut response = (status, html).into_response();
@@ -87,7 +94,7 @@ pub fn page(status: StatusCode, template: &impl Template) -> Response {
             );
             headers.insert(
                 header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(PAGE_CSP),
+                HeaderValue::from_static(csp),
             );
             headers.insert(
                 header::REFERRER_POLICY,
@@ -127,7 +134,7 @@ fn refused(state: &AppState, error: AppError) -> Response {
     );
     page(
         status,
-        &DonePage {
+        &Notice {
             exchange,
             heading,
             message,
@@ -165,7 +172,7 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
             let exchange = &state.app.guard.settings().exchange_name;
             page(
                 StatusCode::OK,
-                &DonePage {
+                &Notice {
                     exchange,
                     heading: "The change is cancelled",
                     message,
@@ -178,12 +185,24 @@ pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -
 
 /// `GET /assets/portcullis.css`.
 pub async fn stylesheet() -> Response {
-    let mut response = include_str!("../../assets/portcullis.css").into_response();
+    asset(
+        include_str!("../../assets/portcullis.css"),
+        "text/css; charset=utf-8",
+    )
+}
+
+/// `GET /assets/security.js`.
+pub async fn script() -> Response {
+    asset(
+        include_str!("../../assets/security.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response {
+    let mut response = body.into_response();
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/css; charset=utf-8"),
-    );
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

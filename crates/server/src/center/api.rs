@@ -1,0 +1,172 @@
+//! The JSON the security center's script calls: WebAuthn ceremonies, TOTP step-up and the key
+//! change they authorise. Each call carries the session cookie and the anti-CSRF header.
+
+use super::session::Customer;
+use crate::error::ApiResult;
+use crate::extract::ApiJson;
+use crate::guard_dto::{GrantDto, PendingChangeDto, TotpCodeBody};
+use crate::state::AppState;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use portcullis_app::guard::{GuardedOutcome, PasskeyChallenge};
+use portcullis_app::keys::KeyChange;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn csrf(headers: &HeaderMap) -> Option<&str> {
+    headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
+}
+
+fn challenge(c: PasskeyChallenge) -> Json<Value> {
+    Json(json!({ "ceremony_id": c.ceremony_id, "options": c.options }))
+}
+
+/// The browser's answer to a WebAuthn challenge.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Answer {
+    ceremony_id: String,
+    credential: Value,
+    #[serde(default)]
+    label: String,
+}
+
+/// An optional step-up grant (adding a passkey once something is enrolled needs one).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaybeGrant {
+    step_up_grant: Option<String>,
+}
+
+pub async fn start_registration(
+    State(state): State<AppState>,
+    customer: Customer,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<MaybeGrant>,
+) -> ApiResult<Json<Value>> {
+    customer.check_csrf(csrf(&headers))?;
+    let grant = body.step_up_grant.as_deref();
+    let started = state
+        .app
+        .guard
+        .start_passkey_registration(&customer.actor, &customer.account, grant)
+        .await?;
+    Ok(challenge(started))
+}
+
+pub async fn finish_registration(
+    State(state): State<AppState>,
+    customer: Customer,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Answer>,
+) -> ApiResult<Json<Value>> {
+    customer.check_csrf(csrf(&headers))?;
+    let guard = &state.app.guard;
+    let passkey = guard
+        .finish_passkey_registration(
+            &customer.actor,
+            &customer.account,
+            &body.ceremony_id,
+            &body.credential,
+            &body.label,
+        )
+        .await?;
+    Ok(Json(
+        json!({ "credential_id": passkey.credential_id, "label": passkey.label }),
+    ))
+}
+
+pub async fn start_step_up(
+    State(state): State<AppState>,
+    customer: Customer,
+    headers: HeaderMap,
+) -> ApiResult<Json<Value>> {
+    customer.check_csrf(csrf(&headers))?;
+    Ok(challenge(
+        state
+            .app
+            .guard
+            .start_passkey_step_up(&customer.actor, &customer.account)
+            .await?,
+    ))
+}
+
+pub async fn finish_step_up(
+    State(state): State<AppState>,
+    customer: Customer,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<Answer>,
+) -> ApiResult<Json<GrantDto>> {
+    customer.check_csrf(csrf(&headers))?;
+    let grant = state
+        .app
+        .guard
+        .finish_passkey_step_up(
+            &customer.actor,
+            &customer.account,
+            &body.ceremony_id,
+            &body.credential,
+        )
+        .await?;
+    Ok(Json(grant.into()))
+}
+
+pub async fn totp_step_up(
+    State(state): State<AppState>,
+    customer: Customer,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<TotpCodeBody>,
+) -> ApiResult<Json<GrantDto>> {
+    customer.check_csrf(csrf(&headers))?;
+    let grant = state
+        .app
+        .guard
+        .step_up_totp(&customer.actor, &customer.account, &body.code)
+        .await?;
+    Ok(Json(grant.into()))
+}
+
+/// A key change from the widen page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangeBody {
+    scopes: Vec<String>,
+    ip_allowlist: Vec<String>,
+    step_up_grant: Option<String>,
+}
+
+pub async fn change_key(
+    State(state): State<AppState>,
+    customer: Customer,
+    headers: HeaderMap,
+    Path(key_id): Path<String>,
+    ApiJson(body): ApiJson<ChangeBody>,
+) -> ApiResult<Json<Value>> {
+    customer.check_csrf(csrf(&headers))?;
+    let change = KeyChange {
+        scopes: Some(body.scopes),
+        ip_allowlist: Some(body.ip_allowlist),
+        ctx: portcullis_core::events::EventContext {
+            channel: Some("web".into()),
+            ..Default::default()
+        },
+        ..KeyChange::default()
+    };
+    let outcome = state
+        .app
+        .guard
+        .change_key(
+            &customer.actor,
+            &key_id,
+            change,
+            body.step_up_grant.as_deref(),
+        )
+        .await?;
+    Ok(Json(match outcome {
+        GuardedOutcome::Applied(key) => json!({ "applied": true, "key_id": key.key_id }),
+        GuardedOutcome::Pending(receipt) => {
+            json!({ "applied": false, "pending": PendingChangeDto::from(receipt.change) })
+        }
+    }))
+}

@@ -1,0 +1,52 @@
+//! The customer security center: server-rendered pages (keys, pending changes with live
+//! countdowns, passkeys, addresses, check-up, freeze, settings lock) and the small JSON API the
+//! page's one script calls for WebAuthn ceremonies and widening.
+//!
+//! Customers arrive through a single-use sign-in link that the exchange's backend mints after
+//! its own login (`POST /v1/accounts/{account}/sign-in-links`); the session lives in an
+//! HttpOnly, SameSite=Strict cookie. Every state-changing request carries the session's
+//! anti-CSRF token. Pages allow scripts and styles from this origin only.
+
+mod api;
+mod pages;
+pub mod session;
+
+use crate::state::AppState;
+use axum::Router;
+use axum::routing::{get, post};
+
+/// The policy of security-center pages: this origin's script and style, nothing else.
+pub const CENTER_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+    img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/security", get(pages::overview))
+        .route(
+            "/security/sign-in/{token}",
+            get(pages::sign_in_page).post(pages::sign_in),
+        )
+        .route("/security/sign-out", post(pages::sign_out))
+        .route("/security/freeze", post(pages::freeze))
+        .route("/security/settings-lock", post(pages::lock))
+        .route("/security/changes/{id}/cancel", post(pages::cancel))
+        .route("/security/keys/{key_id}/widen", get(pages::widen_page))
+        .route(
+            "/security/api/passkeys/register/start",
+            post(api::start_registration),
+        )
+        .route(
+            "/security/api/passkeys/register/finish",
+            post(api::finish_registration),
+        )
+        .route(
+            "/security/api/step-up/passkey/start",
+            post(api::start_step_up),
+        )
+        .route(
+            "/security/api/step-up/passkey/finish",
+            post(api::finish_step_up),
+        )
+        .route("/security/api/step-up/totp", post(api::totp_step_up))
+        .route("/security/api/keys/{key_id}/change", post(api::change_key))
+}

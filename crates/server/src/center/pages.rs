@@ -1,0 +1,363 @@
+//! The security center's pages: sign-in, the overview, the widen page, and the form posts
+//! (freeze, settings lock, cancel, sign out), each answered with a redirect back.
+
+use super::CENTER_CSP;
+use super::session::{Customer, set_cookie};
+use crate::error::ApiError;
+use crate::routes::cancel::{Notice, describe, page, page_with};
+use crate::state::AppState;
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use portcullis_app::AppError;
+use portcullis_app::keys::KeyView;
+use portcullis_app::ports::PendingChange;
+use portcullis_core::guard::PendingStatus;
+use portcullis_core::key::KeyStatus;
+use portcullis_core::scope::Scope;
+use portcullis_core::time::UnixMillis;
+use serde::Deserialize;
+
+#[derive(Template)]
+#[template(path = "center_sign_in.html")]
+struct SignInPage<'a> {
+    exchange: &'a str,
+    token: &'a str,
+}
+
+struct ChangeRow {
+    id: String,
+    status: &'static str,
+    open: bool,
+    summary: String,
+    applies_at: String,
+    detail: String,
+}
+
+struct KeyRow {
+    key_id: String,
+    label: String,
+    scopes: String,
+    allowlist: String,
+    created: String,
+    last_use: String,
+    status: &'static str,
+    active: bool,
+}
+
+#[derive(Template)]
+#[template(path = "center_overview.html")]
+struct OverviewPage<'a> {
+    exchange: &'a str,
+    account: &'a str,
+    anti_phishing_code: Option<String>,
+    csrf: &'a str,
+    frozen: bool,
+    locked_until: Option<String>,
+    score: u8,
+    findings: Vec<String>,
+    changes: Vec<ChangeRow>,
+    keys: Vec<KeyRow>,
+    passkeys: Vec<String>,
+    totp: bool,
+    addresses: Vec<String>,
+}
+
+struct ScopeBox {
+    name: &'static str,
+    on: bool,
+}
+
+#[derive(Template)]
+#[template(path = "center_widen.html")]
+struct WidenPage<'a> {
+    exchange: &'a str,
+    key_id: &'a str,
+    label: String,
+    csrf: &'a str,
+    method: &'static str,
+    scopes: Vec<ScopeBox>,
+    allowlist: String,
+}
+
+/// A form post's anti-CSRF field.
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: String,
+}
+
+/// The settings-lock form.
+#[derive(Debug, Deserialize)]
+pub struct LockForm {
+    csrf: String,
+    /// `YYYY-MM-DD`: the lock ends at the start of that day (UTC).
+    until: String,
+}
+
+fn refusal(state: &AppState, error: AppError) -> Response {
+    if let AppError::Internal(_) = error {
+        return ApiError::from(error).into_response();
+    }
+    let exchange = &state.app.guard.settings().exchange_name;
+    let message = error.to_string();
+    let status = ApiError::from(error).status;
+    page(
+        status,
+        &Notice {
+            exchange,
+            heading: "Nothing was changed",
+            message,
+        },
+    )
+}
+
+fn back() -> Response {
+    Redirect::to("/security").into_response()
+}
+
+pub async fn sign_in_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let exchange = &state.app.guard.settings().exchange_name;
+    page(
+        StatusCode::OK,
+        &SignInPage {
+            exchange,
+            token: &token,
+        },
+    )
+}
+
+/// Opens the session and sets its cookie; a `GET` never does (link scanners).
+pub async fn sign_in(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let opened = match state.app.guard.open_session(&token).await {
+        Ok(opened) => opened,
+        Err(error) => return refusal(&state, error),
+    };
+    let secure = state
+        .app
+        .guard
+        .settings()
+        .public_url
+        .starts_with("https://");
+    let token = String::from_utf8_lossy(opened.token.expose()).into_owned();
+    let max_age = opened.expires_at.millis_since(state.app.clock.now()) / 1000;
+    let mut response = back();
+    if let Ok(cookie) = HeaderValue::from_str(&set_cookie(&token, max_age, secure)) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    customer: Customer,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
+        return error.into_response();
+    }
+    if let Some(token) = super::session::session_cookie(&headers) {
+        let _ = state.app.guard.sign_out(&token).await;
+    }
+    let mut response = page(
+        StatusCode::OK,
+        &Notice {
+            exchange: &state.app.guard.settings().exchange_name,
+            heading: "Signed out",
+            message: "You can close this page.".into(),
+        },
+    );
+    if let Ok(cookie) = HeaderValue::from_str(&set_cookie("", 0, false)) {
+        response.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn change_row(change: &PendingChange) -> ChangeRow {
+    let detail = match &change.status {
+        PendingStatus::Held { reason, .. } => format!("held for review ({reason})"),
+        PendingStatus::Applied { at } => format!("applied {}", at.to_rfc3339()),
+        PendingStatus::Cancelled { at, by } => format!("cancelled by {by} {}", at.to_rfc3339()),
+        PendingStatus::Failed { reason, .. } => format!("not applied: {reason}"),
+        PendingStatus::Pending => String::new(),
+    };
+    ChangeRow {
+        id: change.id.clone(),
+        status: change.status.as_str(),
+        open: matches!(change.status, PendingStatus::Pending),
+        summary: describe(change).join("; "),
+        applies_at: change.applies_at.to_rfc3339(),
+        detail,
+    }
+}
+
+fn key_row(view: &KeyView) -> KeyRow {
+    let key = &view.key;
+    let allow = key.ip_allowlist.entries();
+    KeyRow {
+        key_id: key.key_id.clone(),
+        label: key.label.clone(),
+        scopes: key.scopes.names().join(", "),
+        allowlist: if allow.is_empty() {
+            "any address".into()
+        } else {
+            allow.join(", ")
+        },
+        created: key.created_at.to_rfc3339(),
+        last_use: match (key.last_used_at, key.last_used_ip) {
+            (Some(at), Some(ip)) => format!("{} from {ip}", at.to_rfc3339()),
+            (Some(at), None) => at.to_rfc3339(),
+            _ => "never".into(),
+        },
+        status: view.status.as_str(),
+        active: view.status == KeyStatus::Active,
+    }
+}
+
+pub async fn overview(State(state): State<AppState>, customer: Customer) -> Response {
+    let overview = match state
+        .app
+        .guard
+        .overview(&customer.actor, &customer.account)
+        .await
+    {
+        Ok(overview) => overview,
+        Err(error) => return refusal(&state, error),
+    };
+    let template = OverviewPage {
+        exchange: &state.app.guard.settings().exchange_name,
+        account: &customer.account,
+        anti_phishing_code: overview.account.anti_phishing_code.clone(),
+        csrf: &customer.csrf,
+        frozen: overview.protection.is_frozen(),
+        locked_until: overview
+            .protection
+            .lock_in_force(state.app.clock.now())
+            .map(UnixMillis::to_rfc3339),
+        score: overview.checkup.score,
+        findings: overview
+            .checkup
+            .findings
+            .iter()
+            .map(|f| f.fix.clone())
+            .collect(),
+        changes: overview.changes.iter().map(change_row).collect(),
+        keys: overview.keys.iter().map(key_row).collect(),
+        passkeys: overview
+            .passkeys
+            .iter()
+            .map(|p| format!("{} (added {})", p.label, p.created_at.to_rfc3339()))
+            .collect(),
+        totp: overview.totp,
+        addresses: overview
+            .addresses
+            .iter()
+            .map(|a| format!("{} · {} on {} ({})", a.label, a.address, a.network, a.asset))
+            .collect(),
+    };
+    page_with(StatusCode::OK, &template, CENTER_CSP)
+}
+
+pub async fn widen_page(
+    State(state): State<AppState>,
+    customer: Customer,
+    Path(key_id): Path<String>,
+) -> Response {
+    let overview = match state
+        .app
+        .guard
+        .overview(&customer.actor, &customer.account)
+        .await
+    {
+        Ok(overview) => overview,
+        Err(error) => return refusal(&state, error),
+    };
+    let Some(view) = overview.keys.iter().find(|k| k.key.key_id == key_id) else {
+        return refusal(&state, AppError::NotFound(format!("key {key_id}")));
+    };
+    let method = if !overview.passkeys.is_empty() {
+        "passkey"
+    } else if overview.totp {
+        "totp"
+    } else {
+        "none"
+    };
+    let template = WidenPage {
+        exchange: &state.app.guard.settings().exchange_name,
+        key_id: &key_id,
+        label: view.key.label.clone(),
+        csrf: &customer.csrf,
+        method,
+        scopes: Scope::ALL
+            .iter()
+            .map(|s| ScopeBox {
+                name: s.as_str(),
+                on: view.key.scopes.contains(*s),
+            })
+            .collect(),
+        allowlist: view.key.ip_allowlist.entries().join("\n"),
+    };
+    page_with(StatusCode::OK, &template, CENTER_CSP)
+}
+
+pub async fn freeze(
+    State(state): State<AppState>,
+    customer: Customer,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
+        return error.into_response();
+    }
+    let ctx = portcullis_core::events::EventContext {
+        channel: Some("web".into()),
+        ..Default::default()
+    };
+    match state
+        .app
+        .guard
+        .freeze(&customer.actor, &customer.account, ctx)
+        .await
+    {
+        Ok(_) => back(),
+        Err(error) => refusal(&state, error),
+    }
+}
+
+pub async fn lock(
+    State(state): State<AppState>,
+    customer: Customer,
+    Form(form): Form<LockForm>,
+) -> Response {
+    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
+        return error.into_response();
+    }
+    let Ok(until) = UnixMillis::parse_rfc3339(&format!("{}T00:00:00Z", form.until)) else {
+        return refusal(&state, AppError::invalid("invalid_lock", "pick a date"));
+    };
+    match state
+        .app
+        .guard
+        .lock_settings(&customer.actor, &customer.account, until)
+        .await
+    {
+        Ok(_) => back(),
+        Err(error) => refusal(&state, error),
+    }
+}
+
+pub async fn cancel(
+    State(state): State<AppState>,
+    customer: Customer,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
+        return error.into_response();
+    }
+    match state.app.guard.cancel(&customer.actor, &id).await {
+        Ok(_) => back(),
+        Err(error) => refusal(&state, error),
+    }
+}

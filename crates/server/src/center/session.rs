@@ -1,0 +1,95 @@
+//! Who is signed in to the security center: the session cookie, and the anti-CSRF check every
+//! state-changing request passes (a hidden form field, or a header for the page's script).
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use portcullis_app::Actor;
+use portcullis_app::guard::csrf_token;
+
+pub const COOKIE: &str = "pc_session";
+
+/// A signed-in customer.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub actor: Actor,
+    pub account: String,
+    /// The anti-CSRF token pages embed and requests send back.
+    pub csrf: String,
+}
+
+impl Customer {
+    /// Refuses a request whose anti-CSRF token is missing or wrong (constant time).
+    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), ApiError> {
+        let ok = sent.is_some_and(|sent| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), self.csrf.as_bytes())
+                .is_ok()
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "the page is out of date or the request did not come from it; reload and try again",
+            ))
+        }
+    }
+}
+
+/// The session token in the request's cookies.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The `Set-Cookie` value for a session: script-proof, same-site only, for the whole origin.
+pub fn set_cookie(token: &str, max_age_s: i64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}")
+}
+
+impl FromRequestParts<AppState> for Customer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let api = parts.uri.path().starts_with("/security/api/");
+        let signed_out = || signed_out(state, api);
+        let token = session_cookie(&parts.headers).ok_or_else(signed_out)?;
+        let actor = state
+            .app
+            .guard
+            .session_actor(&token)
+            .await
+            .map_err(|_| signed_out())?;
+        let account = actor.account.clone().ok_or_else(signed_out)?;
+        Ok(Customer {
+            csrf: csrf_token(&token),
+            actor,
+            account,
+        })
+    }
+}
+
+/// Not signed in: a JSON error for the page's script, a page for a person.
+fn signed_out(state: &AppState, api: bool) -> Response {
+    let message = "sign in to the security center through your exchange's app or website";
+    if api {
+        return ApiError::new(StatusCode::UNAUTHORIZED, "signed_out", message).into_response();
+    }
+    let page = crate::routes::cancel::Notice {
+        exchange: &state.app.guard.settings().exchange_name,
+        heading: "You are signed out",
+        message: message.to_owned(),
+    };
+    crate::routes::cancel::page(StatusCode::UNAUTHORIZED, &page)
+}

@@ -1,0 +1,189 @@
+// The customer security center in real Chromium (Debian's /usr/bin/chromium, driven by
+// playwright-core; passkeys through the DevTools virtual authenticator), against the real
+// `portcullis serve` binary on a loopback port, on embedded SQLite and, when
+// PORTCULLIS_TEST_POSTGRES_URL is set, on a fresh PostgreSQL database.
+//
+//   PORTCULLIS_TEST_BIN=target/debug/portcullis node --test security-center.test.mjs
+//
+// With SCREENSHOT_DIR set, each step leaves a screenshot there (the docs' pictures).
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer } from "node:net";
+import { chromium } from "playwright-core";
+
+const BIN = process.env.PORTCULLIS_TEST_BIN || "target/debug/portcullis";
+const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
+const SHOTS = process.env.SCREENSHOT_DIR;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+    server.on("error", reject);
+  });
+}
+
+/** A fresh PostgreSQL database (for the second run), or undefined for embedded SQLite. */
+function postgresDatabase() {
+  const base = process.env.PORTCULLIS_TEST_POSTGRES_URL;
+  if (!base) return undefined;
+  const name = `portcullis_it_browser_${process.pid}_${Date.now()}`;
+  execFileSync("psql", ["-q", base, "-c", `CREATE DATABASE ${name}`]);
+  return base.replace(/\/[^/]*$/, `/${name}`);
+}
+
+async function startServer(databaseUrl) {
+  const dir = mkdtempSync(join(tmpdir(), "portcullis-browser-"));
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    PORTCULLIS_DATA_DIR: join(dir, "data"),
+    PORTCULLIS_LISTEN: `127.0.0.1:${port}`,
+    PORTCULLIS_PUBLIC_URL: `http://localhost:${port}`,
+    PORTCULLIS_EXCHANGE_NAME: "Example Exchange",
+    PORTCULLIS_LOG_LEVEL: "warn",
+  };
+  if (databaseUrl) env.PORTCULLIS_DATABASE_URL = databaseUrl;
+  for (const name of Object.keys(env)) {
+    if (name.startsWith("PORTCULLIS_TEST_")) delete env[name];
+  }
+  const created = execFileSync(BIN, ["operators", "create", "--name", "browser-test", "--role", "admin"], { env });
+  const token = JSON.parse(created.toString()).token;
+  const child = spawn(BIN, ["serve"], { env, stdio: ["ignore", "inherit", "inherit"] });
+  const base = `http://localhost:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${base}/readyz`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const api = async (method, path, body) => {
+    const response = await fetch(base + path, {
+      method,
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+    });
+    const text = await response.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: response.status, json, text };
+  };
+  const stop = () => {
+    child.kill("SIGTERM");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { base, api, stop };
+}
+
+async function shot(page, name) {
+  if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function story(databaseUrl) {
+  const server = await startServer(databaseUrl);
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  try {
+    const { api } = server;
+    assert.equal((await api("POST", "/v1/accounts", { id: "acc_b", email: "ada@example.com", anti_phishing_code: "Blue42" })).status, 201);
+    const login = { id: "l1", ts: new Date().toISOString(), type: "login", account: "acc_b", method: "password", success: true, ctx: { ip: "203.0.113.7", channel: "web" } };
+    assert.equal((await api("POST", "/v1/events", JSON.stringify(login) + "\n")).status, 200);
+    const key = await api("POST", "/v1/accounts/acc_b/keys", { label: "grid bot", scopes: ["read", "trade"], ip_allowlist: ["203.0.113.7"] });
+    assert.equal(key.status, 201, key.text);
+    const keyId = key.json.key.key_id;
+
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = [];
+    page.on("pageerror", (e) => errors.push(e.message));
+    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+    page.on("response", (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+    const cdp = await context.newCDPSession(page);
+    await cdp.send("WebAuthn.enable");
+    await cdp.send("WebAuthn.addVirtualAuthenticator", {
+      options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+    });
+
+    // Sign in through a link the exchange minted; a GET alone signs nobody in.
+    const link = await api("POST", "/v1/accounts/acc_b/sign-in-links");
+    assert.equal(link.status, 201, link.text);
+    await page.goto(link.json.url);
+    await page.click("#continue");
+    await page.waitForURL(/\/security$/);
+    assert.equal(await page.textContent("#anti-phishing-code"), "Blue42");
+    const csp = (await page.request.get(page.url())).headers()["content-security-policy"];
+    assert.match(csp, /script-src 'self'/);
+    await shot(page, "overview");
+    const reused = await fetch(link.json.url, { method: "POST", redirect: "manual" });
+    assert.notEqual(reused.status, 303, "a sign-in link opens one session only");
+
+    // Register a passkey.
+    await page.click("#add-passkey");
+    await page.waitForSelector("#passkey-list li.passkey");
+    const passkeys = await api("GET", "/v1/accounts/acc_b/passkeys");
+    assert.equal(passkeys.json.length, 1, passkeys.text);
+
+    // Widen the key: the warning comes first, then the passkey step-up.
+    await page.click(`#key-${keyId} a`);
+    await page.waitForSelector("#scam-warning");
+    assert.match(await page.textContent("#scam-warning"), /never call or message you/);
+    await shot(page, "widen-warning");
+    await page.check("input[value=withdraw]");
+    await page.click("#confirm-widen");
+    await page.waitForURL(/\/security#pending$/);
+    const pending = page.locator("#pending li.change[data-status=pending]");
+    await pending.waitFor();
+    const countdown = pending.locator("time.countdown");
+    const first = await countdown.textContent();
+    assert.match(first, /^2[34]h \d\dm \d\ds$/, first);
+    await page.waitForTimeout(1500);
+    assert.notEqual(await countdown.textContent(), first, "the countdown is live");
+    await shot(page, "pending-change");
+    const before = await api("GET", `/v1/keys/${keyId}`);
+    assert.deepEqual(before.json.scopes, ["read", "trade"], "nothing applies before the cool-down");
+    const changes = await api("GET", "/v1/accounts/acc_b/changes");
+    assert.equal(changes.json[0].step_up, "passkey");
+    assert.equal(changes.json[0].status, "pending");
+
+    // Cancel it from the page, and see the key unchanged.
+    await pending.locator("button.cancel").click();
+    await page.waitForSelector("#pending li.change[data-status=cancelled]");
+    const after = await api("GET", `/v1/keys/${keyId}`);
+    assert.deepEqual(after.json.scopes, ["read", "trade"]);
+    assert.equal((await api("GET", "/v1/accounts/acc_b/changes")).json[0].status, "cancelled");
+
+    // Freeze from the page.
+    await page.click("#freeze");
+    await page.waitForSelector("#frozen-banner");
+    await shot(page, "frozen");
+    const protection = await api("GET", "/v1/accounts/acc_b/protection");
+    assert.equal(protection.json.frozen, true, protection.text);
+    assert.deepEqual(errors, [], "no script or CSP errors on the pages");
+    const audit = await api("GET", "/v1/audit/verify");
+    assert.equal(audit.json.intact, true, audit.text);
+  } finally {
+    await browser.close();
+    server.stop();
+  }
+}
+
+test("security center on embedded SQLite", async () => {
+  await story(undefined);
+});
+
+test("security center on PostgreSQL", { skip: !process.env.PORTCULLIS_TEST_POSTGRES_URL && "PORTCULLIS_TEST_POSTGRES_URL is not set" }, async () => {
+  await story(postgresDatabase());
+});
