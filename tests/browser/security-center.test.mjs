@@ -171,6 +171,14 @@ async function story(databaseUrl) {
     await shot(page, "frozen");
     const protection = await api("GET", "/v1/accounts/acc_b/protection");
     assert.equal(protection.json.frozen, true, protection.text);
+
+    // Lifting the freeze takes the passkey and its own cool-down.
+    await page.click("#unfreeze");
+    await page.waitForSelector("#pending li.change[data-status=pending]");
+    const unfreeze = (await api("GET", "/v1/accounts/acc_b/changes")).json[0];
+    assert.equal(unfreeze.kind, "unfreeze");
+    assert.equal(unfreeze.step_up, "passkey");
+    assert.equal((await api("GET", "/v1/accounts/acc_b/protection")).json.frozen, true, "still frozen during the cool-down");
     assert.deepEqual(errors, [], "no script or CSP errors on the pages");
     const audit = await api("GET", "/v1/audit/verify");
     assert.equal(audit.json.intact, true, audit.text);

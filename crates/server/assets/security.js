@@ -102,17 +102,47 @@ async function passkeyGrant(csrf) {
   return grant.grant;
 }
 
+async function grantFor(form, csrf) {
+  if (form.dataset.method === "passkey") return passkeyGrant(csrf);
+  const code = form.elements.code.value;
+  return (await call("/security/api/step-up/totp", csrf, { code })).grant;
+}
+
+async function withPasskey(button, statusId, path, body) {
+  const status = document.getElementById(statusId);
+  const csrf = button.dataset.csrf;
+  try {
+    const grant = await passkeyGrant(csrf);
+    await call(path, csrf, { ...body, step_up_grant: grant });
+    window.location.href = "/security#pending";
+    window.location.reload();
+  } catch (error) {
+    if (status) status.textContent = "Nothing was changed: " + error.message;
+  }
+}
+
+async function addAddress(form) {
+  const status = document.getElementById("address-status");
+  const csrf = form.dataset.csrf;
+  try {
+    const grant = await grantFor(form, csrf);
+    const field = (name) => form.elements[name].value;
+    await call("/security/api/addresses", csrf, {
+      address: field("address"), asset: field("asset"), network: field("network"), label: field("label"),
+      step_up_grant: grant,
+    });
+    window.location.href = "/security#pending";
+    window.location.reload();
+  } catch (error) {
+    status.textContent = "Nothing was changed: " + error.message;
+  }
+}
+
 async function widen(form) {
   const status = document.getElementById("widen-status");
   const csrf = form.dataset.csrf;
   try {
-    let grant;
-    if (form.dataset.method === "passkey") {
-      grant = await passkeyGrant(csrf);
-    } else {
-      const code = form.elements.code.value;
-      grant = (await call("/security/api/step-up/totp", csrf, { code })).grant;
-    }
+    const grant = await grantFor(form, csrf);
     const scopes = Array.from(form.querySelectorAll("input[name=scope]:checked"), (i) => i.value);
     const ipAllowlist = form.elements.ip_allowlist.value.split(/\s+/).filter((line) => line);
     await call("/security/api/keys/" + form.dataset.key + "/change", csrf, {
@@ -139,6 +169,13 @@ document.addEventListener("DOMContentLoaded", () => {
   if (add) add.addEventListener("click", () => addPasskey(add));
   const form = document.getElementById("widen-form");
   if (form) form.addEventListener("submit", (event) => { event.preventDefault(); widen(form); });
+  const unfreeze = document.getElementById("unfreeze");
+  if (unfreeze) unfreeze.addEventListener("click", () => withPasskey(unfreeze, "unfreeze-status", "/security/api/unfreeze", {}));
+  for (const button of document.querySelectorAll("button.remove-passkey")) {
+    button.addEventListener("click", () => withPasskey(button, "passkey-status", "/security/api/passkeys/" + button.dataset.id + "/remove", {}));
+  }
+  const address = document.getElementById("address-form");
+  if (address) address.addEventListener("submit", (event) => { event.preventDefault(); addAddress(address); });
   tick();
   setInterval(tick, 1000);
 });

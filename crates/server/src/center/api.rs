@@ -170,3 +170,76 @@ pub async fn change_key(
         }
     }))
 }
+
+/// Lifts the freeze (a passkey grant; then its own cool-down).
+pub async fn unfreeze(
+    State(state): State<AppState>,
+    customer: Customer,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<MaybeGrant>,
+) -> ApiResult<Json<PendingChangeDto>> {
+    customer.check_csrf(csrf(&headers))?;
+    let grant = body.step_up_grant.as_deref();
+    let receipt = state
+        .app
+        .guard
+        .request_unfreeze(&customer.actor, &customer.account, grant)
+        .await?;
+    Ok(Json(receipt.change.into()))
+}
+
+/// Removes a passkey (behind a step-up).
+pub async fn remove_passkey(
+    State(state): State<AppState>,
+    customer: Customer,
+    headers: HeaderMap,
+    Path(credential_id): Path<String>,
+    ApiJson(body): ApiJson<MaybeGrant>,
+) -> ApiResult<Json<Value>> {
+    customer.check_csrf(csrf(&headers))?;
+    let grant = body.step_up_grant.as_deref();
+    state
+        .app
+        .guard
+        .remove_passkey(&customer.actor, &customer.account, &credential_id, grant)
+        .await?;
+    Ok(Json(json!({ "removed": credential_id })))
+}
+
+/// An address to allow-list, with the grant of its step-up.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddressBody {
+    address: String,
+    asset: String,
+    network: String,
+    #[serde(default)]
+    label: String,
+    step_up_grant: Option<String>,
+}
+
+pub async fn add_address(
+    State(state): State<AppState>,
+    customer: Customer,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<AddressBody>,
+) -> ApiResult<Json<PendingChangeDto>> {
+    customer.check_csrf(csrf(&headers))?;
+    let request = portcullis_app::guard::NewAddress {
+        address: body.address,
+        asset: body.asset,
+        network: body.network,
+        label: body.label,
+        ctx: portcullis_core::events::EventContext {
+            channel: Some("web".into()),
+            ..Default::default()
+        },
+    };
+    let grant = body.step_up_grant.as_deref();
+    let receipt = state
+        .app
+        .guard
+        .add_address(&customer.actor, &customer.account, request, grant)
+        .await?;
+    Ok(Json(receipt.change.into()))
+}

@@ -49,4 +49,10 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/security/api/step-up/totp", post(api::totp_step_up))
         .route("/security/api/keys/{key_id}/change", post(api::change_key))
+        .route("/security/api/unfreeze", post(api::unfreeze))
+        .route(
+            "/security/api/passkeys/{credential_id}/remove",
+            post(api::remove_passkey),
+        )
+        .route("/security/api/addresses", post(api::add_address))
 }

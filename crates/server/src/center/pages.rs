@@ -60,9 +60,12 @@ struct OverviewPage<'a> {
     findings: Vec<String>,
     changes: Vec<ChangeRow>,
     keys: Vec<KeyRow>,
-    passkeys: Vec<String>,
+    /// (credential id, description)
+    passkeys: Vec<(String, String)>,
     totp: bool,
     addresses: Vec<String>,
+    /// The step-up the page's forms use: `passkey`, `totp` or `none`.
+    method: &'static str,
 }
 
 struct ScopeBox {
@@ -216,6 +219,17 @@ fn key_row(view: &KeyView) -> KeyRow {
     }
 }
 
+/// The step-up the forms ask for (what the policy would accept for a widening).
+fn step_up_method(overview: &portcullis_app::guard::Overview) -> &'static str {
+    if !overview.passkeys.is_empty() {
+        "passkey"
+    } else if overview.totp {
+        "totp"
+    } else {
+        "none"
+    }
+}
+
 pub async fn overview(State(state): State<AppState>, customer: Customer) -> Response {
     let overview = match state
         .app
@@ -248,8 +262,12 @@ pub async fn overview(State(state): State<AppState>, customer: Customer) -> Resp
         passkeys: overview
             .passkeys
             .iter()
-            .map(|p| format!("{} (added {})", p.label, p.created_at.to_rfc3339()))
+            .map(|p| {
+                let text = format!("{} (added {})", p.label, p.created_at.to_rfc3339());
+                (p.credential_id.clone(), text)
+            })
             .collect(),
+        method: step_up_method(&overview),
         totp: overview.totp,
         addresses: overview
             .addresses
