@@ -11,6 +11,7 @@ pub mod audit;
 pub mod contract;
 pub mod events;
 pub mod key;
+pub mod notice;
 pub mod operator;
 pub mod replay;
 pub mod scope;
@@ -18,6 +19,7 @@ pub mod secret;
 pub mod signing;
 pub mod time;
 pub mod verify;
+pub mod webhook;
 
 pub use account::Account;
 pub use allowlist::{AllowListError, IpAllowList};
