@@ -13,6 +13,7 @@ pub mod keyring;
 pub mod keys;
 mod loader;
 pub mod maintenance;
+pub mod notify;
 pub mod operators;
 pub mod ports;
 pub mod random;
@@ -34,6 +35,9 @@ pub struct Portcullis {
     pub operators: operators::Operators,
     pub audit: audit::Audit,
     pub risk: risk::Risk,
+    /// The official channels notices go out on ([`notify::announce`]); none until
+    /// [`Portcullis::with_channels`] says otherwise.
+    pub channels: notify::ChannelSettings,
 }
 
 impl Portcullis {
@@ -59,6 +63,14 @@ impl Portcullis {
             keys,
             store,
             clock,
+            channels: notify::ChannelSettings::default(),
         })
+    }
+
+    /// Sets the official channels the use cases announce on.
+    #[must_use]
+    pub fn with_channels(mut self, channels: notify::ChannelSettings) -> Self {
+        self.channels = channels;
+        self
     }
 }

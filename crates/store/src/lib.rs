@@ -8,6 +8,7 @@
 
 mod codec;
 mod commit;
+mod outbox;
 mod reads;
 pub mod testing;
 
