@@ -120,6 +120,29 @@ mod tests {
     }
 
     #[test]
+    fn the_worked_example_in_the_docs_holds() {
+        // docs/notifications.md: the same numbers as its openssl and Python examples.
+        let body = br#"{"id":"ntf_1","type":"widening.pending"}"#;
+        let secret = Secret::new(b"whsec_0123456789abcdef".to_vec());
+        let header = sign_webhook(&secret, UnixMillis::from_secs(1_767_225_600), body);
+        let documented =
+            "t=1767225600,v1=fe897582a0d41bd0a735607217d9b80ae18ec53eba971003503aec19f4f61af1";
+        assert_eq!(header, documented);
+        let docs = include_str!("../../../docs/notifications.md");
+        assert!(docs.contains(documented));
+        assert_eq!(
+            verify_webhook_signature(
+                secret.expose(),
+                documented,
+                body,
+                UnixMillis::from_secs(1_767_225_700),
+                300
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn tampering_the_wrong_secret_and_old_timestamps_are_refused() {
         let body = b"{\"id\":\"ntf_1\"}";
         let header = sign_webhook(&secret(), NOW, body);

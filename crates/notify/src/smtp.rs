@@ -39,7 +39,7 @@ impl std::fmt::Debug for SmtpSender {
 }
 
 /// A URL with any `user:password@` part hidden.
-pub(crate) fn without_credentials(url: &str) -> String {
+pub fn without_credentials(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}***{}", &url[..scheme + 3], &url[at..])

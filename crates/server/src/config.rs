@@ -53,6 +53,14 @@ pub struct Config {
     pub nats_stream: String,
     pub nats_subject: String,
     pub nats_consumer: String,
+    pub exchange_name: String,
+    pub smtp_url: crate::notify::Sensitive,
+    pub smtp_from: String,
+    pub webhook_url: String,
+    pub webhook_secret: crate::notify::Sensitive,
+    pub webhook_secret_file: String,
+    pub notify_interval_ms: u64,
+    pub notify_max_attempts: u32,
 }
 
 impl Default for Config {
@@ -79,6 +87,14 @@ impl Default for Config {
             nats_stream: "PORTCULLIS_EVENTS".into(),
             nats_subject: "portcullis.events.>".into(),
             nats_consumer: "portcullis-engine".into(),
+            exchange_name: String::new(),
+            smtp_url: crate::notify::Sensitive::default(),
+            smtp_from: String::new(),
+            webhook_url: String::new(),
+            webhook_secret: crate::notify::Sensitive::default(),
+            webhook_secret_file: String::new(),
+            notify_interval_ms: 1_000,
+            notify_max_attempts: 8,
         }
     }
 }
@@ -106,6 +122,8 @@ pub struct Settings {
     pub max_batch_bytes: usize,
     /// The JetStream event feed, when configured.
     pub nats: Option<crate::nats::NatsSettings>,
+    /// Official-channel notifications (channels, senders, retry policy).
+    pub notify: crate::notify::NotifySettings,
 }
 
 impl Config {
@@ -195,6 +213,16 @@ impl Config {
                 return Err(invalid(format!("{name} must be greater than zero")));
             }
         }
+        let notify = crate::notify::settle(&crate::notify::NotifyKeys {
+            exchange_name: &self.exchange_name,
+            smtp_url: &self.smtp_url,
+            smtp_from: &self.smtp_from,
+            webhook_url: &self.webhook_url,
+            webhook_secret: &self.webhook_secret,
+            webhook_secret_file: &self.webhook_secret_file,
+            notify_interval_ms: self.notify_interval_ms,
+            notify_max_attempts: self.notify_max_attempts,
+        })?;
         let database_url = if self.database_url.is_empty() {
             format!(
                 "sqlite://{}?mode=rwc",
@@ -238,6 +266,7 @@ impl Config {
                 subject: self.nats_subject,
                 consumer: self.nats_consumer,
             }),
+            notify,
         })
     }
 }
@@ -327,6 +356,94 @@ mod tests {
             ..Config::default()
         };
         assert!(config.settle().is_err());
+    }
+
+    #[test]
+    fn notification_keys_are_checked_and_the_secret_never_printed() {
+        let settings = Config::default().settle().unwrap();
+        assert!(!settings.notify.enabled());
+        let config = Config::load(
+            None,
+            vars(&[
+                ("PORTCULLIS_EXCHANGE_NAME", "Exemplar"),
+                ("PORTCULLIS_SMTP_URL", "smtp://user:hunter2@127.0.0.1:2525"),
+                (
+                    "PORTCULLIS_SMTP_FROM",
+                    "Exemplar <security@exemplar.example>",
+                ),
+                ("PORTCULLIS_WEBHOOK_URL", "https://hooks.exemplar.example/p"),
+                ("PORTCULLIS_WEBHOOK_SECRET", "whsec_0123456789abcdef"),
+                ("PORTCULLIS_NOTIFY_MAX_ATTEMPTS", "5"),
+            ]),
+        )
+        .unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!format!("{config:?}").contains("whsec_"));
+        let settings = config.clone().settle().unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        assert!(!format!("{settings:?}").contains("whsec_"));
+        assert!(settings.notify.enabled());
+        assert!(settings.notify.channels.email);
+        assert_eq!(
+            settings.notify.channels.webhook_url.as_deref(),
+            Some("https://hooks.exemplar.example/p")
+        );
+        assert_eq!(settings.notify.retry.max_attempts, 5);
+
+        let unnamed = Config {
+            exchange_name: String::new(),
+            ..config.clone()
+        };
+        assert!(
+            unnamed
+                .settle()
+                .unwrap_err()
+                .to_string()
+                .contains("exchange_name")
+        );
+        let no_secret = Config {
+            webhook_secret: crate::notify::Sensitive::default(),
+            ..config.clone()
+        };
+        assert!(
+            no_secret
+                .settle()
+                .unwrap_err()
+                .to_string()
+                .contains("webhook_secret")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("webhook-secret");
+        std::fs::write(&file, "whsec_from_a_file_0123456789\n").unwrap();
+        let from_file = Config {
+            webhook_secret: crate::notify::Sensitive::default(),
+            webhook_secret_file: file.display().to_string(),
+            ..config.clone()
+        };
+        let secret = from_file.settle().unwrap().notify.webhook_secret.unwrap();
+        assert_eq!(secret.expose(), b"whsec_from_a_file_0123456789");
+        let no_from = Config {
+            smtp_from: String::new(),
+            ..config.clone()
+        };
+        assert!(
+            no_from
+                .settle()
+                .unwrap_err()
+                .to_string()
+                .contains("smtp_from")
+        );
+        let bad_url = Config {
+            webhook_url: "ftp://x".into(),
+            ..config
+        };
+        assert!(
+            bad_url
+                .settle()
+                .unwrap_err()
+                .to_string()
+                .contains("webhook_url")
+        );
     }
 
     #[test]

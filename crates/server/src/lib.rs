@@ -11,6 +11,7 @@ pub mod extract;
 pub mod keyring_file;
 pub mod metrics;
 pub mod nats;
+pub mod notify;
 pub mod openapi;
 pub mod routes;
 pub mod state;
@@ -46,14 +47,15 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let risk_policy = load_risk_policy(settings)?;
     let store = portcullis_store::open(&settings.database_url).await?;
-    Portcullis::start(
+    let app = Portcullis::start(
         store,
         clock,
         Arc::new(keyring),
         settings.key_policy,
         risk_policy,
     )
-    .await
+    .await?;
+    Ok(app.with_channels(settings.notify.channels.clone()))
 }
 
 /// The text of the configured risk policy.
