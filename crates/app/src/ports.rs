@@ -196,7 +196,7 @@ pub struct ClaimRequest {
     pub lease_token: String,
     pub until: UnixMillis,
     pub limit: u32,
-    /// A message whose lease expired after its last allowed attempt becomes dead, not due.
+    /// A message that has used up its attempts and holds no live lease becomes dead, not due.
     pub max_attempts: i64,
 }
 

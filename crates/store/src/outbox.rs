@@ -18,8 +18,8 @@ const COLUMNS: &str = "id, account, channel, recipient, subject, body_text, body
     created_at, dedupe_key, status, attempts, next_attempt_at, lease_token, lease_until, \
     last_error, delivered_at";
 
-const ABANDONED: &str = "the worker sending the last allowed attempt stopped before recording \
-    its outcome";
+const ABANDONED: &str = "attempts used up: the worker sending the last allowed attempt stopped \
+    before recording its outcome, or the attempt limit was lowered";
 
 impl SqlStore {
     async fn outbox_execute(
@@ -48,11 +48,12 @@ impl SqlStore {
 impl OutboxStore for SqlStore {
     async fn claim_due(&self, claim: &ClaimRequest) -> StoreResult<Vec<OutboxEntry>> {
         let now = claim.now.as_millis();
-        // A lease that expired on the last allowed attempt: its worker died mid-send. Retrying
-        // forever could repeat whatever killed it, so the message is given up on, visibly.
+        // Attempts used up and no live lease: the worker of the last attempt died mid-send (or
+        // the limit was lowered). Retrying forever could repeat whatever killed the worker, so
+        // the message is given up on, visibly.
         let abandon = sqlx::query(
             "UPDATE outbox SET status = 'dead', last_error = $1, lease_token = NULL, lease_until = NULL \
-             WHERE status = 'pending' AND attempts >= $2 AND lease_until IS NOT NULL AND lease_until <= $3",
+             WHERE status = 'pending' AND attempts >= $2 AND (lease_until IS NULL OR lease_until <= $3)",
         )
         .bind(ABANDONED.to_owned())
         .bind(claim.max_attempts)

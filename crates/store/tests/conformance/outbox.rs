@@ -89,6 +89,22 @@ pub async fn outbox_queues_with_its_change_and_once(store: Arc<dyn Store>) {
         status: Some(OutboxStatus::Dead),
     };
     assert!(store.list_outbox(&dead, 10).await.unwrap().is_empty());
+    // With the attempt limit lowered below what a message has used, it is given up on rather
+    // than left pending forever.
+    let no_more = ClaimRequest {
+        max_attempts: 0,
+        ..claim("z", 1_000, 1_000, 10)
+    };
+    assert!(store.claim_due(&no_more).await.unwrap().is_empty());
+    let given_up = store.list_outbox(&dead, 10).await.unwrap();
+    assert_eq!(given_up.len(), 2);
+    assert!(
+        given_up[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("attempts used up")
+    );
 }
 
 pub async fn outbox_claims_are_exclusive_until_the_lease_expires(store: Arc<dyn Store>) {
