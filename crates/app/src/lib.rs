@@ -38,6 +38,7 @@ pub struct Portcullis {
     /// The official channels notices go out on ([`notify::announce`]); none until
     /// [`Portcullis::with_channels`] says otherwise.
     pub channels: notify::ChannelSettings,
+    pub outbox: notify::Outbox,
 }
 
 impl Portcullis {
@@ -60,6 +61,7 @@ impl Portcullis {
             accounts: accounts::Accounts::new(store.clone(), clock.clone()),
             operators: operators::Operators::new(store.clone(), clock.clone()),
             audit: audit::Audit::new(store.clone()),
+            outbox: notify::Outbox::new(store.clone()),
             keys,
             store,
             clock,

@@ -8,7 +8,8 @@
 
 use crate::error::{AppError, AppResult};
 use crate::ports::{
-    Channel, ClaimRequest, Clock, OutboxEntry, OutboxMessage, Store, StoreError, Write,
+    Channel, ClaimRequest, Clock, OutboxEntry, OutboxFilter, OutboxMessage, Store, StoreError,
+    Write,
 };
 use async_trait::async_trait;
 use portcullis_core::account::Account;
@@ -247,6 +248,32 @@ impl Delivery {
             Err(other) => return Err(AppError::from(other)),
         }
         Ok(())
+    }
+}
+
+/// Reading the outbox: what was sent to whom, what is waiting, what was given up on.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    store: Arc<dyn Store>,
+}
+
+impl Outbox {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+
+    /// Entries matching `filter`, newest first; readers of the audit trail may see them.
+    pub async fn list(
+        &self,
+        actor: &crate::access::Actor,
+        filter: &OutboxFilter,
+        limit: u32,
+    ) -> AppResult<Vec<OutboxEntry>> {
+        actor.require(portcullis_core::operator::Permission::ReadAudit)?;
+        Ok(self
+            .store
+            .list_outbox(filter, limit.clamp(1, 1_000))
+            .await?)
     }
 }
 

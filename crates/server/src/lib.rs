@@ -89,7 +89,7 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 
 /// Every route of the API.
 pub fn router(state: AppState, settings: &Settings) -> Router {
-    use routes::{accounts, audit, keys, operators, risk, system, verify};
+    use routes::{accounts, audit, keys, operators, outbox, risk, system, verify};
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
@@ -116,6 +116,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/v1/operators/{id}/revoke", post(operators::revoke))
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/verify", get(audit::verify))
+        .route("/v1/outbox", get(outbox::list))
         .route(
             "/v1/events",
             get(audit::events)

@@ -127,6 +127,18 @@ async fn the_server_delivers_queued_notices_to_the_webhook() {
     }
     assert_eq!(recorded.len(), 1);
     assert_eq!(recorded[0].message.id, delivery_id);
+    let listed = server.admin().get("/v1/outbox?account=acc_1").await;
+    assert_eq!(listed.status, 200, "{:?}", listed.body);
+    assert_eq!(listed.body[0]["id"], delivery_id.as_str());
+    assert_eq!(listed.body[0]["status"], "delivered");
+    assert_eq!(listed.body[0]["channel"], "webhook");
+    assert_eq!(listed.body[0]["attempts"], 1);
+    let none_dead = server.admin().get("/v1/outbox?status=dead").await;
+    assert_eq!(none_dead.body, serde_json::json!([]));
+    let bad = server.admin().get("/v1/outbox?status=lost").await;
+    assert_eq!(bad.status, 400);
+    let integration = server.operator("integration").await;
+    assert_eq!(integration.get("/v1/outbox").await.status, 403);
     let metrics = server.admin().get("/metrics").await;
     assert!(
         metrics

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod audit;
 pub mod keys;
 pub mod operators;
+pub mod outbox;
 pub mod risk;
 pub mod system;
 pub mod verify;
