@@ -39,6 +39,8 @@ fn message_id(dedupe_key: &str) -> String {
 /// One outbox write per configured channel for `notice` about `account`: e-mail to the
 /// account's official address (if it has one and e-mail is configured), and the exchange's
 /// webhook (if configured). Append the writes to the change being committed.
+/// `notice.account` should be `account.id`: the messages are filed under `account.id`, the
+/// webhook body names `notice.account`.
 pub fn announce(
     account: &Account,
     notice: &Notice,
