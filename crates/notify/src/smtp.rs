@@ -4,7 +4,8 @@
 //!
 //! The server URL picks the security: `smtp://host:port` is plain SMTP (loopback relays and
 //! tests), `smtp://host:port?tls=required` upgrades with STARTTLS, `smtps://host:port` is TLS
-//! from the first byte; `user:password@` adds authentication.
+//! from the first byte; `user:password@` adds authentication (refused over plain SMTP, where the
+//! password would cross the network in clear).
 
 use crate::NotifyError;
 use async_trait::async_trait;
@@ -48,9 +49,26 @@ pub fn without_credentials(url: &str) -> String {
     }
 }
 
+/// Plain `smtp://` with credentials and no `tls=required`: the login would cross the network
+/// in clear text.
+fn sends_password_in_clear(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("smtp://") else {
+        return false;
+    };
+    let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let authority = authority.split('/').next().unwrap_or_default();
+    authority.contains('@') && !query.split('&').any(|pair| pair == "tls=required")
+}
+
 impl SmtpSender {
     /// A sender for the server at `url`, sending as `from` (`Name <address>` or an address).
     pub fn new(url: &str, from: &str, timeout: Duration) -> Result<Self, NotifyError> {
+        if sends_password_in_clear(url) {
+            return Err(NotifyError::Config(format!(
+                "smtp_url {} would send its password unencrypted: use smtps:// or add ?tls=required",
+                without_credentials(url)
+            )));
+        }
         let from: Mailbox = from.parse().map_err(|e| {
             NotifyError::Config(format!("smtp_from {from:?} is not an address: {e}"))
         })?;
@@ -188,5 +206,23 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{sender:?}").contains("hunter2"));
+        SmtpSender::new(
+            "smtp://user:hunter2@mail.example:587?tls=required",
+            "a@b.example",
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        let error = SmtpSender::new(
+            "smtp://user:hunter2@mail.example:587",
+            "a@b.example",
+            Duration::from_secs(1),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("unencrypted") && !error.contains("hunter2"),
+            "{error}"
+        );
+        SmtpSender::new("smtp://127.0.0.1:25", "a@b.example", Duration::from_secs(1)).unwrap();
     }
 }

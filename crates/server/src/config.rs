@@ -366,7 +366,10 @@ mod tests {
             None,
             vars(&[
                 ("PORTCULLIS_EXCHANGE_NAME", "Exemplar"),
-                ("PORTCULLIS_SMTP_URL", "smtp://user:hunter2@127.0.0.1:2525"),
+                (
+                    "PORTCULLIS_SMTP_URL",
+                    "smtp://user:hunter2@mail.exemplar.example:587?tls=required",
+                ),
                 (
                     "PORTCULLIS_SMTP_FROM",
                     "Exemplar <security@exemplar.example>",
