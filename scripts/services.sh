@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the services the tests talk to are installed and running on this machine:
-# PostgreSQL on 127.0.0.1:5432 with trust authentication for local connections, and NATS with
-# JetStream on 127.0.0.1:4222.
+# PostgreSQL on 127.0.0.1:5432 with trust authentication for local connections, NATS with
+# JetStream on 127.0.0.1:4222, and the aiosmtpd module the e-mail tests start their own SMTP
+# server with.
 # Sourced by scripts/test.sh; safe to run again (every step checks before it acts).
 
 apt_updated=""
@@ -76,4 +77,20 @@ ensure_browser() {
   if [ ! -d tests/browser/node_modules/playwright-core ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
   fi
+}
+
+ensure_aiosmtpd() {
+  if python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    return 0
+  fi
+  if ! command -v python3 >/dev/null 2>&1; then
+    echo "test: installing python3 from Debian's packages" >&2
+    apt_install python3 python3-pip
+  fi
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    apt_install python3-pip
+  fi
+  echo "test: installing aiosmtpd from PyPI" >&2
+  python3 -m pip install -q aiosmtpd 2>/dev/null ||
+    python3 -m pip install -q --break-system-packages aiosmtpd
 }

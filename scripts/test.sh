@@ -15,6 +15,7 @@ source scripts/services.sh
 ensure_postgres
 ensure_nats
 ensure_browser
+ensure_aiosmtpd
 export PORTCULLIS_TEST_POSTGRES_URL="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 # Each test creates its own database; drop the ones earlier runs left behind.
 psql -q -At "$PORTCULLIS_TEST_POSTGRES_URL" -c \

@@ -14,6 +14,7 @@ pub mod keyring;
 pub mod keys;
 mod loader;
 pub mod maintenance;
+pub mod notify;
 pub mod operators;
 pub mod ports;
 pub mod random;
@@ -36,6 +37,10 @@ pub struct Portcullis {
     pub audit: audit::Audit,
     pub risk: risk::Risk,
     pub guard: guard::Guard,
+    /// The official channels notices go out on ([`notify::announce`]); none until
+    /// [`Portcullis::with_channels`] says otherwise.
+    pub channels: notify::ChannelSettings,
+    pub outbox: notify::Outbox,
 }
 
 impl Portcullis {
@@ -74,9 +79,18 @@ impl Portcullis {
             accounts: accounts::Accounts::new(store.clone(), clock.clone()),
             operators: operators::Operators::new(store.clone(), clock.clone()),
             audit: audit::Audit::new(store.clone()),
+            outbox: notify::Outbox::new(store.clone()),
             keys,
             store,
             clock,
+            channels: notify::ChannelSettings::default(),
         })
+    }
+
+    /// Sets the official channels the use cases announce on.
+    #[must_use]
+    pub fn with_channels(mut self, channels: notify::ChannelSettings) -> Self {
+        self.channels = channels;
+        self
     }
 }

@@ -12,6 +12,7 @@ pub mod contract;
 pub mod events;
 pub mod guard;
 pub mod key;
+pub mod notice;
 pub mod operator;
 pub mod replay;
 pub mod scope;
@@ -19,6 +20,7 @@ pub mod secret;
 pub mod signing;
 pub mod time;
 pub mod verify;
+pub mod webhook;
 
 pub use account::Account;
 pub use allowlist::{AllowListError, IpAllowList};

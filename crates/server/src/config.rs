@@ -68,6 +68,13 @@ pub struct Config {
     pub step_up_unfreeze: String,
     pub step_up_authenticators: String,
     pub step_up_grant_seconds: u32,
+    pub smtp_url: crate::notify::Sensitive,
+    pub smtp_from: String,
+    pub webhook_url: String,
+    pub webhook_secret: crate::notify::Sensitive,
+    pub webhook_secret_file: String,
+    pub notify_interval_ms: u64,
+    pub notify_max_attempts: u32,
 }
 
 impl Default for Config {
@@ -106,6 +113,13 @@ impl Default for Config {
             step_up_unfreeze: "passkey".into(),
             step_up_authenticators: "passkey_else_totp".into(),
             step_up_grant_seconds: 300,
+            smtp_url: crate::notify::Sensitive::default(),
+            smtp_from: String::new(),
+            webhook_url: String::new(),
+            webhook_secret: crate::notify::Sensitive::default(),
+            webhook_secret_file: String::new(),
+            notify_interval_ms: 1_000,
+            notify_max_attempts: 8,
         }
     }
 }
@@ -135,6 +149,8 @@ pub struct Settings {
     pub nats: Option<crate::nats::NatsSettings>,
     /// Step-up, cool-downs and the links in announcements.
     pub guard: GuardSettings,
+    /// Official-channel notifications (channels, senders, retry policy).
+    pub notify: crate::notify::NotifySettings,
 }
 
 impl Config {
@@ -225,6 +241,16 @@ impl Config {
             }
         }
         let guard = guard_settings(&self, listen)?;
+        let notify = crate::notify::settle(&crate::notify::NotifyKeys {
+            exchange_name: &self.exchange_name,
+            smtp_url: &self.smtp_url,
+            smtp_from: &self.smtp_from,
+            webhook_url: &self.webhook_url,
+            webhook_secret: &self.webhook_secret,
+            webhook_secret_file: &self.webhook_secret_file,
+            notify_interval_ms: self.notify_interval_ms,
+            notify_max_attempts: self.notify_max_attempts,
+        })?;
         let database_url = if self.database_url.is_empty() {
             format!(
                 "sqlite://{}?mode=rwc",
@@ -269,6 +295,7 @@ impl Config {
                 subject: self.nats_subject,
                 consumer: self.nats_consumer,
             }),
+            notify,
         })
     }
 }
@@ -432,6 +459,97 @@ mod tests {
             ..Config::default()
         };
         assert!(config.settle().is_err());
+    }
+
+    #[test]
+    fn notification_keys_are_checked_and_the_secret_never_printed() {
+        let settings = Config::default().settle().unwrap();
+        assert!(!settings.notify.enabled());
+        let config = Config::load(
+            None,
+            vars(&[
+                ("PORTCULLIS_EXCHANGE_NAME", "Exemplar"),
+                (
+                    "PORTCULLIS_SMTP_URL",
+                    "smtp://user:hunter2@mail.exemplar.example:587?tls=required",
+                ),
+                (
+                    "PORTCULLIS_SMTP_FROM",
+                    "Exemplar <security@exemplar.example>",
+                ),
+                ("PORTCULLIS_WEBHOOK_URL", "https://hooks.exemplar.example/p"),
+                ("PORTCULLIS_WEBHOOK_SECRET", "whsec_0123456789abcdef"),
+                ("PORTCULLIS_NOTIFY_MAX_ATTEMPTS", "5"),
+            ]),
+        )
+        .unwrap();
+        assert!(!format!("{config:?}").contains("hunter2"));
+        assert!(!format!("{config:?}").contains("whsec_"));
+        let settings = config.clone().settle().unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        assert!(!format!("{settings:?}").contains("whsec_"));
+        assert!(settings.notify.enabled());
+        assert!(settings.notify.channels.email);
+        assert_eq!(
+            settings.notify.channels.webhook_url.as_deref(),
+            Some("https://hooks.exemplar.example/p")
+        );
+        assert_eq!(settings.notify.retry.max_attempts, 5);
+
+        let unnamed = Config {
+            exchange_name: String::new(),
+            ..config.clone()
+        };
+        assert!(
+            unnamed
+                .settle()
+                .unwrap_err()
+                .to_string()
+                .contains("exchange_name")
+        );
+        let no_secret = Config {
+            webhook_secret: crate::notify::Sensitive::default(),
+            ..config.clone()
+        };
+        assert!(
+            no_secret
+                .settle()
+                .unwrap_err()
+                .to_string()
+                .contains("webhook_secret")
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("webhook-secret");
+        std::fs::write(&file, "whsec_from_a_file_0123456789\n").unwrap();
+        let from_file = Config {
+            webhook_secret: crate::notify::Sensitive::default(),
+            webhook_secret_file: file.display().to_string(),
+            ..config.clone()
+        };
+        let secret = from_file.settle().unwrap().notify.webhook_secret.unwrap();
+        assert_eq!(secret.expose(), b"whsec_from_a_file_0123456789");
+        let no_from = Config {
+            smtp_from: String::new(),
+            ..config.clone()
+        };
+        assert!(
+            no_from
+                .settle()
+                .unwrap_err()
+                .to_string()
+                .contains("smtp_from")
+        );
+        let bad_url = Config {
+            webhook_url: "ftp://x".into(),
+            ..config
+        };
+        assert!(
+            bad_url
+                .settle()
+                .unwrap_err()
+                .to_string()
+                .contains("webhook_url")
+        );
     }
 
     #[test]

@@ -481,3 +481,54 @@ pub struct PolicyReloadDto {
     /// Rules now in force.
     pub rules: usize,
 }
+
+/// `GET /v1/outbox` filters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxQuery {
+    /// Only this account's messages.
+    pub account: Option<String>,
+    /// `pending`, `delivered` or `dead`.
+    pub status: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// A notification in the outbox and where its delivery stands (bodies are not included).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OutboxEntryDto {
+    /// Also the `Portcullis-Delivery-Id` header and the e-mail's Message-ID.
+    pub id: String,
+    pub account: String,
+    /// `email` or `webhook`.
+    pub channel: String,
+    /// The e-mail address or webhook URL.
+    pub recipient: String,
+    pub subject: String,
+    /// `pending`, `delivered` or `dead`.
+    pub status: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub next_attempt_at: String,
+    pub delivered_at: Option<String>,
+    pub last_error: Option<String>,
+}
+
+impl From<portcullis_app::ports::OutboxEntry> for OutboxEntryDto {
+    fn from(entry: portcullis_app::ports::OutboxEntry) -> Self {
+        let message = entry.message;
+        OutboxEntryDto {
+            id: message.id,
+            account: message.account,
+            channel: message.channel.as_str().to_owned(),
+            recipient: message.recipient,
+            subject: message.subject,
+            status: entry.status.as_str().to_owned(),
+            attempts: entry.attempts,
+            created_at: message.created_at.to_rfc3339(),
+            next_attempt_at: entry.next_attempt_at.to_rfc3339(),
+            delivered_at: entry.delivered_at.map(UnixMillis::to_rfc3339),
+            last_error: entry.last_error,
+        }
+    }
+}

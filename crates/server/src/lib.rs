@@ -13,6 +13,7 @@ pub mod guard_dto;
 pub mod keyring_file;
 pub mod metrics;
 pub mod nats;
+pub mod notify;
 pub mod openapi;
 pub mod routes;
 pub mod state;
@@ -48,7 +49,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let risk_policy = load_risk_policy(settings)?;
     let store = portcullis_store::open(&settings.database_url).await?;
-    Portcullis::start(
+    let app = Portcullis::start(
         store,
         clock,
         Arc::new(keyring),
@@ -56,7 +57,8 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
         risk_policy,
         settings.guard.clone(),
     )
-    .await
+    .await?;
+    Ok(app.with_channels(settings.notify.channels.clone()))
 }
 
 /// The text of the configured risk policy.
@@ -90,7 +92,9 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 
 /// Every route of the API.
 pub fn router(state: AppState, settings: &Settings) -> Router {
-    use routes::{accounts, audit, cancel, guard, keys, operators, passkeys, risk, system, verify};
+    use routes::{
+        accounts, audit, cancel, guard, keys, operators, outbox, passkeys, risk, system, verify,
+    };
     Router::new()
         .route("/healthz", get(system::healthz))
         .route("/readyz", get(system::readyz))
@@ -117,6 +121,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/v1/operators/{id}/revoke", post(operators::revoke))
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/verify", get(audit::verify))
+        .route("/v1/outbox", get(outbox::list))
         .route(
             "/v1/events",
             get(audit::events)

@@ -1,8 +1,11 @@
 //! Background maintenance while serving: following key changes from other processes, writing
-//! key usage back, applying pending changes whose cool-down ended, and the idle-key sweep. Each failure is logged and retried on the next tick.
+//! key usage back, applying pending changes whose cool-down ended, the idle-key sweep, and
+//! delivering queued notifications. Each failure is logged and retried on the next tick.
 
 use crate::config::Settings;
 use portcullis_app::Portcullis;
+use portcullis_app::notify::Delivery;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -14,6 +17,7 @@ pub(crate) fn spawn(app: Portcullis, settings: &Settings) -> (watch::Sender<bool
         .nats
         .clone()
         .map(|nats| tokio::spawn(crate::nats::consume(app.clone(), nats, stop.subscribe())));
+    let delivery = spawn_delivery(&app, settings, stop.subscribe());
     let refresh_every = settings.refresh_interval;
     let flush_every = settings.usage_flush_interval;
     let sweep_every = settings.idle_sweep_interval;
@@ -55,8 +59,66 @@ pub(crate) fn spawn(app: Portcullis, settings: &Settings) -> (watch::Sender<bool
         if let Some(nats) = nats {
             let _ = nats.await;
         }
+        if let Some(delivery) = delivery {
+            let _ = delivery.await;
+        }
     });
     (stop, handle)
+}
+
+/// The notification delivery loop, when a channel is configured: every `notify_interval_ms`,
+/// deliver what is due. A round in progress is finished before stopping (a send is never cut
+/// off half-way; what is not sent stays due in the outbox).
+fn spawn_delivery(
+    app: &Portcullis,
+    settings: &Settings,
+    mut stopped: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    let notify = &settings.notify;
+    if !notify.enabled() {
+        return None;
+    }
+    let senders = match notify.senders(app.clock.clone()) {
+        Ok(senders) => senders,
+        Err(error) => {
+            tracing::error!(%error, "notification channels cannot be set up; nothing will be sent");
+            return None;
+        }
+    };
+    let delivery = Delivery::new(
+        app.store.clone(),
+        Arc::new(senders),
+        app.clock.clone(),
+        notify.retry,
+    );
+    let every = notify.interval;
+    Some(tokio::spawn(async move {
+        let mut tick = interval(every);
+        let delivered =
+            metrics::counter!("portcullis_notifications_total", "outcome" => "delivered");
+        let failed = metrics::counter!("portcullis_notifications_total", "outcome" => "failed");
+        let dead = metrics::counter!("portcullis_notifications_total", "outcome" => "dead");
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => break,
+                _ = tick.tick() => {}
+            }
+            match delivery.deliver_all_due().await {
+                Ok(report) => {
+                    delivered.increment(report.delivered);
+                    failed.increment(report.failed);
+                    dead.increment(report.dead);
+                    if report.dead > 0 {
+                        tracing::error!(
+                            dead = report.dead,
+                            "notifications given up on (see the outbox)"
+                        );
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "notification delivery failed"),
+            }
+        }
+    }))
 }
 
 fn interval(period: Duration) -> tokio::time::Interval {

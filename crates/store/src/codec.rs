@@ -1,7 +1,10 @@
 //! Column encodings shared by both backends: how domain values become TEXT and BIGINT columns
 //! and come back. A row that does not decode is a backend error naming the row, never a panic.
 
-use portcullis_app::ports::{Operator, SealedSecret, StoreError, StoreResult};
+use portcullis_app::ports::{
+    Channel, Operator, OutboxEntry, OutboxMessage, OutboxStatus, SealedSecret, StoreError,
+    StoreResult,
+};
 use portcullis_core::account::Account;
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::audit::AuditEntry;
@@ -137,4 +140,28 @@ pub fn text_column(row: &AnyRow, column: &str) -> StoreResult<String> {
 
 pub fn maybe_text_column(row: &AnyRow, column: &str) -> StoreResult<Option<String>> {
     get(row, column)
+}
+
+pub fn outbox_entry(row: &AnyRow) -> StoreResult<OutboxEntry> {
+    let channel: String = get(row, "channel")?;
+    let status: String = get(row, "status")?;
+    Ok(OutboxEntry {
+        message: OutboxMessage {
+            id: get(row, "id")?,
+            account: get(row, "account")?,
+            channel: Channel::parse(&channel).ok_or_else(|| bad("channel", &channel))?,
+            recipient: get(row, "recipient")?,
+            subject: get(row, "subject")?,
+            body_text: get(row, "body_text")?,
+            body_html: get(row, "body_html")?,
+            created_at: millis(row, "created_at")?,
+            dedupe_key: get(row, "dedupe_key")?,
+        },
+        status: OutboxStatus::parse(&status).ok_or_else(|| bad("status", &status))?,
+        attempts: get(row, "attempts")?,
+        next_attempt_at: millis(row, "next_attempt_at")?,
+        lease_until: maybe_millis(row, "lease_until")?,
+        last_error: get(row, "last_error")?,
+        delivered_at: maybe_millis(row, "delivered_at")?,
+    })
 }

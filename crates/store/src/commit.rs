@@ -7,7 +7,7 @@
 
 use crate::codec::{encode_allowlist, encode_scopes};
 use crate::{SqlStore, db_error};
-use portcullis_app::ports::{ChangeSet, NewEvent, StoreError, StoreResult, Write};
+use portcullis_app::ports::{ChangeSet, NewEvent, OutboxMessage, StoreError, StoreResult, Write};
 use portcullis_core::audit::AuditDraft;
 use portcullis_core::key::ApiKey;
 use portcullis_core::time::UnixMillis;
@@ -182,6 +182,7 @@ async fn apply(tx: &mut Tx<'_>, write: Write) -> StoreResult<()> {
             .bind(d.features);
             execute(tx, "decision", query).await?;
         }
+        Write::EnqueueNotification(message) => enqueue(tx, message).await?,
         Write::ResealSecret {
             secret: s,
             expected_master_key_id,
@@ -196,6 +197,27 @@ async fn apply(tx: &mut Tx<'_>, write: Write) -> StoreResult<()> {
             }
         }
     }
+    Ok(())
+}
+
+/// Queues a message; one already queued under the same dedupe key stays as it was, so
+/// announcing one thing twice sends it once.
+async fn enqueue(tx: &mut Tx<'_>, m: OutboxMessage) -> StoreResult<()> {
+    let query = sqlx::query(
+        "INSERT INTO outbox (id, account, channel, recipient, subject, body_text, body_html, created_at, dedupe_key, status, attempts, next_attempt_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10) ON CONFLICT (dedupe_key) DO NOTHING",
+    )
+    .bind(m.id)
+    .bind(m.account)
+    .bind(m.channel.as_str().to_owned())
+    .bind(m.recipient)
+    .bind(m.subject)
+    .bind(m.body_text)
+    .bind(m.body_html)
+    .bind(m.created_at.as_millis())
+    .bind(m.dedupe_key)
+    .bind(m.created_at.as_millis());
+    execute(tx, "outbox message", query).await?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@
 mod codec;
 mod commit;
 mod guard;
+mod outbox;
 mod passkeys;
 mod reads;
 mod sessions;

@@ -16,6 +16,13 @@ use portcullis_core::signing::Ed25519PublicKey;
 use portcullis_core::time::UnixMillis;
 use std::sync::Arc;
 
+#[path = "conformance/outbox.rs"]
+mod outbox;
+use outbox::{
+    outbox_claims_are_exclusive_until_the_lease_expires, outbox_failures_back_off_and_then_die,
+    outbox_queues_with_its_change_and_once,
+};
+
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!(
@@ -652,4 +659,7 @@ conformance!(
     concurrent_commits_keep_one_chain,
     a_failed_commit_writes_nothing,
     events_append_and_page,
+    outbox_queues_with_its_change_and_once,
+    outbox_claims_are_exclusive_until_the_lease_expires,
+    outbox_failures_back_off_and_then_die,
 );

@@ -6,6 +6,7 @@ pub mod cancel;
 pub mod guard;
 pub mod keys;
 pub mod operators;
+pub mod outbox;
 pub mod passkeys;
 pub mod risk;
 pub mod system;
