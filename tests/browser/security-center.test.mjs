@@ -10,10 +10,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createServer } from "node:net";
+import { createConnection, createServer } from "node:net";
 import { chromium } from "playwright-core";
 
 const BIN = process.env.PORTCULLIS_TEST_BIN || "target/debug/portcullis";
@@ -40,8 +40,39 @@ function postgresDatabase() {
   return base.replace(/\/[^/]*$/, `/${name}`);
 }
 
+/** A real SMTP server on loopback (aiosmtpd) writing each message to `dir`. */
+async function startMailSink(dir) {
+  const port = await freePort();
+  const scripts = new URL("../../scripts/", import.meta.url).pathname;
+  const child = spawn("python3", ["-m", "aiosmtpd", "-n", "-l", `127.0.0.1:${port}`, "-c", "smtp_sink.DirectoryHandler", dir],
+    { env: { ...process.env, PYTHONPATH: scripts }, stdio: ["ignore", "ignore", "inherit"] });
+  for (let i = 0; i < 100; i++) {
+    const up = await new Promise((resolve) => {
+      const socket = createConnection(port, "127.0.0.1", () => { socket.end(); resolve(true); });
+      socket.on("error", () => resolve(false));
+    });
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { port, stop: () => child.kill("SIGTERM") };
+}
+
+/** Waits for an e-mail whose text matches `pattern`; returns its plain text. */
+async function mailMatching(dir, pattern) {
+  for (let i = 0; i < 150; i++) {
+    for (const name of readdirSync(dir).filter((n) => n.endsWith(".txt")).sort()) {
+      const text = readFileSync(join(dir, name), "utf8");
+      if (pattern.test(text)) return text;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`no e-mail matching ${pattern} arrived`);
+}
+
 async function startServer(databaseUrl) {
   const dir = mkdtempSync(join(tmpdir(), "portcullis-browser-"));
+  const mail = join(dir, "mail");
+  const sink = await startMailSink(mail);
   const port = await freePort();
   const env = {
     ...process.env,
@@ -50,6 +81,9 @@ async function startServer(databaseUrl) {
     PORTCULLIS_PUBLIC_URL: `http://localhost:${port}`,
     PORTCULLIS_EXCHANGE_NAME: "Example Exchange",
     PORTCULLIS_LOG_LEVEL: "warn",
+    PORTCULLIS_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
+    PORTCULLIS_SMTP_FROM: "Example Exchange Security <security@exchange.example>",
+    PORTCULLIS_NOTIFY_INTERVAL_MS: "200",
   };
   if (databaseUrl) env.PORTCULLIS_DATABASE_URL = databaseUrl;
   for (const name of Object.keys(env)) {
@@ -80,9 +114,10 @@ async function startServer(databaseUrl) {
   };
   const stop = () => {
     child.kill("SIGTERM");
+    sink.stop();
     rmSync(dir, { recursive: true, force: true });
   };
-  return { base, api, stop };
+  return { base, api, stop, mail };
 }
 
 async function shot(page, name) {
@@ -158,12 +193,20 @@ async function story(databaseUrl) {
     assert.equal(changes.json[0].step_up, "passkey");
     assert.equal(changes.json[0].status, "pending");
 
-    // Cancel it from the page, and see the key unchanged.
-    await pending.locator("button.cancel").click();
-    await page.waitForSelector("#pending li.change[data-status=cancelled]");
+    // The announcement arrives by e-mail with the anti-phishing code and a cancel link;
+    // cancelling from that link leaves the key unchanged.
+    const mail = await mailMatching(server.mail, /allow withdrawals/);
+    assert.match(mail, /Blue42/, "the anti-phishing code is in the e-mail");
+    const cancelUrl = mail.match(/https?:\/\/\S+\/cancel\/pcx_[A-Za-z0-9]+/)[0];
+    await page.goto(cancelUrl);
+    await shot(page, "cancel-link");
+    await page.click("button.danger");
+    await page.waitForSelector("text=The change is cancelled");
     const after = await api("GET", `/v1/keys/${keyId}`);
     assert.deepEqual(after.json.scopes, ["read", "trade"]);
     assert.equal((await api("GET", "/v1/accounts/acc_b/changes")).json[0].status, "cancelled");
+    await page.goto(new URL("/security", cancelUrl).href);
+    await page.waitForSelector("#pending li.change[data-status=cancelled]");
 
     // Freeze from the page.
     await page.click("#freeze");

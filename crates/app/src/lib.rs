@@ -90,6 +90,7 @@ impl Portcullis {
     /// Sets the official channels the use cases announce on.
     #[must_use]
     pub fn with_channels(mut self, channels: notify::ChannelSettings) -> Self {
+        self.guard = self.guard.with_channels(channels.clone());
         self.channels = channels;
         self
     }

@@ -10,6 +10,7 @@
 
 mod addresses;
 pub mod model;
+mod notices;
 mod passkeys;
 mod pending;
 mod protect;
@@ -18,6 +19,7 @@ mod stepup;
 mod widening;
 
 pub use addresses::{NewAddress, WithdrawalCheck};
+pub use notices::describe;
 pub use passkeys::{PasskeyChallenge, relying_party};
 pub use protect::FreezeReport;
 pub use sessions::{IssuedLink, OpenedSession, csrf_token};
@@ -69,6 +71,8 @@ pub struct Guard {
     settings: GuardSettings,
     /// The WebAuthn relying party; `None` when `public_url` cannot host passkeys (logged).
     webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// The official channels every change is announced on.
+    channels: crate::notify::ChannelSettings,
 }
 
 impl Guard {
@@ -96,7 +100,15 @@ impl Guard {
             risk,
             settings,
             webauthn,
+            channels: crate::notify::ChannelSettings::default(),
         }
+    }
+
+    /// Announces on `channels` from now on.
+    #[must_use]
+    pub fn with_channels(mut self, channels: crate::notify::ChannelSettings) -> Self {
+        self.channels = channels;
+        self
     }
 
     pub fn settings(&self) -> &GuardSettings {

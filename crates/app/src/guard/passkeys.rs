@@ -4,6 +4,7 @@
 //! Every ceremony's state is stored with an expiry and answered once, for its own account, so a
 //! challenge that expired, was already answered, or belongs to someone else is refused.
 
+use super::notices::account_notice;
 use super::stepup::target;
 use super::{Guard, IssuedGrant};
 use crate::access::Actor;
@@ -16,6 +17,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use portcullis_core::guard::StepUpMethod;
 use portcullis_core::guard::stepup::Action;
+use portcullis_core::notice::NoticeKind;
 use portcullis_core::operator::Permission;
 use portcullis_core::time::UnixMillis;
 use serde_json::{Value, json};
@@ -204,6 +206,15 @@ impl Guard {
                 target(account),
                 json!({ "credential_id": stored_key.credential_id, "label": stored_key.label }),
             );
+        let summary = format!("A passkey ({}) was added to your account", stored_key.label);
+        let notice = account_notice(
+            NoticeKind::PasskeyAdded,
+            account,
+            &stored_key.credential_id,
+            &summary,
+            now,
+        );
+        let change = self.announced(change, &notice, now).await?;
         self.store.commit(change.into_set()).await?;
         Ok(stored_key)
     }
@@ -341,6 +352,14 @@ impl Guard {
                 target(account),
                 json!({ "credential_id": credential_id }),
             );
+        let notice = account_notice(
+            NoticeKind::PasskeyRemoved,
+            account,
+            credential_id,
+            "A passkey was removed from your account",
+            now,
+        );
+        let change = self.announced(change, &notice, now).await?;
         Ok(self.store.commit(change.into_set()).await?)
     }
 

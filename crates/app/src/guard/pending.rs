@@ -2,6 +2,7 @@
 //! the customer (single-use link) or an operator, holds and releases, and applying the changes
 //! whose cool-down has ended.
 
+use super::notices::change_notice;
 use super::stepup::{put, target};
 use super::widening::pending_details;
 use super::{Guard, token_hash};
@@ -12,6 +13,7 @@ use crate::ports::{PendingAction, PendingChange, WithdrawalAddress, Write};
 use portcullis_core::guard::cooldown::{self, Transition, TransitionError};
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::guard::{PendingStatus, StepUpMethod};
+use portcullis_core::notice::NoticeKind;
 use portcullis_core::operator::Permission;
 use portcullis_core::time::UnixMillis;
 
@@ -256,6 +258,8 @@ impl Guard {
                 target(&change.account),
                 pending_details(&closed),
             );
+        let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
+        let commit = self.announced(commit, &notice, now).await?;
         self.keys.commit_and_install(commit, key_id, now).await
     }
 
@@ -301,6 +305,8 @@ impl Guard {
                 target(&change.account),
                 pending_details(&closed),
             );
+        let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
+        let commit = self.announced(commit, &notice, now).await?;
         Ok(self.store.commit(commit.into_set()).await?)
     }
 
@@ -331,6 +337,8 @@ impl Guard {
                 target(&change.account),
                 pending_details(&closed),
             );
+        let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
+        let commit = self.announced(commit, &notice, now).await?;
         Ok(self.store.commit(commit.into_set()).await?)
     }
 
@@ -353,6 +361,18 @@ impl Guard {
         let commit = Change::new(actor, now)
             .write(update(next.clone(), change.version))
             .audit(action, target(&change.account), pending_details(&next));
+        let kind = match next.status {
+            PendingStatus::Cancelled { .. } => Some(NoticeKind::WideningCancelled),
+            PendingStatus::Held { .. } => Some(NoticeKind::WideningHeld),
+            _ => None,
+        };
+        let commit = match kind {
+            Some(kind) => {
+                self.announced(commit, &change_notice(kind, &next, now), now)
+                    .await?
+            }
+            None => commit,
+        };
         self.store.commit(commit.into_set()).await?;
         Ok(next)
     }

@@ -3,6 +3,7 @@
 //! Freezing is one step with no step-up: a customer who realises mid-call that they are being
 //! scammed must be able to stop everything at once. Lifting the freeze is a widening.
 
+use super::notices::account_notice;
 use super::pending::update;
 use super::stepup::{put, target};
 use super::widening::{PendingReceipt, WideningRequest};
@@ -15,6 +16,7 @@ use portcullis_core::events::{EventContext, KeyEventBody, StepUp};
 use portcullis_core::guard::widening::FUND_MOVING;
 use portcullis_core::guard::{PendingStatus, Protection, Widening};
 use portcullis_core::key::KeyStatus;
+use portcullis_core::notice::NoticeKind;
 use portcullis_core::operator::Permission;
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::time::UnixMillis;
@@ -92,6 +94,15 @@ impl Guard {
         let details =
             json!({ "keys_narrowed": keys_narrowed, "changes_cancelled": changes_cancelled });
         let change = change.audit("account.frozen", target(account), details);
+        let summary = "Your account is frozen: no API key can withdraw or transfer, and pending changes were cancelled";
+        let notice = account_notice(
+            NoticeKind::AccountFrozen,
+            account,
+            &format!("freeze:{}", now.as_millis()),
+            summary,
+            now,
+        );
+        let change = self.announced(change, &notice, now).await?;
         self.store.commit(change.into_set()).await?;
         for key_id in &keys_narrowed {
             self.keys.install(key_id, now).await?;
@@ -152,6 +163,13 @@ impl Guard {
                 target(account),
                 json!({ "until": until.to_rfc3339() }),
             );
+        let summary = format!(
+            "Your settings are locked: no change can widen your account before {}",
+            until.to_rfc3339()
+        );
+        let key = format!("lock:{}", until.as_millis());
+        let notice = account_notice(NoticeKind::SettingsLocked, account, &key, &summary, now);
+        let change = self.announced(change, &notice, now).await?;
         self.store.commit(change.into_set()).await?;
         Ok(protection)
     }

@@ -1,6 +1,7 @@
 //! Step-up: enrolling an authenticator app, and turning a correct code into a single-use grant
 //! that a widening request then spends.
 
+use super::notices::account_notice;
 use super::{Guard, refusal, token_hash};
 use crate::access::Actor;
 use crate::changes::Change;
@@ -12,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use portcullis_core::guard::StepUpMethod;
 use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::totp::{self, TotpState};
+use portcullis_core::notice::NoticeKind;
 use portcullis_core::operator::Permission;
 use portcullis_core::secret::Secret;
 use portcullis_core::time::UnixMillis;
@@ -100,6 +102,13 @@ impl Guard {
         let change = Change::new(actor, now)
             .write(put(next, guard.version))
             .audit(action, target(account), json!({ "during": "enrolment" }));
+        let change = if checked.is_ok() {
+            let summary = "An authenticator app (TOTP) was enrolled on your account";
+            let notice = account_notice(NoticeKind::TotpEnrolled, account, "totp", summary, now);
+            self.announced(change, &notice, now).await?
+        } else {
+            change
+        };
         self.store.commit(change.into_set()).await?;
         checked.map(|_| ())
     }
@@ -122,7 +131,18 @@ impl Guard {
             ));
         }
         let (next, checked) = self.check_code(&guard, code, now)?;
+        let locked_until = |g: &AccountGuard| g.totp.as_ref().and_then(|t| t.state.locked_until);
+        let newly_locked = locked_until(&next).filter(|until| locked_until(&guard) != Some(*until));
         let mut change = Change::new(actor, now).write(put(next, guard.version));
+        if let Some(until) = newly_locked {
+            let summary = format!(
+                "Too many wrong codes: confirmations with your authenticator app are locked until {}. If this was not you, freeze your account",
+                until.to_rfc3339()
+            );
+            let key = format!("lockout:{}", until.as_millis());
+            let notice = account_notice(NoticeKind::StepUpLockedOut, account, &key, &summary, now);
+            change = self.announced(change, &notice, now).await?;
+        }
         let issued = match &checked {
             Ok(_) => {
                 let (grant, issued) = self.new_grant(account, StepUpMethod::Totp, now)?;

@@ -2,6 +2,7 @@
 //! grant, and recorded as a pending change that applies when its cool-down ends. A change that
 //! widens nothing goes straight to the key authority.
 
+use super::notices::change_notice;
 use super::stepup::target;
 use super::{Guard, refusal, token_hash};
 use crate::access::Actor;
@@ -15,6 +16,7 @@ use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::guard::{PendingStatus, StepUpMethod, Widening};
 use portcullis_core::key::ApiKey;
+use portcullis_core::notice::NoticeKind;
 use portcullis_core::operator::Permission;
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::Secret;
@@ -224,6 +226,14 @@ impl Guard {
             target(request.account),
             pending_details(&pending),
         );
+        let kind = match pending.action {
+            PendingAction::AddAddress { .. } => NoticeKind::AddressAdded,
+            PendingAction::Unfreeze => NoticeKind::AccountUnfrozen,
+            PendingAction::KeyChange { .. } => NoticeKind::WideningPending,
+        };
+        let mut notice = change_notice(kind, &pending, now);
+        notice.cancel_url = Some(self.cancel_url(&cancel_token));
+        let change = self.announced(change, &notice, now).await?;
         self.store.commit(change.into_set()).await?;
         let pending = self.apply_risk_decision(pending).await?;
         Ok(PendingReceipt {

@@ -9,8 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_app::AppError;
-use portcullis_app::ports::{PendingAction, PendingChange};
-use portcullis_core::guard::Widening;
+pub use portcullis_app::guard::describe;
 
 /// A strict policy: no scripts at all, styles only from this origin, forms only back here.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -36,45 +35,6 @@ pub struct Notice<'a> {
     pub exchange: &'a str,
     pub heading: &'a str,
     pub message: String,
-}
-
-/// What the customer reads about a change, one line per effect.
-pub fn describe(change: &PendingChange) -> Vec<String> {
-    let mut lines: Vec<String> = change
-        .widenings
-        .iter()
-        .map(|w| w.describe().to_owned())
-        .collect();
-    match &change.action {
-        PendingAction::KeyChange {
-            key_id,
-            ip_allowlist: Some(list),
-            ..
-        } if change.widenings.contains(&Widening::WidensAllowlist) => {
-            lines.push(format!(
-                "key {key_id}: usable from {}",
-                list_text(&list.entries())
-            ));
-        }
-        PendingAction::AddAddress {
-            address,
-            asset,
-            network,
-            ..
-        } => {
-            lines.push(format!("address {address} ({asset} on {network})"));
-        }
-        _ => {}
-    }
-    lines
-}
-
-fn list_text(entries: &[String]) -> String {
-    if entries.is_empty() {
-        "any IP address".to_owned()
-    } else {
-        entries.join(", ")
-    }
 }
 
 /// Renders a script-free page with the security headers every page carries.
