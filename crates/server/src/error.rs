@@ -66,7 +66,15 @@ fn status_of_refusal(code: &str) -> StatusCode {
         | "grant_spent"
         | "grant_expired"
         | "totp_wrong"
-        | "totp_reused" => StatusCode::FORBIDDEN,
+        | "totp_reused"
+        | "passkey_rejected"
+        | "passkey_not_enrolled"
+        | "invalid_challenge"
+        | "challenge_used"
+        | "challenge_expired"
+        | "invalid_sign_in_link"
+        | "sign_in_link_used"
+        | "sign_in_link_expired" => StatusCode::FORBIDDEN,
         "account_protected" | "step_up_locked" => StatusCode::LOCKED,
         "change_closed"
         | "change_not_held"

@@ -1,0 +1,311 @@
+//! The security center's edges over real HTTP on both backends: sign-in links (a GET signs
+//! nobody in; a link works once and briefly), the session cookie, CSRF refusals, and the
+//! WebAuthn ceremonies' bad input: malformed, rejected, reused, expired and foreign challenges.
+//! (A real passkey ceremony runs in Chromium: tests/browser.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{Backend, TestServer};
+use portcullis_app::ports::Clock;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+struct Browser {
+    base: String,
+    cookie: String,
+    csrf: String,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .build()
+        .into()
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+/// Starts a server whose public URL names a host (passkeys need one).
+async fn server(backend: Backend) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display()),
+        Backend::Postgres => common::fresh_postgres_database().await,
+    };
+    let clock = Arc::new(portcullis_app::clock::ManualClock::new(common::START));
+    TestServer::start_on_with(dir, url, clock, |config| {
+        config.public_url = "http://localhost:8443".into();
+    })
+    .await
+}
+
+async fn account(server: &TestServer, id: &str) {
+    let reply = server
+        .admin()
+        .post(
+            "/v1/accounts",
+            &json!({ "id": id, "anti_phishing_code": "Blue42" }),
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+}
+
+/// The path of a fresh sign-in link.
+async fn link(server: &TestServer, account: &str) -> String {
+    let reply = server
+        .admin()
+        .post(&format!("/v1/accounts/{account}/sign-in-links"), &json!({}))
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let url = reply.body["url"].as_str().unwrap();
+    assert!(
+        url.starts_with("http://localhost:8443/security/sign-in/psl_"),
+        "{url}"
+    );
+    url["http://localhost:8443".len()..].to_owned()
+}
+
+/// (status, Set-Cookie) of a request.
+async fn request(
+    base: &str,
+    method: &'static str,
+    path: &str,
+    cookie: Option<String>,
+    csrf: Option<String>,
+    body: Option<Value>,
+) -> (u16, Option<String>, String) {
+    let url = format!("{base}{path}");
+    blocking(move || {
+        let agent = agent();
+        let mut response = match method {
+            "GET" => {
+                let mut r = agent.get(&url);
+                if let Some(c) = &cookie {
+                    r = r.header("cookie", c);
+                }
+                r.call().unwrap()
+            }
+            _ => {
+                let mut r = agent.post(&url);
+                if let Some(c) = &cookie {
+                    r = r.header("cookie", c);
+                }
+                if let Some(t) = &csrf {
+                    r = r.header("x-csrf-token", t);
+                }
+                r.header("content-type", "application/json")
+                    .send(body.unwrap_or(json!({})).to_string())
+                    .unwrap()
+            }
+        };
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (
+            response.status().as_u16(),
+            cookie,
+            response.body_mut().read_to_string().unwrap_or_default(),
+        )
+    })
+    .await
+}
+
+async fn sign_in(server: &TestServer, account_id: &str) -> Browser {
+    let path = link(server, account_id).await;
+    let (status, cookie, _) = request(&server.base_url, "GET", &path, None, None, None).await;
+    assert_eq!((status, cookie), (200, None), "a GET signs nobody in");
+    let (status, cookie, _) = request(&server.base_url, "POST", &path, None, None, None).await;
+    assert_eq!(status, 303);
+    let cookie = cookie.unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let token = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .trim_start_matches("pc_session=")
+        .to_owned();
+    let (again, _, _) = request(&server.base_url, "POST", &path, None, None, None).await;
+    assert_eq!(again, 403, "a link opens one session");
+    Browser {
+        base: server.base_url.clone(),
+        cookie: format!("pc_session={token}"),
+        csrf: portcullis_app::guard::csrf_token(&token),
+    }
+}
+
+impl Browser {
+    async fn api(&self, path: &str, body: Value) -> (u16, Value) {
+        let (status, _, text) = request(
+            &self.base,
+            "POST",
+            path,
+            Some(self.cookie.clone()),
+            Some(self.csrf.clone()),
+            Some(body),
+        )
+        .await;
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("")
+}
+
+async fn sessions_and_csrf(backend: Backend) {
+    let server = server(backend).await;
+    account(&server, "acc_s").await;
+    let (status, _, page) = request(&server.base_url, "GET", "/security", None, None, None).await;
+    assert_eq!(status, 401);
+    assert!(page.contains("signed out"), "{page}");
+    let (status, _, json) = request(
+        &server.base_url,
+        "POST",
+        "/security/api/step-up/passkey/start",
+        None,
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "{json}");
+
+    let browser = sign_in(&server, "acc_s").await;
+    let (status, _, page) = request(
+        &browser.base,
+        "GET",
+        "/security",
+        Some(browser.cookie.clone()),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Blue42") && page.contains(&browser.csrf));
+    for csrf in [None, Some("0".repeat(32))] {
+        let (status, _, json) = request(
+            &browser.base,
+            "POST",
+            "/security/api/passkeys/register/start",
+            Some(browser.cookie.clone()),
+            csrf,
+            None,
+        )
+        .await;
+        assert_eq!(status, 403, "{json}");
+        assert!(json.contains("csrf_failed"), "{json}");
+    }
+    let expired_link = link(&server, "acc_s").await;
+    server.clock.advance(5 * 60_000);
+    let (status, _, _) = request(&server.base_url, "POST", &expired_link, None, None, None).await;
+    assert_eq!(status, 403, "a link is short-lived");
+    server.clock.advance(60 * 60_000);
+    let (status, _, _) = request(
+        &browser.base,
+        "GET",
+        "/security",
+        Some(browser.cookie.clone()),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "a session ends after an hour");
+    let _ = server.clock.now();
+}
+
+async fn webauthn_ceremonies_refuse_bad_answers(backend: Backend) {
+    let server = server(backend).await;
+    account(&server, "acc_w").await;
+    account(&server, "acc_x").await;
+    let browser = sign_in(&server, "acc_w").await;
+    let other = sign_in(&server, "acc_x").await;
+
+    let (status, started) = browser
+        .api("/security/api/passkeys/register/start", json!({}))
+        .await;
+    assert_eq!(status, 200, "{started}");
+    assert_eq!(started["options"]["publicKey"]["rp"]["id"], "localhost");
+    assert_eq!(
+        started["options"]["publicKey"]["authenticatorSelection"]["userVerification"],
+        "required"
+    );
+    let ceremony = started["ceremony_id"].as_str().unwrap().to_owned();
+
+    let (status, body) = browser
+        .api(
+            "/security/api/passkeys/register/finish",
+            json!({ "ceremony_id": ceremony, "credential": { "nonsense": true } }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (400, "invalid_credential"), "{body}");
+    let forged = json!({ "id": "AAAA", "rawId": "AAAA", "type": "public-key", "response": { "attestationObject": "AAAA", "clientDataJSON": "AAAA" }, "extensions": {} });
+    let (status, body) = other
+        .api(
+            "/security/api/passkeys/register/finish",
+            json!({ "ceremony_id": ceremony, "credential": forged }),
+        )
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (403, "invalid_challenge"),
+        "another account's challenge: {body}"
+    );
+    let (status, body) = browser
+        .api(
+            "/security/api/passkeys/register/finish",
+            json!({ "ceremony_id": ceremony, "credential": forged }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (403, "passkey_rejected"), "{body}");
+    let (status, body) = browser
+        .api(
+            "/security/api/passkeys/register/finish",
+            json!({ "ceremony_id": ceremony, "credential": forged }),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (403, "challenge_used"), "{body}");
+
+    let (_, started) = browser
+        .api("/security/api/passkeys/register/start", json!({}))
+        .await;
+    server.clock.advance(5 * 60_000);
+    let late = json!({ "ceremony_id": started["ceremony_id"], "credential": forged });
+    let (status, body) = browser
+        .api("/security/api/passkeys/register/finish", late)
+        .await;
+    assert_eq!((status, code(&body)), (403, "challenge_expired"), "{body}");
+
+    let (status, body) = browser
+        .api("/security/api/step-up/passkey/start", json!({}))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (403, "passkey_not_enrolled"),
+        "{body}"
+    );
+    assert!(
+        server
+            .admin()
+            .get("/v1/accounts/acc_w/passkeys")
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let audit = server.admin().get("/v1/audit?limit=1000").await;
+    assert!(
+        audit.text.contains("passkey.registration_refused"),
+        "refusals are audited"
+    );
+}
+
+on_both_backends!(sessions_and_csrf, webauthn_ceremonies_refuse_bad_answers);
