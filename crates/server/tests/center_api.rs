@@ -306,6 +306,9 @@ async fn webauthn_ceremonies_refuse_bad_answers(backend: Backend) {
         audit.text.contains("passkey.registration_refused"),
         "refusals are audited"
     );
+    for code in ["invalid_challenge", "challenge_used", "challenge_expired"] {
+        assert!(audit.text.contains(code), "{code} is audited");
+    }
 }
 
 on_both_backends!(sessions_and_csrf, webauthn_ceremonies_refuse_bad_answers);

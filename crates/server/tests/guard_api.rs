@@ -248,6 +248,19 @@ async fn cancel_link_is_single_use_and_get_never_cancels(backend: Backend) {
         )
         .await;
     assert_eq!(forged.status, 404);
+    let audit = admin.get("/v1/audit?limit=1000").await;
+    let codes: Vec<&str> = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "request.refused")
+        .filter_map(|e| e["details"]["code"].as_str())
+        .collect();
+    assert!(
+        codes.contains(&"cancel_link_used") && codes.contains(&"invalid_cancel_link"),
+        "tampered and reused links are audited: {codes:?}"
+    );
 
     server.clock.advance(48 * HOUR);
     server.app.guard.apply_due().await.unwrap();

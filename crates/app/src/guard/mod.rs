@@ -142,6 +142,32 @@ pub(crate) fn refusal(code: &'static str, error: impl std::fmt::Display) -> AppE
     AppError::invalid(code, error.to_string())
 }
 
+impl Guard {
+    /// Records a refused request in the audit trail (what was asked, the stable code and the
+    /// reason), then hands the refusal back. Nothing else is written. If even the audit entry
+    /// cannot be written, the refusal still stands and the failure is logged.
+    pub(crate) async fn refused(
+        &self,
+        actor: &crate::Actor,
+        account: &str,
+        what: &str,
+        error: AppError,
+    ) -> AppError {
+        if let AppError::Invalid { code, message } = &error {
+            let details = serde_json::json!({ "request": what, "code": code, "reason": message });
+            let change = crate::changes::Change::new(actor, self.clock.now()).audit(
+                "request.refused",
+                format!("account:{account}"),
+                details,
+            );
+            if let Err(audit_error) = self.store.commit(change.into_set()).await {
+                tracing::warn!(%audit_error, "could not audit a refused request");
+            }
+        }
+        error
+    }
+}
+
 /// Everything the security center's overview shows, for one account.
 #[derive(Debug)]
 pub struct Overview {

@@ -149,9 +149,17 @@ impl Guard {
     ) -> AppResult<StoredPasskey> {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
-        let ceremony = self
+        let ceremony = match self
             .open_ceremony(account, ceremony_id, CeremonyKind::Registration, now)
-            .await?;
+            .await
+        {
+            Ok(ceremony) => ceremony,
+            Err(error) => {
+                return Err(self
+                    .refused(actor, account, "passkey.register", error)
+                    .await);
+            }
+        };
         let state: PasskeyRegistration = stored(&ceremony.state)?;
         let answer: RegisterPublicKeyCredential = serde_json::from_value(credential.clone())
             .map_err(|e| {
@@ -268,9 +276,13 @@ impl Guard {
     ) -> AppResult<IssuedGrant> {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
-        let ceremony = self
+        let ceremony = match self
             .open_ceremony(account, ceremony_id, CeremonyKind::Authentication, now)
-            .await?;
+            .await
+        {
+            Ok(ceremony) => ceremony,
+            Err(error) => return Err(self.refused(actor, account, "step_up.passkey", error).await),
+        };
         let state: PasskeyAuthentication = stored(&ceremony.state)?;
         let answer: PublicKeyCredential =
             serde_json::from_value(credential.clone()).map_err(|e| {

@@ -93,12 +93,24 @@ impl Guard {
     /// Cancels through the single-use link from an announcement; needs no other credential,
     /// because the link only ever makes an account safer.
     pub async fn cancel_by_token(&self, token: &str) -> AppResult<PendingChange> {
-        let change = self.change_by_cancel_token(token).await?;
+        let change = match self.change_by_cancel_token(token).await {
+            Ok(change) => change,
+            Err(error) => {
+                // A forged or mistyped link names no account: it is audited as such.
+                return Err(self
+                    .refused(&Actor::system(), "unknown", "cancel_link", error)
+                    .await);
+            }
+        };
         if !change.status.is_open() {
-            return Err(AppError::invalid(
+            let error = AppError::invalid(
                 "cancel_link_used",
                 format!("this change is already {}", change.status.as_str()),
-            ));
+            );
+            let actor = Actor::system_as(&format!("customer:{}", change.account));
+            return Err(self
+                .refused(&actor, &change.account, "cancel_link", error)
+                .await);
         }
         let by = format!("customer:{}", change.account);
         let actor = Actor::system_as(&by);

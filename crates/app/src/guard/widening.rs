@@ -135,11 +135,22 @@ impl Guard {
         }
         // Refuse before issuing anything, so a refused request leaves no key behind.
         let guard = self.guard_of(&request.account).await?;
-        guard
+        let allowed = guard
             .protection
             .allows_widening(now)
-            .map_err(|e| refusal("account_protected", e))?;
-        self.grant_for(&guard, Action::Widen, grant, now).await?;
+            .map_err(|e| refusal("account_protected", e));
+        let checked = match allowed {
+            Ok(()) => self
+                .grant_for(&guard, Action::Widen, grant, now)
+                .await
+                .map(|_| ()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = checked {
+            return Err(self
+                .refused(actor, &request.account, "api_key.create", error)
+                .await);
+        }
         let immediate = widening::without_fund_moving(wanted);
         if immediate.is_empty() {
             return Err(AppError::invalid(
@@ -195,10 +206,20 @@ impl Guard {
             Action::Unfreeze => guard.protection.allows_unfreeze(now),
             _ => guard.protection.allows_widening(now),
         };
-        allowed.map_err(|e| refusal("account_protected", e))?;
-        let (method, spend) = self
-            .grant_for(&guard, action_kind, request.grant, now)
-            .await?;
+        let checked = match allowed.map_err(|e| refusal("account_protected", e)) {
+            Ok(()) => {
+                self.grant_for(&guard, action_kind, request.grant, now)
+                    .await
+            }
+            Err(error) => Err(error),
+        };
+        let (method, spend) = match checked {
+            Ok(granted) => granted,
+            Err(error) => {
+                let what = request.action.kind();
+                return Err(self.refused(actor, request.account, what, error).await);
+            }
+        };
         let cancel_token = format!("pcx_{}", random::alphanumeric(43)?);
         let pending = PendingChange {
             id: random::identifier("chg")?,
