@@ -14,6 +14,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createConnection, createServer } from "node:net";
+import { createHmac } from "node:crypto";
 import { chromium } from "playwright-core";
 
 const BIN = process.env.PORTCULLIS_TEST_BIN || "target/debug/portcullis";
@@ -120,6 +121,20 @@ async function startServer(databaseUrl) {
   return { base, api, stop, mail };
 }
 
+/** RFC 6238 (SHA-1, six digits, 30 s) from a base32 secret: what the customer's phone does. */
+function totp(base32, atSeconds) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of base32.replace(/=+$/, "")) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(atSeconds / 30)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const offset = mac[mac.length - 1] & 0xf;
+  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1000000;
+  return String(value).padStart(6, "0");
+}
+
 async function shot(page, name) {
   if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
@@ -165,7 +180,18 @@ async function story(databaseUrl) {
     const reused = await fetch(link.json.url, { method: "POST", redirect: "manual" });
     assert.notEqual(reused.status, 303, "a sign-in link opens one session only");
 
-    // Register a passkey.
+    // Enrol an authenticator app from its QR code page, then add a passkey confirmed with it.
+    await page.click("#add-totp");
+    await page.waitForSelector("#totp-qr svg");
+    await shot(page, "totp");
+    const secret = await page.textContent("#totp-secret");
+    const now = Date.now() / 1000;
+    await page.fill("input[name=code]", totp(secret, now));
+    await page.click("#confirm-totp");
+    await page.waitForURL(/\/security$/);
+    assert.match(await page.textContent("#authenticators"), /Authenticator app \(TOTP\): enrolled/);
+    // The next time step's code (the confirmation's step is spent).
+    await page.fill("#passkey-code", totp(secret, now + 30));
     await page.click("#add-passkey");
     await page.waitForSelector("#passkey-list li.passkey");
     const passkeys = await api("GET", "/v1/accounts/acc_b/passkeys");
@@ -222,6 +248,7 @@ async function story(databaseUrl) {
     assert.equal(unfreeze.kind, "unfreeze");
     assert.equal(unfreeze.step_up, "passkey");
     assert.equal((await api("GET", "/v1/accounts/acc_b/protection")).json.frozen, true, "still frozen during the cool-down");
+    assert.match(await page.textContent("#activity"), /account frozen/, "the activity lists the freeze");
     assert.deepEqual(errors, [], "no script or CSP errors on the pages");
     const audit = await api("GET", "/v1/audit/verify");
     assert.equal(audit.json.intact, true, audit.text);

@@ -357,6 +357,8 @@ pub trait KeyStore: Send + Sync {
 pub trait AuditStore: Send + Sync {
     /// Entries with `seq > after`, in `seq` order, at most `limit`.
     async fn audit_entries(&self, after: i64, limit: u32) -> StoreResult<Vec<AuditEntry>>;
+    /// The newest entries about an account or one of its keys, newest first, at most `limit`.
+    async fn audit_for_account(&self, account: &str, limit: u32) -> StoreResult<Vec<AuditEntry>>;
     async fn audit_head(&self) -> StoreResult<Option<ChainHead>>;
 }
 

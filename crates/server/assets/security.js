@@ -78,7 +78,15 @@ async function addPasskey(button) {
   const status = document.getElementById("passkey-status");
   const csrf = button.dataset.csrf;
   try {
-    const started = await call("/security/api/passkeys/register/start", csrf, {});
+    // Once something is enrolled, adding a passkey is confirmed with it first.
+    let grant = null;
+    if (button.dataset.method === "passkey") {
+      grant = await passkeyGrant(csrf);
+    } else if (button.dataset.method === "totp") {
+      const code = document.getElementById("passkey-code").value;
+      grant = (await call("/security/api/step-up/totp", csrf, { code })).grant;
+    }
+    const started = await call("/security/api/passkeys/register/start", csrf, { step_up_grant: grant });
     const credential = await navigator.credentials.create(creationOptions(started.options));
     await call("/security/api/passkeys/register/finish", csrf, {
       ceremony_id: started.ceremony_id,

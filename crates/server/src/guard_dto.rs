@@ -19,8 +19,10 @@ pub struct TotpCodeBody {
 /// A TOTP enrolment just started; the URI (with the secret) is shown this once.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TotpStartDto {
-    /// `otpauth://totp/...`: render as a QR code for the authenticator app.
+    /// `otpauth://totp/...` with the secret.
     pub provisioning_uri: String,
+    /// The same URI as a QR code, SVG markup, for the authenticator app to scan.
+    pub qr_svg: String,
 }
 
 /// A passed step-up: spend `grant` once, before `expires_at`, as `step_up_grant`.

@@ -59,6 +59,11 @@ async fn enrol_totp(server: &TestServer, account: &str) -> Totp {
     assert_eq!(started.status, 201, "{}", started.text);
     let uri = started.body["provisioning_uri"].as_str().unwrap();
     assert!(uri.starts_with("otpauth://totp/"), "{uri}");
+    let qr = started.body["qr_svg"].as_str().unwrap();
+    assert!(
+        qr.contains("<svg") && qr.contains("</svg>"),
+        "the URI comes as a QR code too"
+    );
     let app = Totp::from_url(uri).unwrap();
     let confirmed = admin
         .post(

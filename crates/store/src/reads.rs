@@ -209,6 +209,19 @@ impl AuditStore for SqlStore {
         rows.iter().map(codec::audit_entry).collect()
     }
 
+    async fn audit_for_account(&self, account: &str, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        let query = sqlx::query(
+            "SELECT * FROM audit_log WHERE target = $1 \
+             OR target IN (SELECT 'key:' || key_id FROM api_keys WHERE account = $2) \
+             ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(format!("account:{account}"))
+        .bind(account.to_owned())
+        .bind(i64::from(limit));
+        let rows = self.rows("audit_log", query).await?;
+        rows.iter().map(codec::audit_entry).collect()
+    }
+
     async fn audit_head(&self) -> StoreResult<Option<ChainHead>> {
         let rows = self
             .rows(

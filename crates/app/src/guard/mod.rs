@@ -179,6 +179,8 @@ pub struct Overview {
     pub changes: Vec<crate::ports::PendingChange>,
     pub addresses: Vec<crate::ports::WithdrawalAddress>,
     pub checkup: portcullis_core::guard::checkup::Checkup,
+    /// Recent security activity: audit entries about the account or its keys, newest first.
+    pub activity: Vec<portcullis_core::audit::AuditEntry>,
 }
 
 impl Guard {
@@ -209,6 +211,7 @@ impl Guard {
             keys,
             changes: self.store.pending_for_account(account, 20).await?,
             addresses: self.store.addresses(account).await?,
+            activity: self.store.audit_for_account(account, 25).await?,
             checkup,
         })
     }

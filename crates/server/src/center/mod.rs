@@ -30,6 +30,8 @@ pub fn routes() -> Router<AppState> {
         .route("/security/freeze", post(pages::freeze))
         .route("/security/settings-lock", post(pages::lock))
         .route("/security/changes/{id}/cancel", post(pages::cancel))
+        .route("/security/totp/start", post(pages::totp_start))
+        .route("/security/totp/confirm", post(pages::totp_confirm))
         .route("/security/keys/{key_id}/widen", get(pages::widen_page))
         .route(
             "/security/api/passkeys/register/start",

@@ -66,6 +66,35 @@ struct OverviewPage<'a> {
     addresses: Vec<String>,
     /// The step-up the page's forms use: `passkey`, `totp` or `none`.
     method: &'static str,
+    /// (when, what, by whom)
+    activity: Vec<(String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "center_totp.html")]
+struct TotpPage<'a> {
+    exchange: &'a str,
+    csrf: &'a str,
+    qr_svg: String,
+    secret: String,
+}
+
+/// The TOTP confirmation form.
+#[derive(Debug, Deserialize)]
+pub struct CodeForm {
+    csrf: String,
+    code: String,
+}
+
+/// Who did something, as the customer should read it.
+fn actor_name(actor: &str) -> String {
+    if actor.starts_with("customer:") {
+        "you".into()
+    } else if actor.starts_with("op_") || actor == "cli:local" {
+        "the exchange".into()
+    } else {
+        "Portcullis".into()
+    }
 }
 
 struct ScopeBox {
@@ -268,6 +297,17 @@ pub async fn overview(State(state): State<AppState>, customer: Customer) -> Resp
             })
             .collect(),
         method: step_up_method(&overview),
+        activity: overview
+            .activity
+            .iter()
+            .map(|e| {
+                (
+                    e.at.to_rfc3339(),
+                    e.action.replace(['.', '_'], " "),
+                    actor_name(&e.actor),
+                )
+            })
+            .collect(),
         totp: overview.totp,
         addresses: overview
             .addresses
@@ -376,6 +416,58 @@ pub async fn cancel(
     }
     match state.app.guard.cancel(&customer.actor, &id).await {
         Ok(_) => back(),
+        Err(error) => refusal(&state, error),
+    }
+}
+
+/// Starts enrolling an authenticator app and shows its QR code (a `POST`: it creates a secret).
+pub async fn totp_start(
+    State(state): State<AppState>,
+    customer: Customer,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
+        return error.into_response();
+    }
+    let started = match state
+        .app
+        .guard
+        .start_totp(&customer.actor, &customer.account)
+        .await
+    {
+        Ok(started) => started,
+        Err(error) => return refusal(&state, error),
+    };
+    let uri = String::from_utf8_lossy(started.provisioning_uri.expose()).into_owned();
+    let template = TotpPage {
+        exchange: &state.app.guard.settings().exchange_name,
+        csrf: &customer.csrf,
+        qr_svg: crate::routes::guard::qr_svg(&uri),
+        secret: uri
+            .split("secret=")
+            .nth(1)
+            .and_then(|rest| rest.split('&').next())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    page_with(StatusCode::OK, &template, CENTER_CSP)
+}
+
+pub async fn totp_confirm(
+    State(state): State<AppState>,
+    customer: Customer,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
+        return error.into_response();
+    }
+    match state
+        .app
+        .guard
+        .confirm_totp(&customer.actor, &customer.account, &form.code)
+        .await
+    {
+        Ok(()) => back(),
         Err(error) => refusal(&state, error),
     }
 }

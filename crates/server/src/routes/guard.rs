@@ -30,12 +30,28 @@ pub async fn start_totp(
 ) -> ApiResult<(StatusCode, Json<TotpStartDto>)> {
     let started = state.app.guard.start_totp(&actor, &account).await?;
     let uri = String::from_utf8_lossy(started.provisioning_uri.expose()).into_owned();
+    let qr_svg = qr_svg(&uri);
     Ok((
         StatusCode::CREATED,
         Json(TotpStartDto {
             provisioning_uri: uri,
+            qr_svg,
         }),
     ))
+}
+
+/// The provisioning URI as a QR code (SVG markup) for the authenticator app to scan.
+pub fn qr_svg(uri: &str) -> String {
+    match qrcode::QrCode::new(uri.as_bytes()) {
+        Ok(code) => code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .min_dimensions(220, 220)
+            .build(),
+        Err(error) => {
+            tracing::warn!(%error, "the provisioning URI does not fit a QR code");
+            String::new()
+        }
+    }
 }
 
 /// Confirm the enrolment with a first code from the app.
