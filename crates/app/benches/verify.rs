@@ -31,6 +31,7 @@ const KEYS: usize = 10_000;
 const ACTIVE_KEYS: usize = 100;
 /// A batch that fits in the cache, as requests just read from the network do.
 const REQUESTS: usize = 20_000;
+/// Rounds timed; `PORTCULLIS_BENCH_ROUNDS` lowers it for profiling runs (callgrind).
 const ROUNDS: usize = 40;
 const NOW: i64 = 1_767_225_600_000;
 
@@ -101,7 +102,11 @@ fn main() {
     let mut bare_rates = Vec::new();
     let mut from_secret_rates = Vec::new();
     let mut verify_rates = Vec::new();
-    for round in 0..ROUNDS {
+    let rounds = std::env::var("PORTCULLIS_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(ROUNDS);
+    for round in 0..rounds {
         let batch = requests(round);
         let bare_keys: Vec<hmac::Key> = (0..ACTIVE_KEYS)
             .map(|i| hmac::Key::new(hmac::HMAC_SHA256, secret_for(i).expose()))
@@ -171,7 +176,7 @@ fn main() {
     let verify = median(&mut verify_rates);
     let from_secret = median(&mut from_secret_rates);
     println!(
-        "verify benchmark: {REQUESTS} distinct signed requests x {ROUNDS} rounds, one thread, {KEYS} keys loaded (median round)"
+        "verify benchmark: {REQUESTS} distinct signed requests x {rounds} rounds, one thread, {KEYS} keys loaded (median round)"
     );
     println!("  bare HMAC-SHA256 (precomputed key)   {:>12.0} /s", bare);
     println!(

@@ -7,7 +7,7 @@
 
 use parking_lot::{Mutex, RwLock};
 use portcullis_core::key::{ApiKey, IdlePolicy};
-use portcullis_core::replay::{FingerprintSeed, ReplayGuard};
+use portcullis_core::replay::{FingerprintSeed, KeySalt, ReplayGuard};
 use portcullis_core::scope::Scope;
 use portcullis_core::signing::{Freshness, PayloadError};
 use portcullis_core::time::UnixMillis;
@@ -38,6 +38,8 @@ pub struct VerifyRequest<'a> {
 #[derive(Debug)]
 pub struct CachedKey {
     pub verifiable: VerifiableKey,
+    /// Separates this key's replay fingerprints from every other key's.
+    replay_salt: KeySalt,
     last_ip: Mutex<Option<IpAddr>>,
     flushed_use_ms: AtomicI64,
     failures: AtomicU64,
@@ -128,7 +130,7 @@ impl Verifier {
             ip: request.ip,
             scope: request.scope,
         };
-        let key_id = cached.key().key_id.as_str();
+        let salt = cached.replay_salt;
         let previous_use = cached.verifiable.last_used_at();
         let verdict = cached.verifiable.verify(
             &signed,
@@ -136,8 +138,10 @@ impl Verifier {
             now,
             self.idle_policy,
             |signature, expires_at_ms| {
-                let fingerprint = self.seed.fingerprint(key_id, signature);
-                let shard = usize::from(fingerprint.to_le_bytes()[7]) % REPLAY_SHARDS;
+                let fingerprint = salt.fingerprint(signature);
+                // Bits 32 to 39 pick the shard; a guard's table indexes by the low bits and
+                // tells entries apart by the top seven, so the three uses do not overlap.
+                let shard = usize::from(fingerprint.to_le_bytes()[4]) % REPLAY_SHARDS;
                 self.replay[shard]
                     .lock()
                     .first_use(fingerprint, expires_at_ms, now.as_millis())
@@ -184,6 +188,7 @@ impl Verifier {
                     .last_used_at
                     .map_or(i64::MIN, UnixMillis::as_millis),
             ),
+            replay_salt: self.seed.key_salt(&verifiable.key.key_id),
             last_ip: Mutex::new(verifiable.key.last_used_ip),
             failures: AtomicU64::new(0),
             verifiable,

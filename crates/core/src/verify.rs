@@ -105,10 +105,14 @@ impl VerifiableKey {
         (ms != i64::MIN).then_some(UnixMillis(ms))
     }
 
-    /// Records a use seen elsewhere (never moves the latest use back).
+    /// Records a use (never moves the latest use back). A busy key is used many times per
+    /// clock tick: reading first skips the read-modify-write, which costs far more, when the
+    /// latest use is already this recent.
     pub fn note_use(&self, at: UnixMillis) {
-        self.recent_use_ms
-            .fetch_max(at.as_millis(), Ordering::Relaxed);
+        if self.recent_use_ms.load(Ordering::Relaxed) < at.as_millis() {
+            self.recent_use_ms
+                .fetch_max(at.as_millis(), Ordering::Relaxed);
+        }
     }
 
     /// Liveness, counting uses this process has seen but not yet stored.
@@ -160,8 +164,7 @@ impl VerifiableKey {
         if !self.key.scopes.contains(request.scope) {
             return Err(Rejection::ScopeMissing);
         }
-        self.recent_use_ms
-            .fetch_max(now.as_millis(), Ordering::Relaxed);
+        self.note_use(now);
         Ok(())
     }
 }
