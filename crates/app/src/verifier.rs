@@ -24,6 +24,14 @@ const REPLAY_SHARDS: usize = 32;
 /// Distinct client IPs whose failures are counted one by one; beyond this they are pooled.
 const MAX_TRACKED_FAILING_IPS: usize = 10_000;
 
+/// One shard of the replay guard, with the acceptances counted under its lock (a counter of
+/// its own would cost every verification one more atomic write, on a line all cores share).
+#[derive(Debug, Default)]
+struct ReplayShard {
+    guard: ReplayGuard,
+    accepted: u64,
+}
+
 /// A gateway's question: may this signed request pass?
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyRequest<'a> {
@@ -79,10 +87,9 @@ pub struct VerifyStats {
 #[derive(Debug)]
 pub struct Verifier {
     keys: RwLock<HashMap<String, Arc<CachedKey>, foldhash::fast::RandomState>>,
-    replay: Vec<Mutex<ReplayGuard>>,
+    replay: Vec<Mutex<ReplayShard>>,
     seed: FingerprintSeed,
     idle_policy: IdlePolicy,
-    accepted: AtomicU64,
     malformed: AtomicU64,
     rejected: [AtomicU64; Rejection::ALL.len()],
     failing_ips: Mutex<HashMap<Option<IpAddr>, u64>>,
@@ -95,11 +102,10 @@ impl Verifier {
         Self {
             keys: RwLock::new(HashMap::default()),
             replay: (0..REPLAY_SHARDS)
-                .map(|_| Mutex::new(ReplayGuard::new()))
+                .map(|_| Mutex::new(ReplayShard::default()))
                 .collect(),
             seed: FingerprintSeed::new(seed),
             idle_policy,
-            accepted: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             rejected: std::array::from_fn(|_| AtomicU64::new(0)),
             failing_ips: Mutex::new(HashMap::new()),
@@ -137,14 +143,17 @@ impl Verifier {
             freshness,
             now,
             self.idle_policy,
-            |signature, expires_at_ms| {
+            |signature, expires_at_ms, passes_other_checks| {
                 let fingerprint = salt.fingerprint(signature);
                 // Bits 32 to 39 pick the shard; a guard's table indexes by the low bits and
                 // tells entries apart by the top seven, so the three uses do not overlap.
                 let shard = usize::from(fingerprint.to_le_bytes()[4]) % REPLAY_SHARDS;
-                self.replay[shard]
-                    .lock()
-                    .first_use(fingerprint, expires_at_ms, now.as_millis())
+                let mut shard = self.replay[shard].lock();
+                let first = shard
+                    .guard
+                    .first_use(fingerprint, expires_at_ms, now.as_millis());
+                shard.accepted += u64::from(first && passes_other_checks);
+                first
             },
         );
         match verdict {
@@ -153,7 +162,6 @@ impl Verifier {
                 if previous_use.is_none_or(|at| at.as_millis() / 1000 < now.as_millis() / 1000) {
                     *cached.last_ip.lock() = Some(request.ip);
                 }
-                self.accepted.fetch_add(1, Ordering::Relaxed);
                 Ok(VerifyOutcome::Accepted(cached))
             }
             Err(reason) => Ok(self.reject(Some(&cached), request.ip, reason)),
@@ -283,7 +291,7 @@ impl Verifier {
             .collect();
         failures_by_ip.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         VerifyStats {
-            accepted: self.accepted.load(Ordering::Relaxed),
+            accepted: self.replay.iter().map(|shard| shard.lock().accepted).sum(),
             malformed: self.malformed.load(Ordering::Relaxed),
             rejected: Rejection::ALL
                 .iter()

@@ -48,32 +48,28 @@ impl Freshness {
     /// parameter gives them (a property test compares the two).
     pub fn from_payload(payload: &str) -> Result<Self, PayloadError> {
         let bytes = payload.as_bytes();
-        let mut timestamp = None;
-        let mut recv_window = None;
-        let mut parameter_at = |start: usize| -> Result<(), PayloadError> {
-            let parameter = bytes.get(start..).unwrap_or_default();
-            match parameter.first() {
-                Some(b't') if parameter.starts_with(b"timestamp=") => {
-                    set_once(&mut timestamp, start + 10, "timestamp")
-                }
-                Some(b'r') if parameter.starts_with(b"recvWindow=") => {
-                    set_once(&mut recv_window, start + 11, "recvWindow")
-                }
-                _ => Ok(()),
-            }
-        };
-        parameter_at(0)?;
+        let mut scan = Scan::default();
+        scan.parameter_at(bytes, 0);
         let mut words = bytes.chunks_exact(8);
-        let mut base = 0;
+        // Where a parameter would start after an `&` in byte 0 of the current word.
+        let mut after = 1;
         for word in &mut words {
             let word = <[u8; 8]>::try_from(word).unwrap_or_default();
-            for_each_ampersand(u64::from_le_bytes(word), base, &mut parameter_at)?;
-            base += 8;
+            scan.ampersands(bytes, u64::from_le_bytes(word), after);
+            after += 8;
         }
         // The last, partial word, padded with zeros (which are not `&`).
         let last =
             (words.remainder().iter().rev()).fold(0u64, |word, &b| (word << 8) | u64::from(b));
-        for_each_ampersand(last, base, &mut parameter_at)?;
+        scan.ampersands(bytes, last, after);
+        let Scan {
+            timestamp,
+            recv_window,
+            duplicate,
+        } = scan;
+        if let Some(name) = duplicate {
+            return Err(PayloadError::DuplicateParameter(name));
+        }
         let timestamp_ms = timestamp
             .ok_or(PayloadError::MissingTimestamp)
             .and_then(|at| parse_value(bytes, at).ok_or(PayloadError::MalformedTimestamp))?;
@@ -102,30 +98,49 @@ impl Freshness {
     }
 }
 
-/// Records where a parameter's value starts; a second occurrence is an error.
-fn set_once(slot: &mut Option<usize>, at: usize, name: &'static str) -> Result<(), PayloadError> {
-    if slot.replace(at).is_some() {
-        return Err(PayloadError::DuplicateParameter(name));
-    }
-    Ok(())
+/// What a scan of a payload found: where each value starts, and the first repeated name.
+/// Nothing returns early, so the loop over the words stays a few instructions per word.
+#[derive(Debug, Default)]
+struct Scan {
+    timestamp: Option<usize>,
+    recv_window: Option<usize>,
+    duplicate: Option<&'static str>,
 }
 
-/// Calls `parameter_at` with the position after each `&` of the eight bytes `word` holds
-/// (little-endian), which start at `base`. Inlined: most words hold no `&`, and a call per
-/// word would cost more than the test.
-#[inline(always)]
-fn for_each_ampersand(
-    word: u64,
-    base: usize,
-    parameter_at: &mut impl FnMut(usize) -> Result<(), PayloadError>,
-) -> Result<(), PayloadError> {
-    let mut found = ampersand_bytes(word);
-    while found != 0 {
-        let byte = found.trailing_zeros() / 8;
-        found &= found - 1;
-        parameter_at(base + byte as usize + 1)?;
+impl Scan {
+    /// Looks at the parameter starting at `start`, by its first byte before its name.
+    #[inline(always)]
+    fn parameter_at(&mut self, payload: &[u8], start: usize) {
+        let parameter = payload.get(start..).unwrap_or_default();
+        let (slot, name, length) = match parameter.first() {
+            Some(b't') if parameter.starts_with(b"timestamp=") => {
+                (&mut self.timestamp, "timestamp", 10)
+            }
+            Some(b'r') if parameter.starts_with(b"recvWindow=") => {
+                (&mut self.recv_window, "recvWindow", 11)
+            }
+            _ => return,
+        };
+        if slot.is_some() {
+            // Payload order: the first repeated name is the one reported.
+            self.duplicate.get_or_insert(name);
+        } else {
+            *slot = Some(start + length);
+        }
     }
-    Ok(())
+
+    /// Looks after each `&` among the eight bytes `word` holds (little-endian); `after` is
+    /// where a parameter would start after an `&` in its byte 0. Inlined: most words hold no
+    /// `&`, and a call per word would cost more than the test.
+    #[inline(always)]
+    fn ampersands(&mut self, payload: &[u8], word: u64, after: usize) {
+        let mut found = ampersand_bytes(word);
+        while found != 0 {
+            let byte = found.trailing_zeros() / 8;
+            found &= found - 1;
+            self.parameter_at(payload, after + byte as usize);
+        }
+    }
 }
 
 /// Bit 7 of each byte of `word` that is `&`, and no other bit. The classic exact zero-byte
