@@ -132,7 +132,7 @@ pub async fn show(
     patch, path = "/v1/keys/{key_id}", tag = "keys",
     params(("key_id" = String, Path, description = "Key id")),
     request_body = UpdateKeyBody,
-    responses((status = 200, body = KeyDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Version mismatch, or the key is revoked or expired", body = ErrorBody)),
+    responses((status = 200, body = KeyDto), (status = 400, description = "Invalid input; `immutable_field` when the body tries to change `api_key`, `account` or `algorithm`", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "Version mismatch, or the key is revoked or expired", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn update(
@@ -141,6 +141,17 @@ pub async fn update(
     Path(key_id): Path<String>,
     ApiJson(body): ApiJson<UpdateKeyBody>,
 ) -> ApiResult<Json<KeyDto>> {
+    let immutable = body.immutable_fields();
+    if !immutable.is_empty() {
+        return Err(ApiError::bad_request(
+            "immutable_field",
+            format!(
+                "{} of a key never change{}; issue a new key instead",
+                immutable.join(", "),
+                if immutable.len() == 1 { "s" } else { "" }
+            ),
+        ));
+    }
     let expires_at = match body.expires_at {
         None => None,
         Some(None) => Some(None),
