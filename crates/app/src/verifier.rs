@@ -124,12 +124,46 @@ impl Verifier {
         request: &VerifyRequest<'_>,
         now: UnixMillis,
     ) -> Result<VerifyOutcome, PayloadError> {
+        self.verify_with(request, now, |verdict| match verdict {
+            Ok(cached) => VerifyOutcome::Accepted(Arc::clone(cached)),
+            Err(reason) => VerifyOutcome::Rejected(reason),
+        })
+    }
+
+    /// [`Verifier::verify`], handing the verdict to `answer` while the key is still borrowed
+    /// from the index: a caller that only reads the key (to write its answer) saves taking and
+    /// dropping a reference to it, two atomic writes per verification. `answer` runs under
+    /// the index's read lock, so it must not call back into the verifier.
+    pub fn verify_with<R>(
+        &self,
+        request: &VerifyRequest<'_>,
+        now: UnixMillis,
+        answer: impl FnOnce(Result<&Arc<CachedKey>, Rejection>) -> R,
+    ) -> Result<R, PayloadError> {
         let freshness = Freshness::from_payload(request.payload).inspect_err(|_| {
             self.malformed.fetch_add(1, Ordering::Relaxed);
         })?;
-        let Some(cached) = self.keys.read().get(request.api_key).cloned() else {
-            return Ok(self.reject(None, request.ip, Rejection::UnknownKey));
+        let keys = self.keys.read();
+        let Some(cached) = keys.get(request.api_key) else {
+            drop(keys);
+            self.reject(None, request.ip, Rejection::UnknownKey);
+            return Ok(answer(Err(Rejection::UnknownKey)));
         };
+        let verdict = self.check(cached, request, freshness, now);
+        if let Err(reason) = verdict {
+            self.reject(Some(cached), request.ip, reason);
+        }
+        Ok(answer(verdict.map(|()| cached)))
+    }
+
+    /// Every check of one request against its key, and what an acceptance teaches the key.
+    fn check(
+        &self,
+        cached: &CachedKey,
+        request: &VerifyRequest<'_>,
+        freshness: Freshness,
+        now: UnixMillis,
+    ) -> Result<(), Rejection> {
         let signed = SignedRequest {
             signature: request.signature,
             payload: request.payload,
@@ -138,7 +172,7 @@ impl Verifier {
         };
         let salt = cached.replay_salt;
         let previous_use = cached.verifiable.last_used_at();
-        let verdict = cached.verifiable.verify(
+        cached.verifiable.verify(
             &signed,
             freshness,
             now,
@@ -155,20 +189,16 @@ impl Verifier {
                 shard.accepted += u64::from(first && passes_other_checks);
                 first
             },
-        );
-        match verdict {
-            Ok(()) => {
-                // The last-used IP is kept per second: busy keys skip the lock.
-                if previous_use.is_none_or(|at| at.as_millis() / 1000 < now.as_millis() / 1000) {
-                    *cached.last_ip.lock() = Some(request.ip);
-                }
-                Ok(VerifyOutcome::Accepted(cached))
-            }
-            Err(reason) => Ok(self.reject(Some(&cached), request.ip, reason)),
+        )?;
+        // The last-used IP is kept per second: busy keys skip the lock.
+        if previous_use.is_none_or(|at| at.as_millis() / 1000 < now.as_millis() / 1000) {
+            *cached.last_ip.lock() = Some(request.ip);
         }
+        Ok(())
     }
 
-    fn reject(&self, key: Option<&CachedKey>, ip: IpAddr, reason: Rejection) -> VerifyOutcome {
+    /// Counts a refusal.
+    fn reject(&self, key: Option<&CachedKey>, ip: IpAddr, reason: Rejection) {
         self.rejected[reason as usize].fetch_add(1, Ordering::Relaxed);
         if let Some(key) = key {
             key.failures.fetch_add(1, Ordering::Relaxed);
@@ -180,7 +210,6 @@ impl Verifier {
             None
         };
         *ips.entry(slot).or_insert(0) += 1;
-        VerifyOutcome::Rejected(reason)
     }
 
     /// Installs or replaces a key (after a change, or when loading).

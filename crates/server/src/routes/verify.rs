@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use portcullis_app::verifier::{VerifyOutcome, VerifyRequest};
+use portcullis_app::verifier::VerifyRequest;
 use portcullis_core::key::ApiKey;
 use portcullis_core::scope::Scope;
 use portcullis_core::verify::Rejection;
@@ -54,10 +54,14 @@ pub async fn verify(
     };
     // The answers are written directly: a rejection is one of eight fixed bodies, and an
     // acceptance borrows the key's names instead of copying them into an owned answer.
-    let body = match state.app.keys.verify_request(&actor, &request)? {
-        VerifyOutcome::Accepted(key) => Bytes::from(accepted_body(key.key())?),
-        VerifyOutcome::Rejected(reason) => Bytes::from_static(rejected_body(reason).as_bytes()),
-    };
+    let body =
+        state
+            .app
+            .keys
+            .verify_request_with(&actor, &request, |verdict| match verdict {
+                Ok(key) => accepted_body(key.key()).map(Bytes::from),
+                Err(reason) => Ok(Bytes::from_static(rejected_body(reason).as_bytes())),
+            })??;
     Ok(([(header::CONTENT_TYPE, JSON)], body).into_response())
 }
 
