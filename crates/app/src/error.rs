@@ -48,6 +48,7 @@ impl From<StoreError> for AppError {
         match error {
             StoreError::NotFound(what) => AppError::NotFound(what),
             StoreError::Conflict(what) => AppError::Conflict(what),
+            StoreError::Immutable(what) => AppError::invalid("immutable_field", what),
             StoreError::Backend(detail) => AppError::Internal(detail),
         }
     }

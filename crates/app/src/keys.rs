@@ -11,7 +11,7 @@ use crate::keyring::MasterKeyring;
 use crate::loader::KeyLoader;
 use crate::ports::{Clock, Store, Write};
 use crate::random;
-use crate::verifier::{Verifier, VerifyOutcome, VerifyRequest};
+use crate::verifier::{CachedKey, Verifier, VerifyOutcome, VerifyRequest};
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::events::{EventContext, KeyEventBody, StepUp};
 use portcullis_core::key::{ApiKey, IdlePolicy, KeyAlgorithm, KeyStatus};
@@ -20,6 +20,7 @@ use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::Secret;
 use portcullis_core::signing::{Ed25519PublicKey, PayloadError};
 use portcullis_core::time::UnixMillis;
+use portcullis_core::verify::Rejection;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -446,9 +447,23 @@ impl KeyAuthority {
         actor: &Actor,
         request: &VerifyRequest<'_>,
     ) -> AppResult<VerifyOutcome> {
+        self.verify_request_with(actor, request, |verdict| match verdict {
+            Ok(cached) => VerifyOutcome::Accepted(Arc::clone(cached)),
+            Err(reason) => VerifyOutcome::Rejected(reason),
+        })
+    }
+
+    /// [`KeyAuthority::verify_request`], handing the verdict to `answer` while the key is
+    /// borrowed (see [`crate::verifier::Verifier::verify_with`]).
+    pub fn verify_request_with<R>(
+        &self,
+        actor: &Actor,
+        request: &VerifyRequest<'_>,
+        answer: impl FnOnce(Result<&Arc<CachedKey>, Rejection>) -> R,
+    ) -> AppResult<R> {
         actor.require(Permission::VerifyRequests)?;
         self.verifier
-            .verify(request, self.clock.now())
+            .verify_with(request, self.clock.now(), answer)
             .map_err(|error| AppError::invalid(payload_error_code(&error), error.to_string()))
     }
 

@@ -55,6 +55,10 @@ impl KeyAuthority {
                     continue;
                 };
                 let change = Change::new(&actor, now)
+                    .write(Write::MarkIdleWarned {
+                        key_id: key.key_id.clone(),
+                        at: now,
+                    })
                     .audit(
                         "api_key.idle_warning",
                         key_target(&key),
@@ -69,7 +73,6 @@ impl KeyAuthority {
                         EventContext::default(),
                     )?;
                 self.store_ref().commit(change.into_set()).await?;
-                self.store_ref().mark_idle_warned(&key.key_id, now).await?;
                 self.loader().install(&key.key_id, now).await?;
                 report.warned.push(key.key_id);
             } else if status == KeyStatus::IdleExpired {

@@ -27,6 +27,10 @@ pub enum StoreError {
     /// A unique value is taken, or the row changed since it was read (optimistic concurrency).
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A write tried to change what never changes (a key's `api_key`, account or algorithm);
+    /// nothing was written.
+    #[error("immutable: {0}")]
+    Immutable(String),
     /// The backend failed; the message is for logs, never for API clients.
     #[error("storage backend error: {0}")]
     Backend(String),
@@ -229,10 +233,19 @@ pub enum Write {
     /// A new key; `api_key` and `key_id` must be unused.
     InsertKey(ApiKey),
     /// Replaces the key's configuration (never its usage columns) when its stored version is
-    /// `expected_version`; stores `expected_version + 1`.
+    /// `expected_version`; stores `expected_version + 1`. `api_key`, `account` and `algorithm`
+    /// never change: a write that would change them fails with [`StoreError::Immutable`]
+    /// rather than being applied without them.
     UpdateKey {
         key: ApiKey,
         expected_version: i64,
+    },
+    /// Records that the key's owner was warned of idle expiry. Telemetry, like usage: bumps
+    /// neither the version nor the change number. In the same commit as the warning's audit
+    /// entry and event, so a crash cannot leave a warning sent but not recorded (and repeated).
+    MarkIdleWarned {
+        key_id: String,
+        at: UnixMillis,
     },
     InsertSecret(SealedSecret),
     /// Ends a secret generation's validity (rotation overlap).
@@ -349,8 +362,6 @@ pub trait KeyStore: Send + Sync {
     /// Stores the latest use of each key, ignoring uses older than what is stored. Usage is
     /// telemetry: it bumps neither the version nor the change number.
     async fn record_key_usage(&self, usage: &[KeyUsage]) -> StoreResult<()>;
-    /// Records that the owner was warned of idle expiry (telemetry, like usage).
-    async fn mark_idle_warned(&self, key_id: &str, at: UnixMillis) -> StoreResult<()>;
 }
 
 #[async_trait]

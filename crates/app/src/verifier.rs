@@ -7,7 +7,7 @@
 
 use parking_lot::{Mutex, RwLock};
 use portcullis_core::key::{ApiKey, IdlePolicy};
-use portcullis_core::replay::{FingerprintSeed, ReplayGuard};
+use portcullis_core::replay::{FingerprintSeed, KeySalt, ReplayGuard};
 use portcullis_core::scope::Scope;
 use portcullis_core::signing::{Freshness, PayloadError};
 use portcullis_core::time::UnixMillis;
@@ -24,6 +24,14 @@ const REPLAY_SHARDS: usize = 32;
 /// Distinct client IPs whose failures are counted one by one; beyond this they are pooled.
 const MAX_TRACKED_FAILING_IPS: usize = 10_000;
 
+/// One shard of the replay guard, with the acceptances counted under its lock (a counter of
+/// its own would cost every verification one more atomic write, on a line all cores share).
+#[derive(Debug, Default)]
+struct ReplayShard {
+    guard: ReplayGuard,
+    accepted: u64,
+}
+
 /// A gateway's question: may this signed request pass?
 #[derive(Debug, Clone, Copy)]
 pub struct VerifyRequest<'a> {
@@ -38,6 +46,8 @@ pub struct VerifyRequest<'a> {
 #[derive(Debug)]
 pub struct CachedKey {
     pub verifiable: VerifiableKey,
+    /// Separates this key's replay fingerprints from every other key's.
+    replay_salt: KeySalt,
     last_ip: Mutex<Option<IpAddr>>,
     flushed_use_ms: AtomicI64,
     failures: AtomicU64,
@@ -77,10 +87,9 @@ pub struct VerifyStats {
 #[derive(Debug)]
 pub struct Verifier {
     keys: RwLock<HashMap<String, Arc<CachedKey>, foldhash::fast::RandomState>>,
-    replay: Vec<Mutex<ReplayGuard>>,
+    replay: Vec<Mutex<ReplayShard>>,
     seed: FingerprintSeed,
     idle_policy: IdlePolicy,
-    accepted: AtomicU64,
     malformed: AtomicU64,
     rejected: [AtomicU64; Rejection::ALL.len()],
     failing_ips: Mutex<HashMap<Option<IpAddr>, u64>>,
@@ -93,11 +102,10 @@ impl Verifier {
         Self {
             keys: RwLock::new(HashMap::default()),
             replay: (0..REPLAY_SHARDS)
-                .map(|_| Mutex::new(ReplayGuard::new()))
+                .map(|_| Mutex::new(ReplayShard::default()))
                 .collect(),
             seed: FingerprintSeed::new(seed),
             idle_policy,
-            accepted: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
             rejected: std::array::from_fn(|_| AtomicU64::new(0)),
             failing_ips: Mutex::new(HashMap::new()),
@@ -116,47 +124,81 @@ impl Verifier {
         request: &VerifyRequest<'_>,
         now: UnixMillis,
     ) -> Result<VerifyOutcome, PayloadError> {
+        self.verify_with(request, now, |verdict| match verdict {
+            Ok(cached) => VerifyOutcome::Accepted(Arc::clone(cached)),
+            Err(reason) => VerifyOutcome::Rejected(reason),
+        })
+    }
+
+    /// [`Verifier::verify`], handing the verdict to `answer` while the key is still borrowed
+    /// from the index: a caller that only reads the key (to write its answer) saves taking and
+    /// dropping a reference to it, two atomic writes per verification. `answer` runs under
+    /// the index's read lock, so it must not call back into the verifier.
+    pub fn verify_with<R>(
+        &self,
+        request: &VerifyRequest<'_>,
+        now: UnixMillis,
+        answer: impl FnOnce(Result<&Arc<CachedKey>, Rejection>) -> R,
+    ) -> Result<R, PayloadError> {
         let freshness = Freshness::from_payload(request.payload).inspect_err(|_| {
             self.malformed.fetch_add(1, Ordering::Relaxed);
         })?;
-        let Some(cached) = self.keys.read().get(request.api_key).cloned() else {
-            return Ok(self.reject(None, request.ip, Rejection::UnknownKey));
+        let keys = self.keys.read();
+        let Some(cached) = keys.get(request.api_key) else {
+            drop(keys);
+            self.reject(None, request.ip, Rejection::UnknownKey);
+            return Ok(answer(Err(Rejection::UnknownKey)));
         };
+        let verdict = self.check(cached, request, freshness, now);
+        if let Err(reason) = verdict {
+            self.reject(Some(cached), request.ip, reason);
+        }
+        Ok(answer(verdict.map(|()| cached)))
+    }
+
+    /// Every check of one request against its key, and what an acceptance teaches the key.
+    fn check(
+        &self,
+        cached: &CachedKey,
+        request: &VerifyRequest<'_>,
+        freshness: Freshness,
+        now: UnixMillis,
+    ) -> Result<(), Rejection> {
         let signed = SignedRequest {
             signature: request.signature,
             payload: request.payload,
             ip: request.ip,
             scope: request.scope,
         };
-        let key_id = cached.key().key_id.as_str();
+        let salt = cached.replay_salt;
         let previous_use = cached.verifiable.last_used_at();
-        let verdict = cached.verifiable.verify(
+        cached.verifiable.verify(
             &signed,
             freshness,
             now,
             self.idle_policy,
-            |signature, expires_at_ms| {
-                let fingerprint = self.seed.fingerprint(key_id, signature);
-                let shard = usize::from(fingerprint.to_le_bytes()[7]) % REPLAY_SHARDS;
-                self.replay[shard]
-                    .lock()
-                    .first_use(fingerprint, expires_at_ms, now.as_millis())
+            |signature, expires_at_ms, passes_other_checks| {
+                let fingerprint = salt.fingerprint(signature);
+                // Bits 32 to 39 pick the shard; a guard's table indexes by the low bits and
+                // tells entries apart by the top seven, so the three uses do not overlap.
+                let shard = usize::from(fingerprint.to_le_bytes()[4]) % REPLAY_SHARDS;
+                let mut shard = self.replay[shard].lock();
+                let first = shard
+                    .guard
+                    .first_use(fingerprint, expires_at_ms, now.as_millis());
+                shard.accepted += u64::from(first && passes_other_checks);
+                first
             },
-        );
-        match verdict {
-            Ok(()) => {
-                // The last-used IP is kept per second: busy keys skip the lock.
-                if previous_use.is_none_or(|at| at.as_millis() / 1000 < now.as_millis() / 1000) {
-                    *cached.last_ip.lock() = Some(request.ip);
-                }
-                self.accepted.fetch_add(1, Ordering::Relaxed);
-                Ok(VerifyOutcome::Accepted(cached))
-            }
-            Err(reason) => Ok(self.reject(Some(&cached), request.ip, reason)),
+        )?;
+        // The last-used IP is kept per second: busy keys skip the lock.
+        if previous_use.is_none_or(|at| at.as_millis() / 1000 < now.as_millis() / 1000) {
+            *cached.last_ip.lock() = Some(request.ip);
         }
+        Ok(())
     }
 
-    fn reject(&self, key: Option<&CachedKey>, ip: IpAddr, reason: Rejection) -> VerifyOutcome {
+    /// Counts a refusal.
+    fn reject(&self, key: Option<&CachedKey>, ip: IpAddr, reason: Rejection) {
         self.rejected[reason as usize].fetch_add(1, Ordering::Relaxed);
         if let Some(key) = key {
             key.failures.fetch_add(1, Ordering::Relaxed);
@@ -168,7 +210,6 @@ impl Verifier {
             None
         };
         *ips.entry(slot).or_insert(0) += 1;
-        VerifyOutcome::Rejected(reason)
     }
 
     /// Installs or replaces a key (after a change, or when loading).
@@ -184,6 +225,7 @@ impl Verifier {
                     .last_used_at
                     .map_or(i64::MIN, UnixMillis::as_millis),
             ),
+            replay_salt: self.seed.key_salt(&verifiable.key.key_id),
             last_ip: Mutex::new(verifiable.key.last_used_ip),
             failures: AtomicU64::new(0),
             verifiable,
@@ -278,7 +320,7 @@ impl Verifier {
             .collect();
         failures_by_ip.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         VerifyStats {
-            accepted: self.accepted.load(Ordering::Relaxed),
+            accepted: self.replay.iter().map(|shard| shard.lock().accepted).sum(),
             malformed: self.malformed.load(Ordering::Relaxed),
             rejected: Rejection::ALL
                 .iter()

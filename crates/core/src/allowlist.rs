@@ -54,8 +54,27 @@ impl IpAllowList {
         if self.0.is_empty() {
             return true;
         }
-        let ip = canonical_ip(ip);
-        self.0.iter().any(|net| net.contains(&ip))
+        // One mask and compare per entry, as integers: this runs on every verification.
+        match canonical_ip(ip) {
+            IpAddr::V4(ip) => {
+                let ip = u32::from(ip);
+                self.0.iter().any(|net| match net {
+                    IpNet::V4(net) => {
+                        (ip ^ u32::from(net.network())) & u32::from(net.netmask()) == 0
+                    }
+                    IpNet::V6(_) => false,
+                })
+            }
+            IpAddr::V6(ip) => {
+                let ip = u128::from(ip);
+                self.0.iter().any(|net| match net {
+                    IpNet::V6(net) => {
+                        (ip ^ u128::from(net.network())) & u128::from(net.netmask()) == 0
+                    }
+                    IpNet::V4(_) => false,
+                })
+            }
+        }
     }
 
     pub fn networks(&self) -> &[IpNet] {
@@ -133,6 +152,32 @@ mod tests {
         assert!(list.allows(ip("192.0.2.9")));
         assert!(!list.allows(ip("192.0.2.10")));
         assert!(!list.allows(ip("2001:db9::1")));
+    }
+
+    #[test]
+    fn integer_matching_agrees_with_ipnet_at_every_prefix_length() {
+        let v6 = ip("2001:db8:85a3:8d3:1319:8a2e:370:7348");
+        let v4 = ip("203.0.113.77");
+        for (base, bits) in [(v6, 128u8), (v4, 32)] {
+            for prefix in 0..=bits {
+                let net = IpNet::new(base, prefix).unwrap().trunc();
+                let list = IpAllowList::parse([net.to_string()]).unwrap();
+                for flip in 0..bits {
+                    let probe = match base {
+                        IpAddr::V4(a) => {
+                            IpAddr::from((u32::from(a) ^ (1u32 << flip)).to_be_bytes())
+                        }
+                        IpAddr::V6(a) => {
+                            IpAddr::from((u128::from(a) ^ (1u128 << flip)).to_be_bytes())
+                        }
+                    };
+                    assert_eq!(list.allows(probe), net.contains(&probe), "{probe} in {net}");
+                }
+                assert!(list.allows(base), "{base} in {net}");
+                let other_family = if bits == 32 { v6 } else { ip("198.51.100.1") };
+                assert!(!list.allows(other_family), "families never mix");
+            }
+        }
     }
 
     #[test]

@@ -1,12 +1,20 @@
 //! The replay guard: remembers every accepted signature until its freshness window closes, so
 //! a captured request cannot be sent a second time.
 //!
-//! Entries are fingerprints (64 bits of a keyed hash) rather than signatures, which keeps each
-//! entry small; an entry is dropped once its signature could no longer pass the freshness
-//! check anyway. Memory is therefore about (accepted signatures per second) x (window) x 24
-//! bytes. A fingerprint collision would refuse a fresh request as a replay: with a million
-//! signatures inside the window, one request in 2^44 (about 1 in 18 trillion); the client
-//! retries with a new timestamp. The guard is single-threaded; callers shard it.
+//! Entries are 64-bit fingerprints rather than signatures, which keeps each entry small; an
+//! entry is dropped once its signature could no longer pass the freshness check anyway. Memory
+//! is therefore about (accepted signatures per second) x (window) x 24 bytes.
+//!
+//! A fingerprint is the verified signature itself folded to 64 bits, XORed with a salt per key
+//! (a keyed hash of the key id, computed once per key). No hash runs per request: only valid
+//! signatures are fingerprinted, and a valid HMAC tag (or Ed25519 signature) is already
+//! unpredictable to anyone without the key's secret, so its bits are as good as a hash's. The
+//! salt keeps keys apart (one signature under two keys sharing a secret is two uses) and, being
+//! secret, keeps anyone from aiming one key's fingerprints at another's. A collision would
+//! refuse a fresh request as a replay: with a million signatures inside the window, one request
+//! in 2^44 (about 1 in 18 trillion); the client retries with a new timestamp. Only the key's
+//! own holder can compute its signatures, so grinding for collisions harms nobody else. The
+//! guard is single-threaded; callers shard it.
 
 use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
@@ -31,10 +39,34 @@ impl FingerprintSeed {
         }
     }
 
+    /// The salt of one key's fingerprints; compute it once per key, not per request.
+    pub fn key_salt(&self, key_id: &str) -> KeySalt {
+        KeySalt(self.state.hash_one(key_id))
+    }
+
     /// Fingerprint of a decoded signature, so that two spellings of one signature (hex in
     /// upper or lower case) count as the same use.
     pub fn fingerprint(&self, key_id: &str, signature: &[u8]) -> Fingerprint {
-        self.state.hash_one((key_id, signature))
+        self.key_salt(key_id).fingerprint(signature)
+    }
+}
+
+/// What separates one key's fingerprints from every other key's (see the module header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeySalt(u64);
+
+impl KeySalt {
+    /// The decoded, verified signature folded into 64 bits (every byte counts), with the salt.
+    pub fn fingerprint(self, signature: &[u8]) -> Fingerprint {
+        let mut words = signature.chunks_exact(8);
+        let mut folded = self.0;
+        for word in &mut words {
+            folded ^= u64::from_le_bytes(<[u8; 8]>::try_from(word).unwrap_or_default());
+        }
+        for (at, &byte) in words.remainder().iter().enumerate() {
+            folded ^= u64::from(byte) << (8 * at);
+        }
+        folded
     }
 }
 
@@ -173,5 +205,29 @@ mod tests {
         assert_eq!(seed.fingerprint("k", b"ab"), seed.fingerprint("k", b"ab"));
         assert_ne!(seed.fingerprint("k", b"ab"), seed.fingerprint("j", b"ab"));
         assert_ne!(seed.fingerprint("k", b"ab"), seed.fingerprint("k", b"aB"));
+        assert_ne!(
+            FingerprintSeed::new(13).fingerprint("k", b"ab"),
+            seed.fingerprint("k", b"ab"),
+            "the seed keys the salt"
+        );
+    }
+
+    #[test]
+    fn every_byte_of_a_signature_counts() {
+        let salt = FingerprintSeed::new(5).key_salt("k_1");
+        let tag = [0x5au8; 32];
+        let ed25519 = [0xa5u8; 64];
+        for signature in [&tag[..], &ed25519[..], &tag[..31]] {
+            for at in 0..signature.len() {
+                let mut changed = signature.to_vec();
+                changed[at] ^= 0x01;
+                assert_ne!(
+                    salt.fingerprint(&changed),
+                    salt.fingerprint(signature),
+                    "byte {at} of {}",
+                    signature.len()
+                );
+            }
+        }
     }
 }

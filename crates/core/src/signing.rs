@@ -41,35 +41,41 @@ pub enum PayloadError {
 
 impl Freshness {
     /// Reads `timestamp` (required) and `recvWindow` (optional) from a `k=v&k=v` payload.
+    ///
+    /// This runs on every verification, so it looks only where parameters start: the `&`s are
+    /// found 64 bytes at a time (one comparison the compiler vectorises) and each parameter is
+    /// judged by its first byte. Errors come in payload order, as a reading parameter by
+    /// parameter gives them (a property test compares the two).
     pub fn from_payload(payload: &str) -> Result<Self, PayloadError> {
-        let mut timestamp = None;
-        let mut recv_window = None;
         let bytes = payload.as_bytes();
-        let mut start = 0;
-        loop {
-            let end = memchr::memchr(b'&', &bytes[start..]).map_or(bytes.len(), |at| start + at);
-            let parameter = &bytes[start..end];
-            // Look at the first byte before comparing names: most parameters are neither.
-            match parameter.first() {
-                Some(b't') if parameter.starts_with(b"timestamp=") => {
-                    set_once(&mut timestamp, &parameter[10..], "timestamp")?;
-                }
-                Some(b'r') if parameter.starts_with(b"recvWindow=") => {
-                    set_once(&mut recv_window, &parameter[11..], "recvWindow")?;
-                }
-                _ => {}
-            }
-            if end == bytes.len() {
-                break;
-            }
-            start = end + 1;
+        let mut scan = Scan::default();
+        scan.parameter_at(bytes, 0);
+        let mut words = bytes.chunks_exact(8);
+        // Where a parameter would start after an `&` in byte 0 of the current word.
+        let mut after = 1;
+        for word in &mut words {
+            let word = <[u8; 8]>::try_from(word).unwrap_or_default();
+            scan.ampersands(bytes, u64::from_le_bytes(word), after);
+            after += 8;
+        }
+        // The last, partial word, padded with zeros (which are not `&`).
+        let last =
+            (words.remainder().iter().rev()).fold(0u64, |word, &b| (word << 8) | u64::from(b));
+        scan.ampersands(bytes, last, after);
+        let Scan {
+            timestamp,
+            recv_window,
+            duplicate,
+        } = scan;
+        if let Some(name) = duplicate {
+            return Err(PayloadError::DuplicateParameter(name));
         }
         let timestamp_ms = timestamp
             .ok_or(PayloadError::MissingTimestamp)
-            .and_then(|v| parse_digits(v).ok_or(PayloadError::MalformedTimestamp))?;
+            .and_then(|at| parse_value(bytes, at).ok_or(PayloadError::MalformedTimestamp))?;
         let recv_window_ms = match recv_window {
             None => DEFAULT_RECV_WINDOW_MS,
-            Some(v) => parse_digits(v)
+            Some(at) => parse_value(bytes, at)
                 .filter(|w| (1..=MAX_RECV_WINDOW_MS).contains(w))
                 .ok_or(PayloadError::RecvWindowOutOfRange)?,
         };
@@ -92,24 +98,77 @@ impl Freshness {
     }
 }
 
-fn set_once<'a>(
-    slot: &mut Option<&'a [u8]>,
-    value: &'a [u8],
-    name: &'static str,
-) -> Result<(), PayloadError> {
-    if slot.replace(value).is_some() {
-        return Err(PayloadError::DuplicateParameter(name));
-    }
-    Ok(())
+/// What a scan of a payload found: where each value starts, and the first repeated name.
+/// Nothing returns early, so the loop over the words stays a few instructions per word.
+#[derive(Debug, Default)]
+struct Scan {
+    timestamp: Option<usize>,
+    recv_window: Option<usize>,
+    duplicate: Option<&'static str>,
 }
 
-fn parse_digits(value: &[u8]) -> Option<i64> {
-    if value.is_empty() || value.len() > 18 {
-        return None;
+impl Scan {
+    /// Looks at the parameter starting at `start`, by its first byte before its name.
+    #[inline(always)]
+    fn parameter_at(&mut self, payload: &[u8], start: usize) {
+        let parameter = payload.get(start..).unwrap_or_default();
+        let (slot, name, length) = match parameter.first() {
+            Some(b't') if parameter.starts_with(b"timestamp=") => {
+                (&mut self.timestamp, "timestamp", 10)
+            }
+            Some(b'r') if parameter.starts_with(b"recvWindow=") => {
+                (&mut self.recv_window, "recvWindow", 11)
+            }
+            _ => return,
+        };
+        if slot.is_some() {
+            // Payload order: the first repeated name is the one reported.
+            self.duplicate.get_or_insert(name);
+        } else {
+            *slot = Some(start + length);
+        }
     }
-    value.iter().try_fold(0i64, |acc, &b| {
-        b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
-    })
+
+    /// Looks after each `&` among the eight bytes `word` holds (little-endian); `after` is
+    /// where a parameter would start after an `&` in its byte 0. Inlined: most words hold no
+    /// `&`, and a call per word would cost more than the test.
+    #[inline(always)]
+    fn ampersands(&mut self, payload: &[u8], word: u64, after: usize) {
+        let mut found = ampersand_bytes(word);
+        while found != 0 {
+            let byte = found.trailing_zeros() / 8;
+            found &= found - 1;
+            self.parameter_at(payload, after + byte as usize);
+        }
+    }
+}
+
+/// Bit 7 of each byte of `word` that is `&`, and no other bit. The classic exact zero-byte
+/// test on `word ^ "&&&&&&&&"`: adding 0x7f to the low seven bits sets bit 7 exactly when they
+/// are not all zero, and no byte carries into the next.
+fn ampersand_bytes(word: u64) -> u64 {
+    const LOW_SEVEN: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ 0x2626_2626_2626_2626;
+    !(((x & LOW_SEVEN) + LOW_SEVEN) | x | LOW_SEVEN)
+}
+
+/// The value starting at `at` as a non-negative integer of at most 18 digits (so it cannot
+/// overflow), up to the next `&` or the end.
+fn parse_value(payload: &[u8], at: usize) -> Option<i64> {
+    let mut value = 0i64;
+    let mut digits = 0usize;
+    for &byte in payload.get(at..)? {
+        if byte == b'&' {
+            break;
+        }
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 || digits == 18 {
+            return None;
+        }
+        value = value * 10 + i64::from(digit);
+        digits += 1;
+    }
+    (digits > 0).then_some(value)
 }
 
 /// Length of a decoded HMAC-SHA256 signature.
@@ -141,38 +200,32 @@ impl HmacSha256Key {
 
 /// Decodes a hex HMAC-SHA256 signature in either case; `None` when it is not 64 hex digits.
 ///
-/// A table lookup per digit: this runs on every verification, and the general-purpose decoder
-/// costs as much as a fifth of the HMAC itself. Timing reveals nothing here: the input is the
-/// client's own signature, and the comparison against the expected tag is constant-time.
+/// Arithmetic without branches or table lookups, so the compiler decodes many digits per
+/// instruction: this runs on every verification, and the general-purpose decoder costs as much
+/// as a fifth of the HMAC itself. Timing reveals nothing here: the input is the client's own
+/// signature, and the comparison against the expected tag is constant-time.
 pub fn decode_hex_tag(signature_hex: &str) -> Option<[u8; HMAC_SHA256_LEN]> {
     let digits: &[u8; 2 * HMAC_SHA256_LEN] = signature_hex.as_bytes().try_into().ok()?;
-    let mut tag = [0u8; HMAC_SHA256_LEN];
+    let mut values = [0u8; 2 * HMAC_SHA256_LEN];
     let mut invalid = 0u8;
-    for i in 0..HMAC_SHA256_LEN {
-        let high = HEX_VALUES[usize::from(digits[2 * i])];
-        let low = HEX_VALUES[usize::from(digits[2 * i + 1])];
-        invalid |= high | low;
-        tag[i] = (high << 4) | (low & 0x0f);
+    for (value, &digit) in values.iter_mut().zip(digits) {
+        let decimal = digit.wrapping_sub(b'0');
+        // Setting bit 5 folds `A`-`F` onto `a`-`f` (and no other byte lands there).
+        let letter = (digit | 0x20).wrapping_sub(b'a');
+        let is_decimal = decimal < 10;
+        invalid |= u8::from(!is_decimal & (letter >= 6));
+        *value = if is_decimal {
+            decimal
+        } else {
+            letter.wrapping_add(10)
+        };
     }
-    (invalid & 0x10 == 0).then_some(tag)
+    let mut tag = [0u8; HMAC_SHA256_LEN];
+    for (byte, pair) in tag.iter_mut().zip(values.chunks_exact(2)) {
+        *byte = (pair[0] << 4) | (pair[1] & 0x0f);
+    }
+    (invalid == 0).then_some(tag)
 }
-
-/// Value of each ASCII hex digit; 0x10 marks anything else.
-const HEX_VALUES: [u8; 256] = {
-    let mut table = [0x10u8; 256];
-    let mut digit = 0u8;
-    while digit < 10 {
-        table[(b'0' + digit) as usize] = digit;
-        digit += 1;
-    }
-    let mut letter = 0u8;
-    while letter < 6 {
-        table[(b'a' + letter) as usize] = 10 + letter;
-        table[(b'A' + letter) as usize] = 10 + letter;
-        letter += 1;
-    }
-    table
-};
 
 /// Length of an Ed25519 signature.
 pub const ED25519_SIGNATURE_LEN: usize = 64;
@@ -324,6 +377,91 @@ mod tests {
         );
     }
 
+    /// The parameter-by-parameter reading `from_payload` must agree with, errors included.
+    fn reference_freshness(payload: &str) -> Result<Freshness, PayloadError> {
+        let (mut timestamp, mut recv_window) = (None, None);
+        for parameter in payload.split('&') {
+            let (slot, name) = if let Some(v) = parameter.strip_prefix("timestamp=") {
+                ((&mut timestamp, v), "timestamp")
+            } else if let Some(v) = parameter.strip_prefix("recvWindow=") {
+                ((&mut recv_window, v), "recvWindow")
+            } else {
+                continue;
+            };
+            if slot.0.replace(slot.1).is_some() {
+                return Err(PayloadError::DuplicateParameter(name));
+            }
+        }
+        let digits = |v: &str| {
+            (!v.is_empty() && v.len() <= 18 && v.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| v.parse::<i64>().unwrap())
+        };
+        let timestamp_ms = digits(timestamp.ok_or(PayloadError::MissingTimestamp)?)
+            .ok_or(PayloadError::MalformedTimestamp)?;
+        let recv_window_ms = match recv_window {
+            None => DEFAULT_RECV_WINDOW_MS,
+            Some(v) => digits(v)
+                .filter(|w| (1..=MAX_RECV_WINDOW_MS).contains(w))
+                .ok_or(PayloadError::RecvWindowOutOfRange)?,
+        };
+        Ok(Freshness {
+            timestamp_ms,
+            recv_window_ms,
+        })
+    }
+
+    proptest::proptest! {
+        /// Payloads glued from the pieces that matter (names, separators, digits, look-alikes),
+        /// so duplicates, names inside values, empty and long values, and parameters across
+        /// the 64-byte blocks of the scanner all come up often.
+        #[test]
+        fn the_freshness_scanner_reads_like_the_reference(pieces in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "timestamp=", "recvWindow=", "&", "=", "t", "r", "x", "1", "0", "9", "5000",
+                "1499827319559", "999999999999999999", "1000000000000000000", "imestamp=",
+                "recvWindow", "timestamp", "-", "\u{e9}",
+                "newClientOrderId=r17n13999&symbol=BTCUSDT&quantity=1.5&",
+            ]),
+            0..40,
+        )) {
+            let payload: String = pieces.concat();
+            proptest::prop_assert_eq!(
+                Freshness::from_payload(&payload),
+                reference_freshness(&payload),
+                "{}", payload
+            );
+        }
+    }
+
+    #[test]
+    fn duplicates_are_reported_in_payload_order() {
+        let cases = [
+            (
+                "timestamp=1&recvWindow=1&recvWindow=2&timestamp=2",
+                "recvWindow",
+            ),
+            (
+                "timestamp=1&recvWindow=1&timestamp=2&recvWindow=2",
+                "timestamp",
+            ),
+            (
+                "recvWindow=1&timestamp=1&recvWindow=x&timestamp=2&timestamp=3",
+                "recvWindow",
+            ),
+        ];
+        for (payload, name) in cases {
+            assert_eq!(
+                Freshness::from_payload(payload),
+                Err(PayloadError::DuplicateParameter(name)),
+                "{payload}"
+            );
+            assert_eq!(
+                reference_freshness(payload),
+                Freshness::from_payload(payload)
+            );
+        }
+    }
+
     #[test]
     fn binance_window_rule_at_its_edges() {
         let f = Freshness {
@@ -351,6 +489,24 @@ mod tests {
             let mut text: String = lower.chars().take(63).collect();
             text.push(bad);
             assert!(decode_hex_tag(&text).is_none(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_byte_in_every_position_decodes_as_hex_does() {
+        let base = "00112233445566778899aabbccddeeffAABBCCDDEEFF0123456789abcdef0123";
+        for at in [0, 1, 17, 62, 63] {
+            for byte in 0..=255u8 {
+                let mut digits = base.as_bytes().to_vec();
+                digits[at] = byte;
+                let Ok(text) = String::from_utf8(digits) else {
+                    continue;
+                };
+                let expected = hex::decode(&text)
+                    .ok()
+                    .map(|raw| <[u8; 32]>::try_from(raw).unwrap());
+                assert_eq!(decode_hex_tag(&text), expected, "{byte:#x} at {at}");
+            }
         }
     }
 

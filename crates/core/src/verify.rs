@@ -9,7 +9,8 @@
 use crate::key::{ApiKey, IdlePolicy, KeyStatus};
 use crate::scope::Scope;
 use crate::signing::{
-    Ed25519PublicKey, Freshness, HmacSha256Key, decode_base64_signature, decode_hex_tag,
+    ED25519_SIGNATURE_LEN, Ed25519PublicKey, Freshness, HMAC_SHA256_LEN, HmacSha256Key,
+    decode_base64_signature, decode_hex_tag,
 };
 use crate::time::UnixMillis;
 use std::net::IpAddr;
@@ -105,10 +106,14 @@ impl VerifiableKey {
         (ms != i64::MIN).then_some(UnixMillis(ms))
     }
 
-    /// Records a use seen elsewhere (never moves the latest use back).
+    /// Records a use (never moves the latest use back). A busy key is used many times per
+    /// clock tick: reading first skips the read-modify-write, which costs far more, when the
+    /// latest use is already this recent.
     pub fn note_use(&self, at: UnixMillis) {
-        self.recent_use_ms
-            .fetch_max(at.as_millis(), Ordering::Relaxed);
+        if self.recent_use_ms.load(Ordering::Relaxed) < at.as_millis() {
+            self.recent_use_ms
+                .fetch_max(at.as_millis(), Ordering::Relaxed);
+        }
     }
 
     /// Liveness, counting uses this process has seen but not yet stored.
@@ -117,15 +122,19 @@ impl VerifiableKey {
             .status_with_last_use(now, idle_policy, self.last_used_at())
     }
 
-    /// Runs every check. `first_use` is asked, with the decoded signature and the end of its
-    /// window, whether this signature is being used for the first time (the replay guard).
+    /// Runs every check. `first_use` is the replay guard: for a valid signature only, it is
+    /// asked whether the signature is being used for the first time, with the decoded
+    /// signature, the end of its window, and whether the request passes the checks that come
+    /// after the guard (IP allow-list, scope), so that the guard's owner can count acceptances
+    /// under the lock it already holds. It is asked whatever that last answer: a signature
+    /// captured from a refused address is burned all the same.
     pub fn verify(
         &self,
         request: &SignedRequest<'_>,
         freshness: Freshness,
         now: UnixMillis,
         idle_policy: IdlePolicy,
-        first_use: impl FnOnce(&[u8], i64) -> bool,
+        first_use: impl FnOnce(&[u8], i64, bool) -> bool,
     ) -> Result<(), Rejection> {
         match self.status(now, idle_policy) {
             KeyStatus::Active => {}
@@ -135,8 +144,36 @@ impl VerifiableKey {
         if !freshness.is_fresh_at(now.as_millis()) {
             return Err(Rejection::TimestampOutsideWindow);
         }
+        let Some(signature) = self.valid_signature(request, now) else {
+            return Err(Rejection::BadSignature);
+        };
+        // Only the key's holder gets this far, so its configuration may now be consulted.
+        let refusal = if !self.key.ip_allowlist.allows(request.ip) {
+            Some(Rejection::IpNotAllowed)
+        } else if !self.key.scopes.contains(request.scope) {
+            Some(Rejection::ScopeMissing)
+        } else {
+            None
+        };
+        if !first_use(
+            signature.as_bytes(),
+            freshness.expires_at_ms(),
+            refusal.is_none(),
+        ) {
+            return Err(Rejection::Replayed);
+        }
+        if let Some(refusal) = refusal {
+            return Err(refusal);
+        }
+        self.note_use(now);
+        Ok(())
+    }
+
+    /// The decoded signature when it is valid for the payload (any HMAC generation still in
+    /// force, or the Ed25519 key).
+    fn valid_signature(&self, request: &SignedRequest<'_>, now: UnixMillis) -> Option<Decoded> {
         let payload = request.payload.as_bytes();
-        let accepted = match &self.material {
+        match &self.material {
             SigningMaterial::Hmac(generations) => decode_hex_tag(request.signature)
                 .filter(|tag| {
                     generations.iter().any(|generation| {
@@ -144,24 +181,25 @@ impl VerifiableKey {
                             && generation.key.verify_tag(payload, tag)
                     })
                 })
-                .map(|tag| first_use(&tag, freshness.expires_at_ms())),
+                .map(Decoded::Hmac),
             SigningMaterial::Ed25519(public_key) => decode_base64_signature(request.signature)
                 .filter(|raw| public_key.verify_raw(payload, raw))
-                .map(|raw| first_use(&raw, freshness.expires_at_ms())),
-        };
-        match accepted {
-            None => return Err(Rejection::BadSignature),
-            Some(false) => return Err(Rejection::Replayed),
-            Some(true) => {}
+                .map(Decoded::Ed25519),
         }
-        if !self.key.ip_allowlist.allows(request.ip) {
-            return Err(Rejection::IpNotAllowed);
+    }
+}
+
+/// A signature decoded from its text form, on the stack.
+enum Decoded {
+    Hmac([u8; HMAC_SHA256_LEN]),
+    Ed25519([u8; ED25519_SIGNATURE_LEN]),
+}
+
+impl Decoded {
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Decoded::Hmac(tag) => tag,
+            Decoded::Ed25519(raw) => raw,
         }
-        if !self.key.scopes.contains(request.scope) {
-            return Err(Rejection::ScopeMissing);
-        }
-        self.recent_use_ms
-            .fetch_max(now.as_millis(), Ordering::Relaxed);
-        Ok(())
     }
 }

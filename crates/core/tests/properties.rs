@@ -98,7 +98,7 @@ fn check_with(
         freshness,
         UnixMillis(now),
         IdlePolicy::default_policy(),
-        |_, _| true,
+        |_, _, _| true,
     )
 }
 
@@ -461,7 +461,7 @@ proptest! {
         let mut attempt = |key: &VerifiableKey, payload: &str, signature: &str, now: i64| {
             let freshness = Freshness::from_payload(payload).unwrap();
             let request = SignedRequest { signature, payload, ip: CLIENT_IP.into(), scope: Scope::Read };
-            key.verify(&request, freshness, UnixMillis(now), IdlePolicy::default_policy(), |sig, expires| {
+            key.verify(&request, freshness, UnixMillis(now), IdlePolicy::default_policy(), |sig, expires, _| {
                 assert_eq!(expires, freshness.expires_at_ms());
                 guard.first_use(fingerprints.fingerprint(&key.key.key_id, sig), expires, now)
             })
@@ -491,6 +491,54 @@ proptest! {
         let other_payload = format!("nonce=1&{}", request.payload);
         let other_signature = hmac_sign(&secret, &other_payload);
         prop_assert_eq!(attempt(&hmac, &other_payload, &other_signature, then), Ok(()));
+    }
+
+    #[test]
+    fn the_guard_is_asked_once_per_valid_signature_and_told_whether_the_rest_passes(
+        secret in proptest::collection::vec(any::<u8>(), 1..100),
+        request in signed_payload(),
+        from_allowed_ip in any::<bool>(),
+        scope_held in any::<bool>(),
+        tampered in any::<bool>(),
+    ) {
+        let mut key = hmac_key(&secret);
+        if !from_allowed_ip {
+            key.key.ip_allowlist = IpAllowList::parse(["198.51.100.0/24"]).unwrap();
+        }
+        let scope = if scope_held { Scope::Read } else { Scope::Trade };
+        let mut signature = hmac_sign(&secret, &request.payload);
+        if tampered {
+            signature = hmac_sign(b"another secret", &request.payload);
+        }
+        let signed = SignedRequest {
+            signature: &signature,
+            payload: &request.payload,
+            ip: CLIENT_IP.into(),
+            scope,
+        };
+        let mut asked = Vec::new();
+        let verdict = key.verify(
+            &signed,
+            request.freshness,
+            UnixMillis(request.now),
+            IdlePolicy::default_policy(),
+            |_, _, passes| {
+                asked.push(passes);
+                true
+            },
+        );
+        let expected = if tampered {
+            Err(Rejection::BadSignature)
+        } else if !from_allowed_ip {
+            Err(Rejection::IpNotAllowed)
+        } else if !scope_held {
+            Err(Rejection::ScopeMissing)
+        } else {
+            Ok(())
+        };
+        prop_assert_eq!(verdict, expected);
+        let expected_asks = if tampered { vec![] } else { vec![expected.is_ok()] };
+        prop_assert_eq!(asked, expected_asks, "only valid signatures reach the guard");
     }
 
     #[test]

@@ -347,7 +347,7 @@ fn verify_with(
         freshness,
         UnixMillis(now),
         IdlePolicy::default_policy(),
-        |decoded, expires_at| {
+        |decoded, expires_at, _| {
             let mut replay = replay.borrow_mut();
             replay.asked.push((decoded.to_vec(), expires_at));
             let fingerprint = replay.seed.fingerprint(&key.key.key_id, decoded);

@@ -168,6 +168,30 @@ pub struct UpdateKeyBody {
     pub step_up_grant: Option<String>,
     #[serde(default)]
     pub ctx: ContextBody,
+    /// Never changes: a request that sends it is refused with `immutable_field` (issue a new
+    /// key instead).
+    #[schema(value_type = Option<String>)]
+    pub api_key: Option<serde::de::IgnoredAny>,
+    /// Never changes: a request that sends it is refused with `immutable_field`.
+    #[schema(value_type = Option<String>)]
+    pub account: Option<serde::de::IgnoredAny>,
+    /// Never changes: a request that sends it is refused with `immutable_field`.
+    #[schema(value_type = Option<String>)]
+    pub algorithm: Option<serde::de::IgnoredAny>,
+}
+
+impl UpdateKeyBody {
+    /// The fields sent that a key never changes.
+    pub fn immutable_fields(&self) -> Vec<&'static str> {
+        [
+            ("api_key", self.api_key.is_some()),
+            ("account", self.account.is_some()),
+            ("algorithm", self.algorithm.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, sent)| sent.then_some(name))
+        .collect()
+    }
 }
 
 /// `POST /v1/keys/{key_id}/revoke`.

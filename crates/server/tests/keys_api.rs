@@ -77,6 +77,12 @@ async fn lifecycle_and_events(backend: Backend) {
             json!({ "expires_at": "2020-01-01T00:00:00Z" }),
             "invalid_expiry",
         ),
+        (
+            json!({ "label": "x", "api_key": "other" }),
+            "immutable_field",
+        ),
+        (json!({ "account": "acc_other" }), "immutable_field"),
+        (json!({ "algorithm": "ed25519" }), "immutable_field"),
     ] {
         let reply = admin.patch(&format!("/v1/keys/{key_id}"), &body).await;
         assert_eq!(

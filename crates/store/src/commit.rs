@@ -11,7 +11,7 @@ use portcullis_app::ports::{ChangeSet, NewEvent, OutboxMessage, StoreError, Stor
 use portcullis_core::audit::AuditDraft;
 use portcullis_core::key::ApiKey;
 use portcullis_core::time::UnixMillis;
-use sqlx::{Any, Transaction};
+use sqlx::{Any, Row as _, Transaction};
 
 pub(crate) type Tx<'c> = Transaction<'c, Any>;
 
@@ -107,6 +107,14 @@ async fn apply(tx: &mut Tx<'_>, write: Write) -> StoreResult<()> {
             key,
             expected_version,
         } => update_key(tx, key, expected_version).await?,
+        Write::MarkIdleWarned { key_id, at } => {
+            let query = sqlx::query("UPDATE api_keys SET idle_warned_at = $1 WHERE key_id = $2")
+                .bind(at.as_millis())
+                .bind(key_id.clone());
+            if execute(tx, "mark idle warned", query).await? == 0 {
+                return Err(StoreError::NotFound(format!("api_keys {key_id}")));
+            }
+        }
         Write::InsertSecret(s) => {
             let query = sqlx::query("INSERT INTO key_secrets (key_id, generation, master_key_id, nonce, ciphertext, created_at, valid_until) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(s.key_id).bind(s.generation).bind(s.master_key_id).bind(s.nonce).bind(s.ciphertext)
@@ -249,11 +257,18 @@ async fn insert_key(tx: &mut Tx<'_>, key: ApiKey) -> StoreResult<()> {
 /// Replaces the configuration columns; usage columns (`last_used_*`, `idle_warned_at`) are
 /// telemetry and are left alone.
 async fn update_key(tx: &mut Tx<'_>, key: ApiKey, expected_version: i64) -> StoreResult<()> {
+    // The identity columns are part of the condition, so a write that would change them
+    // touches no row (and is then told apart from a stale version below).
     let sql = format!(
         "UPDATE api_keys SET label = $1, public_key = $2, scopes = $3, ip_allowlist = $4, updated_at = $5, expires_at = $6, revoked_at = $7, version = $8, change_seq = {NEXT_CHANGE_SEQ} \
-         WHERE key_id = $9 AND version = $10"
+         WHERE key_id = $9 AND version = $10 AND api_key = $11 AND account = $12 AND algorithm = $13"
     );
     let key_id = key.key_id.clone();
+    let identity = KeyIdentity {
+        api_key: key.api_key.clone(),
+        account: key.account.clone(),
+        algorithm: key.algorithm.as_str().to_owned(),
+    };
     let query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(key.label)
         .bind(key.public_key.map(|k| k.to_hex()))
@@ -264,11 +279,56 @@ async fn update_key(tx: &mut Tx<'_>, key: ApiKey, expected_version: i64) -> Stor
         .bind(key.revoked_at.map(UnixMillis::as_millis))
         .bind(expected_version + 1)
         .bind(key.key_id)
-        .bind(expected_version);
+        .bind(expected_version)
+        .bind(identity.api_key.clone())
+        .bind(identity.account.clone())
+        .bind(identity.algorithm.clone());
     if execute(tx, "api key", query).await? == 0 {
-        return Err(missing_or_changed(tx, "api_keys", "key_id", &key_id).await);
+        return Err(why_key_unchanged(tx, &key_id, &identity).await);
     }
     Ok(())
+}
+
+/// What a stored key is and stays: its public identifier, owner and signature scheme.
+#[derive(Debug)]
+struct KeyIdentity {
+    api_key: String,
+    account: String,
+    algorithm: String,
+}
+
+/// After a key update touched no row: was the key missing, was it asked to change its
+/// identity, or had it changed since it was read?
+async fn why_key_unchanged(tx: &mut Tx<'_>, key_id: &str, wanted: &KeyIdentity) -> StoreError {
+    let row = sqlx::query("SELECT api_key, account, algorithm FROM api_keys WHERE key_id = $1")
+        .bind(key_id.to_owned())
+        .fetch_optional(&mut **tx)
+        .await;
+    let row = match row {
+        Ok(Some(row)) => row,
+        Ok(None) => return StoreError::NotFound(format!("api_keys {key_id}")),
+        Err(e) => return db_error("api key", e),
+    };
+    let mut changed = Vec::new();
+    for (column, value) in [
+        ("api_key", &wanted.api_key),
+        ("account", &wanted.account),
+        ("algorithm", &wanted.algorithm),
+    ] {
+        match row.try_get::<String, _>(column) {
+            Ok(stored) if stored == *value => {}
+            Ok(_) => changed.push(column),
+            Err(e) => return db_error("api key", e),
+        }
+    }
+    if changed.is_empty() {
+        StoreError::Conflict(format!("api_keys {key_id} was changed by someone else"))
+    } else {
+        StoreError::Immutable(format!(
+            "key {key_id}: {} cannot be changed (issue a new key instead)",
+            changed.join(", ")
+        ))
+    }
 }
 
 async fn append_audit(tx: &mut Tx<'_>, drafts: Vec<AuditDraft>) -> StoreResult<()> {

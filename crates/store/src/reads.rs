@@ -187,16 +187,6 @@ impl KeyStore for SqlStore {
         }
         tx.commit().await.map_err(|e| db_error("record usage", e))
     }
-
-    async fn mark_idle_warned(&self, key_id: &str, at: UnixMillis) -> StoreResult<()> {
-        sqlx::query("UPDATE api_keys SET idle_warned_at = $1 WHERE key_id = $2")
-            .bind(at.as_millis())
-            .bind(key_id.to_owned())
-            .execute(self.pool())
-            .await
-            .map(|_| ())
-            .map_err(|e| db_error("mark idle warned", e))
-    }
 }
 
 #[async_trait]

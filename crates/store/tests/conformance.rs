@@ -352,6 +352,61 @@ async fn keys_round_trip_and_update_with_versions(store: Arc<dyn Store>) {
     ));
 }
 
+async fn a_key_update_never_changes_its_identity(store: Arc<dyn Store>) {
+    seed(store.as_ref()).await;
+    store
+        .commit(writes(vec![Write::InsertAccount(account("acc_2"))]))
+        .await
+        .unwrap();
+    let stored = store.key("k_1").await.unwrap().unwrap();
+    for field in ["api_key", "account", "algorithm"] {
+        let mut changed = stored.clone();
+        changed.label = "renamed".into();
+        match field {
+            "api_key" => changed.api_key = "API_OTHER".into(),
+            "account" => changed.account = "acc_2".into(),
+            _ => changed.algorithm = KeyAlgorithm::Ed25519,
+        }
+        changed.version = 2;
+        let refused = store
+            .commit(writes(vec![Write::UpdateKey {
+                key: changed,
+                expected_version: 1,
+            }]))
+            .await;
+        match refused {
+            Err(StoreError::Immutable(message)) => assert!(message.contains(field), "{message}"),
+            other => panic!("changing {field}: {other:?}"),
+        }
+        assert_eq!(
+            store.key("k_1").await.unwrap().unwrap(),
+            stored,
+            "nothing of a refused update is written ({field})"
+        );
+    }
+    // A stale version is still a conflict, and an unknown key still missing.
+    let mut stale = stored.clone();
+    stale.label = "renamed".into();
+    assert!(matches!(
+        store
+            .commit(writes(vec![Write::UpdateKey {
+                key: stale,
+                expected_version: 7,
+            }]))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store
+            .commit(writes(vec![Write::UpdateKey {
+                key: key("k_9", "API9", "acc_1"),
+                expected_version: 1,
+            }]))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 async fn changes_are_numbered_in_commit_order(store: Arc<dyn Store>) {
     seed(store.as_ref()).await;
     let (keys, first) = store.keys_changed_since(0).await.unwrap();
@@ -381,7 +436,13 @@ async fn changes_are_numbered_in_commit_order(store: Arc<dyn Store>) {
         }])
         .await
         .unwrap();
-    store.mark_idle_warned("k_2", UnixMillis(2)).await.unwrap();
+    store
+        .commit(writes(vec![Write::MarkIdleWarned {
+            key_id: "k_2".into(),
+            at: UnixMillis(2),
+        }]))
+        .await
+        .unwrap();
     assert_eq!(
         store.keys_changed_since(newest).await.unwrap(),
         (vec![], newest),
@@ -512,13 +573,27 @@ async fn usage_only_moves_forward(store: Arc<dyn Store>) {
         (Some(UnixMillis(600)), ip("2001:db8::7"))
     );
     store
-        .mark_idle_warned("k_1", UnixMillis(700))
+        .commit(writes(vec![Write::MarkIdleWarned {
+            key_id: "k_1".into(),
+            at: UnixMillis(700),
+        }]))
         .await
         .unwrap();
+    let warned = store.key("k_1").await.unwrap().unwrap();
+    assert_eq!(warned.idle_warned_at, Some(UnixMillis(700)));
     assert_eq!(
-        store.key("k_1").await.unwrap().unwrap().idle_warned_at,
-        Some(UnixMillis(700))
+        warned.version, stored.version,
+        "a warning is not a new version"
     );
+    assert!(matches!(
+        store
+            .commit(writes(vec![Write::MarkIdleWarned {
+                key_id: "k_404".into(),
+                at: UnixMillis(700),
+            }]))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }
 
 async fn audit_chain_spans_commits(store: Arc<dyn Store>) {
@@ -581,6 +656,10 @@ async fn a_failed_commit_writes_nothing(store: Arc<dyn Store>) {
     let before = store.audit_head().await.unwrap();
     let change = ChangeSet {
         writes: vec![
+            Write::MarkIdleWarned {
+                key_id: "k_1".into(),
+                at: UnixMillis(5_000),
+            },
             Write::InsertAccount(account("acc_new")),
             Write::InsertKey(key("k_new", "API1", "acc_new")),
         ],
@@ -592,6 +671,11 @@ async fn a_failed_commit_writes_nothing(store: Arc<dyn Store>) {
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(store.account("acc_new").await.unwrap(), None);
+    assert_eq!(
+        store.key("k_1").await.unwrap().unwrap().idle_warned_at,
+        None,
+        "an idle warning is recorded with its audit entry and event, or not at all"
+    );
     assert_eq!(store.audit_head().await.unwrap(), before);
     assert!(store.events_after(0, 10).await.unwrap().is_empty());
     assert_eq!(chain_is_intact(store.as_ref()).await, 1);
@@ -652,6 +736,7 @@ conformance!(
     operators_by_token_and_revocation,
     accounts_page_and_update_with_versions,
     keys_round_trip_and_update_with_versions,
+    a_key_update_never_changes_its_identity,
     changes_are_numbered_in_commit_order,
     secrets_generations_and_reseal,
     usage_only_moves_forward,

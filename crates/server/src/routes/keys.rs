@@ -152,7 +152,7 @@ pub async fn show(
     responses(
         (status = 200, body = KeyDto),
         (status = 202, description = "A widening, now pending", body = PendingChangeDto),
-        (status = 400, body = ErrorBody),
+        (status = 400, description = "Invalid input; `immutable_field` when the body tries to change `api_key`, `account` or `algorithm`", body = ErrorBody),
         (status = 403, description = "`step_up_required` and the other step-up refusals", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Version mismatch, or the key is revoked or expired", body = ErrorBody),
@@ -166,6 +166,17 @@ pub async fn update(
     Path(key_id): Path<String>,
     ApiJson(body): ApiJson<UpdateKeyBody>,
 ) -> ApiResult<Response> {
+    let immutable = body.immutable_fields();
+    if !immutable.is_empty() {
+        return Err(ApiError::bad_request(
+            "immutable_field",
+            format!(
+                "{} of a key never change{}; issue a new key instead",
+                immutable.join(", "),
+                if immutable.len() == 1 { "s" } else { "" }
+            ),
+        ));
+    }
     let expires_at = match body.expires_at {
         None => None,
         Some(None) => Some(None),
