@@ -145,9 +145,9 @@ fn body(rng: &mut Rng, n: u64, account: u64) -> String {
             rng.below(99)
         ),
         _ => format!(
-            r#""type":"fraud.confirmed",{a},"withdrawal_ids":["w1"],"addresses":["TX{}"],"from":["{}"],"note":"case""#,
+            r#""type":"fraud.confirmed",{a},"withdrawal_ids":["w1"],"addresses":["TX{}"],"from":["0044207946{:04}"],"note":"case""#,
             rng.below(40),
-            format!("0044207946{:04}", rng.below(40))
+            rng.below(40)
         ),
     }
 }
