@@ -201,7 +201,8 @@ impl Risk {
                     tracing::warn!(seq = stored.seq, "a logged event no longer parses; skipped");
                     continue;
                 };
-                if let Outcome::Decided(decision, features) = cursor.engine.process(&event) {
+                // The log refuses a known id, so every entry is new: no seen-id set, no horizon.
+                if let Outcome::Decided(decision, features) = cursor.engine.process_unique(&event) {
                     writes.push(Write::InsertDecision(StoredDecision {
                         event_id: decision.event_id.clone(),
                         decided_at: event.ts,
