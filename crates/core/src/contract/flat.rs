@@ -42,13 +42,12 @@ impl<'a> Scan<'a> {
     fn text(&mut self) -> Option<&'a str> {
         self.expect(b'"')?;
         let start = self.at;
-        let len = memchr::memchr(b'"', self.bytes.get(start..)?)?;
-        let span = &self.bytes[start..start + len];
-        // One pass without early exit, so it compiles to wide compares.
-        let plain = span
+        // Texts here are short (ids, addresses): a plain loop beats a vectorised search.
+        let rest = self.bytes.get(start..)?;
+        let len = rest
             .iter()
-            .fold(true, |plain, &b| plain & (b >= 0x20) & (b != b'\\'));
-        if !plain {
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[len] != b'"' {
             return None;
         }
         self.at = start + len + 1;
