@@ -37,20 +37,21 @@ pub struct Portcullis {
 }
 
 impl Portcullis {
-    /// Wires the use cases, loads every key into the verifier and replays the event log into
-    /// the risk engine.
+    /// Wires the use cases, loads every key into the verifier and starts the risk engine from
+    /// its latest checkpoint and the event log after it.
     pub async fn start(
         store: Arc<dyn ports::Store>,
         clock: Arc<dyn ports::Clock>,
         keyring: Arc<keyring::MasterKeyring>,
         policy: keys::KeyPolicy,
         risk_policy: portcullis_engine::Policy,
+        checkpoints: risk::CheckpointPolicy,
     ) -> AppResult<Self> {
         let seed = u64::from_le_bytes(random::bytes()?);
         let verifier = Arc::new(verifier::Verifier::new(policy.idle, seed));
         let keys = keys::KeyAuthority::new(store.clone(), clock.clone(), keyring, verifier, policy);
         keys.refresh_verifier(clock.as_ref()).await?;
-        let risk = risk::Risk::start(store.clone(), risk_policy).await?;
+        let risk = risk::Risk::start(store.clone(), risk_policy, checkpoints).await?;
         Ok(Self {
             risk,
             accounts: accounts::Accounts::new(store.clone(), clock.clone()),

@@ -46,15 +46,15 @@ const ACCOUNT_KEY: (u64, u64) = (0x706f_7274_6375_6c6c, 0x6973_2d61_6363_7431);
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
-    policy: Policy,
+    pub(crate) policy: Policy,
     /// Keyed by a 128-bit keyed hash of the account id (two ids share one with probability
     /// about n^2 / 2^129: below 10^-24 for ten million accounts), so a lookup reads no text.
     /// Boxed: a slot is then the hash and a pointer, and the table's spare slots cost 24 bytes
     /// each instead of a whole state.
-    accounts: HashTable<Box<AccountState>>,
-    global: Global,
-    seen_ids: SeenIds,
-    stats: EngineStats,
+    pub(crate) accounts: HashTable<Box<AccountState>>,
+    pub(crate) global: Global,
+    pub(crate) seen_ids: SeenIds,
+    pub(crate) stats: EngineStats,
 }
 
 /// Sizes of what the engine holds, computed from its structures.

@@ -222,3 +222,57 @@ fn decisions_and_features_match_the_recorded_digest() {
         "decisions changed"
     );
 }
+
+/// Digest of the decisions (and features) `engine` makes on `lines`.
+fn digest_of(engine: &mut Engine, lines: &[String], digest: &mut u64) -> usize {
+    let mut decisions = 0;
+    for line in lines {
+        if let Outcome::Decided(decision, features) = engine.process(&parse_line(line).unwrap()) {
+            decisions += 1;
+            fnv(digest, decision.to_json_line().as_bytes());
+            fnv(digest, serde_json::to_string(&features).unwrap().as_bytes());
+        }
+    }
+    decisions
+}
+
+#[test]
+fn an_engine_restored_from_a_checkpoint_decides_like_the_one_that_wrote_it() {
+    let lines = stream(60_000, 1_500);
+    for cut in [1, 17_000, 41_234] {
+        let mut first = Engine::new(Policy::default_policy().unwrap());
+        let mut digest = 0xcbf2_9ce4_8422_2325u64;
+        let mut decisions = digest_of(&mut first, &lines[..cut], &mut digest);
+        let bytes = first.checkpoint().unwrap();
+        let mut restored =
+            Engine::from_checkpoint(Policy::default_policy().unwrap(), &bytes).unwrap();
+        assert_eq!(restored.stats(), first.stats());
+        assert_eq!(restored.memory_use().accounts, first.memory_use().accounts);
+        // Same content (table order may differ, so compare sizes, not bytes).
+        assert_eq!(restored.checkpoint().unwrap().len(), bytes.len());
+        decisions += digest_of(&mut restored, &lines[cut..], &mut digest);
+        assert_eq!(
+            (decisions, digest),
+            (EXPECTED_DECISIONS, EXPECTED_DIGEST),
+            "cut at line {cut}"
+        );
+        // Duplicates of lines before the cut are still recognised after it.
+        let before = restored.stats().duplicates;
+        restored.process(&parse_line(&lines[cut - 1]).unwrap());
+        assert!(restored.stats().duplicates + restored.stats().late > before);
+    }
+}
+
+#[test]
+fn a_damaged_or_foreign_checkpoint_is_refused() {
+    let mut engine = Engine::new(Policy::default_policy().unwrap());
+    digest_of(&mut engine, &stream(2_000, 50), &mut 0);
+    let bytes = engine.checkpoint().unwrap();
+    let policy = || Policy::default_policy().unwrap();
+    assert!(Engine::from_checkpoint(policy(), &bytes[..bytes.len() / 2]).is_err());
+    assert!(Engine::from_checkpoint(policy(), b"{\"accounts\":{}}").is_err());
+    let mut other_version = bytes.clone();
+    other_version[4] ^= 0xff;
+    let refused = Engine::from_checkpoint(policy(), &other_version).unwrap_err();
+    assert!(refused.to_string().contains("format"), "{refused}");
+}

@@ -138,3 +138,7 @@ pub fn text_column(row: &AnyRow, column: &str) -> StoreResult<String> {
 pub fn maybe_text_column(row: &AnyRow, column: &str) -> StoreResult<Option<String>> {
     get(row, column)
 }
+
+pub fn bytes_column(row: &AnyRow, column: &str) -> StoreResult<Vec<u8>> {
+    get(row, column)
+}

@@ -138,6 +138,17 @@ async fn apply(tx: &mut Tx<'_>, write: Write) -> StoreResult<()> {
             .bind(d.features);
             execute(tx, "decision", query).await?;
         }
+        Write::SaveCheckpoint(c) => {
+            let query = sqlx::query(
+                "INSERT INTO engine_checkpoints (name, seq, state) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, state = excluded.state \
+                 WHERE engine_checkpoints.seq <= excluded.seq",
+            )
+            .bind(c.name)
+            .bind(c.seq)
+            .bind(c.state);
+            execute(tx, "engine checkpoint", query).await?;
+        }
         Write::ResealSecret {
             secret: s,
             expected_master_key_id,
