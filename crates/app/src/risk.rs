@@ -345,6 +345,12 @@ impl Risk {
             if every > 0 && cursor.since_checkpoint >= every {
                 self.save_checkpoint(&mut cursor).await?;
             }
+            // A short page was the end of the log when it was read: asking again would cost
+            // every synchronous decision a second query. (What was appended since is caught
+            // up by the request that appended it, which starts its catch-up after its append.)
+            if page.len() < CATCH_UP_PAGE as usize {
+                break;
+            }
         }
         Ok(decided)
     }

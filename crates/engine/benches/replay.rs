@@ -146,6 +146,13 @@ fn main() {
     let engine = replay_pass(&lines, &mut latencies);
     let rss_after = rss_kib();
     let memory = engine.memory_use();
+    let (checkpoint_wall, _) = timed(|| {
+        black_box(engine.checkpoint().unwrap());
+    });
+    let checkpoint = engine.checkpoint().unwrap();
+    let (restore_wall, _) = timed(|| {
+        black_box(Engine::from_checkpoint(Policy::default_policy().unwrap(), &checkpoint).unwrap());
+    });
     drop(engine);
 
     // Speed: rounds alternate which pass goes first; medians of each.
@@ -207,6 +214,13 @@ fn main() {
         memory.seen_ids,
         memory.seen_id_bytes,
         memory.seen_id_bytes as f64 / accounts
+    );
+    println!(
+        "  checkpoint          {} bytes = {:.0} per account; written in {:.1} ms, restored in {:.1} ms",
+        checkpoint.len(),
+        checkpoint.len() as f64 / accounts,
+        checkpoint_wall * 1e3,
+        restore_wall * 1e3
     );
     println!("  targets: >= 1,000,000 events/s; decision p99 <= 50 us; <= 1 KiB per account");
 }
