@@ -276,3 +276,23 @@ fn a_damaged_or_foreign_checkpoint_is_refused() {
     let refused = Engine::from_checkpoint(policy(), &other_version).unwrap_err();
     assert!(refused.to_string().contains("format"), "{refused}");
 }
+
+#[test]
+fn re_sending_the_whole_stream_changes_nothing() {
+    let lines = stream(20_000, 500);
+    let mut engine = Engine::new(Policy::default_policy().unwrap());
+    let first = digest_of(&mut engine, &lines, &mut 0);
+    let applied = engine.stats().events;
+    let ignored = engine.stats().duplicates + engine.stats().late;
+    assert!(first > 1_000);
+    // The tail is inside the dedup horizon (duplicates), the rest far behind it (late).
+    assert_eq!(
+        digest_of(&mut engine, &lines, &mut 0),
+        0,
+        "no decision twice"
+    );
+    let stats = engine.stats();
+    assert_eq!(stats.events, applied, "nothing applied twice");
+    assert_eq!(stats.duplicates + stats.late, ignored + lines.len() as u64);
+    assert!(stats.late > 0 && stats.duplicates > 0, "{stats:?}");
+}
