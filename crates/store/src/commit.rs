@@ -18,6 +18,7 @@ type Tx<'c> = Transaction<'c, Any>;
 const NEXT_CHANGE_SEQ: &str = "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys)";
 
 pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
+    let _turn = store.writer_turn().await;
     let mut tx = store
         .pool()
         .begin()

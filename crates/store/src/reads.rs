@@ -167,6 +167,7 @@ impl KeyStore for SqlStore {
     }
 
     async fn record_key_usage(&self, usage: &[KeyUsage]) -> StoreResult<()> {
+        let _turn = self.writer_turn().await;
         let mut tx = self
             .pool()
             .begin()
@@ -189,6 +190,7 @@ impl KeyStore for SqlStore {
     }
 
     async fn mark_idle_warned(&self, key_id: &str, at: UnixMillis) -> StoreResult<()> {
+        let _turn = self.writer_turn().await;
         sqlx::query("UPDATE api_keys SET idle_warned_at = $1 WHERE key_id = $2")
             .bind(at.as_millis())
             .bind(key_id.to_owned())
