@@ -44,8 +44,8 @@ pub struct Portcullis {
 }
 
 impl Portcullis {
-    /// Wires the use cases, loads every key into the verifier and replays the event log into
-    /// the risk engine.
+    /// Wires the use cases, loads every key into the verifier and starts the risk engine from
+    /// its latest checkpoint and the event log after it.
     pub async fn start(
         store: Arc<dyn ports::Store>,
         clock: Arc<dyn ports::Clock>,
@@ -53,6 +53,7 @@ impl Portcullis {
         policy: keys::KeyPolicy,
         risk_policy: portcullis_engine::Policy,
         guard_settings: guard::GuardSettings,
+        checkpoints: risk::CheckpointPolicy,
     ) -> AppResult<Self> {
         let seed = u64::from_le_bytes(random::bytes()?);
         let verifier = Arc::new(verifier::Verifier::new(policy.idle, seed));
@@ -64,7 +65,7 @@ impl Portcullis {
             policy,
         );
         keys.refresh_verifier(clock.as_ref()).await?;
-        let risk = risk::Risk::start(store.clone(), risk_policy).await?;
+        let risk = risk::Risk::start(store.clone(), risk_policy, checkpoints).await?;
         let guard = guard::Guard::new(
             store.clone(),
             clock.clone(),

@@ -215,6 +215,18 @@ pub struct OutboxFilter {
     pub status: Option<OutboxStatus>,
 }
 
+/// The risk engine's state as of a position in the event log: restarting from it, the engine
+/// applies only the log entries after `seq`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineCheckpoint {
+    /// Which engine (one name per partition; the single engine is `risk`).
+    pub name: String,
+    /// The last log position the state includes.
+    pub seq: i64,
+    /// The engine's own encoding of its state (`Engine::checkpoint`).
+    pub state: Vec<u8>,
+}
+
 /// One row-level write inside a [`ChangeSet`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
@@ -318,6 +330,9 @@ pub enum Write {
     /// Queues a notification; one whose dedupe key is already queued is kept as it was (so
     /// announcing the same thing twice sends it once).
     EnqueueNotification(OutboxMessage),
+    /// Replaces the engine's checkpoint of the same name, unless the stored one covers a later
+    /// log position (a slow writer never moves a checkpoint back).
+    SaveCheckpoint(EngineCheckpoint),
 }
 
 /// Everything one change writes, committed atomically.
@@ -382,6 +397,8 @@ pub trait EventLog: Send + Sync {
 #[async_trait]
 pub trait DecisionStore: Send + Sync {
     async fn decision(&self, event_id: &str) -> StoreResult<Option<StoredDecision>>;
+    /// The latest checkpoint of the engine `name`.
+    async fn checkpoint(&self, name: &str) -> StoreResult<Option<EngineCheckpoint>>;
 }
 
 #[async_trait]

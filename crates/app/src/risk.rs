@@ -3,11 +3,21 @@
 //! order and every decision is stored with its reasons and the features it saw.
 //!
 //! The key authority's own events are in the same log, so they reach the engine by the same
-//! path. At start the engine is rebuilt by replaying the log.
+//! path.
+//!
+//! Checkpoints: the engine's state is saved with the log position it covers (every
+//! `every_events` applied events, on request from a timer, and at shutdown), after the
+//! decisions of those events are stored. At start the latest checkpoint is loaded and only the
+//! log after its position is replayed; without one (or with one this version cannot read) the
+//! whole log is. The log stays the source of truth: a crash between checkpoints loses nothing,
+//! the next start just replays a little more, and decisions re-derived for events already
+//! decided are identical and kept as stored.
 
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
-use crate::ports::{ChangeSet, NewEvent, Store, StoreError, StoredDecision, Write};
+use crate::ports::{
+    ChangeSet, EngineCheckpoint, NewEvent, Store, StoreError, StoredDecision, Write,
+};
 use portcullis_core::contract::{ContractEvent, LineError, parse_line, parse_lines};
 use portcullis_core::operator::Permission;
 use portcullis_engine::{Decision, Engine, Outcome, Policy};
@@ -18,6 +28,33 @@ use tokio::sync::Mutex;
 
 /// Log entries read per step while catching up.
 const CATCH_UP_PAGE: u32 = 1_000;
+/// The name of the single engine's checkpoint (a partitioned deployment names one per
+/// partition).
+pub const CHECKPOINT_NAME: &str = "risk";
+
+/// When checkpoints are written besides on request (timer, shutdown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointPolicy {
+    /// After this many applied events; 0: only on request.
+    pub every_events: u64,
+}
+
+impl Default for CheckpointPolicy {
+    fn default() -> Self {
+        Self {
+            every_events: 100_000,
+        }
+    }
+}
+
+/// How the engine came up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StartReport {
+    /// The log position of the checkpoint it started from, if any.
+    pub checkpoint_seq: Option<i64>,
+    /// Log entries replayed at start (after the checkpoint, or all of them).
+    pub replayed: u64,
+}
 
 /// What a batch did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -34,6 +71,10 @@ struct Cursor {
     engine: Engine,
     /// The last log position applied.
     seq: i64,
+    /// The position the latest checkpoint covers.
+    checkpoint_seq: i64,
+    /// Entries applied since it.
+    since_checkpoint: u64,
 }
 
 /// The risk use cases.
@@ -43,21 +84,96 @@ pub struct Risk {
     cursor: Arc<Mutex<Cursor>>,
     /// Lines refused at ingest (malformed, unknown type, bad values), for metrics.
     refused_lines: Arc<AtomicU64>,
+    checkpoints: CheckpointPolicy,
+    checkpoints_written: Arc<AtomicU64>,
+    started: StartReport,
 }
 
 impl Risk {
-    /// Starts an engine with `policy` and replays the event log into it.
-    pub async fn start(store: Arc<dyn Store>, policy: Policy) -> AppResult<Self> {
-        let risk = Self {
+    /// Starts an engine with `policy` from the latest checkpoint (or empty) and replays the
+    /// event log after it.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        policy: Policy,
+        checkpoints: CheckpointPolicy,
+    ) -> AppResult<Self> {
+        let mut engine = Engine::new(policy);
+        let seq = match store.checkpoint(CHECKPOINT_NAME).await? {
+            Some(checkpoint) => match engine.restore(&checkpoint.state) {
+                Ok(()) => checkpoint.seq,
+                Err(error) => {
+                    tracing::warn!(%error, "replaying the whole event log instead");
+                    0
+                }
+            },
+            None => 0,
+        };
+        let mut risk = Self {
             store,
             cursor: Arc::new(Mutex::new(Cursor {
-                engine: Engine::new(policy),
-                seq: 0,
+                engine,
+                seq,
+                checkpoint_seq: seq,
+                since_checkpoint: 0,
             })),
             refused_lines: Arc::new(AtomicU64::new(0)),
+            checkpoints,
+            checkpoints_written: Arc::new(AtomicU64::new(0)),
+            started: StartReport::default(),
         };
+        let before = risk.cursor.lock().await.engine.stats().events;
         risk.catch_up().await?;
+        let replayed = risk.cursor.lock().await.engine.stats().events - before;
+        risk.started = StartReport {
+            checkpoint_seq: (seq > 0).then_some(seq),
+            replayed,
+        };
+        tracing::info!(checkpoint_seq = seq, replayed, "risk engine started");
         Ok(risk)
+    }
+
+    /// How the engine came up.
+    pub fn start_report(&self) -> StartReport {
+        self.started
+    }
+
+    /// Checkpoints written since the start.
+    pub fn checkpoints_written(&self) -> u64 {
+        self.checkpoints_written.load(Ordering::Relaxed)
+    }
+
+    /// Writes a checkpoint if the engine applied anything since the last one; `true` if it did.
+    pub async fn checkpoint(&self) -> AppResult<bool> {
+        let mut cursor = self.cursor.lock().await;
+        if cursor.seq == cursor.checkpoint_seq {
+            return Ok(false);
+        }
+        self.save_checkpoint(&mut cursor).await?;
+        Ok(true)
+    }
+
+    /// Saves the state as of `cursor.seq`; every decision up to there is already stored.
+    async fn save_checkpoint(&self, cursor: &mut Cursor) -> AppResult<()> {
+        let state = cursor
+            .engine
+            .checkpoint()
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let bytes = state.len();
+        self.store
+            .commit(ChangeSet {
+                writes: vec![Write::SaveCheckpoint(EngineCheckpoint {
+                    name: CHECKPOINT_NAME.to_owned(),
+                    seq: cursor.seq,
+                    state,
+                })],
+                ..ChangeSet::default()
+            })
+            .await?;
+        cursor.checkpoint_seq = cursor.seq;
+        cursor.since_checkpoint = 0;
+        self.checkpoints_written.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(seq = cursor.seq, bytes, "risk engine checkpoint written");
+        Ok(())
     }
 
     /// Stores every valid line, then decides what asks for a decision.
@@ -201,7 +317,8 @@ impl Risk {
                     tracing::warn!(seq = stored.seq, "a logged event no longer parses; skipped");
                     continue;
                 };
-                if let Outcome::Decided(decision, features) = cursor.engine.process(&event) {
+                // The log refuses a known id, so every entry is new: no seen-id set, no horizon.
+                if let Outcome::Decided(decision, features) = cursor.engine.process_unique(&event) {
                     writes.push(Write::InsertDecision(StoredDecision {
                         event_id: decision.event_id.clone(),
                         decided_at: event.ts,
@@ -223,6 +340,17 @@ impl Risk {
                     .await?;
             }
             cursor.seq = last_seq;
+            cursor.since_checkpoint += page.len() as u64;
+            let every = self.checkpoints.every_events;
+            if every > 0 && cursor.since_checkpoint >= every {
+                self.save_checkpoint(&mut cursor).await?;
+            }
+            // A short page was the end of the log when it was read: asking again would cost
+            // every synchronous decision a second query. (What was appended since is caught
+            // up by the request that appended it, which starts its catch-up after its append.)
+            if page.len() < CATCH_UP_PAGE as usize {
+                break;
+            }
         }
         Ok(decided)
     }

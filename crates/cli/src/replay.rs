@@ -75,10 +75,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let count = |v: Verdict| stats.decisions.get(v.as_str()).copied().unwrap_or(0);
     writeln!(
         stderr,
-        "replayed {} events ({} duplicates ignored, {refused} lines refused) in {elapsed:.2} s, {:.0} events/s; \
+        "replayed {} events ({} duplicates ignored, {} late events ignored, {refused} lines refused) in {elapsed:.2} s, {:.0} events/s; \
          decisions: {} allow, {} challenge, {} hold, {} block; {} accounts tracked",
         stats.events,
         stats.duplicates,
+        stats.late,
         stats.events as f64 / elapsed,
         count(Verdict::Allow),
         count(Verdict::Challenge),

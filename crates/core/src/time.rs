@@ -40,6 +40,9 @@ impl UnixMillis {
 
     /// Parses an RFC 3339 timestamp with any offset; sub-millisecond digits are truncated.
     pub fn parse_rfc3339(text: &str) -> Result<Self, TimestampError> {
+        if let Some(millis) = parse_contract_form(text) {
+            return Ok(Self(millis));
+        }
         let parsed =
             OffsetDateTime::parse(text, &Rfc3339).map_err(|_| TimestampError(text.to_owned()))?;
         let millis = parsed.unix_timestamp_nanos() / 1_000_000;
@@ -81,9 +84,63 @@ impl Serialize for UnixMillis {
 
 impl<'de> Deserialize<'de> for UnixMillis {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        Self::parse_rfc3339(&text).map_err(serde::de::Error::custom)
+        // Read in place, never copied: a timestamp is parsed on every event of a replay.
+        struct TextVisitor;
+        impl serde::de::Visitor<'_> for TextVisitor {
+            type Value = UnixMillis;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an RFC 3339 timestamp")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<UnixMillis, E> {
+                UnixMillis::parse_rfc3339(text).map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
     }
+}
+
+/// The contract's own form, `2025-07-28T14:03:11.250Z`, read directly; `None` for anything
+/// else (other offsets, precisions, leap seconds), which the general parser then handles.
+fn parse_contract_form(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() != 24 || [b[4], b[7], b[10], b[13], b[16], b[19], b[23]] != *b"--T::.Z" {
+        return None;
+    }
+    let num = |range: std::ops::Range<usize>| -> Option<i64> {
+        b[range].iter().try_fold(0i64, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (year, month, day) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hour, minute, second, milli) = (num(11..13)?, num(14..16)?, num(17..19)?, num(20..23)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = [
+        31,
+        if leap { 29 } else { 28 },
+        31,
+        30,
+        31,
+        30,
+        31,
+        31,
+        30,
+        31,
+        30,
+        31,
+    ];
+    let days_in_month = *month_days.get(usize::try_from(month - 1).ok()?)?;
+    if day < 1 || day > days_in_month || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm, proleptic Gregorian).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((((days * 24 + hour) * 60 + minute) * 60 + second) * 1000 + milli)
 }
 
 #[cfg(test)]
@@ -101,6 +158,44 @@ mod tests {
     fn accepts_offsets_and_normalises_to_utc() {
         let t = UnixMillis::parse_rfc3339("2025-07-28T16:03:11.250+02:00").unwrap();
         assert_eq!(t.to_rfc3339(), "2025-07-28T14:03:11.250Z");
+    }
+
+    #[test]
+    fn the_contract_form_reads_like_the_general_parser() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let millis = (state % 4_102_444_800_000) as i64;
+            let text = UnixMillis(millis).to_rfc3339();
+            assert_eq!(parse_contract_form(&text), Some(millis), "{text}");
+            let general = OffsetDateTime::parse(&text, &Rfc3339).unwrap();
+            assert_eq!(
+                general.unix_timestamp_nanos() / 1_000_000,
+                i128::from(millis)
+            );
+        }
+        for text in [
+            "2025-02-29T00:00:00.000Z",
+            "2024-02-30T00:00:00.000Z",
+            "2025-00-10T00:00:00.000Z",
+            "2025-01-10T24:00:00.000Z",
+            "2025-01-10T23:60:00.000Z",
+            "2025-01-10T23:00:60.000Z",
+            "2025-01-1xT23:00:00.000Z",
+        ] {
+            assert_eq!(parse_contract_form(text), None, "{text}");
+            assert!(UnixMillis::parse_rfc3339(text).is_err(), "{text}");
+        }
+        assert_eq!(
+            parse_contract_form("2024-02-29T23:59:59.999Z"),
+            Some(
+                UnixMillis::parse_rfc3339("2024-02-29T23:59:59.999+00:00")
+                    .unwrap()
+                    .0
+            )
+        );
     }
 
     #[test]

@@ -2,21 +2,26 @@
 //! decisions would leave it (the contract's closed loop).
 
 use crate::decision::{Decision, Verdict};
+use crate::dedup::{Check, Hash128, HashTable, SeenIds};
 use crate::features::Features;
 use crate::policy::Policy;
 use crate::state::{
     AccountState, AddressStatus, Global, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_IPS,
-    MAX_KEYS, Market, latest, normalise_contact, remember_amount,
+    MAX_KEYS, Market, Tag, latest, normalise_contact, remember_amount,
 };
 use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
 use portcullis_core::scope::{Scope, ScopeSet};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::net::IpAddr;
 
 /// What happened to one event.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outcome {
     /// Its id was processed before; nothing changed.
     Duplicate,
+    /// More than the dedup horizon older than the newest event: outside the contract's
+    /// lateness (a re-sent old event, or a broken clock); ignored.
+    Late,
     /// Applied; the type asks for no decision.
     Applied,
     /// Applied with this decision, and the features the rules saw.
@@ -28,28 +33,47 @@ pub enum Outcome {
 pub struct EngineStats {
     pub events: u64,
     pub duplicates: u64,
+    /// Events ignored as older than the dedup horizon.
+    pub late: u64,
     pub decisions: HashMap<&'static str, u64>,
     /// Per rule id: how often it fired (shadow rules included).
     pub rule_hits: HashMap<String, u64>,
 }
 
+/// The SipHash key of account ids (fixed: checkpoints hold the hashes).
+const ACCOUNT_KEY: (u64, u64) = (0x706f_7274_6375_6c6c, 0x6973_2d61_6363_7431);
+
 /// See the module documentation.
 #[derive(Debug)]
 pub struct Engine {
-    policy: Policy,
-    accounts: HashMap<String, AccountState>,
-    global: Global,
-    seen_ids: HashSet<String>,
-    stats: EngineStats,
+    pub(crate) policy: Policy,
+    /// Keyed by a 128-bit keyed hash of the account id (two ids share one with probability
+    /// about n^2 / 2^129: below 10^-24 for ten million accounts), so a lookup reads no text.
+    /// Boxed: a slot is then the hash and a pointer, and the table's spare slots cost 24 bytes
+    /// each instead of a whole state.
+    pub(crate) accounts: HashTable<Box<AccountState>>,
+    pub(crate) global: Global,
+    pub(crate) seen_ids: SeenIds,
+    pub(crate) stats: EngineStats,
+}
+
+/// Sizes of what the engine holds, computed from its structures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MemoryUse {
+    pub accounts: usize,
+    /// Account states with their heap parts, the account ids and the table's slots.
+    pub account_bytes: usize,
+    pub seen_ids: usize,
+    pub seen_id_bytes: usize,
 }
 
 impl Engine {
     pub fn new(policy: Policy) -> Self {
         Self {
             policy,
-            accounts: HashMap::new(),
+            accounts: HashTable::default(),
             global: Global::default(),
-            seen_ids: HashSet::new(),
+            seen_ids: SeenIds::default(),
             stats: EngineStats::default(),
         }
     }
@@ -71,18 +95,51 @@ impl Engine {
         self.accounts.len()
     }
 
-    /// Applies one validated event; decides it when its type asks for a decision.
-    pub fn process(&mut self, event: &ContractEvent) -> Outcome {
-        if !self.seen_ids.insert(event.id.clone()) {
-            self.stats.duplicates += 1;
-            return Outcome::Duplicate;
+    /// Computed sizes of the account states and of the seen-id set.
+    pub fn memory_use(&self) -> MemoryUse {
+        let slot = std::mem::size_of::<(Hash128, Box<AccountState>)>() + 1;
+        let account_bytes = self.accounts.capacity() * slot
+            + self
+                .accounts
+                .values()
+                .map(|state| state.size_bytes())
+                .sum::<usize>();
+        MemoryUse {
+            accounts: self.accounts.len(),
+            account_bytes,
+            seen_ids: self.seen_ids.len(),
+            seen_id_bytes: self.seen_ids.size_bytes(),
         }
+    }
+
+    /// Applies one validated event; decides it when its type asks for a decision. Duplicates
+    /// (by id) and events older than the dedup horizon are ignored.
+    pub fn process(&mut self, event: &ContractEvent) -> Outcome {
+        match self.seen_ids.check(&event.id, event.ts.as_millis()) {
+            Check::New => self.process_unique(event),
+            Check::Duplicate => {
+                self.stats.duplicates += 1;
+                Outcome::Duplicate
+            }
+            Check::Late => {
+                self.stats.late += 1;
+                Outcome::Late
+            }
+        }
+    }
+
+    /// Applies an event whose id the caller knows to be new (the service's event log has
+    /// unique ids), without the seen-id set and its horizon: however late it comes, it counts.
+    pub fn process_unique(&mut self, event: &ContractEvent) -> Outcome {
         self.stats.events += 1;
         self.apply_global(event);
         let Some(account) = event.account.as_deref() else {
             return Outcome::Applied;
         };
-        let state = self.accounts.entry(account.to_owned()).or_default();
+        let state: &mut AccountState = self
+            .accounts
+            .entry(Hash128::of(account, ACCOUNT_KEY))
+            .or_default();
         if !event.body.asks_for_decision() {
             observe(state, event);
             apply(state, event, Verdict::Allow);
@@ -91,11 +148,13 @@ impl Engine {
         let features = Features::compute(state, &self.global, event);
         let evaluation = self.policy.evaluate(&features);
         for index in &evaluation.fired {
-            *self
-                .stats
-                .rule_hits
-                .entry(self.policy.rules[*index].id.clone())
-                .or_default() += 1;
+            let id = &self.policy.rules[*index].id;
+            match self.stats.rule_hits.get_mut(id) {
+                Some(hits) => *hits += 1,
+                None => {
+                    self.stats.rule_hits.insert(id.clone(), 1);
+                }
+            }
         }
         *self
             .stats
@@ -140,7 +199,7 @@ impl Engine {
                     .extend(addresses.iter().cloned());
                 self.global
                     .fraud_contacts
-                    .extend(from.iter().map(|c| normalise_contact(c)));
+                    .extend(from.iter().map(|c| Tag::of(&normalise_contact(c))));
             }
             _ => {}
         }
@@ -154,10 +213,13 @@ fn observe(state: &mut AccountState, event: &ContractEvent) {
     let succeeded = !matches!(event.body, EventBody::Login { success: false, .. });
     if succeeded {
         if let Some(ip) = &event.ctx.ip {
-            state.ips.touch(ip, ts, MAX_IPS);
+            let slot = state.ips.touch(Tag::of(ip), ts, MAX_IPS);
+            if slot.is_none() {
+                *slot = ip.parse::<IpAddr>().ok();
+            }
         }
         if let Some(device) = &event.ctx.device_id {
-            state.devices.touch(device, ts, MAX_DEVICES);
+            state.devices.touch(Tag::of(device), ts, MAX_DEVICES);
         }
     }
 }
@@ -185,8 +247,9 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
             ip_allowlist,
             ..
         } => {
-            let widening = widens(state, key_id, *scopes, ip_allowlist);
-            let key = state.keys.touch(key_id, ts, MAX_KEYS);
+            let tag = Tag::of(key_id);
+            let widening = widens(state, tag, *scopes, ip_allowlist);
+            let key = state.keys.touch(tag, ts, MAX_KEYS);
             if proceeds {
                 key.scopes = *scopes;
                 key.allowlist = ip_allowlist.clone();
@@ -205,12 +268,12 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
             }
         }
         EventBody::ApiKeyDeleted { key_id } => {
-            let key = state.keys.touch(key_id, ts, MAX_KEYS);
+            let key = state.keys.touch(Tag::of(key_id), ts, MAX_KEYS);
             key.known = true;
             key.scopes = ScopeSet::EMPTY;
         }
         EventBody::AddressAdded { address, .. } => {
-            let entry = state.addresses.touch(address, ts, MAX_ADDRESSES);
+            let entry = state.addresses.touch(Tag::of(address), ts, MAX_ADDRESSES);
             entry.added_at = Some(entry.added_at.map_or(ts, |t| t.max(ts)));
             entry.status = match verdict {
                 Verdict::Allow | Verdict::Challenge => AddressStatus::Usable,
@@ -226,7 +289,7 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
             amount_usd,
             ..
         } => {
-            let entry = state.addresses.touch(address, ts, MAX_ADDRESSES);
+            let entry = state.addresses.touch(Tag::of(address), ts, MAX_ADDRESSES);
             if verdict == Verdict::Block {
                 entry.status = AddressStatus::Blocked;
             }
@@ -242,7 +305,7 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
             latest(&mut state.last_contact_reported_at, ts);
             state
                 .callers
-                .touch(&normalise_contact(from), ts, MAX_CALLERS);
+                .touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
         }
         EventBody::ContactInboundCall {
             from, attestation, ..
@@ -250,7 +313,7 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
             latest(&mut state.last_call_at, ts);
             state
                 .callers
-                .touch(&normalise_contact(from), ts, MAX_CALLERS);
+                .touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
             if matches!(attestation, Attestation::C | Attestation::None) {
                 latest(&mut state.last_unverified_call_at, ts);
             }
@@ -263,7 +326,7 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
 /// key that can move money.
 fn widens(
     state: &AccountState,
-    key_id: &str,
+    key_id: Tag,
     scopes: ScopeSet,
     allowlist: &portcullis_core::allowlist::IpAllowList,
 ) -> bool {

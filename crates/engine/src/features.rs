@@ -2,7 +2,7 @@
 //! event is applied. Times are minutes or days of event time; "never" is a very large number so
 //! that `minutes_since_call <= 60` is simply false.
 
-use crate::state::{AccountState, AddressStatus, Global, sum_between};
+use crate::state::{AccountState, AddressStatus, Global, Tag, sum_between};
 use cel::common::value::CowVal;
 use cel::context::VariableResolver;
 use portcullis_core::contract::{ContractEvent, EventBody};
@@ -164,7 +164,10 @@ fn recent_markets(global: &Global, ts: i64) -> impl Iterator<Item = &crate::stat
 
 /// Whether `ip` was seen on this account before `ts`.
 fn seen_before(state: &AccountState, ip: &str, ts: i64) -> bool {
-    state.ips.get(ip).is_some_and(|(seen, _)| seen.first < ts)
+    state
+        .ips
+        .get(Tag::of(ip))
+        .is_some_and(|(seen, _)| seen.first < ts)
 }
 
 impl Features {
@@ -185,21 +188,22 @@ impl Features {
                 .ip
                 .as_deref()
                 .is_some_and(|ip| !seen_before(state, ip, ts)),
-            device_new: event
-                .ctx
-                .device_id
-                .as_deref()
-                .is_some_and(|d| state.devices.get(d).is_none_or(|(s, _)| s.first >= ts)),
+            device_new: event.ctx.device_id.as_deref().is_some_and(|d| {
+                state
+                    .devices
+                    .get(Tag::of(d))
+                    .is_none_or(|(s, _)| s.first >= ts)
+            }),
             ip_minutes_known: event
                 .ctx
                 .ip
                 .as_deref()
-                .and_then(|ip| state.ips.get(ip))
+                .and_then(|ip| state.ips.get(Tag::of(ip)))
                 .map_or(0.0, |(seen, _)| minutes_since(Some(seen.first), ts)),
             fraud_caller_contact: state
                 .callers
                 .iter()
-                .any(|(number, _, _)| global.fraud_contacts.contains(number)),
+                .any(|(number, _, _)| global.fraud_contacts.contains(&number)),
             key_minutes_since_widened: NEVER,
             address_minutes_since_added: NEVER,
             account_age_days: minutes_since(state.first_seen, ts) / 1440.0,
@@ -232,7 +236,7 @@ impl Features {
             } => {
                 let before = state
                     .keys
-                    .get(key_id)
+                    .get(Tag::of(key_id))
                     .map(|(_, k)| k.clone())
                     .unwrap_or_default();
                 f.key_known = before.known;
@@ -254,9 +258,8 @@ impl Features {
                     .networks()
                     .iter()
                     .filter(|net| {
-                        !state.ips.iter().any(|(ip, seen, _)| {
-                            seen.first < ts
-                                && ip.parse::<IpAddr>().is_ok_and(|ip| net.contains(&ip))
+                        !state.ips.iter().any(|(_, seen, ip)| {
+                            seen.first < ts && ip.is_some_and(|ip| net.contains(&ip))
                         })
                     })
                     .count() as i64;
@@ -304,7 +307,7 @@ impl Features {
     }
 
     fn set_address(&mut self, state: &AccountState, global: &Global, address: &str, ts: i64) {
-        let known = state.addresses.get(address);
+        let known = state.addresses.get(Tag::of(address));
         self.address_new = known.is_none_or(|(seen, _)| seen.first >= ts);
         self.address_fraud = global.fraud_addresses.contains(address);
         if let Some((_, address)) = known {
@@ -334,7 +337,7 @@ impl Features {
 
     fn set_key_use(&mut self, state: &AccountState, event: &ContractEvent, key_id: &str, ts: i64) {
         self.via_api = true;
-        if let Some((_, key)) = state.keys.get(key_id).filter(|(_, k)| k.known) {
+        if let Some((_, key)) = state.keys.get(Tag::of(key_id)).filter(|(_, k)| k.known) {
             self.key_known = true;
             self.key_lacks_withdraw = !key.scopes.contains(Scope::Withdraw);
             let ip = event

@@ -5,13 +5,17 @@
 //! The engine is pure: no I/O and no clock; time is each event's own `ts`, so a replay of a file
 //! gives the same decisions on any machine at any speed.
 
+mod checkpoint;
 mod decision;
+mod dedup;
 mod engine;
 mod features;
 mod policy;
 mod state;
 
+pub use checkpoint::CheckpointError;
 pub use decision::{Decision, Verdict};
-pub use engine::{Engine, EngineStats, Outcome};
+pub use dedup::DEDUP_HORIZON_MS;
+pub use engine::{Engine, EngineStats, MemoryUse, Outcome};
 pub use features::{FEATURE_NAMES, Features};
 pub use policy::{DEFAULT_POLICY, Evaluation, Policy, PolicyError, Rule, Thresholds};

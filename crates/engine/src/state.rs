@@ -3,10 +3,22 @@
 //! Every collection has a fixed capacity; when full, the entry seen longest ago makes room.
 //! Times are the events' own, and first/last-seen times are kept as minimum/maximum, so an event
 //! arriving late (the contract allows ten minutes) updates them as if it had come in order.
+//!
+//! Per-account collections are keyed by a [`Tag`] (a keyed 64-bit hash of the IP, device, key
+//! id, address or number) instead of the text: the state only ever asks "is this the same one",
+//! and a tag is 8 bytes where a `String` is 24 plus its allocation. Two different texts of one
+//! account share a tag with probability about n^2 / 2^65 for the n <= 64 entries of a
+//! collection (below 10^-16); a chosen text matching a given one needs a second preimage of
+//! SipHash (about 2^64 tries), and would only make the new text look known.
 
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::scope::ScopeSet;
+use serde::{Deserialize, Serialize};
+use siphasher::sip::SipHasher13;
+use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
+use std::hash::Hasher as _;
+use std::net::IpAddr;
 
 pub(crate) const MAX_IPS: usize = 32;
 pub(crate) const MAX_DEVICES: usize = 16;
@@ -17,34 +29,62 @@ pub(crate) const MAX_CALLERS: usize = 16;
 /// Money movements older than this are forgotten (the longest window a feature looks at).
 pub(crate) const AMOUNT_HORIZON_MS: i64 = 30 * 86_400_000;
 
+/// The fixed SipHash key of tags. Tags are stored in checkpoints, so it never changes.
+const TAG_KEY: (u64, u64) = (0x706f_7274_6375_6c6c, 0x6973_2d74_6167_7331);
+
+/// A keyed 64-bit hash of a text, stable across versions and machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) struct Tag(pub u64);
+
+impl Tag {
+    pub fn of(text: &str) -> Self {
+        let mut hasher = SipHasher13::new_with_keys(TAG_KEY.0, TAG_KEY.1);
+        hasher.write(text.as_bytes());
+        Self(hasher.finish())
+    }
+}
+
 /// When something was first and last seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Seen {
     pub first: i64,
     pub last: i64,
 }
 
 /// A small map with a capacity; the entry with the oldest `last` is evicted to make room.
-#[derive(Debug, Clone, Default)]
+/// The first entry lives inside the account's state: most accounts use one IP, one device and
+/// one key, and reading it then costs no trip to a separate allocation (on a replay, those
+/// cache misses were most of an event's time). Past one, it grows an entry at a time (a
+/// vector's usual doubling would reserve room for four).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Recent<V> {
-    entries: Vec<(String, Seen, V)>,
+    entries: SmallVec<[(Tag, Seen, V); 1]>,
 }
 
 impl<V: Default> Recent<V> {
-    pub fn get(&self, key: &str) -> Option<(&Seen, &V)> {
+    pub fn get(&self, key: Tag) -> Option<(&Seen, &V)> {
         self.entries
             .iter()
-            .find(|(k, _, _)| k == key)
+            .find(|(k, _, _)| *k == key)
             .map(|(_, s, v)| (s, v))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Seen, &V)> {
-        self.entries.iter().map(|(k, s, v)| (k.as_str(), s, v))
+    pub fn iter(&self) -> impl Iterator<Item = (Tag, &Seen, &V)> {
+        self.entries.iter().map(|(k, s, v)| (*k, s, v))
+    }
+
+    /// Bytes on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        if self.entries.spilled() {
+            self.entries.capacity() * std::mem::size_of::<(Tag, Seen, V)>()
+        } else {
+            0
+        }
     }
 
     /// Records a sighting at `ts` and returns the value to update.
-    pub fn touch(&mut self, key: &str, ts: i64, capacity: usize) -> &mut V {
-        let at = match self.entries.iter().position(|(k, _, _)| k == key) {
+    pub fn touch(&mut self, key: Tag, ts: i64, capacity: usize) -> &mut V {
+        let at = match self.entries.iter().position(|(k, _, _)| *k == key) {
             Some(at) => {
                 let seen = &mut self.entries[at].1;
                 seen.first = seen.first.min(ts);
@@ -58,8 +98,9 @@ impl<V: Default> Recent<V> {
                 {
                     self.entries.swap_remove(oldest);
                 }
+                self.entries.reserve_exact(1);
                 self.entries.push((
-                    key.to_owned(),
+                    key,
                     Seen {
                         first: ts,
                         last: ts,
@@ -74,7 +115,7 @@ impl<V: Default> Recent<V> {
 }
 
 /// Whether an address may receive withdrawals, as the decisions so far left it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(crate) enum AddressStatus {
     /// Added and allowed (or never added: the exchange let a withdrawal name it).
     #[default]
@@ -86,14 +127,14 @@ pub(crate) enum AddressStatus {
 }
 
 /// An address of the account.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub(crate) struct AddressState {
     pub added_at: Option<i64>,
     pub status: AddressStatus,
 }
 
 /// A key of the account as the decisions left it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct KeyState {
     pub scopes: ScopeSet,
     pub allowlist: IpAllowList,
@@ -102,10 +143,11 @@ pub(crate) struct KeyState {
 }
 
 /// Everything remembered about one account.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct AccountState {
     pub first_seen: Option<i64>,
-    pub ips: Recent<()>,
+    /// The address itself when the text is one (allow-list checks need it).
+    pub ips: Recent<Option<IpAddr>>,
     pub devices: Recent<()>,
     pub addresses: Recent<AddressState>,
     pub keys: Recent<KeyState>,
@@ -123,6 +165,28 @@ pub(crate) struct AccountState {
     pub last_escalation_at: Option<i64>,
 }
 
+impl AccountState {
+    /// Bytes this state holds: itself and what it points to on the heap (the allocator's own
+    /// bookkeeping, about 16 bytes per allocation, is not counted).
+    pub fn size_bytes(&self) -> usize {
+        let amounts = (self.withdrawals.capacity() + self.deposits.capacity())
+            * std::mem::size_of::<(i64, f64)>();
+        let allowlists: usize = self
+            .keys
+            .iter()
+            .map(|(_, _, key)| std::mem::size_of_val(key.allowlist.networks()))
+            .sum();
+        std::mem::size_of::<Self>()
+            + self.ips.heap_bytes()
+            + self.devices.heap_bytes()
+            + self.addresses.heap_bytes()
+            + self.keys.heap_bytes()
+            + self.callers.heap_bytes()
+            + amounts
+            + allowlists
+    }
+}
+
 /// Keeps the latest of two optional times.
 pub(crate) fn latest(slot: &mut Option<i64>, ts: i64) {
     *slot = Some(slot.map_or(ts, |t| t.max(ts)));
@@ -131,6 +195,7 @@ pub(crate) fn latest(slot: &mut Option<i64>, ts: i64) {
 /// Records an amount and forgets the ones past the horizon (or beyond capacity).
 pub(crate) fn remember_amount(list: &mut Vec<(i64, f64)>, ts: i64, usd: f64) {
     let at = list.partition_point(|(t, _)| *t <= ts);
+    list.reserve_exact(1);
     list.insert(at, (ts, usd));
     let newest = list.last().map_or(ts, |(t, _)| *t);
     list.retain(|(t, _)| newest - *t <= AMOUNT_HORIZON_MS);
@@ -165,7 +230,7 @@ pub(crate) fn normalise_contact(contact: &str) -> String {
 }
 
 /// Market conditions, shared by all accounts.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub(crate) struct Market {
     pub ts: i64,
     pub volume_ratio: f64,
@@ -173,12 +238,14 @@ pub(crate) struct Market {
 }
 
 /// What is known across accounts.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Global {
     pub markets: HashMap<String, Market>,
-    /// Addresses and contacts named in `fraud.confirmed` events.
+    /// Addresses named in `fraud.confirmed` events.
     pub fraud_addresses: HashSet<String>,
-    pub fraud_contacts: HashSet<String>,
+    /// Tags of the normalised contacts named in `fraud.confirmed` events (compared with the
+    /// tags of the numbers that called a customer; a tag collision could only add friction).
+    pub fraud_contacts: HashSet<Tag>,
 }
 
 #[cfg(test)]
@@ -188,19 +255,32 @@ mod tests {
     #[test]
     fn recent_keeps_first_and_last_and_evicts_the_stalest() {
         let mut ips: Recent<()> = Recent::default();
-        ips.touch("a", 100, 2);
-        ips.touch("a", 50, 2);
-        ips.touch("b", 200, 2);
+        let (a, b, c) = (Tag::of("a"), Tag::of("b"), Tag::of("c"));
+        ips.touch(a, 100, 2);
+        ips.touch(a, 50, 2);
+        ips.touch(b, 200, 2);
         assert_eq!(
-            ips.get("a").map(|(s, _)| *s),
+            ips.get(a).map(|(s, _)| *s),
             Some(Seen {
                 first: 50,
                 last: 100
             })
         );
-        ips.touch("c", 300, 2);
-        assert!(ips.get("a").is_none(), "the stalest entry makes room");
-        assert!(ips.get("b").is_some() && ips.get("c").is_some());
+        ips.touch(c, 300, 2);
+        assert!(ips.get(a).is_none(), "the stalest entry makes room");
+        assert!(ips.get(b).is_some() && ips.get(c).is_some());
+        assert_eq!(ips.heap_bytes(), 2 * std::mem::size_of::<(Tag, Seen, ())>());
+        let mut one: Recent<()> = Recent::default();
+        one.touch(a, 1, 2);
+        assert_eq!(one.heap_bytes(), 0, "the first entry is kept inline");
+    }
+
+    #[test]
+    fn tags_are_stable_and_tell_texts_apart() {
+        // Checkpoints hold tags: the function must never change.
+        assert_eq!(Tag::of("198.51.100.23"), Tag::of("198.51.100.23"));
+        assert_ne!(Tag::of("198.51.100.23"), Tag::of("198.51.100.24"));
+        assert_eq!(Tag::of("k_3").0, 12_401_245_218_203_780_663);
     }
 
     #[test]

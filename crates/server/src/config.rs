@@ -51,6 +51,8 @@ pub struct Config {
     pub log_format: String,
     pub worker_threads: usize,
     pub risk_policy_file: String,
+    pub risk_checkpoint_every_events: u64,
+    pub risk_checkpoint_interval_s: u64,
     pub max_batch_bytes: usize,
     pub nats_url: String,
     pub nats_stream: String,
@@ -96,6 +98,8 @@ impl Default for Config {
             log_format: "text".into(),
             worker_threads: 0,
             risk_policy_file: String::new(),
+            risk_checkpoint_every_events: 100_000,
+            risk_checkpoint_interval_s: 60,
             max_batch_bytes: 16 * 1024 * 1024,
             nats_url: String::new(),
             nats_stream: "PORTCULLIS_EVENTS".into(),
@@ -143,6 +147,10 @@ pub struct Settings {
     pub worker_threads: usize,
     /// A risk policy file; `None` runs the default policy.
     pub risk_policy_file: Option<PathBuf>,
+    /// When the risk engine checkpoints by itself (every so many applied events).
+    pub risk_checkpoints: portcullis_app::risk::CheckpointPolicy,
+    /// How often the engine checkpoints if it applied anything; `None`: not on a timer.
+    pub risk_checkpoint_interval: Option<Duration>,
     /// Largest event batch accepted by `POST /v1/events`.
     pub max_batch_bytes: usize,
     /// The JetStream event feed, when configured.
@@ -287,6 +295,11 @@ impl Config {
             worker_threads: self.worker_threads,
             risk_policy_file: (!self.risk_policy_file.is_empty())
                 .then(|| PathBuf::from(self.risk_policy_file)),
+            risk_checkpoints: portcullis_app::risk::CheckpointPolicy {
+                every_events: self.risk_checkpoint_every_events,
+            },
+            risk_checkpoint_interval: (self.risk_checkpoint_interval_s > 0)
+                .then(|| Duration::from_secs(self.risk_checkpoint_interval_s)),
             max_batch_bytes: self.max_batch_bytes,
             guard,
             nats: (!self.nats_url.is_empty()).then_some(crate::nats::NatsSettings {

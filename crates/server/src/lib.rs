@@ -56,6 +56,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
         settings.key_policy,
         risk_policy,
         settings.guard.clone(),
+        settings.risk_checkpoints,
     )
     .await?;
     Ok(app.with_channels(settings.notify.channels.clone()))
@@ -193,7 +194,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, with background maintenance; writes
-/// pending key usage back before returning.
+/// pending key usage back and checkpoints the risk engine before returning.
 pub async fn serve(
     listener: TcpListener,
     app: Portcullis,
@@ -215,6 +216,10 @@ pub async fn serve(
     let _ = tasks.await;
     if let Err(error) = app.keys.flush_usage().await {
         tracing::warn!(%error, "could not write back key usage at shutdown");
+    }
+    // So the next start replays nothing (a crash instead just replays more of the log).
+    if let Err(error) = app.risk.checkpoint().await {
+        tracing::warn!(%error, "could not write the risk engine checkpoint at shutdown");
     }
     tracing::info!("portcullis stopped");
     served

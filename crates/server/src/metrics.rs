@@ -122,7 +122,33 @@ pub fn render_engine_metrics(
     out: &mut String,
     stats: &portcullis_engine::EngineStats,
     refused_lines: u64,
+    risk: &portcullis_app::risk::Risk,
 ) {
+    let started = risk.start_report();
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_engine_replayed_at_start Log entries the engine replayed at start (after its checkpoint)."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_engine_replayed_at_start gauge");
+    let _ = writeln!(
+        out,
+        "portcullis_engine_replayed_at_start {}",
+        started.replayed
+    );
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_engine_checkpoints_written_total Engine checkpoints written since the start."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE portcullis_engine_checkpoints_written_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "portcullis_engine_checkpoints_written_total {}",
+        risk.checkpoints_written()
+    );
+    let _ = writeln!(out, "portcullis_engine_late_total {}", stats.late);
     let _ = writeln!(
         out,
         "# HELP portcullis_engine_events_total Events applied by the risk engine."

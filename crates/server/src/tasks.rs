@@ -1,6 +1,7 @@
 //! Background maintenance while serving: following key changes from other processes, writing
-//! key usage back, applying pending changes whose cool-down ended, the idle-key sweep, and
-//! delivering queued notifications. Each failure is logged and retried on the next tick.
+//! key usage back, applying pending changes whose cool-down ended, the idle-key sweep, risk
+//! engine checkpoints, and delivering queued notifications. Each failure is logged and retried
+//! on the next tick.
 
 use crate::config::Settings;
 use portcullis_app::Portcullis;
@@ -21,10 +22,17 @@ pub(crate) fn spawn(app: Portcullis, settings: &Settings) -> (watch::Sender<bool
     let refresh_every = settings.refresh_interval;
     let flush_every = settings.usage_flush_interval;
     let sweep_every = settings.idle_sweep_interval;
+    // Off: the branch is disabled (the shutdown checkpoint still runs).
+    let checkpoint_on = settings.risk_checkpoint_interval.is_some();
+    let checkpoint_every = settings
+        .risk_checkpoint_interval
+        .unwrap_or(Duration::from_secs(60));
     let handle = tokio::spawn(async move {
         let mut refresh = interval(refresh_every);
         let mut flush = interval(flush_every);
         let mut sweep = interval(sweep_every);
+        let mut checkpoint = interval(checkpoint_every);
+        checkpoint.reset();
         loop {
             tokio::select! {
                 _ = stopped.changed() => break,
@@ -45,6 +53,11 @@ pub(crate) fn spawn(app: Portcullis, settings: &Settings) -> (watch::Sender<bool
                 _ = flush.tick() => {
                     if let Err(error) = app.keys.flush_usage().await {
                         tracing::warn!(%error, "writing key usage failed");
+                    }
+                }
+                _ = checkpoint.tick(), if checkpoint_on => {
+                    if let Err(error) = app.risk.checkpoint().await {
+                        tracing::warn!(%error, "risk engine checkpoint failed");
                     }
                 }
                 _ = sweep.tick() => match app.keys.sweep_idle(app.clock.as_ref()).await {

@@ -325,10 +325,135 @@ async fn http_ingest_in_small_batches_decides_like_a_file_replay(backend: Backen
     );
 }
 
+/// The in-process engine's decisions for `lines`, as JSON.
+fn replayed(engine: &mut portcullis_engine::Engine, lines: &[String]) -> Vec<serde_json::Value> {
+    lines
+        .iter()
+        .filter_map(|line| {
+            match engine.process(&portcullis_core::contract::parse_line(line).unwrap()) {
+                portcullis_engine::Outcome::Decided(decision, _) => {
+                    Some(serde_json::from_str(&decision.to_json_line()).unwrap())
+                }
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+async fn ingest_in_threes(server: &TestServer, lines: &[String]) -> Vec<serde_json::Value> {
+    let client = server.operator("integration").await;
+    let mut decided = Vec::new();
+    for batch in lines.chunks(3) {
+        let reply = client
+            .post_raw(
+                "/v1/events",
+                batch.join("\n").into_bytes(),
+                "application/x-ndjson",
+            )
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        decided.extend(reply.body["decisions"].as_array().unwrap().iter().cloned());
+    }
+    decided
+}
+
+async fn a_restart_resumes_from_the_checkpoint_and_decides_like_a_full_replay(backend: Backend) {
+    let feed = generated_feed();
+    // 15 lines in batches of three: checkpoints after 6 and 12; the last three are applied
+    // but not checkpointed when the crash comes.
+    let (before_crash, rest) = feed.split_at(15);
+    let (only_logged, after_crash) = rest.split_first().unwrap();
+    assert!(
+        only_logged.contains(r#""type":"login""#),
+        "asks for no decision"
+    );
+    let mut engine =
+        portcullis_engine::Engine::new(portcullis_engine::Policy::default_policy().unwrap());
+    let expected = replayed(&mut engine, &feed);
+    let configure = |config: &mut portcullis_server::config::Config| {
+        config.risk_checkpoint_every_events = 4;
+        config.risk_checkpoint_interval_s = 0;
+        // No background catch-up in between: each batch is applied by its own request.
+        config.refresh_interval_ms = 3_600_000;
+    };
+    let server = TestServer::start(backend).await;
+    let (dir, url, clock) = server.stop().await;
+    let server = TestServer::start_on_with(dir, url, clock, configure).await;
+    assert_eq!(server.app.risk.start_report().checkpoint_seq, None);
+    let mut decided = ingest_in_threes(&server, before_crash).await;
+    assert_eq!(server.app.risk.checkpoints_written(), 2);
+    // Appended to the log, not yet applied: the crash comes between the two steps.
+    let event = portcullis_core::contract::parse_line(only_logged).unwrap();
+    server
+        .app
+        .store
+        .commit(portcullis_app::ports::ChangeSet {
+            events: vec![portcullis_app::ports::NewEvent {
+                id: event.id.clone(),
+                ts: event.ts,
+                account: event.account.clone(),
+                event_type: event.body.type_name().to_owned(),
+                body: only_logged.clone(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    let (dir, url, clock) = server.crash().await;
+    let server = TestServer::start_on_with(dir, url, clock, configure).await;
+    let report = server.app.risk.start_report();
+    let checkpoint_seq = report.checkpoint_seq.expect("started from a checkpoint");
+    assert_eq!(
+        report.replayed,
+        16 - checkpoint_seq as u64,
+        "only the log after the checkpoint is replayed"
+    );
+    assert_eq!(report.replayed, 4, "{report:?}");
+    let stats = server.app.risk.stats().await;
+    assert_eq!(stats.events, 16, "nothing lost, nothing applied twice");
+    decided.extend(ingest_in_threes(&server, after_crash).await);
+    assert_eq!(
+        decided, expected,
+        "the same decisions as one uninterrupted replay"
+    );
+
+    // A graceful stop checkpoints everything: the next start replays nothing.
+    let (dir, url, clock) = server.stop().await;
+    let server = TestServer::start_on_with(dir, url, clock, configure).await;
+    let report = server.app.risk.start_report();
+    assert_eq!(report.replayed, 0, "{report:?}");
+    assert!(report.checkpoint_seq.unwrap() > checkpoint_seq);
+    let metrics = server.admin().get("/metrics").await;
+    assert!(
+        metrics
+            .text
+            .contains("portcullis_engine_replayed_at_start 0"),
+        "{}",
+        metrics.text
+    );
+    let next = format!(
+        r#"{{"id":"n1","ts":"{}","type":"withdrawal.requested","account":"c2","withdrawal_id":"wn","asset":"USDT","network":"TRX","address":"T2","amount":"50","amount_usd":50.0,"key_id":"k2","ctx":{{"ip":"203.0.113.2"}}}}"#,
+        at(200)
+    );
+    let reply = server
+        .operator("integration")
+        .await
+        .post_raw(
+            "/v1/decisions",
+            next.clone().into_bytes(),
+            "application/json",
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(vec![reply.body], replayed(&mut engine, &[next]));
+}
+
 on_both_backends!(
     ingest_reports_lines_and_ignores_duplicates,
     decisions_are_synchronous_stored_and_survive_a_restart,
     the_key_authoritys_changes_reach_the_engine,
     http_ingest_in_small_batches_decides_like_a_file_replay,
     the_policy_reloads_without_a_restart_and_a_bad_one_is_refused,
+    a_restart_resumes_from_the_checkpoint_and_decides_like_a_full_replay,
 );

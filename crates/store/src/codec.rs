@@ -165,3 +165,7 @@ pub fn outbox_entry(row: &AnyRow) -> StoreResult<OutboxEntry> {
         delivered_at: maybe_millis(row, "delivered_at")?,
     })
 }
+
+pub fn bytes_column(row: &AnyRow, column: &str) -> StoreResult<Vec<u8>> {
+    get(row, column)
+}

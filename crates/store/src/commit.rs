@@ -18,6 +18,7 @@ pub(crate) type Tx<'c> = Transaction<'c, Any>;
 const NEXT_CHANGE_SEQ: &str = "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys)";
 
 pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
+    let _turn = store.writer_turn().await;
     let mut tx = store
         .pool()
         .begin()
@@ -191,6 +192,17 @@ async fn apply(tx: &mut Tx<'_>, write: Write) -> StoreResult<()> {
             execute(tx, "decision", query).await?;
         }
         Write::EnqueueNotification(message) => enqueue(tx, message).await?,
+        Write::SaveCheckpoint(c) => {
+            let query = sqlx::query(
+                "INSERT INTO engine_checkpoints (name, seq, state) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, state = excluded.state \
+                 WHERE engine_checkpoints.seq <= excluded.seq",
+            )
+            .bind(c.name)
+            .bind(c.seq)
+            .bind(c.state);
+            execute(tx, "engine checkpoint", query).await?;
+        }
         Write::ResealSecret {
             secret: s,
             expected_master_key_id,

@@ -6,8 +6,8 @@ use crate::codec;
 use crate::{SqlStore, db_error};
 use async_trait::async_trait;
 use portcullis_app::ports::{
-    AccountStore, AuditStore, DecisionStore, EventLog, KeyStore, KeyUsage, NewEvent, Operator,
-    OperatorStore, SealedSecret, StoreResult, StoredDecision, StoredEvent,
+    AccountStore, AuditStore, DecisionStore, EngineCheckpoint, EventLog, KeyStore, KeyUsage,
+    NewEvent, Operator, OperatorStore, SealedSecret, StoreResult, StoredDecision, StoredEvent,
 };
 use portcullis_core::account::Account;
 use portcullis_core::audit::{AuditEntry, ChainHead};
@@ -167,6 +167,7 @@ impl KeyStore for SqlStore {
     }
 
     async fn record_key_usage(&self, usage: &[KeyUsage]) -> StoreResult<()> {
+        let _turn = self.writer_turn().await;
         let mut tx = self
             .pool()
             .begin()
@@ -245,6 +246,21 @@ impl DecisionStore for SqlStore {
                     score: codec::i64_column(row, "score")?,
                     reasons: codec::text_column(row, "reasons")?,
                     features: codec::text_column(row, "features")?,
+                })
+            })
+            .transpose()
+    }
+
+    async fn checkpoint(&self, name: &str) -> StoreResult<Option<EngineCheckpoint>> {
+        let query = sqlx::query("SELECT name, seq, state FROM engine_checkpoints WHERE name = $1")
+            .bind(name.to_owned());
+        let rows = self.rows("engine_checkpoints", query).await?;
+        rows.first()
+            .map(|row| {
+                Ok(EngineCheckpoint {
+                    name: codec::text_column(row, "name")?,
+                    seq: codec::i64_column(row, "seq")?,
+                    state: codec::bytes_column(row, "state")?,
                 })
             })
             .transpose()

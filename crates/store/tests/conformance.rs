@@ -4,7 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use portcullis_app::ports::{
-    ChangeSet, KeyUsage, NewEvent, Operator, SealedSecret, Store, StoreError, Write,
+    ChangeSet, EngineCheckpoint, KeyUsage, NewEvent, Operator, SealedSecret, Store, StoreError,
+    Write,
 };
 use portcullis_core::account::Account;
 use portcullis_core::allowlist::IpAllowList;
@@ -711,6 +712,57 @@ async fn events_append_and_page(store: Arc<dyn Store>) {
     store.ping().await.unwrap();
 }
 
+async fn engine_checkpoints_replace_and_never_move_back(store: Arc<dyn Store>) {
+    assert_eq!(store.checkpoint("risk").await.unwrap(), None);
+    let checkpoint = |seq: i64, state: Vec<u8>| EngineCheckpoint {
+        name: "risk".into(),
+        seq,
+        state,
+    };
+    // Every byte value, zeros included, and a size well past a page.
+    let state: Vec<u8> = (0..70_000u32)
+        .map(|n| u8::try_from(n * 7 % 256).unwrap())
+        .collect();
+    store
+        .commit(writes(vec![Write::SaveCheckpoint(checkpoint(
+            10,
+            state.clone(),
+        ))]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.checkpoint("risk").await.unwrap(),
+        Some(checkpoint(10, state))
+    );
+    store
+        .commit(writes(vec![Write::SaveCheckpoint(checkpoint(
+            25,
+            vec![1, 2, 3],
+        ))]))
+        .await
+        .unwrap();
+    store
+        .commit(writes(vec![Write::SaveCheckpoint(checkpoint(20, vec![9]))]))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.checkpoint("risk").await.unwrap(),
+        Some(checkpoint(25, vec![1, 2, 3])),
+        "an older checkpoint never replaces a newer one"
+    );
+    let other = EngineCheckpoint {
+        name: "risk.p1".into(),
+        seq: 3,
+        state: vec![],
+    };
+    store
+        .commit(writes(vec![Write::SaveCheckpoint(other.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(store.checkpoint("risk.p1").await.unwrap(), Some(other));
+    assert_eq!(store.checkpoint("risk").await.unwrap().unwrap().seq, 25);
+}
+
 macro_rules! conformance {
     ($($story:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -747,4 +799,5 @@ conformance!(
     outbox_queues_with_its_change_and_once,
     outbox_claims_are_exclusive_until_the_lease_expires,
     outbox_failures_back_off_and_then_die,
+    engine_checkpoints_replace_and_never_move_back,
 );

@@ -27,7 +27,12 @@ pub fn parse_line(line: &str) -> Result<ContractEvent, String> {
     if line.len() > MAX_LINE_BYTES {
         return Err(format!("line is longer than {MAX_LINE_BYTES} bytes"));
     }
-    let event: ContractEvent = serde_json::from_str(line).map_err(|e| describe(&e))?;
+    // The shortcuts first (each declines what it is not sure of), the derived reader last.
+    let fast = super::flat::read(line).or_else(|| super::wire::read(line));
+    let event: ContractEvent = match fast {
+        Some(event) => event,
+        None => serde_json::from_str(line).map_err(|e| describe(&e))?,
+    };
     event.validate().map_err(|e| e.to_string())?;
     Ok(event)
 }

@@ -159,3 +159,103 @@ fn the_key_authoritys_own_events_are_contract_events() {
     assert_eq!(parsed.body.type_name(), "api_key.rotated");
     assert_eq!(parsed.account.as_deref(), Some("acc_1"));
 }
+
+/// Each fast reader either declines a line or builds exactly what the derived reader builds.
+fn fast_agrees(line: &str) -> bool {
+    let derived = serde_json::from_str::<ContractEvent>(line).ok();
+    [super::flat::read(line), super::wire::read(line)]
+        .into_iter()
+        .all(|fast| fast.is_none() || fast == derived)
+}
+
+#[test]
+fn the_byte_scanner_takes_the_hot_types_in_any_spacing() {
+    for line in EVERY_TYPE.lines() {
+        let derived: ContractEvent = serde_json::from_str(line).unwrap();
+        let hot = matches!(derived.body.type_name(), "login" | "api_key.used");
+        assert_eq!(super::flat::read(line).is_some(), hot, "{line}");
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let pretty = serde_json::to_string_pretty(&value).unwrap();
+        assert_eq!(super::flat::read(&pretty).is_some(), hot, "{pretty}");
+        assert!(fast_agrees(&pretty), "{pretty}");
+        assert!(fast_agrees(&format!(" {line}\t ")));
+    }
+    let odd = [
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"password","success":true,"count":1}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"password","success":true}x"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"password","success":true,}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"password","success":truex}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"api_key.used","account":"a","key_id":"k","endpoint":"GET","count":012,"window_s":1}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"api_key.used","account":"a","key_id":"k","endpoint":"GET","count":99999999999999999999,"window_s":1}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"api_key.used","account":"a","key_id":"k","endpoint":"G	T","count":1,"window_s":1}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"api_key.used","account":"a","key_id":"k","endpoint":"GET","count":1,"window_s":1,"ctx":{"ip":"1.2.3.4","ip":"1.2.3.5"}}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"api_key.used","account":"a","key_id":"k","endpoint":"GET","count":1,"window_s":1,"ctx":{}}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"api_key.used","account":"a","key_id":"k","endpoint":"GET","count":1,"window_s":1,"ctx":{"call_active":false,"remote_access":true}}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00+02:00","type":"login","account":"a","method":"sms","success":false}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"fax","success":false}"#,
+        r#"{"id":"x","ts":"2025-07-28T14:00:00.000Z","type":"login","method":"totp","success":false}"#,
+    ];
+    for line in odd {
+        assert!(fast_agrees(line), "{line}");
+    }
+}
+
+#[test]
+fn the_fast_reader_takes_every_hot_type_and_agrees_with_the_derived_one() {
+    for line in EVERY_TYPE.lines() {
+        let derived: ContractEvent = serde_json::from_str(line).unwrap();
+        let fast = super::wire::read(line);
+        if derived.body.type_name() == "fraud.confirmed" {
+            assert_eq!(fast, None, "fraud.confirmed takes the derived way");
+        } else {
+            assert_eq!(fast.as_ref(), Some(&derived), "{line}");
+        }
+    }
+}
+
+#[test]
+fn the_fast_reader_never_accepts_what_the_derived_one_reads_differently() {
+    let replacements = [
+        serde_json::Value::Null,
+        serde_json::json!(0),
+        serde_json::json!(-1),
+        serde_json::json!(1.5),
+        serde_json::json!("x"),
+        serde_json::json!(["read"]),
+        serde_json::json!({}),
+        serde_json::json!(true),
+    ];
+    let mut checked = 0;
+    for line in EVERY_TYPE.lines() {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap();
+        let fields: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
+        let names = fields.iter().cloned().chain(
+            [
+                "method", "success", "from", "channel", "count", "scopes", "note",
+            ]
+            .map(String::from),
+        );
+        for field in names {
+            let mut without = value.clone();
+            without.as_object_mut().unwrap().remove(&field);
+            assert!(fast_agrees(&without.to_string()), "{without}");
+            for replacement in &replacements {
+                let mut changed = value.clone();
+                changed[&field] = replacement.clone();
+                assert!(fast_agrees(&changed.to_string()), "{changed}");
+                checked += 1;
+            }
+        }
+        // A repeated field, escapes and an unknown field.
+        let text = line.trim_end_matches('}');
+        for extra in [
+            r#","id":"again"}"#,
+            r#","type":"login"}"#,
+            r#","zzz":{"a":[1]}}"#,
+        ] {
+            assert!(fast_agrees(&format!("{text}{extra}")), "{text}{extra}");
+        }
+        assert!(fast_agrees(&line.replace("acc_81", r"acc\u005f81")));
+    }
+    assert!(checked > 500);
+}

@@ -61,6 +61,7 @@ pub async fn metrics(
         &mut text,
         &state.app.risk.stats().await,
         state.app.risk.refused_lines(),
+        &state.app.risk,
     );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }

@@ -131,6 +131,17 @@ impl TestServer {
         (self.dir, self.database_url, self.clock)
     }
 
+    /// Stops without a graceful shutdown, as a crash would: the serving task is dropped where
+    /// it is, nothing is flushed and no checkpoint is written on the way out.
+    pub async fn crash(mut self) -> (tempfile::TempDir, String, Arc<ManualClock>) {
+        self.shutdown.take();
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+        (self.dir, self.database_url, self.clock)
+    }
+
     pub fn client(&self, token: &str) -> Client {
         Client {
             base_url: self.base_url.clone(),

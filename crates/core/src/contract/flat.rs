@@ -1,0 +1,214 @@
+//! The fastest way in, for the two types that are nearly the whole of a feed (`api_key.used`
+//! and `login`): a byte scanner for a flat JSON object whose keys are all known, whose texts
+//! have no escapes and whose counts are plain integers.
+//!
+//! Like `wire`, it is only a shortcut and never the judge: anything outside that narrow shape
+//! (another type, an unknown or repeated key, a `null`, an escape, a number with a sign,
+//! fraction or exponent, a nested value other than `ctx`) makes it answer `None`, and the line
+//! goes on to the general readers. Within the shape, JSON's grammar is followed exactly
+//! (whitespace, literals, control characters refused in texts), so what it accepts the derived
+//! reader accepts and reads the same (tested against it on every field and on mutations).
+
+use super::model::{ContractEvent, EventBody, LoginMethod};
+use crate::events::EventContext;
+use crate::time::UnixMillis;
+
+struct Scan<'a> {
+    bytes: &'a [u8],
+    text: &'a str,
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn skip_space(&mut self) {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.at) {
+            self.at += 1;
+        }
+    }
+
+    /// The next non-space byte, consumed.
+    fn next(&mut self) -> Option<u8> {
+        self.skip_space();
+        let byte = *self.bytes.get(self.at)?;
+        self.at += 1;
+        Some(byte)
+    }
+
+    fn expect(&mut self, byte: u8) -> Option<()> {
+        (self.next()? == byte).then_some(())
+    }
+
+    /// A text without escapes or control characters, borrowed.
+    fn text(&mut self) -> Option<&'a str> {
+        self.expect(b'"')?;
+        let start = self.at;
+        // Texts here are short (ids, addresses): a plain loop beats a vectorised search.
+        let rest = self.bytes.get(start..)?;
+        let len = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[len] != b'"' {
+            return None;
+        }
+        self.at = start + len + 1;
+        self.text.get(start..start + len)
+    }
+
+    /// A JSON integer `0` or `[1-9][0-9]*` that fits a `u64`, ending where a number must.
+    fn count(&mut self) -> Option<u64> {
+        self.skip_space();
+        let start = self.at;
+        let mut value: u64 = 0;
+        while let Some(digit @ b'0'..=b'9') = self.bytes.get(self.at) {
+            value = value
+                .checked_mul(10)?
+                .checked_add(u64::from(digit - b'0'))?;
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        let leading_zero = digits > 1 && self.bytes[start] == b'0';
+        let ends_well = matches!(
+            self.bytes.get(self.at),
+            Some(b',' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
+        );
+        (digits > 0 && !leading_zero && ends_well).then_some(value)
+    }
+
+    fn boolean(&mut self) -> Option<bool> {
+        self.skip_space();
+        let rest = self.bytes.get(self.at..)?;
+        let (value, len) = if rest.starts_with(b"true") {
+            (true, 4)
+        } else if rest.starts_with(b"false") {
+            (false, 5)
+        } else {
+            return None;
+        };
+        self.at += len;
+        matches!(
+            self.bytes.get(self.at),
+            Some(b',' | b'}' | b' ' | b'\t' | b'\n' | b'\r')
+        )
+        .then_some(value)
+    }
+
+    /// Calls `field` for each key of an object; `None` from it, a repeated key or bad syntax
+    /// end the scan.
+    fn object(&mut self, mut field: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
+        self.expect(b'{')?;
+        self.skip_space();
+        if self.bytes.get(self.at) == Some(&b'}') {
+            self.at += 1;
+            return Some(());
+        }
+        loop {
+            let key = self.text()?.as_bytes();
+            self.expect(b':')?;
+            field(self, key)?;
+            match self.next()? {
+                b',' => {}
+                b'}' => return Some(()),
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Sets a slot once; a second value for the same key is refused.
+fn once<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(value?);
+    Some(())
+}
+
+#[derive(Default)]
+struct Fields<'a> {
+    id: Option<&'a str>,
+    ts: Option<&'a str>,
+    kind: Option<&'a str>,
+    account: Option<&'a str>,
+    ctx: Option<EventContext>,
+    method: Option<&'a str>,
+    success: Option<bool>,
+    key_id: Option<&'a str>,
+    endpoint: Option<&'a str>,
+    count: Option<u64>,
+    window_s: Option<u64>,
+}
+
+fn context(scan: &mut Scan<'_>) -> Option<EventContext> {
+    let mut ctx = EventContext::default();
+    let owned = |text: Option<&str>| text.map(str::to_owned);
+    // Keys are matched as bytes: a `match` on `str` compares arm by arm through `memcmp`.
+    scan.object(|scan, key| match key {
+        b"ip" => once(&mut ctx.ip, owned(scan.text())),
+        b"device_id" => once(&mut ctx.device_id, owned(scan.text())),
+        b"user_agent" => once(&mut ctx.user_agent, owned(scan.text())),
+        b"channel" => once(&mut ctx.channel, owned(scan.text())),
+        b"session_id" => once(&mut ctx.session_id, owned(scan.text())),
+        b"call_active" => once(&mut ctx.call_active, scan.boolean()),
+        b"remote_access" => once(&mut ctx.remote_access, scan.boolean()),
+        _ => None,
+    })?;
+    Some(ctx)
+}
+
+/// Reads `line` when it has the narrow shape; `None` otherwise.
+pub(super) fn read(line: &str) -> Option<ContractEvent> {
+    let mut scan = Scan {
+        bytes: line.as_bytes(),
+        text: line,
+        at: 0,
+    };
+    let mut f = Fields::default();
+    scan.object(|scan, key| match key {
+        b"id" => once(&mut f.id, scan.text()),
+        b"ts" => once(&mut f.ts, scan.text()),
+        b"type" => once(&mut f.kind, scan.text()),
+        b"account" => once(&mut f.account, scan.text()),
+        b"ctx" => once(&mut f.ctx, context(scan)),
+        b"method" => once(&mut f.method, scan.text()),
+        b"success" => once(&mut f.success, scan.boolean()),
+        b"key_id" => once(&mut f.key_id, scan.text()),
+        b"endpoint" => once(&mut f.endpoint, scan.text()),
+        b"count" => once(&mut f.count, scan.count()),
+        b"window_s" => once(&mut f.window_s, scan.count()),
+        _ => None,
+    })?;
+    scan.skip_space();
+    if scan.at != line.len() {
+        return None;
+    }
+    let login_fields = f.method.is_some() || f.success.is_some();
+    let used_fields =
+        f.key_id.is_some() || f.endpoint.is_some() || f.count.is_some() || f.window_s.is_some();
+    let body = match f.kind? {
+        "login" if !used_fields => EventBody::Login {
+            method: match f.method? {
+                "password" => LoginMethod::Password,
+                "passkey" => LoginMethod::Passkey,
+                "totp" => LoginMethod::Totp,
+                "sms" => LoginMethod::Sms,
+                "email_link" => LoginMethod::EmailLink,
+                _ => return None,
+            },
+            success: f.success?,
+        },
+        "api_key.used" if !login_fields => EventBody::ApiKeyUsed {
+            key_id: f.key_id?.to_owned(),
+            endpoint: f.endpoint?.to_owned(),
+            count: f.count?,
+            window_s: f.window_s?,
+        },
+        _ => return None,
+    };
+    Some(ContractEvent {
+        id: f.id?.to_owned(),
+        ts: UnixMillis::parse_rfc3339(f.ts?).ok()?,
+        account: f.account.map(str::to_owned),
+        ctx: f.ctx.unwrap_or_default(),
+        body,
+    })
+}

@@ -1,0 +1,126 @@
+//! The engine's state as bytes, and back: what a restart loads instead of replaying the whole
+//! event log.
+//!
+//! The encoding is postcard (serde's compact binary form: integers as varints, no field names)
+//! behind a magic and a format version. Binary because a checkpoint holds every tracked
+//! account (hundreds of bytes each as JSON, a third of that here) and is written while the
+//! engine waits; serde because the state types already describe themselves, so a new field is
+//! one derive away. The policy is not part of it: it comes from the configuration at start, as
+//! after a policy reload, which also keeps the state.
+//!
+//! A checkpoint from another format version is refused (the caller then replays the log from
+//! the start), never half-read.
+
+use crate::decision::Verdict;
+use crate::dedup::{HashTable, SeenIds};
+use crate::engine::{Engine, EngineStats};
+use crate::policy::Policy;
+use crate::state::{AccountState, Global};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+const MAGIC: &[u8; 4] = b"PCK\x01";
+/// Bumped whenever a state type changes shape.
+const FORMAT: u16 = 1;
+
+/// A checkpoint that cannot be loaded, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("engine checkpoint refused: {0}")]
+pub struct CheckpointError(pub String);
+
+#[derive(Serialize, Deserialize)]
+struct Stats {
+    events: u64,
+    duplicates: u64,
+    late: u64,
+    decisions: Vec<(String, u64)>,
+    rule_hits: Vec<(String, u64)>,
+}
+
+#[derive(Serialize)]
+struct StateRef<'a> {
+    accounts: &'a HashTable<Box<AccountState>>,
+    global: &'a Global,
+    seen_ids: &'a SeenIds,
+    stats: Stats,
+}
+
+#[derive(Deserialize)]
+struct State {
+    accounts: HashTable<Box<AccountState>>,
+    global: Global,
+    seen_ids: SeenIds,
+    stats: Stats,
+}
+
+fn sorted<K: AsRef<str>>(map: &HashMap<K, u64>) -> Vec<(String, u64)> {
+    let mut pairs: Vec<(String, u64)> = map
+        .iter()
+        .map(|(k, v)| (k.as_ref().to_owned(), *v))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+impl Engine {
+    /// The whole state (accounts, shared facts, recent ids, counters) as bytes.
+    pub fn checkpoint(&self) -> Result<Vec<u8>, CheckpointError> {
+        let state = StateRef {
+            accounts: &self.accounts,
+            global: &self.global,
+            seen_ids: &self.seen_ids,
+            stats: Stats {
+                events: self.stats.events,
+                duplicates: self.stats.duplicates,
+                late: self.stats.late,
+                decisions: sorted(&self.stats.decisions),
+                rule_hits: sorted(&self.stats.rule_hits),
+            },
+        };
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&FORMAT.to_le_bytes());
+        postcard::to_extend(&state, bytes).map_err(|e| CheckpointError(e.to_string()))
+    }
+
+    /// An engine with `policy` and the state of `bytes` (from [`Engine::checkpoint`]).
+    pub fn from_checkpoint(policy: Policy, bytes: &[u8]) -> Result<Self, CheckpointError> {
+        let mut engine = Engine::new(policy);
+        engine.restore(bytes)?;
+        Ok(engine)
+    }
+
+    /// Replaces the state with the one in `bytes`; on error the engine is left as it was.
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), CheckpointError> {
+        let body = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or_else(|| CheckpointError("not an engine checkpoint".into()))?;
+        let (version, body) = body
+            .split_first_chunk::<2>()
+            .ok_or_else(|| CheckpointError("truncated".into()))?;
+        if u16::from_le_bytes(*version) != FORMAT {
+            return Err(CheckpointError(format!(
+                "format {} (this engine reads {FORMAT})",
+                u16::from_le_bytes(*version)
+            )));
+        }
+        let state: State =
+            postcard::from_bytes(body).map_err(|e| CheckpointError(e.to_string()))?;
+        let decisions = state
+            .stats
+            .decisions
+            .into_iter()
+            .filter_map(|(name, n)| Some((Verdict::parse(&name)?.as_str(), n)))
+            .collect();
+        self.accounts = state.accounts;
+        self.global = state.global;
+        self.seen_ids = state.seen_ids;
+        self.stats = EngineStats {
+            events: state.stats.events,
+            duplicates: state.stats.duplicates,
+            late: state.stats.late,
+            decisions,
+            rule_hits: state.stats.rule_hits.into_iter().collect(),
+        };
+        Ok(())
+    }
+}
