@@ -197,6 +197,7 @@ async function story(databaseUrl) {
     const passkeys = await api("GET", "/v1/accounts/acc_b/passkeys");
     assert.equal(passkeys.json.length, 1, passkeys.text);
 
+
     // Widen the key: the warning comes first, then the passkey step-up.
     await page.click(`#key-${keyId} a`);
     await page.waitForSelector("#scam-warning");
@@ -249,6 +250,11 @@ async function story(databaseUrl) {
     assert.equal(unfreeze.step_up, "passkey");
     assert.equal((await api("GET", "/v1/accounts/acc_b/protection")).json.frozen, true, "still frozen during the cool-down");
     assert.match(await page.textContent("#activity"), /account frozen/, "the activity lists the freeze");
+
+    // Removing a passkey takes a passkey step-up.
+    await page.locator("button.remove-passkey").first().click();
+    await page.waitForFunction(() => document.querySelectorAll("#passkey-list li.passkey").length === 0);
+    assert.equal((await api("GET", "/v1/accounts/acc_b/passkeys")).json.length, 0);
     assert.deepEqual(errors, [], "no script or CSP errors on the pages");
     const audit = await api("GET", "/v1/audit/verify");
     assert.equal(audit.json.intact, true, audit.text);
