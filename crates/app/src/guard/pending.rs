@@ -257,21 +257,10 @@ impl Guard {
             .protection
             .allows_widening(now)
             .map_err(|e| AppError::invalid("account_protected", e.to_string()))?;
-        let closed = PendingChange {
-            status,
-            version: change.version + 1,
-            ..change.clone()
-        };
-        let commit = Change::new(actor, now)
-            .write(crate::keys::replace(&before, &after))
-            .write(update(closed.clone(), change.version))
-            .audit(
-                "widening.applied",
-                target(&change.account),
-                pending_details(&closed),
-            );
-        let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
-        let commit = self.announced(commit, &notice, now).await?;
+        let write = crate::keys::replace(&before, &after);
+        let commit = self
+            .closing(actor, change, status, write, "widening.applied", now)
+            .await?;
         self.keys.commit_and_install(commit, key_id, now).await
     }
 
@@ -296,29 +285,18 @@ impl Guard {
             .protection
             .allows_widening(now)
             .map_err(|e| AppError::invalid("account_protected", e.to_string()))?;
-        let closed = PendingChange {
-            status,
-            version: change.version + 1,
-            ..change.clone()
-        };
-        let commit = Change::new(actor, now)
-            .write(Write::PutAddress(WithdrawalAddress {
-                account: change.account.clone(),
-                network: network.clone(),
-                address: address.clone(),
-                asset: asset.clone(),
-                label: label.clone(),
-                requested_at: change.requested_at,
-                usable_from: now,
-            }))
-            .write(update(closed.clone(), change.version))
-            .audit(
-                "widening.applied",
-                target(&change.account),
-                pending_details(&closed),
-            );
-        let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
-        let commit = self.announced(commit, &notice, now).await?;
+        let write = Write::PutAddress(WithdrawalAddress {
+            account: change.account.clone(),
+            network: network.clone(),
+            address: address.clone(),
+            asset: asset.clone(),
+            label: label.clone(),
+            requested_at: change.requested_at,
+            usable_from: now,
+        });
+        let commit = self
+            .closing(actor, change, status, write, "widening.applied", now)
+            .await?;
         Ok(self.store.commit(commit.into_set()).await?)
     }
 
@@ -336,22 +314,35 @@ impl Guard {
             .map_err(|e| AppError::invalid("account_protected", e.to_string()))?;
         let mut next = guard.clone();
         next.protection = guard.protection.unfrozen();
+        let write = put(next, guard.version);
+        let commit = self
+            .closing(actor, change, status, write, "account.unfrozen", now)
+            .await?;
+        Ok(self.store.commit(commit.into_set()).await?)
+    }
+
+    /// The commit that applies a change: its effect (`write`), the change closed with `status`,
+    /// the audit entry and the announcement.
+    async fn closing(
+        &self,
+        actor: &Actor,
+        change: &PendingChange,
+        status: PendingStatus,
+        write: Write,
+        action: &str,
+        now: UnixMillis,
+    ) -> AppResult<Change> {
         let closed = PendingChange {
             status,
             version: change.version + 1,
             ..change.clone()
         };
         let commit = Change::new(actor, now)
-            .write(put(next, guard.version))
+            .write(write)
             .write(update(closed.clone(), change.version))
-            .audit(
-                "account.unfrozen",
-                target(&change.account),
-                pending_details(&closed),
-            );
+            .audit(action, target(&change.account), pending_details(&closed));
         let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
-        let commit = self.announced(commit, &notice, now).await?;
-        Ok(self.store.commit(commit.into_set()).await?)
+        self.announced(commit, &notice, now).await
     }
 
     /// Moves a change through `transition`, audited, in one commit.

@@ -145,6 +145,14 @@ fn refusal(state: &AppState, error: AppError) -> Response {
     )
 }
 
+/// A form post's outcome: back to the overview, or a page saying why nothing changed.
+fn settled<T>(state: &AppState, result: Result<T, AppError>) -> Response {
+    match result {
+        Ok(_) => back(),
+        Err(error) => refusal(state, error),
+    }
+}
+
 fn back() -> Response {
     Redirect::to("/security").into_response()
 }
@@ -372,15 +380,14 @@ pub async fn freeze(
         channel: Some("web".into()),
         ..Default::default()
     };
-    match state
-        .app
-        .guard
-        .freeze(&customer.actor, &customer.account, ctx)
-        .await
-    {
-        Ok(_) => back(),
-        Err(error) => refusal(&state, error),
-    }
+    settled(
+        &state,
+        state
+            .app
+            .guard
+            .freeze(&customer.actor, &customer.account, ctx)
+            .await,
+    )
 }
 
 pub async fn lock(
@@ -394,15 +401,14 @@ pub async fn lock(
     let Ok(until) = UnixMillis::parse_rfc3339(&format!("{}T00:00:00Z", form.until)) else {
         return refusal(&state, AppError::invalid("invalid_lock", "pick a date"));
     };
-    match state
-        .app
-        .guard
-        .lock_settings(&customer.actor, &customer.account, until)
-        .await
-    {
-        Ok(_) => back(),
-        Err(error) => refusal(&state, error),
-    }
+    settled(
+        &state,
+        state
+            .app
+            .guard
+            .lock_settings(&customer.actor, &customer.account, until)
+            .await,
+    )
 }
 
 pub async fn cancel(
@@ -414,10 +420,7 @@ pub async fn cancel(
     if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
         return error.into_response();
     }
-    match state.app.guard.cancel(&customer.actor, &id).await {
-        Ok(_) => back(),
-        Err(error) => refusal(&state, error),
-    }
+    settled(&state, state.app.guard.cancel(&customer.actor, &id).await)
 }
 
 /// Starts enrolling an authenticator app and shows its QR code (a `POST`: it creates a secret).
@@ -461,13 +464,12 @@ pub async fn totp_confirm(
     if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
         return error.into_response();
     }
-    match state
-        .app
-        .guard
-        .confirm_totp(&customer.actor, &customer.account, &form.code)
-        .await
-    {
-        Ok(()) => back(),
-        Err(error) => refusal(&state, error),
-    }
+    settled(
+        &state,
+        state
+            .app
+            .guard
+            .confirm_totp(&customer.actor, &customer.account, &form.code)
+            .await,
+    )
 }
