@@ -338,7 +338,13 @@ fn guard_settings(config: &Config, listen: SocketAddr) -> Result<GuardSettings, 
         ));
     }
     let public_url = if config.public_url.is_empty() {
-        format!("http://{listen}")
+        // A loopback service is reached as `localhost`: browsers accept it as a WebAuthn relying
+        // party (an IP address they refuse), so passkeys work out of the box locally.
+        if listen.ip().is_loopback() {
+            format!("http://localhost:{}", listen.port())
+        } else {
+            format!("http://{listen}")
+        }
     } else if config.public_url.starts_with("https://") || config.public_url.starts_with("http://")
     {
         config.public_url.trim_end_matches('/').to_owned()
@@ -562,6 +568,20 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("webhook_url")
+        );
+    }
+
+    #[test]
+    fn the_default_public_url_of_a_loopback_service_is_localhost() {
+        let settings = Config::default().settle().unwrap();
+        assert_eq!(settings.guard.public_url, "http://localhost:8080");
+        let config = Config {
+            listen: "192.0.2.10:9000".into(),
+            ..Config::default()
+        };
+        assert_eq!(
+            config.settle().unwrap().guard.public_url,
+            "http://192.0.2.10:9000"
         );
     }
 
