@@ -20,18 +20,18 @@ fn bad(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("stored {what} does not decode: {detail}"))
 }
 
-fn get<'r, T>(row: &'r AnyRow, column: &str) -> StoreResult<T>
+pub(crate) fn get<'r, T>(row: &'r AnyRow, column: &str) -> StoreResult<T>
 where
     T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
 {
     row.try_get(column).map_err(|e| bad(column, e))
 }
 
-fn millis(row: &AnyRow, column: &str) -> StoreResult<UnixMillis> {
+pub(crate) fn millis(row: &AnyRow, column: &str) -> StoreResult<UnixMillis> {
     get::<i64>(row, column).map(UnixMillis)
 }
 
-fn maybe_millis(row: &AnyRow, column: &str) -> StoreResult<Option<UnixMillis>> {
+pub(crate) fn maybe_millis(row: &AnyRow, column: &str) -> StoreResult<Option<UnixMillis>> {
     get::<Option<i64>>(row, column).map(|v| v.map(UnixMillis))
 }
 

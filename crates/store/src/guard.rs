@@ -2,8 +2,9 @@
 //! account), pending changes, step-up grants and withdrawal addresses. Writes run inside the
 //! commit transaction (see `commit`); reads are plain queries.
 
+use crate::SqlStore;
+use crate::codec::{get, maybe_millis, millis};
 use crate::commit::{Tx, execute, missing_or_changed};
-use crate::{SqlStore, db_error};
 use async_trait::async_trait;
 use portcullis_app::ports::{
     AccountGuard, Ceremony, CustomerSession, GuardStore, PendingChange, SignInLink, StepUpGrant,
@@ -11,7 +12,6 @@ use portcullis_app::ports::{
 };
 use portcullis_core::guard::StepUpMethod;
 use portcullis_core::time::UnixMillis;
-use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
 const PENDING_COLUMNS: &str = "doc, version";
@@ -22,14 +22,6 @@ fn to_json<T: serde::Serialize>(what: &str, value: &T) -> StoreResult<String> {
 
 fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Backend(format!("decoding {what}: {e}")))
-}
-
-pub(crate) fn column<T>(row: &AnyRow, name: &str) -> StoreResult<T>
-where
-    T: for<'r> sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    row.try_get(name)
-        .map_err(|e| StoreError::Backend(format!("column {name}: {e}")))
 }
 
 pub(crate) async fn put_guard(
@@ -156,48 +148,37 @@ pub(crate) async fn remove_address(
 }
 
 fn pending(row: &AnyRow) -> StoreResult<PendingChange> {
-    let mut change: PendingChange = from_json("pending change", &column::<String>(row, "doc")?)?;
-    change.version = column(row, "version")?;
+    let mut change: PendingChange = from_json("pending change", &get::<String>(row, "doc")?)?;
+    change.version = get(row, "version")?;
     Ok(change)
 }
 
 fn grant(row: &AnyRow) -> StoreResult<StepUpGrant> {
-    let method: String = column(row, "method")?;
+    let method: String = get(row, "method")?;
     Ok(StepUpGrant {
-        token_hash: column(row, "token_hash")?,
-        account: column(row, "account")?,
+        token_hash: get(row, "token_hash")?,
+        account: get(row, "account")?,
         method: StepUpMethod::parse(&method)
             .ok_or_else(|| StoreError::Backend(format!("unknown step-up method `{method}`")))?,
-        issued_at: UnixMillis(column(row, "issued_at")?),
-        expires_at: UnixMillis(column(row, "expires_at")?),
-        spent_at: column::<Option<i64>>(row, "spent_at")?.map(UnixMillis),
+        issued_at: millis(row, "issued_at")?,
+        expires_at: millis(row, "expires_at")?,
+        spent_at: maybe_millis(row, "spent_at")?,
     })
 }
 
 fn address(row: &AnyRow) -> StoreResult<WithdrawalAddress> {
     Ok(WithdrawalAddress {
-        account: column(row, "account")?,
-        network: column(row, "network")?,
-        address: column(row, "address")?,
-        asset: column(row, "asset")?,
-        label: column(row, "label")?,
-        requested_at: UnixMillis(column(row, "requested_at")?),
-        usable_from: UnixMillis(column(row, "usable_from")?),
+        account: get(row, "account")?,
+        network: get(row, "network")?,
+        address: get(row, "address")?,
+        asset: get(row, "asset")?,
+        label: get(row, "label")?,
+        requested_at: millis(row, "requested_at")?,
+        usable_from: millis(row, "usable_from")?,
     })
 }
 
 impl SqlStore {
-    async fn fetch(
-        &self,
-        what: &str,
-        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
-    ) -> StoreResult<Vec<AnyRow>> {
-        query
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| db_error(what, e))
-    }
-
     async fn pending_where(
         &self,
         condition: &str,
@@ -205,7 +186,7 @@ impl SqlStore {
     ) -> StoreResult<Option<PendingChange>> {
         let sql = format!("SELECT {PENDING_COLUMNS} FROM pending_changes WHERE {condition} = $1");
         let rows = self
-            .fetch(
+            .rows(
                 "pending change",
                 sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value),
             )
@@ -218,7 +199,7 @@ impl SqlStore {
 impl GuardStore for SqlStore {
     async fn guard(&self, account: &str) -> StoreResult<Option<AccountGuard>> {
         let rows = self
-            .fetch(
+            .rows(
                 "account guard",
                 sqlx::query("SELECT doc, version FROM account_guards WHERE account = $1")
                     .bind(account.to_owned()),
@@ -227,8 +208,8 @@ impl GuardStore for SqlStore {
         rows.first()
             .map(|row| {
                 let mut guard: AccountGuard =
-                    from_json("account guard", &column::<String>(row, "doc")?)?;
-                guard.version = column(row, "version")?;
+                    from_json("account guard", &get::<String>(row, "doc")?)?;
+                guard.version = get(row, "version")?;
                 Ok(guard)
             })
             .transpose()
@@ -254,7 +235,7 @@ impl GuardStore for SqlStore {
         let query = sqlx::query("SELECT doc, version FROM pending_changes WHERE account = $1 ORDER BY requested_at DESC, id DESC LIMIT $2")
             .bind(account.to_owned())
             .bind(i64::from(limit));
-        self.fetch("pending change", query)
+        self.rows("pending change", query)
             .await?
             .iter()
             .map(pending)
@@ -265,7 +246,7 @@ impl GuardStore for SqlStore {
         let query = sqlx::query("SELECT doc, version FROM pending_changes WHERE status = 'pending' AND applies_at <= $1 ORDER BY applies_at, id LIMIT $2")
             .bind(now.as_millis())
             .bind(i64::from(limit));
-        self.fetch("pending change", query)
+        self.rows("pending change", query)
             .await?
             .iter()
             .map(pending)
@@ -275,7 +256,7 @@ impl GuardStore for SqlStore {
     async fn grant(&self, token_hash: &str) -> StoreResult<Option<StepUpGrant>> {
         let query = sqlx::query("SELECT * FROM step_up_grants WHERE token_hash = $1")
             .bind(token_hash.to_owned());
-        self.fetch("step-up grant", query)
+        self.rows("step-up grant", query)
             .await?
             .first()
             .map(grant)
@@ -287,7 +268,7 @@ impl GuardStore for SqlStore {
             "SELECT * FROM passkeys WHERE account = $1 ORDER BY created_at, credential_id",
         )
         .bind(account.to_owned());
-        self.fetch("passkey", query)
+        self.rows("passkey", query)
             .await?
             .iter()
             .map(crate::passkeys::passkey)
@@ -297,7 +278,7 @@ impl GuardStore for SqlStore {
     async fn ceremony(&self, id: &str) -> StoreResult<Option<Ceremony>> {
         let query =
             sqlx::query("SELECT * FROM webauthn_ceremonies WHERE id = $1").bind(id.to_owned());
-        self.fetch("ceremony", query)
+        self.rows("ceremony", query)
             .await?
             .first()
             .map(crate::passkeys::ceremony)
@@ -307,7 +288,7 @@ impl GuardStore for SqlStore {
     async fn sign_in_link(&self, token_hash: &str) -> StoreResult<Option<SignInLink>> {
         let query = sqlx::query("SELECT * FROM sign_in_links WHERE token_hash = $1")
             .bind(token_hash.to_owned());
-        self.fetch("sign-in link", query)
+        self.rows("sign-in link", query)
             .await?
             .first()
             .map(crate::sessions::link)
@@ -317,7 +298,7 @@ impl GuardStore for SqlStore {
     async fn customer_session(&self, token_hash: &str) -> StoreResult<Option<CustomerSession>> {
         let query = sqlx::query("SELECT * FROM customer_sessions WHERE token_hash = $1")
             .bind(token_hash.to_owned());
-        self.fetch("session", query)
+        self.rows("session", query)
             .await?
             .first()
             .map(crate::sessions::session)
@@ -329,7 +310,7 @@ impl GuardStore for SqlStore {
             "SELECT * FROM withdrawal_addresses WHERE account = $1 ORDER BY network, address",
         )
         .bind(account.to_owned());
-        self.fetch("withdrawal address", query)
+        self.rows("withdrawal address", query)
             .await?
             .iter()
             .map(address)

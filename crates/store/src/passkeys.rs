@@ -1,8 +1,8 @@
 //! Passkeys and WebAuthn ceremonies: writes inside the commit transaction, row decoding for the
 //! reads in `guard`.
 
+use crate::codec::{get, maybe_millis, millis};
 use crate::commit::{Tx, execute};
-use crate::guard::column;
 use portcullis_app::ports::{Ceremony, CeremonyKind, StoreError, StoreResult, StoredPasskey};
 use portcullis_core::time::UnixMillis;
 use sqlx::any::AnyRow;
@@ -69,24 +69,24 @@ pub(crate) async fn spend_ceremony(tx: &mut Tx<'_>, id: String, at: UnixMillis) 
 
 pub(crate) fn passkey(row: &AnyRow) -> StoreResult<StoredPasskey> {
     Ok(StoredPasskey {
-        credential_id: column(row, "credential_id")?,
-        account: column(row, "account")?,
-        label: column(row, "label")?,
-        passkey: column(row, "passkey")?,
-        created_at: UnixMillis(column(row, "created_at")?),
-        last_used_at: column::<Option<i64>>(row, "last_used_at")?.map(UnixMillis),
+        credential_id: get(row, "credential_id")?,
+        account: get(row, "account")?,
+        label: get(row, "label")?,
+        passkey: get(row, "passkey")?,
+        created_at: millis(row, "created_at")?,
+        last_used_at: maybe_millis(row, "last_used_at")?,
     })
 }
 
 pub(crate) fn ceremony(row: &AnyRow) -> StoreResult<Ceremony> {
-    let kind: String = column(row, "kind")?;
+    let kind: String = get(row, "kind")?;
     Ok(Ceremony {
-        id: column(row, "id")?,
-        account: column(row, "account")?,
+        id: get(row, "id")?,
+        account: get(row, "account")?,
         kind: CeremonyKind::parse(&kind)
             .ok_or_else(|| StoreError::Backend(format!("unknown ceremony kind `{kind}`")))?,
-        state: column(row, "state")?,
-        expires_at: UnixMillis(column(row, "expires_at")?),
-        used_at: column::<Option<i64>>(row, "used_at")?.map(UnixMillis),
+        state: get(row, "state")?,
+        expires_at: millis(row, "expires_at")?,
+        used_at: maybe_millis(row, "used_at")?,
     })
 }

@@ -22,7 +22,7 @@ const SECRET_COLUMNS: &str =
     "key_id, generation, master_key_id, nonce, ciphertext, created_at, valid_until";
 
 impl SqlStore {
-    async fn rows(
+    pub(crate) async fn rows(
         &self,
         what: &str,
         query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,

@@ -1,8 +1,8 @@
 //! Security-center sign-in links and customer sessions: writes inside the commit transaction,
 //! row decoding for the reads in `guard`.
 
+use crate::codec::{get, maybe_millis, millis};
 use crate::commit::{Tx, execute};
-use crate::guard::column;
 use portcullis_app::ports::{CustomerSession, SignInLink, StoreError, StoreResult};
 use portcullis_core::time::UnixMillis;
 use sqlx::any::AnyRow;
@@ -55,20 +55,20 @@ pub(crate) async fn revoke_session(
 
 pub(crate) fn link(row: &AnyRow) -> StoreResult<SignInLink> {
     Ok(SignInLink {
-        token_hash: column(row, "token_hash")?,
-        account: column(row, "account")?,
-        created_at: UnixMillis(column(row, "created_at")?),
-        expires_at: UnixMillis(column(row, "expires_at")?),
-        used_at: column::<Option<i64>>(row, "used_at")?.map(UnixMillis),
+        token_hash: get(row, "token_hash")?,
+        account: get(row, "account")?,
+        created_at: millis(row, "created_at")?,
+        expires_at: millis(row, "expires_at")?,
+        used_at: maybe_millis(row, "used_at")?,
     })
 }
 
 pub(crate) fn session(row: &AnyRow) -> StoreResult<CustomerSession> {
     Ok(CustomerSession {
-        token_hash: column(row, "token_hash")?,
-        account: column(row, "account")?,
-        created_at: UnixMillis(column(row, "created_at")?),
-        expires_at: UnixMillis(column(row, "expires_at")?),
-        revoked_at: column::<Option<i64>>(row, "revoked_at")?.map(UnixMillis),
+        token_hash: get(row, "token_hash")?,
+        account: get(row, "account")?,
+        created_at: millis(row, "created_at")?,
+        expires_at: millis(row, "expires_at")?,
+        revoked_at: maybe_millis(row, "revoked_at")?,
     })
 }
