@@ -203,6 +203,36 @@ async fn sessions_and_csrf(backend: Backend) {
         assert_eq!(status, 403, "{json}");
         assert!(json.contains("csrf_failed"), "{json}");
     }
+    // A form post is checked the same way: a wrong token freezes nothing, the right one does.
+    for (csrf, status) in [("0".repeat(32), 403), (browser.csrf.clone(), 303)] {
+        let (url, cookie) = (
+            format!("{}/security/freeze", browser.base),
+            browser.cookie.clone(),
+        );
+        let got = blocking(move || {
+            agent()
+                .post(&url)
+                .header("cookie", &cookie)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .send(format!("csrf={csrf}"))
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .await;
+        assert_eq!(got, status);
+        let frozen = server
+            .admin()
+            .get("/v1/accounts/acc_s/protection")
+            .await
+            .body["frozen"]
+            .clone();
+        assert_eq!(
+            frozen,
+            status == 303,
+            "frozen only by the form with the right token"
+        );
+    }
     let expired_link = link(&server, "acc_s").await;
     server.clock.advance(5 * 60_000);
     let (status, _, _) = request(&server.base_url, "POST", &expired_link, None, None, None).await;

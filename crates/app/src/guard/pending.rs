@@ -9,7 +9,7 @@ use super::{Guard, token_hash};
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
-use crate::ports::{PendingAction, PendingChange, WithdrawalAddress, Write};
+use crate::ports::{AccountGuard, PendingAction, PendingChange, WithdrawalAddress, Write};
 use portcullis_core::guard::cooldown::{self, Transition, TransitionError};
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::guard::{PendingStatus, StepUpMethod};
@@ -183,19 +183,26 @@ impl Guard {
                 Ok(status) => status,
                 Err(error) => return Err(AppError::Conflict(error.to_string())),
             };
-        let result = match &change.action {
-            PendingAction::KeyChange { .. } => {
-                self.apply_key_change(&actor, &change, applied.clone(), now)
-                    .await
-            }
-            PendingAction::AddAddress { .. } => {
-                self.apply_address(&actor, &change, applied.clone(), now)
-                    .await
-            }
-            PendingAction::Unfreeze => {
-                self.apply_unfreeze(&actor, &change, applied.clone(), now)
-                    .await
-            }
+        // The protections are checked again at the end of the cool-down, as when it began.
+        let guard = self.guard_of(&change.account).await?;
+        let allowed = match change.action {
+            PendingAction::Unfreeze => guard.protection.allows_unfreeze(now),
+            _ => guard.protection.allows_widening(now),
+        };
+        let result = match allowed {
+            Err(error) => Err(AppError::invalid("account_protected", error.to_string())),
+            Ok(()) => match &change.action {
+                PendingAction::KeyChange { .. } => {
+                    self.apply_key_change(&actor, &change, applied, now).await
+                }
+                PendingAction::AddAddress { .. } => {
+                    self.apply_address(&actor, &change, applied, now).await
+                }
+                PendingAction::Unfreeze => {
+                    self.apply_unfreeze(&actor, &change, applied, guard, now)
+                        .await
+                }
+            },
         };
         match result {
             Err(AppError::Invalid { message, .. }) | Err(AppError::NotFound(message)) => {
@@ -252,11 +259,6 @@ impl Guard {
         };
         widening::check_terms(&terms)
             .map_err(|e| AppError::invalid("withdraw_needs_allowlist", e.to_string()))?;
-        let guard = self.guard_of(&change.account).await?;
-        guard
-            .protection
-            .allows_widening(now)
-            .map_err(|e| AppError::invalid("account_protected", e.to_string()))?;
         let write = crate::keys::replace(&before, &after);
         let commit = self
             .closing(actor, change, status, write, "widening.applied", now)
@@ -280,11 +282,6 @@ impl Guard {
         else {
             return Err(AppError::Internal("not an address".into()));
         };
-        let guard = self.guard_of(&change.account).await?;
-        guard
-            .protection
-            .allows_widening(now)
-            .map_err(|e| AppError::invalid("account_protected", e.to_string()))?;
         let write = Write::PutAddress(WithdrawalAddress {
             account: change.account.clone(),
             network: network.clone(),
@@ -305,13 +302,9 @@ impl Guard {
         actor: &Actor,
         change: &PendingChange,
         status: PendingStatus,
+        guard: AccountGuard,
         now: UnixMillis,
     ) -> AppResult<()> {
-        let guard = self.guard_of(&change.account).await?;
-        guard
-            .protection
-            .allows_unfreeze(now)
-            .map_err(|e| AppError::invalid("account_protected", e.to_string()))?;
         let mut next = guard.clone();
         next.protection = guard.protection.unfrozen();
         let write = put(next, guard.version);

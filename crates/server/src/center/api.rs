@@ -1,22 +1,17 @@
 //! The JSON the security center's script calls: WebAuthn ceremonies, TOTP step-up and the key
 //! change they authorise. Each call carries the session cookie and the anti-CSRF header.
 
-use super::session::Customer;
+use super::session::ScriptCustomer;
 use crate::error::ApiResult;
 use crate::extract::ApiJson;
 use crate::guard_dto::{GrantDto, PendingChangeDto, TotpCodeBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use portcullis_app::guard::{GuardedOutcome, PasskeyChallenge};
 use portcullis_app::keys::KeyChange;
 use serde::Deserialize;
 use serde_json::{Value, json};
-
-fn csrf(headers: &HeaderMap) -> Option<&str> {
-    headers.get("x-csrf-token").and_then(|v| v.to_str().ok())
-}
 
 fn challenge(c: PasskeyChallenge) -> Json<Value> {
     Json(json!({ "ceremony_id": c.ceremony_id, "options": c.options }))
@@ -41,11 +36,9 @@ pub struct MaybeGrant {
 
 pub async fn start_registration(
     State(state): State<AppState>,
-    customer: Customer,
-    headers: HeaderMap,
+    ScriptCustomer(customer): ScriptCustomer,
     ApiJson(body): ApiJson<MaybeGrant>,
 ) -> ApiResult<Json<Value>> {
-    customer.check_csrf(csrf(&headers))?;
     let grant = body.step_up_grant.as_deref();
     let started = state
         .app
@@ -57,11 +50,9 @@ pub async fn start_registration(
 
 pub async fn finish_registration(
     State(state): State<AppState>,
-    customer: Customer,
-    headers: HeaderMap,
+    ScriptCustomer(customer): ScriptCustomer,
     ApiJson(body): ApiJson<Answer>,
 ) -> ApiResult<Json<Value>> {
-    customer.check_csrf(csrf(&headers))?;
     let guard = &state.app.guard;
     let passkey = guard
         .finish_passkey_registration(
@@ -79,10 +70,8 @@ pub async fn finish_registration(
 
 pub async fn start_step_up(
     State(state): State<AppState>,
-    customer: Customer,
-    headers: HeaderMap,
+    ScriptCustomer(customer): ScriptCustomer,
 ) -> ApiResult<Json<Value>> {
-    customer.check_csrf(csrf(&headers))?;
     Ok(challenge(
         state
             .app
@@ -94,11 +83,9 @@ pub async fn start_step_up(
 
 pub async fn finish_step_up(
     State(state): State<AppState>,
-    customer: Customer,
-    headers: HeaderMap,
+    ScriptCustomer(customer): ScriptCustomer,
     ApiJson(body): ApiJson<Answer>,
 ) -> ApiResult<Json<GrantDto>> {
-    customer.check_csrf(csrf(&headers))?;
     let grant = state
         .app
         .guard
@@ -114,11 +101,9 @@ pub async fn finish_step_up(
 
 pub async fn totp_step_up(
     State(state): State<AppState>,
-    customer: Customer,
-    headers: HeaderMap,
+    ScriptCustomer(customer): ScriptCustomer,
     ApiJson(body): ApiJson<TotpCodeBody>,
 ) -> ApiResult<Json<GrantDto>> {
-    customer.check_csrf(csrf(&headers))?;
     let grant = state
         .app
         .guard
@@ -138,12 +123,10 @@ pub struct ChangeBody {
 
 pub async fn change_key(
     State(state): State<AppState>,
-    customer: Customer,
-    headers: HeaderMap,
+    ScriptCustomer(customer): ScriptCustomer,
     Path(key_id): Path<String>,
     ApiJson(body): ApiJson<ChangeBody>,
 ) -> ApiResult<Json<Value>> {
-    customer.check_csrf(csrf(&headers))?;
     let change = KeyChange {
         scopes: Some(body.scopes),
         ip_allowlist: Some(body.ip_allowlist),
@@ -174,11 +157,9 @@ pub async fn change_key(
 /// Lifts the freeze (a passkey grant; then its own cool-down).
 pub async fn unfreeze(
     State(state): State<AppState>,
-    customer: Customer,
-    headers: HeaderMap,
+    ScriptCustomer(customer): ScriptCustomer,
     ApiJson(body): ApiJson<MaybeGrant>,
 ) -> ApiResult<Json<PendingChangeDto>> {
-    customer.check_csrf(csrf(&headers))?;
     let grant = body.step_up_grant.as_deref();
     let receipt = state
         .app
@@ -191,12 +172,10 @@ pub async fn unfreeze(
 /// Removes a passkey (behind a step-up).
 pub async fn remove_passkey(
     State(state): State<AppState>,
-    customer: Customer,
-    headers: HeaderMap,
+    ScriptCustomer(customer): ScriptCustomer,
     Path(credential_id): Path<String>,
     ApiJson(body): ApiJson<MaybeGrant>,
 ) -> ApiResult<Json<Value>> {
-    customer.check_csrf(csrf(&headers))?;
     let grant = body.step_up_grant.as_deref();
     state
         .app
@@ -220,11 +199,9 @@ pub struct AddressBody {
 
 pub async fn add_address(
     State(state): State<AppState>,
-    customer: Customer,
-    headers: HeaderMap,
+    ScriptCustomer(customer): ScriptCustomer,
     ApiJson(body): ApiJson<AddressBody>,
 ) -> ApiResult<Json<PendingChangeDto>> {
-    customer.check_csrf(csrf(&headers))?;
     let request = portcullis_app::guard::NewAddress {
         address: body.address,
         asset: body.asset,

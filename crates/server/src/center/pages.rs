@@ -2,12 +2,11 @@
 //! (freeze, settings lock, cancel, sign out), each answered with a redirect back.
 
 use super::CENTER_CSP;
-use super::session::{Customer, set_cookie};
+use super::session::{CsrfField, Customer, CustomerForm, set_cookie};
 use crate::error::ApiError;
 use crate::routes::cancel::{Notice, describe, page, page_with};
 use crate::state::AppState;
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -84,6 +83,24 @@ struct TotpPage<'a> {
 pub struct CodeForm {
     csrf: String,
     code: String,
+}
+
+impl CsrfField for CodeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl CsrfField for CsrfForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl CsrfField for LockForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
 }
 
 /// Who did something, as the customer should read it.
@@ -191,13 +208,9 @@ pub async fn sign_in(State(state): State<AppState>, Path(token): Path<String>) -
 
 pub async fn sign_out(
     State(state): State<AppState>,
-    customer: Customer,
     headers: axum::http::HeaderMap,
-    Form(form): Form<CsrfForm>,
+    _signed_in: CustomerForm<CsrfForm>,
 ) -> Response {
-    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
-        return error.into_response();
-    }
     if let Some(token) = super::session::session_cookie(&headers) {
         let _ = state.app.guard.sign_out(&token).await;
     }
@@ -370,12 +383,8 @@ pub async fn widen_page(
 
 pub async fn freeze(
     State(state): State<AppState>,
-    customer: Customer,
-    Form(form): Form<CsrfForm>,
+    CustomerForm { customer, .. }: CustomerForm<CsrfForm>,
 ) -> Response {
-    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
-        return error.into_response();
-    }
     let ctx = portcullis_core::events::EventContext {
         channel: Some("web".into()),
         ..Default::default()
@@ -392,12 +401,8 @@ pub async fn freeze(
 
 pub async fn lock(
     State(state): State<AppState>,
-    customer: Customer,
-    Form(form): Form<LockForm>,
+    CustomerForm { customer, form }: CustomerForm<LockForm>,
 ) -> Response {
-    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
-        return error.into_response();
-    }
     let Ok(until) = UnixMillis::parse_rfc3339(&format!("{}T00:00:00Z", form.until)) else {
         return refusal(&state, AppError::invalid("invalid_lock", "pick a date"));
     };
@@ -413,25 +418,17 @@ pub async fn lock(
 
 pub async fn cancel(
     State(state): State<AppState>,
-    customer: Customer,
     Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
+    CustomerForm { customer, .. }: CustomerForm<CsrfForm>,
 ) -> Response {
-    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
-        return error.into_response();
-    }
     settled(&state, state.app.guard.cancel(&customer.actor, &id).await)
 }
 
 /// Starts enrolling an authenticator app and shows its QR code (a `POST`: it creates a secret).
 pub async fn totp_start(
     State(state): State<AppState>,
-    customer: Customer,
-    Form(form): Form<CsrfForm>,
+    CustomerForm { customer, .. }: CustomerForm<CsrfForm>,
 ) -> Response {
-    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
-        return error.into_response();
-    }
     let started = match state
         .app
         .guard
@@ -458,12 +455,8 @@ pub async fn totp_start(
 
 pub async fn totp_confirm(
     State(state): State<AppState>,
-    customer: Customer,
-    Form(form): Form<CodeForm>,
+    CustomerForm { customer, form }: CustomerForm<CodeForm>,
 ) -> Response {
-    if let Err(error) = customer.check_csrf(Some(&form.csrf)) {
-        return error.into_response();
-    }
     settled(
         &state,
         state

@@ -3,12 +3,14 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::FromRequestParts;
+use axum::Form;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_app::Actor;
 use portcullis_app::guard::csrf_token;
+use serde::de::DeserializeOwned;
 
 pub const COOKIE: &str = "pc_session";
 
@@ -92,4 +94,56 @@ fn signed_out(state: &AppState, api: bool) -> Response {
         message: message.to_owned(),
     };
     crate::routes::cancel::page(StatusCode::UNAUTHORIZED, &page)
+}
+
+/// A call from the page's script: a signed-in customer whose `x-csrf-token` header matches.
+#[derive(Debug, Clone)]
+pub struct ScriptCustomer(pub Customer);
+
+impl FromRequestParts<AppState> for ScriptCustomer {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let customer = Customer::from_request_parts(parts, state).await?;
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        customer
+            .check_csrf(sent)
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self(customer))
+    }
+}
+
+/// A form field set that carries the page's anti-CSRF token.
+pub trait CsrfField {
+    fn csrf(&self) -> &str;
+}
+
+/// A form posted by a signed-in customer from one of the center's pages: the form's `csrf`
+/// field has been checked against the session.
+#[derive(Debug)]
+pub struct CustomerForm<T> {
+    pub customer: Customer,
+    pub form: T,
+}
+
+impl<T> FromRequest<AppState> for CustomerForm<T>
+where
+    T: DeserializeOwned + CsrfField + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let customer = Customer::from_request_parts(&mut parts, state).await?;
+        let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        customer
+            .check_csrf(Some(form.csrf()))
+            .map_err(IntoResponse::into_response)?;
+        Ok(Self { customer, form })
+    }
 }
