@@ -4,7 +4,7 @@
 use crate::ports::StoreError;
 
 /// A use case's failure.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AppError {
     /// The input is wrong; `code` is stable (e.g. `invalid_cidr`), `message` explains it.
     #[error("{message}")]

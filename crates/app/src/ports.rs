@@ -392,6 +392,10 @@ pub trait AuditStore: Send + Sync {
 pub trait EventLog: Send + Sync {
     /// Events with `seq > after`, in order, at most `limit`.
     async fn events_after(&self, after: i64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+    /// Appends, in one transaction and in order, every event whose id the log does not hold
+    /// yet. Returns, for each event, whether it was appended: `false` when its id was already
+    /// logged or came earlier in `events`.
+    async fn append_new_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<bool>>;
 }
 
 #[async_trait]

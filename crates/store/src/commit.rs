@@ -6,8 +6,10 @@
 //! chain linear and makes `change_seq` grow in commit order.
 
 use crate::codec::{encode_allowlist, encode_scopes};
-use crate::{SqlStore, db_error};
-use portcullis_app::ports::{ChangeSet, NewEvent, OutboxMessage, StoreError, StoreResult, Write};
+use crate::{Backend, SqlStore, db_error};
+use portcullis_app::ports::{
+    ChangeSet, NewEvent, OutboxMessage, StoreError, StoreResult, StoredDecision, Write,
+};
 use portcullis_core::audit::AuditDraft;
 use portcullis_core::key::ApiKey;
 use portcullis_core::time::UnixMillis;
@@ -28,14 +30,142 @@ pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_error("lock", e))?;
-    for write in change.writes {
-        apply(&mut tx, write).await?;
+    let mut writes = change.writes.into_iter().peekable();
+    while let Some(write) = writes.next() {
+        let Write::InsertDecision(first) = write else {
+            apply(&mut tx, store.backend(), write).await?;
+            continue;
+        };
+        // A catch-up stores its decisions together: a few statements instead of one each.
+        let mut decisions = vec![first];
+        while let Some(Write::InsertDecision(next)) =
+            writes.next_if(|w| matches!(w, Write::InsertDecision(_)))
+        {
+            decisions.push(next);
+        }
+        insert_decisions(&mut tx, store.backend(), decisions).await?;
     }
     append_audit(&mut tx, change.audit).await?;
     for event in change.events {
         insert_event(&mut tx, event).await?;
     }
     tx.commit().await.map_err(|e| db_error("commit", e))
+}
+
+/// Rows per multi-row insert, largest first: a batch is cut greedily into these few shapes so
+/// that every statement is one the connection has already prepared (a shape per batch size
+/// would prepare a new statement almost every time). At six parameters or fewer per row, the
+/// largest stays far below both backends' limits on the parameters of one statement.
+const INSERT_SHAPES: [usize; 4] = [64, 16, 4, 1];
+
+/// The rows of the next insert for `remaining` rows.
+fn next_shape(remaining: usize) -> usize {
+    INSERT_SHAPES
+        .into_iter()
+        .find(|&rows| rows <= remaining)
+        .unwrap_or(1)
+}
+
+/// `VALUES` placeholders for `rows` rows of `columns` parameters: `($1, $2), ($3, $4)` on
+/// PostgreSQL, `(?, ?), (?, ?)` on SQLite, which numbers anonymous parameters in order while
+/// it looks every `$N` up by name (a cost that grows with the square of their number).
+fn values_placeholders(backend: Backend, rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let parameters: Vec<String> = (1..=columns)
+                .map(|column| match backend {
+                    Backend::Sqlite => "?".to_owned(),
+                    Backend::Postgres => format!("${}", row * columns + column),
+                })
+                .collect();
+            format!("({})", parameters.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Stores decisions, keeping a decision already stored for the same event.
+async fn insert_decisions(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    decisions: Vec<StoredDecision>,
+) -> StoreResult<()> {
+    let mut rest = decisions.into_iter();
+    while !rest.as_slice().is_empty() {
+        let rows = next_shape(rest.len());
+        let chunk: Vec<StoredDecision> = rest.by_ref().take(rows).collect();
+        let sql = format!(
+            "INSERT INTO decisions (event_id, decided_at, decision, score, reasons, features) \
+             VALUES {} ON CONFLICT (event_id) DO NOTHING",
+            values_placeholders(backend, chunk.len(), 6)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for d in chunk {
+            query = query
+                .bind(d.event_id)
+                .bind(d.decided_at.as_millis())
+                .bind(d.decision)
+                .bind(d.score)
+                .bind(d.reasons)
+                .bind(d.features);
+        }
+        execute(tx, "decision", query).await?;
+    }
+    Ok(())
+}
+
+/// See [`portcullis_app::ports::EventLog::append_new_events`]. A whole batch costs one
+/// transaction and a few statements, instead of a transaction per event: this is what lets
+/// concurrent synchronous decisions share their writes (a group commit).
+pub async fn append_new_events(store: &SqlStore, events: Vec<NewEvent>) -> StoreResult<Vec<bool>> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let _turn = store.writer_turn().await;
+    let mut tx = store
+        .pool()
+        .begin()
+        .await
+        .map_err(|e| db_error("begin", e))?;
+    // As in `commit`: appends run one after another, so log positions grow in commit order
+    // and a reader of the log never skips an entry that commits later with a lower position.
+    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| db_error("lock", e))?;
+    let ids: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
+    let mut appended_ids = std::collections::HashSet::new();
+    let mut rest = events.into_iter();
+    while !rest.as_slice().is_empty() {
+        let rows = next_shape(rest.len());
+        let chunk: Vec<NewEvent> = rest.by_ref().take(rows).collect();
+        let sql = format!(
+            "INSERT INTO events (id, ts, account, type, body) VALUES {} \
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+            values_placeholders(store.backend(), chunk.len(), 5)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in chunk {
+            query = query
+                .bind(event.id)
+                .bind(event.ts.as_millis())
+                .bind(event.account)
+                .bind(event.event_type)
+                .bind(event.body);
+        }
+        let appended = query
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(|e| db_error("events", e))?;
+        for row in &appended {
+            let id: String = row.try_get("id").map_err(|e| db_error("events", e))?;
+            appended_ids.insert(id);
+        }
+    }
+    tx.commit().await.map_err(|e| db_error("commit", e))?;
+    // The first event with an appended id is the one appended; a repeat later in the batch is
+    // not.
+    Ok(ids.iter().map(|id| appended_ids.remove(id)).collect())
 }
 
 pub(crate) async fn execute(
@@ -69,7 +199,7 @@ pub(crate) async fn missing_or_changed(
     }
 }
 
-async fn apply(tx: &mut Tx<'_>, write: Write) -> StoreResult<()> {
+async fn apply(tx: &mut Tx<'_>, backend: Backend, write: Write) -> StoreResult<()> {
     match write {
         Write::InsertOperator(op) => {
             let query = sqlx::query("INSERT INTO operators (id, name, role, token_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -178,19 +308,7 @@ async fn apply(tx: &mut Tx<'_>, write: Write) -> StoreResult<()> {
         Write::RevokeSession { token_hash, at } => {
             crate::sessions::revoke_session(tx, token_hash, at).await?
         }
-        Write::InsertDecision(d) => {
-            let query = sqlx::query(
-                "INSERT INTO decisions (event_id, decided_at, decision, score, reasons, features) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (event_id) DO NOTHING",
-            )
-            .bind(d.event_id)
-            .bind(d.decided_at.as_millis())
-            .bind(d.decision)
-            .bind(d.score)
-            .bind(d.reasons)
-            .bind(d.features);
-            execute(tx, "decision", query).await?;
-        }
+        Write::InsertDecision(d) => insert_decisions(tx, backend, vec![d]).await?,
         Write::EnqueueNotification(message) => enqueue(tx, message).await?,
         Write::SaveCheckpoint(c) => {
             let query = sqlx::query(

@@ -289,4 +289,8 @@ impl EventLog for SqlStore {
             })
             .collect()
     }
+
+    async fn append_new_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<bool>> {
+        crate::commit::append_new_events(self, events).await
+    }
 }

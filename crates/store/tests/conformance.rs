@@ -17,6 +17,9 @@ use portcullis_core::signing::Ed25519PublicKey;
 use portcullis_core::time::UnixMillis;
 use std::sync::Arc;
 
+#[path = "conformance/event_log.rs"]
+mod event_log;
+use event_log::{batches_append_only_new_ids_in_order, decisions_stored_together_keep_the_first};
 #[path = "conformance/outbox.rs"]
 mod outbox;
 use outbox::{
@@ -800,4 +803,6 @@ conformance!(
     outbox_claims_are_exclusive_until_the_lease_expires,
     outbox_failures_back_off_and_then_die,
     engine_checkpoints_replace_and_never_move_back,
+    batches_append_only_new_ids_in_order,
+    decisions_stored_together_keep_the_first,
 );

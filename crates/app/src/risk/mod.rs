@@ -12,12 +12,15 @@
 //! whole log is. The log stays the source of truth: a crash between checkpoints loses nothing,
 //! the next start just replays a little more, and decisions re-derived for events already
 //! decided are identical and kept as stored.
+//!
+//! Synchronous decisions are made in groups (see [`decide`]): concurrent requests share one
+//! append and one catch-up.
+
+mod decide;
 
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
-use crate::ports::{
-    ChangeSet, EngineCheckpoint, NewEvent, Store, StoreError, StoredDecision, Write,
-};
+use crate::ports::{ChangeSet, EngineCheckpoint, NewEvent, Store, StoredDecision, Write};
 use portcullis_core::contract::{ContractEvent, LineError, parse_line, parse_lines};
 use portcullis_core::operator::Permission;
 use portcullis_engine::{Decision, Engine, Outcome, Policy};
@@ -87,6 +90,7 @@ pub struct Risk {
     checkpoints: CheckpointPolicy,
     checkpoints_written: Arc<AtomicU64>,
     started: StartReport,
+    decisions: Arc<decide::DecisionQueue>,
 }
 
 impl Risk {
@@ -120,6 +124,7 @@ impl Risk {
             checkpoints,
             checkpoints_written: Arc::new(AtomicU64::new(0)),
             started: StartReport::default(),
+            decisions: Arc::default(),
         };
         let before = risk.cursor.lock().await.engine.stats().events;
         risk.catch_up().await?;
@@ -188,68 +193,30 @@ impl Risk {
         };
         // Indexed once: looking each line up from the start would make a batch quadratic.
         let raw_lines: Vec<&str> = text.lines().collect();
+        let logged = batch
+            .events
+            .iter()
+            .map(|(line, event)| {
+                log_entry(event, raw_lines.get(line - 1).copied().unwrap_or_default())
+            })
+            .collect();
+        let appended = self.store.append_new_events(logged).await?;
         let mut deciding = Vec::new();
-        for (line, event) in &batch.events {
-            let raw = raw_lines.get(line - 1).copied().unwrap_or_default();
-            if self.append(event, raw).await? {
-                report.accepted += 1;
-                if event.body.asks_for_decision() {
-                    deciding.push(event.id.clone());
-                }
-            } else {
+        for ((_, event), new) in batch.events.iter().zip(appended) {
+            if !new {
                 report.duplicates += 1;
+                continue;
+            }
+            report.accepted += 1;
+            if event.body.asks_for_decision() {
+                deciding.push(event.id.as_str());
             }
         }
-        let mut decided = self.catch_up().await?;
-        for id in &deciding {
-            report
-                .decisions
-                .push(self.decision_of(id, &mut decided).await?);
+        let decided = self.catch_up().await?;
+        for id in deciding {
+            report.decisions.push(self.decision_of(id, &decided).await?);
         }
         Ok(report)
-    }
-
-    /// Decides one event synchronously. An event already decided gets its stored decision.
-    pub async fn decide(&self, actor: &Actor, line: &str) -> AppResult<Decision> {
-        actor.require(Permission::IngestEvents)?;
-        let event =
-            parse_line(line).map_err(|reason| AppError::invalid("invalid_event", reason))?;
-        if !event.body.asks_for_decision() {
-            return Err(AppError::invalid(
-                "no_decision",
-                format!(
-                    "{} events are not decided (send them to POST /v1/events)",
-                    event.body.type_name()
-                ),
-            ));
-        }
-        self.append(&event, line).await?;
-        let mut decided = self.catch_up().await?;
-        self.decision_of(&event.id, &mut decided).await
-    }
-
-    /// The decision for an event this caller appended: from its own catch-up, or stored by a
-    /// concurrent one (the background catch-up, another request) that applied it first.
-    async fn decision_of(
-        &self,
-        event_id: &str,
-        decided: &mut HashMap<String, Decision>,
-    ) -> AppResult<Decision> {
-        if let Some(decision) = decided.remove(event_id) {
-            return Ok(decision);
-        }
-        let stored = self
-            .store
-            .decision(event_id)
-            .await?
-            .ok_or_else(|| AppError::Internal(format!("event {event_id} has no decision")))?;
-        Ok(Decision {
-            event_id: stored.event_id,
-            decision: portcullis_engine::Verdict::parse(&stored.decision)
-                .unwrap_or(portcullis_engine::Verdict::Hold),
-            score: u8::try_from(stored.score).unwrap_or(100),
-            reasons: serde_json::from_str(&stored.reasons).unwrap_or_default(),
-        })
     }
 
     /// Validates `text` as a policy and, only if it is valid, puts it in force; the engine keeps
@@ -281,25 +248,6 @@ impl Risk {
             .decision(event_id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("decision for event {event_id}")))
-    }
-
-    /// Appends an event to the log; `false` when its id is already there.
-    async fn append(&self, event: &ContractEvent, raw: &str) -> AppResult<bool> {
-        let change = ChangeSet {
-            events: vec![NewEvent {
-                id: event.id.clone(),
-                ts: event.ts,
-                account: event.account.clone(),
-                event_type: event.body.type_name().to_owned(),
-                body: raw.trim().to_owned(),
-            }],
-            ..ChangeSet::default()
-        };
-        match self.store.commit(change).await {
-            Ok(()) => Ok(true),
-            Err(StoreError::Conflict(_)) => Ok(false),
-            Err(error) => Err(error.into()),
-        }
     }
 
     /// Applies every logged event the engine has not seen, in log order, and stores the
@@ -353,5 +301,16 @@ impl Risk {
             }
         }
         Ok(decided)
+    }
+}
+
+/// How an event enters the log: its line as received, trimmed.
+fn log_entry(event: &ContractEvent, raw: &str) -> NewEvent {
+    NewEvent {
+        id: event.id.clone(),
+        ts: event.ts,
+        account: event.account.clone(),
+        event_type: event.body.type_name().to_owned(),
+        body: raw.trim().to_owned(),
     }
 }
