@@ -97,7 +97,7 @@ for round in $(seq 1 "$rounds"); do
     --bodies "$work/bodies.txt" --rate "$paced_rate" --connections "$connections" --seconds "$duration" \
     >"$work/paced$round.txt"
 done
-metrics=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" | grep -E '^portcullis_(engine_events_total|engine_duplicates_total|decisions_total)' | tr '\n' ' ')
+metrics=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" | grep -E '^portcullis_(engine_events_total|engine_duplicates_total|decisions_total|decision_group)' | tr '\n' ' ')
 
 python3 - "$work" "$rounds" "$metrics" <<'PY'
 import re, statistics, sys

@@ -166,6 +166,22 @@ pub fn render_engine_metrics(
     );
     let _ = writeln!(out, "# TYPE portcullis_engine_refused_lines_total counter");
     let _ = writeln!(out, "portcullis_engine_refused_lines_total {refused_lines}");
+    let (groups, grouped) = risk.decision_groups();
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_decision_groups_total Groups in which synchronous decisions were appended and decided together."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_decision_groups_total counter");
+    let _ = writeln!(out, "portcullis_decision_groups_total {groups}");
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_decision_group_requests_total Requests those groups held (divided by the groups: the mean group size)."
+    );
+    let _ = writeln!(
+        out,
+        "# TYPE portcullis_decision_group_requests_total counter"
+    );
+    let _ = writeln!(out, "portcullis_decision_group_requests_total {grouped}");
     let _ = writeln!(
         out,
         "# HELP portcullis_decisions_total Decisions by verdict."

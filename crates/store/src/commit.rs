@@ -49,7 +49,9 @@ pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
     for event in change.events {
         insert_event(&mut tx, event).await?;
     }
-    tx.commit().await.map_err(|e| db_error("commit", e))
+    tx.commit().await.map_err(|e| db_error("commit", e))?;
+    store.committed();
+    Ok(())
 }
 
 /// Rows per multi-row insert, largest first: a batch is cut greedily into these few shapes so
@@ -163,6 +165,7 @@ pub async fn append_new_events(store: &SqlStore, events: Vec<NewEvent>) -> Store
         }
     }
     tx.commit().await.map_err(|e| db_error("commit", e))?;
+    store.committed();
     // The first event with an appended id is the one appended; a repeat later in the batch is
     // not.
     Ok(ids.iter().map(|id| appended_ids.remove(id)).collect())

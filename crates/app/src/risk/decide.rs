@@ -20,6 +20,7 @@ use portcullis_core::operator::Permission;
 use portcullis_engine::{Decision, Verdict};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::oneshot;
 
 /// Requests waiting for a decision, and the turn to decide them.
@@ -27,6 +28,9 @@ use tokio::sync::oneshot;
 pub(super) struct DecisionQueue {
     waiting: parking_lot::Mutex<Vec<Waiting>>,
     turn: Arc<tokio::sync::Mutex<()>>,
+    /// Groups decided and the requests they held, for metrics (their ratio is the group size).
+    groups: AtomicU64,
+    grouped_requests: AtomicU64,
 }
 
 /// One request in the queue.
@@ -37,6 +41,15 @@ struct Waiting {
 }
 
 impl Risk {
+    /// Groups of synchronous decisions made since the start, and the requests they held.
+    pub fn decision_groups(&self) -> (u64, u64) {
+        let queue = &self.decisions;
+        (
+            queue.groups.load(Ordering::Relaxed),
+            queue.grouped_requests.load(Ordering::Relaxed),
+        )
+    }
+
     /// Decides one event synchronously. An event already decided gets its stored decision.
     pub async fn decide(&self, actor: &Actor, line: &str) -> AppResult<Decision> {
         actor.require(Permission::IngestEvents)?;
@@ -66,6 +79,8 @@ impl Risk {
         // Empty when an earlier group took this request along.
         let group = std::mem::take(&mut *self.decisions.waiting.lock());
         if !group.is_empty() {
+            self.decisions.groups.fetch_add(1, Ordering::Relaxed);
+            (self.decisions.grouped_requests).fetch_add(group.len() as u64, Ordering::Relaxed);
             let risk = self.clone();
             tokio::spawn(async move {
                 risk.decide_group(group).await;
