@@ -29,7 +29,9 @@ impl WalCheckpoints {
     /// Counts a commit; every `COMMITS_PER_CHECKPOINT`th starts a checkpoint unless one runs.
     pub(crate) fn committed(&self, pool: &AnyPool) {
         let commits = self.commits.fetch_add(1, Ordering::Relaxed) + 1;
-        if commits % COMMITS_PER_CHECKPOINT != 0 || self.running.swap(true, Ordering::AcqRel) {
+        if !commits.is_multiple_of(COMMITS_PER_CHECKPOINT)
+            || self.running.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let (pool, running) = (pool.clone(), Arc::clone(&self.running));
