@@ -82,6 +82,14 @@ impl Engine {
         &self.policy
     }
 
+    /// Forgets every event applied (state and counters); the policy stays.
+    pub fn reset(&mut self) {
+        self.accounts = HashTable::default();
+        self.global = Global::default();
+        self.seen_ids = SeenIds::default();
+        self.stats = EngineStats::default();
+    }
+
     /// Replaces the policy; the state built so far is kept.
     pub fn set_policy(&mut self, policy: Policy) {
         self.policy = policy;

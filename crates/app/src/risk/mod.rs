@@ -78,6 +78,10 @@ struct Cursor {
     checkpoint_seq: i64,
     /// Entries applied since it.
     since_checkpoint: u64,
+    /// The engine applied entries whose decisions are not known to be stored (a commit failed
+    /// or was cut short): it must be rewound before it applies or saves anything, or those
+    /// entries would count twice.
+    ahead_of_storage: bool,
 }
 
 /// The risk use cases.
@@ -102,16 +106,7 @@ impl Risk {
         checkpoints: CheckpointPolicy,
     ) -> AppResult<Self> {
         let mut engine = Engine::new(policy);
-        let seq = match store.checkpoint(CHECKPOINT_NAME).await? {
-            Some(checkpoint) => match engine.restore(&checkpoint.state) {
-                Ok(()) => checkpoint.seq,
-                Err(error) => {
-                    tracing::warn!(%error, "replaying the whole event log instead");
-                    0
-                }
-            },
-            None => 0,
-        };
+        let seq = restore_latest(store.as_ref(), &mut engine).await?;
         let mut risk = Self {
             store,
             cursor: Arc::new(Mutex::new(Cursor {
@@ -119,6 +114,7 @@ impl Risk {
                 seq,
                 checkpoint_seq: seq,
                 since_checkpoint: 0,
+                ahead_of_storage: false,
             })),
             refused_lines: Arc::new(AtomicU64::new(0)),
             checkpoints,
@@ -157,8 +153,29 @@ impl Risk {
         Ok(true)
     }
 
+    /// Puts the engine back where storage says it is: its latest checkpoint, with the log after
+    /// it left for the catch-up to replay (which re-derives the same decisions). On failure the
+    /// cursor stays marked as ahead, so the next catch-up tries again.
+    async fn rewind(&self, cursor: &mut Cursor) -> AppResult<()> {
+        let seq = restore_latest(self.store.as_ref(), &mut cursor.engine).await?;
+        tracing::warn!(
+            seq,
+            "risk engine rewound to its checkpoint after a failed commit"
+        );
+        cursor.seq = seq;
+        cursor.checkpoint_seq = seq;
+        cursor.since_checkpoint = 0;
+        cursor.ahead_of_storage = false;
+        Ok(())
+    }
+
     /// Saves the state as of `cursor.seq`; every decision up to there is already stored.
     async fn save_checkpoint(&self, cursor: &mut Cursor) -> AppResult<()> {
+        if cursor.ahead_of_storage {
+            return Err(AppError::Internal(
+                "the engine is ahead of storage; not saving it".into(),
+            ));
+        }
         let state = cursor
             .engine
             .checkpoint()
@@ -254,6 +271,9 @@ impl Risk {
     /// decisions (a decision already stored is kept). Returns the new decisions by event id.
     pub async fn catch_up(&self) -> AppResult<HashMap<String, Decision>> {
         let mut cursor = self.cursor.lock().await;
+        if cursor.ahead_of_storage {
+            self.rewind(&mut cursor).await?;
+        }
         let mut decided = HashMap::new();
         loop {
             let page = self.store.events_after(cursor.seq, CATCH_UP_PAGE).await?;
@@ -280,13 +300,22 @@ impl Risk {
                 }
             }
             if !writes.is_empty() {
-                self.store
+                // Set until the commit returns: an error, or this future dropped mid-commit,
+                // leaves it set and the next catch-up rewinds first.
+                cursor.ahead_of_storage = true;
+                let stored = self
+                    .store
                     .commit(ChangeSet {
                         writes,
                         ..ChangeSet::default()
                     })
-                    .await?;
+                    .await;
+                if let Err(error) = stored {
+                    self.rewind(&mut cursor).await?;
+                    return Err(error.into());
+                }
             }
+            cursor.ahead_of_storage = false;
             cursor.seq = last_seq;
             cursor.since_checkpoint += page.len() as u64;
             let every = self.checkpoints.every_events;
@@ -312,5 +341,24 @@ fn log_entry(event: &ContractEvent, raw: &str) -> NewEvent {
         account: event.account.clone(),
         event_type: event.body.type_name().to_owned(),
         body: raw.trim().to_owned(),
+    }
+}
+
+/// Puts `engine` in the state of the latest checkpoint it can read (empty without one), and
+/// returns the log position that state covers.
+async fn restore_latest(store: &dyn Store, engine: &mut Engine) -> AppResult<i64> {
+    // Read first: if storage fails, the engine is left as it was.
+    let latest = store.checkpoint(CHECKPOINT_NAME).await?;
+    engine.reset();
+    let Some(checkpoint) = latest else {
+        return Ok(0);
+    };
+    match engine.restore(&checkpoint.state) {
+        Ok(()) => Ok(checkpoint.seq),
+        Err(error) => {
+            tracing::warn!(%error, "replaying the whole event log instead");
+            engine.reset();
+            Ok(0)
+        }
     }
 }

@@ -134,11 +134,13 @@ impl TestServer {
     /// Stops without a graceful shutdown, as a crash would: the serving task is dropped where
     /// it is, nothing is flushed and no checkpoint is written on the way out.
     pub async fn crash(mut self) -> (tempfile::TempDir, String, Arc<ManualClock>) {
-        self.shutdown.take();
         if let Some(task) = self.task.take() {
             task.abort();
             let _ = task.await;
         }
+        // Only now: dropped first, the shutdown signal would start a graceful shutdown (and its
+        // checkpoint) that could run on another worker before the abort lands.
+        self.shutdown.take();
         (self.dir, self.database_url, self.clock)
     }
 
