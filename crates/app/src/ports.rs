@@ -395,7 +395,21 @@ pub trait EventLog: Send + Sync {
     /// Appends, in one transaction and in order, every event whose id the log does not hold
     /// yet. Returns, for each event, whether it was appended: `false` when its id was already
     /// logged or came earlier in `events`.
-    async fn append_new_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<bool>>;
+    async fn append_new_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<bool>> {
+        let positions = self
+            .append_new_events_then(events, &mut |_| Vec::new())
+            .await?;
+        Ok(positions.iter().map(Option::is_some).collect())
+    }
+    /// [`EventLog::append_new_events`], and in the same transaction the writes `then` makes of
+    /// where each event landed (its log position, `None` when not appended): a caller can
+    /// store what it derives from the events (decisions) with them, all or nothing. Returns
+    /// the positions.
+    async fn append_new_events_then(
+        &self,
+        events: Vec<NewEvent>,
+        then: &mut (dyn FnMut(Vec<Option<i64>>) -> Vec<Write> + Send),
+    ) -> StoreResult<Vec<Option<i64>>>;
 }
 
 #[async_trait]

@@ -30,21 +30,7 @@ pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_error("lock", e))?;
-    let mut writes = change.writes.into_iter().peekable();
-    while let Some(write) = writes.next() {
-        let Write::InsertDecision(first) = write else {
-            apply(&mut tx, store.backend(), write).await?;
-            continue;
-        };
-        // A catch-up stores its decisions together: a few statements instead of one each.
-        let mut decisions = vec![first];
-        while let Some(Write::InsertDecision(next)) =
-            writes.next_if(|w| matches!(w, Write::InsertDecision(_)))
-        {
-            decisions.push(next);
-        }
-        insert_decisions(&mut tx, store.backend(), decisions).await?;
-    }
+    apply_all(&mut tx, store.backend(), change.writes).await?;
     append_audit(&mut tx, change.audit).await?;
     for event in change.events {
         insert_event(&mut tx, event).await?;
@@ -116,10 +102,17 @@ async fn insert_decisions(
     Ok(())
 }
 
-/// See [`portcullis_app::ports::EventLog::append_new_events`]. A whole batch costs one
+/// See [`portcullis_app::ports::EventLog::append_new_events_then`]. A whole batch costs one
 /// transaction and a few statements, instead of a transaction per event: this is what lets
 /// concurrent synchronous decisions share their writes (a group commit).
-pub async fn append_new_events(store: &SqlStore, events: Vec<NewEvent>) -> StoreResult<Vec<bool>> {
+pub async fn append_new_events<Then>(
+    store: &SqlStore,
+    events: Vec<NewEvent>,
+    then: &mut Then,
+) -> StoreResult<Vec<Option<i64>>>
+where
+    Then: FnMut(Vec<Option<i64>>) -> Vec<Write> + Send + ?Sized,
+{
     if events.is_empty() {
         return Ok(Vec::new());
     }
@@ -136,14 +129,14 @@ pub async fn append_new_events(store: &SqlStore, events: Vec<NewEvent>) -> Store
         .await
         .map_err(|e| db_error("lock", e))?;
     let ids: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
-    let mut appended_ids = std::collections::HashSet::new();
+    let mut appended_ids = std::collections::HashMap::new();
     let mut rest = events.into_iter();
     while !rest.as_slice().is_empty() {
         let rows = next_shape(rest.len());
         let chunk: Vec<NewEvent> = rest.by_ref().take(rows).collect();
         let sql = format!(
             "INSERT INTO events (id, ts, account, type, body) VALUES {} \
-             ON CONFLICT (id) DO NOTHING RETURNING id",
+             ON CONFLICT (id) DO NOTHING RETURNING seq, id",
             values_placeholders(store.backend(), chunk.len(), 5)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -161,14 +154,37 @@ pub async fn append_new_events(store: &SqlStore, events: Vec<NewEvent>) -> Store
             .map_err(|e| db_error("events", e))?;
         for row in &appended {
             let id: String = row.try_get("id").map_err(|e| db_error("events", e))?;
-            appended_ids.insert(id);
+            let seq: i64 = row.try_get("seq").map_err(|e| db_error("events", e))?;
+            appended_ids.insert(id, seq);
         }
     }
-    tx.commit().await.map_err(|e| db_error("commit", e))?;
-    store.committed();
     // The first event with an appended id is the one appended; a repeat later in the batch is
     // not.
-    Ok(ids.iter().map(|id| appended_ids.remove(id)).collect())
+    let positions: Vec<Option<i64>> = ids.iter().map(|id| appended_ids.remove(id)).collect();
+    apply_all(&mut tx, store.backend(), then(positions.clone())).await?;
+    tx.commit().await.map_err(|e| db_error("commit", e))?;
+    store.committed();
+    Ok(positions)
+}
+
+/// Applies `writes` in order; a run of decisions is stored together, in a few statements
+/// instead of one each.
+async fn apply_all(tx: &mut Tx<'_>, backend: Backend, writes: Vec<Write>) -> StoreResult<()> {
+    let mut writes = writes.into_iter().peekable();
+    while let Some(write) = writes.next() {
+        let Write::InsertDecision(first) = write else {
+            apply(tx, backend, write).await?;
+            continue;
+        };
+        let mut decisions = vec![first];
+        while let Some(Write::InsertDecision(next)) =
+            writes.next_if(|w| matches!(w, Write::InsertDecision(_)))
+        {
+            decisions.push(next);
+        }
+        insert_decisions(tx, backend, decisions).await?;
+    }
+    Ok(())
 }
 
 pub(crate) async fn execute(

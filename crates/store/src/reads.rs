@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use portcullis_app::ports::{
     AccountStore, AuditStore, DecisionStore, EngineCheckpoint, EventLog, KeyStore, KeyUsage,
     NewEvent, Operator, OperatorStore, SealedSecret, StoreResult, StoredDecision, StoredEvent,
+    Write,
 };
 use portcullis_core::account::Account;
 use portcullis_core::audit::{AuditEntry, ChainHead};
@@ -290,7 +291,11 @@ impl EventLog for SqlStore {
             .collect()
     }
 
-    async fn append_new_events(&self, events: Vec<NewEvent>) -> StoreResult<Vec<bool>> {
-        crate::commit::append_new_events(self, events).await
+    async fn append_new_events_then(
+        &self,
+        events: Vec<NewEvent>,
+        then: &mut (dyn FnMut(Vec<Option<i64>>) -> Vec<Write> + Send),
+    ) -> StoreResult<Vec<Option<i64>>> {
+        crate::commit::append_new_events(self, events, then).await
     }
 }

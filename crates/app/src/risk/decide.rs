@@ -11,11 +11,11 @@
 //! A group is decided on a task of its own: a caller that goes away (a closed connection)
 //! cannot leave the others of its group without an answer, or the log half-applied.
 
-use super::{Risk, log_entry};
+use super::{Risk, decide_logged, log_entry};
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
 use crate::ports::NewEvent;
-use portcullis_core::contract::parse_line;
+use portcullis_core::contract::{ContractEvent, parse_line};
 use portcullis_core::operator::Permission;
 use portcullis_engine::{Decision, Verdict};
 use std::collections::HashMap;
@@ -36,7 +36,8 @@ pub(super) struct DecisionQueue {
 /// One request in the queue.
 #[derive(Debug)]
 struct Waiting {
-    event: NewEvent,
+    event: ContractEvent,
+    logged: NewEvent,
     answer: oneshot::Sender<AppResult<Decision>>,
 }
 
@@ -65,8 +66,10 @@ impl Risk {
             ));
         }
         let (answer, mut decision) = oneshot::channel();
+        let logged = log_entry(&event, line);
         self.decisions.waiting.lock().push(Waiting {
-            event: log_entry(&event, line),
+            event,
+            logged,
             answer,
         });
         // Whoever waits in the queue also waits for the turn until answered, so a request is
@@ -90,16 +93,17 @@ impl Risk {
         answered_or_abandoned(decision.await)
     }
 
-    /// Appends the group's events, catches up and answers every request of the group.
+    /// Appends the group's events, decides them and answers every request of the group.
     async fn decide_group(&self, group: Vec<Waiting>) {
-        let (events, answers): (Vec<NewEvent>, Vec<_>) = group
-            .into_iter()
-            .map(|waiting| {
-                let id = waiting.event.id.clone();
-                (waiting.event, (id, waiting.answer))
-            })
-            .unzip();
-        let decided = match self.append_and_catch_up(events).await {
+        let mut events = Vec::with_capacity(group.len());
+        let mut logged = Vec::with_capacity(group.len());
+        let mut answers = Vec::with_capacity(group.len());
+        for waiting in group {
+            answers.push((waiting.event.id.clone(), waiting.answer));
+            events.push(waiting.event);
+            logged.push(waiting.logged);
+        }
+        let decided = match self.append_and_decide(&events, logged).await {
             Ok(decided) => decided,
             Err(error) => {
                 for (_, answer) in answers {
@@ -114,13 +118,59 @@ impl Risk {
         }
     }
 
-    async fn append_and_catch_up(
+    /// Appends the group's events. When they all land right after what the engine has applied
+    /// (nobody appended in between, no id was logged before), the engine decides them in the
+    /// same transaction, from the events at hand: one transaction per group, and no reading back
+    /// what was just written. Otherwise the catch-up applies the log as it is.
+    async fn append_and_decide(
         &self,
-        events: Vec<NewEvent>,
+        events: &[ContractEvent],
+        logged: Vec<NewEvent>,
     ) -> AppResult<HashMap<String, Decision>> {
-        // An id already logged is no error: its stored (or about to be made) decision answers.
-        self.store.append_new_events(events).await?;
-        self.catch_up().await
+        let mut cursor = self.cursor.lock().await;
+        if cursor.ahead_of_storage {
+            self.rewind(&mut cursor).await?;
+        }
+        let after = cursor.seq;
+        let mut decided = HashMap::new();
+        let mut applied = None;
+        let stored = {
+            let cursor = &mut *cursor;
+            let mut then = |positions: Vec<Option<i64>>| {
+                let next_in_log = positions
+                    .iter()
+                    .zip(after + 1..)
+                    .all(|(position, next)| *position == Some(next));
+                if !next_in_log {
+                    return Vec::new();
+                }
+                // Until the transaction commits, the engine is ahead of storage.
+                cursor.ahead_of_storage = true;
+                applied = positions.last().copied().flatten();
+                events
+                    .iter()
+                    .filter_map(|event| decide_logged(&mut cursor.engine, event, &mut decided))
+                    .collect()
+            };
+            self.store.append_new_events_then(logged, &mut then).await
+        };
+        if let Err(error) = stored {
+            if cursor.ahead_of_storage
+                && let Err(rewind) = self.rewind(&mut cursor).await
+            {
+                tracing::warn!(%rewind, "rewinding the risk engine failed; the next catch-up retries");
+            }
+            return Err(error.into());
+        }
+        let Some(last) = applied else {
+            drop(cursor);
+            return self.catch_up().await;
+        };
+        cursor.ahead_of_storage = false;
+        cursor.seq = last;
+        cursor.since_checkpoint += events.len() as u64;
+        self.checkpoint_if_due(&mut cursor).await?;
+        Ok(decided)
     }
 
     /// The decision for an event that is in the log: made by this caller's catch-up, or

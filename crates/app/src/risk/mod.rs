@@ -169,6 +169,15 @@ impl Risk {
         Ok(())
     }
 
+    /// Saves a checkpoint when the policy's number of entries were applied since the last.
+    async fn checkpoint_if_due(&self, cursor: &mut Cursor) -> AppResult<()> {
+        let every = self.checkpoints.every_events;
+        if every > 0 && cursor.since_checkpoint >= every {
+            self.save_checkpoint(cursor).await?;
+        }
+        Ok(())
+    }
+
     /// Saves the state as of `cursor.seq`; every decision up to there is already stored.
     async fn save_checkpoint(&self, cursor: &mut Cursor) -> AppResult<()> {
         if cursor.ahead_of_storage {
@@ -285,19 +294,7 @@ impl Risk {
                     tracing::warn!(seq = stored.seq, "a logged event no longer parses; skipped");
                     continue;
                 };
-                // The log refuses a known id, so every entry is new: no seen-id set, no horizon.
-                if let Outcome::Decided(decision, features) = cursor.engine.process_unique(&event) {
-                    writes.push(Write::InsertDecision(StoredDecision {
-                        event_id: decision.event_id.clone(),
-                        decided_at: event.ts,
-                        decision: decision.decision.as_str().to_owned(),
-                        score: i64::from(decision.score),
-                        reasons: serde_json::to_string(&decision.reasons)
-                            .unwrap_or_else(|_| "[]".into()),
-                        features: serde_json::to_string(&features).unwrap_or_else(|_| "{}".into()),
-                    }));
-                    decided.insert(decision.event_id.clone(), decision);
-                }
+                writes.extend(decide_logged(&mut cursor.engine, &event, &mut decided));
             }
             if !writes.is_empty() {
                 // Set until the commit returns: an error, or this future dropped mid-commit,
@@ -318,10 +315,7 @@ impl Risk {
             cursor.ahead_of_storage = false;
             cursor.seq = last_seq;
             cursor.since_checkpoint += page.len() as u64;
-            let every = self.checkpoints.every_events;
-            if every > 0 && cursor.since_checkpoint >= every {
-                self.save_checkpoint(&mut cursor).await?;
-            }
+            self.checkpoint_if_due(&mut cursor).await?;
             // A short page was the end of the log when it was read: asking again would cost
             // every synchronous decision a second query. (What was appended since is caught
             // up by the request that appended it, which starts its catch-up after its append.)
@@ -361,4 +355,27 @@ async fn restore_latest(store: &dyn Store, engine: &mut Engine) -> AppResult<i64
             Ok(0)
         }
     }
+}
+
+/// Applies a logged event and, when it is decided, returns the decision's write and keeps the
+/// decision in `decided`. The log refuses a known id, so every entry is new: no seen-id set,
+/// no horizon.
+fn decide_logged(
+    engine: &mut Engine,
+    event: &ContractEvent,
+    decided: &mut HashMap<String, Decision>,
+) -> Option<Write> {
+    let Outcome::Decided(decision, features) = engine.process_unique(event) else {
+        return None;
+    };
+    let write = Write::InsertDecision(StoredDecision {
+        event_id: decision.event_id.clone(),
+        decided_at: event.ts,
+        decision: decision.decision.as_str().to_owned(),
+        score: i64::from(decision.score),
+        reasons: serde_json::to_string(&decision.reasons).unwrap_or_else(|_| "[]".into()),
+        features: serde_json::to_string(&features).unwrap_or_else(|_| "{}".into()),
+    });
+    decided.insert(decision.event_id.clone(), decision);
+    Some(write)
 }
