@@ -98,7 +98,7 @@ impl Default for Config {
             log_format: "text".into(),
             worker_threads: 0,
             risk_policy_file: String::new(),
-            risk_checkpoint_every_events: 100_000,
+            risk_checkpoint_every_events: 1_000_000,
             risk_checkpoint_interval_s: 60,
             max_batch_bytes: 16 * 1024 * 1024,
             nats_url: String::new(),
