@@ -19,8 +19,13 @@ pub(crate) type Tx<'c> = Transaction<'c, Any>;
 
 const NEXT_CHANGE_SEQ: &str = "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys)";
 
-pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
-    let _turn = store.writer_turn().await;
+/// A write transaction in its turn: this process's writer turn on SQLite (held as long as the
+/// transaction), and the audit head row touched first, so that writes commit one after
+/// another (see the module header). Every write path opens its transaction here.
+async fn begin_in_turn(
+    store: &SqlStore,
+) -> StoreResult<(Option<tokio::sync::MutexGuard<'_, ()>>, Tx<'static>)> {
+    let turn = store.writer_turn().await;
     let mut tx = store
         .pool()
         .begin()
@@ -30,6 +35,11 @@ pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
         .execute(&mut *tx)
         .await
         .map_err(|e| db_error("lock", e))?;
+    Ok((turn, tx))
+}
+
+pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
+    let (_turn, mut tx) = begin_in_turn(store).await?;
     apply_all(&mut tx, store.backend(), change.writes).await?;
     append_audit(&mut tx, change.audit).await?;
     for event in change.events {
@@ -116,18 +126,9 @@ where
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let _turn = store.writer_turn().await;
-    let mut tx = store
-        .pool()
-        .begin()
-        .await
-        .map_err(|e| db_error("begin", e))?;
-    // As in `commit`: appends run one after another, so log positions grow in commit order
-    // and a reader of the log never skips an entry that commits later with a lower position.
-    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| db_error("lock", e))?;
+    // In turn, as every commit: log positions grow in commit order, so a reader of the log
+    // never skips an entry that commits later with a lower position.
+    let (_turn, mut tx) = begin_in_turn(store).await?;
     let ids: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
     let mut appended_ids = std::collections::HashMap::new();
     let mut rest = events.into_iter();
