@@ -56,12 +56,18 @@ pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
 /// largest stays far below both backends' limits on the parameters of one statement.
 const INSERT_SHAPES: [usize; 4] = [64, 16, 4, 1];
 
-/// The rows of the next insert for `remaining` rows.
-fn next_shape(remaining: usize) -> usize {
-    INSERT_SHAPES
-        .into_iter()
-        .find(|&rows| rows <= remaining)
-        .unwrap_or(1)
+/// `rows` cut greedily into chunks of the insert shapes, in order.
+fn in_shapes<T>(rows: Vec<T>) -> Vec<Vec<T>> {
+    let mut rest = rows.into_iter();
+    let mut chunks = Vec::new();
+    while !rest.as_slice().is_empty() {
+        let size = INSERT_SHAPES
+            .into_iter()
+            .find(|&shape| shape <= rest.len())
+            .unwrap_or(1);
+        chunks.push(rest.by_ref().take(size).collect());
+    }
+    chunks
 }
 
 /// `VALUES` placeholders for `rows` rows of `columns` parameters: `($1, $2), ($3, $4)` on
@@ -88,10 +94,7 @@ async fn insert_decisions(
     backend: Backend,
     decisions: Vec<StoredDecision>,
 ) -> StoreResult<()> {
-    let mut rest = decisions.into_iter();
-    while !rest.as_slice().is_empty() {
-        let rows = next_shape(rest.len());
-        let chunk: Vec<StoredDecision> = rest.by_ref().take(rows).collect();
+    for chunk in in_shapes(decisions) {
         let sql = format!(
             "INSERT INTO decisions (event_id, decided_at, decision, score, reasons, features) \
              VALUES {} ON CONFLICT (event_id) DO NOTHING",
@@ -131,10 +134,7 @@ where
     let (_turn, mut tx) = begin_in_turn(store).await?;
     let ids: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
     let mut appended_ids = std::collections::HashMap::new();
-    let mut rest = events.into_iter();
-    while !rest.as_slice().is_empty() {
-        let rows = next_shape(rest.len());
-        let chunk: Vec<NewEvent> = rest.by_ref().take(rows).collect();
+    for chunk in in_shapes(events) {
         let sql = format!(
             "INSERT INTO events (id, ts, account, type, body) VALUES {} \
              ON CONFLICT (id) DO NOTHING RETURNING seq, id",
