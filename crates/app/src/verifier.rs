@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use crate::ports::KeyUsage;
 
 /// Replay guards are sharded so concurrent verifications rarely wait on each other, and so that
-/// a guard's table, which grows by doubling, never copies more than a sliver of all entries at
-/// once: at 60,000 verifications a second with 60-second windows the guards hold millions of
-/// entries, and one table holding a 32nd of them took milliseconds to grow, a pause every
-/// request in flight waited through. (One byte of the fingerprint picks the shard.)
+/// a guard's table, rebuilt as it fills and once a minute, never copies more than a sliver of
+/// all entries at once: at 60,000 verifications a second with 60-second windows the guards hold
+/// millions of entries, and one table holding a 32nd of them took milliseconds to grow, a pause
+/// every request in flight waited through. (The fingerprint's low byte picks the shard.)
 const REPLAY_SHARDS: usize = 256;
 /// Distinct client IPs whose failures are counted one by one; beyond this they are pooled.
 const MAX_TRACKED_FAILING_IPS: usize = 10_000;
@@ -183,9 +183,8 @@ impl Verifier {
             self.idle_policy,
             |signature, expires_at_ms, passes_other_checks| {
                 let fingerprint = salt.fingerprint(signature);
-                // Bits 32 to 39 pick the shard; a guard's table indexes by the low bits and
-                // tells entries apart by the top seven, so the three uses do not overlap.
-                let shard = usize::from(fingerprint.to_le_bytes()[4]) % REPLAY_SHARDS;
+                // The low byte picks the shard: a guard keeps only the other 56 bits.
+                let shard = usize::from(fingerprint.to_le_bytes()[0]) % REPLAY_SHARDS;
                 let mut shard = self.replay[shard].lock();
                 let first = shard
                     .guard

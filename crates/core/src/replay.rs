@@ -2,8 +2,9 @@
 //! a captured request cannot be sent a second time.
 //!
 //! Entries are 64-bit fingerprints rather than signatures, which keeps each entry small; an
-//! entry is dropped once its signature could no longer pass the freshness check anyway. Memory
-//! is therefore about (accepted signatures per second) x (window) x 24 bytes.
+//! entry is forgotten once its signature could no longer pass the freshness check anyway.
+//! Memory is therefore about (accepted signatures per second) x (window + 2 s) x 16 to 32
+//! bytes (tables run between a quarter and three quarters full).
 //!
 //! A fingerprint is the verified signature itself folded to 64 bits, XORed with a salt per key
 //! (a keyed hash of the key id, computed once per key). No hash runs per request: only valid
@@ -16,8 +17,7 @@
 //! own holder can compute its signatures, so grinding for collisions harms nobody else. The
 //! guard is single-threaded; callers shard it.
 
-use std::collections::{HashSet, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
+use std::hash::BuildHasher;
 
 /// How long after its window closes an entry is kept, to cover callers whose `now` readings
 /// arrive slightly out of order.
@@ -70,33 +70,45 @@ impl KeySalt {
     }
 }
 
-/// Fingerprints are already uniformly random: hashing them again would only cost time.
-#[derive(Debug, Default)]
-pub struct FingerprintHasher(u64);
+/// How many seconds the horizon may advance before a table is rebuilt whatever its load.
+/// Slots keep only the low 8 bits of their expiry second, read as the nearest second to the
+/// horizon: every entry must stay within two minutes of it, which this and
+/// [`MAX_EXPIRY_AHEAD_S`] ensure (an entry expires at most 64 s after the horizon it was written
+/// at, and is either dropped or judged again within 60 s).
+const MAX_TABLE_AGE_S: i64 = 60;
+/// Expiry seconds further ahead of the horizon than this are brought back to it. Callers'
+/// windows end at most 61 s after `now` (a 60 s `recvWindow` and 1 s of clock skew), which is
+/// 63 s after the horizon.
+const MAX_EXPIRY_AHEAD_S: i64 = 64;
+/// The low byte of a slot holds its expiry second; the fingerprint's other 56 bits tell entries
+/// apart. The fingerprint's own low byte is not kept: the verifier picks a guard shard with it,
+/// so within a shard it is the same for every entry anyway.
+const EXPIRY_BITS: u64 = 0xff;
+/// The smallest table worth having.
+const MIN_SLOTS: usize = 16;
 
-impl Hasher for FingerprintHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = value;
-    }
-}
-
-/// Signatures seen and not yet expired.
+/// Signatures seen and not yet expired: an open-addressing table of 64-bit slots, each the
+/// fingerprint's high 56 bits and its expiry second's low 8, probed linearly from a home slot
+/// given by the stored bits.
+///
+/// Nothing is removed when it expires: an expired slot is simply free for the next insertion
+/// that passes it, and a rebuild (when three quarters of the slots have been used since the
+/// last one, or after a minute) copies only what is live into a table at most half full. So an
+/// acceptance costs one probe of a cache line or two and no bookkeeping, and forgetting costs
+/// nothing until a rebuild.
+///
+/// A fresh signature is refused as a replay only if a live entry of its shard carries the same
+/// 56 bits (the shard already fixed the other 8): with a million signatures inside the window,
+/// one request in 2^44.
 #[derive(Debug, Default)]
 pub struct ReplayGuard {
-    seen: HashSet<Fingerprint, BuildHasherDefault<FingerprintHasher>>,
-    /// Fingerprints grouped by the second their window closes, oldest first.
-    by_expiry_second: VecDeque<(i64, Vec<Fingerprint>)>,
-    latest_now_ms: i64,
+    /// Zero is a slot unused since the last rebuild; the length is a power of two, or zero.
+    slots: Vec<u64>,
+    /// Slots written since the last rebuild, live or expired.
+    used: usize,
+    /// Entries expiring before this second are dead. Never moves back.
+    horizon_second: i64,
+    rebuilt_at_second: i64,
 }
 
 impl ReplayGuard {
@@ -104,99 +116,275 @@ impl ReplayGuard {
         Self::default()
     }
 
-    /// Records `fingerprint` as used until `expires_at_ms`. Returns `false` when it was already
-    /// recorded and has not expired: the request is a replay.
+    /// Records `fingerprint` as used until `expires_at_ms` (at most about a minute after
+    /// `now_ms`; later expiries are brought back to [`MAX_EXPIRY_AHEAD_S`]). Returns `false`
+    /// when it was already recorded and has not expired: the request is a replay.
     pub fn first_use(&mut self, fingerprint: Fingerprint, expires_at_ms: i64, now_ms: i64) -> bool {
-        self.evict_expired(now_ms);
-        // Present means used and not yet evicted, i.e. inside its window (plus the margin);
-        // a signature whose window has closed never gets here, the freshness check refuses it.
-        if !self.seen.insert(fingerprint) {
-            return false;
+        // An entry is kept until the margin after its window has passed, to cover callers whose
+        // `now` readings arrive slightly out of order.
+        let horizon = now_ms.saturating_sub(EVICTION_MARGIN_MS).div_euclid(1000);
+        self.horizon_second = self.horizon_second.max(horizon);
+        if self.slots.is_empty()
+            || 4 * (self.used + 1) > 3 * self.slots.len()
+            || self.horizon_second - self.rebuilt_at_second > MAX_TABLE_AGE_S
+        {
+            self.rebuild();
         }
-        self.remember_expiry(expires_at_ms.div_euclid(1000), fingerprint);
+        let expiry = expires_at_ms.div_euclid(1000).clamp(
+            self.horizon_second - 1,
+            self.horizon_second + MAX_EXPIRY_AHEAD_S,
+        );
+        let tag = tag_of(fingerprint);
+        let mask = self.slots.len() - 1;
+        let mut at = home_of(tag) & mask;
+        let mut free = None;
+        loop {
+            let slot = self.slots[at];
+            if slot == 0 {
+                break;
+            }
+            let live = self.is_live(slot);
+            if live && slot & !EXPIRY_BITS == tag {
+                return false;
+            }
+            if !live && free.is_none() {
+                free = Some(at);
+            }
+            at = (at + 1) & mask;
+        }
+        // A probe run ends at an unused slot, so reusing an expired slot earlier in the run
+        // leaves every later entry reachable.
+        let at = free.unwrap_or_else(|| {
+            self.used += 1;
+            at
+        });
+        self.slots[at] = tag | expiry_bits(expiry);
         true
     }
 
-    /// Files the fingerprint under its expiry second. Windows close in nearly increasing
-    /// order, so the newest group almost always takes it.
-    fn remember_expiry(&mut self, second: i64, fingerprint: Fingerprint) {
-        if let Some((last, group)) = self.by_expiry_second.back_mut()
-            && *last == second
-        {
-            group.push(fingerprint);
-            return;
-        }
-        let at = self.by_expiry_second.partition_point(|(s, _)| *s < second);
-        match self.by_expiry_second.get_mut(at) {
-            Some((s, group)) if *s == second => group.push(fingerprint),
-            _ => self
-                .by_expiry_second
-                .insert(at, (second, vec![fingerprint])),
-        }
-    }
-
+    /// Live entries (a scan of the table).
     pub fn len(&self) -> usize {
-        self.seen.len()
+        self.slots
+            .iter()
+            .filter(|&&slot| self.holds_live(slot))
+            .count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.seen.is_empty()
+        self.len() == 0
     }
 
-    fn evict_expired(&mut self, now_ms: i64) {
-        if now_ms <= self.latest_now_ms {
-            return;
-        }
-        self.latest_now_ms = now_ms;
-        let horizon_second = (now_ms - EVICTION_MARGIN_MS).div_euclid(1000);
-        while self
-            .by_expiry_second
-            .front()
-            .is_some_and(|(second, _)| *second < horizon_second)
-        {
-            if let Some((_, group)) = self.by_expiry_second.pop_front() {
-                for fingerprint in group {
-                    self.seen.remove(&fingerprint);
-                }
+    /// Whether the entry's expiry second is at or after the horizon, reading its 8 stored bits
+    /// as the second nearest the horizon (see [`MAX_TABLE_AGE_S`]).
+    fn is_live(&self, slot: u64) -> bool {
+        let ahead = (slot & EXPIRY_BITS).wrapping_sub(expiry_bits(self.horizon_second)) as u8;
+        i8::from_ne_bytes([ahead]) >= 0
+    }
+
+    /// A new table at most half full, holding the live entries of the old one. When the horizon
+    /// has moved past every expiry the old table could hold, nothing is live and nothing is
+    /// read (its stored bits could no longer be placed in time).
+    fn rebuild(&mut self) {
+        let all_expired =
+            self.horizon_second - self.rebuilt_at_second > MAX_TABLE_AGE_S + MAX_EXPIRY_AHEAD_S;
+        let old = std::mem::take(&mut self.slots);
+        let live = if all_expired {
+            0
+        } else {
+            old.iter().filter(|&&slot| self.holds_live(slot)).count()
+        };
+        let size = (2 * (live + 1)).next_power_of_two().max(MIN_SLOTS);
+        self.slots = vec![0; size];
+        self.used = live;
+        self.rebuilt_at_second = self.horizon_second;
+        let mask = size - 1;
+        for slot in old {
+            if live == 0 || !self.holds_live(slot) {
+                continue;
             }
+            let mut at = home_of(slot) & mask;
+            while self.slots[at] != 0 {
+                at = (at + 1) & mask;
+            }
+            self.slots[at] = slot;
         }
     }
+
+    fn holds_live(&self, slot: u64) -> bool {
+        slot != 0 && self.is_live(slot)
+    }
+}
+
+/// The bits of a fingerprint a slot keeps (never zero, which marks an unused slot).
+fn tag_of(fingerprint: Fingerprint) -> u64 {
+    match fingerprint & !EXPIRY_BITS {
+        0 => EXPIRY_BITS + 1,
+        tag => tag,
+    }
+}
+
+/// Where a probe starts, from the bits a slot keeps, so a rebuild places a stored slot where an
+/// insertion looks for its fingerprint.
+fn home_of(tag_or_slot: u64) -> usize {
+    // Truncation on narrower targets still leaves random bits.
+    #[allow(clippy::cast_possible_truncation)]
+    let home = (tag_or_slot >> 8) as usize;
+    home
+}
+
+/// The low 8 bits of a second, as a slot keeps them (see `is_live`).
+fn expiry_bits(second: i64) -> u64 {
+    #[allow(clippy::cast_sign_loss)]
+    let bits = second as u64 & EXPIRY_BITS;
+    bits
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Fingerprints as the verifier makes them: every bit random-looking.
+    fn fp(n: u64) -> Fingerprint {
+        n.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
     #[test]
     fn second_use_inside_window_is_refused() {
         let mut guard = ReplayGuard::new();
-        assert!(guard.first_use(7, 10_000, 5_000));
-        assert!(!guard.first_use(7, 10_000, 6_000));
-        assert!(guard.first_use(8, 10_000, 6_000));
+        assert!(guard.first_use(fp(7), 10_000, 5_000));
+        assert!(!guard.first_use(fp(7), 10_000, 6_000));
+        assert!(guard.first_use(fp(8), 10_000, 6_000));
+    }
+
+    #[test]
+    fn the_low_byte_is_left_to_sharding() {
+        let mut guard = ReplayGuard::new();
+        assert!(guard.first_use(fp(7), 10_000, 5_000));
+        assert!(
+            !guard.first_use(fp(7) ^ 0xff, 10_000, 5_000),
+            "a shard's entries share their low byte, so it is not stored"
+        );
+        assert!(guard.first_use(fp(7) ^ 0x100, 10_000, 5_000));
     }
 
     #[test]
     fn entries_expire_after_their_window() {
         let mut guard = ReplayGuard::new();
-        assert!(guard.first_use(7, 10_000, 5_000));
-        assert!(guard.first_use(9, 30_000, 20_000));
-        assert_eq!(guard.len(), 1, "the first entry is evicted");
+        assert!(guard.first_use(fp(7), 10_000, 5_000));
+        assert!(guard.first_use(fp(9), 30_000, 20_000));
+        assert_eq!(guard.len(), 1, "the first entry is forgotten");
+        assert!(
+            guard.first_use(fp(7), 30_000, 20_000),
+            "and may be used again"
+        );
     }
 
     #[test]
     fn out_of_order_windows_are_evicted_in_time() {
         let mut guard = ReplayGuard::new();
-        assert!(guard.first_use(1, 65_000, 5_000));
-        assert!(guard.first_use(2, 10_000, 5_000));
-        assert!(guard.first_use(3, 30_000, 5_000));
-        assert!(guard.first_use(4, 30_500, 5_000));
-        assert!(guard.first_use(5, 90_000, 40_000));
+        assert!(guard.first_use(fp(1), 65_000, 5_000));
+        assert!(guard.first_use(fp(2), 10_000, 5_000));
+        assert!(guard.first_use(fp(3), 30_000, 5_000));
+        assert!(guard.first_use(fp(4), 30_500, 5_000));
+        assert!(guard.first_use(fp(5), 90_000, 40_000));
         assert_eq!(
             guard.len(),
             2,
             "only the entries whose windows are still open remain"
         );
-        assert!(!guard.first_use(1, 65_000, 40_000));
+        assert!(!guard.first_use(fp(1), 65_000, 40_000));
+    }
+
+    #[test]
+    fn a_busy_table_grows_and_forgets_as_time_passes() {
+        let mut guard = ReplayGuard::new();
+        for second in 0..600_i64 {
+            let now = 1_767_225_600_000 + second * 1000;
+            for n in 0..200 {
+                let id = u64::try_from(second * 200 + n).unwrap_or_default();
+                assert!(guard.first_use(fp(id), now + 5_000, now));
+                assert!(!guard.first_use(fp(id), now + 5_000, now));
+            }
+            assert!(
+                guard.len() <= 200 * 8,
+                "at second {second}: {}",
+                guard.len()
+            );
+        }
+        assert!(guard.slots.len() <= 4096, "{} slots", guard.slots.len());
+    }
+
+    #[test]
+    fn a_long_silence_forgets_everything() {
+        let mut guard = ReplayGuard::new();
+        assert!(guard.first_use(fp(1), 65_000, 5_000));
+        // 256 s later the stored expiry byte reads as live again; the table must know better.
+        assert!(guard.first_use(fp(2), 321_000, 261_000));
+        assert!(guard.first_use(fp(1), 321_000, 261_000));
+        assert!(guard.first_use(fp(3), 10_000_065_000, 10_000_005_000));
+        assert!(guard.first_use(fp(1), 10_000_065_000, 10_000_005_000));
+        assert_eq!(guard.len(), 2);
+    }
+
+    /// What the guard must answer: a map from stored bits to expiry second, an entry live while
+    /// its second is at or after the horizon.
+    #[derive(Default)]
+    struct Reference {
+        expiries: std::collections::HashMap<u64, i64>,
+        horizon: i64,
+    }
+
+    impl Reference {
+        fn first_use(&mut self, fingerprint: Fingerprint, expires_at_ms: i64, now_ms: i64) -> bool {
+            self.horizon = self
+                .horizon
+                .max((now_ms - EVICTION_MARGIN_MS).div_euclid(1000));
+            let key = fingerprint & !EXPIRY_BITS;
+            if self.expiries.get(&key).is_some_and(|&e| e >= self.horizon) {
+                return false;
+            }
+            let expiry = expires_at_ms
+                .div_euclid(1000)
+                .clamp(self.horizon - 1, self.horizon + MAX_EXPIRY_AHEAD_S);
+            self.expiries.insert(key, expiry);
+            true
+        }
+
+        fn live(&self) -> usize {
+            self.expiries
+                .values()
+                .filter(|&&e| e >= self.horizon)
+                .count()
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config::with_cases(200))]
+        #[test]
+        fn answers_as_the_reference_does(
+            steps in proptest::collection::vec(
+                (0u64..400, 0i64..61_000, proptest::prop_oneof![
+                    8 => 0i64..300,
+                    2 => -3_000i64..0,
+                    1 => 0i64..400_000,
+                ]),
+                1..3000,
+            ),
+        ) {
+            let mut guard = ReplayGuard::new();
+            let mut reference = Reference::default();
+            let mut now = 1_767_225_600_000i64;
+            for (step, (id, window, advance)) in steps.into_iter().enumerate() {
+                now += advance;
+                let fingerprint = fp(id);
+                proptest::prop_assert_eq!(
+                    guard.first_use(fingerprint, now + window, now),
+                    reference.first_use(fingerprint, now + window, now),
+                    "step {}", step
+                );
+            }
+            proptest::prop_assert_eq!(guard.len(), reference.live());
+        }
     }
 
     #[test]
