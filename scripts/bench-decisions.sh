@@ -9,6 +9,7 @@
 #     latencies count from each request's scheduled departure, so a stall cannot hide.
 #
 #   scripts/bench-decisions.sh [seconds per run, default 5]
+#   PORTCULLIS_BENCH_BIN=<path to a portcullis build> scripts/bench-decisions.sh   (compare builds)
 #
 # As scripts/bench-http.sh: the server (embedded SQLite, one worker thread) is pinned to core 1
 # and wrk (one thread) to core 0. Every request is a distinct deciding event (withdrawals, new
@@ -27,11 +28,12 @@ client_core=0
 if ! command -v wrk >/dev/null 2>&1; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
-cargo build --release -q -p portcullis
+# PORTCULLIS_BENCH_BIN=<path> runs another build of the service (to compare two builds).
+if [ -z "${PORTCULLIS_BENCH_BIN:-}" ]; then cargo build --release -q -p portcullis; fi
 cargo build --release -q -p portcullis-server --example loadgen
 loadgen="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/loadgen"
 paced_rate=10000
-bin="${CARGO_TARGET_DIR:-$PWD/target}/release/portcullis"
+bin="${PORTCULLIS_BENCH_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/portcullis}"
 work=$(mktemp -d)
 server=""
 trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
@@ -87,10 +89,20 @@ LUA
 }
 
 run() { taskset -c "$client_core" wrk -t1 -c"$connections" -d"${duration}s" --latency "$@"; }
+# The server's CPU time so far (user + system, in clock ticks), to report CPU per request:
+# unlike rates, it hardly depends on what else the machine runs.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
+# wrk's output, with the server's CPU ticks spent during the run appended.
+measured() {
+  local before
+  before=$(cpu_ticks)
+  run "$@"
+  echo "server cpu ticks: $(($(cpu_ticks) - before)) per $(getconf CLK_TCK)/s"
+}
 for round in $(seq 1 "$rounds"); do
-  run "http://127.0.0.1:$port/healthz" >"$work/healthz$round.txt"
+  measured "http://127.0.0.1:$port/healthz" >"$work/healthz$round.txt"
   prepare_round "$round"
-  run -s "$work/decide.lua" "http://127.0.0.1:$port/v1/decisions" >"$work/decide$round.txt"
+  measured -s "$work/decide.lua" "http://127.0.0.1:$port/v1/decisions" >"$work/decide$round.txt"
   # Fresh events (their own round number, so no id repeats) for the paced part.
   prepare_round "$((round + 100))"
   taskset -c "$client_core" "$loadgen" --url "http://127.0.0.1:$port/v1/decisions" --token "$token" \
@@ -107,20 +119,26 @@ def figures(path):
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
     value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", text).groups()
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    return rate, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], int(errors.group(1)) if errors else 0
+    requests = int(re.search(r"(\d+) requests in", text).group(1))
+    ticks, per_second = map(int, re.search(r"server cpu ticks: (\d+) per (\d+)", text).groups())
+    cpu_us = ticks / per_second * 1e6 / requests
+    return rate, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], int(errors.group(1)) if errors else 0, cpu_us
 def paced(path):
     text = open(path).read()
     found = dict(re.findall(r"(\S+) ([\d.]+)", text.replace("/s", "")))
     return float(found["rate"]), float(found["p50"]), float(found["p99"]), int(found["failed"])
-rates, paced_p99s, paced_rates = [], [], []
+rates, paced_p99s, paced_rates, cpu = [], [], [], []
 for n in range(1, rounds + 1):
-    (h_rate, h_p99, _), (d_rate, d_p99, d_err) = figures(f"{work}/healthz{n}.txt"), figures(f"{work}/decide{n}.txt")
+    (h_rate, h_p99, _, h_cpu), (d_rate, d_p99, d_err, d_cpu) = figures(f"{work}/healthz{n}.txt"), figures(f"{work}/decide{n}.txt")
+    cpu.append((d_cpu, d_cpu / h_cpu))
     p_rate, p_p50, p_p99, p_failed = paced(f"{work}/paced{n}.txt")
     rates.append((d_rate, d_rate / h_rate)); paced_p99s.append(p_p99); paced_rates.append(p_rate)
     print(f"round {n}: healthz {h_rate:,.0f} req/s p99 {h_p99:.2f} ms | decisions flat out {d_rate:,.0f} req/s p99 {d_p99:.2f} ms, non-2xx {d_err} (ratio {d_rate / h_rate:.2f})"
-          f" | decisions at {p_rate:,.0f} req/s: p50 {p_p50:.2f} ms p99 {p_p99:.2f} ms, failed {p_failed}")
+          f" | decisions at {p_rate:,.0f} req/s: p50 {p_p50:.2f} ms p99 {p_p99:.2f} ms, failed {p_failed}"
+          f" | server CPU per request: healthz {h_cpu:.1f} us, decision {d_cpu:.1f} us")
 print(f"engine counters: {metrics}")
 median_rate = statistics.median(r for r, _ in rates)
 print(f"median capacity: {median_rate:,.0f} decisions/s ({statistics.median(q for _, q in rates):.2f} of healthz)   "
       f"at {statistics.median(paced_rates):,.0f} req/s: median p99 {statistics.median(paced_p99s):.2f} ms   (targets: 10,000 req/s with p99 <= 5 ms)")
+print(f"median server CPU per decision: {statistics.median(c for c, _ in cpu):.1f} us ({statistics.median(q for _, q in cpu):.1f}x a healthz request)")
 PY
