@@ -18,15 +18,18 @@ use portcullis_core::key::{ApiKey, IdlePolicy, KeyAlgorithm, KeyStatus};
 use portcullis_core::operator::Permission;
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::Secret;
-use portcullis_core::signing::{Ed25519PublicKey, PayloadError};
+use portcullis_core::signing::Ed25519PublicKey;
 use portcullis_core::time::UnixMillis;
 use portcullis_core::verify::Rejection;
 use serde_json::json;
 use std::sync::Arc;
+use terms::{KeyTerms, parse_allowlist, parse_scopes, validate_expiry, validate_label};
+
+mod terms;
+pub use terms::payload_error_code;
 
 /// Length of generated API keys and HMAC secrets (Binance's format).
 pub const GENERATED_TOKEN_LEN: usize = 64;
-const MAX_LABEL_CHARS: usize = 100;
 
 /// Settings of the key authority.
 #[derive(Debug, Clone, Copy)]
@@ -540,93 +543,6 @@ pub(crate) fn replace(before: &ApiKey, after: &ApiKey) -> Write {
     Write::UpdateKey {
         key: after.clone(),
         expected_version: before.version,
-    }
-}
-
-/// What every new key, issued or imported, is validated from.
-struct KeyTerms {
-    account: String,
-    label: String,
-    scopes: Vec<String>,
-    ip_allowlist: Vec<String>,
-    expires_at: Option<UnixMillis>,
-}
-
-impl KeyTerms {
-    fn into_key(
-        self,
-        api_key: String,
-        algorithm: KeyAlgorithm,
-        now: UnixMillis,
-    ) -> AppResult<ApiKey> {
-        Ok(ApiKey {
-            key_id: random::identifier("k")?,
-            api_key,
-            account: self.account,
-            label: validate_label(self.label)?,
-            algorithm,
-            public_key: None,
-            scopes: parse_scopes(&self.scopes)?,
-            ip_allowlist: parse_allowlist(&self.ip_allowlist)?,
-            created_at: now,
-            updated_at: now,
-            expires_at: validate_expiry(self.expires_at, now)?,
-            last_used_at: None,
-            last_used_ip: None,
-            revoked_at: None,
-            idle_warned_at: None,
-            version: 1,
-        })
-    }
-}
-
-/// The stable code of each way a signed payload can be malformed.
-pub fn payload_error_code(error: &PayloadError) -> &'static str {
-    match error {
-        PayloadError::MissingTimestamp => "missing_timestamp",
-        PayloadError::MalformedTimestamp => "invalid_timestamp",
-        PayloadError::RecvWindowOutOfRange => "recv_window_out_of_range",
-        PayloadError::DuplicateParameter(_) => "duplicate_parameter",
-    }
-}
-
-fn parse_scopes(names: &[String]) -> AppResult<ScopeSet> {
-    let scopes =
-        ScopeSet::parse(names).map_err(|e| AppError::invalid("unknown_scope", e.to_string()))?;
-    if scopes.is_empty() {
-        return Err(AppError::invalid(
-            "unknown_scope",
-            "a key needs at least one scope",
-        ));
-    }
-    Ok(scopes)
-}
-
-fn parse_allowlist(entries: &[String]) -> AppResult<IpAllowList> {
-    IpAllowList::parse(entries).map_err(|e| AppError::invalid("invalid_cidr", e.to_string()))
-}
-
-fn validate_label(label: String) -> AppResult<String> {
-    let label = label.trim().to_owned();
-    if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
-        return Err(AppError::invalid(
-            "invalid_label",
-            format!("a label is at most {MAX_LABEL_CHARS} printable characters"),
-        ));
-    }
-    Ok(label)
-}
-
-fn validate_expiry(
-    expires_at: Option<UnixMillis>,
-    now: UnixMillis,
-) -> AppResult<Option<UnixMillis>> {
-    match expires_at {
-        Some(at) if at <= now => Err(AppError::invalid(
-            "invalid_expiry",
-            "the expiry must be in the future",
-        )),
-        other => Ok(other),
     }
 }
 
