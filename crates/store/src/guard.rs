@@ -185,34 +185,30 @@ impl SqlStore {
         value: String,
     ) -> StoreResult<Option<PendingChange>> {
         let sql = format!("SELECT {PENDING_COLUMNS} FROM pending_changes WHERE {condition} = $1");
-        let rows = self
-            .rows(
-                "pending change",
-                sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value),
-            )
-            .await?;
-        rows.first().map(pending).transpose()
+        self.first_row(
+            "pending change",
+            sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value),
+            pending,
+        )
+        .await
     }
 }
 
 #[async_trait]
 impl GuardStore for SqlStore {
     async fn guard(&self, account: &str) -> StoreResult<Option<AccountGuard>> {
-        let rows = self
-            .rows(
-                "account guard",
-                sqlx::query("SELECT doc, version FROM account_guards WHERE account = $1")
-                    .bind(account.to_owned()),
-            )
-            .await?;
-        rows.first()
-            .map(|row| {
+        self.first_row(
+            "account guard",
+            sqlx::query("SELECT doc, version FROM account_guards WHERE account = $1")
+                .bind(account.to_owned()),
+            |row| {
                 let mut guard: AccountGuard =
                     from_json("account guard", &get::<String>(row, "doc")?)?;
                 guard.version = get(row, "version")?;
                 Ok(guard)
-            })
-            .transpose()
+            },
+        )
+        .await
     }
 
     async fn pending_change(&self, id: &str) -> StoreResult<Option<PendingChange>> {
@@ -256,11 +252,7 @@ impl GuardStore for SqlStore {
     async fn grant(&self, token_hash: &str) -> StoreResult<Option<StepUpGrant>> {
         let query = sqlx::query("SELECT * FROM step_up_grants WHERE token_hash = $1")
             .bind(token_hash.to_owned());
-        self.rows("step-up grant", query)
-            .await?
-            .first()
-            .map(grant)
-            .transpose()
+        self.first_row("step-up grant", query, grant).await
     }
 
     async fn passkeys(&self, account: &str) -> StoreResult<Vec<StoredPasskey>> {
@@ -278,31 +270,22 @@ impl GuardStore for SqlStore {
     async fn ceremony(&self, id: &str) -> StoreResult<Option<Ceremony>> {
         let query =
             sqlx::query("SELECT * FROM webauthn_ceremonies WHERE id = $1").bind(id.to_owned());
-        self.rows("ceremony", query)
-            .await?
-            .first()
-            .map(crate::passkeys::ceremony)
-            .transpose()
+        self.first_row("ceremony", query, crate::passkeys::ceremony)
+            .await
     }
 
     async fn sign_in_link(&self, token_hash: &str) -> StoreResult<Option<SignInLink>> {
         let query = sqlx::query("SELECT * FROM sign_in_links WHERE token_hash = $1")
             .bind(token_hash.to_owned());
-        self.rows("sign-in link", query)
-            .await?
-            .first()
-            .map(crate::sessions::link)
-            .transpose()
+        self.first_row("sign-in link", query, crate::sessions::link)
+            .await
     }
 
     async fn customer_session(&self, token_hash: &str) -> StoreResult<Option<CustomerSession>> {
         let query = sqlx::query("SELECT * FROM customer_sessions WHERE token_hash = $1")
             .bind(token_hash.to_owned());
-        self.rows("session", query)
-            .await?
-            .first()
-            .map(crate::sessions::session)
-            .transpose()
+        self.first_row("session", query, crate::sessions::session)
+            .await
     }
 
     async fn addresses(&self, account: &str) -> StoreResult<Vec<WithdrawalAddress>> {

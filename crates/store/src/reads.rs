@@ -34,6 +34,22 @@ impl SqlStore {
             .map_err(|e| db_error(what, e))
     }
 
+    /// The first row a query returns, decoded; `None` when it returns none.
+    pub(crate) async fn first_row<T>(
+        &self,
+        what: &str,
+        query: sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments>,
+        decode: impl FnOnce(&AnyRow) -> StoreResult<T>,
+    ) -> StoreResult<Option<T>> {
+        query
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|e| db_error(what, e))?
+            .as_ref()
+            .map(decode)
+            .transpose()
+    }
+
     async fn keys_where(&self, condition: &str, value: &str) -> StoreResult<Vec<ApiKey>> {
         let sql = format!(
             "SELECT {KEY_COLUMNS} FROM api_keys WHERE {condition} = $1 ORDER BY created_at, key_id"
@@ -51,24 +67,22 @@ impl SqlStore {
 #[async_trait]
 impl OperatorStore for SqlStore {
     async fn operator_by_token_hash(&self, token_hash: &str) -> StoreResult<Option<Operator>> {
-        let rows = self
-            .rows(
-                "operators",
-                sqlx::query("SELECT * FROM operators WHERE token_hash = $1")
-                    .bind(token_hash.to_owned()),
-            )
-            .await?;
-        rows.first().map(codec::operator).transpose()
+        self.first_row(
+            "operators",
+            sqlx::query("SELECT * FROM operators WHERE token_hash = $1")
+                .bind(token_hash.to_owned()),
+            codec::operator,
+        )
+        .await
     }
 
     async fn operator(&self, id: &str) -> StoreResult<Option<Operator>> {
-        let rows = self
-            .rows(
-                "operators",
-                sqlx::query("SELECT * FROM operators WHERE id = $1").bind(id.to_owned()),
-            )
-            .await?;
-        rows.first().map(codec::operator).transpose()
+        self.first_row(
+            "operators",
+            sqlx::query("SELECT * FROM operators WHERE id = $1").bind(id.to_owned()),
+            codec::operator,
+        )
+        .await
     }
 
     async fn list_operators(&self) -> StoreResult<Vec<Operator>> {
@@ -85,13 +99,12 @@ impl OperatorStore for SqlStore {
 #[async_trait]
 impl AccountStore for SqlStore {
     async fn account(&self, id: &str) -> StoreResult<Option<Account>> {
-        let rows = self
-            .rows(
-                "accounts",
-                sqlx::query("SELECT * FROM accounts WHERE id = $1").bind(id.to_owned()),
-            )
-            .await?;
-        rows.first().map(codec::account).transpose()
+        self.first_row(
+            "accounts",
+            sqlx::query("SELECT * FROM accounts WHERE id = $1").bind(id.to_owned()),
+            codec::account,
+        )
+        .await
     }
 
     async fn list_accounts(&self, after: Option<&str>, limit: u32) -> StoreResult<Vec<Account>> {
@@ -215,20 +228,17 @@ impl AuditStore for SqlStore {
     }
 
     async fn audit_head(&self) -> StoreResult<Option<ChainHead>> {
-        let rows = self
-            .rows(
-                "audit_head",
-                sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1"),
-            )
-            .await?;
-        rows.first()
-            .map(|row| {
+        self.first_row(
+            "audit_head",
+            sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1"),
+            |row| {
                 Ok(ChainHead {
                     seq: codec::i64_column(row, "seq")?,
                     hash: codec::text_column(row, "hash")?,
                 })
-            })
-            .transpose()
+            },
+        )
+        .await
     }
 }
 
@@ -237,34 +247,30 @@ impl DecisionStore for SqlStore {
     async fn decision(&self, event_id: &str) -> StoreResult<Option<StoredDecision>> {
         let query =
             sqlx::query("SELECT * FROM decisions WHERE event_id = $1").bind(event_id.to_owned());
-        let rows = self.rows("decisions", query).await?;
-        rows.first()
-            .map(|row| {
-                Ok(StoredDecision {
-                    event_id: codec::text_column(row, "event_id")?,
-                    decided_at: UnixMillis(codec::i64_column(row, "decided_at")?),
-                    decision: codec::text_column(row, "decision")?,
-                    score: codec::i64_column(row, "score")?,
-                    reasons: codec::text_column(row, "reasons")?,
-                    features: codec::text_column(row, "features")?,
-                })
+        self.first_row("decisions", query, |row| {
+            Ok(StoredDecision {
+                event_id: codec::text_column(row, "event_id")?,
+                decided_at: UnixMillis(codec::i64_column(row, "decided_at")?),
+                decision: codec::text_column(row, "decision")?,
+                score: codec::i64_column(row, "score")?,
+                reasons: codec::text_column(row, "reasons")?,
+                features: codec::text_column(row, "features")?,
             })
-            .transpose()
+        })
+        .await
     }
 
     async fn checkpoint(&self, name: &str) -> StoreResult<Option<EngineCheckpoint>> {
         let query = sqlx::query("SELECT name, seq, state FROM engine_checkpoints WHERE name = $1")
             .bind(name.to_owned());
-        let rows = self.rows("engine_checkpoints", query).await?;
-        rows.first()
-            .map(|row| {
-                Ok(EngineCheckpoint {
-                    name: codec::text_column(row, "name")?,
-                    seq: codec::i64_column(row, "seq")?,
-                    state: codec::bytes_column(row, "state")?,
-                })
+        self.first_row("engine_checkpoints", query, |row| {
+            Ok(EngineCheckpoint {
+                name: codec::text_column(row, "name")?,
+                seq: codec::i64_column(row, "seq")?,
+                state: codec::bytes_column(row, "state")?,
             })
-            .transpose()
+        })
+        .await
     }
 }
 
