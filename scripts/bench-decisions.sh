@@ -11,8 +11,8 @@
 #   scripts/bench-decisions.sh [seconds per run, default 5]
 #   PORTCULLIS_BENCH_BIN=<path to a portcullis build> scripts/bench-decisions.sh   (compare builds)
 #
-# As scripts/bench-http.sh: the server (embedded SQLite, one worker thread) is pinned to core 1
-# and wrk (one thread) to core 0. Every request is a distinct deciding event (withdrawals, new
+# The server setup is scripts/bench-lib.sh's (embedded SQLite, one worker thread pinned to core
+# 1, every client on core 0). Every request is a distinct deciding event (withdrawals, new
 # addresses, key changes over 10,000 accounts, ids never repeated across rounds), so each one
 # takes the whole path: token check, parsing, the append to the event log, the engine's
 # catch-up (features, CEL rules, closed loop), the stored decision, the answer. The engine's
@@ -20,31 +20,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${1:-5}"
-connections=64
-rounds=3
-server_core=1
-client_core=0
-
-if ! command -v wrk >/dev/null 2>&1; then
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
-fi
-# PORTCULLIS_BENCH_BIN=<path> runs another build of the service (to compare two builds).
-if [ -z "${PORTCULLIS_BENCH_BIN:-}" ]; then cargo build --release -q -p portcullis; fi
+source scripts/bench-lib.sh
 cargo build --release -q -p portcullis-server --example loadgen
 loadgen="${CARGO_TARGET_DIR:-$PWD/target}/release/examples/loadgen"
 paced_rate=10000
-bin="${PORTCULLIS_BENCH_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/portcullis}"
-work=$(mktemp -d)
-server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
-export PORTCULLIS_DATA_DIR="$work/data" PORTCULLIS_LOG_LEVEL=warn PORTCULLIS_WORKER_THREADS=1
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export PORTCULLIS_LISTEN="127.0.0.1:$port"
-
-token=$("$bin" operators create --name bench --role integration | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-taskset -c "$server_core" "$bin" serve &
-server=$!
-for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+start_server
 
 # Distinct deciding events for one round, in time order, as ready-made requests for wrk.
 prepare_round() {
@@ -69,36 +49,9 @@ for n in range(count):
                 "ip_allowlist": [f"{ip}/32"], "step_up": "totp"}
     out.write(json.dumps({**head, **body}, separators=(",", ":")) + "\n")
 PY
-  cat >"$work/decide.lua" <<LUA
-local requests, count, i = {}, 0, 0
-function init(args)
-  wrk.method = "POST"
-  wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer $token"
-  -- Formatted once here, so the client spends no Lua time per request.
-  for line in io.lines("$work/bodies.txt") do
-    count = count + 1
-    requests[count] = wrk.format(nil, "/v1/decisions", nil, line)
-  end
-end
-function request()
-  i = i % count + 1
-  return requests[i]
-end
-LUA
+  write_wrk_script "$work/decide.lua" /v1/decisions
 }
 
-run() { taskset -c "$client_core" wrk -t1 -c"$connections" -d"${duration}s" --latency "$@"; }
-# The server's CPU time so far (user + system, in clock ticks), to report CPU per request:
-# unlike rates, it hardly depends on what else the machine runs.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
-# wrk's output, with the server's CPU ticks spent during the run appended.
-measured() {
-  local before
-  before=$(cpu_ticks)
-  run "$@"
-  echo "server cpu ticks: $(($(cpu_ticks) - before)) per $(getconf CLK_TCK)/s"
-}
 for round in $(seq 1 "$rounds"); do
   measured "http://127.0.0.1:$port/healthz" >"$work/healthz$round.txt"
   prepare_round "$round"
@@ -109,20 +62,13 @@ for round in $(seq 1 "$rounds"); do
     --bodies "$work/bodies.txt" --rate "$paced_rate" --connections "$connections" --seconds "$duration" \
     >"$work/paced$round.txt"
 done
-metrics=$(curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" | grep -E '^portcullis_(engine_events_total|engine_duplicates_total|decisions_total|decision_group)' | tr '\n' ' ')
+metrics=$(metrics_matching '^portcullis_(engine_events_total|engine_duplicates_total|decisions_total|decision_group)')
 
 python3 - "$work" "$rounds" "$metrics" <<'PY'
 import re, statistics, sys
+sys.path.insert(0, "scripts")
+from bench_figures import figures
 work, rounds, metrics = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def figures(path):
-    text = open(path).read()
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))
-    value, unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", text).groups()
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    requests = int(re.search(r"(\d+) requests in", text).group(1))
-    ticks, per_second = map(int, re.search(r"server cpu ticks: (\d+) per (\d+)", text).groups())
-    cpu_us = ticks / per_second * 1e6 / requests
-    return rate, float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit], int(errors.group(1)) if errors else 0, cpu_us
 def paced(path):
     text = open(path).read()
     found = dict(re.findall(r"(\S+) ([\d.]+)", text.replace("/s", "")))

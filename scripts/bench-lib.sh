@@ -1,0 +1,68 @@
+# Shared by the HTTP benchmarks (bench-http.sh, bench-decisions.sh); sourced, not run.
+#
+# Sets up one server for a benchmark: a release build of `portcullis serve` (or the build in
+# PORTCULLIS_BENCH_BIN, to compare two), embedded SQLite in a scratch data directory, one worker
+# thread, pinned to core 1 while every client is pinned to core 0, so the figures measure the
+# server rather than the scheduler's fight between the two. The caller sets `duration` first.
+connections=64
+rounds=3
+server_core=1
+client_core=0
+
+if ! command -v wrk >/dev/null 2>&1; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+if [ -z "${PORTCULLIS_BENCH_BIN:-}" ]; then cargo build --release -q -p portcullis; fi
+bin="${PORTCULLIS_BENCH_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/portcullis}"
+work=$(mktemp -d)
+server=""
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+export PORTCULLIS_DATA_DIR="$work/data" PORTCULLIS_LOG_LEVEL=warn PORTCULLIS_WORKER_THREADS=1
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export PORTCULLIS_LISTEN="127.0.0.1:$port"
+token=$("$bin" operators create --name bench --role integration | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+
+start_server() {
+  taskset -c "$server_core" "$bin" serve &
+  server=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+}
+
+# A wrk script that posts each line of $work/bodies.txt in turn to the path $2, written to $1.
+write_wrk_script() {
+  cat >"$1" <<LUA
+local requests, count, i = {}, 0, 0
+function init(args)
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer $token"
+  -- Formatted once here, so the client spends no Lua time per request.
+  for line in io.lines("$work/bodies.txt") do
+    count = count + 1
+    requests[count] = wrk.format(nil, "$2", nil, line)
+  end
+end
+function request()
+  i = i % count + 1
+  return requests[i]
+end
+LUA
+}
+
+run() { taskset -c "$client_core" wrk -t1 -c"$connections" -d"${duration}s" --latency "$@"; }
+# The server's CPU time so far (user + system, in clock ticks), to report CPU per request:
+# unlike rates, it hardly depends on what else the machine runs.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$server/stat"; }
+# wrk's output, with the server's CPU ticks spent during the run appended (read by
+# scripts/bench_figures.py).
+measured() {
+  local before
+  before=$(cpu_ticks)
+  run "$@"
+  echo "server cpu ticks: $(($(cpu_ticks) - before)) per $(getconf CLK_TCK)/s"
+}
+
+# The metrics whose names match the pattern $1, on one line.
+metrics_matching() {
+  curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" | grep -E "$1" | tr '\n' ' '
+}
