@@ -10,12 +10,17 @@ use portcullis_app::ports::{
 };
 use portcullis_core::account::Account;
 use portcullis_core::allowlist::IpAllowList;
-use portcullis_core::audit::{AuditDraft, ChainVerifier};
+use portcullis_core::audit::AuditDraft;
 use portcullis_core::guard::totp::TotpState;
 use portcullis_core::guard::{PendingStatus, Protection, StepUpMethod, Widening};
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::time::UnixMillis;
 use std::sync::Arc;
+
+#[macro_use]
+#[path = "support/backends.rs"]
+mod backends;
+use backends::{chain_is_intact, postgres, sqlite};
 
 #[path = "guard_conformance/grants.rs"]
 mod grants;
@@ -24,25 +29,6 @@ mod pending;
 
 use grants::*;
 use pending::*;
-
-async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("guard_conformance.db").display()
-    );
-    (portcullis_store::open(&url).await.unwrap(), dir)
-}
-
-async fn postgres() -> (Arc<dyn Store>, tempfile::TempDir) {
-    let url = portcullis_store::testing::fresh_postgres_database("portcullis_conf")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    (
-        portcullis_store::open(&url).await.unwrap(),
-        tempfile::tempdir().unwrap(),
-    )
-}
 
 const NOW: UnixMillis = UnixMillis(1_753_711_391_250);
 const HOUR: i64 = 3_600_000;
@@ -185,16 +171,6 @@ fn address(account: &str, network: &str, address: &str, label: &str) -> Withdraw
     }
 }
 
-async fn chain_is_intact(store: &dyn Store) -> i64 {
-    let mut verifier = ChainVerifier::new();
-    for entry in store.audit_entries(0, 10_000).await.unwrap() {
-        verifier.check(&entry).unwrap();
-    }
-    verifier
-        .finish(store.audit_head().await.unwrap().as_ref())
-        .unwrap()
-}
-
 fn ids(changes: &[PendingChange]) -> Vec<&str> {
     changes.iter().map(|c| c.id.as_str()).collect()
 }
@@ -303,29 +279,6 @@ async fn guard_round_trips_with_optimistic_versions(store: Arc<dyn Store>) {
         "updating a guard that was never stored: {missing:?}"
     );
     assert_eq!(store.guard("acc_2").await.unwrap(), None);
-}
-
-macro_rules! conformance {
-    ($($(#[$meta:meta])* $story:ident),* $(,)?) => {
-        mod sqlite_backend {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$meta])*
-            async fn $story() {
-                let (store, _dir) = super::sqlite().await;
-                assert_eq!(store.backend_name(), "sqlite");
-                super::$story(store).await;
-            })*
-        }
-        mod postgres_backend {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            $(#[$meta])*
-            async fn $story() {
-                let (store, _dir) = super::postgres().await;
-                assert_eq!(store.backend_name(), "postgres");
-                super::$story(store).await;
-            })*
-        }
-    };
 }
 
 conformance!(
