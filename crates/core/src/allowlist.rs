@@ -3,7 +3,7 @@
 //! An empty list means "unrestricted", as on every exchange; the key authority treats that as a
 //! risk in its own right (idle expiry, and `withdraw` will require a non-empty list).
 
-use ipnet::IpNet;
+pub use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::net::IpAddr;
 

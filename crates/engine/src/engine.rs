@@ -3,7 +3,7 @@
 
 use crate::decision::{Decision, Verdict};
 use crate::dedup::{Check, Hash128, HashTable, SeenIds};
-use crate::features::Features;
+use crate::features::{Features, unseen_networks};
 use crate::policy::Policy;
 use crate::state::{
     AccountState, AddressStatus, Global, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_IPS,
@@ -153,7 +153,8 @@ impl Engine {
             apply(state, event, Verdict::Allow);
             return Outcome::Applied;
         }
-        let features = Features::compute(state, &self.global, event);
+        let account_tag = Tag::of(account);
+        let features = Features::compute(state, &self.global, event, account_tag);
         let evaluation = self.policy.evaluate(&features);
         for index in &evaluation.fired {
             let id = &self.policy.rules[*index].id;
@@ -171,6 +172,8 @@ impl Engine {
             .or_default() += 1;
         if evaluation.verdict <= Verdict::Challenge {
             observe(state, event);
+        } else {
+            mark_campaign(&mut self.global, state, event, account_tag, &features);
         }
         apply(state, event, evaluation.verdict);
         let decision = Decision {
@@ -211,6 +214,41 @@ impl Engine {
             }
             _ => {}
         }
+    }
+}
+
+/// Marks what a held or blocked event involved for other accounts to see (`network`): the
+/// address funds were to go to or be allow-listed, the IPs a key change allow-lists that the
+/// account was never seen using, and the unseen IP an API withdrawal came from.
+fn mark_campaign(
+    global: &mut Global,
+    state: &AccountState,
+    event: &ContractEvent,
+    account: Tag,
+    features: &Features,
+) {
+    let ts = event.ts.as_millis();
+    let links = &mut global.campaign;
+    match &event.body {
+        EventBody::AddressAdded { address, .. } => links.mark_address(address, account, ts),
+        EventBody::WithdrawalRequested {
+            address, key_id, ..
+        } => {
+            links.mark_address(address, account, ts);
+            let ip = event.ctx.ip.as_deref().and_then(|ip| ip.parse().ok());
+            if let Some(ip) = ip.filter(|_| key_id.is_some() && features.ip_new) {
+                links.mark_ip(ip, account, ts);
+            }
+        }
+        EventBody::ApiKeyCreated { ip_allowlist, .. }
+        | EventBody::ApiKeyUpdated { ip_allowlist, .. } => {
+            for net in unseen_networks(state, ip_allowlist, ts) {
+                if net.prefix_len() == net.max_prefix_len() {
+                    links.mark_ip(net.addr(), account, ts);
+                }
+            }
+        }
+        _ => {}
     }
 }
 

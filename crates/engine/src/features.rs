@@ -5,6 +5,7 @@
 use crate::state::{AccountState, AddressStatus, Global, Tag, sum_between};
 use cel::common::value::CowVal;
 use cel::context::VariableResolver;
+use portcullis_core::allowlist::{IpAllowList, IpNet};
 use portcullis_core::contract::{ContractEvent, EventBody};
 use portcullis_core::events::StepUp;
 use portcullis_core::scope::Scope;
@@ -50,6 +51,14 @@ pub struct Features {
     pub address_blocked: bool,
     pub address_held: bool,
     pub address_fraud: bool,
+    /// Another account's held or blocked withdrawal or allow-listing named this address this
+    /// past week (see `network`).
+    pub address_flagged_elsewhere: bool,
+    /// The key's new allow-list holds an IP, not seen on this account before, that another
+    /// account's held or blocked key change or API withdrawal used this past week.
+    pub allowlist_ip_flagged_elsewhere: bool,
+    /// The event comes from such an IP.
+    pub ip_flagged_elsewhere: bool,
     pub amount_vs_max: f64,
     pub prior_withdrawals_30d: i64,
     pub withdrawn_24h_usd: f64,
@@ -92,6 +101,9 @@ pub const FEATURE_NAMES: &[&str] = &[
     "address_blocked",
     "address_held",
     "address_fraud",
+    "address_flagged_elsewhere",
+    "allowlist_ip_flagged_elsewhere",
+    "ip_flagged_elsewhere",
     "amount_vs_max",
     "prior_withdrawals_30d",
     "withdrawn_24h_usd",
@@ -136,6 +148,9 @@ impl VariableResolver for Features {
             "address_blocked" => self.address_blocked.into(),
             "address_held" => self.address_held.into(),
             "address_fraud" => self.address_fraud.into(),
+            "address_flagged_elsewhere" => self.address_flagged_elsewhere.into(),
+            "allowlist_ip_flagged_elsewhere" => self.allowlist_ip_flagged_elsewhere.into(),
+            "ip_flagged_elsewhere" => self.ip_flagged_elsewhere.into(),
             "amount_vs_max" => self.amount_vs_max.into(),
             "prior_withdrawals_30d" => self.prior_withdrawals_30d.into(),
             "withdrawn_24h_usd" => self.withdrawn_24h_usd.into(),
@@ -170,10 +185,35 @@ fn seen_before(state: &AccountState, ip: &str, ts: i64) -> bool {
         .is_some_and(|(seen, _)| seen.first < ts)
 }
 
+/// The networks of an allow-list that hold no address this account was seen using before `ts`.
+pub(crate) fn unseen_networks<'a>(
+    state: &'a AccountState,
+    allowlist: &'a IpAllowList,
+    ts: i64,
+) -> impl Iterator<Item = &'a IpNet> + 'a {
+    allowlist.networks().iter().filter(move |net| {
+        !state
+            .ips
+            .iter()
+            .any(|(_, seen, ip)| seen.first < ts && ip.is_some_and(|ip| net.contains(&ip)))
+    })
+}
+
 impl Features {
-    /// The features of `event` against the state before it.
-    pub(crate) fn compute(state: &AccountState, global: &Global, event: &ContractEvent) -> Self {
+    /// The features of `event` against the state before it; `account` is the tag of its
+    /// account (to tell other accounts' marks from its own).
+    pub(crate) fn compute(
+        state: &AccountState,
+        global: &Global,
+        event: &ContractEvent,
+        account: Tag,
+    ) -> Self {
         let ts = event.ts.as_millis();
+        let event_ip = event
+            .ctx
+            .ip
+            .as_deref()
+            .and_then(|ip| ip.parse::<IpAddr>().ok());
         let mut f = Features {
             event_type: event.body.type_name().to_owned(),
             call_active: event.ctx.call_active == Some(true),
@@ -213,6 +253,8 @@ impl Features {
             market_volatility: recent_markets(global, ts)
                 .map(|m| m.volatility)
                 .fold(0.0, f64::max),
+            ip_flagged_elsewhere: event_ip
+                .is_some_and(|ip| global.campaign.ip_marked_elsewhere(ip, account, ts)),
             ..Features::default()
         };
         if f.call_active {
@@ -254,15 +296,10 @@ impl Features {
                     } else {
                         ip_allowlist.is_unrestricted()
                     });
-                f.allowlist_unseen_ips = ip_allowlist
-                    .networks()
-                    .iter()
-                    .filter(|net| {
-                        !state.ips.iter().any(|(_, seen, ip)| {
-                            seen.first < ts && ip.is_some_and(|ip| net.contains(&ip))
-                        })
-                    })
-                    .count() as i64;
+                f.allowlist_unseen_ips = unseen_networks(state, ip_allowlist, ts).count() as i64;
+                f.allowlist_ip_flagged_elsewhere = unseen_networks(state, ip_allowlist, ts)
+                    .filter(|net| net.prefix_len() == net.max_prefix_len())
+                    .any(|net| global.campaign.ip_marked_elsewhere(net.addr(), account, ts));
                 f.escalation = f.adds_withdraw
                     || f.allowlist_loosened
                     || (moves_money && f.allowlist_unseen_ips > 0);
@@ -274,6 +311,9 @@ impl Features {
             } => {
                 f.escalation = true;
                 f.set_address(state, global, address, ts);
+                f.address_flagged_elsewhere = global
+                    .campaign
+                    .address_marked_elsewhere(address, account, ts);
                 f.set_step_up(*step_up);
             }
             EventBody::WithdrawalRequested {
@@ -283,6 +323,9 @@ impl Features {
                 ..
             } => {
                 f.set_address(state, global, address, ts);
+                f.address_flagged_elsewhere = global
+                    .campaign
+                    .address_marked_elsewhere(address, account, ts);
                 f.amount_usd = *amount_usd;
                 f.set_money(state, ts, *amount_usd);
                 if let Some(key_id) = key_id {

@@ -10,6 +10,7 @@ mod decision;
 mod dedup;
 mod engine;
 mod features;
+mod network;
 mod policy;
 mod state;
 

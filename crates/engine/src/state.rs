@@ -11,6 +11,7 @@
 //! collection (below 10^-16); a chosen text matching a given one needs a second preimage of
 //! SipHash (about 2^64 tries), and would only make the new text look known.
 
+use crate::network::CampaignLinks;
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::scope::ScopeSet;
 use serde::{Deserialize, Serialize};
@@ -246,6 +247,8 @@ pub(crate) struct Global {
     /// Tags of the normalised contacts named in `fraud.confirmed` events (compared with the
     /// tags of the numbers that called a customer; a tag collision could only add friction).
     pub fraud_contacts: HashSet<Tag>,
+    /// Addresses and IPs that other accounts' refused actions involved this past week.
+    pub campaign: CampaignLinks,
 }
 
 #[cfg(test)]

@@ -73,6 +73,28 @@ fn cases() -> Vec<(&'static str, Features)> {
             },
         ),
         (
+            "address_flagged_elsewhere",
+            Features {
+                address_flagged_elsewhere: true,
+                ..withdrawal()
+            },
+        ),
+        (
+            "allowlisted_ip_flagged_elsewhere",
+            Features {
+                allowlist_ip_flagged_elsewhere: true,
+                ..widening()
+            },
+        ),
+        (
+            "ip_flagged_elsewhere",
+            Features {
+                ip_flagged_elsewhere: true,
+                via_api: true,
+                ..withdrawal()
+            },
+        ),
+        (
             "called_by_confirmed_fraud_number",
             Features {
                 fraud_caller_contact: true,

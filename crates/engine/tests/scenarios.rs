@@ -214,3 +214,79 @@ fn late_events_update_windows_by_their_own_time() {
     );
     assert!(withdrawal.decision >= Verdict::Hold, "{withdrawal:?}");
 }
+
+/// The ordinary history of `HISTORY`, lived by another customer at home on their own network.
+fn history_of(account: &str, ip: &str) -> Vec<String> {
+    HISTORY
+        .iter()
+        .map(|line| {
+            line.replace(r#""a1""#, &format!(r#""{account}""#))
+                .replace("198.51.100.23", ip)
+                .replace(r#""d1""#, &format!(r#""d_{account}""#))
+        })
+        .collect()
+}
+
+#[test]
+fn a_campaign_is_recognised_at_its_next_victim_before_anyone_confirms_it() {
+    let mut lines = HISTORY.iter().map(ToString::to_string).collect::<Vec<_>>();
+    lines.extend(history_of("a2", "192.0.2.44"));
+    lines.extend(history_of("a3", "192.0.2.77"));
+    lines.extend([
+        // The first victim widens during a call: held, and its drain blocked.
+        r#"9000 | "type":"api_key.updated","account":"a1","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["203.0.113.7/32"],"step_up":"totp","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"app","call_active":true}"#.to_owned(),
+        r#"9006 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w9","asset":"USDT","network":"TRX","address":"TQcollector","amount":"4900","amount_usd":4900,"key_id":"k1","ctx":{"ip":"203.0.113.7","channel":"api"}"#.to_owned(),
+        // The next victim's app saw no call: the same server and address give them away.
+        r#"9100 | "type":"api_key.updated","account":"a2","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["203.0.113.7/32"],"step_up":"totp","ctx":{"ip":"192.0.2.44","device_id":"d_a2","channel":"app"}"#.to_owned(),
+        r#"9104 | "type":"address.added","account":"a2","address":"TQcollector","asset":"USDT","network":"TRX","step_up":"totp","ctx":{"ip":"192.0.2.44","device_id":"d_a2","channel":"app"}"#.to_owned(),
+        r#"9106 | "type":"withdrawal.requested","account":"a2","withdrawal_id":"w10","asset":"USDT","network":"TRX","address":"TQcollector","amount":"3000","amount_usd":3000,"ctx":{"ip":"192.0.2.44","device_id":"d_a2","channel":"app"}"#.to_owned(),
+        // A third customer does the same things with their own server and address: no link.
+        r#"9200 | "type":"api_key.updated","account":"a3","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["192.0.2.200/32"],"step_up":"totp","ctx":{"ip":"192.0.2.77","device_id":"d_a3","channel":"app"}"#.to_owned(),
+        r#"9204 | "type":"address.added","account":"a3","address":"TQown","asset":"USDT","network":"TRX","step_up":"totp","ctx":{"ip":"192.0.2.77","device_id":"d_a3","channel":"app"}"#.to_owned(),
+    ]);
+    // In time order, as a feed is (the histories interleave).
+    lines.sort_by_key(|line| {
+        line.split_once('|')
+            .map(|(m, _)| m.trim().parse::<i64>().unwrap())
+    });
+    let decisions = run(&lines.iter().map(String::as_str).collect::<Vec<_>>());
+    let by_reason = |n: usize, reason: &str| decisions[n].reasons.iter().any(|r| r == reason);
+    let first = 9; // three histories of three decisions each
+    assert!(
+        decisions[first].decision >= Verdict::Hold,
+        "{:?}",
+        decisions[first]
+    );
+    assert_eq!(decisions[first + 1].decision, Verdict::Block);
+    let (key, address, drain) = (first + 2, first + 3, first + 4);
+    assert!(
+        decisions[key].decision >= Verdict::Hold,
+        "{:?}",
+        decisions[key]
+    );
+    assert!(by_reason(key, "allowlisted_ip_flagged_elsewhere"));
+    assert!(
+        by_reason(address, "address_flagged_elsewhere"),
+        "{:?}",
+        decisions[address]
+    );
+    assert!(
+        decisions[drain].decision >= Verdict::Hold,
+        "{:?}",
+        decisions[drain]
+    );
+    assert!(by_reason(drain, "address_flagged_elsewhere"));
+    // Allow-listing a server it never used still counts against the third customer's key
+    // change on its own; nothing links it, or its new address, to the campaign.
+    for unlinked in [first + 5, first + 6] {
+        assert!(
+            !decisions[unlinked]
+                .reasons
+                .iter()
+                .any(|r| r.ends_with("_elsewhere")),
+            "{:?}",
+            decisions[unlinked]
+        );
+    }
+    assert!(decisions[first + 6].decision <= Verdict::Challenge);
+}
