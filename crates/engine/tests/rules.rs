@@ -76,6 +76,7 @@ fn cases() -> Vec<(&'static str, Features)> {
             "address_flagged_elsewhere",
             Features {
                 address_flagged_elsewhere: true,
+                address_new: true,
                 ..withdrawal()
             },
         ),
@@ -91,6 +92,7 @@ fn cases() -> Vec<(&'static str, Features)> {
             Features {
                 ip_flagged_elsewhere: true,
                 via_api: true,
+                ip_minutes_known: 30.0,
                 ..withdrawal()
             },
         ),
@@ -258,5 +260,25 @@ fn every_rule_has_a_case_that_fires_it_and_a_quiet_one_that_does_not() {
             evaluation.reasons.is_empty() && evaluation.score == 0,
             "{event_type}: {evaluation:?}"
         );
+    }
+}
+
+#[test]
+fn links_to_other_accounts_leave_long_used_addresses_and_servers_alone() {
+    let policy = Policy::default_policy().unwrap();
+    let long_used_address = Features {
+        address_flagged_elsewhere: true,
+        address_minutes_since_added: 90.0 * 1440.0,
+        ..withdrawal()
+    };
+    let long_used_server = Features {
+        ip_flagged_elsewhere: true,
+        via_api: true,
+        ip_minutes_known: 60.0 * 1440.0,
+        ..withdrawal()
+    };
+    for features in [long_used_address, long_used_server] {
+        let evaluation = policy.evaluate(&features);
+        assert!(evaluation.reasons.is_empty(), "{evaluation:?}");
     }
 }
