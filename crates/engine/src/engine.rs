@@ -3,7 +3,7 @@
 
 use crate::decision::{Decision, Verdict};
 use crate::dedup::{Check, Hash128, HashTable, SeenIds};
-use crate::features::{Features, unseen_networks};
+use crate::features::{Features, unseen_hosts};
 use crate::policy::Policy;
 use crate::state::{
     AccountState, AddressStatus, Global, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_IPS,
@@ -242,10 +242,8 @@ fn mark_campaign(
         }
         EventBody::ApiKeyCreated { ip_allowlist, .. }
         | EventBody::ApiKeyUpdated { ip_allowlist, .. } => {
-            for net in unseen_networks(state, ip_allowlist, ts) {
-                if net.prefix_len() == net.max_prefix_len() {
-                    links.mark_ip(net.addr(), account, ts);
-                }
+            for ip in unseen_hosts(state, ip_allowlist, ts) {
+                links.mark_ip(ip, account, ts);
             }
         }
         _ => {}

@@ -199,6 +199,18 @@ pub(crate) fn unseen_networks<'a>(
     })
 }
 
+/// The single addresses (`/32`, `/128`) among an allow-list's unseen networks: wider entries
+/// name no one host, so they are never taken for an attacker's server.
+pub(crate) fn unseen_hosts<'a>(
+    state: &'a AccountState,
+    allowlist: &'a IpAllowList,
+    ts: i64,
+) -> impl Iterator<Item = IpAddr> + 'a {
+    unseen_networks(state, allowlist, ts)
+        .filter(|net| net.prefix_len() == net.max_prefix_len())
+        .map(IpNet::addr)
+}
+
 impl Features {
     /// The features of `event` against the state before it; `account` is the tag of its
     /// account (to tell other accounts' marks from its own).
@@ -297,9 +309,8 @@ impl Features {
                         ip_allowlist.is_unrestricted()
                     });
                 f.allowlist_unseen_ips = unseen_networks(state, ip_allowlist, ts).count() as i64;
-                f.allowlist_ip_flagged_elsewhere = unseen_networks(state, ip_allowlist, ts)
-                    .filter(|net| net.prefix_len() == net.max_prefix_len())
-                    .any(|net| global.campaign.ip_marked_elsewhere(net.addr(), account, ts));
+                f.allowlist_ip_flagged_elsewhere = unseen_hosts(state, ip_allowlist, ts)
+                    .any(|ip| global.campaign.ip_marked_elsewhere(ip, account, ts));
                 f.escalation = f.adds_withdraw
                     || f.allowlist_loosened
                     || (moves_money && f.allowlist_unseen_ips > 0);
@@ -310,10 +321,7 @@ impl Features {
                 address, step_up, ..
             } => {
                 f.escalation = true;
-                f.set_address(state, global, address, ts);
-                f.address_flagged_elsewhere = global
-                    .campaign
-                    .address_marked_elsewhere(address, account, ts);
+                f.set_address(state, global, address, account, ts);
                 f.set_step_up(*step_up);
             }
             EventBody::WithdrawalRequested {
@@ -322,14 +330,11 @@ impl Features {
                 key_id,
                 ..
             } => {
-                f.set_address(state, global, address, ts);
-                f.address_flagged_elsewhere = global
-                    .campaign
-                    .address_marked_elsewhere(address, account, ts);
+                f.set_address(state, global, address, account, ts);
                 f.amount_usd = *amount_usd;
                 f.set_money(state, ts, *amount_usd);
                 if let Some(key_id) = key_id {
-                    f.set_key_use(state, event, key_id, ts);
+                    f.set_key_use(state, event_ip, key_id, ts);
                 }
             }
             _ => {}
@@ -349,10 +354,20 @@ impl Features {
         self.step_up_weak = weak;
     }
 
-    fn set_address(&mut self, state: &AccountState, global: &Global, address: &str, ts: i64) {
+    fn set_address(
+        &mut self,
+        state: &AccountState,
+        global: &Global,
+        address: &str,
+        account: Tag,
+        ts: i64,
+    ) {
         let known = state.addresses.get(Tag::of(address));
         self.address_new = known.is_none_or(|(seen, _)| seen.first >= ts);
         self.address_fraud = global.fraud_addresses.contains(address);
+        self.address_flagged_elsewhere = global
+            .campaign
+            .address_marked_elsewhere(address, account, ts);
         if let Some((_, address)) = known {
             self.address_minutes_since_added = minutes_since(address.added_at, ts);
             self.address_blocked = address.status == AddressStatus::Blocked;
@@ -378,16 +393,11 @@ impl Features {
         };
     }
 
-    fn set_key_use(&mut self, state: &AccountState, event: &ContractEvent, key_id: &str, ts: i64) {
+    fn set_key_use(&mut self, state: &AccountState, ip: Option<IpAddr>, key_id: &str, ts: i64) {
         self.via_api = true;
         if let Some((_, key)) = state.keys.get(Tag::of(key_id)).filter(|(_, k)| k.known) {
             self.key_known = true;
             self.key_lacks_withdraw = !key.scopes.contains(Scope::Withdraw);
-            let ip = event
-                .ctx
-                .ip
-                .as_deref()
-                .and_then(|ip| ip.parse::<IpAddr>().ok());
             self.ip_outside_key_allowlist =
                 !key.allowlist.is_unrestricted() && !ip.is_some_and(|ip| key.allowlist.allows(ip));
             self.key_minutes_since_widened = minutes_since(key.widened_at, ts);
