@@ -103,7 +103,7 @@ const MIN_SLOTS: usize = 16;
 #[derive(Debug, Default)]
 pub struct ReplayGuard {
     /// Zero is a slot unused since the last rebuild; the length is a power of two, or zero.
-    slots: Vec<u64>,
+    slots: Box<[u64]>,
     /// Slots written since the last rebuild, live or expired.
     used: usize,
     /// Entries expiring before this second are dead. Never moves back.
@@ -162,6 +162,13 @@ impl ReplayGuard {
         true
     }
 
+    /// Where the current table lies in memory, so that a caller can ask the processor to
+    /// start loading a fingerprint's first slot before it takes the lock this guard is behind
+    /// (see [`TableLayout::probe_address`]).
+    pub fn layout(&self) -> TableLayout {
+        TableLayout::new(self.slots.as_ptr().addr(), self.slots.len())
+    }
+
     /// Live entries (a scan of the table).
     pub fn len(&self) -> usize {
         self.slots
@@ -194,7 +201,7 @@ impl ReplayGuard {
             old.iter().filter(|&&slot| self.holds_live(slot)).count()
         };
         let size = (2 * (live + 1)).next_power_of_two().max(MIN_SLOTS);
-        self.slots = vec![0; size];
+        self.slots = vec![0; size].into_boxed_slice();
         self.used = live;
         self.rebuilt_at_second = self.horizon_second;
         let mask = size - 1;
@@ -212,6 +219,48 @@ impl ReplayGuard {
 
     fn holds_live(&self, slot: u64) -> bool {
         slot != 0 && self.is_live(slot)
+    }
+}
+
+/// Where a guard's table lay when it was last asked: an address and nothing more (the table
+/// may since have been rebuilt elsewhere), good only as a prefetch hint. Packed into 64 bits
+/// (the address in the low 56, the table's length as a power of two above it) so that a
+/// caller can keep it in one atomic word beside the lock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableLayout(u64);
+
+impl TableLayout {
+    const ADDRESS_BITS: u64 = (1 << 56) - 1;
+
+    /// A table of `len` slots (zero or a power of two) starting at `base`. Addresses above
+    /// 2^56, which no current processor hands out, lose their high bits: the hint is then
+    /// wrong, which costs a wasted load and nothing else.
+    fn new(base: usize, len: usize) -> Self {
+        let log2_len = u64::from(len.max(1).trailing_zeros());
+        Self((base as u64 & Self::ADDRESS_BITS) | (log2_len << 56))
+    }
+
+    pub fn from_bits(bits: u64) -> Self {
+        Self(bits)
+    }
+
+    pub fn to_bits(self) -> u64 {
+        self.0
+    }
+
+    fn base(self) -> usize {
+        usize::try_from(self.0 & Self::ADDRESS_BITS).unwrap_or_default()
+    }
+
+    fn mask(self) -> usize {
+        (1usize << (self.0 >> 56)) - 1
+    }
+
+    /// The address of the slot where `fingerprint`'s probe starts.
+    pub fn probe_address(self, fingerprint: Fingerprint) -> usize {
+        let slot = home_of(tag_of(fingerprint)) & self.mask();
+        self.base()
+            .wrapping_add(slot.wrapping_mul(std::mem::size_of::<u64>()))
     }
 }
 
@@ -265,6 +314,28 @@ mod tests {
             "a shard's entries share their low byte, so it is not stored"
         );
         assert!(guard.first_use(fp(7) ^ 0x100, 10_000, 5_000));
+    }
+
+    #[test]
+    fn the_layout_points_at_the_slot_where_a_probe_starts() {
+        let mut guard = ReplayGuard::new();
+        assert!(guard.first_use(fp(7), 10_000, 5_000));
+        let layout = guard.layout();
+        assert_eq!(layout.base(), guard.slots.as_ptr().addr());
+        assert_eq!(layout.mask(), guard.slots.len() - 1);
+        assert_eq!(TableLayout::from_bits(layout.to_bits()), layout);
+        let stored = guard.slots.iter().position(|&slot| slot != 0);
+        let home = (layout.probe_address(fp(7)) - layout.base()) / 8;
+        assert_eq!(
+            stored,
+            Some(home),
+            "alone in its table, an entry sits at its home"
+        );
+        assert_eq!(
+            ReplayGuard::new().layout().mask(),
+            0,
+            "an empty guard has no table to point into"
+        );
     }
 
     #[test]

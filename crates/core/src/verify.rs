@@ -136,6 +136,21 @@ impl VerifiableKey {
         idle_policy: IdlePolicy,
         first_use: impl FnOnce(&[u8], i64, bool) -> bool,
     ) -> Result<(), Rejection> {
+        self.verify_prepared(request, freshness, now, idle_policy, |_| {}, first_use)
+    }
+
+    /// [`VerifiableKey::verify`], first showing `prepare` the decoded signature, before it is
+    /// checked: a replay guard can then start loading what it will look at from memory while
+    /// the signature is computed. `prepare` must change nothing: the signature may be forged.
+    pub fn verify_prepared(
+        &self,
+        request: &SignedRequest<'_>,
+        freshness: Freshness,
+        now: UnixMillis,
+        idle_policy: IdlePolicy,
+        prepare: impl FnOnce(&[u8]),
+        first_use: impl FnOnce(&[u8], i64, bool) -> bool,
+    ) -> Result<(), Rejection> {
         match self.status(now, idle_policy) {
             KeyStatus::Active => {}
             KeyStatus::Revoked => return Err(Rejection::Revoked),
@@ -144,9 +159,13 @@ impl VerifiableKey {
         if !freshness.is_fresh_at(now.as_millis()) {
             return Err(Rejection::TimestampOutsideWindow);
         }
-        let Some(signature) = self.valid_signature(request, now) else {
+        let Some(signature) = self.decode_signature(request.signature) else {
             return Err(Rejection::BadSignature);
         };
+        prepare(signature.as_bytes());
+        if !self.is_valid(&signature, request.payload.as_bytes(), now) {
+            return Err(Rejection::BadSignature);
+        }
         // Only the key's holder gets this far, so its configuration may now be consulted.
         let refusal = if !self.key.ip_allowlist.allows(request.ip) {
             Some(Rejection::IpNotAllowed)
@@ -169,22 +188,28 @@ impl VerifiableKey {
         Ok(())
     }
 
-    /// The decoded signature when it is valid for the payload (any HMAC generation still in
-    /// force, or the Ed25519 key).
-    fn valid_signature(&self, request: &SignedRequest<'_>, now: UnixMillis) -> Option<Decoded> {
-        let payload = request.payload.as_bytes();
+    /// The signature decoded from its text form, as this key's algorithm writes it.
+    fn decode_signature(&self, text: &str) -> Option<Decoded> {
         match &self.material {
-            SigningMaterial::Hmac(generations) => decode_hex_tag(request.signature)
-                .filter(|tag| {
-                    generations.iter().any(|generation| {
-                        generation.valid_until.is_none_or(|until| now < until)
-                            && generation.key.verify_tag(payload, tag)
-                    })
+            SigningMaterial::Hmac(_) => decode_hex_tag(text).map(Decoded::Hmac),
+            SigningMaterial::Ed25519(_) => decode_base64_signature(text).map(Decoded::Ed25519),
+        }
+    }
+
+    /// Whether the signature is valid for the payload (under any HMAC generation still in
+    /// force, or the Ed25519 key).
+    fn is_valid(&self, signature: &Decoded, payload: &[u8], now: UnixMillis) -> bool {
+        match (&self.material, signature) {
+            (SigningMaterial::Hmac(generations), Decoded::Hmac(tag)) => {
+                generations.iter().any(|generation| {
+                    generation.valid_until.is_none_or(|until| now < until)
+                        && generation.key.verify_tag(payload, tag)
                 })
-                .map(Decoded::Hmac),
-            SigningMaterial::Ed25519(public_key) => decode_base64_signature(request.signature)
-                .filter(|raw| public_key.verify_raw(payload, raw))
-                .map(Decoded::Ed25519),
+            }
+            (SigningMaterial::Ed25519(public_key), Decoded::Ed25519(raw)) => {
+                public_key.verify_raw(payload, raw)
+            }
+            _ => false,
         }
     }
 }
