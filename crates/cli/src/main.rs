@@ -18,10 +18,16 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // The server's settings say how many threads its runtime has, so they are read (and
+    // checked) before it is built; `run` reads them again to serve.
+    let worker_threads = match &cli.command {
+        Command::Serve => match settings(&cli) {
+            Ok(settings) => settings.worker_threads,
+            Err(error) => return fail(&error),
+        },
+        _ => 0,
+    };
+    let runtime = match runtime(worker_threads) {
         Ok(runtime) => runtime,
         Err(error) => return fail(&anyhow::Error::new(error)),
     };
@@ -29,6 +35,15 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => fail(&error),
     }
+}
+
+/// A runtime with `worker_threads` threads (0: one per core).
+fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if worker_threads > 0 {
+        builder.worker_threads(worker_threads);
+    }
+    builder.enable_all().build()
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {
@@ -159,4 +174,16 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runtime;
+
+    #[test]
+    fn the_runtime_has_the_configured_number_of_workers() {
+        assert_eq!(runtime(3).unwrap().metrics().num_workers(), 3);
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        assert_eq!(runtime(0).unwrap().metrics().num_workers(), cores);
+    }
 }
