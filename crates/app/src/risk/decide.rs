@@ -2,15 +2,14 @@
 //!
 //! Each decision needs its event appended to the log, the engine caught up with the log, and
 //! the decision stored, three steps whose cost is mostly the round trips to storage, not the
-//! work. Requests that arrive while a group is being decided wait in a queue; one writer task
-//! takes the whole queue as the next group the moment the current one is done, which costs one
-//! append, one read of the log and one stored batch of decisions however many requests it
-//! holds. Under light load a group is one request and nothing waits; under heavy load the
-//! groups grow with the load, which is what keeps the latency flat. The writer runs while there
-//! is work and ends when the queue is empty; the next request starts another.
+//! work. Requests that arrive while a group is being decided wait in a queue; the first of them
+//! to get the turn takes the whole queue as the next group, which costs one append, one read of
+//! the log and one stored batch of decisions however many requests it holds. Under light load a
+//! group is one request and nothing waits; under heavy load the groups grow with the load,
+//! which is what keeps the latency flat.
 //!
-//! The writer is a task of its own: a caller that goes away (a closed connection) cannot leave
-//! the others of its group without an answer, or the log half-applied.
+//! A group is decided on a task of its own: a caller that goes away (a closed connection)
+//! cannot leave the others of its group without an answer, or the log half-applied.
 
 use super::{Risk, decide_logged, log_entry};
 use crate::access::Actor;
@@ -20,23 +19,18 @@ use portcullis_core::contract::{ContractEvent, parse_line};
 use portcullis_core::operator::Permission;
 use portcullis_engine::{Decision, Verdict};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::oneshot;
 
-/// Requests waiting for a decision, and whether a writer is deciding them.
+/// Requests waiting for a decision, and the turn to decide them.
 #[derive(Debug, Default)]
 pub(super) struct DecisionQueue {
-    state: parking_lot::Mutex<QueueState>,
+    waiting: parking_lot::Mutex<Vec<Waiting>>,
+    turn: Arc<tokio::sync::Mutex<()>>,
     /// Groups decided and the requests they held, for metrics (their ratio is the group size).
     groups: AtomicU64,
     grouped_requests: AtomicU64,
-}
-
-#[derive(Debug, Default)]
-struct QueueState {
-    waiting: Vec<Waiting>,
-    /// A writer task is running: it takes what waits as soon as its current group is done.
-    writer: bool,
 }
 
 /// One request in the queue.
@@ -71,45 +65,32 @@ impl Risk {
                 ),
             ));
         }
-        let (answer, decision) = oneshot::channel();
+        let (answer, mut decision) = oneshot::channel();
         let logged = log_entry(&event, line);
-        let start_writer = {
-            let mut queue = self.decisions.state.lock();
-            queue.waiting.push(Waiting {
-                event,
-                logged,
-                answer,
-            });
-            !std::mem::replace(&mut queue.writer, true)
+        self.decisions.waiting.lock().push(Waiting {
+            event,
+            logged,
+            answer,
+        });
+        // Whoever waits in the queue also waits for the turn until answered, so a request is
+        // never left in the queue with nobody to take it.
+        let turn = tokio::select! {
+            biased;
+            answered = &mut decision => return answered_or_abandoned(answered),
+            turn = Arc::clone(&self.decisions.turn).lock_owned() => turn,
         };
-        if start_writer {
-            let risk = self.clone();
-            tokio::spawn(async move { risk.write_decisions().await });
-        }
-        decision
-            .await
-            .unwrap_or_else(|_| Err(AppError::Internal("a decision was abandoned".into())))
-    }
-
-    /// The writer: decides what waits, a group at a time, until nothing does. The requests that
-    /// arrive while a group is decided are the next group, taken the moment it is done.
-    async fn write_decisions(&self) {
-        let _ends = WriterEnds(&self.decisions);
-        loop {
-            let group = {
-                let mut queue = self.decisions.state.lock();
-                if queue.waiting.is_empty() {
-                    // Under the same lock a request pushes under: whoever pushes next sees no
-                    // writer and starts one.
-                    queue.writer = false;
-                    return;
-                }
-                std::mem::take(&mut queue.waiting)
-            };
+        // Empty when an earlier group took this request along.
+        let group = std::mem::take(&mut *self.decisions.waiting.lock());
+        if !group.is_empty() {
             self.decisions.groups.fetch_add(1, Ordering::Relaxed);
             (self.decisions.grouped_requests).fetch_add(group.len() as u64, Ordering::Relaxed);
-            self.decide_group(group).await;
+            let risk = self.clone();
+            tokio::spawn(async move {
+                risk.decide_group(group).await;
+                drop(turn);
+            });
         }
+        answered_or_abandoned(decision.await)
     }
 
     /// Appends the group's events, decides them and answers every request of the group.
@@ -216,14 +197,8 @@ impl Risk {
     }
 }
 
-/// Marks the writer gone if it panics: the queue must not believe it still runs, or no request
-/// would ever start another. (A writer that ends normally says so under the queue's lock.)
-struct WriterEnds<'a>(&'a DecisionQueue);
-
-impl Drop for WriterEnds<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            self.0.state.lock().writer = false;
-        }
-    }
+fn answered_or_abandoned(
+    answered: Result<AppResult<Decision>, oneshot::error::RecvError>,
+) -> AppResult<Decision> {
+    answered.unwrap_or_else(|_| Err(AppError::Internal("a decision was abandoned".into())))
 }
