@@ -20,6 +20,7 @@
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -133,18 +134,31 @@ async fn connection(
     }
 }
 
-/// Returns at `due`, to within microseconds. Tokio's timer counts in whole milliseconds: sleeping
-/// to each departure would send the requests in bursts (ten at a time at 10,000/s) and count up
-/// to a millisecond of the generator's own lateness in every latency. So it sleeps to within a
-/// couple of milliseconds of the departure and yields from there: the wait spins on the
-/// generator's core, while the connections keep running between the yields.
-async fn wait_until(due: Instant) {
-    const TIMER_SLACK: Duration = Duration::from_millis(2);
-    if due.saturating_duration_since(Instant::now()) > TIMER_SLACK {
-        tokio::time::sleep_until((due - TIMER_SLACK).into()).await;
+/// Sends each request's departure to the connections at its time, from a thread of its own.
+/// Tokio's timer counts in whole milliseconds: sleeping on it would send the requests in bursts
+/// (ten at a time at 10,000/s) and count up to a millisecond of the generator's own lateness in
+/// every latency. A thread sleeping on the system's clock wakes within microseconds once its
+/// timer slack (50 us by default) is lowered, and spends no CPU in between, so a generator on
+/// the server's own machine takes little from it.
+fn send_on_schedule(
+    start: Instant,
+    rate: f64,
+    total: usize,
+    schedule: &mpsc::UnboundedSender<(Instant, usize)>,
+) {
+    if let Err(error) = rustix::thread::set_current_timer_slack(NonZeroU64::new(1_000)) {
+        eprintln!("loadgen: cannot lower the timer slack ({error}); departures may be late");
     }
-    while Instant::now() < due {
-        tokio::task::yield_now().await;
+    for n in 0..total {
+        let due = start + Duration::from_secs_f64(n as f64 / rate);
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        // Stamped with its due time, not the time the thread woke: a late wake-up is the
+        // generator's delay, and counting it keeps the figures honest rather than flattering.
+        if schedule.send((due, n)).is_err() {
+            break;
+        }
     }
 }
 
@@ -180,16 +194,8 @@ async fn main() {
     drop(outcomes_tx);
     let total = options.total;
     let start = Instant::now();
-    for n in 0..total {
-        let due = start + Duration::from_secs_f64(n as f64 / options.rate);
-        wait_until(due).await;
-        // Stamped with its due time, not the time the timer woke: a late timer is the
-        // generator's delay, and counting it keeps the figures honest rather than flattering.
-        if schedule.send((due, n)).is_err() {
-            break;
-        }
-    }
-    drop(schedule);
+    let rate = options.rate;
+    std::thread::spawn(move || send_on_schedule(start, rate, total, &schedule));
     let mut latencies = Vec::with_capacity(total);
     let mut failed = 0usize;
     while let Some((latency, ok)) = outcomes.recv().await {

@@ -1,9 +1,9 @@
 //! The one write path: a [`ChangeSet`] applied in a single transaction.
 //!
-//! The transaction first touches the audit head row. In SQLite that takes the database's write
-//! lock at once (so a deferred transaction never has to upgrade its lock and deadlock); in
-//! PostgreSQL it locks the row. Either way commits run one after another, which keeps the audit
-//! chain linear and makes `change_seq` grow in commit order.
+//! The transaction takes the write lock as it begins: on SQLite it is an immediate transaction
+//! (so a deferred one never has to upgrade its lock and deadlock), on PostgreSQL it first locks
+//! the audit head row. Either way commits run one after another, which keeps the audit chain
+//! linear and makes `change_seq` grow in commit order.
 
 use crate::codec::{encode_allowlist, encode_scopes};
 use crate::{Backend, SqlStore, db_error};
@@ -26,15 +26,18 @@ async fn begin_in_turn(
     store: &SqlStore,
 ) -> StoreResult<(Option<tokio::sync::MutexGuard<'_, ()>>, Tx<'static>)> {
     let turn = store.writer_turn().await;
-    let mut tx = store
-        .pool()
-        .begin()
-        .await
-        .map_err(|e| db_error("begin", e))?;
-    sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| db_error("lock", e))?;
+    let tx = match store.backend() {
+        // An immediate transaction takes the write lock as it begins, without writing a page.
+        Backend::Sqlite => store.writer_pool().begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => store.writer_pool().begin().await,
+    };
+    let mut tx = tx.map_err(|e| db_error("begin", e))?;
+    if store.backend() == Backend::Postgres {
+        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_error("lock", e))?;
+    }
     Ok((turn, tx))
 }
 
@@ -50,13 +53,16 @@ pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
     Ok(())
 }
 
-/// Rows per multi-row insert, largest first: a batch is cut greedily into these few shapes so
-/// that every statement is one the connection has already prepared (a shape per batch size
-/// would prepare a new statement almost every time). At six parameters or fewer per row, the
-/// largest stays far below both backends' limits on the parameters of one statement.
-const INSERT_SHAPES: [usize; 4] = [64, 16, 4, 1];
+/// Rows per multi-row insert for large batches, largest first. A batch is cut greedily into
+/// these, and what is left (fewer than the smallest) goes in one statement of its own size: so
+/// a group of decisions costs one statement per table, and there are few enough shapes (the two
+/// large ones and one per size below the smaller) that every one stays prepared in the
+/// connection's statement cache. Each statement is a round trip to SQLite's thread (on one
+/// core, two switches between threads). At six parameters or fewer per row, the largest stays
+/// far below both backends' limits on the parameters of one statement.
+const INSERT_SHAPES: [usize; 2] = [64, 16];
 
-/// `rows` cut greedily into chunks of the insert shapes, in order.
+/// `rows` cut greedily into chunks of the insert shapes, then the rest, in order.
 fn in_shapes<T>(rows: Vec<T>) -> Vec<Vec<T>> {
     let mut rest = rows.into_iter();
     let mut chunks = Vec::new();
@@ -64,7 +70,7 @@ fn in_shapes<T>(rows: Vec<T>) -> Vec<Vec<T>> {
         let size = INSERT_SHAPES
             .into_iter()
             .find(|&shape| shape <= rest.len())
-            .unwrap_or(1);
+            .unwrap_or(rest.len());
         chunks.push(rest.by_ref().take(size).collect());
     }
     chunks
@@ -515,4 +521,28 @@ async fn insert_event(tx: &mut Tx<'_>, event: NewEvent) -> StoreResult<()> {
             .bind(event.event_type)
             .bind(event.body);
     execute(tx, "event", query).await.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_shapes;
+
+    fn sizes(rows: usize) -> Vec<usize> {
+        in_shapes((0..rows).collect::<Vec<_>>())
+            .iter()
+            .map(Vec::len)
+            .collect()
+    }
+
+    #[test]
+    fn a_group_below_the_smallest_shape_is_one_statement_and_larger_ones_are_cut_greedily() {
+        assert!(sizes(0).is_empty());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(7), [7]);
+        assert_eq!(sizes(16), [16]);
+        assert_eq!(sizes(21), [16, 5]);
+        assert_eq!(sizes(100), [64, 16, 16, 4]);
+        let rows: Vec<usize> = in_shapes((0..100).collect()).concat();
+        assert_eq!(rows, (0..100).collect::<Vec<_>>(), "rows keep their order");
+    }
 }

@@ -50,6 +50,13 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: AnyPool,
+    /// On an SQLite file, the one connection that writes in the writer's turn. SQLite drops a
+    /// connection's page cache whenever another connection has written, so writers taking
+    /// turns on four connections re-read the indexes they insert into from the operating
+    /// system on almost every commit (a system call per page, and a disk read for a page the
+    /// host has evicted, with every writer waiting behind it); one writer keeps its cache.
+    /// On PostgreSQL, and for an in-memory database, the same pool as `pool`.
+    writer_pool: AnyPool,
     backend: Backend,
     /// SQLite has one writer at a time. Writers of this process queue here, where the next one
     /// is woken the moment the previous commits, instead of in SQLite's busy handler, which
@@ -74,38 +81,15 @@ impl SqlStore {
             ))
         })?;
         install_default_drivers();
-        let options = AnyPoolOptions::new().acquire_timeout(Duration::from_secs(10));
         let pool = match backend {
-            Backend::Sqlite => {
-                options
-                    .max_connections(4)
-                    // A file opened in this process does not go away the way a server
-                    // connection can, so checking it on every acquire would only cost a round
-                    // trip to the connection's thread each time.
-                    .test_before_acquire(false)
-                    .after_connect(|connection, _| {
-                        Box::pin(async move {
-                            // WAL lets readers run beside the one writer; a writer waits for the
-                            // lock for up to 5 s instead of failing at once. A page cache of
-                            // 32 MiB per connection (the default is 2 MiB) keeps the event
-                            // log's and decisions' indexes in memory as they grow, instead of a
-                            // read system call per page.
-                            connection
-                                .execute(sqlx::AssertSqlSafe(format!(
-                                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                                     PRAGMA cache_size = -32768; \
-                                     PRAGMA wal_autocheckpoint = {};",
-                                    wal::AUTOCHECKPOINT_PAGES
-                                )))
-                                .await?;
-                            Ok(())
-                        })
-                    })
+            Backend::Sqlite => sqlite_pool(url, 4).await,
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .acquire_timeout(Duration::from_secs(10))
+                    .max_connections(16)
                     .connect(url)
                     .await
             }
-            Backend::Postgres => options.max_connections(16).connect(url).await,
         }
         .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", redact(url))))?;
         let migrator = match backend {
@@ -116,8 +100,16 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migrations failed: {e}")))?;
+        // An in-memory database is one per pool: there the writer shares the pool.
+        let writer_pool = match backend {
+            Backend::Sqlite if is_sqlite_file(url) => sqlite_pool(url, 1)
+                .await
+                .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", redact(url))))?,
+            Backend::Sqlite | Backend::Postgres => pool.clone(),
+        };
         Ok(Self {
             pool,
+            writer_pool,
             backend,
             writer: Arc::new(tokio::sync::Mutex::new(())),
             wal: Arc::default(),
@@ -146,6 +138,48 @@ impl SqlStore {
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }
+
+    /// Where transactions taken in the writer's turn run (see `writer_pool`).
+    pub(crate) fn writer_pool(&self) -> &AnyPool {
+        &self.writer_pool
+    }
+}
+
+/// A pool of `connections` to the SQLite database at `url`, each set up for this store.
+async fn sqlite_pool(url: &str, connections: u32) -> Result<AnyPool, sqlx::Error> {
+    AnyPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(connections)
+        // A file opened in this process does not go away the way a server connection can, so
+        // checking it on every acquire would only cost a round trip to the connection's thread
+        // each time.
+        .test_before_acquire(false)
+        .after_connect(|connection, _| {
+            Box::pin(async move {
+                // WAL lets readers run beside the one writer; a writer waits for the lock for
+                // up to 5 s instead of failing at once. A page cache of 32 MiB per connection
+                // (the default is 2 MiB) keeps the event log's and decisions' indexes in memory
+                // as they grow, instead of a read system call per page.
+                connection
+                    .execute(sqlx::AssertSqlSafe(format!(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
+                         PRAGMA cache_size = -32768; \
+                         PRAGMA wal_autocheckpoint = {};",
+                        wal::AUTOCHECKPOINT_PAGES
+                    )))
+                    .await?;
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+}
+
+/// Whether an SQLite URL names a database file (not an in-memory database) that exists.
+fn is_sqlite_file(url: &str) -> bool {
+    url.parse::<sqlx::sqlite::SqliteConnectOptions>()
+        .is_ok_and(|options| options.get_filename().is_file())
 }
 
 /// Hides a password in a database URL for messages.

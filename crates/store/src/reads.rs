@@ -183,7 +183,7 @@ impl KeyStore for SqlStore {
     async fn record_key_usage(&self, usage: &[KeyUsage]) -> StoreResult<()> {
         let _turn = self.writer_turn().await;
         let mut tx = self
-            .pool()
+            .writer_pool()
             .begin()
             .await
             .map_err(|e| db_error("record usage", e))?;
