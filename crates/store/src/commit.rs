@@ -26,18 +26,22 @@ async fn begin_in_turn(
     store: &SqlStore,
 ) -> StoreResult<(Option<tokio::sync::MutexGuard<'_, ()>>, Tx<'static>)> {
     let turn = store.writer_turn().await;
+    let begin = |e| db_error("begin", e);
     let tx = match store.backend() {
         // An immediate transaction takes the write lock as it begins, without writing a page.
-        Backend::Sqlite => store.writer_pool().begin_with("BEGIN IMMEDIATE").await,
-        Backend::Postgres => store.writer_pool().begin().await,
-    };
-    let mut tx = tx.map_err(|e| db_error("begin", e))?;
-    if store.backend() == Backend::Postgres {
-        sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
-            .execute(&mut *tx)
+        Backend::Sqlite => (store.writer_pool())
+            .begin_with("BEGIN IMMEDIATE")
             .await
-            .map_err(|e| db_error("lock", e))?;
-    }
+            .map_err(begin)?,
+        Backend::Postgres => {
+            let mut tx = store.writer_pool().begin().await.map_err(begin)?;
+            sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| db_error("lock", e))?;
+            tx
+        }
+    };
     Ok((turn, tx))
 }
 
