@@ -81,6 +81,7 @@ impl SqlStore {
             ))
         })?;
         install_default_drivers();
+        let cannot_open = |e| StoreError::Backend(format!("cannot open {}: {e}", redact(url)));
         let pool = match backend {
             Backend::Sqlite => sqlite_pool(url, 4).await,
             Backend::Postgres => {
@@ -91,7 +92,7 @@ impl SqlStore {
                     .await
             }
         }
-        .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", redact(url))))?;
+        .map_err(cannot_open)?;
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
@@ -102,9 +103,9 @@ impl SqlStore {
             .map_err(|e| StoreError::Backend(format!("migrations failed: {e}")))?;
         // An in-memory database is one per pool: there the writer shares the pool.
         let writer_pool = match backend {
-            Backend::Sqlite if is_sqlite_file(url) => sqlite_pool(url, 1)
-                .await
-                .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", redact(url))))?,
+            Backend::Sqlite if is_sqlite_file(url) => {
+                sqlite_pool(url, 1).await.map_err(cannot_open)?
+            }
             Backend::Sqlite | Backend::Postgres => pool.clone(),
         };
         Ok(Self {
