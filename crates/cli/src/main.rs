@@ -16,6 +16,12 @@ use portcullis_server::config::{Config, EXAMPLE, Settings};
 use std::io::Write as _;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: deciding an event allocates many small, short-lived
+/// values (JSON, CEL values, rows), and glibc's malloc spent about a fifth of the server's time
+/// on them under load (docs/design/decisions.md, "mimalloc is the binary's allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server's settings say how many threads its runtime has, so they are read (and

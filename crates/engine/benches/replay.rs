@@ -18,6 +18,11 @@ use portcullis_engine::{Engine, Outcome, Policy};
 use std::hint::black_box;
 use std::time::Instant;
 
+/// The allocator the `portcullis` binary ships with, so that the figures are those of
+/// `portcullis replay`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ACCOUNTS: u64 = 20_000;
 const EVENTS: u64 = 1_000_000;
 
