@@ -401,14 +401,14 @@ pub trait EventLog: Send + Sync {
             .await?;
         Ok(positions.iter().map(Option::is_some).collect())
     }
-    /// [`EventLog::append_new_events`], and in the same transaction the writes `then` makes of
-    /// where each event landed (its log position, `None` when not appended): a caller can
-    /// store what it derives from the events (decisions) with them, all or nothing. Returns
-    /// the positions.
+    /// [`EventLog::append_new_events`], and in the same transaction the decisions `then`
+    /// makes of where each event landed (its log position, `None` when not appended): a
+    /// caller stores what it decides from the events with them, all or nothing. A decision for
+    /// an event that has one already keeps the stored one. Returns the positions.
     async fn append_new_events_then(
         &self,
         events: Vec<NewEvent>,
-        then: &mut (dyn FnMut(Vec<Option<i64>>) -> Vec<Write> + Send),
+        then: &mut (dyn FnMut(Vec<Option<i64>>) -> Vec<StoredDecision> + Send),
     ) -> StoreResult<Vec<Option<i64>>>;
 }
 

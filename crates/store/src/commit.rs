@@ -127,20 +127,24 @@ async fn insert_decisions(
 
 /// See [`portcullis_app::ports::EventLog::append_new_events_then`]. A whole batch costs one
 /// transaction and a few statements, instead of a transaction per event: this is what lets
-/// concurrent synchronous decisions share their writes (a group commit).
-pub async fn append_new_events<Then>(
+/// concurrent synchronous decisions share their writes (a group commit). On an SQLite file it
+/// runs on the event log's own connection (`sqlite_log`).
+pub async fn append_new_events(
     store: &SqlStore,
     events: Vec<NewEvent>,
-    then: &mut Then,
-) -> StoreResult<Vec<Option<i64>>>
-where
-    Then: FnMut(Vec<Option<i64>>) -> Vec<Write> + Send + ?Sized,
-{
+    then: &mut (dyn FnMut(Vec<Option<i64>>) -> Vec<StoredDecision> + Send),
+) -> StoreResult<Vec<Option<i64>>> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
     // In turn, as every commit: log positions grow in commit order, so a reader of the log
     // never skips an entry that commits later with a lower position.
+    if let Some(log) = store.sqlite_log() {
+        let _turn = store.writer_turn().await;
+        let positions = log.append(&events, then).await?;
+        store.committed();
+        return Ok(positions);
+    }
     let (_turn, mut tx) = begin_in_turn(store).await?;
     let ids: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
     let mut appended_ids = std::collections::HashMap::new();
@@ -172,7 +176,7 @@ where
     // The first event with an appended id is the one appended; a repeat later in the batch is
     // not.
     let positions: Vec<Option<i64>> = ids.iter().map(|id| appended_ids.remove(id)).collect();
-    apply_all(&mut tx, store.backend(), then(positions.clone())).await?;
+    insert_decisions(&mut tx, store.backend(), then(positions.clone())).await?;
     tx.commit().await.map_err(|e| db_error("commit", e))?;
     store.committed();
     Ok(positions)

@@ -13,6 +13,7 @@ mod outbox;
 mod passkeys;
 mod reads;
 mod sessions;
+mod sqlite_log;
 pub mod testing;
 mod wal;
 
@@ -65,6 +66,8 @@ pub struct SqlStore {
     writer: Arc<tokio::sync::Mutex<()>>,
     /// SQLite only: checkpoints of the write-ahead log, off the write path.
     wal: Arc<wal::WalCheckpoints>,
+    /// On an SQLite file, where the event log's group commits run (see `sqlite_log`).
+    sqlite_log: Option<Arc<sqlite_log::SqliteLog>>,
 }
 
 /// Opens the database at `url` (creating an SQLite file if needed) and runs migrations.
@@ -101,12 +104,18 @@ impl SqlStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Backend(format!("migrations failed: {e}")))?;
-        // An in-memory database is one per pool: there the writer shares the pool.
-        let writer_pool = match backend {
-            Backend::Sqlite if is_sqlite_file(url) => {
-                sqlite_pool(url, 1).await.map_err(cannot_open)?
-            }
-            Backend::Sqlite | Backend::Postgres => pool.clone(),
+        // An in-memory database is one per pool: there the writer shares the pool, and the
+        // event log is written through it too.
+        let file = match backend {
+            Backend::Sqlite => sqlite_file(url),
+            Backend::Postgres => None,
+        };
+        let (writer_pool, sqlite_log) = match file {
+            Some(path) => (
+                sqlite_pool(url, 1).await.map_err(cannot_open)?,
+                Some(Arc::new(sqlite_log::SqliteLog::open(&path)?)),
+            ),
+            None => (pool.clone(), None),
         };
         Ok(Self {
             pool,
@@ -114,6 +123,7 @@ impl SqlStore {
             backend,
             writer: Arc::new(tokio::sync::Mutex::new(())),
             wal: Arc::default(),
+            sqlite_log,
         })
     }
 
@@ -143,6 +153,11 @@ impl SqlStore {
     /// Where transactions taken in the writer's turn run (see `writer_pool`).
     pub(crate) fn writer_pool(&self) -> &AnyPool {
         &self.writer_pool
+    }
+
+    /// The synchronous connection for the event log's appends, on an SQLite file.
+    pub(crate) fn sqlite_log(&self) -> Option<&sqlite_log::SqliteLog> {
+        self.sqlite_log.as_deref()
     }
 }
 
@@ -177,10 +192,12 @@ async fn sqlite_pool(url: &str, connections: u32) -> Result<AnyPool, sqlx::Error
         .await
 }
 
-/// Whether an SQLite URL names a database file (not an in-memory database) that exists.
-fn is_sqlite_file(url: &str) -> bool {
-    url.parse::<sqlx::sqlite::SqliteConnectOptions>()
-        .is_ok_and(|options| options.get_filename().is_file())
+/// The database file an SQLite URL names, if it names one (not an in-memory database) and it
+/// exists.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().ok()?;
+    let path = options.get_filename();
+    path.is_file().then(|| path.to_path_buf())
 }
 
 /// Hides a password in a database URL for messages.

@@ -8,7 +8,6 @@ use async_trait::async_trait;
 use portcullis_app::ports::{
     AccountStore, AuditStore, DecisionStore, EngineCheckpoint, EventLog, KeyStore, KeyUsage,
     NewEvent, Operator, OperatorStore, SealedSecret, StoreResult, StoredDecision, StoredEvent,
-    Write,
 };
 use portcullis_core::account::Account;
 use portcullis_core::audit::{AuditEntry, ChainHead};
@@ -300,7 +299,7 @@ impl EventLog for SqlStore {
     async fn append_new_events_then(
         &self,
         events: Vec<NewEvent>,
-        then: &mut (dyn FnMut(Vec<Option<i64>>) -> Vec<Write> + Send),
+        then: &mut (dyn FnMut(Vec<Option<i64>>) -> Vec<StoredDecision> + Send),
     ) -> StoreResult<Vec<Option<i64>>> {
         crate::commit::append_new_events(self, events, then).await
     }

@@ -22,7 +22,10 @@ use backends::{chain_is_intact, postgres, sqlite};
 
 #[path = "conformance/event_log.rs"]
 mod event_log;
-use event_log::{batches_append_only_new_ids_in_order, decisions_stored_together_keep_the_first};
+use event_log::{
+    batches_append_only_new_ids_in_order, decisions_commit_with_the_events_they_decide,
+    decisions_stored_together_keep_the_first,
+};
 #[path = "conformance/keys.rs"]
 mod keys;
 use keys::{
@@ -427,4 +430,5 @@ conformance!(
     engine_checkpoints_replace_and_never_move_back,
     batches_append_only_new_ids_in_order,
     decisions_stored_together_keep_the_first,
+    decisions_commit_with_the_events_they_decide,
 );

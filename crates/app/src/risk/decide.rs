@@ -79,6 +79,11 @@ impl Risk {
             answered = &mut decision => return answered_or_abandoned(answered),
             turn = Arc::clone(&self.decisions.turn).lock_owned() => turn,
         };
+        // Requests that are ready to queue do so before the group is cut: a store that commits
+        // without ever yielding (the event log's group commit on an SQLite file) runs no other
+        // task of its worker thread meanwhile, and the next group would hold one request while
+        // the rest of what arrived during the commit waited for a turn each.
+        tokio::task::yield_now().await;
         // Empty when an earlier group took this request along.
         let group = std::mem::take(&mut *self.decisions.waiting.lock());
         if !group.is_empty() {

@@ -296,7 +296,10 @@ impl Risk {
                     tracing::warn!(seq = stored.seq, "a logged event no longer parses; skipped");
                     continue;
                 };
-                writes.extend(decide_logged(&mut cursor.engine, &event, &mut decided));
+                writes.extend(
+                    decide_logged(&mut cursor.engine, &event, &mut decided)
+                        .map(Write::InsertDecision),
+                );
             }
             if !writes.is_empty() {
                 // Set until the commit returns: an error, or this future dropped mid-commit,
@@ -366,18 +369,18 @@ fn decide_logged(
     engine: &mut Engine,
     event: &ContractEvent,
     decided: &mut HashMap<String, Decision>,
-) -> Option<Write> {
+) -> Option<StoredDecision> {
     let Outcome::Decided(decision, features) = engine.process_unique(event) else {
         return None;
     };
-    let write = Write::InsertDecision(StoredDecision {
+    let stored = StoredDecision {
         event_id: decision.event_id.clone(),
         decided_at: event.ts,
         decision: decision.decision.as_str().to_owned(),
         score: i64::from(decision.score),
         reasons: serde_json::to_string(&decision.reasons).unwrap_or_else(|_| "[]".into()),
         features: serde_json::to_string(&features).unwrap_or_else(|_| "{}".into()),
-    });
+    };
     decided.insert(decision.event_id.clone(), decision);
-    Some(write)
+    Some(stored)
 }

@@ -60,3 +60,52 @@ pub async fn decisions_stored_together_keep_the_first(store: Arc<dyn Store>) {
     assert_eq!((last.decision.as_str(), last.score), ("allow", 10));
     assert_eq!(last.features, r#"{"n":1}"#);
 }
+
+pub async fn decisions_commit_with_the_events_they_decide(store: Arc<dyn Store>) {
+    let decision = |id: &str, verdict: &str| StoredDecision {
+        event_id: id.into(),
+        decided_at: UnixMillis(9_000),
+        decision: verdict.into(),
+        score: 40,
+        reasons: r#"["r1"]"#.into(),
+        features: r#"{"f":2}"#.into(),
+    };
+    store.append_new_events(vec![event("seen")]).await.unwrap();
+    store
+        .commit(ChangeSet {
+            writes: vec![Write::InsertDecision(decision("x1", "hold"))],
+            ..ChangeSet::default()
+        })
+        .await
+        .unwrap();
+    let mut shown = Vec::new();
+    let batch = vec![event("x1"), event("seen"), event("x2"), event("x1")];
+    let positions = store
+        .append_new_events_then(batch, &mut |positions| {
+            shown = positions.clone();
+            vec![decision("x1", "allow"), decision("x2", "block")]
+        })
+        .await
+        .unwrap();
+    assert_eq!(positions, shown, "`then` sees the positions returned");
+    let seen = store.events_after(0, 10).await.unwrap()[0].seq;
+    let [Some(x1), None, Some(x2), None] = positions[..] else {
+        panic!("only the new ids are appended, once: {positions:?}");
+    };
+    assert!(seen < x1 && x1 < x2, "positions grow in batch order");
+    let kept = store.decision("x1").await.unwrap().unwrap();
+    assert_eq!(kept.decision, "hold", "a stored decision is kept");
+    let stored = store.decision("x2").await.unwrap().unwrap();
+    assert_eq!(stored, decision("x2", "block"), "every field is stored");
+    assert!(
+        (store.append_new_events_then(vec![], &mut |_| vec![decision("x3", "allow")]))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.decision("x3").await.unwrap(),
+        None,
+        "an empty batch writes nothing"
+    );
+}
