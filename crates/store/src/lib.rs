@@ -172,24 +172,28 @@ async fn sqlite_pool(url: &str, connections: u32) -> Result<AnyPool, sqlx::Error
         .test_before_acquire(false)
         .after_connect(|connection, _| {
             Box::pin(async move {
-                // WAL lets readers run beside the one writer; a writer waits for the lock for
-                // up to 5 s instead of failing at once. A page cache of 32 MiB per connection
-                // (the default is 2 MiB) keeps the event log's and decisions' indexes in memory
-                // as they grow, instead of a read system call per page.
+                // A writer here waits for the lock for up to 5 s instead of failing at once.
                 connection
-                    .execute(sqlx::AssertSqlSafe(format!(
-                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; \
-                         PRAGMA cache_size = -32768; \
-                         PRAGMA wal_autocheckpoint = {};",
-                        wal::AUTOCHECKPOINT_PAGES
-                    )))
+                    .execute(sqlx::AssertSqlSafe(sqlite_settings(5000)))
                     .await?;
                 Ok(())
             })
         })
         .connect(url)
         .await
+}
+
+/// The settings of every connection to an SQLite file, waiting up to `busy_timeout_ms` for
+/// another connection's lock. WAL lets readers run beside the one writer. A page cache of
+/// 32 MiB per connection (the default is 2 MiB) keeps the event log's and decisions' indexes in
+/// memory as they grow, instead of a read system call per page.
+pub(crate) fn sqlite_settings(busy_timeout_ms: u32) -> String {
+    format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+         PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA cache_size = -32768; \
+         PRAGMA wal_autocheckpoint = {};",
+        wal::AUTOCHECKPOINT_PAGES
+    )
 }
 
 /// The database file an SQLite URL names, if it names one (not an in-memory database) and it

@@ -14,7 +14,6 @@
 //! thread: the connection's busy timeout is zero, and a lock held by another process (the CLI
 //! on the same file, say) is waited for asynchronously, between attempts to begin.
 
-use crate::wal;
 use portcullis_app::ports::{NewEvent, StoreError, StoreResult, StoredDecision};
 use rusqlite::{Connection, ErrorCode, OptionalExtension as _, TransactionBehavior};
 use std::path::Path;
@@ -54,16 +53,11 @@ impl From<rusqlite::Error> for Attempt {
 
 impl SqliteLog {
     /// Opens the database file at `path` (migrated already) with the settings of every
-    /// connection of the store.
+    /// connection of the store, except that it never waits for a lock (see the module header).
     pub(crate) fn open(path: &Path) -> StoreResult<Self> {
         let connection = Connection::open(path).map_err(log_error)?;
         connection
-            .execute_batch(&format!(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 0; \
-                 PRAGMA cache_size = -32768; PRAGMA wal_autocheckpoint = {};",
-                wal::AUTOCHECKPOINT_PAGES
-            ))
+            .execute_batch(&crate::sqlite_settings(0))
             .map_err(log_error)?;
         Ok(Self {
             connection: Mutex::new(connection),
