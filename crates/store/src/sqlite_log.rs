@@ -4,9 +4,9 @@
 //! Every other write goes through sqlx, whose SQLite driver runs each statement on a thread of
 //! its own: a round trip between threads per statement, and a group commit of decisions has
 //! four (begin, events, decisions, commit). Under a stream of synchronous decisions, thousands
-//! of groups a second, those hand-offs and the conversions of sqlx's `Any` driver cost more
-//! than SQLite's own work, and they are what kept the server's core saturated. Here the whole
-//! transaction runs on the calling thread with prepared, cached statements, one row per
+//! of groups a second, those hand-offs and the conversions of sqlx's `Any` driver came to
+//! about a fifth of the server's CPU per decision (docs/benchmarks.md, 2026-12-03). Here the
+//! whole transaction runs on the calling thread with prepared, cached statements, one row per
 //! execution (a statement is a function call now, not a round trip).
 //!
 //! The transaction still runs in the process's writer turn (see `SqlStore::writer`), so it
