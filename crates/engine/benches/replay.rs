@@ -23,7 +23,7 @@ use std::time::Instant;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ACCOUNTS: u64 = 20_000;
+const DEFAULT_ACCOUNTS: u64 = 20_000;
 const EVENTS: u64 = 1_000_000;
 
 /// A small deterministic generator (xorshift), so every run replays the same file.
@@ -38,9 +38,9 @@ impl Rng {
     }
 }
 
-fn line(n: u64, rng: &mut Rng) -> String {
+fn line(n: u64, accounts: u64, rng: &mut Rng) -> String {
     let ts = UnixMillis(1_753_700_000_000 + n as i64 * 40).to_rfc3339();
-    let account = rng.next() % ACCOUNTS;
+    let account = rng.next() % accounts;
     let ip = format!("198.51.{}.{}", account % 250, account / 250 % 250);
     let head = format!(r#"{{"id":"e{n}","ts":"{ts}","account":"a{account}""#);
     match rng.next() % 100 {
@@ -124,6 +124,26 @@ fn replay_pass(lines: &[String], latencies: &mut Vec<u64>) -> Engine {
     engine
 }
 
+/// How many times the mix is replayed again as new accounts, to measure what an account costs.
+const MORE_POPULATIONS: u8 = 3;
+
+/// Replays `lines` again into `engine` as another population: every account and id renamed
+/// with `prefix`, every time moved on by `shift_ms`, so the engine tracks more accounts with
+/// the same habits. What the resident memory grows by is what those accounts cost, without
+/// the costs that do not grow with accounts (the seen-id set is bounded by the dedup horizon,
+/// the allocator's partly filled pages are there once).
+fn replay_as_new_accounts(engine: &mut Engine, lines: &[String], prefix: char, shift_ms: i64) {
+    for text in lines {
+        let mut event = parse_line(text).unwrap();
+        event.id.insert(0, prefix);
+        if let Some(account) = event.account.as_mut() {
+            account.insert(0, prefix);
+        }
+        event.ts = UnixMillis(event.ts.as_millis() + shift_ms);
+        black_box(engine.process(&event));
+    }
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -138,8 +158,12 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(3);
+    let accounts: u64 = std::env::var("BENCH_ACCOUNTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_ACCOUNTS);
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let lines: Vec<String> = (0..events).map(|n| line(n, &mut rng)).collect();
+    let lines: Vec<String> = (0..events).map(|n| line(n, accounts, &mut rng)).collect();
     let hot = lines
         .iter()
         .filter(|l| l.contains(r#""type":"api_key.used""#) || l.contains(r#""type":"login""#))
@@ -148,7 +172,7 @@ fn main() {
     // Memory: the first replay, with its engine alive at the end.
     let mut latencies = Vec::with_capacity(events as usize / 10);
     let rss_before = rss_kib();
-    let engine = replay_pass(&lines, &mut latencies);
+    let mut engine = replay_pass(&lines, &mut latencies);
     let rss_after = rss_kib();
     let memory = engine.memory_use();
     let (checkpoint_wall, _) = timed(|| {
@@ -158,6 +182,14 @@ fn main() {
     let (restore_wall, _) = timed(|| {
         black_box(Engine::from_checkpoint(Policy::default_policy().unwrap(), &checkpoint).unwrap());
     });
+    let span_ms = parse_line(lines.last().unwrap()).unwrap().ts.as_millis()
+        - parse_line(&lines[0]).unwrap().ts.as_millis()
+        + 3_600_000;
+    for population in 1..=MORE_POPULATIONS {
+        let prefix = char::from(b'a' + population);
+        replay_as_new_accounts(&mut engine, &lines, prefix, span_ms * i64::from(population));
+    }
+    let (rss_more, more_accounts) = (rss_kib(), engine.memory_use().accounts);
     drop(engine);
 
     // Speed: rounds alternate which pass goes first; medians of each.
@@ -185,7 +217,7 @@ fn main() {
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize] as f64 / 1000.0;
 
     println!(
-        "replay benchmark: {events} events ({:.1}% api_key.used or login), {ACCOUNTS} accounts, {} decisions per pass, one thread, median of {rounds} rounds",
+        "replay benchmark: {events} events ({:.1}% api_key.used or login), {accounts} accounts, {} decisions per pass, one thread, median of {rounds} rounds",
         hot as f64 * 100.0 / events as f64,
         latencies.len() / rounds.max(1)
     );
@@ -206,7 +238,13 @@ fn main() {
     );
     let accounts = memory.accounts.max(1) as f64;
     println!(
-        "  memory              {:.0} bytes per tracked account, RSS growth over the first replay ({} accounts; includes the seen-id set and the latency samples)",
+        "  memory              {:.0} bytes per tracked account: RSS growth from {} to {more_accounts} accounts, replaying the mix again as new accounts (what one more account costs)",
+        (rss_more.saturating_sub(rss_after) * 1024) as f64
+            / more_accounts.saturating_sub(memory.accounts).max(1) as f64,
+        memory.accounts
+    );
+    println!(
+        "                      {:.0} bytes per tracked account, RSS growth over the first replay ({} accounts; includes the costs that do not grow with accounts: the seen-id set, the allocator's partly filled pages, the latency samples)",
         (rss_after.saturating_sub(rss_before) * 1024) as f64 / accounts,
         memory.accounts
     );
