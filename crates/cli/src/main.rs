@@ -28,7 +28,10 @@ fn main() -> ExitCode {
     // checked) before it is built; `run` reads them again to serve.
     let worker_threads = match &cli.command {
         Command::Serve => match settings(&cli) {
-            Ok(settings) => settings.worker_threads,
+            Ok(settings) => {
+                without_transparent_huge_pages();
+                settings.worker_threads
+            }
             Err(error) => return fail(&error),
         },
         _ => 0,
@@ -40,6 +43,22 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(error) => fail(&error),
+    }
+}
+
+/// Turns transparent huge pages off for the server process. mimalloc asks for them on its
+/// memory, and the kernel then zeroes 2 MiB inside the page fault of the first write to each:
+/// on the threads that answer requests, stalls of 1-8 ms (docs/design/decisions.md, "The server
+/// runs without transparent huge pages"). Batch commands such as `replay` keep them: there
+/// they save TLB misses and nobody waits on one event.
+fn without_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    if let Err(error) = rustix::thread::disable_transparent_huge_pages(true) {
+        // Not fatal: the server only loses the latency it would have gained.
+        let _ = writeln!(
+            std::io::stderr(),
+            "portcullis: transparent huge pages stay on ({error})"
+        );
     }
 }
 

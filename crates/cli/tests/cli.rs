@@ -242,6 +242,37 @@ fn serve(home: &Home) -> (Child, String) {
     (child, format!("http://{address}"))
 }
 
+/// The kernel's `THP_enabled` line for a process (Linux 5.0 and later).
+#[cfg(target_os = "linux")]
+fn thp_enabled(pid: u32) -> Option<String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("THP_enabled:"))?;
+    Some(line["THP_enabled:".len()..].trim().to_owned())
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn the_server_runs_without_transparent_huge_pages_and_batch_commands_keep_them() {
+    let home = Home::new();
+    let (mut server, _) = serve(&home);
+    assert_eq!(thp_enabled(server.id()).as_deref(), Some("0"));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    // Anything else the binary runs is left as the system has it (this test's own process
+    // stands in for the system's default, which a command inherits unless it changes it).
+    let mut batch = home
+        .command(&["replay", "/dev/stdin", "--out", "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let while_running = thp_enabled(batch.id());
+    drop(batch.stdin.take());
+    batch.wait().unwrap();
+    assert_eq!(while_running, thp_enabled(std::process::id()));
+}
+
 #[test]
 fn remote_commands_against_a_running_server_then_graceful_stop() {
     let home = Home::new();
