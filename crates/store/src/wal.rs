@@ -12,8 +12,12 @@ use sqlx::AnyPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// Commits between two background checkpoints.
-const COMMITS_PER_CHECKPOINT: u64 = 256;
+/// Commits between two background checkpoints. Small checkpoints, often: each copies a few
+/// hundred kilobytes, the log stays that short, and the `fsync` that restarting it costs the
+/// next writer (SQLite syncs a fresh log's header) has next to nothing to flush. At 10,000
+/// decisions/s, p99 2.2-2.5 ms with 16, 3.3-4.3 ms with 64, 4.3-7.6 ms with 256 and 29-100 ms
+/// with 2,048 (docs/benchmarks.md, 2026-12-03).
+const COMMITS_PER_CHECKPOINT: u64 = 16;
 /// The automatic checkpoint's threshold, in pages (about 40 MB): reached only when background
 /// checkpoints fall behind, and then still bounding the log.
 pub(crate) const AUTOCHECKPOINT_PAGES: u32 = 10_000;
