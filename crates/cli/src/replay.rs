@@ -76,7 +76,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     writeln!(
         stderr,
         "replayed {} events ({} duplicates ignored, {} late events ignored, {refused} lines refused) in {elapsed:.2} s, {:.0} events/s; \
-         decisions: {} allow, {} challenge, {} hold, {} block; {} accounts tracked",
+         decisions: {} allow, {} challenge, {} hold, {} block; changes closed: {} applied, {} cancelled, {} unmatched; {} accounts tracked",
         stats.events,
         stats.duplicates,
         stats.late,
@@ -85,6 +85,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         count(Verdict::Challenge),
         count(Verdict::Hold),
         count(Verdict::Block),
+        stats.changes_applied,
+        stats.changes_cancelled,
+        stats.changes_unmatched,
         engine.tracked_accounts(),
     )?;
     Ok(ExitCode::SUCCESS)

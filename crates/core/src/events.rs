@@ -49,6 +49,44 @@ pub enum StepUp {
     Passkey,
 }
 
+/// Whether a change is in force when its event is decided (the contract's revision 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effective {
+    /// In force as soon as it is decided (the default when the field is absent).
+    #[default]
+    Now,
+    /// Waits for a `change.applied` or `change.cancelled` that names its event.
+    Pending,
+}
+
+impl Effective {
+    pub fn is_now(&self) -> bool {
+        *self == Effective::Now
+    }
+}
+
+/// Who or what put a waiting change in force (`change.applied`'s `by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppliedBy {
+    /// Its cool-down ended.
+    Cooldown,
+    Customer,
+    /// An operator released a hold.
+    Operator,
+}
+
+/// Who or what stopped a waiting change (`change.cancelled`'s `by`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CancelledBy {
+    Customer,
+    Operator,
+    /// Portcullis itself: the risk engine blocked it, or it could no longer apply.
+    System,
+}
+
 /// The body of a key-authority event (the part after the common fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -59,6 +97,8 @@ pub enum KeyEventBody {
         scopes: ScopeSet,
         ip_allowlist: IpAllowList,
         step_up: StepUp,
+        #[serde(default, skip_serializing_if = "Effective::is_now")]
+        effective: Effective,
     },
     #[serde(rename = "api_key.updated")]
     Updated {
@@ -66,6 +106,8 @@ pub enum KeyEventBody {
         scopes: ScopeSet,
         ip_allowlist: IpAllowList,
         step_up: StepUp,
+        #[serde(default, skip_serializing_if = "Effective::is_now")]
+        effective: Effective,
     },
     #[serde(rename = "api_key.deleted")]
     Deleted { key_id: String },
@@ -76,7 +118,15 @@ pub enum KeyEventBody {
         asset: String,
         network: String,
         step_up: StepUp,
+        #[serde(default, skip_serializing_if = "Effective::is_now")]
+        effective: Effective,
     },
+    /// A waiting change is now in force (revision 2).
+    #[serde(rename = "change.applied")]
+    ChangeApplied { event_ref: String, by: AppliedBy },
+    /// A waiting change will never be in force (revision 2).
+    #[serde(rename = "change.cancelled")]
+    ChangeCancelled { event_ref: String, by: CancelledBy },
     #[serde(rename = "api_key.rotated")]
     Rotated {
         key_id: String,
@@ -98,6 +148,8 @@ impl KeyEventBody {
             KeyEventBody::Updated { .. } => "api_key.updated",
             KeyEventBody::Deleted { .. } => "api_key.deleted",
             KeyEventBody::AddressAdded { .. } => "address.added",
+            KeyEventBody::ChangeApplied { .. } => "change.applied",
+            KeyEventBody::ChangeCancelled { .. } => "change.cancelled",
             KeyEventBody::Rotated { .. } => "api_key.rotated",
             KeyEventBody::IdleWarning { .. } => "api_key.idle_warning",
             KeyEventBody::IdleExpired { .. } => "api_key.idle_expired",
@@ -139,6 +191,7 @@ mod tests {
                 scopes: ScopeSet::parse(["read", "trade", "withdraw"]).unwrap(),
                 ip_allowlist: IpAllowList::parse(["203.0.113.7/32"]).unwrap(),
                 step_up: StepUp::Totp,
+                effective: Effective::Now,
             },
             ctx: EventContext {
                 ip: Some("198.51.100.23".into()),

@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"PCK\x01";
 /// Bumped whenever a state type changes shape.
-const FORMAT: u16 = 2;
+const FORMAT: u16 = 3;
 
 /// A checkpoint that cannot be loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,6 +35,7 @@ struct Stats {
     late: u64,
     decisions: Vec<(String, u64)>,
     rule_hits: Vec<(String, u64)>,
+    changes: [u64; 3],
 }
 
 #[derive(Serialize)]
@@ -75,6 +76,11 @@ impl Engine {
                 late: self.stats.late,
                 decisions: sorted(&self.stats.decisions),
                 rule_hits: sorted(&self.stats.rule_hits),
+                changes: [
+                    self.stats.changes_applied,
+                    self.stats.changes_cancelled,
+                    self.stats.changes_unmatched,
+                ],
             },
         };
         let mut bytes = MAGIC.to_vec();
@@ -120,6 +126,9 @@ impl Engine {
             late: state.stats.late,
             decisions,
             rule_hits: state.stats.rule_hits.into_iter().collect(),
+            changes_applied: state.stats.changes[0],
+            changes_cancelled: state.stats.changes[1],
+            changes_unmatched: state.stats.changes[2],
         };
         Ok(())
     }

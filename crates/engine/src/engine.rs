@@ -7,9 +7,11 @@ use crate::features::{Features, unseen_hosts};
 use crate::policy::Policy;
 use crate::state::{
     AccountState, AddressStatus, Global, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_IPS,
-    MAX_KEYS, Market, Tag, latest, normalise_contact, remember_amount,
+    MAX_KEYS, Market, Tag, Waiting, WaitingChange, latest, normalise_contact, remember_amount,
 };
+use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
+use portcullis_core::events::Effective;
 use portcullis_core::scope::{Scope, ScopeSet};
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -38,6 +40,12 @@ pub struct EngineStats {
     pub decisions: HashMap<&'static str, u64>,
     /// Per rule id: how often it fired (shadow rules included).
     pub rule_hits: HashMap<String, u64>,
+    /// `change.applied` and `change.cancelled` that found their change waiting.
+    pub changes_applied: u64,
+    pub changes_cancelled: u64,
+    /// Those whose change was unknown, blocked, already closed or forgotten: accepted, and
+    /// nothing changed.
+    pub changes_unmatched: u64,
 }
 
 /// The SipHash key of account ids (fixed: checkpoints hold the hashes).
@@ -150,7 +158,12 @@ impl Engine {
             .or_default();
         if !event.body.asks_for_decision() {
             observe(state, event);
-            apply(state, event, Verdict::Allow);
+            match close_waiting(state, event) {
+                Closed::NotAClosure => apply(state, event, Verdict::Allow),
+                Closed::Applied => self.stats.changes_applied += 1,
+                Closed::Cancelled => self.stats.changes_cancelled += 1,
+                Closed::Unmatched => self.stats.changes_unmatched += 1,
+            }
             return Outcome::Applied;
         }
         let account_tag = Tag::of(account);
@@ -268,10 +281,97 @@ fn observe(state: &mut AccountState, event: &ContractEvent) {
     }
 }
 
-/// Applies the event as an exchange following `verdict` would.
+/// What a `change.applied` or `change.cancelled` did.
+enum Closed {
+    /// The event is of another type.
+    NotAClosure,
+    Applied,
+    Cancelled,
+    /// Its change was not waiting (unknown, blocked, closed already): nothing changed.
+    Unmatched,
+}
+
+/// Puts a waiting change in force, or drops it, as a revision 2 event says.
+fn close_waiting(state: &mut AccountState, event: &ContractEvent) -> Closed {
+    let ts = event.ts.as_millis();
+    let (event_ref, applied) = match &event.body {
+        EventBody::ChangeApplied { event_ref, .. } => (event_ref, true),
+        EventBody::ChangeCancelled { event_ref, .. } => (event_ref, false),
+        _ => return Closed::NotAClosure,
+    };
+    let Some(waiting) = state.take_waiting(Tag::of(event_ref)) else {
+        return Closed::Unmatched;
+    };
+    match (waiting.change, applied) {
+        (
+            WaitingChange::Key {
+                key,
+                scopes,
+                allowlist,
+            },
+            true,
+        ) => set_key(state, key, scopes, allowlist, ts),
+        (WaitingChange::Address { address }, true) => {
+            let entry = state.addresses.touch(address, ts, MAX_ADDRESSES);
+            // "Since it was added" counts from when it could first be used.
+            entry.added_at = Some(entry.added_at.map_or(ts, |t| t.max(ts)));
+            entry.status = AddressStatus::Usable;
+            latest(&mut state.last_escalation_at, ts);
+        }
+        (WaitingChange::Address { address }, false) => {
+            let entry = state.addresses.touch(address, ts, MAX_ADDRESSES);
+            if entry.status == AddressStatus::Held {
+                entry.status = AddressStatus::Blocked;
+            }
+        }
+        (WaitingChange::Key { .. }, false) => {}
+    }
+    if applied {
+        Closed::Applied
+    } else {
+        Closed::Cancelled
+    }
+}
+
+/// Puts a key's scopes and allow-list in force at `ts`; a widening starts the windows that
+/// count "since a widening".
+fn set_key(state: &mut AccountState, tag: Tag, scopes: ScopeSet, allowlist: IpAllowList, ts: i64) {
+    let widening = widens(state, tag, scopes, &allowlist);
+    let key = state.keys.touch(tag, ts, MAX_KEYS);
+    key.scopes = scopes;
+    key.allowlist = allowlist;
+    key.known = true;
+    if widening {
+        latest(&mut key.widened_at, ts);
+        latest(&mut state.last_escalation_at, ts);
+    }
+}
+
+/// Whether the change of a deciding event waits for a `change.applied` to be in force.
+fn waits(event: &ContractEvent) -> bool {
+    matches!(
+        &event.body,
+        EventBody::ApiKeyCreated {
+            effective: Effective::Pending,
+            ..
+        } | EventBody::ApiKeyUpdated {
+            effective: Effective::Pending,
+            ..
+        } | EventBody::AddressAdded {
+            effective: Effective::Pending,
+            ..
+        }
+    )
+}
+
+/// Applies the event as an exchange following `verdict` would. A held change, and an allowed
+/// one marked `effective: pending`, wait for their `change.applied`; a blocked one never
+/// applies.
 fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
     let ts = event.ts.as_millis();
-    let proceeds = verdict <= Verdict::Challenge;
+    let waiting = verdict != Verdict::Block && (verdict == Verdict::Hold || waits(event));
+    let proceeds = verdict <= Verdict::Challenge && !waiting;
+    let event_tag = Tag::of(&event.id);
     if event.ctx.call_active == Some(true) {
         latest(&mut state.last_call_at, ts);
     }
@@ -292,13 +392,13 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
             ..
         } => {
             let tag = Tag::of(key_id);
-            let widening = widens(state, tag, *scopes, ip_allowlist);
-            let key = state.keys.touch(tag, ts, MAX_KEYS);
             if proceeds {
-                key.scopes = *scopes;
-                key.allowlist = ip_allowlist.clone();
-            } else if !key.known {
-                // A held or blocked new key exists without the money-moving scopes.
+                set_key(state, tag, *scopes, ip_allowlist.clone(), ts);
+                return;
+            }
+            let key = state.keys.touch(tag, ts, MAX_KEYS);
+            if !key.known {
+                // A held, blocked or waiting new key exists without the money-moving scopes.
                 key.scopes = scopes
                     .iter()
                     .filter(|s| !matches!(s, Scope::Withdraw | Scope::Transfer))
@@ -306,26 +406,45 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
                 key.allowlist = ip_allowlist.clone();
             }
             key.known = true;
-            if proceeds && widening {
-                latest(&mut key.widened_at, ts);
-                latest(&mut state.last_escalation_at, ts);
+            if waiting {
+                state.wait_for(Waiting {
+                    event: event_tag,
+                    requested_at: ts,
+                    change: WaitingChange::Key {
+                        key: tag,
+                        scopes: *scopes,
+                        allowlist: ip_allowlist.clone(),
+                    },
+                });
             }
         }
         EventBody::ApiKeyDeleted { key_id } => {
-            let key = state.keys.touch(Tag::of(key_id), ts, MAX_KEYS);
+            let tag = Tag::of(key_id);
+            let key = state.keys.touch(tag, ts, MAX_KEYS);
             key.known = true;
             key.scopes = ScopeSet::EMPTY;
+            // A deleted key's waiting changes can never apply.
+            state
+                .waiting
+                .retain(|w| !matches!(w.change, WaitingChange::Key { key, .. } if key == tag));
         }
         EventBody::AddressAdded { address, .. } => {
-            let entry = state.addresses.touch(Tag::of(address), ts, MAX_ADDRESSES);
+            let tag = Tag::of(address);
+            let entry = state.addresses.touch(tag, ts, MAX_ADDRESSES);
             entry.added_at = Some(entry.added_at.map_or(ts, |t| t.max(ts)));
             entry.status = match verdict {
-                Verdict::Allow | Verdict::Challenge => AddressStatus::Usable,
-                Verdict::Hold => AddressStatus::Held,
                 Verdict::Block => AddressStatus::Blocked,
+                _ if waiting => AddressStatus::Held,
+                _ => AddressStatus::Usable,
             };
             if proceeds {
                 latest(&mut state.last_escalation_at, ts);
+            } else if waiting {
+                state.wait_for(Waiting {
+                    event: event_tag,
+                    requested_at: ts,
+                    change: WaitingChange::Address { address: tag },
+                });
             }
         }
         EventBody::WithdrawalRequested {

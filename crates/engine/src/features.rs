@@ -281,12 +281,14 @@ impl Features {
                 scopes,
                 ip_allowlist,
                 step_up,
+                ..
             }
             | EventBody::ApiKeyUpdated {
                 key_id,
                 scopes,
                 ip_allowlist,
                 step_up,
+                ..
             } => {
                 let before = state
                     .keys

@@ -27,6 +27,9 @@ pub(crate) const MAX_ADDRESSES: usize = 32;
 pub(crate) const MAX_KEYS: usize = 16;
 pub(crate) const MAX_AMOUNTS: usize = 64;
 pub(crate) const MAX_CALLERS: usize = 16;
+/// Changes decided but not yet in force, per account (a customer has a handful at most; the
+/// one requested longest ago makes room, and its `change.applied` then changes nothing).
+pub(crate) const MAX_WAITING: usize = 8;
 /// Money movements older than this are forgotten (the longest window a feature looks at).
 pub(crate) const AMOUNT_HORIZON_MS: i64 = 30 * 86_400_000;
 
@@ -143,6 +146,29 @@ pub(crate) struct KeyState {
     pub widened_at: Option<i64>,
 }
 
+/// What a waiting change will put in force when a `change.applied` names its event.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum WaitingChange {
+    Key {
+        key: Tag,
+        scopes: ScopeSet,
+        allowlist: IpAllowList,
+    },
+    Address {
+        address: Tag,
+    },
+}
+
+/// A change that was decided (allowed with `effective: pending`, or held) and is not in force:
+/// the contract's revision 2.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Waiting {
+    /// The tag of the id of the event that asked for it.
+    pub event: Tag,
+    pub requested_at: i64,
+    pub change: WaitingChange,
+}
+
 /// Everything remembered about one account.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct AccountState {
@@ -164,6 +190,8 @@ pub(crate) struct AccountState {
     pub last_remote_access_at: Option<i64>,
     pub last_contact_reported_at: Option<i64>,
     pub last_escalation_at: Option<i64>,
+    /// Changes decided but not in force yet (empty for nearly every account: no allocation).
+    pub waiting: Vec<Waiting>,
 }
 
 impl AccountState {
@@ -183,8 +211,33 @@ impl AccountState {
             + self.addresses.heap_bytes()
             + self.keys.heap_bytes()
             + self.callers.heap_bytes()
+            + self.waiting.capacity() * std::mem::size_of::<Waiting>()
             + amounts
             + allowlists
+    }
+}
+
+impl AccountState {
+    /// Records a waiting change; the oldest makes room when the account has too many.
+    pub fn wait_for(&mut self, waiting: Waiting) {
+        self.waiting.retain(|w| w.event != waiting.event);
+        if self.waiting.len() >= MAX_WAITING
+            && let Some(oldest) =
+                (0..self.waiting.len()).min_by_key(|&i| self.waiting[i].requested_at)
+        {
+            self.waiting.swap_remove(oldest);
+        }
+        self.waiting.push(waiting);
+    }
+
+    /// Takes the waiting change of the event `event_ref`, if it is still waiting.
+    pub fn take_waiting(&mut self, event_ref: Tag) -> Option<Waiting> {
+        let at = self.waiting.iter().position(|w| w.event == event_ref)?;
+        let waiting = self.waiting.swap_remove(at);
+        if self.waiting.is_empty() {
+            self.waiting = Vec::new();
+        }
+        Some(waiting)
     }
 }
 

@@ -6,8 +6,18 @@
 use portcullis_core::contract::parse_lines;
 use portcullis_engine::{Decision, Engine, Outcome, Policy, Verdict};
 
-/// Runs a story (JSON lines with `{ts}` as minutes after a fixed start) and returns decisions.
+/// Runs a story (lines of `minutes after a fixed start | fields`; the n-th line's id is `e{n}`)
+/// and returns the decisions.
 fn run(lines: &[&str]) -> Vec<Decision> {
+    run_on(
+        &mut Engine::new(Policy::default_policy().unwrap()),
+        lines,
+        0,
+    )
+}
+
+/// Runs a story on `engine`, numbering its ids from `first`.
+fn run_on(engine: &mut Engine, lines: &[&str], first: usize) -> Vec<Decision> {
     let start = 1_753_700_000_000i64; // 2025-07-28
     let text: Vec<String> = lines
         .iter()
@@ -18,7 +28,8 @@ fn run(lines: &[&str]) -> Vec<Decision> {
                 start + minutes.trim().parse::<i64>().unwrap() * 60_000,
             );
             format!(
-                r#"{{"id":"e{n}","ts":"{}",{}}}"#,
+                r#"{{"id":"e{}","ts":"{}",{}}}"#,
+                first + n,
                 ts.to_rfc3339(),
                 rest.trim()
             )
@@ -26,7 +37,6 @@ fn run(lines: &[&str]) -> Vec<Decision> {
         .collect();
     let batch = parse_lines(&text.join("\n"));
     assert!(batch.errors.is_empty(), "{:?}", batch.errors);
-    let mut engine = Engine::new(Policy::default_policy().unwrap());
     batch
         .events
         .iter()
@@ -47,7 +57,7 @@ const HISTORY: &[&str] = &[
     r#"5000 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w0","asset":"BTC","network":"BTC","address":"bc1own","amount":"0.01","amount_usd":600,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
 ];
 
-fn story(extra: &[&'static str]) -> Vec<&'static str> {
+fn story<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     HISTORY
         .iter()
         .copied()
@@ -289,4 +299,129 @@ fn a_campaign_is_recognised_at_its_next_victim_before_anyone_confirms_it() {
         );
     }
     assert!(decisions[first + 6].decision <= Verdict::Challenge);
+}
+
+// --- Revision 2: changes that take effect later ---------------------------------------------
+
+const WIDEN_PENDING: &str = r#"9000 | "type":"api_key.updated","account":"a1","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["198.51.100.23/32"],"step_up":"passkey","effective":"pending","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#;
+
+fn has(decision: &Decision, reason: &str) -> bool {
+    decision.reasons.iter().any(|r| r == reason)
+}
+
+#[test]
+fn a_pending_widening_is_not_in_force_until_it_applies() {
+    let decisions = run(&story(&[
+        WIDEN_PENDING,
+        r#"9030 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"USDT","network":"TRX","address":"TQnew","amount":"900","amount_usd":900,"key_id":"k1","ctx":{"ip":"198.51.100.23","channel":"api"}"#,
+    ]));
+    assert_eq!(decisions[3].decision, Verdict::Allow, "{:?}", decisions[3]);
+    assert_eq!(decisions[4].decision, Verdict::Block, "{:?}", decisions[4]);
+    assert!(has(&decisions[4], "key_lacks_withdraw_scope"));
+}
+
+#[test]
+fn a_key_drained_within_a_day_after_its_cooldown_is_held() {
+    // The widening applies after its one-day cool-down; the drain comes half an hour later.
+    let drain = r#"10470 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"USDT","network":"TRX","address":"TQnew","amount":"4000","amount_usd":4000,"key_id":"k1","ctx":{"ip":"198.51.100.23","channel":"api"}"#;
+    let decisions = run(&story(&[
+        WIDEN_PENDING,
+        r#"10440 | "type":"change.applied","account":"a1","event_ref":"e6","by":"cooldown""#,
+        drain,
+    ]));
+    let drained = &decisions[4];
+    assert!(drained.decision >= Verdict::Hold, "{drained:?}");
+    assert!(has(drained, "escalation_cooldown") && has(drained, "key_widened_then_drained"));
+    // Counted from the request instead (revision 1), the day would be over.
+    let now_line = WIDEN_PENDING.replace(r#","effective":"pending""#, "");
+    let decisions = run(&story(&[&now_line, drain]));
+    assert!(
+        !has(&decisions[4], "escalation_cooldown"),
+        "{:?}",
+        decisions[4]
+    );
+}
+
+#[test]
+fn a_cancelled_allowlisting_never_counts() {
+    let decisions = run(&story(&[
+        r#"9000 | "type":"api_key.updated","account":"a1","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["198.51.100.23/32","203.0.113.7/32"],"step_up":"passkey","effective":"pending","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+        r#"9100 | "type":"change.cancelled","account":"a1","event_ref":"e6","by":"customer""#,
+        r#"10600 | "type":"change.applied","account":"a1","event_ref":"e6","by":"cooldown""#,
+        r#"10610 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"USDT","network":"TRX","address":"TQnew","amount":"900","amount_usd":900,"key_id":"k1","ctx":{"ip":"203.0.113.7","channel":"api"}"#,
+    ]));
+    let drain = &decisions[4];
+    assert_eq!(drain.decision, Verdict::Block, "{drain:?}");
+    assert!(has(drain, "key_lacks_withdraw_scope") && has(drain, "ip_outside_key_allowlist"));
+    assert!(!has(drain, "escalation_cooldown"), "nothing took effect");
+}
+
+#[test]
+fn a_released_hold_lets_later_withdrawals_through() {
+    let mut engine = Engine::new(Policy::default_policy().unwrap());
+    let decisions = run_on(
+        &mut engine,
+        &story(&[
+            r#"9000 | "type":"address.added","account":"a1","address":"bc1new","asset":"BTC","network":"BTC","step_up":"sms","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"app","call_active":true}"#,
+            r#"9010 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"BTC","network":"BTC","address":"bc1new","amount":"0.01","amount_usd":600,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+            r#"9500 | "type":"change.applied","account":"a1","event_ref":"e6","by":"operator""#,
+            r#"13000 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w2","asset":"BTC","network":"BTC","address":"bc1new","amount":"0.01","amount_usd":600,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+        ]),
+        0,
+    );
+    assert_eq!(decisions[3].decision, Verdict::Hold, "{:?}", decisions[3]);
+    assert_eq!(
+        decisions[4].decision,
+        Verdict::Block,
+        "held: not usable yet"
+    );
+    assert_eq!(decisions[5].decision, Verdict::Allow, "{:?}", decisions[5]);
+    assert_eq!(engine.stats().changes_applied, 1);
+}
+
+#[test]
+fn closing_an_unknown_closed_or_blocked_change_changes_nothing() {
+    let mut engine = Engine::new(Policy::default_policy().unwrap());
+    let decisions = run_on(
+        &mut engine,
+        &story(&[
+            r#"8990 | "type":"fraud.confirmed","account":"v","addresses":["TQbad"]"#,
+            r#"9000 | "type":"address.added","account":"a1","address":"TQbad","asset":"USDT","network":"TRX","step_up":"passkey","effective":"pending""#,
+            r#"9001 | "type":"change.applied","account":"a1","event_ref":"e7","by":"operator""#,
+            r#"9002 | "type":"change.applied","account":"a1","event_ref":"no_such_event","by":"cooldown""#,
+            r#"9003 | "type":"change.cancelled","account":"a1","event_ref":"e5","by":"system""#,
+            r#"9010 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"USDT","network":"TRX","address":"TQbad","amount":"10","amount_usd":10"#,
+        ]),
+        0,
+    );
+    assert_eq!(decisions[3].decision, Verdict::Block);
+    assert_eq!(decisions[4].decision, Verdict::Block, "{:?}", decisions[4]);
+    assert!(has(&decisions[4], "blocked_address"));
+    let stats = engine.stats();
+    assert_eq!((stats.changes_applied, stats.changes_unmatched), (0, 3));
+}
+
+#[test]
+fn a_waiting_change_survives_a_checkpoint() {
+    let mut engine = Engine::new(Policy::default_policy().unwrap());
+    run_on(&mut engine, &story(&[WIDEN_PENDING]), 0);
+    let mut restored = Engine::from_checkpoint(
+        Policy::default_policy().unwrap(),
+        &engine.checkpoint().unwrap(),
+    )
+    .unwrap();
+    let decisions = run_on(
+        &mut restored,
+        &[
+            r#"10440 | "type":"change.applied","account":"a1","event_ref":"e6","by":"cooldown""#,
+            r#"13000 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"BTC","network":"BTC","address":"bc1own","amount":"0.01","amount_usd":600,"key_id":"k1","ctx":{"ip":"198.51.100.23","channel":"api"}"#,
+        ],
+        7,
+    );
+    assert!(
+        decisions[0].decision <= Verdict::Challenge,
+        "{:?}",
+        decisions[0]
+    );
+    assert_eq!(restored.stats().changes_applied, 1);
 }

@@ -162,6 +162,21 @@ pub fn render_engine_metrics(
     );
     let _ = writeln!(
         out,
+        "# HELP portcullis_engine_changes_total change.applied and change.cancelled events, by what they found: a waiting change applied or cancelled, or nothing (unmatched)."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_engine_changes_total counter");
+    for (outcome, count) in [
+        ("applied", stats.changes_applied),
+        ("cancelled", stats.changes_cancelled),
+        ("unmatched", stats.changes_unmatched),
+    ] {
+        let _ = writeln!(
+            out,
+            "portcullis_engine_changes_total{{outcome=\"{outcome}\"}} {count}"
+        );
+    }
+    let _ = writeln!(
+        out,
         "# HELP portcullis_engine_refused_lines_total Event lines refused at ingest."
     );
     let _ = writeln!(out, "# TYPE portcullis_engine_refused_lines_total counter");

@@ -7,107 +7,11 @@
 
 mod common;
 
-use common::{Backend, Client, TestServer, sign_hmac};
+use common::guard::{
+    HOUR, account_with_key, code, code_of, enrol_totp, grant, scopes, signs_in_from,
+};
+use common::{Backend, TestServer, sign_hmac};
 use serde_json::{Value, json};
-use totp_rs::Totp;
-
-const HOUR: i64 = 3_600_000;
-
-/// The customer signs in from `ip` (so the risk engine knows the address the key is bound to,
-/// as it would for a real customer's bot server or home connection).
-async fn signs_in_from(server: &TestServer, account: &str, ip: &str) {
-    let line = json!({ "id": format!("login-{account}-{ip}"), "ts": server.now().to_rfc3339(), "type": "login", "account": account, "method": "password", "success": true, "ctx": { "ip": ip, "channel": "web" } });
-    let reply = server
-        .admin()
-        .post_raw(
-            "/v1/events",
-            format!("{line}\n").into_bytes(),
-            "application/x-ndjson",
-        )
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-}
-
-async fn account_with_key(server: &TestServer, account: &str) -> (String, String, String) {
-    let admin = server.admin();
-    let reply = admin
-        .post(
-            "/v1/accounts",
-            &json!({ "id": account, "email": "ada@example.com", "anti_phishing_code": "Blue42" }),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    signs_in_from(server, account, "203.0.113.7").await;
-    let key = admin
-        .post(&format!("/v1/accounts/{account}/keys"), &json!({ "label": "bot", "scopes": ["read", "trade"], "ip_allowlist": ["203.0.113.7"] }))
-        .await;
-    assert_eq!(key.status, 201, "{}", key.text);
-    let body = &key.body;
-    (
-        body["key"]["key_id"].as_str().unwrap().to_owned(),
-        body["key"]["api_key"].as_str().unwrap().to_owned(),
-        body["secret"].as_str().unwrap().to_owned(),
-    )
-}
-
-/// Enrols an authenticator app and returns it (as the customer's phone would hold it).
-async fn enrol_totp(server: &TestServer, account: &str) -> Totp {
-    let admin = server.admin();
-    let started = admin
-        .post(&format!("/v1/accounts/{account}/totp"), &json!({}))
-        .await;
-    assert_eq!(started.status, 201, "{}", started.text);
-    let uri = started.body["provisioning_uri"].as_str().unwrap();
-    assert!(uri.starts_with("otpauth://totp/"), "{uri}");
-    let qr = started.body["qr_svg"].as_str().unwrap();
-    assert!(
-        qr.contains("<svg") && qr.contains("</svg>"),
-        "the URI comes as a QR code too"
-    );
-    let app = Totp::from_url(uri).unwrap();
-    let confirmed = admin
-        .post(
-            &format!("/v1/accounts/{account}/totp/confirm"),
-            &json!({ "code": code(&app, server) }),
-        )
-        .await;
-    assert_eq!(confirmed.status, 204, "{}", confirmed.text);
-    app
-}
-
-fn code(app: &Totp, server: &TestServer) -> String {
-    app.generate(u64::try_from(server.now().as_millis() / 1000).unwrap())
-        .to_string()
-}
-
-/// A fresh grant: moves the clock to the next TOTP step so the code is unspent.
-async fn grant(server: &TestServer, account: &str, app: &Totp) -> String {
-    server.clock.advance(30_000);
-    let reply = server
-        .admin()
-        .post(
-            &format!("/v1/accounts/{account}/step-up/totp"),
-            &json!({ "code": code(app, server) }),
-        )
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    assert_eq!(reply.body["method"], "totp");
-    reply.body["grant"].as_str().unwrap().to_owned()
-}
-
-async fn scopes(admin: &Client, key_id: &str) -> Value {
-    admin.get(&format!("/v1/keys/{key_id}")).await.body["scopes"].clone()
-}
-
-fn code_of(reply: &common::Reply) -> (u16, String) {
-    (
-        reply.status,
-        reply.body["error"]["code"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned(),
-    )
-}
 
 async fn widening_waits_out_its_cooldown(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -370,7 +274,7 @@ async fn holds_freeze_lock_and_risk(backend: Backend) {
     let app = enrol_totp(&server, "acc_f").await;
     let path = format!("/v1/keys/{key_id}");
 
-    // An operator hold stops the change past its time; a release lets it apply.
+    // An operator hold stops the change past its time; a release after it applies it at once.
     let token = grant(&server, "acc_f", &app).await;
     let pending = admin
         .patch(
@@ -402,8 +306,7 @@ async fn holds_freeze_lock_and_risk(backend: Backend) {
     let released = analyst
         .post(&format!("/v1/changes/{change}/release"), &json!({}))
         .await;
-    assert_eq!(released.body["status"], "pending", "{}", released.text);
-    server.app.guard.apply_due().await.unwrap();
+    assert_eq!(released.body["status"], "applied", "{}", released.text);
     assert_eq!(
         scopes(&admin, &key_id).await,
         json!(["read", "trade", "withdraw"])

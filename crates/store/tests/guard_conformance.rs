@@ -144,6 +144,7 @@ fn pending(id: &str, account: &str, requested: i64, applies: i64) -> PendingChan
         step_up: StepUpMethod::Totp,
         cancel_token_hash: format!("{id:0>64}"),
         event_id: Some(format!("evt_{id}")),
+        released_by: None,
         version: 1,
     }
 }

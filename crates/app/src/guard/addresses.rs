@@ -8,7 +8,7 @@ use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::ports::{PendingAction, WithdrawalAddress, Write};
-use portcullis_core::events::{EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
 use portcullis_core::guard::Widening;
 use portcullis_core::operator::Permission;
 use serde_json::json;
@@ -101,6 +101,7 @@ impl Guard {
                 asset: event_asset,
                 network: event_network,
                 step_up: StepUp::None,
+                effective: Effective::Now,
             }),
             ctx: request.ctx,
         };

@@ -121,6 +121,10 @@ pub struct PendingChange {
     pub cancel_token_hash: String,
     /// The event the risk engine decided on when the change was requested.
     pub event_id: Option<String>,
+    /// The operator who released a hold on it: their release stands in for a risk decision
+    /// that held it, or that the engine could not make.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released_by: Option<String>,
     #[serde(skip)]
     pub version: i64,
 }

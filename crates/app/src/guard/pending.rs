@@ -10,21 +10,25 @@ use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::ports::{AccountGuard, PendingAction, PendingChange, WithdrawalAddress, Write};
+use portcullis_core::events::{AppliedBy, CancelledBy, EventContext, KeyEventBody};
 use portcullis_core::guard::cooldown::{self, Transition, TransitionError};
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::guard::{PendingStatus, StepUpMethod};
 use portcullis_core::notice::NoticeKind;
-use portcullis_core::operator::Permission;
+use portcullis_core::operator::{Permission, Role};
 use portcullis_core::time::UnixMillis;
 
 /// Who the risk engine acts as in the audit trail.
 const RISK_ACTOR: &str = "risk-engine";
+/// The reason of a hold made because the engine could not decide.
+pub const ENGINE_UNAVAILABLE: &str = "engine_unavailable";
 /// How many due changes one pass applies.
 const APPLY_BATCH: u32 = 100;
 
 impl Guard {
     /// Lets the risk decision on the change's event stop it: `hold` holds it for review,
-    /// `block` cancels it. Without a decision (the engine is behind) it stays pending.
+    /// `block` cancels it. Fails closed: when the engine cannot decide (an error, or no
+    /// decision to be found), the change is held with the reason `engine_unavailable`.
     pub(crate) async fn apply_risk_decision(
         &self,
         change: PendingChange,
@@ -32,40 +36,41 @@ impl Guard {
         let Some(event_id) = change.event_id.clone() else {
             return Ok(change);
         };
-        let decisions = self.risk.catch_up().await?;
-        let decision = match decisions.get(&event_id) {
-            Some(decision) => (
-                decision.decision.as_str().to_owned(),
-                decision.reasons.join(","),
-            ),
-            None => match self.store.decision(&event_id).await? {
-                Some(stored) => (stored.decision, stored.reasons),
-                None => return Ok(change),
+        let decision = match self.risk.catch_up().await {
+            Ok(decisions) => match decisions.get(&event_id) {
+                Some(decision) => Some(RiskVerdict {
+                    verdict: decision.decision.as_str().to_owned(),
+                    reasons: decision.reasons.join(","),
+                }),
+                None => self.stored_verdict(&event_id).await,
             },
+            Err(error) => {
+                tracing::error!(change = %change.id, %error, "the risk engine could not decide; the change is held");
+                None
+            }
         };
-        // A challenge asks for a phishing-resistant confirmation: a passkey grant already is
-        // one; anything weaker waits for review.
-        let transition = match decision.0.as_str() {
-            "hold" => Transition::Hold {
-                by: RISK_ACTOR.into(),
-                reason: decision.1,
-            },
-            "challenge" if change.step_up != StepUpMethod::Passkey => Transition::Hold {
-                by: RISK_ACTOR.into(),
-                reason: format!("challenge without a passkey: {}", decision.1),
-            },
-            "block" => Transition::Cancel {
-                by: RISK_ACTOR.into(),
-            },
-            _ => return Ok(change),
-        };
-        self.move_change(
-            &Actor::system(),
-            change,
-            transition,
-            "widening.risk_stopped",
-        )
-        .await
+        match risk_stop(&change, decision.as_ref()) {
+            Some(stop) => {
+                self.move_change(&Actor::system(), change, stop, "widening.risk_stopped")
+                    .await
+            }
+            None => Ok(change),
+        }
+    }
+
+    /// The stored decision on `event_id`; `None` when there is none or it cannot be read (the
+    /// caller then treats the change as undecided, which holds it).
+    async fn stored_verdict(&self, event_id: &str) -> Option<RiskVerdict> {
+        match self.store.decision(event_id).await {
+            Ok(stored) => stored.map(|stored| RiskVerdict {
+                verdict: stored.decision,
+                reasons: stored.reasons,
+            }),
+            Err(error) => {
+                tracing::error!(event = %event_id, %error, "cannot read a risk decision");
+                None
+            }
+        }
     }
 
     /// The account's changes, newest first.
@@ -150,12 +155,21 @@ impl Guard {
             .await
     }
 
-    /// Releases a held change; it applies once its cool-down has ended, never earlier.
+    /// Releases a held change: the operator's release stands in for the risk decision. It
+    /// applies once its cool-down has ended (at once, when that is already past), never earlier.
     pub async fn release(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReviewChanges)?;
-        let change = self.existing_change(id).await?;
-        self.move_change(actor, change, Transition::Release, "widening.released")
-            .await
+        let mut change = self.existing_change(id).await?;
+        change.released_by = Some(actor.id.clone());
+        let released = self
+            .move_change(actor, change, Transition::Release, "widening.released")
+            .await?;
+        let now = self.clock.now();
+        if !released.status.is_due(released.applies_at, now) {
+            return Ok(released);
+        }
+        self.apply_one(released, now).await?;
+        self.existing_change(id).await
     }
 
     /// Applies every change whose cool-down has ended; returns how many applied. A change
@@ -166,7 +180,8 @@ impl Guard {
         for change in self.store.due_pending(now, APPLY_BATCH).await? {
             let id = change.id.clone();
             match self.apply_one(change, now).await {
-                Ok(()) => applied += 1,
+                Ok(true) => applied += 1,
+                Ok(false) => {}
                 Err(AppError::Conflict(detail)) => {
                     tracing::info!(change = %id, %detail, "pending change changed meanwhile; retried next pass");
                 }
@@ -176,13 +191,24 @@ impl Guard {
         Ok(applied)
     }
 
-    async fn apply_one(&self, change: PendingChange, now: UnixMillis) -> AppResult<()> {
+    /// Applies one due change; `false` when it was held or failed instead. The risk decision
+    /// is read again first: a change applies only with a stored decision that lets it, or an
+    /// operator's release.
+    async fn apply_one(&self, change: PendingChange, now: UnixMillis) -> AppResult<bool> {
         let actor = Actor::system();
         let applied =
             match cooldown::transition(&change.status, change.applies_at, Transition::Apply, now) {
                 Ok(status) => status,
                 Err(error) => return Err(AppError::Conflict(error.to_string())),
             };
+        if let (Some(event_id), None) = (&change.event_id, &change.released_by) {
+            let decision = self.stored_verdict(event_id).await;
+            if let Some(stop) = risk_stop(&change, decision.as_ref()) {
+                self.move_change(&actor, change, stop, "widening.risk_stopped")
+                    .await?;
+                return Ok(false);
+            }
+        }
         // The protections are checked again at the end of the cool-down, as when it began.
         let guard = self.guard_of(&change.account).await?;
         let allowed = match change.action {
@@ -209,9 +235,9 @@ impl Guard {
                 let fail = Transition::Fail { reason: message };
                 self.move_change(&actor, change, fail, "widening.failed")
                     .await
-                    .map(|_| ())
+                    .map(|_| false)
             }
-            other => other,
+            other => other.map(|()| true),
         }
     }
 
@@ -330,10 +356,21 @@ impl Guard {
             version: change.version + 1,
             ..change.clone()
         };
-        let commit = Change::new(actor, now)
+        let mut commit = Change::new(actor, now)
             .write(write)
             .write(update(closed.clone(), change.version))
             .audit(action, target(&change.account), pending_details(&closed));
+        if let Some(event_ref) = &change.event_id {
+            let by = match change.released_by {
+                Some(_) => AppliedBy::Operator,
+                None => AppliedBy::Cooldown,
+            };
+            let applied = KeyEventBody::ChangeApplied {
+                event_ref: event_ref.clone(),
+                by,
+            };
+            commit = commit.key_event(&change.account, applied, EventContext::default())?;
+        }
         let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
         self.announced(commit, &notice, now).await
     }
@@ -354,9 +391,12 @@ impl Guard {
             version: change.version + 1,
             ..change.clone()
         };
-        let commit = Change::new(actor, now)
+        let mut commit = Change::new(actor, now)
             .write(update(next.clone(), change.version))
             .audit(action, target(&change.account), pending_details(&next));
+        if let Some(cancelled) = cancelled_event(actor, &next) {
+            commit = commit.key_event(&change.account, cancelled, EventContext::default())?;
+        }
         let kind = match next.status {
             PendingStatus::Cancelled { .. } => Some(NoticeKind::WideningCancelled),
             PendingStatus::Held { .. } => Some(NoticeKind::WideningHeld),
@@ -379,6 +419,58 @@ impl Guard {
             .await?
             .ok_or_else(|| AppError::NotFound(format!("change {id}")))
     }
+}
+
+/// A risk decision as stored: the verdict and its reasons, comma-separated.
+struct RiskVerdict {
+    verdict: String,
+    reasons: String,
+}
+
+/// How the risk decision stops a change, if it does. No decision at all stops it too: a
+/// widening never applies without the engine's say (or an operator's release).
+fn risk_stop(change: &PendingChange, decision: Option<&RiskVerdict>) -> Option<Transition> {
+    let hold = |reason: String| Transition::Hold {
+        by: RISK_ACTOR.into(),
+        reason,
+    };
+    let Some(decision) = decision else {
+        return Some(hold(ENGINE_UNAVAILABLE.into()));
+    };
+    match decision.verdict.as_str() {
+        "hold" => Some(hold(decision.reasons.clone())),
+        // A challenge asks for a phishing-resistant confirmation: a passkey grant already is
+        // one; anything weaker waits for review.
+        "challenge" if change.step_up != StepUpMethod::Passkey => Some(hold(format!(
+            "challenge without a passkey: {}",
+            decision.reasons
+        ))),
+        "block" => Some(Transition::Cancel {
+            by: RISK_ACTOR.into(),
+        }),
+        _ => None,
+    }
+}
+
+/// The `change.cancelled` event for a change that just closed without applying.
+pub(crate) fn cancelled_event(actor: &Actor, closed: &PendingChange) -> Option<KeyEventBody> {
+    let event_ref = closed.event_id.clone()?;
+    let by = match &closed.status {
+        PendingStatus::Cancelled { by, .. } if by == RISK_ACTOR => CancelledBy::System,
+        PendingStatus::Cancelled { .. } => match actor.role {
+            _ if actor.id == Actor::system().id => CancelledBy::System,
+            // The customer themselves, by link or in the security center, or the exchange's
+            // own app acting for them.
+            _ if actor.account.is_some() || actor.id.starts_with("customer:") => {
+                CancelledBy::Customer
+            }
+            Role::Integration => CancelledBy::Customer,
+            Role::Admin | Role::Analyst => CancelledBy::Operator,
+        },
+        PendingStatus::Failed { .. } => CancelledBy::System,
+        _ => return None,
+    };
+    Some(KeyEventBody::ChangeCancelled { event_ref, by })
 }
 
 pub(crate) fn update(change: PendingChange, expected_version: i64) -> Write {

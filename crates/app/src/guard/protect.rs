@@ -4,7 +4,7 @@
 //! scammed must be able to stop everything at once. Lifting the freeze is a widening.
 
 use super::notices::account_notice;
-use super::pending::update;
+use super::pending::{cancelled_event, update};
 use super::stepup::{put, target};
 use super::widening::{PendingReceipt, WideningRequest};
 use super::{Guard, refusal};
@@ -12,7 +12,7 @@ use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::AppResult;
 use crate::ports::{PendingAction, PendingChange};
-use portcullis_core::events::{EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
 use portcullis_core::guard::widening::FUND_MOVING;
 use portcullis_core::guard::{PendingStatus, Protection, Widening};
 use portcullis_core::key::KeyStatus;
@@ -67,6 +67,7 @@ impl Guard {
                 scopes: after.scopes,
                 ip_allowlist: after.ip_allowlist.clone(),
                 step_up: StepUp::None,
+                effective: Effective::Now,
             };
             change = change.write(crate::keys::replace(&key, &after)).key_event(
                 account,
@@ -89,6 +90,9 @@ impl Guard {
                 ..open.clone()
             };
             changes_cancelled.push(open.id.clone());
+            if let Some(event) = cancelled_event(actor, &cancelled) {
+                change = change.key_event(account, event, EventContext::default())?;
+            }
             change = change.write(update(cancelled, open.version));
         }
         let details =

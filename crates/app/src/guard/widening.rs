@@ -11,7 +11,7 @@ use crate::error::{AppError, AppResult};
 use crate::keys::{IssuedKey, KeyChange, NewKey};
 use crate::ports::{PendingAction, PendingChange, Write};
 use crate::random;
-use portcullis_core::events::{EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
 use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::guard::{PendingStatus, StepUpMethod, Widening};
@@ -98,6 +98,7 @@ impl Guard {
                 scopes: after.scopes,
                 ip_allowlist: after.ip_allowlist.clone(),
                 step_up: StepUp::None,
+                effective: Effective::Now,
             }),
             ctx: change.ctx.clone(),
         };
@@ -179,6 +180,7 @@ impl Guard {
                 scopes: wanted,
                 ip_allowlist: key.ip_allowlist.clone(),
                 step_up: StepUp::None,
+                effective: Effective::Now,
             }),
             ctx,
         };
@@ -233,12 +235,13 @@ impl Guard {
             step_up: method,
             cancel_token_hash: token_hash(&cancel_token),
             event_id: None,
+            released_by: None,
             version: 1,
         };
         let mut change = Change::new(actor, now).write(spend);
         let mut pending = pending;
         if let Some(event) = request.event {
-            let event = with_step_up(event, step_up_of(method));
+            let event = waiting_event(event, step_up_of(method));
             change = change.key_event(request.account, event, request.ctx)?;
             pending.event_id = change.last_event_id();
         }
@@ -280,12 +283,21 @@ pub(crate) struct WideningRequest<'a> {
     pub ctx: EventContext,
 }
 
-fn with_step_up(mut event: KeyEventBody, method: StepUp) -> KeyEventBody {
-    if let KeyEventBody::Created { step_up, .. }
-    | KeyEventBody::Updated { step_up, .. }
-    | KeyEventBody::AddressAdded { step_up, .. } = &mut event
+/// The event of a widening as the engine must see it: confirmed by `method`, and not in force
+/// until its `change.applied` (the contract's revision 2).
+fn waiting_event(mut event: KeyEventBody, method: StepUp) -> KeyEventBody {
+    if let KeyEventBody::Created {
+        step_up, effective, ..
+    }
+    | KeyEventBody::Updated {
+        step_up, effective, ..
+    }
+    | KeyEventBody::AddressAdded {
+        step_up, effective, ..
+    } = &mut event
     {
         *step_up = method;
+        *effective = Effective::Pending;
     }
     event
 }

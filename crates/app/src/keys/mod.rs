@@ -13,7 +13,7 @@ use crate::ports::{Clock, Store, Write};
 use crate::random;
 use crate::verifier::{CachedKey, Verifier, VerifyOutcome, VerifyRequest};
 use portcullis_core::allowlist::IpAllowList;
-use portcullis_core::events::{EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
 use portcullis_core::key::{ApiKey, IdlePolicy, KeyAlgorithm, KeyStatus};
 use portcullis_core::operator::Permission;
 use portcullis_core::scope::ScopeSet;
@@ -280,6 +280,7 @@ impl KeyAuthority {
             scopes: after.scopes,
             ip_allowlist: after.ip_allowlist.clone(),
             step_up: change.step_up,
+            effective: Effective::Now,
         };
         let commit = Change::new(actor, now)
             .write(replace(&before, &after))
@@ -570,5 +571,6 @@ fn created_event(key: &ApiKey, step_up: StepUp) -> KeyEventBody {
         scopes: key.scopes,
         ip_allowlist: key.ip_allowlist.clone(),
         step_up,
+        effective: Effective::Now,
     }
 }

@@ -1,7 +1,7 @@
 //! The contract's event types and the value checks serde cannot express.
 
 use crate::allowlist::IpAllowList;
-use crate::events::{EventContext, StepUp};
+use crate::events::{AppliedBy, CancelledBy, Effective, EventContext, StepUp};
 use crate::scope::ScopeSet;
 use crate::time::UnixMillis;
 use serde::Deserialize;
@@ -73,6 +73,8 @@ pub enum EventBody {
         scopes: ScopeSet,
         ip_allowlist: IpAllowList,
         step_up: StepUp,
+        #[serde(default)]
+        effective: Effective,
     },
     #[serde(rename = "api_key.updated")]
     ApiKeyUpdated {
@@ -80,6 +82,8 @@ pub enum EventBody {
         scopes: ScopeSet,
         ip_allowlist: IpAllowList,
         step_up: StepUp,
+        #[serde(default)]
+        effective: Effective,
     },
     #[serde(rename = "api_key.deleted")]
     ApiKeyDeleted { key_id: String },
@@ -96,6 +100,8 @@ pub enum EventBody {
         asset: String,
         network: String,
         step_up: StepUp,
+        #[serde(default)]
+        effective: Effective,
     },
     #[serde(rename = "withdrawal.requested")]
     WithdrawalRequested {
@@ -144,6 +150,12 @@ pub enum EventBody {
         #[serde(default)]
         note: String,
     },
+    /// Revision 2: the change of the event `event_ref` is in force from this event's `ts`.
+    #[serde(rename = "change.applied")]
+    ChangeApplied { event_ref: String, by: AppliedBy },
+    /// Revision 2: the change of the event `event_ref` never takes effect.
+    #[serde(rename = "change.cancelled")]
+    ChangeCancelled { event_ref: String, by: CancelledBy },
     /// Portcullis' own additions (docs/event-contract.md).
     #[serde(rename = "api_key.rotated")]
     ApiKeyRotated {
@@ -184,6 +196,8 @@ impl EventBody {
             EventBody::ContactInboundCall { .. } => "contact.inbound_call",
             EventBody::MarketActivity { .. } => "market.activity",
             EventBody::FraudConfirmed { .. } => "fraud.confirmed",
+            EventBody::ChangeApplied { .. } => "change.applied",
+            EventBody::ChangeCancelled { .. } => "change.cancelled",
             EventBody::ApiKeyRotated { .. } => "api_key.rotated",
             EventBody::ApiKeyIdleWarning { .. } => "api_key.idle_warning",
             EventBody::ApiKeyIdleExpired { .. } => "api_key.idle_expired",
@@ -219,6 +233,8 @@ impl ContractEvent {
             | EventBody::ApiKeyRotated { key_id, .. }
             | EventBody::ApiKeyIdleWarning { key_id, .. }
             | EventBody::ApiKeyIdleExpired { key_id } => check_id("key_id", key_id),
+            EventBody::ChangeApplied { event_ref, .. }
+            | EventBody::ChangeCancelled { event_ref, .. } => check_id("event_ref", event_ref),
             EventBody::ApiKeyUsed {
                 key_id,
                 count,

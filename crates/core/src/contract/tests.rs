@@ -16,7 +16,10 @@ const EVERY_TYPE: &str = r#"{"id":"l1","ts":"2025-07-28T14:00:00.000Z","type":"l
 {"id":"c2","ts":"2025-07-28T13:56:00.000Z","type":"contact.inbound_call","account":"acc_81","from":"+442079460018","attestation":"C","duration_s":840}
 {"id":"m1","ts":"2025-07-28T14:00:00.000Z","type":"market.activity","market":"*","volume_ratio":3.2,"volatility":0.85}
 {"id":"f1","ts":"2025-07-29T09:00:00.000Z","type":"fraud.confirmed","account":"acc_81","withdrawal_ids":["w_9"],"addresses":["TQ5..."],"from":["+442079460018"],"note":"confirmed by the customer"}
-{"id":"k1","ts":"2025-07-28T14:00:00.000Z","type":"api_key.deleted","account":"acc_81","key_id":"k_3"}"#;
+{"id":"k1","ts":"2025-07-28T14:00:00.000Z","type":"api_key.deleted","account":"acc_81","key_id":"k_3"}
+{"id":"p1","ts":"2025-07-28T14:10:00.000Z","type":"address.added","account":"acc_81","address":"TQ5xyz","asset":"USDT","network":"TRX","step_up":"passkey","effective":"pending"}
+{"id":"p2","ts":"2025-07-29T14:10:00.000Z","type":"change.applied","account":"acc_81","event_ref":"p1","by":"cooldown"}
+{"id":"p3","ts":"2025-07-29T14:11:00.000Z","type":"change.cancelled","account":"acc_81","event_ref":"e1","by":"customer"}"#;
 
 #[test]
 fn every_contract_type_parses() {
@@ -42,6 +45,9 @@ fn every_contract_type_parses() {
             "market.activity",
             "fraud.confirmed",
             "api_key.deleted",
+            "address.added",
+            "change.applied",
+            "change.cancelled",
         ]
     );
     let (line, withdrawal) = &batch.events[5];
@@ -80,9 +86,24 @@ fn every_contract_type_parses() {
         .filter(|(_, e)| e.body.asks_for_decision())
         .count();
     assert_eq!(
-        decisions, 4,
-        "created, updated, address.added, withdrawal.requested"
+        decisions, 5,
+        "created, updated, both address.added, withdrawal.requested"
     );
+    assert!(matches!(
+        &batch.events[12].1.body,
+        EventBody::AddressAdded {
+            effective: crate::events::Effective::Pending,
+            ..
+        }
+    ));
+    assert!(
+        matches!(&batch.events[2].1.body, EventBody::ApiKeyUpdated { effective, .. } if effective.is_now()),
+        "absent means now"
+    );
+    assert!(matches!(
+        &batch.events[13].1.body,
+        EventBody::ChangeApplied { event_ref, by: crate::events::AppliedBy::Cooldown } if event_ref == "p1"
+    ));
 }
 
 #[test]
@@ -132,6 +153,27 @@ fn bad_lines_are_reported_by_number_and_the_rest_is_kept() {
         !reason(3).contains("at line"),
         "positions come from the line number"
     );
+}
+
+#[test]
+fn revision_two_lines_are_checked_like_the_rest() {
+    let lines = [
+        r#"{"id":"x1","ts":"2025-07-28T14:00:00.000Z","type":"change.applied","account":"a","by":"cooldown"}"#,
+        r#"{"id":"x2","ts":"2025-07-28T14:00:00.000Z","type":"change.applied","account":"a","event_ref":"e1","by":"system"}"#,
+        r#"{"id":"x3","ts":"2025-07-28T14:00:00.000Z","type":"change.cancelled","account":"a","event_ref":"e1","by":"cooldown"}"#,
+        r#"{"id":"x4","ts":"2025-07-28T14:00:00.000Z","type":"address.added","account":"a","address":"T","asset":"USDT","network":"TRX","step_up":"none","effective":"later"}"#,
+        r#"{"id":"x5","ts":"2025-07-28T14:00:00.000Z","type":"change.cancelled","account":"a","event_ref":"","by":"system"}"#,
+        r#"{"id":"x6","ts":"2025-07-28T14:00:00.000Z","type":"change.applied","event_ref":"e1","by":"operator"}"#,
+        r#"{"id":"ok","ts":"2025-07-28T14:00:00.000Z","type":"change.cancelled","account":"a","event_ref":"e1","by":"system"}"#,
+    ];
+    let batch = parse_lines(&lines.join("\n"));
+    let refused: Vec<usize> = batch.errors.iter().map(|e| e.line).collect();
+    assert_eq!(refused, (1..=6).collect::<Vec<_>>(), "{:?}", batch.errors);
+    assert_eq!(batch.events.len(), 1);
+    assert!(!batch.events[0].1.body.asks_for_decision());
+    for line in lines {
+        assert!(fast_agrees(line), "{line}");
+    }
 }
 
 #[test]
@@ -231,7 +273,16 @@ fn the_fast_reader_never_accepts_what_the_derived_one_reads_differently() {
         let fields: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
         let names = fields.iter().cloned().chain(
             [
-                "method", "success", "from", "channel", "count", "scopes", "note",
+                "method",
+                "success",
+                "from",
+                "channel",
+                "count",
+                "scopes",
+                "note",
+                "effective",
+                "by",
+                "event_ref",
             ]
             .map(String::from),
         );

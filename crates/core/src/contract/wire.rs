@@ -12,7 +12,7 @@
 
 use super::model::{Attestation, ContactChannel, ContractEvent, EventBody, LoginMethod};
 use crate::allowlist::IpAllowList;
-use crate::events::{EventContext, StepUp};
+use crate::events::{AppliedBy, CancelledBy, Effective, EventContext, StepUp};
 use crate::scope::ScopeSet;
 use crate::time::UnixMillis;
 use serde::Deserialize;
@@ -36,6 +36,9 @@ struct Wire<'a> {
     scopes: Option<ScopeSet>,
     ip_allowlist: Option<IpAllowList>,
     step_up: Option<StepUp>,
+    /// `Some(None)` for a `null`, which the derived reader refuses (absent means `now`).
+    #[serde(default, deserialize_with = "present")]
+    effective: Option<Option<Effective>>,
     endpoint: Option<&'a str>,
     count: Option<u64>,
     window_s: Option<u64>,
@@ -57,6 +60,18 @@ struct Wire<'a> {
     volatility: Option<f64>,
     previous_valid_until: Option<UnixMillis>,
     expires_at: Option<UnixMillis>,
+    event_ref: Option<&'a str>,
+    /// Read as text: its values depend on the type.
+    by: Option<&'a str>,
+}
+
+/// A field that may be absent (`None`) but, when present, is read as it is, `null` included.
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Reads `line` the fast way; `None` when the derived reader must decide.
@@ -89,12 +104,14 @@ fn body(w: &Wire<'_>) -> Option<EventBody> {
         "api_key.created" | "api_key.updated" => {
             let (key_id, scopes) = (text(&w.key_id)?, w.scopes?);
             let (ip_allowlist, step_up) = (w.ip_allowlist.clone()?, w.step_up?);
+            let effective = w.effective.unwrap_or(Some(Effective::Now))?;
             if w.kind == "api_key.created" {
                 EventBody::ApiKeyCreated {
                     key_id,
                     scopes,
                     ip_allowlist,
                     step_up,
+                    effective,
                 }
             } else {
                 EventBody::ApiKeyUpdated {
@@ -102,6 +119,7 @@ fn body(w: &Wire<'_>) -> Option<EventBody> {
                     scopes,
                     ip_allowlist,
                     step_up,
+                    effective,
                 }
             }
         }
@@ -113,6 +131,7 @@ fn body(w: &Wire<'_>) -> Option<EventBody> {
             asset: text(&w.asset)?,
             network: text(&w.network)?,
             step_up: w.step_up?,
+            effective: w.effective.unwrap_or(Some(Effective::Now))?,
         },
         "withdrawal.requested" => EventBody::WithdrawalRequested {
             withdrawal_id: text(&w.withdrawal_id)?,
@@ -163,6 +182,24 @@ fn rare_body(w: &Wire<'_>) -> Option<EventBody> {
         },
         "api_key.idle_expired" => EventBody::ApiKeyIdleExpired {
             key_id: text(&w.key_id)?,
+        },
+        "change.applied" => EventBody::ChangeApplied {
+            event_ref: text(&w.event_ref)?,
+            by: match w.by? {
+                "cooldown" => AppliedBy::Cooldown,
+                "customer" => AppliedBy::Customer,
+                "operator" => AppliedBy::Operator,
+                _ => return None,
+            },
+        },
+        "change.cancelled" => EventBody::ChangeCancelled {
+            event_ref: text(&w.event_ref)?,
+            by: match w.by? {
+                "customer" => CancelledBy::Customer,
+                "operator" => CancelledBy::Operator,
+                "system" => CancelledBy::System,
+                _ => return None,
+            },
         },
         _ => return None,
     })

@@ -3,6 +3,8 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod guard;
+
 use portcullis_app::Actor;
 use portcullis_app::clock::ManualClock;
 use portcullis_app::ports::Clock;
@@ -181,6 +183,24 @@ impl TestServer {
 
     pub fn now(&self) -> UnixMillis {
         self.clock.now()
+    }
+
+    /// Runs one SQL statement on the server's database behind its back (tampering, or a part
+    /// of storage failing).
+    pub async fn execute_sql(&self, sql: &str) {
+        use sqlx::Connection as _;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        if self.database_url.starts_with("sqlite:") {
+            let mut connection = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query(sql).execute(&mut connection).await.unwrap();
+        } else {
+            let mut connection = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .unwrap();
+            sqlx::query(sql).execute(&mut connection).await.unwrap();
+        }
     }
 }
 
