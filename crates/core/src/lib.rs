@@ -6,6 +6,7 @@
 //! on every machine.
 
 pub mod account;
+pub mod address;
 pub mod allowlist;
 pub mod audit;
 pub mod contract;

@@ -6,8 +6,9 @@ use crate::dedup::{Check, Hash128, HashTable, SeenIds};
 use crate::features::{Features, unseen_hosts};
 use crate::policy::Policy;
 use crate::state::{
-    AccountState, AddressStatus, Global, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_IPS,
-    MAX_KEYS, Market, Tag, Waiting, WaitingChange, latest, normalise_contact, remember_amount,
+    AccountState, AddressStatus, FRAUD_HORIZON_MS, Global, MARKET_HORIZON_MS, MAX_ADDRESSES,
+    MAX_CALLERS, MAX_DEVICES, MAX_FRAUD_ENTRIES, MAX_IPS, MAX_KEYS, MAX_MARKETS, Market, Tag,
+    Waiting, WaitingChange, latest, normalise_contact, remember_amount,
 };
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
@@ -206,24 +207,32 @@ impl Engine {
                 volume_ratio,
                 volatility,
             } => {
-                let entry = self.global.markets.entry(market.clone()).or_default();
-                if ts >= entry.ts {
-                    *entry = Market {
-                        ts,
-                        volume_ratio: *volume_ratio,
-                        volatility: *volatility,
-                    };
-                }
+                let report = Market {
+                    ts,
+                    volume_ratio: *volume_ratio,
+                    volatility: *volatility,
+                };
+                self.global.markets.insert(
+                    Tag::of(market),
+                    ts,
+                    report,
+                    MARKET_HORIZON_MS,
+                    MAX_MARKETS,
+                );
             }
             EventBody::FraudConfirmed {
                 addresses, from, ..
             } => {
-                self.global
-                    .fraud_addresses
-                    .extend(addresses.iter().cloned());
-                self.global
-                    .fraud_contacts
-                    .extend(from.iter().map(|c| Tag::of(&normalise_contact(c))));
+                for address in addresses {
+                    let tag = Tag::of_address(address);
+                    let fraud = &mut self.global.fraud_addresses;
+                    fraud.insert(tag, ts, (), FRAUD_HORIZON_MS, MAX_FRAUD_ENTRIES);
+                }
+                for contact in from {
+                    let tag = Tag::of(&normalise_contact(contact));
+                    let fraud = &mut self.global.fraud_contacts;
+                    fraud.insert(tag, ts, (), FRAUD_HORIZON_MS, MAX_FRAUD_ENTRIES);
+                }
             }
             _ => {}
         }
@@ -429,7 +438,7 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
                 .retain(|w| !matches!(w.change, WaitingChange::Key { key, .. } if key == tag));
         }
         EventBody::AddressAdded { address, .. } => {
-            let tag = Tag::of(address);
+            let tag = Tag::of_address(address);
             let entry = state.addresses.touch(tag, ts, MAX_ADDRESSES);
             entry.added_at = Some(entry.added_at.map_or(ts, |t| t.max(ts)));
             entry.status = match verdict {
@@ -452,7 +461,9 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
             amount_usd,
             ..
         } => {
-            let entry = state.addresses.touch(Tag::of(address), ts, MAX_ADDRESSES);
+            let entry = state
+                .addresses
+                .touch(Tag::of_address(address), ts, MAX_ADDRESSES);
             if verdict == Verdict::Block {
                 entry.status = AddressStatus::Blocked;
             }

@@ -174,6 +174,7 @@ fn recent_markets(global: &Global, ts: i64) -> impl Iterator<Item = &crate::stat
     global
         .markets
         .values()
+        .map(|(_, market)| market)
         .filter(move |m| (ts - m.ts).abs() <= 3_600_000)
 }
 
@@ -364,9 +365,10 @@ impl Features {
         account: Tag,
         ts: i64,
     ) {
-        let known = state.addresses.get(Tag::of(address));
+        let tag = Tag::of_address(address);
+        let known = state.addresses.get(tag);
         self.address_new = known.is_none_or(|(seen, _)| seen.first >= ts);
-        self.address_fraud = global.fraud_addresses.contains(address);
+        self.address_fraud = global.fraud_addresses.contains(&tag);
         self.address_flagged_elsewhere = global
             .campaign
             .address_marked_elsewhere(address, account, ts);

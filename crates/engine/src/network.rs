@@ -42,7 +42,7 @@ pub(crate) struct CampaignLinks {
 
 impl CampaignLinks {
     pub fn mark_address(&mut self, address: &str, account: Tag, ts: i64) {
-        mark(&mut self.addresses, Tag::of(address), account, ts);
+        mark(&mut self.addresses, Tag::of_address(address), account, ts);
         self.sweep_if_grown(ts);
     }
 
@@ -53,7 +53,7 @@ impl CampaignLinks {
 
     /// Whether another account's refused action marked `address` in the week before `ts`.
     pub fn address_marked_elsewhere(&self, address: &str, account: Tag, ts: i64) -> bool {
-        marked_elsewhere(&self.addresses, Tag::of(address), account, ts)
+        marked_elsewhere(&self.addresses, Tag::of_address(address), account, ts)
     }
 
     /// Whether another account's refused action marked `ip` in the week before `ts`.

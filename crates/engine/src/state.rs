@@ -17,7 +17,7 @@ use portcullis_core::scope::ScopeSet;
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 use smallvec::SmallVec;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::Hasher as _;
 use std::net::IpAddr;
 
@@ -45,6 +45,12 @@ impl Tag {
         let mut hasher = SipHasher13::new_with_keys(TAG_KEY.0, TAG_KEY.1);
         hasher.write(text.as_bytes());
         Self(hasher.finish())
+    }
+
+    /// The tag of a withdrawal address in its canonical form, so that case variants of an EVM
+    /// or bech32 address are one address (`portcullis_core::address`).
+    pub fn of_address(address: &str) -> Self {
+        Self::of(&portcullis_core::address::canonical(address))
     }
 }
 
@@ -291,15 +297,79 @@ pub(crate) struct Market {
     pub volatility: f64,
 }
 
+/// How long a confirmed fraud's address or number is remembered (a year of event time).
+pub(crate) const FRAUD_HORIZON_MS: i64 = 365 * 86_400_000;
+/// At most this many confirmed-fraud addresses, and as many numbers (the oldest go first).
+pub(crate) const MAX_FRAUD_ENTRIES: usize = 1 << 20;
+/// Market reports older than this are forgotten (features read the last hour).
+pub(crate) const MARKET_HORIZON_MS: i64 = 86_400_000;
+/// At most this many markets (a feed naming ever new markets cannot grow the state).
+pub(crate) const MAX_MARKETS: usize = 4096;
+
+/// A set of tags, each with the time it was last named, bounded in age and in number: the
+/// cross-account counterpart of `Recent`. Expired entries are swept once the set has doubled
+/// since the last sweep; past `cap`, the oldest quarter goes. Either way a sweep comes after a
+/// number of inserts in proportion to its cost.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Expiring<V> {
+    entries: HashMap<Tag, (i64, V)>,
+    swept_len: usize,
+}
+
+impl<V> Expiring<V> {
+    #[cfg(test)]
+    pub fn get(&self, tag: &Tag) -> Option<&(i64, V)> {
+        self.entries.get(tag)
+    }
+
+    pub fn contains(&self, tag: &Tag) -> bool {
+        self.entries.contains_key(tag)
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &(i64, V)> {
+        self.entries.values()
+    }
+
+    /// Records `value` for `tag` at `ts` (a later time wins), then sweeps what is older than
+    /// `horizon` before `ts`, or beyond `cap`.
+    pub fn insert(&mut self, tag: Tag, ts: i64, value: V, horizon: i64, cap: usize) {
+        match self.entries.get_mut(&tag) {
+            Some(entry) if entry.0 > ts => {}
+            Some(entry) => *entry = (ts, value),
+            None => {
+                self.entries.insert(tag, (ts, value));
+            }
+        }
+        if self.entries.len() <= (2 * self.swept_len).max(64).min(cap) {
+            return;
+        }
+        self.entries.retain(|_, (at, _)| ts - *at <= horizon);
+        if self.entries.len() > cap {
+            let mut times: Vec<i64> = self.entries.values().map(|(at, _)| *at).collect();
+            let cut = times.len() - cap * 3 / 4;
+            let (_, oldest_kept, _) = times.select_nth_unstable(cut);
+            let oldest_kept = *oldest_kept;
+            self.entries.retain(|_, (at, _)| *at >= oldest_kept);
+        }
+        self.swept_len = self.entries.len();
+    }
+}
+
 /// What is known across accounts.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Global {
-    pub markets: HashMap<String, Market>,
-    /// Addresses named in `fraud.confirmed` events.
-    pub fraud_addresses: HashSet<String>,
+    /// The latest report per market, keyed by the tag of its name.
+    pub markets: Expiring<Market>,
+    /// Canonical addresses named in `fraud.confirmed` events.
+    pub fraud_addresses: Expiring<()>,
     /// Tags of the normalised contacts named in `fraud.confirmed` events (compared with the
     /// tags of the numbers that called a customer; a tag collision could only add friction).
-    pub fraud_contacts: HashSet<Tag>,
+    pub fraud_contacts: Expiring<()>,
     /// Addresses and IPs that other accounts' refused actions involved this past week.
     pub campaign: CampaignLinks,
 }
@@ -349,6 +419,31 @@ mod tests {
         assert_eq!(
             normalise_contact(" Support@Example.COM "),
             "support@example.com"
+        );
+    }
+
+    #[test]
+    fn cross_account_sets_are_bounded_in_age_and_number() {
+        let mut set: Expiring<()> = Expiring::default();
+        for n in 0..10_000i64 {
+            set.insert(Tag::of(&n.to_string()), n, (), 1_000, 500);
+            assert!(set.len() <= 500, "never past its cap");
+        }
+        assert!(set.contains(&Tag::of("9999")), "the newest stay");
+        assert!(!set.contains(&Tag::of("100")), "the oldest go");
+        let mut aged: Expiring<()> = Expiring::default();
+        for n in 0..200i64 {
+            aged.insert(Tag::of(&n.to_string()), n * 100, (), 1_000, 1 << 20);
+        }
+        assert!(aged.len() < 200, "swept as it grew");
+        assert!(aged.contains(&Tag::of("199")) && !aged.contains(&Tag::of("0")));
+        let mut later: Expiring<u8> = Expiring::default();
+        later.insert(Tag::of("m"), 50, 2, 1_000, 8);
+        later.insert(Tag::of("m"), 40, 1, 1_000, 8);
+        assert_eq!(
+            later.get(&Tag::of("m")),
+            Some(&(50, 2)),
+            "a late report does not win"
         );
     }
 

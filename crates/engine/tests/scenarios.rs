@@ -425,3 +425,17 @@ fn a_waiting_change_survives_a_checkpoint() {
     );
     assert_eq!(restored.stats().changes_applied, 1);
 }
+
+#[test]
+fn a_case_variant_of_a_confirmed_fraud_address_is_the_same_address() {
+    let decisions = run(&[
+        r#"0 | "type":"fraud.confirmed","account":"victim","addresses":["0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed","BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4"]"#,
+        r#"5 | "type":"withdrawal.requested","account":"a2","withdrawal_id":"w1","asset":"USDT","network":"ETH","address":"0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed","amount":"100","amount_usd":100"#,
+        r#"6 | "type":"address.added","account":"a3","address":"0X5AAEB6053F3E94C9B9A09F33669435E7EF1BEAED","asset":"USDT","network":"BSC","step_up":"passkey""#,
+        r#"7 | "type":"withdrawal.requested","account":"a4","withdrawal_id":"w2","asset":"BTC","network":"BTC","address":"bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4","amount":"0.1","amount_usd":6000"#,
+    ]);
+    for decision in &decisions {
+        assert_eq!(decision.decision, Verdict::Block, "{decision:?}");
+        assert!(has(decision, "confirmed_fraud_address"), "{decision:?}");
+    }
+}

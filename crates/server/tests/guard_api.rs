@@ -406,6 +406,10 @@ async fn withdrawal_addresses_wait_out_their_cooldown(backend: Backend) {
     let body = json!({ "address": "TQ5abc", "asset": "usdt", "network": "trx", "label": "cold", "step_up_grant": token });
     let pending = admin.post("/v1/accounts/acc_a/addresses", &body).await;
     assert_eq!(pending.status, 202, "{}", pending.text);
+    let token = grant(&server, "acc_a", &app).await;
+    let evm = json!({ "address": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "asset": "USDT", "network": "ETH", "step_up_grant": token });
+    let pending_evm = admin.post("/v1/accounts/acc_a/addresses", &evm).await;
+    assert_eq!(pending_evm.status, 202, "{}", pending_evm.text);
     let check = json!({ "account": "acc_a", "network": "TRX", "address": "TQ5abc" });
     let before = integration.post("/v1/withdrawals/check", &check).await;
     assert_eq!(
@@ -426,8 +430,19 @@ async fn withdrawal_addresses_wait_out_their_cooldown(backend: Backend) {
     server.app.guard.apply_due().await.unwrap();
     let after = integration.post("/v1/withdrawals/check", &check).await;
     assert_eq!(after.body, json!({ "allowed": true, "reason": null }));
+    // An EVM address in another case is the same address; a base58 one is not.
+    let lower = json!({ "account": "acc_a", "network": "ETH", "address": "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed" });
+    let lower = integration.post("/v1/withdrawals/check", &lower).await;
+    assert_eq!(lower.body["allowed"], true, "{}", lower.text);
+    let variant = json!({ "account": "acc_a", "network": "TRX", "address": "tq5ABC" });
+    let variant = integration.post("/v1/withdrawals/check", &variant).await;
+    assert_eq!(variant.body["allowed"], false, "base58 is case-sensitive");
     let listed = admin.get("/v1/accounts/acc_a/addresses").await;
-    assert_eq!(listed.body[0]["asset"], "USDT");
+    assert_eq!(listed.body[1]["asset"], "USDT");
+    assert_eq!(
+        listed.body[0]["address"], "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+        "kept as the customer wrote it"
+    );
     let bad = admin
         .post(
             "/v1/accounts/acc_a/addresses",

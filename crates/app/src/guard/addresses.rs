@@ -8,6 +8,7 @@ use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::ports::{PendingAction, WithdrawalAddress, Write};
+use portcullis_core::address::canonical;
 use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
 use portcullis_core::guard::Widening;
 use portcullis_core::operator::Permission;
@@ -50,6 +51,11 @@ fn field(name: &'static str, value: &str, required: bool) -> AppResult<String> {
     Ok(value.to_owned())
 }
 
+/// Whether two texts name one address (case variants of an EVM or bech32 address do).
+fn same_address(a: &str, b: &str) -> bool {
+    canonical(a) == canonical(b)
+}
+
 impl Guard {
     pub async fn addresses(
         &self,
@@ -78,7 +84,7 @@ impl Guard {
         let known = self.store.addresses(account).await?;
         if known
             .iter()
-            .any(|a| a.address == address && a.network == network)
+            .any(|a| same_address(&a.address, &address) && a.network == network)
         {
             return Err(AppError::Conflict(format!(
                 "{address} on {network} is already allow-listed"
@@ -120,19 +126,20 @@ impl Guard {
         let now = self.clock.now();
         let network = network.trim().to_ascii_uppercase();
         let known = self.store.addresses(account).await?;
-        if !known
-            .iter()
-            .any(|a| a.address == address && a.network == network)
-        {
+        let Some(stored) = known
+            .into_iter()
+            .find(|a| same_address(&a.address, address) && a.network == network)
+        else {
             return Err(AppError::NotFound(format!(
                 "address {address} on {network}"
             )));
-        }
+        };
+        let address = stored.address;
         let change = Change::new(actor, now)
             .write(Write::RemoveAddress {
                 account: account.to_owned(),
                 network: network.clone(),
-                address: address.to_owned(),
+                address: address.clone(),
             })
             .audit(
                 "address.removed",
@@ -160,10 +167,9 @@ impl Guard {
             });
         }
         let network = network.trim().to_ascii_uppercase();
-        let listed =
-            self.store.addresses(account).await?.into_iter().any(|a| {
-                a.address == address.trim() && a.network == network && a.usable_from <= now
-            });
+        let listed = self.store.addresses(account).await?.into_iter().any(|a| {
+            same_address(&a.address, address) && a.network == network && a.usable_from <= now
+        });
         Ok(if listed {
             WithdrawalCheck {
                 allowed: true,
