@@ -35,6 +35,7 @@ struct Stats {
     late: u64,
     decisions: Vec<(String, u64)>,
     rule_hits: Vec<(String, u64)>,
+    rule_errors: Vec<(String, u64)>,
     changes: [u64; 3],
 }
 
@@ -76,6 +77,7 @@ impl Engine {
                 late: self.stats.late,
                 decisions: sorted(&self.stats.decisions),
                 rule_hits: sorted(&self.stats.rule_hits),
+                rule_errors: sorted(&self.stats.rule_errors),
                 changes: [
                     self.stats.changes_applied,
                     self.stats.changes_cancelled,
@@ -126,6 +128,7 @@ impl Engine {
             late: state.stats.late,
             decisions,
             rule_hits: state.stats.rule_hits.into_iter().collect(),
+            rule_errors: state.stats.rule_errors.into_iter().collect(),
             changes_applied: state.stats.changes[0],
             changes_cancelled: state.stats.changes[1],
             changes_unmatched: state.stats.changes[2],

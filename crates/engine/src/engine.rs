@@ -41,6 +41,8 @@ pub struct EngineStats {
     pub decisions: HashMap<&'static str, u64>,
     /// Per rule id: how often it fired (shadow rules included).
     pub rule_hits: HashMap<String, u64>,
+    /// Per rule id: how often it could not be evaluated (it then acted as if it fired).
+    pub rule_errors: HashMap<String, u64>,
     /// `change.applied` and `change.cancelled` that found their change waiting.
     pub changes_applied: u64,
     pub changes_cancelled: u64,
@@ -171,13 +173,10 @@ impl Engine {
         let features = Features::compute(state, &self.global, event, account_tag);
         let evaluation = self.policy.evaluate(&features);
         for index in &evaluation.fired {
-            let id = &self.policy.rules[*index].id;
-            match self.stats.rule_hits.get_mut(id) {
-                Some(hits) => *hits += 1,
-                None => {
-                    self.stats.rule_hits.insert(id.clone(), 1);
-                }
-            }
+            count(&mut self.stats.rule_hits, &self.policy.rules[*index].id);
+        }
+        for index in &evaluation.errors {
+            count(&mut self.stats.rule_errors, &self.policy.rules[*index].id);
         }
         *self
             .stats
@@ -235,6 +234,16 @@ impl Engine {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// Adds one to a rule's counter (without allocating its id again once it is there).
+fn count(counters: &mut HashMap<String, u64>, id: &str) {
+    match counters.get_mut(id) {
+        Some(n) => *n += 1,
+        None => {
+            counters.insert(id.to_owned(), 1);
         }
     }
 }

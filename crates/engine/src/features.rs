@@ -17,7 +17,7 @@ const MINUTE_MS: f64 = 60_000.0;
 const DAY_MS: i64 = 86_400_000;
 
 /// Every feature, by name, as rules see them.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Features {
     pub event_type: String,
     pub amount_usd: f64,

@@ -19,4 +19,6 @@ pub use decision::{Decision, Verdict};
 pub use dedup::DEDUP_HORIZON_MS;
 pub use engine::{Engine, EngineStats, MemoryUse, Outcome};
 pub use features::{FEATURE_NAMES, Features};
-pub use policy::{DEFAULT_POLICY, Evaluation, Policy, PolicyError, Rule, Thresholds};
+pub use policy::{
+    DEFAULT_POLICY, Evaluation, Policy, PolicyError, RULE_ERROR_PREFIX, Rule, Thresholds,
+};

@@ -4,9 +4,13 @@
 
 use crate::decision::Verdict;
 use crate::features::{FEATURE_NAMES, Features};
-use cel::{Context, Env, Program, Value};
+use cel::common::ast::Expr;
+use cel::{Context, Env, IdedExpr, Program, Value};
 use serde::Deserialize;
 use std::sync::Arc;
+
+/// How the reason of a rule that could not be evaluated begins (then its id).
+pub const RULE_ERROR_PREFIX: &str = "rule_error:";
 
 /// The policy shipped with Portcullis (documented rule by rule in docs/rules.md).
 pub const DEFAULT_POLICY: &str = include_str!("../policy/default.toml");
@@ -103,6 +107,8 @@ pub struct Evaluation {
     pub reasons: Vec<String>,
     /// Indexes of every rule that fired, shadow rules included.
     pub fired: Vec<usize>,
+    /// Indexes of the rules that could not be evaluated (shadow rules included).
+    pub errors: Vec<usize>,
 }
 
 impl Policy {
@@ -136,8 +142,9 @@ impl Policy {
         Self::parse(DEFAULT_POLICY)
     }
 
-    /// Evaluates every rule on `features`. A rule that fails at run time (it cannot with
-    /// validated features, but a policy is data) counts as not fired.
+    /// Evaluates every rule on `features`. A rule that fails at run time (the load-time check
+    /// makes that unlikely, but a policy is data) fails closed: it acts as if it fired, and its
+    /// reason is `rule_error:<id>`.
     pub fn evaluate(&self, features: &Features) -> Evaluation {
         let mut context = Context::with_env(self.env.clone());
         context.set_variable_resolver(features);
@@ -145,17 +152,25 @@ impl Policy {
         let mut least = Verdict::Allow;
         let mut reasons = Vec::new();
         let mut fired = Vec::new();
+        let mut errors = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
-            if rule.program.execute(&context) != Ok(Value::Bool(true)) {
-                continue;
-            }
-            fired.push(index);
+            let reason = match rule.program.execute(&context) {
+                Ok(Value::Bool(true)) => {
+                    fired.push(index);
+                    rule.id.clone()
+                }
+                Ok(Value::Bool(false)) => continue,
+                Ok(_) | Err(_) => {
+                    errors.push(index);
+                    format!("{RULE_ERROR_PREFIX}{}", rule.id)
+                }
+            };
             if rule.shadow {
                 continue;
             }
             score += u32::from(rule.score);
             least = least.max(rule.action.unwrap_or(Verdict::Allow));
-            reasons.push(rule.id.clone());
+            reasons.push(reason);
         }
         let score = u8::try_from(score.min(100)).unwrap_or(100);
         Evaluation {
@@ -163,6 +178,7 @@ impl Policy {
             score,
             reasons,
             fired,
+            errors,
         }
     }
 
@@ -177,7 +193,99 @@ impl Policy {
     }
 }
 
-fn compile_rule(rule: RuleFile, env: &Env) -> Result<Rule, PolicyError> {
+/// The event types a rule is evaluated on: those that ask for a decision.
+const DECIDING_TYPES: &[&str] = &[
+    "api_key.created",
+    "api_key.updated",
+    "address.added",
+    "withdrawal.requested",
+];
+
+/// Features of the type an event of `event_type` has, with every flag `flag` and every number
+/// 0 or 1: between the two, each `&&` and `||` is evaluated past its first operand.
+fn sample(event_type: &str, flag: bool) -> Result<Features, serde_json::Error> {
+    let mut json = serde_json::to_value(Features::default())?;
+    if let Some(fields) = json.as_object_mut() {
+        for value in fields.values_mut() {
+            let replacement = match &*value {
+                serde_json::Value::Bool(_) => serde_json::Value::Bool(flag),
+                serde_json::Value::Number(n) if n.is_f64() => {
+                    serde_json::json!(f64::from(u8::from(flag)))
+                }
+                serde_json::Value::Number(_) => serde_json::json!(i64::from(flag)),
+                other => other.clone(),
+            };
+            *value = replacement;
+        }
+        fields.insert("event_type".into(), event_type.into());
+        fields.insert("step_up".into(), "totp".into());
+    }
+    serde_json::from_value(json)
+}
+
+/// Checks a rule against the features of every event type it can see: the whole condition must
+/// be true or false, and every part of it must evaluate (a name that does not resolve, an
+/// operator on the wrong types), not only the parts before the first `&&` that is false.
+fn type_check(id: &str, program: &Program, env: &Arc<Env>) -> Result<(), PolicyError> {
+    for event_type in DECIDING_TYPES {
+        for flag in [false, true] {
+            let features = sample(event_type, flag)
+                .map_err(|e| policy_error(id, format!("no sample features: {e}")))?;
+            let mut context = Context::with_env(env.clone());
+            context.set_variable_resolver(&features);
+            match program.execute(&context) {
+                Ok(Value::Bool(_)) => {}
+                Ok(other) => {
+                    return Err(policy_error(
+                        id,
+                        format!("`when` must be true or false, not {other:?}"),
+                    ));
+                }
+                Err(e) => {
+                    return Err(policy_error(
+                        id,
+                        format!("`when` cannot be evaluated on {event_type}: {e}"),
+                    ));
+                }
+            }
+            let mut parts = Vec::new();
+            parts_of(program.expression(), &mut parts);
+            for part in parts {
+                context.resolve(part).map_err(|e| {
+                    policy_error(
+                        id,
+                        format!("part of `when` cannot be evaluated on {event_type}: {e}"),
+                    )
+                })?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every sub-expression of `expression`, itself included. A comprehension (`all`, `exists`)
+/// counts as one part: its inner parts name variables that exist only inside it.
+fn parts_of<'e>(expression: &'e IdedExpr, parts: &mut Vec<&'e IdedExpr>) {
+    parts.push(expression);
+    match &expression.expr {
+        Expr::Call(call) => {
+            if let Some(target) = &call.target {
+                parts_of(target, parts);
+            }
+            for argument in &call.args {
+                parts_of(argument, parts);
+            }
+        }
+        Expr::List(list) => {
+            for element in &list.elements {
+                parts_of(element, parts);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn compile_rule(rule: RuleFile, env: &Arc<Env>) -> Result<Rule, PolicyError> {
     let id = rule.id;
     if id.is_empty()
         || id.len() > 64
@@ -237,26 +345,7 @@ fn compile_rule(rule: RuleFile, env: &Env) -> Result<Rule, PolicyError> {
             format!("function `{function}` is not available to rules"),
         ));
     }
-    let sample = Features::default();
-    let mut context = Context::with_env(Arc::new(Env::stdlib()));
-    context.set_variable_resolver(&sample);
-    let checked = program.execute(&context);
-    drop(context);
-    match checked {
-        Ok(Value::Bool(_)) => {}
-        Ok(other) => {
-            return Err(policy_error(
-                &id,
-                format!("`when` must be true or false, not {other:?}"),
-            ));
-        }
-        Err(e) => {
-            return Err(policy_error(
-                &id,
-                format!("`when` cannot be evaluated: {e}"),
-            ));
-        }
-    }
+    type_check(&id, &program, env)?;
     Ok(Rule {
         id,
         description: rule.description,
@@ -319,6 +408,60 @@ mod tests {
         assert_eq!(field.rule, "policy");
         let twice = Policy::parse(&format!("{HEADER}[[rule]]\nid = \"a\"\ndescription = \"x\"\nwhen = \"true\"\nscore = 1\n[[rule]]\nid = \"a\"\ndescription = \"y\"\nwhen = \"true\"\nscore = 1\n")).unwrap_err();
         assert!(twice.reason.contains("twice"));
+    }
+
+    #[test]
+    fn every_part_of_a_condition_is_type_checked_at_load() {
+        for when in [
+            // Behind an `&&` whose first operand is false on most samples.
+            "event_type == 'withdrawal.requested' && amount_usd > 'a lot'",
+            // Behind an `||` whose first operand is true on some samples.
+            "call_active || step_up + 1 > 0",
+            // An operand that is not a truth value.
+            "via_api && amount_usd",
+            // Seen by an event type only.
+            "event_type == 'address.added' && address_minutes_since_added > true",
+        ] {
+            let refused = with_rule(&format!(
+                "id = \"t\"\ndescription = \"x\"\nwhen = \"{when}\"\nscore = 10\n"
+            ));
+            let error = refused.expect_err(when);
+            assert_eq!(error.rule, "t");
+            assert!(error.reason.contains("evaluated"), "{when}: {error}");
+        }
+    }
+
+    #[test]
+    fn every_feature_name_resolves_and_every_feature_has_a_name() {
+        let features = Features::default();
+        for name in FEATURE_NAMES {
+            assert!(
+                cel::context::VariableResolver::resolve(&features, name).is_some(),
+                "{name}"
+            );
+        }
+        let fields = serde_json::to_value(&features).unwrap();
+        for field in fields.as_object().unwrap().keys() {
+            assert!(FEATURE_NAMES.contains(&field.as_str()), "{field}");
+        }
+        assert_eq!(fields.as_object().unwrap().len(), FEATURE_NAMES.len());
+    }
+
+    #[test]
+    fn a_rule_that_fails_at_run_time_acts_and_says_so() {
+        let policy = Policy::parse(&format!(
+            "{HEADER}[[rule]]\nid = \"div\"\ndescription = \"x\"\nwhen = \"1 / (prior_withdrawals_30d - 2) > 0\"\nscore = 60\n"
+        ))
+        .unwrap();
+        let fine = policy.evaluate(&Features::default());
+        assert_eq!((fine.verdict, fine.errors.len()), (Verdict::Allow, 0));
+        let failing = policy.evaluate(&Features {
+            prior_withdrawals_30d: 2,
+            ..Features::default()
+        });
+        assert_eq!(failing.errors, vec![0]);
+        assert_eq!(failing.reasons, vec!["rule_error:div".to_owned()]);
+        assert_eq!((failing.verdict, failing.score), (Verdict::Hold, 60));
     }
 
     #[test]

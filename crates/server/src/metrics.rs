@@ -215,13 +215,19 @@ pub fn render_engine_metrics(
         "# HELP portcullis_rule_hits_total Times each rule fired (shadow rules included)."
     );
     let _ = writeln!(out, "# TYPE portcullis_rule_hits_total counter");
-    let mut hits: Vec<_> = stats.rule_hits.iter().collect();
-    hits.sort();
-    for (rule, count) in hits {
-        let _ = writeln!(
-            out,
-            "portcullis_rule_hits_total{{rule=\"{}\"}} {count}",
-            escape(rule)
-        );
+    render_per_rule(out, "portcullis_rule_hits_total", &stats.rule_hits);
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_rule_errors_total Times each rule could not be evaluated (it then acted as if it fired, with the reason rule_error:<id>)."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_rule_errors_total counter");
+    render_per_rule(out, "portcullis_rule_errors_total", &stats.rule_errors);
+}
+
+fn render_per_rule(out: &mut String, name: &str, counts: &HashMap<String, u64>) {
+    let mut counts: Vec<_> = counts.iter().collect();
+    counts.sort();
+    for (rule, count) in counts {
+        let _ = writeln!(out, "{name}{{rule=\"{}\"}} {count}", escape(rule));
     }
 }

@@ -373,6 +373,11 @@ fn decide_logged(
     let Outcome::Decided(decision, features) = engine.process_unique(event) else {
         return None;
     };
+    for reason in &decision.reasons {
+        if let Some(rule) = reason.strip_prefix(portcullis_engine::RULE_ERROR_PREFIX) {
+            tracing::error!(event = %event.id, %rule, "a rule could not be evaluated; it acted as if it fired");
+        }
+    }
     let stored = StoredDecision {
         event_id: decision.event_id.clone(),
         decided_at: event.ts,
