@@ -327,6 +327,46 @@ async fn a_legacy_chain_keeps_verifying_after_the_migration(url: String) {
     );
 }
 
+/// A new active master key seals new entries under its own audit key; the older entries verify
+/// as long as their master key stays in the keyring, and are named when it is gone.
+async fn a_rotated_keyring_keeps_the_chain_verifiable(url: String) {
+    store_with(&url, 1, 2).await;
+    let old: &[u8] = &[7; 32];
+    let new: &[u8] = &[9; 32];
+    let rotated =
+        Arc::new(AuditKeys::derive("mk-new", &[("mk-test", old), ("mk-new", new)]).unwrap());
+    let store = portcullis_store::open(&url, rotated.clone()).await.unwrap();
+    let change = ChangeSet {
+        writes: vec![],
+        audit: vec![draft(3)],
+        events: vec![],
+    };
+    store.commit(change).await.unwrap();
+    let entries = store.audit_entries(0, 10).await.unwrap();
+    assert_eq!(
+        entries[1].mac_key_id.as_deref(),
+        Some("mk-test:audit-mac-v1")
+    );
+    assert_eq!(
+        entries[2].mac_key_id.as_deref(),
+        Some("mk-new:audit-mac-v1")
+    );
+    let clock = Arc::new(ManualClock::new(UnixMillis(90_000)));
+    let verify = |keys: Arc<AuditKeys>| {
+        let audit = Audit::new(store.clone(), keys, clock.clone());
+        async move { audit.verify(&Actor::local_cli(), None).await.unwrap() }
+    };
+    assert_eq!(verify(rotated).await, intact(3, 0));
+    let without_old = Arc::new(AuditKeys::derive("mk-new", &[("mk-new", new)]).unwrap());
+    assert_eq!(
+        verify(without_old).await,
+        ChainReport::Broken(ChainBreak::UnknownKey {
+            seq: 1,
+            key_id: "mk-test:audit-mac-v1".into()
+        })
+    );
+}
+
 macro_rules! on_both_backends {
     ($($story:ident),* $(,)?) => {
         mod sqlite_backend {
@@ -353,4 +393,5 @@ on_both_backends!(
     a_chain_recomputed_without_the_key_is_found,
     a_tampered_head_file_is_refused,
     a_legacy_chain_keeps_verifying_after_the_migration,
+    a_rotated_keyring_keeps_the_chain_verifiable,
 );

@@ -20,6 +20,8 @@ const HEAD_LABEL: &[u8] = b"portcullis-audit-head-v1";
 /// The audit keys derived from every master key of a keyring.
 pub struct AuditKeys {
     active_master: String,
+    /// The active master key's MAC key (also in `macs`), so sealing cannot miss it.
+    active_mac: hmac::Key,
     macs: BTreeMap<String, hmac::Key>,
     signers: BTreeMap<String, Ed25519KeyPair>,
 }
@@ -73,11 +75,12 @@ impl AuditKeys {
             macs.insert(Self::mac_id_of(id), mac);
             signers.insert(Self::head_id_of(id), signer);
         }
-        if !macs.contains_key(&Self::mac_id_of(active_master)) {
+        let Some(active_mac) = macs.get(&Self::mac_id_of(active_master)).cloned() else {
             return Err(AuditKeyError::MissingActive(active_master.to_owned()));
-        }
+        };
         Ok(Self {
             active_master: active_master.to_owned(),
+            active_mac,
             macs,
             signers,
         })
@@ -103,11 +106,7 @@ impl AuditKeys {
 
     /// The hex MAC of `content` under the active key.
     pub(super) fn mac_hex(&self, content: &[u8]) -> String {
-        match self.macs.get(&self.active_mac_id()) {
-            Some(key) => hex::encode(hmac::sign(key, content).as_ref()),
-            // `derive` refuses a keyring without its active key, so this cannot be reached.
-            None => String::new(),
-        }
+        hex::encode(hmac::sign(&self.active_mac, content).as_ref())
     }
 
     /// Whether `mac_hex` is the MAC of `content` under `key_id`: `None` when the key is unknown.
