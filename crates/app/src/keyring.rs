@@ -4,14 +4,21 @@
 //! nonce, and bound (as associated data) to its key id, generation and master key id: a
 //! ciphertext copied onto another row does not decrypt. Master keys carry ids, so a new one can
 //! become active while old ciphertexts still open, and `rewrap` moves them over.
+//!
+//! The same master keys also yield the audit keys (HKDF under labels of their own, see
+//! `portcullis_core::audit::AuditKeys`): the MAC key that seals audit entries and the Ed25519
+//! key that signs exported chain heads. Neither is stored anywhere; both live and rotate with
+//! the keyring.
 
 use crate::error::AppError;
 use crate::ports::SealedSecret;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use portcullis_core::audit::AuditKeys;
 use portcullis_core::secret::Secret;
 use portcullis_core::time::UnixMillis;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// Length of a master key.
 pub const MASTER_KEY_LEN: usize = 32;
@@ -20,6 +27,7 @@ pub const MASTER_KEY_LEN: usize = 32;
 pub struct MasterKeyring {
     active: String,
     keys: BTreeMap<String, LessSafeKey>,
+    audit: Arc<AuditKeys>,
 }
 
 impl fmt::Debug for MasterKeyring {
@@ -40,33 +48,46 @@ pub enum KeyringError {
     MissingActive(String),
     #[error("master key id `{0}` must be 1 to 32 letters, digits, `-` or `_`")]
     BadId(String),
+    #[error("{0}")]
+    AuditKeys(#[from] portcullis_core::audit::AuditKeyError),
 }
 
 impl MasterKeyring {
     pub fn new(active: &str, keys: Vec<(String, Secret)>) -> Result<Self, KeyringError> {
         let mut map = BTreeMap::new();
-        for (id, material) in keys {
+        for (id, material) in &keys {
             if id.is_empty()
                 || id.len() > 32
                 || !id
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
             {
-                return Err(KeyringError::BadId(id));
+                return Err(KeyringError::BadId(id.clone()));
             }
             let unbound = UnboundKey::new(&AES_256_GCM, material.expose())
                 .ok()
                 .filter(|_| material.len() == MASTER_KEY_LEN)
                 .ok_or_else(|| KeyringError::BadLength(id.clone()))?;
-            map.insert(id, LessSafeKey::new(unbound));
+            map.insert(id.clone(), LessSafeKey::new(unbound));
         }
         if !map.contains_key(active) {
             return Err(KeyringError::MissingActive(active.to_owned()));
         }
+        let materials: Vec<(&str, &[u8])> = keys
+            .iter()
+            .map(|(id, material)| (id.as_str(), material.expose()))
+            .collect();
+        let audit = Arc::new(AuditKeys::derive(active, &materials)?);
         Ok(Self {
             active: active.to_owned(),
             keys: map,
+            audit,
         })
+    }
+
+    /// The audit keys derived from these master keys.
+    pub fn audit_keys(&self) -> Arc<AuditKeys> {
+        Arc::clone(&self.audit)
     }
 
     pub fn active_id(&self) -> &str {

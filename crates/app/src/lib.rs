@@ -55,6 +55,7 @@ impl Portcullis {
         guard_settings: guard::GuardSettings,
         checkpoints: risk::CheckpointPolicy,
     ) -> AppResult<Self> {
+        let audit_keys = keyring.audit_keys();
         let seed = u64::from_le_bytes(random::bytes()?);
         let verifier = Arc::new(verifier::Verifier::new(policy.idle, seed));
         let keys = keys::KeyAuthority::new(
@@ -79,7 +80,7 @@ impl Portcullis {
             risk,
             accounts: accounts::Accounts::new(store.clone(), clock.clone()),
             operators: operators::Operators::new(store.clone(), clock.clone()),
-            audit: audit::Audit::new(store.clone()),
+            audit: audit::Audit::new(store.clone(), audit_keys, clock.clone()),
             outbox: notify::Outbox::new(store.clone()),
             keys,
             store,

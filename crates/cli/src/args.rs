@@ -223,7 +223,18 @@ pub enum KeyCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check the whole chain; exits 1 and names the first bad entry if it is broken.
-    Verify,
+    Verify {
+        /// Also require the chain to extend this exported head (from `audit head --out`):
+        /// catches newest entries removed together with the database's head.
+        #[arg(long, value_name = "FILE")]
+        since_head: Option<PathBuf>,
+    },
+    /// Export the chain's current head, signed with the keyring's audit head key, to keep
+    /// outside the database.
+    Head {
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
     List {
         #[arg(long)]
         after: Option<i64>,

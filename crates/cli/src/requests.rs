@@ -7,6 +7,7 @@ use crate::args::{
 use anyhow::{Context as _, bail};
 use serde_json::{Map, Value, json};
 use std::io::Read as _;
+use std::path::{Path, PathBuf};
 
 /// One API call.
 #[derive(Debug, Clone)]
@@ -16,6 +17,8 @@ pub struct ApiRequest {
     pub body: Option<Value>,
     /// `audit verify`: a broken chain is a failure exit.
     pub fail_unless_intact: bool,
+    /// `audit head --out`: the response body goes to this file instead of stdout.
+    pub write_to: Option<PathBuf>,
 }
 
 impl ApiRequest {
@@ -25,6 +28,7 @@ impl ApiRequest {
             path,
             body: None,
             fail_unless_intact: false,
+            write_to: None,
         }
     }
 
@@ -34,6 +38,7 @@ impl ApiRequest {
             path,
             body: Some(body),
             fail_unless_intact: false,
+            write_to: None,
         }
     }
 
@@ -43,8 +48,21 @@ impl ApiRequest {
             path,
             body: Some(body),
             fail_unless_intact: false,
+            write_to: None,
         }
     }
+}
+
+/// The JSON of an exported head file; the server checks its contents and signature.
+fn head_file(path: &Path) -> anyhow::Result<Value> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the head file {}", path.display()))?;
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "the head file {} is not JSON (write one with `portcullis audit head --out FILE`)",
+            path.display()
+        )
+    })
 }
 
 /// Percent-encodes a path segment or query value.
@@ -101,9 +119,19 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
         Command::Accounts { command } => account_request(command),
         Command::Keys { command } => key_request(command)?,
         Command::Audit { command } => match command {
-            AuditCommand::Verify => ApiRequest {
+            AuditCommand::Verify { since_head: None } => ApiRequest {
                 fail_unless_intact: true,
                 ..ApiRequest::get("/v1/audit/verify".into())
+            },
+            AuditCommand::Verify {
+                since_head: Some(file),
+            } => ApiRequest {
+                fail_unless_intact: true,
+                ..ApiRequest::post("/v1/audit/verify".into(), head_file(file)?)
+            },
+            AuditCommand::Head { out } => ApiRequest {
+                write_to: Some(out.clone()),
+                ..ApiRequest::get("/v1/audit/head".into())
             },
             AuditCommand::List { after, limit } => ApiRequest::get(format!(
                 "/v1/audit{}",

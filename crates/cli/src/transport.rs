@@ -104,6 +104,19 @@ pub fn render(request: &ApiRequest, response: &ApiResponse) -> anyhow::Result<Ex
         return Ok(ExitCode::from(1));
     }
     let pretty = serde_json::to_string_pretty(&response.body)?;
+    if let Some(path) = &request.write_to {
+        std::fs::write(path, format!("{pretty}\n"))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(
+            std::io::stdout(),
+            "wrote the audit head (entry {}, signed by {}) to {}",
+            response.body["seq"],
+            response.body["signing_key_id"].as_str().unwrap_or("?"),
+            path.display()
+        )
+        .context("writing to stdout")?;
+        return Ok(ExitCode::SUCCESS);
+    }
     writeln!(std::io::stdout(), "{pretty}").context("writing to stdout")?;
     if request.fail_unless_intact && response.body["intact"] != serde_json::Value::Bool(true) {
         let message = response.body["message"]

@@ -212,10 +212,95 @@ async fn audit_verify_fails_and_names_a_tampered_entry() {
         (Value::from(2), Value::from("edited"))
     );
     assert!(
-        stderr(&broken).contains("entry 2 was edited"),
+        stderr(&broken).contains("entry 2 does not match its seal"),
         "{}",
         stderr(&broken)
     );
+}
+
+/// Runs SQL straight against the home's database, as someone with write access to it but not
+/// to the keyring would.
+fn tamper(home: &Home, statements: &[String]) {
+    let url = home
+        .postgres_url
+        .clone()
+        .unwrap_or_else(|| home.database_url());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let mut connection = sqlx::AnyConnection::connect(&url).await.unwrap();
+        for statement in statements {
+            sqlx::query(sqlx::AssertSqlSafe(statement.clone()))
+                .execute(&mut connection)
+                .await
+                .unwrap();
+        }
+        connection.close().await.unwrap();
+    });
+}
+
+/// `audit head --out` then `audit verify --since-head`: the newest entries cut off together
+/// with the database's head pass a plain verify but not one against the exported head, and an
+/// altered head file is refused.
+fn an_exported_head_catches_a_cut_off_chain(home: &Home) {
+    home.json(&["accounts", "create", "acc_1"]);
+    for scope in ["read", "trade", "read"] {
+        home.json(&["keys", "create", "--account", "acc_1", "--scope", scope]);
+    }
+    let head_file = home.dir.path().join("audit-head.json");
+    let head_path = head_file.to_str().unwrap();
+    let exported = home.run(&["audit", "head", "--out", head_path]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    assert!(String::from_utf8_lossy(&exported.stdout).contains("wrote the audit head"));
+    let head: Value = serde_json::from_str(&std::fs::read_to_string(&head_file).unwrap()).unwrap();
+    let seq = head["seq"].as_i64().unwrap();
+    assert!(seq >= 4, "{head}");
+    let since = home.run(&["audit", "verify", "--since-head", head_path]);
+    assert!(since.status.success(), "{}", stderr(&since));
+
+    let keep = seq - 2;
+    tamper(
+        home,
+        &[
+            format!("DELETE FROM audit_log WHERE seq > {keep}"),
+            format!(
+                "UPDATE audit_head SET seq = {keep}, hash = (SELECT hash FROM audit_log WHERE seq = {keep}) WHERE id = 1"
+            ),
+        ],
+    );
+    let plain = home.run(&["audit", "verify"]);
+    assert!(plain.status.success(), "the database alone cannot tell");
+    let cut = home.run(&["audit", "verify", "--since-head", head_path]);
+    assert_eq!(cut.status.code(), Some(1), "{}", stderr(&cut));
+    let report: Value = serde_json::from_slice(&cut.stdout).unwrap();
+    assert_eq!(report["problem"], "truncated_below_head");
+    assert!(
+        stderr(&cut).contains(&format!("the exported head records entry {seq}")),
+        "{}",
+        stderr(&cut)
+    );
+
+    let mut altered = head.clone();
+    altered["seq"] = Value::from(keep);
+    std::fs::write(&head_file, altered.to_string()).unwrap();
+    let refused = home.run(&["audit", "verify", "--since-head", head_path]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        stderr(&refused).contains("signature does not verify")
+            && stderr(&refused).contains("bad_audit_head"),
+        "{}",
+        stderr(&refused)
+    );
+}
+
+#[test]
+fn an_exported_head_catches_a_cut_off_chain_on_sqlite() {
+    an_exported_head_catches_a_cut_off_chain(&Home::new());
+}
+
+#[test]
+fn an_exported_head_catches_a_cut_off_chain_on_postgres() {
+    an_exported_head_catches_a_cut_off_chain(&Home::on_postgres());
 }
 
 /// Starts `portcullis serve` on a free port and waits until it listens.

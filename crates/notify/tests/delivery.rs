@@ -94,7 +94,9 @@ async fn announce_changes(
 
 async fn sqlite_at(path: &std::path::Path) -> Arc<dyn Store> {
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    portcullis_store::open(&url).await.unwrap()
+    portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+        .await
+        .unwrap()
 }
 
 fn webhook_sender(secret: &[u8], clock: &Arc<ManualClock>) -> WebhookSender {
@@ -291,7 +293,12 @@ async fn webhook_transient_failures_are_retried_on_postgres() {
     let url = portcullis_store::testing::fresh_postgres_database("portcullis_it")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    transient_failures_back_off_then_deliver(portcullis_store::open(&url).await.unwrap()).await;
+    transient_failures_back_off_then_deliver(
+        portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+            .await
+            .unwrap(),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,7 @@
 use portcullis_app::keys::KeyView;
 use portcullis_app::ports::Operator as StoredOperator;
 use portcullis_core::account::Account;
-use portcullis_core::audit::AuditEntry;
+use portcullis_core::audit::{AuditEntry, SignedHead};
 use portcullis_core::events::{EventContext, StepUp};
 use portcullis_core::time::UnixMillis;
 use serde::{Deserialize, Serialize};
@@ -378,7 +378,11 @@ pub struct AuditEntryDto {
     #[schema(value_type = Object)]
     pub details: serde_json::Value,
     pub prev_hash: String,
+    /// HMAC-SHA256 under `mac_key_id` (hex); for a legacy entry, its SHA-256.
     pub hash: String,
+    /// The audit key that sealed the entry; absent for a legacy entry, written before the
+    /// chain was keyed.
+    pub mac_key_id: Option<String>,
 }
 
 impl From<AuditEntry> for AuditEntryDto {
@@ -393,21 +397,62 @@ impl From<AuditEntry> for AuditEntryDto {
             target: entry.target,
             prev_hash: entry.prev_hash,
             hash: entry.hash,
+            mac_key_id: entry.mac_key_id,
         }
     }
 }
 
-/// The result of `GET /v1/audit/verify`.
+/// The result of `GET` or `POST /v1/audit/verify`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ChainReportDto {
     pub intact: bool,
     /// Entries verified (when intact).
     pub entries: Option<i64>,
+    /// How many of them are legacy: unkeyed, written before the chain was keyed (when intact).
+    pub legacy_entries: Option<i64>,
     /// The first entry found wrong (when broken).
     pub first_bad_seq: Option<i64>,
-    /// `edited`, `removed`, `reordered`, `truncated` or `head_mismatch`.
+    /// `edited`, `unknown_key`, `unkeyed`, `removed`, `reordered`, `truncated`,
+    /// `head_mismatch`, `truncated_below_head` or `rewritten_since_head`.
     pub problem: Option<String>,
     pub message: String,
+}
+
+/// A signed audit head (`GET /v1/audit/head`): what `portcullis audit head --out` writes, to be
+/// kept outside the database and given back to `POST /v1/audit/verify`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditHeadDto {
+    /// `portcullis-audit-head-v1`.
+    pub format: String,
+    /// The last entry's sequence number.
+    pub seq: i64,
+    /// Its MAC (hex).
+    pub hash: String,
+    /// When it was written (RFC 3339).
+    pub entry_at: String,
+    /// When the head was exported (RFC 3339).
+    pub exported_at: String,
+    /// The Ed25519 key that signed it (`<master key id>:audit-head-v1`).
+    pub signing_key_id: String,
+    /// Its public key (hex).
+    pub public_key: String,
+    /// Ed25519 signature (hex).
+    pub signature: String,
+}
+
+impl From<SignedHead> for AuditHeadDto {
+    fn from(head: SignedHead) -> Self {
+        AuditHeadDto {
+            format: head.format,
+            seq: head.seq,
+            hash: head.hash,
+            entry_at: head.entry_at.to_rfc3339(),
+            exported_at: head.exported_at.to_rfc3339(),
+            signing_key_id: head.signing_key_id,
+            public_key: head.public_key,
+            signature: head.signature,
+        }
+    }
 }
 
 /// One event of the internal event log, in the contract's format.

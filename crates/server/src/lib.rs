@@ -48,7 +48,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
     let keyring = keyring_file::load_or_create(&settings.keyring_file, true, clock.now())
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let risk_policy = load_risk_policy(settings)?;
-    let store = portcullis_store::open(&settings.database_url).await?;
+    let store = portcullis_store::open(&settings.database_url, keyring.audit_keys()).await?;
     let app = Portcullis::start(
         store,
         clock,
@@ -121,7 +121,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         )
         .route("/v1/operators/{id}/revoke", post(operators::revoke))
         .route("/v1/audit", get(audit::list))
-        .route("/v1/audit/verify", get(audit::verify))
+        .route("/v1/audit/head", get(audit::head))
         .route("/v1/outbox", get(outbox::list))
         .route(
             "/v1/events",
@@ -173,6 +173,17 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/assets/security.js", get(cancel::script))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .merge(center::routes())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            settings.request_timeout,
+        ))
+        // Verifying reads the whole chain, which can take longer than any request should: it
+        // pages through the entries in constant memory and is left out of the timeout, so a
+        // long chain is verified instead of cut off.
+        .route(
+            "/v1/audit/verify",
+            get(audit::verify).post(audit::verify_since),
+        )
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -183,10 +194,6 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         })
         .layer(axum::middleware::from_fn(metrics::track_requests))
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            settings.request_timeout,
-        ))
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))

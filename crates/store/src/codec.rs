@@ -127,6 +127,7 @@ pub fn audit_entry(row: &AnyRow) -> StoreResult<AuditEntry> {
         details: get(row, "details")?,
         prev_hash: get(row, "prev_hash")?,
         hash: get(row, "hash")?,
+        mac_key_id: get(row, "mac_key_id")?,
     })
 }
 

@@ -10,7 +10,7 @@ use crate::{Backend, SqlStore, db_error};
 use portcullis_app::ports::{
     ChangeSet, NewEvent, OutboxMessage, StoreError, StoreResult, StoredDecision, Write,
 };
-use portcullis_core::audit::AuditDraft;
+use portcullis_core::audit::{AuditDraft, AuditKeys};
 use portcullis_core::key::ApiKey;
 use portcullis_core::time::UnixMillis;
 use sqlx::{Any, Row as _, Transaction};
@@ -48,7 +48,7 @@ async fn begin_in_turn(
 pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
     let (_turn, mut tx) = begin_in_turn(store).await?;
     apply_all(&mut tx, store.backend(), change.writes).await?;
-    append_audit(&mut tx, change.audit).await?;
+    append_audit(&mut tx, store.audit_keys(), change.audit).await?;
     for event in change.events {
         insert_event(&mut tx, event).await?;
     }
@@ -495,7 +495,12 @@ async fn why_key_unchanged(tx: &mut Tx<'_>, key_id: &str, wanted: &KeyIdentity) 
     }
 }
 
-async fn append_audit(tx: &mut Tx<'_>, drafts: Vec<AuditDraft>) -> StoreResult<()> {
+/// Appends the drafts after the head, each sealed with the active audit key.
+async fn append_audit(
+    tx: &mut Tx<'_>,
+    keys: &AuditKeys,
+    drafts: Vec<AuditDraft>,
+) -> StoreResult<()> {
     if drafts.is_empty() {
         return Ok(());
     }
@@ -507,10 +512,11 @@ async fn append_audit(tx: &mut Tx<'_>, drafts: Vec<AuditDraft>) -> StoreResult<(
     let mut hash = crate::codec::text_column(&head, "hash")?;
     for draft in drafts {
         seq += 1;
-        let entry = draft.seal(seq, &hash);
-        let query = sqlx::query("INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        let entry = draft.seal(seq, &hash, keys);
+        let query = sqlx::query("INSERT INTO audit_log (seq, at, actor, action, target, details, prev_hash, hash, mac_key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)")
             .bind(entry.seq).bind(entry.at.as_millis()).bind(entry.actor).bind(entry.action)
-            .bind(entry.target).bind(entry.details).bind(entry.prev_hash).bind(entry.hash.clone());
+            .bind(entry.target).bind(entry.details).bind(entry.prev_hash).bind(entry.hash.clone())
+            .bind(entry.mac_key_id);
         execute(tx, "audit entry", query).await?;
         hash = entry.hash;
     }

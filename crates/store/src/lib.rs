@@ -19,6 +19,7 @@ mod wal;
 
 use async_trait::async_trait;
 use portcullis_app::ports::{ChangeSet, Store, StoreError, StoreResult};
+use portcullis_core::audit::AuditKeys;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor as _};
 use std::sync::Arc;
@@ -68,15 +69,19 @@ pub struct SqlStore {
     wal: Arc<wal::WalCheckpoints>,
     /// On an SQLite file, where the event log's group commits run (see `sqlite_log`).
     sqlite_log: Option<Arc<sqlite_log::SqliteLog>>,
+    /// The keys that seal audit entries: they come from the keyring, never from the database,
+    /// and the seal is computed here because only the commit knows an entry's position.
+    audit_keys: Arc<AuditKeys>,
 }
 
-/// Opens the database at `url` (creating an SQLite file if needed) and runs migrations.
-pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
-    Ok(Arc::new(SqlStore::connect(url).await?))
+/// Opens the database at `url` (creating an SQLite file if needed) and runs migrations; audit
+/// entries are sealed with `audit_keys`.
+pub async fn open(url: &str, audit_keys: Arc<AuditKeys>) -> StoreResult<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::connect(url, audit_keys).await?))
 }
 
 impl SqlStore {
-    pub async fn connect(url: &str) -> StoreResult<Self> {
+    pub async fn connect(url: &str, audit_keys: Arc<AuditKeys>) -> StoreResult<Self> {
         let backend = Backend::of_url(url).ok_or_else(|| {
             StoreError::Backend(format!(
                 "unsupported database URL (expected sqlite://PATH or postgres://...): {}",
@@ -124,6 +129,7 @@ impl SqlStore {
             writer: Arc::new(tokio::sync::Mutex::new(())),
             wal: Arc::default(),
             sqlite_log,
+            audit_keys,
         })
     }
 
@@ -153,6 +159,11 @@ impl SqlStore {
     /// Where transactions taken in the writer's turn run (see `writer_pool`).
     pub(crate) fn writer_pool(&self) -> &AnyPool {
         &self.writer_pool
+    }
+
+    /// The keys that seal audit entries.
+    pub(crate) fn audit_keys(&self) -> &AuditKeys {
+        &self.audit_keys
     }
 
     /// The synchronous connection for the event log's appends, on an SQLite file.

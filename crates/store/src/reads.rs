@@ -229,11 +229,12 @@ impl AuditStore for SqlStore {
     async fn audit_head(&self) -> StoreResult<Option<ChainHead>> {
         self.first_row(
             "audit_head",
-            sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1"),
+            sqlx::query("SELECT seq, hash, legacy_until FROM audit_head WHERE id = 1"),
             |row| {
                 Ok(ChainHead {
                     seq: codec::i64_column(row, "seq")?,
                     hash: codec::text_column(row, "hash")?,
+                    legacy_until: codec::i64_column(row, "legacy_until")?,
                 })
             },
         )

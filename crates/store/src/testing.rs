@@ -30,3 +30,13 @@ pub async fn fresh_postgres_database(prefix: &str) -> Result<String, String> {
         .ok_or_else(|| format!("{base} names no database"))?;
     Ok(format!("{server}/{name}"))
 }
+
+/// Audit keys for tests, derived from a fixed master key (`mk-test`): tests that open a store
+/// seal its audit entries with these, and verify with them.
+pub fn audit_keys() -> std::sync::Arc<portcullis_core::audit::AuditKeys> {
+    match portcullis_core::audit::AuditKeys::derive("mk-test", &[("mk-test", &[7; 32])]) {
+        Ok(keys) => std::sync::Arc::new(keys),
+        // A fixed, valid master key: derivation cannot fail.
+        Err(error) => unreachable!("test audit keys: {error}"),
+    }
+}

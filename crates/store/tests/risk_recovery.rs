@@ -20,7 +20,9 @@ fn withdrawal(id: &str, second: u32) -> String {
 async fn a_failed_decision_commit_rewinds_the_engine() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
-    let store = portcullis_store::open(&url).await.unwrap();
+    let store = portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+        .await
+        .unwrap();
     let risk = Risk::start(
         store.clone(),
         Policy::default_policy().unwrap(),
@@ -67,7 +69,9 @@ async fn a_failed_decision_commit_rewinds_the_engine() {
 async fn concurrent_decisions_match_a_replay_of_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
-    let store = portcullis_store::open(&url).await.unwrap();
+    let store = portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+        .await
+        .unwrap();
     let policy = || Policy::default_policy().unwrap();
     let risk = Risk::start(store.clone(), policy(), CheckpointPolicy::default())
         .await

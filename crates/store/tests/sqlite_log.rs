@@ -23,9 +23,12 @@ fn event(id: &str) -> NewEvent {
 async fn an_append_waits_for_another_process_lock_without_blocking_the_runtime() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.db");
-    let store = portcullis_store::open(&format!("sqlite://{}?mode=rwc", path.display()))
-        .await
-        .unwrap();
+    let store = portcullis_store::open(
+        &format!("sqlite://{}?mode=rwc", path.display()),
+        portcullis_store::testing::audit_keys(),
+    )
+    .await
+    .unwrap();
     // What the CLI writing to the same file looks like from here: another connection holding
     // SQLite's write lock.
     let holder = rusqlite::Connection::open(&path).unwrap();

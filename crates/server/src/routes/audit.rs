@@ -1,14 +1,15 @@
-//! The audit trail, the internal event log, and secret re-wrapping.
+//! The audit trail (entries, verification, signed heads), the internal event log, and secret
+//! re-wrapping.
 
 use super::page_limit;
-use crate::dto::{AuditEntryDto, ChainReportDto, EventDto, Page, RewrapDto};
+use crate::dto::{AuditEntryDto, AuditHeadDto, ChainReportDto, EventDto, Page, RewrapDto};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::Operator;
+use crate::extract::{ApiJson, Operator};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
 use portcullis_app::audit::ChainReport;
-use portcullis_core::audit::ChainBreak;
+use portcullis_core::audit::SignedHead;
 
 fn after_seq(page: &Page) -> Result<i64, ApiError> {
     page.after
@@ -37,7 +38,8 @@ pub async fn list(
     Ok(Json(entries.into_iter().map(AuditEntryDto::from).collect()))
 }
 
-/// Check the whole audit chain and name the first entry that was edited, removed or reordered.
+/// Check the whole audit chain and name the first entry that was edited, removed, reordered
+/// or sealed without the audit key. Not bound by the request timeout: it reads the whole chain.
 #[utoipa::path(
     get, path = "/v1/audit/verify", tag = "audit",
     responses((status = 200, body = ChainReportDto), (status = 403, body = ErrorBody)),
@@ -47,33 +49,79 @@ pub async fn verify(
     State(state): State<AppState>,
     Operator(actor): Operator,
 ) -> ApiResult<Json<ChainReportDto>> {
-    let report = match state.app.audit.verify(&actor).await? {
-        ChainReport::Intact { entries } => ChainReportDto {
+    let report = state.app.audit.verify(&actor, None).await?;
+    Ok(Json(report_dto(report)))
+}
+
+/// Check the whole audit chain, and that it still extends a head exported earlier (the body,
+/// as `GET /v1/audit/head` returned it): a chain cut below that head, or rewritten at it, is
+/// broken even if the database's own head was moved back. Not bound by the request timeout.
+#[utoipa::path(
+    post, path = "/v1/audit/verify", tag = "audit",
+    request_body = AuditHeadDto,
+    responses(
+        (status = 200, body = ChainReportDto),
+        (status = 400, description = "`bad_audit_head`: the head file is malformed, signed by an unknown key, or its signature does not verify", body = ErrorBody),
+        (status = 403, body = ErrorBody)
+    ),
+    security(("operator_token" = []))
+)]
+pub async fn verify_since(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    ApiJson(body): ApiJson<serde_json::Value>,
+) -> ApiResult<Json<ChainReportDto>> {
+    let head = SignedHead::parse(&body.to_string())
+        .map_err(|e| ApiError::bad_request("bad_audit_head", e.to_string()))?;
+    let report = state.app.audit.verify(&actor, Some(&head)).await?;
+    Ok(Json(report_dto(report)))
+}
+
+fn report_dto(report: ChainReport) -> ChainReportDto {
+    match report {
+        ChainReport::Intact(summary) => ChainReportDto {
             intact: true,
-            entries: Some(entries),
+            entries: Some(summary.entries),
+            legacy_entries: Some(summary.legacy),
             first_bad_seq: None,
             problem: None,
-            message: format!("{entries} entries, chain intact"),
+            message: if summary.legacy > 0 {
+                format!(
+                    "{} entries ({} legacy, unkeyed), chain intact",
+                    summary.entries, summary.legacy
+                )
+            } else {
+                format!("{} entries, chain intact", summary.entries)
+            },
         },
         ChainReport::Broken(found) => ChainReportDto {
             intact: false,
             entries: None,
+            legacy_entries: None,
             first_bad_seq: Some(found.seq()),
-            problem: Some(problem_name(&found).to_owned()),
+            problem: Some(found.name().to_owned()),
             message: found.to_string(),
         },
-    };
-    Ok(Json(report))
+    }
 }
 
-fn problem_name(found: &ChainBreak) -> &'static str {
-    match found {
-        ChainBreak::Edited { .. } => "edited",
-        ChainBreak::Removed { .. } => "removed",
-        ChainBreak::Reordered { .. } => "reordered",
-        ChainBreak::Truncated { .. } => "truncated",
-        ChainBreak::HeadMismatch { .. } => "head_mismatch",
-    }
+/// The chain's current head, signed with the audit head key (Ed25519), to keep outside the
+/// database and check later chains against (`POST /v1/audit/verify`).
+#[utoipa::path(
+    get, path = "/v1/audit/head", tag = "audit",
+    responses(
+        (status = 200, body = AuditHeadDto),
+        (status = 403, body = ErrorBody),
+        (status = 409, description = "The chain is empty, or its head entry does not verify", body = ErrorBody)
+    ),
+    security(("operator_token" = []))
+)]
+pub async fn head(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+) -> ApiResult<Json<AuditHeadDto>> {
+    let head = state.app.audit.export_head(&actor).await?;
+    Ok(Json(head.into()))
 }
 
 /// The internal event log (key-authority events in the event contract's format).

@@ -12,7 +12,12 @@ pub async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
         "sqlite://{}?mode=rwc",
         dir.path().join("store.db").display()
     );
-    (portcullis_store::open(&url).await.unwrap(), dir)
+    (
+        portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+            .await
+            .unwrap(),
+        dir,
+    )
 }
 
 /// A store on a fresh database of the real PostgreSQL server.
@@ -21,20 +26,22 @@ pub async fn postgres() -> (Arc<dyn Store>, tempfile::TempDir) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     (
-        portcullis_store::open(&url).await.unwrap(),
+        portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+            .await
+            .unwrap(),
         tempfile::tempdir().unwrap(),
     )
 }
 
-/// Checks every audit entry against its predecessor and the head; returns the last sequence.
+/// Checks every audit entry (sealed with the test audit keys) against its predecessor and the
+/// head; returns the last sequence.
 pub async fn chain_is_intact(store: &dyn Store) -> i64 {
-    let mut verifier = ChainVerifier::new();
+    let keys = portcullis_store::testing::audit_keys();
+    let mut verifier = ChainVerifier::new(&keys, store.audit_head().await.unwrap());
     for entry in store.audit_entries(0, 10_000).await.unwrap() {
         verifier.check(&entry).unwrap();
     }
-    verifier
-        .finish(store.audit_head().await.unwrap().as_ref())
-        .unwrap()
+    verifier.finish().unwrap().entries
 }
 
 /// Runs each named story (an `async fn(Arc<dyn Store>)` of the suite) as a test on SQLite and
