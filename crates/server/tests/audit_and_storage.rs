@@ -108,23 +108,7 @@ async fn secrets_are_never_stored_in_plain_text(backend: Backend) {
 }
 
 async fn tamper(server: &TestServer, sql: &str) {
-    if server.database_url.starts_with("sqlite:") {
-        let mut connection = sqlx::SqliteConnection::connect(&server.database_url)
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut connection)
-            .await
-            .unwrap();
-    } else {
-        let mut connection = sqlx::PgConnection::connect(&server.database_url)
-            .await
-            .unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-            .execute(&mut connection)
-            .await
-            .unwrap();
-    }
+    server.execute_sql(sql).await;
 }
 
 async fn audit_verify_names_the_tampered_entry(backend: Backend) {
