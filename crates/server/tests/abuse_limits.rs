@@ -340,7 +340,43 @@ async fn totp_lockouts_grow_and_reused_codes_do_not_count(backend: Backend) {
     assert_eq!(lock_out(&server, &app, path).await, 4 * HOUR);
 }
 
+/// The CLI sends its requests through the router in-process, with no connection and so no peer
+/// address: nothing is limited per IP there, and nothing fails for want of an address.
+async fn in_process_requests_have_no_per_ip_limit(backend: Backend) {
+    use tower::ServiceExt as _;
+    let server = start(backend, |config| {
+        config.rate_limit_ip_per_minute = 1;
+        config.rate_limit_ip_burst = 1;
+    })
+    .await;
+    let limits = portcullis_server::limits::RateLimits::new(
+        &server.settings.rate_limits,
+        server.clock.clone(),
+    );
+    let state = portcullis_server::state::AppState::with_policy_file(
+        server.app.clone(),
+        None,
+        None,
+        Arc::new(limits),
+    );
+    let router = portcullis_server::router(state, &server.settings);
+    for _ in 0..3 {
+        let request = axum::http::Request::builder()
+            .method("POST")
+            .uri("/cancel/pcx_forged")
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 404);
+    }
+    // Over HTTP the same server's bucket of one is spent after one request.
+    let anonymous = server.anonymous();
+    assert_eq!(anonymous.get("/cancel/pcx_forged").await.status, 404);
+    assert_limited(&anonymous.get("/cancel/pcx_forged").await, "60");
+}
+
 on_both_backends!(
+    in_process_requests_have_no_per_ip_limit,
     public_links_are_limited_per_address,
     step_ups_are_limited_per_account,
     totp_lockouts_grow_and_reused_codes_do_not_count,

@@ -349,13 +349,15 @@ mod tests {
     }
 
     /// Codes an attacker gets checked per day, over `days`, guessing as soon as the method
-    /// lets them and waiting `pause_ms` more after each lockout ends.
+    /// lets them and waiting `pause_ms` more after each lockout ends. Also asserts the bound
+    /// over every sliding 24 hours, not only calendar days.
     fn checks_per_day(days: i64, pause_ms: i64) -> Vec<u32> {
         let start = UnixMillis::from_secs(2_000_000_000);
         let end = start.plus_millis(days * DAY);
         let mut per_day = vec![0u32; usize::try_from(days).unwrap()];
         let mut state = TotpState::default();
         let mut now = start;
+        let mut checked_at = Vec::new();
         while now < end {
             let before = state.settled(now);
             if let Some(until) = before.locked_until.filter(|until| now < *until) {
@@ -369,8 +371,19 @@ mod tests {
             ));
             let day = usize::try_from(now.millis_since(start) / DAY).unwrap();
             per_day[day] += 1;
+            checked_at.push(now);
             state = next;
             now = now.plus_millis(1_000);
+        }
+        for (n, first) in checked_at.iter().enumerate() {
+            let within_a_day = checked_at[n..]
+                .iter()
+                .take_while(|at| at.millis_since(*first) < DAY)
+                .count();
+            assert!(
+                within_a_day <= usize::try_from(MAX_CHECKS_PER_DAY).unwrap(),
+                "{within_a_day} codes checked in the 24 hours from {first:?} (pause {pause_ms})"
+            );
         }
         per_day
     }
