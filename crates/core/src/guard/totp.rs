@@ -12,8 +12,10 @@
 //! an attacker guessing as fast as the lockouts allow has at most [`MAX_CHECKS_PER_DAY`] codes
 //! checked in any 24 hours (5 + 5 + 5 + 5 in the first 5 h 15 min, then 24 hours locked), and
 //! [`MAX_FAILURES`] a day for as long as the attack goes on: about 20 guesses on the first day
-//! and 5 on each day after, against one million possible codes (a chance of about 1 in 200,000
-//! a month). A code for a step already spent is refused as reused and does not count as a
+//! and 5 on each day after. Each guess matches one of the three codes the skew accepts, a
+//! chance of 3 in a million, so about 165 guesses a month succeed with a chance of about 1 in
+//! 2,000 (and 5 a day over a year, about 1 in 180): small, not nothing, which is why a widening
+//! still waits out its cool-down, announced to the customer. A code for a step already spent is refused as reused and does not count as a
 //! failure: it proves the right app, only too late, and it must not help anyone lock the
 //! customer out.
 
