@@ -77,6 +77,10 @@ pub struct Config {
     pub webhook_secret_file: String,
     pub notify_interval_ms: u64,
     pub notify_max_attempts: u32,
+    pub rate_limit_ip_per_minute: u32,
+    pub rate_limit_ip_burst: u32,
+    pub rate_limit_account_per_minute: u32,
+    pub rate_limit_account_burst: u32,
 }
 
 impl Default for Config {
@@ -124,6 +128,10 @@ impl Default for Config {
             webhook_secret_file: String::new(),
             notify_interval_ms: 1_000,
             notify_max_attempts: 8,
+            rate_limit_ip_per_minute: crate::limits::DEFAULT_IP_PER_MINUTE,
+            rate_limit_ip_burst: crate::limits::DEFAULT_IP_BURST,
+            rate_limit_account_per_minute: crate::limits::DEFAULT_ACCOUNT_PER_MINUTE,
+            rate_limit_account_burst: crate::limits::DEFAULT_ACCOUNT_BURST,
         }
     }
 }
@@ -159,6 +167,8 @@ pub struct Settings {
     pub guard: GuardSettings,
     /// Official-channel notifications (channels, senders, retry policy).
     pub notify: crate::notify::NotifySettings,
+    /// Per-IP and per-account rate limits on the public and customer endpoints.
+    pub rate_limits: crate::limits::RateLimitSettings,
 }
 
 impl Config {
@@ -259,6 +269,12 @@ impl Config {
             notify_interval_ms: self.notify_interval_ms,
             notify_max_attempts: self.notify_max_attempts,
         })?;
+        let rate_limits = crate::limits::settle(&crate::limits::LimitKeys {
+            ip_per_minute: self.rate_limit_ip_per_minute,
+            ip_burst: self.rate_limit_ip_burst,
+            account_per_minute: self.rate_limit_account_per_minute,
+            account_burst: self.rate_limit_account_burst,
+        })?;
         let database_url = if self.database_url.is_empty() {
             format!(
                 "sqlite://{}?mode=rwc",
@@ -309,6 +325,7 @@ impl Config {
                 consumer: self.nats_consumer,
             }),
             notify,
+            rate_limits,
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod guard_dto;
 pub mod keyring_file;
+pub mod limits;
 pub mod metrics;
 pub mod nats;
 pub mod notify;
@@ -208,17 +209,28 @@ pub async fn serve(
     settings: Settings,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = Arc::new(limits::RateLimits::new(
+        &settings.rate_limits,
+        app.clock.clone(),
+    ));
+    let metrics = metrics::install_recorder();
     let state = AppState::with_policy_file(
         app.clone(),
-        metrics::install_recorder(),
+        metrics.clone(),
         settings.risk_policy_file.clone(),
+        limits.clone(),
     );
-    let (stop_tasks, tasks) = tasks::spawn(app.clone(), &settings);
+    let upkeep = tasks::Upkeep { limits, metrics };
+    let (stop_tasks, tasks) = tasks::spawn(app.clone(), &settings, upkeep);
     let router = router(state, &settings);
     tracing::info!(address = %listener.local_addr()?, backend = app.store.backend_name(), "portcullis listening");
-    let served = axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // The peer address is the per-IP rate limits' key (`limits::PerIp`).
+    let served = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     let _ = stop_tasks.send(true);
     let _ = tasks.await;
     if let Err(error) = app.keys.flush_usage().await {

@@ -1,5 +1,6 @@
-//! Prometheus metrics: HTTP request counts and latencies (through the `metrics` facade) and the
-//! verifier's own counters, which it keeps in atomics so the hot path pays no registry lookup.
+//! Prometheus metrics: HTTP request counts and latencies (through the `metrics` facade), the
+//! verifier's own counters, which it keeps in atomics so the hot path pays no registry lookup,
+//! and the abuse counters (forged cancel links, rate-limit refusals), kept the same way.
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -10,6 +11,7 @@ use portcullis_app::verifier::VerifyStats;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::LazyLock;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Per-key and per-IP failure series shown, most failures first (bounds the series count).
@@ -107,6 +109,46 @@ pub fn render_verifier_metrics(out: &mut String, stats: &VerifyStats) {
             "portcullis_verify_failures_by_ip{{ip=\"{label}\"}} {count}"
         );
     }
+}
+
+/// Appends the abuse counters: cancel links that matched no change (not audited, so this is
+/// where a forging campaign shows), requests refused by each rate limit, buckets held.
+pub fn render_abuse_metrics(out: &mut String, state: &crate::state::Shared) {
+    let forged = state.forged_cancel_links.load(Ordering::Relaxed);
+    let (refused_ip, refused_account) = state.limits.refused();
+    let (tracked_ips, tracked_accounts) = state.limits.tracked();
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_cancel_links_forged_total Cancel links that matched no change (not audited)."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_cancel_links_forged_total counter");
+    let _ = writeln!(out, "portcullis_cancel_links_forged_total {forged}");
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_rate_limited_total Requests refused 429 by each rate limit."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_rate_limited_total counter");
+    let _ = writeln!(
+        out,
+        "portcullis_rate_limited_total{{limit=\"ip\"}} {refused_ip}"
+    );
+    let _ = writeln!(
+        out,
+        "portcullis_rate_limited_total{{limit=\"account\"}} {refused_account}"
+    );
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_rate_limit_buckets Rate-limit buckets held (IPs and accounts seen in the last refill period)."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_rate_limit_buckets gauge");
+    let _ = writeln!(
+        out,
+        "portcullis_rate_limit_buckets{{limit=\"ip\"}} {tracked_ips}"
+    );
+    let _ = writeln!(
+        out,
+        "portcullis_rate_limit_buckets{{limit=\"account\"}} {tracked_accounts}"
+    );
 }
 
 fn escape(value: &str) -> String {

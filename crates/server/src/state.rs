@@ -1,11 +1,14 @@
-//! What every handler shares: the use cases, the token cache and the metrics handle.
+//! What every handler shares: the use cases, the token cache, the metrics handle, the abuse
+//! limits and the counters of what they turned away.
 
+use crate::limits::{RateLimitSettings, RateLimits};
 use aws_lc_rs::digest;
 use metrics_exporter_prometheus::PrometheusHandle;
 use parking_lot::Mutex;
 use portcullis_app::{Actor, AppResult, Portcullis};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 /// How long an authenticated token is trusted without asking storage again. Revocation through
@@ -28,6 +31,10 @@ pub struct Shared {
     pub metrics: Option<PrometheusHandle>,
     /// Where the risk policy is read from on reload (`None`: the shipped default).
     pub risk_policy_file: Option<std::path::PathBuf>,
+    /// Per-IP and per-account rate limits.
+    pub limits: Arc<RateLimits>,
+    /// Cancel links that matched no change (counted, not audited: see `routes::cancel`).
+    pub forged_cancel_links: AtomicU64,
     /// SHA-256 of a token -> its operator, with when that was last checked against storage.
     tokens: Mutex<HashMap<TokenDigest, (Arc<Actor>, Instant)>>,
 }
@@ -40,19 +47,24 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
+    /// With the default rate limits (the CLI's in-process requests).
     pub fn new(app: Portcullis, metrics: Option<PrometheusHandle>) -> Self {
-        Self::with_policy_file(app, metrics, None)
+        let limits = RateLimits::new(&RateLimitSettings::default(), app.clock.clone());
+        Self::with_policy_file(app, metrics, None, Arc::new(limits))
     }
 
     pub fn with_policy_file(
         app: Portcullis,
         metrics: Option<PrometheusHandle>,
         risk_policy_file: Option<std::path::PathBuf>,
+        limits: Arc<RateLimits>,
     ) -> Self {
         Self(Arc::new(Shared {
             app,
             metrics,
             risk_policy_file,
+            limits,
+            forged_cancel_links: AtomicU64::new(0),
             tokens: Mutex::new(HashMap::new()),
         }))
     }

@@ -1,9 +1,11 @@
 //! Background maintenance while serving: following key changes from other processes, writing
 //! key usage back, applying pending changes whose cool-down ended, the idle-key sweep, risk
-//! engine checkpoints, and delivering queued notifications. Each failure is logged and retried
-//! on the next tick.
+//! engine checkpoints, delivering queued notifications, forgetting idle rate-limit buckets and
+//! the metrics recorder's upkeep. Each failure is logged and retried on the next tick.
 
 use crate::config::Settings;
+use crate::limits::RateLimits;
+use metrics_exporter_prometheus::PrometheusHandle;
 use portcullis_app::Portcullis;
 use portcullis_app::notify::Delivery;
 use std::sync::Arc;
@@ -11,8 +13,25 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// How often the metrics recorder drains what requests recorded into its histograms. Without
+/// it, every observation since the last scrape stays buffered (about 20 bytes a request).
+const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(5);
+/// How often rate-limit buckets that are full again are forgotten.
+const LIMITS_RETAIN_EVERY: Duration = Duration::from_secs(60);
+
+/// What the server's edge keeps in memory and the maintenance loop tidies.
+#[derive(Debug)]
+pub(crate) struct Upkeep {
+    pub limits: Arc<RateLimits>,
+    pub metrics: Option<PrometheusHandle>,
+}
+
 /// Starts the maintenance loop; send `true` on the returned channel to stop it.
-pub(crate) fn spawn(app: Portcullis, settings: &Settings) -> (watch::Sender<bool>, JoinHandle<()>) {
+pub(crate) fn spawn(
+    app: Portcullis,
+    settings: &Settings,
+    upkeep: Upkeep,
+) -> (watch::Sender<bool>, JoinHandle<()>) {
     let (stop, mut stopped) = watch::channel(false);
     let nats = settings
         .nats
@@ -33,9 +52,17 @@ pub(crate) fn spawn(app: Portcullis, settings: &Settings) -> (watch::Sender<bool
         let mut sweep = interval(sweep_every);
         let mut checkpoint = interval(checkpoint_every);
         checkpoint.reset();
+        let mut metrics_upkeep = interval(METRICS_UPKEEP_EVERY);
+        let mut limits_retain = interval(LIMITS_RETAIN_EVERY);
         loop {
             tokio::select! {
                 _ = stopped.changed() => break,
+                _ = metrics_upkeep.tick() => {
+                    if let Some(handle) = &upkeep.metrics {
+                        handle.run_upkeep();
+                    }
+                }
+                _ = limits_retain.tick() => upkeep.limits.retain_recent(),
                 _ = refresh.tick() => {
                     if let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await {
                         tracing::warn!(%error, "refreshing keys failed");

@@ -300,3 +300,56 @@ impl GuardStore for SqlStore {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A guard document as stored before TOTP lockouts grew: its TOTP state has no `level` and
+    /// no `last_failure`. It must still read, as the first level with no failure on record.
+    #[test]
+    fn a_guard_document_from_before_growing_lockouts_reads() {
+        let stored = r#"{
+            "account": "acc_81",
+            "protection": {"frozen_at": null, "locked_until": null},
+            "totp": {
+                "secret": {"master_key_id": "mk_1", "nonce": "AAAA", "ciphertext": "BBBB"},
+                "created_at": "2026-01-01T00:00:00.000Z",
+                "confirmed_at": "2026-01-01T00:01:00.000Z",
+                "state": {
+                    "last_step": 58907520,
+                    "failures": 2,
+                    "locked_until": "2026-01-02T00:00:00.000Z"
+                }
+            }
+        }"#;
+        let guard: AccountGuard = from_json("account guard", stored).unwrap();
+        let state = &guard.totp.unwrap().state;
+        assert_eq!(state.last_step, Some(58_907_520));
+        assert_eq!(state.failures, 2);
+        assert_eq!(
+            state.locked_until,
+            Some(UnixMillis::parse_rfc3339("2026-01-02T00:00:00.000Z").unwrap())
+        );
+        assert_eq!(state.level, 0);
+        assert_eq!(state.last_failure, None);
+        // Written back, it carries the new fields.
+        let written = to_json("account guard", &guard_with(state.clone())).unwrap();
+        assert!(written.contains("\"level\":0"), "{written}");
+    }
+
+    fn guard_with(state: portcullis_core::guard::totp::TotpState) -> AccountGuard {
+        let mut guard = AccountGuard::empty("acc_81");
+        guard.totp = Some(portcullis_app::ports::TotpEnrolment {
+            secret: portcullis_app::ports::SealedBlob {
+                master_key_id: "mk_1".into(),
+                nonce: "AAAA".into(),
+                ciphertext: "BBBB".into(),
+            },
+            created_at: UnixMillis(0),
+            confirmed_at: None,
+            state,
+        });
+        guard
+    }
+}

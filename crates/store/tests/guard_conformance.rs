@@ -112,6 +112,8 @@ fn guard(account: &str) -> AccountGuard {
                 last_step: Some(58_457_046),
                 failures: 2,
                 locked_until: None,
+                level: 2,
+                last_failure: Some(NOW.plus_millis(60_000)),
             },
         }),
         version: 0,

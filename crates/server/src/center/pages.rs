@@ -4,6 +4,7 @@
 use super::CENTER_CSP;
 use super::session::{CsrfField, Customer, CustomerForm, set_cookie};
 use crate::error::ApiError;
+use crate::limits::PerIp;
 use crate::routes::cancel::{Notice, describe, page, page_with};
 use crate::state::AppState;
 use askama::Template;
@@ -174,7 +175,11 @@ fn back() -> Response {
     Redirect::to("/security").into_response()
 }
 
-pub async fn sign_in_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn sign_in_page(
+    _: PerIp,
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Response {
     let exchange = &state.app.guard.settings().exchange_name;
     page(
         StatusCode::OK,
@@ -186,7 +191,11 @@ pub async fn sign_in_page(State(state): State<AppState>, Path(token): Path<Strin
 }
 
 /// Opens the session and sets its cookie; a `GET` never does (link scanners).
-pub async fn sign_in(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn sign_in(
+    _: PerIp,
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Response {
     let opened = match state.app.guard.open_session(&token).await {
         Ok(opened) => opened,
         Err(error) => return refusal(&state, error),

@@ -1,12 +1,14 @@
 //! Who is signed in to the security center: the session cookie, and the anti-CSRF check every
-//! state-changing request passes (a hidden form field, or a header for the page's script).
+//! state-changing request passes (a hidden form field, or a header for the page's script), after
+//! its per-IP and per-account rate limits.
 
 use crate::error::ApiError;
+use crate::limits::PerIp;
 use crate::state::AppState;
 use axum::Form;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_app::Actor;
 use portcullis_app::guard::csrf_token;
@@ -64,6 +66,14 @@ impl FromRequestParts<AppState> for Customer {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        // Every form post and script call (step-ups among them) is limited per client address
+        // before the session is looked up, and per account once it is known.
+        let changes_something = !matches!(parts.method, Method::GET | Method::HEAD);
+        if changes_something {
+            PerIp::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        }
         let api = parts.uri.path().starts_with("/security/api/");
         let signed_out = || signed_out(state, api);
         let token = session_cookie(&parts.headers).ok_or_else(signed_out)?;
@@ -74,6 +84,12 @@ impl FromRequestParts<AppState> for Customer {
             .await
             .map_err(|_| signed_out())?;
         let account = actor.account.clone().ok_or_else(signed_out)?;
+        if changes_something {
+            state
+                .limits
+                .check_account(&account)
+                .map_err(IntoResponse::into_response)?;
+        }
         Ok(Customer {
             csrf: csrf_token(&token),
             actor,

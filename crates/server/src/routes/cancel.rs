@@ -1,8 +1,10 @@
 //! The single-use cancel link from an announcement, as two plain pages: `GET` shows the change
 //! and one button, `POST` cancels. A `GET` never cancels, because mail scanners open links.
-//! The token in the URL is the only credential, and it can only make the account safer.
+//! The token in the URL is the only credential, and it can only make the account safer. Both
+//! are rate-limited per client address; links that match no change are counted, not audited.
 
 use crate::error::ApiError;
+use crate::limits::PerIp;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -10,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_app::AppError;
 pub use portcullis_app::guard::describe;
+use std::sync::atomic::Ordering;
 
 /// A strict policy: no scripts at all, styles only from this origin, forms only back here.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -75,6 +78,15 @@ pub fn page_with(status: StatusCode, template: &impl Template, csp: &'static str
 }
 
 fn refused(state: &AppState, error: AppError) -> Response {
+    if let AppError::Invalid {
+        code: "invalid_cancel_link",
+        ..
+    } = &error
+    {
+        // Forged or mistyped: counted for `/metrics`, not audited (it names no account and
+        // changes nothing, and an audit entry per forgery would let anyone flood the chain).
+        state.forged_cancel_links.fetch_add(1, Ordering::Relaxed);
+    }
     let exchange = &state.app.guard.settings().exchange_name;
     let (status, heading) = match &error {
         AppError::Invalid {
@@ -103,7 +115,7 @@ fn refused(state: &AppState, error: AppError) -> Response {
 }
 
 /// `GET /cancel/{token}`: what would be cancelled, and the button.
-pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn show(_: PerIp, State(state): State<AppState>, Path(token): Path<String>) -> Response {
     let change = match state.app.guard.change_by_cancel_token(&token).await {
         Ok(change) => change,
         Err(error) => return refused(&state, error),
@@ -122,7 +134,11 @@ pub async fn show(State(state): State<AppState>, Path(token): Path<String>) -> R
 }
 
 /// `POST /cancel/{token}`: cancels, once.
-pub async fn confirm(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+pub async fn confirm(
+    _: PerIp,
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Response {
     match state.app.guard.cancel_by_token(&token).await {
         Ok(change) => {
             let message = format!(

@@ -59,7 +59,7 @@ pub fn qr_svg(uri: &str) -> String {
     post, path = "/v1/accounts/{account}/totp/confirm", tag = "step-up",
     params(("account" = String, Path, description = "Account id")),
     request_body = TotpCodeBody,
-    responses((status = 204), (status = 403, description = "`totp_wrong`, `totp_reused`", body = ErrorBody), (status = 423, description = "`step_up_locked`", body = ErrorBody)),
+    responses((status = 204), (status = 403, description = "`totp_wrong`, `totp_reused`", body = ErrorBody), (status = 423, description = "`step_up_locked`", body = ErrorBody), (status = 429, description = "`rate_limited`: too many codes for this account in a short time", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))),
     security(("operator_token" = []))
 )]
 pub async fn confirm_totp(
@@ -68,6 +68,7 @@ pub async fn confirm_totp(
     Path(account): Path<String>,
     ApiJson(body): ApiJson<TotpCodeBody>,
 ) -> ApiResult<StatusCode> {
+    state.limits.check_account(&account)?;
     state
         .app
         .guard
@@ -81,7 +82,7 @@ pub async fn confirm_totp(
     post, path = "/v1/accounts/{account}/step-up/totp", tag = "step-up",
     params(("account" = String, Path, description = "Account id")),
     request_body = TotpCodeBody,
-    responses((status = 201, body = GrantDto), (status = 400, description = "`totp_not_enrolled`", body = ErrorBody), (status = 403, description = "`totp_wrong`, `totp_reused`", body = ErrorBody), (status = 423, description = "`step_up_locked` after repeated wrong codes", body = ErrorBody)),
+    responses((status = 201, body = GrantDto), (status = 400, description = "`totp_not_enrolled`", body = ErrorBody), (status = 403, description = "`totp_wrong`, `totp_reused`", body = ErrorBody), (status = 423, description = "`step_up_locked` after repeated wrong codes", body = ErrorBody), (status = 429, description = "`rate_limited`: too many codes for this account in a short time", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))),
     security(("operator_token" = []))
 )]
 pub async fn step_up_totp(
@@ -90,6 +91,8 @@ pub async fn step_up_totp(
     Path(account): Path<String>,
     ApiJson(body): ApiJson<TotpCodeBody>,
 ) -> ApiResult<(StatusCode, Json<GrantDto>)> {
+    // Per account, not per IP: the caller is the exchange's backend, one address for all.
+    state.limits.check_account(&account)?;
     let grant = state
         .app
         .guard

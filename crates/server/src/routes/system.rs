@@ -3,7 +3,7 @@
 use crate::dto::HealthDto;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Operator;
-use crate::metrics::{render_engine_metrics, render_verifier_metrics};
+use crate::metrics::{render_abuse_metrics, render_engine_metrics, render_verifier_metrics};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -57,6 +57,7 @@ pub async fn metrics(
         .map(|h| h.render())
         .unwrap_or_default();
     render_verifier_metrics(&mut text, &state.app.keys.verifier().stats());
+    render_abuse_metrics(&mut text, &state);
     render_engine_metrics(
         &mut text,
         &state.app.risk.stats().await,

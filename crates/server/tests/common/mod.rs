@@ -78,6 +78,11 @@ impl TestServer {
             data_dir: dir.path().to_owned(),
             database_url: database_url.clone(),
             refresh_interval_ms: 100,
+            // The clock stands still in most stories, so no bucket would ever refill: stories
+            // that are not about the rate limits must not meet them (abuse_limits.rs sets its
+            // own).
+            rate_limit_ip_burst: 100_000,
+            rate_limit_account_burst: 100_000,
             ..Config::default()
         };
         configure(&mut config);
@@ -210,6 +215,8 @@ pub struct Reply {
     pub status: u16,
     pub body: Value,
     pub text: String,
+    /// The `Retry-After` header, when there is one.
+    pub retry_after: Option<String>,
 }
 
 /// A blocking HTTP client run off the async workers.
@@ -298,9 +305,19 @@ impl Client {
             };
             let mut response = result.unwrap();
             let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
             let text = response.body_mut().read_to_string().unwrap_or_default();
             let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-            Reply { status, body, text }
+            Reply {
+                status,
+                body,
+                text,
+                retry_after,
+            }
         })
         .await
         .unwrap()
