@@ -8,7 +8,6 @@ mod common;
 
 use common::{Backend, TestServer, sign_hmac};
 use serde_json::json;
-use sqlx::Connection as _;
 
 async fn issue_keys(server: &TestServer, n: usize) -> Vec<(String, String, String)> {
     let admin = server.admin();
