@@ -163,7 +163,11 @@ impl Guard {
         if !released.status.is_due(released.applies_at, now) {
             return Ok(released);
         }
-        self.apply_one(released, now).await?;
+        match self.apply_one(released, now).await {
+            // The background pass applied it first: the answer is what it did.
+            Ok(_) | Err(AppError::Conflict(_)) => {}
+            Err(error) => return Err(error),
+        }
         self.existing_change(id).await
     }
 
