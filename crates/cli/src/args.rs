@@ -215,6 +215,10 @@ pub enum KeyCommand {
         key_id: String,
         #[arg(long)]
         overlap_hours: Option<i64>,
+        /// The customer's step-up grant: a key that can withdraw or transfer needs one when
+        /// the customer has an authenticator.
+        #[arg(long)]
+        step_up_grant: Option<String>,
     },
     /// Re-seal every secret under the active master key.
     Rewrap,

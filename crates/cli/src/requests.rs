@@ -261,12 +261,19 @@ fn key_request(command: &KeyCommand) -> anyhow::Result<ApiRequest> {
         KeyCommand::Rotate {
             key_id,
             overlap_hours,
+            step_up_grant,
         } => {
-            let body = overlap_hours.map_or_else(
-                || json!({}),
-                |h| json!({ "overlap_seconds": h.saturating_mul(3600) }),
-            );
-            ApiRequest::post(format!("/v1/keys/{}/rotate", enc(key_id)), body)
+            let mut body = serde_json::Map::new();
+            if let Some(hours) = overlap_hours {
+                body.insert("overlap_seconds".into(), json!(hours.saturating_mul(3600)));
+            }
+            if let Some(grant) = step_up_grant {
+                body.insert("step_up_grant".into(), json!(grant));
+            }
+            ApiRequest::post(
+                format!("/v1/keys/{}/rotate", enc(key_id)),
+                Value::Object(body),
+            )
         }
         KeyCommand::Rewrap => ApiRequest::post("/v1/secrets/rewrap".into(), json!({})),
     })

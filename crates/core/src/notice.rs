@@ -29,10 +29,16 @@ pub enum NoticeKind {
     PasskeyRemoved,
     TotpEnrolled,
     StepUpLockedOut,
+    /// An API key was issued (its fund-moving scopes, if any, wait in a widening).
+    KeyCreated,
+    /// An existing exchange key was brought under Portcullis.
+    KeyImported,
+    /// A key's HMAC secret was replaced; the previous one works until the overlap ends.
+    KeySecretRotated,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 12] = [
+    pub const ALL: [NoticeKind; 15] = [
         NoticeKind::WideningPending,
         NoticeKind::WideningApplied,
         NoticeKind::WideningCancelled,
@@ -45,6 +51,9 @@ impl NoticeKind {
         NoticeKind::PasskeyRemoved,
         NoticeKind::TotpEnrolled,
         NoticeKind::StepUpLockedOut,
+        NoticeKind::KeyCreated,
+        NoticeKind::KeyImported,
+        NoticeKind::KeySecretRotated,
     ];
 
     /// The webhook `type`: stable, dotted, lowercase.
@@ -62,6 +71,9 @@ impl NoticeKind {
             NoticeKind::PasskeyRemoved => "passkey.removed",
             NoticeKind::TotpEnrolled => "totp.enrolled",
             NoticeKind::StepUpLockedOut => "step_up.locked_out",
+            NoticeKind::KeyCreated => "key.created",
+            NoticeKind::KeyImported => "key.imported",
+            NoticeKind::KeySecretRotated => "key.rotated",
         }
     }
 
@@ -80,6 +92,9 @@ impl NoticeKind {
             NoticeKind::PasskeyRemoved => "A passkey was removed from your account",
             NoticeKind::TotpEnrolled => "An authenticator app was set up",
             NoticeKind::StepUpLockedOut => "Too many failed security checks",
+            NoticeKind::KeyCreated => "A new API key was created",
+            NoticeKind::KeyImported => "An API key was added to your account",
+            NoticeKind::KeySecretRotated => "An API key got a new secret",
         }
     }
 }

@@ -208,6 +208,9 @@ pub struct RevokeKeyBody {
 pub struct RotateKeyBody {
     /// How long the previous secret stays valid (default from configuration).
     pub overlap_seconds: Option<i64>,
+    /// A step-up grant of the customer's: needed to rotate a key that can withdraw or
+    /// transfer when the customer has an authenticator.
+    pub step_up_grant: Option<String>,
 }
 
 fn double_option<'de, D: serde::Deserializer<'de>>(

@@ -9,6 +9,7 @@
 //! applied at once through the key authority.
 
 mod addresses;
+mod key_paths;
 pub mod model;
 mod notices;
 mod passkeys;

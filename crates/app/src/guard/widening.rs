@@ -7,8 +7,8 @@ use super::stepup::target;
 use super::{Guard, refusal, token_hash};
 use crate::access::Actor;
 use crate::changes::Change;
-use crate::error::{AppError, AppResult};
-use crate::keys::{IssuedKey, KeyChange, NewKey};
+use crate::error::AppResult;
+use crate::keys::{IssuedKey, KeyChange};
 use crate::ports::{PendingAction, PendingChange, Write};
 use crate::random;
 use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
@@ -18,7 +18,6 @@ use portcullis_core::guard::{PendingStatus, StepUpMethod, Widening};
 use portcullis_core::key::ApiKey;
 use portcullis_core::notice::NoticeKind;
 use portcullis_core::operator::Permission;
-use portcullis_core::scope::ScopeSet;
 use portcullis_core::secret::Secret;
 use portcullis_core::time::UnixMillis;
 use serde_json::json;
@@ -105,90 +104,6 @@ impl Guard {
         self.request_widening(actor, request, now)
             .await
             .map(GuardedOutcome::Pending)
-    }
-
-    /// Issues a key. Its fund-moving scopes (`withdraw`, `transfer`) are widenings: the key is
-    /// issued at once without them, and they are added when the cool-down ends.
-    pub async fn create_key(
-        &self,
-        actor: &Actor,
-        mut request: NewKey,
-        grant: Option<&str>,
-    ) -> AppResult<GuardedKey> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(&request.account)?;
-        let now = self.clock.now();
-        let wanted = self.keys.preview_scopes(&request.scopes)?;
-        let allowlist = self.keys.preview_allowlist(&request.ip_allowlist)?;
-        let wanted_terms = KeyTerms {
-            scopes: wanted,
-            ip_allowlist: allowlist,
-            expires_at: request.expires_at,
-        };
-        widening::check_terms(&wanted_terms).map_err(|e| refusal("withdraw_needs_allowlist", e))?;
-        let widenings = widening::new_key_widenings(&wanted_terms);
-        if widenings.is_empty() {
-            let issued = self.keys.create_key(actor, request).await?;
-            return Ok(GuardedKey {
-                issued,
-                pending: None,
-            });
-        }
-        // Refuse before issuing anything, so a refused request leaves no key behind.
-        let guard = self.guard_of(&request.account).await?;
-        let allowed = guard
-            .protection
-            .allows_widening(now)
-            .map_err(|e| refusal("account_protected", e));
-        let checked = match allowed {
-            Ok(()) => self
-                .grant_for(&guard, Action::Widen, grant, now)
-                .await
-                .map(|_| ()),
-            Err(error) => Err(error),
-        };
-        if let Err(error) = checked {
-            return Err(self
-                .refused(actor, &request.account, "api_key.create", error)
-                .await);
-        }
-        let immediate = widening::without_fund_moving(wanted);
-        if immediate.is_empty() {
-            return Err(AppError::invalid(
-                "unknown_scope",
-                "a key that waits for `withdraw` or `transfer` needs another scope meanwhile (e.g. `read`)",
-            ));
-        }
-        request.scopes = immediate.names().into_iter().map(str::to_owned).collect();
-        let ctx = request.ctx.clone();
-        let issued = self.keys.create_key(actor, request).await?;
-        let key = issued.key.clone();
-        let pending = WideningRequest {
-            account: &key.account,
-            action: PendingAction::KeyChange {
-                key_id: key.key_id.clone(),
-                label: None,
-                add_scopes: wanted.added_since(immediate),
-                remove_scopes: ScopeSet::EMPTY,
-                ip_allowlist: None,
-                expires_at: None,
-            },
-            widenings,
-            grant,
-            event: Some(KeyEventBody::Updated {
-                key_id: key.key_id.clone(),
-                scopes: wanted,
-                ip_allowlist: key.ip_allowlist.clone(),
-                step_up: StepUp::None,
-                effective: Effective::Now,
-            }),
-            ctx,
-        };
-        let receipt = self.request_widening(actor, pending, now).await?;
-        Ok(GuardedKey {
-            issued,
-            pending: Some(receipt),
-        })
     }
 
     /// The common path of every widening: protections, step-up, one commit of the pending

@@ -155,9 +155,15 @@ impl KeyAuthority {
         }
     }
 
-    pub async fn create_key(&self, actor: &Actor, request: NewKey) -> AppResult<IssuedKey> {
+    /// Validates a new key and builds its change (row, sealed secret, audit entry, event),
+    /// uncommitted: the guard adds its terms and announcement, then commits it.
+    pub(crate) async fn create_change(
+        &self,
+        actor: &Actor,
+        request: NewKey,
+        now: UnixMillis,
+    ) -> AppResult<(Change, IssuedKey)> {
         actor.require(Permission::ManageKeys)?;
-        let now = self.clock.now();
         self.require_account(&request.account).await?;
         let public_key = match (request.algorithm, request.public_key.as_deref()) {
             (KeyAlgorithm::Ed25519, Some(text)) => Some(
@@ -195,14 +201,18 @@ impl KeyAuthority {
             KeyAlgorithm::Ed25519 => None,
         };
         let origin = (request.step_up, request.ctx);
-        self.issue(actor, &key, secret.as_ref(), "api_key.created", origin, now)
-            .await?;
-        Ok(IssuedKey { key, secret })
+        let change = self.issue(actor, &key, secret.as_ref(), "api_key.created", origin, now)?;
+        Ok((change, IssuedKey { key, secret }))
     }
 
-    pub async fn import_key(&self, actor: &Actor, request: ImportedKey) -> AppResult<ApiKey> {
+    /// Validates an imported key and builds its change, uncommitted (see `create_change`).
+    pub(crate) async fn import_change(
+        &self,
+        actor: &Actor,
+        request: ImportedKey,
+        now: UnixMillis,
+    ) -> AppResult<(Change, ApiKey)> {
         actor.require(Permission::ImportKeys)?;
-        let now = self.clock.now();
         self.require_account(&request.account).await?;
         if !(16..=128).contains(&request.api_key.len())
             || !request.api_key.bytes().all(|b| b.is_ascii_graphic())
@@ -227,21 +237,14 @@ impl KeyAuthority {
         };
         let key = terms.into_key(request.api_key, KeyAlgorithm::HmacSha256, now)?;
         let origin = (StepUp::None, EventContext::default());
-        self.issue(
-            actor,
-            &key,
-            Some(&request.secret),
-            "api_key.imported",
-            origin,
-            now,
-        )
-        .await?;
-        Ok(key)
+        let secret = Some(&request.secret);
+        let change = self.issue(actor, &key, secret, "api_key.imported", origin, now)?;
+        Ok((change, key))
     }
 
-    /// Stores a new key (and its sealed secret) with its audit entry and `api_key.created`
-    /// event, then puts it in force.
-    async fn issue(
+    /// The change that stores a new key (and its sealed secret) with its audit entry and
+    /// `api_key.created` event.
+    fn issue(
         &self,
         actor: &Actor,
         key: &ApiKey,
@@ -249,20 +252,18 @@ impl KeyAuthority {
         action: &str,
         (step_up, ctx): (StepUp, EventContext),
         now: UnixMillis,
-    ) -> AppResult<()> {
+    ) -> AppResult<Change> {
         let mut change = Change::new(actor, now).write(Write::InsertKey(key.clone()));
         if let Some(secret) = secret {
             let sealed = self.keyring.seal(&key.key_id, 1, secret, now)?;
             change = change.write(Write::InsertSecret(sealed));
         }
-        let change = change
+        change
             .audit(action, key_target(key), key_details(key))
-            .key_event(&key.account, created_event(key, step_up), ctx)?;
-        self.store.commit(change.into_set()).await?;
-        self.loader().install(&key.key_id, now).await
+            .key_event(&key.account, created_event(key, step_up), ctx)
     }
 
-    pub async fn update_key(
+    pub(crate) async fn update_key(
         &self,
         actor: &Actor,
         key_id: &str,
@@ -353,7 +354,7 @@ impl KeyAuthority {
     }
 
     /// Revokes a key at once; revoking a revoked key changes nothing and is not an error.
-    pub async fn revoke_key(
+    pub(crate) async fn revoke_key(
         &self,
         actor: &Actor,
         key_id: &str,
@@ -382,16 +383,18 @@ impl KeyAuthority {
         Ok(after)
     }
 
-    /// Issues a new HMAC secret; the previous one keeps working until the overlap ends.
-    pub async fn rotate_key(
+    /// Builds the change that issues a new HMAC secret, uncommitted; the previous secret keeps
+    /// working until the overlap ends.
+    pub(crate) async fn rotate_change(
         &self,
         actor: &Actor,
         key_id: &str,
         overlap_ms: Option<i64>,
-    ) -> AppResult<IssuedKey> {
+        now: UnixMillis,
+    ) -> AppResult<(Change, IssuedKey)> {
         actor.require(Permission::ManageKeys)?;
-        let now = self.clock.now();
         let before = self.live_key(key_id, now).await?;
+        actor.require_account(&before.account)?;
         if before.algorithm != KeyAlgorithm::HmacSha256 {
             return Err(AppError::invalid(
                 "rotation_unsupported",
@@ -436,12 +439,11 @@ impl KeyAuthority {
                 },
                 EventContext::default(),
             )?;
-        self.store.commit(commit.into_set()).await?;
-        self.loader().install(key_id, now).await?;
-        Ok(IssuedKey {
+        let issued = IssuedKey {
             key: after,
             secret: Some(secret),
-        })
+        };
+        Ok((commit, issued))
     }
 
     /// Answers a gateway: may this signed request pass? Malformed freshness parameters are

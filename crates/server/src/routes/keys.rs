@@ -88,7 +88,7 @@ pub async fn create(
 #[utoipa::path(
     post, path = "/v1/keys/import", tag = "keys",
     request_body = ImportKeyBody,
-    responses((status = 201, body = KeyDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 201, body = KeyDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn import(
@@ -105,7 +105,7 @@ pub async fn import(
         ip_allowlist: body.ip_allowlist,
         expires_at: parse_time("expires_at", body.expires_at.as_deref())?,
     };
-    let key = state.app.keys.import_key(&actor, request).await?;
+    let key = state.app.guard.import_key(&actor, request).await?;
     let view = state.app.keys.key(&actor, &key.key_id).await?;
     Ok((StatusCode::CREATED, Json(view.into())))
 }
@@ -226,7 +226,7 @@ pub async fn revoke(
     let ctx = body.ctx;
     let key = state
         .app
-        .keys
+        .guard
         .revoke_key(&actor, &key_id, ctx.into())
         .await?;
     Ok(Json(state.app.keys.key(&actor, &key.key_id).await?.into()))
@@ -237,7 +237,7 @@ pub async fn revoke(
     post, path = "/v1/keys/{key_id}/rotate", tag = "keys",
     params(("key_id" = String, Path, description = "Key id")),
     request_body(content = Option<RotateKeyBody>),
-    responses((status = 200, body = IssuedKeyDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = IssuedKeyDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn rotate(
@@ -247,10 +247,11 @@ pub async fn rotate(
     OptionalJson(body): OptionalJson<RotateKeyBody>,
 ) -> ApiResult<Json<IssuedKeyDto>> {
     let overlap_ms = body.overlap_seconds.map(|s| s.saturating_mul(1000));
+    let grant = body.step_up_grant.as_deref();
     let rotated = state
         .app
-        .keys
-        .rotate_key(&actor, &key_id, overlap_ms)
+        .guard
+        .rotate_key(&actor, &key_id, overlap_ms, grant)
         .await?;
     Ok(Json(issued(&state, rotated)))
 }

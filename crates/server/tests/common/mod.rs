@@ -46,6 +46,11 @@ pub const START: UnixMillis = UnixMillis(1_767_225_600_000);
 
 impl TestServer {
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Starts on a fresh database with configuration changes.
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let database_url = match backend {
             Backend::Sqlite => format!(
@@ -54,7 +59,8 @@ impl TestServer {
             ),
             Backend::Postgres => fresh_postgres_database().await,
         };
-        Self::start_on(dir, database_url, Arc::new(ManualClock::new(START))).await
+        let clock = Arc::new(ManualClock::new(START));
+        Self::start_on_with(dir, database_url, clock, configure).await
     }
 
     /// Starts on an existing data directory and database (restarts).

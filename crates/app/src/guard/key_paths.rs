@@ -1,0 +1,253 @@
+//! Every other way a key comes to be or changes goes through the guard too: issuing, importing,
+//! rotating and revoking. Each obeys the same terms as a widening where it could let money out
+//! (`withdraw` needs an allow-list; nothing fund-moving while the account is frozen or locked;
+//! rotating a fund-moving key's secret needs a step-up grant when the customer has an
+//! authenticator), and each is announced on the account's official channels in the commit
+//! that makes it. The key authority builds the changes; only this module commits them.
+
+use super::notices::account_notice;
+use super::widening::{GuardedKey, WideningRequest};
+use super::{Guard, refusal};
+use crate::access::Actor;
+use crate::error::{AppError, AppResult};
+use crate::keys::{ImportedKey, IssuedKey, NewKey};
+use crate::ports::PendingAction;
+use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
+use portcullis_core::guard::stepup::Action;
+use portcullis_core::guard::widening::{self, KeyTerms};
+use portcullis_core::key::ApiKey;
+use portcullis_core::notice::{Notice, NoticeKind};
+use portcullis_core::operator::Permission;
+use portcullis_core::scope::{Scope, ScopeSet};
+use portcullis_core::time::UnixMillis;
+
+/// Whether a key can move money out of the account.
+fn moves_money(scopes: ScopeSet) -> bool {
+    scopes.contains(Scope::Withdraw) || scopes.contains(Scope::Transfer)
+}
+
+/// The announcement of a key that came to be or got a new secret.
+fn key_notice(kind: NoticeKind, key: &ApiKey, summary: String, now: UnixMillis) -> Notice {
+    let name = format!("{}:{}", key.key_id, now.as_millis());
+    let mut notice = account_notice(kind, &key.account, &name, &summary, now);
+    let allowlist = if key.ip_allowlist.is_unrestricted() {
+        "any IP address".to_owned()
+    } else {
+        key.ip_allowlist.entries().join(", ")
+    };
+    notice.details = vec![
+        ("Key".into(), format!("{} ({})", key.label, key.key_id)),
+        ("Permissions".into(), key.scopes.names().join(", ")),
+        ("IP allow-list".into(), allowlist),
+    ];
+    notice
+}
+
+impl Guard {
+    /// Issues a key. Its fund-moving scopes (`withdraw`, `transfer`) are widenings: the key is
+    /// issued at once without them, and they are added when the cool-down ends.
+    pub async fn create_key(
+        &self,
+        actor: &Actor,
+        mut request: NewKey,
+        grant: Option<&str>,
+    ) -> AppResult<GuardedKey> {
+        actor.require(Permission::ManageKeys)?;
+        actor.require_account(&request.account)?;
+        let now = self.clock.now();
+        let wanted = self.keys.preview_scopes(&request.scopes)?;
+        let allowlist = self.keys.preview_allowlist(&request.ip_allowlist)?;
+        let wanted_terms = KeyTerms {
+            scopes: wanted,
+            ip_allowlist: allowlist,
+            expires_at: request.expires_at,
+        };
+        widening::check_terms(&wanted_terms).map_err(|e| refusal("withdraw_needs_allowlist", e))?;
+        let widenings = widening::new_key_widenings(&wanted_terms);
+        if widenings.is_empty() {
+            let issued = self.issue_announced(actor, request, now).await?;
+            return Ok(GuardedKey {
+                issued,
+                pending: None,
+            });
+        }
+        // Refuse before issuing anything, so a refused request leaves no key behind.
+        let guard = self.guard_of(&request.account).await?;
+        let allowed = guard
+            .protection
+            .allows_widening(now)
+            .map_err(|e| refusal("account_protected", e));
+        let checked = match allowed {
+            Ok(()) => self
+                .grant_for(&guard, Action::Widen, grant, now)
+                .await
+                .map(|_| ()),
+            Err(error) => Err(error),
+        };
+        if let Err(error) = checked {
+            return Err(self
+                .refused(actor, &request.account, "api_key.create", error)
+                .await);
+        }
+        let immediate = widening::without_fund_moving(wanted);
+        if immediate.is_empty() {
+            return Err(AppError::invalid(
+                "unknown_scope",
+                "a key that waits for `withdraw` or `transfer` needs another scope meanwhile (e.g. `read`)",
+            ));
+        }
+        request.scopes = immediate.names().into_iter().map(str::to_owned).collect();
+        let ctx = request.ctx.clone();
+        let issued = self.issue_announced(actor, request, now).await?;
+        let key = issued.key.clone();
+        let pending = WideningRequest {
+            account: &key.account,
+            action: PendingAction::KeyChange {
+                key_id: key.key_id.clone(),
+                label: None,
+                add_scopes: wanted.added_since(immediate),
+                remove_scopes: ScopeSet::EMPTY,
+                ip_allowlist: None,
+                expires_at: None,
+            },
+            widenings,
+            grant,
+            event: Some(KeyEventBody::Updated {
+                key_id: key.key_id.clone(),
+                scopes: wanted,
+                ip_allowlist: key.ip_allowlist.clone(),
+                step_up: StepUp::None,
+                effective: Effective::Now,
+            }),
+            ctx,
+        };
+        let receipt = self.request_widening(actor, pending, now).await?;
+        Ok(GuardedKey {
+            issued,
+            pending: Some(receipt),
+        })
+    }
+
+    /// Issues a key that widens nothing, announced in the same commit.
+    async fn issue_announced(
+        &self,
+        actor: &Actor,
+        request: NewKey,
+        now: UnixMillis,
+    ) -> AppResult<IssuedKey> {
+        let (change, issued) = self.keys.create_change(actor, request, now).await?;
+        let key = &issued.key;
+        let summary = format!("API key '{}' was created", key.label);
+        let notice = key_notice(NoticeKind::KeyCreated, key, summary, now);
+        let change = self.announced(change, &notice, now).await?;
+        self.keys
+            .commit_and_install(change, &key.key_id, now)
+            .await?;
+        Ok(issued)
+    }
+
+    /// Brings an existing exchange key under Portcullis (role `admin`). It keeps the scopes it
+    /// has at the exchange, so it needs no cool-down, but it obeys the terms of any key: one
+    /// that can move money needs an IP allow-list and is refused while the account is frozen
+    /// or locked. The customer is told.
+    pub async fn import_key(&self, actor: &Actor, request: ImportedKey) -> AppResult<ApiKey> {
+        actor.require(Permission::ImportKeys)?;
+        let now = self.clock.now();
+        let terms = KeyTerms {
+            scopes: self.keys.preview_scopes(&request.scopes)?,
+            ip_allowlist: self.keys.preview_allowlist(&request.ip_allowlist)?,
+            expires_at: request.expires_at,
+        };
+        let account = request.account.clone();
+        let checked = match widening::check_terms(&terms) {
+            Err(error) => Err(refusal("withdraw_needs_allowlist", error)),
+            Ok(()) if moves_money(terms.scopes) => self.fund_moving_allowed(&account, now).await,
+            Ok(()) => Ok(()),
+        };
+        if let Err(error) = checked {
+            return Err(self.refused(actor, &account, "api_key.import", error).await);
+        }
+        let (change, key) = self.keys.import_change(actor, request, now).await?;
+        let summary = format!("API key '{}' was added to your account", key.label);
+        let notice = key_notice(NoticeKind::KeyImported, &key, summary, now);
+        let change = self.announced(change, &notice, now).await?;
+        self.keys
+            .commit_and_install(change, &key.key_id, now)
+            .await?;
+        Ok(key)
+    }
+
+    /// Issues a new HMAC secret for a key. Whoever holds the new secret can use the key, so a
+    /// key that can move money is rotated only outside a freeze or lock, and with a step-up
+    /// grant when the customer has an authenticator. The customer is told either way.
+    pub async fn rotate_key(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        overlap_ms: Option<i64>,
+        grant: Option<&str>,
+    ) -> AppResult<IssuedKey> {
+        let now = self.clock.now();
+        let (mut change, issued) = self
+            .keys
+            .rotate_change(actor, key_id, overlap_ms, now)
+            .await?;
+        let key = issued.key.clone();
+        if moves_money(key.scopes) {
+            match self.rotation_grant(&key.account, grant, now).await {
+                Ok(Some(spend)) => change = change.write(spend),
+                Ok(None) => {}
+                Err(error) => {
+                    return Err(self
+                        .refused(actor, &key.account, "api_key.rotate", error)
+                        .await);
+                }
+            }
+        }
+        let summary = format!("API key '{}' got a new secret", key.label);
+        let notice = key_notice(NoticeKind::KeySecretRotated, &key, summary, now);
+        let change = self.announced(change, &notice, now).await?;
+        self.keys
+            .commit_and_install(change, &key.key_id, now)
+            .await?;
+        Ok(issued)
+    }
+
+    /// Revokes a key at once (a narrowing: no terms to meet).
+    pub async fn revoke_key(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        ctx: EventContext,
+    ) -> AppResult<ApiKey> {
+        self.keys.revoke_key(actor, key_id, ctx).await
+    }
+
+    /// Refuses what could let money out while the account is frozen or locked.
+    async fn fund_moving_allowed(&self, account: &str, now: UnixMillis) -> AppResult<()> {
+        let guard = self.guard_of(account).await?;
+        guard
+            .protection
+            .allows_widening(now)
+            .map_err(|e| refusal("account_protected", e))
+    }
+
+    /// The step-up a fund-moving key's rotation needs: the protections first, then a grant of
+    /// the widening's method when the customer has an authenticator (its spending write), or
+    /// nothing when they have none (the announcement still reaches them).
+    async fn rotation_grant(
+        &self,
+        account: &str,
+        grant: Option<&str>,
+        now: UnixMillis,
+    ) -> AppResult<Option<crate::ports::Write>> {
+        self.fund_moving_allowed(account, now).await?;
+        let guard = self.guard_of(account).await?;
+        let enrolled = self.enrolment_of(&guard).await?;
+        if enrolled.passkeys == 0 && !enrolled.totp {
+            return Ok(None);
+        }
+        let (_, spend) = self.grant_for(&guard, Action::Widen, grant, now).await?;
+        Ok(Some(spend))
+    }
+}

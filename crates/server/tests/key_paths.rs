@@ -1,0 +1,149 @@
+//! Every key path through the guard, over real HTTP on both backends: import and rotation obey
+//! the terms of a widening (an allow-list for `withdraw`, the freeze, the lock, a step-up grant
+//! to rotate a fund-moving key's secret), and creation, import and rotation are announced.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::guard::{HOUR, account_with_key, code_of, enrol_totp, grant};
+use common::{Backend, Client, TestServer};
+use serde_json::{Value, json};
+
+/// A server that announces on a webhook (never reached: the tests read the outbox).
+async fn announcing(backend: Backend) -> TestServer {
+    TestServer::start_with(backend, |config| {
+        config.webhook_url = "http://127.0.0.1:9/hook".into();
+        config.webhook_secret = portcullis_server::notify::Sensitive::new("whsec-test-0123456789");
+        config.notify_interval_ms = 3_600_000;
+    })
+    .await
+}
+
+/// Whether a notice of type `kind` was queued for `account` (a webhook's subject is its type).
+async fn announced(admin: &Client, account: &str, kind: &str) -> bool {
+    let listed = admin.get(&format!("/v1/outbox?account={account}")).await;
+    assert_eq!(listed.status, 200, "{}", listed.text);
+    listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["subject"] == kind)
+}
+
+fn import_body(account: &str, api_key: &str, scopes: Value, allowlist: Value) -> Value {
+    json!({ "account": account, "label": "migrated bot", "api_key": api_key, "secret": "an-exchange-secret-0123456789", "scopes": scopes, "ip_allowlist": allowlist })
+}
+
+async fn import_obeys_the_terms_of_any_key(backend: Backend) {
+    let server = announcing(backend).await;
+    let admin = server.admin();
+    account_with_key(&server, "acc_i").await;
+    assert!(announced(&admin, "acc_i", "key.created").await);
+
+    let open = import_body(
+        "acc_i",
+        "IMPORTEDKEY000000001",
+        json!(["read", "withdraw"]),
+        json!([]),
+    );
+    let refused = admin.post("/v1/keys/import", &open).await;
+    assert_eq!(code_of(&refused), (400, "withdraw_needs_allowlist".into()));
+
+    let frozen = admin.post("/v1/accounts/acc_i/freeze", &json!({})).await;
+    assert_eq!(frozen.status, 200, "{}", frozen.text);
+    let withdraw = import_body(
+        "acc_i",
+        "IMPORTEDKEY000000002",
+        json!(["read", "withdraw"]),
+        json!(["203.0.113.7"]),
+    );
+    let during = admin.post("/v1/keys/import", &withdraw).await;
+    assert_eq!(
+        code_of(&during),
+        (423, "account_protected".into()),
+        "{}",
+        during.text
+    );
+    let read = import_body("acc_i", "IMPORTEDKEY000000003", json!(["read"]), json!([]));
+    let reading = admin.post("/v1/keys/import", &read).await;
+    assert_eq!(
+        reading.status, 201,
+        "a key that cannot move money: {}",
+        reading.text
+    );
+    assert!(announced(&admin, "acc_i", "key.imported").await);
+    let keys = admin.get("/v1/accounts/acc_i/keys").await;
+    assert_eq!(
+        keys.body.as_array().unwrap().len(),
+        2,
+        "nothing refused was stored"
+    );
+}
+
+async fn rotating_a_fund_moving_key_needs_a_step_up(backend: Backend) {
+    let server = announcing(backend).await;
+    let admin = server.admin();
+    let (trade_key, _, _) = account_with_key(&server, "acc_r").await;
+    let app = enrol_totp(&server, "acc_r").await;
+    let token = grant(&server, "acc_r", &app).await;
+    let created = admin
+        .post("/v1/accounts/acc_r/keys", &json!({ "label": "payouts", "scopes": ["read", "withdraw"], "ip_allowlist": ["203.0.113.7"], "step_up_grant": token }))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let payouts = created.body["key"]["key_id"].as_str().unwrap().to_owned();
+    server.clock.advance(25 * HOUR);
+    assert_eq!(server.app.guard.apply_due().await.unwrap(), 1);
+
+    // A trading key's secret is rotated on the operator's word alone, and announced.
+    let rotated = admin
+        .post(&format!("/v1/keys/{trade_key}/rotate"), &json!({}))
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    assert!(announced(&admin, "acc_r", "key.rotated").await);
+
+    // A key that can withdraw needs the customer's confirmation.
+    let path = format!("/v1/keys/{payouts}/rotate");
+    let bare = admin.post(&path, &json!({})).await;
+    assert_eq!(
+        code_of(&bare),
+        (403, "step_up_required".into()),
+        "{}",
+        bare.text
+    );
+    let token = grant(&server, "acc_r", &app).await;
+    let confirmed = admin.post(&path, &json!({ "step_up_grant": token })).await;
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text);
+    assert!(confirmed.body["secret"].as_str().is_some());
+    let again = admin.post(&path, &json!({ "step_up_grant": token })).await;
+    assert_eq!(
+        code_of(&again),
+        (403, "grant_spent".into()),
+        "{}",
+        again.text
+    );
+
+    // Not while the settings are locked.
+    let until = server.now().plus_millis(72 * HOUR).to_rfc3339();
+    let locked = admin
+        .post(
+            "/v1/accounts/acc_r/settings-lock",
+            &json!({ "until": until }),
+        )
+        .await;
+    assert_eq!(locked.status, 200, "{}", locked.text);
+    let token = grant(&server, "acc_r", &app).await;
+    let during = admin.post(&path, &json!({ "step_up_grant": token })).await;
+    assert_eq!(
+        code_of(&during),
+        (423, "account_protected".into()),
+        "{}",
+        during.text
+    );
+}
+
+on_both_backends!(
+    import_obeys_the_terms_of_any_key,
+    rotating_a_fund_moving_key_needs_a_step_up,
+);
