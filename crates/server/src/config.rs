@@ -81,6 +81,9 @@ pub struct Config {
     pub rate_limit_ip_burst: u32,
     pub rate_limit_account_per_minute: u32,
     pub rate_limit_account_burst: u32,
+    /// Comma-separated addresses or CIDR networks of the reverse proxies in front of the
+    /// security center, whose `X-Forwarded-For` names the client; empty: believe no header.
+    pub trusted_proxies: String,
 }
 
 impl Default for Config {
@@ -132,6 +135,7 @@ impl Default for Config {
             rate_limit_ip_burst: crate::limits::DEFAULT_IP_BURST,
             rate_limit_account_per_minute: crate::limits::DEFAULT_ACCOUNT_PER_MINUTE,
             rate_limit_account_burst: crate::limits::DEFAULT_ACCOUNT_BURST,
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -169,6 +173,8 @@ pub struct Settings {
     pub notify: crate::notify::NotifySettings,
     /// Per-IP and per-account rate limits on the public and customer endpoints.
     pub rate_limits: crate::limits::RateLimitSettings,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`client`).
+    pub trusted_proxies: portcullis_core::allowlist::IpAllowList,
 }
 
 impl Config {
@@ -275,6 +281,13 @@ impl Config {
             account_per_minute: self.rate_limit_account_per_minute,
             account_burst: self.rate_limit_account_burst,
         })?;
+        let proxies = self
+            .trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty());
+        let trusted_proxies = portcullis_core::allowlist::IpAllowList::parse(proxies)
+            .map_err(|e| invalid(format!("trusted_proxies: {e}")))?;
         let database_url = if self.database_url.is_empty() {
             format!(
                 "sqlite://{}?mode=rwc",
@@ -326,6 +339,7 @@ impl Config {
             }),
             notify,
             rate_limits,
+            trusted_proxies,
         })
     }
 }

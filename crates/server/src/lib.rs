@@ -5,6 +5,7 @@
 //! maintenance until shutdown. Handlers parse, call one use case and render.
 
 pub mod center;
+pub mod client;
 pub mod config;
 pub mod dto;
 pub mod error;
@@ -214,17 +215,18 @@ pub async fn serve(
         app.clock.clone(),
     ));
     let metrics = metrics::install_recorder();
-    let state = AppState::with_policy_file(
+    let state = AppState::configured(
         app.clone(),
         metrics.clone(),
         settings.risk_policy_file.clone(),
         limits.clone(),
+        settings.trusted_proxies.clone(),
     );
     let upkeep = tasks::Upkeep { limits, metrics };
     let (stop_tasks, tasks) = tasks::spawn(app.clone(), &settings, upkeep);
     let router = router(state, &settings);
     tracing::info!(address = %listener.local_addr()?, backend = app.store.backend_name(), "portcullis listening");
-    // The peer address is the per-IP rate limits' key (`limits::PerIp`).
+    // The peer address is where the client's address comes from (`client`).
     let served = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<std::net::SocketAddr>(),

@@ -19,7 +19,7 @@
 use crate::config::ConfigError;
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use governor::clock::Clock as LimiterClock;
 use governor::middleware::NoOpMiddleware;
@@ -27,7 +27,7 @@ use governor::nanos::Nanos;
 use governor::state::keyed::DashMapStateStore;
 use governor::{Quota, RateLimiter};
 use portcullis_app::ports::Clock;
-use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -207,8 +207,8 @@ impl FromRequestParts<AppState> for PerIp {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        if let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-            state.limits.check_ip(peer.ip())?;
+        if let Some(client) = crate::client::client_ip_of(parts, &state.trusted_proxies) {
+            state.limits.check_ip(client)?;
         }
         Ok(PerIp)
     }

@@ -6,6 +6,7 @@ use aws_lc_rs::digest;
 use metrics_exporter_prometheus::PrometheusHandle;
 use parking_lot::Mutex;
 use portcullis_app::{Actor, AppResult, Portcullis};
+use portcullis_core::allowlist::IpAllowList;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -33,6 +34,8 @@ pub struct Shared {
     pub risk_policy_file: Option<std::path::PathBuf>,
     /// Per-IP and per-account rate limits.
     pub limits: Arc<RateLimits>,
+    /// Proxies whose `X-Forwarded-For` names the client (empty: believe no header).
+    pub trusted_proxies: IpAllowList,
     /// Cancel links that matched no change (counted, not audited: see `routes::cancel`).
     pub forged_cancel_links: AtomicU64,
     /// SHA-256 of a token -> its operator, with when that was last checked against storage.
@@ -59,11 +62,29 @@ impl AppState {
         risk_policy_file: Option<std::path::PathBuf>,
         limits: Arc<RateLimits>,
     ) -> Self {
+        Self::configured(
+            app,
+            metrics,
+            risk_policy_file,
+            limits,
+            IpAllowList::default(),
+        )
+    }
+
+    /// With every setting of the edge.
+    pub fn configured(
+        app: Portcullis,
+        metrics: Option<PrometheusHandle>,
+        risk_policy_file: Option<std::path::PathBuf>,
+        limits: Arc<RateLimits>,
+        trusted_proxies: IpAllowList,
+    ) -> Self {
         Self(Arc::new(Shared {
             app,
             metrics,
             risk_policy_file,
             limits,
+            trusted_proxies,
             forged_cancel_links: AtomicU64::new(0),
             tokens: Mutex::new(HashMap::new()),
         }))

@@ -7,6 +7,7 @@
 
 mod common;
 
+use common::guard::{account_with_key, enrol_totp, grant};
 use common::{Backend, TestServer};
 use portcullis_app::ports::Clock;
 use serde_json::{Value, json};
@@ -70,7 +71,7 @@ async fn link(server: &TestServer, account: &str) -> String {
     url["http://localhost:8443".len()..].to_owned()
 }
 
-/// (status, Set-Cookie) of a request.
+/// (status, Set-Cookie (all of them, one a line), body) of a request.
 async fn request(
     base: &str,
     method: &'static str,
@@ -78,6 +79,19 @@ async fn request(
     cookie: Option<String>,
     csrf: Option<String>,
     body: Option<Value>,
+) -> (u16, Option<String>, String) {
+    request_via(base, method, path, cookie, csrf, body, None).await
+}
+
+/// A request as a reverse proxy passes it on, with `X-Forwarded-For: forwarded_for`.
+async fn request_via(
+    base: &str,
+    method: &'static str,
+    path: &str,
+    cookie: Option<String>,
+    csrf: Option<String>,
+    body: Option<Value>,
+    forwarded_for: Option<String>,
 ) -> (u16, Option<String>, String) {
     let url = format!("{base}{path}");
     blocking(move || {
@@ -98,15 +112,21 @@ async fn request(
                 if let Some(t) = &csrf {
                     r = r.header("x-csrf-token", t);
                 }
+                if let Some(f) = &forwarded_for {
+                    r = r.header("x-forwarded-for", f);
+                }
                 r.header("content-type", "application/json")
                     .send(body.unwrap_or(json!({})).to_string())
                     .unwrap()
             }
         };
-        let cookie = response
+        let cookies: Vec<String> = response
             .headers()
-            .get("set-cookie")
-            .map(|v| v.to_str().unwrap().to_owned());
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect();
+        let cookie = (!cookies.is_empty()).then(|| cookies.join("\n"));
         (
             response.status().as_u16(),
             cookie,
@@ -341,4 +361,147 @@ async fn webauthn_ceremonies_refuse_bad_answers(backend: Backend) {
     }
 }
 
-on_both_backends!(sessions_and_csrf, webauthn_ceremonies_refuse_bad_answers);
+/// The value of the cookie `name` among a response's `Set-Cookie` lines.
+fn cookie_value(set_cookies: &str, name: &str) -> Option<String> {
+    set_cookies
+        .lines()
+        .filter_map(|line| line.split(';').next())
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The contract line the service logged for `event_id`.
+async fn logged_event(server: &TestServer, event_id: &str) -> Value {
+    let page = server.admin().get("/v1/events?limit=1000").await;
+    page.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["event"].clone())
+        .find(|event| event["id"] == event_id)
+        .unwrap()
+}
+
+async fn the_customers_context_reaches_the_engine(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display()),
+        Backend::Postgres => common::fresh_postgres_database().await,
+    };
+    let clock = Arc::new(portcullis_app::clock::ManualClock::new(common::START));
+    let server = TestServer::start_on_with(dir, url, clock, |config| {
+        config.public_url = "http://localhost:8443".into();
+        // The tests connect from 127.0.0.1: here it plays the exchange's reverse proxy.
+        config.trusted_proxies = "127.0.0.1".into();
+    })
+    .await;
+    let (key_id, _, _) = account_with_key(&server, "acc_c").await;
+    let app = enrol_totp(&server, "acc_c").await;
+
+    // The exchange's app saw a call in progress when the customer opened the center.
+    let ctx = json!({ "channel": "app", "device_id": "d_phone", "call_active": true, "ip": "192.0.2.66" });
+    let minted = server
+        .admin()
+        .post("/v1/accounts/acc_c/sign-in-links", &json!({ "ctx": ctx }))
+        .await;
+    assert_eq!(minted.status, 201, "{}", minted.text);
+    let path = &minted.body["url"].as_str().unwrap()["http://localhost:8443".len()..];
+    let proxy = Some("198.51.100.77".to_owned());
+    let (status, cookies, _) = request_via(
+        &server.base_url,
+        "POST",
+        path,
+        None,
+        None,
+        None,
+        proxy.clone(),
+    )
+    .await;
+    assert_eq!(status, 303);
+    let cookies = cookies.unwrap();
+    let session = cookie_value(&cookies, "pc_session").unwrap();
+    let device = cookie_value(&cookies, "pc_device").unwrap();
+    assert!(device.starts_with("dev_"), "{cookies}");
+
+    let token = grant(&server, "acc_c", &app).await;
+    let change = json!({ "scopes": ["read", "trade", "withdraw"], "ip_allowlist": ["203.0.113.7"], "step_up_grant": token });
+    let (status, _, text) = request_via(
+        &server.base_url,
+        "POST",
+        &format!("/security/api/keys/{key_id}/change"),
+        Some(format!("pc_session={session}; pc_device={device}")),
+        Some(portcullis_app::guard::csrf_token(&session)),
+        Some(change),
+        proxy,
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let reply: Value = serde_json::from_str(&text).unwrap();
+    let reply = &reply["pending"];
+    let event = logged_event(&server, reply["event_id"].as_str().unwrap()).await;
+    assert_eq!(event["effective"], "pending");
+    assert_eq!(
+        event["ctx"],
+        json!({ "ip": "198.51.100.77", "device_id": "d_phone", "channel": "app", "call_active": true }),
+        "the client's address through the trusted proxy, the exchange's device and call"
+    );
+    let decision = server
+        .admin()
+        .get(&format!(
+            "/v1/decisions/{}",
+            reply["event_id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        decision.body["features"]["ip_new"], true,
+        "{}",
+        decision.text
+    );
+    assert_eq!(decision.body["features"]["call_active"], true);
+    assert_eq!(reply["status"], "held", "a widening during a call: {text}");
+
+    // Without the exchange's device, the browser's own device cookie stands in.
+    let plain = link(&server, "acc_c").await;
+    let (_, cookies, _) = request_via(
+        &server.base_url,
+        "POST",
+        &plain,
+        Some(format!("pc_device={device}")),
+        None,
+        None,
+        None,
+    )
+    .await;
+    let cookies = cookies.unwrap();
+    assert_eq!(
+        cookie_value(&cookies, "pc_device"),
+        None,
+        "a known browser keeps its id"
+    );
+    let session = cookie_value(&cookies, "pc_session").unwrap();
+    let (status, _, text) = request_via(
+        &server.base_url,
+        "POST",
+        "/security/api/keys/{key_id}/change"
+            .replace("{key_id}", &key_id)
+            .as_str(),
+        Some(format!("pc_session={session}; pc_device={device}")),
+        Some(portcullis_app::guard::csrf_token(&session)),
+        Some(json!({ "scopes": ["read"], "ip_allowlist": ["203.0.113.7"] })),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "a narrowing applies at once: {text}");
+    let events = server.admin().get("/v1/events?limit=1000").await;
+    let last = events.body.as_array().unwrap().last().unwrap()["event"].clone();
+    assert_eq!(last["ctx"]["device_id"], device.as_str(), "{last}");
+    assert_eq!(last["ctx"]["ip"], "127.0.0.1", "{last}");
+    assert_eq!(last["ctx"]["channel"], "web", "{last}");
+}
+
+on_both_backends!(
+    sessions_and_csrf,
+    webauthn_ceremonies_refuse_bad_answers,
+    the_customers_context_reaches_the_engine,
+);

@@ -4,13 +4,15 @@
 use crate::codec::{get, maybe_millis, millis};
 use crate::commit::{Tx, execute};
 use portcullis_app::ports::{CustomerSession, SignInLink, StoreError, StoreResult};
+use portcullis_core::events::EventContext;
 use portcullis_core::time::UnixMillis;
 use sqlx::any::AnyRow;
 
 pub(crate) async fn insert_link(tx: &mut Tx<'_>, l: SignInLink) -> StoreResult<()> {
-    let query = sqlx::query("INSERT INTO sign_in_links (token_hash, account, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)")
+    let ctx = context_json(&l.ctx)?;
+    let query = sqlx::query("INSERT INTO sign_in_links (token_hash, account, created_at, expires_at, used_at, ctx) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(l.token_hash).bind(l.account).bind(l.created_at.as_millis())
-        .bind(l.expires_at.as_millis()).bind(l.used_at.map(UnixMillis::as_millis));
+        .bind(l.expires_at.as_millis()).bind(l.used_at.map(UnixMillis::as_millis)).bind(ctx);
     execute(tx, "sign-in link", query).await.map(|_| ())
 }
 
@@ -34,9 +36,10 @@ pub(crate) async fn spend_link(
 }
 
 pub(crate) async fn insert_session(tx: &mut Tx<'_>, s: CustomerSession) -> StoreResult<()> {
-    let query = sqlx::query("INSERT INTO customer_sessions (token_hash, account, created_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5)")
+    let ctx = context_json(&s.ctx)?;
+    let query = sqlx::query("INSERT INTO customer_sessions (token_hash, account, created_at, expires_at, revoked_at, ctx) VALUES ($1, $2, $3, $4, $5, $6)")
         .bind(s.token_hash).bind(s.account).bind(s.created_at.as_millis())
-        .bind(s.expires_at.as_millis()).bind(s.revoked_at.map(UnixMillis::as_millis));
+        .bind(s.expires_at.as_millis()).bind(s.revoked_at.map(UnixMillis::as_millis)).bind(ctx);
     execute(tx, "session", query).await.map(|_| ())
 }
 
@@ -60,6 +63,7 @@ pub(crate) fn link(row: &AnyRow) -> StoreResult<SignInLink> {
         created_at: millis(row, "created_at")?,
         expires_at: millis(row, "expires_at")?,
         used_at: maybe_millis(row, "used_at")?,
+        ctx: context(row)?,
     })
 }
 
@@ -70,5 +74,15 @@ pub(crate) fn session(row: &AnyRow) -> StoreResult<CustomerSession> {
         created_at: millis(row, "created_at")?,
         expires_at: millis(row, "expires_at")?,
         revoked_at: maybe_millis(row, "revoked_at")?,
+        ctx: context(row)?,
     })
+}
+
+fn context_json(ctx: &EventContext) -> StoreResult<String> {
+    serde_json::to_string(ctx).map_err(|e| StoreError::Backend(format!("session context: {e}")))
+}
+
+fn context(row: &AnyRow) -> StoreResult<EventContext> {
+    let text: String = get(row, "ctx")?;
+    serde_json::from_str(&text).map_err(|e| StoreError::Backend(format!("session context: {e}")))
 }

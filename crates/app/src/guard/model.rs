@@ -2,6 +2,7 @@
 //! their cool-downs, single-use step-up grants, and the withdrawal-address allow-list.
 
 use portcullis_core::allowlist::IpAllowList;
+use portcullis_core::events::EventContext;
 use portcullis_core::guard::totp::TotpState;
 use portcullis_core::guard::{PendingStatus, Protection, StepUpMethod, Widening};
 use portcullis_core::scope::ScopeSet;
@@ -210,6 +211,8 @@ pub struct SignInLink {
     pub created_at: UnixMillis,
     pub expires_at: UnixMillis,
     pub used_at: Option<UnixMillis>,
+    /// What the exchange knew of this login (never an IP: that comes from the connection).
+    pub ctx: EventContext,
 }
 
 /// A customer's session in the security center.
@@ -220,4 +223,6 @@ pub struct CustomerSession {
     pub created_at: UnixMillis,
     pub expires_at: UnixMillis,
     pub revoked_at: Option<UnixMillis>,
+    /// The sign-in link's context, stamped on the events of the session.
+    pub ctx: EventContext,
 }

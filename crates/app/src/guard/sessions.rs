@@ -9,6 +9,7 @@ use crate::error::{AppError, AppResult};
 use crate::ports::{CustomerSession, SignInLink, Write};
 use crate::random;
 use aws_lc_rs::digest;
+use portcullis_core::events::EventContext;
 use portcullis_core::operator::Permission;
 use portcullis_core::secret::Secret;
 use portcullis_core::time::UnixMillis;
@@ -44,12 +45,44 @@ pub fn csrf_token(session_token: &str) -> String {
     hex::encode(&hash.as_ref()[..16])
 }
 
+/// The channels of the contract's `ctx`.
+const CHANNELS: &[&str] = &["web", "app", "api", "support"];
+const MAX_CONTEXT_TEXT: usize = 200;
+
+/// A sign-in link's context, checked: the contract's channels, short printable texts, no IP.
+fn link_context(ctx: EventContext) -> AppResult<EventContext> {
+    let invalid = |message: &str| AppError::invalid("invalid_context", message.to_owned());
+    if let Some(channel) = &ctx.channel
+        && !CHANNELS.contains(&channel.as_str())
+    {
+        return Err(invalid("`ctx.channel` must be web, app, api or support"));
+    }
+    for text in [&ctx.device_id, &ctx.user_agent, &ctx.session_id]
+        .into_iter()
+        .flatten()
+    {
+        if text.is_empty() || text.len() > MAX_CONTEXT_TEXT || text.chars().any(char::is_control) {
+            return Err(invalid("`ctx` texts must be 1 to 200 printable characters"));
+        }
+    }
+    Ok(EventContext { ip: None, ..ctx })
+}
+
 impl Guard {
-    /// Mints a sign-in link for `account` (roles `admin`, `integration`).
-    pub async fn sign_in_link(&self, actor: &Actor, account: &str) -> AppResult<IssuedLink> {
+    /// Mints a sign-in link for `account` (roles `admin`, `integration`). `ctx` is what the
+    /// exchange knew of the login that led here (its channel, the device, a call or remote
+    /// access in progress); the session it opens stamps it on its events. An `ip` in it is
+    /// dropped: the customer's address is taken from their own connection.
+    pub async fn sign_in_link(
+        &self,
+        actor: &Actor,
+        account: &str,
+        ctx: EventContext,
+    ) -> AppResult<IssuedLink> {
         actor.require(Permission::ManageAccounts)?;
         let now = self.clock.now();
         self.account(account).await?;
+        let ctx = link_context(ctx)?;
         let token = format!("psl_{}", random::alphanumeric(43)?);
         let link = SignInLink {
             token_hash: token_hash(&token),
@@ -57,6 +90,7 @@ impl Guard {
             created_at: now,
             expires_at: now.plus_millis(LINK_TTL_MS),
             used_at: None,
+            ctx,
         };
         let expires_at = link.expires_at;
         let change = Change::new(actor, now)
@@ -100,6 +134,7 @@ impl Guard {
             created_at: now,
             expires_at: now.plus_millis(SESSION_TTL_MS),
             revoked_at: None,
+            ctx: link.ctx.clone(),
         };
         let expires_at = session.expires_at;
         let actor = Actor::customer(&link.account);
@@ -124,6 +159,11 @@ impl Guard {
 
     /// The customer behind a session cookie, if the session is live.
     pub async fn session_actor(&self, session_token: &str) -> AppResult<Actor> {
+        self.session(session_token).await.map(|(actor, _)| actor)
+    }
+
+    /// The customer behind a session cookie and the context its sign-in link carried.
+    pub async fn session(&self, session_token: &str) -> AppResult<(Actor, EventContext)> {
         let now = self.clock.now();
         match self
             .store
@@ -131,7 +171,7 @@ impl Guard {
             .await?
         {
             Some(s) if s.revoked_at.is_none() && now < s.expires_at => {
-                Ok(Actor::customer(&s.account))
+                Ok((Actor::customer(&s.account), s.ctx))
             }
             _ => Err(AppError::Unauthenticated),
         }

@@ -130,10 +130,7 @@ pub async fn change_key(
     let change = KeyChange {
         scopes: Some(body.scopes),
         ip_allowlist: Some(body.ip_allowlist),
-        ctx: portcullis_core::events::EventContext {
-            channel: Some("web".into()),
-            ..Default::default()
-        },
+        ctx: customer.ctx.clone(),
         ..KeyChange::default()
     };
     let outcome = state
@@ -207,10 +204,7 @@ pub async fn add_address(
         asset: body.asset,
         network: body.network,
         label: body.label,
-        ctx: portcullis_core::events::EventContext {
-            channel: Some("web".into()),
-            ..Default::default()
-        },
+        ctx: customer.ctx.clone(),
     };
     let grant = body.step_up_grant.as_deref();
     let receipt = state

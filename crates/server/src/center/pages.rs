@@ -194,6 +194,7 @@ pub async fn sign_in_page(
 pub async fn sign_in(
     _: PerIp,
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     Path(token): Path<String>,
 ) -> Response {
     let opened = match state.app.guard.open_session(&token).await {
@@ -210,7 +211,18 @@ pub async fn sign_in(
     let max_age = opened.expires_at.millis_since(state.app.clock.now()) / 1000;
     let mut response = back();
     if let Ok(cookie) = HeaderValue::from_str(&set_cookie(&token, max_age, secure)) {
-        response.headers_mut().insert(header::SET_COOKIE, cookie);
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    // A browser seen for the first time gets its device id, so the next sign-in from it is
+    // recognised (the risk engine's "new device" rules).
+    if crate::client::device_cookie(&headers).is_none()
+        && let Ok(id) = portcullis_app::random::alphanumeric(24)
+        && let Ok(cookie) = HeaderValue::from_str(&crate::client::set_device_cookie(
+            &format!("dev_{id}"),
+            secure,
+        ))
+    {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
 }
@@ -394,10 +406,7 @@ pub async fn freeze(
     State(state): State<AppState>,
     CustomerForm { customer, .. }: CustomerForm<CsrfForm>,
 ) -> Response {
-    let ctx = portcullis_core::events::EventContext {
-        channel: Some("web".into()),
-        ..Default::default()
-    };
+    let ctx = customer.ctx.clone();
     settled(
         &state,
         state

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_app::Actor;
 use portcullis_app::guard::csrf_token;
+use portcullis_core::events::EventContext;
 use serde::de::DeserializeOwned;
 
 pub const COOKIE: &str = "pc_session";
@@ -23,6 +24,10 @@ pub struct Customer {
     pub account: String,
     /// The anti-CSRF token pages embed and requests send back.
     pub csrf: String,
+    /// Where the request came from, as the risk engine reads it: the sign-in link's context
+    /// (the exchange's channel, device, a call or remote access), the client's address, and
+    /// the browser's device cookie when the exchange named no device.
+    pub ctx: EventContext,
 }
 
 impl Customer {
@@ -77,10 +82,10 @@ impl FromRequestParts<AppState> for Customer {
         let api = parts.uri.path().starts_with("/security/api/");
         let signed_out = || signed_out(state, api);
         let token = session_cookie(&parts.headers).ok_or_else(signed_out)?;
-        let actor = state
+        let (actor, session_ctx) = state
             .app
             .guard
-            .session_actor(&token)
+            .session(&token)
             .await
             .map_err(|_| signed_out())?;
         let account = actor.account.clone().ok_or_else(signed_out)?;
@@ -94,7 +99,22 @@ impl FromRequestParts<AppState> for Customer {
             csrf: csrf_token(&token),
             actor,
             account,
+            ctx: request_context(parts, state, session_ctx),
         })
+    }
+}
+
+/// The context of a customer's request: the session's, with the client's own address and,
+/// unless the exchange named the device, the browser's device cookie.
+fn request_context(parts: &Parts, state: &AppState, session: EventContext) -> EventContext {
+    let ip = crate::client::client_ip_of(parts, &state.trusted_proxies);
+    EventContext {
+        ip: ip.map(|ip| ip.to_string()),
+        device_id: session
+            .device_id
+            .or_else(|| crate::client::device_cookie(&parts.headers)),
+        channel: session.channel.or_else(|| Some("web".into())),
+        ..session
     }
 }
 

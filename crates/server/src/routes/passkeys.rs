@@ -1,7 +1,7 @@
 //! Passkeys and the security center's sign-in links, for the exchange's backend.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::Operator;
+use crate::extract::{Operator, OptionalJson};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -24,6 +24,18 @@ pub struct SignInLinkDto {
     /// Send the customer's browser here (redirect) right after your own login.
     pub url: String,
     pub expires_at: String,
+}
+
+/// `POST /v1/accounts/{account}/sign-in-links`.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInLinkBody {
+    /// What your own login knew: `channel`, `device_id`, `user_agent`, `session_id`,
+    /// `call_active` (your app saw a phone call in progress), `remote_access`. The session
+    /// stamps it on the events of what the customer does in the security center; `ip` is
+    /// ignored (the customer's address comes from their own connection).
+    #[serde(default)]
+    pub ctx: crate::dto::ContextBody,
 }
 
 /// An account's passkeys.
@@ -57,15 +69,18 @@ pub async fn list(
 #[utoipa::path(
     post, path = "/v1/accounts/{account}/sign-in-links", tag = "accounts",
     params(("account" = String, Path, description = "Account id")),
-    responses((status = 201, body = SignInLinkDto), (status = 404, body = ErrorBody)),
+    request_body(content = Option<SignInLinkBody>),
+    responses((status = 201, body = SignInLinkDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn sign_in_link(
     State(state): State<AppState>,
     Operator(actor): Operator,
     Path(account): Path<String>,
+    OptionalJson(body): OptionalJson<SignInLinkBody>,
 ) -> ApiResult<(StatusCode, Json<SignInLinkDto>)> {
-    let link = state.app.guard.sign_in_link(&actor, &account).await?;
+    let ctx = body.ctx.into();
+    let link = state.app.guard.sign_in_link(&actor, &account, ctx).await?;
     let dto = SignInLinkDto {
         url: String::from_utf8_lossy(link.url.expose()).into_owned(),
         expires_at: link.expires_at.to_rfc3339(),
