@@ -306,6 +306,7 @@ mod tests {
             details: vec![],
             takes_effect_at: Some(UnixMillis(90_000)),
             cancel_url: Some("https://ex.example/c/1".into()),
+            freeze_url: None,
         }
     }
 

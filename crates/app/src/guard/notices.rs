@@ -59,6 +59,7 @@ pub(crate) fn change_notice(kind: NoticeKind, change: &PendingChange, now: UnixM
         ],
         takes_effect_at: open.then_some(change.applies_at),
         cancel_url: None,
+        freeze_url: None,
     }
 }
 
@@ -79,6 +80,7 @@ pub(crate) fn account_notice(
         details: Vec::new(),
         takes_effect_at: None,
         cancel_url: None,
+        freeze_url: None,
     }
 }
 
