@@ -9,6 +9,7 @@
 //! applied at once through the key authority.
 
 mod addresses;
+mod contact;
 pub mod model;
 mod notices;
 mod passkeys;
@@ -19,6 +20,7 @@ mod stepup;
 mod widening;
 
 pub use addresses::{NewAddress, WithdrawalCheck};
+pub use contact::AccountOutcome;
 pub use notices::describe;
 pub use passkeys::{PasskeyChallenge, relying_party};
 pub use protect::FreezeReport;

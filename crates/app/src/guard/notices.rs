@@ -40,6 +40,10 @@ pub fn describe(change: &PendingChange) -> Vec<String> {
             ..
         } => lines.push(format!("address {address} ({asset} on {network})")),
         PendingAction::Unfreeze => {}
+        PendingAction::ContactChange {
+            email,
+            anti_phishing_code,
+        } => lines.extend(super::contact::describe_contact(email, anti_phishing_code)),
     }
     lines
 }
