@@ -34,7 +34,7 @@ pub enum AccountOutcome {
     /// Nothing contact-related changed: applied at once.
     Applied(Account),
     /// The new contact waits out its cool-down (other fields, if any, applied at once).
-    Pending(PendingReceipt),
+    Pending(Box<PendingReceipt>),
 }
 
 fn contact(account: &Account) -> ContactTerms {
@@ -90,11 +90,11 @@ impl Guard {
             grant,
             event: None,
             ctx: EventContext::default(),
-            account_edit: others_changed.then(|| (before, immediate)),
+            account_edit: others_changed.then_some((before, immediate)),
         };
         self.request_widening(actor, request, now)
             .await
-            .map(AccountOutcome::Pending)
+            .map(|receipt| AccountOutcome::Pending(Box::new(receipt)))
     }
 
     /// A new single-use freeze link for `account`: the write that stores its hash, and its URL.

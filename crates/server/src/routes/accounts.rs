@@ -109,7 +109,7 @@ pub async fn update(
     {
         AccountOutcome::Applied(account) => Ok(Json(AccountDto::from(account)).into_response()),
         AccountOutcome::Pending(receipt) => {
-            Ok((StatusCode::ACCEPTED, Json(PendingChangeDto::from(receipt))).into_response())
+            Ok((StatusCode::ACCEPTED, Json(PendingChangeDto::from(*receipt))).into_response())
         }
     }
 }
