@@ -255,28 +255,42 @@ impl Guard {
             pending_details(&pending),
         );
         change = account_edit(change, request.account_edit);
-        let kind = match pending.action {
-            PendingAction::AddAddress { .. } => NoticeKind::AddressAdded,
-            PendingAction::Unfreeze => NoticeKind::AccountUnfrozen,
-            PendingAction::KeyChange { .. } => NoticeKind::WideningPending,
-            PendingAction::ContactChange { .. } => NoticeKind::ContactChangePending,
-        };
-        let mut notice = change_notice(kind, &pending, now);
-        notice.cancel_url = Some(self.cancel_url(&cancel_token));
-        // A contact change takes the announcements away from the customer, so the last one
-        // that still reaches them also offers the panic button.
-        if let PendingAction::ContactChange { .. } = pending.action {
-            let (write, url) = self.new_freeze_link(request.account, now)?;
-            change = change.write(write);
-            notice.freeze_url = Some(url);
-        }
-        let change = self.announced(change, &notice, now).await?;
+        let change = self
+            .announced_pending(change, &pending, &cancel_token, now)
+            .await?;
         self.store.commit(change.into_set()).await?;
         let pending = self.apply_risk_decision(pending).await?;
         Ok(PendingReceipt {
             cancel_url: Secret::new(self.cancel_url(&cancel_token).into_bytes()),
             change: pending,
         })
+    }
+
+    /// `change` with the announcement of the `pending` change just recorded: its cancel link,
+    /// and for a contact change a new freeze link too.
+    async fn announced_pending(
+        &self,
+        mut change: Change,
+        pending: &PendingChange,
+        cancel_token: &str,
+        now: UnixMillis,
+    ) -> AppResult<Change> {
+        let kind = match pending.action {
+            PendingAction::AddAddress { .. } => NoticeKind::AddressAdded,
+            PendingAction::Unfreeze => NoticeKind::AccountUnfrozen,
+            PendingAction::KeyChange { .. } => NoticeKind::WideningPending,
+            PendingAction::ContactChange { .. } => NoticeKind::ContactChangePending,
+        };
+        let mut notice = change_notice(kind, pending, now);
+        notice.cancel_url = Some(self.cancel_url(cancel_token));
+        // A contact change takes the announcements away from the customer, so the last one
+        // that still reaches them also offers the panic button.
+        if let PendingAction::ContactChange { .. } = pending.action {
+            let (write, url) = self.new_freeze_link(&pending.account, now)?;
+            change = change.write(write);
+            notice.freeze_url = Some(url);
+        }
+        self.announced(change, &notice, now).await
     }
 
     pub(crate) fn cancel_url(&self, token: &str) -> String {
