@@ -70,6 +70,17 @@ async function mailMatching(dir, pattern) {
   throw new Error(`no e-mail matching ${pattern} arrived`);
 }
 
+/** The envelope recipients of the e-mail whose plain text is `text` (the sink's NNNNNN.eml
+ * starts with them). */
+function recipientsOf(dir, text) {
+  for (const name of readdirSync(dir).filter((n) => n.endsWith(".txt"))) {
+    if (readFileSync(join(dir, name), "utf8") === text) {
+      return readFileSync(join(dir, name.replace(/\.txt$/, ".eml")), "utf8").split("\n")[0];
+    }
+  }
+  throw new Error("no such e-mail");
+}
+
 async function startServer(databaseUrl) {
   const dir = mkdtempSync(join(tmpdir(), "portcullis-browser-"));
   const mail = join(dir, "mail");
@@ -234,6 +245,38 @@ async function story(databaseUrl) {
     assert.equal((await api("GET", "/v1/accounts/acc_b/changes")).json[0].status, "cancelled");
     await page.goto(new URL("/security", cancelUrl).href);
     await page.waitForSelector("#pending li.change[data-status=cancelled]");
+
+    // Changing the e-mail address is guarded like a widening: the warning first, the passkey,
+    // then a pending change; the OLD address is told, with a cancel and a freeze link, and the
+    // cancel link from that e-mail undoes it.
+    await page.click("#change-contact");
+    await page.waitForSelector("#scam-warning");
+    assert.match(await page.textContent("#scam-warning"), /never call or message you to ask for\s+this/);
+    await shot(page, "contact-warning");
+    await page.fill("input[name=email]", "ada@attacker.example");
+    await page.click("#confirm-contact");
+    await page.waitForURL(/\/security#pending$/);
+    const contactPending = page.locator("#pending li.change[data-status=pending]", { hasText: "ada@attacker.example" });
+    await contactPending.waitFor();
+    assert.match(await contactPending.locator("time.countdown").textContent(), /^2[34]h \d\dm \d\ds$/);
+    assert.equal(await contactPending.locator("button.cancel").count(), 1, "a cancel button, as for other changes");
+    const contactChange = (await api("GET", "/v1/accounts/acc_b/changes")).json[0];
+    assert.equal(contactChange.kind, "contact_change", JSON.stringify(contactChange));
+    assert.equal(contactChange.step_up, "passkey");
+    assert.equal((await api("GET", "/v1/accounts/acc_b")).json.email, "ada@example.com", "nothing applies before the cool-down");
+    const contactMail = await mailMatching(server.mail, /about to change/);
+    assert.match(recipientsOf(server.mail, contactMail), /ada@example\.com/, "told to the old address");
+    assert.doesNotMatch(recipientsOf(server.mail, contactMail), /attacker/);
+    assert.match(contactMail, /^Your anti-phishing code: Blue42/);
+    assert.match(contactMail, /\/freeze\/pfz_[A-Za-z0-9]+/, "with a freeze link");
+    const contactCancel = contactMail.match(/https?:\/\/\S+\/cancel\/pcx_[A-Za-z0-9]+/)[0];
+    await page.goto(contactCancel);
+    await page.click("button.danger");
+    await page.waitForSelector("text=The change is cancelled");
+    assert.equal((await api("GET", `/v1/changes/${contactChange.id}`)).json.status, "cancelled");
+    assert.equal((await api("GET", "/v1/accounts/acc_b")).json.email, "ada@example.com");
+    await page.goto(new URL("/security", contactCancel).href);
+    await page.waitForSelector(`#change-${contactChange.id}[data-status=cancelled]`);
 
     // Freeze from the page.
     await page.click("#freeze");

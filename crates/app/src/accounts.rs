@@ -5,8 +5,9 @@ use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::ports::{Clock, Store, Write};
-use portcullis_core::account::Account;
+use portcullis_core::account::{Account, AccountError};
 use portcullis_core::operator::Permission;
+use portcullis_core::time::UnixMillis;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -52,9 +53,7 @@ impl Accounts {
             updated_at: now,
             version: 1,
         };
-        account
-            .validate()
-            .map_err(|e| AppError::invalid("invalid_account", e.to_string()))?;
+        account.validate().map_err(invalid)?;
         let change = Change::new(actor, now)
             .write(Write::InsertAccount(account.clone()))
             .audit(
@@ -66,7 +65,9 @@ impl Accounts {
         Ok(account)
     }
 
-    /// Changes the given fields; an empty string clears an optional one.
+    /// Changes the given fields at once; an empty string clears an optional one. The guard
+    /// calls this only for edits that leave the contact fields as they are (a new e-mail
+    /// address or anti-phishing code is a widening: `Guard::change_account`).
     pub async fn update(
         &self,
         actor: &Actor,
@@ -76,35 +77,8 @@ impl Accounts {
         actor.require(Permission::ManageAccounts)?;
         let before = self.get_unchecked(id).await?;
         let now = self.clock.now();
-        let mut after = before.clone();
-        if let Some(name) = fields.display_name {
-            after.display_name = name;
-        }
-        let cleared = |value: String| (!value.is_empty()).then_some(value);
-        if let Some(email) = fields.email {
-            after.email = cleared(email);
-        }
-        if let Some(phone) = fields.phone {
-            after.phone = cleared(phone);
-        }
-        if let Some(code) = fields.anti_phishing_code {
-            after.anti_phishing_code = cleared(code);
-        }
-        after.updated_at = now;
-        after.version = before.version + 1;
-        after
-            .validate()
-            .map_err(|e| AppError::invalid("invalid_account", e.to_string()))?;
-        let change = Change::new(actor, now)
-            .write(Write::UpdateAccount {
-                account: after.clone(),
-                expected_version: before.version,
-            })
-            .audit(
-                "account.updated",
-                format!("account:{id}"),
-                json!({ "before": details(&before), "after": details(&after) }),
-            );
+        let after = edited(&before, fields, now)?;
+        let change = update_change(Change::new(actor, now), &before, &after);
         self.store.commit(change.into_set()).await?;
         Ok(after)
     }
@@ -135,9 +109,56 @@ impl Accounts {
     }
 }
 
+/// `before` with `fields` applied (an empty string clears an optional field), validated.
+pub fn edited(before: &Account, fields: AccountFields, now: UnixMillis) -> AppResult<Account> {
+    let mut after = before.clone();
+    if let Some(name) = fields.display_name {
+        after.display_name = name;
+    }
+    let cleared = |value: String| (!value.is_empty()).then_some(value);
+    if let Some(email) = fields.email {
+        after.email = cleared(email);
+    }
+    if let Some(phone) = fields.phone {
+        after.phone = cleared(phone);
+    }
+    if let Some(code) = fields.anti_phishing_code {
+        after.anti_phishing_code = cleared(code);
+    }
+    after.updated_at = now;
+    after.version = before.version + 1;
+    after.validate().map_err(invalid)?;
+    Ok(after)
+}
+
+/// `change` with the write from `before` to `after` (versioned) and its audit entry.
+pub(crate) fn update_change(change: Change, before: &Account, after: &Account) -> Change {
+    change
+        .write(Write::UpdateAccount {
+            account: after.clone(),
+            expected_version: before.version,
+        })
+        .audit(
+            "account.updated",
+            format!("account:{}", after.id),
+            json!({ "before": details(before), "after": details(after) }),
+        )
+}
+
+/// A field the account cannot have, with a stable code per contact field (so a form can say
+/// which field is wrong) and `invalid_account` for the rest.
+fn invalid(error: AccountError) -> AppError {
+    let code = match error {
+        AccountError::InvalidEmail(_) => "invalid_email",
+        AccountError::InvalidAntiPhishingCode => "invalid_anti_phishing_code",
+        _ => "invalid_account",
+    };
+    AppError::invalid(code, error.to_string())
+}
+
 /// The audit trail records whether the anti-phishing code is set, never the code itself
 /// (it is a shared secret between the exchange and the customer).
-fn details(account: &Account) -> serde_json::Value {
+pub(crate) fn details(account: &Account) -> serde_json::Value {
     json!({
         "display_name": account.display_name,
         "email": account.email,

@@ -51,23 +51,7 @@ pub fn announce(
     if channels.email
         && let Some(email) = &account.email
     {
-        let dedupe_key = format!("{}:{}:email", account.id, notice.key);
-        let mail = render_email(
-            notice,
-            &channels.exchange_name,
-            account.anti_phishing_code.as_deref(),
-        );
-        writes.push(Write::EnqueueNotification(OutboxMessage {
-            id: message_id(&dedupe_key),
-            account: account.id.clone(),
-            channel: Channel::Email,
-            recipient: email.clone(),
-            subject: mail.subject,
-            body_text: mail.text,
-            body_html: Some(mail.html),
-            created_at: now,
-            dedupe_key,
-        }));
+        writes.push(email_write(account, email, notice, channels, now, "email"));
     }
     if let Some(url) = &channels.webhook_url {
         let dedupe_key = format!("{}:{}:webhook", account.id, notice.key);
@@ -85,6 +69,60 @@ pub fn announce(
         }));
     }
     writes
+}
+
+/// The e-mail telling the address an account had before a change of contact (`former`) about
+/// it, under the anti-phishing code it had then, so its owner recognises it as genuine; `None`
+/// when there was no address, it stays the same (then [`announce`] reaches it) or e-mail is
+/// not configured. The webhook is told once, by [`announce`].
+pub fn announce_to_former_address(
+    former: &Account,
+    current: &Account,
+    notice: &Notice,
+    channels: &ChannelSettings,
+    now: UnixMillis,
+) -> Option<Write> {
+    let email = former.email.as_ref()?;
+    if !channels.email || current.email.as_ref() == Some(email) {
+        return None;
+    }
+    Some(email_write(
+        former,
+        email,
+        notice,
+        channels,
+        now,
+        "email:former",
+    ))
+}
+
+/// One e-mail to `recipient`, rendered with `account`'s anti-phishing code; `tag` keeps the
+/// dedupe keys of different recipients of one notice apart.
+fn email_write(
+    account: &Account,
+    recipient: &str,
+    notice: &Notice,
+    channels: &ChannelSettings,
+    now: UnixMillis,
+    tag: &str,
+) -> Write {
+    let dedupe_key = format!("{}:{}:{tag}", account.id, notice.key);
+    let mail = render_email(
+        notice,
+        &channels.exchange_name,
+        account.anti_phishing_code.as_deref(),
+    );
+    Write::EnqueueNotification(OutboxMessage {
+        id: message_id(&dedupe_key),
+        account: account.id.clone(),
+        channel: Channel::Email,
+        recipient: recipient.to_owned(),
+        subject: mail.subject,
+        body_text: mail.text,
+        body_html: Some(mail.html),
+        created_at: now,
+        dedupe_key,
+    })
 }
 
 /// Why a send failed, and so whether trying again can help.
@@ -306,6 +344,7 @@ mod tests {
             details: vec![],
             takes_effect_at: Some(UnixMillis(90_000)),
             cancel_url: Some("https://ex.example/c/1".into()),
+            freeze_url: None,
         }
     }
 

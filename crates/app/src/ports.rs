@@ -7,8 +7,9 @@
 //! and never happens without its audit entry.
 
 pub use crate::guard::model::{
-    AccountGuard, Ceremony, CeremonyKind, CustomerSession, PendingAction, PendingChange,
-    SealedBlob, SignInLink, StepUpGrant, StoredPasskey, TotpEnrolment, WithdrawalAddress,
+    AccountGuard, Ceremony, CeremonyKind, CustomerSession, FreezeLink, PendingAction,
+    PendingChange, SealedBlob, SignInLink, StepUpGrant, StoredPasskey, TotpEnrolment,
+    WithdrawalAddress,
 };
 use async_trait::async_trait;
 use portcullis_core::account::Account;
@@ -322,6 +323,12 @@ pub enum Write {
         token_hash: String,
         at: UnixMillis,
     },
+    InsertFreezeLink(FreezeLink),
+    /// Uses a freeze link: fails with a conflict when it already was.
+    SpendFreezeLink {
+        token_hash: String,
+        at: UnixMillis,
+    },
     InsertSession(CustomerSession),
     RevokeSession {
         token_hash: String,
@@ -438,6 +445,7 @@ pub trait GuardStore: Send + Sync {
     async fn passkeys(&self, account: &str) -> StoreResult<Vec<StoredPasskey>>;
     async fn ceremony(&self, id: &str) -> StoreResult<Option<Ceremony>>;
     async fn sign_in_link(&self, token_hash: &str) -> StoreResult<Option<SignInLink>>;
+    async fn freeze_link(&self, token_hash: &str) -> StoreResult<Option<FreezeLink>>;
     async fn customer_session(&self, token_hash: &str) -> StoreResult<Option<CustomerSession>>;
 }
 

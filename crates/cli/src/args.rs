@@ -125,10 +125,15 @@ pub enum AccountCommand {
         #[command(flatten)]
         fields: AccountFieldArgs,
     },
+    /// Change an account. A new e-mail or anti-phishing code is a widening: it needs a
+    /// step-up grant of the account and prints the pending change (HTTP 202).
     Update {
         id: String,
         #[command(flatten)]
         fields: AccountFieldArgs,
+        /// A step-up grant (`psu_...`) the customer just obtained, spent by a contact change.
+        #[arg(long)]
+        step_up_grant: Option<String>,
     },
     Show {
         id: String,

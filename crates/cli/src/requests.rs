@@ -163,9 +163,16 @@ fn account_request(command: &AccountCommand) -> ApiRequest {
             account_fields(fields, &mut body);
             ApiRequest::post("/v1/accounts".into(), Value::Object(body))
         }
-        AccountCommand::Update { id, fields } => {
+        AccountCommand::Update {
+            id,
+            fields,
+            step_up_grant,
+        } => {
             let mut body = Map::new();
             account_fields(fields, &mut body);
+            if let Some(grant) = step_up_grant {
+                body.insert("step_up_grant".into(), json!(grant));
+            }
             ApiRequest::patch(format!("/v1/accounts/{}", enc(id)), Value::Object(body))
         }
         AccountCommand::Show { id } => ApiRequest::get(format!("/v1/accounts/{}", enc(id))),

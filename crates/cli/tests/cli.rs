@@ -128,6 +128,28 @@ fn local_store_commands_and_errors() {
     ]);
     let secret = issued["secret"].as_str().unwrap();
     assert_eq!(issued["key"]["ip_allowlist"][0], "203.0.113.7/32");
+
+    // A new name applies at once; a new e-mail is a widening the CLI cannot bypass: without an
+    // authenticator (and a grant) it is refused and nothing changes.
+    let renamed = home.json(&["accounts", "update", "acc_81", "--name", "Ada L."]);
+    assert_eq!(renamed["display_name"], "Ada L.");
+    let moved = home.run(&[
+        "accounts",
+        "update",
+        "acc_81",
+        "--email",
+        "attacker@example.net",
+        "--step-up-grant",
+        "psu_forged",
+    ]);
+    assert!(!moved.status.success());
+    assert!(
+        stderr(&moved).contains("step_up_not_enrolled"),
+        "{}",
+        stderr(&moved)
+    );
+    let shown = home.json(&["accounts", "show", "acc_81"]);
+    assert_eq!(shown["email"], "ada@example.com");
     let listed = home.run(&["keys", "list", "--account", "acc_81"]);
     assert!(listed.status.success());
     assert!(

@@ -35,10 +35,14 @@ pub enum NoticeKind {
     KeyImported,
     /// A key's HMAC secret was replaced; the previous one works until the overlap ends.
     KeySecretRotated,
+    /// A new e-mail address or anti-phishing code waits for its cool-down (told to the old one).
+    ContactChangePending,
+    /// The new e-mail address or anti-phishing code is in force (told to the old and the new).
+    ContactChanged,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 15] = [
+    pub const ALL: [NoticeKind; 17] = [
         NoticeKind::WideningPending,
         NoticeKind::WideningApplied,
         NoticeKind::WideningCancelled,
@@ -54,6 +58,8 @@ impl NoticeKind {
         NoticeKind::KeyCreated,
         NoticeKind::KeyImported,
         NoticeKind::KeySecretRotated,
+        NoticeKind::ContactChangePending,
+        NoticeKind::ContactChanged,
     ];
 
     /// The webhook `type`: stable, dotted, lowercase.
@@ -74,6 +80,8 @@ impl NoticeKind {
             NoticeKind::KeyCreated => "key.created",
             NoticeKind::KeyImported => "key.imported",
             NoticeKind::KeySecretRotated => "key.rotated",
+            NoticeKind::ContactChangePending => "contact.change_pending",
+            NoticeKind::ContactChanged => "contact.changed",
         }
     }
 
@@ -95,6 +103,10 @@ impl NoticeKind {
             NoticeKind::KeyCreated => "A new API key was created",
             NoticeKind::KeyImported => "An API key was added to your account",
             NoticeKind::KeySecretRotated => "An API key got a new secret",
+            NoticeKind::ContactChangePending => {
+                "Your security e-mail or anti-phishing code is about to change"
+            }
+            NoticeKind::ContactChanged => "Your security e-mail or anti-phishing code changed",
         }
     }
 }
@@ -116,6 +128,9 @@ pub struct Notice {
     pub takes_effect_at: Option<UnixMillis>,
     /// Where the customer cancels the pending change.
     pub cancel_url: Option<String>,
+    /// Where the customer freezes the whole account with one click (single-use), for changes
+    /// that would take the announcements themselves away from them.
+    pub freeze_url: Option<String>,
 }
 
 /// An e-mail ready to send.
@@ -190,6 +205,13 @@ fn render_text(notice: &Notice, exchange: &str, code: Option<&str>) -> String {
             one_line(url)
         );
     }
+    if let Some(url) = &notice.freeze_url {
+        let _ = writeln!(
+            out,
+            "If someone is pressuring you, freeze your whole account: {}\n",
+            one_line(url)
+        );
+    }
     let _ = writeln!(out, "{PHONE_WARNING}");
     let _ = writeln!(out, "\n\u{2014} {}", one_line(exchange));
     out
@@ -242,6 +264,21 @@ fn render_html(notice: &Notice, exchange: &str, code: Option<&str>) -> String {
             );
         }
     }
+    if let Some(url) = &notice.freeze_url {
+        if linkable(url) {
+            let _ = writeln!(
+                out,
+                "<p>If someone is pressuring you, <a href=\"{}\"><strong>freeze your whole account</strong></a>.</p>",
+                html_escape::encode_double_quoted_attribute(&one_line(url))
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "<p>If someone is pressuring you, freeze your whole account: {}</p>",
+                esc(url)
+            );
+        }
+    }
     let _ = writeln!(out, "<p><strong>{}</strong></p>", esc(PHONE_WARNING));
     let _ = writeln!(out, "<p>\u{2014} {}</p>\n</body></html>", esc(exchange));
     out
@@ -249,7 +286,7 @@ fn render_html(notice: &Notice, exchange: &str, code: Option<&str>) -> String {
 
 /// The webhook body for `notice`, delivered as message `id`. Fields (stable; documented in
 /// docs/notifications.md): `id`, `type`, `account`, `occurred_at`, `summary`,
-/// `takes_effect_at` (or null), `cancel_url` (or null), `details` (`[{"name", "value"}]` in order).
+/// `takes_effect_at` (or null), `cancel_url` (or null), `freeze_url` (or null), `details` (`[{"name", "value"}]` in order).
 pub fn render_webhook(notice: &Notice, id: &str) -> String {
     let details: Vec<serde_json::Value> = notice
         .details
@@ -264,6 +301,7 @@ pub fn render_webhook(notice: &Notice, id: &str) -> String {
         "summary": notice.summary,
         "takes_effect_at": notice.takes_effect_at.map(UnixMillis::to_rfc3339),
         "cancel_url": notice.cancel_url,
+        "freeze_url": notice.freeze_url,
         "details": details,
     })
     .to_string()
@@ -283,6 +321,7 @@ mod tests {
             details: vec![("Key".into(), "grid bot".into())],
             takes_effect_at: Some(UnixMillis(1_767_312_000_000)),
             cancel_url: Some("https://ex.example/cancel?c=chg_1&t=x".into()),
+            freeze_url: None,
         }
     }
 
@@ -325,6 +364,36 @@ mod tests {
         let mail = render_email(&applied, "Exemplar", Some("Blue42"));
         assert!(!mail.text.contains("cancel"));
         assert!(!mail.html.contains("<a "));
+    }
+
+    #[test]
+    fn a_freeze_link_is_offered_when_there_is_one() {
+        let contact = Notice {
+            kind: NoticeKind::ContactChangePending,
+            freeze_url: Some("https://ex.example/freeze/pfz_1".into()),
+            ..notice()
+        };
+        let mail = render_email(&contact, "Exemplar", Some("Blue42"));
+        assert!(
+            mail.text
+                .contains("freeze your whole account: https://ex.example/freeze/pfz_1")
+        );
+        assert!(
+            mail.html
+                .contains("<a href=\"https://ex.example/freeze/pfz_1\"><strong>freeze")
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(&render_webhook(&contact, "ntf_3")).unwrap();
+        assert_eq!(body["type"], "contact.change_pending");
+        assert_eq!(body["freeze_url"], "https://ex.example/freeze/pfz_1");
+        let hostile = Notice {
+            freeze_url: Some("javascript:alert(1)".into()),
+            ..contact
+        };
+        let mail = render_email(&hostile, "Exemplar", Some("Blue42"));
+        assert!(!mail.html.contains("href=\"javascript"));
+        let plain = render_email(&notice(), "Exemplar", Some("Blue42"));
+        assert!(!plain.text.contains("freeze your whole account:"));
     }
 
     #[test]
@@ -391,6 +460,7 @@ mod tests {
         let body: serde_json::Value =
             serde_json::from_str(&render_webhook(&none, "ntf_2")).unwrap();
         assert!(body["takes_effect_at"].is_null() && body["cancel_url"].is_null());
+        assert!(body["freeze_url"].is_null());
     }
 
     #[test]

@@ -57,6 +57,7 @@ fn notice(account: &str, change: &str) -> Notice {
         details: vec![("Key".into(), "grid bot".into())],
         takes_effect_at: Some(T0.plus_millis(86_400_000)),
         cancel_url: Some(format!("https://exemplar.example/cancel/{change}")),
+        freeze_url: None,
     }
 }
 

@@ -162,6 +162,24 @@ async function widen(form) {
   }
 }
 
+async function changeContact(form) {
+  const status = document.getElementById("contact-status");
+  const csrf = form.dataset.csrf;
+  try {
+    const grant = await grantFor(form, csrf);
+    const body = { step_up_grant: grant };
+    const email = form.elements.email.value.trim();
+    const code = form.elements.anti_phishing_code.value.trim();
+    // An empty code field keeps the current code; the address is always sent as shown.
+    body.email = email;
+    if (code) body.anti_phishing_code = code;
+    await call("/security/api/contact", csrf, body);
+    window.location.href = "/security#pending";
+  } catch (error) {
+    status.textContent = "Nothing was changed: " + error.message;
+  }
+}
+
 function tick() {
   for (const el of document.querySelectorAll("time.countdown")) {
     const left = Math.max(0, Date.parse(el.getAttribute("datetime")) - Date.now());
@@ -182,6 +200,8 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const button of document.querySelectorAll("button.remove-passkey")) {
     button.addEventListener("click", () => withPasskey(button, "passkey-status", "/security/api/passkeys/" + button.dataset.id + "/remove", {}));
   }
+  const contact = document.getElementById("contact-form");
+  if (contact) contact.addEventListener("submit", (event) => { event.preventDefault(); changeContact(contact); });
   const address = document.getElementById("address-form");
   if (address) address.addEventListener("submit", (event) => { event.preventDefault(); addAddress(address); });
   tick();

@@ -292,7 +292,8 @@ pub struct CreateAccountBody {
     pub anti_phishing_code: Option<String>,
 }
 
-/// `PATCH /v1/accounts/{account}`: absent fields stay, empty strings clear.
+/// `PATCH /v1/accounts/{account}`: absent fields stay, empty strings clear. A new `email` or
+/// `anti_phishing_code` is a widening and needs `step_up_grant`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccountBody {
@@ -300,6 +301,8 @@ pub struct UpdateAccountBody {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub anti_phishing_code: Option<String>,
+    /// A step-up grant (`psu_...`) of this account, spent by a contact change.
+    pub step_up_grant: Option<String>,
 }
 
 /// An account.

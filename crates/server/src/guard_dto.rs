@@ -49,13 +49,13 @@ impl From<IssuedGrant> for GrantDto {
 pub struct PendingChangeDto {
     pub id: String,
     pub account: String,
-    /// `key_change`, `add_address` or `unfreeze`.
+    /// `key_change`, `add_address`, `unfreeze` or `contact_change`.
     pub kind: String,
     /// What the change does, in the stored form.
     #[schema(value_type = Object)]
     pub action: serde_json::Value,
     /// Stable names: `adds_withdraw`, `adds_transfer`, `widens_allowlist`, `extends_expiry`,
-    /// `adds_address`, `disables_protection`.
+    /// `adds_address`, `disables_protection`, `changes_contact`.
     pub widenings: Vec<String>,
     /// `pending`, `held`, `applied`, `cancelled` or `failed`.
     pub status: String,
@@ -105,8 +105,9 @@ impl From<PendingChange> for PendingChangeDto {
     }
 }
 
+/// The action without secrets: a new anti-phishing code shows as `"new"` or `"cleared"`.
 fn action_json(action: &PendingAction) -> serde_json::Value {
-    serde_json::to_value(action).unwrap_or(serde_json::Value::Null)
+    action.public_json()
 }
 
 impl From<PendingReceipt> for PendingChangeDto {

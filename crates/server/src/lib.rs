@@ -96,7 +96,8 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 /// Every route of the API.
 pub fn router(state: AppState, settings: &Settings) -> Router {
     use routes::{
-        accounts, audit, cancel, guard, keys, operators, outbox, passkeys, risk, system, verify,
+        accounts, audit, cancel, freeze, guard, keys, operators, outbox, passkeys, risk, system,
+        verify,
     };
     Router::new()
         .route("/healthz", get(system::healthz))
@@ -171,6 +172,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             post(passkeys::sign_in_link),
         )
         .route("/cancel/{token}", get(cancel::show).post(cancel::confirm))
+        .route("/freeze/{token}", get(freeze::show).post(freeze::confirm))
         .route("/assets/portcullis.css", get(cancel::stylesheet))
         .route("/assets/security.js", get(cancel::script))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))

@@ -500,8 +500,85 @@ async fn the_customers_context_reaches_the_engine(backend: Backend) {
     assert_eq!(last["ctx"]["channel"], "web", "{last}");
 }
 
+/// The contact page shows the warning first; its API needs the CSRF header and a step-up, and
+/// answers with the pending change, as `PATCH /v1/accounts/{account}` does.
+async fn contact_change_from_the_center_is_guarded(backend: Backend) {
+    let server = server(backend).await;
+    account(&server, "acc_m").await;
+    let browser = sign_in(&server, "acc_m").await;
+    let cookie = Some(browser.cookie.clone());
+    let (status, _, html) = request(
+        &browser.base,
+        "GET",
+        "/security/contact",
+        cookie.clone(),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{html}");
+    let warning = html.find("never call or message you to ask for").unwrap();
+    assert!(
+        warning < html.find("id=\"contact-form\"").unwrap(),
+        "the warning comes first"
+    );
+    let (_, _, overview) = request(
+        &browser.base,
+        "GET",
+        "/security",
+        cookie.clone(),
+        None,
+        None,
+    )
+    .await;
+    assert!(overview.contains("id=\"change-contact\""));
+
+    let body = json!({ "email": "new@example.net" });
+    let (status, _, _) = request(
+        &browser.base,
+        "POST",
+        "/security/api/contact",
+        cookie.clone(),
+        None,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 403, "no CSRF header, no change");
+    let (status, reply) = browser.api("/security/api/contact", body).await;
+    assert_eq!((status, code(&reply)), (403, "step_up_not_enrolled"));
+
+    let app = common::guard::enrol_totp(&server, "acc_m").await;
+    let grant = common::guard::grant(&server, "acc_m", &app).await;
+    let (status, reply) = browser
+        .api(
+            "/security/api/contact",
+            json!({ "email": "new@", "step_up_grant": grant }),
+        )
+        .await;
+    assert_eq!((status, code(&reply)), (400, "invalid_email"));
+    let (status, reply) = browser
+        .api(
+            "/security/api/contact",
+            json!({ "email": "new@example.net", "step_up_grant": grant }),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply["applied"], false);
+    assert_eq!(reply["pending"]["kind"], "contact_change");
+    assert_eq!(reply["pending"]["requested_by"], "customer:acc_m");
+    let account = server.admin().get("/v1/accounts/acc_m").await.body;
+    assert_eq!(
+        account["email"],
+        Value::Null,
+        "nothing applies before the cool-down"
+    );
+    let (_, _, overview) = request(&browser.base, "GET", "/security", cookie, None, None).await;
+    assert!(overview.contains("new e-mail address for security notices: new@example.net"));
+}
+
 on_both_backends!(
     sessions_and_csrf,
     webauthn_ceremonies_refuse_bad_answers,
     the_customers_context_reaches_the_engine,
+    contact_change_from_the_center_is_guarded,
 );

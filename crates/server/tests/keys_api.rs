@@ -479,13 +479,28 @@ async fn accounts_validate_and_page(backend: Backend) {
     let updated = admin
         .patch(
             "/v1/accounts/acc_a",
+            &json!({ "display_name": "Ada", "phone": "+14155550123" }),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.text);
+    assert_eq!(updated.body["phone"], "+14155550123");
+    // A new contact is a widening (contact_api.rs has the stories): without an authenticator
+    // it is refused, and the code is never echoed.
+    let contact = admin
+        .patch(
+            "/v1/accounts/acc_a",
             &json!({ "anti_phishing_code": "Green7", "email": "a@example.org" }),
         )
         .await;
-    assert_eq!(updated.body["anti_phishing_code_set"], true);
+    assert_eq!(contact.status, 403, "{}", contact.text);
+    assert_eq!(contact.body["error"]["code"], "step_up_not_enrolled");
     assert!(
-        !updated.text.contains("Green7"),
+        !contact.text.contains("Green7"),
         "the anti-phishing code is not echoed to operators"
+    );
+    assert_eq!(
+        admin.get("/v1/accounts/acc_a").await.body["anti_phishing_code_set"],
+        false
     );
     assert_eq!(admin.get("/v1/accounts/acc_nope").await.status, 404);
     assert_eq!(

@@ -89,6 +89,7 @@ async fn the_server_delivers_queued_notices_to_the_webhook() {
         details: vec![],
         takes_effect_at: None,
         cancel_url: None,
+        freeze_url: None,
     };
     let writes = announce(&account, &notice, &server.app.channels, clock.now());
     assert_eq!(writes.len(), 1, "webhook only: no SMTP is configured");

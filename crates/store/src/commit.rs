@@ -338,6 +338,10 @@ async fn apply(tx: &mut Tx<'_>, backend: Backend, write: Write) -> StoreResult<(
         Write::SpendSignInLink { token_hash, at } => {
             crate::sessions::spend_link(tx, token_hash, at).await?
         }
+        Write::InsertFreezeLink(link) => crate::sessions::insert_freeze_link(tx, link).await?,
+        Write::SpendFreezeLink { token_hash, at } => {
+            crate::sessions::spend_freeze_link(tx, token_hash, at).await?
+        }
         Write::InsertSession(session) => crate::sessions::insert_session(tx, session).await?,
         Write::RevokeSession { token_hash, at } => {
             crate::sessions::revoke_session(tx, token_hash, at).await?

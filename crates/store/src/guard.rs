@@ -7,8 +7,8 @@ use crate::codec::{get, maybe_millis, millis};
 use crate::commit::{Tx, execute, missing_or_changed};
 use async_trait::async_trait;
 use portcullis_app::ports::{
-    AccountGuard, Ceremony, CustomerSession, GuardStore, PendingChange, SignInLink, StepUpGrant,
-    StoreError, StoreResult, StoredPasskey, WithdrawalAddress,
+    AccountGuard, Ceremony, CustomerSession, FreezeLink, GuardStore, PendingChange, SignInLink,
+    StepUpGrant, StoreError, StoreResult, StoredPasskey, WithdrawalAddress,
 };
 use portcullis_core::guard::StepUpMethod;
 use portcullis_core::time::UnixMillis;
@@ -278,6 +278,13 @@ impl GuardStore for SqlStore {
         let query = sqlx::query("SELECT * FROM sign_in_links WHERE token_hash = $1")
             .bind(token_hash.to_owned());
         self.first_row("sign-in link", query, crate::sessions::link)
+            .await
+    }
+
+    async fn freeze_link(&self, token_hash: &str) -> StoreResult<Option<FreezeLink>> {
+        let query = sqlx::query("SELECT * FROM freeze_links WHERE token_hash = $1")
+            .bind(token_hash.to_owned());
+        self.first_row("freeze link", query, crate::sessions::freeze_link)
             .await
     }
 

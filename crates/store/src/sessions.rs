@@ -3,7 +3,7 @@
 
 use crate::codec::{get, maybe_millis, millis};
 use crate::commit::{Tx, execute};
-use portcullis_app::ports::{CustomerSession, SignInLink, StoreError, StoreResult};
+use portcullis_app::ports::{CustomerSession, FreezeLink, SignInLink, StoreError, StoreResult};
 use portcullis_core::events::EventContext;
 use portcullis_core::time::UnixMillis;
 use sqlx::any::AnyRow;
@@ -33,6 +33,42 @@ pub(crate) async fn spend_link(
         ));
     }
     Ok(())
+}
+
+pub(crate) async fn insert_freeze_link(tx: &mut Tx<'_>, l: FreezeLink) -> StoreResult<()> {
+    let query = sqlx::query("INSERT INTO freeze_links (token_hash, account, created_at, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(l.token_hash).bind(l.account).bind(l.created_at.as_millis())
+        .bind(l.expires_at.as_millis()).bind(l.used_at.map(UnixMillis::as_millis));
+    execute(tx, "freeze link", query).await.map(|_| ())
+}
+
+/// Uses a freeze link only if unused, so two clicks racing freeze (and audit) once.
+pub(crate) async fn spend_freeze_link(
+    tx: &mut Tx<'_>,
+    token_hash: String,
+    at: UnixMillis,
+) -> StoreResult<()> {
+    let query = sqlx::query(
+        "UPDATE freeze_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL",
+    )
+    .bind(at.as_millis())
+    .bind(token_hash);
+    if execute(tx, "freeze link", query).await? == 0 {
+        return Err(StoreError::Conflict(
+            "the freeze link was already used".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn freeze_link(row: &AnyRow) -> StoreResult<FreezeLink> {
+    Ok(FreezeLink {
+        token_hash: get(row, "token_hash")?,
+        account: get(row, "account")?,
+        created_at: millis(row, "created_at")?,
+        expires_at: millis(row, "expires_at")?,
+        used_at: maybe_millis(row, "used_at")?,
+    })
 }
 
 pub(crate) async fn insert_session(tx: &mut Tx<'_>, s: CustomerSession) -> StoreResult<()> {

@@ -5,8 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use portcullis_app::ports::{
-    AccountGuard, ChangeSet, NewEvent, PendingAction, PendingChange, SealedBlob, StepUpGrant,
-    Store, StoreError, TotpEnrolment, WithdrawalAddress, Write,
+    AccountGuard, ChangeSet, FreezeLink, NewEvent, PendingAction, PendingChange, SealedBlob,
+    StepUpGrant, Store, StoreError, TotpEnrolment, WithdrawalAddress, Write,
 };
 use portcullis_core::account::Account;
 use portcullis_core::allowlist::IpAllowList;
@@ -284,7 +284,51 @@ async fn guard_round_trips_with_optimistic_versions(store: Arc<dyn Store>) {
     assert_eq!(store.guard("acc_2").await.unwrap(), None);
 }
 
+/// A freeze link is found by its hash and spent once: a second spend is a conflict and the
+/// commit it belongs to writes nothing.
+async fn a_freeze_link_is_spent_once(store: Arc<dyn Store>) {
+    seed(store.as_ref()).await;
+    let link = FreezeLink {
+        token_hash: "fh_1".into(),
+        account: "acc_1".into(),
+        created_at: UnixMillis(1_000),
+        expires_at: UnixMillis(9_000),
+        used_at: None,
+    };
+    store
+        .commit(writes(vec![Write::InsertFreezeLink(link.clone())]))
+        .await
+        .unwrap();
+    assert_eq!(store.freeze_link("fh_1").await.unwrap(), Some(link.clone()));
+    assert_eq!(store.freeze_link("fh_nope").await.unwrap(), None);
+    let spend = || Write::SpendFreezeLink {
+        token_hash: "fh_1".into(),
+        at: UnixMillis(2_000),
+    };
+    store.commit(writes(vec![spend()])).await.unwrap();
+    let second = store
+        .commit(writes(vec![
+            Write::PutGuard {
+                guard: guard("acc_1"),
+                expected_version: 0,
+            },
+            spend(),
+        ]))
+        .await;
+    assert!(matches!(second, Err(StoreError::Conflict(_))), "{second:?}");
+    assert_eq!(
+        store.guard("acc_1").await.unwrap(),
+        None,
+        "nothing else written"
+    );
+    assert_eq!(
+        store.freeze_link("fh_1").await.unwrap().unwrap().used_at,
+        Some(UnixMillis(2_000))
+    );
+}
+
 conformance!(
+    a_freeze_link_is_spent_once,
     guard_round_trips_with_optimistic_versions,
     pending_changes_are_found_by_id_token_and_account,
     pending_actions_of_every_kind_round_trip,

@@ -110,6 +110,7 @@ impl Guard {
                 effective: Effective::Now,
             }),
             ctx: request.ctx,
+            account_edit: None,
         };
         self.request_widening(actor, pending, now).await
     }

@@ -120,6 +120,7 @@ impl Guard {
                 effective: Effective::Now,
             }),
             ctx,
+            account_edit: None,
         };
         let receipt = self.request_widening(actor, pending, now).await?;
         Ok(GuardedKey {

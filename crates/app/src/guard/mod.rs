@@ -9,6 +9,7 @@
 //! applied at once through the key authority.
 
 mod addresses;
+mod contact;
 mod key_paths;
 pub mod model;
 mod notices;
@@ -20,6 +21,7 @@ mod stepup;
 mod widening;
 
 pub use addresses::{NewAddress, WithdrawalCheck};
+pub use contact::AccountOutcome;
 pub use notices::describe;
 pub use passkeys::{PasskeyChallenge, relying_party};
 pub use protect::FreezeReport;

@@ -84,6 +84,22 @@ pub enum PendingAction {
         label: String,
     },
     Unfreeze,
+    /// A new e-mail address and/or anti-phishing code: only the fields the request named
+    /// (`Some(None)` clears one, stored as `null`; absent leaves it as it is then).
+    ContactChange {
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present_or_null"
+        )]
+        email: Option<Option<String>>,
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present_or_null"
+        )]
+        anti_phishing_code: Option<Option<String>>,
+    },
 }
 
 /// A field that is present (as a value or `null`) deserialises to `Some`, so `null` survives.
@@ -96,11 +112,32 @@ where
 }
 
 impl PendingAction {
+    /// The action as shown outside the store (audit trail, API, security center): the same
+    /// JSON, except that a new anti-phishing code is never repeated, only whether one is set
+    /// (the code is a secret shared between the exchange and the customer).
+    pub fn public_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let (
+            PendingAction::ContactChange {
+                anti_phishing_code, ..
+            },
+            Some(fields),
+        ) = (self, value.as_object_mut())
+            && let Some(code) = anti_phishing_code
+        {
+            fields.remove("anti_phishing_code");
+            let state = if code.is_some() { "new" } else { "cleared" };
+            fields.insert("anti_phishing_code".into(), serde_json::json!(state));
+        }
+        value
+    }
+
     pub const fn kind(&self) -> &'static str {
         match self {
             PendingAction::KeyChange { .. } => "key_change",
             PendingAction::AddAddress { .. } => "add_address",
             PendingAction::Unfreeze => "unfreeze",
+            PendingAction::ContactChange { .. } => "contact_change",
         }
     }
 }
@@ -213,6 +250,17 @@ pub struct SignInLink {
     pub used_at: Option<UnixMillis>,
     /// What the exchange knew of this login (never an IP: that comes from the connection).
     pub ctx: EventContext,
+}
+
+/// A single-use link, sent to the old address with a contact change's announcement, that
+/// freezes the account in one click.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreezeLink {
+    pub token_hash: String,
+    pub account: String,
+    pub created_at: UnixMillis,
+    pub expires_at: UnixMillis,
+    pub used_at: Option<UnixMillis>,
 }
 
 /// A customer's session in the security center.

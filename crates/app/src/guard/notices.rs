@@ -40,6 +40,10 @@ pub fn describe(change: &PendingChange) -> Vec<String> {
             ..
         } => lines.push(format!("address {address} ({asset} on {network})")),
         PendingAction::Unfreeze => {}
+        PendingAction::ContactChange {
+            email,
+            anti_phishing_code,
+        } => lines.extend(super::contact::describe_contact(email, anti_phishing_code)),
     }
     lines
 }
@@ -59,6 +63,7 @@ pub(crate) fn change_notice(kind: NoticeKind, change: &PendingChange, now: UnixM
         ],
         takes_effect_at: open.then_some(change.applies_at),
         cancel_url: None,
+        freeze_url: None,
     }
 }
 
@@ -79,6 +84,7 @@ pub(crate) fn account_notice(
         details: Vec::new(),
         takes_effect_at: None,
         cancel_url: None,
+        freeze_url: None,
     }
 }
 

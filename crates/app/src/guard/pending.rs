@@ -227,6 +227,10 @@ impl Guard {
                     self.apply_unfreeze(&actor, &change, applied, guard, now)
                         .await
                 }
+                PendingAction::ContactChange { .. } => {
+                    self.apply_contact_change(&actor, &change, applied, now)
+                        .await
+                }
             },
         };
         match result {

@@ -11,7 +11,7 @@ use super::{Guard, refusal};
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::AppResult;
-use crate::ports::{PendingAction, PendingChange};
+use crate::ports::{PendingAction, PendingChange, Write};
 use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
 use portcullis_core::guard::widening::FUND_MOVING;
 use portcullis_core::guard::{PendingStatus, Protection, Widening};
@@ -46,12 +46,26 @@ impl Guard {
         account: &str,
         ctx: EventContext,
     ) -> AppResult<FreezeReport> {
+        self.freeze_with(actor, account, ctx, None).await
+    }
+
+    /// The freeze, with `extra` (spending the freeze link that asked for it) in its commit.
+    pub(crate) async fn freeze_with(
+        &self,
+        actor: &Actor,
+        account: &str,
+        ctx: EventContext,
+        extra: Option<Write>,
+    ) -> AppResult<FreezeReport> {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let mut next = guard.clone();
         next.protection = guard.protection.frozen(now);
         let mut change = Change::new(actor, now).write(put(next.clone(), guard.version));
+        if let Some(write) = extra {
+            change = change.write(write);
+        }
         let fund_moving =
             ScopeSet::parse(FUND_MOVING.iter().map(|s| s.as_str())).unwrap_or_default();
         let mut keys_narrowed = Vec::new();
@@ -134,6 +148,7 @@ impl Guard {
             grant,
             event: None,
             ctx: EventContext::default(),
+            account_edit: None,
         };
         self.request_widening(actor, request, now).await
     }

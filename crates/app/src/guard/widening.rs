@@ -2,6 +2,7 @@
 //! grant, and recorded as a pending change that applies when its cool-down ends. A change that
 //! widens nothing goes straight to the key authority.
 
+use super::contact::account_edit;
 use super::notices::change_notice;
 use super::stepup::target;
 use super::{Guard, refusal, token_hash};
@@ -11,6 +12,7 @@ use crate::error::AppResult;
 use crate::keys::{IssuedKey, KeyChange};
 use crate::ports::{PendingAction, PendingChange, Write};
 use crate::random;
+use portcullis_core::account::Account;
 use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
 use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::widening::{self, KeyTerms};
@@ -100,6 +102,7 @@ impl Guard {
                 effective: Effective::Now,
             }),
             ctx: change.ctx.clone(),
+            account_edit: None,
         };
         self.request_widening(actor, request, now)
             .await
@@ -160,25 +163,48 @@ impl Guard {
             change = change.key_event(request.account, event, request.ctx)?;
             pending.event_id = change.last_event_id();
         }
-        let change = change.write(Write::InsertPending(pending.clone())).audit(
+        let mut change = change.write(Write::InsertPending(pending.clone())).audit(
             "widening.requested",
             target(request.account),
             pending_details(&pending),
         );
-        let kind = match pending.action {
-            PendingAction::AddAddress { .. } => NoticeKind::AddressAdded,
-            PendingAction::Unfreeze => NoticeKind::AccountUnfrozen,
-            PendingAction::KeyChange { .. } => NoticeKind::WideningPending,
-        };
-        let mut notice = change_notice(kind, &pending, now);
-        notice.cancel_url = Some(self.cancel_url(&cancel_token));
-        let change = self.announced(change, &notice, now).await?;
+        change = account_edit(change, request.account_edit);
+        let change = self
+            .announced_pending(change, &pending, &cancel_token, now)
+            .await?;
         self.store.commit(change.into_set()).await?;
         let pending = self.apply_risk_decision(pending).await?;
         Ok(PendingReceipt {
             cancel_url: Secret::new(self.cancel_url(&cancel_token).into_bytes()),
             change: pending,
         })
+    }
+
+    /// `change` with the announcement of the `pending` change just recorded: its cancel link,
+    /// and for a contact change a new freeze link too.
+    async fn announced_pending(
+        &self,
+        mut change: Change,
+        pending: &PendingChange,
+        cancel_token: &str,
+        now: UnixMillis,
+    ) -> AppResult<Change> {
+        let kind = match pending.action {
+            PendingAction::AddAddress { .. } => NoticeKind::AddressAdded,
+            PendingAction::Unfreeze => NoticeKind::AccountUnfrozen,
+            PendingAction::KeyChange { .. } => NoticeKind::WideningPending,
+            PendingAction::ContactChange { .. } => NoticeKind::ContactChangePending,
+        };
+        let mut notice = change_notice(kind, pending, now);
+        notice.cancel_url = Some(self.cancel_url(cancel_token));
+        // A contact change takes the announcements away from the customer, so the last one
+        // that still reaches them also offers the panic button.
+        if let PendingAction::ContactChange { .. } = pending.action {
+            let (write, url) = self.new_freeze_link(&pending.account, now)?;
+            change = change.write(write);
+            notice.freeze_url = Some(url);
+        }
+        self.announced(change, &notice, now).await
     }
 
     pub(crate) fn cancel_url(&self, token: &str) -> String {
@@ -196,6 +222,9 @@ pub(crate) struct WideningRequest<'a> {
     /// spent grant proves.
     pub event: Option<KeyEventBody>,
     pub ctx: EventContext,
+    /// An account edit (before, after) that applies at once, committed with the pending change:
+    /// the fields of a contact change's request that are not a channel.
+    pub account_edit: Option<(Account, Account)>,
 }
 
 /// The event of a widening as the engine must see it: confirmed by `method`, and not in force
@@ -228,7 +257,7 @@ pub(crate) fn step_up_of(method: StepUpMethod) -> StepUp {
 pub(crate) fn pending_details(change: &PendingChange) -> serde_json::Value {
     json!({
         "change": change.id,
-        "action": change.action,
+        "action": change.action.public_json(),
         "widenings": change.widenings,
         "status": change.status.as_str(),
         "applies_at": change.applies_at.to_rfc3339(),

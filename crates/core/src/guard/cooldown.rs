@@ -19,6 +19,13 @@ pub struct CooldownPolicy {
     pub allowlist_ms: i64,
     pub expiry_ms: i64,
     pub protection_off_ms: i64,
+    /// A new e-mail address or anti-phishing code.
+    #[serde(default = "day_ms")]
+    pub contact_ms: i64,
+}
+
+const fn day_ms() -> i64 {
+    24 * HOUR_MS
 }
 
 impl Default for CooldownPolicy {
@@ -32,6 +39,7 @@ impl Default for CooldownPolicy {
             allowlist_ms: 24 * HOUR_MS,
             expiry_ms: HOUR_MS,
             protection_off_ms: 24 * HOUR_MS,
+            contact_ms: day_ms(),
         }
     }
 }
@@ -45,6 +53,7 @@ impl CooldownPolicy {
             Widening::WidensAllowlist => self.allowlist_ms,
             Widening::ExtendsExpiry => self.expiry_ms,
             Widening::DisablesProtection => self.protection_off_ms,
+            Widening::ChangesContact => self.contact_ms,
         }
     }
 
@@ -174,6 +183,28 @@ mod tests {
             T0.plus_millis(24 * HOUR_MS)
         );
         assert_eq!(policy.applies_at(&[], T0), T0);
+    }
+
+    #[test]
+    fn a_contact_change_waits_a_day_by_default_and_its_own_setting() {
+        let policy = CooldownPolicy::default();
+        assert_eq!(
+            policy.applies_at(&[Widening::ChangesContact], T0),
+            T0.plus_millis(24 * HOUR_MS)
+        );
+        let quick = CooldownPolicy {
+            contact_ms: 5_000,
+            ..policy
+        };
+        assert_eq!(
+            quick.applies_at(&[Widening::ChangesContact], T0),
+            T0.plus_millis(5_000)
+        );
+        // A policy stored before the setting existed reads back with the default.
+        let mut old = serde_json::to_value(policy).unwrap();
+        old.as_object_mut().unwrap().remove("contact_ms");
+        let read: CooldownPolicy = serde_json::from_value(old).unwrap();
+        assert_eq!(read.contact_ms, 24 * HOUR_MS);
     }
 
     #[test]

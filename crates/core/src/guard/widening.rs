@@ -35,6 +35,9 @@ pub enum Widening {
     AddsAddress,
     /// A protection switched off (unfreezing, removing TOTP).
     DisablesProtection,
+    /// The account's e-mail address or anti-phishing code changes: every later announcement
+    /// and cancel link would go to (and be vouched for by) whoever set them.
+    ChangesContact,
 }
 
 impl Widening {
@@ -46,6 +49,7 @@ impl Widening {
             Widening::ExtendsExpiry => "extends_expiry",
             Widening::AddsAddress => "adds_address",
             Widening::DisablesProtection => "disables_protection",
+            Widening::ChangesContact => "changes_contact",
         }
     }
 
@@ -58,6 +62,9 @@ impl Widening {
             Widening::ExtendsExpiry => "make this key live longer",
             Widening::AddsAddress => "add a withdrawal address",
             Widening::DisablesProtection => "turn off a protection",
+            Widening::ChangesContact => {
+                "change the e-mail address or anti-phishing code of security notices"
+            }
         }
     }
 }
@@ -77,6 +84,24 @@ pub fn key_change_widenings(before: &KeyTerms, after: &KeyTerms) -> Vec<Widening
         found.push(Widening::ExtendsExpiry);
     }
     found
+}
+
+/// The account's contact fields that official notices depend on: where e-mail goes, and the
+/// code that proves an e-mail genuine. (The phone number is not an announcement channel.)
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContactTerms {
+    pub email: Option<String>,
+    pub anti_phishing_code: Option<String>,
+}
+
+/// The widenings in changing an account's contact from `before` to `after`: any change to
+/// either field (clearing one included: without an address nobody is told) waits.
+pub fn contact_change_widenings(before: &ContactTerms, after: &ContactTerms) -> Vec<Widening> {
+    if before == after {
+        Vec::new()
+    } else {
+        vec![Widening::ChangesContact]
+    }
 }
 
 /// The widenings in creating a key with `terms`: its fund-moving scopes. (A new key's allow-list
@@ -208,6 +233,33 @@ mod tests {
         );
         assert!(check_terms(&terms(&["withdraw"], &["203.0.113.7"], None)).is_ok());
         assert!(check_terms(&terms(&["transfer", "trade"], &[], None)).is_ok());
+    }
+
+    #[test]
+    fn any_contact_change_widens_and_no_change_does_not() {
+        let contact = |email: Option<&str>, code: Option<&str>| ContactTerms {
+            email: email.map(str::to_owned),
+            anti_phishing_code: code.map(str::to_owned),
+        };
+        let before = contact(Some("ada@example.com"), Some("Blue42"));
+        assert!(contact_change_widenings(&before, &before.clone()).is_empty());
+        for after in [
+            contact(Some("scam@example.net"), Some("Blue42")),
+            contact(Some("ada@example.com"), Some("Red7777")),
+            contact(None, Some("Blue42")),
+            contact(Some("ada@example.com"), None),
+        ] {
+            assert_eq!(
+                contact_change_widenings(&before, &after),
+                vec![Widening::ChangesContact]
+            );
+        }
+        // Setting a first address is a change too: it decides where the cancel links go.
+        assert_eq!(
+            contact_change_widenings(&contact(None, None), &before),
+            vec![Widening::ChangesContact]
+        );
+        assert_eq!(Widening::ChangesContact.as_str(), "changes_contact");
     }
 
     #[test]

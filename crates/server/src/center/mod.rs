@@ -8,6 +8,7 @@
 //! anti-CSRF token. Pages allow scripts and styles from this origin only.
 
 mod api;
+mod contact;
 mod pages;
 pub mod session;
 
@@ -33,6 +34,8 @@ pub fn routes() -> Router<AppState> {
         .route("/security/totp/start", post(pages::totp_start))
         .route("/security/totp/confirm", post(pages::totp_confirm))
         .route("/security/keys/{key_id}/widen", get(pages::widen_page))
+        .route("/security/contact", get(contact::page_for))
+        .route("/security/api/contact", post(contact::change))
         .route(
             "/security/api/passkeys/register/start",
             post(api::start_registration),

@@ -53,6 +53,7 @@ struct OverviewPage<'a> {
     exchange: &'a str,
     account: &'a str,
     anti_phishing_code: Option<String>,
+    email: Option<String>,
     csrf: &'a str,
     frozen: bool,
     locked_until: Option<String>,
@@ -291,7 +292,7 @@ fn key_row(view: &KeyView) -> KeyRow {
 }
 
 /// The step-up the forms ask for (what the policy would accept for a widening).
-fn step_up_method(overview: &portcullis_app::guard::Overview) -> &'static str {
+pub(super) fn step_up_method(overview: &portcullis_app::guard::Overview) -> &'static str {
     if !overview.passkeys.is_empty() {
         "passkey"
     } else if overview.totp {
@@ -315,6 +316,7 @@ pub async fn overview(State(state): State<AppState>, customer: Customer) -> Resp
         exchange: &state.app.guard.settings().exchange_name,
         account: &customer.account,
         anti_phishing_code: overview.account.anti_phishing_code.clone(),
+        email: overview.account.email.clone(),
         csrf: &customer.csrf,
         frozen: overview.protection.is_frozen(),
         locked_until: overview
@@ -377,13 +379,7 @@ pub async fn widen_page(
     let Some(view) = overview.keys.iter().find(|k| k.key.key_id == key_id) else {
         return refusal(&state, AppError::NotFound(format!("key {key_id}")));
     };
-    let method = if !overview.passkeys.is_empty() {
-        "passkey"
-    } else if overview.totp {
-        "totp"
-    } else {
-        "none"
-    };
+    let method = step_up_method(&overview);
     let template = WidenPage {
         exchange: &state.app.guard.settings().exchange_name,
         key_id: &key_id,

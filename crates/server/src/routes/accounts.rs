@@ -4,11 +4,14 @@ use super::page_limit;
 use crate::dto::{AccountDto, CreateAccountBody, Page, UpdateAccountBody};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Operator};
+use crate::guard_dto::PendingChangeDto;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use portcullis_app::accounts::AccountFields;
+use portcullis_app::guard::AccountOutcome;
 
 /// Register an account.
 #[utoipa::path(
@@ -67,12 +70,22 @@ pub async fn show(
     Ok(Json(state.app.accounts.get(&actor, &account).await?.into()))
 }
 
-/// Change an account's contacts or anti-phishing code.
+/// Change an account. A new e-mail address or anti-phishing code (the channel every security
+/// notice goes through) is a widening: it needs a step-up grant and answers 202 with the
+/// pending change, announced to the old address with a cancel and a freeze link. Other fields
+/// apply at once.
 #[utoipa::path(
     patch, path = "/v1/accounts/{account}", tag = "accounts",
     params(("account" = String, Path, description = "Account id")),
     request_body = UpdateAccountBody,
-    responses((status = 200, body = AccountDto), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses(
+        (status = 200, description = "Nothing contact-related changed: applied", body = AccountDto),
+        (status = 202, description = "A new e-mail address or anti-phishing code, now pending", body = PendingChangeDto),
+        (status = 400, description = "`invalid_email`, `invalid_anti_phishing_code`, `invalid_account`; nothing is written", body = ErrorBody),
+        (status = 403, description = "`step_up_required` and the other step-up refusals", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 423, description = "`account_protected`: frozen or settings locked", body = ErrorBody),
+    ),
     security(("operator_token" = []))
 )]
 pub async fn update(
@@ -80,19 +93,23 @@ pub async fn update(
     Operator(actor): Operator,
     Path(account): Path<String>,
     ApiJson(body): ApiJson<UpdateAccountBody>,
-) -> ApiResult<Json<AccountDto>> {
+) -> ApiResult<Response> {
     let fields = AccountFields {
         display_name: body.display_name,
         email: body.email,
         phone: body.phone,
         anti_phishing_code: body.anti_phishing_code,
     };
-    Ok(Json(
-        state
-            .app
-            .accounts
-            .update(&actor, &account, fields)
-            .await?
-            .into(),
-    ))
+    let grant = body.step_up_grant.as_deref();
+    match state
+        .app
+        .guard
+        .change_account(&actor, &account, fields, grant)
+        .await?
+    {
+        AccountOutcome::Applied(account) => Ok(Json(AccountDto::from(account)).into_response()),
+        AccountOutcome::Pending(receipt) => {
+            Ok((StatusCode::ACCEPTED, Json(PendingChangeDto::from(*receipt))).into_response())
+        }
+    }
 }

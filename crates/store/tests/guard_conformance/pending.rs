@@ -139,6 +139,22 @@ pub(super) async fn pending_actions_of_every_kind_round_trip(store: Arc<dyn Stor
                 reason: "the account is frozen".into(),
             },
         ),
+        (
+            "chg_c",
+            PendingAction::ContactChange {
+                email: Some(Some("new@example.net".into())),
+                anti_phishing_code: Some(None),
+            },
+            PendingStatus::Pending,
+        ),
+        (
+            "chg_e",
+            PendingAction::ContactChange {
+                email: None,
+                anti_phishing_code: Some(Some("Red777".into())),
+            },
+            PendingStatus::Pending,
+        ),
     ];
     for (id, action, status) in cases {
         let change = PendingChange {

@@ -1,0 +1,91 @@
+//! The single-use freeze link from a contact change's announcement, as two plain pages: `GET`
+//! shows what a freeze does and one button, `POST` freezes. A `GET` never freezes, because
+//! mail scanners open links. The token in the URL is the only credential, and a freeze can only
+//! make the account safer. Both are rate-limited per client address, like the cancel link.
+
+use super::cancel::{Notice, page};
+use crate::error::ApiError;
+use crate::limits::PerIp;
+use crate::state::AppState;
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use portcullis_app::AppError;
+
+#[derive(Template)]
+#[template(path = "freeze.html")]
+struct FreezePage<'a> {
+    exchange: &'a str,
+    token: &'a str,
+    account: &'a str,
+}
+
+fn refused(state: &AppState, error: AppError) -> Response {
+    let (status, heading) = match &error {
+        AppError::Invalid {
+            code: "freeze_link_used",
+            ..
+        } => (StatusCode::CONFLICT, "This link was already used"),
+        AppError::Invalid {
+            code: "freeze_link_expired",
+            ..
+        } => (StatusCode::GONE, "This link has expired"),
+        AppError::Invalid { .. } | AppError::NotFound(_) => {
+            (StatusCode::NOT_FOUND, "This link is not valid")
+        }
+        _ => return ApiError::from(error).into_response(),
+    };
+    let message = format!(
+        "{error}. To freeze your account, open the security center from the exchange's app, or contact us through the app."
+    );
+    let exchange = &state.app.guard.settings().exchange_name;
+    page(
+        status,
+        &Notice {
+            exchange,
+            heading,
+            message,
+        },
+    )
+}
+
+/// `GET /freeze/{token}`: what a freeze does, and the button.
+pub async fn show(_: PerIp, State(state): State<AppState>, Path(token): Path<String>) -> Response {
+    let link = match state.app.guard.freeze_link_account(&token).await {
+        Ok(link) => link,
+        Err(error) => return refused(&state, error),
+    };
+    let template = FreezePage {
+        exchange: &state.app.guard.settings().exchange_name,
+        token: &token,
+        account: &link.account,
+    };
+    page(StatusCode::OK, &template)
+}
+
+/// `POST /freeze/{token}`: freezes, once.
+pub async fn confirm(
+    _: PerIp,
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Response {
+    match state.app.guard.freeze_by_token(&token).await {
+        Ok(report) => {
+            let message = format!(
+                "Your account is frozen: no API key can withdraw or transfer, and {} pending change(s) were cancelled. Contact us through the exchange's app.",
+                report.changes_cancelled.len()
+            );
+            let exchange = &state.app.guard.settings().exchange_name;
+            page(
+                StatusCode::OK,
+                &Notice {
+                    exchange,
+                    heading: "Your account is frozen",
+                    message,
+                },
+            )
+        }
+        Err(error) => refused(&state, error),
+    }
+}
