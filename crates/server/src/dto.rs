@@ -484,7 +484,11 @@ pub struct HealthDto {
 /// `POST /v1/secrets/rewrap` result.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RewrapDto {
+    /// HMAC secrets sealed again under the active master key.
     pub resealed: usize,
+    /// Anti-phishing codes and notice bodies sealed again (or sealed for the first time, when
+    /// they were stored in plain text before they were sealed at rest).
+    pub resealed_at_rest: u64,
     pub active_master_key: String,
 }
 

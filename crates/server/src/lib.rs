@@ -49,11 +49,12 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
     let keyring = keyring_file::load_or_create(&settings.keyring_file, true, clock.now())
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let risk_policy = load_risk_policy(settings)?;
-    let store = portcullis_store::open(&settings.database_url, keyring.audit_keys()).await?;
+    let keyring = Arc::new(keyring);
+    let store = portcullis_store::open(&settings.database_url, keyring.clone()).await?;
     let app = Portcullis::start(
         store,
         clock,
-        Arc::new(keyring),
+        keyring,
         settings.key_policy,
         risk_policy,
         settings.guard.clone(),

@@ -6,6 +6,7 @@
 //! in the two migration folders, which keep the same file names. The conformance suite in
 //! `tests/` runs every story against both.
 
+mod at_rest;
 mod codec;
 mod commit;
 mod guard;
@@ -18,6 +19,7 @@ pub mod testing;
 mod wal;
 
 use async_trait::async_trait;
+use portcullis_app::keyring::MasterKeyring;
 use portcullis_app::ports::{ChangeSet, Store, StoreError, StoreResult};
 use portcullis_core::audit::AuditKeys;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -72,16 +74,21 @@ pub struct SqlStore {
     /// The keys that seal audit entries: they come from the keyring, never from the database,
     /// and the seal is computed here because only the commit knows an entry's position.
     audit_keys: Arc<AuditKeys>,
+    /// Seals what a backup must not reveal (anti-phishing codes, notice bodies) as it is
+    /// written and opens it as it is read, so no use case handles ciphertext (`at_rest`).
+    keyring: Arc<MasterKeyring>,
 }
 
 /// Opens the database at `url` (creating an SQLite file if needed) and runs migrations; audit
-/// entries are sealed with `audit_keys`.
-pub async fn open(url: &str, audit_keys: Arc<AuditKeys>) -> StoreResult<Arc<dyn Store>> {
-    Ok(Arc::new(SqlStore::connect(url, audit_keys).await?))
+/// entries are sealed with the keyring's audit keys, and values kept at rest with its master
+/// keys.
+pub async fn open(url: &str, keyring: Arc<MasterKeyring>) -> StoreResult<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::connect(url, keyring).await?))
 }
 
 impl SqlStore {
-    pub async fn connect(url: &str, audit_keys: Arc<AuditKeys>) -> StoreResult<Self> {
+    pub async fn connect(url: &str, keyring: Arc<MasterKeyring>) -> StoreResult<Self> {
+        let audit_keys = keyring.audit_keys();
         let backend = Backend::of_url(url).ok_or_else(|| {
             StoreError::Backend(format!(
                 "unsupported database URL (expected sqlite://PATH or postgres://...): {}",
@@ -130,6 +137,7 @@ impl SqlStore {
             wal: Arc::default(),
             sqlite_log,
             audit_keys,
+            keyring,
         })
     }
 
@@ -164,6 +172,11 @@ impl SqlStore {
     /// The keys that seal audit entries.
     pub(crate) fn audit_keys(&self) -> &AuditKeys {
         &self.audit_keys
+    }
+
+    /// The master keys that seal values at rest.
+    pub(crate) fn keyring(&self) -> &MasterKeyring {
+        &self.keyring
     }
 
     /// The synchronous connection for the event log's appends, on an SQLite file.
@@ -258,6 +271,10 @@ impl Store for SqlStore {
             .await
             .map(|_| ())
             .map_err(|e| db_error("ping", e))
+    }
+
+    async fn reseal_at_rest(&self, limit: u32) -> StoreResult<u64> {
+        at_rest::reseal(self, limit).await
     }
 }
 
