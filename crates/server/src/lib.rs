@@ -39,7 +39,7 @@ use tower_http::timeout::TimeoutLayer;
 pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcullis, AppError> {
     let embedded = settings.database_url.starts_with("sqlite:");
     if embedded {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        keyring_file::create_private_dir(&settings.data_dir).map_err(|e| {
             AppError::Internal(format!(
                 "cannot create data directory {}: {e}",
                 settings.data_dir.display()

@@ -9,6 +9,7 @@
 mod at_rest;
 mod codec;
 mod commit;
+mod files;
 mod guard;
 mod outbox;
 mod passkeys;
@@ -97,6 +98,9 @@ impl SqlStore {
         })?;
         install_default_drivers();
         let cannot_open = |e| StoreError::Backend(format!("cannot open {}: {e}", redact(url)));
+        if backend == Backend::Sqlite {
+            files::make_private(url)?;
+        }
         let pool = match backend {
             Backend::Sqlite => sqlite_pool(url, 4).await,
             Backend::Postgres => {
