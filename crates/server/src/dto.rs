@@ -575,7 +575,7 @@ pub struct OutboxEntryDto {
     pub account: String,
     /// `email` or `webhook`.
     pub channel: String,
-    /// The e-mail address or webhook URL.
+    /// The e-mail address or webhook URL (with any credentials in it shown as `***`).
     pub recipient: String,
     pub subject: String,
     /// `pending`, `delivered` or `dead`.
@@ -594,7 +594,13 @@ impl From<portcullis_app::ports::OutboxEntry> for OutboxEntryDto {
             id: message.id,
             account: message.account,
             channel: message.channel.as_str().to_owned(),
-            recipient: message.recipient,
+            // A webhook URL may carry credentials (`user:pass@`, `?token=`); addresses do not.
+            recipient: match message.channel {
+                portcullis_app::ports::Channel::Webhook => {
+                    portcullis_core::redact::redact_url_credentials(&message.recipient)
+                }
+                portcullis_app::ports::Channel::Email => message.recipient,
+            },
             subject: message.subject,
             status: entry.status.as_str().to_owned(),
             attempts: entry.attempts,

@@ -6,6 +6,7 @@
 
 pub mod center;
 pub mod config;
+mod config_errors;
 pub mod dto;
 pub mod error;
 pub mod extract;

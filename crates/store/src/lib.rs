@@ -23,6 +23,7 @@ use async_trait::async_trait;
 use portcullis_app::keyring::MasterKeyring;
 use portcullis_app::ports::{ChangeSet, Store, StoreError, StoreResult};
 use portcullis_core::audit::AuditKeys;
+use portcullis_core::redact::redact_url_credentials as redact;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor as _};
 use std::sync::Arc;
@@ -230,17 +231,6 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let options = url.parse::<sqlx::sqlite::SqliteConnectOptions>().ok()?;
     let path = options.get_filename();
     path.is_file().then(|| path.to_path_buf())
-}
-
-/// Hides a password in a database URL for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
-    }
 }
 
 /// Maps a driver error, telling unique-key and foreign-key violations apart.

@@ -67,7 +67,12 @@ async fn stored_text(pool: &AnyPool, query: &str) -> Vec<String> {
 fn ring(active: &str, ids: &[&str]) -> Arc<MasterKeyring> {
     let keys = ids
         .iter()
-        .map(|id| (id.to_string(), Secret::new(vec![id.len() as u8 + 3; 32])))
+        .map(|id| {
+            (
+                id.to_string(),
+                Secret::new(vec![u8::try_from(id.len()).unwrap() + 3; 32]),
+            )
+        })
         .collect();
     Arc::new(MasterKeyring::new(active, keys).unwrap())
 }
