@@ -5,6 +5,10 @@
 //! ciphertext copied onto another row does not decrypt. Master keys carry ids, so a new one can
 //! become active while old ciphertexts still open, and `rewrap` moves them over.
 //!
+//! Other values kept at rest (anti-phishing codes, the rendered bodies of queued notices) are
+//! sealed the same way by [`MasterKeyring::seal_field`], bound to the place they are stored in
+//! (table, column, row), so that a database backup without the keyring reveals none of them.
+//!
 //! The same master keys also yield the audit keys (HKDF under labels of their own, see
 //! `portcullis_core::audit::AuditKeys`): the MAC key that seals audit entries and the Ed25519
 //! key that signs exported chain heads. Neither is stored anywhere; both live and rotate with
@@ -13,6 +17,8 @@
 use crate::error::AppError;
 use crate::ports::SealedSecret;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use portcullis_core::audit::AuditKeys;
 use portcullis_core::secret::Secret;
 use portcullis_core::time::UnixMillis;
@@ -165,6 +171,69 @@ impl MasterKeyring {
     }
 }
 
+/// A value sealed at rest: which master key sealed it, and the nonce followed by the
+/// ciphertext and its tag, in base64 (so it fits the TEXT column the plain value lived in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedField {
+    pub master_key_id: String,
+    pub sealed: String,
+}
+
+impl MasterKeyring {
+    /// Seals `plain` under the active master key for the place `context` names (for example
+    /// `outbox.body_text|ntf_1`): the ciphertext opens only for the same context.
+    pub fn seal_field(&self, context: &str, plain: &str) -> Result<SealedField, AppError> {
+        let key = self
+            .keys
+            .get(&self.active)
+            .ok_or_else(|| AppError::Internal("active master key missing".into()))?;
+        let nonce_bytes = crate::random::bytes::<NONCE_LEN>()?;
+        let aad = field_associated_data(context, &self.active);
+        let mut in_out = plain.as_bytes().to_vec();
+        key.seal_in_place_append_tag(
+            Nonce::assume_unique_for_key(nonce_bytes),
+            Aad::from(aad.as_bytes()),
+            &mut in_out,
+        )
+        .map_err(|_| AppError::Internal(format!("sealing {context} failed")))?;
+        let mut stored = nonce_bytes.to_vec();
+        stored.extend_from_slice(&in_out);
+        Ok(SealedField {
+            master_key_id: self.active.clone(),
+            sealed: BASE64.encode(stored),
+        })
+    }
+
+    /// Opens a value sealed by [`seal_field`](Self::seal_field) for `context`; fails if its
+    /// master key is unknown, or the value was altered or moved to another place.
+    pub fn open_field(&self, context: &str, field: &SealedField) -> Result<String, AppError> {
+        let key = self.keys.get(&field.master_key_id).ok_or_else(|| {
+            AppError::Internal(format!(
+                "{context} sealed by unknown master key `{}`",
+                field.master_key_id
+            ))
+        })?;
+        let failed = || AppError::Internal(format!("{context} failed authentication"));
+        let mut stored = BASE64.decode(&field.sealed).map_err(|_| failed())?;
+        if stored.len() < NONCE_LEN {
+            return Err(failed());
+        }
+        let mut in_out = stored.split_off(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(&stored).map_err(|_| failed())?;
+        let aad = field_associated_data(context, &field.master_key_id);
+        let plain = key
+            .open_in_place(nonce, Aad::from(aad.as_bytes()), &mut in_out)
+            .map_err(|_| failed())?;
+        let text = String::from_utf8(plain.to_vec()).map_err(|_| failed());
+        zeroize::Zeroize::zeroize(&mut in_out);
+        text
+    }
+}
+
+fn field_associated_data(context: &str, master_key_id: &str) -> String {
+    format!("portcullis-field-v1|{context}|{master_key_id}")
+}
+
 fn associated_data(key_id: &str, generation: i64, master_key_id: &str) -> String {
     format!("portcullis-secret-v1|{key_id}|{generation}|{master_key_id}")
 }
@@ -225,6 +294,59 @@ mod tests {
             MasterKeyring::new("mk2", vec![("mk2".into(), Secret::new(vec![2; 32]))]).unwrap();
         assert!(without_old.open(&new).is_ok());
         assert!(without_old.open(&old).is_err());
+    }
+
+    #[test]
+    fn fields_open_only_in_their_place_and_under_a_known_key() {
+        let sealed = ring("mk1")
+            .seal_field("accounts.anti_phishing_code|acc_1", "Blue42")
+            .unwrap();
+        assert_eq!(sealed.master_key_id, "mk1");
+        assert!(!sealed.sealed.contains("Blue42"));
+        let again = ring("mk1")
+            .seal_field("accounts.anti_phishing_code|acc_1", "Blue42")
+            .unwrap();
+        assert_ne!(sealed.sealed, again.sealed, "a fresh nonce every time");
+        let opened = ring("mk2").open_field("accounts.anti_phishing_code|acc_1", &sealed);
+        assert_eq!(
+            opened.unwrap(),
+            "Blue42",
+            "opens under its own key, active or not"
+        );
+        assert!(
+            ring("mk1")
+                .open_field("accounts.anti_phishing_code|acc_2", &sealed)
+                .is_err(),
+            "moved to another row"
+        );
+        let relabelled = SealedField {
+            master_key_id: "mk2".into(),
+            ..sealed.clone()
+        };
+        assert!(
+            ring("mk1")
+                .open_field("accounts.anti_phishing_code|acc_1", &relabelled)
+                .is_err()
+        );
+        let truncated = SealedField {
+            sealed: "AAAA".into(),
+            ..sealed
+        };
+        assert!(
+            ring("mk1")
+                .open_field("accounts.anti_phishing_code|acc_1", &truncated)
+                .is_err()
+        );
+        let without_mk1 =
+            MasterKeyring::new("mk2", vec![("mk2".into(), Secret::new(vec![2; 32]))]).unwrap();
+        let lost = ring("mk1")
+            .seal_field("outbox.body_text|ntf_1", "x")
+            .unwrap();
+        assert!(
+            without_mk1
+                .open_field("outbox.body_text|ntf_1", &lost)
+                .is_err()
+        );
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub struct SweepReport {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RewrapReport {
     pub resealed: usize,
+    /// Values kept sealed at rest (anti-phishing codes, notice bodies) sealed again, or sealed
+    /// for the first time when they were written in plain text before sealing existed.
+    pub resealed_at_rest: u64,
     pub active_master_key: String,
 }
 
@@ -103,7 +106,8 @@ impl KeyAuthority {
         Ok(report)
     }
 
-    /// Re-seals every HMAC secret that is not under the active master key.
+    /// Re-seals every HMAC secret that is not under the active master key, then every value kept
+    /// sealed at rest (or still in plain text from before sealing).
     pub async fn rewrap_secrets(
         &self,
         actor: &Actor,
@@ -139,9 +143,38 @@ impl KeyAuthority {
             self.store_ref().commit(change.into_set()).await?;
             resealed += page.len();
         }
+        let resealed_at_rest = self.reseal_at_rest(actor, clock, &active).await?;
         Ok(RewrapReport {
             resealed,
+            resealed_at_rest,
             active_master_key: active,
         })
+    }
+
+    /// The values the store keeps sealed at rest, moved to the active master key page by page
+    /// (the store seals and opens them itself), with one audit entry for the lot.
+    async fn reseal_at_rest(
+        &self,
+        actor: &Actor,
+        clock: &dyn Clock,
+        active: &str,
+    ) -> AppResult<u64> {
+        let mut total = 0;
+        loop {
+            let sealed = self.store_ref().reseal_at_rest(REWRAP_PAGE).await?;
+            if sealed == 0 {
+                break;
+            }
+            total += sealed;
+        }
+        if total > 0 {
+            let change = Change::new(actor, clock.now()).audit(
+                "values_at_rest.rewrapped",
+                format!("master_key:{active}"),
+                json!({ "count": total }),
+            );
+            self.store_ref().commit(change.into_set()).await?;
+        }
+        Ok(total)
     }
 }

@@ -495,6 +495,12 @@ pub trait Store:
 
     /// Whether the backend answers (readiness).
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Seals again under the active master key up to `limit` values kept sealed at rest under
+    /// another key, or still in plain text from before they were sealed (anti-phishing codes,
+    /// notice bodies); returns how many. The adapter seals and opens these values itself, so
+    /// use cases only ever see them in plain text.
+    async fn reseal_at_rest(&self, limit: u32) -> StoreResult<u64>;
 }
 
 /// The wall clock, injected so the domain never reads it.

@@ -12,6 +12,7 @@ use args::{Cli, Command, ConfigCommand, MasterKeyCommand};
 use clap::Parser as _;
 use portcullis_app::clock::SystemClock;
 use portcullis_app::ports::Clock as _;
+use portcullis_core::redact::{redact_url_credentials, redact_urls_in};
 use portcullis_server::config::{Config, EXAMPLE, Settings};
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -72,7 +73,9 @@ fn runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 fn fail(error: &anyhow::Error) -> ExitCode {
-    let _ = writeln!(std::io::stderr(), "portcullis: {error:#}");
+    // Errors from the database driver, NATS or HTTP clients may quote a URL with credentials.
+    let message = redact_urls_in(&format!("{error:#}"));
+    let _ = writeln!(std::io::stderr(), "portcullis: {message}");
     ExitCode::from(2)
 }
 
@@ -99,7 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print(&format!(
                 "configuration is valid: listening on {}, database {}\n",
                 settings.listen,
-                redact_url(&settings.database_url)
+                redact_url_credentials(&settings.database_url)
             ))
         }
         Command::Openapi => print(&portcullis_server::openapi::document_json()),
@@ -136,20 +139,6 @@ fn print(text: &str) -> anyhow::Result<ExitCode> {
         .write_all(text.as_bytes())
         .context("writing to stdout")?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Hides a password in a database URL before it is printed.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let credentials = &url[scheme + 3..at];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 fn init_logging(settings: &Settings) {

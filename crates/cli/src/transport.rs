@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt as _;
 use portcullis_app::Actor;
+use portcullis_core::redact::redact_url_credentials;
 use portcullis_server::config::Settings;
 use portcullis_server::extract::InProcessActor;
 use portcullis_server::state::AppState;
@@ -79,7 +80,8 @@ pub fn remote(
                 .send_json(body)
         }
     };
-    let mut response = response.with_context(|| format!("cannot reach {server}"))?;
+    let mut response =
+        response.with_context(|| format!("cannot reach {}", redact_url_credentials(server)))?;
     let status = response.status().as_u16();
     let text = response.body_mut().read_to_string().unwrap_or_default();
     Ok(ApiResponse {

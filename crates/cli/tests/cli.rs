@@ -100,6 +100,64 @@ fn config_example_and_check() {
     assert!(stderr(&bad).contains("listen_prot"), "{}", stderr(&bad));
 }
 
+/// Credentials in a database or server URL, and a secret on a configuration line that does not
+/// parse, never reach the terminal: not in `config check`, not in an error.
+#[test]
+fn secrets_in_urls_and_configuration_are_never_printed() {
+    let home = Home::new();
+    let database = "postgres://portcullis:hunter2@127.0.0.1:9/p?password=hunter2";
+    let check = home
+        .command(&["config", "check"])
+        .env("PORTCULLIS_DATABASE_URL", database)
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&check.stdout).into_owned();
+    assert!(shown.contains("portcullis:***@127.0.0.1:9"), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    let unreachable = home
+        .command(&["accounts", "show", "acc_1"])
+        .env("PORTCULLIS_DATABASE_URL", database)
+        .output()
+        .unwrap();
+    assert!(!unreachable.status.success());
+    assert!(
+        stderr(&unreachable).contains("opening the local store"),
+        "{}",
+        stderr(&unreachable)
+    );
+    assert!(
+        !stderr(&unreachable).contains("hunter2"),
+        "{}",
+        stderr(&unreachable)
+    );
+    let remote = home.run(&[
+        "--server",
+        "http://op:s3cretpw@127.0.0.1:9",
+        "--token",
+        "t",
+        "accounts",
+        "show",
+        "acc_1",
+    ]);
+    assert!(
+        stderr(&remote).contains("cannot reach http://op:***@127.0.0.1:9"),
+        "{}",
+        stderr(&remote)
+    );
+    assert!(!stderr(&remote).contains("s3cretpw"), "{}", stderr(&remote));
+
+    let file = home.dir.path().join("secret.toml");
+    std::fs::write(
+        &file,
+        "exchange_name = \"Exemplar\"\nwebhook_secret = whsec_live_0123456789abcdef\n",
+    )
+    .unwrap();
+    let bad = home.run(&["--config", file.to_str().unwrap(), "config", "check"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("line 2"), "{}", stderr(&bad));
+    assert!(!stderr(&bad).contains("whsec_live"), "{}", stderr(&bad));
+}
+
 #[test]
 fn local_store_commands_and_errors() {
     let home = Home::new();

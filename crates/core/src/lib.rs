@@ -15,6 +15,7 @@ pub mod guard;
 pub mod key;
 pub mod notice;
 pub mod operator;
+pub mod redact;
 pub mod replay;
 pub mod scope;
 pub mod secret;

@@ -13,6 +13,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use portcullis_app::notify::SendError;
 use portcullis_app::ports::OutboxMessage;
+use portcullis_core::redact::redact_url_credentials;
 use std::time::Duration;
 
 /// SMTP replies that mean the recipient cannot ever receive the message (RFC 5321: mailbox
@@ -39,16 +40,6 @@ impl std::fmt::Debug for SmtpSender {
     }
 }
 
-/// A URL with any `user:password@` part hidden.
-pub fn without_credentials(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}***{}", &url[..scheme + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// Plain `smtp://` with credentials and no `tls=required`: the login would cross the network
 /// in clear text.
 fn sends_password_in_clear(url: &str) -> bool {
@@ -66,7 +57,7 @@ impl SmtpSender {
         if sends_password_in_clear(url) {
             return Err(NotifyError::Config(format!(
                 "smtp_url {} would send its password unencrypted: use smtps:// or add ?tls=required",
-                without_credentials(url)
+                redact_url_credentials(url)
             )));
         }
         let from: Mailbox = from.parse().map_err(|e| {
@@ -77,7 +68,7 @@ impl SmtpSender {
             .map_err(|e| {
                 NotifyError::Config(format!(
                     "smtp_url {} is not usable: {e}",
-                    without_credentials(url)
+                    redact_url_credentials(url)
                 ))
             })?
             .timeout(Some(timeout))
@@ -86,7 +77,7 @@ impl SmtpSender {
             transport,
             from,
             domain,
-            server: without_credentials(url),
+            server: redact_url_credentials(url),
         })
     }
 

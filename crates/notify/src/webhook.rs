@@ -9,6 +9,7 @@
 use async_trait::async_trait;
 use portcullis_app::notify::SendError;
 use portcullis_app::ports::{Clock, OutboxMessage};
+use portcullis_core::redact::redact_urls_in;
 use portcullis_core::secret::Secret;
 use portcullis_core::webhook::{DELIVERY_ID_HEADER, SIGNATURE_HEADER, sign_webhook};
 use std::sync::Arc;
@@ -82,7 +83,12 @@ impl WebhookSender {
             .header(SIGNATURE_HEADER, &signature)
             .header(DELIVERY_ID_HEADER, &message.id)
             .send(body)
-            .map_err(|e| SendError::Transient(format!("webhook request failed: {e}")))?;
+            .map_err(|e| {
+                // The HTTP client may quote the URL, which can carry a token: never into logs
+                // or the outbox's last error.
+                let error = redact_urls_in(&e.to_string());
+                SendError::Transient(format!("webhook request failed: {error}"))
+            })?;
         classify_status(response.status().as_u16())
     }
 }

@@ -95,7 +95,7 @@ async fn announce_changes(
 
 async fn sqlite_at(path: &std::path::Path) -> Arc<dyn Store> {
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+    portcullis_store::open(&url, portcullis_store::testing::keyring())
         .await
         .unwrap()
 }
@@ -295,7 +295,7 @@ async fn webhook_transient_failures_are_retried_on_postgres() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     transient_failures_back_off_then_deliver(
-        portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+        portcullis_store::open(&url, portcullis_store::testing::keyring())
             .await
             .unwrap(),
     )

@@ -191,8 +191,10 @@ impl Config {
                     path: path.to_owned(),
                     source,
                 })?;
-                text.parse::<toml::Table>()
-                    .map_err(|e| ConfigError::Invalid(format!("{}: {e}", path.display())))?
+                text.parse::<toml::Table>().map_err(|e| {
+                    let what = crate::config_errors::syntax_error(&text, &e);
+                    ConfigError::Invalid(format!("{}: {what}", path.display()))
+                })?
             }
             None => toml::Table::new(),
         };
@@ -207,8 +209,9 @@ impl Config {
             }
             table.insert(key.to_ascii_lowercase(), env_value(&value));
         }
-        Config::deserialize(toml::Value::Table(table)).map_err(|e| {
-            ConfigError::Invalid(format!("{e} (file keys and PORTCULLIS_* variables share one list: see `portcullis config example`)"))
+        Config::deserialize(toml::Value::Table(table.clone())).map_err(|e| {
+            let what = crate::config_errors::scrubbed(&e.to_string(), &table);
+            ConfigError::Invalid(format!("{what} (file keys and PORTCULLIS_* variables share one list: see `portcullis config example`)"))
         })
     }
 

@@ -490,7 +490,11 @@ pub struct HealthDto {
 /// `POST /v1/secrets/rewrap` result.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct RewrapDto {
+    /// HMAC secrets sealed again under the active master key.
     pub resealed: usize,
+    /// Anti-phishing codes and notice bodies sealed again (or sealed for the first time, when
+    /// they were stored in plain text before they were sealed at rest).
+    pub resealed_at_rest: u64,
     pub active_master_key: String,
 }
 
@@ -577,7 +581,7 @@ pub struct OutboxEntryDto {
     pub account: String,
     /// `email` or `webhook`.
     pub channel: String,
-    /// The e-mail address or webhook URL.
+    /// The e-mail address or webhook URL (with any credentials in it shown as `***`).
     pub recipient: String,
     pub subject: String,
     /// `pending`, `delivered` or `dead`.
@@ -596,7 +600,13 @@ impl From<portcullis_app::ports::OutboxEntry> for OutboxEntryDto {
             id: message.id,
             account: message.account,
             channel: message.channel.as_str().to_owned(),
-            recipient: message.recipient,
+            // A webhook URL may carry credentials (`user:pass@`, `?token=`); addresses do not.
+            recipient: match message.channel {
+                portcullis_app::ports::Channel::Webhook => {
+                    portcullis_core::redact::redact_url_credentials(&message.recipient)
+                }
+                portcullis_app::ports::Channel::Email => message.recipient,
+            },
             subject: message.subject,
             status: entry.status.as_str().to_owned(),
             attempts: entry.attempts,

@@ -111,6 +111,7 @@ impl From<AppError> for ApiError {
             AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::Internal(detail) => {
+                let detail = portcullis_core::redact::redact_urls_in(detail);
                 tracing::error!(detail = %detail, "internal error");
                 StatusCode::INTERNAL_SERVER_ERROR
             }

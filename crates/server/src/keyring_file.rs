@@ -7,7 +7,8 @@
 //! mk-20261122 = "base64 of 32 random bytes"
 //! ```
 //!
-//! In the embedded default the file is created with one fresh key on first start (mode 0600).
+//! In the embedded default the file is created with one fresh key on first start (mode 0600,
+//! in directories created 0700).
 //! A new key is added with `portcullis master-key new`; `portcullis keys rewrap` then moves
 //! every secret to it, after which old keys can be removed from the file.
 
@@ -126,10 +127,35 @@ pub fn add_key(path: &Path, now: UnixMillis) -> Result<String, KeyringFileError>
     Ok(id)
 }
 
+/// Creates `path` (and any missing parent) with mode 0700, so that nothing written inside is
+/// ever reachable by others. A directory that exists already is left as it is (it may be one
+/// the operator shares on purpose), with a warning when others can enter it.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(path)?.permissions().mode();
+            if mode & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777), "directory holding the database or keyring is open to other users; chmod 700 it");
+            }
+        }
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(path)
+}
+
 fn write_private(path: &Path, text: &str) -> Result<(), KeyringFileError> {
     use std::io::Write as _;
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| io(path, e))?;
+        create_private_dir(parent).map_err(|e| io(path, e))?;
     }
     let temporary = path.with_extension("toml.tmp");
     let mut options = std::fs::OpenOptions::new();
@@ -140,6 +166,14 @@ fn write_private(path: &Path, text: &str) -> Result<(), KeyringFileError> {
         options.mode(0o600);
     }
     let mut file = options.open(&temporary).map_err(|e| io(path, e))?;
+    // The mode above applies only to a file it creates: a temporary file left behind by a
+    // crash keeps its own, so it is set again before the keys are written.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| io(path, e))?;
+    }
     file.write_all(text.as_bytes()).map_err(|e| io(path, e))?;
     file.sync_all().map_err(|e| io(path, e))?;
     std::fs::rename(&temporary, path).map_err(|e| io(path, e))
@@ -165,6 +199,30 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o077, 0, "keyring must not be readable by others");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_keyring_and_its_directories_are_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a").join("b").join("master-keys.toml");
+        // A temporary file a crash left behind, readable by everyone.
+        create_private_dir(path.parent().unwrap()).unwrap();
+        let leftover = path.with_extension("toml.tmp");
+        std::fs::write(&leftover, "").unwrap();
+        std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o644)).unwrap();
+        load_or_create(&path, true, UnixMillis(1)).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        // An existing directory is left as the operator made it.
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o750)).unwrap();
+        create_private_dir(&shared).unwrap();
+        assert_eq!(mode(&shared), 0o750);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod center;
 pub mod client;
 pub mod config;
+mod config_errors;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -40,7 +41,7 @@ use tower_http::timeout::TimeoutLayer;
 pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcullis, AppError> {
     let embedded = settings.database_url.starts_with("sqlite:");
     if embedded {
-        std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
+        keyring_file::create_private_dir(&settings.data_dir).map_err(|e| {
             AppError::Internal(format!(
                 "cannot create data directory {}: {e}",
                 settings.data_dir.display()
@@ -50,11 +51,12 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
     let keyring = keyring_file::load_or_create(&settings.keyring_file, true, clock.now())
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let risk_policy = load_risk_policy(settings)?;
-    let store = portcullis_store::open(&settings.database_url, keyring.audit_keys()).await?;
+    let keyring = Arc::new(keyring);
+    let store = portcullis_store::open(&settings.database_url, keyring.clone()).await?;
     let app = Portcullis::start(
         store,
         clock,
-        Arc::new(keyring),
+        keyring,
         settings.key_policy,
         risk_policy,
         settings.guard.clone(),

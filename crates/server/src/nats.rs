@@ -7,6 +7,7 @@
 use async_nats::jetstream::{self, AckKind, consumer::AckPolicy, consumer::pull};
 use futures::StreamExt as _;
 use portcullis_app::{Actor, Portcullis};
+use portcullis_core::redact::{redact_url_credentials, redact_urls_in};
 use tokio::sync::watch;
 
 /// Where the event stream is.
@@ -25,7 +26,9 @@ pub async fn consume(app: Portcullis, settings: NatsSettings, mut stop: watch::R
             _ = stop.changed() => return,
             result = run(&app, &settings) => {
                 if let Err(error) = result {
-                    tracing::warn!(%error, url = %settings.url, "NATS consumer stopped; retrying in 1 s");
+                    let url = redact_url_credentials(&settings.url);
+                    let error = redact_urls_in(&error);
+                    tracing::warn!(%error, %url, "NATS consumer stopped; retrying in 1 s");
                 }
             }
         }

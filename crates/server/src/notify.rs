@@ -70,7 +70,7 @@ impl std::fmt::Debug for SmtpSettings {
         f.debug_struct("SmtpSettings")
             .field(
                 "url",
-                &portcullis_notify::smtp::without_credentials(self.url.expose()),
+                &portcullis_core::redact::redact_url_credentials(self.url.expose()),
             )
             .field("from", &self.from)
             .finish()

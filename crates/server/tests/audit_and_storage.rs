@@ -1,4 +1,5 @@
-//! What storage holds: no HMAC secret in plain text (SQLite file, PostgreSQL dump), an audit
+//! What storage holds: no HMAC secret, anti-phishing code or cancel link in plain text (SQLite
+//! file, PostgreSQL dump), an audit
 //! chain that names the exact entry someone tampered with, secrets that move to a new master
 //! key, and the OpenAPI document kept in the repository.
 
@@ -6,8 +7,12 @@
 
 mod common;
 
+use common::guard::{enrol_totp, grant, signs_in_from};
 use common::{Backend, TestServer, sign_hmac};
+use portcullis_app::clock::ManualClock;
+use portcullis_server::notify::Sensitive;
 use serde_json::json;
+use std::sync::Arc;
 
 async fn issue_keys(server: &TestServer, n: usize) -> Vec<(String, String, String)> {
     let admin = server.admin();
@@ -106,6 +111,95 @@ async fn secrets_are_never_stored_in_plain_text(backend: Backend) {
     );
 }
 
+/// A server with both official channels configured (neither reachable: the messages only need
+/// to be queued).
+async fn server_with_channels(backend: Backend) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("portcullis.db").display()
+        ),
+        Backend::Postgres => common::fresh_postgres_database().await,
+    };
+    let clock = Arc::new(ManualClock::new(common::START));
+    TestServer::start_on_with(dir, url, clock, |config| {
+        config.exchange_name = "Exemplar".into();
+        config.smtp_url = Sensitive::new("smtp://127.0.0.1:9");
+        config.smtp_from = "Exemplar Security <security@exemplar.example>".into();
+        config.webhook_url = "http://127.0.0.1:9/hook".into();
+        config.webhook_secret = Sensitive::new("whsec_0123456789abcdef");
+        config.notify_interval_ms = 3_600_000;
+    })
+    .await
+}
+
+/// A widening announced by e-mail and webhook leaves neither the anti-phishing code nor the
+/// cancel link (or its token) anywhere in the database: the outbox bodies and the account's
+/// code are sealed with the keyring, and the change keeps only the token's hash.
+async fn a_backup_reveals_no_anti_phishing_code_or_cancel_link(backend: Backend) {
+    const CODE: &str = "Heron7731";
+    let server = server_with_channels(backend).await;
+    let admin = server.admin();
+    let account = json!({ "id": "acc_p", "email": "ada@example.com", "anti_phishing_code": CODE });
+    assert_eq!(admin.post("/v1/accounts", &account).await.status, 201);
+    signs_in_from(&server, "acc_p", "203.0.113.7").await;
+    let key = admin
+        .post("/v1/accounts/acc_p/keys", &json!({ "label": "bot", "scopes": ["read", "trade"], "ip_allowlist": ["203.0.113.7"] }))
+        .await;
+    let key_id = key.body["key"]["key_id"].as_str().unwrap().to_owned();
+    let app = enrol_totp(&server, "acc_p").await;
+    let token = grant(&server, "acc_p", &app).await;
+    let widen = json!({ "scopes": ["read", "trade", "withdraw"], "step_up_grant": token });
+    let pending = admin.patch(&format!("/v1/keys/{key_id}"), &widen).await;
+    assert_eq!(pending.status, 202, "{}", pending.text);
+    let cancel_url = pending.body["cancel_url"].as_str().unwrap().to_owned();
+    let (_, cancel_token) = cancel_url.rsplit_once("/cancel/").unwrap();
+    assert!(cancel_token.starts_with("pcx_"), "{cancel_url}");
+
+    let outbox = admin.get("/v1/outbox?account=acc_p").await;
+    let widening: Vec<&str> = (outbox.body.as_array().unwrap().iter())
+        .filter(|m| {
+            m["subject"].as_str().unwrap().contains("withdraw")
+                || m["subject"] == "widening.pending"
+        })
+        .map(|m| m["channel"].as_str().unwrap())
+        .collect();
+    assert!(
+        widening.contains(&"email") && widening.contains(&"webhook"),
+        "the widening was announced on both channels: {}",
+        outbox.text
+    );
+    let shown = admin.get("/v1/accounts/acc_p").await;
+    assert_eq!(shown.body["anti_phishing_code_set"], true, "{}", shown.text);
+    assert!(
+        !shown.text.contains(CODE),
+        "the API never shows the code back"
+    );
+
+    let bytes = database_bytes(&server).await;
+    assert!(
+        contains(&bytes, "acc_p"),
+        "the dump is real: it holds the account"
+    );
+    assert!(
+        contains(&bytes, "ada@example.com"),
+        "e-mail addresses are still plain"
+    );
+    assert!(
+        !contains(&bytes, CODE),
+        "the anti-phishing code is stored in plain text"
+    );
+    assert!(
+        !contains(&bytes, cancel_token),
+        "a cancel token is stored in plain text"
+    );
+    assert!(
+        !contains(&bytes, &cancel_token[..16]),
+        "part of a cancel token is stored"
+    );
+}
+
 async fn tamper(server: &TestServer, sql: &str) {
     server.execute_sql(sql).await;
 }
@@ -163,9 +257,14 @@ async fn rewrap_moves_every_secret_to_a_new_master_key(backend: Backend) {
     let report = server.admin().post("/v1/secrets/rewrap", &json!({})).await;
     assert_eq!(report.status, 200, "{}", report.text);
     assert_eq!(report.body["resealed"], 3);
+    assert_eq!(
+        report.body["resealed_at_rest"], 1,
+        "the account's anti-phishing code follows the new master key"
+    );
     assert_eq!(report.body["active_master_key"], new_id.as_str());
     let again = server.admin().post("/v1/secrets/rewrap", &json!({})).await;
     assert_eq!(again.body["resealed"], 0);
+    assert_eq!(again.body["resealed_at_rest"], 0);
 
     // Drop every other master key: the secrets still open, so they really moved.
     let text = std::fs::read_to_string(&keyring_file).unwrap();
@@ -184,6 +283,12 @@ async fn rewrap_moves_every_secret_to_a_new_master_key(backend: Backend) {
             true
         );
     }
+    let account = server.admin().get("/v1/accounts/acc_s").await;
+    assert_eq!(
+        account.status, 200,
+        "the sealed anti-phishing code opens under the new key alone: {}",
+        account.text
+    );
 }
 
 async fn readiness_reports_the_backend(backend: Backend) {
@@ -252,6 +357,7 @@ async fn a_long_verification_outlives_the_request_timeout(backend: Backend) {
 on_both_backends!(
     a_long_verification_outlives_the_request_timeout,
     secrets_are_never_stored_in_plain_text,
+    a_backup_reveals_no_anti_phishing_code_or_cancel_link,
     audit_verify_names_the_tampered_entry,
     audit_verify_finds_a_removed_entry,
     rewrap_moves_every_secret_to_a_new_master_key,

@@ -1,6 +1,8 @@
 //! Column encodings shared by both backends: how domain values become TEXT and BIGINT columns
 //! and come back. A row that does not decode is a backend error naming the row, never a panic.
 
+use crate::at_rest;
+use portcullis_app::keyring::MasterKeyring;
 use portcullis_app::ports::{
     Channel, Operator, OutboxEntry, OutboxMessage, OutboxStatus, SealedSecret, StoreError,
     StoreResult,
@@ -56,13 +58,20 @@ pub fn operator(row: &AnyRow) -> StoreResult<Operator> {
     })
 }
 
-pub fn account(row: &AnyRow) -> StoreResult<Account> {
+/// An account, its anti-phishing code opened (see `at_rest`).
+pub fn account(row: &AnyRow, keyring: &MasterKeyring) -> StoreResult<Account> {
+    let id: String = get(row, "id")?;
+    let code: Option<String> = get(row, "anti_phishing_code")?;
+    let sealed_by: Option<String> = get(row, "anti_phishing_sealed_by")?;
+    let anti_phishing_code = code
+        .map(|code| at_rest::open(keyring, at_rest::ANTI_PHISHING_CODE, &id, code, sealed_by))
+        .transpose()?;
     Ok(Account {
-        id: get(row, "id")?,
+        id,
         display_name: get(row, "display_name")?,
         email: get(row, "email")?,
         phone: get(row, "phone")?,
-        anti_phishing_code: get(row, "anti_phishing_code")?,
+        anti_phishing_code,
         created_at: millis(row, "created_at")?,
         updated_at: millis(row, "updated_at")?,
         version: get(row, "version")?,
@@ -143,18 +152,31 @@ pub fn maybe_text_column(row: &AnyRow, column: &str) -> StoreResult<Option<Strin
     get(row, column)
 }
 
-pub fn outbox_entry(row: &AnyRow) -> StoreResult<OutboxEntry> {
+/// An outbox entry, its bodies opened (see `at_rest`).
+pub fn outbox_entry(row: &AnyRow, keyring: &MasterKeyring) -> StoreResult<OutboxEntry> {
     let channel: String = get(row, "channel")?;
     let status: String = get(row, "status")?;
+    let id: String = get(row, "id")?;
+    let sealed_by: Option<String> = get(row, "sealed_by")?;
+    let body_text = at_rest::open(
+        keyring,
+        at_rest::BODY_TEXT,
+        &id,
+        get(row, "body_text")?,
+        sealed_by.clone(),
+    )?;
+    let body_html = get::<Option<String>>(row, "body_html")?
+        .map(|html| at_rest::open(keyring, at_rest::BODY_HTML, &id, html, sealed_by))
+        .transpose()?;
     Ok(OutboxEntry {
         message: OutboxMessage {
-            id: get(row, "id")?,
+            id,
             account: get(row, "account")?,
             channel: Channel::parse(&channel).ok_or_else(|| bad("channel", &channel))?,
             recipient: get(row, "recipient")?,
             subject: get(row, "subject")?,
-            body_text: get(row, "body_text")?,
-            body_html: get(row, "body_html")?,
+            body_text,
+            body_html,
             created_at: millis(row, "created_at")?,
             dedupe_key: get(row, "dedupe_key")?,
         },

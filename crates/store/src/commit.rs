@@ -5,11 +5,10 @@
 //! the audit head row. Either way commits run one after another, which keeps the audit chain
 //! linear and makes `change_seq` grow in commit order.
 
+use crate::at_rest::{enqueue, insert_account, update_account};
 use crate::codec::{encode_allowlist, encode_scopes};
 use crate::{Backend, SqlStore, db_error};
-use portcullis_app::ports::{
-    ChangeSet, NewEvent, OutboxMessage, StoreError, StoreResult, StoredDecision, Write,
-};
+use portcullis_app::ports::{ChangeSet, NewEvent, StoreError, StoreResult, StoredDecision, Write};
 use portcullis_core::audit::{AuditDraft, AuditKeys};
 use portcullis_core::key::ApiKey;
 use portcullis_core::time::UnixMillis;
@@ -47,7 +46,7 @@ async fn begin_in_turn(
 
 pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
     let (_turn, mut tx) = begin_in_turn(store).await?;
-    apply_all(&mut tx, store.backend(), change.writes).await?;
+    apply_all(&mut tx, store, change.writes).await?;
     append_audit(&mut tx, store.audit_keys(), change.audit).await?;
     for event in change.events {
         insert_event(&mut tx, event).await?;
@@ -184,11 +183,12 @@ pub async fn append_new_events(
 
 /// Applies `writes` in order; a run of decisions is stored together, in a few statements
 /// instead of one each.
-async fn apply_all(tx: &mut Tx<'_>, backend: Backend, writes: Vec<Write>) -> StoreResult<()> {
+async fn apply_all(tx: &mut Tx<'_>, store: &SqlStore, writes: Vec<Write>) -> StoreResult<()> {
+    let backend = store.backend();
     let mut writes = writes.into_iter().peekable();
     while let Some(write) = writes.next() {
         let Write::InsertDecision(first) = write else {
-            apply(tx, backend, write).await?;
+            apply(tx, store, write).await?;
             continue;
         };
         let mut decisions = vec![first];
@@ -233,7 +233,8 @@ pub(crate) async fn missing_or_changed(
     }
 }
 
-async fn apply(tx: &mut Tx<'_>, backend: Backend, write: Write) -> StoreResult<()> {
+async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<()> {
+    let backend = store.backend();
     match write {
         Write::InsertOperator(op) => {
             let query = sqlx::query("INSERT INTO operators (id, name, role, token_hash, created_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6)")
@@ -249,24 +250,11 @@ async fn apply(tx: &mut Tx<'_>, backend: Backend, write: Write) -> StoreResult<(
                 return Err(StoreError::NotFound(format!("operator {id}")));
             }
         }
-        Write::InsertAccount(a) => {
-            let query = sqlx::query("INSERT INTO accounts (id, display_name, email, phone, anti_phishing_code, created_at, updated_at, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-                .bind(a.id).bind(a.display_name).bind(a.email).bind(a.phone).bind(a.anti_phishing_code)
-                .bind(a.created_at.as_millis()).bind(a.updated_at.as_millis()).bind(a.version);
-            execute(tx, "account", query).await?;
-        }
+        Write::InsertAccount(account) => insert_account(tx, store, account).await?,
         Write::UpdateAccount {
-            account: a,
+            account,
             expected_version,
-        } => {
-            let id = a.id.clone();
-            let query = sqlx::query("UPDATE accounts SET display_name = $1, email = $2, phone = $3, anti_phishing_code = $4, updated_at = $5, version = $6 WHERE id = $7 AND version = $8")
-                .bind(a.display_name).bind(a.email).bind(a.phone).bind(a.anti_phishing_code)
-                .bind(a.updated_at.as_millis()).bind(expected_version + 1).bind(a.id).bind(expected_version);
-            if execute(tx, "account", query).await? == 0 {
-                return Err(missing_or_changed(tx, "accounts", "id", &id).await);
-            }
-        }
+        } => update_account(tx, store, account, expected_version).await?,
         Write::InsertKey(key) => insert_key(tx, key).await?,
         Write::UpdateKey {
             key,
@@ -347,7 +335,7 @@ async fn apply(tx: &mut Tx<'_>, backend: Backend, write: Write) -> StoreResult<(
             crate::sessions::revoke_session(tx, token_hash, at).await?
         }
         Write::InsertDecision(d) => insert_decisions(tx, backend, vec![d]).await?,
-        Write::EnqueueNotification(message) => enqueue(tx, message).await?,
+        Write::EnqueueNotification(message) => enqueue(tx, store, message).await?,
         Write::SaveCheckpoint(c) => {
             let query = sqlx::query(
                 "INSERT INTO engine_checkpoints (name, seq, state) VALUES ($1, $2, $3) \
@@ -373,27 +361,6 @@ async fn apply(tx: &mut Tx<'_>, backend: Backend, write: Write) -> StoreResult<(
             }
         }
     }
-    Ok(())
-}
-
-/// Queues a message; one already queued under the same dedupe key stays as it was, so
-/// announcing one thing twice sends it once.
-async fn enqueue(tx: &mut Tx<'_>, m: OutboxMessage) -> StoreResult<()> {
-    let query = sqlx::query(
-        "INSERT INTO outbox (id, account, channel, recipient, subject, body_text, body_html, created_at, dedupe_key, status, attempts, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10) ON CONFLICT (dedupe_key) DO NOTHING",
-    )
-    .bind(m.id)
-    .bind(m.account)
-    .bind(m.channel.as_str().to_owned())
-    .bind(m.recipient)
-    .bind(m.subject)
-    .bind(m.body_text)
-    .bind(m.body_html)
-    .bind(m.created_at.as_millis())
-    .bind(m.dedupe_key)
-    .bind(m.created_at.as_millis());
-    execute(tx, "outbox message", query).await?;
     Ok(())
 }
 

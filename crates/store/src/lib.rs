@@ -6,8 +6,10 @@
 //! in the two migration folders, which keep the same file names. The conformance suite in
 //! `tests/` runs every story against both.
 
+mod at_rest;
 mod codec;
 mod commit;
+mod files;
 mod guard;
 mod outbox;
 mod passkeys;
@@ -18,8 +20,10 @@ pub mod testing;
 mod wal;
 
 use async_trait::async_trait;
+use portcullis_app::keyring::MasterKeyring;
 use portcullis_app::ports::{ChangeSet, Store, StoreError, StoreResult};
 use portcullis_core::audit::AuditKeys;
+use portcullis_core::redact::redact_url_credentials as redact;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor as _};
 use std::sync::Arc;
@@ -72,16 +76,21 @@ pub struct SqlStore {
     /// The keys that seal audit entries: they come from the keyring, never from the database,
     /// and the seal is computed here because only the commit knows an entry's position.
     audit_keys: Arc<AuditKeys>,
+    /// Seals what a backup must not reveal (anti-phishing codes, notice bodies) as it is
+    /// written and opens it as it is read, so no use case handles ciphertext (`at_rest`).
+    keyring: Arc<MasterKeyring>,
 }
 
 /// Opens the database at `url` (creating an SQLite file if needed) and runs migrations; audit
-/// entries are sealed with `audit_keys`.
-pub async fn open(url: &str, audit_keys: Arc<AuditKeys>) -> StoreResult<Arc<dyn Store>> {
-    Ok(Arc::new(SqlStore::connect(url, audit_keys).await?))
+/// entries are sealed with the keyring's audit keys, and values kept at rest with its master
+/// keys.
+pub async fn open(url: &str, keyring: Arc<MasterKeyring>) -> StoreResult<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::connect(url, keyring).await?))
 }
 
 impl SqlStore {
-    pub async fn connect(url: &str, audit_keys: Arc<AuditKeys>) -> StoreResult<Self> {
+    pub async fn connect(url: &str, keyring: Arc<MasterKeyring>) -> StoreResult<Self> {
+        let audit_keys = keyring.audit_keys();
         let backend = Backend::of_url(url).ok_or_else(|| {
             StoreError::Backend(format!(
                 "unsupported database URL (expected sqlite://PATH or postgres://...): {}",
@@ -90,6 +99,9 @@ impl SqlStore {
         })?;
         install_default_drivers();
         let cannot_open = |e| StoreError::Backend(format!("cannot open {}: {e}", redact(url)));
+        if backend == Backend::Sqlite {
+            files::make_private(url)?;
+        }
         let pool = match backend {
             Backend::Sqlite => sqlite_pool(url, 4).await,
             Backend::Postgres => {
@@ -130,6 +142,7 @@ impl SqlStore {
             wal: Arc::default(),
             sqlite_log,
             audit_keys,
+            keyring,
         })
     }
 
@@ -164,6 +177,11 @@ impl SqlStore {
     /// The keys that seal audit entries.
     pub(crate) fn audit_keys(&self) -> &AuditKeys {
         &self.audit_keys
+    }
+
+    /// The master keys that seal values at rest.
+    pub(crate) fn keyring(&self) -> &MasterKeyring {
+        &self.keyring
     }
 
     /// The synchronous connection for the event log's appends, on an SQLite file.
@@ -215,17 +233,6 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     path.is_file().then(|| path.to_path_buf())
 }
 
-/// Hides a password in a database URL for messages.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
-            Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
-            None => url.to_owned(),
-        },
-        _ => url.to_owned(),
-    }
-}
-
 /// Maps a driver error, telling unique-key and foreign-key violations apart.
 pub(crate) fn db_error(context: &str, error: sqlx::Error) -> StoreError {
     if let Some(database) = error.as_database_error() {
@@ -258,6 +265,10 @@ impl Store for SqlStore {
             .await
             .map(|_| ())
             .map_err(|e| db_error("ping", e))
+    }
+
+    async fn reseal_at_rest(&self, limit: u32) -> StoreResult<u64> {
+        at_rest::reseal(self, limit).await
     }
 }
 

@@ -16,7 +16,7 @@ use portcullis_core::time::UnixMillis;
 
 const COLUMNS: &str = "id, account, channel, recipient, subject, body_text, body_html, \
     created_at, dedupe_key, status, attempts, next_attempt_at, lease_token, lease_until, \
-    last_error, delivered_at";
+    last_error, delivered_at, sealed_by";
 
 const ABANDONED: &str = "attempts used up: the worker sending the last allowed attempt stopped \
     before recording its outcome, or the attempt limit was lowered";
@@ -75,7 +75,7 @@ impl OutboxStore for SqlStore {
             .map_err(|e| db_error("outbox", e))?;
         let mut claimed = Vec::with_capacity(candidates.len());
         for row in &candidates {
-            let mut entry = codec::outbox_entry(row)?;
+            let mut entry = codec::outbox_entry(row, self.keyring())?;
             let take = sqlx::query(
                 "UPDATE outbox SET lease_token = $1, lease_until = $2, attempts = attempts + 1 \
                  WHERE id = $3 AND status = 'pending' AND (lease_until IS NULL OR lease_until <= $4)",
@@ -163,6 +163,8 @@ impl OutboxStore for SqlStore {
             .fetch_all(self.pool())
             .await
             .map_err(|e| db_error("outbox", e))?;
-        rows.iter().map(codec::outbox_entry).collect()
+        rows.iter()
+            .map(|row| codec::outbox_entry(row, self.keyring()))
+            .collect()
     }
 }

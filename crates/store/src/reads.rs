@@ -101,7 +101,7 @@ impl AccountStore for SqlStore {
         self.first_row(
             "accounts",
             sqlx::query("SELECT * FROM accounts WHERE id = $1").bind(id.to_owned()),
-            codec::account,
+            |row| codec::account(row, self.keyring()),
         )
         .await
     }
@@ -111,7 +111,9 @@ impl AccountStore for SqlStore {
             .bind(after.unwrap_or_default().to_owned())
             .bind(i64::from(limit));
         let rows = self.rows("accounts", query).await?;
-        rows.iter().map(codec::account).collect()
+        rows.iter()
+            .map(|row| codec::account(row, self.keyring()))
+            .collect()
     }
 }
 

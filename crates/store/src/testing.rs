@@ -31,12 +31,20 @@ pub async fn fresh_postgres_database(prefix: &str) -> Result<String, String> {
     Ok(format!("{server}/{name}"))
 }
 
-/// Audit keys for tests, derived from a fixed master key (`mk-test`): tests that open a store
-/// seal its audit entries with these, and verify with them.
-pub fn audit_keys() -> std::sync::Arc<portcullis_core::audit::AuditKeys> {
-    match portcullis_core::audit::AuditKeys::derive("mk-test", &[("mk-test", &[7; 32])]) {
-        Ok(keys) => std::sync::Arc::new(keys),
-        // A fixed, valid master key: derivation cannot fail.
-        Err(error) => unreachable!("test audit keys: {error}"),
+/// The keyring of tests: one fixed master key (`mk-test`). Tests open stores with it, so the
+/// store seals its audit entries with [`audit_keys`] and its values at rest with `mk-test`.
+pub fn keyring() -> std::sync::Arc<portcullis_app::keyring::MasterKeyring> {
+    let material = portcullis_core::secret::Secret::new(vec![7; 32]);
+    match portcullis_app::keyring::MasterKeyring::new("mk-test", vec![("mk-test".into(), material)])
+    {
+        Ok(keyring) => std::sync::Arc::new(keyring),
+        // A fixed, valid master key: the keyring cannot be refused.
+        Err(error) => unreachable!("test keyring: {error}"),
     }
+}
+
+/// Audit keys for tests, derived from the test keyring's master key (`mk-test`): tests that
+/// open a store with [`keyring`] seal its audit entries with these, and verify with them.
+pub fn audit_keys() -> std::sync::Arc<portcullis_core::audit::AuditKeys> {
+    keyring().audit_keys()
 }

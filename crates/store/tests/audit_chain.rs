@@ -9,10 +9,12 @@ use portcullis_app::Actor;
 use portcullis_app::audit::{Audit, ChainReport};
 use portcullis_app::clock::ManualClock;
 use portcullis_app::error::AppError;
+use portcullis_app::keyring::MasterKeyring;
 use portcullis_app::ports::{ChangeSet, Store};
 use portcullis_core::audit::{
     AuditDraft, AuditEntry, AuditKeys, ChainBreak, ChainSummary, GENESIS_HASH, SignedHead,
 };
+use portcullis_core::secret::Secret;
 use portcullis_core::time::UnixMillis;
 use portcullis_store::testing::audit_keys;
 use sqlx::AnyPool;
@@ -71,7 +73,9 @@ fn draft(n: i64) -> AuditDraft {
 
 /// Opens the store (running every migration) and commits entries `from..=to`.
 async fn store_with(url: &str, from: i64, to: i64) -> Arc<dyn Store> {
-    let store = portcullis_store::open(url, audit_keys()).await.unwrap();
+    let store = portcullis_store::open(url, portcullis_store::testing::keyring())
+        .await
+        .unwrap();
     for n in from..=to {
         let change = ChangeSet {
             writes: vec![],
@@ -333,9 +337,16 @@ async fn a_rotated_keyring_keeps_the_chain_verifiable(url: String) {
     store_with(&url, 1, 2).await;
     let old: &[u8] = &[7; 32];
     let new: &[u8] = &[9; 32];
-    let rotated =
-        Arc::new(AuditKeys::derive("mk-new", &[("mk-test", old), ("mk-new", new)]).unwrap());
-    let store = portcullis_store::open(&url, rotated.clone()).await.unwrap();
+    let ring = MasterKeyring::new(
+        "mk-new",
+        vec![
+            ("mk-test".into(), Secret::new(old.to_vec())),
+            ("mk-new".into(), Secret::new(new.to_vec())),
+        ],
+    )
+    .unwrap();
+    let rotated = ring.audit_keys();
+    let store = portcullis_store::open(&url, Arc::new(ring)).await.unwrap();
     let change = ChangeSet {
         writes: vec![],
         audit: vec![draft(3)],

@@ -20,7 +20,7 @@ fn withdrawal(id: &str, second: u32) -> String {
 async fn a_failed_decision_commit_rewinds_the_engine() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
-    let store = portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+    let store = portcullis_store::open(&url, portcullis_store::testing::keyring())
         .await
         .unwrap();
     let risk = Risk::start(
@@ -69,7 +69,7 @@ async fn a_failed_decision_commit_rewinds_the_engine() {
 async fn concurrent_decisions_match_a_replay_of_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display());
-    let store = portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+    let store = portcullis_store::open(&url, portcullis_store::testing::keyring())
         .await
         .unwrap();
     let policy = || Policy::default_policy().unwrap();

@@ -25,7 +25,7 @@ async fn an_append_waits_for_another_process_lock_without_blocking_the_runtime()
     let path = dir.path().join("store.db");
     let store = portcullis_store::open(
         &format!("sqlite://{}?mode=rwc", path.display()),
-        portcullis_store::testing::audit_keys(),
+        portcullis_store::testing::keyring(),
     )
     .await
     .unwrap();

@@ -151,7 +151,8 @@ pub async fn events(
     Ok(Json(events))
 }
 
-/// Re-seal every HMAC secret under the active master key (role `admin`).
+/// Re-seal every HMAC secret, anti-phishing code and queued notice under the active master key
+/// (role `admin`).
 #[utoipa::path(
     post, path = "/v1/secrets/rewrap", tag = "keys",
     responses((status = 200, body = RewrapDto), (status = 403, body = ErrorBody)),
@@ -168,6 +169,7 @@ pub async fn rewrap(
         .await?;
     Ok(Json(RewrapDto {
         resealed: report.resealed,
+        resealed_at_rest: report.resealed_at_rest,
         active_master_key: report.active_master_key,
     }))
 }

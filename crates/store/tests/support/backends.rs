@@ -13,7 +13,7 @@ pub async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
         dir.path().join("store.db").display()
     );
     (
-        portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+        portcullis_store::open(&url, portcullis_store::testing::keyring())
             .await
             .unwrap(),
         dir,
@@ -26,7 +26,7 @@ pub async fn postgres() -> (Arc<dyn Store>, tempfile::TempDir) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     (
-        portcullis_store::open(&url, portcullis_store::testing::audit_keys())
+        portcullis_store::open(&url, portcullis_store::testing::keyring())
             .await
             .unwrap(),
         tempfile::tempdir().unwrap(),
