@@ -88,6 +88,17 @@ impl Operators {
         if operator.revoked_at.is_some() {
             return Ok(operator);
         }
+        // Without an admin token nobody could create operators or revoke a leaked token any
+        // more, short of editing the database.
+        if operator.role == Role::Admin {
+            let admins = self.store.list_operators().await?;
+            let live = |o: &&Operator| o.role == Role::Admin && o.revoked_at.is_none();
+            if !admins.iter().filter(live).any(|o| o.id != operator.id) {
+                return Err(AppError::Conflict(
+                    "this is the last admin token: create another admin before revoking it".into(),
+                ));
+            }
+        }
         let now = self.clock.now();
         let change = Change::new(actor, now)
             .write(Write::RevokeOperator {

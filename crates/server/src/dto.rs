@@ -471,6 +471,7 @@ pub struct EventDto {
 
 /// Paging parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
     /// Return items after this position (a sequence number or an id).
@@ -563,6 +564,7 @@ pub struct PolicyReloadDto {
 
 /// `GET /v1/outbox` filters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OutboxQuery {
     /// Only this account's messages.

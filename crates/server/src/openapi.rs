@@ -69,3 +69,42 @@ pub fn document_json() -> String {
     text.push('\n');
     text
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    /// A parameter declared in the path must be in the path's template, and every placeholder
+    /// of the template must be declared: a query parameter declared as a path parameter misleads
+    /// every client generated from the document.
+    #[test]
+    fn every_path_parameter_is_in_its_path_and_every_placeholder_declared() {
+        let document: serde_json::Value = serde_json::from_str(&super::document_json()).unwrap();
+        for (path, operations) in document["paths"].as_object().unwrap() {
+            for (method, operation) in operations.as_object().unwrap() {
+                let parameters = operation["parameters"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                let declared: Vec<&str> = parameters
+                    .iter()
+                    .filter(|p| p["in"] == "path")
+                    .map(|p| p["name"].as_str().unwrap())
+                    .collect();
+                for name in &declared {
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: `{name}` is declared in the path but is not in it"
+                    );
+                }
+                for placeholder in path.split('{').skip(1) {
+                    let name = placeholder.split('}').next().unwrap();
+                    assert!(
+                        declared.contains(&name),
+                        "{method} {path}: `{name}` is not declared"
+                    );
+                }
+            }
+        }
+    }
+}

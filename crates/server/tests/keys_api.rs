@@ -438,6 +438,37 @@ async fn roles_and_tokens(backend: Backend) {
         .post("/v1/operators", &json!({ "name": "x", "role": "root" }))
         .await;
     assert_eq!(bad_role.body["error"]["code"], "invalid_role");
+
+    // The last admin token cannot be revoked (nobody could manage operators any more); once
+    // there is another, it can.
+    let admin_id = |body: &serde_json::Value, name_start: &str| {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["role"] == "admin" && o["name"].as_str().unwrap().starts_with(name_start))
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let first = admin_id(&operators.body, "test-admin");
+    let last = server
+        .admin()
+        .post(&format!("/v1/operators/{first}/revoke"), &json!({}))
+        .await;
+    assert_eq!(last.status, 409, "{}", last.text);
+    let second = server.operator("admin").await;
+    let listed = second.get("/v1/operators").await;
+    let revoked = second
+        .post(
+            &format!(
+                "/v1/operators/{}/revoke",
+                admin_id(&listed.body, "test-admin")
+            ),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
 }
 
 async fn accounts_validate_and_page(backend: Backend) {

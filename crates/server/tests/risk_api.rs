@@ -65,10 +65,28 @@ async fn ingest_reports_lines_and_ignores_duplicates(backend: Backend) {
         (json!(0), json!(3))
     );
     assert!(again.body["decisions"].as_array().unwrap().is_empty());
+    // A line that is not UTF-8, or nests absurdly deep, is refused alone: the others go ahead.
+    let mut mixed = b"\xff\xfe\n".to_vec();
+    let deep = format!(
+        r#"{{"id":"deep","ts":"{}","type":"login","account":"acc_r","method":"password","success":true,"x":{}1{}}}"#,
+        at(1),
+        "[".repeat(127),
+        "]".repeat(127)
+    );
+    let fine = json!({ "id": "fine", "ts": at(1), "type": "login", "account": "acc_r", "method": "password", "success": true });
+    mixed.extend_from_slice(format!("{deep}\n{fine}\n").as_bytes());
     let bad = feed
-        .post_raw("/v1/events", vec![0xff, 0xfe], "application/x-ndjson")
+        .post_raw("/v1/events", mixed, "application/x-ndjson")
         .await;
-    assert_eq!(bad.body["error"]["code"], "invalid_utf8");
+    assert_eq!(bad.status, 200, "{}", bad.text);
+    assert_eq!(bad.body["accepted"], 1, "{}", bad.text);
+    let rejected = bad.body["rejected"].as_array().unwrap();
+    assert_eq!(
+        (rejected[0]["line"].clone(), rejected[1]["line"].clone()),
+        (json!(1), json!(2))
+    );
+    assert!(rejected[0]["reason"].as_str().unwrap().contains("UTF-8"));
+    assert!(rejected[1]["reason"].as_str().unwrap().contains("nested"));
     let analyst = server.operator("analyst").await;
     assert_eq!(
         analyst
@@ -80,7 +98,7 @@ async fn ingest_reports_lines_and_ignores_duplicates(backend: Backend) {
     let metrics = analyst.get("/metrics").await;
     for expected in [
         "portcullis_rule_hits_total{rule=\"call_during_escalation\"} 1",
-        "portcullis_engine_refused_lines_total 4",
+        "portcullis_engine_refused_lines_total 6",
     ] {
         assert!(
             metrics.text.contains(expected),

@@ -209,6 +209,21 @@ impl Risk {
         Ok(())
     }
 
+    /// As [`Risk::ingest`], from raw bytes: a line that is not UTF-8 is refused on its own,
+    /// as the contract says of any bad line, and the rest of the batch goes ahead.
+    pub async fn ingest_bytes(&self, actor: &Actor, bytes: &[u8]) -> AppResult<IngestReport> {
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            return self.ingest(actor, text).await;
+        }
+        let (text, not_utf8) = portcullis_core::contract::utf8_lines(bytes);
+        let mut report = self.ingest(actor, &text).await?;
+        self.refused_lines
+            .fetch_add(not_utf8.len() as u64, Ordering::Relaxed);
+        report.rejected.extend(not_utf8);
+        report.rejected.sort_by_key(|error| error.line);
+        Ok(report)
+    }
+
     /// Stores every valid line, then decides what asks for a decision.
     pub async fn ingest(&self, actor: &Actor, text: &str) -> AppResult<IngestReport> {
         actor.require(Permission::IngestEvents)?;

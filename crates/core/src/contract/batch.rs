@@ -5,6 +5,10 @@ use super::model::ContractEvent;
 
 /// The longest line accepted (events are a few hundred bytes; this leaves room).
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// The deepest nesting of objects and arrays accepted. An event nests three levels at most;
+/// far deeper lines would be stored but could not be read back by JSON readers with a
+/// recursion limit (serde_json's is 128), so they are refused at the door.
+pub const MAX_DEPTH: usize = 32;
 
 /// A line that was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +30,11 @@ pub struct ParsedBatch {
 pub fn parse_line(line: &str) -> Result<ContractEvent, String> {
     if line.len() > MAX_LINE_BYTES {
         return Err(format!("line is longer than {MAX_LINE_BYTES} bytes"));
+    }
+    if nesting_depth(line) > MAX_DEPTH {
+        return Err(format!(
+            "objects and arrays are nested deeper than {MAX_DEPTH} levels"
+        ));
     }
     // The shortcuts first (each declines what it is not sure of), the derived reader last.
     let fast = super::flat::read(line).or_else(|| super::wire::read(line));
@@ -53,6 +62,54 @@ pub fn parse_lines(text: &str) -> ParsedBatch {
         }
     }
     batch
+}
+
+/// How deep objects and arrays nest in `line` (brackets inside strings do not count). A line
+/// with few brackets cannot nest deeply, so the exact scan runs only on the rare line with
+/// many: the common case is one vectorised count.
+fn nesting_depth(line: &str) -> usize {
+    let bytes = line.as_bytes();
+    let opening = bytes.iter().filter(|&&b| b == b'{' || b == b'[').count();
+    if opening <= MAX_DEPTH {
+        return opening;
+    }
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        match (in_string, escaped, b) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') => in_string = false,
+            (true, false, _) => {}
+            (false, _, b'"') => in_string = true,
+            (false, _, b'{' | b'[') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// A batch's bytes as text, line by line: a line that is not UTF-8 is refused on its own (and
+/// left blank in the text, so the other lines keep their numbers), instead of the whole batch.
+pub fn utf8_lines(bytes: &[u8]) -> (String, Vec<LineError>) {
+    let mut text = String::with_capacity(bytes.len());
+    let mut errors = Vec::new();
+    for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
+        if index > 0 {
+            text.push('\n');
+        }
+        match std::str::from_utf8(line) {
+            Ok(line) => text.push_str(line),
+            Err(error) => errors.push(LineError {
+                line: index + 1,
+                reason: format!("not UTF-8 (byte {})", error.valid_up_to() + 1),
+            }),
+        }
+    }
+    (text, errors)
 }
 
 /// serde's message without its position suffix (the line number says where).

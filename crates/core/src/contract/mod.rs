@@ -14,7 +14,9 @@ mod flat;
 mod model;
 mod wire;
 
-pub use batch::{LineError, MAX_LINE_BYTES, ParsedBatch, parse_line, parse_lines};
+pub use batch::{
+    LineError, MAX_DEPTH, MAX_LINE_BYTES, ParsedBatch, parse_line, parse_lines, utf8_lines,
+};
 pub use model::{Attestation, ContactChannel, ContractEvent, EventBody, EventError, LoginMethod};
 
 #[cfg(test)]

@@ -310,3 +310,38 @@ fn the_fast_reader_never_accepts_what_the_derived_one_reads_differently() {
     }
     assert!(checked > 500);
 }
+
+#[test]
+fn deeply_nested_lines_are_refused_and_ordinary_ones_are_not() {
+    let nested = |depth: usize| {
+        format!(
+            r#"{{"id":"n","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"password","success":true,"extra":{}1{}}}"#,
+            "[".repeat(depth),
+            "]".repeat(depth)
+        )
+    };
+    assert!(parse_line(&nested(MAX_DEPTH - 1)).is_ok());
+    let refused = parse_line(&nested(127)).unwrap_err();
+    assert!(refused.contains("nested"), "{refused}");
+    // Brackets inside texts are not nesting.
+    let texts = format!(
+        r#"{{"id":"t","ts":"2025-07-28T14:00:00.000Z","type":"contact.reported","account":"a","channel":"other","from":"{}","claimed":"x\"[{{","contacted_at":"2025-07-28T13:00:00.000Z"}}"#,
+        "[{".repeat(200)
+    );
+    assert!(parse_line(&texts).is_ok(), "{texts}");
+}
+
+#[test]
+fn a_line_that_is_not_utf8_is_refused_alone() {
+    let mut bytes = br#"{"id":"ok1","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"password","success":true}"#.to_vec();
+    bytes.extend_from_slice(b"\n{\"id\":\"bad\xff\"}\n");
+    bytes.extend_from_slice(br#"{"id":"ok2","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"password","success":true}"#);
+    let (text, errors) = utf8_lines(&bytes);
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].line, 2);
+    assert!(errors[0].reason.contains("UTF-8"));
+    let batch = parse_lines(&text);
+    let accepted: Vec<usize> = batch.events.iter().map(|(line, _)| *line).collect();
+    assert_eq!(accepted, vec![1, 3], "the other lines keep their numbers");
+    assert!(batch.errors.is_empty());
+}

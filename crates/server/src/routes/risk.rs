@@ -31,7 +31,7 @@ pub async fn ingest(
     Operator(actor): Operator,
     body: Bytes,
 ) -> ApiResult<Json<IngestReportDto>> {
-    let report = state.app.risk.ingest(&actor, utf8(&body)?).await?;
+    let report = state.app.risk.ingest_bytes(&actor, &body).await?;
     Ok(Json(IngestReportDto {
         accepted: report.accepted,
         duplicates: report.duplicates,
