@@ -12,6 +12,7 @@ pub mod dto;
 pub mod error;
 pub mod extract;
 pub mod guard_dto;
+mod json_errors;
 pub mod keyring_file;
 pub mod limits;
 pub mod metrics;
@@ -203,6 +204,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,
         ]))
+        .layer(axum::middleware::map_response(json_errors::shape))
         .with_state(state)
 }
 

@@ -1,0 +1,120 @@
+//! One error shape for every failure. Handlers answer with `ApiError`, but some refusals are
+//! made before a handler runs, by axum's extractors and layers (a query string that does not
+//! parse, a path that is not UTF-8, a body over the size limit, a timeout), and those come as
+//! plain text. This layer, outermost, rewrites any error response that is neither JSON nor one
+//! of the customer pages' HTML into `{"error": {"code", "message"}}`, keeping its status and
+//! headers (`Retry-After` among them).
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+
+/// Error bodies longer than this are cut (they are axum's short messages).
+const MAX_MESSAGE: usize = 300;
+
+/// The stable code for a status whose error did not come from a handler.
+fn code_for(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "invalid_request",
+        StatusCode::UNAUTHORIZED => "unauthenticated",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+        _ if status.is_server_error() => "internal",
+        _ => "invalid_request",
+    }
+}
+
+fn is_shaped(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json") || t.starts_with("text/html"))
+}
+
+/// The middleware: error responses in the one JSON shape.
+pub async fn shape(response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_shaped(&response) {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).trim().to_owned())
+        .unwrap_or_default();
+    // A server error's text may hold details meant for the log, never for the client.
+    let message = if status.is_server_error() || text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    } else {
+        text.chars().take(MAX_MESSAGE).collect()
+    };
+    let body = serde_json::json!({ "error": { "code": code_for(status), "message": message } });
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    async fn shaped(status: StatusCode, content_type: &str, body: &str) -> (StatusCode, String) {
+        let response = Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::RETRY_AFTER, "3")
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = shape(response).await;
+        assert_eq!(response.headers()[header::RETRY_AFTER], "3");
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, String::from_utf8(bytes.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn plain_text_errors_get_the_json_shape_and_others_are_left_alone() {
+        let (_, body) = shaped(
+            StatusCode::BAD_REQUEST,
+            "text/plain",
+            "Failed to deserialize query string: invalid digit found in string",
+        )
+        .await;
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["error"]["code"], "invalid_request");
+        assert!(
+            json["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("query string")
+        );
+        let (_, body) = shaped(StatusCode::PAYLOAD_TOO_LARGE, "text/plain", "length limit").await;
+        assert!(body.contains("payload_too_large"), "{body}");
+        let (_, body) = shaped(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            "db at 10.0.0.5",
+        )
+        .await;
+        assert!(!body.contains("10.0.0.5"), "{body}");
+        let page = "<html>signed out</html>";
+        assert_eq!(
+            shaped(StatusCode::UNAUTHORIZED, "text/html; charset=utf-8", page)
+                .await
+                .1,
+            page
+        );
+    }
+}
