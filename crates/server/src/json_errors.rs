@@ -6,7 +6,9 @@
 //! headers (`Retry-After` among them).
 
 use axum::body::Body;
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::Response;
 
 /// Error bodies longer than this are cut (they are axum's short messages).
@@ -62,6 +64,33 @@ pub async fn shape(response: Response) -> Response {
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body.to_string()))
+}
+
+/// Refusals made before a request's body is read (no token, a forbidden role, a rate limit, a
+/// body over the limit) leave the rest of the body on the connection, where it would be taken
+/// for the next request. Such answers close the connection (`Connection: close`), so a client
+/// that keeps connections alive opens a fresh one instead of reading garbage.
+pub async fn close_after_unread_body(request: Request, next: Next) -> Response {
+    let has_body = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|length| length != "0")
+        || request.headers().contains_key(header::TRANSFER_ENCODING);
+    let mut response = next.run(request).await;
+    let refused_early = matches!(
+        response.status(),
+        StatusCode::UNAUTHORIZED
+            | StatusCode::FORBIDDEN
+            | StatusCode::PAYLOAD_TOO_LARGE
+            | StatusCode::TOO_MANY_REQUESTS
+    );
+    if has_body && refused_early {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 #[cfg(test)]

@@ -205,6 +205,9 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             header::AUTHORIZATION,
         ]))
         .layer(axum::middleware::map_response(json_errors::shape))
+        .layer(axum::middleware::from_fn(
+            json_errors::close_after_unread_body,
+        ))
         .with_state(state)
 }
 
