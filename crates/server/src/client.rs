@@ -43,21 +43,25 @@ pub fn client_ip_of(parts: &Parts, trusted: &IpAllowList) -> Option<IpAddr> {
     Some(client_ip(peer.ip(), &parts.headers, trusted))
 }
 
-/// The device id in the request's cookies, if it looks like one of ours.
-pub fn device_cookie(headers: &HeaderMap) -> Option<String> {
+/// The value of the cookie `name` in the request's `Cookie` headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == DEVICE_COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.to_owned())
-        .filter(|id| {
-            id.starts_with("dev_")
-                && id.len() <= 64
-                && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        })
+}
+
+/// The device id in the request's cookies, if it looks like one of ours.
+pub fn device_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, DEVICE_COOKIE).filter(|id| {
+        id.starts_with("dev_")
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
 }
 
 /// The `Set-Cookie` value that gives a browser its device id: script-proof and same-site, like

@@ -19,6 +19,16 @@ async fn withdraw(server: &TestServer, id: &str, key_id: &str, ip: &str, address
     reply.body
 }
 
+/// A server with the account `acc_x`, its trading key, an authenticator app and a fresh grant:
+/// everything a widening needs.
+async fn ready_to_widen(backend: Backend) -> (TestServer, String, String) {
+    let server = TestServer::start(backend).await;
+    let (key_id, _, _) = account_with_key(&server, "acc_x").await;
+    let app = enrol_totp(&server, "acc_x").await;
+    let token = grant(&server, "acc_x", &app).await;
+    (server, key_id, token)
+}
+
 fn has(decision: &Value, reason: &str) -> bool {
     decision["reasons"]
         .as_array()
@@ -41,11 +51,8 @@ async fn logged(admin: &Client, event_type: &str) -> Vec<Value> {
 }
 
 async fn a_widening_counts_from_when_it_applies(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let (server, key_id, token) = ready_to_widen(backend).await;
     let admin = server.admin();
-    let (key_id, _, _) = account_with_key(&server, "acc_x").await;
-    let app = enrol_totp(&server, "acc_x").await;
-    let token = grant(&server, "acc_x", &app).await;
     let widen = json!({ "scopes": ["read", "trade", "withdraw"], "step_up_grant": token });
     let pending = admin.patch(&format!("/v1/keys/{key_id}"), &widen).await;
     assert_eq!(pending.status, 202, "{}", pending.text);
@@ -77,11 +84,8 @@ async fn a_widening_counts_from_when_it_applies(backend: Backend) {
 }
 
 async fn a_cancelled_allowlisting_never_counts(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let (server, key_id, token) = ready_to_widen(backend).await;
     let admin = server.admin();
-    let (key_id, _, _) = account_with_key(&server, "acc_x").await;
-    let app = enrol_totp(&server, "acc_x").await;
-    let token = grant(&server, "acc_x", &app).await;
     let widen = json!({ "scopes": ["read", "trade", "withdraw"], "ip_allowlist": ["203.0.113.7", "198.51.100.9"], "step_up_grant": token });
     let pending = admin.patch(&format!("/v1/keys/{key_id}"), &widen).await;
     assert_eq!(pending.status, 202, "{}", pending.text);
@@ -105,12 +109,9 @@ async fn a_cancelled_allowlisting_never_counts(backend: Backend) {
 }
 
 async fn a_released_hold_lets_later_withdrawals_through(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let (server, key_id, token) = ready_to_widen(backend).await;
     let admin = server.admin();
     let analyst = server.operator("analyst").await;
-    let (key_id, _, _) = account_with_key(&server, "acc_x").await;
-    let app = enrol_totp(&server, "acc_x").await;
-    let token = grant(&server, "acc_x", &app).await;
     // Asked for during a phone call: the engine holds it.
     let widen = json!({ "scopes": ["read", "trade", "withdraw"], "step_up_grant": token, "ctx": { "call_active": true, "channel": "app" } });
     let held = admin.patch(&format!("/v1/keys/{key_id}"), &widen).await;
@@ -137,11 +138,8 @@ async fn a_released_hold_lets_later_withdrawals_through(backend: Backend) {
 }
 
 async fn an_engine_failure_holds_the_change_for_good(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let (server, key_id, token) = ready_to_widen(backend).await;
     let admin = server.admin();
-    let (key_id, _, _) = account_with_key(&server, "acc_x").await;
-    let app = enrol_totp(&server, "acc_x").await;
-    let token = grant(&server, "acc_x", &app).await;
     // The engine can no longer store what it decides.
     server.execute_sql("DROP TABLE decisions").await;
     let widen = json!({ "scopes": ["read", "trade", "withdraw"], "step_up_grant": token });
@@ -162,12 +160,9 @@ async fn an_engine_failure_holds_the_change_for_good(backend: Backend) {
 }
 
 async fn a_due_change_without_a_stored_decision_is_held(backend: Backend) {
-    let server = TestServer::start(backend).await;
+    let (server, key_id, token) = ready_to_widen(backend).await;
     let admin = server.admin();
     let analyst = server.operator("analyst").await;
-    let (key_id, _, _) = account_with_key(&server, "acc_x").await;
-    let app = enrol_totp(&server, "acc_x").await;
-    let token = grant(&server, "acc_x", &app).await;
     let widen = json!({ "scopes": ["read", "trade", "withdraw"], "step_up_grant": token });
     let pending = admin.patch(&format!("/v1/keys/{key_id}"), &widen).await;
     assert_eq!(pending.body["status"], "pending", "{}", pending.text);

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::Form;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_app::Actor;
 use portcullis_app::guard::csrf_token;
@@ -51,14 +51,7 @@ impl Customer {
 
 /// The session token in the request's cookies.
 pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
+    crate::client::cookie(headers, COOKIE)
 }
 
 /// The `Set-Cookie` value for a session: script-proof, same-site only, for the whole origin.
