@@ -61,6 +61,15 @@ impl Actor {
         }
     }
 
+    /// Refuses a customer: for what only the exchange's operators do across accounts (listing
+    /// or registering accounts).
+    pub fn require_operator(&self) -> AppResult<()> {
+        match self.account {
+            Some(_) => Err(AppError::Forbidden),
+            None => Ok(()),
+        }
+    }
+
     pub fn require(&self, permission: Permission) -> AppResult<()> {
         if self.role.allows(permission) {
             Ok(())

@@ -42,6 +42,7 @@ impl Accounts {
         fields: AccountFields,
     ) -> AppResult<Account> {
         actor.require(Permission::ManageAccounts)?;
+        actor.require_operator()?;
         let now = self.clock.now();
         let account = Account {
             id: id.to_owned(),
@@ -75,6 +76,7 @@ impl Accounts {
         fields: AccountFields,
     ) -> AppResult<Account> {
         actor.require(Permission::ManageAccounts)?;
+        actor.require_account(id)?;
         let before = self.get_unchecked(id).await?;
         let now = self.clock.now();
         let after = edited(&before, fields, now)?;
@@ -85,6 +87,7 @@ impl Accounts {
 
     pub async fn get(&self, actor: &Actor, id: &str) -> AppResult<Account> {
         actor.require(Permission::ReadAccounts)?;
+        actor.require_account(id)?;
         self.get_unchecked(id).await
     }
 
@@ -95,6 +98,7 @@ impl Accounts {
         limit: u32,
     ) -> AppResult<Vec<Account>> {
         actor.require(Permission::ReadAccounts)?;
+        actor.require_operator()?;
         Ok(self
             .store
             .list_accounts(after, limit.clamp(1, MAX_PAGE))

@@ -43,6 +43,7 @@ impl Audit {
         limit: u32,
     ) -> AppResult<Vec<AuditEntry>> {
         actor.require(Permission::ReadAudit)?;
+        actor.require_operator()?;
         Ok(self
             .store
             .audit_entries(after, limit.clamp(1, VERIFY_PAGE))
@@ -57,6 +58,7 @@ impl Audit {
         limit: u32,
     ) -> AppResult<Vec<StoredEvent>> {
         actor.require(Permission::ReadEvents)?;
+        actor.require_operator()?;
         Ok(self
             .store
             .events_after(after, limit.clamp(1, VERIFY_PAGE))
@@ -72,6 +74,7 @@ impl Audit {
         since: Option<&SignedHead>,
     ) -> AppResult<ChainReport> {
         actor.require(Permission::ReadAudit)?;
+        actor.require_operator()?;
         let exported = since.map(|head| self.open_head(head)).transpose()?;
         let head = self.store.audit_head().await?;
         let mut verifier = ChainVerifier::new(&self.keys, head);
@@ -108,6 +111,7 @@ impl Audit {
     /// without the audit key wrote.
     pub async fn export_head(&self, actor: &Actor) -> AppResult<SignedHead> {
         actor.require(Permission::ReadAudit)?;
+        actor.require_operator()?;
         let head = self.store.audit_head().await?;
         let Some(head) = head.filter(|head| head.seq > 0) else {
             return Err(AppError::Conflict(

@@ -114,6 +114,7 @@ impl KeyAuthority {
         clock: &dyn Clock,
     ) -> AppResult<RewrapReport> {
         actor.require(Permission::ManageSecrets)?;
+        actor.require_operator()?;
         let active = self.keyring().active_id().to_owned();
         let mut resealed = 0;
         loop {

@@ -310,6 +310,7 @@ impl Outbox {
         limit: u32,
     ) -> AppResult<Vec<OutboxEntry>> {
         actor.require(portcullis_core::operator::Permission::ReadAudit)?;
+        actor.require_operator()?;
         Ok(self
             .store
             .list_outbox(filter, limit.clamp(1, 1_000))

@@ -43,6 +43,7 @@ impl Operators {
 
     pub async fn create(&self, actor: &Actor, name: &str, role: Role) -> AppResult<NewOperator> {
         actor.require(Permission::ManageOperators)?;
+        actor.require_operator()?;
         if !is_valid_identifier(name) {
             return Err(AppError::invalid(
                 "invalid_name",
@@ -75,11 +76,13 @@ impl Operators {
 
     pub async fn list(&self, actor: &Actor) -> AppResult<Vec<Operator>> {
         actor.require(Permission::ManageOperators)?;
+        actor.require_operator()?;
         Ok(self.store.list_operators().await?)
     }
 
     pub async fn revoke(&self, actor: &Actor, id: &str) -> AppResult<Operator> {
         actor.require(Permission::ManageOperators)?;
+        actor.require_operator()?;
         let mut operator = self
             .store
             .operator(id)

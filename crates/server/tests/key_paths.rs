@@ -94,7 +94,12 @@ async fn rotating_a_fund_moving_key_needs_a_step_up(backend: Backend) {
     assert_eq!(created.status, 201, "{}", created.text);
     let payouts = created.body["key"]["key_id"].as_str().unwrap().to_owned();
     server.clock.advance(25 * HOUR);
-    assert_eq!(server.app.guard.apply_due().await.unwrap(), 1);
+    // The server's own background pass may apply it first: either way it is applied once.
+    server.app.guard.apply_due().await.unwrap();
+    assert_eq!(
+        common::guard::scopes(&admin, &payouts).await,
+        json!(["read", "withdraw"])
+    );
 
     // A trading key's secret is rotated on the operator's word alone, and announced.
     let rotated = admin

@@ -63,6 +63,7 @@ impl Guard {
         account: &str,
     ) -> AppResult<Vec<WithdrawalAddress>> {
         actor.require(Permission::ReadKeys)?;
+        actor.require_account(account)?;
         self.account(account).await?;
         Ok(self.store.addresses(account).await?)
     }
@@ -76,6 +77,7 @@ impl Guard {
         grant: Option<&str>,
     ) -> AppResult<PendingReceipt> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let address = field("address", &request.address, true)?;
         let asset = field("asset", &request.asset, true)?.to_ascii_uppercase();
@@ -124,6 +126,7 @@ impl Guard {
         address: &str,
     ) -> AppResult<()> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let network = network.trim().to_ascii_uppercase();
         let known = self.store.addresses(account).await?;
@@ -159,6 +162,7 @@ impl Guard {
         address: &str,
     ) -> AppResult<WithdrawalCheck> {
         actor.require(Permission::VerifyRequests)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if guard.protection.is_frozen() {

@@ -153,6 +153,7 @@ impl Guard {
     /// or locked. The customer is told.
     pub async fn import_key(&self, actor: &Actor, request: ImportedKey) -> AppResult<ApiKey> {
         actor.require(Permission::ImportKeys)?;
+        actor.require_operator()?;
         let now = self.clock.now();
         let terms = KeyTerms {
             scopes: self.keys.preview_scopes(&request.scopes)?,

@@ -83,6 +83,7 @@ impl Guard {
 
     pub async fn passkeys(&self, actor: &Actor, account: &str) -> AppResult<Vec<StoredPasskey>> {
         actor.require(Permission::ReadKeys)?;
+        actor.require_account(account)?;
         self.account(account).await?;
         Ok(self.store.passkeys(account).await?)
     }
@@ -96,6 +97,7 @@ impl Guard {
         grant: Option<&str>,
     ) -> AppResult<PasskeyChallenge> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let existing = self.store.passkeys(account).await?;
@@ -148,6 +150,7 @@ impl Guard {
         label: &str,
     ) -> AppResult<StoredPasskey> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let ceremony = match self
             .open_ceremony(account, ceremony_id, CeremonyKind::Registration, now)
@@ -234,6 +237,7 @@ impl Guard {
         account: &str,
     ) -> AppResult<PasskeyChallenge> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         self.account(account).await?;
         let passkeys = self.decoded_passkeys(account).await?;
@@ -275,6 +279,7 @@ impl Guard {
         credential: &Value,
     ) -> AppResult<IssuedGrant> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let ceremony = match self
             .open_ceremony(account, ceremony_id, CeremonyKind::Authentication, now)
@@ -348,6 +353,7 @@ impl Guard {
         grant: Option<&str>,
     ) -> AppResult<()> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let (_, spend) = self

@@ -76,13 +76,16 @@ impl Guard {
     /// The account's changes, newest first.
     pub async fn changes_for(&self, actor: &Actor, account: &str) -> AppResult<Vec<PendingChange>> {
         actor.require(Permission::ReadKeys)?;
+        actor.require_account(account)?;
         self.account(account).await?;
         Ok(self.store.pending_for_account(account, 200).await?)
     }
 
     pub async fn change(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReadKeys)?;
-        self.existing_change(id).await
+        let change = self.existing_change(id).await?;
+        actor.require_account(&change.account)?;
+        Ok(change)
     }
 
     /// The change a cancel link stands for (to show before the customer confirms).
@@ -142,6 +145,7 @@ impl Guard {
     pub async fn hold(&self, actor: &Actor, id: &str, reason: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReviewChanges)?;
         let change = self.existing_change(id).await?;
+        actor.require_account(&change.account)?;
         let transition = Transition::Hold {
             by: actor.id.clone(),
             reason: reason.to_owned(),
@@ -155,6 +159,7 @@ impl Guard {
     pub async fn release(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReviewChanges)?;
         let mut change = self.existing_change(id).await?;
+        actor.require_account(&change.account)?;
         change.released_by = Some(actor.id.clone());
         let released = self
             .move_change(actor, change, Transition::Release, "widening.released")

@@ -35,6 +35,7 @@ pub struct FreezeReport {
 impl Guard {
     pub async fn protection(&self, actor: &Actor, account: &str) -> AppResult<Protection> {
         actor.require(Permission::ReadKeys)?;
+        actor.require_account(account)?;
         Ok(self.guard_of(account).await?.protection)
     }
 
@@ -58,6 +59,7 @@ impl Guard {
         extra: Option<Write>,
     ) -> AppResult<FreezeReport> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let mut next = guard.clone();
@@ -140,6 +142,7 @@ impl Guard {
         grant: Option<&str>,
     ) -> AppResult<PendingReceipt> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let request = WideningRequest {
             account,
@@ -162,6 +165,7 @@ impl Guard {
         until: UnixMillis,
     ) -> AppResult<Protection> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let protection = guard

@@ -80,6 +80,7 @@ impl Guard {
         ctx: EventContext,
     ) -> AppResult<IssuedLink> {
         actor.require(Permission::ManageAccounts)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         self.account(account).await?;
         let ctx = link_context(ctx)?;

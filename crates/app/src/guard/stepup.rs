@@ -45,6 +45,7 @@ impl Guard {
     /// second factor for their own.
     pub async fn start_totp(&self, actor: &Actor, account: &str) -> AppResult<TotpEnrolmentStart> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if guard.totp_confirmed() {
@@ -80,6 +81,7 @@ impl Guard {
     /// Confirms the enrolment with a first code from the app.
     pub async fn confirm_totp(&self, actor: &Actor, account: &str, code: &str) -> AppResult<()> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if guard.totp.is_none() || guard.totp_confirmed() {
@@ -122,6 +124,7 @@ impl Guard {
         code: &str,
     ) -> AppResult<IssuedGrant> {
         actor.require(Permission::ManageKeys)?;
+        actor.require_account(account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if !guard.totp_confirmed() {

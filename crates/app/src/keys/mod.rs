@@ -164,7 +164,8 @@ impl KeyAuthority {
         now: UnixMillis,
     ) -> AppResult<(Change, IssuedKey)> {
         actor.require(Permission::ManageKeys)?;
-        self.require_account(&request.account).await?;
+        actor.require_account(&request.account)?;
+        self.account_exists(&request.account).await?;
         let public_key = match (request.algorithm, request.public_key.as_deref()) {
             (KeyAlgorithm::Ed25519, Some(text)) => Some(
                 Ed25519PublicKey::parse(text)
@@ -213,7 +214,8 @@ impl KeyAuthority {
         now: UnixMillis,
     ) -> AppResult<(Change, ApiKey)> {
         actor.require(Permission::ImportKeys)?;
-        self.require_account(&request.account).await?;
+        actor.require_account(&request.account)?;
+        self.account_exists(&request.account).await?;
         if !(16..=128).contains(&request.api_key.len())
             || !request.api_key.bytes().all(|b| b.is_ascii_graphic())
         {
@@ -363,6 +365,7 @@ impl KeyAuthority {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
         let before = self.existing_key(key_id).await?;
+        actor.require_account(&before.account)?;
         if before.revoked_at.is_some() {
             return Ok(before);
         }
@@ -476,12 +479,14 @@ impl KeyAuthority {
     pub async fn key(&self, actor: &Actor, key_id: &str) -> AppResult<KeyView> {
         actor.require(Permission::ReadKeys)?;
         let key = self.existing_key(key_id).await?;
+        actor.require_account(&key.account)?;
         Ok(self.view(key))
     }
 
     pub async fn keys_for_account(&self, actor: &Actor, account: &str) -> AppResult<Vec<KeyView>> {
         actor.require(Permission::ReadKeys)?;
-        self.require_account(account).await?;
+        actor.require_account(account)?;
+        self.account_exists(account).await?;
         let keys = self.store.keys_for_account(account).await?;
         Ok(keys.into_iter().map(|key| self.view(key)).collect())
     }
@@ -502,7 +507,8 @@ impl KeyAuthority {
         }
     }
 
-    async fn require_account(&self, account: &str) -> AppResult<()> {
+    /// An account that does not exist is not found (an actor check is `Actor::require_account`).
+    async fn account_exists(&self, account: &str) -> AppResult<()> {
         match self.store.account(account).await? {
             Some(_) => Ok(()),
             None => Err(AppError::NotFound(format!("account {account}"))),

@@ -54,6 +54,7 @@ impl Risk {
     /// Decides one event synchronously. An event already decided gets its stored decision.
     pub async fn decide(&self, actor: &Actor, line: &str) -> AppResult<Decision> {
         actor.require(Permission::IngestEvents)?;
+        actor.require_operator()?;
         let event =
             parse_line(line).map_err(|reason| AppError::invalid("invalid_event", reason))?;
         if !event.body.asks_for_decision() {

@@ -227,6 +227,7 @@ impl Risk {
     /// Stores every valid line, then decides what asks for a decision.
     pub async fn ingest(&self, actor: &Actor, text: &str) -> AppResult<IngestReport> {
         actor.require(Permission::IngestEvents)?;
+        actor.require_operator()?;
         let batch = parse_lines(text);
         self.refused_lines
             .fetch_add(batch.errors.len() as u64, Ordering::Relaxed);
@@ -266,6 +267,7 @@ impl Risk {
     /// its state. Returns the number of rules now in force.
     pub async fn replace_policy(&self, actor: &Actor, text: &str) -> AppResult<usize> {
         actor.require(Permission::ManagePolicy)?;
+        actor.require_operator()?;
         let policy =
             Policy::parse(text).map_err(|e| AppError::invalid("invalid_policy", e.to_string()))?;
         let rules = policy.rules.len();
@@ -287,6 +289,7 @@ impl Risk {
     /// A stored decision with the features it saw.
     pub async fn decision(&self, actor: &Actor, event_id: &str) -> AppResult<StoredDecision> {
         actor.require(Permission::ReadEvents)?;
+        actor.require_operator()?;
         self.store
             .decision(event_id)
             .await?

@@ -1,0 +1,86 @@
+//! A customer signed in to the security center acts on their own account and nothing else,
+//! whichever use case a handler calls: every use case checks its actor against the account it
+//! touches (another account's things are "not found", so nothing about them is revealed), and
+//! what only operators do across accounts is refused outright.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::guard::{account_with_key, enrol_totp, grant};
+use common::{Backend, TestServer};
+use portcullis_app::{Actor, AppError};
+use serde_json::json;
+
+fn not_found<T: std::fmt::Debug>(what: &str, result: Result<T, AppError>) {
+    assert!(
+        matches!(result, Err(AppError::NotFound(_))),
+        "{what}: {result:?}"
+    );
+}
+
+fn forbidden<T: std::fmt::Debug>(what: &str, result: Result<T, AppError>) {
+    assert!(
+        matches!(result, Err(AppError::Forbidden)),
+        "{what}: {result:?}"
+    );
+}
+
+async fn a_customer_reaches_no_other_account(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (key_id, _, _) = account_with_key(&server, "acc_victim").await;
+    let app = enrol_totp(&server, "acc_victim").await;
+    let token = grant(&server, "acc_victim", &app).await;
+    let widen = json!({ "scopes": ["read", "trade", "withdraw"], "step_up_grant": token });
+    let pending = server
+        .admin()
+        .patch(&format!("/v1/keys/{key_id}"), &widen)
+        .await;
+    let change = pending.body["id"].as_str().unwrap().to_owned();
+    account_with_key(&server, "acc_other").await;
+
+    let other = Actor::customer("acc_other");
+    let (a, guard) = (&server.app, &server.app.guard);
+    let victim = "acc_victim";
+    not_found("account", a.accounts.get(&other, victim).await);
+    not_found("key", a.keys.key(&other, &key_id).await);
+    not_found("keys", a.keys.keys_for_account(&other, victim).await);
+    not_found("changes", guard.changes_for(&other, victim).await);
+    not_found("change", guard.change(&other, &change).await);
+    not_found("cancel", guard.cancel(&other, &change).await);
+    not_found("protection", guard.protection(&other, victim).await);
+    not_found("addresses", guard.addresses(&other, victim).await);
+    not_found("passkeys", guard.passkeys(&other, victim).await);
+    not_found("totp", guard.start_totp(&other, victim).await);
+    not_found(
+        "freeze",
+        guard.freeze(&other, victim, Default::default()).await,
+    );
+    not_found(
+        "lock",
+        guard.lock_settings(&other, victim, server.now()).await,
+    );
+    not_found(
+        "revoke",
+        guard.revoke_key(&other, &key_id, Default::default()).await,
+    );
+    not_found(
+        "rotate",
+        guard.rotate_key(&other, &key_id, None, None).await,
+    );
+    not_found(
+        "sign-in link",
+        guard.sign_in_link(&other, victim, Default::default()).await,
+    );
+    forbidden("list accounts", a.accounts.list(&other, None, 10).await);
+    forbidden("audit", a.audit.entries(&other, 0, 10).await);
+    forbidden("ingest", a.risk.ingest(&other, "").await);
+
+    // Nothing changed, and the customer's own account is theirs.
+    let mine = a.keys.keys_for_account(&other, "acc_other").await.unwrap();
+    assert_eq!(mine.len(), 1);
+    let still = server.admin().get(&format!("/v1/changes/{change}")).await;
+    assert_eq!(still.body["status"], "pending", "{}", still.text);
+}
+
+on_both_backends!(a_customer_reaches_no_other_account);
