@@ -9,7 +9,6 @@
 mod common;
 
 use common::{Backend, Reply, TestServer};
-use portcullis_app::clock::ManualClock;
 use portcullis_server::config::Config;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -20,13 +19,7 @@ const HOUR: i64 = 60 * MINUTE;
 const DAY: i64 = 24 * HOUR;
 
 async fn start(backend: Backend, configure: impl FnOnce(&mut Config)) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display()),
-        Backend::Postgres => common::fresh_postgres_database().await,
-    };
-    let clock = Arc::new(ManualClock::new(common::START));
-    TestServer::start_on_with(dir, url, clock, configure).await
+    TestServer::start_with(backend, configure).await
 }
 
 async fn account(server: &TestServer, id: &str) {

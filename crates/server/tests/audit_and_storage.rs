@@ -320,16 +320,7 @@ async fn readiness_reports_the_backend(backend: Backend) {
 /// Verification reads the whole chain and is exempt from the request timeout: with a 1 ms
 /// timeout, a chain of a few thousand entries still verifies over HTTP.
 async fn a_long_verification_outlives_the_request_timeout(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = match backend {
-        Backend::Sqlite => format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("portcullis.db").display()
-        ),
-        Backend::Postgres => common::fresh_postgres_database().await,
-    };
-    let clock = std::sync::Arc::new(portcullis_app::clock::ManualClock::new(common::START));
-    let server = TestServer::start_on_with(dir, database_url, clock, |config| {
+    let server = TestServer::start_with(backend, |config| {
         config.request_timeout_ms = 1;
     })
     .await;

@@ -11,7 +11,6 @@ use common::guard::{account_with_key, enrol_totp, grant};
 use common::{Backend, TestServer};
 use portcullis_app::ports::Clock;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 struct Browser {
     base: String,
@@ -33,13 +32,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 /// Starts a server whose public URL names a host (passkeys need one).
 async fn server(backend: Backend) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display()),
-        Backend::Postgres => common::fresh_postgres_database().await,
-    };
-    let clock = Arc::new(portcullis_app::clock::ManualClock::new(common::START));
-    TestServer::start_on_with(dir, url, clock, |config| {
+    TestServer::start_with(backend, |config| {
         config.public_url = "http://localhost:8443".into();
     })
     .await
@@ -384,13 +377,7 @@ async fn logged_event(server: &TestServer, event_id: &str) -> Value {
 }
 
 async fn the_customers_context_reaches_the_engine(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.path().join("p.db").display()),
-        Backend::Postgres => common::fresh_postgres_database().await,
-    };
-    let clock = Arc::new(portcullis_app::clock::ManualClock::new(common::START));
-    let server = TestServer::start_on_with(dir, url, clock, |config| {
+    let server = TestServer::start_with(backend, |config| {
         config.public_url = "http://localhost:8443".into();
         // The tests connect from 127.0.0.1: here it plays the exchange's reverse proxy.
         config.trusted_proxies = "127.0.0.1".into();

@@ -19,16 +19,7 @@ const NEW: &str = "attacker@example.net";
 /// A server with e-mail and a webhook configured (nothing listens: the messages stay queued,
 /// which is what these stories read).
 async fn start(backend: Backend) -> TestServer {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("portcullis.db").display()
-        ),
-        Backend::Postgres => common::fresh_postgres_database().await,
-    };
-    let clock = std::sync::Arc::new(portcullis_app::clock::ManualClock::new(common::START));
-    TestServer::start_on_with(dir, url, clock, |config| {
+    TestServer::start_with(backend, |config| {
         config.exchange_name = "Exemplar".into();
         config.smtp_url = portcullis_server::notify::Sensitive::new("smtp://127.0.0.1:9");
         config.smtp_from = "security@exemplar.example".into();
