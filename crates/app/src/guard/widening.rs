@@ -197,9 +197,10 @@ impl Guard {
         };
         let mut notice = change_notice(kind, pending, now);
         notice.cancel_url = Some(self.cancel_url(cancel_token));
-        // A contact change takes the announcements away from the customer, so the last one
-        // that still reaches them also offers the panic button.
-        if let PendingAction::ContactChange { .. } = pending.action {
+        // Every widening's announcement offers the panic button beside the cancel link: the
+        // customer reading it mid-call should not have to find the security center first. (A
+        // contact change is the sharpest case: it takes the announcements away from them.)
+        if !matches!(pending.action, PendingAction::Unfreeze) {
             let (write, url) = self.new_freeze_link(&pending.account, now)?;
             change = change.write(write);
             notice.freeze_url = Some(url);
