@@ -93,6 +93,25 @@ async fn rotating_a_fund_moving_key_needs_a_step_up(backend: Backend) {
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
     let payouts = created.body["key"]["key_id"].as_str().unwrap().to_owned();
+    // Its announcement offers a freeze link beside the cancel link.
+    let filter = portcullis_app::ports::OutboxFilter {
+        account: Some("acc_r".into()),
+        status: None,
+    };
+    let queued = server.app.store.list_outbox(&filter, 50).await.unwrap();
+    let pending = queued
+        .iter()
+        .find(|entry| entry.message.subject == "widening.pending")
+        .unwrap();
+    let body: Value = serde_json::from_str(&pending.message.body_text).unwrap();
+    assert!(
+        body["freeze_url"]
+            .as_str()
+            .unwrap()
+            .contains("/freeze/pfz_"),
+        "{body}"
+    );
+    assert!(body["cancel_url"].as_str().unwrap().contains("/cancel/"));
     server.clock.advance(25 * HOUR);
     // The server's own background pass may apply it first: either way it is applied once.
     server.app.guard.apply_due().await.unwrap();
