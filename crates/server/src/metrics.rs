@@ -123,6 +123,13 @@ pub fn render_abuse_metrics(out: &mut String, state: &crate::state::Shared) {
     );
     let _ = writeln!(out, "# TYPE portcullis_cancel_links_forged_total counter");
     let _ = writeln!(out, "portcullis_cancel_links_forged_total {forged}");
+    let forged = state.forged_freeze_links.load(Ordering::Relaxed);
+    let _ = writeln!(
+        out,
+        "# HELP portcullis_freeze_links_forged_total Freeze links that matched nothing (not audited)."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_freeze_links_forged_total counter");
+    let _ = writeln!(out, "portcullis_freeze_links_forged_total {forged}");
     let _ = writeln!(
         out,
         "# HELP portcullis_rate_limited_total Requests refused 429 by each rate limit."

@@ -38,6 +38,8 @@ pub struct Shared {
     pub trusted_proxies: IpAllowList,
     /// Cancel links that matched no change (counted, not audited: see `routes::cancel`).
     pub forged_cancel_links: AtomicU64,
+    /// Freeze links that matched nothing (counted, not audited, as cancel links are).
+    pub forged_freeze_links: AtomicU64,
     /// SHA-256 of a token -> its operator, with when that was last checked against storage.
     tokens: Mutex<HashMap<TokenDigest, (Arc<Actor>, Instant)>>,
 }
@@ -86,6 +88,7 @@ impl AppState {
             limits,
             trusted_proxies,
             forged_cancel_links: AtomicU64::new(0),
+            forged_freeze_links: AtomicU64::new(0),
             tokens: Mutex::new(HashMap::new()),
         }))
     }

@@ -317,8 +317,14 @@ async fn freeze_link_freezes_once_and_protections_refuse(backend: Backend) {
         )
         .await;
     assert_eq!(forged.status, 404);
+    let metrics = admin.get("/metrics").await.text;
+    assert!(
+        metrics.contains("portcullis_freeze_links_forged_total 1"),
+        "counted, not audited"
+    );
     let audit = admin.get("/v1/audit?limit=1000").await.body.to_string();
     assert!(audit.contains("customer:acc_z") && audit.contains("account.frozen"));
+    assert!(!audit.contains("pfz_forged"));
 
     // Frozen: a contact change is refused, and writes nothing.
     let token = grant(&server, "acc_z", &app).await;

@@ -22,6 +22,17 @@ struct FreezePage<'a> {
 }
 
 fn refused(state: &AppState, error: AppError) -> Response {
+    if let AppError::Invalid {
+        code: "invalid_freeze_link",
+        ..
+    } = &error
+    {
+        // Counted for `/metrics`, not audited: as with cancel links, a forgery names no
+        // account, and an audit entry for each would let anyone flood the chain.
+        state
+            .forged_freeze_links
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
     let (status, heading) = match &error {
         AppError::Invalid {
             code: "freeze_link_used",
