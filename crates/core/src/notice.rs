@@ -90,8 +90,9 @@ impl NoticeKind {
         match self {
             NoticeKind::WideningPending => "An API key change is waiting to take effect",
             NoticeKind::WideningApplied => "An API key change has taken effect",
-            NoticeKind::WideningCancelled => "An API key change was cancelled",
-            NoticeKind::WideningHeld => "An API key change is on hold",
+            // Also sent for addresses, unfreezes and contact changes: said of any change.
+            NoticeKind::WideningCancelled => "A change to your account's security was cancelled",
+            NoticeKind::WideningHeld => "A change to your account's security is on hold",
             NoticeKind::AccountFrozen => "Your account is frozen",
             NoticeKind::AccountUnfrozen => "Your account will be unfrozen",
             NoticeKind::SettingsLocked => "Your security settings are locked",
