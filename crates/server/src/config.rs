@@ -82,6 +82,8 @@ pub struct Config {
     pub rate_limit_ip_burst: u32,
     pub rate_limit_account_per_minute: u32,
     pub rate_limit_account_burst: u32,
+    /// How long a widening waits for the risk engine's decision before it is held.
+    pub risk_decision_timeout_ms: u64,
     /// Comma-separated addresses or CIDR networks of the reverse proxies in front of the
     /// security center, whose `X-Forwarded-For` names the client; empty: believe no header.
     pub trusted_proxies: String,
@@ -138,6 +140,7 @@ impl Default for Config {
             rate_limit_account_per_minute: crate::limits::DEFAULT_ACCOUNT_PER_MINUTE,
             rate_limit_account_burst: crate::limits::DEFAULT_ACCOUNT_BURST,
             trusted_proxies: String::new(),
+            risk_decision_timeout_ms: 5_000,
         }
     }
 }
@@ -427,7 +430,17 @@ fn guard_settings(config: &Config, listen: SocketAddr) -> Result<GuardSettings, 
         grant_ttl_ms: i64::from(config.step_up_grant_seconds) * 1000,
         public_url,
         exchange_name: config.exchange_name.trim().to_owned(),
+        decision_timeout: decision_timeout(config.risk_decision_timeout_ms)?,
     })
+}
+
+fn decision_timeout(ms: u64) -> Result<std::time::Duration, ConfigError> {
+    if !(1..=60_000).contains(&ms) {
+        return Err(ConfigError::Invalid(
+            "risk_decision_timeout_ms must be between 1 and 60000".into(),
+        ));
+    }
+    Ok(std::time::Duration::from_millis(ms))
 }
 
 /// An environment value as TOML: numbers and booleans keep their type, anything else is text.

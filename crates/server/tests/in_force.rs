@@ -199,3 +199,45 @@ on_both_backends!(
     an_engine_failure_holds_the_change_for_good,
     a_due_change_without_a_stored_decision_is_held,
 );
+
+/// A decision that does not come in time holds the change: the event log holds a backlog the
+/// engine has not applied yet (as after a burst, or a slow start), so the widening's decision
+/// waits behind it longer than the configured time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_that_does_not_come_in_time_holds_the_change() {
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        config.risk_decision_timeout_ms = 50;
+    })
+    .await;
+    let (key_id, _, _) = account_with_key(&server, "acc_x").await;
+    let app = enrol_totp(&server, "acc_x").await;
+    let token = grant(&server, "acc_x", &app).await;
+    let at = server.now();
+    let backlog = (0..50_000)
+        .map(|n| {
+            let body = json!({ "id": format!("b{n}"), "ts": at.to_rfc3339(), "type": "login", "account": format!("acc_b{}", n % 5_000), "method": "password", "success": true });
+            portcullis_app::ports::NewEvent {
+                id: format!("b{n}"),
+                ts: at,
+                account: Some(format!("acc_b{}", n % 5_000)),
+                event_type: "login".into(),
+                body: body.to_string(),
+            }
+        })
+        .collect();
+    server.app.store.append_new_events(backlog).await.unwrap();
+    let widen = json!({ "scopes": ["read", "trade", "withdraw"], "step_up_grant": token });
+    let reply = server
+        .admin()
+        .patch(&format!("/v1/keys/{key_id}"), &widen)
+        .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    assert_eq!(reply.body["status"], "held", "{}", reply.text);
+    assert!(reply.text.contains("engine_unavailable"), "{}", reply.text);
+    server.clock.advance(25 * HOUR);
+    assert_eq!(server.app.guard.apply_due().await.unwrap(), 0);
+    assert_eq!(
+        scopes(&server.admin(), &key_id).await,
+        json!(["read", "trade"])
+    );
+}

@@ -49,6 +49,9 @@ pub struct GuardSettings {
     pub public_url: String,
     /// The exchange's name, shown in authenticator apps and warnings.
     pub exchange_name: String,
+    /// How long a widening waits for the risk engine's decision before it is held as
+    /// `engine_unavailable` (the engine goes on deciding; an operator can release the hold).
+    pub decision_timeout: std::time::Duration,
 }
 
 impl Default for GuardSettings {
@@ -59,6 +62,7 @@ impl Default for GuardSettings {
             grant_ttl_ms: 5 * 60_000,
             public_url: "http://127.0.0.1:8080".into(),
             exchange_name: "Portcullis".into(),
+            decision_timeout: std::time::Duration::from_secs(5),
         }
     }
 }

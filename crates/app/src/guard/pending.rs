@@ -36,16 +36,28 @@ impl Guard {
         let Some(event_id) = change.event_id.clone() else {
             return Ok(change);
         };
-        let decision = match self.risk.catch_up().await {
-            Ok(decisions) => match decisions.get(&event_id) {
+        // The catch-up runs as a task of its own, so that a wait cut short by the timeout never
+        // cancels it halfway (it goes on, and the decision is stored when it comes).
+        let risk = self.risk.clone();
+        let catch_up = tokio::spawn(async move { risk.catch_up().await });
+        let decision = match tokio::time::timeout(self.settings.decision_timeout, catch_up).await {
+            Ok(Ok(Ok(decisions))) => match decisions.get(&event_id) {
                 Some(decision) => Some(RiskVerdict {
                     verdict: decision.decision.as_str().to_owned(),
                     reasons: decision.reasons.join(","),
                 }),
                 None => self.stored_verdict(&event_id).await,
             },
-            Err(error) => {
+            Ok(Ok(Err(error))) => {
                 tracing::error!(change = %change.id, %error, "the risk engine could not decide; the change is held");
+                None
+            }
+            Ok(Err(error)) => {
+                tracing::error!(change = %change.id, %error, "the risk engine's task failed; the change is held");
+                None
+            }
+            Err(_) => {
+                tracing::error!(change = %change.id, "the risk engine did not decide in time; the change is held");
                 None
             }
         };
