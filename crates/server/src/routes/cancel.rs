@@ -12,7 +12,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use portcullis_app::AppError;
 pub use portcullis_app::guard::describe;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A strict policy: no scripts at all, styles only from this origin, forms only back here.
 pub const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; \
@@ -77,33 +77,48 @@ pub fn page_with(status: StatusCode, template: &impl Template, csp: &'static str
     }
 }
 
-fn refused(state: &AppState, error: AppError) -> Response {
-    if let AppError::Invalid {
-        code: "invalid_cancel_link",
-        ..
-    } = &error
-    {
-        // Forged or mistyped: counted for `/metrics`, not audited (it names no account and
-        // changes nothing, and an audit entry per forgery would let anyone flood the chain).
-        state.forged_cancel_links.fetch_add(1, Ordering::Relaxed);
+/// How a single-use link (a cancel or a freeze link) names its refusals, and what its refusal
+/// page advises.
+#[derive(Debug)]
+pub struct LinkRefusals {
+    /// The code of a token that matches nothing: counted in `forged`, never audited (it names
+    /// no account and changes nothing, and an audit entry per forgery would let anyone flood
+    /// the chain).
+    pub unknown: &'static str,
+    pub used: &'static str,
+    pub expired: Option<&'static str>,
+    pub advice: &'static str,
+}
+
+/// The page for a refused link: 409 used, 410 expired, 404 anything else the link's owner
+/// refused; every other error (storage) in the API's error shape.
+pub fn link_refused(
+    state: &AppState,
+    error: AppError,
+    codes: &LinkRefusals,
+    forged: &AtomicU64,
+) -> Response {
+    let code = match &error {
+        AppError::Invalid { code, .. } => Some(*code),
+        _ => None,
+    };
+    if code == Some(codes.unknown) {
+        forged.fetch_add(1, Ordering::Relaxed);
     }
-    let exchange = &state.app.guard.settings().exchange_name;
-    let (status, heading) = match &error {
-        AppError::Invalid {
-            code: "cancel_link_used",
-            ..
-        } => (StatusCode::CONFLICT, "This link was already used"),
-        AppError::Invalid { .. } | AppError::NotFound(_) => {
+    let (status, heading) = match (&error, code) {
+        (_, Some(code)) if code == codes.used => {
+            (StatusCode::CONFLICT, "This link was already used")
+        }
+        (_, Some(code)) if Some(code) == codes.expired => {
+            (StatusCode::GONE, "This link has expired")
+        }
+        (AppError::Invalid { .. } | AppError::NotFound(_), _) => {
             (StatusCode::NOT_FOUND, "This link is not valid")
         }
-        _ => (StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong"),
+        _ => return ApiError::from(error).into_response(),
     };
-    if status == StatusCode::INTERNAL_SERVER_ERROR {
-        return ApiError::from(error).into_response();
-    }
-    let message = format!(
-        "{error}. If you think a change is under way that you did not ask for, freeze your account."
-    );
+    let message = format!("{error}. {}", codes.advice);
+    let exchange = &state.app.guard.settings().exchange_name;
     page(
         status,
         &Notice {
@@ -112,6 +127,16 @@ fn refused(state: &AppState, error: AppError) -> Response {
             message,
         },
     )
+}
+
+fn refused(state: &AppState, error: AppError) -> Response {
+    let codes = LinkRefusals {
+        unknown: "invalid_cancel_link",
+        used: "cancel_link_used",
+        expired: None,
+        advice: "If you think a change is under way that you did not ask for, freeze your account.",
+    };
+    link_refused(state, error, &codes, &state.forged_cancel_links)
 }
 
 /// `GET /cancel/{token}`: what would be cancelled, and the button.

@@ -1,16 +1,15 @@
-//! The single-use freeze link from a contact change's announcement, as two plain pages: `GET`
+//! The single-use freeze link from a pending widening's announcement, as two plain pages: `GET`
 //! shows what a freeze does and one button, `POST` freezes. A `GET` never freezes, because
 //! mail scanners open links. The token in the URL is the only credential, and a freeze can only
 //! make the account safer. Both are rate-limited per client address, like the cancel link.
 
-use super::cancel::{Notice, page};
-use crate::error::ApiError;
+use super::cancel::{LinkRefusals, Notice, link_refused, page};
 use crate::limits::PerIp;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use portcullis_app::AppError;
 
 #[derive(Template)]
@@ -22,43 +21,13 @@ struct FreezePage<'a> {
 }
 
 fn refused(state: &AppState, error: AppError) -> Response {
-    if let AppError::Invalid {
-        code: "invalid_freeze_link",
-        ..
-    } = &error
-    {
-        // Counted for `/metrics`, not audited: as with cancel links, a forgery names no
-        // account, and an audit entry for each would let anyone flood the chain.
-        state
-            .forged_freeze_links
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-    let (status, heading) = match &error {
-        AppError::Invalid {
-            code: "freeze_link_used",
-            ..
-        } => (StatusCode::CONFLICT, "This link was already used"),
-        AppError::Invalid {
-            code: "freeze_link_expired",
-            ..
-        } => (StatusCode::GONE, "This link has expired"),
-        AppError::Invalid { .. } | AppError::NotFound(_) => {
-            (StatusCode::NOT_FOUND, "This link is not valid")
-        }
-        _ => return ApiError::from(error).into_response(),
+    let codes = LinkRefusals {
+        unknown: "invalid_freeze_link",
+        used: "freeze_link_used",
+        expired: Some("freeze_link_expired"),
+        advice: "To freeze your account, open the security center from the exchange's app, or contact us through the app.",
     };
-    let message = format!(
-        "{error}. To freeze your account, open the security center from the exchange's app, or contact us through the app."
-    );
-    let exchange = &state.app.guard.settings().exchange_name;
-    page(
-        status,
-        &Notice {
-            exchange,
-            heading,
-            message,
-        },
-    )
+    link_refused(state, error, &codes, &state.forged_freeze_links)
 }
 
 /// `GET /freeze/{token}`: what a freeze does, and the button.
