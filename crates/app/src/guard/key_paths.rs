@@ -11,7 +11,7 @@ use super::{Guard, refusal};
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
 use crate::keys::{ImportedKey, IssuedKey, NewKey};
-use crate::ports::PendingAction;
+use crate::ports::{AccountGuard, PendingAction};
 use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
 use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::widening::{self, KeyTerms};
@@ -24,6 +24,14 @@ use portcullis_core::time::UnixMillis;
 /// Whether a key can move money out of the account.
 fn moves_money(scopes: ScopeSet) -> bool {
     scopes.contains(Scope::Withdraw) || scopes.contains(Scope::Transfer)
+}
+
+/// Refuses what could let money out of an account that is frozen or locked.
+fn fund_moving_allowed(guard: &AccountGuard, now: UnixMillis) -> AppResult<()> {
+    guard
+        .protection
+        .allows_widening(now)
+        .map_err(|e| refusal("account_protected", e))
 }
 
 /// The announcement of a key that came to be or got a new secret.
@@ -227,11 +235,7 @@ impl Guard {
 
     /// Refuses what could let money out while the account is frozen or locked.
     async fn fund_moving_allowed(&self, account: &str, now: UnixMillis) -> AppResult<()> {
-        let guard = self.guard_of(account).await?;
-        guard
-            .protection
-            .allows_widening(now)
-            .map_err(|e| refusal("account_protected", e))
+        fund_moving_allowed(&self.guard_of(account).await?, now)
     }
 
     /// The step-up a fund-moving key's rotation needs: the protections first, then a grant of
@@ -243,8 +247,8 @@ impl Guard {
         grant: Option<&str>,
         now: UnixMillis,
     ) -> AppResult<Option<crate::ports::Write>> {
-        self.fund_moving_allowed(account, now).await?;
         let guard = self.guard_of(account).await?;
+        fund_moving_allowed(&guard, now)?;
         let enrolled = self.enrolment_of(&guard).await?;
         if enrolled.passkeys == 0 && !enrolled.totp {
             return Ok(None);
