@@ -476,21 +476,24 @@ fn risk_stop(change: &PendingChange, decision: Option<&RiskVerdict>) -> Option<T
 pub(crate) fn cancelled_event(actor: &Actor, closed: &PendingChange) -> Option<KeyEventBody> {
     let event_ref = closed.event_id.clone()?;
     let by = match &closed.status {
-        PendingStatus::Cancelled { by, .. } if by == RISK_ACTOR => CancelledBy::System,
-        PendingStatus::Cancelled { .. } => match actor.role {
-            _ if actor.id == Actor::system().id => CancelledBy::System,
-            // The customer themselves, by link or in the security center, or the exchange's
-            // own app acting for them.
-            _ if actor.account.is_some() || actor.id.starts_with("customer:") => {
-                CancelledBy::Customer
-            }
-            Role::Integration => CancelledBy::Customer,
-            Role::Admin | Role::Analyst => CancelledBy::Operator,
-        },
+        PendingStatus::Cancelled { by, .. } => cancelled_by(actor, by),
         PendingStatus::Failed { .. } => CancelledBy::System,
         _ => return None,
     };
     Some(KeyEventBody::ChangeCancelled { event_ref, by })
+}
+
+/// Who the contract says cancelled: the service itself; the customer (by link, in the security
+/// center, or through the exchange's own app acting for them); or an operator.
+fn cancelled_by(actor: &Actor, by: &str) -> CancelledBy {
+    let customer = actor.account.is_some() || by.starts_with("customer:");
+    if by == RISK_ACTOR || by == "system" {
+        CancelledBy::System
+    } else if customer || actor.role == Role::Integration {
+        CancelledBy::Customer
+    } else {
+        CancelledBy::Operator
+    }
 }
 
 pub(crate) fn update(change: PendingChange, expected_version: i64) -> Write {
