@@ -364,18 +364,6 @@ fn cookie_value(set_cookies: &str, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-/// The contract line the service logged for `event_id`.
-async fn logged_event(server: &TestServer, event_id: &str) -> Value {
-    let page = server.admin().get("/v1/events?limit=1000").await;
-    page.body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| entry["event"].clone())
-        .find(|event| event["id"] == event_id)
-        .unwrap()
-}
-
 async fn the_customers_context_reaches_the_engine(backend: Backend) {
     let server = TestServer::start_with(backend, |config| {
         config.public_url = "http://localhost:8443".into();
@@ -426,7 +414,11 @@ async fn the_customers_context_reaches_the_engine(backend: Backend) {
     assert_eq!(status, 200, "{text}");
     let reply: Value = serde_json::from_str(&text).unwrap();
     let reply = &reply["pending"];
-    let event = logged_event(&server, reply["event_id"].as_str().unwrap()).await;
+    let events = server.logged_events().await;
+    let event = events
+        .iter()
+        .find(|e| e["id"] == reply["event_id"])
+        .unwrap();
     assert_eq!(event["effective"], "pending");
     assert_eq!(
         event["ctx"],
@@ -480,8 +472,8 @@ async fn the_customers_context_reaches_the_engine(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "a narrowing applies at once: {text}");
-    let events = server.admin().get("/v1/events?limit=1000").await;
-    let last = events.body.as_array().unwrap().last().unwrap()["event"].clone();
+    let events = server.logged_events().await;
+    let last = events.last().unwrap();
     assert_eq!(last["ctx"]["device_id"], device.as_str(), "{last}");
     assert_eq!(last["ctx"]["ip"], "127.0.0.1", "{last}");
     assert_eq!(last["ctx"]["channel"], "web", "{last}");

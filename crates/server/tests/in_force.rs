@@ -8,7 +8,7 @@
 mod common;
 
 use common::guard::{HOUR, account_with_key, enrol_totp, grant, scopes};
-use common::{Backend, Client, TestServer};
+use common::{Backend, TestServer};
 use serde_json::{Value, json};
 
 /// A withdrawal through the API key `key_id` from `ip`, decided by the engine.
@@ -22,7 +22,14 @@ async fn withdraw(server: &TestServer, id: &str, key_id: &str, ip: &str, address
 /// A server with the account `acc_x`, its trading key, an authenticator app and a fresh grant:
 /// everything a widening needs.
 async fn ready_to_widen(backend: Backend) -> (TestServer, String, String) {
-    let server = TestServer::start(backend).await;
+    ready_to_widen_with(backend, |_| {}).await
+}
+
+async fn ready_to_widen_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut portcullis_server::config::Config),
+) -> (TestServer, String, String) {
+    let server = TestServer::start_with(backend, configure).await;
     let (key_id, _, _) = account_with_key(&server, "acc_x").await;
     let app = enrol_totp(&server, "acc_x").await;
     let token = grant(&server, "acc_x", &app).await;
@@ -38,15 +45,11 @@ fn has(decision: &Value, reason: &str) -> bool {
 }
 
 /// The contract lines of `event_type` in the service's event log.
-async fn logged(admin: &Client, event_type: &str) -> Vec<Value> {
-    let page = admin.get("/v1/events?limit=1000").await;
-    assert_eq!(page.status, 200, "{}", page.text);
-    page.body
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|entry| entry["event"].clone())
-        .filter(|event| event["type"] == event_type)
+async fn logged(server: &TestServer, event_type: &str) -> Vec<Value> {
+    let events = server.logged_events().await;
+    events
+        .into_iter()
+        .filter(|e| e["type"] == event_type)
         .collect()
 }
 
@@ -57,7 +60,7 @@ async fn a_widening_counts_from_when_it_applies(backend: Backend) {
     let pending = admin.patch(&format!("/v1/keys/{key_id}"), &widen).await;
     assert_eq!(pending.status, 202, "{}", pending.text);
     assert_eq!(pending.body["status"], "pending", "{}", pending.text);
-    let requested = logged(&admin, "api_key.updated").await;
+    let requested = logged(&server, "api_key.updated").await;
     assert_eq!(requested.last().unwrap()["effective"], "pending");
 
     // During the cool-down the engine knows the key cannot withdraw.
@@ -74,7 +77,7 @@ async fn a_widening_counts_from_when_it_applies(backend: Backend) {
         scopes(&admin, &key_id).await,
         json!(["read", "trade", "withdraw"])
     );
-    let applied = logged(&admin, "change.applied").await;
+    let applied = logged(&server, "change.applied").await;
     assert_eq!(applied.len(), 1, "{applied:?}");
     assert_eq!(applied[0]["event_ref"], pending.body["event_id"]);
     assert_eq!(applied[0]["by"], "cooldown");
@@ -101,7 +104,7 @@ async fn a_cancelled_allowlisting_never_counts(backend: Backend) {
         .post_raw(cancel_path, Vec::new(), "application/x-www-form-urlencoded")
         .await;
     assert_eq!(cancelled.status, 200, "{}", cancelled.text);
-    let closing = logged(&admin, "change.cancelled").await;
+    let closing = logged(&server, "change.cancelled").await;
     assert_eq!(closing.len(), 1, "{closing:?}");
     assert_eq!(closing[0]["by"], "customer");
 
@@ -132,7 +135,7 @@ async fn a_released_hold_lets_later_withdrawals_through(backend: Backend) {
         scopes(&admin, &key_id).await,
         json!(["read", "trade", "withdraw"])
     );
-    let applied = logged(&admin, "change.applied").await;
+    let applied = logged(&server, "change.applied").await;
     assert_eq!(applied[0]["by"], "operator", "{applied:?}");
 
     // Days later the customer's bot withdraws to its usual address: the key can, now.
@@ -205,13 +208,10 @@ on_both_backends!(
 /// waits behind it longer than the configured time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_that_does_not_come_in_time_holds_the_change() {
-    let server = TestServer::start_with(Backend::Sqlite, |config| {
+    let (server, key_id, token) = ready_to_widen_with(Backend::Sqlite, |config| {
         config.risk_decision_timeout_ms = 50;
     })
     .await;
-    let (key_id, _, _) = account_with_key(&server, "acc_x").await;
-    let app = enrol_totp(&server, "acc_x").await;
-    let token = grant(&server, "acc_x", &app).await;
     let at = server.now();
     let backlog = (0..50_000)
         .map(|n| {

@@ -196,6 +196,18 @@ impl TestServer {
         self.clock.now()
     }
 
+    /// The contract lines in the service's event log, oldest first (the first 1,000).
+    pub async fn logged_events(&self) -> Vec<Value> {
+        let page = self.admin().get("/v1/events?limit=1000").await;
+        assert_eq!(page.status, 200, "{}", page.text);
+        page.body
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|entry| entry["event"].clone())
+            .collect()
+    }
+
     /// Runs one SQL statement on the server's database behind its back (tampering, or a part
     /// of storage failing).
     pub async fn execute_sql(&self, sql: &str) {
