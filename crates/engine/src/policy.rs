@@ -124,12 +124,13 @@ impl Policy {
             ));
         }
         let env = Arc::new(Env::stdlib());
+        let samples = samples()?;
         let mut rules: Vec<Rule> = Vec::with_capacity(file.rules.len());
         for rule in file.rules {
             if rules.iter().any(|r| r.id == rule.id) {
                 return Err(policy_error(&rule.id, "the id is used twice"));
             }
-            rules.push(compile_rule(rule, &env)?);
+            rules.push(compile_rule(rule, &env, &samples)?);
         }
         Ok(Self {
             thresholds: file.thresholds,
@@ -223,41 +224,57 @@ fn sample(event_type: &str, flag: bool) -> Result<Features, serde_json::Error> {
     serde_json::from_value(json)
 }
 
-/// Checks a rule against the features of every event type it can see: the whole condition must
-/// be true or false, and every part of it must evaluate (a name that does not resolve, an
-/// operator on the wrong types), not only the parts before the first `&&` that is false.
-fn type_check(id: &str, program: &Program, env: &Arc<Env>) -> Result<(), PolicyError> {
+/// The sample features every rule is checked on: both samples of each deciding event type.
+type Samples = Vec<(&'static str, Features)>;
+
+fn samples() -> Result<Samples, PolicyError> {
+    let mut samples = Vec::with_capacity(DECIDING_TYPES.len() * 2);
     for event_type in DECIDING_TYPES {
         for flag in [false, true] {
             let features = sample(event_type, flag)
-                .map_err(|e| policy_error(id, format!("no sample features: {e}")))?;
-            let mut context = Context::with_env(env.clone());
-            context.set_variable_resolver(&features);
-            match program.execute(&context) {
-                Ok(Value::Bool(_)) => {}
-                Ok(other) => {
-                    return Err(policy_error(
-                        id,
-                        format!("`when` must be true or false, not {other:?}"),
-                    ));
-                }
-                Err(e) => {
-                    return Err(policy_error(
-                        id,
-                        format!("`when` cannot be evaluated on {event_type}: {e}"),
-                    ));
-                }
+                .map_err(|e| policy_error("policy", format!("no sample features: {e}")))?;
+            samples.push((*event_type, features));
+        }
+    }
+    Ok(samples)
+}
+
+/// Checks a rule against the features of every event type it can see: the whole condition must
+/// be true or false, and every part of it must evaluate (a name that does not resolve, an
+/// operator on the wrong types), not only the parts before the first `&&` that is false.
+fn type_check(
+    id: &str,
+    program: &Program,
+    env: &Arc<Env>,
+    samples: &Samples,
+) -> Result<(), PolicyError> {
+    let mut parts = Vec::new();
+    parts_of(program.expression(), &mut parts);
+    for (event_type, features) in samples {
+        let mut context = Context::with_env(env.clone());
+        context.set_variable_resolver(features);
+        match program.execute(&context) {
+            Ok(Value::Bool(_)) => {}
+            Ok(other) => {
+                return Err(policy_error(
+                    id,
+                    format!("`when` must be true or false, not {other:?}"),
+                ));
             }
-            let mut parts = Vec::new();
-            parts_of(program.expression(), &mut parts);
-            for part in parts {
-                context.resolve(part).map_err(|e| {
-                    policy_error(
-                        id,
-                        format!("part of `when` cannot be evaluated on {event_type}: {e}"),
-                    )
-                })?;
+            Err(e) => {
+                return Err(policy_error(
+                    id,
+                    format!("`when` cannot be evaluated on {event_type}: {e}"),
+                ));
             }
+        }
+        for part in &parts {
+            context.resolve(part).map_err(|e| {
+                policy_error(
+                    id,
+                    format!("part of `when` cannot be evaluated on {event_type}: {e}"),
+                )
+            })?;
         }
     }
     Ok(())
@@ -285,7 +302,7 @@ fn parts_of<'e>(expression: &'e IdedExpr, parts: &mut Vec<&'e IdedExpr>) {
     }
 }
 
-fn compile_rule(rule: RuleFile, env: &Arc<Env>) -> Result<Rule, PolicyError> {
+fn compile_rule(rule: RuleFile, env: &Arc<Env>, samples: &Samples) -> Result<Rule, PolicyError> {
     let id = rule.id;
     if id.is_empty()
         || id.len() > 64
@@ -345,7 +362,7 @@ fn compile_rule(rule: RuleFile, env: &Arc<Env>) -> Result<Rule, PolicyError> {
             format!("function `{function}` is not available to rules"),
         ));
     }
-    type_check(&id, &program, env)?;
+    type_check(&id, &program, env, samples)?;
     Ok(Rule {
         id,
         description: rule.description,
