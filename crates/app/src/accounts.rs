@@ -1,6 +1,7 @@
 //! Accounts: registering the exchange's customers with their official contacts and
 //! anti-phishing code, and changing them.
 
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -153,9 +154,9 @@ pub(crate) fn update_change(change: Change, before: &Account, after: &Account) -
 /// which field is wrong) and `invalid_account` for the rest.
 fn invalid(error: AccountError) -> AppError {
     let code = match error {
-        AccountError::InvalidEmail(_) => "invalid_email",
-        AccountError::InvalidAntiPhishingCode => "invalid_anti_phishing_code",
-        _ => "invalid_account",
+        AccountError::InvalidEmail(_) => ErrorCode::InvalidEmail,
+        AccountError::InvalidAntiPhishingCode => ErrorCode::InvalidAntiPhishingCode,
+        _ => ErrorCode::InvalidAccount,
     };
     AppError::invalid(code, error.to_string())
 }

@@ -4,6 +4,7 @@
 //! Verification streams: it reads the database's head first, then pages through the entries up
 //! to it, holding one page at a time, so its memory does not grow with the chain.
 
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
 use crate::ports::{Clock, Store, StoredEvent};
@@ -103,7 +104,7 @@ impl Audit {
 
     fn open_head(&self, head: &SignedHead) -> AppResult<ExportedHead> {
         head.open(&self.keys)
-            .map_err(|e| AppError::invalid("bad_audit_head", e.to_string()))
+            .map_err(|e| AppError::invalid(ErrorCode::BadAuditHead, e.to_string()))
     }
 
     /// The chain's current head, signed with the audit head key, for keeping outside the

@@ -9,6 +9,7 @@ pub mod audit;
 mod changes;
 pub mod clock;
 pub mod error;
+mod error_code;
 pub mod guard;
 pub mod keyring;
 pub mod keys;
@@ -24,7 +25,7 @@ pub mod verifier;
 use std::sync::Arc;
 
 pub use access::Actor;
-pub use error::{AppError, AppResult};
+pub use error::{AppError, AppResult, ErrorCode};
 
 /// Every use case, sharing one store, clock, keyring and verifier.
 #[derive(Debug, Clone)]

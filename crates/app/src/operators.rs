@@ -1,6 +1,7 @@
 //! Operators: creating them (the token is shown once and only its hash is kept), listing,
 //! revoking, and turning a presented token back into an [`Actor`].
 
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -46,7 +47,7 @@ impl Operators {
         actor.require_operator()?;
         if !is_valid_identifier(name) {
             return Err(AppError::invalid(
-                "invalid_name",
+                ErrorCode::InvalidName,
                 "an operator name is 1 to 64 letters, digits, `_`, `-`, `.` or `:`",
             ));
         }

@@ -4,6 +4,7 @@
 use super::Guard;
 use super::stepup::target;
 use super::widening::{PendingReceipt, WideningRequest};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -41,7 +42,7 @@ fn field(name: &'static str, value: &str, required: bool) -> AppResult<String> {
         || value.chars().any(char::is_control)
     {
         return Err(AppError::invalid(
-            "invalid_address",
+            ErrorCode::InvalidAddress,
             format!(
                 "`{name}` must be {}at most {MAX_FIELD} printable characters",
                 if required { "1 to " } else { "" }

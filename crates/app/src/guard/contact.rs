@@ -9,6 +9,7 @@ use super::pending::update;
 use super::stepup::target;
 use super::widening::{PendingReceipt, WideningRequest};
 use super::{Guard, token_hash};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::accounts::{self, AccountFields};
 use crate::changes::Change;
@@ -122,17 +123,20 @@ impl Guard {
             .freeze_link(&token_hash(token))
             .await?
             .ok_or_else(|| {
-                AppError::invalid("invalid_freeze_link", "this freeze link is not valid")
+                AppError::invalid(
+                    ErrorCode::InvalidFreezeLink,
+                    "this freeze link is not valid",
+                )
             })?;
         if link.used_at.is_some() {
             return Err(AppError::invalid(
-                "freeze_link_used",
+                ErrorCode::FreezeLinkUsed,
                 "this freeze link was already used",
             ));
         }
         if self.clock.now() >= link.expires_at {
             return Err(AppError::invalid(
-                "freeze_link_expired",
+                ErrorCode::FreezeLinkExpired,
                 "this freeze link has expired",
             ));
         }
@@ -181,7 +185,7 @@ impl Guard {
         after.version = before.version + 1;
         after
             .validate()
-            .map_err(|e| AppError::invalid("invalid_account", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidAccount, e.to_string()))?;
         let closed = PendingChange {
             status,
             version: change.version + 1,

@@ -8,6 +8,7 @@
 use super::notices::account_notice;
 use super::widening::{GuardedKey, WideningRequest};
 use super::{Guard, refusal};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
 use crate::keys::{ImportedKey, IssuedKey, NewKey};
@@ -31,7 +32,7 @@ fn fund_moving_allowed(guard: &AccountGuard, now: UnixMillis) -> AppResult<()> {
     guard
         .protection
         .allows_widening(now)
-        .map_err(|e| refusal("account_protected", e))
+        .map_err(|e| refusal(ErrorCode::AccountProtected, e))
 }
 
 /// The announcement of a key that came to be or got a new secret.
@@ -70,7 +71,8 @@ impl Guard {
             ip_allowlist: allowlist,
             expires_at: request.expires_at,
         };
-        widening::check_terms(&wanted_terms).map_err(|e| refusal("withdraw_needs_allowlist", e))?;
+        widening::check_terms(&wanted_terms)
+            .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
         let widenings = widening::new_key_widenings(&wanted_terms);
         if widenings.is_empty() {
             let issued = self.issue_announced(actor, request, now).await?;
@@ -84,7 +86,7 @@ impl Guard {
         let allowed = guard
             .protection
             .allows_widening(now)
-            .map_err(|e| refusal("account_protected", e));
+            .map_err(|e| refusal(ErrorCode::AccountProtected, e));
         let checked = match allowed {
             Ok(()) => self
                 .grant_for(&guard, Action::Widen, grant, now)
@@ -100,7 +102,7 @@ impl Guard {
         let immediate = widening::without_fund_moving(wanted);
         if immediate.is_empty() {
             return Err(AppError::invalid(
-                "unknown_scope",
+                ErrorCode::UnknownScope,
                 "a key that waits for `withdraw` or `transfer` needs another scope meanwhile (e.g. `read`)",
             ));
         }
@@ -170,7 +172,7 @@ impl Guard {
         };
         let account = request.account.clone();
         let checked = match widening::check_terms(&terms) {
-            Err(error) => Err(refusal("withdraw_needs_allowlist", error)),
+            Err(error) => Err(refusal(ErrorCode::WithdrawNeedsAllowlist, error)),
             Ok(()) if moves_money(terms.scopes) => self.fund_moving_allowed(&account, now).await,
             Ok(()) => Ok(()),
         };

@@ -145,7 +145,7 @@ pub(crate) fn token_hash(token: &str) -> String {
     crate::operators::token_hash(token)
 }
 
-pub(crate) fn refusal(code: &'static str, error: impl std::fmt::Display) -> AppError {
+pub(crate) fn refusal(code: crate::ErrorCode, error: impl std::fmt::Display) -> AppError {
     AppError::invalid(code, error.to_string())
 }
 

@@ -7,6 +7,7 @@
 use super::notices::account_notice;
 use super::stepup::target;
 use super::{Guard, IssuedGrant};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -75,7 +76,7 @@ impl Guard {
     fn webauthn(&self) -> AppResult<&Webauthn> {
         self.webauthn.as_deref().ok_or_else(|| {
             AppError::invalid(
-                "passkeys_unavailable",
+                ErrorCode::PasskeysUnavailable,
                 "passkeys need public_url to name a host, such as https://security.example.com",
             )
         })
@@ -103,7 +104,7 @@ impl Guard {
         let existing = self.store.passkeys(account).await?;
         if existing.len() >= MAX_PASSKEYS {
             return Err(AppError::invalid(
-                "too_many_passkeys",
+                ErrorCode::TooManyPasskeys,
                 format!("at most {MAX_PASSKEYS} passkeys per account"),
             ));
         }
@@ -167,7 +168,7 @@ impl Guard {
         let answer: RegisterPublicKeyCredential = serde_json::from_value(credential.clone())
             .map_err(|e| {
                 AppError::invalid(
-                    "invalid_credential",
+                    ErrorCode::InvalidCredential,
                     format!("not a WebAuthn registration: {e}"),
                 )
             })?;
@@ -191,7 +192,7 @@ impl Guard {
                 )
                 .await?;
                 return Err(AppError::invalid(
-                    "passkey_rejected",
+                    ErrorCode::PasskeyRejected,
                     format!("the passkey was not accepted: {error}"),
                 ));
             }
@@ -243,7 +244,7 @@ impl Guard {
         let passkeys = self.decoded_passkeys(account).await?;
         if passkeys.is_empty() {
             return Err(AppError::invalid(
-                "passkey_not_enrolled",
+                ErrorCode::PasskeyNotEnrolled,
                 "this account has no passkey",
             ));
         }
@@ -292,7 +293,7 @@ impl Guard {
         let answer: PublicKeyCredential =
             serde_json::from_value(credential.clone()).map_err(|e| {
                 AppError::invalid(
-                    "invalid_credential",
+                    ErrorCode::InvalidCredential,
                     format!("not a WebAuthn assertion: {e}"),
                 )
             })?;
@@ -316,7 +317,7 @@ impl Guard {
                 )
                 .await?;
                 return Err(AppError::invalid(
-                    "passkey_rejected",
+                    ErrorCode::PasskeyRejected,
                     format!("the passkey confirmation failed: {error}"),
                 ));
             }
@@ -417,20 +418,20 @@ impl Guard {
             Some(c) if c.account == account && c.kind == kind => c,
             _ => {
                 return Err(AppError::invalid(
-                    "invalid_challenge",
+                    ErrorCode::InvalidChallenge,
                     "unknown WebAuthn challenge",
                 ));
             }
         };
         if ceremony.used_at.is_some() {
             return Err(AppError::invalid(
-                "challenge_used",
+                ErrorCode::ChallengeUsed,
                 "this WebAuthn challenge was already answered",
             ));
         }
         if now >= ceremony.expires_at {
             return Err(AppError::invalid(
-                "challenge_expired",
+                ErrorCode::ChallengeExpired,
                 "this WebAuthn challenge has expired; start again",
             ));
         }

@@ -6,6 +6,7 @@ use super::notices::change_notice;
 use super::stepup::{put, target};
 use super::widening::pending_details;
 use super::{Guard, token_hash};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -106,7 +107,10 @@ impl Guard {
             .pending_by_cancel_token(&token_hash(token))
             .await?
             .ok_or_else(|| {
-                AppError::invalid("invalid_cancel_link", "this cancel link is not valid")
+                AppError::invalid(
+                    ErrorCode::InvalidCancelLink,
+                    "this cancel link is not valid",
+                )
             })
     }
 
@@ -119,7 +123,7 @@ impl Guard {
         let change = self.change_by_cancel_token(token).await?;
         if !change.status.is_open() {
             let error = AppError::invalid(
-                "cancel_link_used",
+                ErrorCode::CancelLinkUsed,
                 format!("this change is already {}", change.status.as_str()),
             );
             let actor = Actor::system_as(&format!("customer:{}", change.account));
@@ -232,7 +236,10 @@ impl Guard {
             _ => guard.protection.allows_widening(now),
         };
         let result = match allowed {
-            Err(error) => Err(AppError::invalid("account_protected", error.to_string())),
+            Err(error) => Err(AppError::invalid(
+                ErrorCode::AccountProtected,
+                error.to_string(),
+            )),
             Ok(()) => match &change.action {
                 PendingAction::KeyChange { .. } => {
                     self.apply_key_change(&actor, &change, applied, now).await
@@ -284,7 +291,7 @@ impl Guard {
             .changeable_key(key_id, now)
             .await
             .map_err(|e| match e {
-                AppError::Conflict(message) => AppError::invalid("key_not_live", message),
+                AppError::Conflict(message) => AppError::invalid(ErrorCode::KeyNotLive, message),
                 other => other,
             })?;
         let mut after = crate::keys::successor(&before, now);
@@ -304,7 +311,7 @@ impl Guard {
             expires_at: after.expires_at,
         };
         widening::check_terms(&terms)
-            .map_err(|e| AppError::invalid("withdraw_needs_allowlist", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ErrorCode::WithdrawNeedsAllowlist, e.to_string()))?;
         let write = crate::keys::replace(&before, &after);
         let commit = self
             .closing(actor, change, status, write, "widening.applied", now)
@@ -505,10 +512,10 @@ pub(crate) fn update(change: PendingChange, expected_version: i64) -> Write {
 
 fn transition_error(error: TransitionError) -> AppError {
     let code = match error {
-        TransitionError::Closed(_) => "change_closed",
-        TransitionError::NotHeld => "change_not_held",
-        TransitionError::IsHeld => "change_held",
-        TransitionError::NotDue => "change_not_due",
+        TransitionError::Closed(_) => ErrorCode::ChangeClosed,
+        TransitionError::NotHeld => ErrorCode::ChangeNotHeld,
+        TransitionError::IsHeld => ErrorCode::ChangeHeld,
+        TransitionError::NotDue => ErrorCode::ChangeNotDue,
     };
     AppError::invalid(code, error.to_string())
 }

@@ -8,6 +8,7 @@ use super::pending::{cancelled_event, update};
 use super::stepup::{put, target};
 use super::widening::{PendingReceipt, WideningRequest};
 use super::{Guard, refusal};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::AppResult;
@@ -173,9 +174,9 @@ impl Guard {
             .with_lock(until, now)
             .map_err(|e| match e {
                 portcullis_core::guard::ProtectionError::CannotShorten(_) => {
-                    refusal("lock_cannot_shorten", e)
+                    refusal(ErrorCode::LockCannotShorten, e)
                 }
-                other => refusal("invalid_lock", other),
+                other => refusal(ErrorCode::InvalidLock, other),
             })?;
         let mut next = guard.clone();
         next.protection = protection.clone();

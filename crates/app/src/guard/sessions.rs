@@ -3,6 +3,7 @@
 //! customer's browser to it; the link opens a short session held in a cookie.
 
 use super::{Guard, token_hash};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -51,7 +52,7 @@ const MAX_CONTEXT_TEXT: usize = 200;
 
 /// A sign-in link's context, checked: the contract's channels, short printable texts, no IP.
 fn link_context(ctx: EventContext) -> AppResult<EventContext> {
-    let invalid = |message: &str| AppError::invalid("invalid_context", message.to_owned());
+    let invalid = |message: &str| AppError::invalid(ErrorCode::InvalidContext, message.to_owned());
     if let Some(channel) = &ctx.channel
         && !CHANNELS.contains(&channel.as_str())
     {
@@ -114,17 +115,20 @@ impl Guard {
         let now = self.clock.now();
         let hash = token_hash(link_token);
         let link = self.store.sign_in_link(&hash).await?.ok_or_else(|| {
-            AppError::invalid("invalid_sign_in_link", "this sign-in link is not valid")
+            AppError::invalid(
+                ErrorCode::InvalidSignInLink,
+                "this sign-in link is not valid",
+            )
         })?;
         if link.used_at.is_some() {
             return Err(AppError::invalid(
-                "sign_in_link_used",
+                ErrorCode::SignInLinkUsed,
                 "this sign-in link was already used",
             ));
         }
         if now >= link.expires_at {
             return Err(AppError::invalid(
-                "sign_in_link_expired",
+                ErrorCode::SignInLinkExpired,
                 "this sign-in link has expired",
             ));
         }

@@ -3,6 +3,7 @@
 
 use super::notices::account_notice;
 use super::{Guard, refusal, token_hash};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -129,7 +130,7 @@ impl Guard {
         let guard = self.guard_of(account).await?;
         if !guard.totp_confirmed() {
             return Err(AppError::invalid(
-                "totp_not_enrolled",
+                ErrorCode::TotpNotEnrolled,
                 "this account has no confirmed authenticator app",
             ));
         }
@@ -180,7 +181,7 @@ impl Guard {
         let enrolment = guard
             .totp
             .as_ref()
-            .ok_or_else(|| AppError::invalid("totp_not_enrolled", "no authenticator app"))?;
+            .ok_or_else(|| AppError::invalid(ErrorCode::TotpNotEnrolled, "no authenticator app"))?;
         let secret = self.open_totp_secret(&guard.account, &enrolment.secret)?;
         let app = totp::generator(
             secret.expose(),
@@ -194,9 +195,9 @@ impl Guard {
             enrolment.state = state;
         }
         let result = result.map_err(|error| match error {
-            totp::TotpError::Reused => refusal("totp_reused", error),
-            totp::TotpError::LockedOut(_) => refusal("step_up_locked", error),
-            totp::TotpError::Wrong => refusal("totp_wrong", error),
+            totp::TotpError::Reused => refusal(ErrorCode::TotpReused, error),
+            totp::TotpError::LockedOut(_) => refusal(ErrorCode::StepUpLocked, error),
+            totp::TotpError::Wrong => refusal(ErrorCode::TotpWrong, error),
             totp::TotpError::BadSecret(detail) => AppError::Internal(detail),
         });
         Ok((next, result))
@@ -258,10 +259,10 @@ impl Guard {
             .settings
             .step_up
             .method_for(action, enrolled)
-            .map_err(|e| refusal("step_up_not_enrolled", e))?;
+            .map_err(|e| refusal(ErrorCode::StepUpNotEnrolled, e))?;
         let Some(token) = token else {
             return Err(AppError::invalid(
-                "step_up_required",
+                ErrorCode::StepUpRequired,
                 format!(
                     "this change needs a fresh {} confirmation (`step_up_grant`)",
                     needed.as_str()
@@ -272,24 +273,29 @@ impl Guard {
         let grant = self.store.grant(&hash).await?;
         let grant = match grant {
             Some(grant) if grant.account == guard.account => grant,
-            _ => return Err(AppError::invalid("invalid_grant", "unknown step-up grant")),
+            _ => {
+                return Err(AppError::invalid(
+                    ErrorCode::InvalidGrant,
+                    "unknown step-up grant",
+                ));
+            }
         };
         if grant.spent_at.is_some() {
             return Err(AppError::invalid(
-                "grant_spent",
+                ErrorCode::GrantSpent,
                 "this step-up grant was already used",
             ));
         }
         if now >= grant.expires_at {
             return Err(AppError::invalid(
-                "grant_expired",
+                ErrorCode::GrantExpired,
                 "this step-up grant has expired",
             ));
         }
         self.settings
             .step_up
             .accepts(action, enrolled, grant.method)
-            .map_err(|e| refusal("step_up_insufficient", e))?;
+            .map_err(|e| refusal(ErrorCode::StepUpInsufficient, e))?;
         Ok((
             grant.method,
             Write::SpendGrant {

@@ -6,6 +6,7 @@ use super::contact::account_edit;
 use super::notices::change_notice;
 use super::stepup::target;
 use super::{Guard, refusal, token_hash};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::AppResult;
@@ -69,7 +70,7 @@ impl Guard {
         let (before, after) = self.keys.preview_update(key_id, &change, now).await?;
         actor.require_account(&before.account)?;
         widening::check_terms(&terms(&after))
-            .map_err(|e| refusal("withdraw_needs_allowlist", e))?;
+            .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
         let widenings = widening::key_change_widenings(&terms(&before), &terms(&after));
         if widenings.is_empty() {
             return self
@@ -126,7 +127,7 @@ impl Guard {
             Action::Unfreeze => guard.protection.allows_unfreeze(now),
             _ => guard.protection.allows_widening(now),
         };
-        let checked = match allowed.map_err(|e| refusal("account_protected", e)) {
+        let checked = match allowed.map_err(|e| refusal(ErrorCode::AccountProtected, e)) {
             Ok(()) => {
                 self.grant_for(&guard, action_kind, request.grant, now)
                     .await

@@ -4,6 +4,7 @@
 //! domain types, build the change (rows, audit entry, event), commit it atomically, then bring
 //! the in-memory verifier up to date so the change is in force before the call returns.
 
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -169,17 +170,17 @@ impl KeyAuthority {
         let public_key = match (request.algorithm, request.public_key.as_deref()) {
             (KeyAlgorithm::Ed25519, Some(text)) => Some(
                 Ed25519PublicKey::parse(text)
-                    .map_err(|e| AppError::invalid("invalid_public_key", e.to_string()))?,
+                    .map_err(|e| AppError::invalid(ErrorCode::InvalidPublicKey, e.to_string()))?,
             ),
             (KeyAlgorithm::Ed25519, None) => {
                 return Err(AppError::invalid(
-                    "invalid_public_key",
+                    ErrorCode::InvalidPublicKey,
                     "an Ed25519 key needs `public_key`",
                 ));
             }
             (KeyAlgorithm::HmacSha256, Some(_)) => {
                 return Err(AppError::invalid(
-                    "invalid_public_key",
+                    ErrorCode::InvalidPublicKey,
                     "an HMAC key takes no `public_key`; its secret is generated",
                 ));
             }
@@ -220,13 +221,13 @@ impl KeyAuthority {
             || !request.api_key.bytes().all(|b| b.is_ascii_graphic())
         {
             return Err(AppError::invalid(
-                "invalid_api_key",
+                ErrorCode::InvalidApiKey,
                 "an imported API key must be 16 to 128 printable ASCII characters",
             ));
         }
         if !(16..=512).contains(&request.secret.len()) {
             return Err(AppError::invalid(
-                "invalid_secret",
+                ErrorCode::InvalidSecret,
                 "an imported secret must be 16 to 512 bytes",
             ));
         }
@@ -400,14 +401,14 @@ impl KeyAuthority {
         actor.require_account(&before.account)?;
         if before.algorithm != KeyAlgorithm::HmacSha256 {
             return Err(AppError::invalid(
-                "rotation_unsupported",
+                ErrorCode::RotationUnsupported,
                 "only HMAC keys have a secret to rotate; for Ed25519, issue a key with the new public key",
             ));
         }
         let overlap = overlap_ms.unwrap_or(self.policy.rotation_overlap_ms);
         if !(0..=30 * IdlePolicy::DAY_MS).contains(&overlap) {
             return Err(AppError::invalid(
-                "invalid_overlap",
+                ErrorCode::InvalidOverlap,
                 "the rotation overlap must be between 0 and 30 days",
             ));
         }

@@ -16,6 +16,7 @@
 //! Synchronous decisions are made in groups (see [`decide`]): concurrent requests share one
 //! append and one catch-up.
 
+use crate::ErrorCode;
 mod decide;
 
 use crate::access::Actor;
@@ -268,8 +269,8 @@ impl Risk {
     pub async fn replace_policy(&self, actor: &Actor, text: &str) -> AppResult<usize> {
         actor.require(Permission::ManagePolicy)?;
         actor.require_operator()?;
-        let policy =
-            Policy::parse(text).map_err(|e| AppError::invalid("invalid_policy", e.to_string()))?;
+        let policy = Policy::parse(text)
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidPolicy, e.to_string()))?;
         let rules = policy.rules.len();
         self.cursor.lock().await.engine.set_policy(policy);
         tracing::info!(rules, "risk policy replaced");
