@@ -42,8 +42,7 @@ impl Accounts {
         id: &str,
         fields: AccountFields,
     ) -> AppResult<Account> {
-        actor.require(Permission::ManageAccounts)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageAccounts)?;
         let now = self.clock.now();
         let account = Account {
             id: id.to_owned(),
@@ -56,7 +55,7 @@ impl Accounts {
             version: 1,
         };
         account.validate().map_err(invalid)?;
-        let change = Change::new(actor, now)
+        let change = Change::global(actor, now)
             .write(Write::InsertAccount(account.clone()))
             .audit(
                 "account.created",
@@ -76,19 +75,17 @@ impl Accounts {
         id: &str,
         fields: AccountFields,
     ) -> AppResult<Account> {
-        actor.require(Permission::ManageAccounts)?;
-        actor.require_account(id)?;
+        let access = actor.access_account(Permission::ManageAccounts, id)?;
         let before = self.get_unchecked(id).await?;
         let now = self.clock.now();
         let after = edited(&before, fields, now)?;
-        let change = update_change(Change::new(actor, now), &before, &after);
+        let change = update_change(Change::new(&access, now), &before, &after);
         self.store.commit(change.into_set()).await?;
         Ok(after)
     }
 
     pub async fn get(&self, actor: &Actor, id: &str) -> AppResult<Account> {
-        actor.require(Permission::ReadAccounts)?;
-        actor.require_account(id)?;
+        actor.access_account(Permission::ReadAccounts, id)?;
         self.get_unchecked(id).await
     }
 
@@ -98,8 +95,7 @@ impl Accounts {
         after: Option<&str>,
         limit: u32,
     ) -> AppResult<Vec<Account>> {
-        actor.require(Permission::ReadAccounts)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadAccounts)?;
         Ok(self
             .store
             .list_accounts(after, limit.clamp(1, MAX_PAGE))

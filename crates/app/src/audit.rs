@@ -43,8 +43,7 @@ impl Audit {
         after: i64,
         limit: u32,
     ) -> AppResult<Vec<AuditEntry>> {
-        actor.require(Permission::ReadAudit)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadAudit)?;
         Ok(self
             .store
             .audit_entries(after, limit.clamp(1, VERIFY_PAGE))
@@ -58,8 +57,7 @@ impl Audit {
         after: i64,
         limit: u32,
     ) -> AppResult<Vec<StoredEvent>> {
-        actor.require(Permission::ReadEvents)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadEvents)?;
         Ok(self
             .store
             .events_after(after, limit.clamp(1, VERIFY_PAGE))
@@ -74,8 +72,7 @@ impl Audit {
         actor: &Actor,
         since: Option<&SignedHead>,
     ) -> AppResult<ChainReport> {
-        actor.require(Permission::ReadAudit)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadAudit)?;
         let exported = since.map(|head| self.open_head(head)).transpose()?;
         let head = self.store.audit_head().await?;
         let mut verifier = ChainVerifier::new(&self.keys, head);
@@ -111,8 +108,7 @@ impl Audit {
     /// database. Its entry must carry a valid seal: a head is never signed for an entry someone
     /// without the audit key wrote.
     pub async fn export_head(&self, actor: &Actor) -> AppResult<SignedHead> {
-        actor.require(Permission::ReadAudit)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadAudit)?;
         let head = self.store.audit_head().await?;
         let Some(head) = head.filter(|head| head.seq > 0) else {
             return Err(AppError::Conflict(

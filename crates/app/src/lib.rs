@@ -24,7 +24,7 @@ pub mod verifier;
 
 use std::sync::Arc;
 
-pub use access::Actor;
+pub use access::{AccountAccess, Actor, ActorKind};
 pub use error::{AppError, AppResult, ErrorCode};
 
 /// Every use case, sharing one store, clock, keyring and verifier.

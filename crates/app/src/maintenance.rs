@@ -57,7 +57,8 @@ impl KeyAuthority {
                 let Some(deadline) = key.idle_deadline(policy) else {
                     continue;
                 };
-                let change = Change::new(&actor, now)
+                let access = actor.access_account(Permission::ManageKeys, &key.account)?;
+                let change = Change::new(&access, now)
                     .write(Write::MarkIdleWarned {
                         key_id: key.key_id.clone(),
                         at: now,
@@ -68,7 +69,7 @@ impl KeyAuthority {
                         json!({ "expires_at": deadline.to_rfc3339() }),
                     )
                     .key_event(
-                        &key.account,
+                        &access,
                         KeyEventBody::IdleWarning {
                             key_id: key.key_id.clone(),
                             expires_at: deadline,
@@ -84,7 +85,8 @@ impl KeyAuthority {
                 };
                 let mut after = successor(&key, now);
                 after.expires_at = Some(deadline);
-                let change = Change::new(&actor, now)
+                let access = actor.access_account(Permission::ManageKeys, &after.account)?;
+                let change = Change::new(&access, now)
                     .write(replace(&key, &after))
                     .audit(
                         "api_key.idle_expired",
@@ -92,7 +94,7 @@ impl KeyAuthority {
                         key_details(&after),
                     )
                     .key_event(
-                        &after.account,
+                        &access,
                         KeyEventBody::IdleExpired {
                             key_id: after.key_id.clone(),
                         },
@@ -113,8 +115,7 @@ impl KeyAuthority {
         actor: &Actor,
         clock: &dyn Clock,
     ) -> AppResult<RewrapReport> {
-        actor.require(Permission::ManageSecrets)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageSecrets)?;
         let active = self.keyring().active_id().to_owned();
         let mut resealed = 0;
         loop {
@@ -125,7 +126,7 @@ impl KeyAuthority {
             if page.is_empty() {
                 break;
             }
-            let mut change = Change::new(actor, clock.now());
+            let mut change = Change::global(actor, clock.now());
             let mut from = Vec::new();
             for sealed in &page {
                 from.push(sealed.master_key_id.clone());
@@ -169,7 +170,7 @@ impl KeyAuthority {
             total += sealed;
         }
         if total > 0 {
-            let change = Change::new(actor, clock.now()).audit(
+            let change = Change::global(actor, clock.now()).audit(
                 "values_at_rest.rewrapped",
                 format!("master_key:{active}"),
                 json!({ "count": total }),

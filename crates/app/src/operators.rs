@@ -43,8 +43,7 @@ impl Operators {
     }
 
     pub async fn create(&self, actor: &Actor, name: &str, role: Role) -> AppResult<NewOperator> {
-        actor.require(Permission::ManageOperators)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageOperators)?;
         if !is_valid_identifier(name) {
             return Err(AppError::invalid(
                 ErrorCode::InvalidName,
@@ -61,7 +60,7 @@ impl Operators {
             created_at: now,
             revoked_at: None,
         };
-        let change = Change::new(actor, now)
+        let change = Change::global(actor, now)
             .write(Write::InsertOperator(operator.clone()))
             .audit(
                 "operator.created",
@@ -76,14 +75,12 @@ impl Operators {
     }
 
     pub async fn list(&self, actor: &Actor) -> AppResult<Vec<Operator>> {
-        actor.require(Permission::ManageOperators)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageOperators)?;
         Ok(self.store.list_operators().await?)
     }
 
     pub async fn revoke(&self, actor: &Actor, id: &str) -> AppResult<Operator> {
-        actor.require(Permission::ManageOperators)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageOperators)?;
         let mut operator = self
             .store
             .operator(id)
@@ -104,7 +101,7 @@ impl Operators {
             }
         }
         let now = self.clock.now();
-        let change = Change::new(actor, now)
+        let change = Change::global(actor, now)
             .write(Write::RevokeOperator {
                 id: id.to_owned(),
                 at: now,
@@ -129,11 +126,9 @@ impl Operators {
             .operator_by_token_hash(&token_hash(token))
             .await?
         {
-            Some(operator) if operator.revoked_at.is_none() => Ok(Actor {
-                id: operator.id,
-                role: operator.role,
-                account: None,
-            }),
+            Some(operator) if operator.revoked_at.is_none() => {
+                Ok(Actor::operator(operator.id, operator.role))
+            }
             _ => Err(AppError::Unauthenticated),
         }
     }

@@ -39,6 +39,9 @@ pub enum Permission {
     ManagePolicy,
     /// Holding and releasing pending widenings (fraud review).
     ReviewChanges,
+    /// Minting a customer's single-use security-center sign-in link (after the exchange's own
+    /// login).
+    SignInCustomers,
 }
 
 /// A role name that does not exist.
@@ -72,6 +75,7 @@ impl Role {
                     | ManageKeys
                     | ReadEvents
                     | IngestEvents
+                    | SignInCustomers
             ),
         }
     }

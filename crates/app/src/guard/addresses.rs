@@ -63,8 +63,7 @@ impl Guard {
         actor: &Actor,
         account: &str,
     ) -> AppResult<Vec<WithdrawalAddress>> {
-        actor.require(Permission::ReadKeys)?;
-        actor.require_account(account)?;
+        actor.access_account(Permission::ReadKeys, account)?;
         self.account(account).await?;
         Ok(self.store.addresses(account).await?)
     }
@@ -77,8 +76,7 @@ impl Guard {
         request: NewAddress,
         grant: Option<&str>,
     ) -> AppResult<PendingReceipt> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let address = field("address", &request.address, true)?;
         let asset = field("asset", &request.asset, true)?.to_ascii_uppercase();
@@ -115,7 +113,7 @@ impl Guard {
             ctx: request.ctx,
             account_edit: None,
         };
-        self.request_widening(actor, pending, now).await
+        self.request_widening(&access, pending, now).await
     }
 
     /// Removes an address at once (narrowing).
@@ -126,8 +124,7 @@ impl Guard {
         network: &str,
         address: &str,
     ) -> AppResult<()> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let network = network.trim().to_ascii_uppercase();
         let known = self.store.addresses(account).await?;
@@ -140,7 +137,7 @@ impl Guard {
             )));
         };
         let address = stored.address;
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(Write::RemoveAddress {
                 account: account.to_owned(),
                 network: network.clone(),
@@ -162,8 +159,7 @@ impl Guard {
         network: &str,
         address: &str,
     ) -> AppResult<WithdrawalCheck> {
-        actor.require(Permission::VerifyRequests)?;
-        actor.require_account(account)?;
+        actor.access_account(Permission::VerifyRequests, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if guard.protection.is_frozen() {

@@ -61,8 +61,7 @@ impl Guard {
         mut request: NewKey,
         grant: Option<&str>,
     ) -> AppResult<GuardedKey> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(&request.account)?;
+        let access = actor.access_account(Permission::ManageKeys, &request.account)?;
         let now = self.clock.now();
         let wanted = self.keys.preview_scopes(&request.scopes)?;
         let allowlist = self.keys.preview_allowlist(&request.ip_allowlist)?;
@@ -132,7 +131,7 @@ impl Guard {
             ctx,
             account_edit: None,
         };
-        let receipt = self.request_widening(actor, pending, now).await?;
+        let receipt = self.request_widening(&access, pending, now).await?;
         Ok(GuardedKey {
             issued,
             pending: Some(receipt),
@@ -162,8 +161,7 @@ impl Guard {
     /// that can move money needs an IP allow-list and is refused while the account is frozen
     /// or locked. The customer is told.
     pub async fn import_key(&self, actor: &Actor, request: ImportedKey) -> AppResult<ApiKey> {
-        actor.require(Permission::ImportKeys)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ImportKeys)?;
         let now = self.clock.now();
         let terms = KeyTerms {
             scopes: self.keys.preview_scopes(&request.scopes)?,

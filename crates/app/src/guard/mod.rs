@@ -162,7 +162,7 @@ impl Guard {
     ) -> AppError {
         if let AppError::Invalid { code, message } = &error {
             let details = serde_json::json!({ "request": what, "code": code, "reason": message });
-            let change = crate::changes::Change::new(actor, self.clock.now()).audit(
+            let change = crate::changes::Change::global(actor, self.clock.now()).audit(
                 "request.refused",
                 format!("account:{account}"),
                 details,
@@ -193,8 +193,7 @@ pub struct Overview {
 impl Guard {
     /// The security center's overview of `account`.
     pub async fn overview(&self, actor: &crate::Actor, account: &str) -> AppResult<Overview> {
-        actor.require(portcullis_core::operator::Permission::ReadKeys)?;
-        actor.require_account(account)?;
+        actor.access_account(portcullis_core::operator::Permission::ReadKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let keys = self.keys.keys_for_account(actor, account).await?;

@@ -83,8 +83,7 @@ impl Guard {
     }
 
     pub async fn passkeys(&self, actor: &Actor, account: &str) -> AppResult<Vec<StoredPasskey>> {
-        actor.require(Permission::ReadKeys)?;
-        actor.require_account(account)?;
+        actor.access_account(Permission::ReadKeys, account)?;
         self.account(account).await?;
         Ok(self.store.passkeys(account).await?)
     }
@@ -97,8 +96,7 @@ impl Guard {
         account: &str,
         grant: Option<&str>,
     ) -> AppResult<PasskeyChallenge> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let existing = self.store.passkeys(account).await?;
@@ -108,7 +106,7 @@ impl Guard {
                 format!("at most {MAX_PASSKEYS} passkeys per account"),
             ));
         }
-        let mut change = Change::new(actor, now);
+        let mut change = Change::new(&access, now);
         if existing.is_empty() && !guard.totp_confirmed() {
             // The first authenticator: nothing to step up with yet.
         } else {
@@ -150,8 +148,7 @@ impl Guard {
         credential: &Value,
         label: &str,
     ) -> AppResult<StoredPasskey> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let ceremony = match self
             .open_ceremony(account, ceremony_id, CeremonyKind::Registration, now)
@@ -210,7 +207,7 @@ impl Guard {
             created_at: now,
             last_used_at: None,
         };
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(spend)
             .write(Write::InsertPasskey(stored_key.clone()))
             .audit(
@@ -237,8 +234,7 @@ impl Guard {
         actor: &Actor,
         account: &str,
     ) -> AppResult<PasskeyChallenge> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         self.account(account).await?;
         let passkeys = self.decoded_passkeys(account).await?;
@@ -258,7 +254,7 @@ impl Guard {
         let id = ceremony.id.clone();
         self.store
             .commit(
-                Change::new(actor, now)
+                Change::new(&access, now)
                     .write(Write::InsertCeremony(ceremony))
                     .into_set(),
             )
@@ -279,8 +275,7 @@ impl Guard {
         ceremony_id: &str,
         credential: &Value,
     ) -> AppResult<IssuedGrant> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let ceremony = match self
             .open_ceremony(account, ceremony_id, CeremonyKind::Authentication, now)
@@ -323,7 +318,7 @@ impl Guard {
             }
         };
         let (grant, issued) = self.new_grant(account, StepUpMethod::Passkey, now)?;
-        let mut change = Change::new(actor, now)
+        let mut change = Change::new(&access, now)
             .write(spend)
             .write(Write::InsertGrant(grant));
         for (row, mut passkey) in self.decoded_passkeys(account).await? {
@@ -353,14 +348,13 @@ impl Guard {
         credential_id: &str,
         grant: Option<&str>,
     ) -> AppResult<()> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let (_, spend) = self
             .grant_for(&guard, Action::ManageAuthenticators, grant, now)
             .await?;
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(spend)
             .write(Write::RemovePasskey {
                 account: account.to_owned(),
@@ -448,7 +442,8 @@ impl Guard {
         reason: &str,
         now: UnixMillis,
     ) -> AppResult<()> {
-        let change = Change::new(actor, now).write(spend).audit(
+        let access = actor.access_account(Permission::ManageKeys, account)?;
+        let change = Change::new(&access, now).write(spend).audit(
             action,
             target(account),
             json!({ "method": "passkey", "reason": reason }),

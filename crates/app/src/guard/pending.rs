@@ -7,7 +7,7 @@ use super::stepup::{put, target};
 use super::widening::pending_details;
 use super::{Guard, token_hash};
 use crate::ErrorCode;
-use crate::access::Actor;
+use crate::access::{AccountAccess, Actor, ActorKind};
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::ports::{AccountGuard, PendingAction, PendingChange, WithdrawalAddress, Write};
@@ -64,7 +64,9 @@ impl Guard {
         };
         match risk_stop(&change, decision.as_ref()) {
             Some(stop) => {
-                self.move_change(&Actor::system(), change, stop, "widening.risk_stopped")
+                let system = Actor::system();
+                let access = system.access_account(Permission::ReviewChanges, &change.account)?;
+                self.move_change(&access, change, stop, "widening.risk_stopped")
                     .await
             }
             None => Ok(change),
@@ -88,16 +90,18 @@ impl Guard {
 
     /// The account's changes, newest first.
     pub async fn changes_for(&self, actor: &Actor, account: &str) -> AppResult<Vec<PendingChange>> {
-        actor.require(Permission::ReadKeys)?;
-        actor.require_account(account)?;
-        self.account(account).await?;
-        Ok(self.store.pending_for_account(account, 200).await?)
+        let access = actor.access_account(Permission::ReadKeys, account)?;
+        self.account(access.account()).await?;
+        Ok(self
+            .store
+            .pending_for_account(access.account(), 200)
+            .await?)
     }
 
     pub async fn change(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReadKeys)?;
         let change = self.existing_change(id).await?;
-        actor.require_account(&change.account)?;
+        actor.access_account(Permission::ReadKeys, &change.account)?;
         Ok(change)
     }
 
@@ -126,15 +130,17 @@ impl Guard {
                 ErrorCode::CancelLinkUsed,
                 format!("this change is already {}", change.status.as_str()),
             );
-            let actor = Actor::system_as(&format!("customer:{}", change.account));
+            let customer = Actor::customer(&change.account);
             return Err(self
-                .refused(&actor, &change.account, "cancel_link", error)
+                .refused(&customer, &change.account, "cancel_link", error)
                 .await);
         }
-        let by = format!("customer:{}", change.account);
-        let actor = Actor::system_as(&by);
+        // The link proves the customer of that one change's account.
+        let customer = Actor::customer(&change.account);
+        let access = customer.access_account(Permission::ManageKeys, &change.account)?;
+        let by = customer.id().to_owned();
         self.move_change(
-            &actor,
+            &access,
             change,
             Transition::Cancel { by },
             "widening.cancelled",
@@ -146,10 +152,10 @@ impl Guard {
     pub async fn cancel(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ManageKeys)?;
         let change = self.existing_change(id).await?;
-        actor.require_account(&change.account)?;
-        let by = actor.id.clone();
+        let access = actor.access_account(Permission::ManageKeys, &change.account)?;
+        let by = actor.id().to_owned();
         self.move_change(
-            actor,
+            &access,
             change,
             Transition::Cancel { by },
             "widening.cancelled",
@@ -161,12 +167,12 @@ impl Guard {
     pub async fn hold(&self, actor: &Actor, id: &str, reason: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReviewChanges)?;
         let change = self.existing_change(id).await?;
-        actor.require_account(&change.account)?;
+        let access = actor.access_account(Permission::ReviewChanges, &change.account)?;
         let transition = Transition::Hold {
-            by: actor.id.clone(),
+            by: actor.id().to_owned(),
             reason: reason.to_owned(),
         };
-        self.move_change(actor, change, transition, "widening.held")
+        self.move_change(&access, change, transition, "widening.held")
             .await
     }
 
@@ -175,10 +181,10 @@ impl Guard {
     pub async fn release(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReviewChanges)?;
         let mut change = self.existing_change(id).await?;
-        actor.require_account(&change.account)?;
-        change.released_by = Some(actor.id.clone());
+        let access = actor.access_account(Permission::ReviewChanges, &change.account)?;
+        change.released_by = Some(actor.id().to_owned());
         let released = self
-            .move_change(actor, change, Transition::Release, "widening.released")
+            .move_change(&access, change, Transition::Release, "widening.released")
             .await?;
         let now = self.clock.now();
         if !released.status.is_due(released.applies_at, now) {
@@ -215,7 +221,8 @@ impl Guard {
     /// is read again first: a change applies only with a stored decision that lets it, or an
     /// operator's release.
     async fn apply_one(&self, change: PendingChange, now: UnixMillis) -> AppResult<bool> {
-        let actor = Actor::system();
+        let system = Actor::system();
+        let actor = system.access_account(Permission::ManageKeys, &change.account)?;
         let applied =
             match cooldown::transition(&change.status, change.applies_at, Transition::Apply, now) {
                 Ok(status) => status,
@@ -270,7 +277,7 @@ impl Guard {
 
     async fn apply_key_change(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
         now: UnixMillis,
@@ -314,14 +321,14 @@ impl Guard {
             .map_err(|e| AppError::invalid(ErrorCode::WithdrawNeedsAllowlist, e.to_string()))?;
         let write = crate::keys::replace(&before, &after);
         let commit = self
-            .closing(actor, change, status, write, "widening.applied", now)
+            .closing(access, change, status, write, "widening.applied", now)
             .await?;
         self.keys.commit_and_install(commit, key_id, now).await
     }
 
     async fn apply_address(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
         now: UnixMillis,
@@ -345,14 +352,14 @@ impl Guard {
             usable_from: now,
         });
         let commit = self
-            .closing(actor, change, status, write, "widening.applied", now)
+            .closing(access, change, status, write, "widening.applied", now)
             .await?;
         Ok(self.store.commit(commit.into_set()).await?)
     }
 
     async fn apply_unfreeze(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
         guard: AccountGuard,
@@ -362,7 +369,7 @@ impl Guard {
         next.protection = guard.protection.unfrozen();
         let write = put(next, guard.version);
         let commit = self
-            .closing(actor, change, status, write, "account.unfrozen", now)
+            .closing(access, change, status, write, "account.unfrozen", now)
             .await?;
         Ok(self.store.commit(commit.into_set()).await?)
     }
@@ -371,7 +378,7 @@ impl Guard {
     /// the audit entry and the announcement.
     async fn closing(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
         write: Write,
@@ -383,7 +390,8 @@ impl Guard {
             version: change.version + 1,
             ..change.clone()
         };
-        let mut commit = Change::new(actor, now)
+        access.covers(&change.account)?;
+        let mut commit = Change::new(access, now)
             .write(write)
             .write(update(closed.clone(), change.version))
             .audit(action, target(&change.account), pending_details(&closed));
@@ -396,7 +404,7 @@ impl Guard {
                 event_ref: event_ref.clone(),
                 by,
             };
-            commit = commit.key_event(&change.account, applied, EventContext::default())?;
+            commit = commit.key_event(access, applied, EventContext::default())?;
         }
         let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
         self.announced(commit, &notice, now).await
@@ -405,7 +413,7 @@ impl Guard {
     /// Moves a change through `transition`, audited, in one commit.
     pub(crate) async fn move_change(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         change: PendingChange,
         transition: Transition,
         action: &str,
@@ -418,11 +426,12 @@ impl Guard {
             version: change.version + 1,
             ..change.clone()
         };
-        let mut commit = Change::new(actor, now)
+        access.covers(&change.account)?;
+        let mut commit = Change::new(access, now)
             .write(update(next.clone(), change.version))
             .audit(action, target(&change.account), pending_details(&next));
-        if let Some(cancelled) = cancelled_event(actor, &next) {
-            commit = commit.key_event(&change.account, cancelled, EventContext::default())?;
+        if let Some(cancelled) = cancelled_event(access.actor(), &next) {
+            commit = commit.key_event(access, cancelled, EventContext::default())?;
         }
         let kind = match next.status {
             PendingStatus::Cancelled { .. } => Some(NoticeKind::WideningCancelled),
@@ -493,10 +502,16 @@ pub(crate) fn cancelled_event(actor: &Actor, closed: &PendingChange) -> Option<K
 /// Who the contract says cancelled: the service itself; the customer (by link, in the security
 /// center, or through the exchange's own app acting for them); or an operator.
 fn cancelled_by(actor: &Actor, by: &str) -> CancelledBy {
-    let customer = actor.account.is_some() || by.starts_with("customer:");
+    let customer = matches!(
+        actor.kind(),
+        ActorKind::Customer { .. }
+            | ActorKind::Operator {
+                role: Role::Integration
+            }
+    );
     if by == RISK_ACTOR || by == "system" {
         CancelledBy::System
-    } else if customer || actor.role == Role::Integration {
+    } else if customer || by.starts_with("customer:") {
         CancelledBy::Customer
     } else {
         CancelledBy::Operator

@@ -9,7 +9,7 @@ use super::stepup::{put, target};
 use super::widening::{PendingReceipt, WideningRequest};
 use super::{Guard, refusal};
 use crate::ErrorCode;
-use crate::access::Actor;
+use crate::access::{AccountAccess, Actor};
 use crate::changes::Change;
 use crate::error::AppResult;
 use crate::ports::{PendingAction, PendingChange, Write};
@@ -35,9 +35,8 @@ pub struct FreezeReport {
 
 impl Guard {
     pub async fn protection(&self, actor: &Actor, account: &str) -> AppResult<Protection> {
-        actor.require(Permission::ReadKeys)?;
-        actor.require_account(account)?;
-        Ok(self.guard_of(account).await?.protection)
+        let access = actor.access_account(Permission::ReadKeys, account)?;
+        Ok(self.guard_of(access.account()).await?.protection)
     }
 
     /// Freezes the account: every key loses `withdraw` and `transfer`, every open widening is
@@ -48,24 +47,23 @@ impl Guard {
         account: &str,
         ctx: EventContext,
     ) -> AppResult<FreezeReport> {
-        self.freeze_with(actor, account, ctx, None).await
+        let access = actor.access_account(Permission::ManageKeys, account)?;
+        self.freeze_with(&access, ctx, None).await
     }
 
     /// The freeze, with `extra` (spending the freeze link that asked for it) in its commit.
     pub(crate) async fn freeze_with(
         &self,
-        actor: &Actor,
-        account: &str,
+        access: &AccountAccess<'_>,
         ctx: EventContext,
         extra: Option<Write>,
     ) -> AppResult<FreezeReport> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let (actor, account) = (access.actor(), access.account());
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let mut next = guard.clone();
         next.protection = guard.protection.frozen(now);
-        let mut change = Change::new(actor, now).write(put(next.clone(), guard.version));
+        let mut change = Change::new(access, now).write(put(next.clone(), guard.version));
         if let Some(write) = extra {
             change = change.write(write);
         }
@@ -87,7 +85,7 @@ impl Guard {
                 effective: Effective::Now,
             };
             change = change.write(crate::keys::replace(&key, &after)).key_event(
-                account,
+                access,
                 event,
                 ctx.clone(),
             )?;
@@ -101,14 +99,14 @@ impl Guard {
             let cancelled = PendingChange {
                 status: PendingStatus::Cancelled {
                     at: now,
-                    by: actor.id.clone(),
+                    by: actor.id().to_owned(),
                 },
                 version: open.version + 1,
                 ..open.clone()
             };
             changes_cancelled.push(open.id.clone());
             if let Some(event) = cancelled_event(actor, &cancelled) {
-                change = change.key_event(account, event, EventContext::default())?;
+                change = change.key_event(access, event, EventContext::default())?;
             }
             change = change.write(update(cancelled, open.version));
         }
@@ -142,8 +140,7 @@ impl Guard {
         account: &str,
         grant: Option<&str>,
     ) -> AppResult<PendingReceipt> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let request = WideningRequest {
             account,
@@ -154,7 +151,7 @@ impl Guard {
             ctx: EventContext::default(),
             account_edit: None,
         };
-        self.request_widening(actor, request, now).await
+        self.request_widening(&access, request, now).await
     }
 
     /// Locks every widening until `until`. Only ever extends: nobody, operators included, can
@@ -165,8 +162,7 @@ impl Guard {
         account: &str,
         until: UnixMillis,
     ) -> AppResult<Protection> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let protection = guard
@@ -180,7 +176,7 @@ impl Guard {
             })?;
         let mut next = guard.clone();
         next.protection = protection.clone();
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(put(next, guard.version))
             .audit(
                 "account.settings_locked",

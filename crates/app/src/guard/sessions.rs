@@ -80,8 +80,7 @@ impl Guard {
         account: &str,
         ctx: EventContext,
     ) -> AppResult<IssuedLink> {
-        actor.require(Permission::ManageAccounts)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::SignInCustomers, account)?;
         let now = self.clock.now();
         self.account(account).await?;
         let ctx = link_context(ctx)?;
@@ -95,7 +94,7 @@ impl Guard {
             ctx,
         };
         let expires_at = link.expires_at;
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(Write::InsertSignInLink(link))
             .audit(
                 "security_center.link_issued",
@@ -142,8 +141,9 @@ impl Guard {
             ctx: link.ctx.clone(),
         };
         let expires_at = session.expires_at;
-        let actor = Actor::customer(&link.account);
-        let change = Change::new(&actor, now)
+        let customer = Actor::customer(&link.account);
+        let access = customer.access_account(Permission::ReadKeys, &link.account)?;
+        let change = Change::new(&access, now)
             .write(Write::SpendSignInLink {
                 token_hash: hash,
                 at: now,
@@ -185,7 +185,7 @@ impl Guard {
     pub async fn sign_out(&self, session_token: &str) -> AppResult<()> {
         let now = self.clock.now();
         let actor = self.session_actor(session_token).await?;
-        let change = Change::new(&actor, now).write(Write::RevokeSession {
+        let change = Change::global(&actor, now).write(Write::RevokeSession {
             token_hash: token_hash(session_token),
             at: now,
         });

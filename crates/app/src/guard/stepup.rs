@@ -45,8 +45,7 @@ impl Guard {
     /// authenticator is refused: that would let whoever holds the session swap the customer's
     /// second factor for their own.
     pub async fn start_totp(&self, actor: &Actor, account: &str) -> AppResult<TotpEnrolmentStart> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if guard.totp_confirmed() {
@@ -70,7 +69,7 @@ impl Guard {
             confirmed_at: None,
             state: TotpState::default(),
         });
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(put(next, guard.version))
             .audit("totp.enrolment_started", target(account), json!({}));
         self.store.commit(change.into_set()).await?;
@@ -81,8 +80,7 @@ impl Guard {
 
     /// Confirms the enrolment with a first code from the app.
     pub async fn confirm_totp(&self, actor: &Actor, account: &str, code: &str) -> AppResult<()> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if guard.totp.is_none() || guard.totp_confirmed() {
@@ -102,7 +100,7 @@ impl Guard {
             "totp.code_refused"
         };
         next.version = guard.version;
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(put(next, guard.version))
             .audit(action, target(account), json!({ "during": "enrolment" }));
         let change = if checked.is_ok() {
@@ -124,8 +122,7 @@ impl Guard {
         account: &str,
         code: &str,
     ) -> AppResult<IssuedGrant> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if !guard.totp_confirmed() {
@@ -137,7 +134,7 @@ impl Guard {
         let (next, checked) = self.check_code(&guard, code, now)?;
         let locked_until = |g: &AccountGuard| g.totp.as_ref().and_then(|t| t.state.locked_until);
         let newly_locked = locked_until(&next).filter(|until| locked_until(&guard) != Some(*until));
-        let mut change = Change::new(actor, now).write(put(next, guard.version));
+        let mut change = Change::new(&access, now).write(put(next, guard.version));
         if let Some(until) = newly_locked {
             let summary = format!(
                 "Too many wrong codes: confirmations with your authenticator app are locked until {}. If this was not you, freeze your account",

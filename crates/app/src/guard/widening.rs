@@ -7,7 +7,7 @@ use super::notices::change_notice;
 use super::stepup::target;
 use super::{Guard, refusal, token_hash};
 use crate::ErrorCode;
-use crate::access::Actor;
+use crate::access::{AccountAccess, Actor};
 use crate::changes::Change;
 use crate::error::AppResult;
 use crate::keys::{IssuedKey, KeyChange};
@@ -68,7 +68,7 @@ impl Guard {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
         let (before, after) = self.keys.preview_update(key_id, &change, now).await?;
-        actor.require_account(&before.account)?;
+        let access = actor.access_account(Permission::ManageKeys, &before.account)?;
         widening::check_terms(&terms(&after))
             .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
         let widenings = widening::key_change_widenings(&terms(&before), &terms(&after));
@@ -105,7 +105,7 @@ impl Guard {
             ctx: change.ctx.clone(),
             account_edit: None,
         };
-        self.request_widening(actor, request, now)
+        self.request_widening(&access, request, now)
             .await
             .map(GuardedOutcome::Pending)
     }
@@ -114,10 +114,12 @@ impl Guard {
     /// change with its audit entry and event, then the risk engine's say.
     pub(crate) async fn request_widening(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         request: WideningRequest<'_>,
         now: UnixMillis,
     ) -> AppResult<PendingReceipt> {
+        access.covers(request.account)?;
+        let actor = access.actor();
         let action_kind = match request.action {
             PendingAction::Unfreeze => Action::Unfreeze,
             _ => Action::Widen,
@@ -150,18 +152,18 @@ impl Guard {
             widenings: request.widenings,
             status: PendingStatus::Pending,
             requested_at: now,
-            requested_by: actor.id.clone(),
+            requested_by: actor.id().to_owned(),
             step_up: method,
             cancel_token_hash: token_hash(&cancel_token),
             event_id: None,
             released_by: None,
             version: 1,
         };
-        let mut change = Change::new(actor, now).write(spend);
+        let mut change = Change::new(access, now).write(spend);
         let mut pending = pending;
         if let Some(event) = request.event {
             let event = waiting_event(event, step_up_of(method));
-            change = change.key_event(request.account, event, request.ctx)?;
+            change = change.key_event(access, event, request.ctx)?;
             pending.event_id = change.last_event_id();
         }
         let mut change = change.write(Write::InsertPending(pending.clone())).audit(

@@ -5,7 +5,7 @@
 //! the in-memory verifier up to date so the change is in force before the call returns.
 
 use crate::ErrorCode;
-use crate::access::Actor;
+use crate::access::{AccountAccess, Actor};
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::keyring::MasterKeyring;
@@ -164,8 +164,7 @@ impl KeyAuthority {
         request: NewKey,
         now: UnixMillis,
     ) -> AppResult<(Change, IssuedKey)> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(&request.account)?;
+        let access = actor.access_account(Permission::ManageKeys, &request.account)?;
         self.account_exists(&request.account).await?;
         let public_key = match (request.algorithm, request.public_key.as_deref()) {
             (KeyAlgorithm::Ed25519, Some(text)) => Some(
@@ -203,7 +202,14 @@ impl KeyAuthority {
             KeyAlgorithm::Ed25519 => None,
         };
         let origin = (request.step_up, request.ctx);
-        let change = self.issue(actor, &key, secret.as_ref(), "api_key.created", origin, now)?;
+        let change = self.issue(
+            &access,
+            &key,
+            secret.as_ref(),
+            "api_key.created",
+            origin,
+            now,
+        )?;
         Ok((change, IssuedKey { key, secret }))
     }
 
@@ -214,8 +220,7 @@ impl KeyAuthority {
         request: ImportedKey,
         now: UnixMillis,
     ) -> AppResult<(Change, ApiKey)> {
-        actor.require(Permission::ImportKeys)?;
-        actor.require_account(&request.account)?;
+        let access = actor.access_account(Permission::ImportKeys, &request.account)?;
         self.account_exists(&request.account).await?;
         if !(16..=128).contains(&request.api_key.len())
             || !request.api_key.bytes().all(|b| b.is_ascii_graphic())
@@ -241,7 +246,7 @@ impl KeyAuthority {
         let key = terms.into_key(request.api_key, KeyAlgorithm::HmacSha256, now)?;
         let origin = (StepUp::None, EventContext::default());
         let secret = Some(&request.secret);
-        let change = self.issue(actor, &key, secret, "api_key.imported", origin, now)?;
+        let change = self.issue(&access, &key, secret, "api_key.imported", origin, now)?;
         Ok((change, key))
     }
 
@@ -249,21 +254,22 @@ impl KeyAuthority {
     /// `api_key.created` event.
     fn issue(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         key: &ApiKey,
         secret: Option<&Secret>,
         action: &str,
         (step_up, ctx): (StepUp, EventContext),
         now: UnixMillis,
     ) -> AppResult<Change> {
-        let mut change = Change::new(actor, now).write(Write::InsertKey(key.clone()));
+        access.covers(&key.account)?;
+        let mut change = Change::new(access, now).write(Write::InsertKey(key.clone()));
         if let Some(secret) = secret {
             let sealed = self.keyring.seal(&key.key_id, 1, secret, now)?;
             change = change.write(Write::InsertSecret(sealed));
         }
         change
             .audit(action, key_target(key), key_details(key))
-            .key_event(&key.account, created_event(key, step_up), ctx)
+            .key_event(access, created_event(key, step_up), ctx)
     }
 
     pub(crate) async fn update_key(
@@ -275,6 +281,7 @@ impl KeyAuthority {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
         let (before, after) = self.preview_update(key_id, &change, now).await?;
+        let access = actor.access_account(Permission::ManageKeys, &before.account)?;
         let details = json!({
             "before": key_details(&before),
             "after": key_details(&after),
@@ -286,10 +293,10 @@ impl KeyAuthority {
             step_up: change.step_up,
             effective: Effective::Now,
         };
-        let commit = Change::new(actor, now)
+        let commit = Change::new(&access, now)
             .write(replace(&before, &after))
             .audit("api_key.updated", key_target(&after), details)
-            .key_event(&after.account, event, change.ctx)?;
+            .key_event(&access, event, change.ctx)?;
         self.store.commit(commit.into_set()).await?;
         self.loader().install(key_id, now).await?;
         Ok(after)
@@ -366,17 +373,17 @@ impl KeyAuthority {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
         let before = self.existing_key(key_id).await?;
-        actor.require_account(&before.account)?;
+        let access = actor.access_account(Permission::ManageKeys, &before.account)?;
         if before.revoked_at.is_some() {
             return Ok(before);
         }
         let mut after = successor(&before, now);
         after.revoked_at = Some(now);
-        let commit = Change::new(actor, now)
+        let commit = Change::new(&access, now)
             .write(replace(&before, &after))
             .audit("api_key.revoked", key_target(&after), key_details(&after))
             .key_event(
-                &after.account,
+                &access,
                 KeyEventBody::Deleted {
                     key_id: after.key_id.clone(),
                 },
@@ -398,7 +405,7 @@ impl KeyAuthority {
     ) -> AppResult<(Change, IssuedKey)> {
         actor.require(Permission::ManageKeys)?;
         let before = self.live_key(key_id, now).await?;
-        actor.require_account(&before.account)?;
+        let access = actor.access_account(Permission::ManageKeys, &before.account)?;
         if before.algorithm != KeyAlgorithm::HmacSha256 {
             return Err(AppError::invalid(
                 ErrorCode::RotationUnsupported,
@@ -426,7 +433,7 @@ impl KeyAuthority {
             .seal(key_id, current.generation + 1, &secret, now)?;
         let after = successor(&before, now);
         let details = json!({ "generation": sealed.generation, "previous_valid_until": valid_until.to_rfc3339() });
-        let commit = Change::new(actor, now)
+        let commit = Change::new(&access, now)
             .write(Write::SetSecretValidUntil {
                 key_id: key_id.to_owned(),
                 generation: current.generation,
@@ -436,7 +443,7 @@ impl KeyAuthority {
             .write(replace(&before, &after))
             .audit("api_key.rotated", key_target(&after), details)
             .key_event(
-                &after.account,
+                &access,
                 KeyEventBody::Rotated {
                     key_id: key_id.to_owned(),
                     previous_valid_until: valid_until,
@@ -480,13 +487,12 @@ impl KeyAuthority {
     pub async fn key(&self, actor: &Actor, key_id: &str) -> AppResult<KeyView> {
         actor.require(Permission::ReadKeys)?;
         let key = self.existing_key(key_id).await?;
-        actor.require_account(&key.account)?;
+        actor.access_account(Permission::ReadKeys, &key.account)?;
         Ok(self.view(key))
     }
 
     pub async fn keys_for_account(&self, actor: &Actor, account: &str) -> AppResult<Vec<KeyView>> {
-        actor.require(Permission::ReadKeys)?;
-        actor.require_account(account)?;
+        actor.access_account(Permission::ReadKeys, account)?;
         self.account_exists(account).await?;
         let keys = self.store.keys_for_account(account).await?;
         Ok(keys.into_iter().map(|key| self.view(key)).collect())

@@ -54,8 +54,7 @@ impl Risk {
 
     /// Decides one event synchronously. An event already decided gets its stored decision.
     pub async fn decide(&self, actor: &Actor, line: &str) -> AppResult<Decision> {
-        actor.require(Permission::IngestEvents)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::IngestEvents)?;
         let event = parse_line(line)
             .map_err(|reason| AppError::invalid(ErrorCode::InvalidEvent, reason))?;
         if !event.body.asks_for_decision() {

@@ -227,8 +227,7 @@ impl Risk {
 
     /// Stores every valid line, then decides what asks for a decision.
     pub async fn ingest(&self, actor: &Actor, text: &str) -> AppResult<IngestReport> {
-        actor.require(Permission::IngestEvents)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::IngestEvents)?;
         let batch = parse_lines(text);
         self.refused_lines
             .fetch_add(batch.errors.len() as u64, Ordering::Relaxed);
@@ -267,8 +266,7 @@ impl Risk {
     /// Validates `text` as a policy and, only if it is valid, puts it in force; the engine keeps
     /// its state. Returns the number of rules now in force.
     pub async fn replace_policy(&self, actor: &Actor, text: &str) -> AppResult<usize> {
-        actor.require(Permission::ManagePolicy)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManagePolicy)?;
         let policy = Policy::parse(text)
             .map_err(|e| AppError::invalid(ErrorCode::InvalidPolicy, e.to_string()))?;
         let rules = policy.rules.len();
@@ -289,8 +287,7 @@ impl Risk {
 
     /// A stored decision with the features it saw.
     pub async fn decision(&self, actor: &Actor, event_id: &str) -> AppResult<StoredDecision> {
-        actor.require(Permission::ReadEvents)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadEvents)?;
         self.store
             .decision(event_id)
             .await?

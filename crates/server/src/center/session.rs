@@ -81,7 +81,10 @@ impl FromRequestParts<AppState> for Customer {
             .session(&token)
             .await
             .map_err(|_| signed_out())?;
-        let account = actor.account.clone().ok_or_else(signed_out)?;
+        let account = actor
+            .customer_account()
+            .map(str::to_owned)
+            .ok_or_else(signed_out)?;
         if changes_something {
             state
                 .limits
