@@ -6,7 +6,7 @@ use crate::access::{AccountAccess, Actor};
 use crate::error::AppResult;
 use crate::ports::{ChangeSet, NewEvent, Write};
 use portcullis_core::audit::AuditDraft;
-use portcullis_core::events::{EventContext, KeyEvent, KeyEventBody};
+use portcullis_core::events::{EventBody, EventContext, KeyEvent};
 use portcullis_core::time::UnixMillis;
 use serde_json::Value;
 
@@ -58,7 +58,7 @@ impl Change {
     pub fn key_event(
         mut self,
         access: &AccountAccess<'_>,
-        body: KeyEventBody,
+        body: EventBody,
         ctx: EventContext,
     ) -> AppResult<Self> {
         let event = KeyEvent {

@@ -10,7 +10,7 @@ use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::ports::{PendingAction, WithdrawalAddress, Write};
 use portcullis_core::address::canonical;
-use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::Widening;
 use portcullis_core::operator::Permission;
 use serde_json::json;
@@ -103,7 +103,7 @@ impl Guard {
             },
             widenings: vec![Widening::AddsAddress],
             grant,
-            event: Some(KeyEventBody::AddressAdded {
+            event: Some(EventBody::AddressAdded {
                 address: event_address,
                 asset: event_asset,
                 network: event_network,

@@ -13,7 +13,7 @@ use crate::access::Actor;
 use crate::error::{AppError, AppResult};
 use crate::keys::{ImportedKey, IssuedKey, NewKey};
 use crate::ports::{AccountGuard, PendingAction};
-use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::key::ApiKey;
@@ -121,7 +121,7 @@ impl Guard {
             },
             widenings,
             grant,
-            event: Some(KeyEventBody::Updated {
+            event: Some(EventBody::ApiKeyUpdated {
                 key_id: key.key_id.clone(),
                 scopes: wanted,
                 ip_allowlist: key.ip_allowlist.clone(),

@@ -11,7 +11,7 @@ use crate::access::{AccountAccess, Actor, ActorKind};
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::ports::{AccountGuard, PendingAction, PendingChange, WithdrawalAddress, Write};
-use portcullis_core::events::{AppliedBy, CancelledBy, EventContext, KeyEventBody};
+use portcullis_core::events::{AppliedBy, CancelledBy, EventBody, EventContext};
 use portcullis_core::guard::cooldown::{self, Transition, TransitionError};
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::guard::{PendingStatus, StepUpMethod};
@@ -400,7 +400,7 @@ impl Guard {
                 Some(_) => AppliedBy::Operator,
                 None => AppliedBy::Cooldown,
             };
-            let applied = KeyEventBody::ChangeApplied {
+            let applied = EventBody::ChangeApplied {
                 event_ref: event_ref.clone(),
                 by,
             };
@@ -489,14 +489,14 @@ fn risk_stop(change: &PendingChange, decision: Option<&RiskVerdict>) -> Option<T
 }
 
 /// The `change.cancelled` event for a change that just closed without applying.
-pub(crate) fn cancelled_event(actor: &Actor, closed: &PendingChange) -> Option<KeyEventBody> {
+pub(crate) fn cancelled_event(actor: &Actor, closed: &PendingChange) -> Option<EventBody> {
     let event_ref = closed.event_id.clone()?;
     let by = match &closed.status {
         PendingStatus::Cancelled { by, .. } => cancelled_by(actor, by),
         PendingStatus::Failed { .. } => CancelledBy::System,
         _ => return None,
     };
-    Some(KeyEventBody::ChangeCancelled { event_ref, by })
+    Some(EventBody::ChangeCancelled { event_ref, by })
 }
 
 /// Who the contract says cancelled: the service itself; the customer (by link, in the security

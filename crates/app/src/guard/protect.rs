@@ -13,7 +13,7 @@ use crate::access::{AccountAccess, Actor};
 use crate::changes::Change;
 use crate::error::AppResult;
 use crate::ports::{PendingAction, PendingChange, Write};
-use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::widening::FUND_MOVING;
 use portcullis_core::guard::{PendingStatus, Protection, Widening};
 use portcullis_core::key::KeyStatus;
@@ -77,7 +77,7 @@ impl Guard {
             }
             let mut after = crate::keys::successor(&key, now);
             after.scopes = key.scopes.without(fund_moving);
-            let event = KeyEventBody::Updated {
+            let event = EventBody::ApiKeyUpdated {
                 key_id: key.key_id.clone(),
                 scopes: after.scopes,
                 ip_allowlist: after.ip_allowlist.clone(),

@@ -14,7 +14,7 @@ use crate::keys::{IssuedKey, KeyChange};
 use crate::ports::{PendingAction, PendingChange, Write};
 use crate::random;
 use portcullis_core::account::Account;
-use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::guard::{PendingStatus, StepUpMethod, Widening};
@@ -95,7 +95,7 @@ impl Guard {
             action,
             widenings,
             grant,
-            event: Some(KeyEventBody::Updated {
+            event: Some(EventBody::ApiKeyUpdated {
                 key_id: key_id.to_owned(),
                 scopes: after.scopes,
                 ip_allowlist: after.ip_allowlist.clone(),
@@ -224,7 +224,7 @@ pub(crate) struct WideningRequest<'a> {
     pub grant: Option<&'a str>,
     /// The contract event the risk engine decides on; its `step_up` is set to the method the
     /// spent grant proves.
-    pub event: Option<KeyEventBody>,
+    pub event: Option<EventBody>,
     pub ctx: EventContext,
     /// An account edit (before, after) that applies at once, committed with the pending change:
     /// the fields of a contact change's request that are not a channel.
@@ -233,14 +233,14 @@ pub(crate) struct WideningRequest<'a> {
 
 /// The event of a widening as the engine must see it: confirmed by `method`, and not in force
 /// until its `change.applied` (the contract's revision 2).
-fn waiting_event(mut event: KeyEventBody, method: StepUp) -> KeyEventBody {
-    if let KeyEventBody::Created {
+fn waiting_event(mut event: EventBody, method: StepUp) -> EventBody {
+    if let EventBody::ApiKeyCreated {
         step_up, effective, ..
     }
-    | KeyEventBody::Updated {
+    | EventBody::ApiKeyUpdated {
         step_up, effective, ..
     }
-    | KeyEventBody::AddressAdded {
+    | EventBody::AddressAdded {
         step_up, effective, ..
     } = &mut event
     {

@@ -14,7 +14,7 @@ use crate::ports::{Clock, Store, Write};
 use crate::random;
 use crate::verifier::{CachedKey, Verifier, VerifyOutcome, VerifyRequest};
 use portcullis_core::allowlist::IpAllowList;
-use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::key::{ApiKey, IdlePolicy, KeyAlgorithm, KeyStatus};
 use portcullis_core::operator::Permission;
 use portcullis_core::scope::ScopeSet;
@@ -286,7 +286,7 @@ impl KeyAuthority {
             "before": key_details(&before),
             "after": key_details(&after),
         });
-        let event = KeyEventBody::Updated {
+        let event = EventBody::ApiKeyUpdated {
             key_id: after.key_id.clone(),
             scopes: after.scopes,
             ip_allowlist: after.ip_allowlist.clone(),
@@ -384,7 +384,7 @@ impl KeyAuthority {
             .audit("api_key.revoked", key_target(&after), key_details(&after))
             .key_event(
                 &access,
-                KeyEventBody::Deleted {
+                EventBody::ApiKeyDeleted {
                     key_id: after.key_id.clone(),
                 },
                 ctx,
@@ -444,7 +444,7 @@ impl KeyAuthority {
             .audit("api_key.rotated", key_target(&after), details)
             .key_event(
                 &access,
-                KeyEventBody::Rotated {
+                EventBody::ApiKeyRotated {
                     key_id: key_id.to_owned(),
                     previous_valid_until: valid_until,
                 },
@@ -580,8 +580,8 @@ pub(crate) fn key_details(key: &ApiKey) -> serde_json::Value {
     })
 }
 
-fn created_event(key: &ApiKey, step_up: StepUp) -> KeyEventBody {
-    KeyEventBody::Created {
+fn created_event(key: &ApiKey, step_up: StepUp) -> EventBody {
+    EventBody::ApiKeyCreated {
         key_id: key.key_id.clone(),
         scopes: key.scopes,
         ip_allowlist: key.ip_allowlist.clone(),
