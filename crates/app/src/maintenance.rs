@@ -6,8 +6,8 @@ use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::AppResult;
 use crate::keys::{KeyAuthority, key_details, key_target, replace, successor};
-use crate::ports::{Clock, Write};
-use portcullis_core::events::{EventContext, KeyEventBody};
+use crate::ports::{ChangeSet, Clock, StoreError, Write};
+use portcullis_core::events::{EventBody, EventContext};
 use portcullis_core::key::KeyStatus;
 use portcullis_core::operator::Permission;
 use serde_json::json;
@@ -23,7 +23,7 @@ pub struct SweepReport {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RewrapReport {
     pub resealed: usize,
-    /// Values kept sealed at rest (anti-phishing codes, notice bodies) sealed again, or sealed
+    /// Values kept sealed at rest (TOTP secrets, anti-phishing codes, notice bodies) sealed again, or sealed
     /// for the first time when they were written in plain text before sealing existed.
     pub resealed_at_rest: u64,
     pub active_master_key: String,
@@ -70,7 +70,7 @@ impl KeyAuthority {
                     )
                     .key_event(
                         &access,
-                        KeyEventBody::IdleWarning {
+                        EventBody::ApiKeyIdleWarning {
                             key_id: key.key_id.clone(),
                             expires_at: deadline,
                         },
@@ -95,7 +95,7 @@ impl KeyAuthority {
                     )
                     .key_event(
                         &access,
-                        KeyEventBody::IdleExpired {
+                        EventBody::ApiKeyIdleExpired {
                             key_id: after.key_id.clone(),
                         },
                         EventContext::default(),
@@ -153,6 +153,44 @@ impl KeyAuthority {
         })
     }
 
+    /// Every TOTP secret (kept sealed inside its account's guard document) moved under the
+    /// active master key; returns how many. A guard changed meanwhile (a step-up at the same
+    /// moment) is read again and tried again.
+    async fn reseal_totp_secrets(&self) -> AppResult<u64> {
+        let store = self.store_ref();
+        let mut after = String::new();
+        let mut total = 0;
+        loop {
+            let page = store.totp_guards_after(&after, REWRAP_PAGE).await?;
+            let Some(last) = page.last() else {
+                return Ok(total);
+            };
+            after = last.account.clone();
+            for mut guard in page {
+                for _attempt in 0..3 {
+                    let Some(write) = crate::guard::totp_resealed(self.keyring(), &guard)? else {
+                        break;
+                    };
+                    let set = ChangeSet {
+                        writes: vec![write],
+                        ..ChangeSet::default()
+                    };
+                    match store.commit(set).await {
+                        Ok(()) => {
+                            total += 1;
+                            break;
+                        }
+                        Err(StoreError::Conflict(_)) => match store.guard(&guard.account).await? {
+                            Some(fresh) => guard = fresh,
+                            None => break,
+                        },
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+            }
+        }
+    }
+
     /// The values the store keeps sealed at rest, moved to the active master key page by page
     /// (the store seals and opens them itself), with one audit entry for the lot.
     async fn reseal_at_rest(
@@ -161,7 +199,7 @@ impl KeyAuthority {
         clock: &dyn Clock,
         active: &str,
     ) -> AppResult<u64> {
-        let mut total = 0;
+        let mut total = self.reseal_totp_secrets().await?;
         loop {
             let sealed = self.store_ref().reseal_at_rest(REWRAP_PAGE).await?;
             if sealed == 0 {

@@ -26,6 +26,7 @@ pub use notices::describe;
 pub use passkeys::{PasskeyChallenge, relying_party};
 pub use protect::FreezeReport;
 pub use sessions::{IssuedLink, OpenedSession, csrf_token};
+pub(crate) use stepup::totp_resealed;
 pub use stepup::{IssuedGrant, TotpEnrolmentStart};
 pub use widening::{GuardedKey, GuardedOutcome, PendingReceipt};
 

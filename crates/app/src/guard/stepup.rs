@@ -7,7 +7,8 @@ use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
-use crate::ports::{AccountGuard, SealedBlob, StepUpGrant, TotpEnrolment, Write};
+use crate::keyring::MasterKeyring;
+use crate::ports::{AccountGuard, SealedBlob, SealedSecret, StepUpGrant, TotpEnrolment, Write};
 use crate::random;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -60,11 +61,7 @@ impl Guard {
         let sealed = self.keyring.seal(&totp_seal_id(account), 1, &secret, now)?;
         let mut next = guard.clone();
         next.totp = Some(TotpEnrolment {
-            secret: SealedBlob {
-                master_key_id: sealed.master_key_id,
-                nonce: BASE64.encode(&sealed.nonce),
-                ciphertext: BASE64.encode(&sealed.ciphertext),
-            },
+            secret: blob_of(&sealed),
             created_at: now,
             confirmed_at: None,
             state: TotpState::default(),
@@ -201,21 +198,7 @@ impl Guard {
     }
 
     fn open_totp_secret(&self, account: &str, blob: &SealedBlob) -> AppResult<Secret> {
-        let decode = |text: &str| {
-            BASE64
-                .decode(text)
-                .map_err(|_| AppError::Internal(format!("TOTP secret of {account} is damaged")))
-        };
-        let sealed = crate::ports::SealedSecret {
-            key_id: totp_seal_id(account),
-            generation: 1,
-            master_key_id: blob.master_key_id.clone(),
-            nonce: decode(&blob.nonce)?,
-            ciphertext: decode(&blob.ciphertext)?,
-            created_at: UnixMillis(0),
-            valid_until: None,
-        };
-        self.keyring.open(&sealed)
+        self.keyring.open(&sealed_of(account, blob)?)
     }
 
     pub(crate) fn new_grant(
@@ -301,6 +284,55 @@ impl Guard {
             },
         ))
     }
+}
+
+/// A sealed TOTP secret as the guard document keeps it.
+fn blob_of(sealed: &SealedSecret) -> SealedBlob {
+    SealedBlob {
+        master_key_id: sealed.master_key_id.clone(),
+        nonce: BASE64.encode(&sealed.nonce),
+        ciphertext: BASE64.encode(&sealed.ciphertext),
+    }
+}
+
+/// The guard document's TOTP secret as the keyring opens it (bound to `totp:<account>`).
+fn sealed_of(account: &str, blob: &SealedBlob) -> AppResult<SealedSecret> {
+    let decode = |text: &str| {
+        BASE64
+            .decode(text)
+            .map_err(|_| AppError::Internal(format!("TOTP secret of {account} is damaged")))
+    };
+    Ok(SealedSecret {
+        key_id: totp_seal_id(account),
+        generation: 1,
+        master_key_id: blob.master_key_id.clone(),
+        nonce: decode(&blob.nonce)?,
+        ciphertext: decode(&blob.ciphertext)?,
+        created_at: UnixMillis(0),
+        valid_until: None,
+    })
+}
+
+/// The write that moves the guard's TOTP secret under the active master key (versioned, so a
+/// step-up at the same moment wins and the re-wrap tries again); `None` when there is no
+/// secret or it is under that key already.
+pub(crate) fn totp_resealed(
+    keyring: &MasterKeyring,
+    guard: &AccountGuard,
+) -> AppResult<Option<Write>> {
+    let Some(totp) = &guard.totp else {
+        return Ok(None);
+    };
+    if totp.secret.master_key_id == keyring.active_id() {
+        return Ok(None);
+    }
+    let fresh = keyring.reseal(&sealed_of(&guard.account, &totp.secret)?)?;
+    let mut next = guard.clone();
+    next.totp = Some(TotpEnrolment {
+        secret: blob_of(&fresh),
+        ..totp.clone()
+    });
+    Ok(Some(put(next, guard.version)))
 }
 
 pub(crate) fn put(guard: AccountGuard, expected_version: i64) -> Write {
