@@ -1,6 +1,8 @@
 //! `portcullis simulate` and `portcullis eval` as a person runs them: files written, the same
 //! seed giving the same bytes, and bad input refused with a clear message.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::Path;
 use std::process::{Command, Output};
 
