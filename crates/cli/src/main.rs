@@ -3,6 +3,7 @@
 //! with an operator token.
 
 mod args;
+mod lab;
 mod replay;
 mod requests;
 mod transport;
@@ -107,6 +108,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Openapi => print(&portcullis_server::openapi::document_json()),
         Command::Replay(args) => replay::run(args),
+        Command::Simulate(args) => lab::simulate(args),
+        Command::Eval(args) => lab::eval(args),
         Command::MasterKey {
             command: MasterKeyCommand::New,
         } => {
