@@ -76,6 +76,11 @@ pub(crate) fn spawn(
                         Ok(applied) => tracing::info!(applied, "pending changes applied at the end of their cool-down"),
                         Err(error) => tracing::warn!(%error, "applying pending changes failed"),
                     }
+                    match app.guard.announce_withdrawals().await {
+                        Ok(pass) if pass.announced > 0 => tracing::debug!(announced = pass.announced, "withdrawal alerts queued"),
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "queueing withdrawal alerts failed"),
+                    }
                 }
                 _ = flush.tick() => {
                     if let Err(error) = app.keys.flush_usage().await {

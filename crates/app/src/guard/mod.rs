@@ -19,6 +19,7 @@ mod protect;
 mod sessions;
 mod stepup;
 mod widening;
+mod withdrawal_alerts;
 
 pub use addresses::{NewAddress, WithdrawalCheck};
 pub use contact::AccountOutcome;
@@ -29,6 +30,7 @@ pub use sessions::{IssuedLink, OpenedSession, csrf_token};
 pub(crate) use stepup::totp_resealed;
 pub use stepup::{IssuedGrant, TotpEnrolmentStart};
 pub use widening::{GuardedKey, GuardedOutcome, PendingReceipt};
+pub use withdrawal_alerts::{ALERTS_POSITION, AlertsPass};
 
 use crate::error::{AppError, AppResult};
 use crate::keyring::MasterKeyring;
