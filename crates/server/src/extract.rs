@@ -89,7 +89,9 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
     }
 }
 
-/// Parses a JSON document, telling non-UTF-8 input apart from malformed JSON.
+/// Parses a JSON document, telling non-UTF-8 input apart from malformed JSON. Every request
+/// body of the API is a JSON object: serde would also read a struct from an array (`[]` fills
+/// no field, so a body of optional fields would act on it), so anything else is refused first.
 pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
         ApiError::new(
@@ -97,6 +99,12 @@ pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, A
             format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()),
         )
     })?;
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError::new(
+            ErrorCode::InvalidJson,
+            "the body must be a JSON object",
+        ));
+    }
     serde_json::from_str(text).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidJson,

@@ -57,6 +57,58 @@ async fn refusals_before_a_handler_have_the_json_shape() {
     );
 }
 
+/// A body that is not a JSON object is refused before it can act: serde reads a struct of
+/// optional fields from `[]`, which would revoke a key or freeze an account.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_json_object_is_a_body() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let admin = server.admin();
+    let (key_id, _, _) = common::guard::account_with_key(&server, "acc_j").await;
+    for body in ["[]", "null", "\"x\"", "7"] {
+        let revoke = admin
+            .post_raw(
+                &format!("/v1/keys/{key_id}/revoke"),
+                body.as_bytes().to_vec(),
+                "application/json",
+            )
+            .await;
+        assert_eq!(
+            (revoke.status, code(&revoke)),
+            (400, "invalid_json"),
+            "{body}: {}",
+            revoke.text
+        );
+        let freeze = admin
+            .post_raw(
+                "/v1/accounts/acc_j/freeze",
+                body.as_bytes().to_vec(),
+                "application/json",
+            )
+            .await;
+        assert_eq!(
+            (freeze.status, code(&freeze)),
+            (400, "invalid_json"),
+            "{body}: {}",
+            freeze.text
+        );
+    }
+    assert_eq!(
+        admin.get("/v1/accounts/acc_j/protection").await.body["frozen"],
+        false
+    );
+    let key = admin.get(&format!("/v1/keys/{key_id}")).await;
+    assert!(key.body["revoked_at"].is_null(), "{}", key.text);
+    // An object still works.
+    let freeze = admin
+        .post_raw(
+            "/v1/accounts/acc_j/freeze",
+            b"{}".to_vec(),
+            "application/json",
+        )
+        .await;
+    assert_eq!(freeze.status, 200, "{}", freeze.text);
+}
+
 /// A POST refused before its body is read (no token) closes the connection, so the body that
 /// comes late is never taken for the next request on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
