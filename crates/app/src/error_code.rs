@@ -46,7 +46,7 @@ macro_rules! error_codes {
 error_codes! {
     // Malformed input and requests the service cannot serve: 400.
     InvalidRequest => "invalid_request", 400, "a query string, path or request that could not be read at all";
-    InvalidJson => "invalid_json", 400, "the body is not the expected JSON";
+    InvalidJson => "invalid_json", 400, "the body is not the expected JSON object";
     InvalidUtf8 => "invalid_utf8", 400, "the body is not valid UTF-8";
     InvalidBody => "invalid_body", 400, "the body could not be read";
     InvalidQuery => "invalid_query", 400, "a query parameter has a wrong value";
