@@ -1,0 +1,3 @@
+//! Is this really the exchange?
+pub mod error;
+pub mod phone;
