@@ -22,6 +22,7 @@ const MAX_DIGITS: usize = 15;
 /// optional leading `+` or `tel:`, and enough digits to be one.
 pub fn looks_like_phone(value: &str) -> bool {
     let body = value.strip_prefix("tel:").unwrap_or(value);
+    let body = body.trim_start_matches(['(', ' ']);
     let (body, least) = match body.strip_prefix('+') {
         Some(rest) => (rest, MIN_DIGITS),
         None => (body, MIN_NATIONAL_DIGITS),
@@ -45,6 +46,8 @@ fn is_dotted_quad(body: &str) -> bool {
 /// `value` in E.164. A national notation needs `region` (ISO 3166 alpha-2, e.g. `GB`).
 pub fn normalise_phone(value: &str, region: Option<&str>) -> Result<String, ContactError> {
     let body = value.strip_prefix("tel:").unwrap_or(value).trim();
+    // "(+1) 415 …": a bracket before the country code.
+    let body = body.trim_start_matches(['(', ' ']);
     // "+44 (0)20 …": the bracketed trunk prefix is not dialled from abroad.
     let body = body.replacen("(0)", "", 1);
     let international = body.starts_with('+') || body.starts_with("00");
@@ -153,6 +156,7 @@ mod tests {
     fn what_looks_like_a_number() {
         assert!(looks_like_phone("+1 (415) 555-0100"));
         assert!(looks_like_phone("tel:+14155550100"));
+        assert!(looks_like_phone("(+1) 415-555-0100"));
         assert!(!looks_like_phone("127.0.0.1"));
         assert!(!looks_like_phone("12345"));
         assert!(!looks_like_phone("binance.com"));
