@@ -133,7 +133,9 @@ pub fn normalise_handle(raw: &str) -> Result<String, ContactError> {
 fn email(value: &str) -> Result<Normalized, ContactError> {
     let (local, domain) = value.rsplit_once('@').ok_or(ContactError::InvalidEmail)?;
     let local_fine = (1..=64).contains(&local.len())
-        && !local.chars().any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '@'));
+        && !local
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '<' | '>' | '"' | '@'));
     if !local_fine {
         return Err(ContactError::InvalidEmail);
     }
@@ -245,13 +247,28 @@ mod tests {
 
     #[test]
     fn each_kind_is_recognised_and_normalised() {
-        assert_eq!(kind("+1 (415) 555-0100"), (Kind::Phone, "+14155550100".into()));
-        assert_eq!(kind("Support@Binance.COM"), (Kind::Email, "support@binance.com".into()));
+        assert_eq!(
+            kind("+1 (415) 555-0100"),
+            (Kind::Phone, "+14155550100".into())
+        );
+        assert_eq!(
+            kind("Support@Binance.COM"),
+            (Kind::Email, "support@binance.com".into())
+        );
         assert_eq!(kind("mailto:a@b.io"), (Kind::Email, "a@b.io".into()));
-        assert_eq!(kind("WWW.Binance.com."), (Kind::Url, "www.binance.com".into()));
+        assert_eq!(
+            kind("WWW.Binance.com."),
+            (Kind::Url, "www.binance.com".into())
+        );
         assert_eq!(kind("binance.com."), (Kind::Domain, "binance.com".into()));
-        assert_eq!(kind("https://x.binance.co.uk/login?a=1"), (Kind::Url, "x.binance.co.uk".into()));
-        assert_eq!(kind("@Binance_Support"), (Kind::Handle, "binance_support".into()));
+        assert_eq!(
+            kind("https://x.binance.co.uk/login?a=1"),
+            (Kind::Url, "x.binance.co.uk".into())
+        );
+        assert_eq!(
+            kind("@Binance_Support"),
+            (Kind::Handle, "binance_support".into())
+        );
         assert_eq!(kind("MetaMask"), (Kind::Handle, "metamask".into()));
         assert_eq!(kind("bücher.de"), (Kind::Domain, "xn--bcher-kva.de".into()));
         assert_eq!(kind("127.0.0.1"), (Kind::Domain, "127.0.0.1".into()));

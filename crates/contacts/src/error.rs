@@ -97,7 +97,10 @@ mod tests {
         assert_eq!(check_raw(&"a".repeat(2048)), Ok("a".repeat(2048).as_str()));
         assert_eq!(check_raw("a\u{0}b"), Err(ContactError::ControlCharacters));
         assert_eq!(check_raw("a\nb"), Err(ContactError::ControlCharacters));
-        assert_eq!(check_raw("paypal\u{202E}moc.com"), Err(ContactError::ControlCharacters));
+        assert_eq!(
+            check_raw("paypal\u{202E}moc.com"),
+            Err(ContactError::ControlCharacters)
+        );
         assert_eq!(check_raw("  binance.com \n"), Ok("binance.com"));
     }
 }

@@ -16,6 +16,8 @@ pub mod verify;
 
 pub use classify::{Kind, Normalized, normalise};
 pub use error::{ContactError, MAX_VALUE_BYTES};
-pub use registry::{Direction, EntryKind, KnownScam, OfficialEntry, Registry, ScamSource, normalise_entry};
+pub use registry::{
+    Direction, EntryKind, KnownScam, OfficialEntry, Registry, ScamSource, normalise_entry,
+};
 pub use variants::How;
 pub use verify::{Answer, Verdict};

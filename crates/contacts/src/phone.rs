@@ -87,8 +87,8 @@ fn national(body: &str, region: Option<&str>) -> Result<String, ContactError> {
         .to_ascii_uppercase()
         .parse()
         .map_err(|_| ContactError::InvalidPhone(format!("unknown region `{region}`")))?;
-    let parsed =
-        phonenumber::parse(Some(id), body).map_err(|e| ContactError::InvalidPhone(e.to_string()))?;
+    let parsed = phonenumber::parse(Some(id), body)
+        .map_err(|e| ContactError::InvalidPhone(e.to_string()))?;
     let mut e164 = parsed.format().mode(phonenumber::Mode::E164).to_string();
     // The crate also mis-reads some national numbers: those that begin with the country's own
     // code (`590 27 12 34` in Saint-Barthélemy) or with digits it takes for a trunk prefix
@@ -138,18 +138,40 @@ mod tests {
             "+44-20-7946-0958",
             "tel:+442079460958",
         ] {
-            assert_eq!(normalise_phone(written, None).unwrap(), "+442079460958", "{written}");
+            assert_eq!(
+                normalise_phone(written, None).unwrap(),
+                "+442079460958",
+                "{written}"
+            );
         }
-        assert_eq!(normalise_phone("020 7946 0958", Some("gb")).unwrap(), "+442079460958");
+        assert_eq!(
+            normalise_phone("020 7946 0958", Some("gb")).unwrap(),
+            "+442079460958"
+        );
     }
 
     #[test]
     fn what_cannot_be_read_is_refused_with_a_reason() {
-        assert!(matches!(normalise_phone("020 7946 0958", None), Err(ContactError::InvalidPhone(_))));
-        assert!(matches!(normalise_phone("+12", None), Err(ContactError::InvalidPhone(_))));
-        assert!(matches!(normalise_phone("+1234567890123456", None), Err(ContactError::InvalidPhone(_))));
-        assert!(matches!(normalise_phone("+999 1234 5678", None), Err(ContactError::InvalidPhone(_))));
-        assert!(matches!(normalise_phone("020 7946", Some("ZZ")), Err(ContactError::InvalidPhone(_))));
+        assert!(matches!(
+            normalise_phone("020 7946 0958", None),
+            Err(ContactError::InvalidPhone(_))
+        ));
+        assert!(matches!(
+            normalise_phone("+12", None),
+            Err(ContactError::InvalidPhone(_))
+        ));
+        assert!(matches!(
+            normalise_phone("+1234567890123456", None),
+            Err(ContactError::InvalidPhone(_))
+        ));
+        assert!(matches!(
+            normalise_phone("+999 1234 5678", None),
+            Err(ContactError::InvalidPhone(_))
+        ));
+        assert!(matches!(
+            normalise_phone("020 7946", Some("ZZ")),
+            Err(ContactError::InvalidPhone(_))
+        ));
     }
 
     #[test]

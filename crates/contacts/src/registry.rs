@@ -123,7 +123,9 @@ pub fn normalise_entry(
                 false => parse_host(value)?,
             };
             if host.ip {
-                return Err(ContactError::InvalidDomain("an IP address is not a domain".into()));
+                return Err(ContactError::InvalidDomain(
+                    "an IP address is not a domain".into(),
+                ));
             }
             let ascii = host.ascii;
             Ok(match ascii.strip_prefix("www.") {
@@ -155,11 +157,12 @@ pub struct KnownScam {
 }
 
 /// Official names shorter than this are not looked for inside other names (`okx` is inside
-/// `bookxyz`); they are still found as a whole word between hyphens.
-const MIN_BRAND_LEN: usize = 5;
-/// Only names at least this long are compared by edit distance (two edits from a six-letter
-/// name reach too many real words).
-const MIN_SIMILAR_LEN: usize = 7;
+/// `bookxyz`, `ether` inside `etherplay`); they are still found as a whole word between
+/// hyphens.
+const MIN_BRAND_LEN: usize = 6;
+/// Only names at least this long are compared by edit distance: two edits from a shorter name
+/// reach too many real ones (`etherplan` and `etherscan`, `metajack` and `metamask`).
+pub(crate) const MIN_SIMILAR_LEN: usize = 10;
 /// Words scammers add to a handle.
 pub(crate) const HANDLE_WORDS: [&str; 13] = [
     "support", "admin", "helpdesk", "help", "official", "team", "care", "service", "desk",
@@ -250,8 +253,10 @@ impl Registry {
         map.entry(value).or_insert(index);
     }
 
-    /// The names lookalikes are measured against: each official domain's and mail domain's
-    /// registrable label, and each handle.
+    /// The names lookalikes are measured against: the label of each official domain or mail
+    /// domain that is a registrable domain (`binance` of `binance.com`), and each handle. A
+    /// deeper host (`launchpad.ethereum.org`) is official with its subdomains, but the name of
+    /// the domain above it is not the registry's to protect unless that domain is listed too.
     fn index_lookalikes(&mut self) {
         for (index, entry) in self.entries.iter().enumerate() {
             let host = match entry.kind {
@@ -262,6 +267,7 @@ impl Registry {
                 }
                 EntryKind::Phone | EntryKind::Handle => None,
             };
+            let host = host.filter(|h| h.ascii == h.registrable);
             if let Some(host) = host {
                 let suffixes = self.labels.entry(host.label().to_owned()).or_default();
                 suffixes.push((index, host.suffix.clone()));

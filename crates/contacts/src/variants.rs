@@ -72,14 +72,20 @@ impl How {
             How::Hyphenation => "a hyphen is added",
             How::Bitsquatting => "one letter differs by a single bit",
             How::Plural => "an s is added",
-            How::Addition => "a character is added at the start or end",
+            How::Addition => "a character is added at the end",
             How::Homoglyph => "letters that only look the same (other alphabets or accents)",
             How::SwappedTld => "the same name under another ending",
-            How::OfficialNameAsSubdomain => "the real name is put in front of someone else's domain",
-            How::DotInsertion => "a dot splits the real name so that the end is someone else's domain",
+            How::OfficialNameAsSubdomain => {
+                "the real name is put in front of someone else's domain"
+            }
+            How::DotInsertion => {
+                "a dot splits the real name so that the end is someone else's domain"
+            }
             How::BrandWithAddedWord => "the real name with a word added",
             How::SimilarSpelling => "a spelling two letters away from the real one",
-            How::HandleDecoration => "the real name with digits or a word such as support or admin added",
+            How::HandleDecoration => {
+                "the real name with digits or a word such as support or admin added"
+            }
         }
     }
 }
@@ -89,10 +95,10 @@ pub const LABEL_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-";
 /// The characters of a handle.
 pub const HANDLE_ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
 
-/// Below this length a name has too many neighbours one typo away to call them lookalikes
-/// (`ok`, `ox`, `okk` for `okx`): shorter names get only the families that keep their length
-/// and letters (transposition, repetition, hyphenation, homoglyphs).
-pub const MIN_TYPO_LEN: usize = 4;
+/// Below this length a name has too many real neighbours one typo away to call them
+/// lookalikes (`tass` for `taas`, `ok` for `okx`): shorter names get only the families that
+/// keep their letters (transposition, repetition, hyphenation, homoglyphs).
+pub const MIN_TYPO_LEN: usize = 5;
 
 /// Every typo variant of `name`, each with how it was made, the more specific families first.
 /// Variants equal to `name`, empty, or starting or ending with the separator are left out.
@@ -169,9 +175,9 @@ fn long_name_typos(chars: &[u8], alphabet: &[u8], out: &mut Vec<(Vec<u8>, How)>)
             out.push((v, How::Insertion));
         }
     }
+    // At the end only: a letter put in front makes another word too often (`gnosis`).
     for &k in alphabet {
         out.push(([chars, &[k]].concat(), How::Addition));
-        out.push(([&[k], chars].concat(), How::Addition));
     }
 }
 
@@ -257,7 +263,9 @@ pub fn distance_within(a: &[u8], b: &[u8], limit: usize) -> Option<usize> {
         let mut best = current[0];
         for j in 1..width {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + cost);
+            let mut d = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 d = d.min(before[j - 2] + 1);
             }
@@ -299,6 +307,12 @@ mod tests {
         assert_eq!(how("binance", "binance1"), Some(How::Addition));
         assert_eq!(how("binance", "-binance"), None);
         assert_eq!(how("okx", "ok"), None, "short names get no omissions");
+        assert_eq!(how("gate", "gat"), None);
+        assert_eq!(
+            how("binance", "xbinance"),
+            None,
+            "nothing is added in front"
+        );
         assert_eq!(how("okx", "kox"), Some(How::Transposition));
     }
 
@@ -314,7 +328,10 @@ mod tests {
 
     #[test]
     fn distances_are_bounded() {
-        assert_eq!(distance_within(b"myetherwallet", b"myelherwallel", 2), Some(2));
+        assert_eq!(
+            distance_within(b"myetherwallet", b"myelherwallel", 2),
+            Some(2)
+        );
         assert_eq!(distance_within(b"abcd", b"abdc", 2), Some(1));
         assert_eq!(distance_within(b"binance", b"finance", 2), Some(1));
         assert_eq!(distance_within(b"binance", b"coinbase", 2), None);

@@ -50,7 +50,11 @@ pub struct Answer<'r> {
 
 impl Registry {
     /// Verifies one value. A national phone number needs `region`.
-    pub fn verify<'r>(&'r self, raw: &str, region: Option<&str>) -> Result<Answer<'r>, ContactError> {
+    pub fn verify<'r>(
+        &'r self,
+        raw: &str,
+        region: Option<&str>,
+    ) -> Result<Answer<'r>, ContactError> {
         let n = normalise(raw, region)?;
         let mut reasons = Vec::new();
         let official = self.official(&n, &mut reasons);
@@ -65,10 +69,13 @@ impl Registry {
         let verdict = match (official, scam, imitated) {
             (Some(_), _, _) => Verdict::Official,
             (None, Some(source), _) => {
-                reasons.insert(0, match source {
-                    ScamSource::ConfirmedFraud => "known_scam_confirmed_fraud",
-                    ScamSource::Reported => "known_scam_reported",
-                });
+                reasons.insert(
+                    0,
+                    match source {
+                        ScamSource::ConfirmedFraud => "known_scam_confirmed_fraud",
+                        ScamSource::Reported => "known_scam_reported",
+                    },
+                );
                 Verdict::KnownScam
             }
             (None, None, Some(_)) => Verdict::Lookalike,
@@ -104,17 +111,33 @@ impl Registry {
 
     fn official(&self, n: &Normalized, reasons: &mut Vec<&'static str>) -> Option<usize> {
         let found = match n.kind {
-            Kind::Phone => self.phones.get(&n.normalized).map(|i| (*i, "official_phone")),
-            Kind::Handle => self.handles.get(&n.normalized).map(|i| (*i, "official_handle")),
+            Kind::Phone => self
+                .phones
+                .get(&n.normalized)
+                .map(|i| (*i, "official_phone")),
+            Kind::Handle => self
+                .handles
+                .get(&n.normalized)
+                .map(|i| (*i, "official_handle")),
             Kind::Email => {
                 let host = n.host.as_ref()?;
-                (self.emails.get(&n.normalized).map(|i| (*i, "official_email_address")))
-                    .or_else(|| self.host_in(&self.mail_domains, host).map(|i| (i, "official_email_domain")))
-                    .or_else(|| self.host_in(&self.domains, host).map(|i| (i, "official_domain")))
+                (self
+                    .emails
+                    .get(&n.normalized)
+                    .map(|i| (*i, "official_email_address")))
+                .or_else(|| {
+                    self.host_in(&self.mail_domains, host)
+                        .map(|i| (i, "official_email_domain"))
+                })
+                .or_else(|| {
+                    self.host_in(&self.domains, host)
+                        .map(|i| (i, "official_domain"))
+                })
             }
             Kind::Domain | Kind::Url => {
                 let host = n.host.as_ref()?;
-                self.host_in(&self.domains, host).map(|i| (i, "official_domain"))
+                self.host_in(&self.domains, host)
+                    .map(|i| (i, "official_domain"))
             }
         };
         let (index, reason) = found?;
@@ -164,7 +187,11 @@ impl Registry {
         if !unicode.is_empty() && !unicode.as_str().is_single_script() {
             reasons.push("mixed_script");
         }
-        let shown = if unicode.is_empty() { label } else { unicode.as_str() };
+        let shown = if unicode.is_empty() {
+            label
+        } else {
+            unicode.as_str()
+        };
         if let Some(index) = self.label_skeletons.get(&variants::skeleton(shown)) {
             return Some((*index, How::Homoglyph));
         }
@@ -184,12 +211,18 @@ impl Registry {
             return official.first().map(|(i, _)| (*i, How::DotInsertion));
         }
         for part in sub.split('.') {
-            if part.len() >= 3 && let Some(official) = self.labels.get(part) {
-                return official.first().map(|(i, _)| (*i, How::OfficialNameAsSubdomain));
+            if part.len() >= 3
+                && let Some(official) = self.labels.get(part)
+            {
+                return official
+                    .first()
+                    .map(|(i, _)| (*i, How::OfficialNameAsSubdomain));
             }
             let prefixed = part.strip_prefix("www").filter(|rest| rest.len() >= 3);
             if let Some(official) = prefixed.and_then(|rest| self.labels.get(rest)) {
-                return official.first().map(|(i, _)| (*i, How::OfficialNameAsSubdomain));
+                return official
+                    .first()
+                    .map(|(i, _)| (*i, How::OfficialNameAsSubdomain));
             }
         }
         None
@@ -203,7 +236,7 @@ impl Registry {
                 if let Some(official) = self.labels.get(word).filter(|_| word.len() >= 3) {
                     return official.first().map(|(i, _)| (*i, How::BrandWithAddedWord));
                 }
-                if let Some((index, _)) = self.label_typos.get(word).filter(|_| word.len() >= 5) {
+                if let Some((index, _)) = self.label_typos.get(word).filter(|_| word.len() >= 6) {
                     return Some((*index, How::BrandWithAddedWord));
                 }
             }
@@ -216,12 +249,14 @@ impl Registry {
     }
 
     fn similar_spelling(&self, label: &str) -> Option<(usize, How)> {
-        if label.len() < 7 {
+        if label.len() < crate::registry::MIN_SIMILAR_LEN {
             return None;
         }
         self.long_labels
             .iter()
-            .find(|(official, _)| variants::distance_within(label.as_bytes(), official.as_bytes(), 2).is_some())
+            .find(|(official, _)| {
+                variants::distance_within(label.as_bytes(), official.as_bytes(), 2).is_some()
+            })
             .map(|(_, index)| (*index, How::SimilarSpelling))
     }
 
@@ -293,7 +328,11 @@ const NEVER_ASK: &str = "We never ask for passwords or codes, and never ask you 
 fn explain(verdict: Verdict, entry: Option<&OfficialEntry>, how: Option<How>) -> String {
     match (verdict, entry) {
         (Verdict::Official, Some(entry)) => {
-            let what = if entry.note.is_empty() { String::new() } else { format!(" ({})", entry.note) };
+            let what = if entry.note.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", entry.note)
+            };
             let usage = usage(entry);
             format!("This is one of our official contacts{what}. {usage} {NEVER_ASK} {NOT_PROOF}")
         }

@@ -45,8 +45,18 @@ fn every_libphonenumber_example_normalises_to_its_e164_form() {
             crate_alone_wrong += 1;
         }
     }
-    assert!(wrong.is_empty(), "{} wrong:\n{}", wrong.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
     // The guard is needed: the crate on its own mis-reads some E.164 inputs.
-    assert!(crate_alone_wrong > 0, "the crate alone read every example right");
-    eprintln!("phonenumber alone mis-read {crate_alone_wrong} of 1144 E.164 examples; the guard fixes them");
+    assert!(
+        crate_alone_wrong > 0,
+        "the crate alone read every example right"
+    );
+    eprintln!(
+        "phonenumber alone mis-read {crate_alone_wrong} of 1144 E.164 examples; the guard fixes them"
+    );
 }

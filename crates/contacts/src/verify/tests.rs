@@ -1,7 +1,13 @@
 use super::*;
 use crate::registry::{KnownScam, normalise_entry};
 
-fn entry(id: &str, kind: EntryKind, raw: &str, channel: &str, direction: Direction) -> OfficialEntry {
+fn entry(
+    id: &str,
+    kind: EntryKind,
+    raw: &str,
+    channel: &str,
+    direction: Direction,
+) -> OfficialEntry {
     OfficialEntry {
         id: id.into(),
         kind,
@@ -15,15 +21,47 @@ fn entry(id: &str, kind: EntryKind, raw: &str, channel: &str, direction: Directi
 fn registry() -> Registry {
     Registry::compile(
         vec![
-            entry("c1", EntryKind::Domain, "binance.com", "web", Direction::Both),
-            entry("c2", EntryKind::Phone, "+1 415 555 0100", "phone", Direction::Inbound),
-            entry("c3", EntryKind::Email, "binance.com", "email", Direction::Outbound),
-            entry("c4", EntryKind::Handle, "@Binance_Support", "telegram", Direction::Inbound),
+            entry(
+                "c1",
+                EntryKind::Domain,
+                "binance.com",
+                "web",
+                Direction::Both,
+            ),
+            entry(
+                "c2",
+                EntryKind::Phone,
+                "+1 415 555 0100",
+                "phone",
+                Direction::Inbound,
+            ),
+            entry(
+                "c3",
+                EntryKind::Email,
+                "binance.com",
+                "email",
+                Direction::Outbound,
+            ),
+            entry(
+                "c4",
+                EntryKind::Handle,
+                "@Binance_Support",
+                "telegram",
+                Direction::Inbound,
+            ),
             entry("c5", EntryKind::Domain, "okx.com", "web", Direction::Both),
         ],
         &[
-            KnownScam { kind: "phone".into(), value: "+14155550199".into(), source: ScamSource::Reported },
-            KnownScam { kind: "domain".into(), value: "binance-refund.com".into(), source: ScamSource::ConfirmedFraud },
+            KnownScam {
+                kind: "phone".into(),
+                value: "+14155550199".into(),
+                source: ScamSource::Reported,
+            },
+            KnownScam {
+                kind: "domain".into(),
+                value: "binance-refund.com".into(),
+                source: ScamSource::ConfirmedFraud,
+            },
         ],
     )
 }
@@ -31,13 +69,20 @@ fn registry() -> Registry {
 fn judge(value: &str) -> (Verdict, Option<String>, Option<How>) {
     let registry = registry();
     let answer = registry.verify(value, None).unwrap();
-    (answer.verdict, answer.official_match.map(|e| e.id.clone()), answer.lookalike)
+    (
+        answer.verdict,
+        answer.official_match.map(|e| e.id.clone()),
+        answer.lookalike,
+    )
 }
 
 #[test]
 fn official_contacts_are_recognised_in_any_notation() {
     assert_eq!(judge("(+1) 415-555-0100").0, Verdict::Official);
-    assert_eq!(judge("https://www.binance.com/en/login").0, Verdict::Official);
+    assert_eq!(
+        judge("https://www.binance.com/en/login").0,
+        Verdict::Official
+    );
     assert_eq!(judge("accounts.binance.com").0, Verdict::Official);
     assert_eq!(judge("no-reply@binance.com").1.as_deref(), Some("c3"));
     assert_eq!(judge("@binance_support").0, Verdict::Official);
@@ -47,7 +92,11 @@ fn official_contacts_are_recognised_in_any_notation() {
 fn an_official_answer_says_what_the_contact_is_for_and_never_that_the_message_is_genuine() {
     let registry = registry();
     let answer = registry.verify("+14155550100", None).unwrap();
-    assert!(answer.explanation.contains("we never call you from it"), "{}", answer.explanation);
+    assert!(
+        answer.explanation.contains("we never call you from it"),
+        "{}",
+        answer.explanation
+    );
     assert!(answer.explanation.contains("not that a message is genuine"));
 }
 
@@ -56,7 +105,10 @@ fn known_scams_and_unknown_contacts() {
     assert_eq!(judge("+1 415 555 0199").0, Verdict::KnownScam);
     let (verdict, imitated, how) = judge("https://binance-refund.com/claim");
     assert_eq!(verdict, Verdict::KnownScam);
-    assert_eq!((imitated.as_deref(), how), (Some("c1"), Some(How::BrandWithAddedWord)));
+    assert_eq!(
+        (imitated.as_deref(), how),
+        (Some("c1"), Some(How::BrandWithAddedWord))
+    );
     assert_eq!(judge("+44 20 7946 0958").0, Verdict::NotOfficial);
     assert_eq!(judge("example.org").0, Verdict::NotOfficial);
 }
@@ -77,7 +129,11 @@ fn every_lookalike_names_the_entry_and_how() {
         ("binancé.com", "c1", How::Homoglyph),
         ("binance.co", "c1", How::SwappedTld),
         ("okx.net", "c5", How::SwappedTld),
-        ("binance.com.account-verify.io", "c1", How::OfficialNameAsSubdomain),
+        (
+            "binance.com.account-verify.io",
+            "c1",
+            How::OfficialNameAsSubdomain,
+        ),
         ("bina.nce.com", "c1", How::DotInsertion),
         ("binance-support.com", "c1", How::BrandWithAddedWord),
         ("okx-support.com", "c5", How::BrandWithAddedWord),
@@ -91,7 +147,11 @@ fn every_lookalike_names_the_entry_and_how() {
     ] {
         let (verdict, imitated, found) = judge(value);
         assert_eq!(verdict, Verdict::Lookalike, "{value}");
-        assert_eq!((imitated.as_deref(), found), (Some(id), Some(how)), "{value}");
+        assert_eq!(
+            (imitated.as_deref(), found),
+            (Some(id), Some(how)),
+            "{value}"
+        );
     }
 }
 
@@ -99,15 +159,20 @@ fn every_lookalike_names_the_entry_and_how() {
 fn short_names_do_not_swallow_real_words() {
     assert_eq!(judge("ok.com").0, Verdict::NotOfficial);
     assert_eq!(judge("bookxyz.com").0, Verdict::NotOfficial);
-    assert_eq!(judge("finance.com").0, Verdict::Lookalike, "one key away from binance");
+    assert_eq!(
+        judge("finance.com").0,
+        Verdict::Lookalike,
+        "one key away from binance"
+    );
     assert_eq!(judge("google.com").0, Verdict::NotOfficial);
 }
 
 #[test]
 fn a_link_that_hides_its_host_says_so() {
     let registry = registry();
-    let answer = registry.verify("https://binance.com@evil.example/", None).unwrap();
+    let answer = registry
+        .verify("https://binance.com@evil.example/", None)
+        .unwrap();
     assert_eq!(answer.verdict, Verdict::NotOfficial);
     assert!(answer.reasons.contains(&"link_hides_host"));
 }
-
