@@ -33,13 +33,13 @@ impl Verdict {
 
 /// The answer for one value.
 #[derive(Debug, Clone, Serialize)]
-pub struct Answer<'r> {
+pub struct Answer {
     pub value: String,
     pub kind: Kind,
     pub normalized: String,
     pub verdict: Verdict,
     /// The official entry the value is, or (for a lookalike) the one it imitates.
-    pub official_match: Option<&'r OfficialEntry>,
+    pub official_match: Option<OfficialEntry>,
     /// How a lookalike imitates `official_match`.
     pub lookalike: Option<How>,
     /// Stable reason codes.
@@ -50,11 +50,7 @@ pub struct Answer<'r> {
 
 impl Registry {
     /// Verifies one value. A national phone number needs `region`.
-    pub fn verify<'r>(
-        &'r self,
-        raw: &str,
-        region: Option<&str>,
-    ) -> Result<Answer<'r>, ContactError> {
+    pub fn verify(&self, raw: &str, region: Option<&str>) -> Result<Answer, ContactError> {
         let n = normalise(raw, region)?;
         let mut reasons = Vec::new();
         let official = self.official(&n, &mut reasons);
@@ -97,6 +93,7 @@ impl Registry {
         let official_match = matched.and_then(|i| self.entry(i));
         let lookalike = imitated.map(|(_, how)| how);
         let explanation = explain(verdict, official_match, lookalike);
+        let official_match = official_match.cloned();
         Ok(Answer {
             value: raw.to_owned(),
             kind: n.kind,

@@ -6,7 +6,7 @@ use crate::commit::{Tx, execute};
 use crate::{SqlStore, db_error};
 use async_trait::async_trait;
 use portcullis_app::ports::{
-    ContactStore, ReportTally, StoreError, StoreResult, StoredOfficialContact,
+    ContactStore, ReportTally, StoreError, StoreResult, StoredEvent, StoredOfficialContact,
 };
 use portcullis_contacts::{Direction, EntryKind, OfficialEntry};
 use sqlx::any::AnyRow;
@@ -131,5 +131,37 @@ impl ContactStore for SqlStore {
             .await
             .map_err(|e| db_error("contact report cursor", e))?;
         get(&row, "seq")
+    }
+
+    async fn report_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<(Vec<StoredEvent>, i64)> {
+        // The end of the log first: positions grow in commit order, so nothing can land below
+        // it later, and a pass that finds no report still moves on to it.
+        let head = sqlx::query("SELECT MAX(seq) AS seq FROM events")
+            .fetch_one(self.pool())
+            .await
+            .map_err(|e| db_error("events", e))?;
+        let head: Option<i64> = get(&head, "seq")?;
+        let head = head.unwrap_or(0);
+        let query = sqlx::query(
+            "SELECT seq, id, ts, account, type, body FROM events WHERE seq > $1 AND seq <= $2 \
+             AND type IN ('contact.reported', 'fraud.confirmed') ORDER BY seq LIMIT $3",
+        )
+        .bind(after)
+        .bind(head)
+        .bind(i64::from(limit));
+        let rows = self.rows("events", query).await?;
+        let events = rows
+            .iter()
+            .map(crate::reads::stored_event)
+            .collect::<StoreResult<Vec<_>>>()?;
+        let reached = match events.last() {
+            Some(last) if events.len() == limit as usize => last.seq,
+            _ => head,
+        };
+        Ok((events, reached.max(after)))
     }
 }

@@ -71,7 +71,7 @@ fn judge(value: &str) -> (Verdict, Option<String>, Option<How>) {
     let answer = registry.verify(value, None).unwrap();
     (
         answer.verdict,
-        answer.official_match.map(|e| e.id.clone()),
+        answer.official_match.map(|e| e.id),
         answer.lookalike,
     )
 }
