@@ -43,6 +43,11 @@ fn is_dotted_quad(body: &str) -> bool {
     body.parse::<std::net::Ipv4Addr>().is_ok()
 }
 
+/// Whether `region` is an ISO 3166 alpha-2 code the phone metadata knows (`GB`, `SG`).
+pub fn is_known_region(region: &str) -> bool {
+    region.len() == 2 && region.parse::<Id>().is_ok()
+}
+
 /// `value` in E.164. A national notation needs `region` (ISO 3166 alpha-2, e.g. `GB`).
 pub fn normalise_phone(value: &str, region: Option<&str>) -> Result<String, ContactError> {
     let body = value.strip_prefix("tel:").unwrap_or(value).trim();

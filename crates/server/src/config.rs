@@ -87,6 +87,10 @@ pub struct Config {
     /// Comma-separated addresses or CIDR networks of the reverse proxies in front of the
     /// security center, whose `X-Forwarded-For` names the client; empty: believe no header.
     pub trusted_proxies: String,
+    /// Reports from accounts at which a contact is answered `known_scam`.
+    pub contact_report_threshold: u32,
+    /// The region (ISO 3166 alpha-2) national phone numbers are read in; empty: none.
+    pub contact_default_region: String,
 }
 
 impl Default for Config {
@@ -141,6 +145,8 @@ impl Default for Config {
             rate_limit_account_burst: crate::limits::DEFAULT_ACCOUNT_BURST,
             trusted_proxies: String::new(),
             risk_decision_timeout_ms: 5_000,
+            contact_report_threshold: 3,
+            contact_default_region: String::new(),
         }
     }
 }
@@ -180,6 +186,8 @@ pub struct Settings {
     pub rate_limits: crate::limits::RateLimitSettings,
     /// Reverse proxies whose `X-Forwarded-For` is believed (`client`).
     pub trusted_proxies: portcullis_core::allowlist::IpAllowList,
+    /// Contact verification: the report threshold and the region of national numbers.
+    pub contacts: portcullis_app::contacts::ContactSettings,
 }
 
 impl Config {
@@ -310,6 +318,7 @@ impl Config {
             PathBuf::from(self.keyring_file)
         };
         let day_ms = IdlePolicy::DAY_MS;
+        let contacts = contact_settings(self.contact_report_threshold, &self.contact_default_region)?;
         Ok(Settings {
             listen,
             data_dir: self.data_dir,
@@ -348,8 +357,31 @@ impl Config {
             notify,
             rate_limits,
             trusted_proxies,
+            contacts,
         })
     }
+}
+
+/// The threshold 1..=1000; the region empty or one the phone library knows.
+fn contact_settings(
+    threshold: u32,
+    region: &str,
+) -> Result<portcullis_app::contacts::ContactSettings, ConfigError> {
+    if !(1..=1000).contains(&threshold) {
+        return Err(ConfigError::Invalid(
+            "contact_report_threshold must be between 1 and 1000".into(),
+        ));
+    }
+    let region = region.trim().to_ascii_uppercase();
+    if !region.is_empty() && !portcullis_contacts::phone::is_known_region(&region) {
+        return Err(ConfigError::Invalid(format!(
+            "contact_default_region = {region:?} is not a region code such as GB or SG"
+        )));
+    }
+    Ok(portcullis_app::contacts::ContactSettings {
+        report_threshold: i64::from(threshold),
+        default_region: (!region.is_empty()).then_some(region),
+    })
 }
 
 /// The guard's settings: cool-downs at most 30 days (a longer one is a typo, and would hold a

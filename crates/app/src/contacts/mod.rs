@@ -207,13 +207,21 @@ impl Contacts {
         self.registry().verify(value, region).map_err(|e| invalid(&e))
     }
 
-    /// The compiled registry, for verifying many values in one go (the CLI's `--file`), after
-    /// bringing it up to date with storage.
-    pub async fn registry_for(&self, actor: &Actor) -> AppResult<Arc<Registry>> {
+    /// What the registry is compiled from, brought up to date with storage: for verifying many
+    /// values in one go elsewhere (the CLI's `--file`).
+    pub async fn registry_inputs(
+        &self,
+        actor: &Actor,
+    ) -> AppResult<(Vec<OfficialEntry>, Vec<KnownScam>)> {
         actor.require(Permission::VerifyContacts)?;
+        actor.require(Permission::ReadContacts)?;
         actor.require_operator()?;
         self.refresh().await?;
-        Ok(self.registry())
+        let compiled = match self.compiled.read() {
+            Ok(compiled) => compiled,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Ok((compiled.inputs.entries.clone(), compiled.inputs.scams.clone()))
     }
 
     fn registry(&self) -> Arc<Registry> {

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod cancel;
+pub mod contacts;
 pub mod freeze;
 pub mod guard;
 pub mod keys;
