@@ -75,11 +75,37 @@ pub fn normalise_phone(value: &str, region: Option<&str>) -> Result<String, Cont
     // The guard (see the module header): the crate must agree on the country code; the rest
     // is the digits as written.
     let code = parsed.code().value().to_string();
-    if digits.starts_with(&code) && digits.len() > code.len() {
-        Ok(written)
-    } else {
-        Err(ContactError::InvalidPhone("unknown country code".into()))
+    let Some(national) = digits.strip_prefix(code.as_str()).filter(|n| !n.is_empty()) else {
+        return Err(ContactError::InvalidPhone("unknown country code".into()));
+    };
+    // "+44 (0)20 …" written without the brackets: the national prefix kept after the country
+    // code. Only when the digits as written are no number of the country and the crate's
+    // reading is one does the crate's reading win.
+    let reading = parsed.format().mode(phonenumber::Mode::E164).to_string();
+    if reading != written && parsed.is_valid() && !is_number_of(parsed.code().value(), national) {
+        return Ok(reading);
     }
+    Ok(written)
+}
+
+/// Whether `national` is a number of a region of country code `code`, by its metadata.
+fn is_number_of(code: u16, national: &str) -> bool {
+    (phonenumber::metadata::DATABASE.by_code(&code))
+        .unwrap_or_default()
+        .iter()
+        .any(|metadata| matches_general(metadata, national))
+}
+
+/// The region's general pattern matches all of `digits`, at one of its lengths.
+fn matches_general(metadata: &phonenumber::Metadata, digits: &str) -> bool {
+    let general = metadata.descriptors().general();
+    let lengths = general.possible_length();
+    let length_fits = lengths.is_empty() || lengths.iter().any(|&l| usize::from(l) == digits.len());
+    length_fits
+        && general
+            .national_number()
+            .find(digits)
+            .is_some_and(|m| m.start() == 0 && m.end() == digits.len())
 }
 
 fn national(body: &str, region: Option<&str>) -> Result<String, ContactError> {
@@ -120,14 +146,7 @@ fn national(body: &str, region: Option<&str>) -> Result<String, ContactError> {
 fn as_national_significant(body: &str, id: Id) -> Option<String> {
     let metadata = phonenumber::metadata::DATABASE.by_id(id.as_ref())?;
     let digits: String = body.chars().filter(char::is_ascii_digit).collect();
-    let general = metadata.descriptors().general();
-    let lengths = general.possible_length();
-    let length_fits = lengths.is_empty() || lengths.iter().any(|&l| usize::from(l) == digits.len());
-    let whole = general
-        .national_number()
-        .find(&digits)
-        .is_some_and(|m| m.start() == 0 && m.end() == digits.len());
-    (length_fits && whole).then(|| format!("+{}{digits}", metadata.country_code()))
+    matches_general(metadata, &digits).then(|| format!("+{}{digits}", metadata.country_code()))
 }
 
 #[cfg(test)]
@@ -139,6 +158,7 @@ mod tests {
         for written in [
             "+44 20 7946 0958",
             "+44 (0)20 7946 0958",
+            "(+44) 020 7946 0958",
             "0044 20 7946 0958",
             "+44-20-7946-0958",
             "tel:+442079460958",
