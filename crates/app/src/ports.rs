@@ -504,8 +504,11 @@ pub trait ContactStore: Send + Sync {
     /// The `contact.reported` and `fraud.confirmed` entries after `after`, at most `limit`, in
     /// order, and the position they reach: the last one's when `limit` were returned, else the
     /// end of the log as it was read (so a pass over a log of other events moves on too).
-    async fn report_events_after(&self, after: i64, limit: u32)
-    -> StoreResult<(Vec<StoredEvent>, i64)>;
+    async fn report_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<(Vec<StoredEvent>, i64)>;
 }
 
 /// The delivery side of the outbox (messages are queued with [`Write::EnqueueNotification`]).

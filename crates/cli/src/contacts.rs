@@ -6,9 +6,7 @@
 
 use crate::transport::ApiResponse;
 use anyhow::{Context as _, bail};
-use portcullis_contacts::{
-    Direction, EntryKind, KnownScam, OfficialEntry, Registry, ScamSource,
-};
+use portcullis_contacts::{Direction, EntryKind, KnownScam, OfficialEntry, Registry, ScamSource};
 use serde_json::{Value, json};
 use std::io::{BufWriter, Write as _};
 use std::path::Path;
@@ -22,8 +20,13 @@ pub fn verify_file(
 ) -> anyhow::Result<ExitCode> {
     if response.status != 200 {
         let code = response.body["error"]["code"].as_str().unwrap_or("error");
-        let message = response.body["error"]["message"].as_str().unwrap_or("request failed");
-        bail!("cannot read the contact registry: {message} ({code}, HTTP {})", response.status);
+        let message = response.body["error"]["message"]
+            .as_str()
+            .unwrap_or("request failed");
+        bail!(
+            "cannot read the contact registry: {message} ({code}, HTTP {})",
+            response.status
+        );
     }
     let registry = compile(&response.body)?;
     let region = region
@@ -71,7 +74,10 @@ fn error_line(value: &str, code: &str, message: &str) -> Value {
 fn compile(body: &Value) -> anyhow::Result<Registry> {
     let field = |v: &Value, name: &str| v[name].as_str().unwrap_or_default().to_owned();
     let mut entries = Vec::new();
-    for e in body["official"].as_array().context("the registry has no `official` list")? {
+    for e in body["official"]
+        .as_array()
+        .context("the registry has no `official` list")?
+    {
         entries.push(OfficialEntry {
             id: field(e, "id"),
             kind: EntryKind::parse(&field(e, "kind")).map_err(anyhow::Error::msg)?,
@@ -82,7 +88,10 @@ fn compile(body: &Value) -> anyhow::Result<Registry> {
         });
     }
     let mut scams = Vec::new();
-    for s in body["known_scams"].as_array().context("the registry has no `known_scams`")? {
+    for s in body["known_scams"]
+        .as_array()
+        .context("the registry has no `known_scams`")?
+    {
         scams.push(KnownScam {
             kind: field(s, "kind"),
             value: field(s, "value"),

@@ -185,9 +185,9 @@ fn contacts_request(command: &ContactsCommand) -> ApiRequest {
         },
         // `--file` verifies in-process against the registry (see `contacts.rs`); this is the
         // request that fetches it, and the single value's request.
-        ContactsCommand::Verify {
-            file: Some(_), ..
-        } => ApiRequest::get("/v1/contacts/registry".into()),
+        ContactsCommand::Verify { file: Some(_), .. } => {
+            ApiRequest::get("/v1/contacts/registry".into())
+        }
         ContactsCommand::Verify { value, region, .. } => ApiRequest::post(
             "/v1/contacts/verify".into(),
             json!({ "value": value, "region": region }),

@@ -318,7 +318,8 @@ impl Config {
             PathBuf::from(self.keyring_file)
         };
         let day_ms = IdlePolicy::DAY_MS;
-        let contacts = contact_settings(self.contact_report_threshold, &self.contact_default_region)?;
+        let contacts =
+            contact_settings(self.contact_report_threshold, &self.contact_default_region)?;
         Ok(Settings {
             listen,
             data_dir: self.data_dir,

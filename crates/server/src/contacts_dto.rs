@@ -145,7 +145,8 @@ pub struct ContactReportDto {
 impl ContactReportDto {
     pub fn new(t: ReportTally, threshold: i64) -> Self {
         ContactReportDto {
-            known_scam: t.confirmed_frauds > 0 || (t.reports >= threshold && t.kind != "unreadable"),
+            known_scam: t.confirmed_frauds > 0
+                || (t.reports >= threshold && t.kind != "unreadable"),
             kind: t.kind,
             value: t.value,
             reports: t.reports,

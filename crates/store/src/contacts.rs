@@ -106,7 +106,11 @@ fn tally(row: &AnyRow) -> StoreResult<ReportTally> {
 impl ContactStore for SqlStore {
     async fn official_contacts(&self) -> StoreResult<Vec<StoredOfficialContact>> {
         let query = sqlx::query("SELECT * FROM official_contacts ORDER BY created_at, id");
-        self.rows("official_contacts", query).await?.iter().map(official).collect()
+        self.rows("official_contacts", query)
+            .await?
+            .iter()
+            .map(official)
+            .collect()
     }
 
     async fn contact_reports(&self, limit: u32) -> StoreResult<Vec<ReportTally>> {
@@ -114,7 +118,11 @@ impl ContactStore for SqlStore {
             "SELECT {REPORT_COLUMNS} FROM contact_reports ORDER BY last_seen DESC, kind, value LIMIT $1"
         );
         let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit));
-        self.rows("contact_reports", query).await?.iter().map(tally).collect()
+        self.rows("contact_reports", query)
+            .await?
+            .iter()
+            .map(tally)
+            .collect()
     }
 
     async fn scam_contacts(&self, threshold: i64) -> StoreResult<Vec<ReportTally>> {
@@ -122,7 +130,11 @@ impl ContactStore for SqlStore {
             "SELECT {REPORT_COLUMNS} FROM contact_reports WHERE confirmed_frauds > 0 OR reports >= $1 ORDER BY kind, value"
         );
         let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(threshold);
-        self.rows("contact_reports", query).await?.iter().map(tally).collect()
+        self.rows("contact_reports", query)
+            .await?
+            .iter()
+            .map(tally)
+            .collect()
     }
 
     async fn contact_report_cursor(&self) -> StoreResult<i64> {

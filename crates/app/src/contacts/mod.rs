@@ -161,14 +161,17 @@ impl Contacts {
                 json!({ "kind": kind.as_str(), "value": entry.value, "channel": entry.channel,
                         "direction": entry.direction.as_str(), "note": entry.note }),
             );
-        self.store.commit(change.into_set()).await.map_err(|e| match e {
-            crate::ports::StoreError::Conflict(_) => AppError::Conflict(format!(
-                "{} {} is already an official contact",
-                kind.as_str(),
-                entry.value
-            )),
-            other => other.into(),
-        })?;
+        self.store
+            .commit(change.into_set())
+            .await
+            .map_err(|e| match e {
+                crate::ports::StoreError::Conflict(_) => AppError::Conflict(format!(
+                    "{} {} is already an official contact",
+                    kind.as_str(),
+                    entry.value
+                )),
+                other => other.into(),
+            })?;
         self.refresh().await?;
         Ok(stored)
     }
@@ -179,7 +182,11 @@ impl Contacts {
         Ok(self.store.official_contacts().await?)
     }
 
-    pub async fn remove_official(&self, actor: &Actor, id: &str) -> AppResult<StoredOfficialContact> {
+    pub async fn remove_official(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> AppResult<StoredOfficialContact> {
         actor.require(Permission::ManageContacts)?;
         actor.require_operator()?;
         let listed = self.store.official_contacts().await?;
@@ -204,7 +211,9 @@ impl Contacts {
     pub fn verify(&self, actor: &Actor, value: &str, region: Option<&str>) -> AppResult<Answer> {
         actor.require(Permission::VerifyContacts)?;
         let region = region.or(self.settings.default_region.as_deref());
-        self.registry().verify(value, region).map_err(|e| invalid(&e))
+        self.registry()
+            .verify(value, region)
+            .map_err(|e| invalid(&e))
     }
 
     /// What the registry is compiled from, brought up to date with storage: for verifying many
@@ -221,7 +230,10 @@ impl Contacts {
             Ok(compiled) => compiled,
             Err(poisoned) => poisoned.into_inner(),
         };
-        Ok((compiled.inputs.entries.clone(), compiled.inputs.scams.clone()))
+        Ok((
+            compiled.inputs.entries.clone(),
+            compiled.inputs.scams.clone(),
+        ))
     }
 
     fn registry(&self) -> Arc<Registry> {
@@ -237,7 +249,10 @@ impl Contacts {
         let entries: Vec<OfficialEntry> = (self.store.official_contacts().await?.into_iter())
             .map(|c| c.entry)
             .collect();
-        let scams = (self.store.scam_contacts(self.settings.report_threshold).await?)
+        let scams = (self
+            .store
+            .scam_contacts(self.settings.report_threshold)
+            .await?)
             .into_iter()
             .map(|t| KnownScam {
                 source: match t.confirmed_frauds > 0 {

@@ -71,7 +71,11 @@ impl Contacts {
                 format!("who it claimed to be is at most {MAX_CLAIMED} characters"),
             ));
         }
-        let claimed = if claimed.is_empty() { "the exchange" } else { claimed };
+        let claimed = if claimed.is_empty() {
+            "the exchange"
+        } else {
+            claimed
+        };
         let now = self.clock.now().to_rfc3339();
         let line = json!({
             "id": crate::random::identifier("evt")?,
@@ -110,8 +114,19 @@ impl Contacts {
             }
             let tallies = self.tally(&events);
             counted += events.len();
-            let write = Write::ApplyContactReports { from_seq: from, to_seq: to, tallies };
-            match self.store.commit(ChangeSet { writes: vec![write], ..ChangeSet::default() }).await {
+            let write = Write::ApplyContactReports {
+                from_seq: from,
+                to_seq: to,
+                tallies,
+            };
+            match self
+                .store
+                .commit(ChangeSet {
+                    writes: vec![write],
+                    ..ChangeSet::default()
+                })
+                .await
+            {
                 Ok(()) => {}
                 Err(StoreError::Conflict(_)) => break,
                 Err(other) => return Err(other.into()),
@@ -128,11 +143,24 @@ impl Contacts {
         let mut by_contact: HashMap<(String, String), ReportTally> = HashMap::new();
         let region = self.settings.default_region.as_deref();
         for stored in events {
-            let Ok(event) = parse_line(&stored.event.body) else { continue };
+            let Ok(event) = parse_line(&stored.event.body) else {
+                continue;
+            };
             let (contacts, channel, claimed, public, fraud) = match &event.body {
-                EventBody::ContactReported { channel, from, claimed, .. } => {
+                EventBody::ContactReported {
+                    channel,
+                    from,
+                    claimed,
+                    ..
+                } => {
                     let public = event.account.as_deref() == Some(PUBLIC_REPORTER);
-                    (vec![from.clone()], channel_name(*channel), claimed.clone(), public, false)
+                    (
+                        vec![from.clone()],
+                        channel_name(*channel),
+                        claimed.clone(),
+                        public,
+                        false,
+                    )
                 }
                 EventBody::FraudConfirmed { from, .. } => {
                     (from.clone(), "fraud_confirmed", String::new(), false, true)
@@ -144,8 +172,9 @@ impl Contacts {
                     Ok(n) => (n.kind.as_str().to_owned(), n.normalized),
                     Err(_) => ("unreadable".to_owned(), unreadable(&contact)),
                 };
-                let row = by_contact.entry((kind.clone(), value.clone())).or_insert_with(|| {
-                    ReportTally {
+                let row = by_contact
+                    .entry((kind.clone(), value.clone()))
+                    .or_insert_with(|| ReportTally {
                         kind,
                         value,
                         reports: 0,
@@ -155,8 +184,7 @@ impl Contacts {
                         last_seen: event.ts,
                         last_claimed: String::new(),
                         last_channel: String::new(),
-                    }
-                });
+                    });
                 match (fraud, public) {
                     (true, _) => row.confirmed_frauds += 1,
                     (false, true) => row.public_reports += 1,
@@ -178,7 +206,11 @@ impl Contacts {
 
 fn unreadable(contact: &str) -> String {
     let cleaned: String = contact.trim().chars().filter(|c| !c.is_control()).collect();
-    cleaned.to_lowercase().chars().take(MAX_UNREADABLE).collect()
+    cleaned
+        .to_lowercase()
+        .chars()
+        .take(MAX_UNREADABLE)
+        .collect()
 }
 
 fn default_channel(kind: Kind) -> &'static str {
@@ -211,4 +243,3 @@ fn channel_name(channel: ContactChannel) -> &'static str {
         ContactChannel::Other => "other",
     }
 }
-

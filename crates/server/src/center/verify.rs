@@ -80,7 +80,9 @@ impl CsrfField for ReportForm {
 
 fn view(answer: Answer, exchange: &str) -> AnswerView {
     let headline = match answer.verdict {
-        Verdict::Official => format!("This contact belongs to {exchange}. Read on before you trust a message from it."),
+        Verdict::Official => format!(
+            "This contact belongs to {exchange}. Read on before you trust a message from it."
+        ),
         Verdict::Lookalike => format!("This is NOT {exchange}. It is made to look like us."),
         Verdict::KnownScam => "Danger: scammers use this contact.".to_owned(),
         Verdict::NotOfficial => format!("This is not one of {exchange}'s contacts."),
@@ -98,7 +100,11 @@ fn view(answer: Answer, exchange: &str) -> AnswerView {
 }
 
 /// What the page shows for a check: the answer, or why the value could not be checked.
-fn checked(state: &AppState, actor: &Actor, value: &str) -> (Option<AnswerView>, Option<String>, StatusCode) {
+fn checked(
+    state: &AppState,
+    actor: &Actor,
+    value: &str,
+) -> (Option<AnswerView>, Option<String>, StatusCode) {
     let exchange = &state.app.guard.settings().exchange_name;
     match state.app.contacts.verify(actor, value, None) {
         Ok(answer) => (Some(view(answer, exchange)), None, StatusCode::OK),
@@ -116,7 +122,12 @@ struct Shown<'a> {
     signed_in: bool,
 }
 
-fn render(state: &AppState, shown: &Shown<'_>, outcome: (Option<AnswerView>, Option<String>, StatusCode), reported: bool) -> Response {
+fn render(
+    state: &AppState,
+    shown: &Shown<'_>,
+    outcome: (Option<AnswerView>, Option<String>, StatusCode),
+    reported: bool,
+) -> Response {
     let (answer, error, status) = outcome;
     let template = VerifyPage {
         exchange: &state.app.guard.settings().exchange_name,
@@ -133,7 +144,12 @@ fn render(state: &AppState, shown: &Shown<'_>, outcome: (Option<AnswerView>, Opt
 
 /// `GET /security/verify`.
 pub async fn center_page(State(state): State<AppState>, customer: Customer) -> Response {
-    let shown = Shown { action: "/security/verify", csrf: &customer.csrf, value: "", signed_in: true };
+    let shown = Shown {
+        action: "/security/verify",
+        csrf: &customer.csrf,
+        value: "",
+        signed_in: true,
+    };
     render(&state, &shown, (None, None, StatusCode::OK), false)
 }
 
@@ -143,7 +159,12 @@ pub async fn center_check(
     CustomerForm { customer, form }: CustomerForm<CheckForm>,
 ) -> Response {
     let outcome = checked(&state, &customer.actor, &form.value);
-    let shown = Shown { action: "/security/verify", csrf: &customer.csrf, value: &form.value, signed_in: true };
+    let shown = Shown {
+        action: "/security/verify",
+        csrf: &customer.csrf,
+        value: &form.value,
+        signed_in: true,
+    };
     render(&state, &shown, outcome, false)
 }
 
@@ -152,11 +173,21 @@ pub async fn center_report(
     State(state): State<AppState>,
     CustomerForm { customer, form }: CustomerForm<ReportForm>,
 ) -> Response {
-    let shown = Shown { action: "/security/verify", csrf: &customer.csrf, value: &form.value, signed_in: true };
+    let shown = Shown {
+        action: "/security/verify",
+        csrf: &customer.csrf,
+        value: &form.value,
+        signed_in: true,
+    };
     reported(&state, &customer.actor, &shown, &form).await
 }
 
-async fn reported(state: &AppState, actor: &Actor, shown: &Shown<'_>, form: &ReportForm) -> Response {
+async fn reported(
+    state: &AppState,
+    actor: &Actor,
+    shown: &Shown<'_>,
+    form: &ReportForm,
+) -> Response {
     let report = NewReport {
         account: None,
         value: form.value.clone(),
@@ -176,12 +207,20 @@ async fn reported(state: &AppState, actor: &Actor, shown: &Shown<'_>, form: &Rep
 fn public_token(headers: &HeaderMap) -> (String, bool) {
     match cookie(headers, PUBLIC_COOKIE).filter(|t| t.len() == 32) {
         Some(token) => (token, false),
-        None => (portcullis_app::random::alphanumeric(32).unwrap_or_default(), true),
+        None => (
+            portcullis_app::random::alphanumeric(32).unwrap_or_default(),
+            true,
+        ),
     }
 }
 
 fn with_cookie(state: &AppState, mut response: Response, token: &str) -> Response {
-    let secure = state.app.guard.settings().public_url.starts_with("https://");
+    let secure = state
+        .app
+        .guard
+        .settings()
+        .public_url
+        .starts_with("https://");
     let secure = if secure { "; Secure" } else { "" };
     let value = format!("{PUBLIC_COOKIE}={token}; Path=/verify; HttpOnly; SameSite=Strict{secure}");
     if let Ok(value) = HeaderValue::from_str(&value) {
@@ -194,13 +233,10 @@ fn with_cookie(state: &AppState, mut response: Response, token: &str) -> Respons
 fn public_csrf(headers: &HeaderMap, sent: &str) -> Result<(), AppError> {
     let ok = cookie(headers, PUBLIC_COOKIE).is_some_and(|token| {
         !token.is_empty()
-            && aws_lc_rs::constant_time::verify_slices_are_equal(token.as_bytes(), sent.as_bytes()).is_ok()
+            && aws_lc_rs::constant_time::verify_slices_are_equal(token.as_bytes(), sent.as_bytes())
+                .is_ok()
     });
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden)
-    }
+    if ok { Ok(()) } else { Err(AppError::Forbidden) }
 }
 
 fn public_actor() -> Actor {
@@ -208,17 +244,36 @@ fn public_actor() -> Actor {
 }
 
 fn forged(state: &AppState) -> Response {
-    let shown = Shown { action: "/verify", csrf: "", value: "", signed_in: false };
+    let shown = Shown {
+        action: "/verify",
+        csrf: "",
+        value: "",
+        signed_in: false,
+    };
     let message = "The page is out of date. Reload it and try again.".to_owned();
-    render(state, &shown, (None, Some(message), StatusCode::FORBIDDEN), false)
+    render(
+        state,
+        &shown,
+        (None, Some(message), StatusCode::FORBIDDEN),
+        false,
+    )
 }
 
 /// `GET /verify`: the public page.
 pub async fn public_page(_: PerIp, State(state): State<AppState>, headers: HeaderMap) -> Response {
     let (token, new) = public_token(&headers);
-    let shown = Shown { action: "/verify", csrf: &token, value: "", signed_in: false };
+    let shown = Shown {
+        action: "/verify",
+        csrf: &token,
+        value: "",
+        signed_in: false,
+    };
     let response = render(&state, &shown, (None, None, StatusCode::OK), false);
-    if new { with_cookie(&state, response, &token) } else { response }
+    if new {
+        with_cookie(&state, response, &token)
+    } else {
+        response
+    }
 }
 
 /// `POST /verify`.
@@ -232,7 +287,12 @@ pub async fn public_check(
         return forged(&state);
     }
     let outcome = checked(&state, &public_actor(), &form.value);
-    let shown = Shown { action: "/verify", csrf: &form.csrf, value: &form.value, signed_in: false };
+    let shown = Shown {
+        action: "/verify",
+        csrf: &form.csrf,
+        value: &form.value,
+        signed_in: false,
+    };
     render(&state, &shown, outcome, false)
 }
 
@@ -246,6 +306,11 @@ pub async fn public_report(
     if public_csrf(&headers, &form.csrf).is_err() {
         return forged(&state);
     }
-    let shown = Shown { action: "/verify", csrf: &form.csrf, value: &form.value, signed_in: false };
+    let shown = Shown {
+        action: "/verify",
+        csrf: &form.csrf,
+        value: &form.value,
+        signed_in: false,
+    };
     reported(&state, &public_actor(), &shown, &form).await
 }

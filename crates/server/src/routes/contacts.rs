@@ -49,7 +49,9 @@ pub async fn list(
     Operator(actor): Operator,
 ) -> ApiResult<Json<Vec<OfficialContactDto>>> {
     let listed = state.app.contacts.list_official(&actor).await?;
-    Ok(Json(listed.into_iter().map(OfficialContactDto::from).collect()))
+    Ok(Json(
+        listed.into_iter().map(OfficialContactDto::from).collect(),
+    ))
 }
 
 /// Remove an official contact.
