@@ -145,8 +145,9 @@ pub struct ContactReportDto {
 impl ContactReportDto {
     pub fn new(t: ReportTally, threshold: i64) -> Self {
         ContactReportDto {
-            known_scam: t.confirmed_frauds > 0
-                || (t.reports >= threshold && t.kind != "unreadable"),
+            // What the verifier cannot read cannot be answered, so it is never a known scam.
+            known_scam: t.kind != "unreadable"
+                && (t.confirmed_frauds > 0 || t.reports >= threshold),
             kind: t.kind,
             value: t.value,
             reports: t.reports,
