@@ -146,17 +146,31 @@ function totp(base32, atSeconds) {
   return String(value).padStart(6, "0");
 }
 
+/** Debian's Chromium, headless, with nothing that reaches out of the machine. */
+function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** Every script error, console error and failed response of `page`, as they happen. */
+function watchErrors(page) {
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  page.on("response", (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+  return errors;
+}
+
 async function shot(page, name) {
   if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
 async function story(databaseUrl) {
   const server = await startServer(databaseUrl);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launchBrowser();
   try {
     const { api } = server;
     assert.equal((await api("POST", "/v1/accounts", { id: "acc_b", email: "ada@example.com", anti_phishing_code: "Blue42" })).status, 201);
@@ -168,10 +182,7 @@ async function story(databaseUrl) {
 
     const context = await browser.newContext();
     const page = await context.newPage();
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-    page.on("response", (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+    const errors = watchErrors(page);
     const cdp = await context.newCDPSession(page);
     await cdp.send("WebAuthn.enable");
     await cdp.send("WebAuthn.addVirtualAuthenticator", {
@@ -311,11 +322,7 @@ async function story(databaseUrl) {
  * button, as a worried customer uses them. */
 async function contactsStory(databaseUrl) {
   const server = await startServer(databaseUrl);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launchBrowser();
   try {
     const { api, base } = server;
     for (const entry of [
@@ -326,10 +333,7 @@ async function contactsStory(databaseUrl) {
     }
     const context = await browser.newContext();
     const page = await context.newPage();
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-    page.on("response", (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+    const errors = watchErrors(page);
 
     // The public page: no sign-in, no script.
     const opened = await page.goto(`${base}/verify`);

@@ -25,16 +25,11 @@ pub struct AddOfficialBody {
     pub note: Option<String>,
 }
 
-/// An official contact.
+/// An official contact, with who added it and when.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OfficialContactDto {
-    pub id: String,
-    pub kind: String,
-    /// The normal form: E.164, a lower-case address or mail domain, a host, a handle.
-    pub value: String,
-    pub channel: String,
-    pub direction: String,
-    pub note: String,
+    #[serde(flatten)]
+    pub entry: OfficialMatchDto,
     pub created_at: String,
     pub created_by: String,
 }
@@ -42,12 +37,7 @@ pub struct OfficialContactDto {
 impl From<StoredOfficialContact> for OfficialContactDto {
     fn from(c: StoredOfficialContact) -> Self {
         OfficialContactDto {
-            id: c.entry.id,
-            kind: c.entry.kind.as_str().to_owned(),
-            value: c.entry.value,
-            channel: c.entry.channel,
-            direction: c.entry.direction.as_str().to_owned(),
-            note: c.entry.note,
+            entry: c.entry.into(),
             created_at: c.created_at.to_rfc3339(),
             created_by: c.created_by,
         }
@@ -64,13 +54,16 @@ pub struct VerifyContactBody {
     pub region: Option<String>,
 }
 
-/// The official entry an answer is about.
+/// An official entry: in the registry, or the one an answer is about.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct OfficialMatchDto {
     pub id: String,
+    /// `phone`, `email`, `domain` or `handle`.
     pub kind: String,
+    /// The normal form: E.164, a lower-case address or mail domain, a host, a handle.
     pub value: String,
     pub channel: String,
+    /// `inbound`, `outbound` or `both`.
     pub direction: String,
     pub note: String,
 }
