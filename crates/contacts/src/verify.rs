@@ -36,7 +36,11 @@ impl Verdict {
 pub struct Answer {
     pub value: String,
     pub kind: Kind,
+    /// E.164 for a phone number, the registrable domain for a link or an e-mail address (where
+    /// it really leads or comes from), the host for a domain, the handle without `@`.
     pub normalized: String,
+    /// The whole host of a link, e-mail address or domain (lower-case ASCII).
+    pub host: Option<String>,
     pub verdict: Verdict,
     /// The official entry the value is, or (for a lookalike) the one it imitates.
     pub official_match: Option<OfficialEntry>,
@@ -94,10 +98,15 @@ impl Registry {
         let lookalike = imitated.map(|(_, how)| how);
         let explanation = explain(verdict, official_match, lookalike);
         let official_match = official_match.cloned();
+        let (normalized, host) = match (n.kind, n.host) {
+            (Kind::Url | Kind::Email, Some(host)) => (host.registrable, Some(host.ascii)),
+            (_, host) => (n.normalized, host.map(|h| h.ascii)),
+        };
         Ok(Answer {
             value: raw.to_owned(),
             kind: n.kind,
-            normalized: n.normalized,
+            normalized,
+            host,
             verdict,
             official_match,
             lookalike,

@@ -87,7 +87,11 @@ pub struct VerifyContactDto {
     pub value: String,
     /// `phone`, `email`, `domain`, `url` or `handle`.
     pub kind: String,
+    /// E.164 for a phone number, the registrable domain for a link or an e-mail address, the
+    /// host for a domain, the handle without `@`.
     pub normalized: String,
+    /// The whole host of a link, e-mail address or domain.
+    pub host: Option<String>,
     /// `official`, `not_official`, `known_scam` or `lookalike`.
     pub verdict: String,
     /// The official entry the value is, or the one a lookalike imitates.
@@ -106,6 +110,7 @@ impl From<Answer> for VerifyContactDto {
             value: a.value,
             kind: a.kind.as_str().to_owned(),
             normalized: a.normalized,
+            host: a.host,
             verdict: a.verdict.as_str().to_owned(),
             official_match: a.official_match.map(OfficialMatchDto::from),
             lookalike: a.lookalike.map(|h| h.as_str().to_owned()),

@@ -168,6 +168,26 @@ fn short_names_do_not_swallow_real_words() {
 }
 
 #[test]
+fn links_and_addresses_are_reduced_to_their_registrable_domain() {
+    let registry = registry();
+    let link = registry
+        .verify("https://binance.com.account-verify.co.uk/x", None)
+        .unwrap();
+    assert_eq!(link.normalized, "account-verify.co.uk");
+    assert_eq!(
+        link.host.as_deref(),
+        Some("binance.com.account-verify.co.uk")
+    );
+    let mail = registry.verify("Support@Mail.Binance.com", None).unwrap();
+    assert_eq!(
+        (mail.normalized.as_str(), mail.verdict),
+        ("binance.com", Verdict::Official)
+    );
+    let domain = registry.verify("accounts.binance.com", None).unwrap();
+    assert_eq!(domain.normalized, "accounts.binance.com");
+}
+
+#[test]
 fn a_link_that_hides_its_host_says_so() {
     let registry = registry();
     let answer = registry
