@@ -225,6 +225,8 @@ impl Contacts {
         actor.require(Permission::VerifyContacts)?;
         actor.require(Permission::ReadContacts)?;
         actor.require_operator()?;
+        // Reports logged since the last background pass count too (the local CLI runs none).
+        self.project().await?;
         self.refresh().await?;
         let compiled = match self.compiled.read() {
             Ok(compiled) => compiled,
