@@ -1,6 +1,7 @@
 //! Accounts: registering the exchange's customers with their official contacts and
 //! anti-phishing code, and changing them.
 
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -41,8 +42,7 @@ impl Accounts {
         id: &str,
         fields: AccountFields,
     ) -> AppResult<Account> {
-        actor.require(Permission::ManageAccounts)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageAccounts)?;
         let now = self.clock.now();
         let account = Account {
             id: id.to_owned(),
@@ -55,7 +55,7 @@ impl Accounts {
             version: 1,
         };
         account.validate().map_err(invalid)?;
-        let change = Change::new(actor, now)
+        let change = Change::global(actor, now)
             .write(Write::InsertAccount(account.clone()))
             .audit(
                 "account.created",
@@ -75,19 +75,17 @@ impl Accounts {
         id: &str,
         fields: AccountFields,
     ) -> AppResult<Account> {
-        actor.require(Permission::ManageAccounts)?;
-        actor.require_account(id)?;
+        let access = actor.access_account(Permission::ManageAccounts, id)?;
         let before = self.get_unchecked(id).await?;
         let now = self.clock.now();
         let after = edited(&before, fields, now)?;
-        let change = update_change(Change::new(actor, now), &before, &after);
+        let change = update_change(Change::new(&access, now), &before, &after);
         self.store.commit(change.into_set()).await?;
         Ok(after)
     }
 
     pub async fn get(&self, actor: &Actor, id: &str) -> AppResult<Account> {
-        actor.require(Permission::ReadAccounts)?;
-        actor.require_account(id)?;
+        actor.access_account(Permission::ReadAccounts, id)?;
         self.get_unchecked(id).await
     }
 
@@ -97,8 +95,7 @@ impl Accounts {
         after: Option<&str>,
         limit: u32,
     ) -> AppResult<Vec<Account>> {
-        actor.require(Permission::ReadAccounts)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadAccounts)?;
         Ok(self
             .store
             .list_accounts(after, limit.clamp(1, MAX_PAGE))
@@ -153,9 +150,9 @@ pub(crate) fn update_change(change: Change, before: &Account, after: &Account) -
 /// which field is wrong) and `invalid_account` for the rest.
 fn invalid(error: AccountError) -> AppError {
     let code = match error {
-        AccountError::InvalidEmail(_) => "invalid_email",
-        AccountError::InvalidAntiPhishingCode => "invalid_anti_phishing_code",
-        _ => "invalid_account",
+        AccountError::InvalidEmail(_) => ErrorCode::InvalidEmail,
+        AccountError::InvalidAntiPhishingCode => ErrorCode::InvalidAntiPhishingCode,
+        _ => ErrorCode::InvalidAccount,
     };
     AppError::invalid(code, error.to_string())
 }

@@ -4,6 +4,7 @@
 //! Verification streams: it reads the database's head first, then pages through the entries up
 //! to it, holding one page at a time, so its memory does not grow with the chain.
 
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
 use crate::ports::{Clock, Store, StoredEvent};
@@ -42,8 +43,7 @@ impl Audit {
         after: i64,
         limit: u32,
     ) -> AppResult<Vec<AuditEntry>> {
-        actor.require(Permission::ReadAudit)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadAudit)?;
         Ok(self
             .store
             .audit_entries(after, limit.clamp(1, VERIFY_PAGE))
@@ -57,8 +57,7 @@ impl Audit {
         after: i64,
         limit: u32,
     ) -> AppResult<Vec<StoredEvent>> {
-        actor.require(Permission::ReadEvents)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadEvents)?;
         Ok(self
             .store
             .events_after(after, limit.clamp(1, VERIFY_PAGE))
@@ -73,8 +72,7 @@ impl Audit {
         actor: &Actor,
         since: Option<&SignedHead>,
     ) -> AppResult<ChainReport> {
-        actor.require(Permission::ReadAudit)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadAudit)?;
         let exported = since.map(|head| self.open_head(head)).transpose()?;
         let head = self.store.audit_head().await?;
         let mut verifier = ChainVerifier::new(&self.keys, head);
@@ -103,15 +101,14 @@ impl Audit {
 
     fn open_head(&self, head: &SignedHead) -> AppResult<ExportedHead> {
         head.open(&self.keys)
-            .map_err(|e| AppError::invalid("bad_audit_head", e.to_string()))
+            .map_err(|e| AppError::invalid(ErrorCode::BadAuditHead, e.to_string()))
     }
 
     /// The chain's current head, signed with the audit head key, for keeping outside the
     /// database. Its entry must carry a valid seal: a head is never signed for an entry someone
     /// without the audit key wrote.
     pub async fn export_head(&self, actor: &Actor) -> AppResult<SignedHead> {
-        actor.require(Permission::ReadAudit)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadAudit)?;
         let head = self.store.audit_head().await?;
         let Some(head) = head.filter(|head| head.seq > 0) else {
             return Err(AppError::Conflict(

@@ -1,11 +1,12 @@
 //! Building the audit entries and events that accompany every change, in one place so that
-//! every use case records them the same way.
+//! every use case records them the same way. A change of an account and its events are built
+//! from the proof that the actor may act on that account (`AccountAccess`).
 
-use crate::access::Actor;
+use crate::access::{AccountAccess, Actor};
 use crate::error::AppResult;
 use crate::ports::{ChangeSet, NewEvent, Write};
 use portcullis_core::audit::AuditDraft;
-use portcullis_core::events::{EventContext, KeyEvent, KeyEventBody};
+use portcullis_core::events::{EventBody, EventContext, KeyEvent};
 use portcullis_core::time::UnixMillis;
 use serde_json::Value;
 
@@ -18,10 +19,17 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn new(actor: &Actor, at: UnixMillis) -> Self {
+    /// A change of one account: only with the proof that the actor may act on it.
+    pub fn new(access: &AccountAccess<'_>, at: UnixMillis) -> Self {
+        Self::global(access.actor(), at)
+    }
+
+    /// A change of no one account (operators, the keyring, the policy), or one whose actor's
+    /// account check happened beside it (a refusal's audit entry).
+    pub fn global(actor: &Actor, at: UnixMillis) -> Self {
         Self {
             at,
-            actor: actor.id.clone(),
+            actor: actor.id().to_owned(),
             set: ChangeSet::default(),
         }
     }
@@ -45,17 +53,18 @@ impl Change {
         self
     }
 
-    /// Adds a key event in the contract's format.
+    /// Adds a key event of the account in the contract's format: only with the proof that the
+    /// actor may act on that account.
     pub fn key_event(
         mut self,
-        account: &str,
-        body: KeyEventBody,
+        access: &AccountAccess<'_>,
+        body: EventBody,
         ctx: EventContext,
     ) -> AppResult<Self> {
         let event = KeyEvent {
             id: crate::random::identifier("evt")?,
             ts: self.at,
-            account: account.to_owned(),
+            account: access.account().to_owned(),
             body,
             ctx,
         };

@@ -1,14 +1,16 @@
 //! The errors every use case can return, each with a stable code that the HTTP edge and the CLI
 //! show unchanged. Internal detail (storage messages) stays in logs.
 
+pub use crate::error_code::ErrorCode;
 use crate::ports::StoreError;
 
 /// A use case's failure.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum AppError {
-    /// The input is wrong; `code` is stable (e.g. `invalid_cidr`), `message` explains it.
+    /// The input is wrong, or the request is refused as it stands; `code` is stable (e.g.
+    /// `invalid_cidr`), `message` explains it.
     #[error("{message}")]
-    Invalid { code: &'static str, message: String },
+    Invalid { code: ErrorCode, message: String },
     #[error("{0} not found")]
     NotFound(String),
     #[error("{0}")]
@@ -23,7 +25,7 @@ pub enum AppError {
 }
 
 impl AppError {
-    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn invalid(code: ErrorCode, message: impl Into<String>) -> Self {
         AppError::Invalid {
             code,
             message: message.into(),
@@ -31,14 +33,14 @@ impl AppError {
     }
 
     /// The stable code shown to clients.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            AppError::Invalid { code, .. } => code,
-            AppError::NotFound(_) => "not_found",
-            AppError::Conflict(_) => "conflict",
-            AppError::Unauthenticated => "unauthenticated",
-            AppError::Forbidden => "forbidden",
-            AppError::Internal(_) => "internal",
+            AppError::Invalid { code, .. } => *code,
+            AppError::NotFound(_) => ErrorCode::NotFound,
+            AppError::Conflict(_) => ErrorCode::Conflict,
+            AppError::Unauthenticated => ErrorCode::Unauthenticated,
+            AppError::Forbidden => ErrorCode::Forbidden,
+            AppError::Internal(_) => ErrorCode::Internal,
         }
     }
 }
@@ -48,7 +50,7 @@ impl From<StoreError> for AppError {
         match error {
             StoreError::NotFound(what) => AppError::NotFound(what),
             StoreError::Conflict(what) => AppError::Conflict(what),
-            StoreError::Immutable(what) => AppError::invalid("immutable_field", what),
+            StoreError::Immutable(what) => AppError::invalid(ErrorCode::ImmutableField, what),
             StoreError::Backend(detail) => AppError::Internal(detail),
         }
     }

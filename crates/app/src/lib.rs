@@ -10,6 +10,7 @@ mod changes;
 pub mod clock;
 pub mod contacts;
 pub mod error;
+mod error_code;
 pub mod guard;
 pub mod keyring;
 pub mod keys;
@@ -24,8 +25,8 @@ pub mod verifier;
 
 use std::sync::Arc;
 
-pub use access::Actor;
-pub use error::{AppError, AppResult};
+pub use access::{AccountAccess, Actor, ActorKind};
+pub use error::{AppError, AppResult, ErrorCode};
 
 /// Every use case, sharing one store, clock, keyring and verifier.
 #[derive(Debug, Clone)]

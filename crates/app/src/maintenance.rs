@@ -6,8 +6,8 @@ use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::AppResult;
 use crate::keys::{KeyAuthority, key_details, key_target, replace, successor};
-use crate::ports::{Clock, Write};
-use portcullis_core::events::{EventContext, KeyEventBody};
+use crate::ports::{ChangeSet, Clock, StoreError, Write};
+use portcullis_core::events::{EventBody, EventContext};
 use portcullis_core::key::KeyStatus;
 use portcullis_core::operator::Permission;
 use serde_json::json;
@@ -23,7 +23,7 @@ pub struct SweepReport {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RewrapReport {
     pub resealed: usize,
-    /// Values kept sealed at rest (anti-phishing codes, notice bodies) sealed again, or sealed
+    /// Values kept sealed at rest (TOTP secrets, anti-phishing codes, notice bodies) sealed again, or sealed
     /// for the first time when they were written in plain text before sealing existed.
     pub resealed_at_rest: u64,
     pub active_master_key: String,
@@ -57,7 +57,8 @@ impl KeyAuthority {
                 let Some(deadline) = key.idle_deadline(policy) else {
                     continue;
                 };
-                let change = Change::new(&actor, now)
+                let access = actor.access_account(Permission::ManageKeys, &key.account)?;
+                let change = Change::new(&access, now)
                     .write(Write::MarkIdleWarned {
                         key_id: key.key_id.clone(),
                         at: now,
@@ -68,8 +69,8 @@ impl KeyAuthority {
                         json!({ "expires_at": deadline.to_rfc3339() }),
                     )
                     .key_event(
-                        &key.account,
-                        KeyEventBody::IdleWarning {
+                        &access,
+                        EventBody::ApiKeyIdleWarning {
                             key_id: key.key_id.clone(),
                             expires_at: deadline,
                         },
@@ -84,7 +85,8 @@ impl KeyAuthority {
                 };
                 let mut after = successor(&key, now);
                 after.expires_at = Some(deadline);
-                let change = Change::new(&actor, now)
+                let access = actor.access_account(Permission::ManageKeys, &after.account)?;
+                let change = Change::new(&access, now)
                     .write(replace(&key, &after))
                     .audit(
                         "api_key.idle_expired",
@@ -92,8 +94,8 @@ impl KeyAuthority {
                         key_details(&after),
                     )
                     .key_event(
-                        &after.account,
-                        KeyEventBody::IdleExpired {
+                        &access,
+                        EventBody::ApiKeyIdleExpired {
                             key_id: after.key_id.clone(),
                         },
                         EventContext::default(),
@@ -113,8 +115,7 @@ impl KeyAuthority {
         actor: &Actor,
         clock: &dyn Clock,
     ) -> AppResult<RewrapReport> {
-        actor.require(Permission::ManageSecrets)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageSecrets)?;
         let active = self.keyring().active_id().to_owned();
         let mut resealed = 0;
         loop {
@@ -125,7 +126,7 @@ impl KeyAuthority {
             if page.is_empty() {
                 break;
             }
-            let mut change = Change::new(actor, clock.now());
+            let mut change = Change::global(actor, clock.now());
             let mut from = Vec::new();
             for sealed in &page {
                 from.push(sealed.master_key_id.clone());
@@ -152,6 +153,44 @@ impl KeyAuthority {
         })
     }
 
+    /// Every TOTP secret (kept sealed inside its account's guard document) moved under the
+    /// active master key; returns how many. A guard changed meanwhile (a step-up at the same
+    /// moment) is read again and tried again.
+    async fn reseal_totp_secrets(&self) -> AppResult<u64> {
+        let store = self.store_ref();
+        let mut after = String::new();
+        let mut total = 0;
+        loop {
+            let page = store.totp_guards_after(&after, REWRAP_PAGE).await?;
+            let Some(last) = page.last() else {
+                return Ok(total);
+            };
+            after = last.account.clone();
+            for mut guard in page {
+                for _attempt in 0..3 {
+                    let Some(write) = crate::guard::totp_resealed(self.keyring(), &guard)? else {
+                        break;
+                    };
+                    let set = ChangeSet {
+                        writes: vec![write],
+                        ..ChangeSet::default()
+                    };
+                    match store.commit(set).await {
+                        Ok(()) => {
+                            total += 1;
+                            break;
+                        }
+                        Err(StoreError::Conflict(_)) => match store.guard(&guard.account).await? {
+                            Some(fresh) => guard = fresh,
+                            None => break,
+                        },
+                        Err(error) => return Err(error.into()),
+                    }
+                }
+            }
+        }
+    }
+
     /// The values the store keeps sealed at rest, moved to the active master key page by page
     /// (the store seals and opens them itself), with one audit entry for the lot.
     async fn reseal_at_rest(
@@ -160,7 +199,7 @@ impl KeyAuthority {
         clock: &dyn Clock,
         active: &str,
     ) -> AppResult<u64> {
-        let mut total = 0;
+        let mut total = self.reseal_totp_secrets().await?;
         loop {
             let sealed = self.store_ref().reseal_at_rest(REWRAP_PAGE).await?;
             if sealed == 0 {
@@ -169,7 +208,7 @@ impl KeyAuthority {
             total += sealed;
         }
         if total > 0 {
-            let change = Change::new(actor, clock.now()).audit(
+            let change = Change::global(actor, clock.now()).audit(
                 "values_at_rest.rewrapped",
                 format!("master_key:{active}"),
                 json!({ "count": total }),

@@ -309,8 +309,7 @@ impl Outbox {
         filter: &OutboxFilter,
         limit: u32,
     ) -> AppResult<Vec<OutboxEntry>> {
-        actor.require(portcullis_core::operator::Permission::ReadAudit)?;
-        actor.require_operator()?;
+        actor.require_operator(portcullis_core::operator::Permission::ReadAudit)?;
         Ok(self
             .store
             .list_outbox(filter, limit.clamp(1, 1_000))

@@ -1,6 +1,7 @@
 //! Operators: creating them (the token is shown once and only its hash is kept), listing,
 //! revoking, and turning a presented token back into an [`Actor`].
 
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -42,11 +43,10 @@ impl Operators {
     }
 
     pub async fn create(&self, actor: &Actor, name: &str, role: Role) -> AppResult<NewOperator> {
-        actor.require(Permission::ManageOperators)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageOperators)?;
         if !is_valid_identifier(name) {
             return Err(AppError::invalid(
-                "invalid_name",
+                ErrorCode::InvalidName,
                 "an operator name is 1 to 64 letters, digits, `_`, `-`, `.` or `:`",
             ));
         }
@@ -60,7 +60,7 @@ impl Operators {
             created_at: now,
             revoked_at: None,
         };
-        let change = Change::new(actor, now)
+        let change = Change::global(actor, now)
             .write(Write::InsertOperator(operator.clone()))
             .audit(
                 "operator.created",
@@ -75,14 +75,12 @@ impl Operators {
     }
 
     pub async fn list(&self, actor: &Actor) -> AppResult<Vec<Operator>> {
-        actor.require(Permission::ManageOperators)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageOperators)?;
         Ok(self.store.list_operators().await?)
     }
 
     pub async fn revoke(&self, actor: &Actor, id: &str) -> AppResult<Operator> {
-        actor.require(Permission::ManageOperators)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageOperators)?;
         let mut operator = self
             .store
             .operator(id)
@@ -92,18 +90,10 @@ impl Operators {
             return Ok(operator);
         }
         // Without an admin token nobody could create operators or revoke a leaked token any
-        // more, short of editing the database.
-        if operator.role == Role::Admin {
-            let admins = self.store.list_operators().await?;
-            let live = |o: &&Operator| o.role == Role::Admin && o.revoked_at.is_none();
-            if !admins.iter().filter(live).any(|o| o.id != operator.id) {
-                return Err(AppError::Conflict(
-                    "this is the last admin token: create another admin before revoking it".into(),
-                ));
-            }
-        }
+        // more, short of editing the database: the store refuses to revoke the last live admin
+        // token (`conflict`), in the same transaction as the revoke.
         let now = self.clock.now();
-        let change = Change::new(actor, now)
+        let change = Change::global(actor, now)
             .write(Write::RevokeOperator {
                 id: id.to_owned(),
                 at: now,
@@ -128,11 +118,9 @@ impl Operators {
             .operator_by_token_hash(&token_hash(token))
             .await?
         {
-            Some(operator) if operator.revoked_at.is_none() => Ok(Actor {
-                id: operator.id,
-                role: operator.role,
-                account: None,
-            }),
+            Some(operator) if operator.revoked_at.is_none() => {
+                Ok(Actor::operator(operator.id, operator.role))
+            }
             _ => Err(AppError::Unauthenticated),
         }
     }

@@ -469,6 +469,9 @@ pub trait DecisionStore: Send + Sync {
 #[async_trait]
 pub trait GuardStore: Send + Sync {
     async fn guard(&self, account: &str) -> StoreResult<Option<AccountGuard>>;
+    /// Guards with a TOTP enrolment, by account after `after`, in account order (for re-wrapping
+    /// their secrets under a new master key).
+    async fn totp_guards_after(&self, after: &str, limit: u32) -> StoreResult<Vec<AccountGuard>>;
     async fn pending_change(&self, id: &str) -> StoreResult<Option<PendingChange>>;
     async fn pending_by_cancel_token(&self, token_hash: &str)
     -> StoreResult<Option<PendingChange>>;

@@ -66,6 +66,44 @@ pub enum Command {
     /// Decide every event of a JSON Lines file (the event contract) with a fresh engine, and
     /// write the decisions in input order.
     Replay(ReplayArgs),
+    /// Write a simulated exchange history (the event contract) with a label for every event
+    /// that asks for a decision: scam campaigns and customer habits, deterministic per seed.
+    Simulate(SimulateArgs),
+    /// Replay a labelled feed and report what the policy stops and whom it holds:
+    /// DIR/summary.json, DIR/report.html (self-contained) and the charts as PNG files.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SimulateArgs {
+    /// Customer accounts.
+    #[arg(long, default_value_t = 2_000)]
+    pub accounts: u32,
+    /// Days of history.
+    #[arg(long, default_value_t = 30)]
+    pub days: u32,
+    /// The same seed gives the same files, byte for byte.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Directory for events.jsonl and labels.jsonl (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The events, one JSON object per line (the contract).
+    #[arg(long)]
+    pub events: PathBuf,
+    /// The labels: `{"event_id","label":"scam"|"legit","tactic","amount_usd"}` per line.
+    #[arg(long)]
+    pub labels: PathBuf,
+    /// Directory for summary.json, report.html and the PNG charts (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A policy file instead of the default policy.
+    #[arg(long)]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,8 @@
 
 use crate::transport::ApiResponse;
 use anyhow::{Context as _, bail};
+use portcullis_app::ErrorCode;
+use portcullis_app::contacts::error_code;
 use portcullis_contacts::{Direction, EntryKind, KnownScam, OfficialEntry, Registry, ScamSource};
 use serde_json::{Value, json};
 use std::io::{BufWriter, Write as _};
@@ -46,14 +48,14 @@ pub fn verify_file(
                 Ok(answer) => serde_json::to_writer(&mut out, &answer)?,
                 Err(error) => serde_json::to_writer(
                     &mut out,
-                    &error_line(value, error.code(), &error.to_string()),
+                    &error_line(value, error_code(&error), &error.to_string()),
                 )?,
             },
             Err(_) => serde_json::to_writer(
                 &mut out,
                 &error_line(
                     &String::from_utf8_lossy(line),
-                    "invalid_encoding",
+                    ErrorCode::InvalidEncoding,
                     "the line is not UTF-8",
                 ),
             )?,
@@ -64,10 +66,10 @@ pub fn verify_file(
     Ok(ExitCode::SUCCESS)
 }
 
-fn error_line(value: &str, code: &str, message: &str) -> Value {
+fn error_line(value: &str, code: ErrorCode, message: &str) -> Value {
     // A value over the size limit is not echoed whole.
     let shown: String = value.chars().take(256).collect();
-    json!({ "value": shown, "error": { "code": code, "message": message } })
+    json!({ "value": shown, "error": { "code": code.as_str(), "message": message } })
 }
 
 /// The registry from its JSON (`RegistryDto`).

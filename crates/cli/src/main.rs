@@ -4,6 +4,7 @@
 
 mod args;
 mod contacts;
+mod lab;
 mod replay;
 mod requests;
 mod transport;
@@ -108,6 +109,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Openapi => print(&portcullis_server::openapi::document_json()),
         Command::Replay(args) => replay::run(args),
+        Command::Simulate(args) => lab::simulate(args),
+        Command::Eval(args) => lab::eval(args),
         Command::MasterKey {
             command: MasterKeyCommand::New,
         } => {

@@ -158,7 +158,9 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
         | Command::Config { .. }
         | Command::Openapi
         | Command::MasterKey { .. }
-        | Command::Replay(_) => {
+        | Command::Replay(_)
+        | Command::Simulate(_)
+        | Command::Eval(_) => {
             bail!("this command does not call the API")
         }
     })

@@ -1,13 +1,14 @@
 //! The key authority's own events, in the wire format of the event contract
 //! (`shared/spec/events.md`), so the risk engine consumes them exactly like an exchange's feed.
+//! Their bodies are the contract's own model ([`EventBody`]): one type per event, written here
+//! and read by the parser.
 //!
-//! `api_key.created`, `api_key.updated`, `api_key.deleted` and `address.added` are the
-//! contract's types.
-//! `api_key.rotated`, `api_key.idle_warning` and `api_key.idle_expired` are additions (the
+//! The key authority emits `api_key.created`, `api_key.updated`, `api_key.deleted`,
+//! `address.added`, `change.applied` and `change.cancelled` (the contract's types), and
+//! `api_key.rotated`, `api_key.idle_warning` and `api_key.idle_expired` (additions: the
 //! contract allows additive types), documented in docs/event-contract.md.
 
-use crate::allowlist::IpAllowList;
-use crate::scope::ScopeSet;
+pub use crate::contract::EventBody;
 use crate::time::UnixMillis;
 use serde::{Deserialize, Serialize};
 
@@ -87,84 +88,14 @@ pub enum CancelledBy {
     System,
 }
 
-/// The body of a key-authority event (the part after the common fields).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
-pub enum KeyEventBody {
-    #[serde(rename = "api_key.created")]
-    Created {
-        key_id: String,
-        scopes: ScopeSet,
-        ip_allowlist: IpAllowList,
-        step_up: StepUp,
-        #[serde(default, skip_serializing_if = "Effective::is_now")]
-        effective: Effective,
-    },
-    #[serde(rename = "api_key.updated")]
-    Updated {
-        key_id: String,
-        scopes: ScopeSet,
-        ip_allowlist: IpAllowList,
-        step_up: StepUp,
-        #[serde(default, skip_serializing_if = "Effective::is_now")]
-        effective: Effective,
-    },
-    #[serde(rename = "api_key.deleted")]
-    Deleted { key_id: String },
-    /// A withdrawal address requested for the account's allow-list (the contract's type).
-    #[serde(rename = "address.added")]
-    AddressAdded {
-        address: String,
-        asset: String,
-        network: String,
-        step_up: StepUp,
-        #[serde(default, skip_serializing_if = "Effective::is_now")]
-        effective: Effective,
-    },
-    /// A waiting change is now in force (revision 2).
-    #[serde(rename = "change.applied")]
-    ChangeApplied { event_ref: String, by: AppliedBy },
-    /// A waiting change will never be in force (revision 2).
-    #[serde(rename = "change.cancelled")]
-    ChangeCancelled { event_ref: String, by: CancelledBy },
-    #[serde(rename = "api_key.rotated")]
-    Rotated {
-        key_id: String,
-        previous_valid_until: UnixMillis,
-    },
-    #[serde(rename = "api_key.idle_warning")]
-    IdleWarning {
-        key_id: String,
-        expires_at: UnixMillis,
-    },
-    #[serde(rename = "api_key.idle_expired")]
-    IdleExpired { key_id: String },
-}
-
-impl KeyEventBody {
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            KeyEventBody::Created { .. } => "api_key.created",
-            KeyEventBody::Updated { .. } => "api_key.updated",
-            KeyEventBody::Deleted { .. } => "api_key.deleted",
-            KeyEventBody::AddressAdded { .. } => "address.added",
-            KeyEventBody::ChangeApplied { .. } => "change.applied",
-            KeyEventBody::ChangeCancelled { .. } => "change.cancelled",
-            KeyEventBody::Rotated { .. } => "api_key.rotated",
-            KeyEventBody::IdleWarning { .. } => "api_key.idle_warning",
-            KeyEventBody::IdleExpired { .. } => "api_key.idle_expired",
-        }
-    }
-}
-
 /// One event with the contract's common fields.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct KeyEvent {
     pub id: String,
     pub ts: UnixMillis,
     pub account: String,
     #[serde(flatten)]
-    pub body: KeyEventBody,
+    pub body: EventBody,
     #[serde(default, skip_serializing_if = "EventContext::is_empty")]
     pub ctx: EventContext,
 }
@@ -179,6 +110,8 @@ impl KeyEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::allowlist::IpAllowList;
+    use crate::scope::ScopeSet;
 
     #[test]
     fn serialises_exactly_like_the_contract_example() {
@@ -186,7 +119,7 @@ mod tests {
             id: "e1".into(),
             ts: UnixMillis::parse_rfc3339("2025-07-28T14:03:11.250Z").unwrap(),
             account: "acc_81".into(),
-            body: KeyEventBody::Updated {
+            body: EventBody::ApiKeyUpdated {
                 key_id: "k_3".into(),
                 scopes: ScopeSet::parse(["read", "trade", "withdraw"]).unwrap(),
                 ip_allowlist: IpAllowList::parse(["203.0.113.7/32"]).unwrap(),

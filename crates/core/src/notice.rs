@@ -39,10 +39,16 @@ pub enum NoticeKind {
     ContactChangePending,
     /// The new e-mail address or anti-phishing code is in force (told to the old and the new).
     ContactChanged,
+    /// A withdrawal was asked for and let through (a withdrawal alert).
+    WithdrawalRequested,
+    /// A withdrawal is held for review.
+    WithdrawalHeld,
+    /// A withdrawal was refused.
+    WithdrawalBlocked,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 17] = [
+    pub const ALL: [NoticeKind; 20] = [
         NoticeKind::WideningPending,
         NoticeKind::WideningApplied,
         NoticeKind::WideningCancelled,
@@ -60,6 +66,9 @@ impl NoticeKind {
         NoticeKind::KeySecretRotated,
         NoticeKind::ContactChangePending,
         NoticeKind::ContactChanged,
+        NoticeKind::WithdrawalRequested,
+        NoticeKind::WithdrawalHeld,
+        NoticeKind::WithdrawalBlocked,
     ];
 
     /// The webhook `type`: stable, dotted, lowercase.
@@ -82,6 +91,9 @@ impl NoticeKind {
             NoticeKind::KeySecretRotated => "key.rotated",
             NoticeKind::ContactChangePending => "contact.change_pending",
             NoticeKind::ContactChanged => "contact.changed",
+            NoticeKind::WithdrawalRequested => "withdrawal.requested",
+            NoticeKind::WithdrawalHeld => "withdrawal.held",
+            NoticeKind::WithdrawalBlocked => "withdrawal.blocked",
         }
     }
 
@@ -108,6 +120,9 @@ impl NoticeKind {
                 "Your security e-mail or anti-phishing code is about to change"
             }
             NoticeKind::ContactChanged => "Your security e-mail or anti-phishing code changed",
+            NoticeKind::WithdrawalRequested => "A withdrawal was requested from your account",
+            NoticeKind::WithdrawalHeld => "A withdrawal from your account is on hold",
+            NoticeKind::WithdrawalBlocked => "A withdrawal from your account was refused",
         }
     }
 }

@@ -46,6 +46,9 @@ pub enum Permission {
     ReadContacts,
     /// Asking whether a phone number, address, link or handle is the exchange's.
     VerifyContacts,
+    /// Minting a customer's single-use security-center sign-in link (after the exchange's own
+    /// login).
+    SignInCustomers,
 }
 
 /// A role name that does not exist.
@@ -87,6 +90,7 @@ impl Role {
                     | IngestEvents
                     | ReadContacts
                     | VerifyContacts
+                    | SignInCustomers
             ),
         }
     }

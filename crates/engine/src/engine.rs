@@ -51,6 +51,9 @@ pub struct EngineStats {
     pub changes_unmatched: u64,
 }
 
+/// How long an account must have used an address before a refusal by its key's own limits
+/// no longer blocks the address.
+const ESTABLISHED_ADDRESS_MS: i64 = 86_400_000;
 /// The SipHash key of account ids (fixed: checkpoints hold the hashes).
 const ACCOUNT_KEY: (u64, u64) = (0x706f_7274_6375_6c6c, 0x6973_2d61_6363_7431);
 
@@ -162,7 +165,7 @@ impl Engine {
         if !event.body.asks_for_decision() {
             observe(state, event);
             match close_waiting(state, event) {
-                Closed::NotAClosure => apply(state, event, Verdict::Allow),
+                Closed::NotAClosure => apply(state, event, Verdict::Allow, false),
                 Closed::Applied => self.stats.changes_applied += 1,
                 Closed::Cancelled => self.stats.changes_cancelled += 1,
                 Closed::Unmatched => self.stats.changes_unmatched += 1,
@@ -188,7 +191,9 @@ impl Engine {
         } else {
             mark_campaign(&mut self.global, state, event, account_tag, &features);
         }
-        apply(state, event, evaluation.verdict);
+        // The key's own limits (the closed loop), not a judgement on where the money goes.
+        let key_refused = features.key_lacks_withdraw || features.ip_outside_key_allowlist;
+        apply(state, event, evaluation.verdict, key_refused);
         let decision = Decision {
             event_id: event.id.clone(),
             decision: evaluation.verdict,
@@ -384,8 +389,8 @@ fn waits(event: &ContractEvent) -> bool {
 
 /// Applies the event as an exchange following `verdict` would. A held change, and an allowed
 /// one marked `effective: pending`, wait for their `change.applied`; a blocked one never
-/// applies.
-fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
+/// applies. `key_refused`: the withdrawal's key could not make it (scope or allow-list).
+fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict, key_refused: bool) {
     let ts = event.ts.as_millis();
     let waiting = verdict != Verdict::Block && (verdict == Verdict::Hold || waits(event));
     let proceeds = verdict <= Verdict::Challenge && !waiting;
@@ -470,10 +475,15 @@ fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict) {
             amount_usd,
             ..
         } => {
-            let entry = state
-                .addresses
-                .touch(Tag::of_address(address), ts, MAX_ADDRESSES);
-            if verdict == Verdict::Block {
+            let tag = Tag::of_address(address);
+            // An address the account has used for more than a day, refused only because the
+            // key could not withdraw, stays usable: the customer's own cold wallet must not be
+            // lost because a bot's key change was held. A new address is blocked as before.
+            let established = state.addresses.get(tag).is_some_and(|(seen, entry)| {
+                seen.first <= ts - ESTABLISHED_ADDRESS_MS && entry.status == AddressStatus::Usable
+            });
+            let entry = state.addresses.touch(tag, ts, MAX_ADDRESSES);
+            if verdict == Verdict::Block && !(key_refused && established) {
                 entry.status = AddressStatus::Blocked;
             }
             if proceeds {

@@ -186,6 +186,7 @@ fn cases() -> Vec<(&'static str, Features)> {
             Features {
                 via_api: true,
                 key_minutes_since_widened: 20.0,
+                ip_minutes_known: 30.0,
                 ..withdrawal()
             },
         ),

@@ -322,10 +322,12 @@ fn a_pending_widening_is_not_in_force_until_it_applies() {
 
 #[test]
 fn a_key_drained_within_a_day_after_its_cooldown_is_held() {
-    // The widening applies after its one-day cool-down; the drain comes half an hour later.
-    let drain = r#"10470 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"USDT","network":"TRX","address":"TQnew","amount":"4000","amount_usd":4000,"key_id":"k1","ctx":{"ip":"198.51.100.23","channel":"api"}"#;
+    // The widening allow-lists the crew's server and applies after its one-day cool-down; the
+    // drain comes from that server half an hour later.
+    let widen = WIDEN_PENDING.replace("198.51.100.23/32", "203.0.113.7/32");
+    let drain = r#"10470 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"USDT","network":"TRX","address":"TQnew","amount":"4000","amount_usd":4000,"key_id":"k1","ctx":{"ip":"203.0.113.7","channel":"api"}"#;
     let decisions = run(&story(&[
-        WIDEN_PENDING,
+        &widen,
         r#"10440 | "type":"change.applied","account":"a1","event_ref":"e6","by":"cooldown""#,
         drain,
     ]));
@@ -333,7 +335,7 @@ fn a_key_drained_within_a_day_after_its_cooldown_is_held() {
     assert!(drained.decision >= Verdict::Hold, "{drained:?}");
     assert!(has(drained, "escalation_cooldown") && has(drained, "key_widened_then_drained"));
     // Counted from the request instead (revision 1), the day would be over.
-    let now_line = WIDEN_PENDING.replace(r#","effective":"pending""#, "");
+    let now_line = widen.replace(r#","effective":"pending""#, "");
     let decisions = run(&story(&[&now_line, drain]));
     assert!(
         !has(&decisions[4], "escalation_cooldown"),

@@ -1,5 +1,5 @@
-//! One error shape for every failure the API can return, and the one table that maps each to an
-//! HTTP status and a stable code:
+//! One error shape for every failure the API can return. The code and its status come from the
+//! one table, [`ErrorCode`] (crates/app/src/error_code.rs):
 //!
 //! ```json
 //! {"error": {"code": "invalid_cidr", "message": "invalid CIDR `10.0.0/8` ..."}}
@@ -10,7 +10,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use portcullis_app::AppError;
+use portcullis_app::{AppError, ErrorCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -23,25 +23,42 @@ pub struct ErrorBody {
 /// What went wrong: a stable machine-readable code and a human explanation.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
-    /// Stable code, e.g. `invalid_json`, `unknown_scope`, `not_found`.
+    /// Stable code, e.g. `invalid_json`, `unknown_scope`, `not_found`: one of the table in
+    /// docs/api.md ("Errors").
+    #[schema(schema_with = error_code_schema)]
     pub code: String,
     pub message: String,
 }
 
-/// An API failure.
+/// Every code of the table as the schema's `enum`, so the OpenAPI document names them all.
+fn error_code_schema() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .description(Some("A stable error code (docs/api.md, \"Errors\")."))
+        .enum_values(Some(ErrorCode::ALL.iter().map(|code| code.as_str())))
+        .build()
+}
+
+/// An API failure: a code of the one table ([`ErrorCode`]) and its explanation. The status is
+/// the code's own, so a code always answers with the same status.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
     /// Seconds to wait before trying again (`Retry-After`), on a 429.
     pub retry_after: Option<u64>,
 }
 
+/// The HTTP status of a code, from the table.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+}
+
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
+            status: status_of(code),
             code,
             message: message.into(),
             retry_after: None,
@@ -54,69 +71,24 @@ impl ApiError {
         Self {
             retry_after: Some(seconds),
             ..Self::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 format!("too many requests; try again in {seconds} s"),
             )
         }
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
-    }
-
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
-    }
-}
-
-/// Refusals that are not malformed input: the caller lacks a fresh confirmation (403), or the
-/// account's protections forbid the change right now (423), or the target is past changing
-/// (409). Every other `Invalid` is a 400.
-fn status_of_refusal(code: &str) -> StatusCode {
-    match code {
-        "step_up_required"
-        | "step_up_insufficient"
-        | "step_up_not_enrolled"
-        | "invalid_grant"
-        | "grant_spent"
-        | "grant_expired"
-        | "totp_wrong"
-        | "totp_reused"
-        | "passkey_rejected"
-        | "passkey_not_enrolled"
-        | "invalid_challenge"
-        | "challenge_used"
-        | "challenge_expired"
-        | "invalid_sign_in_link"
-        | "sign_in_link_used"
-        | "sign_in_link_expired" => StatusCode::FORBIDDEN,
-        "account_protected" | "step_up_locked" => StatusCode::LOCKED,
-        "change_closed"
-        | "change_not_held"
-        | "change_held"
-        | "change_not_due"
-        | "cancel_link_used"
-        | "lock_cannot_shorten" => StatusCode::CONFLICT,
-        _ => StatusCode::BAD_REQUEST,
+        Self::new(ErrorCode::NotFound, "no such endpoint")
     }
 }
 
 impl From<AppError> for ApiError {
     fn from(error: AppError) -> Self {
-        let status = match &error {
-            AppError::Invalid { code, .. } => status_of_refusal(code),
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden => StatusCode::FORBIDDEN,
-            AppError::Internal(detail) => {
-                let detail = portcullis_core::redact::redact_urls_in(detail);
-                tracing::error!(detail = %detail, "internal error");
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
-        };
-        Self::new(status, error.code(), error.to_string())
+        if let AppError::Internal(detail) = &error {
+            let detail = portcullis_core::redact::redact_urls_in(detail);
+            tracing::error!(detail = %detail, "internal error");
+        }
+        Self::new(error.code(), error.to_string())
     }
 }
 
@@ -124,7 +96,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
-                code: self.code.to_owned(),
+                code: self.code.as_str().to_owned(),
                 message: self.message,
             },
         };

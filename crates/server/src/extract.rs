@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use portcullis_app::Actor;
+use portcullis_app::ErrorCode;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -44,8 +45,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
             });
         if !is_json {
             return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "send the body as Content-Type: application/json",
             ));
         }
@@ -55,12 +55,11 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::new(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
+                        ErrorCode::PayloadTooLarge,
                         "the request body is larger than the configured limit",
                     )
                 } else {
-                    ApiError::bad_request("invalid_body", rejection.body_text())
+                    ApiError::new(ErrorCode::InvalidBody, rejection.body_text())
                 }
             })
     }
@@ -93,14 +92,14 @@ impl<T: DeserializeOwned + Default, S: Send + Sync> FromRequest<S> for OptionalJ
 /// Parses a JSON document, telling non-UTF-8 input apart from malformed JSON.
 pub fn parse_json<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_utf8",
+        ApiError::new(
+            ErrorCode::InvalidUtf8,
             format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()),
         )
     })?;
     serde_json::from_str(text).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_json",
+        ApiError::new(
+            ErrorCode::InvalidJson,
             format!("the body is not the expected JSON: {e}"),
         )
     })

@@ -4,6 +4,7 @@
 //! endpoint; [`serve`] runs the API on any listener (port 0 in tests) with background
 //! maintenance until shutdown. Handlers parse, call one use case and render.
 
+use portcullis_app::ErrorCode;
 pub mod center;
 pub mod client;
 pub mod config;
@@ -205,8 +206,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .fallback(|| async { ApiError::not_found() })
         .method_not_allowed_fallback(|| async {
             ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
+                ErrorCode::MethodNotAllowed,
                 "this endpoint does not accept that method",
             )
         })

@@ -240,7 +240,7 @@ mod tests {
         }
         let refused = limits.check_account("acc_1").unwrap_err();
         assert_eq!(refused.status.as_u16(), 429);
-        assert_eq!(refused.code, "rate_limited");
+        assert_eq!(refused.code.as_str(), "rate_limited");
         assert_eq!(refused.retry_after, Some(10));
         // Other accounts have buckets of their own.
         limits.check_account("acc_2").unwrap();

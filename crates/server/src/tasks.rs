@@ -1,7 +1,8 @@
 //! Background maintenance while serving: following key changes from other processes, writing
 //! key usage back, applying pending changes whose cool-down ended, the idle-key sweep, risk
-//! engine checkpoints, counting contact reports, delivering queued notifications, forgetting idle rate-limit buckets and
-//! the metrics recorder's upkeep. Each failure is logged and retried on the next tick.
+//! engine checkpoints, counting contact reports, delivering queued notifications, forgetting
+//! idle rate-limit buckets and the metrics recorder's upkeep. Each failure is logged and retried
+//! on the next tick.
 
 use crate::config::Settings;
 use crate::limits::RateLimits;
@@ -83,6 +84,11 @@ pub(crate) fn spawn(
                         Ok(0) => {}
                         Ok(applied) => tracing::info!(applied, "pending changes applied at the end of their cool-down"),
                         Err(error) => tracing::warn!(%error, "applying pending changes failed"),
+                    }
+                    match app.guard.announce_withdrawals().await {
+                        Ok(pass) if pass.announced > 0 => tracing::debug!(announced = pass.announced, "withdrawal alerts queued"),
+                        Ok(_) => {}
+                        Err(error) => tracing::warn!(%error, "queueing withdrawal alerts failed"),
                     }
                 }
                 _ = flush.tick() => {

@@ -247,6 +247,8 @@ async fn audit_verify_finds_a_removed_entry(backend: Backend) {
 async fn rewrap_moves_every_secret_to_a_new_master_key(backend: Backend) {
     let server = TestServer::start(backend).await;
     let keys = issue_keys(&server, 3).await;
+    // The TOTP secret lives sealed inside the account's guard document.
+    let app = enrol_totp(&server, "acc_s").await;
     let keyring_file = server.settings.keyring_file.clone();
     let new_id =
         portcullis_server::keyring_file::add_key(&keyring_file, server.now().plus_millis(1))
@@ -258,8 +260,8 @@ async fn rewrap_moves_every_secret_to_a_new_master_key(backend: Backend) {
     assert_eq!(report.status, 200, "{}", report.text);
     assert_eq!(report.body["resealed"], 3);
     assert_eq!(
-        report.body["resealed_at_rest"], 1,
-        "the account's anti-phishing code follows the new master key"
+        report.body["resealed_at_rest"], 2,
+        "the account's anti-phishing code and its TOTP secret follow the new master key"
     );
     assert_eq!(report.body["active_master_key"], new_id.as_str());
     let again = server.admin().post("/v1/secrets/rewrap", &json!({})).await;
@@ -289,6 +291,8 @@ async fn rewrap_moves_every_secret_to_a_new_master_key(backend: Backend) {
         "the sealed anti-phishing code opens under the new key alone: {}",
         account.text
     );
+    // A TOTP step-up opens the re-wrapped secret under the new key alone.
+    grant(&server, "acc_s", &app).await;
 }
 
 async fn readiness_reports_the_backend(backend: Backend) {

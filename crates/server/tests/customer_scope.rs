@@ -1,7 +1,8 @@
 //! A customer signed in to the security center acts on their own account and nothing else,
 //! whichever use case a handler calls: every use case checks its actor against the account it
 //! touches (another account's things are "not found", so nothing about them is revealed), and
-//! what only operators do across accounts is refused outright.
+//! what only operators do across accounts, or what a customer's own permission set leaves out, is
+//! refused outright.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -9,6 +10,7 @@ mod common;
 
 use common::guard::{account_with_key, enrol_totp, grant};
 use common::{Backend, TestServer};
+use portcullis_app::contacts::{NewOfficial, NewReport};
 use portcullis_app::{Actor, AppError};
 use serde_json::json;
 
@@ -68,13 +70,51 @@ async fn a_customer_reaches_no_other_account(backend: Backend) {
         "rotate",
         guard.rotate_key(&other, &key_id, None, None).await,
     );
-    not_found(
-        "sign-in link",
-        guard.sign_in_link(&other, victim, Default::default()).await,
-    );
     forbidden("list accounts", a.accounts.list(&other, None, 10).await);
     forbidden("audit", a.audit.entries(&other, 0, 10).await);
     forbidden("ingest", a.risk.ingest(&other, "").await);
+    // A customer is no integration token: its own permission set has no sign-in links (not
+    // even for its own account), no withdrawal checks and no event feed.
+    for account in [victim, "acc_other"] {
+        forbidden(
+            "sign-in link",
+            guard
+                .sign_in_link(&other, account, Default::default())
+                .await,
+        );
+        forbidden(
+            "withdrawal check",
+            guard
+                .check_withdrawal(&other, account, "ethereum", "0xabc")
+                .await,
+        );
+    }
+    forbidden("events", a.audit.events(&other, 0, 10).await);
+    // Contacts: a customer may verify, and report for their own account only; the registry
+    // and the reports are the exchange's.
+    let contacts = &a.contacts;
+    let theirs = NewReport {
+        account: Some(victim.into()),
+        value: "+447700900123".into(),
+        ..NewReport::default()
+    };
+    not_found("report", contacts.report(&other, &theirs).await);
+    let official = NewOfficial {
+        kind: "domain".into(),
+        value: "exchange-support.example".into(),
+        ..NewOfficial::default()
+    };
+    forbidden(
+        "add official",
+        contacts.add_official(&other, &official).await,
+    );
+    forbidden("official", contacts.list_official(&other).await);
+    forbidden(
+        "remove official",
+        contacts.remove_official(&other, "oc_1").await,
+    );
+    forbidden("reports", contacts.reports(&other, 10).await);
+    forbidden("registry", contacts.registry_inputs(&other).await);
 
     // Nothing changed, and the customer's own account is theirs.
     let mine = a.keys.keys_for_account(&other, "acc_other").await.unwrap();

@@ -87,8 +87,10 @@ async fn a_widening_counts_from_when_it_applies(backend: Backend) {
         drain["decision"] == "hold" || drain["decision"] == "block",
         "{drain}"
     );
+    // "Since the widening" counts from when it applied. (`key_widened_then_drained` stays
+    // quiet: the drain comes from the customer's own allow-listed IP, known for over a day; the
+    // engine's scenarios cover a drain from the crew's server.)
     assert!(has(&drain, "escalation_cooldown"), "{drain}");
-    assert!(has(&drain, "key_widened_then_drained"), "{drain}");
 }
 
 async fn a_cancelled_allowlisting_never_counts(backend: Backend) {

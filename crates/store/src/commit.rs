@@ -214,6 +214,34 @@ pub(crate) async fn execute(
         .map_err(|e| db_error(what, e))
 }
 
+/// Revokes an operator's token, unless it is the last live admin token: the check is part of
+/// the update itself, and commits run one after another (see the module header), so two admins
+/// revoking each other at the same moment cannot both succeed.
+async fn revoke_operator(tx: &mut Tx<'_>, id: &str, at: UnixMillis) -> StoreResult<()> {
+    let query = sqlx::query(
+        "UPDATE operators SET revoked_at = $1 WHERE id = $2 \
+         AND (role <> 'admin' OR revoked_at IS NOT NULL OR EXISTS (SELECT 1 FROM operators o \
+         WHERE o.role = 'admin' AND o.revoked_at IS NULL AND o.id <> $3))",
+    )
+    .bind(at.as_millis())
+    .bind(id.to_owned())
+    .bind(id.to_owned());
+    if execute(tx, "operator", query).await? > 0 {
+        return Ok(());
+    }
+    let exists = sqlx::query("SELECT 1 FROM operators WHERE id = $1")
+        .bind(id.to_owned())
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(|e| db_error("operator", e))?;
+    match exists {
+        Some(_) => Err(StoreError::Conflict(
+            "this is the last admin token: create another admin before revoking it".into(),
+        )),
+        None => Err(StoreError::NotFound(format!("operator {id}"))),
+    }
+}
+
 /// After an update touched no row: was the row missing, or had it changed?
 pub(crate) async fn missing_or_changed(
     tx: &mut Tx<'_>,
@@ -242,14 +270,7 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
                 .bind(op.created_at.as_millis()).bind(op.revoked_at.map(UnixMillis::as_millis));
             execute(tx, "operator", query).await?;
         }
-        Write::RevokeOperator { id, at } => {
-            let query = sqlx::query("UPDATE operators SET revoked_at = $1 WHERE id = $2")
-                .bind(at.as_millis())
-                .bind(id.clone());
-            if execute(tx, "operator", query).await? == 0 {
-                return Err(StoreError::NotFound(format!("operator {id}")));
-            }
-        }
+        Write::RevokeOperator { id, at } => revoke_operator(tx, &id, at).await?,
         Write::InsertAccount(account) => insert_account(tx, store, account).await?,
         Write::UpdateAccount {
             account,

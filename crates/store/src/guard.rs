@@ -211,6 +211,26 @@ impl GuardStore for SqlStore {
         .await
     }
 
+    async fn totp_guards_after(&self, after: &str, limit: u32) -> StoreResult<Vec<AccountGuard>> {
+        // The document is JSON text on both backends; an enrolment is the only `"totp":{`.
+        let query = sqlx::query(
+            "SELECT doc, version FROM account_guards WHERE account > $1 \
+             AND doc LIKE '%\"totp\":{%' ORDER BY account LIMIT $2",
+        )
+        .bind(after.to_owned())
+        .bind(i64::from(limit));
+        self.rows("account guard", query)
+            .await?
+            .iter()
+            .map(|row| {
+                let mut guard: AccountGuard =
+                    from_json("account guard", &get::<String>(row, "doc")?)?;
+                guard.version = get(row, "version")?;
+                Ok(guard)
+            })
+            .collect()
+    }
+
     async fn pending_change(&self, id: &str) -> StoreResult<Option<PendingChange>> {
         self.pending_where("id", id.to_owned()).await
     }

@@ -250,7 +250,7 @@ async fn a_tampered_head_file_is_refused(url: String) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&refused, AppError::Invalid { code: "bad_audit_head", message } if message.contains("signature")),
+        matches!(&refused, AppError::Invalid { code: portcullis_app::ErrorCode::BadAuditHead, message } if message.contains("signature")),
         "{refused:?}"
     );
 }

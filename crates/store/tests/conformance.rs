@@ -184,6 +184,58 @@ async fn operators_by_token_and_revocation(store: Arc<dyn Store>) {
     assert_eq!(store.list_operators().await.unwrap().len(), 1);
 }
 
+/// Two admins revoking each other at the same moment: the last-admin check is in the same
+/// transaction as the revoke, so exactly one of them succeeds and one admin token stays live.
+async fn the_last_admin_token_is_never_revoked_even_in_a_race(store: Arc<dyn Store>) {
+    for (id, hash) in [("op_a", "aa"), ("op_b", "bb")] {
+        let admin = Operator {
+            id: id.into(),
+            name: id.into(),
+            role: Role::Admin,
+            token_hash: hash.repeat(32),
+            created_at: UnixMillis(1),
+            revoked_at: None,
+        };
+        store
+            .commit(writes(vec![Write::InsertOperator(admin)]))
+            .await
+            .unwrap();
+    }
+    let revoke = |id: &str| {
+        let store = store.clone();
+        let id = id.to_owned();
+        tokio::spawn(async move {
+            store
+                .commit(writes(vec![Write::RevokeOperator {
+                    id,
+                    at: UnixMillis(5),
+                }]))
+                .await
+        })
+    };
+    let (a, b) = tokio::join!(revoke("op_a"), revoke("op_b"));
+    let outcomes = [a.unwrap(), b.unwrap()];
+    assert_eq!(
+        outcomes.iter().filter(|o| o.is_ok()).count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| matches!(o, Err(StoreError::Conflict(m)) if m.contains("last admin"))),
+        "{outcomes:?}"
+    );
+    let live = store
+        .list_operators()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.revoked_at.is_none())
+        .count();
+    assert_eq!(live, 1);
+}
+
 async fn accounts_page_and_update_with_versions(store: Arc<dyn Store>) {
     for id in ["acc_c", "acc_a", "acc_b"] {
         store
@@ -414,6 +466,7 @@ async fn engine_checkpoints_replace_and_never_move_back(store: Arc<dyn Store>) {
 
 conformance!(
     operators_by_token_and_revocation,
+    the_last_admin_token_is_never_revoked_even_in_a_race,
     accounts_page_and_update_with_versions,
     keys_round_trip_and_update_with_versions,
     a_key_update_never_changes_its_identity,

@@ -17,6 +17,7 @@ mod reports;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
+use crate::error_code::ErrorCode;
 use crate::ports::{Clock, ReportTally, Store, StoredOfficialContact, Write};
 use crate::risk::Risk;
 use portcullis_contacts::{
@@ -87,8 +88,26 @@ pub struct Contacts {
 const MAX_NOTE: usize = 200;
 const MAX_CHANNEL: usize = 32;
 
+/// A value that cannot be verified, as the API answers it: the one place a contact error
+/// becomes a stable code (the wire strings are the contacts crate's own `ContactError::code`).
 fn invalid(error: &ContactError) -> AppError {
-    AppError::invalid(error.code(), error.to_string())
+    AppError::invalid(error_code(error), error.to_string())
+}
+
+/// The stable code of a contact error.
+pub fn error_code(error: &ContactError) -> ErrorCode {
+    match error {
+        ContactError::Empty => ErrorCode::EmptyValue,
+        ContactError::TooLong => ErrorCode::ValueTooLong,
+        ContactError::ControlCharacters => ErrorCode::ControlCharacters,
+        ContactError::InvalidPunycode => ErrorCode::InvalidPunycode,
+        ContactError::InvalidDomain(_) => ErrorCode::InvalidDomain,
+        ContactError::InvalidUrl(_) => ErrorCode::InvalidUrl,
+        ContactError::InvalidEmail => ErrorCode::InvalidEmail,
+        ContactError::InvalidPhone(_) => ErrorCode::InvalidPhone,
+        ContactError::InvalidHandle => ErrorCode::InvalidHandle,
+        ContactError::UnknownKind(_) => ErrorCode::InvalidContactKind,
+    }
 }
 
 impl Contacts {
@@ -134,8 +153,7 @@ impl Contacts {
         actor: &Actor,
         new: &NewOfficial,
     ) -> AppResult<StoredOfficialContact> {
-        actor.require(Permission::ManageContacts)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageContacts)?;
         let kind = EntryKind::parse(&new.kind).map_err(|e| invalid(&e))?;
         let region = self.settings.default_region.as_deref();
         let value = normalise_entry(kind, &new.value, region).map_err(|e| invalid(&e))?;
@@ -151,9 +169,9 @@ impl Contacts {
         let stored = StoredOfficialContact {
             entry: entry.clone(),
             created_at: now,
-            created_by: actor.id.clone(),
+            created_by: actor.id().to_owned(),
         };
-        let change = Change::new(actor, now)
+        let change = Change::global(actor, now)
             .write(Write::InsertOfficialContact(stored.clone()))
             .audit(
                 "contact.official_added",
@@ -177,8 +195,7 @@ impl Contacts {
     }
 
     pub async fn list_official(&self, actor: &Actor) -> AppResult<Vec<StoredOfficialContact>> {
-        actor.require(Permission::ReadContacts)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadContacts)?;
         Ok(self.store.official_contacts().await?)
     }
 
@@ -187,14 +204,13 @@ impl Contacts {
         actor: &Actor,
         id: &str,
     ) -> AppResult<StoredOfficialContact> {
-        actor.require(Permission::ManageContacts)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ManageContacts)?;
         let listed = self.store.official_contacts().await?;
         let stored = (listed.into_iter())
             .find(|c| c.entry.id == id)
             .ok_or_else(|| AppError::NotFound(format!("official contact {id}")))?;
         let entry = &stored.entry;
-        let change = Change::new(actor, self.clock.now())
+        let change = Change::global(actor, self.clock.now())
             .write(Write::RemoveOfficialContact { id: id.to_owned() })
             .audit(
                 "contact.official_removed",
@@ -222,9 +238,8 @@ impl Contacts {
         &self,
         actor: &Actor,
     ) -> AppResult<(Vec<OfficialEntry>, Vec<KnownScam>)> {
-        actor.require(Permission::VerifyContacts)?;
-        actor.require(Permission::ReadContacts)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::VerifyContacts)?;
+        actor.require_operator(Permission::ReadContacts)?;
         // Reports logged since the last background pass count too (the local CLI runs none).
         self.project().await?;
         self.refresh().await?;
@@ -290,8 +305,7 @@ impl Contacts {
 
     /// Reported contacts with their counts, most recently reported first.
     pub async fn reports(&self, actor: &Actor, limit: u32) -> AppResult<Vec<ReportTally>> {
-        actor.require(Permission::ReadContacts)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadContacts)?;
         Ok(self.store.contact_reports(limit.clamp(1, 1000)).await?)
     }
 }
@@ -313,7 +327,7 @@ fn channel(kind: EntryKind, given: Option<&str>) -> AppResult<String> {
     match fine {
         true => Ok(given.to_owned()),
         false => Err(AppError::invalid(
-            "invalid_channel",
+            ErrorCode::InvalidChannel,
             "a channel is 1 to 32 lower-case letters, digits, `_` or `-` (e.g. telegram, x, whatsapp)",
         )),
     }
@@ -324,7 +338,7 @@ fn direction(kind: EntryKind, given: Option<&str>) -> AppResult<Direction> {
         None => Ok(Direction::default_for(kind)),
         Some(text) => Direction::parse(text).ok_or_else(|| {
             AppError::invalid(
-                "invalid_direction",
+                ErrorCode::InvalidDirection,
                 "direction is inbound (customers reach us there), outbound (we contact them from it) or both",
             )
         }),
@@ -335,9 +349,36 @@ fn note(given: Option<&str>) -> AppResult<String> {
     let note = given.unwrap_or_default().trim();
     if note.chars().count() > MAX_NOTE || note.chars().any(char::is_control) {
         return Err(AppError::invalid(
-            "invalid_note",
+            ErrorCode::InvalidNote,
             format!("a note is at most {MAX_NOTE} characters, without control characters"),
         ));
     }
     Ok(note.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_contact_error_keeps_its_wire_string_as_a_400() {
+        let errors = [
+            ContactError::Empty,
+            ContactError::TooLong,
+            ContactError::ControlCharacters,
+            ContactError::InvalidPunycode,
+            ContactError::InvalidDomain(String::new()),
+            ContactError::InvalidUrl(String::new()),
+            ContactError::InvalidEmail,
+            ContactError::InvalidPhone(String::new()),
+            ContactError::InvalidHandle,
+            ContactError::UnknownKind(String::new()),
+        ];
+        let codes: Vec<&str> = errors.iter().map(ContactError::code).collect();
+        assert_eq!(codes, ContactError::CODES, "every contact error, once");
+        for error in &errors {
+            assert_eq!(error_code(error).as_str(), error.code());
+            assert_eq!(error_code(error).status(), 400);
+        }
+    }
 }

@@ -7,6 +7,7 @@
 use super::{Contacts, invalid};
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
+use crate::error_code::ErrorCode;
 use crate::ports::{ChangeSet, ReportTally, StoreError, StoredEvent, Write};
 use crate::risk::IngestReport;
 use portcullis_contacts::{Kind, normalise};
@@ -45,16 +46,16 @@ impl Contacts {
     /// names one; the public page reports as [`PUBLIC_REPORTER`].
     pub async fn report(&self, actor: &Actor, report: &NewReport) -> AppResult<IngestReport> {
         actor.require(Permission::VerifyContacts)?;
-        let account = match (&actor.account, &report.account) {
+        let account = match (actor.customer_account(), &report.account) {
+            // A customer reports for their own account (another one is not found).
             (Some(own), asked) => {
-                if let Some(asked) = asked {
-                    actor.require_account(asked)?;
-                }
-                own.clone()
+                let asked = asked.as_deref().unwrap_or(own);
+                let access = actor.access_account(Permission::VerifyContacts, asked)?;
+                access.account().to_owned()
             }
             (None, Some(asked)) => {
-                actor.require(Permission::IngestEvents)?;
-                asked.clone()
+                let access = actor.access_account(Permission::IngestEvents, asked)?;
+                access.account().to_owned()
             }
             (None, None) => PUBLIC_REPORTER.to_owned(),
         };
@@ -67,7 +68,7 @@ impl Contacts {
         let claimed = report.claimed.as_deref().unwrap_or_default().trim();
         if claimed.chars().count() > MAX_CLAIMED || claimed.chars().any(char::is_control) {
             return Err(AppError::invalid(
-                "invalid_claimed",
+                ErrorCode::InvalidClaimed,
                 format!("who it claimed to be is at most {MAX_CLAIMED} characters"),
             ));
         }
@@ -87,13 +88,17 @@ impl Contacts {
             "claimed": claimed,
             "contacted_at": now,
         });
-        // The service ingests on the reporter's behalf: the actor has been checked above, and
-        // ingest is an operator's use case.
+        // The service ingests on the reporter's behalf: the reporter has been checked above,
+        // ingest is the exchange's use case, and who reported is the event's `account` (a
+        // customer's own, the one an operator named, or the public page's).
         let ingested = (self.risk)
-            .ingest(&Actor::system_as(&actor.id), &line.to_string())
+            .ingest(&Actor::system(), &line.to_string())
             .await?;
         if let Some(rejected) = ingested.rejected.first() {
-            return Err(AppError::invalid("invalid_report", rejected.reason.clone()));
+            return Err(AppError::invalid(
+                ErrorCode::InvalidReport,
+                rejected.reason.clone(),
+            ));
         }
         self.project().await?;
         Ok(ingested)
@@ -227,7 +232,7 @@ fn contact_channel(given: &str) -> AppResult<&'static str> {
         .find(|c| *c == given)
         .ok_or_else(|| {
             AppError::invalid(
-                "invalid_report_channel",
+                ErrorCode::InvalidReportChannel,
                 "channel is phone, sms, email, telegram, whatsapp or other",
             )
         })

@@ -4,12 +4,13 @@
 use super::Guard;
 use super::stepup::target;
 use super::widening::{PendingReceipt, WideningRequest};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::ports::{PendingAction, WithdrawalAddress, Write};
 use portcullis_core::address::canonical;
-use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::Widening;
 use portcullis_core::operator::Permission;
 use serde_json::json;
@@ -41,7 +42,7 @@ fn field(name: &'static str, value: &str, required: bool) -> AppResult<String> {
         || value.chars().any(char::is_control)
     {
         return Err(AppError::invalid(
-            "invalid_address",
+            ErrorCode::InvalidAddress,
             format!(
                 "`{name}` must be {}at most {MAX_FIELD} printable characters",
                 if required { "1 to " } else { "" }
@@ -62,8 +63,7 @@ impl Guard {
         actor: &Actor,
         account: &str,
     ) -> AppResult<Vec<WithdrawalAddress>> {
-        actor.require(Permission::ReadKeys)?;
-        actor.require_account(account)?;
+        actor.access_account(Permission::ReadKeys, account)?;
         self.account(account).await?;
         Ok(self.store.addresses(account).await?)
     }
@@ -76,8 +76,7 @@ impl Guard {
         request: NewAddress,
         grant: Option<&str>,
     ) -> AppResult<PendingReceipt> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let address = field("address", &request.address, true)?;
         let asset = field("asset", &request.asset, true)?.to_ascii_uppercase();
@@ -104,7 +103,7 @@ impl Guard {
             },
             widenings: vec![Widening::AddsAddress],
             grant,
-            event: Some(KeyEventBody::AddressAdded {
+            event: Some(EventBody::AddressAdded {
                 address: event_address,
                 asset: event_asset,
                 network: event_network,
@@ -114,7 +113,7 @@ impl Guard {
             ctx: request.ctx,
             account_edit: None,
         };
-        self.request_widening(actor, pending, now).await
+        self.request_widening(&access, pending, now).await
     }
 
     /// Removes an address at once (narrowing).
@@ -125,8 +124,7 @@ impl Guard {
         network: &str,
         address: &str,
     ) -> AppResult<()> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let network = network.trim().to_ascii_uppercase();
         let known = self.store.addresses(account).await?;
@@ -139,7 +137,7 @@ impl Guard {
             )));
         };
         let address = stored.address;
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(Write::RemoveAddress {
                 account: account.to_owned(),
                 network: network.clone(),
@@ -161,8 +159,7 @@ impl Guard {
         network: &str,
         address: &str,
     ) -> AppResult<WithdrawalCheck> {
-        actor.require(Permission::VerifyRequests)?;
-        actor.require_account(account)?;
+        actor.access_account(Permission::VerifyRequests, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if guard.protection.is_frozen() {

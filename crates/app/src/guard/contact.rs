@@ -9,7 +9,8 @@ use super::pending::update;
 use super::stepup::target;
 use super::widening::{PendingReceipt, WideningRequest};
 use super::{Guard, token_hash};
-use crate::access::Actor;
+use crate::ErrorCode;
+use crate::access::{AccountAccess, Actor};
 use crate::accounts::{self, AccountFields};
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -60,14 +61,13 @@ impl Guard {
         fields: AccountFields,
         grant: Option<&str>,
     ) -> AppResult<AccountOutcome> {
-        actor.require(Permission::ManageAccounts)?;
-        actor.require_account(id)?;
+        let access = actor.access_account(Permission::ManageAccounts, id)?;
         let now = self.clock.now();
         let before = self.account(id).await?;
         let after = accounts::edited(&before, fields, now)?;
         let widenings = widening::contact_change_widenings(&contact(&before), &contact(&after));
         if widenings.is_empty() {
-            let change = accounts::update_change(Change::new(actor, now), &before, &after);
+            let change = accounts::update_change(Change::new(&access, now), &before, &after);
             self.store.commit(change.into_set()).await?;
             return Ok(AccountOutcome::Applied(after));
         }
@@ -92,7 +92,7 @@ impl Guard {
             ctx: EventContext::default(),
             account_edit: others_changed.then_some((before, immediate)),
         };
-        self.request_widening(actor, request, now)
+        self.request_widening(&access, request, now)
             .await
             .map(|receipt| AccountOutcome::Pending(Box::new(receipt)))
     }
@@ -122,17 +122,20 @@ impl Guard {
             .freeze_link(&token_hash(token))
             .await?
             .ok_or_else(|| {
-                AppError::invalid("invalid_freeze_link", "this freeze link is not valid")
+                AppError::invalid(
+                    ErrorCode::InvalidFreezeLink,
+                    "this freeze link is not valid",
+                )
             })?;
         if link.used_at.is_some() {
             return Err(AppError::invalid(
-                "freeze_link_used",
+                ErrorCode::FreezeLinkUsed,
                 "this freeze link was already used",
             ));
         }
         if self.clock.now() >= link.expires_at {
             return Err(AppError::invalid(
-                "freeze_link_expired",
+                ErrorCode::FreezeLinkExpired,
                 "this freeze link has expired",
             ));
         }
@@ -144,12 +147,14 @@ impl Guard {
     /// own commit, so two clicks freeze (and audit) once.
     pub async fn freeze_by_token(&self, token: &str) -> AppResult<super::FreezeReport> {
         let link = self.freeze_link_account(token).await?;
-        let actor = Actor::system_as(&format!("customer:{}", link.account));
+        // The link proves the customer of that one account.
+        let customer = Actor::customer(&link.account);
+        let access = customer.access_account(Permission::ManageKeys, &link.account)?;
         let spend = Write::SpendFreezeLink {
             token_hash: link.token_hash.clone(),
             at: self.clock.now(),
         };
-        self.freeze_with(&actor, &link.account, EventContext::default(), Some(spend))
+        self.freeze_with(&access, EventContext::default(), Some(spend))
             .await
     }
 
@@ -157,11 +162,12 @@ impl Guard {
     /// with the audit entry and a notice to both the old and the new address.
     pub(crate) async fn apply_contact_change(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
         now: UnixMillis,
     ) -> AppResult<()> {
+        access.covers(&change.account)?;
         let PendingAction::ContactChange {
             email,
             anti_phishing_code,
@@ -181,13 +187,13 @@ impl Guard {
         after.version = before.version + 1;
         after
             .validate()
-            .map_err(|e| AppError::invalid("invalid_account", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidAccount, e.to_string()))?;
         let closed = PendingChange {
             status,
             version: change.version + 1,
             ..change.clone()
         };
-        let mut commit = accounts::update_change(Change::new(actor, now), &before, &after)
+        let mut commit = accounts::update_change(Change::new(access, now), &before, &after)
             .write(update(closed.clone(), change.version))
             .audit(
                 "widening.applied",

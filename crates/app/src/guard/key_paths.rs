@@ -8,11 +8,12 @@
 use super::notices::account_notice;
 use super::widening::{GuardedKey, WideningRequest};
 use super::{Guard, refusal};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
 use crate::keys::{ImportedKey, IssuedKey, NewKey};
 use crate::ports::{AccountGuard, PendingAction};
-use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::key::ApiKey;
@@ -31,7 +32,7 @@ fn fund_moving_allowed(guard: &AccountGuard, now: UnixMillis) -> AppResult<()> {
     guard
         .protection
         .allows_widening(now)
-        .map_err(|e| refusal("account_protected", e))
+        .map_err(|e| refusal(ErrorCode::AccountProtected, e))
 }
 
 /// The announcement of a key that came to be or got a new secret.
@@ -60,8 +61,7 @@ impl Guard {
         mut request: NewKey,
         grant: Option<&str>,
     ) -> AppResult<GuardedKey> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(&request.account)?;
+        let access = actor.access_account(Permission::ManageKeys, &request.account)?;
         let now = self.clock.now();
         let wanted = self.keys.preview_scopes(&request.scopes)?;
         let allowlist = self.keys.preview_allowlist(&request.ip_allowlist)?;
@@ -70,7 +70,8 @@ impl Guard {
             ip_allowlist: allowlist,
             expires_at: request.expires_at,
         };
-        widening::check_terms(&wanted_terms).map_err(|e| refusal("withdraw_needs_allowlist", e))?;
+        widening::check_terms(&wanted_terms)
+            .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
         let widenings = widening::new_key_widenings(&wanted_terms);
         if widenings.is_empty() {
             let issued = self.issue_announced(actor, request, now).await?;
@@ -84,7 +85,7 @@ impl Guard {
         let allowed = guard
             .protection
             .allows_widening(now)
-            .map_err(|e| refusal("account_protected", e));
+            .map_err(|e| refusal(ErrorCode::AccountProtected, e));
         let checked = match allowed {
             Ok(()) => self
                 .grant_for(&guard, Action::Widen, grant, now)
@@ -100,7 +101,7 @@ impl Guard {
         let immediate = widening::without_fund_moving(wanted);
         if immediate.is_empty() {
             return Err(AppError::invalid(
-                "unknown_scope",
+                ErrorCode::UnknownScope,
                 "a key that waits for `withdraw` or `transfer` needs another scope meanwhile (e.g. `read`)",
             ));
         }
@@ -120,7 +121,7 @@ impl Guard {
             },
             widenings,
             grant,
-            event: Some(KeyEventBody::Updated {
+            event: Some(EventBody::ApiKeyUpdated {
                 key_id: key.key_id.clone(),
                 scopes: wanted,
                 ip_allowlist: key.ip_allowlist.clone(),
@@ -130,7 +131,7 @@ impl Guard {
             ctx,
             account_edit: None,
         };
-        let receipt = self.request_widening(actor, pending, now).await?;
+        let receipt = self.request_widening(&access, pending, now).await?;
         Ok(GuardedKey {
             issued,
             pending: Some(receipt),
@@ -160,8 +161,7 @@ impl Guard {
     /// that can move money needs an IP allow-list and is refused while the account is frozen
     /// or locked. The customer is told.
     pub async fn import_key(&self, actor: &Actor, request: ImportedKey) -> AppResult<ApiKey> {
-        actor.require(Permission::ImportKeys)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ImportKeys)?;
         let now = self.clock.now();
         let terms = KeyTerms {
             scopes: self.keys.preview_scopes(&request.scopes)?,
@@ -170,7 +170,7 @@ impl Guard {
         };
         let account = request.account.clone();
         let checked = match widening::check_terms(&terms) {
-            Err(error) => Err(refusal("withdraw_needs_allowlist", error)),
+            Err(error) => Err(refusal(ErrorCode::WithdrawNeedsAllowlist, error)),
             Ok(()) if moves_money(terms.scopes) => self.fund_moving_allowed(&account, now).await,
             Ok(()) => Ok(()),
         };

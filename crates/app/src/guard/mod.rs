@@ -19,6 +19,7 @@ mod protect;
 mod sessions;
 mod stepup;
 mod widening;
+mod withdrawal_alerts;
 
 pub use addresses::{NewAddress, WithdrawalCheck};
 pub use contact::AccountOutcome;
@@ -26,8 +27,10 @@ pub use notices::describe;
 pub use passkeys::{PasskeyChallenge, relying_party};
 pub use protect::FreezeReport;
 pub use sessions::{IssuedLink, OpenedSession, csrf_token};
+pub(crate) use stepup::totp_resealed;
 pub use stepup::{IssuedGrant, TotpEnrolmentStart};
 pub use widening::{GuardedKey, GuardedOutcome, PendingReceipt};
+pub use withdrawal_alerts::{ALERTS_POSITION, AlertsPass};
 
 use crate::error::{AppError, AppResult};
 use crate::keyring::MasterKeyring;
@@ -145,7 +148,7 @@ pub(crate) fn token_hash(token: &str) -> String {
     crate::operators::token_hash(token)
 }
 
-pub(crate) fn refusal(code: &'static str, error: impl std::fmt::Display) -> AppError {
+pub(crate) fn refusal(code: crate::ErrorCode, error: impl std::fmt::Display) -> AppError {
     AppError::invalid(code, error.to_string())
 }
 
@@ -162,7 +165,7 @@ impl Guard {
     ) -> AppError {
         if let AppError::Invalid { code, message } = &error {
             let details = serde_json::json!({ "request": what, "code": code, "reason": message });
-            let change = crate::changes::Change::new(actor, self.clock.now()).audit(
+            let change = crate::changes::Change::global(actor, self.clock.now()).audit(
                 "request.refused",
                 format!("account:{account}"),
                 details,
@@ -193,8 +196,7 @@ pub struct Overview {
 impl Guard {
     /// The security center's overview of `account`.
     pub async fn overview(&self, actor: &crate::Actor, account: &str) -> AppResult<Overview> {
-        actor.require(portcullis_core::operator::Permission::ReadKeys)?;
-        actor.require_account(account)?;
+        actor.access_account(portcullis_core::operator::Permission::ReadKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let keys = self.keys.keys_for_account(actor, account).await?;

@@ -7,6 +7,7 @@
 use super::notices::account_notice;
 use super::stepup::target;
 use super::{Guard, IssuedGrant};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -75,15 +76,14 @@ impl Guard {
     fn webauthn(&self) -> AppResult<&Webauthn> {
         self.webauthn.as_deref().ok_or_else(|| {
             AppError::invalid(
-                "passkeys_unavailable",
+                ErrorCode::PasskeysUnavailable,
                 "passkeys need public_url to name a host, such as https://security.example.com",
             )
         })
     }
 
     pub async fn passkeys(&self, actor: &Actor, account: &str) -> AppResult<Vec<StoredPasskey>> {
-        actor.require(Permission::ReadKeys)?;
-        actor.require_account(account)?;
+        actor.access_account(Permission::ReadKeys, account)?;
         self.account(account).await?;
         Ok(self.store.passkeys(account).await?)
     }
@@ -96,18 +96,17 @@ impl Guard {
         account: &str,
         grant: Option<&str>,
     ) -> AppResult<PasskeyChallenge> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let existing = self.store.passkeys(account).await?;
         if existing.len() >= MAX_PASSKEYS {
             return Err(AppError::invalid(
-                "too_many_passkeys",
+                ErrorCode::TooManyPasskeys,
                 format!("at most {MAX_PASSKEYS} passkeys per account"),
             ));
         }
-        let mut change = Change::new(actor, now);
+        let mut change = Change::new(&access, now);
         if existing.is_empty() && !guard.totp_confirmed() {
             // The first authenticator: nothing to step up with yet.
         } else {
@@ -149,8 +148,7 @@ impl Guard {
         credential: &Value,
         label: &str,
     ) -> AppResult<StoredPasskey> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let ceremony = match self
             .open_ceremony(account, ceremony_id, CeremonyKind::Registration, now)
@@ -167,7 +165,7 @@ impl Guard {
         let answer: RegisterPublicKeyCredential = serde_json::from_value(credential.clone())
             .map_err(|e| {
                 AppError::invalid(
-                    "invalid_credential",
+                    ErrorCode::InvalidCredential,
                     format!("not a WebAuthn registration: {e}"),
                 )
             })?;
@@ -191,7 +189,7 @@ impl Guard {
                 )
                 .await?;
                 return Err(AppError::invalid(
-                    "passkey_rejected",
+                    ErrorCode::PasskeyRejected,
                     format!("the passkey was not accepted: {error}"),
                 ));
             }
@@ -209,7 +207,7 @@ impl Guard {
             created_at: now,
             last_used_at: None,
         };
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(spend)
             .write(Write::InsertPasskey(stored_key.clone()))
             .audit(
@@ -236,14 +234,13 @@ impl Guard {
         actor: &Actor,
         account: &str,
     ) -> AppResult<PasskeyChallenge> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         self.account(account).await?;
         let passkeys = self.decoded_passkeys(account).await?;
         if passkeys.is_empty() {
             return Err(AppError::invalid(
-                "passkey_not_enrolled",
+                ErrorCode::PasskeyNotEnrolled,
                 "this account has no passkey",
             ));
         }
@@ -257,7 +254,7 @@ impl Guard {
         let id = ceremony.id.clone();
         self.store
             .commit(
-                Change::new(actor, now)
+                Change::new(&access, now)
                     .write(Write::InsertCeremony(ceremony))
                     .into_set(),
             )
@@ -278,8 +275,7 @@ impl Guard {
         ceremony_id: &str,
         credential: &Value,
     ) -> AppResult<IssuedGrant> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let ceremony = match self
             .open_ceremony(account, ceremony_id, CeremonyKind::Authentication, now)
@@ -292,7 +288,7 @@ impl Guard {
         let answer: PublicKeyCredential =
             serde_json::from_value(credential.clone()).map_err(|e| {
                 AppError::invalid(
-                    "invalid_credential",
+                    ErrorCode::InvalidCredential,
                     format!("not a WebAuthn assertion: {e}"),
                 )
             })?;
@@ -316,13 +312,13 @@ impl Guard {
                 )
                 .await?;
                 return Err(AppError::invalid(
-                    "passkey_rejected",
+                    ErrorCode::PasskeyRejected,
                     format!("the passkey confirmation failed: {error}"),
                 ));
             }
         };
         let (grant, issued) = self.new_grant(account, StepUpMethod::Passkey, now)?;
-        let mut change = Change::new(actor, now)
+        let mut change = Change::new(&access, now)
             .write(spend)
             .write(Write::InsertGrant(grant));
         for (row, mut passkey) in self.decoded_passkeys(account).await? {
@@ -352,14 +348,13 @@ impl Guard {
         credential_id: &str,
         grant: Option<&str>,
     ) -> AppResult<()> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let (_, spend) = self
             .grant_for(&guard, Action::ManageAuthenticators, grant, now)
             .await?;
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(spend)
             .write(Write::RemovePasskey {
                 account: account.to_owned(),
@@ -417,20 +412,20 @@ impl Guard {
             Some(c) if c.account == account && c.kind == kind => c,
             _ => {
                 return Err(AppError::invalid(
-                    "invalid_challenge",
+                    ErrorCode::InvalidChallenge,
                     "unknown WebAuthn challenge",
                 ));
             }
         };
         if ceremony.used_at.is_some() {
             return Err(AppError::invalid(
-                "challenge_used",
+                ErrorCode::ChallengeUsed,
                 "this WebAuthn challenge was already answered",
             ));
         }
         if now >= ceremony.expires_at {
             return Err(AppError::invalid(
-                "challenge_expired",
+                ErrorCode::ChallengeExpired,
                 "this WebAuthn challenge has expired; start again",
             ));
         }
@@ -447,7 +442,8 @@ impl Guard {
         reason: &str,
         now: UnixMillis,
     ) -> AppResult<()> {
-        let change = Change::new(actor, now).write(spend).audit(
+        let access = actor.access_account(Permission::ManageKeys, account)?;
+        let change = Change::new(&access, now).write(spend).audit(
             action,
             target(account),
             json!({ "method": "passkey", "reason": reason }),

@@ -6,11 +6,12 @@ use super::notices::change_notice;
 use super::stepup::{put, target};
 use super::widening::pending_details;
 use super::{Guard, token_hash};
-use crate::access::Actor;
+use crate::ErrorCode;
+use crate::access::{AccountAccess, Actor, ActorKind};
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::ports::{AccountGuard, PendingAction, PendingChange, WithdrawalAddress, Write};
-use portcullis_core::events::{AppliedBy, CancelledBy, EventContext, KeyEventBody};
+use portcullis_core::events::{AppliedBy, CancelledBy, EventBody, EventContext};
 use portcullis_core::guard::cooldown::{self, Transition, TransitionError};
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::guard::{PendingStatus, StepUpMethod};
@@ -63,7 +64,9 @@ impl Guard {
         };
         match risk_stop(&change, decision.as_ref()) {
             Some(stop) => {
-                self.move_change(&Actor::system(), change, stop, "widening.risk_stopped")
+                let system = Actor::system();
+                let access = system.access_account(Permission::ReviewChanges, &change.account)?;
+                self.move_change(&access, change, stop, "widening.risk_stopped")
                     .await
             }
             None => Ok(change),
@@ -87,16 +90,18 @@ impl Guard {
 
     /// The account's changes, newest first.
     pub async fn changes_for(&self, actor: &Actor, account: &str) -> AppResult<Vec<PendingChange>> {
-        actor.require(Permission::ReadKeys)?;
-        actor.require_account(account)?;
-        self.account(account).await?;
-        Ok(self.store.pending_for_account(account, 200).await?)
+        let access = actor.access_account(Permission::ReadKeys, account)?;
+        self.account(access.account()).await?;
+        Ok(self
+            .store
+            .pending_for_account(access.account(), 200)
+            .await?)
     }
 
     pub async fn change(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReadKeys)?;
         let change = self.existing_change(id).await?;
-        actor.require_account(&change.account)?;
+        actor.access_account(Permission::ReadKeys, &change.account)?;
         Ok(change)
     }
 
@@ -106,7 +111,10 @@ impl Guard {
             .pending_by_cancel_token(&token_hash(token))
             .await?
             .ok_or_else(|| {
-                AppError::invalid("invalid_cancel_link", "this cancel link is not valid")
+                AppError::invalid(
+                    ErrorCode::InvalidCancelLink,
+                    "this cancel link is not valid",
+                )
             })
     }
 
@@ -119,18 +127,20 @@ impl Guard {
         let change = self.change_by_cancel_token(token).await?;
         if !change.status.is_open() {
             let error = AppError::invalid(
-                "cancel_link_used",
+                ErrorCode::CancelLinkUsed,
                 format!("this change is already {}", change.status.as_str()),
             );
-            let actor = Actor::system_as(&format!("customer:{}", change.account));
+            let customer = Actor::customer(&change.account);
             return Err(self
-                .refused(&actor, &change.account, "cancel_link", error)
+                .refused(&customer, &change.account, "cancel_link", error)
                 .await);
         }
-        let by = format!("customer:{}", change.account);
-        let actor = Actor::system_as(&by);
+        // The link proves the customer of that one change's account.
+        let customer = Actor::customer(&change.account);
+        let access = customer.access_account(Permission::ManageKeys, &change.account)?;
+        let by = customer.id().to_owned();
         self.move_change(
-            &actor,
+            &access,
             change,
             Transition::Cancel { by },
             "widening.cancelled",
@@ -142,10 +152,10 @@ impl Guard {
     pub async fn cancel(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ManageKeys)?;
         let change = self.existing_change(id).await?;
-        actor.require_account(&change.account)?;
-        let by = actor.id.clone();
+        let access = actor.access_account(Permission::ManageKeys, &change.account)?;
+        let by = actor.id().to_owned();
         self.move_change(
-            actor,
+            &access,
             change,
             Transition::Cancel { by },
             "widening.cancelled",
@@ -157,12 +167,12 @@ impl Guard {
     pub async fn hold(&self, actor: &Actor, id: &str, reason: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReviewChanges)?;
         let change = self.existing_change(id).await?;
-        actor.require_account(&change.account)?;
+        let access = actor.access_account(Permission::ReviewChanges, &change.account)?;
         let transition = Transition::Hold {
-            by: actor.id.clone(),
+            by: actor.id().to_owned(),
             reason: reason.to_owned(),
         };
-        self.move_change(actor, change, transition, "widening.held")
+        self.move_change(&access, change, transition, "widening.held")
             .await
     }
 
@@ -171,10 +181,10 @@ impl Guard {
     pub async fn release(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReviewChanges)?;
         let mut change = self.existing_change(id).await?;
-        actor.require_account(&change.account)?;
-        change.released_by = Some(actor.id.clone());
+        let access = actor.access_account(Permission::ReviewChanges, &change.account)?;
+        change.released_by = Some(actor.id().to_owned());
         let released = self
-            .move_change(actor, change, Transition::Release, "widening.released")
+            .move_change(&access, change, Transition::Release, "widening.released")
             .await?;
         let now = self.clock.now();
         if !released.status.is_due(released.applies_at, now) {
@@ -211,7 +221,8 @@ impl Guard {
     /// is read again first: a change applies only with a stored decision that lets it, or an
     /// operator's release.
     async fn apply_one(&self, change: PendingChange, now: UnixMillis) -> AppResult<bool> {
-        let actor = Actor::system();
+        let system = Actor::system();
+        let actor = system.access_account(Permission::ManageKeys, &change.account)?;
         let applied =
             match cooldown::transition(&change.status, change.applies_at, Transition::Apply, now) {
                 Ok(status) => status,
@@ -232,7 +243,10 @@ impl Guard {
             _ => guard.protection.allows_widening(now),
         };
         let result = match allowed {
-            Err(error) => Err(AppError::invalid("account_protected", error.to_string())),
+            Err(error) => Err(AppError::invalid(
+                ErrorCode::AccountProtected,
+                error.to_string(),
+            )),
             Ok(()) => match &change.action {
                 PendingAction::KeyChange { .. } => {
                     self.apply_key_change(&actor, &change, applied, now).await
@@ -263,7 +277,7 @@ impl Guard {
 
     async fn apply_key_change(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
         now: UnixMillis,
@@ -284,7 +298,7 @@ impl Guard {
             .changeable_key(key_id, now)
             .await
             .map_err(|e| match e {
-                AppError::Conflict(message) => AppError::invalid("key_not_live", message),
+                AppError::Conflict(message) => AppError::invalid(ErrorCode::KeyNotLive, message),
                 other => other,
             })?;
         let mut after = crate::keys::successor(&before, now);
@@ -304,17 +318,17 @@ impl Guard {
             expires_at: after.expires_at,
         };
         widening::check_terms(&terms)
-            .map_err(|e| AppError::invalid("withdraw_needs_allowlist", e.to_string()))?;
+            .map_err(|e| AppError::invalid(ErrorCode::WithdrawNeedsAllowlist, e.to_string()))?;
         let write = crate::keys::replace(&before, &after);
         let commit = self
-            .closing(actor, change, status, write, "widening.applied", now)
+            .closing(access, change, status, write, "widening.applied", now)
             .await?;
         self.keys.commit_and_install(commit, key_id, now).await
     }
 
     async fn apply_address(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
         now: UnixMillis,
@@ -338,14 +352,14 @@ impl Guard {
             usable_from: now,
         });
         let commit = self
-            .closing(actor, change, status, write, "widening.applied", now)
+            .closing(access, change, status, write, "widening.applied", now)
             .await?;
         Ok(self.store.commit(commit.into_set()).await?)
     }
 
     async fn apply_unfreeze(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
         guard: AccountGuard,
@@ -355,7 +369,7 @@ impl Guard {
         next.protection = guard.protection.unfrozen();
         let write = put(next, guard.version);
         let commit = self
-            .closing(actor, change, status, write, "account.unfrozen", now)
+            .closing(access, change, status, write, "account.unfrozen", now)
             .await?;
         Ok(self.store.commit(commit.into_set()).await?)
     }
@@ -364,7 +378,7 @@ impl Guard {
     /// the audit entry and the announcement.
     async fn closing(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
         write: Write,
@@ -376,7 +390,8 @@ impl Guard {
             version: change.version + 1,
             ..change.clone()
         };
-        let mut commit = Change::new(actor, now)
+        access.covers(&change.account)?;
+        let mut commit = Change::new(access, now)
             .write(write)
             .write(update(closed.clone(), change.version))
             .audit(action, target(&change.account), pending_details(&closed));
@@ -385,11 +400,11 @@ impl Guard {
                 Some(_) => AppliedBy::Operator,
                 None => AppliedBy::Cooldown,
             };
-            let applied = KeyEventBody::ChangeApplied {
+            let applied = EventBody::ChangeApplied {
                 event_ref: event_ref.clone(),
                 by,
             };
-            commit = commit.key_event(&change.account, applied, EventContext::default())?;
+            commit = commit.key_event(access, applied, EventContext::default())?;
         }
         let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
         self.announced(commit, &notice, now).await
@@ -398,7 +413,7 @@ impl Guard {
     /// Moves a change through `transition`, audited, in one commit.
     pub(crate) async fn move_change(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         change: PendingChange,
         transition: Transition,
         action: &str,
@@ -411,11 +426,12 @@ impl Guard {
             version: change.version + 1,
             ..change.clone()
         };
-        let mut commit = Change::new(actor, now)
+        access.covers(&change.account)?;
+        let mut commit = Change::new(access, now)
             .write(update(next.clone(), change.version))
             .audit(action, target(&change.account), pending_details(&next));
-        if let Some(cancelled) = cancelled_event(actor, &next) {
-            commit = commit.key_event(&change.account, cancelled, EventContext::default())?;
+        if let Some(cancelled) = cancelled_event(access.actor(), &next) {
+            commit = commit.key_event(access, cancelled, EventContext::default())?;
         }
         let kind = match next.status {
             PendingStatus::Cancelled { .. } => Some(NoticeKind::WideningCancelled),
@@ -473,23 +489,29 @@ fn risk_stop(change: &PendingChange, decision: Option<&RiskVerdict>) -> Option<T
 }
 
 /// The `change.cancelled` event for a change that just closed without applying.
-pub(crate) fn cancelled_event(actor: &Actor, closed: &PendingChange) -> Option<KeyEventBody> {
+pub(crate) fn cancelled_event(actor: &Actor, closed: &PendingChange) -> Option<EventBody> {
     let event_ref = closed.event_id.clone()?;
     let by = match &closed.status {
         PendingStatus::Cancelled { by, .. } => cancelled_by(actor, by),
         PendingStatus::Failed { .. } => CancelledBy::System,
         _ => return None,
     };
-    Some(KeyEventBody::ChangeCancelled { event_ref, by })
+    Some(EventBody::ChangeCancelled { event_ref, by })
 }
 
 /// Who the contract says cancelled: the service itself; the customer (by link, in the security
 /// center, or through the exchange's own app acting for them); or an operator.
 fn cancelled_by(actor: &Actor, by: &str) -> CancelledBy {
-    let customer = actor.account.is_some() || by.starts_with("customer:");
+    let customer = matches!(
+        actor.kind(),
+        ActorKind::Customer { .. }
+            | ActorKind::Operator {
+                role: Role::Integration
+            }
+    );
     if by == RISK_ACTOR || by == "system" {
         CancelledBy::System
-    } else if customer || actor.role == Role::Integration {
+    } else if customer || by.starts_with("customer:") {
         CancelledBy::Customer
     } else {
         CancelledBy::Operator
@@ -505,10 +527,10 @@ pub(crate) fn update(change: PendingChange, expected_version: i64) -> Write {
 
 fn transition_error(error: TransitionError) -> AppError {
     let code = match error {
-        TransitionError::Closed(_) => "change_closed",
-        TransitionError::NotHeld => "change_not_held",
-        TransitionError::IsHeld => "change_held",
-        TransitionError::NotDue => "change_not_due",
+        TransitionError::Closed(_) => ErrorCode::ChangeClosed,
+        TransitionError::NotHeld => ErrorCode::ChangeNotHeld,
+        TransitionError::IsHeld => ErrorCode::ChangeHeld,
+        TransitionError::NotDue => ErrorCode::ChangeNotDue,
     };
     AppError::invalid(code, error.to_string())
 }

@@ -8,11 +8,12 @@ use super::pending::{cancelled_event, update};
 use super::stepup::{put, target};
 use super::widening::{PendingReceipt, WideningRequest};
 use super::{Guard, refusal};
-use crate::access::Actor;
+use crate::ErrorCode;
+use crate::access::{AccountAccess, Actor};
 use crate::changes::Change;
 use crate::error::AppResult;
 use crate::ports::{PendingAction, PendingChange, Write};
-use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::widening::FUND_MOVING;
 use portcullis_core::guard::{PendingStatus, Protection, Widening};
 use portcullis_core::key::KeyStatus;
@@ -34,9 +35,8 @@ pub struct FreezeReport {
 
 impl Guard {
     pub async fn protection(&self, actor: &Actor, account: &str) -> AppResult<Protection> {
-        actor.require(Permission::ReadKeys)?;
-        actor.require_account(account)?;
-        Ok(self.guard_of(account).await?.protection)
+        let access = actor.access_account(Permission::ReadKeys, account)?;
+        Ok(self.guard_of(access.account()).await?.protection)
     }
 
     /// Freezes the account: every key loses `withdraw` and `transfer`, every open widening is
@@ -47,24 +47,23 @@ impl Guard {
         account: &str,
         ctx: EventContext,
     ) -> AppResult<FreezeReport> {
-        self.freeze_with(actor, account, ctx, None).await
+        let access = actor.access_account(Permission::ManageKeys, account)?;
+        self.freeze_with(&access, ctx, None).await
     }
 
     /// The freeze, with `extra` (spending the freeze link that asked for it) in its commit.
     pub(crate) async fn freeze_with(
         &self,
-        actor: &Actor,
-        account: &str,
+        access: &AccountAccess<'_>,
         ctx: EventContext,
         extra: Option<Write>,
     ) -> AppResult<FreezeReport> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let (actor, account) = (access.actor(), access.account());
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let mut next = guard.clone();
         next.protection = guard.protection.frozen(now);
-        let mut change = Change::new(actor, now).write(put(next.clone(), guard.version));
+        let mut change = Change::new(access, now).write(put(next.clone(), guard.version));
         if let Some(write) = extra {
             change = change.write(write);
         }
@@ -78,7 +77,7 @@ impl Guard {
             }
             let mut after = crate::keys::successor(&key, now);
             after.scopes = key.scopes.without(fund_moving);
-            let event = KeyEventBody::Updated {
+            let event = EventBody::ApiKeyUpdated {
                 key_id: key.key_id.clone(),
                 scopes: after.scopes,
                 ip_allowlist: after.ip_allowlist.clone(),
@@ -86,7 +85,7 @@ impl Guard {
                 effective: Effective::Now,
             };
             change = change.write(crate::keys::replace(&key, &after)).key_event(
-                account,
+                access,
                 event,
                 ctx.clone(),
             )?;
@@ -100,14 +99,14 @@ impl Guard {
             let cancelled = PendingChange {
                 status: PendingStatus::Cancelled {
                     at: now,
-                    by: actor.id.clone(),
+                    by: actor.id().to_owned(),
                 },
                 version: open.version + 1,
                 ..open.clone()
             };
             changes_cancelled.push(open.id.clone());
             if let Some(event) = cancelled_event(actor, &cancelled) {
-                change = change.key_event(account, event, EventContext::default())?;
+                change = change.key_event(access, event, EventContext::default())?;
             }
             change = change.write(update(cancelled, open.version));
         }
@@ -141,8 +140,7 @@ impl Guard {
         account: &str,
         grant: Option<&str>,
     ) -> AppResult<PendingReceipt> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let request = WideningRequest {
             account,
@@ -153,7 +151,7 @@ impl Guard {
             ctx: EventContext::default(),
             account_edit: None,
         };
-        self.request_widening(actor, request, now).await
+        self.request_widening(&access, request, now).await
     }
 
     /// Locks every widening until `until`. Only ever extends: nobody, operators included, can
@@ -164,8 +162,7 @@ impl Guard {
         account: &str,
         until: UnixMillis,
     ) -> AppResult<Protection> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         let protection = guard
@@ -173,13 +170,13 @@ impl Guard {
             .with_lock(until, now)
             .map_err(|e| match e {
                 portcullis_core::guard::ProtectionError::CannotShorten(_) => {
-                    refusal("lock_cannot_shorten", e)
+                    refusal(ErrorCode::LockCannotShorten, e)
                 }
-                other => refusal("invalid_lock", other),
+                other => refusal(ErrorCode::InvalidLock, other),
             })?;
         let mut next = guard.clone();
         next.protection = protection.clone();
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(put(next, guard.version))
             .audit(
                 "account.settings_locked",

@@ -3,6 +3,7 @@
 //! customer's browser to it; the link opens a short session held in a cookie.
 
 use super::{Guard, token_hash};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
@@ -51,7 +52,7 @@ const MAX_CONTEXT_TEXT: usize = 200;
 
 /// A sign-in link's context, checked: the contract's channels, short printable texts, no IP.
 fn link_context(ctx: EventContext) -> AppResult<EventContext> {
-    let invalid = |message: &str| AppError::invalid("invalid_context", message.to_owned());
+    let invalid = |message: &str| AppError::invalid(ErrorCode::InvalidContext, message.to_owned());
     if let Some(channel) = &ctx.channel
         && !CHANNELS.contains(&channel.as_str())
     {
@@ -79,8 +80,7 @@ impl Guard {
         account: &str,
         ctx: EventContext,
     ) -> AppResult<IssuedLink> {
-        actor.require(Permission::ManageAccounts)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::SignInCustomers, account)?;
         let now = self.clock.now();
         self.account(account).await?;
         let ctx = link_context(ctx)?;
@@ -94,7 +94,7 @@ impl Guard {
             ctx,
         };
         let expires_at = link.expires_at;
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(Write::InsertSignInLink(link))
             .audit(
                 "security_center.link_issued",
@@ -114,17 +114,20 @@ impl Guard {
         let now = self.clock.now();
         let hash = token_hash(link_token);
         let link = self.store.sign_in_link(&hash).await?.ok_or_else(|| {
-            AppError::invalid("invalid_sign_in_link", "this sign-in link is not valid")
+            AppError::invalid(
+                ErrorCode::InvalidSignInLink,
+                "this sign-in link is not valid",
+            )
         })?;
         if link.used_at.is_some() {
             return Err(AppError::invalid(
-                "sign_in_link_used",
+                ErrorCode::SignInLinkUsed,
                 "this sign-in link was already used",
             ));
         }
         if now >= link.expires_at {
             return Err(AppError::invalid(
-                "sign_in_link_expired",
+                ErrorCode::SignInLinkExpired,
                 "this sign-in link has expired",
             ));
         }
@@ -138,8 +141,9 @@ impl Guard {
             ctx: link.ctx.clone(),
         };
         let expires_at = session.expires_at;
-        let actor = Actor::customer(&link.account);
-        let change = Change::new(&actor, now)
+        let customer = Actor::customer(&link.account);
+        let access = customer.access_account(Permission::ReadKeys, &link.account)?;
+        let change = Change::new(&access, now)
             .write(Write::SpendSignInLink {
                 token_hash: hash,
                 at: now,
@@ -181,7 +185,7 @@ impl Guard {
     pub async fn sign_out(&self, session_token: &str) -> AppResult<()> {
         let now = self.clock.now();
         let actor = self.session_actor(session_token).await?;
-        let change = Change::new(&actor, now).write(Write::RevokeSession {
+        let change = Change::global(&actor, now).write(Write::RevokeSession {
             token_hash: token_hash(session_token),
             at: now,
         });

@@ -3,10 +3,12 @@
 
 use super::notices::account_notice;
 use super::{Guard, refusal, token_hash};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
-use crate::ports::{AccountGuard, SealedBlob, StepUpGrant, TotpEnrolment, Write};
+use crate::keyring::MasterKeyring;
+use crate::ports::{AccountGuard, SealedBlob, SealedSecret, StepUpGrant, TotpEnrolment, Write};
 use crate::random;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -44,8 +46,7 @@ impl Guard {
     /// authenticator is refused: that would let whoever holds the session swap the customer's
     /// second factor for their own.
     pub async fn start_totp(&self, actor: &Actor, account: &str) -> AppResult<TotpEnrolmentStart> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if guard.totp_confirmed() {
@@ -60,16 +61,12 @@ impl Guard {
         let sealed = self.keyring.seal(&totp_seal_id(account), 1, &secret, now)?;
         let mut next = guard.clone();
         next.totp = Some(TotpEnrolment {
-            secret: SealedBlob {
-                master_key_id: sealed.master_key_id,
-                nonce: BASE64.encode(&sealed.nonce),
-                ciphertext: BASE64.encode(&sealed.ciphertext),
-            },
+            secret: blob_of(&sealed),
             created_at: now,
             confirmed_at: None,
             state: TotpState::default(),
         });
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(put(next, guard.version))
             .audit("totp.enrolment_started", target(account), json!({}));
         self.store.commit(change.into_set()).await?;
@@ -80,8 +77,7 @@ impl Guard {
 
     /// Confirms the enrolment with a first code from the app.
     pub async fn confirm_totp(&self, actor: &Actor, account: &str, code: &str) -> AppResult<()> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if guard.totp.is_none() || guard.totp_confirmed() {
@@ -101,7 +97,7 @@ impl Guard {
             "totp.code_refused"
         };
         next.version = guard.version;
-        let change = Change::new(actor, now)
+        let change = Change::new(&access, now)
             .write(put(next, guard.version))
             .audit(action, target(account), json!({ "during": "enrolment" }));
         let change = if checked.is_ok() {
@@ -123,20 +119,19 @@ impl Guard {
         account: &str,
         code: &str,
     ) -> AppResult<IssuedGrant> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(account)?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
         if !guard.totp_confirmed() {
             return Err(AppError::invalid(
-                "totp_not_enrolled",
+                ErrorCode::TotpNotEnrolled,
                 "this account has no confirmed authenticator app",
             ));
         }
         let (next, checked) = self.check_code(&guard, code, now)?;
         let locked_until = |g: &AccountGuard| g.totp.as_ref().and_then(|t| t.state.locked_until);
         let newly_locked = locked_until(&next).filter(|until| locked_until(&guard) != Some(*until));
-        let mut change = Change::new(actor, now).write(put(next, guard.version));
+        let mut change = Change::new(&access, now).write(put(next, guard.version));
         if let Some(until) = newly_locked {
             let summary = format!(
                 "Too many wrong codes: confirmations with your authenticator app are locked until {}. If this was not you, freeze your account",
@@ -180,7 +175,7 @@ impl Guard {
         let enrolment = guard
             .totp
             .as_ref()
-            .ok_or_else(|| AppError::invalid("totp_not_enrolled", "no authenticator app"))?;
+            .ok_or_else(|| AppError::invalid(ErrorCode::TotpNotEnrolled, "no authenticator app"))?;
         let secret = self.open_totp_secret(&guard.account, &enrolment.secret)?;
         let app = totp::generator(
             secret.expose(),
@@ -194,30 +189,16 @@ impl Guard {
             enrolment.state = state;
         }
         let result = result.map_err(|error| match error {
-            totp::TotpError::Reused => refusal("totp_reused", error),
-            totp::TotpError::LockedOut(_) => refusal("step_up_locked", error),
-            totp::TotpError::Wrong => refusal("totp_wrong", error),
+            totp::TotpError::Reused => refusal(ErrorCode::TotpReused, error),
+            totp::TotpError::LockedOut(_) => refusal(ErrorCode::StepUpLocked, error),
+            totp::TotpError::Wrong => refusal(ErrorCode::TotpWrong, error),
             totp::TotpError::BadSecret(detail) => AppError::Internal(detail),
         });
         Ok((next, result))
     }
 
     fn open_totp_secret(&self, account: &str, blob: &SealedBlob) -> AppResult<Secret> {
-        let decode = |text: &str| {
-            BASE64
-                .decode(text)
-                .map_err(|_| AppError::Internal(format!("TOTP secret of {account} is damaged")))
-        };
-        let sealed = crate::ports::SealedSecret {
-            key_id: totp_seal_id(account),
-            generation: 1,
-            master_key_id: blob.master_key_id.clone(),
-            nonce: decode(&blob.nonce)?,
-            ciphertext: decode(&blob.ciphertext)?,
-            created_at: UnixMillis(0),
-            valid_until: None,
-        };
-        self.keyring.open(&sealed)
+        self.keyring.open(&sealed_of(account, blob)?)
     }
 
     pub(crate) fn new_grant(
@@ -258,10 +239,10 @@ impl Guard {
             .settings
             .step_up
             .method_for(action, enrolled)
-            .map_err(|e| refusal("step_up_not_enrolled", e))?;
+            .map_err(|e| refusal(ErrorCode::StepUpNotEnrolled, e))?;
         let Some(token) = token else {
             return Err(AppError::invalid(
-                "step_up_required",
+                ErrorCode::StepUpRequired,
                 format!(
                     "this change needs a fresh {} confirmation (`step_up_grant`)",
                     needed.as_str()
@@ -272,24 +253,29 @@ impl Guard {
         let grant = self.store.grant(&hash).await?;
         let grant = match grant {
             Some(grant) if grant.account == guard.account => grant,
-            _ => return Err(AppError::invalid("invalid_grant", "unknown step-up grant")),
+            _ => {
+                return Err(AppError::invalid(
+                    ErrorCode::InvalidGrant,
+                    "unknown step-up grant",
+                ));
+            }
         };
         if grant.spent_at.is_some() {
             return Err(AppError::invalid(
-                "grant_spent",
+                ErrorCode::GrantSpent,
                 "this step-up grant was already used",
             ));
         }
         if now >= grant.expires_at {
             return Err(AppError::invalid(
-                "grant_expired",
+                ErrorCode::GrantExpired,
                 "this step-up grant has expired",
             ));
         }
         self.settings
             .step_up
             .accepts(action, enrolled, grant.method)
-            .map_err(|e| refusal("step_up_insufficient", e))?;
+            .map_err(|e| refusal(ErrorCode::StepUpInsufficient, e))?;
         Ok((
             grant.method,
             Write::SpendGrant {
@@ -298,6 +284,55 @@ impl Guard {
             },
         ))
     }
+}
+
+/// A sealed TOTP secret as the guard document keeps it.
+fn blob_of(sealed: &SealedSecret) -> SealedBlob {
+    SealedBlob {
+        master_key_id: sealed.master_key_id.clone(),
+        nonce: BASE64.encode(&sealed.nonce),
+        ciphertext: BASE64.encode(&sealed.ciphertext),
+    }
+}
+
+/// The guard document's TOTP secret as the keyring opens it (bound to `totp:<account>`).
+fn sealed_of(account: &str, blob: &SealedBlob) -> AppResult<SealedSecret> {
+    let decode = |text: &str| {
+        BASE64
+            .decode(text)
+            .map_err(|_| AppError::Internal(format!("TOTP secret of {account} is damaged")))
+    };
+    Ok(SealedSecret {
+        key_id: totp_seal_id(account),
+        generation: 1,
+        master_key_id: blob.master_key_id.clone(),
+        nonce: decode(&blob.nonce)?,
+        ciphertext: decode(&blob.ciphertext)?,
+        created_at: UnixMillis(0),
+        valid_until: None,
+    })
+}
+
+/// The write that moves the guard's TOTP secret under the active master key (versioned, so a
+/// step-up at the same moment wins and the re-wrap tries again); `None` when there is no
+/// secret or it is under that key already.
+pub(crate) fn totp_resealed(
+    keyring: &MasterKeyring,
+    guard: &AccountGuard,
+) -> AppResult<Option<Write>> {
+    let Some(totp) = &guard.totp else {
+        return Ok(None);
+    };
+    if totp.secret.master_key_id == keyring.active_id() {
+        return Ok(None);
+    }
+    let fresh = keyring.reseal(&sealed_of(&guard.account, &totp.secret)?)?;
+    let mut next = guard.clone();
+    next.totp = Some(TotpEnrolment {
+        secret: blob_of(&fresh),
+        ..totp.clone()
+    });
+    Ok(Some(put(next, guard.version)))
 }
 
 pub(crate) fn put(guard: AccountGuard, expected_version: i64) -> Write {

@@ -6,14 +6,15 @@ use super::contact::account_edit;
 use super::notices::change_notice;
 use super::stepup::target;
 use super::{Guard, refusal, token_hash};
-use crate::access::Actor;
+use crate::ErrorCode;
+use crate::access::{AccountAccess, Actor};
 use crate::changes::Change;
 use crate::error::AppResult;
 use crate::keys::{IssuedKey, KeyChange};
 use crate::ports::{PendingAction, PendingChange, Write};
 use crate::random;
 use portcullis_core::account::Account;
-use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::guard::{PendingStatus, StepUpMethod, Widening};
@@ -67,9 +68,9 @@ impl Guard {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
         let (before, after) = self.keys.preview_update(key_id, &change, now).await?;
-        actor.require_account(&before.account)?;
+        let access = actor.access_account(Permission::ManageKeys, &before.account)?;
         widening::check_terms(&terms(&after))
-            .map_err(|e| refusal("withdraw_needs_allowlist", e))?;
+            .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
         let widenings = widening::key_change_widenings(&terms(&before), &terms(&after));
         if widenings.is_empty() {
             return self
@@ -94,7 +95,7 @@ impl Guard {
             action,
             widenings,
             grant,
-            event: Some(KeyEventBody::Updated {
+            event: Some(EventBody::ApiKeyUpdated {
                 key_id: key_id.to_owned(),
                 scopes: after.scopes,
                 ip_allowlist: after.ip_allowlist.clone(),
@@ -104,7 +105,7 @@ impl Guard {
             ctx: change.ctx.clone(),
             account_edit: None,
         };
-        self.request_widening(actor, request, now)
+        self.request_widening(&access, request, now)
             .await
             .map(GuardedOutcome::Pending)
     }
@@ -113,10 +114,12 @@ impl Guard {
     /// change with its audit entry and event, then the risk engine's say.
     pub(crate) async fn request_widening(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         request: WideningRequest<'_>,
         now: UnixMillis,
     ) -> AppResult<PendingReceipt> {
+        access.covers(request.account)?;
+        let actor = access.actor();
         let action_kind = match request.action {
             PendingAction::Unfreeze => Action::Unfreeze,
             _ => Action::Widen,
@@ -126,7 +129,7 @@ impl Guard {
             Action::Unfreeze => guard.protection.allows_unfreeze(now),
             _ => guard.protection.allows_widening(now),
         };
-        let checked = match allowed.map_err(|e| refusal("account_protected", e)) {
+        let checked = match allowed.map_err(|e| refusal(ErrorCode::AccountProtected, e)) {
             Ok(()) => {
                 self.grant_for(&guard, action_kind, request.grant, now)
                     .await
@@ -149,18 +152,18 @@ impl Guard {
             widenings: request.widenings,
             status: PendingStatus::Pending,
             requested_at: now,
-            requested_by: actor.id.clone(),
+            requested_by: actor.id().to_owned(),
             step_up: method,
             cancel_token_hash: token_hash(&cancel_token),
             event_id: None,
             released_by: None,
             version: 1,
         };
-        let mut change = Change::new(actor, now).write(spend);
+        let mut change = Change::new(access, now).write(spend);
         let mut pending = pending;
         if let Some(event) = request.event {
             let event = waiting_event(event, step_up_of(method));
-            change = change.key_event(request.account, event, request.ctx)?;
+            change = change.key_event(access, event, request.ctx)?;
             pending.event_id = change.last_event_id();
         }
         let mut change = change.write(Write::InsertPending(pending.clone())).audit(
@@ -221,7 +224,7 @@ pub(crate) struct WideningRequest<'a> {
     pub grant: Option<&'a str>,
     /// The contract event the risk engine decides on; its `step_up` is set to the method the
     /// spent grant proves.
-    pub event: Option<KeyEventBody>,
+    pub event: Option<EventBody>,
     pub ctx: EventContext,
     /// An account edit (before, after) that applies at once, committed with the pending change:
     /// the fields of a contact change's request that are not a channel.
@@ -230,14 +233,14 @@ pub(crate) struct WideningRequest<'a> {
 
 /// The event of a widening as the engine must see it: confirmed by `method`, and not in force
 /// until its `change.applied` (the contract's revision 2).
-fn waiting_event(mut event: KeyEventBody, method: StepUp) -> KeyEventBody {
-    if let KeyEventBody::Created {
+fn waiting_event(mut event: EventBody, method: StepUp) -> EventBody {
+    if let EventBody::ApiKeyCreated {
         step_up, effective, ..
     }
-    | KeyEventBody::Updated {
+    | EventBody::ApiKeyUpdated {
         step_up, effective, ..
     }
-    | KeyEventBody::AddressAdded {
+    | EventBody::AddressAdded {
         step_up, effective, ..
     } = &mut event
     {

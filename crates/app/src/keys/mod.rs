@@ -4,7 +4,8 @@
 //! domain types, build the change (rows, audit entry, event), commit it atomically, then bring
 //! the in-memory verifier up to date so the change is in force before the call returns.
 
-use crate::access::Actor;
+use crate::ErrorCode;
+use crate::access::{AccountAccess, Actor};
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::keyring::MasterKeyring;
@@ -13,7 +14,7 @@ use crate::ports::{Clock, Store, Write};
 use crate::random;
 use crate::verifier::{CachedKey, Verifier, VerifyOutcome, VerifyRequest};
 use portcullis_core::allowlist::IpAllowList;
-use portcullis_core::events::{Effective, EventContext, KeyEventBody, StepUp};
+use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::key::{ApiKey, IdlePolicy, KeyAlgorithm, KeyStatus};
 use portcullis_core::operator::Permission;
 use portcullis_core::scope::ScopeSet;
@@ -163,23 +164,22 @@ impl KeyAuthority {
         request: NewKey,
         now: UnixMillis,
     ) -> AppResult<(Change, IssuedKey)> {
-        actor.require(Permission::ManageKeys)?;
-        actor.require_account(&request.account)?;
+        let access = actor.access_account(Permission::ManageKeys, &request.account)?;
         self.account_exists(&request.account).await?;
         let public_key = match (request.algorithm, request.public_key.as_deref()) {
             (KeyAlgorithm::Ed25519, Some(text)) => Some(
                 Ed25519PublicKey::parse(text)
-                    .map_err(|e| AppError::invalid("invalid_public_key", e.to_string()))?,
+                    .map_err(|e| AppError::invalid(ErrorCode::InvalidPublicKey, e.to_string()))?,
             ),
             (KeyAlgorithm::Ed25519, None) => {
                 return Err(AppError::invalid(
-                    "invalid_public_key",
+                    ErrorCode::InvalidPublicKey,
                     "an Ed25519 key needs `public_key`",
                 ));
             }
             (KeyAlgorithm::HmacSha256, Some(_)) => {
                 return Err(AppError::invalid(
-                    "invalid_public_key",
+                    ErrorCode::InvalidPublicKey,
                     "an HMAC key takes no `public_key`; its secret is generated",
                 ));
             }
@@ -202,7 +202,14 @@ impl KeyAuthority {
             KeyAlgorithm::Ed25519 => None,
         };
         let origin = (request.step_up, request.ctx);
-        let change = self.issue(actor, &key, secret.as_ref(), "api_key.created", origin, now)?;
+        let change = self.issue(
+            &access,
+            &key,
+            secret.as_ref(),
+            "api_key.created",
+            origin,
+            now,
+        )?;
         Ok((change, IssuedKey { key, secret }))
     }
 
@@ -213,20 +220,19 @@ impl KeyAuthority {
         request: ImportedKey,
         now: UnixMillis,
     ) -> AppResult<(Change, ApiKey)> {
-        actor.require(Permission::ImportKeys)?;
-        actor.require_account(&request.account)?;
+        let access = actor.access_account(Permission::ImportKeys, &request.account)?;
         self.account_exists(&request.account).await?;
         if !(16..=128).contains(&request.api_key.len())
             || !request.api_key.bytes().all(|b| b.is_ascii_graphic())
         {
             return Err(AppError::invalid(
-                "invalid_api_key",
+                ErrorCode::InvalidApiKey,
                 "an imported API key must be 16 to 128 printable ASCII characters",
             ));
         }
         if !(16..=512).contains(&request.secret.len()) {
             return Err(AppError::invalid(
-                "invalid_secret",
+                ErrorCode::InvalidSecret,
                 "an imported secret must be 16 to 512 bytes",
             ));
         }
@@ -240,7 +246,7 @@ impl KeyAuthority {
         let key = terms.into_key(request.api_key, KeyAlgorithm::HmacSha256, now)?;
         let origin = (StepUp::None, EventContext::default());
         let secret = Some(&request.secret);
-        let change = self.issue(actor, &key, secret, "api_key.imported", origin, now)?;
+        let change = self.issue(&access, &key, secret, "api_key.imported", origin, now)?;
         Ok((change, key))
     }
 
@@ -248,21 +254,22 @@ impl KeyAuthority {
     /// `api_key.created` event.
     fn issue(
         &self,
-        actor: &Actor,
+        access: &AccountAccess<'_>,
         key: &ApiKey,
         secret: Option<&Secret>,
         action: &str,
         (step_up, ctx): (StepUp, EventContext),
         now: UnixMillis,
     ) -> AppResult<Change> {
-        let mut change = Change::new(actor, now).write(Write::InsertKey(key.clone()));
+        access.covers(&key.account)?;
+        let mut change = Change::new(access, now).write(Write::InsertKey(key.clone()));
         if let Some(secret) = secret {
             let sealed = self.keyring.seal(&key.key_id, 1, secret, now)?;
             change = change.write(Write::InsertSecret(sealed));
         }
         change
             .audit(action, key_target(key), key_details(key))
-            .key_event(&key.account, created_event(key, step_up), ctx)
+            .key_event(access, created_event(key, step_up), ctx)
     }
 
     pub(crate) async fn update_key(
@@ -274,21 +281,22 @@ impl KeyAuthority {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
         let (before, after) = self.preview_update(key_id, &change, now).await?;
+        let access = actor.access_account(Permission::ManageKeys, &before.account)?;
         let details = json!({
             "before": key_details(&before),
             "after": key_details(&after),
         });
-        let event = KeyEventBody::Updated {
+        let event = EventBody::ApiKeyUpdated {
             key_id: after.key_id.clone(),
             scopes: after.scopes,
             ip_allowlist: after.ip_allowlist.clone(),
             step_up: change.step_up,
             effective: Effective::Now,
         };
-        let commit = Change::new(actor, now)
+        let commit = Change::new(&access, now)
             .write(replace(&before, &after))
             .audit("api_key.updated", key_target(&after), details)
-            .key_event(&after.account, event, change.ctx)?;
+            .key_event(&access, event, change.ctx)?;
         self.store.commit(commit.into_set()).await?;
         self.loader().install(key_id, now).await?;
         Ok(after)
@@ -365,18 +373,18 @@ impl KeyAuthority {
         actor.require(Permission::ManageKeys)?;
         let now = self.clock.now();
         let before = self.existing_key(key_id).await?;
-        actor.require_account(&before.account)?;
+        let access = actor.access_account(Permission::ManageKeys, &before.account)?;
         if before.revoked_at.is_some() {
             return Ok(before);
         }
         let mut after = successor(&before, now);
         after.revoked_at = Some(now);
-        let commit = Change::new(actor, now)
+        let commit = Change::new(&access, now)
             .write(replace(&before, &after))
             .audit("api_key.revoked", key_target(&after), key_details(&after))
             .key_event(
-                &after.account,
-                KeyEventBody::Deleted {
+                &access,
+                EventBody::ApiKeyDeleted {
                     key_id: after.key_id.clone(),
                 },
                 ctx,
@@ -397,17 +405,17 @@ impl KeyAuthority {
     ) -> AppResult<(Change, IssuedKey)> {
         actor.require(Permission::ManageKeys)?;
         let before = self.live_key(key_id, now).await?;
-        actor.require_account(&before.account)?;
+        let access = actor.access_account(Permission::ManageKeys, &before.account)?;
         if before.algorithm != KeyAlgorithm::HmacSha256 {
             return Err(AppError::invalid(
-                "rotation_unsupported",
+                ErrorCode::RotationUnsupported,
                 "only HMAC keys have a secret to rotate; for Ed25519, issue a key with the new public key",
             ));
         }
         let overlap = overlap_ms.unwrap_or(self.policy.rotation_overlap_ms);
         if !(0..=30 * IdlePolicy::DAY_MS).contains(&overlap) {
             return Err(AppError::invalid(
-                "invalid_overlap",
+                ErrorCode::InvalidOverlap,
                 "the rotation overlap must be between 0 and 30 days",
             ));
         }
@@ -425,7 +433,7 @@ impl KeyAuthority {
             .seal(key_id, current.generation + 1, &secret, now)?;
         let after = successor(&before, now);
         let details = json!({ "generation": sealed.generation, "previous_valid_until": valid_until.to_rfc3339() });
-        let commit = Change::new(actor, now)
+        let commit = Change::new(&access, now)
             .write(Write::SetSecretValidUntil {
                 key_id: key_id.to_owned(),
                 generation: current.generation,
@@ -435,8 +443,8 @@ impl KeyAuthority {
             .write(replace(&before, &after))
             .audit("api_key.rotated", key_target(&after), details)
             .key_event(
-                &after.account,
-                KeyEventBody::Rotated {
+                &access,
+                EventBody::ApiKeyRotated {
                     key_id: key_id.to_owned(),
                     previous_valid_until: valid_until,
                 },
@@ -479,13 +487,12 @@ impl KeyAuthority {
     pub async fn key(&self, actor: &Actor, key_id: &str) -> AppResult<KeyView> {
         actor.require(Permission::ReadKeys)?;
         let key = self.existing_key(key_id).await?;
-        actor.require_account(&key.account)?;
+        actor.access_account(Permission::ReadKeys, &key.account)?;
         Ok(self.view(key))
     }
 
     pub async fn keys_for_account(&self, actor: &Actor, account: &str) -> AppResult<Vec<KeyView>> {
-        actor.require(Permission::ReadKeys)?;
-        actor.require_account(account)?;
+        actor.access_account(Permission::ReadKeys, account)?;
         self.account_exists(account).await?;
         let keys = self.store.keys_for_account(account).await?;
         Ok(keys.into_iter().map(|key| self.view(key)).collect())
@@ -573,8 +580,8 @@ pub(crate) fn key_details(key: &ApiKey) -> serde_json::Value {
     })
 }
 
-fn created_event(key: &ApiKey, step_up: StepUp) -> KeyEventBody {
-    KeyEventBody::Created {
+fn created_event(key: &ApiKey, step_up: StepUp) -> EventBody {
+    EventBody::ApiKeyCreated {
         key_id: key.key_id.clone(),
         scopes: key.scopes,
         ip_allowlist: key.ip_allowlist.clone(),

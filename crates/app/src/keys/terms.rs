@@ -2,6 +2,7 @@
 //! a caller asks for, checked once here for every way a key comes to be (issued, imported,
 //! changed), each failure with its stable error code.
 
+use crate::ErrorCode;
 use crate::error::{AppError, AppResult};
 use crate::random;
 use portcullis_core::allowlist::IpAllowList;
@@ -50,21 +51,21 @@ impl KeyTerms {
 }
 
 /// The stable code of each way a signed payload can be malformed.
-pub fn payload_error_code(error: &PayloadError) -> &'static str {
+pub fn payload_error_code(error: &PayloadError) -> ErrorCode {
     match error {
-        PayloadError::MissingTimestamp => "missing_timestamp",
-        PayloadError::MalformedTimestamp => "invalid_timestamp",
-        PayloadError::RecvWindowOutOfRange => "recv_window_out_of_range",
-        PayloadError::DuplicateParameter(_) => "duplicate_parameter",
+        PayloadError::MissingTimestamp => ErrorCode::MissingTimestamp,
+        PayloadError::MalformedTimestamp => ErrorCode::InvalidTimestamp,
+        PayloadError::RecvWindowOutOfRange => ErrorCode::RecvWindowOutOfRange,
+        PayloadError::DuplicateParameter(_) => ErrorCode::DuplicateParameter,
     }
 }
 
 pub(super) fn parse_scopes(names: &[String]) -> AppResult<ScopeSet> {
-    let scopes =
-        ScopeSet::parse(names).map_err(|e| AppError::invalid("unknown_scope", e.to_string()))?;
+    let scopes = ScopeSet::parse(names)
+        .map_err(|e| AppError::invalid(ErrorCode::UnknownScope, e.to_string()))?;
     if scopes.is_empty() {
         return Err(AppError::invalid(
-            "unknown_scope",
+            ErrorCode::UnknownScope,
             "a key needs at least one scope",
         ));
     }
@@ -72,14 +73,15 @@ pub(super) fn parse_scopes(names: &[String]) -> AppResult<ScopeSet> {
 }
 
 pub(super) fn parse_allowlist(entries: &[String]) -> AppResult<IpAllowList> {
-    IpAllowList::parse(entries).map_err(|e| AppError::invalid("invalid_cidr", e.to_string()))
+    IpAllowList::parse(entries)
+        .map_err(|e| AppError::invalid(ErrorCode::InvalidCidr, e.to_string()))
 }
 
 pub(super) fn validate_label(label: String) -> AppResult<String> {
     let label = label.trim().to_owned();
     if label.chars().count() > MAX_LABEL_CHARS || label.chars().any(char::is_control) {
         return Err(AppError::invalid(
-            "invalid_label",
+            ErrorCode::InvalidLabel,
             format!("a label is at most {MAX_LABEL_CHARS} printable characters"),
         ));
     }
@@ -92,7 +94,7 @@ pub(super) fn validate_expiry(
 ) -> AppResult<Option<UnixMillis>> {
     match expires_at {
         Some(at) if at <= now => Err(AppError::invalid(
-            "invalid_expiry",
+            ErrorCode::InvalidExpiry,
             "the expiry must be in the future",
         )),
         other => Ok(other),

@@ -12,6 +12,7 @@
 //! cannot leave the others of its group without an answer, or the log half-applied.
 
 use super::{Risk, decide_logged, log_entry};
+use crate::ErrorCode;
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
 use crate::ports::NewEvent;
@@ -53,13 +54,12 @@ impl Risk {
 
     /// Decides one event synchronously. An event already decided gets its stored decision.
     pub async fn decide(&self, actor: &Actor, line: &str) -> AppResult<Decision> {
-        actor.require(Permission::IngestEvents)?;
-        actor.require_operator()?;
-        let event =
-            parse_line(line).map_err(|reason| AppError::invalid("invalid_event", reason))?;
+        actor.require_operator(Permission::IngestEvents)?;
+        let event = parse_line(line)
+            .map_err(|reason| AppError::invalid(ErrorCode::InvalidEvent, reason))?;
         if !event.body.asks_for_decision() {
             return Err(AppError::invalid(
-                "no_decision",
+                ErrorCode::NoDecision,
                 format!(
                     "{} events are not decided (send them to POST /v1/events)",
                     event.body.type_name()

@@ -16,6 +16,7 @@
 //! Synchronous decisions are made in groups (see [`decide`]): concurrent requests share one
 //! append and one catch-up.
 
+use crate::ErrorCode;
 mod decide;
 
 use crate::access::Actor;
@@ -226,8 +227,7 @@ impl Risk {
 
     /// Stores every valid line, then decides what asks for a decision.
     pub async fn ingest(&self, actor: &Actor, text: &str) -> AppResult<IngestReport> {
-        actor.require(Permission::IngestEvents)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::IngestEvents)?;
         let batch = parse_lines(text);
         self.refused_lines
             .fetch_add(batch.errors.len() as u64, Ordering::Relaxed);
@@ -266,10 +266,9 @@ impl Risk {
     /// Validates `text` as a policy and, only if it is valid, puts it in force; the engine keeps
     /// its state. Returns the number of rules now in force.
     pub async fn replace_policy(&self, actor: &Actor, text: &str) -> AppResult<usize> {
-        actor.require(Permission::ManagePolicy)?;
-        actor.require_operator()?;
-        let policy =
-            Policy::parse(text).map_err(|e| AppError::invalid("invalid_policy", e.to_string()))?;
+        actor.require_operator(Permission::ManagePolicy)?;
+        let policy = Policy::parse(text)
+            .map_err(|e| AppError::invalid(ErrorCode::InvalidPolicy, e.to_string()))?;
         let rules = policy.rules.len();
         self.cursor.lock().await.engine.set_policy(policy);
         tracing::info!(rules, "risk policy replaced");
@@ -288,8 +287,7 @@ impl Risk {
 
     /// A stored decision with the features it saw.
     pub async fn decision(&self, actor: &Actor, event_id: &str) -> AppResult<StoredDecision> {
-        actor.require(Permission::ReadEvents)?;
-        actor.require_operator()?;
+        actor.require_operator(Permission::ReadEvents)?;
         self.store
             .decision(event_id)
             .await?

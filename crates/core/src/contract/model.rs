@@ -4,7 +4,7 @@ use crate::allowlist::IpAllowList;
 use crate::events::{AppliedBy, CancelledBy, Effective, EventContext, StepUp};
 use crate::scope::ScopeSet;
 use crate::time::UnixMillis;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Earliest and latest timestamps accepted at all (anything else is a broken clock or a
 /// unit mistake, such as seconds sent as milliseconds).
@@ -29,7 +29,7 @@ pub struct ContractEvent {
 }
 
 /// How a login was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LoginMethod {
     Password,
@@ -40,7 +40,7 @@ pub enum LoginMethod {
 }
 
 /// Where a reported contact came through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ContactChannel {
     Phone,
@@ -52,7 +52,7 @@ pub enum ContactChannel {
 }
 
 /// STIR/SHAKEN attestation of an inbound call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Attestation {
     A,
     B,
@@ -61,8 +61,12 @@ pub enum Attestation {
     None,
 }
 
-/// The type-specific part of an event.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// The type-specific part of an event: the one model of every event type, read by the parser
+/// and the engine and written by the key authority (`events::KeyEvent`), so what Portcullis
+/// emits and what it reads cannot drift apart. Serialising writes exactly the contract's
+/// fields (`effective` only when `pending`); deriving `Serialize` changes nothing in how a line
+/// is read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum EventBody {
     #[serde(rename = "login")]
@@ -73,7 +77,7 @@ pub enum EventBody {
         scopes: ScopeSet,
         ip_allowlist: IpAllowList,
         step_up: StepUp,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Effective::is_now")]
         effective: Effective,
     },
     #[serde(rename = "api_key.updated")]
@@ -82,7 +86,7 @@ pub enum EventBody {
         scopes: ScopeSet,
         ip_allowlist: IpAllowList,
         step_up: StepUp,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Effective::is_now")]
         effective: Effective,
     },
     #[serde(rename = "api_key.deleted")]
@@ -100,7 +104,7 @@ pub enum EventBody {
         asset: String,
         network: String,
         step_up: StepUp,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Effective::is_now")]
         effective: Effective,
     },
     #[serde(rename = "withdrawal.requested")]
@@ -111,7 +115,7 @@ pub enum EventBody {
         address: String,
         amount: String,
         amount_usd: f64,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         key_id: Option<String>,
     },
     #[serde(rename = "deposit")]

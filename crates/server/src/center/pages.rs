@@ -12,6 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use portcullis_app::AppError;
+use portcullis_app::ErrorCode;
 use portcullis_app::keys::KeyView;
 use portcullis_app::ports::PendingChange;
 use portcullis_core::guard::PendingStatus;
@@ -418,7 +419,10 @@ pub async fn lock(
     CustomerForm { customer, form }: CustomerForm<LockForm>,
 ) -> Response {
     let Ok(until) = UnixMillis::parse_rfc3339(&format!("{}T00:00:00Z", form.until)) else {
-        return refusal(&state, AppError::invalid("invalid_lock", "pick a date"));
+        return refusal(
+            &state,
+            AppError::invalid(ErrorCode::InvalidLock, "pick a date"),
+        );
     };
     settled(
         &state,

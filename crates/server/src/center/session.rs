@@ -11,6 +11,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use portcullis_app::Actor;
+use portcullis_app::ErrorCode;
 use portcullis_app::guard::csrf_token;
 use portcullis_core::events::EventContext;
 use serde::de::DeserializeOwned;
@@ -41,8 +42,7 @@ impl Customer {
             Ok(())
         } else {
             Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf_failed",
+                ErrorCode::CsrfFailed,
                 "the page is out of date or the request did not come from it; reload and try again",
             ))
         }
@@ -81,7 +81,10 @@ impl FromRequestParts<AppState> for Customer {
             .session(&token)
             .await
             .map_err(|_| signed_out())?;
-        let account = actor.account.clone().ok_or_else(signed_out)?;
+        let account = actor
+            .customer_account()
+            .map(str::to_owned)
+            .ok_or_else(signed_out)?;
         if changes_something {
             state
                 .limits
@@ -115,7 +118,7 @@ fn request_context(parts: &Parts, state: &AppState, session: EventContext) -> Ev
 fn signed_out(state: &AppState, api: bool) -> Response {
     let message = "sign in to the security center through your exchange's app or website";
     if api {
-        return ApiError::new(StatusCode::UNAUTHORIZED, "signed_out", message).into_response();
+        return ApiError::new(ErrorCode::SignedOut, message).into_response();
     }
     let page = crate::routes::cancel::Notice {
         exchange: &state.app.guard.settings().exchange_name,

@@ -8,6 +8,7 @@ use crate::extract::{ApiJson, Operator};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
+use portcullis_app::ErrorCode;
 use portcullis_app::audit::ChainReport;
 use portcullis_core::audit::SignedHead;
 
@@ -15,7 +16,7 @@ fn after_seq(page: &Page) -> Result<i64, ApiError> {
     page.after
         .as_deref()
         .map_or(Ok(0), str::parse)
-        .map_err(|_| ApiError::bad_request("invalid_query", "`after` must be a sequence number"))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidQuery, "`after` must be a sequence number"))
 }
 
 /// Audit entries in order.
@@ -72,7 +73,7 @@ pub async fn verify_since(
     ApiJson(body): ApiJson<serde_json::Value>,
 ) -> ApiResult<Json<ChainReportDto>> {
     let head = SignedHead::parse(&body.to_string())
-        .map_err(|e| ApiError::bad_request("bad_audit_head", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorCode::BadAuditHead, e.to_string()))?;
     let report = state.app.audit.verify(&actor, Some(&head)).await?;
     Ok(Json(report_dto(report)))
 }

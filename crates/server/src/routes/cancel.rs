@@ -3,15 +3,15 @@
 //! The token in the URL is the only credential, and it can only make the account safer. Both
 //! are rate-limited per client address; links that match no change are counted, not audited.
 
-use crate::error::ApiError;
+use crate::error::{ApiError, status_of};
 use crate::limits::PerIp;
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use portcullis_app::AppError;
 pub use portcullis_app::guard::describe;
+use portcullis_app::{AppError, ErrorCode};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A strict policy: no scripts at all, styles only from this origin, forms only back here.
@@ -84,13 +84,14 @@ pub struct LinkRefusals {
     /// The code of a token that matches nothing: counted in `forged`, never audited (it names
     /// no account and changes nothing, and an audit entry per forgery would let anyone flood
     /// the chain).
-    pub unknown: &'static str,
-    pub used: &'static str,
-    pub expired: Option<&'static str>,
+    pub unknown: ErrorCode,
+    pub used: ErrorCode,
+    pub expired: Option<ErrorCode>,
     pub advice: &'static str,
 }
 
-/// The page for a refused link: 409 used, 410 expired, 404 anything else the link's owner
+/// The page for a refused link, with the status of its code in the one table: 409 used, 410
+/// expired, 404 (the unknown link's) anything else the link's owner
 /// refused; every other error (storage) in the API's error shape.
 pub fn link_refused(
     state: &AppState,
@@ -106,14 +107,12 @@ pub fn link_refused(
         forged.fetch_add(1, Ordering::Relaxed);
     }
     let (status, heading) = match (&error, code) {
-        (_, Some(code)) if code == codes.used => {
-            (StatusCode::CONFLICT, "This link was already used")
-        }
+        (_, Some(code)) if code == codes.used => (status_of(code), "This link was already used"),
         (_, Some(code)) if Some(code) == codes.expired => {
-            (StatusCode::GONE, "This link has expired")
+            (status_of(code), "This link has expired")
         }
         (AppError::Invalid { .. } | AppError::NotFound(_), _) => {
-            (StatusCode::NOT_FOUND, "This link is not valid")
+            (status_of(codes.unknown), "This link is not valid")
         }
         _ => return ApiError::from(error).into_response(),
     };
@@ -131,8 +130,8 @@ pub fn link_refused(
 
 fn refused(state: &AppState, error: AppError) -> Response {
     let codes = LinkRefusals {
-        unknown: "invalid_cancel_link",
-        used: "cancel_link_used",
+        unknown: ErrorCode::InvalidCancelLink,
+        used: ErrorCode::CancelLinkUsed,
         expired: None,
         advice: "If you think a change is under way that you did not ask for, freeze your account.",
     };

@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use portcullis_app::AppError;
+use portcullis_app::ErrorCode;
 
 #[derive(Template)]
 #[template(path = "freeze.html")]
@@ -22,9 +23,9 @@ struct FreezePage<'a> {
 
 fn refused(state: &AppState, error: AppError) -> Response {
     let codes = LinkRefusals {
-        unknown: "invalid_freeze_link",
-        used: "freeze_link_used",
-        expired: Some("freeze_link_expired"),
+        unknown: ErrorCode::InvalidFreezeLink,
+        used: ErrorCode::FreezeLinkUsed,
+        expired: Some(ErrorCode::FreezeLinkExpired),
         advice: "To freeze your account, open the security center from the exchange's app, or contact us through the app.",
     };
     link_refused(state, error, &codes, &state.forged_freeze_links)

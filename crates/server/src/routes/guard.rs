@@ -14,6 +14,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use portcullis_app::ErrorCode;
 use portcullis_app::guard::NewAddress;
 
 /// Start enrolling an authenticator app (TOTP). The URI carries the secret: show it once.
@@ -265,7 +266,7 @@ pub async fn lock_settings(
     ApiJson(body): ApiJson<LockBody>,
 ) -> ApiResult<Json<ProtectionDto>> {
     let until = parse_time("until", Some(&body.until))?
-        .ok_or_else(|| ApiError::bad_request("invalid_timestamp", "`until` is required"))?;
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidTimestamp, "`until` is required"))?;
     let protection = state
         .app
         .guard

@@ -12,6 +12,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use portcullis_app::ErrorCode;
 use portcullis_app::guard::GuardedOutcome;
 use portcullis_app::keys::{ImportedKey, IssuedKey, KeyChange, KeyView, NewKey};
 use portcullis_core::key::{KeyAlgorithm, KeyStatus};
@@ -57,8 +58,8 @@ pub async fn create(
     let algorithm = match body.algorithm.as_deref() {
         None => KeyAlgorithm::HmacSha256,
         Some(name) => KeyAlgorithm::parse(name).ok_or_else(|| {
-            ApiError::bad_request(
-                "invalid_algorithm",
+            ApiError::new(
+                ErrorCode::InvalidAlgorithm,
                 "`algorithm` must be `hmac-sha256` or `ed25519`",
             )
         })?,
@@ -168,8 +169,8 @@ pub async fn update(
 ) -> ApiResult<Response> {
     let immutable = body.immutable_fields();
     if !immutable.is_empty() {
-        return Err(ApiError::bad_request(
-            "immutable_field",
+        return Err(ApiError::new(
+            ErrorCode::ImmutableField,
             format!(
                 "{} of a key never change{}; issue a new key instead",
                 immutable.join(", "),

@@ -1,5 +1,6 @@
 //! The API's routes, one module per resource. Handlers parse, call one use case, render.
 
+use portcullis_app::ErrorCode;
 pub mod accounts;
 pub mod audit;
 pub mod cancel;
@@ -24,8 +25,8 @@ pub(crate) fn parse_time(
 ) -> Result<Option<UnixMillis>, ApiError> {
     text.map(|t| {
         UnixMillis::parse_rfc3339(t).map_err(|_| {
-            ApiError::bad_request(
-                "invalid_timestamp",
+            ApiError::new(
+                ErrorCode::InvalidTimestamp,
                 format!("`{field}` must be an RFC 3339 timestamp like 2026-01-31T12:00:00Z"),
             )
         })

@@ -7,6 +7,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use portcullis_app::ErrorCode;
 use portcullis_core::operator::Role;
 
 /// Create an operator; the token is in this response only.
@@ -25,7 +26,7 @@ pub async fn create(
         .role
         .parse()
         .map_err(|e: portcullis_core::operator::RoleError| {
-            ApiError::bad_request("invalid_role", e.to_string())
+            ApiError::new(ErrorCode::InvalidRole, e.to_string())
         })?;
     let created = state.app.operators.create(&actor, &body.name, role).await?;
     let dto = NewOperatorDto {

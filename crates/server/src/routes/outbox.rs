@@ -7,6 +7,7 @@ use crate::extract::Operator;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Query, State};
+use portcullis_app::ErrorCode;
 use portcullis_app::ports::{OutboxFilter, OutboxStatus};
 
 /// Notifications, newest first, optionally for one account or in one state.
@@ -26,8 +27,8 @@ pub async fn list(
         .as_deref()
         .map(|text| {
             OutboxStatus::parse(text).ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_query",
+                ApiError::new(
+                    ErrorCode::InvalidQuery,
                     "`status` must be pending, delivered or dead",
                 )
             })

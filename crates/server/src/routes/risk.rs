@@ -8,11 +8,12 @@ use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use portcullis_app::ErrorCode;
 
 fn utf8(bytes: &[u8]) -> Result<&str, ApiError> {
     std::str::from_utf8(bytes).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_utf8",
+        ApiError::new(
+            ErrorCode::InvalidUtf8,
             format!("the body is not valid UTF-8 (byte {})", e.valid_up_to()),
         )
     })

@@ -7,8 +7,9 @@ use crate::metrics::{render_abuse_metrics, render_engine_metrics, render_verifie
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::response::IntoResponse;
+use portcullis_app::ErrorCode;
 use portcullis_core::operator::Permission;
 
 /// Liveness: the process answers.
@@ -26,11 +27,7 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<HealthDto>>
     let backend = state.app.store.backend_name().to_owned();
     state.app.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "readiness check failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
-            "the database does not answer",
-        )
+        ApiError::new(ErrorCode::NotReady, "the database does not answer")
     })?;
     Ok(Json(HealthDto {
         status: "ready".into(),

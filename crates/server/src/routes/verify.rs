@@ -8,6 +8,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use portcullis_app::ErrorCode;
 use portcullis_app::verifier::VerifyRequest;
 use portcullis_core::key::ApiKey;
 use portcullis_core::scope::Scope;
@@ -34,8 +35,8 @@ pub async fn verify(
 ) -> ApiResult<Response> {
     let body: VerifyBody<'_> = parse_json(&bytes)?;
     let ip: IpAddr = body.ip.parse().map_err(|_| {
-        ApiError::bad_request(
-            "invalid_ip",
+        ApiError::new(
+            ErrorCode::InvalidIp,
             format!("`{}` is not an IPv4 or IPv6 address", body.ip),
         )
     })?;
@@ -43,7 +44,7 @@ pub async fn verify(
         .scope
         .parse()
         .map_err(|e: portcullis_core::scope::ScopeError| {
-            ApiError::bad_request("unknown_scope", e.to_string())
+            ApiError::new(ErrorCode::UnknownScope, e.to_string())
         })?;
     let request = VerifyRequest {
         api_key: &body.api_key,
