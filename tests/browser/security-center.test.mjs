@@ -146,17 +146,31 @@ function totp(base32, atSeconds) {
   return String(value).padStart(6, "0");
 }
 
+/** Debian's Chromium, headless, with nothing that reaches out of the machine. */
+function launchBrowser() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+}
+
+/** Every script error, console error and failed response of `page`, as they happen. */
+function watchErrors(page) {
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
+  page.on("response", (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+  return errors;
+}
+
 async function shot(page, name) {
   if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
 async function story(databaseUrl) {
   const server = await startServer(databaseUrl);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  const browser = await launchBrowser();
   try {
     const { api } = server;
     assert.equal((await api("POST", "/v1/accounts", { id: "acc_b", email: "ada@example.com", anti_phishing_code: "Blue42" })).status, 201);
@@ -168,10 +182,7 @@ async function story(databaseUrl) {
 
     const context = await browser.newContext();
     const page = await context.newPage();
-    const errors = [];
-    page.on("pageerror", (e) => errors.push(e.message));
-    page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-    page.on("response", (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
+    const errors = watchErrors(page);
     const cdp = await context.newCDPSession(page);
     await cdp.send("WebAuthn.enable");
     await cdp.send("WebAuthn.addVirtualAuthenticator", {
@@ -306,6 +317,103 @@ async function story(databaseUrl) {
     server.stop();
   }
 }
+
+/** "Is this really the exchange?": the public page and the security center's, with the report
+ * button, as a worried customer uses them. */
+async function contactsStory(databaseUrl) {
+  const server = await startServer(databaseUrl);
+  const browser = await launchBrowser();
+  try {
+    const { api, base } = server;
+    for (const entry of [
+      { kind: "domain", value: "exchange.example", note: "our website" },
+      { kind: "phone", value: "+44 20 7946 0958", note: "24/7 support line" },
+    ]) {
+      assert.equal((await api("POST", "/v1/contacts/official", entry)).status, 201);
+    }
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const errors = watchErrors(page);
+
+    // The public page: no sign-in, no script.
+    const opened = await page.goto(`${base}/verify`);
+    assert.match(opened.headers()["content-security-policy"], /default-src 'none'/);
+    assert.doesNotMatch(opened.headers()["content-security-policy"], /script-src/);
+    await page.fill("#contact-value", "(+44) 020 7946 0958");
+    await page.click("#contact-check");
+    await page.waitForSelector("#contact-answer[data-verdict=official]");
+    const official = await page.textContent("#contact-answer");
+    assert.match(official, /we never call you from it/);
+    assert.match(official, /not that a message is genuine/);
+    await shot(page, "verify-official");
+
+    await page.fill("#contact-value", "https://exchange-support.com/login");
+    await page.click("#contact-check");
+    await page.waitForSelector("#contact-answer[data-verdict=lookalike]");
+    assert.match(await page.textContent("#contact-headline"), /NOT Example Exchange/);
+    assert.equal(await page.textContent("#contact-imitates"), "exchange.example");
+    await page.selectOption("#report-channel", "sms");
+    await page.fill("#report-claimed", "Example Exchange refunds");
+    await page.click("#contact-report");
+    await page.waitForSelector("#contact-reported");
+    await shot(page, "verify-reported");
+    // What a page shows is escaped, never markup.
+    const markup = "https://evil.example/\"><b id=injected>x</b>";
+    await page.fill("#contact-value", markup);
+    await page.click("#contact-check");
+    await page.waitForSelector("#contact-answer[data-verdict=not_official]");
+    assert.equal(await page.locator("#injected").count(), 0);
+    assert.equal(await page.inputValue("#contact-value"), markup);
+
+    // Signed in: the security center's page, and a report in the customer's own name.
+    assert.equal((await api("POST", "/v1/accounts", { id: "acc_v", email: "vera@example.com" })).status, 201);
+    const link = await api("POST", "/v1/accounts/acc_v/sign-in-links");
+    await page.goto(link.json.url);
+    await page.click("#continue");
+    await page.waitForURL(/\/security$/);
+    await page.click("#verify-contact");
+    await page.waitForURL(/\/security\/verify$/);
+    await page.fill("#contact-value", "+44 7700 900123");
+    await page.click("#contact-check");
+    await page.waitForSelector("#contact-answer[data-verdict=not_official]");
+    await page.selectOption("#report-channel", "phone");
+    await page.click("#contact-report");
+    await page.waitForSelector("#contact-reported");
+
+    const reports = (await api("GET", "/v1/contacts/reports")).json;
+    const linkReport = reports.find((r) => r.value === "exchange-support.com");
+    assert.equal(linkReport.public_reports, 1, JSON.stringify(reports));
+    assert.equal(linkReport.last_channel, "sms");
+    assert.equal(linkReport.last_claimed, "Example Exchange refunds");
+    const call = reports.find((r) => r.value === "+447700900123");
+    assert.equal(call.reports, 1, JSON.stringify(reports));
+    const events = (await api("GET", "/v1/events?limit=1000")).json.map((e) => e.event).filter((e) => e.type === "contact.reported");
+    assert.deepEqual(events.map((e) => e.account), ["~public", "acc_v"]);
+    assert.equal(events[1].from, "+44 7700 900123");
+    assert.deepEqual(errors, [], "no errors on the pages");
+
+    // A value that cannot be checked is said so, with a 400.
+    await page.fill("#contact-value", "xn--a.example");
+    const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === "POST"), page.click("#contact-check")]);
+    assert.equal(refused.status(), 400);
+    assert.match(await page.textContent("#contact-error"), /punycode/);
+    // A report posted from another site carries no page token: refused.
+    const forged = await fetch(`${base}/verify/report`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "csrf=x&value=%2B447700900123" });
+    assert.equal(forged.status, 403);
+    assert.equal((await api("GET", "/v1/audit/verify")).json.intact, true);
+  } finally {
+    await browser.close();
+    server.stop();
+  }
+}
+
+test("is this really the exchange? on embedded SQLite", async () => {
+  await contactsStory(undefined);
+});
+
+test("is this really the exchange? on PostgreSQL", { skip: !process.env.PORTCULLIS_TEST_POSTGRES_URL && "PORTCULLIS_TEST_POSTGRES_URL is not set" }, async () => {
+  await contactsStory(postgresDatabase());
+});
 
 test("security center on embedded SQLite", async () => {
   await story(undefined);

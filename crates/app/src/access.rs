@@ -39,13 +39,15 @@ pub struct Actor {
 
 /// What a customer may do on their own account: read it and its keys, and manage their keys,
 /// protections, step-ups, addresses and contact details (the guard's step-up and cool-downs
-/// still apply). Not: verify requests, import keys, mint sign-in links, read the audit trail or
-/// the event feed, review changes, or anything across accounts.
+/// still apply); and ask whether a contact is the exchange's, reporting it for their own
+/// account. Not: verify requests, import keys, mint sign-in links, read the audit trail or
+/// the event feed, review changes, read the official contacts or the reports, or anything
+/// across accounts.
 pub const fn customer_allows(permission: Permission) -> bool {
     use Permission::*;
     matches!(
         permission,
-        ReadAccounts | ReadKeys | ManageKeys | ManageAccounts
+        ReadAccounts | ReadKeys | ManageKeys | ManageAccounts | VerifyContacts
     )
 }
 
@@ -210,6 +212,7 @@ mod tests {
             Permission::ReadEvents,
             Permission::IngestEvents,
             Permission::SignInCustomers,
+            Permission::ReadContacts,
         ] {
             assert!(Role::Integration.allows(permission), "{permission:?}");
             assert!(!customer.allows(permission), "{permission:?}");
@@ -222,6 +225,9 @@ mod tests {
             customer.require_operator(Permission::ReadAccounts),
             Err(AppError::Forbidden)
         ));
+        // Asking whether a contact is the exchange's (the security center's verify page).
+        assert!(customer.allows(Permission::VerifyContacts));
+        assert!(!customer.allows(Permission::ManageContacts));
     }
 
     #[test]

@@ -84,6 +84,23 @@ error_codes! {
     InvalidEvent => "invalid_event", 400, "an event that does not fit the event contract";
     NoDecision => "no_decision", 400, "an event that asks for no decision";
     InvalidPolicy => "invalid_policy", 400, "a risk policy that does not load";
+    // A contact that cannot be verified, an official entry or a report that cannot be kept.
+    EmptyValue => "empty_value", 400, "a contact value that is empty";
+    ValueTooLong => "value_too_long", 400, "a contact value over 2048 bytes";
+    ControlCharacters => "control_characters", 400, "a contact value with control characters, or invisible bidirectional or zero-width marks";
+    InvalidPunycode => "invalid_punycode", 400, "a domain with an `xn--` label that does not decode";
+    InvalidDomain => "invalid_domain", 400, "not a valid domain name";
+    InvalidUrl => "invalid_url", 400, "not a valid link";
+    InvalidPhone => "invalid_phone", 400, "a phone number that cannot be read (no country code and no region, an unknown country code, too few or too many digits)";
+    InvalidHandle => "invalid_handle", 400, "not a valid handle";
+    InvalidContactKind => "invalid_contact_kind", 400, "an official contact's kind other than phone, email, domain or handle";
+    InvalidChannel => "invalid_channel", 400, "an official contact's channel that is not 1 to 32 lower-case letters, digits, `_` or `-`";
+    InvalidDirection => "invalid_direction", 400, "an official contact's direction other than inbound, outbound or both";
+    InvalidNote => "invalid_note", 400, "an official contact's note too long or with control characters";
+    InvalidReportChannel => "invalid_report_channel", 400, "a report's channel other than phone, sms, email, telegram, whatsapp or other";
+    InvalidClaimed => "invalid_claimed", 400, "who a reported contact claimed to be, too long or with control characters";
+    InvalidReport => "invalid_report", 400, "a report that does not fit the event contract";
+    InvalidEncoding => "invalid_encoding", 400, "a line of `portcullis contacts verify --file` that is not UTF-8 (in the CLI's output only)";
     // Not signed in: 401.
     Unauthenticated => "unauthenticated", 401, "missing or invalid operator token";
     SignedOut => "signed_out", 401, "no live security-center session";
@@ -152,7 +169,8 @@ mod tests {
     use std::collections::BTreeMap;
 
     /// Every code and status as the API answered before the codes became this table (read from
-    /// the string literals and the status table they replaced). Nothing here may change. The
+    /// the string literals and the status table they replaced), and every code shipped since
+    /// (the contact verification's). Nothing here may change. The
     /// single-use links' codes only ever reach a client as their HTML page's status (404 for a
     /// link that matches nothing, 409 used, 410 expired), so that is their status here.
     const SHIPPED: &[(&str, u16)] = &[
@@ -166,8 +184,10 @@ mod tests {
         ("change_not_due", 409),
         ("change_not_held", 409),
         ("conflict", 409),
+        ("control_characters", 400),
         ("csrf_failed", 403),
         ("duplicate_parameter", 400),
+        ("empty_value", 400),
         ("forbidden", 403),
         ("freeze_link_expired", 410),
         ("freeze_link_used", 409),
@@ -183,28 +203,41 @@ mod tests {
         ("invalid_body", 400),
         ("invalid_cancel_link", 404),
         ("invalid_challenge", 403),
+        ("invalid_channel", 400),
         ("invalid_cidr", 400),
+        ("invalid_claimed", 400),
+        ("invalid_contact_kind", 400),
         ("invalid_context", 400),
         ("invalid_credential", 400),
+        ("invalid_direction", 400),
+        ("invalid_domain", 400),
         ("invalid_email", 400),
+        ("invalid_encoding", 400),
         ("invalid_event", 400),
         ("invalid_expiry", 400),
         ("invalid_freeze_link", 404),
         ("invalid_grant", 403),
+        ("invalid_handle", 400),
         ("invalid_ip", 400),
         ("invalid_json", 400),
         ("invalid_label", 400),
         ("invalid_lock", 400),
         ("invalid_name", 400),
+        ("invalid_note", 400),
         ("invalid_overlap", 400),
+        ("invalid_phone", 400),
         ("invalid_policy", 400),
         ("invalid_public_key", 400),
+        ("invalid_punycode", 400),
         ("invalid_query", 400),
+        ("invalid_report", 400),
+        ("invalid_report_channel", 400),
         ("invalid_request", 400),
         ("invalid_role", 400),
         ("invalid_secret", 400),
         ("invalid_sign_in_link", 403),
         ("invalid_timestamp", 400),
+        ("invalid_url", 400),
         ("invalid_utf8", 400),
         ("key_not_live", 400),
         ("lock_cannot_shorten", 409),
@@ -235,6 +268,7 @@ mod tests {
         ("unauthenticated", 401),
         ("unknown_scope", 400),
         ("unsupported_media_type", 415),
+        ("value_too_long", 400),
         ("withdraw_needs_allowlist", 400),
     ];
 

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod audit;
 mod changes;
 pub mod clock;
+pub mod contacts;
 pub mod error;
 mod error_code;
 pub mod guard;
@@ -42,6 +43,7 @@ pub struct Portcullis {
     /// [`Portcullis::with_channels`] says otherwise.
     pub channels: notify::ChannelSettings,
     pub outbox: notify::Outbox,
+    pub contacts: contacts::Contacts,
 }
 
 impl Portcullis {
@@ -68,6 +70,13 @@ impl Portcullis {
         );
         keys.refresh_verifier(clock.as_ref()).await?;
         let risk = risk::Risk::start(store.clone(), risk_policy, checkpoints).await?;
+        let contacts = contacts::Contacts::start(
+            store.clone(),
+            clock.clone(),
+            risk.clone(),
+            contacts::ContactSettings::default(),
+        )
+        .await?;
         let guard = guard::Guard::new(
             store.clone(),
             clock.clone(),
@@ -83,11 +92,19 @@ impl Portcullis {
             operators: operators::Operators::new(store.clone(), clock.clone()),
             audit: audit::Audit::new(store.clone(), audit_keys, clock.clone()),
             outbox: notify::Outbox::new(store.clone()),
+            contacts,
             keys,
             store,
             clock,
             channels: notify::ChannelSettings::default(),
         })
+    }
+
+    /// Sets how contacts are verified and reports counted, and compiles the registry again
+    /// under them.
+    pub async fn with_contacts(mut self, settings: contacts::ContactSettings) -> AppResult<Self> {
+        self.contacts = self.contacts.with_settings(settings).await?;
+        Ok(self)
     }
 
     /// Sets the official channels the use cases announce on.

@@ -228,6 +228,32 @@ pub struct EngineCheckpoint {
     pub state: Vec<u8>,
 }
 
+/// An official contact of the exchange as stored (`portcullis_contacts::OfficialEntry` with who
+/// added it and when).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOfficialContact {
+    pub entry: portcullis_contacts::OfficialEntry,
+    pub created_at: UnixMillis,
+    pub created_by: String,
+}
+
+/// What a stretch of the event log adds to one reported contact's counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportTally {
+    /// The kind the contact was normalised as (`phone`, `email`, `domain`, `url`, `handle`), or
+    /// `unreadable` for a value that is not a contact the verifier can read (kept as written).
+    pub kind: String,
+    pub value: String,
+    pub reports: i64,
+    pub public_reports: i64,
+    pub confirmed_frauds: i64,
+    pub first_seen: UnixMillis,
+    pub last_seen: UnixMillis,
+    /// From the latest report: who the contact claimed to be, and where it came through.
+    pub last_claimed: String,
+    pub last_channel: String,
+}
+
 /// One row-level write inside a [`ChangeSet`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
@@ -340,6 +366,20 @@ pub enum Write {
     /// Replaces the engine's checkpoint of the same name, unless the stored one covers a later
     /// log position (a slow writer never moves a checkpoint back).
     SaveCheckpoint(EngineCheckpoint),
+    /// A new official contact; a conflict when its kind and value are already listed.
+    InsertOfficialContact(StoredOfficialContact),
+    /// Removes an official contact: not found when there is none with this id.
+    RemoveOfficialContact {
+        id: String,
+    },
+    /// Adds the tallies of the event log's entries after `from_seq` up to `to_seq` to the
+    /// report counts and moves the projector's position to `to_seq`: a conflict, and nothing
+    /// written, when the position is no longer `from_seq` (another process counted them).
+    ApplyContactReports {
+        from_seq: i64,
+        to_seq: i64,
+        tallies: Vec<ReportTally>,
+    },
 }
 
 /// Everything one change writes, committed atomically.
@@ -452,6 +492,28 @@ pub trait GuardStore: Send + Sync {
     async fn customer_session(&self, token_hash: &str) -> StoreResult<Option<CustomerSession>>;
 }
 
+/// The official-contact registry and the report counts.
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    /// Every official contact, oldest first.
+    async fn official_contacts(&self) -> StoreResult<Vec<StoredOfficialContact>>;
+    /// Reported contacts, most recently reported first, at most `limit`.
+    async fn contact_reports(&self, limit: u32) -> StoreResult<Vec<ReportTally>>;
+    /// Contacts named by a confirmed fraud, or reported from accounts at least `threshold`
+    /// times.
+    async fn scam_contacts(&self, threshold: i64) -> StoreResult<Vec<ReportTally>>;
+    /// The last event-log position the report counts include.
+    async fn contact_report_cursor(&self) -> StoreResult<i64>;
+    /// The `contact.reported` and `fraud.confirmed` entries after `after`, at most `limit`, in
+    /// order, and the position they reach: the last one's when `limit` were returned, else the
+    /// end of the log as it was read (so a pass over a log of other events moves on too).
+    async fn report_events_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<(Vec<StoredEvent>, i64)>;
+}
+
 /// The delivery side of the outbox (messages are queued with [`Write::EnqueueNotification`]).
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
@@ -487,6 +549,7 @@ pub trait Store:
     + DecisionStore
     + GuardStore
     + OutboxStore
+    + ContactStore
     + std::fmt::Debug
 {
     /// Applies every write, appends the audit drafts to the chain (in order, after the current

@@ -58,6 +58,11 @@ pub enum Command {
     },
     /// Verify one signed request, as a gateway would.
     Verify(VerifyArgs),
+    /// "Is this really the exchange?": official contacts, verification, reports.
+    Contacts {
+        #[command(subcommand)]
+        command: ContactsCommand,
+    },
     /// Decide every event of a JSON Lines file (the event contract) with a fresh engine, and
     /// write the decisions in input order.
     Replay(ReplayArgs),
@@ -302,4 +307,54 @@ pub struct VerifyArgs {
     pub ip: String,
     #[arg(long)]
     pub scope: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// The exchange's official contacts (changes need an admin token; every change is audited).
+    Official {
+        #[command(subcommand)]
+        command: OfficialCommand,
+    },
+    /// Is this phone number, e-mail address, domain, link or handle really the exchange's?
+    /// With --file, one value a line, answered as one JSON object a line on stdout in input
+    /// order (a bad line gets an error object; the rest are answered).
+    Verify {
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        value: Option<String>,
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The region (ISO 3166 alpha-2) of national phone numbers written without `+`.
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Reported contacts grouped with their counts, most recently reported first.
+    Reports {
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OfficialCommand {
+    Add {
+        /// domain, phone, email or handle.
+        #[arg(long)]
+        kind: String,
+        #[arg(long)]
+        value: String,
+        /// Where it is used: phone, email, web, telegram, x, whatsapp, ...
+        #[arg(long)]
+        channel: Option<String>,
+        /// inbound (customers reach us; we never contact anyone from it), outbound or both.
+        #[arg(long)]
+        direction: Option<String>,
+        /// What customers are told, e.g. "24/7 support line".
+        #[arg(long)]
+        note: Option<String>,
+    },
+    List,
+    Remove {
+        id: String,
+    },
 }

@@ -3,6 +3,7 @@
 //! with an operator token.
 
 mod args;
+mod contacts;
 mod lab;
 mod replay;
 mod requests;
@@ -132,6 +133,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     transport::local(&settings, &request).await?
                 }
             };
+            if let Command::Contacts {
+                command:
+                    args::ContactsCommand::Verify {
+                        file: Some(file),
+                        region,
+                        ..
+                    },
+            } = command
+            {
+                return contacts::verify_file(file, region.as_deref(), &response);
+            }
             transport::render(&request, &response)
         }
     }

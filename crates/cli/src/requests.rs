@@ -2,7 +2,8 @@
 //! whether it talks to a server or to the local store.
 
 use crate::args::{
-    AccountCommand, AccountFieldArgs, AuditCommand, Command, KeyCommand, OperatorCommand,
+    AccountCommand, AccountFieldArgs, AuditCommand, Command, ContactsCommand, KeyCommand,
+    OfficialCommand, OperatorCommand,
 };
 use anyhow::{Context as _, bail};
 use serde_json::{Map, Value, json};
@@ -39,6 +40,13 @@ impl ApiRequest {
             body: Some(body),
             fail_unless_intact: false,
             write_to: None,
+        }
+    }
+
+    fn delete(path: String) -> Self {
+        Self {
+            method: "DELETE",
+            ..Self::get(path)
         }
     }
 
@@ -118,6 +126,7 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
         },
         Command::Accounts { command } => account_request(command),
         Command::Keys { command } => key_request(command)?,
+        Command::Contacts { command } => contacts_request(command),
         Command::Audit { command } => match command {
             AuditCommand::Verify { since_head: None } => ApiRequest {
                 fail_unless_intact: true,
@@ -155,6 +164,41 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
             bail!("this command does not call the API")
         }
     })
+}
+
+fn contacts_request(command: &ContactsCommand) -> ApiRequest {
+    match command {
+        ContactsCommand::Official { command } => match command {
+            OfficialCommand::Add {
+                kind,
+                value,
+                channel,
+                direction,
+                note,
+            } => ApiRequest::post(
+                "/v1/contacts/official".into(),
+                json!({ "kind": kind, "value": value, "channel": channel,
+                        "direction": direction, "note": note }),
+            ),
+            OfficialCommand::List => ApiRequest::get("/v1/contacts/official".into()),
+            OfficialCommand::Remove { id } => {
+                ApiRequest::delete(format!("/v1/contacts/official/{}", enc(id)))
+            }
+        },
+        // `--file` verifies in-process against the registry (see `contacts.rs`); this is the
+        // request that fetches it, and the single value's request.
+        ContactsCommand::Verify { file: Some(_), .. } => {
+            ApiRequest::get("/v1/contacts/registry".into())
+        }
+        ContactsCommand::Verify { value, region, .. } => ApiRequest::post(
+            "/v1/contacts/verify".into(),
+            json!({ "value": value, "region": region }),
+        ),
+        ContactsCommand::Reports { limit } => ApiRequest::get(format!(
+            "/v1/contacts/reports{}",
+            query(&[("limit", limit.map(|l| l.to_string()))])
+        )),
+    }
 }
 
 fn account_request(command: &AccountCommand) -> ApiRequest {

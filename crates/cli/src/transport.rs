@@ -69,6 +69,10 @@ pub fn remote(
             .get(&url)
             .header("authorization", &authorization)
             .call(),
+        ("DELETE", _) => agent
+            .delete(&url)
+            .header("authorization", &authorization)
+            .call(),
         (method, body) => {
             let body = body.clone().unwrap_or(serde_json::Value::Null);
             let builder = match method {

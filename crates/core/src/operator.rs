@@ -39,6 +39,13 @@ pub enum Permission {
     ManagePolicy,
     /// Holding and releasing pending widenings (fraud review).
     ReviewChanges,
+    /// Adding and removing the exchange's official contacts.
+    ManageContacts,
+    /// Reading the official contacts and the reports of contacts that claimed to be the
+    /// exchange.
+    ReadContacts,
+    /// Asking whether a phone number, address, link or handle is the exchange's.
+    VerifyContacts,
     /// Minting a customer's single-use security-center sign-in link (after the exchange's own
     /// login).
     SignInCustomers,
@@ -64,7 +71,13 @@ impl Role {
             Role::Admin => true,
             Role::Analyst => matches!(
                 permission,
-                ReadAccounts | ReadKeys | ReadAudit | ReadEvents | ReviewChanges
+                ReadAccounts
+                    | ReadKeys
+                    | ReadAudit
+                    | ReadEvents
+                    | ReviewChanges
+                    | ReadContacts
+                    | VerifyContacts
             ),
             Role::Integration => matches!(
                 permission,
@@ -75,6 +88,8 @@ impl Role {
                     | ManageKeys
                     | ReadEvents
                     | IngestEvents
+                    | ReadContacts
+                    | VerifyContacts
                     | SignInCustomers
             ),
         }

@@ -9,6 +9,7 @@ pub mod center;
 pub mod client;
 pub mod config;
 mod config_errors;
+pub mod contacts_dto;
 pub mod dto;
 pub mod error;
 pub mod extract;
@@ -64,6 +65,8 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
         settings.guard.clone(),
         settings.risk_checkpoints,
     )
+    .await?
+    .with_contacts(settings.contacts.clone())
     .await?;
     Ok(app.with_channels(settings.notify.channels.clone()))
 }
@@ -100,8 +103,8 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 /// Every route of the API.
 pub fn router(state: AppState, settings: &Settings) -> Router {
     use routes::{
-        accounts, audit, cancel, freeze, guard, keys, operators, outbox, passkeys, risk, system,
-        verify,
+        accounts, audit, cancel, contacts, freeze, guard, keys, operators, outbox, passkeys, risk,
+        system, verify,
     };
     Router::new()
         .route("/healthz", get(system::healthz))
@@ -170,6 +173,14 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             delete(guard::remove_address),
         )
         .route("/v1/withdrawals/check", post(guard::check_withdrawal))
+        .route(
+            "/v1/contacts/official",
+            post(contacts::add).get(contacts::list),
+        )
+        .route("/v1/contacts/official/{id}", delete(contacts::remove))
+        .route("/v1/contacts/verify", post(contacts::verify))
+        .route("/v1/contacts/registry", get(contacts::registry))
+        .route("/v1/contacts/reports", get(contacts::reports))
         .route("/v1/accounts/{account}/passkeys", get(passkeys::list))
         .route(
             "/v1/accounts/{account}/sign-in-links",

@@ -29,6 +29,8 @@ use utoipa::{Modify, OpenApi};
         routes::guard::list_addresses, routes::guard::add_address, routes::guard::remove_address,
         routes::guard::check_withdrawal,
         routes::passkeys::list, routes::passkeys::sign_in_link,
+        routes::contacts::add, routes::contacts::list, routes::contacts::remove,
+        routes::contacts::verify, routes::contacts::registry, routes::contacts::reports,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::ContextBody, dto::StepUpBody)),
     modifiers(&OperatorToken),
@@ -45,6 +47,7 @@ use utoipa::{Modify, OpenApi};
         (name = "changes", description = "Widenings waiting out their cool-down"),
         (name = "protection", description = "Freeze and settings lock"),
         (name = "addresses", description = "Withdrawal-address allow-list"),
+        (name = "contacts", description = "Official contacts, verification and reports"),
     )
 )]
 struct ApiDoc;

@@ -1,7 +1,8 @@
 //! Background maintenance while serving: following key changes from other processes, writing
 //! key usage back, applying pending changes whose cool-down ended, the idle-key sweep, risk
-//! engine checkpoints, delivering queued notifications, forgetting idle rate-limit buckets and
-//! the metrics recorder's upkeep. Each failure is logged and retried on the next tick.
+//! engine checkpoints, counting contact reports, delivering queued notifications, forgetting
+//! idle rate-limit buckets and the metrics recorder's upkeep. Each failure is logged and retried
+//! on the next tick.
 
 use crate::config::Settings;
 use crate::limits::RateLimits;
@@ -70,6 +71,14 @@ pub(crate) fn spawn(
                     // The key authority's own events reach the risk engine through the log.
                     if let Err(error) = app.risk.catch_up().await {
                         tracing::warn!(%error, "risk engine catch-up failed");
+                    }
+                    // Reports and confirmed frauds logged since the last pass, and the
+                    // registry compiled again if another process changed it.
+                    if let Err(error) = app.contacts.project().await {
+                        tracing::warn!(%error, "counting contact reports failed");
+                    }
+                    if let Err(error) = app.contacts.refresh().await {
+                        tracing::warn!(%error, "refreshing the contact registry failed");
                     }
                     match app.guard.apply_due().await {
                         Ok(0) => {}

@@ -10,6 +10,7 @@ mod common;
 
 use common::guard::{account_with_key, enrol_totp, grant};
 use common::{Backend, TestServer};
+use portcullis_app::contacts::{NewOfficial, NewReport};
 use portcullis_app::{Actor, AppError};
 use serde_json::json;
 
@@ -89,6 +90,31 @@ async fn a_customer_reaches_no_other_account(backend: Backend) {
         );
     }
     forbidden("events", a.audit.events(&other, 0, 10).await);
+    // Contacts: a customer may verify, and report for their own account only; the registry
+    // and the reports are the exchange's.
+    let contacts = &a.contacts;
+    let theirs = NewReport {
+        account: Some(victim.into()),
+        value: "+447700900123".into(),
+        ..NewReport::default()
+    };
+    not_found("report", contacts.report(&other, &theirs).await);
+    let official = NewOfficial {
+        kind: "domain".into(),
+        value: "exchange-support.example".into(),
+        ..NewOfficial::default()
+    };
+    forbidden(
+        "add official",
+        contacts.add_official(&other, &official).await,
+    );
+    forbidden("official", contacts.list_official(&other).await);
+    forbidden(
+        "remove official",
+        contacts.remove_official(&other, "oc_1").await,
+    );
+    forbidden("reports", contacts.reports(&other, 10).await);
+    forbidden("registry", contacts.registry_inputs(&other).await);
 
     // Nothing changed, and the customer's own account is theirs.
     let mine = a.keys.keys_for_account(&other, "acc_other").await.unwrap();

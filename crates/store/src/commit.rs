@@ -368,6 +368,15 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
             .bind(c.state);
             execute(tx, "engine checkpoint", query).await?;
         }
+        Write::InsertOfficialContact(contact) => {
+            crate::contacts::insert_official(tx, contact).await?
+        }
+        Write::RemoveOfficialContact { id } => crate::contacts::remove_official(tx, id).await?,
+        Write::ApplyContactReports {
+            from_seq,
+            to_seq,
+            tallies,
+        } => crate::contacts::apply_reports(tx, from_seq, to_seq, tallies).await?,
         Write::ResealSecret {
             secret: s,
             expected_master_key_id,

@@ -9,6 +9,7 @@
 mod at_rest;
 mod codec;
 mod commit;
+mod contacts;
 mod files;
 mod guard;
 mod outbox;

@@ -283,20 +283,7 @@ impl EventLog for SqlStore {
             .bind(after)
             .bind(i64::from(limit));
         let rows = self.rows("events", query).await?;
-        rows.iter()
-            .map(|row| {
-                Ok(StoredEvent {
-                    seq: codec::i64_column(row, "seq")?,
-                    event: NewEvent {
-                        id: codec::text_column(row, "id")?,
-                        ts: UnixMillis(codec::i64_column(row, "ts")?),
-                        account: codec::maybe_text_column(row, "account")?,
-                        event_type: codec::text_column(row, "type")?,
-                        body: codec::text_column(row, "body")?,
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(stored_event).collect()
     }
 
     async fn append_new_events_then(
@@ -306,4 +293,18 @@ impl EventLog for SqlStore {
     ) -> StoreResult<Vec<Option<i64>>> {
         crate::commit::append_new_events(self, events, then).await
     }
+}
+
+/// An event log row (`seq, id, ts, account, type, body`).
+pub(crate) fn stored_event(row: &AnyRow) -> StoreResult<StoredEvent> {
+    Ok(StoredEvent {
+        seq: codec::i64_column(row, "seq")?,
+        event: NewEvent {
+            id: codec::text_column(row, "id")?,
+            ts: UnixMillis(codec::i64_column(row, "ts")?),
+            account: codec::maybe_text_column(row, "account")?,
+            event_type: codec::text_column(row, "type")?,
+            body: codec::text_column(row, "body")?,
+        },
+    })
 }

@@ -6,11 +6,15 @@
 //! its own login (`POST /v1/accounts/{account}/sign-in-links`); the session lives in an
 //! HttpOnly, SameSite=Strict cookie. Every state-changing request carries the session's
 //! anti-CSRF token. Pages allow scripts and styles from this origin only.
+//!
+//! `verify` is "Is this really the exchange?": in the center, and as a public page (`/verify`)
+//! that needs no sign-in.
 
 mod api;
 mod contact;
 mod pages;
 pub mod session;
+mod verify;
 
 use crate::state::AppState;
 use axum::Router;
@@ -35,6 +39,16 @@ pub fn routes() -> Router<AppState> {
         .route("/security/totp/confirm", post(pages::totp_confirm))
         .route("/security/keys/{key_id}/widen", get(pages::widen_page))
         .route("/security/contact", get(contact::page_for))
+        .route(
+            "/security/verify",
+            get(verify::center_page).post(verify::center_check),
+        )
+        .route("/security/verify/report", post(verify::center_report))
+        .route(
+            "/verify",
+            get(verify::public_page).post(verify::public_check),
+        )
+        .route("/verify/report", post(verify::public_report))
         .route("/security/api/contact", post(contact::change))
         .route(
             "/security/api/passkeys/register/start",

@@ -13,7 +13,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod contacts;
 mod guard;
+use contacts::contact_settings;
 use guard::guard_settings;
 
 /// Environment variables with the prefix that are not configuration keys.
@@ -88,6 +90,10 @@ pub struct Config {
     /// Comma-separated addresses or CIDR networks of the reverse proxies in front of the
     /// security center, whose `X-Forwarded-For` names the client; empty: believe no header.
     pub trusted_proxies: String,
+    /// Reports from accounts at which a contact is answered `known_scam`.
+    pub contact_report_threshold: u32,
+    /// The region (ISO 3166 alpha-2) national phone numbers are read in; empty: none.
+    pub contact_default_region: String,
 }
 
 impl Default for Config {
@@ -142,6 +148,8 @@ impl Default for Config {
             rate_limit_account_burst: crate::limits::DEFAULT_ACCOUNT_BURST,
             trusted_proxies: String::new(),
             risk_decision_timeout_ms: 5_000,
+            contact_report_threshold: 3,
+            contact_default_region: String::new(),
         }
     }
 }
@@ -181,6 +189,8 @@ pub struct Settings {
     pub rate_limits: crate::limits::RateLimitSettings,
     /// Reverse proxies whose `X-Forwarded-For` is believed (`client`).
     pub trusted_proxies: portcullis_core::allowlist::IpAllowList,
+    /// Contact verification: the report threshold and the region of national numbers.
+    pub contacts: portcullis_app::contacts::ContactSettings,
 }
 
 impl Config {
@@ -311,6 +321,8 @@ impl Config {
             PathBuf::from(self.keyring_file)
         };
         let day_ms = IdlePolicy::DAY_MS;
+        let contacts =
+            contact_settings(self.contact_report_threshold, &self.contact_default_region)?;
         Ok(Settings {
             listen,
             data_dir: self.data_dir,
@@ -349,6 +361,7 @@ impl Config {
             notify,
             rate_limits,
             trusted_proxies,
+            contacts,
         })
     }
 }

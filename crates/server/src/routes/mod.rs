@@ -4,6 +4,7 @@ use portcullis_app::ErrorCode;
 pub mod accounts;
 pub mod audit;
 pub mod cancel;
+pub mod contacts;
 pub mod freeze;
 pub mod guard;
 pub mod keys;
