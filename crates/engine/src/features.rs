@@ -72,10 +72,15 @@ pub struct Features {
     pub campaign_accounts: i64,
     /// The same for the numbers that called the customer or that they reported.
     pub caller_campaign_accounts: i64,
-    /// Hops from a confirmed fraud (or a `force` override) to the event's address, allow-listed
-    /// IPs, IP or device: 0 the entity itself, 2 an entity of an account linked to one; 99 none.
+    /// The event's address, allow-listed IPs, IP or device carry a confirmed-fraud mark (or a
+    /// `force` override).
+    pub network_marked: bool,
+    /// Hops from the confirmed entity to the nearest of them: 0 the entity itself, 1 an IP the
+    /// defrauded account allow-listed, 2 an entity of a linked account; 99 when not marked.
     pub network_hops: i64,
-    /// Hops from a confirmed fraud to the event's account (1: linked to a confirmed entity).
+    /// The event's account carries a confirmed-fraud mark.
+    pub account_marked: bool,
+    /// Hops from the confirmed entity to the account (1: it is linked to it); 99 when not.
     pub account_network_hops: i64,
     /// The path of the nearest mark, `kind:value > ...` from the confirmed entity (provenance).
     pub network_path: String,
@@ -126,7 +131,9 @@ pub const FEATURE_NAMES: &[&str] = &[
     "account_age_days",
     "campaign_accounts",
     "caller_campaign_accounts",
+    "network_marked",
     "network_hops",
+    "account_marked",
     "account_network_hops",
     "network_path",
 ];
@@ -157,7 +164,9 @@ impl VariableResolver for Features {
             "fraud_caller_contact" => self.fraud_caller_contact.into(),
             "campaign_accounts" => self.campaign_accounts.into(),
             "caller_campaign_accounts" => self.caller_campaign_accounts.into(),
+            "network_marked" => self.network_marked.into(),
             "network_hops" => self.network_hops.into(),
+            "account_marked" => self.account_marked.into(),
             "account_network_hops" => self.account_network_hops.into(),
             "network_path" => Value::String(self.network_path.clone().into()),
             "device_new" => self.device_new.into(),
@@ -293,7 +302,9 @@ impl Features {
                 .is_some_and(|ip| global.campaign.ip_marked_elsewhere(ip, account, ts)),
             campaign_accounts: network.campaign_accounts,
             caller_campaign_accounts: network.caller_campaign_accounts,
+            network_marked: network.network_hops < crate::entities::NO_MARK_HOPS,
             network_hops: network.network_hops,
+            account_marked: network.account_network_hops < crate::entities::NO_MARK_HOPS,
             account_network_hops: network.account_network_hops,
             network_path: network.network_path.clone(),
             ..Features::default()

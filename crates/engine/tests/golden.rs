@@ -18,7 +18,7 @@ use portcullis_engine::{Engine, Outcome, Policy};
 /// default policy stopped holding the shape of a drain without its context (docs/rules.md,
 /// "Shape and context"), and a key's own refusal stopped blocking an established address.
 /// And again for the entity graph's rules (confirmed-fraud neighbours, campaigns).
-const EXPECTED_DIGEST: u64 = 0x5d2f_9793_88ec_867e;
+const EXPECTED_DIGEST: u64 = 0x871c_fa91_caad_870d;
 const EXPECTED_DECISIONS: usize = 10_122;
 
 struct Rng(u64);

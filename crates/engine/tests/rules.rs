@@ -199,6 +199,29 @@ fn cases() -> Vec<(&'static str, Features)> {
             },
         ),
         (
+            "confirmed_fraud_entity",
+            Features {
+                network_marked: true,
+                network_hops: 0,
+                ..withdrawal()
+            },
+        ),
+        (
+            "linked_to_confirmed_fraud",
+            Features {
+                account_marked: true,
+                account_network_hops: 1,
+                ..widening()
+            },
+        ),
+        (
+            "campaign_link",
+            Features {
+                campaign_accounts: 3,
+                ..widening()
+            },
+        ),
+        (
             "unusual_amount",
             Features {
                 amount_usd: 5_000.0,
