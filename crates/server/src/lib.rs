@@ -100,6 +100,7 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 /// Every route of the API.
 pub fn router(state: AppState, settings: &Settings) -> Router {
     use routes::{
+        network,
         accounts, audit, cancel, freeze, guard, keys, operators, outbox, passkeys, risk, system,
         verify,
     };
@@ -139,6 +140,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/v1/decisions", post(risk::decide))
         .route("/v1/decisions/{event_id}", get(risk::show))
         .route("/v1/policy/reload", post(risk::reload_policy))
+        .route("/v1/alerts", get(network::list))
+        .route("/v1/alerts/{id}", get(network::show))
+        .route("/v1/alerts/{id}/confirm", post(network::confirm))
+        .route("/v1/graph/{kind}/{value}", get(network::graph))
         .route("/v1/secrets/rewrap", post(audit::rewrap))
         .route("/v1/accounts/{account}/totp", post(guard::start_totp))
         .route(

@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         routes::guard::list_addresses, routes::guard::add_address, routes::guard::remove_address,
         routes::guard::check_withdrawal,
         routes::passkeys::list, routes::passkeys::sign_in_link,
+        routes::network::list, routes::network::show, routes::network::confirm, routes::network::graph,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::ContextBody, dto::StepUpBody)),
     modifiers(&OperatorToken),
@@ -45,6 +46,7 @@ use utoipa::{Modify, OpenApi};
         (name = "changes", description = "Widenings waiting out their cool-down"),
         (name = "protection", description = "Freeze and settings lock"),
         (name = "addresses", description = "Withdrawal-address allow-list"),
+        (name = "network", description = "Entity graph: campaign alerts, confirmations, the graph around an entity"),
     )
 )]
 struct ApiDoc;

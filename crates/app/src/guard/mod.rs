@@ -11,6 +11,7 @@
 mod addresses;
 mod contact;
 mod key_paths;
+mod network;
 pub mod model;
 mod notices;
 mod passkeys;

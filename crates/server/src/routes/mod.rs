@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod freeze;
 pub mod guard;
 pub mod keys;
+pub mod network;
 pub mod operators;
 pub mod outbox;
 pub mod passkeys;
