@@ -452,7 +452,8 @@ pub trait DecisionStore: Send + Sync {
 #[async_trait]
 pub trait AlertStore: Send + Sync {
     /// Alerts updated before `before` (all when `None`), latest first.
-    async fn alerts(&self, before: Option<UnixMillis>, limit: u32) -> StoreResult<Vec<StoredAlert>>;
+    async fn alerts(&self, before: Option<UnixMillis>, limit: u32)
+    -> StoreResult<Vec<StoredAlert>>;
     async fn alert(&self, id: &str) -> StoreResult<Option<StoredAlert>>;
 }
 

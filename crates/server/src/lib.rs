@@ -100,9 +100,8 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 /// Every route of the API.
 pub fn router(state: AppState, settings: &Settings) -> Router {
     use routes::{
-        network,
-        accounts, audit, cancel, freeze, guard, keys, operators, outbox, passkeys, risk, system,
-        verify,
+        accounts, audit, cancel, freeze, guard, keys, network, operators, outbox, passkeys, risk,
+        system, verify,
     };
     Router::new()
         .route("/healthz", get(system::healthz))

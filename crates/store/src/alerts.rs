@@ -28,7 +28,11 @@ fn alert(row: &AnyRow) -> StoreResult<StoredAlert> {
 
 #[async_trait]
 impl AlertStore for SqlStore {
-    async fn alerts(&self, before: Option<UnixMillis>, limit: u32) -> StoreResult<Vec<StoredAlert>> {
+    async fn alerts(
+        &self,
+        before: Option<UnixMillis>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredAlert>> {
         let sql = format!(
             "SELECT {COLUMNS} FROM network_alerts WHERE updated_at < $1 \
              ORDER BY updated_at DESC, id DESC LIMIT $2"
@@ -36,7 +40,11 @@ impl AlertStore for SqlStore {
         let query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(before.map_or(i64::MAX, UnixMillis::as_millis))
             .bind(i64::from(limit));
-        self.rows("network_alerts", query).await?.iter().map(alert).collect()
+        self.rows("network_alerts", query)
+            .await?
+            .iter()
+            .map(alert)
+            .collect()
     }
 
     async fn alert(&self, id: &str) -> StoreResult<Option<StoredAlert>> {
@@ -69,7 +77,12 @@ pub(crate) async fn put(tx: &mut Tx<'_>, a: StoredAlert) -> StoreResult<()> {
 }
 
 /// Confirms an alert once.
-pub(crate) async fn confirm(tx: &mut Tx<'_>, id: String, by: String, at: UnixMillis) -> StoreResult<()> {
+pub(crate) async fn confirm(
+    tx: &mut Tx<'_>,
+    id: String,
+    by: String,
+    at: UnixMillis,
+) -> StoreResult<()> {
     let done = sqlx::query(
         "UPDATE network_alerts SET confirmed_by = $1, confirmed_at = $2 \
          WHERE id = $3 AND confirmed_at IS NULL",
@@ -81,7 +94,9 @@ pub(crate) async fn confirm(tx: &mut Tx<'_>, id: String, by: String, at: UnixMil
     .await
     .map_err(|e| db_error("network alert", e))?;
     if done.rows_affected() == 0 {
-        return Err(StoreError::Conflict(format!("alert {id} is unknown or already confirmed")));
+        return Err(StoreError::Conflict(format!(
+            "alert {id} is unknown or already confirmed"
+        )));
     }
     Ok(())
 }

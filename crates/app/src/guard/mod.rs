@@ -11,8 +11,8 @@
 mod addresses;
 mod contact;
 mod key_paths;
-mod network;
 pub mod model;
+mod network;
 mod notices;
 mod passkeys;
 mod pending;

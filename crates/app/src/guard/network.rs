@@ -46,7 +46,11 @@ impl Guard {
         note: &str,
     ) -> AppResult<StoredAlert> {
         actor.require_operator(Permission::ReviewChanges)?;
-        let alert = self.store.alert(id).await?.ok_or_else(|| unknown_alert(id))?;
+        let alert = self
+            .store
+            .alert(id)
+            .await?
+            .ok_or_else(|| unknown_alert(id))?;
         if alert.confirmed_at.is_some() {
             return Err(confirmed(id));
         }
@@ -108,7 +112,11 @@ impl Guard {
     async fn hold_propagation(&self, propagation: &Propagation) -> AppResult<usize> {
         let system = Actor::system();
         let mut held = 0;
-        for marked in propagation.marked.iter().filter(|m| m.kind == EntityKind::Account) {
+        for marked in propagation
+            .marked
+            .iter()
+            .filter(|m| m.kind == EntityKind::Account)
+        {
             let reason = format!(
                 "network: {} (confirmation {})",
                 marked.mark.path_text(),
@@ -147,6 +155,8 @@ fn unknown_alert(id: &str) -> AppError {
 }
 
 fn confirmed(id: &str) -> AppError {
-    AppError::invalid(ErrorCode::AlertConfirmed, format!("alert `{id}` is confirmed already"))
+    AppError::invalid(
+        ErrorCode::AlertConfirmed,
+        format!("alert `{id}` is confirmed already"),
+    )
 }
-

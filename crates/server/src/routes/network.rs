@@ -125,7 +125,11 @@ pub async fn confirm(
     Path(id): Path<String>,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> ApiResult<Json<AlertDto>> {
-    let alert = state.app.guard.confirm_alert(&actor, &id, &body.note).await?;
+    let alert = state
+        .app
+        .guard
+        .confirm_alert(&actor, &id, &body.note)
+        .await?;
     Ok(Json(alert.into()))
 }
 
