@@ -6,7 +6,6 @@
 //! in the two migration folders, which keep the same file names. The conformance suite in
 //! `tests/` runs every story against both.
 
-mod alerts;
 mod at_rest;
 mod codec;
 mod commit;
