@@ -8,46 +8,14 @@
 
 mod common;
 
+use common::channels::{outbox, start_with_channels as start};
 use common::guard::{HOUR, account_with_key, code_of, enrol_totp, grant};
 use common::{Backend, TestServer};
-use portcullis_app::ports::{Channel, OutboxFilter, OutboxMessage};
+use portcullis_app::ports::Channel;
 use serde_json::json;
 
 const OLD: &str = "ada@example.com";
 const NEW: &str = "attacker@example.net";
-
-/// A server with e-mail and a webhook configured (nothing listens: the messages stay queued,
-/// which is what these stories read).
-async fn start(backend: Backend) -> TestServer {
-    TestServer::start_with(backend, |config| {
-        config.exchange_name = "Exemplar".into();
-        config.smtp_url = portcullis_server::notify::Sensitive::new("smtp://127.0.0.1:9");
-        config.smtp_from = "security@exemplar.example".into();
-        config.webhook_url = "http://127.0.0.1:9/hook".into();
-        config.webhook_secret =
-            portcullis_server::notify::Sensitive::new("whsec_contact_0123456789");
-    })
-    .await
-}
-
-/// Every message queued for `account`, oldest first.
-async fn outbox(server: &TestServer, account: &str) -> Vec<OutboxMessage> {
-    let filter = OutboxFilter {
-        account: Some(account.to_owned()),
-        status: None,
-    };
-    let mut messages: Vec<OutboxMessage> = server
-        .app
-        .store
-        .list_outbox(&filter, 500)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|entry| entry.message)
-        .collect();
-    messages.sort_by_key(|m| m.created_at);
-    messages
-}
 
 /// The e-mails to `recipient` whose subject contains `about`.
 async fn mails(server: &TestServer, account: &str, recipient: &str, about: &str) -> Vec<String> {

@@ -8,23 +8,11 @@
 
 mod common;
 
+use common::channels::{outbox, start_with_channels as start};
 use common::guard::account_with_key;
 use common::{Backend, TestServer};
-use portcullis_app::ports::{Channel, OutboxFilter, OutboxMessage};
+use portcullis_app::ports::{Channel, OutboxMessage};
 use serde_json::Value;
-
-/// E-mail and a webhook configured; nothing listens, so the messages stay queued.
-async fn start(backend: Backend) -> TestServer {
-    TestServer::start_with(backend, |config| {
-        config.exchange_name = "Exemplar".into();
-        config.smtp_url = portcullis_server::notify::Sensitive::new("smtp://127.0.0.1:9");
-        config.smtp_from = "security@exemplar.example".into();
-        config.webhook_url = "http://127.0.0.1:9/hook".into();
-        config.webhook_secret =
-            portcullis_server::notify::Sensitive::new("whsec_alerts_0123456789");
-    })
-    .await
-}
 
 /// The withdrawal alerts queued for `account` (e-mails and webhooks).
 async fn alerts(server: &TestServer, account: &str) -> Vec<OutboxMessage> {
@@ -33,24 +21,6 @@ async fn alerts(server: &TestServer, account: &str) -> Vec<OutboxMessage> {
         .into_iter()
         .filter(|m| m.subject.starts_with("withdrawal.") || m.subject.contains("withdrawal"))
         .collect()
-}
-
-async fn outbox(server: &TestServer, account: &str) -> Vec<OutboxMessage> {
-    let filter = OutboxFilter {
-        account: Some(account.to_owned()),
-        status: None,
-    };
-    let mut messages: Vec<OutboxMessage> = server
-        .app
-        .store
-        .list_outbox(&filter, 500)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|entry| entry.message)
-        .collect();
-    messages.sort_by(|a, b| (a.created_at, &a.subject).cmp(&(b.created_at, &b.subject)));
-    messages
 }
 
 fn withdrawal(id: &str, account: &str, key: Option<&str>, ip: &str) -> String {
