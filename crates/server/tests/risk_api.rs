@@ -401,22 +401,7 @@ async fn a_restart_resumes_from_the_checkpoint_and_decides_like_a_full_replay(ba
     let mut decided = ingest_in_threes(&server, before_crash).await;
     assert_eq!(server.app.risk.checkpoints_written(), 2);
     // Appended to the log, not yet applied: the crash comes between the two steps.
-    let event = portcullis_core::contract::parse_line(only_logged).unwrap();
-    server
-        .app
-        .store
-        .commit(portcullis_app::ports::ChangeSet {
-            events: vec![portcullis_app::ports::NewEvent {
-                id: event.id.clone(),
-                ts: event.ts,
-                account: event.account.clone(),
-                event_type: event.body.type_name().to_owned(),
-                body: only_logged.clone(),
-            }],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    server.log_without_deciding(only_logged).await;
 
     let (dir, url, clock) = server.crash().await;
     let server = TestServer::start_on_with(dir, url, clock, configure).await;

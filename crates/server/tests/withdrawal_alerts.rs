@@ -122,22 +122,7 @@ async fn an_undecided_withdrawal_waits_for_its_decision(backend: Backend) {
     server.app.guard.announce_withdrawals().await.unwrap();
     // Logged but not yet decided: the alerts stop there rather than skip it.
     let line = withdrawal("u1", "acc_u", None, "198.51.100.23");
-    let event = portcullis_core::contract::parse_line(&line).unwrap();
-    server
-        .app
-        .store
-        .commit(portcullis_app::ports::ChangeSet {
-            events: vec![portcullis_app::ports::NewEvent {
-                id: event.id.clone(),
-                ts: event.ts,
-                account: event.account.clone(),
-                event_type: "withdrawal.requested".into(),
-                body: line.clone(),
-            }],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    server.log_without_deciding(&line).await;
     // (The server's background pass may decide it at any moment; either way it is announced
     // once, after its decision.)
     let pass = server.app.guard.announce_withdrawals().await.unwrap();

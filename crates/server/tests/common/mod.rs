@@ -209,6 +209,26 @@ impl TestServer {
             .collect()
     }
 
+    /// Appends a contract line to the event log without deciding it: the state between the
+    /// two steps of ingest (a crash, or a decision not made yet).
+    pub async fn log_without_deciding(&self, line: &str) {
+        let event = portcullis_core::contract::parse_line(line).unwrap();
+        self.app
+            .store
+            .commit(portcullis_app::ports::ChangeSet {
+                events: vec![portcullis_app::ports::NewEvent {
+                    id: event.id.clone(),
+                    ts: event.ts,
+                    account: event.account.clone(),
+                    event_type: event.body.type_name().to_owned(),
+                    body: line.to_owned(),
+                }],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+
     /// Runs one SQL statement on the server's database behind its back (tampering, or a part
     /// of storage failing).
     pub async fn execute_sql(&self, sql: &str) {
