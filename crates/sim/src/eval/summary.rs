@@ -105,25 +105,25 @@ impl Summary {
         }
     }
 
-    /// Records what `rule` adds, from the outcomes with it (`with`) and without it.
+    /// Records what `rule` adds: `with` are the outcomes this summary was made of, `without`
+    /// those of the same feed replayed without the rule.
     pub fn add_rule_share(&mut self, rule: &str, with: &[Judged], without: &[Judged]) {
         let fired = |label: Label| {
             with.iter()
                 .filter(|j| j.label.label == label && j.reasons.iter().any(|r| r == rule))
                 .count() as u64
         };
-        let legit_stopped = |set: &[Judged]| {
-            set.iter()
-                .filter(|j| j.label.label == Label::Legit && is_withdrawal(j) && stops(j.verdict))
-                .count() as i64
+        let legit_stopped = |legit: &LegitFigures| {
+            i64::try_from(legit.withdrawals_held + legit.withdrawals_blocked).unwrap_or(i64::MAX)
         };
+        let (scam_without, legit_without) = (scam_figures(without), legit_figures(without));
         self.rules.push(RuleShare {
             rule: rule.to_owned(),
             fired_scam: fired(Label::Scam),
             fired_legit: fired(Label::Legit),
-            adds_scam_usd_stopped: scam_figures(with).usd_stopped
-                - scam_figures(without).usd_stopped,
-            adds_legit_withdrawals_stopped: legit_stopped(with) - legit_stopped(without),
+            adds_scam_usd_stopped: self.scam.usd_stopped - scam_without.usd_stopped,
+            adds_legit_withdrawals_stopped: legit_stopped(&self.legit)
+                - legit_stopped(&legit_without),
         });
     }
 }
