@@ -45,10 +45,12 @@ pub enum NoticeKind {
     WithdrawalHeld,
     /// A withdrawal was refused.
     WithdrawalBlocked,
+    /// A key's time-boxed `withdraw`/`transfer` ended by itself.
+    FundWindowLapsed,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 20] = [
+    pub const ALL: [NoticeKind; 21] = [
         NoticeKind::WideningPending,
         NoticeKind::WideningApplied,
         NoticeKind::WideningCancelled,
@@ -69,6 +71,7 @@ impl NoticeKind {
         NoticeKind::WithdrawalRequested,
         NoticeKind::WithdrawalHeld,
         NoticeKind::WithdrawalBlocked,
+        NoticeKind::FundWindowLapsed,
     ];
 
     /// The webhook `type`: stable, dotted, lowercase.
@@ -94,6 +97,7 @@ impl NoticeKind {
             NoticeKind::WithdrawalRequested => "withdrawal.requested",
             NoticeKind::WithdrawalHeld => "withdrawal.held",
             NoticeKind::WithdrawalBlocked => "withdrawal.blocked",
+            NoticeKind::FundWindowLapsed => "key.fund_window_lapsed",
         }
     }
 
@@ -123,6 +127,7 @@ impl NoticeKind {
             NoticeKind::WithdrawalRequested => "A withdrawal was requested from your account",
             NoticeKind::WithdrawalHeld => "A withdrawal from your account is on hold",
             NoticeKind::WithdrawalBlocked => "A withdrawal from your account was refused",
+            NoticeKind::FundWindowLapsed => "A key's time-limited withdrawals ended, as you chose",
         }
     }
 }

@@ -10,6 +10,7 @@
 
 mod addresses;
 mod contact;
+mod fund_windows;
 mod key_paths;
 pub mod model;
 mod notices;
@@ -21,7 +22,7 @@ mod stepup;
 mod widening;
 mod withdrawal_alerts;
 
-pub use addresses::{NewAddress, WithdrawalCheck};
+pub use addresses::{NewAddress, WithdrawalCheck, WithdrawalRequest};
 pub use contact::AccountOutcome;
 pub use notices::describe;
 pub use passkeys::{PasskeyChallenge, relying_party};
@@ -83,6 +84,9 @@ pub struct Guard {
     webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// The official channels every change is announced on.
     channels: crate::notify::ChannelSettings,
+    /// One fund-window spend at a time in this process, so concurrent checks queue rather
+    /// than race for the key's version (other processes still meet the version check).
+    spending: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Guard {
@@ -111,6 +115,7 @@ impl Guard {
             settings,
             webauthn,
             channels: crate::notify::ChannelSettings::default(),
+            spending: Arc::default(),
         }
     }
 

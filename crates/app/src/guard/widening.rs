@@ -48,14 +48,6 @@ pub struct GuardedKey {
     pub pending: Option<PendingReceipt>,
 }
 
-fn terms(key: &ApiKey) -> KeyTerms {
-    KeyTerms {
-        scopes: key.scopes,
-        ip_allowlist: key.ip_allowlist.clone(),
-        expires_at: key.expires_at,
-    }
-}
-
 impl Guard {
     /// Changes a key: at once if it widens nothing, else through step-up and a cool-down.
     pub async fn change_key(
@@ -69,9 +61,10 @@ impl Guard {
         let now = self.clock.now();
         let (before, after) = self.keys.preview_update(key_id, &change, now).await?;
         let access = actor.access_account(Permission::ManageKeys, &before.account)?;
-        widening::check_terms(&terms(&after))
+        widening::check_terms(&KeyTerms::of(&after))
             .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
-        let widenings = widening::key_change_widenings(&terms(&before), &terms(&after));
+        let widenings =
+            widening::key_change_widenings(&KeyTerms::of(&before), &KeyTerms::of(&after));
         if widenings.is_empty() {
             return self
                 .keys
@@ -89,6 +82,7 @@ impl Guard {
                 .as_ref()
                 .map(|_| after.ip_allowlist.clone()),
             expires_at: change.expires_at.map(|_| after.expires_at),
+            fund_window: change.fund_window,
         };
         let request = WideningRequest {
             account: &before.account,
