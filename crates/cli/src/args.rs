@@ -207,6 +207,16 @@ pub enum AccountCommand {
         #[arg(long)]
         limit: Option<u32>,
     },
+    /// The daily security digest: show it, switch it on at an hour (`--hour-utc`), or off.
+    Digest {
+        id: String,
+        /// Send it every day at this hour (UTC, 0 to 23).
+        #[arg(long, conflicts_with = "off")]
+        hour_utc: Option<u8>,
+        /// Switch it off.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -53,10 +53,14 @@ impl ApiRequest {
     fn patch(path: String, body: Value) -> Self {
         Self {
             method: "PATCH",
-            path,
-            body: Some(body),
-            fail_unless_intact: false,
-            write_to: None,
+            ..Self::post(path, body)
+        }
+    }
+
+    fn put(path: String, body: Value) -> Self {
+        Self {
+            method: "PUT",
+            ..Self::post(path, body)
         }
     }
 }
@@ -222,6 +226,14 @@ fn account_request(command: &AccountCommand) -> ApiRequest {
             ApiRequest::patch(format!("/v1/accounts/{}", enc(id)), Value::Object(body))
         }
         AccountCommand::Show { id } => ApiRequest::get(format!("/v1/accounts/{}", enc(id))),
+        AccountCommand::Digest { id, hour_utc, off } => {
+            let path = format!("/v1/accounts/{}/digest", enc(id));
+            match (hour_utc, off) {
+                (_, true) => ApiRequest::delete(path),
+                (Some(hour), false) => ApiRequest::put(path, json!({ "hour_utc": hour })),
+                (None, false) => ApiRequest::get(path),
+            }
+        }
         AccountCommand::List { after, limit } => ApiRequest::get(format!(
             "/v1/accounts{}",
             query(&[

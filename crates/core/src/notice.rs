@@ -47,10 +47,14 @@ pub enum NoticeKind {
     WithdrawalBlocked,
     /// A key's time-boxed `withdraw`/`transfer` ended by itself.
     FundWindowLapsed,
+    /// The daily security digest the customer asked for.
+    DailyDigest,
+    /// The daily digest was switched on, moved or switched off.
+    DigestChanged,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 21] = [
+    pub const ALL: [NoticeKind; 23] = [
         NoticeKind::WideningPending,
         NoticeKind::WideningApplied,
         NoticeKind::WideningCancelled,
@@ -72,6 +76,8 @@ impl NoticeKind {
         NoticeKind::WithdrawalHeld,
         NoticeKind::WithdrawalBlocked,
         NoticeKind::FundWindowLapsed,
+        NoticeKind::DailyDigest,
+        NoticeKind::DigestChanged,
     ];
 
     /// The webhook `type`: stable, dotted, lowercase.
@@ -98,6 +104,8 @@ impl NoticeKind {
             NoticeKind::WithdrawalHeld => "withdrawal.held",
             NoticeKind::WithdrawalBlocked => "withdrawal.blocked",
             NoticeKind::FundWindowLapsed => "key.fund_window_lapsed",
+            NoticeKind::DailyDigest => "account.daily_digest",
+            NoticeKind::DigestChanged => "account.digest_changed",
         }
     }
 
@@ -128,6 +136,8 @@ impl NoticeKind {
             NoticeKind::WithdrawalHeld => "A withdrawal from your account is on hold",
             NoticeKind::WithdrawalBlocked => "A withdrawal from your account was refused",
             NoticeKind::FundWindowLapsed => "A key's time-limited withdrawals ended, as you chose",
+            NoticeKind::DailyDigest => "Your daily security digest",
+            NoticeKind::DigestChanged => "Your daily security digest settings changed",
         }
     }
 }

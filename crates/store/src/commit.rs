@@ -368,6 +368,13 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
             .bind(c.state);
             execute(tx, "engine checkpoint", query).await?;
         }
+        Write::PutDigest(subscription) => crate::digest::put(tx, subscription).await?,
+        Write::AdvanceDigest {
+            account,
+            sent_for,
+            next_at,
+        } => crate::digest::advance(tx, account, sent_for, next_at).await?,
+        Write::RemoveDigest { account } => crate::digest::remove(tx, account).await?,
         Write::InsertOfficialContact(contact) => {
             crate::contacts::insert_official(tx, contact).await?
         }

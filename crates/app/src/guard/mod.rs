@@ -10,6 +10,7 @@
 
 mod addresses;
 mod contact;
+mod digest;
 mod fund_windows;
 mod key_paths;
 pub mod model;

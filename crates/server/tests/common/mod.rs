@@ -290,6 +290,16 @@ impl Client {
         .await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            "PUT",
+            path,
+            Some(body.to_string().into_bytes()),
+            "application/json",
+        )
+        .await
+    }
+
     pub async fn delete(&self, path: &str) -> Reply {
         self.send("DELETE", path, None, "application/json").await
     }
@@ -332,6 +342,7 @@ impl Client {
                 (method, body) => {
                     let mut request = match method {
                         "PATCH" => agent.patch(&url),
+                        "PUT" => agent.put(&url),
                         _ => agent.post(&url),
                     };
                     if let Some(auth) = &auth {
