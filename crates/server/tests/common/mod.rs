@@ -256,6 +256,8 @@ pub struct Reply {
     pub text: String,
     /// The `Retry-After` header, when there is one.
     pub retry_after: Option<String>,
+    /// The `Content-Security-Policy` header of a page, when there is one.
+    pub csp: Option<String>,
 }
 
 /// A blocking HTTP client run off the async workers.
@@ -355,11 +357,13 @@ impl Client {
             };
             let mut response = result.unwrap();
             let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let header = |name: &str| {
+                (response.headers().get(name))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let retry_after = header("retry-after");
+            let csp = header("content-security-policy");
             let text = response.body_mut().read_to_string().unwrap_or_default();
             let body = serde_json::from_str(&text).unwrap_or(Value::Null);
             Reply {
@@ -367,6 +371,7 @@ impl Client {
                 body,
                 text,
                 retry_after,
+                csp,
             }
         })
         .await
