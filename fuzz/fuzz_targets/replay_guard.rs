@@ -31,7 +31,10 @@ fuzz_target!(|uses: Vec<Use>| {
         let accepted = guard.first_use(fingerprint, expires, now);
         match live.get(&signature) {
             Some(&until) if now <= until => {
-                assert!(!accepted, "signature {signature} replayed at {now}, live until {until}");
+                assert!(
+                    !accepted,
+                    "signature {signature} replayed at {now}, live until {until}"
+                );
             }
             _ => {
                 if accepted {
