@@ -439,6 +439,12 @@ pub trait KeyStore: Send + Sync {
     /// Stores the latest use of each key, ignoring uses older than what is stored. Usage is
     /// telemetry: it bumps neither the version nor the change number.
     async fn record_key_usage(&self, usage: &[KeyUsage]) -> StoreResult<()>;
+    /// A signal each time another process may have committed a key change (and after a lost
+    /// connection, when one may have been missed), where the backend can push one; `None`
+    /// where it cannot, and polling `keys_changed_since` is all there is.
+    async fn watch_key_changes(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<()>>> {
+        Ok(None)
+    }
 }
 
 #[async_trait]

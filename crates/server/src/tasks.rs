@@ -39,6 +39,7 @@ pub(crate) fn spawn(
         .clone()
         .map(|nats| tokio::spawn(crate::nats::consume(app.clone(), nats, stop.subscribe())));
     let delivery = spawn_delivery(&app, settings, stop.subscribe());
+    let key_push = spawn_key_push(&app, stop.subscribe());
     let refresh_every = settings.refresh_interval;
     let flush_every = settings.usage_flush_interval;
     let sweep_every = settings.idle_sweep_interval;
@@ -123,6 +124,7 @@ pub(crate) fn spawn(
         if let Some(nats) = nats {
             let _ = nats.await;
         }
+        let _ = key_push.await;
         if let Some(delivery) = delivery {
             let _ = delivery.await;
         }
@@ -183,6 +185,35 @@ fn spawn_delivery(
             }
         }
     }))
+}
+
+/// Refreshes the verifier the moment another process commits a key change, where the store can
+/// say so (PostgreSQL's notifications); the refresh tick stays as the backstop.
+fn spawn_key_push(app: &Portcullis, mut stopped: watch::Receiver<bool>) -> JoinHandle<()> {
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut signals = match app.store.watch_key_changes().await {
+            Ok(Some(signals)) => signals,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "key changes are not pushed; other processes' changes arrive with the refresh");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => return,
+                signal = signals.recv() => {
+                    if signal.is_none() {
+                        return;
+                    }
+                    if let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await {
+                        tracing::warn!(%error, "refreshing keys after a pushed change failed");
+                    }
+                }
+            }
+        }
+    })
 }
 
 fn interval(period: Duration) -> tokio::time::Interval {

@@ -46,6 +46,9 @@ async fn begin_in_turn(
 
 pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
     let (_turn, mut tx) = begin_in_turn(store).await?;
+    if store.backend() == Backend::Postgres && crate::key_push::touches_keys(&change.writes) {
+        crate::key_push::notify(&mut tx).await?;
+    }
     apply_all(&mut tx, store, change.writes).await?;
     append_audit(&mut tx, store.audit_keys(), change.audit).await?;
     for event in change.events {

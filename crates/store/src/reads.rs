@@ -203,6 +203,13 @@ impl KeyStore for SqlStore {
         }
         tx.commit().await.map_err(|e| db_error("record usage", e))
     }
+
+    async fn watch_key_changes(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<()>>> {
+        match self.listen_url() {
+            Some(url) => crate::key_push::listen(url).await.map(Some),
+            None => Ok(None),
+        }
+    }
 }
 
 #[async_trait]
