@@ -7,12 +7,25 @@ use crate::changes::Change;
 use crate::error::AppResult;
 use crate::notify::announce;
 use crate::ports::{PendingAction, PendingChange};
-use portcullis_core::guard::Widening;
+use portcullis_core::guard::{PendingStatus, Widening, hold};
 use portcullis_core::notice::{Notice, NoticeKind};
 use portcullis_core::time::UnixMillis;
 
-/// What the customer reads about a change, one line per effect.
+/// What a held change's announcement says comes next: who decides, that nobody will call to
+/// "release" it, and how to stop it now.
+pub const HELD_NEXT: &str = "The change stays on hold, with no date set, until the exchange's security team has reviewed it. Nobody from the exchange will ever call or message you to release it, or ask you for a code to do so: anyone who offers is a scammer. If you did not make this change of your own accord, cancel it in your security center, or freeze your account with the link below. If you have a question, contact the exchange only through its official website or app, never through a number or link someone gave you.";
+
+/// What the customer reads about a change, one line per effect (a key named by its id).
 pub fn describe(change: &PendingChange) -> Vec<String> {
+    describe_named(change, None)
+}
+
+/// What the customer reads about a change, a key named by `key_label` when it has one.
+pub fn describe_named(change: &PendingChange, key_label: Option<&str>) -> Vec<String> {
+    let key_name = |key_id: &str| match key_label {
+        Some(label) if !label.is_empty() => format!("key '{label}'"),
+        _ => format!("key {key_id}"),
+    };
     let mut lines: Vec<String> = change
         .widenings
         .iter()
@@ -30,9 +43,9 @@ pub fn describe(change: &PendingChange) -> Vec<String> {
             } else {
                 entries.join(", ")
             };
-            lines.push(format!("key {key_id}: usable from {reach}"));
+            lines.push(format!("{}: usable from {reach}", key_name(key_id)));
         }
-        PendingAction::KeyChange { key_id, .. } => lines.push(format!("key {key_id}")),
+        PendingAction::KeyChange { key_id, .. } => lines.push(key_name(key_id)),
         PendingAction::AddAddress {
             address,
             asset,
@@ -50,18 +63,23 @@ pub fn describe(change: &PendingChange) -> Vec<String> {
 
 /// A notice about a pending change.
 pub(crate) fn change_notice(kind: NoticeKind, change: &PendingChange, now: UnixMillis) -> Notice {
-    let open = change.status.is_open();
+    let mut details = vec![
+        ("Change".into(), change.id.clone()),
+        ("Confirmed with".into(), change.step_up.as_str().into()),
+    ];
+    if let PendingStatus::Held { reason, .. } = &change.status {
+        details.extend(hold::seen(reason).into_iter().map(|line| ("What we saw".into(), line.into())));
+        details.push(("What happens next".into(), HELD_NEXT.into()));
+    }
     Notice {
         kind,
         key: format!("{}:{}", change.id, kind.type_name()),
         account: change.account.clone(),
         occurred_at: now,
         summary: describe(change).join("; "),
-        details: vec![
-            ("Change".into(), change.id.clone()),
-            ("Confirmed with".into(), change.step_up.as_str().into()),
-        ],
-        takes_effect_at: open.then_some(change.applies_at),
+        details,
+        // A held change has no time to promise: it applies only if it is released.
+        takes_effect_at: matches!(change.status, PendingStatus::Pending).then_some(change.applies_at),
         cancel_url: None,
         freeze_url: None,
     }

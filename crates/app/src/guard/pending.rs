@@ -21,8 +21,7 @@ use portcullis_core::time::UnixMillis;
 
 /// Who the risk engine acts as in the audit trail.
 const RISK_ACTOR: &str = "risk-engine";
-/// The reason of a hold made because the engine could not decide.
-pub const ENGINE_UNAVAILABLE: &str = "engine_unavailable";
+use portcullis_core::guard::hold::ENGINE_UNAVAILABLE;
 /// How many due changes one pass applies.
 const APPLY_BATCH: u32 = 100;
 
@@ -440,8 +439,15 @@ impl Guard {
         };
         let commit = match kind {
             Some(kind) => {
-                self.announced(commit, &change_notice(kind, &next, now), now)
-                    .await?
+                let mut notice = change_notice(kind, &next, now);
+                // A hold's announcement carries the panic button: a held change is where a
+                // fake support caller offers to "release" it.
+                if kind == NoticeKind::WideningHeld {
+                    let (write, url) = self.new_freeze_link(&change.account, now)?;
+                    commit = commit.write(write);
+                    notice.freeze_url = Some(url);
+                }
+                self.announced(commit, &notice, now).await?
             }
             None => commit,
         };

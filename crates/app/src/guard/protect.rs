@@ -15,7 +15,8 @@ use crate::error::AppResult;
 use crate::ports::{PendingAction, PendingChange, Write};
 use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::widening::FUND_MOVING;
-use portcullis_core::guard::{PendingStatus, Protection, Widening};
+use portcullis_core::guard::stepup::Action;
+use portcullis_core::guard::{PendingStatus, Protection, StepUpMethod, Widening};
 use portcullis_core::key::KeyStatus;
 use portcullis_core::notice::NoticeKind;
 use portcullis_core::operator::Permission;
@@ -133,6 +134,14 @@ impl Guard {
         })
     }
 
+    /// The step-up lifting the freeze takes, or why it cannot be asked for (not frozen, locked,
+    /// no passkey). Writes nothing.
+    pub async fn check_unfreeze(&self, actor: &Actor, account: &str) -> AppResult<StepUpMethod> {
+        actor.access_account(Permission::ManageKeys, account)?;
+        let now = self.clock.now();
+        self.step_up_needed(account, Action::Unfreeze, now).await
+    }
+
     /// Asks to lift the freeze: a passkey step-up, then its own cool-down.
     pub async fn request_unfreeze(
         &self,
@@ -154,6 +163,14 @@ impl Guard {
         self.request_widening(&access, request, now).await
     }
 
+    /// Checks a settings lock until `until` without writing it, so that the customer confirms
+    /// only a date that would be taken.
+    pub async fn check_lock(&self, actor: &Actor, account: &str, until: UnixMillis) -> AppResult<()> {
+        actor.access_account(Permission::ManageKeys, account)?;
+        let guard = self.guard_of(account).await?;
+        locked(&guard.protection, until, self.clock.now()).map(|_| ())
+    }
+
     /// Locks every widening until `until`. Only ever extends: nobody, operators included, can
     /// bring the date forward.
     pub async fn lock_settings(
@@ -165,15 +182,7 @@ impl Guard {
         let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
-        let protection = guard
-            .protection
-            .with_lock(until, now)
-            .map_err(|e| match e {
-                portcullis_core::guard::ProtectionError::CannotShorten(_) => {
-                    refusal(ErrorCode::LockCannotShorten, e)
-                }
-                other => refusal(ErrorCode::InvalidLock, other),
-            })?;
+        let protection = locked(&guard.protection, until, now)?;
         let mut next = guard.clone();
         next.protection = protection.clone();
         let change = Change::new(&access, now)
@@ -184,8 +193,8 @@ impl Guard {
                 json!({ "until": until.to_rfc3339() }),
             );
         let summary = format!(
-            "Your settings are locked: no change can widen your account before {}",
-            until.to_rfc3339()
+            "Your settings are locked: no change can widen your account before {} (UTC)",
+            until.spelled_day()
         );
         let key = format!("lock:{}", until.as_millis());
         let notice = account_notice(NoticeKind::SettingsLocked, account, &key, &summary, now);
@@ -193,4 +202,14 @@ impl Guard {
         self.store.commit(change.into_set()).await?;
         Ok(protection)
     }
+}
+
+/// `protection` locked until `until`, or why it cannot be.
+fn locked(protection: &Protection, until: UnixMillis, now: UnixMillis) -> AppResult<Protection> {
+    protection.with_lock(until, now).map_err(|e| match e {
+        portcullis_core::guard::ProtectionError::CannotShorten(_) => {
+            refusal(ErrorCode::LockCannotShorten, e)
+        }
+        other => refusal(ErrorCode::InvalidLock, other),
+    })
 }

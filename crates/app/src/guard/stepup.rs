@@ -225,6 +225,27 @@ impl Guard {
         Ok((grant, issued))
     }
 
+    /// The step-up `action` on `account` takes now, or why it cannot be made at all (a freeze
+    /// or a lock, or nothing enrolled to confirm it with). Writes nothing.
+    pub(crate) async fn step_up_needed(
+        &self,
+        account: &str,
+        action: Action,
+        now: UnixMillis,
+    ) -> AppResult<StepUpMethod> {
+        let guard = self.guard_of(account).await?;
+        let allowed = match action {
+            Action::Unfreeze => guard.protection.allows_unfreeze(now),
+            _ => guard.protection.allows_widening(now),
+        };
+        allowed.map_err(|e| refusal(ErrorCode::AccountProtected, e))?;
+        let enrolled = self.enrolment_of(&guard).await?;
+        self.settings
+            .step_up
+            .method_for(action, enrolled)
+            .map_err(|e| refusal(ErrorCode::StepUpNotEnrolled, e))
+    }
+
     /// Checks that `token` is an unspent, unexpired grant of `account` good enough for
     /// `action`; returns the write that spends it (to commit with the change it authorises).
     pub(crate) async fn grant_for(

@@ -9,7 +9,7 @@ use super::{Guard, refusal, token_hash};
 use crate::ErrorCode;
 use crate::access::{AccountAccess, Actor};
 use crate::changes::Change;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::keys::{IssuedKey, KeyChange};
 use crate::ports::{PendingAction, PendingChange, Write};
 use crate::random;
@@ -57,6 +57,54 @@ fn terms(key: &ApiKey) -> KeyTerms {
 }
 
 impl Guard {
+    /// What a key change would need, writing nothing: `None` when it widens nothing (it applies
+    /// at once, with no step-up), else the step-up method it takes. Every refusal the change
+    /// itself would meet (bad terms, `withdraw` without an allow-list, a freeze or a lock,
+    /// nothing enrolled to confirm with) is met here first, so that the customer spends no code
+    /// on a change that would be refused.
+    pub async fn check_key_change(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        change: &KeyChange,
+    ) -> AppResult<Option<StepUpMethod>> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let (before, after) = self.keys.preview_update(key_id, change, now).await?;
+        actor.access_account(Permission::ManageKeys, &before.account)?;
+        widening::check_terms(&terms(&after))
+            .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
+        if widening::key_change_widenings(&terms(&before), &terms(&after)).is_empty() {
+            return Ok(None);
+        }
+        self.step_up_needed(&before.account, Action::Widen, now)
+            .await
+            .map(Some)
+    }
+
+    /// Takes the fund-moving scopes away from a key at once (the check-up's fix for a key that
+    /// can withdraw and never expires): a narrowing, so no step-up.
+    pub async fn remove_fund_moving(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        ctx: EventContext,
+    ) -> AppResult<ApiKey> {
+        let view = self.keys.key(actor, key_id).await?;
+        let scopes = view.key.scopes.iter().filter(|s| !widening::FUND_MOVING.contains(s));
+        let change = KeyChange {
+            scopes: Some(scopes.map(|s| s.as_str().to_owned()).collect()),
+            ctx,
+            ..KeyChange::default()
+        };
+        match self.change_key(actor, key_id, change, None).await? {
+            GuardedOutcome::Applied(key) => Ok(key),
+            GuardedOutcome::Pending(_) => Err(AppError::Internal(
+                "taking scopes away was treated as a widening".into(),
+            )),
+        }
+    }
+
     /// Changes a key: at once if it widens nothing, else through step-up and a cool-down.
     pub async fn change_key(
         &self,

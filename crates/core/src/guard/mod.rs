@@ -9,6 +9,7 @@
 
 pub mod checkup;
 pub mod cooldown;
+pub mod hold;
 pub mod protection;
 pub mod stepup;
 pub mod totp;
