@@ -75,7 +75,8 @@ export function recipientsOf(dir, text) {
   throw new Error("no such e-mail");
 }
 
-export async function startServer(databaseUrl) {
+/** The real binary on a free loopback port; `extraEnv` adds settings (e.g. shorter cool-downs). */
+export async function startServer(databaseUrl, extraEnv = {}) {
   const dir = mkdtempSync(join(tmpdir(), "portcullis-browser-"));
   const mail = join(dir, "mail");
   const sink = await startMailSink(mail);
@@ -90,6 +91,7 @@ export async function startServer(databaseUrl) {
     PORTCULLIS_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
     PORTCULLIS_SMTP_FROM: "Example Exchange Security <security@exchange.example>",
     PORTCULLIS_NOTIFY_INTERVAL_MS: "200",
+    ...extraEnv,
   };
   if (databaseUrl) env.PORTCULLIS_DATABASE_URL = databaseUrl;
   for (const name of Object.keys(env)) {
@@ -162,3 +164,20 @@ export async function shot(page, name) {
   if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }
 
+
+const AXE = new URL("./node_modules/axe-core/axe.min.js", import.meta.url).pathname;
+
+/** axe-core's serious and critical violations on `page` as it stands (WCAG 2.1 A and AA), as
+ * "rule: first offending element" lines. The page's context must bypass the CSP, which would
+ * rightly refuse the injected script. */
+export async function accessibilityProblems(page) {
+  await page.addScriptTag({ path: AXE });
+  const violations = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const result = await axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] } });
+    return result.violations.map((v) => ({ id: v.id, impact: v.impact, target: v.nodes.map((n) => n.target.join(" ")).slice(0, 3) }));
+  });
+  return violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id}: ${v.target.join(", ")}`);
+}
