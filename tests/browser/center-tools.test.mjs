@@ -7,7 +7,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { accessibilityProblems, launchBrowser, mailMatching, postgresDatabase, shot, startServer } from "./harness.mjs";
+import { accessibilityProblems, launchBrowser, mailMatching, postgresDatabase, shot, startServer, totp } from "./harness.mjs";
 
 const WIDTHS = [1280, 390];
 const DAY = 86_400_000;
@@ -118,11 +118,23 @@ async function tools(databaseUrl, width) {
     await page.waitForSelector("#history li.change[data-status=cancelled]");
     assert.equal(await page.locator("li.finding[data-finding=pending_widening]").count(), 0);
 
-    // The authenticator app's page (not confirmed here).
+    // An authenticator app enrolled, then removed: confirmed with the passkey, and it waits
+    // out a cool-down like a widening (it takes a protection away).
     await page.click("#add-totp");
     await page.waitForSelector("#totp-qr svg");
     await axe.check(page, "authenticator app");
-    await page.goto(`${base}/security`);
+    await page.fill("input[name=code]", totp(await page.textContent("#totp-secret"), Date.now() / 1000));
+    await page.click("#confirm-totp");
+    await page.waitForURL(/\/security$/);
+    await page.click("#remove-totp");
+    const removal = page.locator("#pending li.change[data-status=pending]", { hasText: "remove your authenticator app" });
+    await removal.waitFor();
+    const removalChange = (await api("GET", "/v1/accounts/acc_t/changes")).json[0];
+    assert.equal(removalChange.kind, "remove_totp", JSON.stringify(removalChange));
+    assert.equal(removalChange.step_up, "passkey");
+    assert.match(await page.textContent("#authenticators"), /Authenticator app \(TOTP\): enrolled/, "still there during the cool-down");
+    await removal.locator("button.cancel").click();
+    await page.waitForSelector(`#history #change-${removalChange.id}[data-status=cancelled]`);
 
     // The widen page and the contact page.
     await page.click(`#key-${viewer} a.change-key`);

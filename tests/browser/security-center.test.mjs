@@ -146,7 +146,7 @@ async function story(databaseUrl) {
     assert.equal(unfreeze.kind, "unfreeze");
     assert.equal(unfreeze.step_up, "passkey");
     assert.equal((await api("GET", "/v1/accounts/acc_b/protection")).json.frozen, true, "still frozen during the cool-down");
-    assert.match(await page.textContent("#activity"), /account frozen/, "the activity lists the freeze");
+    assert.match(await page.textContent("#activity"), /Account frozen/, "the activity lists the freeze, in plain words");
 
     // Removing a passkey takes a passkey step-up.
     await page.locator("button.remove-passkey").first().click();

@@ -174,6 +174,18 @@ async function guardedButton(button, statusId, checkPath, path) {
   }
 }
 
+async function removeTotp(form) {
+  const csrf = form.dataset.csrf;
+  try {
+    const grant = await confirmFor(form, csrf, "/security/api/totp/remove/check", {});
+    await call("/security/api/totp/remove", csrf, { step_up_grant: grant });
+    window.location.href = "/security#pending";
+    window.location.reload();
+  } catch (error) {
+    refused(document.getElementById("remove-totp-status"), error);
+  }
+}
+
 async function addAddress(form) {
   const status = document.getElementById("address-status");
   const csrf = form.dataset.csrf;
@@ -255,6 +267,8 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const contact = document.getElementById("contact-form");
   if (contact) contact.addEventListener("submit", (event) => { event.preventDefault(); changeContact(contact); });
+  const removal = document.getElementById("remove-totp-form");
+  if (removal) removal.addEventListener("submit", (event) => { event.preventDefault(); removeTotp(removal); });
   const address = document.getElementById("address-form");
   if (address) address.addEventListener("submit", (event) => { event.preventDefault(); addAddress(address); });
   localTimes();

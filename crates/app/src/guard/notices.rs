@@ -53,6 +53,7 @@ pub fn describe_named(change: &PendingChange, key_label: Option<&str>) -> Vec<St
             ..
         } => lines.push(format!("address {address} ({asset} on {network})")),
         PendingAction::Unfreeze => {}
+        PendingAction::RemoveTotp => lines.push("remove your authenticator app".into()),
         PendingAction::ContactChange {
             email,
             anti_phishing_code,

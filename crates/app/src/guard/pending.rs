@@ -257,6 +257,10 @@ impl Guard {
                     self.apply_unfreeze(&actor, &change, applied, guard, now)
                         .await
                 }
+                PendingAction::RemoveTotp => {
+                    self.apply_totp_removal(&actor, &change, applied, guard, now)
+                        .await
+                }
                 PendingAction::ContactChange { .. } => {
                     self.apply_contact_change(&actor, &change, applied, now)
                         .await
@@ -369,6 +373,23 @@ impl Guard {
         let write = put(next, guard.version);
         let commit = self
             .closing(access, change, status, write, "account.unfrozen", now)
+            .await?;
+        Ok(self.store.commit(commit.into_set()).await?)
+    }
+
+    async fn apply_totp_removal(
+        &self,
+        access: &AccountAccess<'_>,
+        change: &PendingChange,
+        status: PendingStatus,
+        guard: AccountGuard,
+        now: UnixMillis,
+    ) -> AppResult<()> {
+        let mut next = guard.clone();
+        next.totp = None;
+        let write = put(next, guard.version);
+        let commit = self
+            .closing(access, change, status, write, "totp.removed", now)
             .await?;
         Ok(self.store.commit(commit.into_set()).await?)
     }

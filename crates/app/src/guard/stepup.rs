@@ -111,6 +111,44 @@ impl Guard {
         checked.map(|_| ())
     }
 
+    /// The step-up removing the authenticator app takes, or why it cannot be asked for (none
+    /// enrolled, a freeze or a lock). Writes nothing.
+    pub async fn check_totp_removal(&self, actor: &Actor, account: &str) -> AppResult<StepUpMethod> {
+        actor.access_account(Permission::ManageKeys, account)?;
+        if !self.guard_of(account).await?.totp_confirmed() {
+            return Err(AppError::invalid(
+                ErrorCode::TotpNotEnrolled,
+                "this account has no confirmed authenticator app",
+            ));
+        }
+        let now = self.clock.now();
+        self.step_up_needed(account, Action::ManageAuthenticators, now)
+            .await
+    }
+
+    /// Asks to remove the authenticator app: a step-up, then a cool-down (the customer is told,
+    /// and can cancel), because it takes a protection away; a new app can be enrolled after.
+    pub async fn request_totp_removal(
+        &self,
+        actor: &Actor,
+        account: &str,
+        grant: Option<&str>,
+    ) -> AppResult<super::PendingReceipt> {
+        self.check_totp_removal(actor, account).await?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
+        let request = super::widening::WideningRequest {
+            account,
+            action: crate::ports::PendingAction::RemoveTotp,
+            widenings: vec![portcullis_core::guard::Widening::DisablesProtection],
+            grant,
+            event: None,
+            ctx: portcullis_core::events::EventContext::default(),
+            account_edit: None,
+        };
+        self.request_widening(&access, request, self.clock.now())
+            .await
+    }
+
     /// Checks a TOTP code and, when it is right and TOTP is what widening needs, issues a grant.
     /// Every failure is recorded (and counts toward the lockout) before it is reported.
     pub async fn step_up_totp(

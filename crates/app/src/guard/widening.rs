@@ -170,6 +170,7 @@ impl Guard {
         let actor = access.actor();
         let action_kind = match request.action {
             PendingAction::Unfreeze => Action::Unfreeze,
+            PendingAction::RemoveTotp => Action::ManageAuthenticators,
             _ => Action::Widen,
         };
         let guard = self.guard_of(request.account).await?;
@@ -243,7 +244,9 @@ impl Guard {
         let kind = match pending.action {
             PendingAction::AddAddress { .. } => NoticeKind::AddressAdded,
             PendingAction::Unfreeze => NoticeKind::AccountUnfrozen,
-            PendingAction::KeyChange { .. } => NoticeKind::WideningPending,
+            PendingAction::KeyChange { .. } | PendingAction::RemoveTotp => {
+                NoticeKind::WideningPending
+            }
             PendingAction::ContactChange { .. } => NoticeKind::ContactChangePending,
         };
         let mut notice = change_notice(kind, pending, now);

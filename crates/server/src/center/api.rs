@@ -208,6 +208,34 @@ pub async fn unfreeze(
     Ok(Json(receipt.change.into()))
 }
 
+/// `POST /security/api/totp/remove/check`: the step-up removing the authenticator app takes.
+pub async fn check_totp_removal(
+    State(state): State<AppState>,
+    ScriptCustomer(customer): ScriptCustomer,
+) -> ApiResult<Json<Value>> {
+    let method = state
+        .app
+        .guard
+        .check_totp_removal(&customer.actor, &customer.account)
+        .await?;
+    Ok(step_up_needed(Some(method)))
+}
+
+/// `POST /security/api/totp/remove`: removing the authenticator app waits out a cool-down.
+pub async fn remove_totp(
+    State(state): State<AppState>,
+    ScriptCustomer(customer): ScriptCustomer,
+    ApiJson(body): ApiJson<MaybeGrant>,
+) -> ApiResult<Json<PendingChangeDto>> {
+    let grant = body.step_up_grant.as_deref();
+    let receipt = state
+        .app
+        .guard
+        .request_totp_removal(&customer.actor, &customer.account, grant)
+        .await?;
+    Ok(Json(receipt.change.into()))
+}
+
 /// Removes a passkey (behind a step-up).
 pub async fn remove_passkey(
     State(state): State<AppState>,

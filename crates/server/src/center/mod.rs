@@ -81,6 +81,11 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/security/api/unfreeze", post(api::unfreeze))
         .route("/security/api/unfreeze/check", post(api::check_unfreeze))
+        .route("/security/api/totp/remove", post(api::remove_totp))
+        .route(
+            "/security/api/totp/remove/check",
+            post(api::check_totp_removal),
+        )
         .route(
             "/security/api/passkeys/{credential_id}/remove",
             post(api::remove_passkey),
