@@ -116,13 +116,19 @@ async function flows(databaseUrl, width) {
     await page.click("#confirm-totp");
     await page.waitForURL(/\/security$/);
 
-    // Validation comes before the step-up: `withdraw` with no allow-list is refused and the
-    // code typed is not spent (the same code then confirms the corrected change).
+    // Validation comes before the step-up: a network error, then `withdraw` with no allow-list,
+    // are refused and the code typed is not spent (the same code then confirms the corrected
+    // change).
     const code = totp(secret, now + 30);
     await page.click(`#key-${keyId} a.change-key`);
     await page.check("input[value=withdraw]");
     await page.fill("textarea[name=ip_allowlist]", "");
     await page.fill("input[name=code]", code);
+    // The network drops first: said so, and nothing is spent.
+    await context.setOffline(true);
+    await page.click("#confirm-widen");
+    await textMatching(page, "#widen-status", /could not reach the server/);
+    await context.setOffline(false);
     await page.click("#confirm-widen");
     await textMatching(page, "#widen-status", /allow-list/i);
     await page.fill("textarea[name=ip_allowlist]", "203.0.113.7");

@@ -108,6 +108,19 @@ pub(crate) fn account_notice(
 }
 
 impl Guard {
+    /// `change` with `notice` queued on every official channel, carrying a new single-use
+    /// freeze link: for every notice that tells the customer to freeze if it was not them.
+    pub(crate) async fn announced_with_freeze_link(
+        &self,
+        change: Change,
+        mut notice: Notice,
+        now: UnixMillis,
+    ) -> AppResult<Change> {
+        let (write, url) = self.new_freeze_link(&notice.account, now)?;
+        notice.freeze_url = Some(url);
+        self.announced(change.write(write), &notice, now).await
+    }
+
     /// `change` with `notice` queued on every official channel of the account.
     pub(crate) async fn announced(
         &self,

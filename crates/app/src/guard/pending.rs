@@ -459,16 +459,15 @@ impl Guard {
             _ => None,
         };
         let commit = match kind {
+            // A hold's announcement carries the panic button: a held change is where a fake
+            // support caller offers to "release" it.
+            Some(NoticeKind::WideningHeld) => {
+                let notice = change_notice(NoticeKind::WideningHeld, &next, now);
+                self.announced_with_freeze_link(commit, notice, now).await?
+            }
             Some(kind) => {
-                let mut notice = change_notice(kind, &next, now);
-                // A hold's announcement carries the panic button: a held change is where a
-                // fake support caller offers to "release" it.
-                if kind == NoticeKind::WideningHeld {
-                    let (write, url) = self.new_freeze_link(&change.account, now)?;
-                    commit = commit.write(write);
-                    notice.freeze_url = Some(url);
-                }
-                self.announced(commit, &notice, now).await?
+                self.announced(commit, &change_notice(kind, &next, now), now)
+                    .await?
             }
             None => commit,
         };

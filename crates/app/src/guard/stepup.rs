@@ -103,7 +103,7 @@ impl Guard {
         let change = if checked.is_ok() {
             let summary = "An authenticator app (TOTP) was enrolled on your account";
             let notice = account_notice(NoticeKind::TotpEnrolled, account, "totp", summary, now);
-            self.announced(change, &notice, now).await?
+            self.announced_with_freeze_link(change, notice, now).await?
         } else {
             change
         };
@@ -177,7 +177,7 @@ impl Guard {
             );
             let key = format!("lockout:{}", until.as_millis());
             let notice = account_notice(NoticeKind::StepUpLockedOut, account, &key, &summary, now);
-            change = self.announced(change, &notice, now).await?;
+            change = self.announced_with_freeze_link(change, notice, now).await?;
         }
         let issued = match &checked {
             Ok(_) => {
