@@ -145,9 +145,9 @@ impl Actor {
         match &self.kind {
             // Never the other account's id: a customer who posts another account's key id
             // learns nothing about whose it is.
-            ActorKind::Customer { account: own } if own != account => Err(AppError::NotFound(
-                "that key, change or address".into(),
-            )),
+            ActorKind::Customer { account: own } if own != account => {
+                Err(AppError::NotFound("that key, change or address".into()))
+            }
             _ => Ok(AccountAccess {
                 actor: self,
                 account: account.to_owned(),

@@ -78,7 +78,12 @@ mod tests {
 
     #[test]
     fn every_action_the_guard_audits_has_words_without_ids() {
-        for action in ["account.frozen", "step_up.passed", "widening.risk_stopped", "api_key.revoked"] {
+        for action in [
+            "account.frozen",
+            "step_up.passed",
+            "widening.risk_stopped",
+            "api_key.revoked",
+        ] {
             let words = activity_words(action);
             assert_ne!(words, "Other security event", "{action}");
             assert!(!words.contains('_') && !words.contains('.'), "{words}");

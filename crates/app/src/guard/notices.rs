@@ -69,7 +69,11 @@ pub(crate) fn change_notice(kind: NoticeKind, change: &PendingChange, now: UnixM
         ("Confirmed with".into(), change.step_up.as_str().into()),
     ];
     if let PendingStatus::Held { reason, .. } = &change.status {
-        details.extend(hold::seen(reason).into_iter().map(|line| ("What we saw".into(), line.into())));
+        details.extend(
+            hold::seen(reason)
+                .into_iter()
+                .map(|line| ("What we saw".into(), line.into())),
+        );
         details.push(("What happens next".into(), HELD_NEXT.into()));
     }
     Notice {
@@ -80,7 +84,8 @@ pub(crate) fn change_notice(kind: NoticeKind, change: &PendingChange, now: UnixM
         summary: describe(change).join("; "),
         details,
         // A held change has no time to promise: it applies only if it is released.
-        takes_effect_at: matches!(change.status, PendingStatus::Pending).then_some(change.applies_at),
+        takes_effect_at: matches!(change.status, PendingStatus::Pending)
+            .then_some(change.applies_at),
         cancel_url: None,
         freeze_url: None,
     }

@@ -14,8 +14,8 @@ use crate::changes::Change;
 use crate::error::AppResult;
 use crate::ports::{PendingAction, PendingChange, Write};
 use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
-use portcullis_core::guard::widening::FUND_MOVING;
 use portcullis_core::guard::stepup::Action;
+use portcullis_core::guard::widening::FUND_MOVING;
 use portcullis_core::guard::{PendingStatus, Protection, StepUpMethod, Widening};
 use portcullis_core::key::KeyStatus;
 use portcullis_core::notice::NoticeKind;
@@ -165,7 +165,12 @@ impl Guard {
 
     /// Checks a settings lock until `until` without writing it, so that the customer confirms
     /// only a date that would be taken.
-    pub async fn check_lock(&self, actor: &Actor, account: &str, until: UnixMillis) -> AppResult<()> {
+    pub async fn check_lock(
+        &self,
+        actor: &Actor,
+        account: &str,
+        until: UnixMillis,
+    ) -> AppResult<()> {
         actor.access_account(Permission::ManageKeys, account)?;
         let guard = self.guard_of(account).await?;
         locked(&guard.protection, until, self.clock.now()).map(|_| ())

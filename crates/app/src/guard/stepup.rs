@@ -113,7 +113,11 @@ impl Guard {
 
     /// The step-up removing the authenticator app takes, or why it cannot be asked for (none
     /// enrolled, a freeze or a lock). Writes nothing.
-    pub async fn check_totp_removal(&self, actor: &Actor, account: &str) -> AppResult<StepUpMethod> {
+    pub async fn check_totp_removal(
+        &self,
+        actor: &Actor,
+        account: &str,
+    ) -> AppResult<StepUpMethod> {
         actor.access_account(Permission::ManageKeys, account)?;
         if !self.guard_of(account).await?.totp_confirmed() {
             return Err(AppError::invalid(

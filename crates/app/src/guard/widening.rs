@@ -91,7 +91,11 @@ impl Guard {
         ctx: EventContext,
     ) -> AppResult<ApiKey> {
         let view = self.keys.key(actor, key_id).await?;
-        let scopes = view.key.scopes.iter().filter(|s| !widening::FUND_MOVING.contains(s));
+        let scopes = view
+            .key
+            .scopes
+            .iter()
+            .filter(|s| !widening::FUND_MOVING.contains(s));
         let change = KeyChange {
             scopes: Some(scopes.map(|s| s.as_str().to_owned()).collect()),
             ctx,

@@ -101,20 +101,44 @@ fn key_findings(key: &ApiKey, now: UnixMillis, findings: &mut Vec<Finding>) {
         });
     };
     if key.scopes.contains(Scope::Withdraw) && key.expires_at.is_none() {
-        found("withdraw_key", 15, format!("Key {name} can withdraw and never expires: remove `withdraw` unless a bot of yours really needs it."));
+        found(
+            "withdraw_key",
+            15,
+            format!(
+                "Key {name} can withdraw and never expires: remove `withdraw` unless a bot of yours really needs it."
+            ),
+        );
     }
     if key.ip_allowlist.is_unrestricted() {
-        found("unrestricted_key", 10, format!("Key {name} works from any IP address: restrict it to your servers."));
+        found(
+            "unrestricted_key",
+            10,
+            format!("Key {name} works from any IP address: restrict it to your servers."),
+        );
     }
     if now.millis_since(key.created_at) > OLD_KEY_DAYS * DAY_MS {
-        found("old_key", 5, format!("Key {name} is older than {OLD_KEY_DAYS} days: replace it with a new one."));
+        found(
+            "old_key",
+            5,
+            format!("Key {name} is older than {OLD_KEY_DAYS} days: replace it with a new one."),
+        );
     }
     match key.last_used_at {
         None if now.millis_since(key.created_at) > UNUSED_KEY_DAYS * DAY_MS => {
-            found("unused_key", 5, format!("Key {name} has never been used: revoke it if you do not need it."));
+            found(
+                "unused_key",
+                5,
+                format!("Key {name} has never been used: revoke it if you do not need it."),
+            );
         }
         Some(last) if now.millis_since(last) > STALE_KEY_DAYS * DAY_MS => {
-            found("stale_key", 5, format!("Key {name} has not been used for {STALE_KEY_DAYS} days: revoke it if you no longer need it."));
+            found(
+                "stale_key",
+                5,
+                format!(
+                    "Key {name} has not been used for {STALE_KEY_DAYS} days: revoke it if you no longer need it."
+                ),
+            );
         }
         _ => {}
     }
@@ -211,6 +235,10 @@ mod tests {
             .iter()
             .map(|f| f.id)
             .collect();
-        assert_eq!(ids, ["unused_key"], "an expiring withdraw key is fine; never used is not");
+        assert_eq!(
+            ids,
+            ["unused_key"],
+            "an expiring withdraw key is fine; never used is not"
+        );
     }
 }

@@ -61,7 +61,9 @@ pub fn seen(reason: &str) -> Vec<&'static str> {
     };
     let mut lines: Vec<&'static str> = Vec::new();
     if weak {
-        lines.push("The change looked risky enough to need a passkey, and it was confirmed without one.");
+        lines.push(
+            "The change looked risky enough to need a passkey, and it was confirmed without one.",
+        );
     }
     for line in rules.split(',').filter_map(|rule| plain(rule.trim())) {
         if !lines.contains(&line) {
@@ -80,7 +82,9 @@ mod tests {
 
     #[test]
     fn rule_ids_become_sentences_once_each() {
-        let lines = seen("call_during_escalation,new_device_escalation,address_flagged_elsewhere,blocked_address");
+        let lines = seen(
+            "call_during_escalation,new_device_escalation,address_flagged_elsewhere,blocked_address",
+        );
         assert_eq!(lines.len(), 3, "{lines:?}");
         assert!(lines[0].contains("phone call"));
         assert!(lines.iter().all(|l| !l.contains('_')));

@@ -140,7 +140,9 @@ fn change_row(change: &PendingChange, keys: &[KeyView]) -> ChangeRow {
         ),
     };
     let (seen, held_by_staff) = match &change.status {
-        PendingStatus::Held { by, reason } => (hold::seen(reason), actor_name(by) == "the exchange"),
+        PendingStatus::Held { by, reason } => {
+            (hold::seen(reason), actor_name(by) == "the exchange")
+        }
         _ => (Vec::new(), false),
     };
     ChangeRow {
@@ -260,4 +262,3 @@ pub async fn overview(
     };
     page_with(StatusCode::OK, &template, CENTER_CSP)
 }
-

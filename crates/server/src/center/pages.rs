@@ -5,9 +5,7 @@ use super::CENTER_CSP;
 use super::session::{CsrfField, Customer, CustomerForm, set_cookie};
 use crate::error::ApiError;
 use crate::limits::PerIp;
-use crate::routes::cancel::{
-    Back, LinkRefusals, Notice, link_refused, page, page_with,
-};
+use crate::routes::cancel::{Back, LinkRefusals, Notice, link_refused, page, page_with};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
