@@ -177,8 +177,8 @@ async function guardedButton(button, statusId, checkPath, path) {
 async function removeTotp(form) {
   const csrf = form.dataset.csrf;
   try {
-    const grant = await confirmFor(form, csrf, "/security/api/totp/remove/check", {});
-    await call("/security/api/totp/remove", csrf, { step_up_grant: grant });
+    const grant = await confirmFor(form, csrf, "/security/api/account/remove-totp/check", {});
+    await call("/security/api/account/remove-totp", csrf, { step_up_grant: grant });
     window.location.href = "/security#pending";
     window.location.reload();
   } catch (error) {
@@ -261,7 +261,7 @@ document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("widen-form");
   if (form) form.addEventListener("submit", (event) => { event.preventDefault(); widen(form); });
   const unfreeze = document.getElementById("unfreeze");
-  if (unfreeze) unfreeze.addEventListener("click", () => guardedButton(unfreeze, "unfreeze-status", "/security/api/unfreeze/check", "/security/api/unfreeze"));
+  if (unfreeze) unfreeze.addEventListener("click", () => guardedButton(unfreeze, "unfreeze-status", "/security/api/account/unfreeze/check", "/security/api/account/unfreeze"));
   for (const button of document.querySelectorAll("button.remove-passkey")) {
     button.addEventListener("click", () => guardedButton(button, "passkey-status", null, "/security/api/passkeys/" + button.dataset.id + "/remove"));
   }

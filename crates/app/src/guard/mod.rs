@@ -27,11 +27,11 @@ pub use addresses::{NewAddress, WithdrawalCheck};
 pub use contact::AccountOutcome;
 pub use notices::{describe, describe_named};
 pub use passkeys::{PasskeyChallenge, relying_party};
-pub use protect::FreezeReport;
+pub use protect::{AccountWidening, FreezeReport};
 pub use sessions::{IssuedLink, OpenedSession, csrf_token};
 pub(crate) use stepup::totp_resealed;
 pub use stepup::{IssuedGrant, TotpEnrolmentStart};
-pub use widening::{GuardedKey, GuardedOutcome, PendingReceipt};
+pub use widening::{GuardedKey, GuardedOutcome, KeyNarrowing, PendingReceipt};
 pub use withdrawal_alerts::{ALERTS_POSITION, AlertsPass};
 
 use crate::error::{AppError, AppResult};

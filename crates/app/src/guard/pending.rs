@@ -253,12 +253,8 @@ impl Guard {
                 PendingAction::AddAddress { .. } => {
                     self.apply_address(&actor, &change, applied, now).await
                 }
-                PendingAction::Unfreeze => {
-                    self.apply_unfreeze(&actor, &change, applied, guard, now)
-                        .await
-                }
-                PendingAction::RemoveTotp => {
-                    self.apply_totp_removal(&actor, &change, applied, guard, now)
+                PendingAction::Unfreeze | PendingAction::RemoveTotp => {
+                    self.apply_guard_edit(&actor, &change, applied, guard, now)
                         .await
                 }
                 PendingAction::ContactChange { .. } => {
@@ -360,7 +356,9 @@ impl Guard {
         Ok(self.store.commit(commit.into_set()).await?)
     }
 
-    async fn apply_unfreeze(
+    /// Applies a change to the account's guard document (lifting the freeze, removing the
+    /// authenticator app), audited as `action`.
+    async fn apply_guard_edit(
         &self,
         access: &AccountAccess<'_>,
         change: &PendingChange,
@@ -369,27 +367,19 @@ impl Guard {
         now: UnixMillis,
     ) -> AppResult<()> {
         let mut next = guard.clone();
-        next.protection = guard.protection.unfrozen();
+        let action = match change.action {
+            PendingAction::RemoveTotp => {
+                next.totp = None;
+                "totp.removed"
+            }
+            _ => {
+                next.protection = guard.protection.unfrozen();
+                "account.unfrozen"
+            }
+        };
         let write = put(next, guard.version);
         let commit = self
-            .closing(access, change, status, write, "account.unfrozen", now)
-            .await?;
-        Ok(self.store.commit(commit.into_set()).await?)
-    }
-
-    async fn apply_totp_removal(
-        &self,
-        access: &AccountAccess<'_>,
-        change: &PendingChange,
-        status: PendingStatus,
-        guard: AccountGuard,
-        now: UnixMillis,
-    ) -> AppResult<()> {
-        let mut next = guard.clone();
-        next.totp = None;
-        let write = put(next, guard.version);
-        let commit = self
-            .closing(access, change, status, write, "totp.removed", now)
+            .closing(access, change, status, write, action, now)
             .await?;
         Ok(self.store.commit(commit.into_set()).await?)
     }

@@ -34,6 +34,26 @@ pub struct FreezeReport {
     pub changes_cancelled: Vec<String>,
 }
 
+/// A widening of the account itself that the security center asks for with one button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountWidening {
+    /// Lifting the freeze.
+    Unfreeze,
+    /// Removing the authenticator app.
+    RemoveTotp,
+}
+
+impl AccountWidening {
+    /// From the security center's path segment: `unfreeze` or `remove-totp`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "unfreeze" => Some(Self::Unfreeze),
+            "remove-totp" => Some(Self::RemoveTotp),
+            _ => None,
+        }
+    }
+}
+
 impl Guard {
     pub async fn protection(&self, actor: &Actor, account: &str) -> AppResult<Protection> {
         let access = actor.access_account(Permission::ReadKeys, account)?;
@@ -134,12 +154,36 @@ impl Guard {
         })
     }
 
-    /// The step-up lifting the freeze takes, or why it cannot be asked for (not frozen, locked,
-    /// no passkey). Writes nothing.
-    pub async fn check_unfreeze(&self, actor: &Actor, account: &str) -> AppResult<StepUpMethod> {
-        actor.access_account(Permission::ManageKeys, account)?;
-        let now = self.clock.now();
-        self.step_up_needed(account, Action::Unfreeze, now).await
+    /// The step-up `what` takes, or why it cannot be asked for (lifting a freeze that is not
+    /// there, removing an app that is not enrolled, a lock, no passkey). Writes nothing.
+    pub async fn check_account_widening(
+        &self,
+        actor: &Actor,
+        account: &str,
+        what: AccountWidening,
+    ) -> AppResult<StepUpMethod> {
+        match what {
+            AccountWidening::Unfreeze => {
+                actor.access_account(Permission::ManageKeys, account)?;
+                let now = self.clock.now();
+                self.step_up_needed(account, Action::Unfreeze, now).await
+            }
+            AccountWidening::RemoveTotp => self.check_totp_removal(actor, account).await,
+        }
+    }
+
+    /// Asks for `what`: a step-up, then a cool-down.
+    pub async fn request_account_widening(
+        &self,
+        actor: &Actor,
+        account: &str,
+        what: AccountWidening,
+        grant: Option<&str>,
+    ) -> AppResult<PendingReceipt> {
+        match what {
+            AccountWidening::Unfreeze => self.request_unfreeze(actor, account, grant).await,
+            AccountWidening::RemoveTotp => self.request_totp_removal(actor, account, grant).await,
+        }
     }
 
     /// Asks to lift the freeze: a passkey step-up, then its own cool-down.

@@ -25,6 +25,27 @@ use portcullis_core::secret::Secret;
 use portcullis_core::time::UnixMillis;
 use serde_json::json;
 
+/// A narrowing of one key that the security center offers as a button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyNarrowing {
+    /// Revoke the key.
+    Revoke,
+    /// Take `withdraw` and `transfer` away (the check-up's fix for a key that can withdraw
+    /// and never expires).
+    RemoveFundMoving,
+}
+
+impl KeyNarrowing {
+    /// From the security center's path segment: `revoke` or `remove-withdraw`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "revoke" => Some(Self::Revoke),
+            "remove-withdraw" => Some(Self::RemoveFundMoving),
+            _ => None,
+        }
+    }
+}
+
 /// What a guarded request came to.
 #[derive(Debug)]
 pub enum GuardedOutcome {
@@ -80,6 +101,20 @@ impl Guard {
         self.step_up_needed(&before.account, Action::Widen, now)
             .await
             .map(Some)
+    }
+
+    /// One of the security center's narrowing buttons on a key: applied at once, no step-up.
+    pub async fn narrow_key(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        what: KeyNarrowing,
+        ctx: EventContext,
+    ) -> AppResult<ApiKey> {
+        match what {
+            KeyNarrowing::Revoke => self.revoke_key(actor, key_id, ctx).await,
+            KeyNarrowing::RemoveFundMoving => self.remove_fund_moving(actor, key_id, ctx).await,
+        }
     }
 
     /// Takes the fund-moving scopes away from a key at once (the check-up's fix for a key that

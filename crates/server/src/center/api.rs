@@ -2,13 +2,13 @@
 //! change they authorise. Each call carries the session cookie and the anti-CSRF header.
 
 use super::session::{Customer, ScriptCustomer};
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::guard_dto::{GrantDto, PendingChangeDto, TotpCodeBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
-use portcullis_app::guard::{GuardedOutcome, NewAddress, PasskeyChallenge};
+use portcullis_app::guard::{AccountWidening, GuardedOutcome, NewAddress, PasskeyChallenge};
 use portcullis_app::keys::KeyChange;
 use portcullis_core::guard::StepUpMethod;
 use serde::Deserialize;
@@ -180,58 +180,40 @@ pub async fn change_key(
     }))
 }
 
-/// `POST /security/api/unfreeze/check`: the step-up lifting the freeze takes.
-pub async fn check_unfreeze(
+fn account_widening(what: &str) -> ApiResult<AccountWidening> {
+    AccountWidening::parse(what).ok_or_else(ApiError::not_found)
+}
+
+/// `POST /security/api/account/{what}/check`: the step-up lifting the freeze
+/// (`unfreeze`) or removing the authenticator app (`remove-totp`) takes.
+pub async fn check_account(
     State(state): State<AppState>,
     ScriptCustomer(customer): ScriptCustomer,
+    Path(what): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    let what = account_widening(&what)?;
     let method = state
         .app
         .guard
-        .check_unfreeze(&customer.actor, &customer.account)
+        .check_account_widening(&customer.actor, &customer.account, what)
         .await?;
     Ok(step_up_needed(Some(method)))
 }
 
-/// Lifts the freeze (a passkey grant; then its own cool-down).
-pub async fn unfreeze(
+/// `POST /security/api/account/{what}`: the step-up's grant spent, the change waits out its
+/// cool-down.
+pub async fn widen_account(
     State(state): State<AppState>,
     ScriptCustomer(customer): ScriptCustomer,
+    Path(what): Path<String>,
     ApiJson(body): ApiJson<MaybeGrant>,
 ) -> ApiResult<Json<PendingChangeDto>> {
+    let what = account_widening(&what)?;
     let grant = body.step_up_grant.as_deref();
     let receipt = state
         .app
         .guard
-        .request_unfreeze(&customer.actor, &customer.account, grant)
-        .await?;
-    Ok(Json(receipt.change.into()))
-}
-
-/// `POST /security/api/totp/remove/check`: the step-up removing the authenticator app takes.
-pub async fn check_totp_removal(
-    State(state): State<AppState>,
-    ScriptCustomer(customer): ScriptCustomer,
-) -> ApiResult<Json<Value>> {
-    let method = state
-        .app
-        .guard
-        .check_totp_removal(&customer.actor, &customer.account)
-        .await?;
-    Ok(step_up_needed(Some(method)))
-}
-
-/// `POST /security/api/totp/remove`: removing the authenticator app waits out a cool-down.
-pub async fn remove_totp(
-    State(state): State<AppState>,
-    ScriptCustomer(customer): ScriptCustomer,
-    ApiJson(body): ApiJson<MaybeGrant>,
-) -> ApiResult<Json<PendingChangeDto>> {
-    let grant = body.step_up_grant.as_deref();
-    let receipt = state
-        .app
-        .guard
-        .request_totp_removal(&customer.actor, &customer.account, grant)
+        .request_account_widening(&customer.actor, &customer.account, what, grant)
         .await?;
     Ok(Json(receipt.change.into()))
 }

@@ -39,11 +39,7 @@ pub fn routes() -> Router<AppState> {
         .route("/security/totp/start", post(pages::totp_start))
         .route("/security/totp/confirm", post(pages::totp_confirm))
         .route("/security/keys/{key_id}/widen", get(pages::widen_page))
-        .route("/security/keys/{key_id}/revoke", post(pages::revoke))
-        .route(
-            "/security/keys/{key_id}/remove-withdraw",
-            post(pages::remove_fund_moving),
-        )
+        .route("/security/keys/{key_id}/{what}", post(pages::narrow_key))
         .route("/security/contact", get(contact::page_for))
         .route(
             "/security/verify",
@@ -79,12 +75,10 @@ pub fn routes() -> Router<AppState> {
             "/security/api/keys/{key_id}/check",
             post(api::check_key_change),
         )
-        .route("/security/api/unfreeze", post(api::unfreeze))
-        .route("/security/api/unfreeze/check", post(api::check_unfreeze))
-        .route("/security/api/totp/remove", post(api::remove_totp))
+        .route("/security/api/account/{what}", post(api::widen_account))
         .route(
-            "/security/api/totp/remove/check",
-            post(api::check_totp_removal),
+            "/security/api/account/{what}/check",
+            post(api::check_account),
         )
         .route(
             "/security/api/passkeys/{credential_id}/remove",

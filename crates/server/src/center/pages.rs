@@ -13,6 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use portcullis_app::AppError;
 use portcullis_app::ErrorCode;
+use portcullis_app::guard::KeyNarrowing;
 use portcullis_core::scope::Scope;
 use portcullis_core::time::UnixMillis;
 use serde::Deserialize;
@@ -329,38 +330,21 @@ struct LockConfirmPage<'a> {
     spelled: String,
 }
 
-/// Revokes a key at once (a narrowing: taken from a stale tab too).
-pub async fn revoke(
+/// `POST /security/keys/{id}/revoke` and `.../remove-withdraw`: a key narrowed at once
+/// (taken from a stale tab too).
+pub async fn narrow_key(
     State(state): State<AppState>,
-    Path(key_id): Path<String>,
+    Path((key_id, what)): Path<(String, String)>,
     CustomerForm { customer, .. }: CustomerForm<NarrowingForm>,
 ) -> Response {
+    let Some(what) = KeyNarrowing::parse(&what) else {
+        return refusal(&state, AppError::NotFound(format!("action {what}")));
+    };
     let ctx = customer.ctx.clone();
+    let guard = &state.app.guard;
     settled(
         &state,
-        state
-            .app
-            .guard
-            .revoke_key(&customer.actor, &key_id, ctx)
-            .await,
-    )
-}
-
-/// The check-up's fix for a key that can withdraw and never expires: `withdraw` and
-/// `transfer` taken away at once.
-pub async fn remove_fund_moving(
-    State(state): State<AppState>,
-    Path(key_id): Path<String>,
-    CustomerForm { customer, .. }: CustomerForm<NarrowingForm>,
-) -> Response {
-    let ctx = customer.ctx.clone();
-    settled(
-        &state,
-        state
-            .app
-            .guard
-            .remove_fund_moving(&customer.actor, &key_id, ctx)
-            .await,
+        guard.narrow_key(&customer.actor, &key_id, what, ctx).await,
     )
 }
 
