@@ -56,6 +56,25 @@ async fn a_stale_tab_freezes_and_nothing_else_passes(backend: Backend) {
     assert!(frozen(&server, "acc_t").await);
 }
 
+/// Past the account's rate limit a form gets a page too, not JSON.
+async fn a_form_past_the_limit_gets_a_page(backend: Backend) {
+    let server = TestServer::start_with(backend, |config| {
+        config.public_url = "http://localhost:8443".into();
+        config.rate_limit_account_burst = 3;
+    })
+    .await;
+    account(&server, "acc_l").await;
+    let browser = sign_in(&server, "acc_l").await;
+    let token = [("csrf", browser.csrf.as_str())];
+    let mut answers = Vec::new();
+    for _ in 0..5 {
+        answers.push(form(&browser, "/security/settings-lock", &token, None).await);
+    }
+    let (status, page) = answers.last().unwrap();
+    assert_eq!(*status, 429, "{answers:?}");
+    assert!(page.contains("<title>Too many attempts"), "{page}");
+}
+
 async fn checks_before_the_step_up_write_nothing(backend: Backend) {
     let server = server(backend).await;
     let (key_id, _, _) = account_with_key(&server, "acc_c").await;
@@ -139,5 +158,6 @@ async fn checks_before_the_step_up_write_nothing(backend: Backend) {
 
 on_both_backends!(
     a_stale_tab_freezes_and_nothing_else_passes,
+    a_form_past_the_limit_gets_a_page,
     checks_before_the_step_up_write_nothing,
 );

@@ -69,12 +69,12 @@ impl FromRequestParts<AppState> for Customer {
         // Every form post and script call (step-ups among them) is limited per client address
         // before the session is looked up, and per account once it is known.
         let changes_something = !matches!(parts.method, Method::GET | Method::HEAD);
+        let api = parts.uri.path().starts_with("/security/api/");
         if changes_something {
             PerIp::from_request_parts(parts, state)
                 .await
-                .map_err(IntoResponse::into_response)?;
+                .map_err(|error| limited(state, api, error))?;
         }
-        let api = parts.uri.path().starts_with("/security/api/");
         let signed_out = || signed_out(state, api);
         let token = session_cookie(&parts.headers).ok_or_else(signed_out)?;
         let (actor, session_ctx) = state
@@ -91,7 +91,7 @@ impl FromRequestParts<AppState> for Customer {
             state
                 .limits
                 .check_account(&account)
-                .map_err(IntoResponse::into_response)?;
+                .map_err(|error| limited(state, api, error))?;
         }
         Ok(Customer {
             csrf: csrf_token(&token),
@@ -129,6 +129,28 @@ fn signed_out(state: &AppState, api: bool) -> Response {
         back: Back::SignIn,
     };
     crate::routes::cancel::page(StatusCode::UNAUTHORIZED, &page)
+}
+
+/// A rate limit's refusal: the JSON error for the page's script, a page for a person (with
+/// the same `Retry-After`).
+fn limited(state: &AppState, api: bool, error: ApiError) -> Response {
+    if api {
+        return error.into_response();
+    }
+    let retry_after = error.retry_after;
+    let page = Notice {
+        exchange: &state.app.guard.settings().exchange_name,
+        heading: "Too many attempts",
+        message: format!("Nothing was changed: {}.", error.message),
+        back: Back::Center,
+    };
+    let mut response = crate::routes::cancel::page(error.status, &page);
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
+    }
+    response
 }
 
 /// Whether the browser says the request came from one of this origin's own pages (Fetch
