@@ -156,12 +156,14 @@ async function flows(databaseUrl, width) {
     assert.match(heldMail, /\/freeze\/pfz_[A-Za-z0-9]+/, "with a freeze link");
     // The cancel link from the first announcement no longer promises a time either.
     const pendingMail = await mailMatching(server.mail, /allow withdrawals/);
+    assert.match(pendingMail, /key 'grid bot'/, "the e-mail names the key by its label");
     const cancelUrl = pendingMail.match(/https?:\/\/\S+\/cancel\/pcx_[A-Za-z0-9]+/)[0];
     const cancelPage = await context.newPage();
     await cancelPage.goto(cancelUrl);
     const cancelText = await cancelPage.textContent("main");
     assert.match(cancelText, /on hold for review/);
     assert.doesNotMatch(cancelText, /takes effect on/);
+    assert.match(cancelText, /key 'grid bot'/);
     assert.match(await cancelPage.textContent("#seen"), /phone call/);
     await cancelPage.close();
     // Cancel it from the center: it moves to the history.

@@ -113,6 +113,30 @@ pub(crate) fn account_notice(
 }
 
 impl Guard {
+    /// What the customer reads about `change`, its key named by its label (as the security
+    /// center and every announcement name it).
+    pub async fn describe_change(&self, change: &PendingChange) -> AppResult<Vec<String>> {
+        let label = match &change.action {
+            PendingAction::KeyChange { key_id, .. } => {
+                self.store.key(key_id).await?.map(|key| key.label)
+            }
+            _ => None,
+        };
+        Ok(describe_named(change, label.as_deref()))
+    }
+
+    /// [`change_notice`], its summary naming the key by its label.
+    pub(crate) async fn named_change_notice(
+        &self,
+        kind: NoticeKind,
+        change: &PendingChange,
+        now: UnixMillis,
+    ) -> AppResult<Notice> {
+        let mut notice = change_notice(kind, change, now);
+        notice.summary = self.describe_change(change).await?.join("; ");
+        Ok(notice)
+    }
+
     /// `change` with `notice` queued on every official channel, carrying a new single-use
     /// freeze link: for every notice that tells the customer to freeze if it was not them.
     pub(crate) async fn announced_with_freeze_link(

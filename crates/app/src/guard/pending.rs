@@ -2,7 +2,6 @@
 //! the customer (single-use link) or an operator, holds and releases, and applying the changes
 //! whose cool-down has ended.
 
-use super::notices::change_notice;
 use super::stepup::{put, target};
 use super::widening::pending_details;
 use super::{Guard, token_hash};
@@ -416,7 +415,9 @@ impl Guard {
             };
             commit = commit.key_event(access, applied, EventContext::default())?;
         }
-        let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
+        let notice = self
+            .named_change_notice(NoticeKind::WideningApplied, &closed, now)
+            .await?;
         self.announced(commit, &notice, now).await
     }
 
@@ -452,12 +453,14 @@ impl Guard {
             // A hold's announcement carries the panic button: a held change is where a fake
             // support caller offers to "release" it.
             Some(NoticeKind::WideningHeld) => {
-                let notice = change_notice(NoticeKind::WideningHeld, &next, now);
+                let notice = self
+                    .named_change_notice(NoticeKind::WideningHeld, &next, now)
+                    .await?;
                 self.announced_with_freeze_link(commit, notice, now).await?
             }
             Some(kind) => {
-                self.announced(commit, &change_notice(kind, &next, now), now)
-                    .await?
+                let notice = self.named_change_notice(kind, &next, now).await?;
+                self.announced(commit, &notice, now).await?
             }
             None => commit,
         };

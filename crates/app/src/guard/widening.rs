@@ -3,7 +3,6 @@
 //! widens nothing goes straight to the key authority.
 
 use super::contact::account_edit;
-use super::notices::change_notice;
 use super::stepup::target;
 use super::{Guard, refusal, token_hash};
 use crate::ErrorCode;
@@ -288,7 +287,7 @@ impl Guard {
             }
             PendingAction::ContactChange { .. } => NoticeKind::ContactChangePending,
         };
-        let mut notice = change_notice(kind, pending, now);
+        let mut notice = self.named_change_notice(kind, pending, now).await?;
         notice.cancel_url = Some(self.cancel_url(cancel_token));
         // Every widening's announcement offers the panic button beside the cancel link: the
         // customer reading it mid-call should not have to find the security center first. (A

@@ -10,7 +10,6 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-pub use portcullis_app::guard::describe;
 use portcullis_app::{AppError, ErrorCode};
 use portcullis_core::guard::{PendingStatus, hold};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -172,6 +171,10 @@ pub async fn show(_: PerIp, State(state): State<AppState>, Path(token): Path<Str
         Ok(change) => change,
         Err(error) => return refused(&state, error),
     };
+    let lines = match state.app.guard.describe_change(&change).await {
+        Ok(lines) => lines,
+        Err(error) => return refused(&state, error),
+    };
     let template = CancelPage {
         exchange: &state.app.guard.settings().exchange_name,
         token: &token,
@@ -185,7 +188,7 @@ pub async fn show(_: PerIp, State(state): State<AppState>, Path(token): Path<Str
         status: change.status.as_str(),
         requested_at: change.requested_at.to_rfc3339(),
         applies_at: change.applies_at.to_rfc3339(),
-        lines: describe(&change),
+        lines,
     };
     page(StatusCode::OK, &template)
 }
