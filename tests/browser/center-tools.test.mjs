@@ -185,6 +185,11 @@ async function tools(databaseUrl, width) {
     await axe.check(page, "invalid link");
     await page.goto(`${base}/verify`);
     await axe.check(page, "public verify");
+    await page.click("footer a[href='/guides/phone-scam']");
+    await page.waitForURL(/\/guides\/phone-scam$/);
+    await axe.check(page, "a guide");
+    await page.goto(`${base}/guides`);
+    await axe.check(page, "the guides");
     await page.goto(`${base}/security/verify`);
     await axe.check(page, "center verify");
     const freezeUrl = (await mailMatching(server.mail, /\/freeze\/pfz_/)).match(/https?:\/\/\S+\/freeze\/pfz_[A-Za-z0-9]+/)[0];

@@ -6,12 +6,15 @@
 //! record it and the events it emits go in one transaction, so a change is never half-written
 //! and never happens without its audit entry.
 
+mod digest;
+
 pub use crate::guard::model::{
     AccountGuard, Ceremony, CeremonyKind, CustomerSession, FreezeLink, PendingAction,
     PendingChange, SealedBlob, SignInLink, StepUpGrant, StoredPasskey, TotpEnrolment,
     WithdrawalAddress,
 };
 use async_trait::async_trait;
+pub use digest::{DigestStore, DigestSubscription};
 use portcullis_core::account::Account;
 use portcullis_core::audit::{AuditDraft, AuditEntry, ChainHead};
 use portcullis_core::key::ApiKey;
@@ -380,6 +383,18 @@ pub enum Write {
         to_seq: i64,
         tallies: Vec<ReportTally>,
     },
+    /// Starts or moves an account's daily digest.
+    PutDigest(DigestSubscription),
+    /// Moves a digest on after sending it: a conflict, and nothing written, when its `next_at`
+    /// is no longer `sent_for` (another process sent it).
+    AdvanceDigest {
+        account: String,
+        sent_for: UnixMillis,
+        next_at: UnixMillis,
+    },
+    RemoveDigest {
+        account: String,
+    },
 }
 
 /// Everything one change writes, committed atomically.
@@ -550,6 +565,7 @@ pub trait Store:
     + GuardStore
     + OutboxStore
     + ContactStore
+    + DigestStore
     + std::fmt::Debug
 {
     /// Applies every write, appends the audit drafts to the chain (in order, after the current

@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         routes::guard::protection, routes::guard::freeze, routes::guard::unfreeze, routes::guard::lock_settings,
         routes::guard::list_addresses, routes::guard::add_address, routes::guard::remove_address,
         routes::guard::check_withdrawal,
+        routes::digest::show, routes::digest::subscribe, routes::digest::unsubscribe,
         routes::passkeys::list, routes::passkeys::sign_in_link,
         routes::contacts::add, routes::contacts::list, routes::contacts::remove,
         routes::contacts::verify, routes::contacts::registry, routes::contacts::reports,
@@ -45,7 +46,7 @@ use utoipa::{Modify, OpenApi};
         (name = "system", description = "Health, metrics, this document"),
         (name = "step-up", description = "TOTP enrolment and step-up grants"),
         (name = "changes", description = "Widenings waiting out their cool-down"),
-        (name = "protection", description = "Freeze and settings lock"),
+        (name = "protection", description = "Freeze, settings lock and the daily digest"),
         (name = "addresses", description = "Withdrawal-address allow-list"),
         (name = "contacts", description = "Official contacts, verification and reports"),
     )

@@ -85,6 +85,16 @@ pub(crate) fn spawn(
                         Ok(applied) => tracing::info!(applied, "pending changes applied at the end of their cool-down"),
                         Err(error) => tracing::warn!(%error, "applying pending changes failed"),
                     }
+                    match app.guard.lapse_fund_windows().await {
+                        Ok(0) => {}
+                        Ok(lapsed) => tracing::info!(lapsed, "fund windows lapsed"),
+                        Err(error) => tracing::warn!(%error, "lapsing fund windows failed"),
+                    }
+                    match app.guard.send_due_digests().await {
+                        Ok(0) => {}
+                        Ok(sent) => tracing::info!(sent, "daily digests queued"),
+                        Err(error) => tracing::warn!(%error, "sending daily digests failed"),
+                    }
                     match app.guard.announce_withdrawals().await {
                         Ok(pass) if pass.announced > 0 => tracing::debug!(announced = pass.announced, "withdrawal alerts queued"),
                         Ok(_) => {}

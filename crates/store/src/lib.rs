@@ -10,6 +10,7 @@ mod at_rest;
 mod codec;
 mod commit;
 mod contacts;
+mod digest;
 mod files;
 mod guard;
 mod outbox;

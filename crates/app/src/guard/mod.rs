@@ -11,6 +11,8 @@
 mod activity;
 mod addresses;
 mod contact;
+mod digest;
+mod fund_windows;
 mod key_paths;
 pub mod model;
 mod notices;
@@ -23,7 +25,7 @@ mod widening;
 mod withdrawal_alerts;
 
 pub use activity::{ACTIVITY_PAGE, ActivityPage, activity_words};
-pub use addresses::{NewAddress, WithdrawalCheck};
+pub use addresses::{NewAddress, WithdrawalCheck, WithdrawalRequest};
 pub use contact::AccountOutcome;
 pub use notices::{describe, describe_named};
 pub use passkeys::{PasskeyChallenge, relying_party};
@@ -85,6 +87,9 @@ pub struct Guard {
     webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// The official channels every change is announced on.
     channels: crate::notify::ChannelSettings,
+    /// One fund-window spend at a time in this process, so concurrent checks queue rather
+    /// than race for the key's version (other processes still meet the version check).
+    spending: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Guard {
@@ -113,6 +118,7 @@ impl Guard {
             settings,
             webauthn,
             channels: crate::notify::ChannelSettings::default(),
+            spending: Arc::default(),
         }
     }
 

@@ -12,6 +12,7 @@ use crate::error::{AppError, AppResult};
 use crate::ports::{AccountGuard, PendingAction, PendingChange, WithdrawalAddress, Write};
 use portcullis_core::events::{AppliedBy, CancelledBy, EventBody, EventContext};
 use portcullis_core::guard::cooldown::{self, Transition, TransitionError};
+use portcullis_core::guard::fund_window::fitted;
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::guard::{PendingStatus, StepUpMethod};
 use portcullis_core::notice::NoticeKind;
@@ -287,6 +288,7 @@ impl Guard {
             remove_scopes,
             ip_allowlist,
             expires_at,
+            fund_window,
         } = &change.action
         else {
             return Err(AppError::Internal("not a key change".into()));
@@ -310,12 +312,11 @@ impl Guard {
         if let Some(label) = label {
             after.label = label.clone();
         }
-        let terms = KeyTerms {
-            scopes: after.scopes,
-            ip_allowlist: after.ip_allowlist.clone(),
-            expires_at: after.expires_at,
-        };
-        widening::check_terms(&terms)
+        if let Some(request) = fund_window {
+            after.fund_window = crate::keys::open_window(&before, after.scopes, *request, now)?;
+        }
+        after.fund_window = fitted(after.fund_window, after.scopes);
+        widening::check_terms(&KeyTerms::of(&after))
             .map_err(|e| AppError::invalid(ErrorCode::WithdrawNeedsAllowlist, e.to_string()))?;
         let write = crate::keys::replace(&before, &after);
         let commit = self

@@ -68,14 +68,6 @@ pub struct GuardedKey {
     pub pending: Option<PendingReceipt>,
 }
 
-fn terms(key: &ApiKey) -> KeyTerms {
-    KeyTerms {
-        scopes: key.scopes,
-        ip_allowlist: key.ip_allowlist.clone(),
-        expires_at: key.expires_at,
-    }
-}
-
 impl Guard {
     /// What a key change would need, writing nothing: `None` when it widens nothing (it applies
     /// at once, with no step-up), else the step-up method it takes. Every refusal the change
@@ -92,9 +84,10 @@ impl Guard {
         let now = self.clock.now();
         let (before, after) = self.keys.preview_update(key_id, change, now).await?;
         actor.access_account(Permission::ManageKeys, &before.account)?;
-        widening::check_terms(&terms(&after))
+        widening::check_terms(&KeyTerms::of(&after))
             .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
-        if widening::key_change_widenings(&terms(&before), &terms(&after)).is_empty() {
+        if widening::key_change_widenings(&KeyTerms::of(&before), &KeyTerms::of(&after)).is_empty()
+        {
             return Ok(None);
         }
         self.step_up_needed(&before.account, Action::Widen, now)
@@ -155,9 +148,10 @@ impl Guard {
         let now = self.clock.now();
         let (before, after) = self.keys.preview_update(key_id, &change, now).await?;
         let access = actor.access_account(Permission::ManageKeys, &before.account)?;
-        widening::check_terms(&terms(&after))
+        widening::check_terms(&KeyTerms::of(&after))
             .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
-        let widenings = widening::key_change_widenings(&terms(&before), &terms(&after));
+        let widenings =
+            widening::key_change_widenings(&KeyTerms::of(&before), &KeyTerms::of(&after));
         if widenings.is_empty() {
             return self
                 .keys
@@ -175,6 +169,7 @@ impl Guard {
                 .as_ref()
                 .map(|_| after.ip_allowlist.clone()),
             expires_at: change.expires_at.map(|_| after.expires_at),
+            fund_window: change.fund_window,
         };
         let request = WideningRequest {
             account: &before.account,

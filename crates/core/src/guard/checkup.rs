@@ -100,7 +100,13 @@ fn key_findings(key: &ApiKey, now: UnixMillis, findings: &mut Vec<Finding>) {
             target: Some(key.key_id.clone()),
         });
     };
-    if key.scopes.contains(Scope::Withdraw) && key.expires_at.is_none() {
+    // `withdraw` for a while (a time-boxed grant, or a key that expires) is the safe way to
+    // give it; for ever is what the check-up asks about.
+    let boxed = key
+        .fund_window
+        .as_ref()
+        .is_some_and(|window| window.scopes.contains(Scope::Withdraw));
+    if key.scopes.contains(Scope::Withdraw) && key.expires_at.is_none() && !boxed {
         found(
             "withdraw_key",
             15,
@@ -171,6 +177,7 @@ mod tests {
             last_used_ip: None,
             revoked_at: None,
             idle_warned_at: None,
+            fund_window: None,
             version: 1,
         }
     }
@@ -239,6 +246,17 @@ mod tests {
             ids,
             ["unused_key"],
             "an expiring withdraw key is fine; never used is not"
+        );
+        let mut boxed = key(&["read", "withdraw"], &["203.0.113.7"], 1);
+        boxed.fund_window = Some(crate::guard::fund_window::FundWindow {
+            scopes: ScopeSet::parse(["withdraw"]).unwrap(),
+            until: NOW.plus_millis(DAY_MS),
+            cap: None,
+            spent: Default::default(),
+        });
+        assert!(
+            checkup(1, false, &[boxed], &[], NOW).findings.is_empty(),
+            "a time-boxed withdraw is the safe default"
         );
     }
 }

@@ -12,6 +12,7 @@
 
 mod api;
 mod contact;
+pub mod guides;
 mod overview;
 mod pages;
 pub mod session;
@@ -51,6 +52,8 @@ pub fn routes() -> Router<AppState> {
             get(verify::public_page).post(verify::public_check),
         )
         .route("/verify/report", post(verify::public_report))
+        .route("/guides", get(guides::index))
+        .route("/guides/{slug}", get(guides::guide))
         .route("/security/api/contact", post(contact::change))
         .route("/security/api/contact/check", post(contact::check))
         .route(
