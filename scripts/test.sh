@@ -35,7 +35,7 @@ status=${PIPESTATUS[0]}
 # The security center in real Chromium, against the real binary, on SQLite and PostgreSQL.
 cargo build --locked -q -p portcullis
 (cd tests/browser &&
-  PORTCULLIS_TEST_BIN="${CARGO_TARGET_DIR:-$PWD/../../target}/debug/portcullis" node --test --test-concurrency=1 security-center.test.mjs) 2>&1 |
+  PORTCULLIS_TEST_BIN="${CARGO_TARGET_DIR:-$PWD/../../target}/debug/portcullis" node --test --test-concurrency=1 ./*.test.mjs) 2>&1 |
   tee -a "$log"
 browser_status=${PIPESTATUS[0]}
 [ "$browser_status" -eq 0 ] || status=$browser_status

@@ -51,7 +51,7 @@ impl From<IssuedGrant> for GrantDto {
 pub struct PendingChangeDto {
     pub id: String,
     pub account: String,
-    /// `key_change`, `add_address`, `unfreeze` or `contact_change`.
+    /// `key_change`, `add_address`, `unfreeze`, `remove_totp` or `contact_change`.
     pub kind: String,
     /// What the change does, in the stored form.
     #[schema(value_type = Object)]

@@ -11,8 +11,9 @@ use crate::error::{AppError, AppResult};
 use crate::ports::{PendingAction, WithdrawalAddress, Write};
 use portcullis_core::address::canonical;
 use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
-use portcullis_core::guard::Widening;
 use portcullis_core::guard::fund_window::UsdCents;
+use portcullis_core::guard::stepup::Action;
+use portcullis_core::guard::{StepUpMethod, Widening};
 use portcullis_core::operator::Permission;
 use serde_json::json;
 
@@ -83,16 +84,13 @@ impl Guard {
         Ok(self.store.addresses(account).await?)
     }
 
-    /// Asks to allow-list an address; it becomes usable when the cool-down ends.
-    pub async fn add_address(
+    /// The fields of `request` as stored (trimmed, upper-case asset and network), unless one is
+    /// malformed or the address is already on the list.
+    async fn validated(
         &self,
-        actor: &Actor,
         account: &str,
-        request: NewAddress,
-        grant: Option<&str>,
-    ) -> AppResult<PendingReceipt> {
-        let access = actor.access_account(Permission::ManageKeys, account)?;
-        let now = self.clock.now();
+        request: &NewAddress,
+    ) -> AppResult<(String, String, String, String)> {
         let address = field("address", &request.address, true)?;
         let asset = field("asset", &request.asset, true)?.to_ascii_uppercase();
         let network = field("network", &request.network, true)?.to_ascii_uppercase();
@@ -106,6 +104,34 @@ impl Guard {
                 "{address} on {network} is already allow-listed"
             )));
         }
+        Ok((address, asset, network, label))
+    }
+
+    /// The step-up adding `request` takes, or why it would be refused; writes nothing, so that
+    /// no code is spent on an address that cannot be added.
+    pub async fn check_address(
+        &self,
+        actor: &Actor,
+        account: &str,
+        request: &NewAddress,
+    ) -> AppResult<StepUpMethod> {
+        actor.access_account(Permission::ManageKeys, account)?;
+        self.validated(account, request).await?;
+        let now = self.clock.now();
+        self.step_up_needed(account, Action::Widen, now).await
+    }
+
+    /// Asks to allow-list an address; it becomes usable when the cool-down ends.
+    pub async fn add_address(
+        &self,
+        actor: &Actor,
+        account: &str,
+        request: NewAddress,
+        grant: Option<&str>,
+    ) -> AppResult<PendingReceipt> {
+        let access = actor.access_account(Permission::ManageKeys, account)?;
+        let now = self.clock.now();
+        let (address, asset, network, label) = self.validated(account, &request).await?;
         let event_address = address.clone();
         let (event_asset, event_network) = (asset.clone(), network.clone());
         let pending = WideningRequest {

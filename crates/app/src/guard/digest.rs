@@ -160,7 +160,7 @@ impl Guard {
         from: UnixMillis,
         to: UnixMillis,
     ) -> AppResult<DigestFacts> {
-        let overview = self.overview(&Actor::system(), account).await?;
+        let overview = self.overview(&Actor::system(), account, 0).await?;
         let labels: std::collections::HashMap<String, String> = (overview.keys.iter())
             .map(|view| (view.key.key_id.clone(), key_name(&view.key)))
             .collect();

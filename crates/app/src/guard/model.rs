@@ -93,6 +93,9 @@ pub enum PendingAction {
         label: String,
     },
     Unfreeze,
+    /// Removing the authenticator app (TOTP): it weakens the account, so it waits like a
+    /// widening; a new app can be enrolled once it has applied.
+    RemoveTotp,
     /// A new e-mail address and/or anti-phishing code: only the fields the request named
     /// (`Some(None)` clears one, stored as `null`; absent leaves it as it is then).
     ContactChange {
@@ -146,6 +149,7 @@ impl PendingAction {
             PendingAction::KeyChange { .. } => "key_change",
             PendingAction::AddAddress { .. } => "add_address",
             PendingAction::Unfreeze => "unfreeze",
+            PendingAction::RemoveTotp => "remove_totp",
             PendingAction::ContactChange { .. } => "contact_change",
         }
     }

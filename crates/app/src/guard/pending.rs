@@ -2,7 +2,6 @@
 //! the customer (single-use link) or an operator, holds and releases, and applying the changes
 //! whose cool-down has ended.
 
-use super::notices::change_notice;
 use super::stepup::{put, target};
 use super::widening::pending_details;
 use super::{Guard, token_hash};
@@ -22,8 +21,7 @@ use portcullis_core::time::UnixMillis;
 
 /// Who the risk engine acts as in the audit trail.
 const RISK_ACTOR: &str = "risk-engine";
-/// The reason of a hold made because the engine could not decide.
-pub const ENGINE_UNAVAILABLE: &str = "engine_unavailable";
+use portcullis_core::guard::hold::ENGINE_UNAVAILABLE;
 /// How many due changes one pass applies.
 const APPLY_BATCH: u32 = 100;
 
@@ -255,8 +253,8 @@ impl Guard {
                 PendingAction::AddAddress { .. } => {
                     self.apply_address(&actor, &change, applied, now).await
                 }
-                PendingAction::Unfreeze => {
-                    self.apply_unfreeze(&actor, &change, applied, guard, now)
+                PendingAction::Unfreeze | PendingAction::RemoveTotp => {
+                    self.apply_guard_edit(&actor, &change, applied, guard, now)
                         .await
                 }
                 PendingAction::ContactChange { .. } => {
@@ -358,7 +356,9 @@ impl Guard {
         Ok(self.store.commit(commit.into_set()).await?)
     }
 
-    async fn apply_unfreeze(
+    /// Applies a change to the account's guard document (lifting the freeze, removing the
+    /// authenticator app), audited as `action`.
+    async fn apply_guard_edit(
         &self,
         access: &AccountAccess<'_>,
         change: &PendingChange,
@@ -367,10 +367,19 @@ impl Guard {
         now: UnixMillis,
     ) -> AppResult<()> {
         let mut next = guard.clone();
-        next.protection = guard.protection.unfrozen();
+        let action = match change.action {
+            PendingAction::RemoveTotp => {
+                next.totp = None;
+                "totp.removed"
+            }
+            _ => {
+                next.protection = guard.protection.unfrozen();
+                "account.unfrozen"
+            }
+        };
         let write = put(next, guard.version);
         let commit = self
-            .closing(access, change, status, write, "account.unfrozen", now)
+            .closing(access, change, status, write, action, now)
             .await?;
         Ok(self.store.commit(commit.into_set()).await?)
     }
@@ -407,7 +416,9 @@ impl Guard {
             };
             commit = commit.key_event(access, applied, EventContext::default())?;
         }
-        let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
+        let notice = self
+            .named_change_notice(NoticeKind::WideningApplied, &closed, now)
+            .await?;
         self.announced(commit, &notice, now).await
     }
 
@@ -440,9 +451,17 @@ impl Guard {
             _ => None,
         };
         let commit = match kind {
+            // A hold's announcement carries the panic button: a held change is where a fake
+            // support caller offers to "release" it.
+            Some(NoticeKind::WideningHeld) => {
+                let notice = self
+                    .named_change_notice(NoticeKind::WideningHeld, &next, now)
+                    .await?;
+                self.announced_with_freeze_link(commit, notice, now).await?
+            }
             Some(kind) => {
-                self.announced(commit, &change_notice(kind, &next, now), now)
-                    .await?
+                let notice = self.named_change_notice(kind, &next, now).await?;
+                self.announced(commit, &notice, now).await?
             }
             None => commit,
         };

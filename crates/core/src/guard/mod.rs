@@ -10,6 +10,7 @@
 pub mod checkup;
 pub mod cooldown;
 pub mod fund_window;
+pub mod hold;
 pub mod protection;
 pub mod stepup;
 pub mod totp;
