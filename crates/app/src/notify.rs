@@ -13,7 +13,7 @@ use crate::ports::{
 };
 use async_trait::async_trait;
 use portcullis_core::account::Account;
-use portcullis_core::notice::{Notice, render_email, render_webhook};
+use portcullis_core::notice::{Letterhead, Notice, render_email, render_webhook};
 use portcullis_core::time::UnixMillis;
 use std::sync::Arc;
 
@@ -26,6 +26,8 @@ pub struct ChannelSettings {
     pub email: bool,
     /// The exchange's webhook endpoint, when configured.
     pub webhook_url: Option<String>,
+    /// Where every e-mail sends the reader to learn how the scam works (`<public_url>/guides`).
+    pub guides_url: Option<String>,
 }
 
 /// The outbox id for a dedupe key: derived, so a message keeps one id wherever it is built
@@ -107,11 +109,11 @@ fn email_write(
     tag: &str,
 ) -> Write {
     let dedupe_key = format!("{}:{}:{tag}", account.id, notice.key);
-    let mail = render_email(
-        notice,
-        &channels.exchange_name,
-        account.anti_phishing_code.as_deref(),
-    );
+    let from = Letterhead {
+        exchange: &channels.exchange_name,
+        guides_url: channels.guides_url.as_deref(),
+    };
+    let mail = render_email(notice, from, account.anti_phishing_code.as_deref());
     Write::EnqueueNotification(OutboxMessage {
         id: message_id(&dedupe_key),
         account: account.id.clone(),
@@ -364,6 +366,7 @@ mod tests {
             exchange_name: "Exemplar".into(),
             email: true,
             webhook_url: Some("https://hooks.example/p".into()),
+            guides_url: Some("https://ex.example/guides".into()),
         };
         let sent = messages(announce(&account(), &notice(), &both, UnixMillis(5)));
         assert_eq!(sent.len(), 2);
@@ -395,6 +398,7 @@ mod tests {
             exchange_name: "Exemplar".into(),
             email: false,
             webhook_url: None,
+            guides_url: None,
         };
         assert!(announce(&account(), &notice(), &none, UnixMillis(5)).is_empty());
     }

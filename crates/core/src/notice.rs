@@ -202,8 +202,17 @@ fn anti_phishing_line(exchange: &str, code: Option<&str>) -> String {
     }
 }
 
+/// What every e-mail says besides the notice itself: who sends it, and where the customer
+/// reads how the scam works and what to do (the exchange's `/guides`, when it has an address).
+#[derive(Debug, Clone, Copy)]
+pub struct Letterhead<'a> {
+    pub exchange: &'a str,
+    pub guides_url: Option<&'a str>,
+}
+
 /// The e-mail for `notice`, for a customer whose anti-phishing code is `code`.
-pub fn render_email(notice: &Notice, exchange: &str, code: Option<&str>) -> RenderedEmail {
+pub fn render_email(notice: &Notice, from: Letterhead<'_>, code: Option<&str>) -> RenderedEmail {
+    let exchange = from.exchange;
     let subject = one_line(&format!(
         "[{exchange}] {}: {}",
         notice.kind.headline(),
@@ -211,12 +220,16 @@ pub fn render_email(notice: &Notice, exchange: &str, code: Option<&str>) -> Rend
     ));
     RenderedEmail {
         subject,
-        text: render_text(notice, exchange, code),
-        html: render_html(notice, exchange, code),
+        text: render_text(notice, from, code),
+        html: render_html(notice, from, code),
     }
 }
 
-fn render_text(notice: &Notice, exchange: &str, code: Option<&str>) -> String {
+/// The line that sends the reader to the guides.
+const GUIDES_LINE: &str = "How this scam works, and what to do after a suspicious call";
+
+fn render_text(notice: &Notice, from: Letterhead<'_>, code: Option<&str>) -> String {
+    let exchange = from.exchange;
     let mut out = String::new();
     let _ = writeln!(out, "{}\n", anti_phishing_line(exchange, code));
     let _ = writeln!(out, "{}\n", notice.kind.headline());
@@ -244,6 +257,9 @@ fn render_text(notice: &Notice, exchange: &str, code: Option<&str>) -> String {
         );
     }
     let _ = writeln!(out, "{PHONE_WARNING}");
+    if let Some(url) = from.guides_url.filter(|url| linkable(url)) {
+        let _ = writeln!(out, "{GUIDES_LINE}: {}", one_line(url));
+    }
     let _ = writeln!(out, "\n\u{2014} {}", one_line(exchange));
     out
 }
@@ -252,7 +268,8 @@ fn esc(text: &str) -> String {
     html_escape::encode_text(&one_line(text)).into_owned()
 }
 
-fn render_html(notice: &Notice, exchange: &str, code: Option<&str>) -> String {
+fn render_html(notice: &Notice, from: Letterhead<'_>, code: Option<&str>) -> String {
+    let exchange = from.exchange;
     let mut out = String::from(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body style=\"font-family:sans-serif\">\n",
     );
@@ -311,6 +328,13 @@ fn render_html(notice: &Notice, exchange: &str, code: Option<&str>) -> String {
         }
     }
     let _ = writeln!(out, "<p><strong>{}</strong></p>", esc(PHONE_WARNING));
+    if let Some(url) = from.guides_url.filter(|url| linkable(url)) {
+        let _ = writeln!(
+            out,
+            "<p><a href=\"{}\">{GUIDES_LINE}</a>.</p>",
+            html_escape::encode_double_quoted_attribute(&one_line(url))
+        );
+    }
     let _ = writeln!(out, "<p>\u{2014} {}</p>\n</body></html>", esc(exchange));
     out
 }
@@ -359,7 +383,11 @@ mod tests {
     #[test]
     fn every_email_opens_with_the_code_and_carries_the_warning() {
         for kind in NoticeKind::ALL {
-            let mail = render_email(&Notice { kind, ..notice() }, "Exemplar", Some("Blue42"));
+            let from = Letterhead {
+                exchange: "Exemplar",
+                guides_url: Some("https://ex.example/guides"),
+            };
+            let mail = render_email(&Notice { kind, ..notice() }, from, Some("Blue42"));
             let expected = "Your anti-phishing code: Blue42 \u{2014} if an e-mail claiming to be from Exemplar lacks it, it is not from us.";
             assert!(mail.text.starts_with(expected), "{kind:?}: {}", mail.text);
             assert!(mail.text.contains(PHONE_WARNING));
@@ -371,12 +399,21 @@ mod tests {
                     .contains(&html_escape::encode_text(PHONE_WARNING).into_owned())
             );
             assert!(mail.subject.starts_with("[Exemplar] "));
+            assert!(mail.text.contains(&format!("{GUIDES_LINE}: https://ex.example/guides")));
+            assert!(mail.html.contains("<a href=\"https://ex.example/guides\">"));
+        }
+    }
+
+    fn head(exchange: &str) -> Letterhead<'_> {
+        Letterhead {
+            exchange,
+            guides_url: None,
         }
     }
 
     #[test]
     fn pending_changes_say_when_and_how_to_cancel() {
-        let mail = render_email(&notice(), "Exemplar", Some("Blue42"));
+        let mail = render_email(&notice(), head("Exemplar"), Some("Blue42"));
         assert!(mail.text.contains("Takes effect: 2026-01-02T00:00:00.000Z"));
         assert!(
             mail.text
@@ -392,7 +429,7 @@ mod tests {
             cancel_url: None,
             ..notice()
         };
-        let mail = render_email(&applied, "Exemplar", Some("Blue42"));
+        let mail = render_email(&applied, head("Exemplar"), Some("Blue42"));
         assert!(!mail.text.contains("cancel"));
         assert!(!mail.html.contains("<a "));
     }
@@ -404,7 +441,7 @@ mod tests {
             freeze_url: Some("https://ex.example/freeze/pfz_1".into()),
             ..notice()
         };
-        let mail = render_email(&contact, "Exemplar", Some("Blue42"));
+        let mail = render_email(&contact, head("Exemplar"), Some("Blue42"));
         assert!(
             mail.text
                 .contains("freeze your whole account: https://ex.example/freeze/pfz_1")
@@ -421,9 +458,9 @@ mod tests {
             freeze_url: Some("javascript:alert(1)".into()),
             ..contact
         };
-        let mail = render_email(&hostile, "Exemplar", Some("Blue42"));
+        let mail = render_email(&hostile, head("Exemplar"), Some("Blue42"));
         assert!(!mail.html.contains("href=\"javascript"));
-        let plain = render_email(&notice(), "Exemplar", Some("Blue42"));
+        let plain = render_email(&notice(), head("Exemplar"), Some("Blue42"));
         assert!(!plain.text.contains("freeze your whole account:"));
     }
 
@@ -435,7 +472,7 @@ mod tests {
             cancel_url: Some("javascript:alert(1)".into()),
             ..notice()
         };
-        let mail = render_email(&hostile, "Ex<i>change", Some("<script>"));
+        let mail = render_email(&hostile, head("Ex<i>change"), Some("<script>"));
         assert!(!mail.html.contains("<script"), "{}", mail.html);
         assert!(!mail.html.contains("<img"));
         assert!(!mail.html.contains("<b>"));
@@ -454,14 +491,14 @@ mod tests {
             summary: "ok\r\nBcc: victim@example.com".into(),
             ..notice()
         };
-        let mail = render_email(&hostile, "Exemplar", Some("Blue42"));
+        let mail = render_email(&hostile, head("Exemplar"), Some("Blue42"));
         assert!(!mail.subject.contains('\n') && !mail.subject.contains('\r'));
         assert!(!mail.text.contains("\nBcc:"));
     }
 
     #[test]
     fn without_a_code_the_mail_says_so_first() {
-        let mail = render_email(&notice(), "Exemplar", None);
+        let mail = render_email(&notice(), head("Exemplar"), None);
         assert!(
             mail.text
                 .starts_with("You have not set an anti-phishing code.")

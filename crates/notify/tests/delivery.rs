@@ -66,6 +66,7 @@ fn channels(email: bool, webhook_url: Option<&str>) -> ChannelSettings {
         exchange_name: "Exemplar".into(),
         email,
         webhook_url: webhook_url.map(str::to_owned),
+        guides_url: None,
     }
 }
 

@@ -49,6 +49,8 @@ impl std::fmt::Debug for Sensitive {
 #[derive(Debug, Clone)]
 pub struct NotifyKeys<'a> {
     pub exchange_name: &'a str,
+    /// The service's public address (settled), for the guides link in every e-mail.
+    pub public_url: &'a str,
     pub smtp_url: &'a Sensitive,
     pub smtp_from: &'a str,
     pub webhook_url: &'a str,
@@ -196,6 +198,7 @@ pub fn settle(keys: &NotifyKeys<'_>) -> Result<NotifySettings, ConfigError> {
             exchange_name: keys.exchange_name.to_owned(),
             email: smtp.is_some(),
             webhook_url: webhook_secret.as_ref().map(|_| keys.webhook_url.to_owned()),
+            guides_url: Some(format!("{}/guides", keys.public_url)),
         },
         smtp,
         webhook_secret,

@@ -286,6 +286,7 @@ impl Config {
         let guard = guard_settings(&self, listen)?;
         let notify = crate::notify::settle(&crate::notify::NotifyKeys {
             exchange_name: &self.exchange_name,
+            public_url: &guard.public_url,
             smtp_url: &self.smtp_url,
             smtp_from: &self.smtp_from,
             webhook_url: &self.webhook_url,
