@@ -399,7 +399,10 @@ mod tests {
                     .contains(&html_escape::encode_text(PHONE_WARNING).into_owned())
             );
             assert!(mail.subject.starts_with("[Exemplar] "));
-            assert!(mail.text.contains(&format!("{GUIDES_LINE}: https://ex.example/guides")));
+            assert!(
+                mail.text
+                    .contains(&format!("{GUIDES_LINE}: https://ex.example/guides"))
+            );
             assert!(mail.html.contains("<a href=\"https://ex.example/guides\">"));
         }
     }
