@@ -380,6 +380,29 @@ pub enum Write {
         to_seq: i64,
         tallies: Vec<ReportTally>,
     },
+    /// Stores a campaign alert as the engine last saw it (its confirmation is kept).
+    PutAlert(StoredAlert),
+    /// Marks an alert confirmed: fails with a conflict when it already was.
+    ConfirmAlert {
+        id: String,
+        by: String,
+        at: UnixMillis,
+    },
+}
+
+/// A campaign alert as stored (`portcullis_engine::Alert`, its evidence as JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAlert {
+    pub id: String,
+    pub kind: String,
+    pub entity_kind: String,
+    pub value: String,
+    pub opened_at: UnixMillis,
+    pub updated_at: UnixMillis,
+    pub unrelated_accounts: i64,
+    pub evidence: String,
+    pub confirmed_by: Option<String>,
+    pub confirmed_at: Option<UnixMillis>,
 }
 
 /// Everything one change writes, committed atomically.
@@ -467,6 +490,14 @@ pub trait DecisionStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Alerts updated before `before` (all when `None`), latest first.
+    async fn alerts(&self, before: Option<UnixMillis>, limit: u32)
+    -> StoreResult<Vec<StoredAlert>>;
+    async fn alert(&self, id: &str) -> StoreResult<Option<StoredAlert>>;
+}
+
+#[async_trait]
 pub trait GuardStore: Send + Sync {
     async fn guard(&self, account: &str) -> StoreResult<Option<AccountGuard>>;
     /// Guards with a TOTP enrolment, by account after `after`, in account order (for re-wrapping
@@ -547,6 +578,7 @@ pub trait Store:
     + AuditStore
     + EventLog
     + DecisionStore
+    + AlertStore
     + GuardStore
     + OutboxStore
     + ContactStore

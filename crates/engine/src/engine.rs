@@ -96,10 +96,12 @@ impl Engine {
         &self.policy
     }
 
-    /// Forgets every event applied (state and counters); the policy stays.
+    /// Forgets every event applied (state and counters); the policy and the overrides stay.
     pub fn reset(&mut self) {
         self.accounts = HashTable::default();
+        let overrides = std::mem::take(&mut self.global.network.overrides);
         self.global = Global::default();
+        self.global.network.overrides = overrides;
         self.seen_ids = SeenIds::default();
         self.stats = EngineStats::default();
     }
@@ -163,7 +165,11 @@ impl Engine {
             .entry(Hash128::of(account, ACCOUNT_KEY))
             .or_default();
         if !event.body.asks_for_decision() {
+            let network_view = self.global.network.wants(state, event);
             observe(state, event);
+            if network_view {
+                self.global.network.observe(event, account);
+            }
             match close_waiting(state, event) {
                 Closed::NotAClosure => apply(state, event, Verdict::Allow, false),
                 Closed::Applied => self.stats.changes_applied += 1,
@@ -173,7 +179,12 @@ impl Engine {
             return Outcome::Applied;
         }
         let account_tag = Tag::of(account);
-        let features = Features::compute(state, &self.global, event, account_tag);
+        let entities = crate::entities::event_entities(event);
+        let network = self
+            .global
+            .network
+            .features(account, &entities, event.ts.as_millis());
+        let features = Features::compute(state, &self.global, event, account_tag, &network);
         let evaluation = self.policy.evaluate(&features);
         for index in &evaluation.fired {
             count(&mut self.stats.rule_hits, &self.policy.rules[*index].id);
@@ -191,6 +202,7 @@ impl Engine {
         } else {
             mark_campaign(&mut self.global, state, event, account_tag, &features);
         }
+        self.global.network.observe(event, account);
         // The key's own limits (the closed loop), not a judgement on where the money goes.
         let key_refused = features.key_lacks_withdraw || features.ip_outside_key_allowlist;
         apply(state, event, evaluation.verdict, key_refused);

@@ -67,6 +67,23 @@ pub struct Features {
     pub market_volume_ratio: f64,
     pub market_volatility: f64,
     pub account_age_days: f64,
+    /// Unrelated accounts of the largest open campaign alert on the event's address,
+    /// allow-listed IPs, IP or device (0: none).
+    pub campaign_accounts: i64,
+    /// The same for the numbers that called the customer or that they reported.
+    pub caller_campaign_accounts: i64,
+    /// The event's address, allow-listed IPs, IP or device carry a confirmed-fraud mark (or a
+    /// `force` override).
+    pub network_marked: bool,
+    /// Hops from the confirmed entity to the nearest of them: 0 the entity itself, 1 an IP the
+    /// defrauded account allow-listed, 2 an entity of a linked account; 99 when not marked.
+    pub network_hops: i64,
+    /// The event's account carries a confirmed-fraud mark.
+    pub account_marked: bool,
+    /// Hops from the confirmed entity to the account (1: it is linked to it); 99 when not.
+    pub account_network_hops: i64,
+    /// The path of the nearest mark, `kind:value > ...` from the confirmed entity (provenance).
+    pub network_path: String,
 }
 
 /// The names rules may use (anything else is refused when a policy is loaded).
@@ -112,6 +129,13 @@ pub const FEATURE_NAMES: &[&str] = &[
     "market_volume_ratio",
     "market_volatility",
     "account_age_days",
+    "campaign_accounts",
+    "caller_campaign_accounts",
+    "network_marked",
+    "network_hops",
+    "account_marked",
+    "account_network_hops",
+    "network_path",
 ];
 
 impl VariableResolver for Features {
@@ -138,6 +162,13 @@ impl VariableResolver for Features {
             "ip_new" => self.ip_new.into(),
             "ip_minutes_known" => self.ip_minutes_known.into(),
             "fraud_caller_contact" => self.fraud_caller_contact.into(),
+            "campaign_accounts" => self.campaign_accounts.into(),
+            "caller_campaign_accounts" => self.caller_campaign_accounts.into(),
+            "network_marked" => self.network_marked.into(),
+            "network_hops" => self.network_hops.into(),
+            "account_marked" => self.account_marked.into(),
+            "account_network_hops" => self.account_network_hops.into(),
+            "network_path" => Value::String(self.network_path.clone().into()),
             "device_new" => self.device_new.into(),
             "key_known" => self.key_known.into(),
             "key_lacks_withdraw" => self.key_lacks_withdraw.into(),
@@ -220,6 +251,7 @@ impl Features {
         global: &Global,
         event: &ContractEvent,
         account: Tag,
+        network: &crate::entities::NetworkFeatures,
     ) -> Self {
         let ts = event.ts.as_millis();
         let event_ip = event
@@ -268,6 +300,13 @@ impl Features {
                 .fold(0.0, f64::max),
             ip_flagged_elsewhere: event_ip
                 .is_some_and(|ip| global.campaign.ip_marked_elsewhere(ip, account, ts)),
+            campaign_accounts: network.campaign_accounts,
+            caller_campaign_accounts: network.caller_campaign_accounts,
+            network_marked: network.network_hops < crate::entities::NO_MARK_HOPS,
+            network_hops: network.network_hops,
+            account_marked: network.account_network_hops < crate::entities::NO_MARK_HOPS,
+            account_network_hops: network.account_network_hops,
+            network_path: network.network_path.clone(),
             ..Features::default()
         };
         if f.call_active {

@@ -372,6 +372,8 @@ pub(crate) struct Global {
     pub fraud_contacts: Expiring<()>,
     /// Addresses and IPs that other accounts' refused actions involved this past week.
     pub campaign: CampaignLinks,
+    /// The entity graph, campaign alerts and confirmed-fraud marks.
+    pub network: crate::entities::Network,
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@ use utoipa::{Modify, OpenApi};
         routes::passkeys::list, routes::passkeys::sign_in_link,
         routes::contacts::add, routes::contacts::list, routes::contacts::remove,
         routes::contacts::verify, routes::contacts::registry, routes::contacts::reports,
+        routes::network::list, routes::network::show, routes::network::confirm, routes::network::graph,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::ContextBody, dto::StepUpBody)),
     modifiers(&OperatorToken),
@@ -48,6 +49,7 @@ use utoipa::{Modify, OpenApi};
         (name = "protection", description = "Freeze and settings lock"),
         (name = "addresses", description = "Withdrawal-address allow-list"),
         (name = "contacts", description = "Official contacts, verification and reports"),
+        (name = "network", description = "Entity graph: campaign alerts, confirmations, the graph around an entity"),
     )
 )]
 struct ApiDoc;

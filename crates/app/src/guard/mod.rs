@@ -12,6 +12,7 @@ mod addresses;
 mod contact;
 mod key_paths;
 pub mod model;
+mod network;
 mod notices;
 mod passkeys;
 mod pending;

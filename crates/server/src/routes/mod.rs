@@ -8,6 +8,7 @@ pub mod contacts;
 pub mod freeze;
 pub mod guard;
 pub mod keys;
+pub mod network;
 pub mod operators;
 pub mod outbox;
 pub mod passkeys;

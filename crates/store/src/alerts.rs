@@ -1,0 +1,102 @@
+//! Campaign alerts from the risk engine's entity graph: stored as the engine last saw them,
+//! with an operator's confirmation kept across updates.
+
+use crate::commit::Tx;
+use crate::{SqlStore, codec, db_error};
+use async_trait::async_trait;
+use portcullis_app::ports::{AlertStore, StoreError, StoreResult, StoredAlert};
+use portcullis_core::time::UnixMillis;
+use sqlx::any::AnyRow;
+
+const COLUMNS: &str = "id, kind, entity_kind, value, opened_at, updated_at, unrelated_accounts, \
+    evidence, confirmed_by, confirmed_at";
+
+fn alert(row: &AnyRow) -> StoreResult<StoredAlert> {
+    Ok(StoredAlert {
+        id: codec::text_column(row, "id")?,
+        kind: codec::text_column(row, "kind")?,
+        entity_kind: codec::text_column(row, "entity_kind")?,
+        value: codec::text_column(row, "value")?,
+        opened_at: codec::millis(row, "opened_at")?,
+        updated_at: codec::millis(row, "updated_at")?,
+        unrelated_accounts: codec::i64_column(row, "unrelated_accounts")?,
+        evidence: codec::text_column(row, "evidence")?,
+        confirmed_by: codec::maybe_text_column(row, "confirmed_by")?,
+        confirmed_at: codec::maybe_millis(row, "confirmed_at")?,
+    })
+}
+
+#[async_trait]
+impl AlertStore for SqlStore {
+    async fn alerts(
+        &self,
+        before: Option<UnixMillis>,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredAlert>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM network_alerts WHERE updated_at < $1 \
+             ORDER BY updated_at DESC, id DESC LIMIT $2"
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(before.map_or(i64::MAX, UnixMillis::as_millis))
+            .bind(i64::from(limit));
+        self.rows("network_alerts", query)
+            .await?
+            .iter()
+            .map(alert)
+            .collect()
+    }
+
+    async fn alert(&self, id: &str) -> StoreResult<Option<StoredAlert>> {
+        let sql = format!("SELECT {COLUMNS} FROM network_alerts WHERE id = $1");
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_owned());
+        self.first_row("network_alerts", query, alert).await
+    }
+}
+
+/// Inserts the alert, or updates what the engine saw of it (not its confirmation).
+pub(crate) async fn put(tx: &mut Tx<'_>, a: StoredAlert) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO network_alerts (id, kind, entity_kind, value, opened_at, updated_at, \
+         unrelated_accounts, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (id) DO UPDATE SET updated_at = excluded.updated_at, \
+         unrelated_accounts = excluded.unrelated_accounts, evidence = excluded.evidence",
+    )
+    .bind(a.id)
+    .bind(a.kind)
+    .bind(a.entity_kind)
+    .bind(a.value)
+    .bind(a.opened_at.as_millis())
+    .bind(a.updated_at.as_millis())
+    .bind(a.unrelated_accounts)
+    .bind(a.evidence)
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error("network alert", e))?;
+    Ok(())
+}
+
+/// Confirms an alert once.
+pub(crate) async fn confirm(
+    tx: &mut Tx<'_>,
+    id: String,
+    by: String,
+    at: UnixMillis,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "UPDATE network_alerts SET confirmed_by = $1, confirmed_at = $2 \
+         WHERE id = $3 AND confirmed_at IS NULL",
+    )
+    .bind(by)
+    .bind(at.as_millis())
+    .bind(id.clone())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error("network alert", e))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict(format!(
+            "alert {id} is unknown or already confirmed"
+        )));
+    }
+    Ok(())
+}
