@@ -11,7 +11,7 @@
 //! and keeps its evidence: the entity, each account with the event that linked it and when. It
 //! stays open while new accounts keep coming within the window; after that a new one opens.
 
-use crate::graph::{DAY_MS, EdgeKind, EntityKind, Graph, Node, NodeId};
+use crate::graph::{DAY_MS, Edge, EdgeKind, EntityKind, Graph, Node, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -121,18 +121,18 @@ impl Alerts {
         let Some((kind, window)) = AlertKind::of_edge(edge) else {
             return;
         };
-        let Some(node) = graph.node(entity).filter(|n| !n.shared) else {
+        let Some(slot) = graph.find(entity) else {
             return;
         };
-        let evidence = recent_links(node, kind, window, ts, graph);
-        if evidence.len() < CAMPAIGN_MIN {
+        let Some(node) = graph.at(slot).filter(|n| !n.shared()) else {
+            return;
+        };
+        let links = recent_links(node, kind, window, ts);
+        if links.len() < CAMPAIGN_MIN {
             return;
         }
-        let accounts: Vec<NodeId> = evidence
-            .iter()
-            .map(|e| NodeId::of(EntityKind::Account, &e.account))
-            .collect();
-        let unrelated = unrelated_count(graph, entity, &accounts, ts);
+        let accounts: Vec<u32> = links.iter().map(|e| e.to()).collect();
+        let unrelated = unrelated_count(graph, slot, &accounts, ts);
         if unrelated < CAMPAIGN_MIN {
             return;
         }
@@ -142,8 +142,8 @@ impl Alerts {
                 let alert = Alert {
                     id: format!("al-{}-{:016x}-{ts}", kind.as_str(), entity.0),
                     kind,
-                    entity_kind: node.kind,
-                    value: node.value.to_string(),
+                    entity_kind: node.kind(),
+                    value: graph.value(node).to_owned(),
                     opened_at: ts,
                     updated_at: ts,
                     unrelated_accounts: 0,
@@ -157,11 +157,19 @@ impl Alerts {
             }
         };
         let before = (alert.unrelated_accounts, alert.evidence.len());
-        for item in evidence {
+        for link in links {
+            let Some(account) = graph.at(link.to()).map(|n| graph.value(n)) else {
+                continue;
+            };
             if alert.evidence.len() < MAX_EVIDENCE
-                && !alert.evidence.iter().any(|e| e.account == item.account)
+                && !alert.evidence.iter().any(|e| e.account == account)
             {
-                alert.evidence.push(item);
+                alert.evidence.push(Evidence {
+                    account: account.to_owned(),
+                    event_id: graph.event(link).to_owned(),
+                    link: link.kind().as_str().to_owned(),
+                    ts: link.first_ms(),
+                });
             }
         }
         alert
@@ -193,63 +201,41 @@ impl Alerts {
 }
 
 /// The entity's links of `kind`'s edges within the window before `ts`, one per account.
-fn recent_links(
-    node: &Node,
-    kind: AlertKind,
-    window: i64,
-    ts: i64,
-    graph: &Graph,
-) -> Vec<Evidence> {
-    let mut links: Vec<Evidence> = Vec::new();
-    for edge in node.edges.iter().filter(|e| kind.counts(e.kind)) {
+fn recent_links(node: &Node, kind: AlertKind, window: i64, ts: i64) -> Vec<&Edge> {
+    let mut links: Vec<&Edge> = Vec::new();
+    for edge in node.edges().iter().filter(|e| kind.counts(e.kind())) {
         let at = if kind.counts_from_first() {
-            edge.first
+            edge.first_ms()
         } else {
-            edge.last
+            edge.last_ms()
         };
-        if ts - at > window {
+        if ts - at > window || links.iter().any(|l| l.to() == edge.to()) {
             continue;
         }
-        let Some(account) = graph.node(edge.to) else {
-            continue;
-        };
-        if links.iter().any(|l| *l.account == *account.value) {
-            continue;
-        }
-        links.push(Evidence {
-            account: account.value.to_string(),
-            event_id: edge.event.to_string(),
-            link: edge.kind.as_str().to_owned(),
-            ts: edge.first,
-        });
+        links.push(edge);
     }
     links
 }
 
-/// How many groups `accounts` fall into when accounts that share a device or IP they have
-/// both used for more than a week (other than `entity`, and not shared infrastructure) are
-/// one group.
-pub(crate) fn unrelated_count(
-    graph: &Graph,
-    entity: NodeId,
-    accounts: &[NodeId],
-    ts: i64,
-) -> usize {
+/// How many groups `accounts` (slots) fall into when accounts that share a device or IP they
+/// have both used for more than a week (other than `entity`, and not shared infrastructure)
+/// are one group.
+pub(crate) fn unrelated_count(graph: &Graph, entity: u32, accounts: &[u32], ts: i64) -> usize {
     let mut parent: Vec<usize> = (0..accounts.len()).collect();
-    let mut owner: BTreeMap<NodeId, usize> = BTreeMap::new();
+    let mut owner: BTreeMap<u32, usize> = BTreeMap::new();
     for (index, account) in accounts.iter().enumerate() {
-        let Some(node) = graph.node(*account) else {
+        let Some(node) = graph.at(*account) else {
             continue;
         };
-        for edge in &node.edges {
-            let household = matches!(edge.kind, EdgeKind::UsedDevice | EdgeKind::ActedFrom);
-            if !household || edge.to == entity || ts - edge.first < RELATED_AFTER_MS {
+        for edge in node.edges() {
+            let household = matches!(edge.kind(), EdgeKind::UsedDevice | EdgeKind::ActedFrom);
+            if !household || edge.to() == entity || ts - edge.first_ms() < RELATED_AFTER_MS {
                 continue;
             }
-            match owner.get(&edge.to) {
+            match owner.get(&edge.to()) {
                 Some(&other) => union(&mut parent, index, other),
                 None => {
-                    owner.insert(edge.to, index);
+                    owner.insert(edge.to(), index);
                 }
             }
         }

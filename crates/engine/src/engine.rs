@@ -79,6 +79,9 @@ pub struct MemoryUse {
     pub account_bytes: usize,
     pub seen_ids: usize,
     pub seen_id_bytes: usize,
+    /// Nodes of the entity graph and the bytes they hold (`graph::Graph::size_bytes`).
+    pub graph_nodes: usize,
+    pub graph_bytes: usize,
 }
 
 impl Engine {
@@ -133,6 +136,8 @@ impl Engine {
             account_bytes,
             seen_ids: self.seen_ids.len(),
             seen_id_bytes: self.seen_ids.size_bytes(),
+            graph_nodes: self.global.network.graph.len(),
+            graph_bytes: self.global.network.graph.size_bytes(),
         }
     }
 
@@ -165,9 +170,8 @@ impl Engine {
             .entry(Hash128::of(account, ACCOUNT_KEY))
             .or_default();
         if !event.body.asks_for_decision() {
-            let network_view = self.global.network.wants(state, event);
-            observe(state, event);
-            if network_view {
+            let fresh = observe(state, event);
+            if fresh || crate::entities::Network::always_wants(event) {
                 self.global.network.observe(event, account);
             }
             match close_waiting(state, event) {
@@ -179,11 +183,7 @@ impl Engine {
             return Outcome::Applied;
         }
         let account_tag = Tag::of(account);
-        let entities = crate::entities::event_entities(event);
-        let network = self
-            .global
-            .network
-            .features(account, &entities, event.ts.as_millis());
+        let network = self.global.network.features_for(event, account);
         let features = Features::compute(state, &self.global, event, account_tag, &network);
         let evaluation = self.policy.evaluate(&features);
         for index in &evaluation.fired {
@@ -299,21 +299,30 @@ fn mark_campaign(
 }
 
 /// Records where and when the account was seen (for "new IP", "new device", account age).
-fn observe(state: &mut AccountState, event: &ContractEvent) {
+/// Returns whether the IP or device is new to the account or was last seen a day or more
+/// before (or after: a late event): only then does the entity graph want the event.
+fn observe(state: &mut AccountState, event: &ContractEvent) -> bool {
     let ts = event.ts.as_millis();
     state.first_seen = Some(state.first_seen.map_or(ts, |t| t.min(ts)));
     let succeeded = !matches!(event.body, EventBody::Login { success: false, .. });
+    let stale = |before: Option<i64>| {
+        before.is_none_or(|last| ts - last >= crate::graph::DAY_MS || ts < last)
+    };
+    let mut fresh = false;
     if succeeded {
         if let Some(ip) = &event.ctx.ip {
-            let slot = state.ips.touch(Tag::of(ip), ts, MAX_IPS);
+            let (before, slot) = state.ips.touch_after(Tag::of(ip), ts, MAX_IPS);
+            fresh |= stale(before);
             if slot.is_none() {
                 *slot = ip.parse::<IpAddr>().ok();
             }
         }
         if let Some(device) = &event.ctx.device_id {
-            state.devices.touch(Tag::of(device), ts, MAX_DEVICES);
+            let (before, _) = state.devices.touch_after(Tag::of(device), ts, MAX_DEVICES);
+            fresh |= stale(before);
         }
     }
+    fresh
 }
 
 /// What a `change.applied` or `change.cancelled` did.

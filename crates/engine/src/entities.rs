@@ -62,15 +62,26 @@ pub enum OverrideMode {
     Force,
 }
 
-/// An operator's override on one entity value.
+/// An operator's override on one entity value, for the events of a time range: from when it
+/// was set until it expires or is lifted. Events before it do not see it, so replaying the
+/// log decides as the service did when it was in force, whenever the replay runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Override {
     pub kind: EntityKind,
     /// Canonical (`EntityKind::canonical`).
     pub value: String,
     pub mode: OverrideMode,
-    /// Milliseconds since the epoch; none: until removed.
+    /// Milliseconds since the epoch: when it was set.
+    pub from: i64,
+    /// Milliseconds since the epoch: when it expires or was lifted; none: until lifted.
     pub expires_at: Option<i64>,
+}
+
+impl Override {
+    /// In force for an event at `ts`.
+    pub fn live_at(&self, ts: i64) -> bool {
+        self.from <= ts && self.expires_at.is_none_or(|at| ts < at)
+    }
 }
 
 /// One entity a confirmation marked.
@@ -95,8 +106,9 @@ pub(crate) struct Network {
     pub graph: Graph,
     pub alerts: Alerts,
     pub marks: BTreeMap<NodeId, Mark>,
+    /// Every override of each entity, past and present (`Override::live_at` picks).
     #[serde(skip)]
-    pub overrides: BTreeMap<NodeId, Override>,
+    pub overrides: BTreeMap<NodeId, Vec<Override>>,
     #[serde(skip)]
     pub propagations: Vec<Propagation>,
     swept_at: i64,
@@ -183,44 +195,32 @@ impl Network {
         }
     }
 
-    fn override_on(&self, node: NodeId, ts: i64) -> Option<OverrideMode> {
-        self.overrides
-            .get(&node)
-            .filter(|o| o.expires_at.is_none_or(|at| ts < at))
-            .map(|o| o.mode)
+    /// The override in force on `node` for an event at `ts`: force wins over suppress.
+    pub fn override_on(&self, node: NodeId, ts: i64) -> Option<&Override> {
+        let live = self.overrides.get(&node)?.iter().filter(|o| o.live_at(ts));
+        live.min_by_key(|o| match o.mode {
+            OverrideMode::Force => 0,
+            OverrideMode::Suppress => 1,
+        })
     }
 
     fn suppressed(&self, node: NodeId, ts: i64) -> bool {
-        self.override_on(node, ts) == Some(OverrideMode::Suppress)
+        self.override_on(node, ts)
+            .is_some_and(|o| o.mode == OverrideMode::Suppress)
     }
 
     /// The mark that counts on `node` at `ts`: a force override, else a live mark unless
     /// suppressed.
     pub fn mark_on(&self, node: NodeId, ts: i64) -> Option<Mark> {
         match self.override_on(node, ts) {
-            Some(OverrideMode::Force) => {
-                let path = self
-                    .graph
-                    .node(node)
-                    .map(|n| format!("{}:{}", n.kind.as_str(), n.value))
-                    .or_else(|| {
-                        self.overrides
-                            .get(&node)
-                            .map(|o| format!("{}:{}", o.kind.as_str(), o.value))
-                    });
-                Some(Mark {
-                    confirmation: "override:force".into(),
-                    path: path.into_iter().collect(),
-                    hops: 0,
-                    at: ts,
-                    expires_at: self
-                        .overrides
-                        .get(&node)
-                        .and_then(|o| o.expires_at)
-                        .unwrap_or(i64::MAX),
-                })
-            }
-            Some(OverrideMode::Suppress) => None,
+            Some(o) if o.mode == OverrideMode::Force => Some(Mark {
+                confirmation: "override:force".into(),
+                path: vec![format!("{}:{}", o.kind.as_str(), o.value)],
+                hops: 0,
+                at: o.from,
+                expires_at: o.expires_at.unwrap_or(i64::MAX),
+            }),
+            Some(_) => None,
             None => self.marks.get(&node).filter(|m| m.live_at(ts)).cloned(),
         }
     }
@@ -259,10 +259,16 @@ impl Network {
         // servers, but the confirmation does not name them: one hop from the account.
         if let Some(node) = self.graph.node(NodeId::of(EntityKind::Account, account)) {
             let mut ips: Vec<String> = node
-                .edges
+                .edges()
                 .iter()
-                .filter(|e| e.kind == EdgeKind::AllowListed && ts - e.first <= SEED_IP_WINDOW_MS)
-                .filter_map(|e| self.graph.node(e.to).map(|ip| ip.value.to_string()))
+                .filter(|e| {
+                    e.kind() == EdgeKind::AllowListed && ts - e.first_ms() <= SEED_IP_WINDOW_MS
+                })
+                .filter_map(|e| {
+                    self.graph
+                        .at(e.to())
+                        .map(|ip| self.graph.value(ip).to_owned())
+                })
                 .collect();
             ips.sort();
             ips.dedup();
@@ -298,7 +304,7 @@ impl Network {
             let Some(node) = self
                 .graph
                 .node(id)
-                .filter(|n| !n.shared && n.kind != EntityKind::Number)
+                .filter(|n| !n.shared() && n.kind() != EntityKind::Number)
             else {
                 continue;
             };
@@ -306,12 +312,17 @@ impl Network {
                 continue;
             }
             let mut next: Vec<(NodeId, EntityKind, String)> = node
-                .edges
+                .edges()
                 .iter()
-                .filter(|e| ts - e.last <= e_ttl(kind, &self.graph, e.to))
+                .filter(|e| ts - e.last_ms() <= e_ttl(kind, &self.graph, e.to()))
                 .filter_map(|e| {
-                    let other = self.graph.node(e.to)?;
-                    Some((e.to, other.kind, other.value.to_string()))
+                    let other = self.graph.at(e.to())?;
+                    let value = self.graph.value(other);
+                    Some((
+                        NodeId::of(other.kind(), value),
+                        other.kind(),
+                        value.to_owned(),
+                    ))
                 })
                 .collect();
             next.sort();
@@ -334,11 +345,7 @@ impl Network {
     /// numbers that called the account apart (a confirmed number's rule is
     /// `fraud_caller_contact`).
     pub fn features(&self, account: &str, entities: &[NodeId], ts: i64) -> NetworkFeatures {
-        let mut f = NetworkFeatures {
-            network_hops: NO_MARK_HOPS,
-            account_network_hops: NO_MARK_HOPS,
-            ..NetworkFeatures::default()
-        };
+        let mut f = NetworkFeatures::quiet();
         for number in self.callers_of(account) {
             if let Some(alert) = self.alerts.open_on(number, ts)
                 && !self.suppressed(number, ts)
@@ -379,10 +386,10 @@ impl Network {
         self.graph
             .node(NodeId::of(EntityKind::Account, account))
             .map(|node| {
-                node.edges
+                node.edges()
                     .iter()
-                    .filter(|e| matches!(e.kind, EdgeKind::CalledBy | EdgeKind::Reported))
-                    .map(|e| e.to)
+                    .filter(|e| matches!(e.kind(), EdgeKind::CalledBy | EdgeKind::Reported))
+                    .filter_map(|e| self.graph.id_of(e.to()))
                     .collect()
             })
             .unwrap_or_default()
@@ -390,9 +397,9 @@ impl Network {
 }
 
 /// The lifetime of an edge from a node of `kind` to `to`: its entity end's.
-fn e_ttl(kind: EntityKind, graph: &Graph, to: NodeId) -> i64 {
+fn e_ttl(kind: EntityKind, graph: &Graph, to: u32) -> i64 {
     if kind == EntityKind::Account {
-        graph.node(to).map_or(0, |n| n.kind.ttl_ms())
+        graph.at(to).map_or(0, |n| n.kind().ttl_ms())
     } else {
         kind.ttl_ms()
     }
@@ -416,37 +423,38 @@ fn seed(seeds: &mut BTreeSet<(EntityKind, String)>, kind: EntityKind, value: &st
 }
 
 impl Network {
-    /// Whether a non-deciding event adds anything to the network: a contact or a confirmation
-    /// always does; otherwise only an IP or device the account has not been seen with in the
-    /// last day (an edge's time only matters to the day for expiry, and most events of a
-    /// replay are a key's use from its usual server).
-    pub fn wants(&self, state: &crate::state::AccountState, event: &ContractEvent) -> bool {
-        if matches!(
+    /// Whether a non-deciding event adds to the network whatever the account's state: a
+    /// contact or a confirmation. Otherwise only an IP or device the account has not been seen
+    /// with in the last day does (the engine's `observe` says): an edge's time only matters to
+    /// the day for expiry, and most events of a replay are a key's use from its usual server.
+    pub fn always_wants(event: &ContractEvent) -> bool {
+        matches!(
             event.body,
             EventBody::ContactInboundCall { .. }
                 | EventBody::ContactReported { .. }
                 | EventBody::FraudConfirmed { .. }
-        ) {
-            return true;
+        )
+    }
+
+    /// What rules read for a deciding event: nothing to look up while no mark, alert or
+    /// override exists (the common case, and the entities are not even canonicalised then).
+    pub fn features_for(&self, event: &ContractEvent, account: &str) -> NetworkFeatures {
+        if self.marks.is_empty() && self.alerts.by_entity.is_empty() && self.overrides.is_empty() {
+            return NetworkFeatures::quiet();
         }
-        let ts = event.ts.as_millis();
-        let stale = |seen: Option<&crate::state::Seen>| {
-            seen.is_none_or(|s| ts - s.last >= DAY_MS || ts < s.last)
-        };
-        let ip_stale = event
-            .ctx
-            .ip
-            .as_deref()
-            .is_some_and(|ip| stale(state.ips.get(crate::state::Tag::of(ip)).map(|(s, _)| s)));
-        let device_stale = event.ctx.device_id.as_deref().is_some_and(|device| {
-            stale(
-                state
-                    .devices
-                    .get(crate::state::Tag::of(device))
-                    .map(|(s, _)| s),
-            )
-        });
-        ip_stale || device_stale
+        let entities = event_entities(event);
+        self.features(account, &entities, event.ts.as_millis())
+    }
+}
+
+impl NetworkFeatures {
+    /// No campaign, no mark.
+    pub fn quiet() -> Self {
+        Self {
+            network_hops: NO_MARK_HOPS,
+            account_network_hops: NO_MARK_HOPS,
+            ..Self::default()
+        }
     }
 }
 

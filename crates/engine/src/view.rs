@@ -62,41 +62,44 @@ impl Engine {
         now: i64,
     ) -> Option<GraphView> {
         let network = &self.global.network;
+        let graph = &network.graph;
         let value = kind.canonical(value)?;
-        let start = NodeId::of(kind, &value);
-        network.graph.node(start)?;
+        let start = graph.find(NodeId::of(kind, &value))?;
         let hops = hops.min(MAX_VIEW_HOPS);
-        let mut order: BTreeMap<NodeId, u8> = BTreeMap::new();
+        let mut order: BTreeMap<u32, u8> = BTreeMap::new();
         let mut nodes = Vec::new();
         let mut truncated = false;
         let mut queue = VecDeque::from([(start, 0_u8)]);
         order.insert(start, 0);
-        while let Some((id, depth)) = queue.pop_front() {
-            let Some(node) = network.graph.node(id) else {
+        while let Some((slot, depth)) = queue.pop_front() {
+            let Some(node) = graph.at(slot) else {
                 continue;
             };
+            let id = NodeId::of(node.kind(), graph.value(node));
             nodes.push(ViewNode {
-                kind: node.kind,
-                value: node.value.to_string(),
+                kind: node.kind(),
+                value: graph.value(node).to_owned(),
                 hops: depth,
-                first_seen: node.first,
-                last_seen: node.last,
-                shared: node.shared,
+                first_seen: node.first_ms(),
+                last_seen: node.last_ms(),
+                shared: node.shared(),
                 mark: network.mark_on(id, now),
-                override_mode: network
-                    .overrides
-                    .get(&id)
-                    .filter(|o| o.expires_at.is_none_or(|at| now < at))
-                    .map(|o| o.mode),
+                override_mode: network.override_on(id, now).map(|o| o.mode),
                 alert: network.alerts.open_on(id, now).map(|a| a.id.clone()),
             });
-            if depth >= hops || node.shared {
+            if depth >= hops || node.shared() {
                 continue;
             }
-            let mut next: Vec<NodeId> = node.edges.iter().map(|e| e.to).collect();
+            // Neighbours in the order of their kind and value, so that the view does not
+            // depend on where the graph happens to keep them.
+            let mut next: Vec<(EntityKind, &str, u32)> = node
+                .edges()
+                .iter()
+                .filter_map(|e| graph.at(e.to()).map(|n| (n.kind(), graph.value(n), e.to())))
+                .collect();
             next.sort_unstable();
             next.dedup();
-            for to in next {
+            for (_, _, to) in next {
                 if order.contains_key(&to) {
                     continue;
                 }
@@ -118,30 +121,29 @@ impl Engine {
 }
 
 /// The edges between the view's nodes, from the accounts' side, in a stable order.
-fn view_edges(engine: &Engine, included: &BTreeMap<NodeId, u8>) -> Vec<ViewEdge> {
+fn view_edges(engine: &Engine, included: &BTreeMap<u32, u8>) -> Vec<ViewEdge> {
     let graph = &engine.global.network.graph;
     let mut edges = Vec::new();
-    for id in included.keys() {
-        let Some(node) = graph.node(*id).filter(|n| n.kind == EntityKind::Account) else {
+    for slot in included.keys() {
+        let Some(node) = graph.at(*slot).filter(|n| n.kind() == EntityKind::Account) else {
             continue;
         };
-        for edge in node.edges.iter().filter(|e| included.contains_key(&e.to)) {
-            let Some(entity) = graph.node(edge.to) else {
+        for edge in node
+            .edges()
+            .iter()
+            .filter(|e| included.contains_key(&e.to()))
+        {
+            let Some(entity) = graph.at(edge.to()) else {
                 continue;
             };
-            let event = entity
-                .edges
-                .iter()
-                .find(|e| e.to == *id && e.kind == edge.kind)
-                .map_or_else(|| edge.event.to_string(), |e| e.event.to_string());
             edges.push(ViewEdge {
-                account: node.value.to_string(),
-                kind: entity.kind,
-                value: entity.value.to_string(),
-                link: edge.kind.as_str().to_owned(),
-                first_seen: edge.first,
-                last_seen: edge.last,
-                event_id: event,
+                account: graph.value(node).to_owned(),
+                kind: entity.kind(),
+                value: graph.value(entity).to_owned(),
+                link: edge.kind().as_str().to_owned(),
+                first_seen: edge.first_ms(),
+                last_seen: edge.last_ms(),
+                event_id: graph.event(edge).to_owned(),
             });
         }
     }
@@ -184,9 +186,8 @@ impl Engine {
                 continue;
             };
             item.value = value;
-            network
-                .overrides
-                .insert(NodeId::of(item.kind, &item.value), item);
+            let id = NodeId::of(item.kind, &item.value);
+            network.overrides.entry(id).or_default().push(item);
         }
     }
 
@@ -215,16 +216,16 @@ impl Engine {
                 path: vec![label],
             }];
         }
-        let Some(node) = graph.node(NodeId::of(kind, &value)).filter(|n| !n.shared) else {
+        let Some(node) = graph.node(NodeId::of(kind, &value)).filter(|n| !n.shared()) else {
             return Vec::new();
         };
         let mut accounts: Vec<Linked> = node
-            .edges
+            .edges()
             .iter()
-            .filter_map(|e| graph.node(e.to))
+            .filter_map(|e| graph.at(e.to()))
             .map(|n| Linked {
-                account: n.value.to_string(),
-                path: vec![label.clone(), format!("account:{}", n.value)],
+                account: graph.value(n).to_owned(),
+                path: vec![label.clone(), format!("account:{}", graph.value(n))],
             })
             .collect();
         accounts.sort_by(|a, b| a.account.cmp(&b.account));

@@ -95,6 +95,7 @@ fn suppress_and_force_overrides() {
         kind: EntityKind::Address,
         value: "TQcrew".into(),
         mode: OverrideMode::Suppress,
+        from: 0,
         expires_at: None,
     }]);
     let out = replay(&mut engine, &lines);
@@ -114,6 +115,7 @@ fn suppress_and_force_overrides() {
         kind: EntityKind::Device,
         value: "d-v4".into(),
         mode,
+        from: T0,
         expires_at: Some(T0 + 71 * MIN + 1),
     };
     engine.set_overrides(vec![
