@@ -57,6 +57,7 @@ error_codes! {
     MissingTimestamp => "missing_timestamp", 400, "a signed payload without `timestamp`";
     RecvWindowOutOfRange => "recv_window_out_of_range", 400, "a signed payload's `recvWindow` outside what is allowed";
     DuplicateParameter => "duplicate_parameter", 400, "a signed payload names a parameter twice";
+    InvalidOverride => "invalid_override", 400, "an override's action is not `suppress` or `force`, or its note is too long or has control characters";
     InvalidEntity => "invalid_entity", 400, "an entity kind that does not exist (account, address, ip, device, number) or a value that is not one";
     InvalidExpiry => "invalid_expiry", 400, "a key's expiry in the past or too far ahead";
     InvalidLabel => "invalid_label", 400, "a key's label is empty or too long";
@@ -207,6 +208,7 @@ mod tests {
         ("invalid_body", 400),
         ("invalid_cancel_link", 404),
         ("invalid_entity", 400),
+        ("invalid_override", 400),
         ("unknown_entity", 404),
         ("unknown_alert", 404),
         ("alert_confirmed", 409),

@@ -388,6 +388,33 @@ pub enum Write {
         by: String,
         at: UnixMillis,
     },
+    /// Stores a new override on a graph entity.
+    PutOverride(StoredOverride),
+    /// Lifts an override: fails with a conflict when it was lifted already.
+    LiftOverride {
+        id: String,
+        by: String,
+        at: UnixMillis,
+    },
+}
+
+/// An operator's override on an entity of the graph (`portcullis_engine::Override`), with who
+/// set it and who lifted it. Never deleted: replays need the past ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOverride {
+    pub id: String,
+    /// `account`, `address`, `ip`, `device` or `number`.
+    pub kind: String,
+    /// Canonical (`EntityKind::canonical`).
+    pub value: String,
+    /// `suppress` or `force`.
+    pub action: String,
+    pub note: String,
+    pub set_by: String,
+    pub set_at: UnixMillis,
+    pub expires_at: Option<UnixMillis>,
+    pub lifted_by: Option<String>,
+    pub lifted_at: Option<UnixMillis>,
 }
 
 /// A campaign alert as stored (`portcullis_engine::Alert`, its evidence as JSON).
@@ -495,6 +522,8 @@ pub trait AlertStore: Send + Sync {
     async fn alerts(&self, before: Option<UnixMillis>, limit: u32)
     -> StoreResult<Vec<StoredAlert>>;
     async fn alert(&self, id: &str) -> StoreResult<Option<StoredAlert>>;
+    /// Every override ever set, oldest first.
+    async fn overrides(&self) -> StoreResult<Vec<StoredOverride>>;
 }
 
 #[async_trait]

@@ -249,7 +249,8 @@ fn main() {
         let prefix = char::from(b'a' + population);
         replay_as_new_accounts(&mut engine, &lines, prefix, span_ms * i64::from(population));
     }
-    let (rss_more, more_accounts) = (rss_kib(), engine.memory_use().accounts);
+    let (rss_more, more) = (rss_kib(), engine.memory_use());
+    let more_accounts = more.accounts;
     drop(engine);
 
     // Speed: rounds alternate which pass goes first; medians of each.
@@ -322,6 +323,13 @@ fn main() {
         memory.graph_nodes,
         memory.graph_bytes,
         memory.graph_bytes as f64 / accounts
+    );
+    println!(
+        "                      after {more_accounts} accounts: states {:.0} per account, graph {} nodes {:.0} per account, {} campaign alerts",
+        more.account_bytes as f64 / more_accounts.max(1) as f64,
+        more.graph_nodes,
+        more.graph_bytes as f64 / more_accounts.max(1) as f64,
+        more.alerts
     );
     println!(
         "                      seen-id set: {} ids kept (one dedup horizon), {} bytes computed = {:.0} per account",

@@ -13,7 +13,7 @@
 
 use crate::graph::{DAY_MS, Edge, EdgeKind, EntityKind, Graph, Node, NodeId};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Unrelated accounts that make a campaign.
 pub(crate) const CAMPAIGN_MIN: usize = 3;
@@ -109,10 +109,14 @@ impl Alert {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Alerts {
     pub by_entity: BTreeMap<NodeId, Alert>,
-    /// Ids of alerts that open or grow, for the caller to store (not in checkpoints: the
-    /// service stores them with the decisions of the same events).
+    /// The alerts that opened or grew since the caller last took them, in the order they first
+    /// did, each once (not in checkpoints: the service stores them with the decisions of the
+    /// same events). Ids, not copies: a caller that never takes them (a replay) keeps no more
+    /// than one entry per alert.
     #[serde(skip)]
-    pub changed: Vec<Alert>,
+    changed: Vec<NodeId>,
+    #[serde(skip)]
+    changed_set: BTreeSet<NodeId>,
 }
 
 impl Alerts {
@@ -177,8 +181,10 @@ impl Alerts {
             .sort_by(|a, b| (a.ts, &a.account).cmp(&(b.ts, &b.account)));
         alert.unrelated_accounts = u32::try_from(unrelated).unwrap_or(u32::MAX);
         alert.updated_at = alert.updated_at.max(ts);
-        if before != (alert.unrelated_accounts, alert.evidence.len()) {
-            self.changed.push(alert.clone());
+        if before != (alert.unrelated_accounts, alert.evidence.len())
+            && self.changed_set.insert(entity)
+        {
+            self.changed.push(entity);
         }
     }
 
@@ -192,6 +198,15 @@ impl Alerts {
             .iter()
             .find(|(_, alert)| alert.id == id)
             .map(|(node, alert)| (*node, alert))
+    }
+
+    /// The alerts that opened or grew since the last call, as they are now.
+    pub fn take_changed(&mut self) -> Vec<Alert> {
+        self.changed_set.clear();
+        std::mem::take(&mut self.changed)
+            .into_iter()
+            .filter_map(|id| self.by_entity.get(&id).cloned())
+            .collect()
     }
 
     pub fn sweep(&mut self, ts: i64) {
@@ -298,11 +313,14 @@ mod tests {
         assert_eq!(alerts.by_entity.len(), 1);
         assert_eq!(alert.as_ref().map(|a| a.unrelated_accounts), Some(4));
         assert_eq!(alert.as_ref().map(|a| a.evidence.len()), Some(4));
+        let changed = alerts.take_changed();
         assert_eq!(
-            alerts.changed.len(),
-            2,
-            "opened at the third, grown at the fourth"
+            changed.len(),
+            1,
+            "opened at the third, grown at the fourth: one entry"
         );
+        assert_eq!(changed[0].evidence.len(), 4, "as it is now");
+        assert!(alerts.take_changed().is_empty());
         assert_eq!(alert.map(|a| a.kind), Some(AlertKind::AddressCampaign));
     }
 

@@ -82,6 +82,8 @@ pub struct MemoryUse {
     /// Nodes of the entity graph and the bytes they hold (`graph::Graph::size_bytes`).
     pub graph_nodes: usize,
     pub graph_bytes: usize,
+    /// Campaign alerts the engine remembers.
+    pub alerts: usize,
 }
 
 impl Engine {
@@ -138,6 +140,7 @@ impl Engine {
             seen_id_bytes: self.seen_ids.size_bytes(),
             graph_nodes: self.global.network.graph.len(),
             graph_bytes: self.global.network.graph.size_bytes(),
+            alerts: self.global.network.alerts.by_entity.len(),
         }
     }
 

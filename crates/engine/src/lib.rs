@@ -29,4 +29,4 @@ pub use graph::{EdgeKind, EntityKind};
 pub use policy::{
     DEFAULT_POLICY, Evaluation, Policy, PolicyError, RULE_ERROR_PREFIX, Rule, Thresholds,
 };
-pub use view::{GraphView, MAX_VIEW_HOPS, ViewEdge, ViewNode};
+pub use view::{GraphView, Linked, MAX_VIEW_HOPS, ViewEdge, ViewNode};

@@ -163,7 +163,7 @@ pub struct Linked {
 impl Engine {
     /// Campaign alerts opened or grown since the last call, in the order they changed.
     pub fn take_alerts(&mut self) -> Vec<crate::Alert> {
-        std::mem::take(&mut self.global.network.alerts.changed)
+        self.global.network.alerts.take_changed()
     }
 
     /// What confirmations marked since the last call.

@@ -104,7 +104,7 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 pub fn router(state: AppState, settings: &Settings) -> Router {
     use routes::{
         accounts, audit, cancel, contacts, freeze, guard, keys, network, operators, outbox,
-        passkeys, risk, system, verify,
+        overrides, passkeys, risk, system, verify,
     };
     Router::new()
         .route("/healthz", get(system::healthz))
@@ -146,6 +146,11 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/v1/alerts/{id}", get(network::show))
         .route("/v1/alerts/{id}/confirm", post(network::confirm))
         .route("/v1/graph/{kind}/{value}", get(network::graph))
+        .route(
+            "/v1/graph/{kind}/{value}/override",
+            post(overrides::set).delete(overrides::lift),
+        )
+        .route("/v1/overrides", get(overrides::list))
         .route("/v1/secrets/rewrap", post(audit::rewrap))
         .route("/v1/accounts/{account}/totp", post(guard::start_totp))
         .route(

@@ -32,6 +32,7 @@ use utoipa::{Modify, OpenApi};
         routes::contacts::add, routes::contacts::list, routes::contacts::remove,
         routes::contacts::verify, routes::contacts::registry, routes::contacts::reports,
         routes::network::list, routes::network::show, routes::network::confirm, routes::network::graph,
+        routes::overrides::set, routes::overrides::lift, routes::overrides::list,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::ContextBody, dto::StepUpBody)),
     modifiers(&OperatorToken),

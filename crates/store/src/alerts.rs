@@ -1,10 +1,11 @@
 //! Campaign alerts from the risk engine's entity graph: stored as the engine last saw them,
-//! with an operator's confirmation kept across updates.
+//! with an operator's confirmation kept across updates; and operators' overrides on its
+//! entities, kept after they are lifted (replays need them).
 
 use crate::commit::Tx;
 use crate::{SqlStore, codec, db_error};
 use async_trait::async_trait;
-use portcullis_app::ports::{AlertStore, StoreError, StoreResult, StoredAlert};
+use portcullis_app::ports::{AlertStore, StoreError, StoreResult, StoredAlert, StoredOverride};
 use portcullis_core::time::UnixMillis;
 use sqlx::any::AnyRow;
 
@@ -52,6 +53,78 @@ impl AlertStore for SqlStore {
         let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id.to_owned());
         self.first_row("network_alerts", query, alert).await
     }
+
+    async fn overrides(&self) -> StoreResult<Vec<StoredOverride>> {
+        let sql = format!("SELECT {OVERRIDE_COLUMNS} FROM network_overrides ORDER BY set_at, id");
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        self.rows("network_overrides", query)
+            .await?
+            .iter()
+            .map(stored_override)
+            .collect()
+    }
+}
+
+const OVERRIDE_COLUMNS: &str =
+    "id, kind, value, action, note, set_by, set_at, expires_at, lifted_by, lifted_at";
+
+fn stored_override(row: &AnyRow) -> StoreResult<StoredOverride> {
+    Ok(StoredOverride {
+        id: codec::text_column(row, "id")?,
+        kind: codec::text_column(row, "kind")?,
+        value: codec::text_column(row, "value")?,
+        action: codec::text_column(row, "action")?,
+        note: codec::text_column(row, "note")?,
+        set_by: codec::text_column(row, "set_by")?,
+        set_at: codec::millis(row, "set_at")?,
+        expires_at: codec::maybe_millis(row, "expires_at")?,
+        lifted_by: codec::maybe_text_column(row, "lifted_by")?,
+        lifted_at: codec::maybe_millis(row, "lifted_at")?,
+    })
+}
+
+pub(crate) async fn put_override(tx: &mut Tx<'_>, o: StoredOverride) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO network_overrides (id, kind, value, action, note, set_by, set_at, \
+         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(o.id)
+    .bind(o.kind)
+    .bind(o.value)
+    .bind(o.action)
+    .bind(o.note)
+    .bind(o.set_by)
+    .bind(o.set_at.as_millis())
+    .bind(o.expires_at.map(UnixMillis::as_millis))
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error("network override", e))?;
+    Ok(())
+}
+
+/// Lifts an override once.
+pub(crate) async fn lift_override(
+    tx: &mut Tx<'_>,
+    id: String,
+    by: String,
+    at: UnixMillis,
+) -> StoreResult<()> {
+    let done = sqlx::query(
+        "UPDATE network_overrides SET lifted_by = $1, lifted_at = $2 \
+         WHERE id = $3 AND lifted_at IS NULL",
+    )
+    .bind(by)
+    .bind(at.as_millis())
+    .bind(id.clone())
+    .execute(&mut **tx)
+    .await
+    .map_err(|e| db_error("network override", e))?;
+    if done.rows_affected() == 0 {
+        return Err(StoreError::Conflict(format!(
+            "override {id} is unknown or already lifted"
+        )));
+    }
+    Ok(())
 }
 
 /// Inserts the alert, or updates what the engine saw of it (not its confirmation).

@@ -110,7 +110,6 @@ impl Guard {
     }
 
     async fn hold_propagation(&self, propagation: &Propagation) -> AppResult<usize> {
-        let system = Actor::system();
         let mut held = 0;
         for marked in propagation
             .marked
@@ -122,19 +121,27 @@ impl Guard {
                 marked.mark.path_text(),
                 propagation.confirmation
             );
-            for change in self.store.pending_for_account(&marked.value, 200).await? {
-                if change.status != PendingStatus::Pending {
-                    continue;
-                }
-                let access = system.access_account(Permission::ReviewChanges, &change.account)?;
-                let hold = Transition::Hold {
-                    by: RISK_ACTOR.into(),
-                    reason: reason.clone(),
-                };
-                self.move_change(&access, change, hold, "widening.network_held")
-                    .await?;
-                held += 1;
+            held += self.hold_account(&marked.value, &reason).await?;
+        }
+        Ok(held)
+    }
+
+    /// Holds the account's open pending changes with `reason`; returns how many.
+    pub(super) async fn hold_account(&self, account: &str, reason: &str) -> AppResult<usize> {
+        let system = Actor::system();
+        let mut held = 0;
+        for change in self.store.pending_for_account(account, 200).await? {
+            if change.status != PendingStatus::Pending {
+                continue;
             }
+            let access = system.access_account(Permission::ReviewChanges, &change.account)?;
+            let hold = Transition::Hold {
+                by: RISK_ACTOR.into(),
+                reason: reason.to_owned(),
+            };
+            self.move_change(&access, change, hold, "widening.network_held")
+                .await?;
+            held += 1;
         }
         Ok(held)
     }

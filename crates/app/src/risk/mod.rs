@@ -111,6 +111,8 @@ impl Risk {
         checkpoints: CheckpointPolicy,
     ) -> AppResult<Self> {
         let mut engine = Engine::new(policy);
+        // Before the replay: each override counts for the events of its time range.
+        engine.set_overrides(crate::guard::engine_overrides(&store.overrides().await?));
         let seq = restore_latest(store.as_ref(), &mut engine).await?;
         let mut risk = Self {
             store,
@@ -405,6 +407,27 @@ impl Risk {
             .engine
             .graph_view(kind, value, hops, GRAPH_VIEW_NODES, now.as_millis())
             .ok_or_else(|| unknown_entity(kind, value))
+    }
+}
+
+impl Risk {
+    /// Puts the operators' overrides in force (`Engine::set_overrides`).
+    pub async fn set_overrides(&self, overrides: Vec<portcullis_engine::Override>) {
+        self.cursor.lock().await.engine.set_overrides(overrides);
+    }
+
+    /// Whether the graph holds the entity (`kind` and `value` canonical).
+    pub async fn knows_entity(&self, kind: portcullis_engine::EntityKind, value: &str) -> bool {
+        self.cursor.lock().await.engine.knows_entity(kind, value)
+    }
+
+    /// The accounts the entity links, not through shared infrastructure.
+    pub async fn linked_accounts(
+        &self,
+        kind: portcullis_engine::EntityKind,
+        value: &str,
+    ) -> Vec<portcullis_engine::Linked> {
+        self.cursor.lock().await.engine.linked_accounts(kind, value)
     }
 }
 

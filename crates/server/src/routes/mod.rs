@@ -11,6 +11,7 @@ pub mod keys;
 pub mod network;
 pub mod operators;
 pub mod outbox;
+pub mod overrides;
 pub mod passkeys;
 pub mod risk;
 pub mod system;
