@@ -121,11 +121,8 @@ pub(crate) struct Alerts {
 
 impl Alerts {
     /// Checks the entity after `account`'s new link of `edge` at `ts`; opens or grows its alert.
-    pub fn check(&mut self, graph: &Graph, entity: NodeId, edge: EdgeKind, ts: i64) {
+    pub fn check(&mut self, graph: &Graph, slot: u32, entity: NodeId, edge: EdgeKind, ts: i64) {
         let Some((kind, window)) = AlertKind::of_edge(edge) else {
-            return;
-        };
-        let Some(slot) = graph.find(entity) else {
             return;
         };
         let Some(node) = graph.at(slot).filter(|n| !n.shared()) else {
@@ -289,8 +286,10 @@ mod tests {
         edge: EdgeKind,
         ts: i64,
     ) {
-        if let Some(id) = graph.link(account, kind, value, edge, &format!("{account}-{ts}"), ts) {
-            alerts.check(graph, id, edge, ts);
+        if let Some((slot, id)) =
+            graph.link(account, kind, value, edge, &format!("{account}-{ts}"), ts)
+        {
+            alerts.check(graph, slot, id, edge, ts);
         }
     }
 

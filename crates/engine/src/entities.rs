@@ -173,10 +173,11 @@ impl Network {
             _ => {}
         }
         for (kind, value, edge) in links {
-            if let Some(entity) = self.graph.link(account, kind, &value, edge, &event.id, ts)
+            if let Some((slot, entity)) =
+                self.graph.link(account, kind, &value, edge, &event.id, ts)
                 && !self.suppressed(entity, ts)
             {
-                self.alerts.check(&self.graph, entity, edge, ts);
+                self.alerts.check(&self.graph, slot, entity, edge, ts);
             }
         }
         if let EventBody::FraudConfirmed {
@@ -257,7 +258,7 @@ impl Network {
             .collect();
         // The IPs the defrauded account allow-listed in the month before are likely the crew's
         // servers, but the confirmation does not name them: one hop from the account.
-        if let Some(node) = self.graph.node(NodeId::of(EntityKind::Account, account)) {
+        if let Some(node) = self.graph.node(EntityKind::Account, account) {
             let mut ips: Vec<String> = node
                 .edges()
                 .iter()
@@ -298,12 +299,12 @@ impl Network {
             if better {
                 self.marks.insert(id, mark.clone());
             }
+            let slot = self.graph.find(kind, &value);
             marked.push(Marked { kind, value, mark });
             // A number's callees are its targets, not its accomplices: most hang up
             // (`fraud_caller_contact` is their rule).
-            let Some(node) = self
-                .graph
-                .node(id)
+            let Some(node) = slot
+                .and_then(|slot| self.graph.at(slot))
                 .filter(|n| !n.shared() && n.kind() != EntityKind::Number)
             else {
                 continue;
@@ -384,7 +385,7 @@ impl Network {
     /// The entities an account is linked to through numbers (callers and reported contacts).
     pub fn callers_of(&self, account: &str) -> Vec<NodeId> {
         self.graph
-            .node(NodeId::of(EntityKind::Account, account))
+            .node(EntityKind::Account, account)
             .map(|node| {
                 node.edges()
                     .iter()

@@ -9,10 +9,11 @@
 //! time and the event that made them.
 //!
 //! Compact, because every tracked account has a node and a handful of edges: nodes live in one
-//! vector and refer to each other by their 32-bit slot; values and event ids are spans of one
-//! text arena (an edge's event id is written once, for both of its copies); times are kept to
-//! the second as 32-bit counts (until 2106). A node is 48 bytes with its first edge inline, an
-//! edge 20, the slot index about 20 per node (docs/benchmarks.md has the measured figures).
+//! vector and refer to each other by their slot (29 bits, the edge's kind in the other 3);
+//! values and event ids are length-prefixed texts of one arena (an edge's event id is written
+//! once, for both of its copies); times are kept to the second as 32-bit counts (until 2106).
+//! A node is 40 bytes with its first edge inline, an edge 16, the index (slots hashed by kind
+//! and value) about 8 per node (docs/benchmarks.md has the measured figures).
 //!
 //! Bounded: an account keeps at most `MAX_ACCOUNT_EDGES` edges (the one seen longest ago makes
 //! room), an entity at most `SHARED_AT` accounts; an entity used by more is shared
@@ -22,12 +23,12 @@
 //! compacted, once the graph has doubled since the last sweep. Slots are handed out and reused
 //! in event order, so its bytes and its views are the same on every replay of one feed.
 
-use crate::dedup::PreHashed;
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 use smallvec::SmallVec;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher as _};
+use std::hash::Hasher as _;
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
 /// Edges an account keeps.
@@ -38,6 +39,10 @@ pub(crate) const SHARED_AT: usize = 40;
 const MIN_SWEEP_NODES: usize = 4096;
 /// The SipHash key of node ids (stored in checkpoints: never changes).
 const NODE_KEY: (u64, u64) = (0x706f_7274_6375_6c6c, 0x6973_2d6e_6f64_6531);
+/// Slots are 29 bits: past this many nodes, new ones are not kept.
+const MAX_SLOTS: usize = 1 << 29;
+/// The longest text the arena keeps (a one-byte length).
+pub(crate) const MAX_TEXT: usize = 255;
 
 /// What a node stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -96,7 +101,7 @@ impl EntityKind {
     /// The canonical form of a value of this kind, or `None` if it is not one.
     pub fn canonical(self, value: &str) -> Option<String> {
         let value = value.trim();
-        if value.is_empty() || value.len() > 256 {
+        if value.is_empty() || value.len() > MAX_TEXT {
             return None;
         }
         match self {
@@ -132,6 +137,16 @@ pub enum EdgeKind {
 }
 
 impl EdgeKind {
+    const ALL: [EdgeKind; 7] = [
+        EdgeKind::AddedAddress,
+        EdgeKind::WithdrewTo,
+        EdgeKind::AllowListed,
+        EdgeKind::ActedFrom,
+        EdgeKind::UsedDevice,
+        EdgeKind::CalledBy,
+        EdgeKind::Reported,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             EdgeKind::AddedAddress => "added_address",
@@ -167,46 +182,38 @@ fn millis(secs: u32) -> i64 {
     i64::from(secs) * 1000
 }
 
-/// A text of the arena.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Span {
-    at: u32,
-    len: u16,
-}
-
-/// One link, kept on both of its nodes (the same span of event id on both).
+/// One link, kept on both of its nodes (the same event id text for both).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Edge {
-    to: u32,
+    /// The slot of the node at the other end (low 29 bits) and the edge's kind (high 3).
+    to_kind: u32,
     first: u32,
     last: u32,
-    event_at: u32,
-    event_len: u16,
-    kind: EdgeKind,
+    /// The event id's place in the arena.
+    event: u32,
 }
 
 impl Edge {
+    fn new(to: u32, kind: EdgeKind, at: u32, event: u32) -> Self {
+        Self {
+            to_kind: to | (kind as u32) << 29,
+            first: at,
+            last: at,
+            event,
+        }
+    }
     /// The slot of the node at the other end.
     pub fn to(&self) -> u32 {
-        self.to
+        self.to_kind & (MAX_SLOTS as u32 - 1)
     }
     pub fn kind(&self) -> EdgeKind {
-        self.kind
+        EdgeKind::ALL[(self.to_kind >> 29) as usize % EdgeKind::ALL.len()]
     }
     pub fn first_ms(&self) -> i64 {
         millis(self.first)
     }
     pub fn last_ms(&self) -> i64 {
         millis(self.last)
-    }
-    fn event(&self) -> Span {
-        Span {
-            at: self.event_at,
-            len: self.event_len,
-        }
-    }
-    fn set_event(&mut self, span: Span) {
-        (self.event_at, self.event_len) = (span.at, span.len);
     }
 }
 
@@ -216,8 +223,8 @@ const FREE: u8 = 2;
 /// An account or an entity; a free slot waiting to be reused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Node {
-    value_at: u32,
-    value_len: u16,
+    /// The canonical value's place in the arena.
+    value: u32,
     kind: EntityKind,
     flags: u8,
     first: u32,
@@ -245,15 +252,7 @@ impl Node {
     pub fn edges(&self) -> &[Edge] {
         &self.edges
     }
-    fn value(&self) -> Span {
-        Span {
-            at: self.value_at,
-            len: self.value_len,
-        }
-    }
 }
-
-type Index = HashMap<NodeId, u32, BuildHasherDefault<PreHashed>>;
 
 /// See the module documentation.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -261,11 +260,12 @@ type Index = HashMap<NodeId, u32, BuildHasherDefault<PreHashed>>;
 pub(crate) struct Graph {
     nodes: Vec<Node>,
     free: Vec<u32>,
-    text: String,
+    /// Texts, each after its length in one byte.
+    text: Vec<u8>,
     swept_len: usize,
-    /// Rebuilt from the nodes when a checkpoint is read.
+    /// Live slots, hashed by their node's id. Rebuilt from the nodes when a checkpoint is read.
     #[serde(skip)]
-    index: Index,
+    index: HashTable<u32>,
 }
 
 /// The graph as a checkpoint holds it: without its index (the fields in `Graph`'s order).
@@ -273,7 +273,7 @@ pub(crate) struct Graph {
 struct Stored {
     nodes: Vec<Node>,
     free: Vec<u32>,
-    text: String,
+    text: Vec<u8>,
     swept_len: usize,
 }
 
@@ -284,12 +284,14 @@ impl From<Stored> for Graph {
             free: stored.free,
             text: stored.text,
             swept_len: stored.swept_len,
-            index: Index::default(),
+            index: HashTable::new(),
         };
-        for slot in 0..graph.nodes.len() {
-            if let Some(id) = graph.id_of(slot_u32(slot)) {
-                graph.index.insert(id, slot_u32(slot));
-            }
+        let Graph {
+            nodes, text, index, ..
+        } = &mut graph;
+        for (slot, node) in nodes.iter().enumerate().filter(|(_, n)| !n.is_free()) {
+            let hash = id_in(text, node).0;
+            index.insert_unique(hash, slot_u32(slot), |&s| slot_hash(nodes, text, s));
         }
         graph
     }
@@ -299,10 +301,37 @@ fn slot_u32(slot: usize) -> u32 {
     u32::try_from(slot).unwrap_or(u32::MAX)
 }
 
+/// The text at `at` in the arena.
+fn text_at(text: &[u8], at: u32) -> &str {
+    let at = at as usize;
+    let Some(&len) = text.get(at) else {
+        return "";
+    };
+    text.get(at + 1..at + 1 + usize::from(len))
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .unwrap_or("")
+}
+
+fn id_in(text: &[u8], node: &Node) -> NodeId {
+    NodeId::of(node.kind, text_at(text, node.value))
+}
+
+fn slot_hash(nodes: &[Node], text: &[u8], slot: u32) -> u64 {
+    nodes
+        .get(slot as usize)
+        .map_or(0, |node| id_in(text, node).0)
+}
+
 impl Graph {
-    /// The slot of a node, while the graph holds it.
-    pub fn find(&self, id: NodeId) -> Option<u32> {
-        self.index.get(&id).copied()
+    /// The slot of the node `kind:value` (canonical), while the graph holds it.
+    pub fn find(&self, kind: EntityKind, value: &str) -> Option<u32> {
+        let hash = NodeId::of(kind, value).0;
+        self.index
+            .find(hash, |&slot| {
+                let node = &self.nodes[slot as usize];
+                node.kind == kind && text_at(&self.text, node.value) == value
+            })
+            .copied()
     }
 
     /// The node in a slot (`None` for a free one).
@@ -310,24 +339,23 @@ impl Graph {
         self.nodes.get(slot as usize).filter(|node| !node.is_free())
     }
 
-    pub fn node(&self, id: NodeId) -> Option<&Node> {
-        self.find(id).and_then(|slot| self.at(slot))
+    pub fn node(&self, kind: EntityKind, value: &str) -> Option<&Node> {
+        self.find(kind, value).and_then(|slot| self.at(slot))
     }
 
     /// The node's canonical value.
     pub fn value(&self, node: &Node) -> &str {
-        self.span(node.value())
+        text_at(&self.text, node.value)
     }
 
     /// The id of the event that made the edge first.
     pub fn event(&self, edge: &Edge) -> &str {
-        self.span(edge.event())
+        text_at(&self.text, edge.event)
     }
 
     /// The id of the node in a slot.
     pub fn id_of(&self, slot: u32) -> Option<NodeId> {
-        self.at(slot)
-            .map(|node| NodeId::of(node.kind, self.value(node)))
+        self.at(slot).map(|node| id_in(&self.text, node))
     }
 
     /// Live nodes.
@@ -335,7 +363,7 @@ impl Graph {
         self.nodes.len() - self.free.len()
     }
 
-    /// Bytes held: slots, spilled edges, the arena, the index (its slots and control bytes).
+    /// Bytes held: slots, spilled edges, the arena, the index (a slot and a control byte each).
     pub fn size_bytes(&self) -> usize {
         let edges: usize = self
             .nodes
@@ -347,30 +375,22 @@ impl Graph {
             + edges
             + self.text.capacity()
             + self.free.capacity() * 4
-            + self.index.capacity() * (std::mem::size_of::<(NodeId, u32)>() + 1)
+            + self.index.capacity() * 5
     }
 
-    fn span(&self, span: Span) -> &str {
-        let start = span.at as usize;
-        self.text
-            .get(start..start + usize::from(span.len))
-            .unwrap_or("")
-    }
-
-    /// Writes a text into the arena (an empty span if it cannot hold it).
-    fn put(&mut self, text: &str) -> Span {
-        let (Ok(at), Ok(len)) = (u32::try_from(self.text.len()), u16::try_from(text.len())) else {
-            return Span { at: 0, len: 0 };
-        };
-        if u32::try_from(self.text.len() + text.len()).is_err() {
-            return Span { at: 0, len: 0 };
-        }
-        self.text.push_str(text);
-        Span { at, len }
+    /// Writes a text into the arena after its length; `None` when it cannot hold it.
+    fn put(&mut self, text: &str) -> Option<u32> {
+        let len = u8::try_from(text.len()).ok()?;
+        let at = u32::try_from(self.text.len()).ok()?;
+        u32::try_from(self.text.len() + 1 + text.len()).ok()?;
+        self.text.push(len);
+        self.text.extend_from_slice(text.as_bytes());
+        Some(at)
     }
 
     /// Links `account` to the entity `(kind, value)` (canonical) at `ts`, by `event`.
-    /// Returns the entity's id, or `None` when the link was not kept (the entity is shared).
+    /// Returns the entity's slot and id, or `None` when the link was not kept (the entity is
+    /// shared, or the graph is full).
     pub fn link(
         &mut self,
         account: &str,
@@ -379,49 +399,44 @@ impl Graph {
         edge: EdgeKind,
         event: &str,
         ts: i64,
-    ) -> Option<NodeId> {
+    ) -> Option<(u32, NodeId)> {
         let at = secs(ts);
-        let entity_id = NodeId::of(kind, value);
-        let entity = self.touch(entity_id, kind, value, at);
+        let entity = self.touch(kind, value, at)?;
         if self.nodes[entity as usize].shared() {
             return None;
         }
-        let account_slot = self.touch(
-            NodeId::of(EntityKind::Account, account),
-            EntityKind::Account,
-            account,
-            at,
-        );
-        let (fresh, span) = self.upsert_edge(entity, account_slot, edge, event, at, None);
+        let account_slot = self.touch(EntityKind::Account, account, at)?;
+        let (fresh, text) = self.upsert_edge(entity, account_slot, edge, event, at, None)?;
         if fresh && distinct_accounts(&self.nodes[entity as usize]) > SHARED_AT {
             // Shared infrastructure: it says nothing about who is linked to whom.
             let node = &mut self.nodes[entity as usize];
             node.flags |= SHARED;
             let dropped = std::mem::take(&mut node.edges);
             for old in dropped {
-                if let Some(other) = self.nodes.get_mut(old.to as usize) {
-                    other.edges.retain(|e| e.to != entity);
+                if let Some(other) = self.nodes.get_mut(old.to() as usize) {
+                    other.edges.retain(|e| e.to() != entity);
                 }
             }
             return None;
         }
-        self.upsert_edge(account_slot, entity, edge, event, at, Some(span));
+        self.upsert_edge(account_slot, entity, edge, event, at, Some(text));
         if self.nodes[account_slot as usize].edges.len() > MAX_ACCOUNT_EDGES {
             self.evict_oldest_edge(account_slot);
         }
         self.sweep_if_grown(ts);
-        Some(entity_id)
+        Some((entity, NodeId::of(kind, value)))
     }
 
-    /// The node's slot, made if new, its times widened to `at`.
-    fn touch(&mut self, id: NodeId, kind: EntityKind, value: &str, at: u32) -> u32 {
-        let slot = match self.index.get(&id) {
-            Some(&slot) => slot,
+    /// The node's slot, made if new, its times widened to `at`; `None` when the graph is full.
+    fn touch(&mut self, kind: EntityKind, value: &str, at: u32) -> Option<u32> {
+        let slot = match self.find(kind, value) {
+            Some(slot) => slot,
             None => {
-                let span = self.put(value);
+                if self.free.is_empty() && self.nodes.len() >= MAX_SLOTS {
+                    return None;
+                }
                 let node = Node {
-                    value_at: span.at,
-                    value_len: span.len,
+                    value: self.put(value)?,
                     kind,
                     flags: 0,
                     first: at,
@@ -438,17 +453,21 @@ impl Graph {
                         slot_u32(self.nodes.len() - 1)
                     }
                 };
-                self.index.insert(id, slot);
+                let Graph {
+                    nodes, text, index, ..
+                } = self;
+                let hash = NodeId::of(kind, value).0;
+                index.insert_unique(hash, slot, |&s| slot_hash(nodes, text, s));
                 slot
             }
         };
         let node = &mut self.nodes[slot as usize];
         node.first = node.first.min(at);
         node.last = node.last.max(at);
-        slot
+        Some(slot)
     }
 
-    /// Records the edge on `from`; `true` when it is new, with its event id's span (the one
+    /// Records the edge on `from`; whether it is new, with its event id's place (the one
     /// given, or the event written into the arena when the edge is new or seen earlier).
     fn upsert_edge(
         &mut self,
@@ -457,55 +476,51 @@ impl Graph {
         kind: EdgeKind,
         event: &str,
         at: u32,
-        span: Option<Span>,
-    ) -> (bool, Span) {
+        text: Option<u32>,
+    ) -> Option<(bool, u32)> {
         let found = self.nodes[from as usize]
             .edges
             .iter()
-            .position(|e| e.to == to && e.kind == kind);
+            .position(|e| e.to() == to && e.kind() == kind);
         if let Some(index) = found {
             let earlier = at < self.nodes[from as usize].edges[index].first;
-            let span = match span {
-                Some(span) => span,
-                None if earlier => self.put(event),
-                None => self.nodes[from as usize].edges[index].event(),
+            let text = match text {
+                Some(text) => text,
+                None if earlier => self.put(event)?,
+                None => self.nodes[from as usize].edges[index].event,
             };
             let edge = &mut self.nodes[from as usize].edges[index];
             if earlier {
                 edge.first = at;
-                edge.set_event(span);
+                edge.event = text;
             }
             edge.last = edge.last.max(at);
-            return (false, span);
+            return Some((false, text));
         }
-        let span = span.unwrap_or_else(|| self.put(event));
+        let text = match text {
+            Some(text) => text,
+            None => self.put(event)?,
+        };
         let edges = &mut self.nodes[from as usize].edges;
         // One more at a time: most nodes keep one or two edges for life.
         edges.reserve_exact(1);
-        edges.push(Edge {
-            to,
-            first: at,
-            last: at,
-            event_at: span.at,
-            event_len: span.len,
-            kind,
-        });
-        (true, span)
+        edges.push(Edge::new(to, kind, at, text));
+        Some((true, text))
     }
 
     /// Drops the account's edge seen longest ago, on both sides.
     fn evict_oldest_edge(&mut self, account: u32) {
         let node = &mut self.nodes[account as usize];
         let Some(at) =
-            (0..node.edges.len()).min_by_key(|&i| (node.edges[i].last, node.edges[i].to))
+            (0..node.edges.len()).min_by_key(|&i| (node.edges[i].last, node.edges[i].to()))
         else {
             return;
         };
         let edge = node.edges.swap_remove(at);
-        if let Some(other) = self.nodes.get_mut(edge.to as usize) {
+        if let Some(other) = self.nodes.get_mut(edge.to() as usize) {
             other
                 .edges
-                .retain(|e| !(e.to == account && e.kind == edge.kind));
+                .retain(|e| !(e.to() == account && e.kind() == edge.kind()));
         }
     }
 
@@ -530,7 +545,7 @@ impl Graph {
             };
             node.edges.retain(|edge| {
                 kinds
-                    .get(edge.to as usize)
+                    .get(edge.to() as usize)
                     .copied()
                     .flatten()
                     .is_some_and(|other| {
@@ -556,35 +571,37 @@ impl Graph {
     }
 
     fn release(&mut self, slot: u32) {
-        if let Some(id) = self.id_of(slot) {
-            self.index.remove(&id);
+        if let Some(id) = self.id_of(slot)
+            && let Ok(entry) = self.index.find_entry(id.0, |&s| s == slot)
+        {
+            entry.remove();
         }
         let node = &mut self.nodes[slot as usize];
         node.flags = FREE;
         node.edges = SmallVec::new();
-        (node.value_at, node.value_len) = (0, 0);
+        node.value = 0;
         self.free.push(slot);
     }
 
     /// Rewrites the arena with only the texts still referred to, in slot order (an edge's event
-    /// id stays one text for both of its copies).
+    /// id stays one text for both of its copies). The index hashes values, not places: it stays.
     fn compact_text(&mut self) {
         let old = std::mem::take(&mut self.text);
-        let mut moved: HashMap<(u32, u16), u32> = HashMap::new();
-        let mut text = String::with_capacity(old.len() / 2);
-        let mut copy = |span: Span, text: &mut String| -> u32 {
-            let start = span.at as usize;
-            let piece = old.get(start..start + usize::from(span.len)).unwrap_or("");
-            *moved.entry((span.at, span.len)).or_insert_with(|| {
-                let at = slot_u32(text.len());
-                text.push_str(piece);
-                at
+        let mut moved: HashMap<u32, u32> = HashMap::new();
+        let mut text = Vec::with_capacity(old.len() / 2);
+        let mut copy = |at: u32, text: &mut Vec<u8>| -> u32 {
+            *moved.entry(at).or_insert_with(|| {
+                let to = slot_u32(text.len());
+                let piece = text_at(&old, at);
+                text.push(u8::try_from(piece.len()).unwrap_or(0));
+                text.extend_from_slice(piece.as_bytes());
+                to
             })
         };
         for node in self.nodes.iter_mut().filter(|n| !n.is_free()) {
-            node.value_at = copy(node.value(), &mut text);
+            node.value = copy(node.value, &mut text);
             for edge in node.edges.iter_mut() {
-                edge.event_at = copy(edge.event(), &mut text);
+                edge.event = copy(edge.event, &mut text);
             }
         }
         text.shrink_to_fit();
@@ -594,7 +611,7 @@ impl Graph {
 
 /// How many different accounts an entity links.
 pub(crate) fn distinct_accounts(node: &Node) -> usize {
-    let mut accounts: SmallVec<[u32; 8]> = node.edges.iter().map(|e| e.to).collect();
+    let mut accounts: SmallVec<[u32; 8]> = node.edges.iter().map(Edge::to).collect();
     accounts.sort_unstable();
     accounts.dedup();
     accounts.len()
@@ -623,9 +640,9 @@ mod tests {
             "e2",
             20,
         );
-        let ip = ip.and_then(|id| graph.node(id)).cloned();
+        let ip = ip.and_then(|(slot, _)| graph.at(slot)).cloned();
         assert_eq!(ip.as_ref().map(distinct_accounts), Some(2));
-        let a1 = graph.node(NodeId::of(EntityKind::Account, "a1"));
+        let a1 = graph.node(EntityKind::Account, "a1");
         assert_eq!(a1.map(|n| n.edges().len()), Some(1));
     }
 
@@ -642,9 +659,9 @@ mod tests {
                 1,
             );
         }
-        let hot = graph.node(NodeId::of(EntityKind::Address, "hot"));
+        let hot = graph.node(EntityKind::Address, "hot");
         assert!(hot.is_some_and(|n| n.shared() && n.edges().is_empty()));
-        let a0 = graph.node(NodeId::of(EntityKind::Account, "a0"));
+        let a0 = graph.node(EntityKind::Account, "a0");
         assert!(a0.is_some_and(|n| n.edges().is_empty()));
     }
 
@@ -668,12 +685,8 @@ mod tests {
             0,
         );
         graph.sweep(31 * DAY_MS);
-        assert!(
-            graph
-                .node(NodeId::of(EntityKind::Ip, "198.51.100.1"))
-                .is_none()
-        );
-        assert!(graph.node(NodeId::of(EntityKind::Address, "T1")).is_some());
+        assert!(graph.node(EntityKind::Ip, "198.51.100.1").is_none());
+        assert!(graph.node(EntityKind::Address, "T1").is_some());
     }
 
     #[test]
@@ -689,7 +702,7 @@ mod tests {
                 n,
             );
         }
-        let a1 = graph.node(NodeId::of(EntityKind::Account, "a1"));
+        let a1 = graph.node(EntityKind::Account, "a1");
         assert_eq!(a1.map(|n| n.edges().len()), Some(MAX_ACCOUNT_EDGES));
     }
 
@@ -725,15 +738,29 @@ mod tests {
         assert!(graph.free.is_empty(), "and reused");
         let bytes = postcard::to_allocvec(&graph).unwrap_or_default();
         let restored: Graph = postcard::from_bytes(&bytes).unwrap_or_default();
-        let t1 = restored.node(NodeId::of(EntityKind::Address, "T1"));
+        let t1 = restored.node(EntityKind::Address, "T1");
         assert_eq!(t1.map(|n| restored.value(n)), Some("T1"));
         let edge = t1.and_then(|n| n.edges().first());
         assert_eq!(edge.map(|e| restored.event(e)), Some("e2"));
-        let d2 = restored.node(NodeId::of(EntityKind::Device, "d2"));
+        let d2 = restored.node(EntityKind::Device, "d2");
         let owner = d2
             .and_then(|n| n.edges().first())
             .and_then(|e| restored.at(e.to()));
         assert_eq!(owner.map(|n| restored.value(n)), Some("a2"));
-        assert!(!restored.text.contains("old"), "the arena was compacted");
+        assert!(
+            !restored.text.windows(3).any(|w| w == b"old"),
+            "the arena was compacted"
+        );
+    }
+
+    #[test]
+    fn a_node_with_its_first_edge_is_40_bytes_and_an_edge_16() {
+        assert_eq!(std::mem::size_of::<Edge>(), 16);
+        assert_eq!(std::mem::size_of::<Node>(), 40);
+        let edge = Edge::new(MAX_SLOTS as u32 - 1, EdgeKind::Reported, 7, 9);
+        assert_eq!(
+            (edge.to(), edge.kind()),
+            (MAX_SLOTS as u32 - 1, EdgeKind::Reported)
+        );
     }
 }

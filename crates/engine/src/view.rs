@@ -64,7 +64,7 @@ impl Engine {
         let network = &self.global.network;
         let graph = &network.graph;
         let value = kind.canonical(value)?;
-        let start = graph.find(NodeId::of(kind, &value))?;
+        let start = graph.find(kind, &value)?;
         let hops = hops.min(MAX_VIEW_HOPS);
         let mut order: BTreeMap<u32, u8> = BTreeMap::new();
         let mut nodes = Vec::new();
@@ -193,13 +193,8 @@ impl Engine {
 
     /// Whether the graph holds the entity.
     pub fn knows_entity(&self, kind: EntityKind, value: &str) -> bool {
-        kind.canonical(value).is_some_and(|v| {
-            self.global
-                .network
-                .graph
-                .node(NodeId::of(kind, &v))
-                .is_some()
-        })
+        kind.canonical(value)
+            .is_some_and(|v| self.global.network.graph.node(kind, &v).is_some())
     }
 
     /// The accounts linked to the entity (itself, when it is an account), with the path;
@@ -216,7 +211,7 @@ impl Engine {
                 path: vec![label],
             }];
         }
-        let Some(node) = graph.node(NodeId::of(kind, &value)).filter(|n| !n.shared()) else {
+        let Some(node) = graph.node(kind, &value).filter(|n| !n.shared()) else {
             return Vec::new();
         };
         let mut accounts: Vec<Linked> = node
