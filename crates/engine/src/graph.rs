@@ -19,15 +19,15 @@
 //! room), an entity at most `SHARED_AT` accounts; an entity used by more is shared
 //! infrastructure (an exchange's hot wallet, a carrier NAT, a VPN exit, a bot host): it is
 //! labelled `shared`, keeps no more edges, raises no alerts and is never propagated through.
-//! Nodes and edges expire per entity type (`EntityKind::ttl_ms`) and are swept, with the arena
-//! compacted, once the graph has doubled since the last sweep. Slots are handed out and reused
-//! in event order, so its bytes and its views are the same on every replay of one feed.
+//! Nodes and edges expire per entity type (`EntityKind::ttl_ms`) and are swept once the graph
+//! has doubled since the last sweep; the arena is rewritten then if half of it is texts no
+//! longer referred to. Slots are handed out and reused in event order, so its bytes and its
+//! views are the same on every replay of one feed.
 
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 use smallvec::SmallVec;
-use std::collections::HashMap;
 use std::hash::Hasher as _;
 
 pub(crate) const DAY_MS: i64 = 86_400_000;
@@ -262,6 +262,8 @@ pub(crate) struct Graph {
     free: Vec<u32>,
     /// Texts, each after its length in one byte.
     text: Vec<u8>,
+    /// Bytes of the arena no longer referred to: it is compacted when they are half of it.
+    garbage: usize,
     swept_len: usize,
     /// Live slots, hashed by their node's id. Rebuilt from the nodes when a checkpoint is read.
     #[serde(skip)]
@@ -274,6 +276,7 @@ struct Stored {
     nodes: Vec<Node>,
     free: Vec<u32>,
     text: Vec<u8>,
+    garbage: usize,
     swept_len: usize,
 }
 
@@ -283,6 +286,7 @@ impl From<Stored> for Graph {
             nodes: stored.nodes,
             free: stored.free,
             text: stored.text,
+            garbage: stored.garbage,
             swept_len: stored.swept_len,
             index: HashTable::new(),
         };
@@ -325,7 +329,11 @@ fn slot_hash(nodes: &[Node], text: &[u8], slot: u32) -> u64 {
 impl Graph {
     /// The slot of the node `kind:value` (canonical), while the graph holds it.
     pub fn find(&self, kind: EntityKind, value: &str) -> Option<u32> {
-        let hash = NodeId::of(kind, value).0;
+        self.find_hashed(NodeId::of(kind, value), kind, value)
+    }
+
+    fn find_hashed(&self, id: NodeId, kind: EntityKind, value: &str) -> Option<u32> {
+        let hash = id.0;
         self.index
             .find(hash, |&slot| {
                 let node = &self.nodes[slot as usize];
@@ -401,11 +409,13 @@ impl Graph {
         ts: i64,
     ) -> Option<(u32, NodeId)> {
         let at = secs(ts);
-        let entity = self.touch(kind, value, at)?;
+        let entity_id = NodeId::of(kind, value);
+        let entity = self.touch(entity_id, kind, value, at)?;
         if self.nodes[entity as usize].shared() {
             return None;
         }
-        let account_slot = self.touch(EntityKind::Account, account, at)?;
+        let account_id = NodeId::of(EntityKind::Account, account);
+        let account_slot = self.touch(account_id, EntityKind::Account, account, at)?;
         let (fresh, text) = self.upsert_edge(entity, account_slot, edge, event, at, None)?;
         if fresh && distinct_accounts(&self.nodes[entity as usize]) > SHARED_AT {
             // Shared infrastructure: it says nothing about who is linked to whom.
@@ -413,6 +423,7 @@ impl Graph {
             node.flags |= SHARED;
             let dropped = std::mem::take(&mut node.edges);
             for old in dropped {
+                self.garbage += self.text_len(old.event);
                 if let Some(other) = self.nodes.get_mut(old.to() as usize) {
                     other.edges.retain(|e| e.to() != entity);
                 }
@@ -424,12 +435,12 @@ impl Graph {
             self.evict_oldest_edge(account_slot);
         }
         self.sweep_if_grown(ts);
-        Some((entity, NodeId::of(kind, value)))
+        Some((entity, entity_id))
     }
 
     /// The node's slot, made if new, its times widened to `at`; `None` when the graph is full.
-    fn touch(&mut self, kind: EntityKind, value: &str, at: u32) -> Option<u32> {
-        let slot = match self.find(kind, value) {
+    fn touch(&mut self, id: NodeId, kind: EntityKind, value: &str, at: u32) -> Option<u32> {
+        let slot = match self.find_hashed(id, kind, value) {
             Some(slot) => slot,
             None => {
                 if self.free.is_empty() && self.nodes.len() >= MAX_SLOTS {
@@ -456,8 +467,7 @@ impl Graph {
                 let Graph {
                     nodes, text, index, ..
                 } = self;
-                let hash = NodeId::of(kind, value).0;
-                index.insert_unique(hash, slot, |&s| slot_hash(nodes, text, s));
+                index.insert_unique(id.0, slot, |&s| slot_hash(nodes, text, s));
                 slot
             }
         };
@@ -484,10 +494,14 @@ impl Graph {
             .position(|e| e.to() == to && e.kind() == kind);
         if let Some(index) = found {
             let earlier = at < self.nodes[from as usize].edges[index].first;
+            let old = self.nodes[from as usize].edges[index].event;
             let text = match text {
                 Some(text) => text,
-                None if earlier => self.put(event)?,
-                None => self.nodes[from as usize].edges[index].event,
+                None if earlier => {
+                    self.garbage += self.text_len(old);
+                    self.put(event)?
+                }
+                None => old,
             };
             let edge = &mut self.nodes[from as usize].edges[index];
             if earlier {
@@ -517,6 +531,7 @@ impl Graph {
             return;
         };
         let edge = node.edges.swap_remove(at);
+        self.garbage += self.text_len(edge.event);
         if let Some(other) = self.nodes.get_mut(edge.to() as usize) {
             other
                 .edges
@@ -566,7 +581,9 @@ impl Graph {
                 self.release(slot_u32(slot));
             }
         }
-        self.compact_text();
+        if 2 * self.garbage > self.text.len() {
+            self.compact_text();
+        }
         self.swept_len = self.len();
     }
 
@@ -576,6 +593,17 @@ impl Graph {
         {
             entry.remove();
         }
+        let node = &self.nodes[slot as usize];
+        let mut garbage = self.text_len(node.value);
+        if node.kind != EntityKind::Account {
+            // An expired entity's edges were not swept one by one: their event ids go with it.
+            garbage += node
+                .edges
+                .iter()
+                .map(|e| self.text_len(e.event))
+                .sum::<usize>();
+        }
+        self.garbage += garbage;
         let node = &mut self.nodes[slot as usize];
         node.flags = FREE;
         node.edges = SmallVec::new();
@@ -583,29 +611,52 @@ impl Graph {
         self.free.push(slot);
     }
 
-    /// Rewrites the arena with only the texts still referred to, in slot order (an edge's event
-    /// id stays one text for both of its copies). The index hashes values, not places: it stays.
+    /// Bytes a text takes in the arena, with its length.
+    fn text_len(&self, at: u32) -> usize {
+        1 + text_at(&self.text, at).len()
+    }
+
+    /// Rewrites the arena with only the texts still referred to, in slot order: each value,
+    /// and each edge's event id once, from its entity's side, the account's copy pointed at
+    /// the same place. The index hashes values, not places: it stays.
     fn compact_text(&mut self) {
         let old = std::mem::take(&mut self.text);
-        let mut moved: HashMap<u32, u32> = HashMap::new();
-        let mut text = Vec::with_capacity(old.len() / 2);
-        let mut copy = |at: u32, text: &mut Vec<u8>| -> u32 {
-            *moved.entry(at).or_insert_with(|| {
-                let to = slot_u32(text.len());
-                let piece = text_at(&old, at);
-                text.push(u8::try_from(piece.len()).unwrap_or(0));
-                text.extend_from_slice(piece.as_bytes());
-                to
-            })
+        let mut text = Vec::with_capacity(old.len() - self.garbage.min(old.len()));
+        let copy = |at: u32, text: &mut Vec<u8>| -> u32 {
+            let to = slot_u32(text.len());
+            let piece = text_at(&old, at);
+            text.push(u8::try_from(piece.len()).unwrap_or(0));
+            text.extend_from_slice(piece.as_bytes());
+            to
         };
-        for node in self.nodes.iter_mut().filter(|n| !n.is_free()) {
+        let mut moved: Vec<(u32, u32, EdgeKind, u32)> = Vec::new();
+        for (slot, node) in self.nodes.iter_mut().enumerate() {
+            if node.is_free() {
+                continue;
+            }
             node.value = copy(node.value, &mut text);
+            if node.kind == EntityKind::Account {
+                continue;
+            }
             for edge in node.edges.iter_mut() {
                 edge.event = copy(edge.event, &mut text);
+                moved.push((edge.to(), slot_u32(slot), edge.kind(), edge.event));
             }
         }
-        text.shrink_to_fit();
+        for (account, entity, kind, event) in moved {
+            let Some(node) = self.nodes.get_mut(account as usize) else {
+                continue;
+            };
+            if let Some(edge) = node
+                .edges
+                .iter_mut()
+                .find(|e| e.to() == entity && e.kind() == kind)
+            {
+                edge.event = event;
+            }
+        }
         self.text = text;
+        self.garbage = 0;
     }
 }
 
