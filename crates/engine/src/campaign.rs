@@ -11,7 +11,7 @@
 //! and keeps its evidence: the entity, each account with the event that linked it and when. It
 //! stays open while new accounts keep coming within the window; after that a new one opens.
 
-use crate::graph::{DAY_MS, Edge, EdgeKind, EntityKind, Graph, Node, NodeId};
+use crate::graph::{DAY_MS, Edge, EdgeKind, EntityKind, Graph, NodeId};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -128,7 +128,8 @@ impl Alerts {
         let Some(node) = graph.at(slot).filter(|n| !n.shared()) else {
             return;
         };
-        let links = recent_links(node, kind, window, ts);
+        let edges = graph.edges(slot);
+        let links = recent_links(&edges, kind, window, ts);
         if links.len() < CAMPAIGN_MIN {
             return;
         }
@@ -213,9 +214,9 @@ impl Alerts {
 }
 
 /// The entity's links of `kind`'s edges within the window before `ts`, one per account.
-fn recent_links(node: &Node, kind: AlertKind, window: i64, ts: i64) -> Vec<&Edge> {
+fn recent_links(edges: &[Edge], kind: AlertKind, window: i64, ts: i64) -> Vec<&Edge> {
     let mut links: Vec<&Edge> = Vec::new();
-    for edge in node.edges().iter().filter(|e| kind.counts(e.kind())) {
+    for edge in edges.iter().filter(|e| kind.counts(e.kind())) {
         let at = if kind.counts_from_first() {
             edge.first_ms()
         } else {
@@ -236,10 +237,7 @@ pub(crate) fn unrelated_count(graph: &Graph, entity: u32, accounts: &[u32], ts: 
     let mut parent: Vec<usize> = (0..accounts.len()).collect();
     let mut owner: BTreeMap<u32, usize> = BTreeMap::new();
     for (index, account) in accounts.iter().enumerate() {
-        let Some(node) = graph.at(*account) else {
-            continue;
-        };
-        for edge in node.edges() {
+        for edge in graph.edges(*account) {
             let household = matches!(edge.kind(), EdgeKind::UsedDevice | EdgeKind::ActedFrom);
             if !household || edge.to() == entity || ts - edge.first_ms() < RELATED_AFTER_MS {
                 continue;

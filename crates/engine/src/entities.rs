@@ -258,9 +258,10 @@ impl Network {
             .collect();
         // The IPs the defrauded account allow-listed in the month before are likely the crew's
         // servers, but the confirmation does not name them: one hop from the account.
-        if let Some(node) = self.graph.node(EntityKind::Account, account) {
-            let mut ips: Vec<String> = node
-                .edges()
+        if let Some(slot) = self.graph.find(EntityKind::Account, account) {
+            let mut ips: Vec<String> = self
+                .graph
+                .edges(slot)
                 .iter()
                 .filter(|e| {
                     e.kind() == EdgeKind::AllowListed && ts - e.first_ms() <= SEED_IP_WINDOW_MS
@@ -303,17 +304,19 @@ impl Network {
             marked.push(Marked { kind, value, mark });
             // A number's callees are its targets, not its accomplices: most hang up
             // (`fraud_caller_contact` is their rule).
-            let Some(node) = slot
-                .and_then(|slot| self.graph.at(slot))
-                .filter(|n| !n.shared() && n.kind() != EntityKind::Number)
-            else {
+            let Some(slot) = slot.filter(|&slot| {
+                self.graph
+                    .at(slot)
+                    .is_some_and(|n| !n.shared() && n.kind() != EntityKind::Number)
+            }) else {
                 continue;
             };
             if hops >= MARK_HOPS {
                 continue;
             }
-            let mut next: Vec<(NodeId, EntityKind, String)> = node
-                .edges()
+            let mut next: Vec<(NodeId, EntityKind, String)> = self
+                .graph
+                .edges(slot)
                 .iter()
                 .filter(|e| ts - e.last_ms() <= e_ttl(kind, &self.graph, e.to()))
                 .filter_map(|e| {
@@ -385,9 +388,10 @@ impl Network {
     /// The entities an account is linked to through numbers (callers and reported contacts).
     pub fn callers_of(&self, account: &str) -> Vec<NodeId> {
         self.graph
-            .node(EntityKind::Account, account)
-            .map(|node| {
-                node.edges()
+            .find(EntityKind::Account, account)
+            .map(|slot| {
+                self.graph
+                    .edges(slot)
                     .iter()
                     .filter(|e| matches!(e.kind(), EdgeKind::CalledBy | EdgeKind::Reported))
                     .filter_map(|e| self.graph.id_of(e.to()))

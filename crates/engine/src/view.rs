@@ -92,8 +92,8 @@ impl Engine {
             }
             // Neighbours in the order of their kind and value, so that the view does not
             // depend on where the graph happens to keep them.
-            let mut next: Vec<(EntityKind, &str, u32)> = node
-                .edges()
+            let mut next: Vec<(EntityKind, &str, u32)> = graph
+                .edges(slot)
                 .iter()
                 .filter_map(|e| graph.at(e.to()).map(|n| (n.kind(), graph.value(n), e.to())))
                 .collect();
@@ -128,8 +128,8 @@ fn view_edges(engine: &Engine, included: &BTreeMap<u32, u8>) -> Vec<ViewEdge> {
         let Some(node) = graph.at(*slot).filter(|n| n.kind() == EntityKind::Account) else {
             continue;
         };
-        for edge in node
-            .edges()
+        for edge in graph
+            .edges(*slot)
             .iter()
             .filter(|e| included.contains_key(&e.to()))
         {
@@ -211,11 +211,14 @@ impl Engine {
                 path: vec![label],
             }];
         }
-        let Some(node) = graph.node(kind, &value).filter(|n| !n.shared()) else {
+        let Some(slot) = graph
+            .find(kind, &value)
+            .filter(|&slot| graph.at(slot).is_some_and(|n| !n.shared()))
+        else {
             return Vec::new();
         };
-        let mut accounts: Vec<Linked> = node
-            .edges()
+        let mut accounts: Vec<Linked> = graph
+            .edges(slot)
             .iter()
             .filter_map(|e| graph.at(e.to()))
             .map(|n| Linked {
