@@ -175,7 +175,8 @@ impl Engine {
         if !event.body.asks_for_decision() {
             let fresh = observe(state, event);
             if fresh || crate::entities::Network::always_wants(event) {
-                self.global.network.observe(event, account);
+                let links = crate::links::links_of(event);
+                self.global.network.observe(event, account, &links);
             }
             match close_waiting(state, event) {
                 Closed::NotAClosure => apply(state, event, Verdict::Allow, false),
@@ -186,7 +187,8 @@ impl Engine {
             return Outcome::Applied;
         }
         let account_tag = Tag::of(account);
-        let network = self.global.network.features_for(event, account);
+        let links = crate::links::links_of(event);
+        let network = (self.global.network).features_for(&links, account, event.ts.as_millis());
         let features = Features::compute(state, &self.global, event, account_tag, &network);
         let evaluation = self.policy.evaluate(&features);
         for index in &evaluation.fired {
@@ -205,7 +207,7 @@ impl Engine {
         } else {
             mark_campaign(&mut self.global, state, event, account_tag, &features);
         }
-        self.global.network.observe(event, account);
+        self.global.network.observe(event, account, &links);
         // The key's own limits (the closed loop), not a judgement on where the money goes.
         let key_refused = features.key_lacks_withdraw || features.ip_outside_key_allowlist;
         apply(state, event, evaluation.verdict, key_refused);

@@ -19,8 +19,10 @@
 
 use crate::campaign::Alerts;
 use crate::graph::{DAY_MS, EdgeKind, EntityKind, Graph, NodeId};
+use crate::links::Links;
 use portcullis_core::contract::{ContractEvent, EventBody};
 use serde::{Deserialize, Serialize};
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// Marks stamped this much after an event still count for it (late events, as in `network`).
@@ -125,61 +127,19 @@ pub(crate) struct NetworkFeatures {
 }
 
 impl Network {
-    /// Adds the event's links, checks campaigns, and propagates a confirmation.
-    pub fn observe(&mut self, event: &ContractEvent, account: &str) {
+    /// Adds the event's links (`links::links_of`), checks campaigns, and propagates a
+    /// confirmation.
+    pub fn observe(&mut self, event: &ContractEvent, account: &str, links: &Links<'_>) {
         let ts = event.ts.as_millis();
-        let failed_login = matches!(event.body, EventBody::Login { success: false, .. });
-        let mut links: Vec<(EntityKind, String, EdgeKind)> = Vec::new();
-        if !failed_login {
-            if let Some(ip) = event.ctx.ip.as_deref() {
-                push(&mut links, EntityKind::Ip, ip, EdgeKind::ActedFrom);
-            }
-            if let Some(device) = event.ctx.device_id.as_deref() {
-                push(&mut links, EntityKind::Device, device, EdgeKind::UsedDevice);
-            }
-        }
-        match &event.body {
-            EventBody::ApiKeyCreated { ip_allowlist, .. }
-            | EventBody::ApiKeyUpdated { ip_allowlist, .. } => {
-                for net in ip_allowlist.networks() {
-                    if net.prefix_len() == net.max_prefix_len() {
-                        let ip = net.addr().to_string();
-                        push(&mut links, EntityKind::Ip, &ip, EdgeKind::AllowListed);
-                    }
-                }
-            }
-            EventBody::AddressAdded { address, .. } => {
-                push(
-                    &mut links,
-                    EntityKind::Address,
-                    address,
-                    EdgeKind::AddedAddress,
-                );
-            }
-            EventBody::WithdrawalRequested { address, .. } => {
-                push(
-                    &mut links,
-                    EntityKind::Address,
-                    address,
-                    EdgeKind::WithdrewTo,
-                );
-            }
-            EventBody::ContactInboundCall { from, .. } => {
-                push(&mut links, EntityKind::Number, from, EdgeKind::CalledBy);
-            }
-            EventBody::ContactReported { from, .. } => {
-                push(&mut links, EntityKind::Number, from, EdgeKind::Reported);
-            }
-            _ => {}
-        }
         for (kind, value, edge) in links {
             if let Some((slot, entity)) =
-                self.graph.link(account, kind, &value, edge, &event.id, ts)
+                self.graph.link(account, *kind, value, *edge, &event.id, ts)
                 && !self.suppressed(entity, ts)
             {
-                self.alerts.check(&self.graph, slot, entity, edge, ts);
+                self.alerts.check(&self.graph, slot, entity, *edge, ts);
             }
         }
+        self.graph.sweep_if_grown(ts);
         if let EventBody::FraudConfirmed {
             addresses,
             from,
@@ -387,17 +347,14 @@ impl Network {
 
     /// The entities an account is linked to through numbers (callers and reported contacts).
     pub fn callers_of(&self, account: &str) -> Vec<NodeId> {
+        let Some(slot) = self.graph.find(EntityKind::Account, account) else {
+            return Vec::new();
+        };
         self.graph
-            .find(EntityKind::Account, account)
-            .map(|slot| {
-                self.graph
-                    .edges(slot)
-                    .iter()
-                    .filter(|e| matches!(e.kind(), EdgeKind::CalledBy | EdgeKind::Reported))
-                    .filter_map(|e| self.graph.id_of(e.to()))
-                    .collect()
-            })
-            .unwrap_or_default()
+            .account_links(slot)
+            .filter(|(_, kind)| matches!(kind, EdgeKind::CalledBy | EdgeKind::Reported))
+            .filter_map(|(entity, _)| self.graph.id_of(entity))
+            .collect()
     }
 }
 
@@ -407,17 +364,6 @@ fn e_ttl(kind: EntityKind, graph: &Graph, to: u32) -> i64 {
         graph.at(to).map_or(0, |n| n.kind().ttl_ms())
     } else {
         kind.ttl_ms()
-    }
-}
-
-fn push(
-    links: &mut Vec<(EntityKind, String, EdgeKind)>,
-    kind: EntityKind,
-    value: &str,
-    edge: EdgeKind,
-) {
-    if let Some(value) = kind.canonical(value) {
-        links.push((kind, value, edge));
     }
 }
 
@@ -441,14 +387,17 @@ impl Network {
         )
     }
 
-    /// What rules read for a deciding event: nothing to look up while no mark, alert or
-    /// override exists (the common case, and the entities are not even canonicalised then).
-    pub fn features_for(&self, event: &ContractEvent, account: &str) -> NetworkFeatures {
+    /// What rules read for a deciding event making `links`: nothing to look up while no
+    /// mark, alert or override exists.
+    pub fn features_for(&self, links: &Links<'_>, account: &str, ts: i64) -> NetworkFeatures {
         if self.marks.is_empty() && self.alerts.by_entity.is_empty() && self.overrides.is_empty() {
             return NetworkFeatures::quiet();
         }
-        let entities = event_entities(event);
-        self.features(account, &entities, event.ts.as_millis())
+        let entities: SmallVec<[NodeId; 4]> = links
+            .iter()
+            .map(|(kind, value, _)| NodeId::of(*kind, value))
+            .collect();
+        self.features(account, &entities, ts)
     }
 }
 
@@ -461,37 +410,4 @@ impl NetworkFeatures {
             ..Self::default()
         }
     }
-}
-
-/// The entities a deciding event names: its address, the single IPs it allow-lists, the IP
-/// and device it came from, and the numbers that called the account or that it reported.
-pub(crate) fn event_entities(event: &ContractEvent) -> Vec<NodeId> {
-    let mut ids = Vec::new();
-    let mut add = |kind: EntityKind, value: &str| {
-        if let Some(value) = kind.canonical(value) {
-            ids.push(NodeId::of(kind, &value));
-        }
-    };
-    if let Some(ip) = event.ctx.ip.as_deref() {
-        add(EntityKind::Ip, ip);
-    }
-    if let Some(device) = event.ctx.device_id.as_deref() {
-        add(EntityKind::Device, device);
-    }
-    match &event.body {
-        EventBody::ApiKeyCreated { ip_allowlist, .. }
-        | EventBody::ApiKeyUpdated { ip_allowlist, .. } => {
-            for net in ip_allowlist.networks() {
-                if net.prefix_len() == net.max_prefix_len() {
-                    add(EntityKind::Ip, &net.addr().to_string());
-                }
-            }
-        }
-        EventBody::AddressAdded { address, .. }
-        | EventBody::WithdrawalRequested { address, .. } => {
-            add(EntityKind::Address, address);
-        }
-        _ => {}
-    }
-    ids
 }

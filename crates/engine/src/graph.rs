@@ -100,19 +100,7 @@ impl EntityKind {
 
     /// The canonical form of a value of this kind, or `None` if it is not one.
     pub fn canonical(self, value: &str) -> Option<String> {
-        let value = value.trim();
-        if value.is_empty() || value.len() > MAX_TEXT {
-            return None;
-        }
-        match self {
-            EntityKind::Address => Some(portcullis_core::address::canonical(value).into_owned()),
-            EntityKind::Ip => value
-                .parse::<std::net::IpAddr>()
-                .ok()
-                .map(|ip| ip.to_canonical().to_string()),
-            EntityKind::Number => Some(crate::state::normalise_contact(value)),
-            EntityKind::Account | EntityKind::Device => Some(value.to_owned()),
-        }
+        crate::links::canonical(self, value).map(std::borrow::Cow::into_owned)
     }
 }
 
@@ -405,6 +393,18 @@ impl Graph {
             .collect()
     }
 
+    /// An account's links: each entity's slot and the kind, without their times.
+    pub fn account_links(&self, slot: u32) -> impl Iterator<Item = (u32, EdgeKind)> + '_ {
+        self.at(slot)
+            .filter(|node| node.is_account())
+            .into_iter()
+            .flat_map(|node| node.words.iter())
+            .map(|&link| {
+                let edge = Edge::of_words(&[link, 0, 0, 0]);
+                (edge.to(), edge.kind())
+            })
+    }
+
     /// The node's canonical value.
     pub fn value(&self, node: &Node) -> &str {
         text_at(&self.text, node.value)
@@ -489,7 +489,6 @@ impl Graph {
         if links.len() > MAX_ACCOUNT_EDGES {
             self.evict_oldest_edge(account_slot);
         }
-        self.sweep_if_grown(ts);
         Some((entity, entity_id))
     }
 
@@ -603,7 +602,7 @@ impl Graph {
     }
 
     /// Forgets nodes and edges not seen within their kind's lifetime, once the graph has doubled.
-    fn sweep_if_grown(&mut self, ts: i64) {
+    pub fn sweep_if_grown(&mut self, ts: i64) {
         if self.len() <= (2 * self.swept_len).max(MIN_SWEEP_NODES) {
             return;
         }

@@ -13,6 +13,7 @@ mod engine;
 mod entities;
 mod features;
 mod graph;
+mod links;
 mod network;
 mod policy;
 mod state;
