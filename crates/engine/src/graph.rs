@@ -10,10 +10,11 @@
 //!
 //! Compact, because every tracked account has a node and a handful of edges: nodes live in one
 //! vector and refer to each other by their slot (29 bits, the edge's kind in the other 3);
-//! values and event ids are length-prefixed texts of one arena (an edge's event id is written
-//! once, for both of its copies); times are kept to the second as 32-bit counts (until 2106).
-//! A node is 40 bytes with its first edge inline, an edge 16, the index (slots hashed by kind
-//! and value) about 8 per node (docs/benchmarks.md has the measured figures).
+//! values and event ids are length-prefixed texts of one arena; an edge's times and event id
+//! are kept once, on its entity's side; times to the second as 32-bit counts (until 2106).
+//! A node is 40 bytes with its first edge inline or an account's first four links (4 bytes
+//! each), an entity's edge 16, the index about 14 per node (docs/benchmarks.md has the
+//! measured figures).
 //!
 //! Bounded: an account keeps at most `MAX_ACCOUNT_EDGES` edges (the one seen longest ago makes
 //! room), an entity at most `SHARED_AT` accounts; an entity used by more is shared
@@ -286,9 +287,11 @@ pub(crate) struct Graph {
     /// Bytes of the arena no longer referred to: it is compacted when they are half of it.
     garbage: usize,
     swept_len: usize,
-    /// Live slots, hashed by their node's id. Rebuilt from the nodes when a checkpoint is read.
+    /// Live slots, each with the top 35 bits of its node's id (`IndexEntry`), so that growing
+    /// the table reads no node and a probe compares a node's value only when those bits
+    /// match. Rebuilt from the nodes when a checkpoint is read.
     #[serde(skip)]
-    index: HashTable<u32>,
+    index: HashTable<IndexEntry>,
 }
 
 /// The graph as a checkpoint holds it: without its index (the fields in `Graph`'s order).
@@ -311,12 +314,11 @@ impl From<Stored> for Graph {
             swept_len: stored.swept_len,
             index: HashTable::new(),
         };
-        let Graph {
-            nodes, text, index, ..
-        } = &mut graph;
-        for (slot, node) in nodes.iter().enumerate().filter(|(_, n)| !n.is_free()) {
-            let hash = id_in(text, node).0;
-            index.insert_unique(hash, slot_u32(slot), |&s| slot_hash(nodes, text, s));
+        for (slot, node) in graph.nodes.iter().enumerate().filter(|(_, n)| !n.is_free()) {
+            let entry = IndexEntry::new(id_in(&graph.text, node), slot_u32(slot));
+            graph
+                .index
+                .insert_unique(entry.hash(), entry, IndexEntry::hash);
         }
         graph
     }
@@ -341,10 +343,29 @@ fn id_in(text: &[u8], node: &Node) -> NodeId {
     NodeId::of(node.kind, text_at(text, node.value))
 }
 
-fn slot_hash(nodes: &[Node], text: &[u8], slot: u32) -> u64 {
-    nodes
-        .get(slot as usize)
-        .map_or(0, |node| id_in(text, node).0)
+/// A slot of the index: the node's slot (low 29 bits) under the top 35 bits of its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IndexEntry(u64);
+
+impl IndexEntry {
+    fn new(id: NodeId, slot: u32) -> Self {
+        Self(id.0 & !u64::from(SLOT_MASK) | u64::from(slot))
+    }
+    fn slot(self) -> u32 {
+        u32::try_from(self.0 & u64::from(SLOT_MASK)).unwrap_or(u32::MAX)
+    }
+    fn id_bits(self) -> u64 {
+        self.0 >> 29
+    }
+    /// The table's hash of the kept bits, spread over the word (a multiplication by an odd
+    /// constant: the table reads both ends of the hash).
+    fn hash(&self) -> u64 {
+        table_hash(self.id_bits())
+    }
+}
+
+fn table_hash(id_bits: u64) -> u64 {
+    id_bits.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 impl Graph {
@@ -354,12 +375,15 @@ impl Graph {
     }
 
     fn find_hashed(&self, id: NodeId, kind: EntityKind, value: &str) -> Option<u32> {
+        let bits = id.0 >> 29;
         self.index
-            .find(id.0, |&slot| {
-                let node = &self.nodes[slot as usize];
-                node.kind == kind && text_at(&self.text, node.value) == value
+            .find(table_hash(bits), |entry| {
+                entry.id_bits() == bits && {
+                    let node = &self.nodes[entry.slot() as usize];
+                    node.kind == kind && text_at(&self.text, node.value) == value
+                }
             })
-            .copied()
+            .map(|entry| entry.slot())
     }
 
     /// The node in a slot (`None` for a free one).
@@ -425,7 +449,7 @@ impl Graph {
         self.nodes.len() - self.free.len()
     }
 
-    /// Bytes held: slots, spilled edges, the arena, the index (a slot and a control byte each).
+    /// Bytes held: slots, spilled edges, the arena, the index (an entry and a control byte each).
     pub fn size_bytes(&self) -> usize {
         let words: usize = self
             .nodes
@@ -437,7 +461,7 @@ impl Graph {
             + words
             + self.text.capacity()
             + self.free.capacity() * 4
-            + self.index.capacity() * 5
+            + self.index.capacity() * (std::mem::size_of::<IndexEntry>() + 1)
     }
 
     /// Writes a text into the arena after its length; `None` when it cannot hold it.
@@ -532,10 +556,9 @@ impl Graph {
                         slot_u32(self.nodes.len() - 1)
                     }
                 };
-                let Graph {
-                    nodes, text, index, ..
-                } = self;
-                index.insert_unique(id.0, slot, |&s| slot_hash(nodes, text, s));
+                let entry = IndexEntry::new(id, slot);
+                self.index
+                    .insert_unique(entry.hash(), entry, IndexEntry::hash);
                 slot
             }
         };
@@ -669,7 +692,9 @@ impl Graph {
 
     fn release(&mut self, slot: u32) {
         if let Some(id) = self.id_of(slot)
-            && let Ok(entry) = self.index.find_entry(id.0, |&s| s == slot)
+            && let Ok(entry) = self
+                .index
+                .find_entry(table_hash(id.0 >> 29), |e| e.slot() == slot)
         {
             entry.remove();
         }
