@@ -174,8 +174,18 @@ impl Engine {
             .or_default();
         if !event.body.asks_for_decision() {
             let fresh = observe(state, event);
-            if fresh || crate::entities::Network::always_wants(event) {
+            if crate::entities::Network::always_wants(event) {
                 let links = crate::links::links_of(event);
+                self.global.network.observe(event, account, &links);
+            } else if fresh != Fresh::default() {
+                // Only what is new to the account (or was not seen for a day): the rest was
+                // linked when it was.
+                let mut links = crate::links::links_of(event);
+                links.retain(|(_, _, edge)| match edge {
+                    crate::graph::EdgeKind::ActedFrom => fresh.ip,
+                    crate::graph::EdgeKind::UsedDevice => fresh.device,
+                    _ => true,
+                });
                 self.global.network.observe(event, account, &links);
             }
             match close_waiting(state, event) {
@@ -303,28 +313,34 @@ fn mark_campaign(
     }
 }
 
+/// Whether an event's IP and device are new to the account, or were last seen a day or more
+/// before it (or after: a late event): only then does the entity graph want them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Fresh {
+    ip: bool,
+    device: bool,
+}
+
 /// Records where and when the account was seen (for "new IP", "new device", account age).
-/// Returns whether the IP or device is new to the account or was last seen a day or more
-/// before (or after: a late event): only then does the entity graph want the event.
-fn observe(state: &mut AccountState, event: &ContractEvent) -> bool {
+fn observe(state: &mut AccountState, event: &ContractEvent) -> Fresh {
     let ts = event.ts.as_millis();
     state.first_seen = Some(state.first_seen.map_or(ts, |t| t.min(ts)));
     let succeeded = !matches!(event.body, EventBody::Login { success: false, .. });
     let stale = |before: Option<i64>| {
         before.is_none_or(|last| ts - last >= crate::graph::DAY_MS || ts < last)
     };
-    let mut fresh = false;
+    let mut fresh = Fresh::default();
     if succeeded {
         if let Some(ip) = &event.ctx.ip {
             let (before, slot) = state.ips.touch_after(Tag::of(ip), ts, MAX_IPS);
-            fresh |= stale(before);
+            fresh.ip = stale(before);
             if slot.is_none() {
                 *slot = ip.parse::<IpAddr>().ok();
             }
         }
         if let Some(device) = &event.ctx.device_id {
             let (before, _) = state.devices.touch_after(Tag::of(device), ts, MAX_DEVICES);
-            fresh |= stale(before);
+            fresh.device = stale(before);
         }
     }
     fresh

@@ -292,6 +292,10 @@ pub(crate) struct Graph {
     /// match. Rebuilt from the nodes when a checkpoint is read.
     #[serde(skip)]
     index: HashTable<IndexEntry>,
+    /// The account linked last and its slot: an event's links are all of one account, so the
+    /// second and third find it here (checked against the node: a slot may have been reused).
+    #[serde(skip)]
+    recent_account: Option<(NodeId, u32)>,
 }
 
 /// The graph as a checkpoint holds it: without its index (the fields in `Graph`'s order).
@@ -313,6 +317,7 @@ impl From<Stored> for Graph {
             garbage: stored.garbage,
             swept_len: stored.swept_len,
             index: HashTable::new(),
+            recent_account: None,
         };
         for (slot, node) in graph.nodes.iter().enumerate().filter(|(_, n)| !n.is_free()) {
             let entry = IndexEntry::new(id_in(&graph.text, node), slot_u32(slot));
@@ -532,7 +537,16 @@ impl Graph {
 
     /// The node's slot, made if new, its times widened to `at`; `None` when the graph is full.
     fn touch(&mut self, id: NodeId, kind: EntityKind, value: &str, at: u32) -> Option<u32> {
-        let slot = match self.find_hashed(id, kind, value) {
+        let recent = self.recent_account.filter(|&(recent, slot)| {
+            recent == id
+                && self
+                    .at(slot)
+                    .is_some_and(|n| n.kind == kind && text_at(&self.text, n.value) == value)
+        });
+        let slot = match recent
+            .map(|(_, slot)| slot)
+            .or_else(|| self.find_hashed(id, kind, value))
+        {
             Some(slot) => slot,
             None => {
                 if self.free.is_empty() && self.nodes.len() >= MAX_SLOTS {
@@ -562,6 +576,9 @@ impl Graph {
                 slot
             }
         };
+        if kind == EntityKind::Account {
+            self.recent_account = Some((id, slot));
+        }
         let node = &mut self.nodes[slot as usize];
         node.first = node.first.min(at);
         node.last = node.last.max(at);
