@@ -12,6 +12,7 @@ mod dedup;
 mod engine;
 mod entities;
 mod features;
+mod gate;
 mod graph;
 mod links;
 mod network;
