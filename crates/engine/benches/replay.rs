@@ -69,14 +69,14 @@ fn habits(account: u64, mix: Mix, rng: &mut Rng) -> Habits {
         };
     }
     let pick = |rng: &mut Rng, spread: u64| rng.next() % (2 + (account / spread) % 4);
-    let ip = if rng.next() % 10 == 0 {
+    let ip = if rng.next().is_multiple_of(10) {
         let exit = rng.next() % 500;
         format!("203.0.{}.{}", exit / 250, exit % 250)
     } else {
         let own = pick(rng, 1);
         format!("10.{own}.{}.{}", account % 250, account / 250 % 250)
     };
-    let address = if rng.next() % 4 == 0 {
+    let address = if rng.next().is_multiple_of(4) {
         format!("T{}", rng.next() % 100_000)
     } else {
         format!("Ta{account}x{}", pick(rng, 7) % 3)

@@ -694,9 +694,9 @@ impl Graph {
             links.shrink_to_fit();
             self.nodes[slot].words = links;
         }
-        for slot in 0..self.nodes.len() {
+        for (slot, alive) in alive.into_iter().enumerate() {
             let node = &self.nodes[slot];
-            let live = alive[slot] && (node.shared() || !node.words.is_empty());
+            let live = alive && (node.shared() || !node.words.is_empty());
             if !node.is_free() && !live {
                 self.release(slot_u32(slot));
             }
