@@ -6,23 +6,9 @@
 
 mod common;
 
-use common::guard::{account_with_key, code_of, enrol_totp, grant, signs_in_from};
+use common::guard::{account_with_key, code_of, enrol_totp, feed, grant, signs_in_from};
 use common::{Backend, TestServer};
 use serde_json::{Value, json};
-
-async fn feed(server: &TestServer, lines: &[Value]) {
-    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    let reply = server
-        .admin()
-        .post_raw("/v1/events", body.into_bytes(), "application/x-ndjson")
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    assert!(
-        reply.body["rejected"].as_array().unwrap().is_empty(),
-        "{}",
-        reply.text
-    );
-}
 
 async fn a_confirmed_fraud_holds_a_linked_victims_pending_widening(backend: Backend) {
     let server = TestServer::start(backend).await;

@@ -8,29 +8,24 @@
 
 mod common;
 
-use common::guard::{HOUR, account_with_key, code_of, enrol_totp, grant, signs_in_from};
+use common::guard::{HOUR, account_with_key, code_of, enrol_totp, feed, grant, signs_in_from};
 use common::{Backend, TestServer};
-use serde_json::{Value, json};
+use serde_json::json;
 
-async fn feed(server: &TestServer, lines: &[Value]) {
-    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
-    let reply = server
-        .admin()
-        .post_raw("/v1/events", body.into_bytes(), "application/x-ndjson")
-        .await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
-    assert!(
-        reply.body["rejected"].as_array().unwrap().is_empty(),
-        "{}",
-        reply.text
-    );
+/// A customer with a key, signed in from `ip` (if any), with an authenticator and a step-up
+/// grant to spend.
+async fn stepped_up(server: &TestServer, account: &str, ip: Option<&str>) -> (String, String) {
+    let (key_id, _, _) = account_with_key(server, account).await;
+    if let Some(ip) = ip {
+        signs_in_from(server, account, ip).await;
+    }
+    let app = enrol_totp(server, account).await;
+    (key_id, grant(server, account, &app).await)
 }
 
 /// `account` asks to allow-list the crew's address: pending, its id.
 async fn pending_address(server: &TestServer, account: &str) -> String {
-    account_with_key(server, account).await;
-    let app = enrol_totp(server, account).await;
-    let token = grant(server, account, &app).await;
+    let (_, token) = stepped_up(server, account, None).await;
     let body = json!({ "address": "TQcrew", "asset": "USDT", "network": "TRX", "label": "new", "step_up_grant": token });
     let reply = server
         .admin()
@@ -43,10 +38,7 @@ async fn pending_address(server: &TestServer, account: &str) -> String {
 
 /// `account` asks to allow-list the crew's server on a withdrawing key: pending, its id.
 async fn pending_widening(server: &TestServer, account: &str) -> String {
-    let (key_id, _, _) = account_with_key(server, account).await;
-    signs_in_from(server, account, "198.51.100.66").await;
-    let app = enrol_totp(server, account).await;
-    let token = grant(server, account, &app).await;
+    let (key_id, token) = stepped_up(server, account, Some("198.51.100.66")).await;
     let widen = json!({ "scopes": ["read", "trade", "withdraw"], "ip_allowlist": ["203.0.113.7", "198.51.100.66"], "step_up_grant": token });
     let reply = server
         .admin()

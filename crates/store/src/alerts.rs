@@ -109,19 +109,30 @@ pub(crate) async fn lift_override(
     by: String,
     at: UnixMillis,
 ) -> StoreResult<()> {
-    let done = sqlx::query(
-        "UPDATE network_overrides SET lifted_by = $1, lifted_at = $2 \
-         WHERE id = $3 AND lifted_at IS NULL",
-    )
-    .bind(by)
-    .bind(at.as_millis())
-    .bind(id.clone())
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| db_error("network override", e))?;
-    if done.rows_affected() == 0 {
+    let sql = "UPDATE network_overrides SET lifted_by = $1, lifted_at = $2 \
+               WHERE id = $3 AND lifted_at IS NULL";
+    once(tx, sql, (id, by, at), "network override", "lifted").await
+}
+
+/// Runs an update of one row, by `$1` and at `$2`, of the row `$3` that was not updated so
+/// before: a conflict when there is no such row (unknown, or done already).
+async fn once(
+    tx: &mut Tx<'_>,
+    sql: &'static str,
+    (id, by, at): (String, String, UnixMillis),
+    what: &str,
+    done: &str,
+) -> StoreResult<()> {
+    let result = sqlx::query(sql)
+        .bind(by)
+        .bind(at.as_millis())
+        .bind(id.clone())
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| db_error(what, e))?;
+    if result.rows_affected() == 0 {
         return Err(StoreError::Conflict(format!(
-            "override {id} is unknown or already lifted"
+            "{what} {id} is unknown or already {done}"
         )));
     }
     Ok(())
@@ -156,20 +167,7 @@ pub(crate) async fn confirm(
     by: String,
     at: UnixMillis,
 ) -> StoreResult<()> {
-    let done = sqlx::query(
-        "UPDATE network_alerts SET confirmed_by = $1, confirmed_at = $2 \
-         WHERE id = $3 AND confirmed_at IS NULL",
-    )
-    .bind(by)
-    .bind(at.as_millis())
-    .bind(id.clone())
-    .execute(&mut **tx)
-    .await
-    .map_err(|e| db_error("network alert", e))?;
-    if done.rows_affected() == 0 {
-        return Err(StoreError::Conflict(format!(
-            "alert {id} is unknown or already confirmed"
-        )));
-    }
-    Ok(())
+    let sql = "UPDATE network_alerts SET confirmed_by = $1, confirmed_at = $2 \
+               WHERE id = $3 AND confirmed_at IS NULL";
+    once(tx, sql, (id, by, at), "network alert", "confirmed").await
 }
