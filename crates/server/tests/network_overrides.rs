@@ -27,10 +27,12 @@ async fn stepped_up(server: &TestServer, account: &str, ip: Option<&str>) -> (St
 async fn pending_address(server: &TestServer, account: &str) -> String {
     let (_, token) = stepped_up(server, account, None).await;
     let body = json!({ "address": "TQcrew", "asset": "USDT", "network": "TRX", "label": "new", "step_up_grant": token });
-    let reply = server
-        .admin()
-        .post(&format!("/v1/accounts/{account}/addresses"), &body)
-        .await;
+    let path = format!("/v1/accounts/{account}/addresses");
+    pending_id(&server.admin().post(&path, &body).await)
+}
+
+/// The id of a change the reply says is pending.
+fn pending_id(reply: &common::Reply) -> String {
     assert_eq!(reply.status, 202, "{}", reply.text);
     assert_eq!(reply.body["status"], "pending", "{}", reply.text);
     reply.body["id"].as_str().unwrap().to_owned()
@@ -40,13 +42,12 @@ async fn pending_address(server: &TestServer, account: &str) -> String {
 async fn pending_widening(server: &TestServer, account: &str) -> String {
     let (key_id, token) = stepped_up(server, account, Some("198.51.100.66")).await;
     let widen = json!({ "scopes": ["read", "trade", "withdraw"], "ip_allowlist": ["203.0.113.7", "198.51.100.66"], "step_up_grant": token });
-    let reply = server
-        .admin()
-        .patch(&format!("/v1/keys/{key_id}"), &widen)
-        .await;
-    assert_eq!(reply.status, 202, "{}", reply.text);
-    assert_eq!(reply.body["status"], "pending", "{}", reply.text);
-    reply.body["id"].as_str().unwrap().to_owned()
+    pending_id(
+        &server
+            .admin()
+            .patch(&format!("/v1/keys/{key_id}"), &widen)
+            .await,
+    )
 }
 
 /// The first victim's key was pointed at the crew's server and drained into its address; the
