@@ -68,13 +68,14 @@ ensure_nats() {
 }
 
 # Debian's Chromium for the browser tests (never a browser download), and the test's npm
-# packages (playwright-core only) at the versions package-lock.json pins.
+# packages (playwright-core, and axe-core for the accessibility checks) at the versions
+# package-lock.json pins.
 ensure_browser() {
   if ! command -v chromium >/dev/null 2>&1; then
     echo "test: installing Chromium from Debian's packages" >&2
     apt_install chromium
   fi
-  if [ ! -d tests/browser/node_modules/playwright-core ]; then
+  if [ ! -d tests/browser/node_modules/playwright-core ] || [ ! -d tests/browser/node_modules/axe-core ]; then
     (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
   fi
 }

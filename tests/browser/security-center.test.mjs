@@ -9,164 +9,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createConnection, createServer } from "node:net";
-import { createHmac } from "node:crypto";
-import { chromium } from "playwright-core";
-
-const BIN = process.env.PORTCULLIS_TEST_BIN || "target/debug/portcullis";
-const CHROMIUM = process.env.CHROMIUM || "/usr/bin/chromium";
-const SHOTS = process.env.SCREENSHOT_DIR;
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
-}
-
-/** A fresh PostgreSQL database (for the second run), or undefined for embedded SQLite. */
-function postgresDatabase() {
-  const base = process.env.PORTCULLIS_TEST_POSTGRES_URL;
-  if (!base) return undefined;
-  const name = `portcullis_it_browser_${process.pid}_${Date.now()}`;
-  execFileSync("psql", ["-q", base, "-c", `CREATE DATABASE ${name}`]);
-  return base.replace(/\/[^/]*$/, `/${name}`);
-}
-
-/** A real SMTP server on loopback (aiosmtpd) writing each message to `dir`. */
-async function startMailSink(dir) {
-  const port = await freePort();
-  const scripts = new URL("../../scripts/", import.meta.url).pathname;
-  const child = spawn("python3", ["-m", "aiosmtpd", "-n", "-l", `127.0.0.1:${port}`, "-c", "smtp_sink.DirectoryHandler", dir],
-    { env: { ...process.env, PYTHONPATH: scripts }, stdio: ["ignore", "ignore", "inherit"] });
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise((resolve) => {
-      const socket = createConnection(port, "127.0.0.1", () => { socket.end(); resolve(true); });
-      socket.on("error", () => resolve(false));
-    });
-    if (up) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { port, stop: () => child.kill("SIGTERM") };
-}
-
-/** Waits for an e-mail whose text matches `pattern`; returns its plain text. */
-async function mailMatching(dir, pattern) {
-  for (let i = 0; i < 150; i++) {
-    for (const name of readdirSync(dir).filter((n) => n.endsWith(".txt")).sort()) {
-      const text = readFileSync(join(dir, name), "utf8");
-      if (pattern.test(text)) return text;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`no e-mail matching ${pattern} arrived`);
-}
-
-/** The envelope recipients of the e-mail whose plain text is `text` (the sink's NNNNNN.eml
- * starts with them). */
-function recipientsOf(dir, text) {
-  for (const name of readdirSync(dir).filter((n) => n.endsWith(".txt"))) {
-    if (readFileSync(join(dir, name), "utf8") === text) {
-      return readFileSync(join(dir, name.replace(/\.txt$/, ".eml")), "utf8").split("\n")[0];
-    }
-  }
-  throw new Error("no such e-mail");
-}
-
-async function startServer(databaseUrl) {
-  const dir = mkdtempSync(join(tmpdir(), "portcullis-browser-"));
-  const mail = join(dir, "mail");
-  const sink = await startMailSink(mail);
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    PORTCULLIS_DATA_DIR: join(dir, "data"),
-    PORTCULLIS_LISTEN: `127.0.0.1:${port}`,
-    PORTCULLIS_PUBLIC_URL: `http://localhost:${port}`,
-    PORTCULLIS_EXCHANGE_NAME: "Example Exchange",
-    PORTCULLIS_LOG_LEVEL: "warn",
-    PORTCULLIS_SMTP_URL: `smtp://127.0.0.1:${sink.port}`,
-    PORTCULLIS_SMTP_FROM: "Example Exchange Security <security@exchange.example>",
-    PORTCULLIS_NOTIFY_INTERVAL_MS: "200",
-  };
-  if (databaseUrl) env.PORTCULLIS_DATABASE_URL = databaseUrl;
-  for (const name of Object.keys(env)) {
-    if (name.startsWith("PORTCULLIS_TEST_")) delete env[name];
-  }
-  const created = execFileSync(BIN, ["operators", "create", "--name", "browser-test", "--role", "admin"], { env });
-  const token = JSON.parse(created.toString()).token;
-  const child = spawn(BIN, ["serve"], { env, stdio: ["ignore", "inherit", "inherit"] });
-  const base = `http://localhost:${port}`;
-  for (let i = 0; i < 200; i++) {
-    try {
-      if ((await fetch(`${base}/readyz`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const api = async (method, path, body) => {
-    const response = await fetch(base + path, {
-      method,
-      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
-    });
-    const text = await response.text();
-    let json = null;
-    try { json = JSON.parse(text); } catch { /* not JSON */ }
-    return { status: response.status, json, text };
-  };
-  const stop = () => {
-    child.kill("SIGTERM");
-    sink.stop();
-    rmSync(dir, { recursive: true, force: true });
-  };
-  return { base, api, stop, mail };
-}
-
-/** RFC 6238 (SHA-1, six digits, 30 s) from a base32 secret: what the customer's phone does. */
-function totp(base32, atSeconds) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const c of base32.replace(/=+$/, "")) bits += alphabet.indexOf(c).toString(2).padStart(5, "0");
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(atSeconds / 30)));
-  const mac = createHmac("sha1", key).update(counter).digest();
-  const offset = mac[mac.length - 1] & 0xf;
-  const value = (mac.readUInt32BE(offset) & 0x7fffffff) % 1000000;
-  return String(value).padStart(6, "0");
-}
-
-/** Debian's Chromium, headless, with nothing that reaches out of the machine. */
-function launchBrowser() {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
-}
-
-/** Every script error, console error and failed response of `page`, as they happen. */
-function watchErrors(page) {
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => { if (m.type() === "error") errors.push(m.text()); });
-  page.on("response", (r) => { if (r.status() >= 400) errors.push(`${r.status()} ${r.url()}`); });
-  return errors;
-}
-
-async function shot(page, name) {
-  if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
+import { launchBrowser, mailMatching, postgresDatabase, recipientsOf, shot, startServer, totp, watchErrors } from "./harness.mjs";
 
 async function story(databaseUrl) {
   const server = await startServer(databaseUrl);
@@ -221,7 +64,7 @@ async function story(databaseUrl) {
 
 
     // Widen the key: the warning comes first, then the passkey step-up.
-    await page.click(`#key-${keyId} a`);
+    await page.click(`#key-${keyId} a.change-key`);
     await page.waitForSelector("#scam-warning");
     assert.match(await page.textContent("#scam-warning"), /never call or message you/);
     await shot(page, "widen-warning");
@@ -255,7 +98,7 @@ async function story(databaseUrl) {
     assert.deepEqual(after.json.scopes, ["read", "trade"]);
     assert.equal((await api("GET", "/v1/accounts/acc_b/changes")).json[0].status, "cancelled");
     await page.goto(new URL("/security", cancelUrl).href);
-    await page.waitForSelector("#pending li.change[data-status=cancelled]");
+    await page.waitForSelector("#history li.change[data-status=cancelled]");
 
     // Changing the e-mail address is guarded like a widening: the warning first, the passkey,
     // then a pending change; the OLD address is told, with a cancel and a freeze link, and the
@@ -303,7 +146,7 @@ async function story(databaseUrl) {
     assert.equal(unfreeze.kind, "unfreeze");
     assert.equal(unfreeze.step_up, "passkey");
     assert.equal((await api("GET", "/v1/accounts/acc_b/protection")).json.frozen, true, "still frozen during the cool-down");
-    assert.match(await page.textContent("#activity"), /account frozen/, "the activity lists the freeze");
+    assert.match(await page.textContent("#activity"), /Account frozen/, "the activity lists the freeze, in plain words");
 
     // Removing a passkey takes a passkey step-up.
     await page.locator("button.remove-passkey").first().click();

@@ -67,6 +67,7 @@ fn key(i: usize) -> ApiKey {
         last_used_ip: None,
         revoked_at: None,
         idle_warned_at: None,
+        fund_window: None,
         version: 1,
     }
 }

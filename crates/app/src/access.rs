@@ -143,8 +143,10 @@ impl Actor {
     ) -> AppResult<AccountAccess<'a>> {
         self.require(permission)?;
         match &self.kind {
+            // Never the other account's id: a customer who posts another account's key id
+            // learns nothing about whose it is.
             ActorKind::Customer { account: own } if own != account => {
-                Err(AppError::NotFound(format!("account {account}")))
+                Err(AppError::NotFound("that key, change or address".into()))
             }
             _ => Ok(AccountAccess {
                 actor: self,

@@ -73,6 +73,9 @@ error_codes! {
     InvalidRole => "invalid_role", 400, "an operator role that does not exist";
     InvalidName => "invalid_name", 400, "an operator name that is empty or too long";
     WithdrawNeedsAllowlist => "withdraw_needs_allowlist", 400, "a key with `withdraw` needs an IP allow-list";
+    InvalidDigestHour => "invalid_digest_hour", 400, "a daily digest's hour outside 0 to 23 (UTC)";
+    InvalidAmount => "invalid_amount", 400, "an amount that is negative, not a number, or over a trillion USD";
+    InvalidFundWindow => "invalid_fund_window", 400, "a fund window outside an hour to 31 days, with a cap of zero or over a trillion USD, or on a key that cannot move funds";
     TotpNotEnrolled => "totp_not_enrolled", 400, "no TOTP enrolment to confirm";
     InvalidLock => "invalid_lock", 400, "a settings lock's end that is not in the future or too far ahead";
     InvalidAddress => "invalid_address", 400, "a withdrawal address with a missing or malformed field";
@@ -224,7 +227,10 @@ mod tests {
         ("invalid_email", 400),
         ("invalid_encoding", 400),
         ("invalid_event", 400),
+        ("invalid_amount", 400),
+        ("invalid_digest_hour", 400),
         ("invalid_expiry", 400),
+        ("invalid_fund_window", 400),
         ("invalid_freeze_link", 404),
         ("invalid_grant", 403),
         ("invalid_handle", 400),

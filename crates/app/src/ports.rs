@@ -6,12 +6,15 @@
 //! record it and the events it emits go in one transaction, so a change is never half-written
 //! and never happens without its audit entry.
 
+mod digest;
+
 pub use crate::guard::model::{
     AccountGuard, Ceremony, CeremonyKind, CustomerSession, FreezeLink, PendingAction,
     PendingChange, SealedBlob, SignInLink, StepUpGrant, StoredPasskey, TotpEnrolment,
     WithdrawalAddress,
 };
 use async_trait::async_trait;
+pub use digest::{DigestStore, DigestSubscription};
 use portcullis_core::account::Account;
 use portcullis_core::audit::{AuditDraft, AuditEntry, ChainHead};
 use portcullis_core::key::ApiKey;
@@ -396,6 +399,18 @@ pub enum Write {
         by: String,
         at: UnixMillis,
     },
+    /// Starts or moves an account's daily digest.
+    PutDigest(DigestSubscription),
+    /// Moves a digest on after sending it: a conflict, and nothing written, when its `next_at`
+    /// is no longer `sent_for` (another process sent it).
+    AdvanceDigest {
+        account: String,
+        sent_for: UnixMillis,
+        next_at: UnixMillis,
+    },
+    RemoveDigest {
+        account: String,
+    },
 }
 
 /// An operator's override on an entity of the graph (`portcullis_engine::Override`), with who
@@ -474,6 +489,12 @@ pub trait KeyStore: Send + Sync {
     /// Stores the latest use of each key, ignoring uses older than what is stored. Usage is
     /// telemetry: it bumps neither the version nor the change number.
     async fn record_key_usage(&self, usage: &[KeyUsage]) -> StoreResult<()>;
+    /// A signal each time another process may have committed a key change (and after a lost
+    /// connection, when one may have been missed), where the backend can push one; `None`
+    /// where it cannot, and polling `keys_changed_since` is all there is.
+    async fn watch_key_changes(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<()>>> {
+        Ok(None)
+    }
 }
 
 #[async_trait]
@@ -611,6 +632,7 @@ pub trait Store:
     + GuardStore
     + OutboxStore
     + ContactStore
+    + DigestStore
     + std::fmt::Debug
 {
     /// Applies every write, appends the audit drafts to the chain (in order, after the current

@@ -20,6 +20,26 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// A time-boxed grant of `withdraw`/`transfer`: from when it takes effect, for this long, and
+/// optionally up to an amount.
+#[derive(Debug, clap::Args)]
+pub struct FundWindowArgs {
+    /// Grant `withdraw`/`transfer` for this many hours only (1 to 744).
+    #[arg(long)]
+    pub fund_window_hours: Option<u32>,
+    /// ... and up to this many USD in total (needs --fund-window-hours).
+    #[arg(long, requires = "fund_window_hours")]
+    pub cap_usd: Option<f64>,
+}
+
+impl FundWindowArgs {
+    /// The request body's `fund_window`, if asked for.
+    pub fn body(&self) -> Option<serde_json::Value> {
+        let hours = self.fund_window_hours?;
+        Some(serde_json::json!({ "hours": hours, "cap_usd": self.cap_usd }))
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the service (embedded SQLite unless configured otherwise).
@@ -192,6 +212,16 @@ pub enum AccountCommand {
         #[arg(long)]
         limit: Option<u32>,
     },
+    /// The daily security digest: show it, switch it on at an hour (`--hour-utc`), or off.
+    Digest {
+        id: String,
+        /// Send it every day at this hour (UTC, 0 to 23).
+        #[arg(long, conflicts_with = "off")]
+        hour_utc: Option<u8>,
+        /// Switch it off.
+        #[arg(long)]
+        off: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -214,6 +244,12 @@ pub enum KeyCommand {
         /// RFC 3339.
         #[arg(long)]
         expires_at: Option<String>,
+        #[command(flatten)]
+        window: FundWindowArgs,
+        /// The customer's step-up grant: needed for `withdraw` or `transfer` when the customer
+        /// has an authenticator.
+        #[arg(long)]
+        step_up_grant: Option<String>,
     },
     /// Import an existing HMAC key (admin); the secret is read from standard input.
     Import {
@@ -259,6 +295,15 @@ pub enum KeyCommand {
         expires_at: Option<String>,
         #[arg(long)]
         no_expiry: bool,
+        #[command(flatten)]
+        window: FundWindowArgs,
+        /// Make `withdraw`/`transfer` permanent again (a widening).
+        #[arg(long, conflicts_with_all = ["fund_window_hours", "cap_usd"])]
+        no_fund_window: bool,
+        /// The customer's step-up grant: needed for a widening when the customer has an
+        /// authenticator.
+        #[arg(long)]
+        step_up_grant: Option<String>,
     },
     Revoke {
         key_id: String,

@@ -53,10 +53,14 @@ impl ApiRequest {
     fn patch(path: String, body: Value) -> Self {
         Self {
             method: "PATCH",
-            path,
-            body: Some(body),
-            fail_unless_intact: false,
-            write_to: None,
+            ..Self::post(path, body)
+        }
+    }
+
+    fn put(path: String, body: Value) -> Self {
+        Self {
+            method: "PUT",
+            ..Self::post(path, body)
         }
     }
 }
@@ -255,6 +259,14 @@ fn account_request(command: &AccountCommand) -> ApiRequest {
             ApiRequest::patch(format!("/v1/accounts/{}", enc(id)), Value::Object(body))
         }
         AccountCommand::Show { id } => ApiRequest::get(format!("/v1/accounts/{}", enc(id))),
+        AccountCommand::Digest { id, hour_utc, off } => {
+            let path = format!("/v1/accounts/{}/digest", enc(id));
+            match (hour_utc, off) {
+                (_, true) => ApiRequest::delete(path),
+                (Some(hour), false) => ApiRequest::put(path, json!({ "hour_utc": hour })),
+                (None, false) => ApiRequest::get(path),
+            }
+        }
         AccountCommand::List { after, limit } => ApiRequest::get(format!(
             "/v1/accounts{}",
             query(&[
@@ -274,8 +286,16 @@ fn key_request(command: &KeyCommand) -> anyhow::Result<ApiRequest> {
             ips,
             ed25519_public_key,
             expires_at,
+            window,
+            step_up_grant,
         } => {
             let mut body = json!({ "label": label, "scopes": scopes, "ip_allowlist": ips });
+            if let Some(window) = window.body() {
+                body["fund_window"] = window;
+            }
+            if let Some(grant) = step_up_grant {
+                body["step_up_grant"] = json!(grant);
+            }
             if let Some(public_key) = ed25519_public_key {
                 body["algorithm"] = json!("ed25519");
                 body["public_key"] = json!(public_key);
@@ -321,8 +341,19 @@ fn key_request(command: &KeyCommand) -> anyhow::Result<ApiRequest> {
             no_ip_restriction,
             expires_at,
             no_expiry,
+            window,
+            no_fund_window,
+            step_up_grant,
         } => {
             let mut body = Map::new();
+            if *no_fund_window {
+                body.insert("fund_window".into(), Value::Null);
+            } else if let Some(window) = window.body() {
+                body.insert("fund_window".into(), window);
+            }
+            if let Some(grant) = step_up_grant {
+                body.insert("step_up_grant".into(), json!(grant));
+            }
             if let Some(label) = label {
                 body.insert("label".into(), json!(label));
             }

@@ -77,6 +77,7 @@ pub fn remote(
             let body = body.clone().unwrap_or(serde_json::Value::Null);
             let builder = match method {
                 "PATCH" => agent.patch(&url),
+                "PUT" => agent.put(&url),
                 _ => agent.post(&url),
             };
             builder

@@ -7,6 +7,7 @@
 //! answers for the verifier, the sweeper and the API, so they can never disagree.
 
 use crate::allowlist::IpAllowList;
+use crate::guard::fund_window::{self, FundWindow};
 use crate::scope::{Scope, ScopeSet};
 use crate::signing::Ed25519PublicKey;
 use crate::time::UnixMillis;
@@ -109,11 +110,19 @@ pub struct ApiKey {
     pub revoked_at: Option<UnixMillis>,
     /// When the owner was warned that idle expiry is near (cleared by use).
     pub idle_warned_at: Option<UnixMillis>,
+    /// The fund-moving scopes granted only for a while (and up to an amount), if any.
+    pub fund_window: Option<FundWindow>,
     /// Optimistic-concurrency counter, bumped on every stored change.
     pub version: i64,
 }
 
 impl ApiKey {
+    /// The scopes that count at `now`: a lapsed fund window's scopes no longer do, whether or
+    /// not the stored key has been tidied yet.
+    pub fn scopes_at(&self, now: UnixMillis) -> ScopeSet {
+        fund_window::scopes_at(self.scopes, self.fund_window.as_ref(), now)
+    }
+
     /// Whether the idle-expiry rule applies to this key as it is now configured.
     pub fn idle_expiry_applies(&self) -> bool {
         (self.scopes.contains(Scope::Trade) || self.scopes.contains(Scope::Withdraw))
@@ -209,6 +218,7 @@ pub(crate) mod tests {
             last_used_ip: None,
             revoked_at: None,
             idle_warned_at: None,
+            fund_window: None,
             version: 1,
         }
     }

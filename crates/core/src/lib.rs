@@ -10,6 +10,7 @@ pub mod address;
 pub mod allowlist;
 pub mod audit;
 pub mod contract;
+pub mod digest;
 pub mod events;
 pub mod guard;
 pub mod key;

@@ -45,10 +45,16 @@ pub enum NoticeKind {
     WithdrawalHeld,
     /// A withdrawal was refused.
     WithdrawalBlocked,
+    /// A key's time-boxed `withdraw`/`transfer` ended by itself.
+    FundWindowLapsed,
+    /// The daily security digest the customer asked for.
+    DailyDigest,
+    /// The daily digest was switched on, moved or switched off.
+    DigestChanged,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 20] = [
+    pub const ALL: [NoticeKind; 23] = [
         NoticeKind::WideningPending,
         NoticeKind::WideningApplied,
         NoticeKind::WideningCancelled,
@@ -69,6 +75,9 @@ impl NoticeKind {
         NoticeKind::WithdrawalRequested,
         NoticeKind::WithdrawalHeld,
         NoticeKind::WithdrawalBlocked,
+        NoticeKind::FundWindowLapsed,
+        NoticeKind::DailyDigest,
+        NoticeKind::DigestChanged,
     ];
 
     /// The webhook `type`: stable, dotted, lowercase.
@@ -94,6 +103,9 @@ impl NoticeKind {
             NoticeKind::WithdrawalRequested => "withdrawal.requested",
             NoticeKind::WithdrawalHeld => "withdrawal.held",
             NoticeKind::WithdrawalBlocked => "withdrawal.blocked",
+            NoticeKind::FundWindowLapsed => "key.fund_window_lapsed",
+            NoticeKind::DailyDigest => "account.daily_digest",
+            NoticeKind::DigestChanged => "account.digest_changed",
         }
     }
 
@@ -123,6 +135,9 @@ impl NoticeKind {
             NoticeKind::WithdrawalRequested => "A withdrawal was requested from your account",
             NoticeKind::WithdrawalHeld => "A withdrawal from your account is on hold",
             NoticeKind::WithdrawalBlocked => "A withdrawal from your account was refused",
+            NoticeKind::FundWindowLapsed => "A key's time-limited withdrawals ended, as you chose",
+            NoticeKind::DailyDigest => "Your daily security digest",
+            NoticeKind::DigestChanged => "Your daily security digest settings changed",
         }
     }
 }

@@ -86,6 +86,12 @@ impl ScopeSet {
         Self(self.0 & !other.0)
     }
 
+    /// The scopes in both sets.
+    #[must_use]
+    pub fn intersection(self, other: ScopeSet) -> Self {
+        Self(self.0 & other.0)
+    }
+
     pub fn is_empty(self) -> bool {
         self.0 == 0
     }

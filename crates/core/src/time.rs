@@ -70,6 +70,18 @@ impl UnixMillis {
     }
 }
 
+impl UnixMillis {
+    /// The day this instant falls on (UTC), spelled out so that a typo in a date shows:
+    /// "Friday 1 January 2027".
+    pub fn spelled_day(self) -> String {
+        let nanos = i128::from(self.0) * 1_000_000;
+        match OffsetDateTime::from_unix_timestamp_nanos(nanos) {
+            Ok(t) => format!("{} {} {} {}", t.weekday(), t.day(), t.month(), t.year()),
+            Err(_) => self.to_rfc3339(),
+        }
+    }
+}
+
 impl fmt::Display for UnixMillis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())
@@ -146,6 +158,12 @@ fn parse_contract_form(text: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_day_is_spelled_out() {
+        let day = UnixMillis::parse_rfc3339("2027-01-01T00:00:00Z").unwrap();
+        assert_eq!(day.spelled_day(), "Friday 1 January 2027");
+    }
 
     #[test]
     fn round_trips_the_contract_format() {

@@ -169,7 +169,7 @@ impl VerifiableKey {
         // Only the key's holder gets this far, so its configuration may now be consulted.
         let refusal = if !self.key.ip_allowlist.allows(request.ip) {
             Some(Rejection::IpNotAllowed)
-        } else if !self.key.scopes.contains(request.scope) {
+        } else if !self.key.scopes_at(now).contains(request.scope) {
             Some(Rejection::ScopeMissing)
         } else {
             None

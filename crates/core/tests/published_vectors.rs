@@ -273,6 +273,7 @@ fn config(algorithm: KeyAlgorithm, api_key: &str) -> ApiKey {
         last_used_ip: None,
         revoked_at: None,
         idle_warned_at: None,
+        fund_window: None,
         version: 1,
     }
 }

@@ -16,18 +16,54 @@ const b64url = {
   },
 };
 
+// A refusal as the server (or the network) gave it: a message for the customer and a stable code.
+class Refusal extends Error {
+  constructor(message, code) {
+    super(message);
+    this.code = code;
+  }
+}
+
 async function call(path, csrf, body) {
-  const response = await fetch(path, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "content-type": "application/json", "x-csrf-token": csrf },
-    body: JSON.stringify(body || {}),
-  });
+  let response;
+  try {
+    response = await fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "content-type": "application/json", "x-csrf-token": csrf },
+      body: JSON.stringify(body || {}),
+    });
+  } catch {
+    throw new Refusal("the page could not reach the server. Check your connection and try again", "network");
+  }
   const data = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error((data.error && data.error.message) || response.statusText);
+    const error = data.error || {};
+    throw new Refusal(error.message || response.statusText, error.code);
   }
   return data;
+}
+
+// Shows why nothing changed, in `status`; a missing authenticator comes with the way to add one.
+function refused(status, error) {
+  if (!status) return;
+  status.textContent = "";
+  if (error.code === "step_up_not_enrolled") {
+    status.append("Nothing was changed: this change needs a passkey or an authenticator app, so that nobody else can make it in your name. ");
+    const link = document.createElement("a");
+    link.href = "/security#authenticators";
+    link.textContent = "Set one up first";
+    status.append(link, ".");
+  } else if (error.code === "csrf_failed" || error.code === "signed_out") {
+    status.append("Nothing was changed: this page is out of date (you signed in again or out since it was opened). ");
+    const link = document.createElement("a");
+    link.href = window.location.pathname;
+    link.textContent = "Reload it";
+    status.append(link, " and try again.");
+  } else {
+    status.append("Nothing was changed: " + error.message + ".");
+  }
+  status.focus();
 }
 
 function creationOptions(options) {
@@ -91,12 +127,12 @@ async function addPasskey(button) {
     await call("/security/api/passkeys/register/finish", csrf, {
       ceremony_id: started.ceremony_id,
       credential: registration(credential),
-      label: "passkey",
+      label: (document.getElementById("passkey-label").value || "").trim() || "passkey",
     });
     status.textContent = "Passkey added.";
     window.location.reload();
   } catch (error) {
-    status.textContent = "The passkey was not added: " + error.message;
+    refused(status, error);
   }
 }
 
@@ -110,73 +146,102 @@ async function passkeyGrant(csrf) {
   return grant.grant;
 }
 
-async function grantFor(form, csrf) {
-  if (form.dataset.method === "passkey") return passkeyGrant(csrf);
-  const code = form.elements.code.value;
-  return (await call("/security/api/step-up/totp", csrf, { code })).grant;
+// The step-up for a change, asked for only after the server has checked the change at
+// `checkPath` (so no code is spent on one it would refuse): a grant, or null when the change
+// applies at once and needs none.
+async function confirmFor(form, csrf, checkPath, body) {
+  const method = (await call(checkPath, csrf, body)).step_up;
+  if (method === "passkey") return passkeyGrant(csrf);
+  if (method === "totp") {
+    const field = form && form.querySelector("input[name=code]");
+    const code = field ? field.value.trim() : "";
+    if (!code) throw new Refusal("enter the six-digit code your authenticator app shows", "code_missing");
+    return (await call("/security/api/step-up/totp", csrf, { code })).grant;
+  }
+  return null;
 }
 
-async function withPasskey(button, statusId, path, body) {
+async function guardedButton(button, statusId, checkPath, path) {
   const status = document.getElementById(statusId);
   const csrf = button.dataset.csrf;
   try {
-    const grant = await passkeyGrant(csrf);
-    await call(path, csrf, { ...body, step_up_grant: grant });
+    const grant = checkPath ? await confirmFor(null, csrf, checkPath, {}) : await passkeyGrant(csrf);
+    await call(path, csrf, { step_up_grant: grant });
     window.location.href = "/security#pending";
     window.location.reload();
   } catch (error) {
-    if (status) status.textContent = "Nothing was changed: " + error.message;
+    refused(status, error);
+  }
+}
+
+async function removeTotp(form) {
+  const csrf = form.dataset.csrf;
+  try {
+    const grant = await confirmFor(form, csrf, "/security/api/account/remove-totp/check", {});
+    await call("/security/api/account/remove-totp", csrf, { step_up_grant: grant });
+    window.location.href = "/security#pending";
+    window.location.reload();
+  } catch (error) {
+    refused(document.getElementById("remove-totp-status"), error);
   }
 }
 
 async function addAddress(form) {
   const status = document.getElementById("address-status");
   const csrf = form.dataset.csrf;
+  const field = (name) => form.elements[name].value;
+  const body = { address: field("address"), asset: field("asset"), network: field("network"), label: field("label") };
   try {
-    const grant = await grantFor(form, csrf);
-    const field = (name) => form.elements[name].value;
-    await call("/security/api/addresses", csrf, {
-      address: field("address"), asset: field("asset"), network: field("network"), label: field("label"),
-      step_up_grant: grant,
-    });
+    const grant = await confirmFor(form, csrf, "/security/api/addresses/check", body);
+    await call("/security/api/addresses", csrf, { ...body, step_up_grant: grant });
     window.location.href = "/security#pending";
     window.location.reload();
   } catch (error) {
-    status.textContent = "Nothing was changed: " + error.message;
+    refused(status, error);
   }
 }
 
 async function widen(form) {
   const status = document.getElementById("widen-status");
   const csrf = form.dataset.csrf;
+  const path = "/security/api/keys/" + form.dataset.key;
+  const scopes = Array.from(form.querySelectorAll("input[name=scope]:checked"), (i) => i.value);
+  const ipAllowlist = form.elements.ip_allowlist.value.split(/\s+/).filter((line) => line);
+  const body = { scopes, ip_allowlist: ipAllowlist };
   try {
-    const grant = await grantFor(form, csrf);
-    const scopes = Array.from(form.querySelectorAll("input[name=scope]:checked"), (i) => i.value);
-    const ipAllowlist = form.elements.ip_allowlist.value.split(/\s+/).filter((line) => line);
-    await call("/security/api/keys/" + form.dataset.key + "/change", csrf, {
-      scopes, ip_allowlist: ipAllowlist, step_up_grant: grant,
-    });
-    window.location.href = "/security#pending";
+    const grant = await confirmFor(form, csrf, path + "/check", body);
+    const result = await call(path + "/change", csrf, { ...body, step_up_grant: grant });
+    window.location.href = result.applied ? "/security?applied=1#keys" : "/security#pending";
   } catch (error) {
-    status.textContent = "Nothing was changed: " + error.message;
+    refused(status, error);
   }
 }
 
 async function changeContact(form) {
   const status = document.getElementById("contact-status");
   const csrf = form.dataset.csrf;
+  // An empty code field keeps the current code; the address is always sent as shown.
+  const body = { email: form.elements.email.value.trim() };
+  const code = form.elements.anti_phishing_code.value.trim();
+  if (code) body.anti_phishing_code = code;
   try {
-    const grant = await grantFor(form, csrf);
-    const body = { step_up_grant: grant };
-    const email = form.elements.email.value.trim();
-    const code = form.elements.anti_phishing_code.value.trim();
-    // An empty code field keeps the current code; the address is always sent as shown.
-    body.email = email;
-    if (code) body.anti_phishing_code = code;
-    await call("/security/api/contact", csrf, body);
-    window.location.href = "/security#pending";
+    const grant = await confirmFor(form, csrf, "/security/api/contact/check", body);
+    const result = await call("/security/api/contact", csrf, { ...body, step_up_grant: grant });
+    window.location.href = result.applied ? "/security" : "/security#pending";
   } catch (error) {
-    status.textContent = "Nothing was changed: " + error.message;
+    refused(status, error);
+  }
+}
+
+// Times are sent in UTC; each is shown in the reader's own time zone, with the UTC time on hover.
+function localTimes() {
+  const format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  for (const el of document.querySelectorAll("time.local")) {
+    const utc = el.getAttribute("datetime");
+    const at = new Date(utc);
+    if (Number.isNaN(at.getTime())) continue;
+    el.title = utc.replace("T", " ").replace(/(\.\d+)?Z$/, " UTC");
+    el.textContent = format.format(at);
   }
 }
 
@@ -196,14 +261,17 @@ document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("widen-form");
   if (form) form.addEventListener("submit", (event) => { event.preventDefault(); widen(form); });
   const unfreeze = document.getElementById("unfreeze");
-  if (unfreeze) unfreeze.addEventListener("click", () => withPasskey(unfreeze, "unfreeze-status", "/security/api/unfreeze", {}));
+  if (unfreeze) unfreeze.addEventListener("click", () => guardedButton(unfreeze, "unfreeze-status", "/security/api/account/unfreeze/check", "/security/api/account/unfreeze"));
   for (const button of document.querySelectorAll("button.remove-passkey")) {
-    button.addEventListener("click", () => withPasskey(button, "passkey-status", "/security/api/passkeys/" + button.dataset.id + "/remove", {}));
+    button.addEventListener("click", () => guardedButton(button, "passkey-status", null, "/security/api/passkeys/" + button.dataset.id + "/remove"));
   }
   const contact = document.getElementById("contact-form");
   if (contact) contact.addEventListener("submit", (event) => { event.preventDefault(); changeContact(contact); });
+  const removal = document.getElementById("remove-totp-form");
+  if (removal) removal.addEventListener("submit", (event) => { event.preventDefault(); removeTotp(removal); });
   const address = document.getElementById("address-form");
   if (address) address.addEventListener("submit", (event) => { event.preventDefault(); addAddress(address); });
+  localTimes();
   tick();
   setInterval(tick, 1000);
 });

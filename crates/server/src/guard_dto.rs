@@ -2,7 +2,9 @@
 //! and their OpenAPI schemas.
 
 use crate::dto::ContextBody;
-use portcullis_app::guard::{FreezeReport, IssuedGrant, PendingReceipt, WithdrawalCheck};
+use portcullis_app::guard::{
+    FreezeReport, IssuedGrant, PendingReceipt, WithdrawalCheck, WithdrawalRequest,
+};
 use portcullis_app::ports::{PendingAction, PendingChange, WithdrawalAddress};
 use portcullis_core::guard::{PendingStatus, Protection};
 use portcullis_core::time::UnixMillis;
@@ -49,12 +51,13 @@ impl From<IssuedGrant> for GrantDto {
 pub struct PendingChangeDto {
     pub id: String,
     pub account: String,
-    /// `key_change`, `add_address`, `unfreeze` or `contact_change`.
+    /// `key_change`, `add_address`, `unfreeze`, `remove_totp` or `contact_change`.
     pub kind: String,
     /// What the change does, in the stored form.
     #[schema(value_type = Object)]
     pub action: serde_json::Value,
     /// Stable names: `adds_withdraw`, `adds_transfer`, `widens_allowlist`, `extends_expiry`,
+    /// `extends_fund_window`,
     /// `adds_address`, `disables_protection`, `changes_contact`.
     pub widenings: Vec<String>,
     /// `pending`, `held`, `applied`, `cancelled` or `failed`.
@@ -230,13 +233,33 @@ pub struct WithdrawalCheckBody {
     pub account: String,
     pub network: String,
     pub address: String,
+    /// The key the withdrawal comes through (API withdrawals): then the key must be able to
+    /// withdraw now, and a capped fund window must have room for `amount_usd`, which the
+    /// check counts against it when it answers `allowed`.
+    pub key_id: Option<String>,
+    /// The withdrawal's value in USD; required for a key whose fund window is capped.
+    pub amount_usd: Option<f64>,
+}
+
+impl From<WithdrawalCheckBody> for WithdrawalRequest {
+    fn from(body: WithdrawalCheckBody) -> Self {
+        Self {
+            account: body.account,
+            network: body.network,
+            address: body.address,
+            key_id: body.key_id,
+            amount_usd: body.amount_usd,
+        }
+    }
 }
 
 /// May this API withdrawal proceed?
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct WithdrawalCheckDto {
     pub allowed: bool,
-    /// `account_frozen` or `address_not_allowlisted` when refused.
+    /// When refused: `account_frozen`, `address_not_allowlisted`; for the key named,
+    /// `key_not_active`, `key_cannot_withdraw`, `fund_window_lapsed`, `amount_required` or
+    /// `fund_window_cap_reached`.
     pub reason: Option<String>,
 }
 

@@ -103,7 +103,7 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 /// Every route of the API.
 pub fn router(state: AppState, settings: &Settings) -> Router {
     use routes::{
-        accounts, audit, cancel, contacts, freeze, guard, keys, network, operators, outbox,
+        accounts, audit, cancel, contacts, digest, freeze, guard, keys, network, operators, outbox,
         overrides, passkeys, risk, system, verify,
     };
     Router::new()
@@ -167,6 +167,12 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/v1/changes/{id}/hold", post(guard::hold_change))
         .route("/v1/changes/{id}/release", post(guard::release_change))
         .route("/v1/accounts/{account}/protection", get(guard::protection))
+        .route(
+            "/v1/accounts/{account}/digest",
+            get(digest::show)
+                .put(digest::subscribe)
+                .delete(digest::unsubscribe),
+        )
         .route("/v1/accounts/{account}/freeze", post(guard::freeze))
         .route("/v1/accounts/{account}/unfreeze", post(guard::unfreeze))
         .route(

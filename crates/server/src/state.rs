@@ -40,6 +40,8 @@ pub struct Shared {
     pub forged_cancel_links: AtomicU64,
     /// Freeze links that matched nothing (counted, not audited, as cancel links are).
     pub forged_freeze_links: AtomicU64,
+    /// Sign-in links that matched nothing (counted, not audited, as cancel links are).
+    pub forged_sign_in_links: AtomicU64,
     /// SHA-256 of a token -> its operator, with when that was last checked against storage.
     tokens: Mutex<HashMap<TokenDigest, (Arc<Actor>, Instant)>>,
 }
@@ -89,6 +91,7 @@ impl AppState {
             trusted_proxies,
             forged_cancel_links: AtomicU64::new(0),
             forged_freeze_links: AtomicU64::new(0),
+            forged_sign_in_links: AtomicU64::new(0),
             tokens: Mutex::new(HashMap::new()),
         }))
     }

@@ -39,6 +39,7 @@ pub(crate) fn spawn(
         .clone()
         .map(|nats| tokio::spawn(crate::nats::consume(app.clone(), nats, stop.subscribe())));
     let delivery = spawn_delivery(&app, settings, stop.subscribe());
+    let key_push = spawn_key_push(&app, stop.subscribe());
     let refresh_every = settings.refresh_interval;
     let flush_every = settings.usage_flush_interval;
     let sweep_every = settings.idle_sweep_interval;
@@ -85,6 +86,16 @@ pub(crate) fn spawn(
                         Ok(applied) => tracing::info!(applied, "pending changes applied at the end of their cool-down"),
                         Err(error) => tracing::warn!(%error, "applying pending changes failed"),
                     }
+                    match app.guard.lapse_fund_windows().await {
+                        Ok(0) => {}
+                        Ok(lapsed) => tracing::info!(lapsed, "fund windows lapsed"),
+                        Err(error) => tracing::warn!(%error, "lapsing fund windows failed"),
+                    }
+                    match app.guard.send_due_digests().await {
+                        Ok(0) => {}
+                        Ok(sent) => tracing::info!(sent, "daily digests queued"),
+                        Err(error) => tracing::warn!(%error, "sending daily digests failed"),
+                    }
                     match app.guard.announce_withdrawals().await {
                         Ok(pass) if pass.announced > 0 => tracing::debug!(announced = pass.announced, "withdrawal alerts queued"),
                         Ok(_) => {}
@@ -113,6 +124,7 @@ pub(crate) fn spawn(
         if let Some(nats) = nats {
             let _ = nats.await;
         }
+        let _ = key_push.await;
         if let Some(delivery) = delivery {
             let _ = delivery.await;
         }
@@ -173,6 +185,35 @@ fn spawn_delivery(
             }
         }
     }))
+}
+
+/// Refreshes the verifier the moment another process commits a key change, where the store can
+/// say so (PostgreSQL's notifications); the refresh tick stays as the backstop.
+fn spawn_key_push(app: &Portcullis, mut stopped: watch::Receiver<bool>) -> JoinHandle<()> {
+    let app = app.clone();
+    tokio::spawn(async move {
+        let mut signals = match app.store.watch_key_changes().await {
+            Ok(Some(signals)) => signals,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%error, "key changes are not pushed; other processes' changes arrive with the refresh");
+                return;
+            }
+        };
+        loop {
+            tokio::select! {
+                _ = stopped.changed() => return,
+                signal = signals.recv() => {
+                    if signal.is_none() {
+                        return;
+                    }
+                    if let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await {
+                        tracing::warn!(%error, "refreshing keys after a pushed change failed");
+                    }
+                }
+            }
+        }
+    })
 }
 
 fn interval(period: Duration) -> tokio::time::Interval {

@@ -188,6 +188,7 @@ async fn center_post(server: &TestServer, session: &(String, String), path: &str
             body: serde_json::from_str(&text).unwrap_or(Value::Null),
             text,
             retry_after,
+            csp: None,
         }
     })
     .await

@@ -85,7 +85,15 @@ async fn a_customer_reaches_no_other_account(backend: Backend) {
         forbidden(
             "withdrawal check",
             guard
-                .check_withdrawal(&other, account, "ethereum", "0xabc")
+                .check_withdrawal(
+                    &other,
+                    &portcullis_app::guard::WithdrawalRequest {
+                        account: account.to_owned(),
+                        network: "ethereum".into(),
+                        address: "0xabc".into(),
+                        ..Default::default()
+                    },
+                )
                 .await,
         );
     }

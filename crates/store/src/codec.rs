@@ -10,6 +10,7 @@ use portcullis_app::ports::{
 use portcullis_core::account::Account;
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::audit::AuditEntry;
+use portcullis_core::guard::fund_window::FundWindow;
 use portcullis_core::key::{ApiKey, KeyAlgorithm};
 use portcullis_core::operator::Role;
 use portcullis_core::scope::ScopeSet;
@@ -39,6 +40,21 @@ pub(crate) fn maybe_millis(row: &AnyRow, column: &str) -> StoreResult<Option<Uni
 
 pub fn encode_scopes(scopes: ScopeSet) -> String {
     scopes.to_string()
+}
+
+/// A fund window as its JSON column (`NULL` when there is none).
+pub fn encode_fund_window(window: Option<&FundWindow>) -> StoreResult<Option<String>> {
+    window
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Backend(format!("fund window does not encode: {e}")))
+}
+
+fn fund_window(row: &AnyRow) -> StoreResult<Option<FundWindow>> {
+    let text: Option<String> = get(row, "fund_window")?;
+    text.map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|e| bad("fund_window", e))
 }
 
 pub fn encode_allowlist(list: &IpAllowList) -> String {
@@ -109,6 +125,7 @@ pub fn key(row: &AnyRow) -> StoreResult<ApiKey> {
             .map_err(|e| bad("last_used_ip", e))?,
         revoked_at: maybe_millis(row, "revoked_at")?,
         idle_warned_at: maybe_millis(row, "idle_warned_at")?,
+        fund_window: fund_window(row)?,
         version: get(row, "version")?,
         key_id,
     })

@@ -6,7 +6,7 @@
 //! linear and makes `change_seq` grow in commit order.
 
 use crate::at_rest::{enqueue, insert_account, update_account};
-use crate::codec::{encode_allowlist, encode_scopes};
+use crate::codec::{encode_allowlist, encode_fund_window, encode_scopes};
 use crate::{Backend, SqlStore, db_error};
 use portcullis_app::ports::{ChangeSet, NewEvent, StoreError, StoreResult, StoredDecision, Write};
 use portcullis_core::audit::{AuditDraft, AuditKeys};
@@ -46,6 +46,9 @@ async fn begin_in_turn(
 
 pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
     let (_turn, mut tx) = begin_in_turn(store).await?;
+    if store.backend() == Backend::Postgres && crate::key_push::touches_keys(&change.writes) {
+        crate::key_push::notify(&mut tx).await?;
+    }
     apply_all(&mut tx, store, change.writes).await?;
     append_audit(&mut tx, store.audit_keys(), change.audit).await?;
     for event in change.events {
@@ -372,6 +375,13 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
             .bind(c.state);
             execute(tx, "engine checkpoint", query).await?;
         }
+        Write::PutDigest(subscription) => crate::digest::put(tx, subscription).await?,
+        Write::AdvanceDigest {
+            account,
+            sent_for,
+            next_at,
+        } => crate::digest::advance(tx, account, sent_for, next_at).await?,
+        Write::RemoveDigest { account } => crate::digest::remove(tx, account).await?,
         Write::InsertOfficialContact(contact) => {
             crate::contacts::insert_official(tx, contact).await?
         }
@@ -400,8 +410,8 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
 
 async fn insert_key(tx: &mut Tx<'_>, key: ApiKey) -> StoreResult<()> {
     let sql = format!(
-        "INSERT INTO api_keys (key_id, api_key, account, label, algorithm, public_key, scopes, ip_allowlist, created_at, updated_at, expires_at, last_used_at, last_used_ip, revoked_at, idle_warned_at, version, change_seq) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, {NEXT_CHANGE_SEQ})"
+        "INSERT INTO api_keys (key_id, api_key, account, label, algorithm, public_key, scopes, ip_allowlist, created_at, updated_at, expires_at, last_used_at, last_used_ip, revoked_at, idle_warned_at, version, fund_window, change_seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, {NEXT_CHANGE_SEQ})"
     );
     let query = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(key.key_id)
@@ -419,7 +429,8 @@ async fn insert_key(tx: &mut Tx<'_>, key: ApiKey) -> StoreResult<()> {
         .bind(key.last_used_ip.map(|ip| ip.to_string()))
         .bind(key.revoked_at.map(UnixMillis::as_millis))
         .bind(key.idle_warned_at.map(UnixMillis::as_millis))
-        .bind(key.version);
+        .bind(key.version)
+        .bind(encode_fund_window(key.fund_window.as_ref())?);
     execute(tx, "api key", query).await.map(|_| ())
 }
 
@@ -429,8 +440,8 @@ async fn update_key(tx: &mut Tx<'_>, key: ApiKey, expected_version: i64) -> Stor
     // The identity columns are part of the condition, so a write that would change them
     // touches no row (and is then told apart from a stale version below).
     let sql = format!(
-        "UPDATE api_keys SET label = $1, public_key = $2, scopes = $3, ip_allowlist = $4, updated_at = $5, expires_at = $6, revoked_at = $7, version = $8, change_seq = {NEXT_CHANGE_SEQ} \
-         WHERE key_id = $9 AND version = $10 AND api_key = $11 AND account = $12 AND algorithm = $13"
+        "UPDATE api_keys SET label = $1, public_key = $2, scopes = $3, ip_allowlist = $4, updated_at = $5, expires_at = $6, revoked_at = $7, version = $8, fund_window = $9, change_seq = {NEXT_CHANGE_SEQ} \
+         WHERE key_id = $10 AND version = $11 AND api_key = $12 AND account = $13 AND algorithm = $14"
     );
     let key_id = key.key_id.clone();
     let identity = KeyIdentity {
@@ -447,6 +458,7 @@ async fn update_key(tx: &mut Tx<'_>, key: ApiKey, expected_version: i64) -> Stor
         .bind(key.expires_at.map(UnixMillis::as_millis))
         .bind(key.revoked_at.map(UnixMillis::as_millis))
         .bind(expected_version + 1)
+        .bind(encode_fund_window(key.fund_window.as_ref())?)
         .bind(key.key_id)
         .bind(expected_version)
         .bind(identity.api_key.clone())

@@ -11,8 +11,10 @@ mod at_rest;
 mod codec;
 mod commit;
 mod contacts;
+mod digest;
 mod files;
 mod guard;
+mod key_push;
 mod outbox;
 mod passkeys;
 mod reads;
@@ -81,6 +83,8 @@ pub struct SqlStore {
     /// Seals what a backup must not reveal (anti-phishing codes, notice bodies) as it is
     /// written and opens it as it is read, so no use case handles ciphertext (`at_rest`).
     keyring: Arc<MasterKeyring>,
+    /// PostgreSQL only: where the listener for other processes' key changes connects.
+    listen_url: Option<key_push::ListenUrl>,
 }
 
 /// Opens the database at `url` (creating an SQLite file if needed) and runs migrations; audit
@@ -145,6 +149,7 @@ impl SqlStore {
             sqlite_log,
             audit_keys,
             keyring,
+            listen_url: (backend == Backend::Postgres).then(|| key_push::ListenUrl(url.to_owned())),
         })
     }
 
@@ -169,6 +174,10 @@ impl SqlStore {
 
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    pub(crate) fn listen_url(&self) -> Option<&key_push::ListenUrl> {
+        self.listen_url.as_ref()
     }
 
     /// Where transactions taken in the writer's turn run (see `writer_pool`).

@@ -17,7 +17,7 @@ use sqlx::any::AnyRow;
 
 const KEY_COLUMNS: &str = "key_id, api_key, account, label, algorithm, public_key, scopes, \
     ip_allowlist, created_at, updated_at, expires_at, last_used_at, last_used_ip, revoked_at, \
-    idle_warned_at, version, change_seq";
+    idle_warned_at, version, fund_window, change_seq";
 const SECRET_COLUMNS: &str =
     "key_id, generation, master_key_id, nonce, ciphertext, created_at, valid_until";
 
@@ -202,6 +202,13 @@ impl KeyStore for SqlStore {
             .map_err(|e| db_error("record usage", e))?;
         }
         tx.commit().await.map_err(|e| db_error("record usage", e))
+    }
+
+    async fn watch_key_changes(&self) -> StoreResult<Option<tokio::sync::mpsc::Receiver<()>>> {
+        match self.listen_url() {
+            Some(url) => crate::key_push::listen(url).await.map(Some),
+            None => Ok(None),
+        }
     }
 }
 

@@ -70,6 +70,7 @@ fn key(key_id: &str, api_key: &str, account: &str) -> ApiKey {
         last_used_ip: None,
         revoked_at: None,
         idle_warned_at: None,
+        fund_window: None,
         version: 1,
     }
 }

@@ -128,6 +128,7 @@ fn key_change(key_id: &str) -> PendingAction {
         remove_scopes: ScopeSet::parse(["trade"]).unwrap(),
         ip_allowlist: Some(IpAllowList::parse(["203.0.113.7", "2001:db8::/48"]).unwrap()),
         expires_at: Some(Some(NOW.plus_millis(90 * 24 * HOUR))),
+        fund_window: None,
     }
 }
 

@@ -83,6 +83,9 @@ pub struct Contacts {
     compiled: Arc<RwLock<Compiled>>,
     /// One projector pass at a time in this process.
     projecting: Arc<tokio::sync::Mutex<()>>,
+    /// One refresh at a time, so that a pass which read the store before a registry change
+    /// cannot finish after, and overwrite, the pass which read it after.
+    refreshing: Arc<tokio::sync::Mutex<()>>,
 }
 
 const MAX_NOTE: usize = 200;
@@ -128,6 +131,7 @@ impl Contacts {
                 registry: Arc::new(Registry::compile(Vec::new(), &[])),
             })),
             projecting: Arc::default(),
+            refreshing: Arc::default(),
         };
         contacts.refresh().await?;
         Ok(contacts)
@@ -263,6 +267,7 @@ impl Contacts {
     /// Compiles the registry again if the stored official contacts or scam list differ from
     /// what is compiled. Returns whether it did.
     pub async fn refresh(&self) -> AppResult<bool> {
+        let _one_at_a_time = self.refreshing.lock().await;
         let entries: Vec<OfficialEntry> = (self.store.official_contacts().await?.into_iter())
             .map(|c| c.entry)
             .collect();

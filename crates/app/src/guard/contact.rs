@@ -19,8 +19,9 @@ use crate::ports::{FreezeLink, PendingAction, PendingChange, Write};
 use crate::random;
 use portcullis_core::account::Account;
 use portcullis_core::events::EventContext;
-use portcullis_core::guard::PendingStatus;
+use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::widening::{self, ContactTerms};
+use portcullis_core::guard::{PendingStatus, StepUpMethod};
 use portcullis_core::notice::NoticeKind;
 use portcullis_core::operator::Permission;
 use portcullis_core::time::UnixMillis;
@@ -51,6 +52,24 @@ fn changed(before: &Option<String>, after: &Option<String>) -> Option<Option<Str
 }
 
 impl Guard {
+    /// What an account edit would need, writing nothing: `None` when it leaves the contact as
+    /// it is (it applies at once), else the step-up method; refusals come here first.
+    pub async fn check_account_change(
+        &self,
+        actor: &Actor,
+        id: &str,
+        fields: AccountFields,
+    ) -> AppResult<Option<StepUpMethod>> {
+        actor.access_account(Permission::ManageAccounts, id)?;
+        let now = self.clock.now();
+        let before = self.account(id).await?;
+        let after = accounts::edited(&before, fields, now)?;
+        if widening::contact_change_widenings(&contact(&before), &contact(&after)).is_empty() {
+            return Ok(None);
+        }
+        self.step_up_needed(id, Action::Widen, now).await.map(Some)
+    }
+
     /// Changes an account: at once unless the e-mail address or anti-phishing code changes,
     /// which goes through the protections, a step-up and its cool-down. Everything is validated
     /// before anything is written.

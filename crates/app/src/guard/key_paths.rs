@@ -69,9 +69,15 @@ impl Guard {
             scopes: wanted,
             ip_allowlist: allowlist,
             expires_at: request.expires_at,
+            fund_window: None,
         };
         widening::check_terms(&wanted_terms)
             .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
+        if let Some(window) = &request.fund_window {
+            window
+                .open(widening::only_fund_moving(wanted), now)
+                .map_err(|e| refusal(ErrorCode::InvalidFundWindow, e))?;
+        }
         let widenings = widening::new_key_widenings(&wanted_terms);
         if widenings.is_empty() {
             let issued = self.issue_announced(actor, request, now).await?;
@@ -107,6 +113,7 @@ impl Guard {
         }
         request.scopes = immediate.names().into_iter().map(str::to_owned).collect();
         let ctx = request.ctx.clone();
+        let window = request.fund_window;
         let issued = self.issue_announced(actor, request, now).await?;
         let key = issued.key.clone();
         let pending = WideningRequest {
@@ -118,6 +125,7 @@ impl Guard {
                 remove_scopes: ScopeSet::EMPTY,
                 ip_allowlist: None,
                 expires_at: None,
+                fund_window: window.map(Some),
             },
             widenings,
             grant,
@@ -167,6 +175,7 @@ impl Guard {
             scopes: self.keys.preview_scopes(&request.scopes)?,
             ip_allowlist: self.keys.preview_allowlist(&request.ip_allowlist)?,
             expires_at: request.expires_at,
+            fund_window: None,
         };
         let account = request.account.clone();
         let checked = match widening::check_terms(&terms) {

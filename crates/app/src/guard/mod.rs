@@ -8,8 +8,11 @@
 //! the risk engine decides on) in one commit; let the risk decision hold it. Narrowing is
 //! applied at once through the key authority.
 
+mod activity;
 mod addresses;
 mod contact;
+mod digest;
+mod fund_windows;
 mod key_paths;
 pub mod model;
 mod network;
@@ -23,16 +26,17 @@ mod stepup;
 mod widening;
 mod withdrawal_alerts;
 
-pub use addresses::{NewAddress, WithdrawalCheck};
+pub use activity::{ACTIVITY_PAGE, ActivityPage, activity_words};
+pub use addresses::{NewAddress, WithdrawalCheck, WithdrawalRequest};
 pub use contact::AccountOutcome;
-pub use notices::describe;
+pub use notices::{describe, describe_named};
 pub use overrides::{NewOverride, engine_overrides};
 pub use passkeys::{PasskeyChallenge, relying_party};
-pub use protect::FreezeReport;
+pub use protect::{AccountWidening, FreezeReport};
 pub use sessions::{IssuedLink, OpenedSession, csrf_token};
 pub(crate) use stepup::totp_resealed;
 pub use stepup::{IssuedGrant, TotpEnrolmentStart};
-pub use widening::{GuardedKey, GuardedOutcome, PendingReceipt};
+pub use widening::{GuardedKey, GuardedOutcome, KeyNarrowing, PendingReceipt};
 pub use withdrawal_alerts::{ALERTS_POSITION, AlertsPass};
 
 use crate::error::{AppError, AppResult};
@@ -86,6 +90,9 @@ pub struct Guard {
     webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// The official channels every change is announced on.
     channels: crate::notify::ChannelSettings,
+    /// One fund-window spend at a time in this process, so concurrent checks queue rather
+    /// than race for the key's version (other processes still meet the version check).
+    spending: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Guard {
@@ -114,6 +121,7 @@ impl Guard {
             settings,
             webauthn,
             channels: crate::notify::ChannelSettings::default(),
+            spending: Arc::default(),
         }
     }
 
@@ -181,6 +189,19 @@ impl Guard {
     }
 }
 
+/// The label of the key `change` is about, when it is one of `keys`.
+pub fn key_label<'a>(
+    change: &crate::ports::PendingChange,
+    keys: &'a [crate::keys::KeyView],
+) -> Option<&'a str> {
+    let crate::ports::PendingAction::KeyChange { key_id, .. } = &change.action else {
+        return None;
+    };
+    keys.iter()
+        .find(|k| &k.key.key_id == key_id)
+        .map(|k| k.key.label.as_str())
+}
+
 /// Everything the security center's overview shows, for one account.
 #[derive(Debug)]
 pub struct Overview {
@@ -192,15 +213,21 @@ pub struct Overview {
     pub changes: Vec<crate::ports::PendingChange>,
     pub addresses: Vec<crate::ports::WithdrawalAddress>,
     pub checkup: portcullis_core::guard::checkup::Checkup,
-    /// Recent security activity: audit entries about the account or its keys, newest first.
-    pub activity: Vec<portcullis_core::audit::AuditEntry>,
+    /// Security activity: audit entries about the account or its keys, newest first, a page.
+    pub activity: ActivityPage,
 }
 
 impl Guard {
     /// The security center's overview of `account`.
-    pub async fn overview(&self, actor: &crate::Actor, account: &str) -> AppResult<Overview> {
+    pub async fn overview(
+        &self,
+        actor: &crate::Actor,
+        account: &str,
+        activity_page: u32,
+    ) -> AppResult<Overview> {
         actor.access_account(portcullis_core::operator::Permission::ReadKeys, account)?;
         let now = self.clock.now();
+        let page = activity_page.min(activity::ACTIVITY_PAGES - 1);
         let guard = self.guard_of(account).await?;
         let keys = self.keys.keys_for_account(actor, account).await?;
         let live: Vec<_> = keys
@@ -209,10 +236,20 @@ impl Guard {
             .map(|k| k.key.clone())
             .collect();
         let passkeys = self.store.passkeys(account).await?;
+        let changes = self.store.pending_for_account(account, 20).await?;
+        let open: Vec<_> = changes
+            .iter()
+            .filter(|c| c.status.is_open())
+            .map(|c| portcullis_core::guard::checkup::OpenWidening {
+                change_id: c.id.clone(),
+                what: describe_named(c, key_label(c, &keys)).join("; "),
+            })
+            .collect();
         let checkup = portcullis_core::guard::checkup::checkup(
             passkeys.len(),
             guard.totp_confirmed(),
             &live,
+            &open,
             now,
         );
         Ok(Overview {
@@ -221,9 +258,14 @@ impl Guard {
             totp: guard.totp_confirmed(),
             passkeys,
             keys,
-            changes: self.store.pending_for_account(account, 20).await?,
+            changes,
             addresses: self.store.addresses(account).await?,
-            activity: self.store.audit_for_account(account, 25).await?,
+            activity: ActivityPage::cut(
+                self.store
+                    .audit_for_account(account, (page + 1) * ACTIVITY_PAGE + 1)
+                    .await?,
+                page,
+            ),
             checkup,
         })
     }

@@ -3,6 +3,7 @@
 
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::events::EventContext;
+use portcullis_core::guard::fund_window::WindowRequest;
 use portcullis_core::guard::totp::TotpState;
 use portcullis_core::guard::{PendingStatus, Protection, StepUpMethod, Widening};
 use portcullis_core::scope::ScopeSet;
@@ -76,6 +77,14 @@ pub enum PendingAction {
             deserialize_with = "present_or_null"
         )]
         expires_at: Option<Option<UnixMillis>>,
+        /// The window the key's fund-moving scopes get when the change applies (it opens then);
+        /// `Some(None)` makes them permanent (stored as `null`; absent leaves it as it is).
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "present_or_null"
+        )]
+        fund_window: Option<Option<WindowRequest>>,
     },
     AddAddress {
         address: String,
@@ -84,6 +93,9 @@ pub enum PendingAction {
         label: String,
     },
     Unfreeze,
+    /// Removing the authenticator app (TOTP): it weakens the account, so it waits like a
+    /// widening; a new app can be enrolled once it has applied.
+    RemoveTotp,
     /// A new e-mail address and/or anti-phishing code: only the fields the request named
     /// (`Some(None)` clears one, stored as `null`; absent leaves it as it is then).
     ContactChange {
@@ -137,6 +149,7 @@ impl PendingAction {
             PendingAction::KeyChange { .. } => "key_change",
             PendingAction::AddAddress { .. } => "add_address",
             PendingAction::Unfreeze => "unfreeze",
+            PendingAction::RemoveTotp => "remove_totp",
             PendingAction::ContactChange { .. } => "contact_change",
         }
     }

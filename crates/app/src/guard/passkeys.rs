@@ -223,7 +223,7 @@ impl Guard {
             &summary,
             now,
         );
-        let change = self.announced(change, &notice, now).await?;
+        let change = self.announced_with_freeze_link(change, notice, now).await?;
         self.store.commit(change.into_set()).await?;
         Ok(stored_key)
     }
@@ -372,7 +372,7 @@ impl Guard {
             "A passkey was removed from your account",
             now,
         );
-        let change = self.announced(change, &notice, now).await?;
+        let change = self.announced_with_freeze_link(change, notice, now).await?;
         Ok(self.store.commit(change.into_set()).await?)
     }
 

@@ -2,7 +2,6 @@
 //! the customer (single-use link) or an operator, holds and releases, and applying the changes
 //! whose cool-down has ended.
 
-use super::notices::change_notice;
 use super::stepup::{put, target};
 use super::widening::pending_details;
 use super::{Guard, token_hash};
@@ -13,6 +12,7 @@ use crate::error::{AppError, AppResult};
 use crate::ports::{AccountGuard, PendingAction, PendingChange, WithdrawalAddress, Write};
 use portcullis_core::events::{AppliedBy, CancelledBy, EventBody, EventContext};
 use portcullis_core::guard::cooldown::{self, Transition, TransitionError};
+use portcullis_core::guard::fund_window::fitted;
 use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::guard::{PendingStatus, StepUpMethod};
 use portcullis_core::notice::NoticeKind;
@@ -21,8 +21,7 @@ use portcullis_core::time::UnixMillis;
 
 /// Who the risk engine acts as in the audit trail.
 pub(crate) const RISK_ACTOR: &str = "risk-engine";
-/// The reason of a hold made because the engine could not decide.
-pub const ENGINE_UNAVAILABLE: &str = "engine_unavailable";
+use portcullis_core::guard::hold::ENGINE_UNAVAILABLE;
 /// How many due changes one pass applies.
 const APPLY_BATCH: u32 = 100;
 
@@ -256,8 +255,8 @@ impl Guard {
                 PendingAction::AddAddress { .. } => {
                     self.apply_address(&actor, &change, applied, now).await
                 }
-                PendingAction::Unfreeze => {
-                    self.apply_unfreeze(&actor, &change, applied, guard, now)
+                PendingAction::Unfreeze | PendingAction::RemoveTotp => {
+                    self.apply_guard_edit(&actor, &change, applied, guard, now)
                         .await
                 }
                 PendingAction::ContactChange { .. } => {
@@ -291,6 +290,7 @@ impl Guard {
             remove_scopes,
             ip_allowlist,
             expires_at,
+            fund_window,
         } = &change.action
         else {
             return Err(AppError::Internal("not a key change".into()));
@@ -314,12 +314,11 @@ impl Guard {
         if let Some(label) = label {
             after.label = label.clone();
         }
-        let terms = KeyTerms {
-            scopes: after.scopes,
-            ip_allowlist: after.ip_allowlist.clone(),
-            expires_at: after.expires_at,
-        };
-        widening::check_terms(&terms)
+        if let Some(request) = fund_window {
+            after.fund_window = crate::keys::open_window(&before, after.scopes, *request, now)?;
+        }
+        after.fund_window = fitted(after.fund_window, after.scopes);
+        widening::check_terms(&KeyTerms::of(&after))
             .map_err(|e| AppError::invalid(ErrorCode::WithdrawNeedsAllowlist, e.to_string()))?;
         let write = crate::keys::replace(&before, &after);
         let commit = self
@@ -359,7 +358,9 @@ impl Guard {
         Ok(self.store.commit(commit.into_set()).await?)
     }
 
-    async fn apply_unfreeze(
+    /// Applies a change to the account's guard document (lifting the freeze, removing the
+    /// authenticator app), audited as `action`.
+    async fn apply_guard_edit(
         &self,
         access: &AccountAccess<'_>,
         change: &PendingChange,
@@ -368,10 +369,19 @@ impl Guard {
         now: UnixMillis,
     ) -> AppResult<()> {
         let mut next = guard.clone();
-        next.protection = guard.protection.unfrozen();
+        let action = match change.action {
+            PendingAction::RemoveTotp => {
+                next.totp = None;
+                "totp.removed"
+            }
+            _ => {
+                next.protection = guard.protection.unfrozen();
+                "account.unfrozen"
+            }
+        };
         let write = put(next, guard.version);
         let commit = self
-            .closing(access, change, status, write, "account.unfrozen", now)
+            .closing(access, change, status, write, action, now)
             .await?;
         Ok(self.store.commit(commit.into_set()).await?)
     }
@@ -408,7 +418,9 @@ impl Guard {
             };
             commit = commit.key_event(access, applied, EventContext::default())?;
         }
-        let notice = change_notice(NoticeKind::WideningApplied, &closed, now);
+        let notice = self
+            .named_change_notice(NoticeKind::WideningApplied, &closed, now)
+            .await?;
         self.announced(commit, &notice, now).await
     }
 
@@ -441,9 +453,17 @@ impl Guard {
             _ => None,
         };
         let commit = match kind {
+            // A hold's announcement carries the panic button: a held change is where a fake
+            // support caller offers to "release" it.
+            Some(NoticeKind::WideningHeld) => {
+                let notice = self
+                    .named_change_notice(NoticeKind::WideningHeld, &next, now)
+                    .await?;
+                self.announced_with_freeze_link(commit, notice, now).await?
+            }
             Some(kind) => {
-                self.announced(commit, &change_notice(kind, &next, now), now)
-                    .await?
+                let notice = self.named_change_notice(kind, &next, now).await?;
+                self.announced(commit, &notice, now).await?
             }
             None => commit,
         };

@@ -14,8 +14,9 @@ use crate::changes::Change;
 use crate::error::AppResult;
 use crate::ports::{PendingAction, PendingChange, Write};
 use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
+use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::widening::FUND_MOVING;
-use portcullis_core::guard::{PendingStatus, Protection, Widening};
+use portcullis_core::guard::{PendingStatus, Protection, StepUpMethod, Widening};
 use portcullis_core::key::KeyStatus;
 use portcullis_core::notice::NoticeKind;
 use portcullis_core::operator::Permission;
@@ -31,6 +32,26 @@ pub struct FreezeReport {
     pub keys_narrowed: Vec<String>,
     /// Pending widenings cancelled.
     pub changes_cancelled: Vec<String>,
+}
+
+/// A widening of the account itself that the security center asks for with one button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountWidening {
+    /// Lifting the freeze.
+    Unfreeze,
+    /// Removing the authenticator app.
+    RemoveTotp,
+}
+
+impl AccountWidening {
+    /// From the security center's path segment: `unfreeze` or `remove-totp`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "unfreeze" => Some(Self::Unfreeze),
+            "remove-totp" => Some(Self::RemoveTotp),
+            _ => None,
+        }
+    }
 }
 
 impl Guard {
@@ -133,6 +154,38 @@ impl Guard {
         })
     }
 
+    /// The step-up `what` takes, or why it cannot be asked for (lifting a freeze that is not
+    /// there, removing an app that is not enrolled, a lock, no passkey). Writes nothing.
+    pub async fn check_account_widening(
+        &self,
+        actor: &Actor,
+        account: &str,
+        what: AccountWidening,
+    ) -> AppResult<StepUpMethod> {
+        match what {
+            AccountWidening::Unfreeze => {
+                actor.access_account(Permission::ManageKeys, account)?;
+                let now = self.clock.now();
+                self.step_up_needed(account, Action::Unfreeze, now).await
+            }
+            AccountWidening::RemoveTotp => self.check_totp_removal(actor, account).await,
+        }
+    }
+
+    /// Asks for `what`: a step-up, then a cool-down.
+    pub async fn request_account_widening(
+        &self,
+        actor: &Actor,
+        account: &str,
+        what: AccountWidening,
+        grant: Option<&str>,
+    ) -> AppResult<PendingReceipt> {
+        match what {
+            AccountWidening::Unfreeze => self.request_unfreeze(actor, account, grant).await,
+            AccountWidening::RemoveTotp => self.request_totp_removal(actor, account, grant).await,
+        }
+    }
+
     /// Asks to lift the freeze: a passkey step-up, then its own cool-down.
     pub async fn request_unfreeze(
         &self,
@@ -154,6 +207,19 @@ impl Guard {
         self.request_widening(&access, request, now).await
     }
 
+    /// Checks a settings lock until `until` without writing it, so that the customer confirms
+    /// only a date that would be taken.
+    pub async fn check_lock(
+        &self,
+        actor: &Actor,
+        account: &str,
+        until: UnixMillis,
+    ) -> AppResult<()> {
+        actor.access_account(Permission::ManageKeys, account)?;
+        let guard = self.guard_of(account).await?;
+        locked(&guard.protection, until, self.clock.now()).map(|_| ())
+    }
+
     /// Locks every widening until `until`. Only ever extends: nobody, operators included, can
     /// bring the date forward.
     pub async fn lock_settings(
@@ -165,15 +231,7 @@ impl Guard {
         let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
-        let protection = guard
-            .protection
-            .with_lock(until, now)
-            .map_err(|e| match e {
-                portcullis_core::guard::ProtectionError::CannotShorten(_) => {
-                    refusal(ErrorCode::LockCannotShorten, e)
-                }
-                other => refusal(ErrorCode::InvalidLock, other),
-            })?;
+        let protection = locked(&guard.protection, until, now)?;
         let mut next = guard.clone();
         next.protection = protection.clone();
         let change = Change::new(&access, now)
@@ -184,8 +242,8 @@ impl Guard {
                 json!({ "until": until.to_rfc3339() }),
             );
         let summary = format!(
-            "Your settings are locked: no change can widen your account before {}",
-            until.to_rfc3339()
+            "Your settings are locked: no change can widen your account before {} (UTC)",
+            until.spelled_day()
         );
         let key = format!("lock:{}", until.as_millis());
         let notice = account_notice(NoticeKind::SettingsLocked, account, &key, &summary, now);
@@ -193,4 +251,14 @@ impl Guard {
         self.store.commit(change.into_set()).await?;
         Ok(protection)
     }
+}
+
+/// `protection` locked until `until`, or why it cannot be.
+fn locked(protection: &Protection, until: UnixMillis, now: UnixMillis) -> AppResult<Protection> {
+    protection.with_lock(until, now).map_err(|e| match e {
+        portcullis_core::guard::ProtectionError::CannotShorten(_) => {
+            refusal(ErrorCode::LockCannotShorten, e)
+        }
+        other => refusal(ErrorCode::InvalidLock, other),
+    })
 }

@@ -103,12 +103,54 @@ impl Guard {
         let change = if checked.is_ok() {
             let summary = "An authenticator app (TOTP) was enrolled on your account";
             let notice = account_notice(NoticeKind::TotpEnrolled, account, "totp", summary, now);
-            self.announced(change, &notice, now).await?
+            self.announced_with_freeze_link(change, notice, now).await?
         } else {
             change
         };
         self.store.commit(change.into_set()).await?;
         checked.map(|_| ())
+    }
+
+    /// The step-up removing the authenticator app takes, or why it cannot be asked for (none
+    /// enrolled, a freeze or a lock). Writes nothing.
+    pub async fn check_totp_removal(
+        &self,
+        actor: &Actor,
+        account: &str,
+    ) -> AppResult<StepUpMethod> {
+        actor.access_account(Permission::ManageKeys, account)?;
+        if !self.guard_of(account).await?.totp_confirmed() {
+            return Err(AppError::invalid(
+                ErrorCode::TotpNotEnrolled,
+                "this account has no confirmed authenticator app",
+            ));
+        }
+        let now = self.clock.now();
+        self.step_up_needed(account, Action::ManageAuthenticators, now)
+            .await
+    }
+
+    /// Asks to remove the authenticator app: a step-up, then a cool-down (the customer is told,
+    /// and can cancel), because it takes a protection away; a new app can be enrolled after.
+    pub async fn request_totp_removal(
+        &self,
+        actor: &Actor,
+        account: &str,
+        grant: Option<&str>,
+    ) -> AppResult<super::PendingReceipt> {
+        self.check_totp_removal(actor, account).await?;
+        let access = actor.access_account(Permission::ManageKeys, account)?;
+        let request = super::widening::WideningRequest {
+            account,
+            action: crate::ports::PendingAction::RemoveTotp,
+            widenings: vec![portcullis_core::guard::Widening::DisablesProtection],
+            grant,
+            event: None,
+            ctx: portcullis_core::events::EventContext::default(),
+            account_edit: None,
+        };
+        self.request_widening(&access, request, self.clock.now())
+            .await
     }
 
     /// Checks a TOTP code and, when it is right and TOTP is what widening needs, issues a grant.
@@ -139,7 +181,7 @@ impl Guard {
             );
             let key = format!("lockout:{}", until.as_millis());
             let notice = account_notice(NoticeKind::StepUpLockedOut, account, &key, &summary, now);
-            change = self.announced(change, &notice, now).await?;
+            change = self.announced_with_freeze_link(change, notice, now).await?;
         }
         let issued = match &checked {
             Ok(_) => {
@@ -223,6 +265,27 @@ impl Guard {
             expires_at,
         };
         Ok((grant, issued))
+    }
+
+    /// The step-up `action` on `account` takes now, or why it cannot be made at all (a freeze
+    /// or a lock, or nothing enrolled to confirm it with). Writes nothing.
+    pub(crate) async fn step_up_needed(
+        &self,
+        account: &str,
+        action: Action,
+        now: UnixMillis,
+    ) -> AppResult<StepUpMethod> {
+        let guard = self.guard_of(account).await?;
+        let allowed = match action {
+            Action::Unfreeze => guard.protection.allows_unfreeze(now),
+            _ => guard.protection.allows_widening(now),
+        };
+        allowed.map_err(|e| refusal(ErrorCode::AccountProtected, e))?;
+        let enrolled = self.enrolment_of(&guard).await?;
+        self.settings
+            .step_up
+            .method_for(action, enrolled)
+            .map_err(|e| refusal(ErrorCode::StepUpNotEnrolled, e))
     }
 
     /// Checks that `token` is an unspent, unexpired grant of `account` good enough for

@@ -3,13 +3,12 @@
 //! widens nothing goes straight to the key authority.
 
 use super::contact::account_edit;
-use super::notices::change_notice;
 use super::stepup::target;
 use super::{Guard, refusal, token_hash};
 use crate::ErrorCode;
 use crate::access::{AccountAccess, Actor};
 use crate::changes::Change;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::keys::{IssuedKey, KeyChange};
 use crate::ports::{PendingAction, PendingChange, Write};
 use crate::random;
@@ -24,6 +23,27 @@ use portcullis_core::operator::Permission;
 use portcullis_core::secret::Secret;
 use portcullis_core::time::UnixMillis;
 use serde_json::json;
+
+/// A narrowing of one key that the security center offers as a button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyNarrowing {
+    /// Revoke the key.
+    Revoke,
+    /// Take `withdraw` and `transfer` away (the check-up's fix for a key that can withdraw
+    /// and never expires).
+    RemoveFundMoving,
+}
+
+impl KeyNarrowing {
+    /// From the security center's path segment: `revoke` or `remove-withdraw`.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "revoke" => Some(Self::Revoke),
+            "remove-withdraw" => Some(Self::RemoveFundMoving),
+            _ => None,
+        }
+    }
+}
 
 /// What a guarded request came to.
 #[derive(Debug)]
@@ -48,15 +68,74 @@ pub struct GuardedKey {
     pub pending: Option<PendingReceipt>,
 }
 
-fn terms(key: &ApiKey) -> KeyTerms {
-    KeyTerms {
-        scopes: key.scopes,
-        ip_allowlist: key.ip_allowlist.clone(),
-        expires_at: key.expires_at,
-    }
-}
-
 impl Guard {
+    /// What a key change would need, writing nothing: `None` when it widens nothing (it applies
+    /// at once, with no step-up), else the step-up method it takes. Every refusal the change
+    /// itself would meet (bad terms, `withdraw` without an allow-list, a freeze or a lock,
+    /// nothing enrolled to confirm with) is met here first, so that the customer spends no code
+    /// on a change that would be refused.
+    pub async fn check_key_change(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        change: &KeyChange,
+    ) -> AppResult<Option<StepUpMethod>> {
+        actor.require(Permission::ManageKeys)?;
+        let now = self.clock.now();
+        let (before, after) = self.keys.preview_update(key_id, change, now).await?;
+        actor.access_account(Permission::ManageKeys, &before.account)?;
+        widening::check_terms(&KeyTerms::of(&after))
+            .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
+        if widening::key_change_widenings(&KeyTerms::of(&before), &KeyTerms::of(&after)).is_empty()
+        {
+            return Ok(None);
+        }
+        self.step_up_needed(&before.account, Action::Widen, now)
+            .await
+            .map(Some)
+    }
+
+    /// One of the security center's narrowing buttons on a key: applied at once, no step-up.
+    pub async fn narrow_key(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        what: KeyNarrowing,
+        ctx: EventContext,
+    ) -> AppResult<ApiKey> {
+        match what {
+            KeyNarrowing::Revoke => self.revoke_key(actor, key_id, ctx).await,
+            KeyNarrowing::RemoveFundMoving => self.remove_fund_moving(actor, key_id, ctx).await,
+        }
+    }
+
+    /// Takes the fund-moving scopes away from a key at once (the check-up's fix for a key that
+    /// can withdraw and never expires): a narrowing, so no step-up.
+    pub async fn remove_fund_moving(
+        &self,
+        actor: &Actor,
+        key_id: &str,
+        ctx: EventContext,
+    ) -> AppResult<ApiKey> {
+        let view = self.keys.key(actor, key_id).await?;
+        let scopes = view
+            .key
+            .scopes
+            .iter()
+            .filter(|s| !widening::FUND_MOVING.contains(s));
+        let change = KeyChange {
+            scopes: Some(scopes.map(|s| s.as_str().to_owned()).collect()),
+            ctx,
+            ..KeyChange::default()
+        };
+        match self.change_key(actor, key_id, change, None).await? {
+            GuardedOutcome::Applied(key) => Ok(key),
+            GuardedOutcome::Pending(_) => Err(AppError::Internal(
+                "taking scopes away was treated as a widening".into(),
+            )),
+        }
+    }
+
     /// Changes a key: at once if it widens nothing, else through step-up and a cool-down.
     pub async fn change_key(
         &self,
@@ -69,9 +148,10 @@ impl Guard {
         let now = self.clock.now();
         let (before, after) = self.keys.preview_update(key_id, &change, now).await?;
         let access = actor.access_account(Permission::ManageKeys, &before.account)?;
-        widening::check_terms(&terms(&after))
+        widening::check_terms(&KeyTerms::of(&after))
             .map_err(|e| refusal(ErrorCode::WithdrawNeedsAllowlist, e))?;
-        let widenings = widening::key_change_widenings(&terms(&before), &terms(&after));
+        let widenings =
+            widening::key_change_widenings(&KeyTerms::of(&before), &KeyTerms::of(&after));
         if widenings.is_empty() {
             return self
                 .keys
@@ -89,6 +169,7 @@ impl Guard {
                 .as_ref()
                 .map(|_| after.ip_allowlist.clone()),
             expires_at: change.expires_at.map(|_| after.expires_at),
+            fund_window: change.fund_window,
         };
         let request = WideningRequest {
             account: &before.account,
@@ -122,6 +203,7 @@ impl Guard {
         let actor = access.actor();
         let action_kind = match request.action {
             PendingAction::Unfreeze => Action::Unfreeze,
+            PendingAction::RemoveTotp => Action::ManageAuthenticators,
             _ => Action::Widen,
         };
         let guard = self.guard_of(request.account).await?;
@@ -195,10 +277,12 @@ impl Guard {
         let kind = match pending.action {
             PendingAction::AddAddress { .. } => NoticeKind::AddressAdded,
             PendingAction::Unfreeze => NoticeKind::AccountUnfrozen,
-            PendingAction::KeyChange { .. } => NoticeKind::WideningPending,
+            PendingAction::KeyChange { .. } | PendingAction::RemoveTotp => {
+                NoticeKind::WideningPending
+            }
             PendingAction::ContactChange { .. } => NoticeKind::ContactChangePending,
         };
-        let mut notice = change_notice(kind, pending, now);
+        let mut notice = self.named_change_notice(kind, pending, now).await?;
         notice.cancel_url = Some(self.cancel_url(cancel_token));
         // Every widening's announcement offers the panic button beside the cancel link: the
         // customer reading it mid-call should not have to find the security center first. (A

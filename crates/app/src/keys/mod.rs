@@ -15,6 +15,8 @@ use crate::random;
 use crate::verifier::{CachedKey, Verifier, VerifyOutcome, VerifyRequest};
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
+use portcullis_core::guard::fund_window::{self, FundWindow, UsdCents, WindowRequest};
+use portcullis_core::guard::widening::only_fund_moving;
 use portcullis_core::key::{ApiKey, IdlePolicy, KeyAlgorithm, KeyStatus};
 use portcullis_core::operator::Permission;
 use portcullis_core::scope::ScopeSet;
@@ -60,6 +62,9 @@ pub struct NewKey {
     pub scopes: Vec<String>,
     pub ip_allowlist: Vec<String>,
     pub expires_at: Option<UnixMillis>,
+    /// Grant the fund-moving scopes for a while only (and up to an amount), from when they
+    /// take effect.
+    pub fund_window: Option<WindowRequest>,
     pub step_up: StepUp,
     pub ctx: EventContext,
 }
@@ -84,6 +89,9 @@ pub struct KeyChange {
     pub ip_allowlist: Option<Vec<String>>,
     /// `Some(None)` removes the expiry.
     pub expires_at: Option<Option<UnixMillis>>,
+    /// `Some(Some(_))` boxes the key's fund-moving scopes in a window from when the change
+    /// applies; `Some(None)` makes them permanent again (a widening).
+    pub fund_window: Option<Option<WindowRequest>>,
     pub step_up: StepUp,
     pub ctx: EventContext,
     /// When given, the change applies only if the key is still at this version.
@@ -103,6 +111,8 @@ pub struct KeyView {
     pub key: ApiKey,
     pub status: KeyStatus,
     pub idle_deadline: Option<UnixMillis>,
+    /// When the view was taken: what "now" meant for `status` and the fund window.
+    pub at: UnixMillis,
 }
 
 /// The API-key use cases.
@@ -331,6 +341,10 @@ impl KeyAuthority {
         if let Some(expiry) = change.expires_at {
             after.expires_at = validate_expiry(expiry, now)?;
         }
+        if let Some(request) = change.fund_window {
+            after.fund_window = open_window(&before, after.scopes, request, now)?;
+        }
+        after.fund_window = fund_window::fitted(after.fund_window, after.scopes);
         Ok((before, after))
     }
 
@@ -511,6 +525,7 @@ impl KeyAuthority {
             status: key.status(now, self.policy.idle),
             idle_deadline: key.idle_deadline(self.policy.idle),
             key,
+            at: now,
         }
     }
 
@@ -522,7 +537,7 @@ impl KeyAuthority {
         }
     }
 
-    async fn existing_key(&self, key_id: &str) -> AppResult<ApiKey> {
+    pub(crate) async fn existing_key(&self, key_id: &str) -> AppResult<ApiKey> {
         self.store
             .key(key_id)
             .await?
@@ -562,6 +577,23 @@ pub(crate) fn replace(before: &ApiKey, after: &ApiKey) -> Write {
     }
 }
 
+/// The window `request` gives a key that was `before` and will have `scopes`, opening at
+/// `from` (`None`: no window, the fund-moving scopes are permanent).
+pub(crate) fn open_window(
+    before: &ApiKey,
+    scopes: ScopeSet,
+    request: Option<WindowRequest>,
+    from: UnixMillis,
+) -> AppResult<Option<FundWindow>> {
+    let Some(request) = request else {
+        return Ok(None);
+    };
+    request
+        .reopen(before.fund_window.as_ref(), only_fund_moving(scopes), from)
+        .map(Some)
+        .map_err(|e| AppError::invalid(ErrorCode::InvalidFundWindow, e.to_string()))
+}
+
 pub(crate) fn key_target(key: &ApiKey) -> String {
     format!("key:{}", key.key_id)
 }
@@ -575,8 +607,19 @@ pub(crate) fn key_details(key: &ApiKey) -> serde_json::Value {
         "scopes": key.scopes.names(),
         "ip_allowlist": key.ip_allowlist.entries(),
         "expires_at": key.expires_at.map(UnixMillis::to_rfc3339),
+        "fund_window": key.fund_window.as_ref().map(window_details),
         "revoked_at": key.revoked_at.map(UnixMillis::to_rfc3339),
         "version": key.version,
+    })
+}
+
+/// A fund window as the audit trail and the API show it.
+pub fn window_details(window: &FundWindow) -> serde_json::Value {
+    json!({
+        "scopes": window.scopes.names(),
+        "until": window.until.to_rfc3339(),
+        "cap_usd": window.cap.map(UsdCents::as_usd),
+        "spent_usd": window.spent.as_usd(),
     })
 }
 

@@ -45,6 +45,7 @@ impl KeyTerms {
             last_used_ip: None,
             revoked_at: None,
             idle_warned_at: None,
+            fund_window: None,
             version: 1,
         })
     }

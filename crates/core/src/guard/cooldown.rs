@@ -54,6 +54,7 @@ impl CooldownPolicy {
             Widening::ExtendsExpiry => self.expiry_ms,
             Widening::DisablesProtection => self.protection_off_ms,
             Widening::ChangesContact => self.contact_ms,
+            Widening::ExtendsFundWindow => self.withdraw_ms.max(self.transfer_ms),
         }
     }
 

@@ -9,12 +9,15 @@
 
 pub mod checkup;
 pub mod cooldown;
+pub mod fund_window;
+pub mod hold;
 pub mod protection;
 pub mod stepup;
 pub mod totp;
 pub mod widening;
 
 pub use cooldown::{CooldownPolicy, PendingStatus, Transition};
+pub use fund_window::{FundWindow, UsdCents, WindowRequest};
 pub use protection::{Protection, ProtectionError};
 pub use stepup::{Enrolment, StepUpError, StepUpMethod, StepUpPolicy};
 pub use widening::{KeyTerms, Widening};

@@ -7,6 +7,7 @@
 //! earlier expiry) is narrowing or neutral, and is applied at once.
 
 use crate::allowlist::IpAllowList;
+use crate::guard::fund_window::FundWindow;
 use crate::scope::{Scope, ScopeSet};
 use crate::time::UnixMillis;
 use serde::{Deserialize, Serialize};
@@ -17,6 +18,21 @@ pub struct KeyTerms {
     pub scopes: ScopeSet,
     pub ip_allowlist: IpAllowList,
     pub expires_at: Option<UnixMillis>,
+    /// The fund-moving scopes granted only for a while, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fund_window: Option<FundWindow>,
+}
+
+impl KeyTerms {
+    /// The terms of `key` as it is configured now.
+    pub fn of(key: &crate::key::ApiKey) -> Self {
+        Self {
+            scopes: key.scopes,
+            ip_allowlist: key.ip_allowlist.clone(),
+            expires_at: key.expires_at,
+            fund_window: key.fund_window,
+        }
+    }
 }
 
 /// One way a change widens a key (or an account), with a stable name for reasons and UI.
@@ -38,6 +54,9 @@ pub enum Widening {
     /// The account's e-mail address or anti-phishing code changes: every later announcement
     /// and cancel link would go to (and be vouched for by) whoever set them.
     ChangesContact,
+    /// Funds may leave through the key for longer or for more than its fund window allows
+    /// (a later end, a higher or no cap, or no window at all).
+    ExtendsFundWindow,
 }
 
 impl Widening {
@@ -50,6 +69,7 @@ impl Widening {
             Widening::AddsAddress => "adds_address",
             Widening::DisablesProtection => "disables_protection",
             Widening::ChangesContact => "changes_contact",
+            Widening::ExtendsFundWindow => "extends_fund_window",
         }
     }
 
@@ -64,6 +84,9 @@ impl Widening {
             Widening::DisablesProtection => "turn off a protection",
             Widening::ChangesContact => {
                 "change the e-mail address or anti-phishing code of security notices"
+            }
+            Widening::ExtendsFundWindow => {
+                "let this key move funds for longer, or more, than its time box allows"
             }
         }
     }
@@ -83,7 +106,28 @@ pub fn key_change_widenings(before: &KeyTerms, after: &KeyTerms) -> Vec<Widening
     if extends {
         found.push(Widening::ExtendsExpiry);
     }
+    if extends_fund_window(before, after) {
+        found.push(Widening::ExtendsFundWindow);
+    }
     found
+}
+
+/// Whether a fund-moving scope the key kept lasts longer, or may move more, after the change:
+/// a window that ends later or is capped higher, or a boxed scope made permanent. (Scopes the
+/// key did not have at all are `AddsWithdraw`/`AddsTransfer`; a new window on a key that could
+/// move funds without one is a narrowing.)
+fn extends_fund_window(before: &KeyTerms, after: &KeyTerms) -> bool {
+    let Some(boxed) = &before.fund_window else {
+        return false;
+    };
+    let kept = boxed.scopes.intersection(after.scopes);
+    if kept.is_empty() {
+        return false;
+    }
+    match &after.fund_window {
+        None => true,
+        Some(window) => !kept.is_subset_of(window.scopes) || boxed.extended_by(window),
+    }
 }
 
 /// The account's contact fields that official notices depend on: where e-mail goes, and the
@@ -104,7 +148,7 @@ pub fn contact_change_widenings(before: &ContactTerms, after: &ContactTerms) -> 
     }
 }
 
-/// The widenings in creating a key with `terms`: its fund-moving scopes. (A new key's allow-list
+/// The widenings in creating a key with `terms`: its fund-moving scopes, boxed or not. (A new key's allow-list
 /// and expiry widen nothing that existed before.)
 pub fn new_key_widenings(terms: &KeyTerms) -> Vec<Widening> {
     scope_widenings(terms.scopes)
@@ -123,6 +167,11 @@ fn scope_widenings(added: ScopeSet) -> Vec<Widening> {
 
 /// The scopes that move funds and so wait out a cool-down.
 pub const FUND_MOVING: [Scope; 2] = [Scope::Withdraw, Scope::Transfer];
+
+/// Only the fund-moving scopes of `scopes`.
+pub fn only_fund_moving(scopes: ScopeSet) -> ScopeSet {
+    scopes.intersection(FUND_MOVING.into_iter().collect())
+}
 
 /// `terms` without its fund-moving scopes: what a new key gets at once while those wait.
 pub fn without_fund_moving(scopes: ScopeSet) -> ScopeSet {
@@ -160,6 +209,7 @@ mod tests {
             scopes: ScopeSet::parse(scopes.iter().copied()).unwrap(),
             ip_allowlist: IpAllowList::parse(allow.iter().copied()).unwrap(),
             expires_at: expires.map(UnixMillis),
+            fund_window: None,
         }
     }
 
@@ -269,6 +319,40 @@ mod tests {
         assert_eq!(
             without_fund_moving(t.scopes),
             ScopeSet::parse(["read"]).unwrap()
+        );
+    }
+
+    fn boxed(hours: i64, cap_cents: Option<u64>) -> KeyTerms {
+        let mut t = terms(&["read", "withdraw"], &["203.0.113.7"], None);
+        t.fund_window = Some(FundWindow {
+            scopes: ScopeSet::parse(["withdraw"]).unwrap(),
+            until: UnixMillis(hours * 3_600_000),
+            cap: cap_cents.map(crate::guard::fund_window::UsdCents),
+            spent: Default::default(),
+        });
+        t
+    }
+
+    #[test]
+    fn boxing_withdraw_narrows_and_unboxing_or_extending_it_widens() {
+        let permanent = terms(&["read", "withdraw"], &["203.0.113.7"], None);
+        let six_hours = boxed(6, Some(50_000));
+        assert!(key_change_widenings(&permanent, &six_hours).is_empty());
+        assert!(key_change_widenings(&six_hours, &boxed(2, Some(10_000))).is_empty());
+        for extended in [permanent.clone(), boxed(7, Some(50_000)), boxed(6, None)] {
+            assert_eq!(
+                key_change_widenings(&six_hours, &extended),
+                vec![Widening::ExtendsFundWindow]
+            );
+        }
+        // Dropping the boxed scope altogether narrows; adding transfer beside it is its own.
+        let read_only = terms(&["read"], &["203.0.113.7"], None);
+        assert!(key_change_widenings(&six_hours, &read_only).is_empty());
+        let mut with_transfer = six_hours.clone();
+        with_transfer.scopes = ScopeSet::parse(["read", "withdraw", "transfer"]).unwrap();
+        assert_eq!(
+            key_change_widenings(&six_hours, &with_transfer),
+            vec![Widening::AddsTransfer]
         );
     }
 }

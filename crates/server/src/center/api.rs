@@ -1,15 +1,16 @@
 //! The JSON the security center's script calls: WebAuthn ceremonies, TOTP step-up and the key
 //! change they authorise. Each call carries the session cookie and the anti-CSRF header.
 
-use super::session::ScriptCustomer;
-use crate::error::ApiResult;
+use super::session::{Customer, ScriptCustomer};
+use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::guard_dto::{GrantDto, PendingChangeDto, TotpCodeBody};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
-use portcullis_app::guard::{GuardedOutcome, PasskeyChallenge};
+use portcullis_app::guard::{AccountWidening, GuardedOutcome, NewAddress, PasskeyChallenge};
 use portcullis_app::keys::KeyChange;
+use portcullis_core::guard::StepUpMethod;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -121,18 +122,46 @@ pub struct ChangeBody {
     step_up_grant: Option<String>,
 }
 
+impl ChangeBody {
+    fn key_change(&self, customer: &Customer) -> KeyChange {
+        KeyChange {
+            scopes: Some(self.scopes.clone()),
+            ip_allowlist: Some(self.ip_allowlist.clone()),
+            ctx: customer.ctx.clone(),
+            ..KeyChange::default()
+        }
+    }
+}
+
+/// What the page's script is told before it asks for a step-up: the method to use, or `null`
+/// when the change applies at once and needs none.
+pub(super) fn step_up_needed(method: Option<StepUpMethod>) -> Json<Value> {
+    Json(json!({ "step_up": method.map(StepUpMethod::as_str) }))
+}
+
+/// `POST /security/api/keys/{id}/check`: the change validated, nothing written.
+pub async fn check_key_change(
+    State(state): State<AppState>,
+    ScriptCustomer(customer): ScriptCustomer,
+    Path(key_id): Path<String>,
+    ApiJson(body): ApiJson<ChangeBody>,
+) -> ApiResult<Json<Value>> {
+    let change = body.key_change(&customer);
+    let method = state
+        .app
+        .guard
+        .check_key_change(&customer.actor, &key_id, &change)
+        .await?;
+    Ok(step_up_needed(method))
+}
+
 pub async fn change_key(
     State(state): State<AppState>,
     ScriptCustomer(customer): ScriptCustomer,
     Path(key_id): Path<String>,
     ApiJson(body): ApiJson<ChangeBody>,
 ) -> ApiResult<Json<Value>> {
-    let change = KeyChange {
-        scopes: Some(body.scopes),
-        ip_allowlist: Some(body.ip_allowlist),
-        ctx: customer.ctx.clone(),
-        ..KeyChange::default()
-    };
+    let change = body.key_change(&customer);
     let outcome = state
         .app
         .guard
@@ -151,17 +180,40 @@ pub async fn change_key(
     }))
 }
 
-/// Lifts the freeze (a passkey grant; then its own cool-down).
-pub async fn unfreeze(
+fn account_widening(what: &str) -> ApiResult<AccountWidening> {
+    AccountWidening::parse(what).ok_or_else(ApiError::not_found)
+}
+
+/// `POST /security/api/account/{what}/check`: the step-up lifting the freeze
+/// (`unfreeze`) or removing the authenticator app (`remove-totp`) takes.
+pub async fn check_account(
     State(state): State<AppState>,
     ScriptCustomer(customer): ScriptCustomer,
+    Path(what): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let what = account_widening(&what)?;
+    let method = state
+        .app
+        .guard
+        .check_account_widening(&customer.actor, &customer.account, what)
+        .await?;
+    Ok(step_up_needed(Some(method)))
+}
+
+/// `POST /security/api/account/{what}`: the step-up's grant spent, the change waits out its
+/// cool-down.
+pub async fn widen_account(
+    State(state): State<AppState>,
+    ScriptCustomer(customer): ScriptCustomer,
+    Path(what): Path<String>,
     ApiJson(body): ApiJson<MaybeGrant>,
 ) -> ApiResult<Json<PendingChangeDto>> {
+    let what = account_widening(&what)?;
     let grant = body.step_up_grant.as_deref();
     let receipt = state
         .app
         .guard
-        .request_unfreeze(&customer.actor, &customer.account, grant)
+        .request_account_widening(&customer.actor, &customer.account, what, grant)
         .await?;
     Ok(Json(receipt.change.into()))
 }
@@ -194,18 +246,39 @@ pub struct AddressBody {
     step_up_grant: Option<String>,
 }
 
+impl AddressBody {
+    fn request(&self, customer: &Customer) -> NewAddress {
+        NewAddress {
+            address: self.address.clone(),
+            asset: self.asset.clone(),
+            network: self.network.clone(),
+            label: self.label.clone(),
+            ctx: customer.ctx.clone(),
+        }
+    }
+}
+
+/// `POST /security/api/addresses/check`: the address validated, nothing written.
+pub async fn check_address(
+    State(state): State<AppState>,
+    ScriptCustomer(customer): ScriptCustomer,
+    ApiJson(body): ApiJson<AddressBody>,
+) -> ApiResult<Json<Value>> {
+    let request = body.request(&customer);
+    let method = state
+        .app
+        .guard
+        .check_address(&customer.actor, &customer.account, &request)
+        .await?;
+    Ok(step_up_needed(Some(method)))
+}
+
 pub async fn add_address(
     State(state): State<AppState>,
     ScriptCustomer(customer): ScriptCustomer,
     ApiJson(body): ApiJson<AddressBody>,
 ) -> ApiResult<Json<PendingChangeDto>> {
-    let request = portcullis_app::guard::NewAddress {
-        address: body.address,
-        asset: body.asset,
-        network: body.network,
-        label: body.label,
-        ctx: customer.ctx.clone(),
-    };
+    let request = body.request(&customer);
     let grant = body.step_up_grant.as_deref();
     let receipt = state
         .app

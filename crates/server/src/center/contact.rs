@@ -9,7 +9,7 @@ use super::session::{Customer, ScriptCustomer};
 use crate::error::ApiResult;
 use crate::extract::ApiJson;
 use crate::guard_dto::PendingChangeDto;
-use crate::routes::cancel::{Notice, page, page_with};
+use crate::routes::cancel::{Back, Notice, page, page_with};
 use crate::state::AppState;
 use askama::Template;
 use axum::Json;
@@ -37,7 +37,7 @@ pub async fn page_for(State(state): State<AppState>, customer: Customer) -> Resp
     let overview = match state
         .app
         .guard
-        .overview(&customer.actor, &customer.account)
+        .overview(&customer.actor, &customer.account, 0)
         .await
     {
         Ok(overview) => overview,
@@ -51,6 +51,7 @@ pub async fn page_for(State(state): State<AppState>, customer: Customer) -> Resp
                     exchange,
                     heading,
                     message,
+                    back: Back::Center,
                 },
             );
         }
@@ -73,17 +74,37 @@ pub struct ContactBody {
     step_up_grant: Option<String>,
 }
 
+impl ContactBody {
+    fn fields(&self) -> AccountFields {
+        AccountFields {
+            email: self.email.clone(),
+            anti_phishing_code: self.anti_phishing_code.clone(),
+            ..AccountFields::default()
+        }
+    }
+}
+
+/// `POST /security/api/contact/check`: the new contact validated, nothing written.
+pub async fn check(
+    State(state): State<AppState>,
+    ScriptCustomer(customer): ScriptCustomer,
+    ApiJson(body): ApiJson<ContactBody>,
+) -> ApiResult<Json<Value>> {
+    let method = state
+        .app
+        .guard
+        .check_account_change(&customer.actor, &customer.account, body.fields())
+        .await?;
+    Ok(super::api::step_up_needed(method))
+}
+
 /// `POST /security/api/contact`: the guarded change, answered with the pending change.
 pub async fn change(
     State(state): State<AppState>,
     ScriptCustomer(customer): ScriptCustomer,
     ApiJson(body): ApiJson<ContactBody>,
 ) -> ApiResult<Json<Value>> {
-    let fields = AccountFields {
-        email: body.email,
-        anti_phishing_code: body.anti_phishing_code,
-        ..AccountFields::default()
-    };
+    let fields = body.fields();
     let outcome = state
         .app
         .guard

@@ -12,6 +12,8 @@
 
 mod api;
 mod contact;
+pub mod guides;
+mod overview;
 mod pages;
 pub mod session;
 mod verify;
@@ -26,7 +28,7 @@ pub const CENTER_CSP: &str = "default-src 'none'; script-src 'self'; style-src '
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/security", get(pages::overview))
+        .route("/security", get(overview::overview))
         .route(
             "/security/sign-in/{token}",
             get(pages::sign_in_page).post(pages::sign_in),
@@ -38,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/security/totp/start", post(pages::totp_start))
         .route("/security/totp/confirm", post(pages::totp_confirm))
         .route("/security/keys/{key_id}/widen", get(pages::widen_page))
+        .route("/security/keys/{key_id}/{what}", post(pages::narrow_key))
         .route("/security/contact", get(contact::page_for))
         .route(
             "/security/verify",
@@ -49,7 +52,10 @@ pub fn routes() -> Router<AppState> {
             get(verify::public_page).post(verify::public_check),
         )
         .route("/verify/report", post(verify::public_report))
+        .route("/guides", get(guides::index))
+        .route("/guides/{slug}", get(guides::guide))
         .route("/security/api/contact", post(contact::change))
+        .route("/security/api/contact/check", post(contact::check))
         .route(
             "/security/api/passkeys/register/start",
             post(api::start_registration),
@@ -68,10 +74,19 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/security/api/step-up/totp", post(api::totp_step_up))
         .route("/security/api/keys/{key_id}/change", post(api::change_key))
-        .route("/security/api/unfreeze", post(api::unfreeze))
+        .route(
+            "/security/api/keys/{key_id}/check",
+            post(api::check_key_change),
+        )
+        .route("/security/api/account/{what}", post(api::widen_account))
+        .route(
+            "/security/api/account/{what}/check",
+            post(api::check_account),
+        )
         .route(
             "/security/api/passkeys/{credential_id}/remove",
             post(api::remove_passkey),
         )
         .route("/security/api/addresses", post(api::add_address))
+        .route("/security/api/addresses/check", post(api::check_address))
 }

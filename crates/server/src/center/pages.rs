@@ -1,11 +1,11 @@
-//! The security center's pages: sign-in, the overview, the widen page, and the form posts
+//! The security center's pages: sign-in, the widen page, and the form posts
 //! (freeze, settings lock, cancel, sign out), each answered with a redirect back.
 
 use super::CENTER_CSP;
 use super::session::{CsrfField, Customer, CustomerForm, set_cookie};
 use crate::error::ApiError;
 use crate::limits::PerIp;
-use crate::routes::cancel::{Notice, describe, page, page_with};
+use crate::routes::cancel::{Back, LinkRefusals, Notice, link_refused, page, page_with};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, State};
@@ -13,10 +13,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use portcullis_app::AppError;
 use portcullis_app::ErrorCode;
-use portcullis_app::keys::KeyView;
-use portcullis_app::ports::PendingChange;
-use portcullis_core::guard::PendingStatus;
-use portcullis_core::key::KeyStatus;
+use portcullis_app::guard::KeyNarrowing;
 use portcullis_core::scope::Scope;
 use portcullis_core::time::UnixMillis;
 use serde::Deserialize;
@@ -26,50 +23,6 @@ use serde::Deserialize;
 struct SignInPage<'a> {
     exchange: &'a str,
     token: &'a str,
-}
-
-struct ChangeRow {
-    id: String,
-    status: &'static str,
-    open: bool,
-    summary: String,
-    applies_at: String,
-    detail: String,
-}
-
-struct KeyRow {
-    key_id: String,
-    label: String,
-    scopes: String,
-    allowlist: String,
-    created: String,
-    last_use: String,
-    status: &'static str,
-    active: bool,
-}
-
-#[derive(Template)]
-#[template(path = "center_overview.html")]
-struct OverviewPage<'a> {
-    exchange: &'a str,
-    account: &'a str,
-    anti_phishing_code: Option<String>,
-    email: Option<String>,
-    csrf: &'a str,
-    frozen: bool,
-    locked_until: Option<String>,
-    score: u8,
-    findings: Vec<String>,
-    changes: Vec<ChangeRow>,
-    keys: Vec<KeyRow>,
-    /// (credential id, description)
-    passkeys: Vec<(String, String)>,
-    totp: bool,
-    addresses: Vec<String>,
-    /// The step-up the page's forms use: `passkey`, `totp` or `none`.
-    method: &'static str,
-    /// (when, what, by whom)
-    activity: Vec<(String, String, String)>,
 }
 
 #[derive(Template)]
@@ -100,20 +53,25 @@ impl CsrfField for CsrfForm {
     }
 }
 
-impl CsrfField for LockForm {
+/// A form that can only make the account safer: freeze, cancel a change, sign out.
+#[derive(Debug, Deserialize)]
+pub struct NarrowingForm {
+    csrf: String,
+}
+
+impl CsrfField for NarrowingForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }
+
+    fn narrows(&self) -> bool {
+        true
+    }
 }
 
-/// Who did something, as the customer should read it.
-fn actor_name(actor: &str) -> String {
-    if actor.starts_with("customer:") {
-        "you".into()
-    } else if actor.starts_with("op_") || actor == "cli:local" {
-        "the exchange".into()
-    } else {
-        "Portcullis".into()
+impl CsrfField for LockForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
     }
 }
 
@@ -146,9 +104,12 @@ pub struct LockForm {
     csrf: String,
     /// `YYYY-MM-DD`: the lock ends at the start of that day (UTC).
     until: String,
+    /// `yes` once the customer has seen the date spelled out.
+    #[serde(default)]
+    confirmed: Option<String>,
 }
 
-fn refusal(state: &AppState, error: AppError) -> Response {
+pub(super) fn refusal(state: &AppState, error: AppError) -> Response {
     if let AppError::Internal(_) = error {
         return ApiError::from(error).into_response();
     }
@@ -161,6 +122,7 @@ fn refusal(state: &AppState, error: AppError) -> Response {
             exchange,
             heading: "Nothing was changed",
             message,
+            back: Back::Center,
         },
     )
 }
@@ -201,7 +163,15 @@ pub async fn sign_in(
 ) -> Response {
     let opened = match state.app.guard.open_session(&token).await {
         Ok(opened) => opened,
-        Err(error) => return refusal(&state, error),
+        Err(error) => {
+            let codes = LinkRefusals {
+                unknown: ErrorCode::InvalidSignInLink,
+                used: ErrorCode::SignInLinkUsed,
+                expired: Some(ErrorCode::SignInLinkExpired),
+                advice: "Sign-in links work once, for a few minutes. Open the security center again from the exchange's app or website to get a new one.",
+            };
+            return link_refused(&state, error, &codes, &state.forged_sign_in_links);
+        }
     };
     let secure = state
         .app
@@ -232,7 +202,7 @@ pub async fn sign_in(
 pub async fn sign_out(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
-    _signed_in: CustomerForm<CsrfForm>,
+    _signed_in: CustomerForm<NarrowingForm>,
 ) -> Response {
     if let Some(token) = super::session::session_cookie(&headers) {
         let _ = state.app.guard.sign_out(&token).await;
@@ -243,53 +213,13 @@ pub async fn sign_out(
             exchange: &state.app.guard.settings().exchange_name,
             heading: "Signed out",
             message: "You can close this page.".into(),
+            back: Back::SignIn,
         },
     );
     if let Ok(cookie) = HeaderValue::from_str(&set_cookie("", 0, false)) {
         response.headers_mut().insert(header::SET_COOKIE, cookie);
     }
     response
-}
-
-fn change_row(change: &PendingChange) -> ChangeRow {
-    let detail = match &change.status {
-        PendingStatus::Held { reason, .. } => format!("held for review ({reason})"),
-        PendingStatus::Applied { at } => format!("applied {}", at.to_rfc3339()),
-        PendingStatus::Cancelled { at, by } => format!("cancelled by {by} {}", at.to_rfc3339()),
-        PendingStatus::Failed { reason, .. } => format!("not applied: {reason}"),
-        PendingStatus::Pending => String::new(),
-    };
-    ChangeRow {
-        id: change.id.clone(),
-        status: change.status.as_str(),
-        open: matches!(change.status, PendingStatus::Pending),
-        summary: describe(change).join("; "),
-        applies_at: change.applies_at.to_rfc3339(),
-        detail,
-    }
-}
-
-fn key_row(view: &KeyView) -> KeyRow {
-    let key = &view.key;
-    let allow = key.ip_allowlist.entries();
-    KeyRow {
-        key_id: key.key_id.clone(),
-        label: key.label.clone(),
-        scopes: key.scopes.names().join(", "),
-        allowlist: if allow.is_empty() {
-            "any address".into()
-        } else {
-            allow.join(", ")
-        },
-        created: key.created_at.to_rfc3339(),
-        last_use: match (key.last_used_at, key.last_used_ip) {
-            (Some(at), Some(ip)) => format!("{} from {ip}", at.to_rfc3339()),
-            (Some(at), None) => at.to_rfc3339(),
-            _ => "never".into(),
-        },
-        status: view.status.as_str(),
-        active: view.status == KeyStatus::Active,
-    }
 }
 
 /// The step-up the forms ask for (what the policy would accept for a widening).
@@ -303,66 +233,6 @@ pub(super) fn step_up_method(overview: &portcullis_app::guard::Overview) -> &'st
     }
 }
 
-pub async fn overview(State(state): State<AppState>, customer: Customer) -> Response {
-    let overview = match state
-        .app
-        .guard
-        .overview(&customer.actor, &customer.account)
-        .await
-    {
-        Ok(overview) => overview,
-        Err(error) => return refusal(&state, error),
-    };
-    let template = OverviewPage {
-        exchange: &state.app.guard.settings().exchange_name,
-        account: &customer.account,
-        anti_phishing_code: overview.account.anti_phishing_code.clone(),
-        email: overview.account.email.clone(),
-        csrf: &customer.csrf,
-        frozen: overview.protection.is_frozen(),
-        locked_until: overview
-            .protection
-            .lock_in_force(state.app.clock.now())
-            .map(UnixMillis::to_rfc3339),
-        score: overview.checkup.score,
-        findings: overview
-            .checkup
-            .findings
-            .iter()
-            .map(|f| f.fix.clone())
-            .collect(),
-        changes: overview.changes.iter().map(change_row).collect(),
-        keys: overview.keys.iter().map(key_row).collect(),
-        passkeys: overview
-            .passkeys
-            .iter()
-            .map(|p| {
-                let text = format!("{} (added {})", p.label, p.created_at.to_rfc3339());
-                (p.credential_id.clone(), text)
-            })
-            .collect(),
-        method: step_up_method(&overview),
-        activity: overview
-            .activity
-            .iter()
-            .map(|e| {
-                (
-                    e.at.to_rfc3339(),
-                    e.action.replace(['.', '_'], " "),
-                    actor_name(&e.actor),
-                )
-            })
-            .collect(),
-        totp: overview.totp,
-        addresses: overview
-            .addresses
-            .iter()
-            .map(|a| format!("{} · {} on {} ({})", a.label, a.address, a.network, a.asset))
-            .collect(),
-    };
-    page_with(StatusCode::OK, &template, CENTER_CSP)
-}
-
 pub async fn widen_page(
     State(state): State<AppState>,
     customer: Customer,
@@ -371,7 +241,7 @@ pub async fn widen_page(
     let overview = match state
         .app
         .guard
-        .overview(&customer.actor, &customer.account)
+        .overview(&customer.actor, &customer.account, 0)
         .await
     {
         Ok(overview) => overview,
@@ -401,7 +271,7 @@ pub async fn widen_page(
 
 pub async fn freeze(
     State(state): State<AppState>,
-    CustomerForm { customer, .. }: CustomerForm<CsrfForm>,
+    CustomerForm { customer, .. }: CustomerForm<NarrowingForm>,
 ) -> Response {
     let ctx = customer.ctx.clone();
     settled(
@@ -414,6 +284,8 @@ pub async fn freeze(
     )
 }
 
+/// The settings lock, in two steps: the date spelled out to be confirmed (a typo would lock
+/// the account for up to a year, and nobody can undo it), then the lock.
 pub async fn lock(
     State(state): State<AppState>,
     CustomerForm { customer, form }: CustomerForm<LockForm>,
@@ -424,20 +296,62 @@ pub async fn lock(
             AppError::invalid(ErrorCode::InvalidLock, "pick a date"),
         );
     };
+    let guard = &state.app.guard;
+    if form.confirmed.as_deref() != Some("yes") {
+        if let Err(error) = guard
+            .check_lock(&customer.actor, &customer.account, until)
+            .await
+        {
+            return refusal(&state, error);
+        }
+        let template = LockConfirmPage {
+            exchange: &guard.settings().exchange_name,
+            csrf: &customer.csrf,
+            until: &form.until,
+            spelled: until.spelled_day(),
+        };
+        return page(StatusCode::OK, &template);
+    }
     settled(
         &state,
-        state
-            .app
-            .guard
+        guard
             .lock_settings(&customer.actor, &customer.account, until)
             .await,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "center_lock.html")]
+struct LockConfirmPage<'a> {
+    exchange: &'a str,
+    csrf: &'a str,
+    /// `YYYY-MM-DD`, as posted.
+    until: &'a str,
+    spelled: String,
+}
+
+/// `POST /security/keys/{id}/revoke` and `.../remove-withdraw`: a key narrowed at once
+/// (taken from a stale tab too).
+pub async fn narrow_key(
+    State(state): State<AppState>,
+    Path((key_id, what)): Path<(String, String)>,
+    CustomerForm { customer, .. }: CustomerForm<NarrowingForm>,
+) -> Response {
+    let Some(what) = KeyNarrowing::parse(&what) else {
+        return refusal(&state, AppError::NotFound(format!("action {what}")));
+    };
+    let ctx = customer.ctx.clone();
+    let guard = &state.app.guard;
+    settled(
+        &state,
+        guard.narrow_key(&customer.actor, &key_id, what, ctx).await,
     )
 }
 
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    CustomerForm { customer, .. }: CustomerForm<CsrfForm>,
+    CustomerForm { customer, .. }: CustomerForm<NarrowingForm>,
 ) -> Response {
     settled(&state, state.app.guard.cancel(&customer.actor, &id).await)
 }

@@ -4,7 +4,9 @@
 
 use crate::error::ApiError;
 use crate::limits::PerIp;
+use crate::routes::cancel::{Back, Notice};
 use crate::state::AppState;
+use askama::Template;
 use axum::Form;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -67,12 +69,12 @@ impl FromRequestParts<AppState> for Customer {
         // Every form post and script call (step-ups among them) is limited per client address
         // before the session is looked up, and per account once it is known.
         let changes_something = !matches!(parts.method, Method::GET | Method::HEAD);
+        let api = parts.uri.path().starts_with("/security/api/");
         if changes_something {
             PerIp::from_request_parts(parts, state)
                 .await
-                .map_err(IntoResponse::into_response)?;
+                .map_err(|error| limited(state, api, error))?;
         }
-        let api = parts.uri.path().starts_with("/security/api/");
         let signed_out = || signed_out(state, api);
         let token = session_cookie(&parts.headers).ok_or_else(signed_out)?;
         let (actor, session_ctx) = state
@@ -89,7 +91,7 @@ impl FromRequestParts<AppState> for Customer {
             state
                 .limits
                 .check_account(&account)
-                .map_err(IntoResponse::into_response)?;
+                .map_err(|error| limited(state, api, error))?;
         }
         Ok(Customer {
             csrf: csrf_token(&token),
@@ -120,12 +122,70 @@ fn signed_out(state: &AppState, api: bool) -> Response {
     if api {
         return ApiError::new(ErrorCode::SignedOut, message).into_response();
     }
-    let page = crate::routes::cancel::Notice {
+    let page = Notice {
         exchange: &state.app.guard.settings().exchange_name,
         heading: "You are signed out",
-        message: message.to_owned(),
+        message: "Your session has ended, so nothing was changed. To freeze your account right away, use the freeze link in any security e-mail from us.".to_owned(),
+        back: Back::SignIn,
     };
     crate::routes::cancel::page(StatusCode::UNAUTHORIZED, &page)
+}
+
+/// A rate limit's refusal: the JSON error for the page's script, a page for a person (with
+/// the same `Retry-After`).
+fn limited(state: &AppState, api: bool, error: ApiError) -> Response {
+    if api {
+        return error.into_response();
+    }
+    let retry_after = error.retry_after;
+    let page = Notice {
+        exchange: &state.app.guard.settings().exchange_name,
+        heading: "Too many attempts",
+        message: format!("Nothing was changed: {}.", error.message),
+        back: Back::Center,
+    };
+    let mut response = crate::routes::cancel::page(error.status, &page);
+    if let Some(seconds) = retry_after {
+        response
+            .headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, seconds.into());
+    }
+    response
+}
+
+/// Whether the browser says the request came from one of this origin's own pages (Fetch
+/// Metadata). A form from another site never carries the session cookie (SameSite=Strict);
+/// this is the second check that stands in for the token of a tab left open across sign-ins.
+fn from_own_page(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site == "same-origin")
+}
+
+/// A form whose token does not match the session: a page that says so, with the way back
+/// (a fresh page carries the current token). For a form that can only make the account safer,
+/// the same button again under the current token.
+fn stale_form(state: &AppState, customer: &Customer, retry: Option<&str>) -> Response {
+    let page = StalePage {
+        exchange: &state.app.guard.settings().exchange_name,
+        csrf: &customer.csrf,
+        retry,
+        freeze: retry == Some("/security/freeze"),
+    };
+    crate::routes::cancel::page(StatusCode::FORBIDDEN, &page)
+}
+
+#[derive(Template)]
+#[template(path = "center_stale.html")]
+struct StalePage<'a> {
+    exchange: &'a str,
+    csrf: &'a str,
+    /// The form action to offer again (a narrowing: freeze, cancel, sign out).
+    retry: Option<&'a str>,
+    /// The form offered again is the freeze button.
+    freeze: bool,
 }
 
 /// A call from the page's script: a signed-in customer whose `x-csrf-token` header matches.
@@ -151,6 +211,14 @@ impl FromRequestParts<AppState> for ScriptCustomer {
 /// A form field set that carries the page's anti-CSRF token.
 pub trait CsrfField {
     fn csrf(&self) -> &str;
+
+    /// Whether the form can only make the account safer (freeze, cancel a change, sign out):
+    /// then a tab opened before the latest sign-in still works, as long as the browser vouches
+    /// that the post came from this origin's own page. Nothing else is ever taken on a stale
+    /// token.
+    fn narrows(&self) -> bool {
+        false
+    }
 }
 
 /// A form posted by a signed-in customer from one of the center's pages: the form's `csrf`
@@ -170,12 +238,20 @@ where
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (mut parts, body) = request.into_parts();
         let customer = Customer::from_request_parts(&mut parts, state).await?;
-        let Form(form) = Form::<T>::from_request(Request::from_parts(parts, body), state)
-            .await
-            .map_err(IntoResponse::into_response)?;
-        customer
-            .check_csrf(Some(form.csrf()))
-            .map_err(IntoResponse::into_response)?;
+        let own_page = from_own_page(&parts);
+        let action = parts.uri.path().to_owned();
+        let Ok(Form(form)) = Form::<T>::from_request(Request::from_parts(parts, body), state).await
+        else {
+            return Err(stale_form(state, &customer, None));
+        };
+        if customer.check_csrf(Some(form.csrf())).is_err() {
+            if form.narrows() && own_page {
+                tracing::info!("a narrowing form from a tab older than the session; taken");
+            } else {
+                let retry = form.narrows().then_some(action.as_str());
+                return Err(stale_form(state, &customer, retry));
+            }
+        }
         Ok(Self { customer, form })
     }
 }

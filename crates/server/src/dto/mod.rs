@@ -12,7 +12,9 @@ use std::borrow::Cow;
 use utoipa::ToSchema;
 
 mod audit;
+mod fund_window;
 pub use audit::*;
+pub use fund_window::{FundWindowBody, FundWindowDto};
 
 /// `POST /v1/verify`: a gateway asks whether a signed request may pass. Fields borrow from
 /// the request body where they can (this endpoint is the hot path).
@@ -130,6 +132,9 @@ pub struct CreateKeyBody {
     pub step_up: StepUpBody,
     /// A grant from a passed step-up; needed when the key asks for `withdraw` or `transfer`.
     pub step_up_grant: Option<String>,
+    /// Grant `withdraw`/`transfer` for a while only (and up to an amount), from when they take
+    /// effect after the cool-down.
+    pub fund_window: Option<FundWindowBody>,
     #[serde(default)]
     pub ctx: ContextBody,
 }
@@ -162,6 +167,11 @@ pub struct UpdateKeyBody {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub expires_at: Option<Option<String>>,
+    /// Box the key's `withdraw`/`transfer` in a window from when the change applies; `null`
+    /// makes them permanent again (a widening, like a later end or a higher cap).
+    #[serde(default, deserialize_with = "double_option_window")]
+    #[schema(value_type = Option<FundWindowBody>)]
+    pub fund_window: Option<Option<FundWindowBody>>,
     /// Apply only if the key is still at this version.
     pub expected_version: Option<i64>,
     /// Informational (monitor mode); widening is proven by `step_up_grant`, not by this claim.
@@ -222,6 +232,12 @@ fn double_option<'de, D: serde::Deserializer<'de>>(
     Option::<String>::deserialize(d).map(Some)
 }
 
+fn double_option_window<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<FundWindowBody>>, D::Error> {
+    Option::<FundWindowBody>::deserialize(d).map(Some)
+}
+
 /// An API key as shown to operators: never its secret.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct KeyDto {
@@ -244,12 +260,16 @@ pub struct KeyDto {
     pub last_used_at: Option<String>,
     pub last_used_ip: Option<String>,
     pub revoked_at: Option<String>,
+    /// Present when `withdraw`/`transfer` are granted for a while only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fund_window: Option<FundWindowDto>,
     pub version: i64,
 }
 
 impl From<KeyView> for KeyDto {
     fn from(view: KeyView) -> Self {
         let key = view.key;
+        let scopes = key.scopes_at(view.at);
         KeyDto {
             status: view.status.as_str().to_owned(),
             idle_expires_at: view.idle_deadline.map(UnixMillis::to_rfc3339),
@@ -259,7 +279,8 @@ impl From<KeyView> for KeyDto {
             label: key.label,
             algorithm: key.algorithm.as_str().to_owned(),
             public_key: key.public_key.map(|k| k.to_hex()),
-            scopes: key.scopes.names().into_iter().map(str::to_owned).collect(),
+            scopes: scopes.names().into_iter().map(str::to_owned).collect(),
+            fund_window: key.fund_window.map(|w| FundWindowDto::of(&w, view.at)),
             ip_allowlist: key.ip_allowlist.entries(),
             created_at: key.created_at.to_rfc3339(),
             updated_at: key.updated_at.to_rfc3339(),

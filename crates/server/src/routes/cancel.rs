@@ -10,8 +10,8 @@ use askama::Template;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-pub use portcullis_app::guard::describe;
 use portcullis_app::{AppError, ErrorCode};
+use portcullis_core::guard::{PendingStatus, hold};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A strict policy: no scripts at all, styles only from this origin, forms only back here.
@@ -25,19 +25,45 @@ struct CancelPage<'a> {
     token: &'a str,
     account: &'a str,
     open: bool,
+    /// Held for review: no time to promise, and what was seen instead.
+    held: bool,
+    seen: Vec<&'static str>,
     status: &'a str,
     requested_at: String,
     applies_at: String,
     lines: Vec<String>,
 }
 
-/// A page with a heading and one message (outcomes, refusals, signed out).
+/// A page with a heading (also its title) and one message (outcomes, refusals, signed out),
+/// and the way back from it.
 #[derive(Debug, Template)]
 #[template(path = "cancel_done.html")]
 pub struct Notice<'a> {
     pub exchange: &'a str,
     pub heading: &'a str,
     pub message: String,
+    pub back: Back,
+}
+
+/// Where a notice page leads back to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Back {
+    /// The security center (the customer is signed in).
+    Center,
+    /// No session: how to get back in, and the "is this really us?" page.
+    SignIn,
+    /// Nowhere to go: the outcome is the end (signed out, a link used).
+    None,
+}
+
+impl Notice<'_> {
+    fn back_to_center(&self) -> bool {
+        self.back == Back::Center
+    }
+
+    fn back_to_sign_in(&self) -> bool {
+        self.back == Back::SignIn
+    }
 }
 
 /// Renders a script-free page with the security headers every page carries.
@@ -124,6 +150,7 @@ pub fn link_refused(
             exchange,
             heading,
             message,
+            back: Back::SignIn,
         },
     )
 }
@@ -144,15 +171,24 @@ pub async fn show(_: PerIp, State(state): State<AppState>, Path(token): Path<Str
         Ok(change) => change,
         Err(error) => return refused(&state, error),
     };
+    let lines = match state.app.guard.describe_change(&change).await {
+        Ok(lines) => lines,
+        Err(error) => return refused(&state, error),
+    };
     let template = CancelPage {
         exchange: &state.app.guard.settings().exchange_name,
         token: &token,
         account: &change.account,
         open: change.status.is_open(),
+        held: matches!(change.status, PendingStatus::Held { .. }),
+        seen: match &change.status {
+            PendingStatus::Held { reason, .. } => hold::seen(reason),
+            _ => Vec::new(),
+        },
         status: change.status.as_str(),
         requested_at: change.requested_at.to_rfc3339(),
         applies_at: change.applies_at.to_rfc3339(),
-        lines: describe(&change),
+        lines,
     };
     page(StatusCode::OK, &template)
 }
@@ -176,6 +212,7 @@ pub async fn confirm(
                     exchange,
                     heading: "The change is cancelled",
                     message,
+                    back: Back::SignIn,
                 },
             )
         }

@@ -3,7 +3,7 @@
 //! mail scanners open links. The token in the URL is the only credential, and a freeze can only
 //! make the account safer. Both are rate-limited per client address, like the cancel link.
 
-use super::cancel::{LinkRefusals, Notice, link_refused, page};
+use super::cancel::{Back, LinkRefusals, Notice, link_refused, page};
 use crate::limits::PerIp;
 use crate::state::AppState;
 use askama::Template;
@@ -64,6 +64,7 @@ pub async fn confirm(
                     exchange,
                     heading: "Your account is frozen",
                     message,
+                    back: Back::SignIn,
                 },
             )
         }

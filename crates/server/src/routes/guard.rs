@@ -349,7 +349,12 @@ pub async fn remove_address(
 #[utoipa::path(
     post, path = "/v1/withdrawals/check", tag = "addresses",
     request_body = WithdrawalCheckBody,
-    responses((status = 200, body = WithdrawalCheckDto), (status = 404, body = ErrorBody)),
+    responses(
+        (status = 200, body = WithdrawalCheckDto),
+        (status = 400, description = "`invalid_amount`", body = ErrorBody),
+        (status = 404, description = "The account, or the key named, is not found", body = ErrorBody),
+        (status = 409, description = "The key kept changing while the check counted the amount", body = ErrorBody),
+    ),
     security(("operator_token" = []))
 )]
 pub async fn check_withdrawal(
@@ -360,7 +365,7 @@ pub async fn check_withdrawal(
     let check = state
         .app
         .guard
-        .check_withdrawal(&actor, &body.account, &body.network, &body.address)
+        .check_withdrawal(&actor, &body.into())
         .await?;
     Ok(Json(check.into()))
 }

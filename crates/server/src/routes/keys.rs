@@ -2,7 +2,8 @@
 
 use super::parse_time;
 use crate::dto::{
-    CreateKeyBody, ImportKeyBody, IssuedKeyDto, KeyDto, RevokeKeyBody, RotateKeyBody, UpdateKeyBody,
+    CreateKeyBody, FundWindowBody, ImportKeyBody, IssuedKeyDto, KeyDto, RevokeKeyBody,
+    RotateKeyBody, UpdateKeyBody,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Operator, OptionalJson};
@@ -22,6 +23,7 @@ fn issued(state: &AppState, issued: IssuedKey) -> IssuedKeyDto {
     let view = KeyView {
         status: KeyStatus::Active,
         idle_deadline: issued.key.idle_deadline(state.app.keys.policy().idle),
+        at: issued.key.updated_at,
         key: issued.key,
     };
     IssuedKeyDto {
@@ -72,6 +74,10 @@ pub async fn create(
         scopes: body.scopes,
         ip_allowlist: body.ip_allowlist,
         expires_at: parse_time("expires_at", body.expires_at.as_deref())?,
+        fund_window: body
+            .fund_window
+            .map(FundWindowBody::into_request)
+            .transpose()?,
         step_up: body.step_up.into(),
         ctx: body.ctx.into(),
     };
@@ -188,6 +194,11 @@ pub async fn update(
         scopes: body.scopes,
         ip_allowlist: body.ip_allowlist,
         expires_at,
+        fund_window: match body.fund_window {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(window)) => Some(Some(window.into_request()?)),
+        },
         step_up: body.step_up.into(),
         ctx: body.ctx.into(),
         expected_version: body.expected_version,

@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod audit;
 pub mod cancel;
 pub mod contacts;
+pub mod digest;
 pub mod freeze;
 pub mod guard;
 pub mod keys;

@@ -140,6 +140,7 @@ mod tests {
             last_used_ip: None,
             revoked_at: None,
             idle_warned_at: None,
+            fund_window: None,
             version: 1,
         };
         let documented = VerifyAnswer {

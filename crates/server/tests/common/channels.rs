@@ -6,7 +6,17 @@ use portcullis_app::ports::{OutboxFilter, OutboxMessage};
 
 /// A server whose notices go to e-mail and a webhook (both unreachable: they stay queued).
 pub async fn start_with_channels(backend: Backend) -> TestServer {
+    start_with_channels_and(backend, |_| {}).await
+}
+
+/// As [`start_with_channels`], with more configuration.
+#[allow(dead_code)]
+pub async fn start_with_channels_and(
+    backend: Backend,
+    configure: impl FnOnce(&mut portcullis_server::config::Config),
+) -> TestServer {
     TestServer::start_with(backend, |config| {
+        configure(config);
         config.exchange_name = "Exemplar".into();
         config.smtp_url = portcullis_server::notify::Sensitive::new("smtp://127.0.0.1:9");
         config.smtp_from = "security@exemplar.example".into();

@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod center;
 pub mod channels;
 pub mod guard;
 
@@ -256,6 +257,8 @@ pub struct Reply {
     pub text: String,
     /// The `Retry-After` header, when there is one.
     pub retry_after: Option<String>,
+    /// The `Content-Security-Policy` header of a page, when there is one.
+    pub csp: Option<String>,
 }
 
 /// A blocking HTTP client run off the async workers.
@@ -283,6 +286,16 @@ impl Client {
     pub async fn patch(&self, path: &str, body: &Value) -> Reply {
         self.send(
             "PATCH",
+            path,
+            Some(body.to_string().into_bytes()),
+            "application/json",
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> Reply {
+        self.send(
+            "PUT",
             path,
             Some(body.to_string().into_bytes()),
             "application/json",
@@ -332,6 +345,7 @@ impl Client {
                 (method, body) => {
                     let mut request = match method {
                         "PATCH" => agent.patch(&url),
+                        "PUT" => agent.put(&url),
                         _ => agent.post(&url),
                     };
                     if let Some(auth) = &auth {
@@ -344,11 +358,13 @@ impl Client {
             };
             let mut response = result.unwrap();
             let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned);
+            let header = |name: &str| {
+                (response.headers().get(name))
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            let retry_after = header("retry-after");
+            let csp = header("content-security-policy");
             let text = response.body_mut().read_to_string().unwrap_or_default();
             let body = serde_json::from_str(&text).unwrap_or(Value::Null);
             Reply {
@@ -356,6 +372,7 @@ impl Client {
                 body,
                 text,
                 retry_after,
+                csp,
             }
         })
         .await

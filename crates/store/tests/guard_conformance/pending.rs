@@ -106,6 +106,7 @@ pub(super) async fn pending_actions_of_every_kind_round_trip(store: Arc<dyn Stor
         remove_scopes: ScopeSet::EMPTY,
         ip_allowlist: Some(IpAllowList::unrestricted()),
         expires_at: None,
+        fund_window: None,
     };
     let address = PendingAction::AddAddress {
         address: "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq".into(),
@@ -185,6 +186,7 @@ pub(super) async fn removing_the_expiry_survives_storage(store: Arc<dyn Store>) 
             remove_scopes: ScopeSet::EMPTY,
             ip_allowlist: None,
             expires_at: Some(None),
+            fund_window: None,
         },
         widenings: vec![Widening::ExtendsExpiry],
         ..pending("chg_forever", "acc_1", 1, 2)
