@@ -57,6 +57,8 @@ error_codes! {
     MissingTimestamp => "missing_timestamp", 400, "a signed payload without `timestamp`";
     RecvWindowOutOfRange => "recv_window_out_of_range", 400, "a signed payload's `recvWindow` outside what is allowed";
     DuplicateParameter => "duplicate_parameter", 400, "a signed payload names a parameter twice";
+    InvalidOverride => "invalid_override", 400, "an override's action is not `suppress` or `force`, or its note is too long or has control characters";
+    InvalidEntity => "invalid_entity", 400, "an entity kind that does not exist (account, address, ip, device, number) or a value that is not one";
     InvalidExpiry => "invalid_expiry", 400, "a key's expiry in the past or too far ahead";
     InvalidLabel => "invalid_label", 400, "a key's label is empty or too long";
     InvalidPublicKey => "invalid_public_key", 400, "an Ed25519 public key that does not parse";
@@ -130,6 +132,8 @@ error_codes! {
     NotFound => "not_found", 404, "no such thing (or not the caller's to see)";
     InvalidCancelLink => "invalid_cancel_link", 404, "a cancel link that matches nothing";
     InvalidFreezeLink => "invalid_freeze_link", 404, "a freeze link that matches nothing";
+    UnknownEntity => "unknown_entity", 404, "an entity the risk engine's graph does not hold (no event named it, or it expired)";
+    UnknownAlert => "unknown_alert", 404, "a campaign alert id that matches nothing";
     MethodNotAllowed => "method_not_allowed", 405, "the endpoint does not accept that method";
     RequestTimeout => "request_timeout", 408, "the request took longer than the configured limit";
     // Past changing: 409.
@@ -141,6 +145,7 @@ error_codes! {
     CancelLinkUsed => "cancel_link_used", 409, "a cancel link already used";
     LockCannotShorten => "lock_cannot_shorten", 409, "a settings lock only ever extends";
     FreezeLinkUsed => "freeze_link_used", 409, "a freeze link already used";
+    AlertConfirmed => "alert_confirmed", 409, "the campaign alert was confirmed already";
     // Gone: 410.
     FreezeLinkExpired => "freeze_link_expired", 410, "a freeze link past its life";
     PayloadTooLarge => "payload_too_large", 413, "the body is larger than the configured limit";
@@ -205,6 +210,11 @@ mod tests {
         ("invalid_api_key", 400),
         ("invalid_body", 400),
         ("invalid_cancel_link", 404),
+        ("invalid_entity", 400),
+        ("invalid_override", 400),
+        ("unknown_entity", 404),
+        ("unknown_alert", 404),
+        ("alert_confirmed", 409),
         ("invalid_challenge", 403),
         ("invalid_channel", 400),
         ("invalid_cidr", 400),

@@ -383,6 +383,22 @@ pub enum Write {
         to_seq: i64,
         tallies: Vec<ReportTally>,
     },
+    /// Stores a campaign alert as the engine last saw it (its confirmation is kept).
+    PutAlert(StoredAlert),
+    /// Marks an alert confirmed: fails with a conflict when it already was.
+    ConfirmAlert {
+        id: String,
+        by: String,
+        at: UnixMillis,
+    },
+    /// Stores a new override on a graph entity.
+    PutOverride(StoredOverride),
+    /// Lifts an override: fails with a conflict when it was lifted already.
+    LiftOverride {
+        id: String,
+        by: String,
+        at: UnixMillis,
+    },
     /// Starts or moves an account's daily digest.
     PutDigest(DigestSubscription),
     /// Moves a digest on after sending it: a conflict, and nothing written, when its `next_at`
@@ -395,6 +411,40 @@ pub enum Write {
     RemoveDigest {
         account: String,
     },
+}
+
+/// An operator's override on an entity of the graph (`portcullis_engine::Override`), with who
+/// set it and who lifted it. Never deleted: replays need the past ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOverride {
+    pub id: String,
+    /// `account`, `address`, `ip`, `device` or `number`.
+    pub kind: String,
+    /// Canonical (`EntityKind::canonical`).
+    pub value: String,
+    /// `suppress` or `force`.
+    pub action: String,
+    pub note: String,
+    pub set_by: String,
+    pub set_at: UnixMillis,
+    pub expires_at: Option<UnixMillis>,
+    pub lifted_by: Option<String>,
+    pub lifted_at: Option<UnixMillis>,
+}
+
+/// A campaign alert as stored (`portcullis_engine::Alert`, its evidence as JSON).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAlert {
+    pub id: String,
+    pub kind: String,
+    pub entity_kind: String,
+    pub value: String,
+    pub opened_at: UnixMillis,
+    pub updated_at: UnixMillis,
+    pub unrelated_accounts: i64,
+    pub evidence: String,
+    pub confirmed_by: Option<String>,
+    pub confirmed_at: Option<UnixMillis>,
 }
 
 /// Everything one change writes, committed atomically.
@@ -488,6 +538,16 @@ pub trait DecisionStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Alerts updated before `before` (all when `None`), latest first.
+    async fn alerts(&self, before: Option<UnixMillis>, limit: u32)
+    -> StoreResult<Vec<StoredAlert>>;
+    async fn alert(&self, id: &str) -> StoreResult<Option<StoredAlert>>;
+    /// Every override ever set, oldest first.
+    async fn overrides(&self) -> StoreResult<Vec<StoredOverride>>;
+}
+
+#[async_trait]
 pub trait GuardStore: Send + Sync {
     async fn guard(&self, account: &str) -> StoreResult<Option<AccountGuard>>;
     /// Guards with a TOTP enrolment, by account after `after`, in account order (for re-wrapping
@@ -568,6 +628,7 @@ pub trait Store:
     + AuditStore
     + EventLog
     + DecisionStore
+    + AlertStore
     + GuardStore
     + OutboxStore
     + ContactStore

@@ -83,6 +83,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ContactsCommand,
     },
+    /// The risk engine's entity graph: the graph around an entity, and operators' overrides.
+    Graph {
+        #[command(subcommand)]
+        command: GraphCommand,
+    },
     /// Decide every event of a JSON Lines file (the event contract) with a fresh engine, and
     /// write the decisions in input order.
     Replay(ReplayArgs),
@@ -401,5 +406,50 @@ pub enum OfficialCommand {
     List,
     Remove {
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GraphCommand {
+    /// The graph around an entity (kind: account, address, ip, device or number).
+    Show {
+        kind: String,
+        value: String,
+        /// 0 to 3 (default 2).
+        #[arg(long)]
+        hops: Option<u8>,
+    },
+    /// Overrides on entities (every change is audited).
+    Override {
+        #[command(subcommand)]
+        command: OverrideCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OverrideCommand {
+    /// suppress (a known-good link) or force (counts as confirmed fraud; admins only).
+    Set {
+        kind: String,
+        value: String,
+        #[arg(long)]
+        action: String,
+        /// RFC 3339; absent: until lifted.
+        #[arg(long)]
+        expires_at: Option<String>,
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Lift the overrides in force on an entity (of one action, or both).
+    Lift {
+        kind: String,
+        value: String,
+        #[arg(long)]
+        action: Option<String>,
+    },
+    /// The overrides in force (--all: also the lifted and expired ones).
+    List {
+        #[arg(long)]
+        all: bool,
     },
 }

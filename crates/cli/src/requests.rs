@@ -2,8 +2,8 @@
 //! whether it talks to a server or to the local store.
 
 use crate::args::{
-    AccountCommand, AccountFieldArgs, AuditCommand, Command, ContactsCommand, KeyCommand,
-    OfficialCommand, OperatorCommand,
+    AccountCommand, AccountFieldArgs, AuditCommand, Command, ContactsCommand, GraphCommand,
+    KeyCommand, OfficialCommand, OperatorCommand, OverrideCommand,
 };
 use anyhow::{Context as _, bail};
 use serde_json::{Map, Value, json};
@@ -131,6 +131,7 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
         Command::Accounts { command } => account_request(command),
         Command::Keys { command } => key_request(command)?,
         Command::Contacts { command } => contacts_request(command),
+        Command::Graph { command } => graph_request(command),
         Command::Audit { command } => match command {
             AuditCommand::Verify { since_head: None } => ApiRequest {
                 fail_unless_intact: true,
@@ -168,6 +169,38 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
             bail!("this command does not call the API")
         }
     })
+}
+
+fn graph_request(command: &GraphCommand) -> ApiRequest {
+    let entity = |kind: &str, value: &str| format!("/v1/graph/{}/{}", enc(kind), enc(value));
+    match command {
+        GraphCommand::Show { kind, value, hops } => ApiRequest::get(format!(
+            "{}?hops={}",
+            entity(kind, value),
+            hops.unwrap_or(2)
+        )),
+        GraphCommand::Override { command } => match command {
+            OverrideCommand::Set {
+                kind,
+                value,
+                action,
+                expires_at,
+                note,
+            } => ApiRequest::post(
+                format!("{}/override", entity(kind, value)),
+                json!({ "action": action, "expires_at": expires_at, "note": note.clone().unwrap_or_default() }),
+            ),
+            OverrideCommand::Lift {
+                kind,
+                value,
+                action,
+            } => ApiRequest::delete(match action {
+                Some(action) => format!("{}/override?action={}", entity(kind, value), enc(action)),
+                None => format!("{}/override", entity(kind, value)),
+            }),
+            OverrideCommand::List { all } => ApiRequest::get(format!("/v1/overrides?all={all}")),
+        },
+    }
 }
 
 fn contacts_request(command: &ContactsCommand) -> ApiRequest {

@@ -270,6 +270,81 @@ fn local_store_commands_and_errors() {
     );
 }
 
+#[test]
+fn graph_overrides_through_the_local_store() {
+    let home = Home::new();
+    home.json(&[
+        "accounts",
+        "create",
+        "acc_82",
+        "--email",
+        "ada@example.com",
+        "--anti-phishing-code",
+        "Blue42",
+    ]);
+    // The key's allow-listed host is in the engine's graph from its `api_key.created`.
+    home.json(&[
+        "keys",
+        "create",
+        "--account",
+        "acc_82",
+        "--label",
+        "bot",
+        "--scope",
+        "read",
+        "--ip",
+        "198.51.100.23",
+    ]);
+    let set = home.json(&[
+        "graph",
+        "override",
+        "set",
+        "ip",
+        "198.51.100.23",
+        "--action",
+        "suppress",
+        "--note",
+        "office NAT",
+    ]);
+    assert_eq!(
+        (set["action"].as_str(), set["note"].as_str()),
+        (Some("suppress"), Some("office NAT"))
+    );
+    let graph = home.json(&["graph", "show", "ip", "198.51.100.23", "--hops", "1"]);
+    assert_eq!(graph["nodes"][0]["override"], "suppress", "{graph}");
+    assert_eq!(
+        home.json(&["graph", "override", "list"])
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    let lifted = home.json(&["graph", "override", "lift", "ip", "198.51.100.23"]);
+    assert_eq!(lifted[0]["id"], set["id"]);
+    assert_eq!(
+        home.json(&["graph", "override", "list"])
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+    let all = home.json(&["graph", "override", "list", "--all"]);
+    assert!(all[0]["lifted_at"].is_string(), "{all}");
+    let unknown = home.run(&[
+        "graph",
+        "override",
+        "set",
+        "ip",
+        "192.0.2.99",
+        "--action",
+        "force",
+    ]);
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("unknown_entity"),
+        "{}",
+        stderr(&unknown)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_fails_and_names_a_tampered_entry() {
     let home = Home::new();

@@ -49,6 +49,10 @@ pub enum Permission {
     /// Minting a customer's single-use security-center sign-in link (after the exchange's own
     /// login).
     SignInCustomers,
+    /// Forcing an entity of the risk engine's graph to count as confirmed fraud (a `force`
+    /// override): it holds every pending change of the accounts it links, so only
+    /// administrators may (analysts suppress known-good links with `ReviewChanges`).
+    ForceLinks,
 }
 
 /// A role name that does not exist.
@@ -122,6 +126,9 @@ mod tests {
     fn analysts_only_read_and_integrations_cannot_import_or_administer() {
         assert!(Role::Analyst.allows(Permission::ReadAudit));
         assert!(!Role::Analyst.allows(Permission::ManageKeys));
+        assert!(!Role::Analyst.allows(Permission::ForceLinks));
+        assert!(!Role::Integration.allows(Permission::ForceLinks));
+        assert!(Role::Admin.allows(Permission::ForceLinks));
         assert!(!Role::Analyst.allows(Permission::VerifyRequests));
         assert!(Role::Integration.allows(Permission::VerifyRequests));
         assert!(!Role::Integration.allows(Permission::ImportKeys));

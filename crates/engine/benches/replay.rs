@@ -5,6 +5,10 @@
 //!
 //! The mix: 20,000 accounts; about 60% `api_key.used`, 35% `login`, 5% sensitive events
 //! (key changes, new addresses, withdrawals, deposits, calls, market reports), in time order.
+//! Accounts roam (`BENCH_MIX=roaming`, the default): each has 2 to 5 IPs of its own and 2 to 5
+//! devices, 2 to 4 keys and 2 to 4 usual addresses, and one event in ten comes through one of
+//! 500 VPN exits that many accounts share. `BENCH_MIX=single` is the mix before 2026-12-06:
+//! one IP, one device and one key per account, every address new.
 
 #![allow(
     clippy::print_stdout,
@@ -38,29 +42,79 @@ impl Rng {
     }
 }
 
-fn line(n: u64, accounts: u64, rng: &mut Rng) -> String {
+/// Which population the lines describe.
+#[derive(Clone, Copy, PartialEq)]
+enum Mix {
+    /// One IP, one device, one key per account; withdrawals and new addresses to random ones.
+    Single,
+    /// See the module documentation.
+    Roaming,
+}
+
+/// What an account of the roaming mix uses for one event: an IP, a device, a key, an address.
+struct Habits {
+    ip: String,
+    device: String,
+    key: String,
+    address: String,
+}
+
+fn habits(account: u64, mix: Mix, rng: &mut Rng) -> Habits {
+    if mix == Mix::Single {
+        return Habits {
+            ip: format!("198.51.{}.{}", account % 250, account / 250 % 250),
+            device: format!("d{account}"),
+            key: format!("k{account}"),
+            address: format!("T{}", rng.next() % 100_000),
+        };
+    }
+    let pick = |rng: &mut Rng, spread: u64| rng.next() % (2 + (account / spread) % 4);
+    let ip = if rng.next().is_multiple_of(10) {
+        let exit = rng.next() % 500;
+        format!("203.0.{}.{}", exit / 250, exit % 250)
+    } else {
+        let own = pick(rng, 1);
+        format!("10.{own}.{}.{}", account % 250, account / 250 % 250)
+    };
+    let address = if rng.next().is_multiple_of(4) {
+        format!("T{}", rng.next() % 100_000)
+    } else {
+        format!("Ta{account}x{}", pick(rng, 7) % 3)
+    };
+    Habits {
+        ip,
+        device: format!("d{account}x{}", pick(rng, 3)),
+        key: format!("k{account}x{}", pick(rng, 5) % 3),
+        address,
+    }
+}
+
+fn line(n: u64, accounts: u64, mix: Mix, rng: &mut Rng) -> String {
     let ts = UnixMillis(1_753_700_000_000 + n as i64 * 40).to_rfc3339();
     let account = rng.next() % accounts;
-    let ip = format!("198.51.{}.{}", account % 250, account / 250 % 250);
+    let Habits {
+        ip,
+        device,
+        key,
+        address,
+    } = habits(account, mix, rng);
     let head = format!(r#"{{"id":"e{n}","ts":"{ts}","account":"a{account}""#);
     match rng.next() % 100 {
         0..60 => format!(
-            r#"{head},"type":"api_key.used","key_id":"k{account}","endpoint":"POST /api/v3/order","count":{},"window_s":60,"ctx":{{"ip":"{ip}","channel":"api"}}}}"#,
+            r#"{head},"type":"api_key.used","key_id":"{key}","endpoint":"POST /api/v3/order","count":{},"window_s":60,"ctx":{{"ip":"{ip}","channel":"api"}}}}"#,
             1 + rng.next() % 50
         ),
         60..95 => format!(
-            r#"{head},"type":"login","method":"password","success":true,"ctx":{{"ip":"{ip}","device_id":"d{account}","channel":"web"}}}}"#
+            r#"{head},"type":"login","method":"password","success":true,"ctx":{{"ip":"{ip}","device_id":"{device}","channel":"web"}}}}"#
         ),
         95..96 => format!(
-            r#"{head},"type":"api_key.updated","key_id":"k{account}","scopes":["read","trade","withdraw"],"ip_allowlist":["{ip}/32"],"step_up":"totp","ctx":{{"ip":"{ip}","device_id":"d{account}","channel":"app"}}}}"#
+            r#"{head},"type":"api_key.updated","key_id":"{key}","scopes":["read","trade","withdraw"],"ip_allowlist":["{ip}/32"],"step_up":"totp","ctx":{{"ip":"{ip}","device_id":"{device}","channel":"app"}}}}"#
         ),
         96..97 => format!(
-            r#"{head},"type":"address.added","address":"T{}","asset":"USDT","network":"TRX","step_up":"passkey","ctx":{{"ip":"{ip}"}}}}"#,
-            rng.next() % 100_000
+            r#"{head},"type":"address.added","address":"{address}","asset":"USDT","network":"TRX","step_up":"passkey","ctx":{{"ip":"{ip}"}}}}"#
         ),
         97..98 => format!(
-            r#"{head},"type":"withdrawal.requested","withdrawal_id":"w{n}","asset":"USDT","network":"TRX","address":"T{}","amount":"250","amount_usd":250.0,"ctx":{{"ip":"{ip}"}}}}"#,
-            rng.next() % 100_000
+            r#"{head},"type":"withdrawal.requested","withdrawal_id":"w{n}","asset":"USDT","network":"TRX","address":"{address}","amount":"250","amount_usd":250.0,"ctx":{{"ip":"{ip}"}}}}"#
         ),
         98 => format!(
             r#"{head},"type":"deposit","asset":"USDT","amount":"1000","amount_usd":1000.0}}"#
@@ -127,14 +181,27 @@ fn replay_pass(lines: &[String], latencies: &mut Vec<u64>) -> Engine {
 /// How many times the mix is replayed again as new accounts, to measure what an account costs.
 const MORE_POPULATIONS: u8 = 3;
 
-/// Replays `lines` again into `engine` as another population: every account and id renamed
-/// with `prefix`, every time moved on by `shift_ms`, so the engine tracks more accounts with
-/// the same habits. What the resident memory grows by is what those accounts cost, without
-/// the costs that do not grow with accounts (the seen-id set is bounded by the dedup horizon,
-/// the allocator's partly filled pages are there once).
-fn replay_as_new_accounts(engine: &mut Engine, lines: &[String], prefix: char, shift_ms: i64) {
+/// Replays `lines` again into `engine` as another population: every account, id, device,
+/// address and own IP renamed for `population`, every time moved on by `shift_ms`, so the engine
+/// tracks more accounts with the same habits (the VPN exits of the roaming mix stay the same
+/// 500, shared). What the resident memory grows by is what those accounts cost, without the
+/// costs that do not grow with accounts (the seen-id set is bounded by the dedup horizon, the
+/// allocator's partly filled pages are there once).
+fn replay_as_new_accounts(engine: &mut Engine, lines: &[String], population: u8, shift_ms: i64) {
+    let prefix = char::from(b'a' + population);
+    let renames = [
+        (r#""device_id":""#, format!(r#""device_id":"{prefix}"#)),
+        (r#""address":""#, format!(r#""address":"{prefix}"#)),
+        // Own IPs, at the start of a value (`"ip":"…"`, `"ip_allowlist":["…/32"]`).
+        (r#""198.51."#, format!(r#""198.{}."#, 51 + population)),
+        (r#""10."#, format!(r#""{}."#, 10 + 10 * population)),
+    ];
     for text in lines {
-        let mut event = parse_line(text).unwrap();
+        let mut text = text.clone();
+        for (from, to) in &renames {
+            text = text.replace(from, to);
+        }
+        let mut event = parse_line(&text).unwrap();
         event.id.insert(0, prefix);
         if let Some(account) = event.account.as_mut() {
             account.insert(0, prefix);
@@ -162,8 +229,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_ACCOUNTS);
+    let mix = match std::env::var("BENCH_MIX").as_deref() {
+        Ok("single") => Mix::Single,
+        _ => Mix::Roaming,
+    };
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-    let lines: Vec<String> = (0..events).map(|n| line(n, accounts, &mut rng)).collect();
+    let lines: Vec<String> = (0..events)
+        .map(|n| line(n, accounts, mix, &mut rng))
+        .collect();
     let hot = lines
         .iter()
         .filter(|l| l.contains(r#""type":"api_key.used""#) || l.contains(r#""type":"login""#))
@@ -186,10 +259,15 @@ fn main() {
         - parse_line(&lines[0]).unwrap().ts.as_millis()
         + 3_600_000;
     for population in 1..=MORE_POPULATIONS {
-        let prefix = char::from(b'a' + population);
-        replay_as_new_accounts(&mut engine, &lines, prefix, span_ms * i64::from(population));
+        replay_as_new_accounts(
+            &mut engine,
+            &lines,
+            population,
+            span_ms * i64::from(population),
+        );
     }
-    let (rss_more, more_accounts) = (rss_kib(), engine.memory_use().accounts);
+    let (rss_more, more) = (rss_kib(), engine.memory_use());
+    let more_accounts = more.accounts;
     drop(engine);
 
     // Speed: rounds alternate which pass goes first; medians of each.
@@ -217,7 +295,12 @@ fn main() {
     let pct = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize] as f64 / 1000.0;
 
     println!(
-        "replay benchmark: {events} events ({:.1}% api_key.used or login), {accounts} accounts, {} decisions per pass, one thread, median of {rounds} rounds",
+        "replay benchmark: {} mix, {events} events ({:.1}% api_key.used or login), {accounts} accounts, {} decisions per pass, one thread, median of {rounds} rounds",
+        if mix == Mix::Single {
+            "single (one IP, device, key each)"
+        } else {
+            "roaming"
+        },
         hot as f64 * 100.0 / events as f64,
         latencies.len() / rounds.max(1)
     );
@@ -251,6 +334,20 @@ fn main() {
     println!(
         "                      {:.0} bytes per account computed from the state (states, ids, table slots; allocator overhead not counted)",
         memory.account_bytes as f64 / accounts
+    );
+    println!(
+        "                      entity graph: {} nodes, {} bytes computed = {:.0} per account (part of the RSS figures), {} campaign alerts",
+        memory.graph_nodes,
+        memory.graph_bytes,
+        memory.graph_bytes as f64 / accounts,
+        memory.alerts
+    );
+    println!(
+        "                      after {more_accounts} accounts: states {:.0} per account, graph {} nodes {:.0} per account, {} campaign alerts",
+        more.account_bytes as f64 / more_accounts.max(1) as f64,
+        more.graph_nodes,
+        more.graph_bytes as f64 / more_accounts.max(1) as f64,
+        more.alerts
     );
     println!(
         "                      seen-id set: {} ids kept (one dedup horizon), {} bytes computed = {:.0} per account",

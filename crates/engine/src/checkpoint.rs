@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"PCK\x01";
 /// Bumped whenever a state type changes shape.
-const FORMAT: u16 = 3;
+const FORMAT: u16 = 4;
 
 /// A checkpoint that cannot be loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -120,7 +120,9 @@ impl Engine {
             .filter_map(|(name, n)| Some((Verdict::parse(&name)?.as_str(), n)))
             .collect();
         self.accounts = state.accounts;
+        let overrides = std::mem::take(&mut self.global.network.overrides);
         self.global = state.global;
+        self.global.network.overrides = overrides;
         self.seen_ids = state.seen_ids;
         self.stats = EngineStats {
             events: state.stats.events,

@@ -79,6 +79,11 @@ pub struct MemoryUse {
     pub account_bytes: usize,
     pub seen_ids: usize,
     pub seen_id_bytes: usize,
+    /// Nodes of the entity graph and the bytes they hold (`graph::Graph::size_bytes`).
+    pub graph_nodes: usize,
+    pub graph_bytes: usize,
+    /// Campaign alerts the engine remembers.
+    pub alerts: usize,
 }
 
 impl Engine {
@@ -96,10 +101,12 @@ impl Engine {
         &self.policy
     }
 
-    /// Forgets every event applied (state and counters); the policy stays.
+    /// Forgets every event applied (state and counters); the policy and the overrides stay.
     pub fn reset(&mut self) {
         self.accounts = HashTable::default();
+        let overrides = std::mem::take(&mut self.global.network.overrides);
         self.global = Global::default();
+        self.global.network.overrides = overrides;
         self.seen_ids = SeenIds::default();
         self.stats = EngineStats::default();
     }
@@ -131,6 +138,9 @@ impl Engine {
             account_bytes,
             seen_ids: self.seen_ids.len(),
             seen_id_bytes: self.seen_ids.size_bytes(),
+            graph_nodes: self.global.network.graph.len(),
+            graph_bytes: self.global.network.graph.size_bytes(),
+            alerts: self.global.network.alerts.by_entity.len(),
         }
     }
 
@@ -163,7 +173,21 @@ impl Engine {
             .entry(Hash128::of(account, ACCOUNT_KEY))
             .or_default();
         if !event.body.asks_for_decision() {
-            observe(state, event);
+            let fresh = observe(state, event);
+            if crate::entities::Network::always_wants(event) {
+                let links = crate::links::links_of(event);
+                self.global.network.observe(event, account, &links);
+            } else if fresh != Fresh::default() {
+                // Only what is new to the account (or was not seen for a day): the rest was
+                // linked when it was.
+                let mut links = crate::links::links_of(event);
+                links.retain(|(_, _, edge)| match edge {
+                    crate::graph::EdgeKind::ActedFrom => fresh.ip,
+                    crate::graph::EdgeKind::UsedDevice => fresh.device,
+                    _ => true,
+                });
+                self.global.network.observe(event, account, &links);
+            }
             match close_waiting(state, event) {
                 Closed::NotAClosure => apply(state, event, Verdict::Allow, false),
                 Closed::Applied => self.stats.changes_applied += 1,
@@ -173,7 +197,9 @@ impl Engine {
             return Outcome::Applied;
         }
         let account_tag = Tag::of(account);
-        let features = Features::compute(state, &self.global, event, account_tag);
+        let links = crate::links::links_of(event);
+        let network = (self.global.network).features_for(&links, account, event.ts.as_millis());
+        let features = Features::compute(state, &self.global, event, account_tag, &network);
         let evaluation = self.policy.evaluate(&features);
         for index in &evaluation.fired {
             count(&mut self.stats.rule_hits, &self.policy.rules[*index].id);
@@ -191,6 +217,7 @@ impl Engine {
         } else {
             mark_campaign(&mut self.global, state, event, account_tag, &features);
         }
+        self.global.network.observe(event, account, &links);
         // The key's own limits (the closed loop), not a judgement on where the money goes.
         let key_refused = features.key_lacks_withdraw || features.ip_outside_key_allowlist;
         apply(state, event, evaluation.verdict, key_refused);
@@ -286,22 +313,37 @@ fn mark_campaign(
     }
 }
 
+/// Whether an event's IP and device are new to the account, or were last seen a day or more
+/// before it (or after: a late event): only then does the entity graph want them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Fresh {
+    ip: bool,
+    device: bool,
+}
+
 /// Records where and when the account was seen (for "new IP", "new device", account age).
-fn observe(state: &mut AccountState, event: &ContractEvent) {
+fn observe(state: &mut AccountState, event: &ContractEvent) -> Fresh {
     let ts = event.ts.as_millis();
     state.first_seen = Some(state.first_seen.map_or(ts, |t| t.min(ts)));
     let succeeded = !matches!(event.body, EventBody::Login { success: false, .. });
+    let stale = |before: Option<i64>| {
+        before.is_none_or(|last| ts - last >= crate::graph::DAY_MS || ts < last)
+    };
+    let mut fresh = Fresh::default();
     if succeeded {
         if let Some(ip) = &event.ctx.ip {
-            let slot = state.ips.touch(Tag::of(ip), ts, MAX_IPS);
+            let (before, slot) = state.ips.touch_after(Tag::of(ip), ts, MAX_IPS);
+            fresh.ip = stale(before);
             if slot.is_none() {
                 *slot = ip.parse::<IpAddr>().ok();
             }
         }
         if let Some(device) = &event.ctx.device_id {
-            state.devices.touch(Tag::of(device), ts, MAX_DEVICES);
+            let (before, _) = state.devices.touch_after(Tag::of(device), ts, MAX_DEVICES);
+            fresh.device = stale(before);
         }
     }
+    fresh
 }
 
 /// What a `change.applied` or `change.cancelled` did.

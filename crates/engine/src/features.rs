@@ -67,6 +67,23 @@ pub struct Features {
     pub market_volume_ratio: f64,
     pub market_volatility: f64,
     pub account_age_days: f64,
+    /// Unrelated accounts of the largest open campaign alert on the event's address,
+    /// allow-listed IPs, IP or device (0: none).
+    pub campaign_accounts: i64,
+    /// The same for the numbers that called the customer or that they reported.
+    pub caller_campaign_accounts: i64,
+    /// The event's address, allow-listed IPs, IP or device carry a confirmed-fraud mark (or a
+    /// `force` override).
+    pub network_marked: bool,
+    /// Hops from the confirmed entity to the nearest of them: 0 the entity itself, 1 an IP the
+    /// defrauded account allow-listed, 2 an entity of a linked account; 99 when not marked.
+    pub network_hops: i64,
+    /// The event's account carries a confirmed-fraud mark.
+    pub account_marked: bool,
+    /// Hops from the confirmed entity to the account (1: it is linked to it); 99 when not.
+    pub account_network_hops: i64,
+    /// The path of the nearest mark, `kind:value > ...` from the confirmed entity (provenance).
+    pub network_path: String,
 }
 
 /// The names rules may use (anything else is refused when a policy is loaded).
@@ -112,54 +129,107 @@ pub const FEATURE_NAMES: &[&str] = &[
     "market_volume_ratio",
     "market_volatility",
     "account_age_days",
+    "campaign_accounts",
+    "caller_campaign_accounts",
+    "network_marked",
+    "network_hops",
+    "account_marked",
+    "account_network_hops",
+    "network_path",
 ];
+
+/// A feature's value, read without CEL (policy gates; the CEL resolver converts it).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Scalar<'a> {
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Text(&'a str),
+}
+
+impl From<bool> for Scalar<'_> {
+    fn from(value: bool) -> Self {
+        Scalar::Bool(value)
+    }
+}
+
+impl From<i64> for Scalar<'_> {
+    fn from(value: i64) -> Self {
+        Scalar::Int(value)
+    }
+}
+
+impl From<f64> for Scalar<'_> {
+    fn from(value: f64) -> Self {
+        Scalar::Float(value)
+    }
+}
+
+impl Features {
+    /// The value of the feature `name` (one of `FEATURE_NAMES`).
+    pub(crate) fn scalar(&self, name: &str) -> Option<Scalar<'_>> {
+        Some(match name {
+            "event_type" => Scalar::Text(&self.event_type),
+            "step_up" => Scalar::Text(&self.step_up),
+            "amount_usd" => Scalar::from(self.amount_usd),
+            "via_api" => Scalar::from(self.via_api),
+            "adds_withdraw" => Scalar::from(self.adds_withdraw),
+            "allowlist_loosened" => Scalar::from(self.allowlist_loosened),
+            "allowlist_removed" => Scalar::from(self.allowlist_removed),
+            "allowlist_unseen_ips" => Scalar::from(self.allowlist_unseen_ips),
+            "escalation" => Scalar::from(self.escalation),
+            "step_up_weak" => Scalar::from(self.step_up_weak),
+            "call_active" => Scalar::from(self.call_active),
+            "remote_access" => Scalar::from(self.remote_access),
+            "minutes_since_call" => Scalar::from(self.minutes_since_call),
+            "minutes_since_unverified_call" => Scalar::from(self.minutes_since_unverified_call),
+            "minutes_since_remote_access" => Scalar::from(self.minutes_since_remote_access),
+            "days_since_contact_reported" => Scalar::from(self.days_since_contact_reported),
+            "minutes_since_escalation" => Scalar::from(self.minutes_since_escalation),
+            "ip_new" => Scalar::from(self.ip_new),
+            "ip_minutes_known" => Scalar::from(self.ip_minutes_known),
+            "fraud_caller_contact" => Scalar::from(self.fraud_caller_contact),
+            "campaign_accounts" => Scalar::from(self.campaign_accounts),
+            "caller_campaign_accounts" => Scalar::from(self.caller_campaign_accounts),
+            "network_marked" => Scalar::from(self.network_marked),
+            "network_hops" => Scalar::from(self.network_hops),
+            "account_marked" => Scalar::from(self.account_marked),
+            "account_network_hops" => Scalar::from(self.account_network_hops),
+            "network_path" => Scalar::Text(&self.network_path),
+            "device_new" => Scalar::from(self.device_new),
+            "key_known" => Scalar::from(self.key_known),
+            "key_lacks_withdraw" => Scalar::from(self.key_lacks_withdraw),
+            "ip_outside_key_allowlist" => Scalar::from(self.ip_outside_key_allowlist),
+            "key_minutes_since_widened" => Scalar::from(self.key_minutes_since_widened),
+            "address_new" => Scalar::from(self.address_new),
+            "address_minutes_since_added" => Scalar::from(self.address_minutes_since_added),
+            "address_blocked" => Scalar::from(self.address_blocked),
+            "address_held" => Scalar::from(self.address_held),
+            "address_fraud" => Scalar::from(self.address_fraud),
+            "address_flagged_elsewhere" => Scalar::from(self.address_flagged_elsewhere),
+            "allowlist_ip_flagged_elsewhere" => Scalar::from(self.allowlist_ip_flagged_elsewhere),
+            "ip_flagged_elsewhere" => Scalar::from(self.ip_flagged_elsewhere),
+            "amount_vs_max" => Scalar::from(self.amount_vs_max),
+            "prior_withdrawals_30d" => Scalar::from(self.prior_withdrawals_30d),
+            "withdrawn_24h_usd" => Scalar::from(self.withdrawn_24h_usd),
+            "deposits_7d_usd" => Scalar::from(self.deposits_7d_usd),
+            "share_of_deposits" => Scalar::from(self.share_of_deposits),
+            "market_volume_ratio" => Scalar::from(self.market_volume_ratio),
+            "market_volatility" => Scalar::from(self.market_volatility),
+            "account_age_days" => Scalar::from(self.account_age_days),
+            _ => return None,
+        })
+    }
+}
 
 impl VariableResolver for Features {
     fn resolve<'b>(&'b self, variable: &str) -> Option<CowVal<'b, 'b>> {
         use cel::Value;
-        let value: Value = match variable {
-            "event_type" => Value::String(self.event_type.clone().into()),
-            "step_up" => Value::String(self.step_up.clone().into()),
-            "amount_usd" => self.amount_usd.into(),
-            "via_api" => self.via_api.into(),
-            "adds_withdraw" => self.adds_withdraw.into(),
-            "allowlist_loosened" => self.allowlist_loosened.into(),
-            "allowlist_removed" => self.allowlist_removed.into(),
-            "allowlist_unseen_ips" => self.allowlist_unseen_ips.into(),
-            "escalation" => self.escalation.into(),
-            "step_up_weak" => self.step_up_weak.into(),
-            "call_active" => self.call_active.into(),
-            "remote_access" => self.remote_access.into(),
-            "minutes_since_call" => self.minutes_since_call.into(),
-            "minutes_since_unverified_call" => self.minutes_since_unverified_call.into(),
-            "minutes_since_remote_access" => self.minutes_since_remote_access.into(),
-            "days_since_contact_reported" => self.days_since_contact_reported.into(),
-            "minutes_since_escalation" => self.minutes_since_escalation.into(),
-            "ip_new" => self.ip_new.into(),
-            "ip_minutes_known" => self.ip_minutes_known.into(),
-            "fraud_caller_contact" => self.fraud_caller_contact.into(),
-            "device_new" => self.device_new.into(),
-            "key_known" => self.key_known.into(),
-            "key_lacks_withdraw" => self.key_lacks_withdraw.into(),
-            "ip_outside_key_allowlist" => self.ip_outside_key_allowlist.into(),
-            "key_minutes_since_widened" => self.key_minutes_since_widened.into(),
-            "address_new" => self.address_new.into(),
-            "address_minutes_since_added" => self.address_minutes_since_added.into(),
-            "address_blocked" => self.address_blocked.into(),
-            "address_held" => self.address_held.into(),
-            "address_fraud" => self.address_fraud.into(),
-            "address_flagged_elsewhere" => self.address_flagged_elsewhere.into(),
-            "allowlist_ip_flagged_elsewhere" => self.allowlist_ip_flagged_elsewhere.into(),
-            "ip_flagged_elsewhere" => self.ip_flagged_elsewhere.into(),
-            "amount_vs_max" => self.amount_vs_max.into(),
-            "prior_withdrawals_30d" => self.prior_withdrawals_30d.into(),
-            "withdrawn_24h_usd" => self.withdrawn_24h_usd.into(),
-            "deposits_7d_usd" => self.deposits_7d_usd.into(),
-            "share_of_deposits" => self.share_of_deposits.into(),
-            "market_volume_ratio" => self.market_volume_ratio.into(),
-            "market_volatility" => self.market_volatility.into(),
-            "account_age_days" => self.account_age_days.into(),
-            _ => return None,
+        let value: Value = match self.scalar(variable)? {
+            Scalar::Bool(b) => b.into(),
+            Scalar::Int(n) => n.into(),
+            Scalar::Float(x) => x.into(),
+            Scalar::Text(text) => Value::String(text.to_owned().into()),
         };
         value.try_into().ok().map(CowVal::Owned)
     }
@@ -220,6 +290,7 @@ impl Features {
         global: &Global,
         event: &ContractEvent,
         account: Tag,
+        network: &crate::entities::NetworkFeatures,
     ) -> Self {
         let ts = event.ts.as_millis();
         let event_ip = event
@@ -268,6 +339,13 @@ impl Features {
                 .fold(0.0, f64::max),
             ip_flagged_elsewhere: event_ip
                 .is_some_and(|ip| global.campaign.ip_marked_elsewhere(ip, account, ts)),
+            campaign_accounts: network.campaign_accounts,
+            caller_campaign_accounts: network.caller_campaign_accounts,
+            network_marked: network.network_hops < crate::entities::NO_MARK_HOPS,
+            network_hops: network.network_hops,
+            account_marked: network.account_network_hops < crate::entities::NO_MARK_HOPS,
+            account_network_hops: network.account_network_hops,
+            network_path: network.network_path.clone(),
             ..Features::default()
         };
         if f.call_active {

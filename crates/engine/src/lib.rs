@@ -5,20 +5,30 @@
 //! The engine is pure: no I/O and no clock; time is each event's own `ts`, so a replay of a file
 //! gives the same decisions on any machine at any speed.
 
+mod campaign;
 mod checkpoint;
 mod decision;
 mod dedup;
 mod engine;
+mod entities;
 mod features;
+mod gate;
+mod graph;
+mod links;
 mod network;
 mod policy;
 mod state;
+mod view;
 
+pub use campaign::{Alert, AlertKind, Evidence};
 pub use checkpoint::CheckpointError;
 pub use decision::{Decision, Verdict};
 pub use dedup::DEDUP_HORIZON_MS;
 pub use engine::{Engine, EngineStats, MemoryUse, Outcome};
+pub use entities::{Mark, Marked, NO_MARK_HOPS, Override, OverrideMode, Propagation};
 pub use features::{FEATURE_NAMES, Features};
+pub use graph::{EdgeKind, EntityKind};
 pub use policy::{
     DEFAULT_POLICY, Evaluation, Policy, PolicyError, RULE_ERROR_PREFIX, Rule, Thresholds,
 };
+pub use view::{GraphView, Linked, MAX_VIEW_HOPS, ViewEdge, ViewNode};

@@ -80,6 +80,8 @@ pub struct Rule {
     /// Evaluated and counted, never acting.
     pub shadow: bool,
     program: Program,
+    /// Skips the program when its first operand is false (`gate`).
+    gate: Option<crate::gate::Gate>,
 }
 
 /// A validated policy.
@@ -155,6 +157,9 @@ impl Policy {
         let mut fired = Vec::new();
         let mut errors = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
+            if rule.gate.as_ref().is_some_and(|gate| gate.shut(features)) {
+                continue;
+            }
             let reason = match rule.program.execute(&context) {
                 Ok(Value::Bool(true)) => {
                     fired.push(index);
@@ -366,6 +371,7 @@ fn compile_rule(rule: RuleFile, env: &Arc<Env>, samples: &Samples) -> Result<Rul
     Ok(Rule {
         id,
         description: rule.description,
+        gate: crate::gate::Gate::of(&rule.when),
         when: rule.when,
         score: rule.score,
         action,

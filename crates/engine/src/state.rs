@@ -94,12 +94,18 @@ impl<V: Default> Recent<V> {
 
     /// Records a sighting at `ts` and returns the value to update.
     pub fn touch(&mut self, key: Tag, ts: i64, capacity: usize) -> &mut V {
-        let at = match self.entries.iter().position(|(k, _, _)| *k == key) {
+        self.touch_after(key, ts, capacity).1
+    }
+
+    /// Like `touch`, and says when the entry was last seen before (`None`: it is new).
+    pub fn touch_after(&mut self, key: Tag, ts: i64, capacity: usize) -> (Option<i64>, &mut V) {
+        let (at, before) = match self.entries.iter().position(|(k, _, _)| *k == key) {
             Some(at) => {
                 let seen = &mut self.entries[at].1;
+                let before = seen.last;
                 seen.first = seen.first.min(ts);
                 seen.last = seen.last.max(ts);
-                at
+                (at, Some(before))
             }
             None => {
                 if self.entries.len() >= capacity
@@ -117,10 +123,10 @@ impl<V: Default> Recent<V> {
                     },
                     V::default(),
                 ));
-                self.entries.len() - 1
+                (self.entries.len() - 1, None)
             }
         };
-        &mut self.entries[at].2
+        (before, &mut self.entries[at].2)
     }
 }
 
@@ -372,6 +378,8 @@ pub(crate) struct Global {
     pub fraud_contacts: Expiring<()>,
     /// Addresses and IPs that other accounts' refused actions involved this past week.
     pub campaign: CampaignLinks,
+    /// The entity graph, campaign alerts and confirmed-fraud marks.
+    pub network: crate::entities::Network,
 }
 
 #[cfg(test)]

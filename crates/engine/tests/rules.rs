@@ -199,6 +199,29 @@ fn cases() -> Vec<(&'static str, Features)> {
             },
         ),
         (
+            "confirmed_fraud_entity",
+            Features {
+                network_marked: true,
+                network_hops: 0,
+                ..withdrawal()
+            },
+        ),
+        (
+            "linked_to_confirmed_fraud",
+            Features {
+                account_marked: true,
+                account_network_hops: 1,
+                ..widening()
+            },
+        ),
+        (
+            "campaign_link",
+            Features {
+                campaign_accounts: 3,
+                ..widening()
+            },
+        ),
+        (
             "unusual_amount",
             Features {
                 amount_usd: 5_000.0,
@@ -230,21 +253,23 @@ fn cases() -> Vec<(&'static str, Features)> {
 fn every_rule_has_a_case_that_fires_it_and_a_quiet_one_that_does_not() {
     let policy = Policy::default_policy().unwrap();
     let cases = cases();
-    for rule in &policy.rules {
+    for (index, rule) in policy.rules.iter().enumerate() {
         let (_, firing) = cases
             .iter()
             .find(|(id, _)| *id == rule.id)
             .unwrap_or_else(|| panic!("no case for rule {}", rule.id));
         let evaluation = policy.evaluate(firing);
+        // A shadow rule fires without giving a reason.
         assert!(
-            evaluation.reasons.contains(&rule.id),
+            evaluation.fired.contains(&index)
+                && (rule.shadow || evaluation.reasons.contains(&rule.id)),
             "{} did not fire on its case: {evaluation:?}",
             rule.id
         );
         let quiet = quiet(&firing.event_type);
         let silent = policy.evaluate(&quiet);
         assert!(
-            !silent.reasons.contains(&rule.id),
+            !silent.fired.contains(&index),
             "{} fired on a quiet {}",
             rule.id,
             quiet.event_type

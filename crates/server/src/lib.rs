@@ -103,8 +103,8 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 /// Every route of the API.
 pub fn router(state: AppState, settings: &Settings) -> Router {
     use routes::{
-        accounts, audit, cancel, contacts, digest, freeze, guard, keys, operators, outbox,
-        passkeys, risk, system, verify,
+        accounts, audit, cancel, contacts, digest, freeze, guard, keys, network, operators, outbox,
+        overrides, passkeys, risk, system, verify,
     };
     Router::new()
         .route("/healthz", get(system::healthz))
@@ -142,6 +142,15 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/v1/decisions", post(risk::decide))
         .route("/v1/decisions/{event_id}", get(risk::show))
         .route("/v1/policy/reload", post(risk::reload_policy))
+        .route("/v1/alerts", get(network::list))
+        .route("/v1/alerts/{id}", get(network::show))
+        .route("/v1/alerts/{id}/confirm", post(network::confirm))
+        .route("/v1/graph/{kind}/{value}", get(network::graph))
+        .route(
+            "/v1/graph/{kind}/{value}/override",
+            post(overrides::set).delete(overrides::lift),
+        )
+        .route("/v1/overrides", get(overrides::list))
         .route("/v1/secrets/rewrap", post(audit::rewrap))
         .route("/v1/accounts/{account}/totp", post(guard::start_totp))
         .route(

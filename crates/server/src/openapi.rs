@@ -32,6 +32,8 @@ use utoipa::{Modify, OpenApi};
         routes::passkeys::list, routes::passkeys::sign_in_link,
         routes::contacts::add, routes::contacts::list, routes::contacts::remove,
         routes::contacts::verify, routes::contacts::registry, routes::contacts::reports,
+        routes::network::list, routes::network::show, routes::network::confirm, routes::network::graph,
+        routes::overrides::set, routes::overrides::lift, routes::overrides::list,
     ),
     components(schemas(error::ErrorBody, error::ErrorDetail, dto::ContextBody, dto::StepUpBody)),
     modifiers(&OperatorToken),
@@ -49,6 +51,7 @@ use utoipa::{Modify, OpenApi};
         (name = "protection", description = "Freeze, settings lock and the daily digest"),
         (name = "addresses", description = "Withdrawal-address allow-list"),
         (name = "contacts", description = "Official contacts, verification and reports"),
+        (name = "network", description = "Entity graph: campaign alerts, confirmations, the graph around an entity"),
     )
 )]
 struct ApiDoc;

@@ -360,6 +360,10 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
         }
         Write::InsertDecision(d) => insert_decisions(tx, backend, vec![d]).await?,
         Write::EnqueueNotification(message) => enqueue(tx, store, message).await?,
+        Write::PutAlert(alert) => crate::alerts::put(tx, alert).await?,
+        Write::ConfirmAlert { id, by, at } => crate::alerts::confirm(tx, id, by, at).await?,
+        Write::PutOverride(o) => crate::alerts::put_override(tx, o).await?,
+        Write::LiftOverride { id, by, at } => crate::alerts::lift_override(tx, id, by, at).await?,
         Write::SaveCheckpoint(c) => {
             let query = sqlx::query(
                 "INSERT INTO engine_checkpoints (name, seq, state) VALUES ($1, $2, $3) \

@@ -6,6 +6,7 @@
 //! in the two migration folders, which keep the same file names. The conformance suite in
 //! `tests/` runs every story against both.
 
+mod alerts;
 mod at_rest;
 mod codec;
 mod commit;

@@ -20,7 +20,7 @@ use portcullis_core::operator::{Permission, Role};
 use portcullis_core::time::UnixMillis;
 
 /// Who the risk engine acts as in the audit trail.
-const RISK_ACTOR: &str = "risk-engine";
+pub(crate) const RISK_ACTOR: &str = "risk-engine";
 use portcullis_core::guard::hold::ENGINE_UNAVAILABLE;
 /// How many due changes one pass applies.
 const APPLY_BATCH: u32 = 100;
@@ -200,6 +200,8 @@ impl Guard {
     /// Applies every change whose cool-down has ended; returns how many applied. A change
     /// that can no longer apply (its key was revoked) is marked failed, with the reason.
     pub async fn apply_due(&self) -> AppResult<usize> {
+        // What confirmations marked is held before anything due applies.
+        self.hold_marked().await?;
         let now = self.clock.now();
         let mut applied = 0;
         for change in self.store.due_pending(now, APPLY_BATCH).await? {

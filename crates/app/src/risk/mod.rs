@@ -98,6 +98,8 @@ pub struct Risk {
     checkpoints_written: Arc<AtomicU64>,
     started: StartReport,
     decisions: Arc<decide::DecisionQueue>,
+    /// What confirmations marked, for the guard to hold (`Guard::hold_marked`).
+    propagations: Arc<std::sync::Mutex<Vec<portcullis_engine::Propagation>>>,
 }
 
 impl Risk {
@@ -109,6 +111,8 @@ impl Risk {
         checkpoints: CheckpointPolicy,
     ) -> AppResult<Self> {
         let mut engine = Engine::new(policy);
+        // Before the replay: each override counts for the events of its time range.
+        engine.set_overrides(crate::guard::engine_overrides(&store.overrides().await?));
         let seq = restore_latest(store.as_ref(), &mut engine).await?;
         let mut risk = Self {
             store,
@@ -124,6 +128,7 @@ impl Risk {
             checkpoints_written: Arc::new(AtomicU64::new(0)),
             started: StartReport::default(),
             decisions: Arc::default(),
+            propagations: Arc::default(),
         };
         let before = risk.cursor.lock().await.engine.stats().events;
         risk.catch_up().await?;
@@ -317,6 +322,13 @@ impl Risk {
                         .map(Write::InsertDecision),
                 );
             }
+            writes.extend(cursor.engine.take_alerts().into_iter().map(stored_alert));
+            let marked = cursor.engine.take_propagations();
+            if !marked.is_empty()
+                && let Ok(mut queue) = self.propagations.lock()
+            {
+                queue.extend(marked);
+            }
             if !writes.is_empty() {
                 // Set until the commit returns: an error, or this future dropped mid-commit,
                 // leaves it set and the next catch-up rewinds first.
@@ -346,6 +358,97 @@ impl Risk {
         }
         Ok(decided)
     }
+}
+
+/// An alert as the store keeps it.
+fn stored_alert(alert: portcullis_engine::Alert) -> Write {
+    Write::PutAlert(crate::ports::StoredAlert {
+        id: alert.id,
+        kind: alert.kind.as_str().to_owned(),
+        entity_kind: alert.entity_kind.as_str().to_owned(),
+        value: alert.value,
+        opened_at: portcullis_core::time::UnixMillis(alert.opened_at),
+        updated_at: portcullis_core::time::UnixMillis(alert.updated_at),
+        unrelated_accounts: i64::from(alert.unrelated_accounts),
+        evidence: serde_json::to_string(&alert.evidence).unwrap_or_else(|_| "[]".into()),
+        confirmed_by: None,
+        confirmed_at: None,
+    })
+}
+
+impl Risk {
+    /// What confirmations marked since the last call (the guard holds what they link).
+    pub fn take_propagations(&self) -> Vec<portcullis_engine::Propagation> {
+        self.propagations
+            .lock()
+            .map(|mut queue| std::mem::take(&mut *queue))
+            .unwrap_or_default()
+    }
+
+    /// The graph around an entity (`Engine::graph_view`), marks as they count at `now`.
+    pub async fn graph_view(
+        &self,
+        actor: &Actor,
+        kind: &str,
+        value: &str,
+        hops: u8,
+        now: portcullis_core::time::UnixMillis,
+    ) -> AppResult<portcullis_engine::GraphView> {
+        actor.require_operator(Permission::ReviewChanges)?;
+        let kind = entity_kind(kind)?;
+        if hops > portcullis_engine::MAX_VIEW_HOPS {
+            return Err(AppError::invalid(
+                ErrorCode::InvalidQuery,
+                format!("`hops` must be 0 to {}", portcullis_engine::MAX_VIEW_HOPS),
+            ));
+        }
+        let cursor = self.cursor.lock().await;
+        cursor
+            .engine
+            .graph_view(kind, value, hops, GRAPH_VIEW_NODES, now.as_millis())
+            .ok_or_else(|| unknown_entity(kind, value))
+    }
+}
+
+impl Risk {
+    /// Puts the operators' overrides in force (`Engine::set_overrides`).
+    pub async fn set_overrides(&self, overrides: Vec<portcullis_engine::Override>) {
+        self.cursor.lock().await.engine.set_overrides(overrides);
+    }
+
+    /// Whether the graph holds the entity (`kind` and `value` canonical).
+    pub async fn knows_entity(&self, kind: portcullis_engine::EntityKind, value: &str) -> bool {
+        self.cursor.lock().await.engine.knows_entity(kind, value)
+    }
+
+    /// The accounts the entity links, not through shared infrastructure.
+    pub async fn linked_accounts(
+        &self,
+        kind: portcullis_engine::EntityKind,
+        value: &str,
+    ) -> Vec<portcullis_engine::Linked> {
+        self.cursor.lock().await.engine.linked_accounts(kind, value)
+    }
+}
+
+/// The most nodes a graph view returns (then `truncated`).
+pub const GRAPH_VIEW_NODES: usize = 2_000;
+
+/// An entity kind by name, or `invalid_entity`.
+pub(crate) fn entity_kind(kind: &str) -> AppResult<portcullis_engine::EntityKind> {
+    portcullis_engine::EntityKind::parse(kind).ok_or_else(|| {
+        AppError::invalid(
+            ErrorCode::InvalidEntity,
+            format!("`{kind}` is not an entity kind (account, address, ip, device, number)"),
+        )
+    })
+}
+
+pub(crate) fn unknown_entity(kind: portcullis_engine::EntityKind, value: &str) -> AppError {
+    AppError::invalid(
+        ErrorCode::UnknownEntity,
+        format!("the graph holds no {} `{value}`", kind.as_str()),
+    )
 }
 
 /// How an event enters the log: its line as received, trimmed.

@@ -102,3 +102,18 @@ pub fn code_of(reply: &Reply) -> (u16, String) {
             .to_owned(),
     )
 }
+
+/// Sends events to the feed; every line must be accepted.
+pub async fn feed(server: &TestServer, lines: &[Value]) {
+    let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    let reply = server
+        .admin()
+        .post_raw("/v1/events", body.into_bytes(), "application/x-ndjson")
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(
+        reply.body["rejected"].as_array().unwrap().is_empty(),
+        "{}",
+        reply.text
+    );
+}

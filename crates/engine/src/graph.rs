@@ -1,0 +1,913 @@
+//! The entity graph: which accounts used which withdrawal addresses, IPs, devices and phone
+//! numbers, built from the feed in event time.
+//!
+//! A campaign is one crew working on many customers from a few numbers, servers and devices,
+//! collecting into a few addresses: each victim alone looks like one odd account, the graph
+//! shows them together. Nodes are accounts and entities (kind + canonical value: addresses per
+//! `portcullis_core::address::canonical`, IPs in their canonical form, numbers as digits);
+//! edges always join an account to an entity and say how (`EdgeKind`), with the first and last
+//! time and the event that made them.
+//!
+//! Compact, because every tracked account has a node and a handful of edges: nodes live in one
+//! vector and refer to each other by their slot (29 bits, the edge's kind in the other 3);
+//! values and event ids are length-prefixed texts of one arena; an edge's times and event id
+//! are kept once, on its entity's side; times to the second as 32-bit counts (until 2106).
+//! A node is 40 bytes with its first edge inline or an account's first four links (4 bytes
+//! each), an entity's edge 16, the index about 14 per node (docs/benchmarks.md has the
+//! measured figures).
+//!
+//! Bounded: an account keeps at most `MAX_ACCOUNT_EDGES` edges (the one seen longest ago makes
+//! room), an entity at most `SHARED_AT` accounts; an entity used by more is shared
+//! infrastructure (an exchange's hot wallet, a carrier NAT, a VPN exit, a bot host): it is
+//! labelled `shared`, keeps no more edges, raises no alerts and is never propagated through.
+//! Nodes and edges expire per entity type (`EntityKind::ttl_ms`) and are swept once the graph
+//! has doubled since the last sweep; the arena is rewritten then if half of it is texts no
+//! longer referred to. Slots are handed out and reused in event order, so its bytes and its
+//! views are the same on every replay of one feed.
+
+use hashbrown::HashTable;
+use serde::{Deserialize, Serialize};
+use siphasher::sip::SipHasher13;
+use smallvec::SmallVec;
+use std::hash::Hasher as _;
+
+pub(crate) const DAY_MS: i64 = 86_400_000;
+/// Edges an account keeps.
+const MAX_ACCOUNT_EDGES: usize = 48;
+/// Accounts an entity links before it is labelled shared infrastructure.
+pub(crate) const SHARED_AT: usize = 40;
+/// The graph is swept once it holds twice the nodes of the last sweep, never below this.
+const MIN_SWEEP_NODES: usize = 4096;
+/// The SipHash key of node ids (stored in checkpoints: never changes).
+const NODE_KEY: (u64, u64) = (0x706f_7274_6375_6c6c, 0x6973_2d6e_6f64_6531);
+/// Slots are 29 bits: past this many nodes, new ones are not kept.
+const MAX_SLOTS: usize = 1 << 29;
+/// The longest text the arena keeps (a one-byte length).
+pub(crate) const MAX_TEXT: usize = 255;
+
+/// What a node stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Account,
+    Address,
+    Ip,
+    Device,
+    Number,
+}
+
+impl EntityKind {
+    pub const ALL: [EntityKind; 5] = [
+        EntityKind::Account,
+        EntityKind::Address,
+        EntityKind::Ip,
+        EntityKind::Device,
+        EntityKind::Number,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntityKind::Account => "account",
+            EntityKind::Address => "address",
+            EntityKind::Ip => "ip",
+            EntityKind::Device => "device",
+            EntityKind::Number => "number",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// How long a node of this kind and its edges last without being seen again: an IP
+    /// changes hands within weeks, a device within months, an attacker's address or number
+    /// stays theirs. An account lasts as long as its longest-lived edge can.
+    pub fn ttl_ms(self) -> i64 {
+        match self {
+            EntityKind::Ip => 30 * DAY_MS,
+            EntityKind::Device => 90 * DAY_MS,
+            EntityKind::Account | EntityKind::Address | EntityKind::Number => 365 * DAY_MS,
+        }
+    }
+
+    /// How long a confirmed-fraud mark on a node of this kind lasts: as long as the node
+    /// would, except an account, which is reviewed within a month.
+    pub fn mark_ttl_ms(self) -> i64 {
+        match self {
+            EntityKind::Account => 30 * DAY_MS,
+            other => other.ttl_ms(),
+        }
+    }
+
+    /// The canonical form of a value of this kind, or `None` if it is not one.
+    pub fn canonical(self, value: &str) -> Option<String> {
+        crate::links::canonical(self, value).map(std::borrow::Cow::into_owned)
+    }
+}
+
+/// How an account is linked to an entity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EdgeKind {
+    /// Allow-listed the address (`address.added`).
+    AddedAddress,
+    /// Asked for a withdrawal to the address.
+    WithdrewTo,
+    /// Allow-listed the IP on a key (a single host).
+    AllowListed,
+    /// Acted from the IP (logins, key use, any event's `ctx.ip`).
+    ActedFrom,
+    /// Used the device.
+    UsedDevice,
+    /// Was called by the number.
+    CalledBy,
+    /// Reported the contact.
+    Reported,
+}
+
+impl EdgeKind {
+    const ALL: [EdgeKind; 7] = [
+        EdgeKind::AddedAddress,
+        EdgeKind::WithdrewTo,
+        EdgeKind::AllowListed,
+        EdgeKind::ActedFrom,
+        EdgeKind::UsedDevice,
+        EdgeKind::CalledBy,
+        EdgeKind::Reported,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EdgeKind::AddedAddress => "added_address",
+            EdgeKind::WithdrewTo => "withdrew_to",
+            EdgeKind::AllowListed => "allow_listed",
+            EdgeKind::ActedFrom => "acted_from",
+            EdgeKind::UsedDevice => "used_device",
+            EdgeKind::CalledBy => "called_by",
+            EdgeKind::Reported => "reported",
+        }
+    }
+}
+
+/// A node's id: a keyed hash of its kind and canonical value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct NodeId(pub u64);
+
+impl NodeId {
+    pub fn of(kind: EntityKind, canonical: &str) -> Self {
+        let mut hasher = SipHasher13::new_with_keys(NODE_KEY.0, NODE_KEY.1);
+        hasher.write_u8(kind as u8);
+        hasher.write(canonical.as_bytes());
+        Self(hasher.finish())
+    }
+}
+
+/// An event time to the second, as the graph keeps it.
+pub(crate) fn secs(ms: i64) -> u32 {
+    u32::try_from(ms.div_euclid(1000).max(0)).unwrap_or(u32::MAX)
+}
+
+fn millis(secs: u32) -> i64 {
+    i64::from(secs) * 1000
+}
+
+/// One link between an account and an entity, as the graph hands it out: from either side,
+/// with the times and the event kept on the entity's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Edge {
+    /// The slot of the node at the other end (low 29 bits) and the edge's kind (high 3).
+    to_kind: u32,
+    first: u32,
+    last: u32,
+    /// The event id's place in the arena.
+    event: u32,
+}
+
+/// Words an entity keeps per edge: the account's slot and the kind, first, last, event.
+const EDGE_WORDS: usize = 4;
+const SLOT_MASK: u32 = (1 << 29) - 1;
+
+fn to_kind(slot: u32, kind: EdgeKind) -> u32 {
+    slot | (kind as u32) << 29
+}
+
+impl Edge {
+    /// The slot of the node at the other end.
+    pub fn to(&self) -> u32 {
+        self.to_kind & SLOT_MASK
+    }
+    pub fn kind(&self) -> EdgeKind {
+        EdgeKind::ALL[(self.to_kind >> 29) as usize % EdgeKind::ALL.len()]
+    }
+    pub fn first_ms(&self) -> i64 {
+        millis(self.first)
+    }
+    pub fn last_ms(&self) -> i64 {
+        millis(self.last)
+    }
+    fn of_words(words: &[u32]) -> Self {
+        Self {
+            to_kind: words[0],
+            first: words[1],
+            last: words[2],
+            event: words[3],
+        }
+    }
+}
+
+const SHARED: u8 = 1;
+const FREE: u8 = 2;
+
+/// An account or an entity; a free slot waiting to be reused. An account's links are one word
+/// each (the entity's slot and the kind), up to four of them inline; an entity's edges four
+/// words each (`EDGE_WORDS`), the first inline. An edge's times and event id are kept once, on
+/// its entity's side, which has at most `SHARED_AT` accounts to look through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct Node {
+    /// The canonical value's place in the arena.
+    value: u32,
+    kind: EntityKind,
+    flags: u8,
+    first: u32,
+    last: u32,
+    words: SmallVec<[u32; 4]>,
+}
+
+impl Node {
+    pub fn kind(&self) -> EntityKind {
+        self.kind
+    }
+    /// Shared infrastructure: more than `SHARED_AT` accounts; keeps no more edges.
+    pub fn shared(&self) -> bool {
+        self.flags & SHARED != 0
+    }
+    fn is_free(&self) -> bool {
+        self.flags & FREE != 0
+    }
+    fn is_account(&self) -> bool {
+        self.kind == EntityKind::Account
+    }
+    pub fn first_ms(&self) -> i64 {
+        millis(self.first)
+    }
+    pub fn last_ms(&self) -> i64 {
+        millis(self.last)
+    }
+    /// How many edges it has.
+    #[cfg(test)]
+    pub fn degree(&self) -> usize {
+        if self.is_account() {
+            self.words.len()
+        } else {
+            self.words.len() / EDGE_WORDS
+        }
+    }
+    /// An entity's edges (to accounts), with their times.
+    fn entity_edges(&self) -> impl Iterator<Item = Edge> + '_ {
+        self.words.chunks_exact(EDGE_WORDS).map(Edge::of_words)
+    }
+    /// The place of an entity's edge to `account` of `kind` among its words.
+    fn entity_edge_at(&self, account: u32, kind: EdgeKind) -> Option<usize> {
+        let key = to_kind(account, kind);
+        self.words
+            .chunks_exact(EDGE_WORDS)
+            .position(|w| w[0] == key)
+            .map(|i| i * EDGE_WORDS)
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(from = "Stored")]
+pub(crate) struct Graph {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    /// Texts, each after its length in one byte.
+    text: Vec<u8>,
+    /// Bytes of the arena no longer referred to: it is compacted when they are half of it.
+    garbage: usize,
+    swept_len: usize,
+    /// Live slots, each with the top 35 bits of its node's id (`IndexEntry`), so that growing
+    /// the table reads no node and a probe compares a node's value only when those bits
+    /// match. Rebuilt from the nodes when a checkpoint is read.
+    #[serde(skip)]
+    index: HashTable<IndexEntry>,
+    /// The account linked last and its slot: an event's links are all of one account, so the
+    /// second and third find it here (checked against the node: a slot may have been reused).
+    #[serde(skip)]
+    recent_account: Option<(NodeId, u32)>,
+}
+
+/// The graph as a checkpoint holds it: without its index (the fields in `Graph`'s order).
+#[derive(Deserialize)]
+struct Stored {
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    text: Vec<u8>,
+    garbage: usize,
+    swept_len: usize,
+}
+
+impl From<Stored> for Graph {
+    fn from(stored: Stored) -> Self {
+        let mut graph = Graph {
+            nodes: stored.nodes,
+            free: stored.free,
+            text: stored.text,
+            garbage: stored.garbage,
+            swept_len: stored.swept_len,
+            index: HashTable::new(),
+            recent_account: None,
+        };
+        for (slot, node) in graph.nodes.iter().enumerate().filter(|(_, n)| !n.is_free()) {
+            let entry = IndexEntry::new(id_in(&graph.text, node), slot_u32(slot));
+            graph
+                .index
+                .insert_unique(entry.hash(), entry, IndexEntry::hash);
+        }
+        graph
+    }
+}
+
+fn slot_u32(slot: usize) -> u32 {
+    u32::try_from(slot).unwrap_or(u32::MAX)
+}
+
+/// The text at `at` in the arena.
+fn text_at(text: &[u8], at: u32) -> &str {
+    let at = at as usize;
+    let Some(&len) = text.get(at) else {
+        return "";
+    };
+    text.get(at + 1..at + 1 + usize::from(len))
+        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+        .unwrap_or("")
+}
+
+fn id_in(text: &[u8], node: &Node) -> NodeId {
+    NodeId::of(node.kind, text_at(text, node.value))
+}
+
+/// A slot of the index: the node's slot (low 29 bits) under the top 35 bits of its id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct IndexEntry(u64);
+
+impl IndexEntry {
+    fn new(id: NodeId, slot: u32) -> Self {
+        Self(id.0 & !u64::from(SLOT_MASK) | u64::from(slot))
+    }
+    fn slot(self) -> u32 {
+        u32::try_from(self.0 & u64::from(SLOT_MASK)).unwrap_or(u32::MAX)
+    }
+    fn id_bits(self) -> u64 {
+        self.0 >> 29
+    }
+    /// The table's hash of the kept bits, spread over the word (a multiplication by an odd
+    /// constant: the table reads both ends of the hash).
+    fn hash(&self) -> u64 {
+        table_hash(self.id_bits())
+    }
+}
+
+fn table_hash(id_bits: u64) -> u64 {
+    id_bits.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+impl Graph {
+    /// The slot of the node `kind:value` (canonical), while the graph holds it.
+    pub fn find(&self, kind: EntityKind, value: &str) -> Option<u32> {
+        self.find_hashed(NodeId::of(kind, value), kind, value)
+    }
+
+    fn find_hashed(&self, id: NodeId, kind: EntityKind, value: &str) -> Option<u32> {
+        let bits = id.0 >> 29;
+        self.index
+            .find(table_hash(bits), |entry| {
+                entry.id_bits() == bits && {
+                    let node = &self.nodes[entry.slot() as usize];
+                    node.kind == kind && text_at(&self.text, node.value) == value
+                }
+            })
+            .map(|entry| entry.slot())
+    }
+
+    /// The node in a slot (`None` for a free one).
+    pub fn at(&self, slot: u32) -> Option<&Node> {
+        self.nodes.get(slot as usize).filter(|node| !node.is_free())
+    }
+
+    pub fn node(&self, kind: EntityKind, value: &str) -> Option<&Node> {
+        self.find(kind, value).and_then(|slot| self.at(slot))
+    }
+
+    /// The edges of the node in a slot, with their times: an entity's to its accounts, an
+    /// account's to its entities (the times and event read from the entity's side).
+    pub fn edges(&self, slot: u32) -> SmallVec<[Edge; 8]> {
+        let Some(node) = self.at(slot) else {
+            return SmallVec::new();
+        };
+        if !node.is_account() {
+            return node.entity_edges().collect();
+        }
+        node.words
+            .iter()
+            .filter_map(|&link| {
+                let entity = self.nodes.get((link & SLOT_MASK) as usize)?;
+                let kind = Edge::of_words(&[link, 0, 0, 0]).kind();
+                let at = entity.entity_edge_at(slot, kind)?;
+                let mut edge = Edge::of_words(&entity.words[at..at + EDGE_WORDS]);
+                edge.to_kind = link;
+                Some(edge)
+            })
+            .collect()
+    }
+
+    /// An account's links: each entity's slot and the kind, without their times.
+    pub fn account_links(&self, slot: u32) -> impl Iterator<Item = (u32, EdgeKind)> + '_ {
+        self.at(slot)
+            .filter(|node| node.is_account())
+            .into_iter()
+            .flat_map(|node| node.words.iter())
+            .map(|&link| {
+                let edge = Edge::of_words(&[link, 0, 0, 0]);
+                (edge.to(), edge.kind())
+            })
+    }
+
+    /// The node's canonical value.
+    pub fn value(&self, node: &Node) -> &str {
+        text_at(&self.text, node.value)
+    }
+
+    /// The id of the event that made the edge first.
+    pub fn event(&self, edge: &Edge) -> &str {
+        text_at(&self.text, edge.event)
+    }
+
+    /// The id of the node in a slot.
+    pub fn id_of(&self, slot: u32) -> Option<NodeId> {
+        self.at(slot).map(|node| id_in(&self.text, node))
+    }
+
+    /// Live nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len() - self.free.len()
+    }
+
+    /// Bytes held: slots, spilled edges, the arena, the index (an entry and a control byte each).
+    pub fn size_bytes(&self) -> usize {
+        let words: usize = self
+            .nodes
+            .iter()
+            .filter(|n| n.words.spilled())
+            .map(|n| n.words.capacity() * 4)
+            .sum();
+        self.nodes.capacity() * std::mem::size_of::<Node>()
+            + words
+            + self.text.capacity()
+            + self.free.capacity() * 4
+            + self.index.capacity() * (std::mem::size_of::<IndexEntry>() + 1)
+    }
+
+    /// Writes a text into the arena after its length; `None` when it cannot hold it.
+    fn put(&mut self, text: &str) -> Option<u32> {
+        let len = u8::try_from(text.len()).ok()?;
+        let at = u32::try_from(self.text.len()).ok()?;
+        u32::try_from(self.text.len() + 1 + text.len()).ok()?;
+        self.text.push(len);
+        self.text.extend_from_slice(text.as_bytes());
+        Some(at)
+    }
+
+    /// Bytes a text takes in the arena, with its length.
+    fn text_len(&self, at: u32) -> usize {
+        1 + text_at(&self.text, at).len()
+    }
+
+    /// Links `account` to the entity `(kind, value)` (canonical) at `ts`, by `event`.
+    /// Returns the entity's slot and id, or `None` when the link was not kept (the entity is
+    /// shared, or the graph is full).
+    pub fn link(
+        &mut self,
+        account: &str,
+        kind: EntityKind,
+        value: &str,
+        edge: EdgeKind,
+        event: &str,
+        ts: i64,
+    ) -> Option<(u32, NodeId)> {
+        let at = secs(ts);
+        let entity_id = NodeId::of(kind, value);
+        let entity = self.touch(entity_id, kind, value, at)?;
+        if self.nodes[entity as usize].shared() {
+            return None;
+        }
+        let account_id = NodeId::of(EntityKind::Account, account);
+        let account_slot = self.touch(account_id, EntityKind::Account, account, at)?;
+        if !self.upsert_edge(entity, account_slot, edge, event, at)? {
+            return Some((entity, entity_id));
+        }
+        if distinct_accounts(&self.nodes[entity as usize]) > SHARED_AT {
+            self.make_shared(entity);
+            return None;
+        }
+        let links = &mut self.nodes[account_slot as usize].words;
+        // One more at a time: most accounts keep a handful of links for life.
+        links.reserve_exact(1);
+        links.push(to_kind(entity, edge));
+        if links.len() > MAX_ACCOUNT_EDGES {
+            self.evict_oldest_edge(account_slot);
+        }
+        Some((entity, entity_id))
+    }
+
+    /// Shared infrastructure says nothing about who is linked to whom: the entity keeps no
+    /// edges, and its accounts no links to it.
+    fn make_shared(&mut self, entity: u32) {
+        let node = &mut self.nodes[entity as usize];
+        node.flags |= SHARED;
+        let dropped = std::mem::take(&mut node.words);
+        for edge in dropped.chunks_exact(EDGE_WORDS).map(Edge::of_words) {
+            self.garbage += self.text_len(edge.event);
+            if let Some(account) = self.nodes.get_mut(edge.to() as usize) {
+                account.words.retain(|w| *w & SLOT_MASK != entity);
+            }
+        }
+    }
+
+    /// The node's slot, made if new, its times widened to `at`; `None` when the graph is full.
+    fn touch(&mut self, id: NodeId, kind: EntityKind, value: &str, at: u32) -> Option<u32> {
+        let recent = self.recent_account.filter(|&(recent, slot)| {
+            recent == id
+                && self
+                    .at(slot)
+                    .is_some_and(|n| n.kind == kind && text_at(&self.text, n.value) == value)
+        });
+        let slot = match recent
+            .map(|(_, slot)| slot)
+            .or_else(|| self.find_hashed(id, kind, value))
+        {
+            Some(slot) => slot,
+            None => {
+                if self.free.is_empty() && self.nodes.len() >= MAX_SLOTS {
+                    return None;
+                }
+                let node = Node {
+                    value: self.put(value)?,
+                    kind,
+                    flags: 0,
+                    first: at,
+                    last: at,
+                    words: SmallVec::new(),
+                };
+                let slot = match self.free.pop() {
+                    Some(slot) => {
+                        self.nodes[slot as usize] = node;
+                        slot
+                    }
+                    None => {
+                        self.nodes.push(node);
+                        slot_u32(self.nodes.len() - 1)
+                    }
+                };
+                let entry = IndexEntry::new(id, slot);
+                self.index
+                    .insert_unique(entry.hash(), entry, IndexEntry::hash);
+                slot
+            }
+        };
+        if kind == EntityKind::Account {
+            self.recent_account = Some((id, slot));
+        }
+        let node = &mut self.nodes[slot as usize];
+        node.first = node.first.min(at);
+        node.last = node.last.max(at);
+        Some(slot)
+    }
+
+    /// Records the edge on the entity's side: `Some(true)` when it is new. Its event is the
+    /// one that made it first.
+    fn upsert_edge(
+        &mut self,
+        entity: u32,
+        account: u32,
+        kind: EdgeKind,
+        event: &str,
+        at: u32,
+    ) -> Option<bool> {
+        if let Some(i) = self.nodes[entity as usize].entity_edge_at(account, kind) {
+            let words = &self.nodes[entity as usize].words;
+            let (first, old) = (words[i + 1], words[i + 3]);
+            if at < first {
+                self.garbage += self.text_len(old);
+                let text = self.put(event)?;
+                let words = &mut self.nodes[entity as usize].words;
+                (words[i + 1], words[i + 3]) = (at, text);
+            }
+            let words = &mut self.nodes[entity as usize].words;
+            words[i + 2] = words[i + 2].max(at);
+            return Some(false);
+        }
+        let text = self.put(event)?;
+        let words = &mut self.nodes[entity as usize].words;
+        words.reserve_exact(EDGE_WORDS);
+        words.extend_from_slice(&[to_kind(account, kind), at, at, text]);
+        Some(true)
+    }
+
+    /// Removes the entity's edge to `account` of `kind`; counts its event as garbage.
+    fn remove_entity_edge(&mut self, entity: u32, account: u32, kind: EdgeKind) {
+        let Some(node) = self.nodes.get_mut(entity as usize) else {
+            return;
+        };
+        if let Some(i) = node.entity_edge_at(account, kind) {
+            let event = node.words[i + 3];
+            node.words.drain(i..i + EDGE_WORDS);
+            self.garbage += self.text_len(event);
+        }
+    }
+
+    /// Drops the account's edge seen longest ago, on both sides.
+    fn evict_oldest_edge(&mut self, account: u32) {
+        let Some(oldest) = self
+            .edges(account)
+            .into_iter()
+            .min_by_key(|e| (e.last, e.to()))
+        else {
+            return;
+        };
+        let links = &mut self.nodes[account as usize].words;
+        links.retain(|w| *w != oldest.to_kind);
+        self.remove_entity_edge(oldest.to(), account, oldest.kind());
+    }
+
+    /// Forgets nodes and edges not seen within their kind's lifetime, once the graph has doubled.
+    pub fn sweep_if_grown(&mut self, ts: i64) {
+        if self.len() <= (2 * self.swept_len).max(MIN_SWEEP_NODES) {
+            return;
+        }
+        self.sweep(ts);
+    }
+
+    pub fn sweep(&mut self, ts: i64) {
+        // Whether each node lives on: not free, seen within its kind's lifetime.
+        let alive: Vec<bool> = self
+            .nodes
+            .iter()
+            .map(|n| !n.is_free() && ts - n.last_ms() <= n.kind.ttl_ms())
+            .collect();
+        // Entities first: an edge lives while its account does and it is recent enough.
+        let mut dropped = 0;
+        for (slot, node) in self.nodes.iter_mut().enumerate() {
+            if !alive[slot] || node.is_account() {
+                continue;
+            }
+            let ttl = node.kind.ttl_ms();
+            let mut kept: SmallVec<[u32; 4]> = SmallVec::new();
+            for edge in node.entity_edges() {
+                if alive.get(edge.to() as usize).copied().unwrap_or(false)
+                    && ts - edge.last_ms() <= ttl
+                {
+                    kept.extend_from_slice(&[edge.to_kind, edge.first, edge.last, edge.event]);
+                } else {
+                    dropped += 1 + text_at(&self.text, edge.event).len();
+                }
+            }
+            kept.shrink_to_fit();
+            node.words = kept;
+        }
+        self.garbage += dropped;
+        // Then accounts: a link lives while its entity keeps the edge.
+        for slot in 0..self.nodes.len() {
+            if !alive[slot] || !self.nodes[slot].is_account() {
+                continue;
+            }
+            let mut links = std::mem::take(&mut self.nodes[slot].words);
+            links.retain(|link| {
+                let entity = (*link & SLOT_MASK) as usize;
+                let kind = Edge::of_words(&[*link, 0, 0, 0]).kind();
+                alive.get(entity).copied().unwrap_or(false)
+                    && self.nodes[entity]
+                        .entity_edge_at(slot_u32(slot), kind)
+                        .is_some()
+            });
+            links.shrink_to_fit();
+            self.nodes[slot].words = links;
+        }
+        for (slot, alive) in alive.into_iter().enumerate() {
+            let node = &self.nodes[slot];
+            let live = alive && (node.shared() || !node.words.is_empty());
+            if !node.is_free() && !live {
+                self.release(slot_u32(slot));
+            }
+        }
+        if 2 * self.garbage > self.text.len() {
+            self.compact_text();
+        }
+        self.swept_len = self.len();
+    }
+
+    fn release(&mut self, slot: u32) {
+        if let Some(id) = self.id_of(slot)
+            && let Ok(entry) = self
+                .index
+                .find_entry(table_hash(id.0 >> 29), |e| e.slot() == slot)
+        {
+            entry.remove();
+        }
+        let node = &self.nodes[slot as usize];
+        let mut garbage = self.text_len(node.value);
+        if !node.is_account() {
+            // An expired entity's edges were not swept one by one: their event ids go with it.
+            garbage += node
+                .entity_edges()
+                .map(|e| self.text_len(e.event))
+                .sum::<usize>();
+        }
+        self.garbage += garbage;
+        let node = &mut self.nodes[slot as usize];
+        node.flags = FREE;
+        node.words = SmallVec::new();
+        node.value = 0;
+        self.free.push(slot);
+    }
+
+    /// Rewrites the arena with only the texts still referred to, in slot order: each value and
+    /// each edge's event id (kept on the entity's side only). The index hashes values, not
+    /// places: it stays.
+    fn compact_text(&mut self) {
+        let old = std::mem::take(&mut self.text);
+        let mut text = Vec::with_capacity(old.len() - self.garbage.min(old.len()));
+        let copy = |at: u32, text: &mut Vec<u8>| -> u32 {
+            let to = slot_u32(text.len());
+            let piece = text_at(&old, at);
+            text.push(u8::try_from(piece.len()).unwrap_or(0));
+            text.extend_from_slice(piece.as_bytes());
+            to
+        };
+        for node in self.nodes.iter_mut().filter(|n| !n.is_free()) {
+            node.value = copy(node.value, &mut text);
+            if node.is_account() {
+                continue;
+            }
+            for edge in node.words.chunks_exact_mut(EDGE_WORDS) {
+                edge[3] = copy(edge[3], &mut text);
+            }
+        }
+        self.text = text;
+        self.garbage = 0;
+    }
+}
+
+/// How many different accounts an entity links.
+pub(crate) fn distinct_accounts(node: &Node) -> usize {
+    let mut accounts: SmallVec<[u32; 8]> = node.entity_edges().map(|e| e.to()).collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    accounts.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_join_accounts_through_entities_both_ways() {
+        let mut graph = Graph::default();
+        let ip = graph.link(
+            "a1",
+            EntityKind::Ip,
+            "203.0.113.7",
+            EdgeKind::AllowListed,
+            "e1",
+            10,
+        );
+        graph.link(
+            "a2",
+            EntityKind::Ip,
+            "203.0.113.7",
+            EdgeKind::ActedFrom,
+            "e2",
+            20,
+        );
+        let ip = ip.and_then(|(slot, _)| graph.at(slot)).cloned();
+        assert_eq!(ip.as_ref().map(distinct_accounts), Some(2));
+        let a1 = graph.node(EntityKind::Account, "a1");
+        assert_eq!(a1.map(Node::degree), Some(1));
+    }
+
+    #[test]
+    fn a_widely_used_entity_is_labelled_shared_and_keeps_no_edges() {
+        let mut graph = Graph::default();
+        for n in 0..=SHARED_AT {
+            graph.link(
+                &format!("a{n}"),
+                EntityKind::Address,
+                "hot",
+                EdgeKind::WithdrewTo,
+                "e",
+                1,
+            );
+        }
+        let hot = graph.node(EntityKind::Address, "hot");
+        assert!(hot.is_some_and(|n| n.shared() && n.degree() == 0));
+        let a0 = graph.node(EntityKind::Account, "a0");
+        assert!(a0.is_some_and(|n| n.degree() == 0));
+    }
+
+    #[test]
+    fn edges_and_nodes_expire_by_kind() {
+        let mut graph = Graph::default();
+        graph.link(
+            "a1",
+            EntityKind::Ip,
+            "198.51.100.1",
+            EdgeKind::ActedFrom,
+            "e1",
+            0,
+        );
+        graph.link(
+            "a1",
+            EntityKind::Address,
+            "T1",
+            EdgeKind::WithdrewTo,
+            "e2",
+            0,
+        );
+        graph.sweep(31 * DAY_MS);
+        assert!(graph.node(EntityKind::Ip, "198.51.100.1").is_none());
+        assert!(graph.node(EntityKind::Address, "T1").is_some());
+    }
+
+    #[test]
+    fn an_account_keeps_a_bounded_number_of_edges() {
+        let mut graph = Graph::default();
+        for n in 0..200_i64 {
+            graph.link(
+                "a1",
+                EntityKind::Device,
+                &format!("d{n}"),
+                EdgeKind::UsedDevice,
+                "e",
+                n,
+            );
+        }
+        let a1 = graph.node(EntityKind::Account, "a1");
+        assert_eq!(a1.map(Node::degree), Some(MAX_ACCOUNT_EDGES));
+    }
+
+    #[test]
+    fn a_sweep_reuses_slots_and_keeps_texts_and_a_checkpoint_rebuilds_the_index() {
+        let mut graph = Graph::default();
+        graph.link(
+            "a1",
+            EntityKind::Ip,
+            "198.51.100.1",
+            EdgeKind::ActedFrom,
+            "old",
+            0,
+        );
+        graph.link(
+            "a1",
+            EntityKind::Address,
+            "T1",
+            EdgeKind::WithdrewTo,
+            "e2",
+            0,
+        );
+        graph.sweep(31 * DAY_MS);
+        assert_eq!(graph.free.len(), 1, "the expired IP's slot is free");
+        graph.link(
+            "a2",
+            EntityKind::Device,
+            "d2",
+            EdgeKind::UsedDevice,
+            "e3",
+            31 * DAY_MS,
+        );
+        assert!(graph.free.is_empty(), "and reused");
+        let bytes = postcard::to_allocvec(&graph).unwrap_or_default();
+        let restored: Graph = postcard::from_bytes(&bytes).unwrap_or_default();
+        let t1 = restored.find(EntityKind::Address, "T1").unwrap_or(u32::MAX);
+        assert_eq!(restored.at(t1).map(|n| restored.value(n)), Some("T1"));
+        let edge = restored.edges(t1).first().copied();
+        assert_eq!(edge.as_ref().map(|e| restored.event(e)), Some("e2"));
+        let a1 = restored.find(EntityKind::Account, "a1").unwrap_or(u32::MAX);
+        let from_account = restored.edges(a1).first().copied();
+        assert_eq!(from_account.map(|e| (e.to(), e.first_ms())), Some((t1, 0)));
+        let d2 = restored.find(EntityKind::Device, "d2").unwrap_or(u32::MAX);
+        let owner = restored.edges(d2).first().and_then(|e| restored.at(e.to()));
+        assert_eq!(owner.map(|n| restored.value(n)), Some("a2"));
+        assert!(
+            !restored.text.windows(3).any(|w| w == b"old"),
+            "the arena was compacted"
+        );
+    }
+
+    #[test]
+    fn a_node_with_its_first_edge_or_four_links_is_40_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 40);
+        let edge = Edge::of_words(&[to_kind(SLOT_MASK, EdgeKind::Reported), 7, 8, 9]);
+        assert_eq!((edge.to(), edge.kind()), (SLOT_MASK, EdgeKind::Reported));
+    }
+}
