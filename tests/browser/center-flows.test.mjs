@@ -132,8 +132,15 @@ async function flows(databaseUrl, width) {
     await page.click("#confirm-widen");
     await textMatching(page, "#widen-status", /allow-list/i);
     await page.fill("textarea[name=ip_allowlist]", "203.0.113.7");
+    // The page proposes a time box for withdraw: 24 hours unless changed; here with a cap too.
+    assert.equal(await page.isChecked("input[name=window][value=boxed]"), true, "time-boxed by default");
+    await page.fill("input[name=window_hours]", "6");
+    await page.fill("input[name=cap_usd]", "500");
     await page.click("#confirm-widen");
     await page.waitForURL(/\/security#pending$/);
+    const changes = (await api("GET", `/v1/accounts/acc_n/changes`)).json;
+    const asked = changes.find((c) => c.action.key_id === keyId && c.action.fund_window);
+    assert.deepEqual(asked.action.fund_window, { duration_ms: 6 * 3600000, cap: 50000 }, "6 hours, up to 500 USD");
 
     // During the call the risk engine holds it: explained in plain words, with a cancel button
     // and no time promised.

@@ -201,6 +201,16 @@ async function addAddress(form) {
   }
 }
 
+// The time box the form asks for: undefined keeps the key's as it is, null removes it.
+function fundWindow(form, scopes) {
+  if (!scopes.includes("withdraw") && !scopes.includes("transfer")) return undefined;
+  const choice = form.querySelector("input[name=window]:checked");
+  if (!choice || choice.value === "keep") return undefined;
+  if (choice.value === "permanent") return form.querySelector("input[name=window][value=keep]") ? null : undefined;
+  const cap = form.elements.cap_usd.value.trim();
+  return { hours: Number(form.elements.window_hours.value), cap_usd: cap ? Number(cap) : null };
+}
+
 async function widen(form) {
   const status = document.getElementById("widen-status");
   const csrf = form.dataset.csrf;
@@ -208,6 +218,8 @@ async function widen(form) {
   const scopes = Array.from(form.querySelectorAll("input[name=scope]:checked"), (i) => i.value);
   const ipAllowlist = form.elements.ip_allowlist.value.split(/\s+/).filter((line) => line);
   const body = { scopes, ip_allowlist: ipAllowlist };
+  const box = fundWindow(form, scopes);
+  if (box !== undefined) body.fund_window = box;
   try {
     const grant = await confirmFor(form, csrf, path + "/check", body);
     const result = await call(path + "/change", csrf, { ...body, step_up_grant: grant });

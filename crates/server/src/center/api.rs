@@ -2,6 +2,7 @@
 //! change they authorise. Each call carries the session cookie and the anti-CSRF header.
 
 use super::session::{Customer, ScriptCustomer};
+use crate::dto::FundWindowBody;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::ApiJson;
 use crate::guard_dto::{GrantDto, PendingChangeDto, TotpCodeBody};
@@ -120,16 +121,32 @@ pub struct ChangeBody {
     scopes: Vec<String>,
     ip_allowlist: Vec<String>,
     step_up_grant: Option<String>,
+    /// Absent: the key's time box as it is; an object: withdraw/transfer for that long (and up
+    /// to that much); `null`: until removed.
+    #[serde(default, deserialize_with = "present_or_null")]
+    fund_window: Option<Option<FundWindowBody>>,
+}
+
+fn present_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<FundWindowBody>>, D::Error> {
+    Option::<FundWindowBody>::deserialize(d).map(Some)
 }
 
 impl ChangeBody {
-    fn key_change(&self, customer: &Customer) -> KeyChange {
-        KeyChange {
+    fn key_change(&self, customer: &Customer) -> ApiResult<KeyChange> {
+        let fund_window = match self.fund_window {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(window)) => Some(Some(window.into_request()?)),
+        };
+        Ok(KeyChange {
             scopes: Some(self.scopes.clone()),
             ip_allowlist: Some(self.ip_allowlist.clone()),
+            fund_window,
             ctx: customer.ctx.clone(),
             ..KeyChange::default()
-        }
+        })
     }
 }
 
@@ -146,7 +163,7 @@ pub async fn check_key_change(
     Path(key_id): Path<String>,
     ApiJson(body): ApiJson<ChangeBody>,
 ) -> ApiResult<Json<Value>> {
-    let change = body.key_change(&customer);
+    let change = body.key_change(&customer)?;
     let method = state
         .app
         .guard
@@ -161,7 +178,7 @@ pub async fn change_key(
     Path(key_id): Path<String>,
     ApiJson(body): ApiJson<ChangeBody>,
 ) -> ApiResult<Json<Value>> {
-    let change = body.key_change(&customer);
+    let change = body.key_change(&customer)?;
     let outcome = state
         .app
         .guard

@@ -90,6 +90,11 @@ struct WidenPage<'a> {
     method: &'static str,
     scopes: Vec<ScopeBox>,
     allowlist: String,
+    /// The key's time box for withdraw/transfer, when it has one open: its end (RFC 3339).
+    window_until: Option<String>,
+    /// Whether the key moves funds without a time box now (then "until I remove it" is what
+    /// it has, and the form keeps it unless the customer picks a time box).
+    permanent_now: bool,
 }
 
 /// A form post's anti-CSRF field.
@@ -265,6 +270,11 @@ pub async fn widen_page(
             })
             .collect(),
         allowlist: view.key.ip_allowlist.entries().join("\n"),
+        window_until: (view.key.fund_window.as_ref())
+            .filter(|w| w.is_open(view.at))
+            .map(|w| w.until.to_rfc3339()),
+        permanent_now: view.key.fund_window.is_none()
+            && !portcullis_core::guard::widening::only_fund_moving(view.key.scopes).is_empty(),
     };
     page_with(StatusCode::OK, &template, CENTER_CSP)
 }
