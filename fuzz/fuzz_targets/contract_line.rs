@@ -7,29 +7,20 @@
 
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::contract::{ContractEvent, MAX_DEPTH, MAX_LINE_BYTES, parse_line};
+use serde_json::Value;
 
-fn depth(line: &str) -> usize {
-    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for byte in line.bytes() {
-        match (in_string, escaped, byte) {
-            (true, true, _) => escaped = false,
-            (true, false, b'\\') => escaped = true,
-            (true, false, b'"') => in_string = false,
-            (true, false, _) => {}
-            (false, _, b'"') => in_string = true,
-            (false, _, b'{' | b'[') => {
-                depth += 1;
-                deepest = deepest.max(depth);
-            }
-            (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
-            _ => {}
-        }
+/// How deep a parsed JSON value nests: read from the tree, not from the text, so that this
+/// reference does not share the reader's bracket counting.
+fn depth(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+        Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
+        _ => 0,
     }
-    deepest
 }
 
 fn reference(line: &str) -> Option<ContractEvent> {
-    if line.len() > MAX_LINE_BYTES || depth(line) > MAX_DEPTH {
+    if line.len() > MAX_LINE_BYTES || depth(&serde_json::from_str(line).ok()?) > MAX_DEPTH {
         return None;
     }
     let event: ContractEvent = serde_json::from_str(line).ok()?;
