@@ -36,6 +36,8 @@ pub fn routes() -> Router<AppState> {
         .route("/security/sign-out", post(pages::sign_out))
         .route("/security/freeze", post(pages::freeze))
         .route("/security/settings-lock", post(pages::lock))
+        .route("/security/digest", post(pages::digest_on))
+        .route("/security/digest/off", post(pages::digest_off))
         .route("/security/changes/{id}/cancel", post(pages::cancel))
         .route("/security/totp/start", post(pages::totp_start))
         .route("/security/totp/confirm", post(pages::totp_confirm))

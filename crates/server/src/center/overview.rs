@@ -108,6 +108,8 @@ struct OverviewPage<'a> {
     activity_more: bool,
     /// A change just applied at once.
     applied: bool,
+    /// The daily digest's hour (`HH:00`, UTC), when it is on.
+    digest_at: Option<String>,
 }
 
 /// Who did something, as the customer should read it.
@@ -204,6 +206,15 @@ pub async fn overview(
         Ok(overview) => overview,
         Err(error) => return refusal(&state, error),
     };
+    let digest = match state
+        .app
+        .guard
+        .digest(&customer.actor, &customer.account)
+        .await
+    {
+        Ok(digest) => digest,
+        Err(error) => return refusal(&state, error),
+    };
     let rows: Vec<ChangeRow> = overview
         .changes
         .iter()
@@ -253,6 +264,7 @@ pub async fn overview(
         activity_page: overview.activity.page,
         activity_more: overview.activity.more,
         applied: query.applied.is_some(),
+        digest_at: digest.map(|d| format!("{:02}:00", d.hour_utc)),
         totp: overview.totp,
         addresses: overview
             .addresses

@@ -103,6 +103,43 @@ pub struct CsrfForm {
     csrf: String,
 }
 
+/// The daily digest's form: the hour (UTC) to send it at.
+#[derive(Debug, Deserialize)]
+pub struct DigestForm {
+    csrf: String,
+    hour_utc: u8,
+}
+
+impl CsrfField for DigestForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Switches the daily digest on, at the hour chosen (announced).
+pub async fn digest_on(
+    State(state): State<AppState>,
+    CustomerForm { customer, form }: CustomerForm<DigestForm>,
+) -> Response {
+    let guard = &state.app.guard;
+    let result = guard
+        .subscribe_digest(&customer.actor, &customer.account, form.hour_utc)
+        .await;
+    settled(&state, result)
+}
+
+/// Switches the daily digest off (announced, so that it cannot stop quietly).
+pub async fn digest_off(
+    State(state): State<AppState>,
+    CustomerForm { customer, .. }: CustomerForm<CsrfForm>,
+) -> Response {
+    let guard = &state.app.guard;
+    let result = guard
+        .unsubscribe_digest(&customer.actor, &customer.account)
+        .await;
+    settled(&state, result)
+}
+
 /// The settings-lock form.
 #[derive(Debug, Deserialize)]
 pub struct LockForm {
