@@ -69,23 +69,18 @@ pub(crate) async fn listen(url: &ListenUrl) -> StoreResult<mpsc::Receiver<()>> {
     let url = url.clone();
     tokio::spawn(async move {
         loop {
-            let woke = match listener.try_recv().await {
-                // A notification, or `None`: the connection was lost and is back, and what
-                // was sent meanwhile is lost; either way the verifier should look.
-                Ok(_) => true,
-                Err(error) => {
-                    tracing::warn!(%error, url = ?url, "listening for key changes failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    true
-                }
-            };
+            // A notification, or `Ok(None)`: the connection was lost and is back, and what was
+            // sent meanwhile is lost; an error is retried after a pause. Each time the
+            // verifier should look.
+            if let Err(error) = listener.try_recv().await {
+                tracing::warn!(%error, url = ?url, "listening for key changes failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             if signal.is_closed() {
                 return;
             }
-            if woke {
-                // Full means a signal is already waiting, which covers this one too.
-                let _ = signal.try_send(());
-            }
+            // Full means a signal is already waiting, which covers this one too.
+            let _ = signal.try_send(());
         }
     });
     Ok(signals)

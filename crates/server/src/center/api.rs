@@ -123,27 +123,16 @@ pub struct ChangeBody {
     step_up_grant: Option<String>,
     /// Absent: the key's time box as it is; an object: withdraw/transfer for that long (and up
     /// to that much); `null`: until removed.
-    #[serde(default, deserialize_with = "present_or_null")]
+    #[serde(default, deserialize_with = "crate::dto::present_or_null")]
     fund_window: Option<Option<FundWindowBody>>,
-}
-
-fn present_or_null<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<FundWindowBody>>, D::Error> {
-    Option::<FundWindowBody>::deserialize(d).map(Some)
 }
 
 impl ChangeBody {
     fn key_change(&self, customer: &Customer) -> ApiResult<KeyChange> {
-        let fund_window = match self.fund_window {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(window)) => Some(Some(window.into_request()?)),
-        };
         Ok(KeyChange {
             scopes: Some(self.scopes.clone()),
             ip_allowlist: Some(self.ip_allowlist.clone()),
-            fund_window,
+            fund_window: FundWindowBody::field(self.fund_window)?,
             ctx: customer.ctx.clone(),
             ..KeyChange::default()
         })

@@ -19,6 +19,15 @@ pub struct FundWindowBody {
 }
 
 impl FundWindowBody {
+    /// A request's `fund_window` field (absent, `null` or a window) as the key change takes it.
+    pub fn field(
+        field: Option<Option<FundWindowBody>>,
+    ) -> Result<Option<Option<WindowRequest>>, ApiError> {
+        field
+            .map(|window| window.map(FundWindowBody::into_request).transpose())
+            .transpose()
+    }
+
     pub fn into_request(self) -> Result<WindowRequest, ApiError> {
         let cap = match self.cap_usd {
             None => None,

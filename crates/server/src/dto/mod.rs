@@ -164,12 +164,12 @@ pub struct UpdateKeyBody {
     /// The full list after the change; `[]` removes the restriction.
     pub ip_allowlist: Option<Vec<String>>,
     /// RFC 3339; `null` removes the expiry.
-    #[serde(default, deserialize_with = "double_option")]
+    #[serde(default, deserialize_with = "present_or_null")]
     #[schema(value_type = Option<String>)]
     pub expires_at: Option<Option<String>>,
     /// Box the key's `withdraw`/`transfer` in a window from when the change applies; `null`
     /// makes them permanent again (a widening, like a later end or a higher cap).
-    #[serde(default, deserialize_with = "double_option_window")]
+    #[serde(default, deserialize_with = "present_or_null")]
     #[schema(value_type = Option<FundWindowBody>)]
     pub fund_window: Option<Option<FundWindowBody>>,
     /// Apply only if the key is still at this version.
@@ -226,16 +226,14 @@ pub struct RotateKeyBody {
     pub step_up_grant: Option<String>,
 }
 
-fn double_option<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<String>>, D::Error> {
-    Option::<String>::deserialize(d).map(Some)
-}
-
-fn double_option_window<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<FundWindowBody>>, D::Error> {
-    Option::<FundWindowBody>::deserialize(d).map(Some)
+/// A field that is present (as a value or `null`) reads as `Some`, so `null` survives: for
+/// fields where `null` means "remove" and absence means "leave as it is".
+pub(crate) fn present_or_null<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 /// An API key as shown to operators: never its secret.

@@ -194,11 +194,7 @@ pub async fn update(
         scopes: body.scopes,
         ip_allowlist: body.ip_allowlist,
         expires_at,
-        fund_window: match body.fund_window {
-            None => None,
-            Some(None) => Some(None),
-            Some(Some(window)) => Some(Some(window.into_request()?)),
-        },
+        fund_window: FundWindowBody::field(body.fund_window)?,
         step_up: body.step_up.into(),
         ctx: body.ctx.into(),
         expected_version: body.expected_version,
