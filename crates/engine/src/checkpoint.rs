@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"PCK\x01";
 /// Bumped whenever a state type changes shape.
-const FORMAT: u16 = 4;
+const FORMAT: u16 = 5;
 
 /// A checkpoint that cannot be loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,6 +123,7 @@ impl Engine {
         let overrides = std::mem::take(&mut self.global.network.overrides);
         self.global = state.global;
         self.global.network.overrides = overrides;
+        self.global.network.overrides_changed();
         self.seen_ids = state.seen_ids;
         self.stats = EngineStats {
             events: state.stats.events,

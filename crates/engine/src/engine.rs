@@ -232,6 +232,7 @@ impl Engine {
 
     fn apply_global(&mut self, event: &ContractEvent) {
         let ts = event.ts.as_millis();
+        self.global.network.spread_forces_due(ts);
         match &event.body {
             EventBody::MarketActivity {
                 market,

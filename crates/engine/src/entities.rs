@@ -15,7 +15,9 @@
 //!
 //! Overrides come from the service (they are the operators' configuration, like the policy,
 //! and not part of checkpoints): `suppress` (a known-good link: no mark, no alert counts on it)
-//! and `force` (treated as confirmed, hop 0). Force wins over suppress.
+//! and `force` (treated as confirmed: the entity at hop 0 while the override is in force, and
+//! its neighbours marked as a confirmation marks them, in event time, by `force`). Force wins
+//! over suppress.
 
 use crate::campaign::Alerts;
 use crate::graph::{DAY_MS, EdgeKind, EntityKind, Graph, NodeId};
@@ -33,6 +35,9 @@ const MARK_HOPS: u8 = 2;
 const SEED_IP_WINDOW_MS: i64 = 30 * DAY_MS;
 /// "No mark", as a hop count rules read.
 pub const NO_MARK_HOPS: i64 = 99;
+
+/// One entity waiting to be marked: its id, kind, value, the path to it and its hops.
+pub(crate) type Step = (NodeId, EntityKind, String, Vec<String>, u8);
 
 /// A confirmed-fraud mark on one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +113,14 @@ pub(crate) struct Network {
     pub graph: Graph,
     pub alerts: Alerts,
     pub marks: BTreeMap<NodeId, Mark>,
+    /// The marks force overrides spread (`force`), apart from confirmations' so that lifting
+    /// an override ends its marks and no one else's.
+    pub forced_marks: BTreeMap<NodeId, Mark>,
+    /// The force overrides already spread, by entity and start: each once.
+    pub forced: BTreeSet<(NodeId, i64)>,
+    /// The earliest start of a force override not yet spread.
+    #[serde(skip)]
+    pub next_force_at: Option<i64>,
     /// Every override of each entity, past and present (`Override::live_at` picks).
     #[serde(skip)]
     pub overrides: BTreeMap<NodeId, Vec<Override>>,
@@ -152,6 +165,7 @@ impl Network {
         if ts - self.swept_at >= DAY_MS {
             self.swept_at = ts;
             self.marks.retain(|_, mark| ts < mark.expires_at);
+            self.forced_marks.retain(|_, mark| ts < mark.expires_at);
             self.alerts.sweep(ts);
         }
     }
@@ -182,7 +196,17 @@ impl Network {
                 expires_at: o.expires_at.unwrap_or(i64::MAX),
             }),
             Some(_) => None,
-            None => self.marks.get(&node).filter(|m| m.live_at(ts)).cloned(),
+            None => {
+                let confirmed = self.marks.get(&node).filter(|m| m.live_at(ts));
+                // A force override's marks count from its start, as the override itself does.
+                let forced =
+                    (self.forced_marks.get(&node)).filter(|m| m.at <= ts && ts < m.expires_at);
+                match (confirmed, forced) {
+                    (Some(c), Some(f)) if f.hops < c.hops => Some(f.clone()),
+                    (Some(c), _) => Some(c.clone()),
+                    (None, f) => f.cloned(),
+                }
+            }
         }
     }
 
@@ -209,7 +233,7 @@ impl Network {
         {
             seeds.insert((alert.entity_kind, alert.value.clone()));
         }
-        let mut queue: VecDeque<(NodeId, EntityKind, String, Vec<String>, u8)> = seeds
+        let mut queue: VecDeque<Step> = seeds
             .into_iter()
             .map(|(kind, value)| {
                 let label = format!("{}:{value}", kind.as_str());
@@ -239,6 +263,25 @@ impl Network {
                 queue.push_back((NodeId::of(EntityKind::Ip, &ip), EntityKind::Ip, ip, path, 1));
             }
         }
+        let marked = self.spread(confirmation, queue, ts, i64::MAX, false);
+        self.propagations.push(Propagation {
+            confirmation: confirmation.to_owned(),
+            ts,
+            marked,
+        });
+    }
+
+    /// Marks the queued entities and, breadth first, their neighbours up to [`MARK_HOPS`]; a
+    /// mark lasts its kind's time but not past `until`. Into `forced_marks` for a force
+    /// override, else into `marks`. Returns what it marked, for the service to hold.
+    pub(crate) fn spread(
+        &mut self,
+        confirmation: &str,
+        mut queue: VecDeque<Step>,
+        ts: i64,
+        until: i64,
+        forced: bool,
+    ) -> Vec<Marked> {
         let mut marked = Vec::new();
         let mut visited: BTreeSet<NodeId> = BTreeSet::new();
         while let Some((id, kind, value, path, hops)) = queue.pop_front() {
@@ -250,15 +293,20 @@ impl Network {
                 path: path.clone(),
                 hops,
                 at: ts,
-                expires_at: ts.saturating_add(kind.mark_ttl_ms()),
+                expires_at: ts.saturating_add(kind.mark_ttl_ms()).min(until),
             };
-            let better = self.marks.get(&id).is_none_or(|old| {
+            let marks = if forced {
+                &mut self.forced_marks
+            } else {
+                &mut self.marks
+            };
+            let better = marks.get(&id).is_none_or(|old| {
                 !old.live_at(ts)
                     || old.hops > hops
                     || (old.hops == hops && old.expires_at <= mark.expires_at)
             });
             if better {
-                self.marks.insert(id, mark.clone());
+                marks.insert(id, mark.clone());
             }
             let slot = self.graph.find(kind, &value);
             marked.push(Marked { kind, value, mark });
@@ -297,11 +345,7 @@ impl Network {
                 queue.push_back((to, other_kind, other_value, path, hops + 1));
             }
         }
-        self.propagations.push(Propagation {
-            confirmation: confirmation.to_owned(),
-            ts,
-            marked,
-        });
+        marked
     }
 
     /// What rules read for an event of `account` naming `entities`.

@@ -12,6 +12,7 @@ mod dedup;
 mod engine;
 mod entities;
 mod features;
+mod force;
 mod gate;
 mod graph;
 mod links;
@@ -27,8 +28,9 @@ pub use dedup::DEDUP_HORIZON_MS;
 pub use engine::{Engine, EngineStats, MemoryUse, Outcome};
 pub use entities::{Mark, Marked, NO_MARK_HOPS, Override, OverrideMode, Propagation};
 pub use features::{FEATURE_NAMES, Features};
+pub use force::force_confirmation;
 pub use graph::{EdgeKind, EntityKind};
 pub use policy::{
     DEFAULT_POLICY, Evaluation, Policy, PolicyError, RULE_ERROR_PREFIX, Rule, Thresholds,
 };
-pub use view::{GraphView, Linked, MAX_VIEW_HOPS, ViewEdge, ViewNode};
+pub use view::{GraphView, MAX_VIEW_HOPS, ViewEdge, ViewNode};

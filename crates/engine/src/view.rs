@@ -153,13 +153,6 @@ fn view_edges(engine: &Engine, included: &BTreeMap<u32, u8>) -> Vec<ViewEdge> {
     edges
 }
 
-/// A node linked to an entity, with the path to it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Linked {
-    pub account: String,
-    pub path: Vec<String>,
-}
-
 impl Engine {
     /// Campaign alerts opened or grown since the last call, in the order they changed.
     pub fn take_alerts(&mut self) -> Vec<crate::Alert> {
@@ -189,46 +182,19 @@ impl Engine {
             let id = NodeId::of(item.kind, &item.value);
             network.overrides.entry(id).or_default().push(item);
         }
+        network.overrides_changed();
+    }
+
+    /// Spreads the force overrides that started by `now` (the service's clock) at once, rather
+    /// than at the next event (`Network::spread_forces_due`).
+    pub fn spread_forces(&mut self, now: i64) {
+        self.global.network.spread_forces_due(now);
     }
 
     /// Whether the graph holds the entity.
     pub fn knows_entity(&self, kind: EntityKind, value: &str) -> bool {
         kind.canonical(value)
             .is_some_and(|v| self.global.network.graph.node(kind, &v).is_some())
-    }
-
-    /// The accounts linked to the entity (itself, when it is an account), with the path;
-    /// none through shared infrastructure.
-    pub fn linked_accounts(&self, kind: EntityKind, value: &str) -> Vec<Linked> {
-        let graph = &self.global.network.graph;
-        let Some(value) = kind.canonical(value) else {
-            return Vec::new();
-        };
-        let label = format!("{}:{value}", kind.as_str());
-        if kind == EntityKind::Account {
-            return vec![Linked {
-                account: value,
-                path: vec![label],
-            }];
-        }
-        let Some(slot) = graph
-            .find(kind, &value)
-            .filter(|&slot| graph.at(slot).is_some_and(|n| !n.shared()))
-        else {
-            return Vec::new();
-        };
-        let mut accounts: Vec<Linked> = graph
-            .edges(slot)
-            .iter()
-            .filter_map(|e| graph.at(e.to()))
-            .map(|n| Linked {
-                account: graph.value(n).to_owned(),
-                path: vec![label.clone(), format!("account:{}", graph.value(n))],
-            })
-            .collect();
-        accounts.sort_by(|a, b| a.account.cmp(&b.account));
-        accounts.dedup_by(|a, b| a.account == b.account);
-        accounts
     }
 
     /// The network (graph, alerts, marks) as bytes: equal for two replays of one feed.

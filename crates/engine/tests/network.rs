@@ -162,3 +162,84 @@ fn two_replays_give_the_same_bytes_and_view() {
     assert_eq!(restored.network_bytes(), first.network_bytes());
     let _ = Verdict::Hold;
 }
+
+/// A withdrawal to the crew's address by an account that never touched the forced server.
+fn withdrawal(id: &str, account: &str, at: i64) -> String {
+    format!(
+        r#"{{"id":"{id}","ts":"{}","type":"withdrawal.requested","account":"{account}","withdrawal_id":"{id}","asset":"USDT","network":"TRX","address":"TQcrew","amount":"50","amount_usd":50.0,"ctx":{{"ip":"192.0.2.{}","device_id":"d-{account}"}}}}"#,
+        ts(at),
+        at % 200
+    )
+}
+
+fn network_hops(line: &str) -> i64 {
+    let features: serde_json::Value = serde_json::from_str(line).unwrap();
+    features["network_hops"].as_i64().unwrap()
+}
+
+#[test]
+fn a_force_spreads_like_a_confirmation_until_it_ends() {
+    // The three victims and no confirmation: an operator forces the crew's server at 65 min
+    // and lifts it at 75 min.
+    let mut lines: Vec<String> = feed()[..6].to_vec();
+    lines.push(withdrawal("w-v5", "v5", 72 * MIN));
+    lines.push(withdrawal("w-v6", "v6", 80 * MIN));
+    let force = |expires_at| Override {
+        kind: EntityKind::Ip,
+        value: "203.0.113.66".into(),
+        mode: OverrideMode::Force,
+        from: T0 + 65 * MIN,
+        expires_at,
+    };
+
+    // A replay that knows the whole range at the start.
+    let mut replayed = Engine::new(Policy::default_policy().unwrap());
+    replayed.set_overrides(vec![force(Some(T0 + 75 * MIN))]);
+    let out = replay(&mut replayed, &lines);
+    let propagations = replayed.take_propagations();
+    assert_eq!(propagations.len(), 1);
+    let marked = &propagations[0].marked;
+    let v2 = marked.iter().find(|m| m.value == "v2").unwrap();
+    assert_eq!((v2.mark.hops, v2.mark.at), (1, T0 + 65 * MIN));
+    let crew = marked.iter().find(|m| m.value == "TQcrew").unwrap();
+    assert_eq!(crew.mark.hops, 2);
+    assert_eq!(
+        crew.mark.expires_at,
+        T0 + 75 * MIN,
+        "ends with the override"
+    );
+    assert!(
+        crew.mark
+            .confirmation
+            .starts_with("override:force ip:203.0.113.66")
+    );
+    let [_, v5, _, v6] = &out[out.len() - 4..] else {
+        unreachable!()
+    };
+    assert_eq!(network_hops(v5), 2, "v5, two hops from the server");
+    assert!(v5.contains("ip:203.0.113.66 > account:v"), "{v5}");
+    assert_eq!(
+        network_hops(v6),
+        portcullis_engine::NO_MARK_HOPS,
+        "lifted by then"
+    );
+
+    // The service: set without an end, spread at once by the clock, lifted at 75 min.
+    let mut service = Engine::new(Policy::default_policy().unwrap());
+    let mut live = replay(&mut service, &lines[..6]);
+    service.set_overrides(vec![force(None)]);
+    service.spread_forces(T0 + 65 * MIN);
+    let paths = |p: &[portcullis_engine::Propagation]| -> Vec<Vec<String>> {
+        p.iter()
+            .flat_map(|p| &p.marked)
+            .map(|m| m.mark.path.clone())
+            .collect()
+    };
+    // The same marks; their end is not known yet.
+    assert_eq!(paths(&service.take_propagations()), paths(&propagations));
+    live.extend(replay(&mut service, &lines[6..7]));
+    service.set_overrides(vec![force(Some(T0 + 75 * MIN))]);
+    live.extend(replay(&mut service, &lines[7..]));
+    assert_eq!(live, out, "the service decides as the replay does");
+    assert_eq!(service.network_bytes(), replayed.network_bytes());
+}

@@ -1,8 +1,8 @@
 //! Propagation and overrides through HTTP on both backends: a confirmed fraud holds a second
 //! victim's pending new address (the crew's) and a third victim's pending widening that
 //! allow-listed the crew's server; a `suppress` override stops the first until it expires (the
-//! manual clock); a `force` needs its own permission, holds what the entity links, wins over a
-//! suppress, and every override and release is audited.
+//! manual clock); a `force` needs its own permission, holds what the entity links (two hops out,
+//! as a confirmation), wins over a suppress, and every override and release is audited.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -38,10 +38,16 @@ fn pending_id(reply: &common::Reply) -> String {
     reply.body["id"].as_str().unwrap().to_owned()
 }
 
-/// `account` asks to allow-list the crew's server on a withdrawing key: pending, its id.
+/// `account`, signed in from the crew's server, asks to allow-list it on a withdrawing key:
+/// pending, its id.
 async fn pending_widening(server: &TestServer, account: &str) -> String {
-    let (key_id, token) = stepped_up(server, account, Some("198.51.100.66")).await;
-    let widen = json!({ "scopes": ["read", "trade", "withdraw"], "ip_allowlist": ["203.0.113.7", "198.51.100.66"], "step_up_grant": token });
+    pending_widening_from(server, account, "198.51.100.66").await
+}
+
+/// `account`, signed in from `ip`, asks to allow-list it on a withdrawing key: pending, its id.
+async fn pending_widening_from(server: &TestServer, account: &str, ip: &str) -> String {
+    let (key_id, token) = stepped_up(server, account, Some(ip)).await;
+    let widen = json!({ "scopes": ["read", "trade", "withdraw"], "ip_allowlist": ["203.0.113.7", ip], "step_up_grant": token });
     pending_id(
         &server
             .admin()
@@ -231,7 +237,41 @@ async fn force_needs_its_permission_holds_what_it_links_and_wins(backend: Backen
     assert!(audit.text.contains("network.override_set"), "audited");
 }
 
+/// A force counts as a confirmation: it reaches two hops, so forcing a mule account holds the
+/// pending widening of a customer who signed in from the mule's IP, and no one else's.
+async fn a_force_reaches_two_hops_as_a_confirmation_does(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    signs_in_from(&server, "crew-mule", "198.51.100.88").await;
+    let linked = pending_widening_from(&server, "victim-4", "198.51.100.88").await;
+    let unrelated = pending_widening_from(&server, "bystander", "192.0.2.44").await;
+    let set = (server.admin())
+        .post(
+            "/v1/graph/account/crew-mule/override",
+            &json!({ "action": "force", "note": "mule" }),
+        )
+        .await;
+    assert_eq!(set.status, 201, "{}", set.text);
+    let (held, detail) = status(&server, &linked).await;
+    assert_eq!(held, "held", "{detail}");
+    assert!(
+        detail.contains("account:crew-mule > ip:198.51.100.88 > account:victim-4"),
+        "{detail}"
+    );
+    assert!(
+        detail.contains("override:force account:crew-mule"),
+        "{detail}"
+    );
+    assert_eq!(status(&server, &unrelated).await.0, "pending");
+    // The graph shows the mark two hops out, with its provenance.
+    let graph = (server.operator("analyst").await)
+        .get("/v1/graph/account/victim-4?hops=0")
+        .await;
+    let mark = &graph.body["nodes"][0]["mark"];
+    assert_eq!(mark["hops"], 2, "{}", graph.text);
+}
+
 on_both_backends!(
     a_suppress_override_stops_propagation_until_it_expires,
     force_needs_its_permission_holds_what_it_links_and_wins,
+    a_force_reaches_two_hops_as_a_confirmation_does,
 );

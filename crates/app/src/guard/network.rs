@@ -103,8 +103,18 @@ impl Guard {
     /// the background pass before it applies anything due.
     pub async fn hold_marked(&self) -> AppResult<usize> {
         let mut held = 0;
-        for propagation in self.risk.take_propagations() {
-            held += self.hold_propagation(&propagation).await?;
+        let mut queue = self.risk.take_propagations().into_iter();
+        while let Some(propagation) = queue.next() {
+            match self.hold_propagation(&propagation).await {
+                Ok(n) => held += n,
+                Err(error) => {
+                    // Fail closed: what is not held yet waits for the next pass (holding twice
+                    // is harmless: a held change is no longer pending).
+                    self.risk
+                        .requeue_propagations(std::iter::once(propagation).chain(queue));
+                    return Err(error);
+                }
+            }
         }
         Ok(held)
     }

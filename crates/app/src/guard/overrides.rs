@@ -3,8 +3,9 @@
 //! confirmed fraud). Each is in force from when it is set until it expires or is lifted; rows
 //! are kept after, because the engine replays the log with every override in force for the
 //! events of its time range (so a replay decides as the service did). Setting and lifting are
-//! audited; `force` needs its own permission (`ForceLinks`) and holds at once the pending
-//! changes of the accounts the entity links, through the same path as a confirmation.
+//! audited; `force` needs its own permission (`ForceLinks`), marks the entity's neighbours one
+//! and two hops out as a confirmation does (`portcullis_engine`'s `force`), and holds at once
+//! the pending changes of the accounts those marks reach, through the same path.
 
 use super::Guard;
 use crate::ErrorCode;
@@ -83,12 +84,9 @@ impl Guard {
         );
         self.store.commit(change.into_set()).await?;
         self.reload_overrides().await?;
-        if mode == OverrideMode::Force {
-            let reason = format!("network: override:force {}", label(kind, &value));
-            for linked in self.risk.linked_accounts(kind, &value).await {
-                self.hold_account(&linked.account, &reason).await?;
-            }
-        }
+        // A force spreads as a confirmation does: the accounts it reaches have their pending
+        // changes held now, with the path.
+        self.hold_marked().await?;
         Ok(stored)
     }
 
@@ -139,7 +137,8 @@ impl Guard {
     /// Puts the stored overrides in force in the engine.
     pub async fn reload_overrides(&self) -> AppResult<()> {
         let rows = self.store.overrides().await?;
-        self.risk.set_overrides(engine_overrides(&rows)).await;
+        let now = self.clock.now();
+        self.risk.set_overrides(engine_overrides(&rows), now).await;
         Ok(())
     }
 

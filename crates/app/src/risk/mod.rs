@@ -385,6 +385,18 @@ impl Risk {
             .unwrap_or_default()
     }
 
+    /// Puts back what a failed hold pass did not get to, ahead of anything newer.
+    pub fn requeue_propagations(
+        &self,
+        left: impl IntoIterator<Item = portcullis_engine::Propagation>,
+    ) {
+        if let Ok(mut queue) = self.propagations.lock() {
+            let newer = std::mem::take(&mut *queue);
+            queue.extend(left);
+            queue.extend(newer);
+        }
+    }
+
     /// The graph around an entity (`Engine::graph_view`), marks as they count at `now`.
     pub async fn graph_view(
         &self,
@@ -411,23 +423,28 @@ impl Risk {
 }
 
 impl Risk {
-    /// Puts the operators' overrides in force (`Engine::set_overrides`).
-    pub async fn set_overrides(&self, overrides: Vec<portcullis_engine::Override>) {
-        self.cursor.lock().await.engine.set_overrides(overrides);
+    /// Puts the operators' overrides in force (`Engine::set_overrides`) and spreads the force
+    /// overrides that started by `now` at once; what they marked waits for the guard
+    /// (`take_propagations`), as a confirmation's does.
+    pub async fn set_overrides(
+        &self,
+        overrides: Vec<portcullis_engine::Override>,
+        now: portcullis_core::time::UnixMillis,
+    ) {
+        let mut cursor = self.cursor.lock().await;
+        cursor.engine.set_overrides(overrides);
+        cursor.engine.spread_forces(now.as_millis());
+        let marked = cursor.engine.take_propagations();
+        if !marked.is_empty()
+            && let Ok(mut queue) = self.propagations.lock()
+        {
+            queue.extend(marked);
+        }
     }
 
     /// Whether the graph holds the entity (`kind` and `value` canonical).
     pub async fn knows_entity(&self, kind: portcullis_engine::EntityKind, value: &str) -> bool {
         self.cursor.lock().await.engine.knows_entity(kind, value)
-    }
-
-    /// The accounts the entity links, not through shared infrastructure.
-    pub async fn linked_accounts(
-        &self,
-        kind: portcullis_engine::EntityKind,
-        value: &str,
-    ) -> Vec<portcullis_engine::Linked> {
-        self.cursor.lock().await.engine.linked_accounts(kind, value)
     }
 }
 
