@@ -175,7 +175,11 @@ impl Risk {
         cursor.ahead_of_storage = false;
         cursor.seq = last;
         cursor.since_checkpoint += events.len() as u64;
-        self.checkpoint_if_due(&mut cursor).await?;
+        let snapshot = self.checkpoint_if_due(&mut cursor)?;
+        drop(cursor);
+        if let Some(snapshot) = snapshot {
+            self.write_due_checkpoint(snapshot).await;
+        }
         Ok(decided)
     }
 

@@ -157,7 +157,9 @@ impl Risk {
         if cursor.seq == cursor.checkpoint_seq {
             return Ok(false);
         }
-        self.save_checkpoint(&mut cursor).await?;
+        let snapshot = self.snapshot(&mut cursor)?;
+        drop(cursor);
+        self.write_checkpoint(snapshot).await?;
         Ok(true)
     }
 
@@ -177,17 +179,20 @@ impl Risk {
         Ok(())
     }
 
-    /// Saves a checkpoint when the policy's number of entries were applied since the last.
-    async fn checkpoint_if_due(&self, cursor: &mut Cursor) -> AppResult<()> {
+    /// A snapshot to write when the policy's number of entries were applied since the last
+    /// (`write_checkpoint`, once the engine is released).
+    fn checkpoint_if_due(&self, cursor: &mut Cursor) -> AppResult<Option<EngineCheckpoint>> {
         let every = self.checkpoints.every_events;
         if every > 0 && cursor.since_checkpoint >= every {
-            self.save_checkpoint(cursor).await?;
+            return self.snapshot(cursor).map(Some);
         }
-        Ok(())
+        Ok(None)
     }
 
-    /// Saves the state as of `cursor.seq`; every decision up to there is already stored.
-    async fn save_checkpoint(&self, cursor: &mut Cursor) -> AppResult<()> {
+    /// The state as of `cursor.seq` (every decision up to there is already stored), as bytes.
+    /// Only this holds the engine: writing them, which takes seconds for a million accounts,
+    /// does not (`write_checkpoint`).
+    fn snapshot(&self, cursor: &mut Cursor) -> AppResult<EngineCheckpoint> {
         if cursor.ahead_of_storage {
             return Err(AppError::Internal(
                 "the engine is ahead of storage; not saving it".into(),
@@ -197,21 +202,36 @@ impl Risk {
             .engine
             .checkpoint()
             .map_err(|e| AppError::Internal(e.to_string()))?;
-        let bytes = state.len();
+        cursor.checkpoint_seq = cursor.seq;
+        cursor.since_checkpoint = 0;
+        Ok(EngineCheckpoint {
+            name: CHECKPOINT_NAME.to_owned(),
+            seq: cursor.seq,
+            state,
+        })
+    }
+
+    /// Stores a snapshot that came due on the way: its failure is logged, not the caller's
+    /// (whose events and decisions are stored already).
+    async fn write_due_checkpoint(&self, snapshot: EngineCheckpoint) {
+        if let Err(error) = self.write_checkpoint(snapshot).await {
+            tracing::warn!(%error, "risk engine checkpoint not written; the next one is due later");
+        }
+    }
+
+    /// Stores a snapshot. Two written out of order are harmless: the store keeps the later
+    /// position. One that fails is only a later start (the log after the stored one is
+    /// replayed), and the next is due after as many entries again.
+    async fn write_checkpoint(&self, snapshot: EngineCheckpoint) -> AppResult<()> {
+        let (seq, bytes) = (snapshot.seq, snapshot.state.len());
         self.store
             .commit(ChangeSet {
-                writes: vec![Write::SaveCheckpoint(EngineCheckpoint {
-                    name: CHECKPOINT_NAME.to_owned(),
-                    seq: cursor.seq,
-                    state,
-                })],
+                writes: vec![Write::SaveCheckpoint(snapshot)],
                 ..ChangeSet::default()
             })
             .await?;
-        cursor.checkpoint_seq = cursor.seq;
-        cursor.since_checkpoint = 0;
         self.checkpoints_written.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(seq = cursor.seq, bytes, "risk engine checkpoint written");
+        tracing::debug!(seq, bytes, "risk engine checkpoint written");
         Ok(())
     }
 
@@ -307,6 +327,7 @@ impl Risk {
             self.rewind(&mut cursor).await?;
         }
         let mut decided = HashMap::new();
+        let mut snapshot = None;
         loop {
             let page = self.store.events_after(cursor.seq, CATCH_UP_PAGE).await?;
             let Some(last) = page.last() else { break };
@@ -348,13 +369,17 @@ impl Risk {
             cursor.ahead_of_storage = false;
             cursor.seq = last_seq;
             cursor.since_checkpoint += page.len() as u64;
-            self.checkpoint_if_due(&mut cursor).await?;
+            snapshot = self.checkpoint_if_due(&mut cursor)?.or(snapshot);
             // A short page was the end of the log when it was read: asking again would cost
             // every synchronous decision a second query. (What was appended since is caught
             // up by the request that appended it, which starts its catch-up after its append.)
             if page.len() < CATCH_UP_PAGE as usize {
                 break;
             }
+        }
+        drop(cursor);
+        if let Some(snapshot) = snapshot {
+            self.write_due_checkpoint(snapshot).await;
         }
         Ok(decided)
     }
