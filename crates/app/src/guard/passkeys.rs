@@ -28,7 +28,7 @@ use webauthn_rs::prelude::{
 };
 
 /// How long a challenge may be answered (the browser's own timeout is the same).
-const CEREMONY_TTL_MS: i64 = 5 * 60_000;
+pub(crate) const CEREMONY_TTL_MS: i64 = 5 * 60_000;
 const MAX_PASSKEYS: usize = 10;
 
 /// A challenge for the browser: pass `options` to `navigator.credentials.create/get`.
@@ -51,35 +51,57 @@ pub fn relying_party(public_url: &str, name: &str) -> Result<Webauthn, String> {
         .map_err(|e| format!("passkeys unavailable for {public_url}: {e}"))
 }
 
-/// A stable WebAuthn user handle per account that reveals nothing about the account id.
-fn user_handle(account: &str) -> Uuid {
-    let hash = digest::digest(
-        &digest::SHA256,
-        format!("portcullis-user:{account}").as_bytes(),
-    );
+/// A stable WebAuthn user handle per account (`namespace` `portcullis-user`) or operator
+/// (`portcullis-operator`) that reveals nothing about the id.
+pub(crate) fn user_handle(namespace: &str, id: &str) -> Uuid {
+    let hash = digest::digest(&digest::SHA256, format!("{namespace}:{id}").as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&hash.as_ref()[..16]);
     Uuid::from_bytes(bytes)
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> AppResult<String> {
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> AppResult<String> {
     serde_json::to_string(value)
         .map_err(|e| AppError::Internal(format!("encoding WebAuthn state: {e}")))
 }
 
-fn stored<T: serde::de::DeserializeOwned>(text: &str) -> AppResult<T> {
+pub(crate) fn stored<T: serde::de::DeserializeOwned>(text: &str) -> AppResult<T> {
     serde_json::from_str(text)
         .map_err(|e| AppError::Internal(format!("decoding WebAuthn state: {e}")))
 }
 
+/// Refuses a ceremony already answered or past its life.
+pub(crate) fn answerable(
+    used_at: Option<UnixMillis>,
+    expires_at: UnixMillis,
+    now: UnixMillis,
+) -> AppResult<()> {
+    if used_at.is_some() {
+        return Err(AppError::invalid(
+            ErrorCode::ChallengeUsed,
+            "this WebAuthn challenge was already answered",
+        ));
+    }
+    if now >= expires_at {
+        return Err(AppError::invalid(
+            ErrorCode::ChallengeExpired,
+            "this WebAuthn challenge has expired; start again",
+        ));
+    }
+    Ok(())
+}
+
+/// Why passkeys cannot be used here.
+pub(crate) fn unavailable() -> AppError {
+    AppError::invalid(
+        ErrorCode::PasskeysUnavailable,
+        "passkeys need public_url to name a host, such as https://security.example.com",
+    )
+}
+
 impl Guard {
     fn webauthn(&self) -> AppResult<&Webauthn> {
-        self.webauthn.as_deref().ok_or_else(|| {
-            AppError::invalid(
-                ErrorCode::PasskeysUnavailable,
-                "passkeys need public_url to name a host, such as https://security.example.com",
-            )
-        })
+        self.webauthn.as_deref().ok_or_else(unavailable)
     }
 
     pub async fn passkeys(&self, actor: &Actor, account: &str) -> AppResult<Vec<StoredPasskey>> {
@@ -121,7 +143,12 @@ impl Guard {
             .collect::<AppResult<Vec<_>>>()?;
         let (options, state) = self
             .webauthn()?
-            .start_passkey_registration(user_handle(account), account, account, Some(exclude))
+            .start_passkey_registration(
+                user_handle("portcullis-user", account),
+                account,
+                account,
+                Some(exclude),
+            )
             .map_err(|e| AppError::Internal(format!("starting passkey registration: {e}")))?;
         let ceremony = self.ceremony(account, CeremonyKind::Registration, to_json(&state)?, now)?;
         let id = ceremony.id.clone();
@@ -417,18 +444,7 @@ impl Guard {
                 ));
             }
         };
-        if ceremony.used_at.is_some() {
-            return Err(AppError::invalid(
-                ErrorCode::ChallengeUsed,
-                "this WebAuthn challenge was already answered",
-            ));
-        }
-        if now >= ceremony.expires_at {
-            return Err(AppError::invalid(
-                ErrorCode::ChallengeExpired,
-                "this WebAuthn challenge has expired; start again",
-            ));
-        }
+        answerable(ceremony.used_at, ceremony.expires_at, now)?;
         Ok(ceremony)
     }
 

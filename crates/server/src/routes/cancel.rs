@@ -236,6 +236,22 @@ pub async fn script() -> Response {
     )
 }
 
+/// `GET /assets/webauthn.js`: what the center's and the console's scripts share.
+pub async fn webauthn_script() -> Response {
+    asset(
+        include_str!("../../assets/webauthn.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+/// `GET /assets/console.js`.
+pub async fn console_script() -> Response {
+    asset(
+        include_str!("../../assets/console.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();
