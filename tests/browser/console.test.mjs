@@ -2,7 +2,8 @@
 // authenticators, on embedded SQLite and PostgreSQL: two analysts enrol passkeys from single-use
 // links and sign in with them; the queue (counts, filters, assigning); a case; a four-eyes
 // release of a hold the risk engine made (self-approval refused, the second analyst completes);
-// and a confirmed campaign alert that holds a linked account's pending withdrawal address.
+// a confirmed campaign alert that holds a linked account's pending withdrawal address; and a
+// withdrawal the engine held, in the queue.
 //
 //   PORTCULLIS_TEST_BIN=target/debug/portcullis node --test console.test.mjs
 
@@ -176,6 +177,17 @@ async function story(databaseUrl) {
     assert.match(await ben.textContent(`#change-${addressChange}`), /network: address:TQcampaign > account:victim-2/);
     assert.match(await ben.textContent("#timeline"), /widening\.network_held/);
     await shot(ben, "console-confirmed");
+    // A withdrawal the engine holds (during a call, through the API from a fresh address, to a
+    // new address, unusually large) joins the queue with its amount and rules.
+    const next = { id: "w9", ts: new Date().toISOString(), type: "withdrawal.requested", account: "acc-2", withdrawal_id: "w9", asset: "USDT", network: "TRX", address: "TQelsewhere", amount: "9000", amount_usd: 9000, key_id: "k-acc2", ctx: { ip: "198.51.100.77", call_active: true } };
+    assert.equal((await api("POST", "/v1/events", JSON.stringify(next) + "\n")).status, 200);
+    const decided = (await api("GET", "/v1/decisions/w9")).json;
+    assert.equal(decided.decision, "hold", JSON.stringify(decided));
+    await ben.goto(`${base}/console?kind=withdrawal&min_amount=2000`);
+    const withdrawal = ben.locator("tr.item[data-item='withdrawal:w9']");
+    assert.equal(await ben.locator("tr.item").count(), 1);
+    assert.match(await withdrawal.textContent(), /9000\.00 USD/);
+    assert.match(await withdrawal.textContent(), /call_before_withdrawal/);
 
     const audit = (await api("GET", "/v1/audit?limit=1000")).json;
     const by = (action) => audit.filter((e) => e.action === action).map((e) => e.actor);
