@@ -9,17 +9,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { accessibilityProblems, launchBrowser, postgresDatabase, shot, startServer, totp } from "./harness.mjs";
-
-/** Uncaught script errors and CSP violations. */
-function watchScriptErrors(page) {
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text());
-  });
-  return errors;
-}
+import { accessibilityProblems, launchBrowser, postgresDatabase, shot, startServer, totp, watchScriptErrors, withPasskeys } from "./harness.mjs";
 
 /** A page in its own context with a virtual passkey authenticator (user verification on). */
 async function operatorPage(browser) {
@@ -27,11 +17,7 @@ async function operatorPage(browser) {
   // the responses instead.
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
   const page = await context.newPage();
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
+  await withPasskeys(context, page);
   return page;
 }
 

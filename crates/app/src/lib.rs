@@ -23,6 +23,7 @@ pub mod ports;
 pub mod random;
 pub mod risk;
 pub mod verifier;
+mod webauthn;
 
 use std::sync::Arc;
 

@@ -349,7 +349,7 @@ async fn an_engine_hold_needs_a_second_operator(backend: Backend) {
     let change = engine_hold(&server, "acc_console").await;
     let token = enrol_link(&server, &first_name).await;
     let console = enrol(&server, &token, &mut SoftPasskey::new(ORIGIN)).await;
-    let case = format!("/console/accounts/acc_console");
+    let case = "/console/accounts/acc_console".to_owned();
     let (status, html) = page(&server, &console, &case).await;
     assert_eq!(status, 200);
     assert!(html.contains("Approve release (1 of 2)"), "{html}");

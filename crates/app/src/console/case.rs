@@ -89,7 +89,7 @@ impl Console {
                     decision: None,
                 }),
         );
-        timeline.sort_by(|a, b| b.at.cmp(&a.at));
+        timeline.sort_by_key(|entry| std::cmp::Reverse(entry.at));
         let (open_changes, closed_changes) = self
             .store
             .pending_for_account(&account, 200)

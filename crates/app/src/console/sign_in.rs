@@ -9,15 +9,17 @@ use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
-use crate::guard::{
-    CEREMONY_TTL_MS, answerable, stored, to_json, unavailable, usable_link, user_handle,
-};
+use crate::guard::usable_link;
 use crate::operators::token_hash;
 use crate::ports::{
     ConsoleWrite, EnrolmentLink, Operator, OperatorCeremony, OperatorPasskey, OperatorSession,
     Write,
 };
 use crate::random;
+use crate::webauthn::{
+    CEREMONY_TTL_MS, answerable, assertion_answer, counted, decoded, options_json,
+    registration_answer, stored, to_json, unavailable, user_handle,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use portcullis_core::operator::{Permission, Role};
@@ -25,10 +27,7 @@ use portcullis_core::secret::Secret;
 use portcullis_core::time::UnixMillis;
 use serde_json::{Value, json};
 use webauthn_rs::Webauthn;
-use webauthn_rs::prelude::{
-    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential,
-};
+use webauthn_rs::prelude::{Passkey, PasskeyAuthentication, PasskeyRegistration};
 
 /// Idle sessions are touched at most this often (a write per request would be waste).
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -181,21 +180,11 @@ impl Console {
     ) -> AppResult<ConsoleSignIn> {
         let (link, operator) = self.enrolment(link_token).await?;
         let now = self.clock.now();
-        let ceremony = self.open_ceremony(ceremony_id, REGISTRATION, now).await?;
-        if ceremony.operator != operator.id {
-            return Err(AppError::invalid(
-                ErrorCode::InvalidChallenge,
-                "unknown WebAuthn challenge",
-            ));
-        }
+        let ceremony = self
+            .open_ceremony(ceremony_id, REGISTRATION, Some(&operator.id), now)
+            .await?;
         let state: PasskeyRegistration = stored(&ceremony.state)?;
-        let answer: RegisterPublicKeyCredential = serde_json::from_value(credential.clone())
-            .map_err(|e| {
-                AppError::invalid(
-                    ErrorCode::InvalidCredential,
-                    format!("not a WebAuthn registration: {e}"),
-                )
-            })?;
+        let answer = registration_answer(credential)?;
         let actor = Actor::operator(&operator.id, operator.role);
         let spend = spend_ceremony(&ceremony.id, now);
         let passkey = match self
@@ -271,17 +260,13 @@ impl Console {
         credential: &Value,
     ) -> AppResult<ConsoleSignIn> {
         let now = self.clock.now();
-        let ceremony = self.open_ceremony(ceremony_id, AUTHENTICATION, now).await?;
+        let ceremony = self
+            .open_ceremony(ceremony_id, AUTHENTICATION, None, now)
+            .await?;
         let operator =
             live(self.store.operator(&ceremony.operator).await?).ok_or_else(refused_sign_in)?;
         let state: PasskeyAuthentication = stored(&ceremony.state)?;
-        let answer: PublicKeyCredential =
-            serde_json::from_value(credential.clone()).map_err(|e| {
-                AppError::invalid(
-                    ErrorCode::InvalidCredential,
-                    format!("not a WebAuthn assertion: {e}"),
-                )
-            })?;
+        let answer = assertion_answer(credential)?;
         let actor = Actor::operator(&operator.id, operator.role);
         let spend = spend_ceremony(&ceremony.id, now);
         let result = match self
@@ -303,7 +288,7 @@ impl Console {
         };
         let mut change = Change::global(&actor, now).write(spend);
         for (row, mut key) in self.decoded(&operator.id).await? {
-            if key.cred_id() == result.cred_id() && key.update_credential(&result).is_some() {
+            if counted(&mut key, &result) {
                 change = change.write(Write::Console(ConsoleWrite::UpdatePasskey {
                     credential_id: row.credential_id,
                     passkey: to_json(&key)?,
@@ -414,28 +399,22 @@ impl Console {
         self.store.commit(change.into_set()).await?;
         Ok(ConsoleChallenge {
             ceremony_id: id,
-            options: serde_json::to_value(options)
-                .map_err(|e| AppError::Internal(e.to_string()))?,
+            options: options_json(options)?,
         })
     }
 
+    /// A ceremony that may still be answered: of this kind (and this operator's, when named),
+    /// unanswered, fresh.
     async fn open_ceremony(
         &self,
         id: &str,
         kind: &str,
+        operator: Option<&str>,
         now: UnixMillis,
     ) -> AppResult<OperatorCeremony> {
-        let ceremony = match self.store.operator_ceremony(id).await? {
-            Some(c) if c.kind == kind => c,
-            _ => {
-                return Err(AppError::invalid(
-                    ErrorCode::InvalidChallenge,
-                    "unknown WebAuthn challenge",
-                ));
-            }
-        };
-        answerable(ceremony.used_at, ceremony.expires_at, now)?;
-        Ok(ceremony)
+        let found = self.store.operator_ceremony(id).await?;
+        let found = found.filter(|c| c.kind == kind && operator.is_none_or(|op| op == c.operator));
+        answerable(found, |c| (c.used_at, c.expires_at), now)
     }
 
     /// Records a refused ceremony (spent, audited) and returns the refusal.
@@ -462,10 +441,9 @@ impl Console {
     }
 
     async fn decoded(&self, operator: &str) -> AppResult<Vec<(OperatorPasskey, Passkey)>> {
-        let rows = self.store.operator_passkeys(operator).await?;
-        rows.into_iter()
-            .map(|row| stored::<Passkey>(&row.passkey).map(|key| (row, key)))
-            .collect()
+        decoded(self.store.operator_passkeys(operator).await?, |row| {
+            &row.passkey
+        })
     }
 }
 

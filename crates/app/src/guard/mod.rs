@@ -31,7 +31,6 @@ pub use addresses::{NewAddress, WithdrawalCheck, WithdrawalRequest};
 pub use contact::AccountOutcome;
 pub use notices::{describe, describe_named};
 pub use overrides::{NewOverride, engine_overrides};
-pub(crate) use passkeys::{CEREMONY_TTL_MS, answerable, stored, to_json, unavailable, user_handle};
 pub use passkeys::{PasskeyChallenge, relying_party};
 pub(crate) use pending::RISK_ACTOR;
 pub use protect::{AccountWidening, FreezeReport};

@@ -46,25 +46,25 @@ pub fn csrf_token(session_token: &str) -> String {
     hex::encode(&hash.as_ref()[..16])
 }
 
-/// Refuses a single-use sign-in link already used or past its life.
+/// Refuses a single-use sign-in link (or a console enrolment link) already used or past its
+/// life.
 pub(crate) fn usable_link(
     used_at: Option<UnixMillis>,
     expires_at: UnixMillis,
     now: UnixMillis,
 ) -> AppResult<()> {
-    if used_at.is_some() {
-        return Err(AppError::invalid(
+    crate::webauthn::single_use(
+        (used_at, expires_at),
+        now,
+        (
             ErrorCode::SignInLinkUsed,
             "this sign-in link was already used",
-        ));
-    }
-    if now >= expires_at {
-        return Err(AppError::invalid(
+        ),
+        (
             ErrorCode::SignInLinkExpired,
             "this sign-in link has expired",
-        ));
-    }
-    Ok(())
+        ),
+    )
 }
 
 /// The channels of the contract's `ctx`.

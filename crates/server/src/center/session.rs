@@ -67,6 +67,16 @@ pub fn set_cookie(token: &str, max_age_s: i64, secure: bool) -> String {
     session_cookie_value(COOKIE, "/", token, max_age_s, secure)
 }
 
+/// Whether the service is reached over HTTPS (`public_url`): then its cookies are `Secure`.
+pub fn over_https(state: &AppState) -> bool {
+    state
+        .app
+        .guard
+        .settings()
+        .public_url
+        .starts_with("https://")
+}
+
 /// A session cookie named `name` for the paths under `path`: script-proof, same-site only,
 /// `Secure` when the service is served over HTTPS.
 pub fn session_cookie_value(

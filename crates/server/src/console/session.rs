@@ -34,12 +34,7 @@ pub fn console_cookie(headers: &HeaderMap) -> Option<String> {
 
 /// The `Set-Cookie` value for a console session (`max_age_s` 0 clears it).
 pub fn set_console_cookie(state: &AppState, token: &str, max_age_s: i64) -> String {
-    let secure = state
-        .app
-        .guard
-        .settings()
-        .public_url
-        .starts_with("https://");
+    let secure = crate::center::session::over_https(state);
     session_cookie_value(COOKIE, "/console", token, max_age_s, secure)
 }
 

@@ -17,30 +17,37 @@ pub struct SoftPasskey {
 }
 
 /// CBOR: a major type and its length or value.
-fn head(major: u8, value: usize, out: &mut Vec<u8>) {
+fn head(major: u8, value: u64, out: &mut Vec<u8>) {
     let major = major << 5;
-    match value {
-        0..24 => out.push(major | value as u8),
-        24..256 => out.extend([major | 24, value as u8]),
-        _ => out.extend([major | 25, (value >> 8) as u8, value as u8]),
+    if value < 24 {
+        out.push(major | u8::try_from(value).unwrap());
+    } else if value < 256 {
+        out.extend([major | 24, u8::try_from(value).unwrap()]);
+    } else {
+        out.push(major | 25);
+        out.extend(u16::try_from(value).unwrap().to_be_bytes());
     }
+}
+
+fn length(len: usize) -> u64 {
+    u64::try_from(len).unwrap()
 }
 
 fn int(value: i64, out: &mut Vec<u8>) {
     if value >= 0 {
-        head(0, value as usize, out);
+        head(0, value.unsigned_abs(), out);
     } else {
-        head(1, (-1 - value) as usize, out);
+        head(1, (-1 - value).unsigned_abs(), out);
     }
 }
 
 fn bytes(value: &[u8], out: &mut Vec<u8>) {
-    head(2, value.len(), out);
+    head(2, length(value.len()), out);
     out.extend_from_slice(value);
 }
 
 fn text(value: &str, out: &mut Vec<u8>) {
-    head(3, value.len(), out);
+    head(3, length(value.len()), out);
     out.extend_from_slice(value.as_bytes());
 }
 
@@ -79,7 +86,7 @@ impl SoftPasskey {
 
     /// The answer to `navigator.credentials.create` for `options`.
     pub fn register(&mut self, options: &Value) -> Value {
-        let (challenge, rp_id) = challenge_of(&options);
+        let (challenge, rp_id) = challenge_of(options);
         let point = self.key.public_key().as_ref().to_vec(); // 0x04 | x | y
         let mut cose = Vec::new();
         head(5, 5, &mut cose);
@@ -97,7 +104,7 @@ impl SoftPasskey {
         auth.push(0x45); // user present, user verified, attested credential data
         auth.extend(0u32.to_be_bytes());
         auth.extend([0u8; 16]);
-        auth.extend((self.credential_id.len() as u16).to_be_bytes());
+        auth.extend(u16::try_from(self.credential_id.len()).unwrap().to_be_bytes());
         auth.extend(&self.credential_id);
         auth.extend(cose);
         let mut attestation = Vec::new();
@@ -121,7 +128,7 @@ impl SoftPasskey {
 
     /// The answer to `navigator.credentials.get` for `options`.
     pub fn assert(&mut self, options: &Value) -> Value {
-        let (challenge, rp_id) = challenge_of(&options);
+        let (challenge, rp_id) = challenge_of(options);
         self.counter += 1;
         let mut auth = digest(&SHA256, rp_id.as_bytes()).as_ref().to_vec();
         auth.push(0x05); // user present, user verified
