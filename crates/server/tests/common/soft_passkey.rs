@@ -104,7 +104,11 @@ impl SoftPasskey {
         auth.push(0x45); // user present, user verified, attested credential data
         auth.extend(0u32.to_be_bytes());
         auth.extend([0u8; 16]);
-        auth.extend(u16::try_from(self.credential_id.len()).unwrap().to_be_bytes());
+        auth.extend(
+            u16::try_from(self.credential_id.len())
+                .unwrap()
+                .to_be_bytes(),
+        );
         auth.extend(&self.credential_id);
         auth.extend(cose);
         let mut attestation = Vec::new();
