@@ -2,8 +2,8 @@
 // authenticators, on embedded SQLite and PostgreSQL: two analysts enrol passkeys from single-use
 // links and sign in with them; the queue (counts, filters, assigning); a case; a four-eyes
 // release of a hold the risk engine made (self-approval refused, the second analyst completes);
-// a confirmed campaign alert that holds a linked account's pending withdrawal address; and a
-// withdrawal the engine held, in the queue.
+// a confirmed campaign alert that holds a linked account's pending withdrawal address; a
+// withdrawal the engine held, in the queue; and the network graph (cytoscape.js) under the CSP.
 //
 //   PORTCULLIS_TEST_BIN=target/debug/portcullis node --test console.test.mjs
 
@@ -174,6 +174,25 @@ async function story(databaseUrl) {
     assert.equal(await ben.locator("tr.item").count(), 1);
     assert.match(await withdrawal.textContent(), /9000\.00 USD/);
     assert.match(await withdrawal.textContent(), /call_before_withdrawal/);
+
+    // The network graph (cytoscape.js under the console's CSP, enforced in this context): expand
+    // the campaign's address, see a linked account's mark and its path, jump to its case.
+    const strict = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const viewer = await strict.newPage();
+    const graphErrors = watchScriptErrors(viewer);
+    await strict.addCookies((await ben.context().cookies()).filter((c) => c.name === "pc_console"));
+    await viewer.goto(`${base}/console/accounts/acc-1`);
+    await viewer.click("#open-graph");
+    await viewer.waitForSelector("#graph-nodes li[data-node='address:TQcampaign']");
+    await viewer.waitForSelector("#graph canvas");
+    await viewer.click("#graph-nodes li[data-node='address:TQcampaign'] button.expand");
+    await viewer.waitForSelector("#graph-nodes li[data-node='account:victim-2']");
+    await viewer.click("#graph-nodes li[data-node='account:victim-2'] button.show");
+    assert.match(await viewer.textContent("#node-detail"), /Confirmed fraud: address:TQcampaign > account:victim-2/);
+    await shot(viewer, "console-graph");
+    await viewer.click("#node-detail a.open-case");
+    await viewer.waitForURL(/\/console\/accounts\/victim-2$/);
+    assert.deepEqual(graphErrors, [], "no script error, no CSP violation");
 
     const audit = (await api("GET", "/v1/audit?limit=1000")).json;
     const by = (action) => audit.filter((e) => e.action === action).map((e) => e.actor);

@@ -209,6 +209,11 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/assets/security.js", get(cancel::script))
         .route("/assets/webauthn.js", get(cancel::webauthn_script))
         .route("/assets/console.js", get(cancel::console_script))
+        .route(
+            "/assets/console-graph.js",
+            get(cancel::console_graph_script),
+        )
+        .route("/assets/cytoscape.min.js", get(cancel::cytoscape))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .merge(center::routes())
         .merge(console::routes())

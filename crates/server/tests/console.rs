@@ -418,7 +418,145 @@ async fn an_engine_hold_needs_a_second_operator(backend: Backend) {
     );
 }
 
+async fn console_actions_are_audited_under_the_operator_and_shown_in_the_case(backend: Backend) {
+    let server = server(backend).await;
+    let (admin_id, admin_name, _) = operator(&server, "admin").await;
+    let (analyst_id, analyst_name, _) = operator(&server, "analyst").await;
+    let boss = enrol(
+        &server,
+        &enrol_link(&server, &admin_name).await,
+        &mut SoftPasskey::new(ORIGIN),
+    )
+    .await;
+    let ana = enrol(
+        &server,
+        &enrol_link(&server, &analyst_name).await,
+        &mut SoftPasskey::new(ORIGIN),
+    )
+    .await;
+    let change = engine_hold(&server, "acc_f").await;
+    let case = "/console/accounts/acc_f";
+
+    // Assigning: to another operator, audited on the item's account.
+    let item = format!("change:{change}");
+    let (status, location) = form(
+        &server,
+        &ana,
+        "/console/assign",
+        &[
+            ("item", &item),
+            ("assignee", &admin_id),
+            ("back", "/console?kind=change"),
+        ],
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/console?kind=change"));
+    let (_, queue) = page(&server, &ana, &format!("/console?assignee={admin_id}")).await;
+    assert!(queue.contains(&item), "{queue}");
+    let (status, refusal) = form(
+        &server,
+        &ana,
+        "/console/assign",
+        &[("item", "key:k_1"), ("assignee", &admin_id)],
+    )
+    .await;
+    assert_eq!(status, 400, "{refusal}");
+    // A form never leads off the console.
+    let (_, location) = form(
+        &server,
+        &ana,
+        "/console/assign",
+        &[
+            ("item", &item),
+            ("assignee", ""),
+            ("back", "//evil.example"),
+        ],
+    )
+    .await;
+    assert_eq!(location, "/console");
+
+    // Overrides: an analyst suppresses for some hours; force needs its permission.
+    let fields = [
+        ("kind", "ip"),
+        ("value", "203.0.113.7"),
+        ("action", "suppress"),
+        ("hours", "2"),
+        ("note", "office"),
+        ("back", case),
+    ];
+    let (status, location) = form(&server, &ana, "/console/overrides", &fields).await;
+    assert_eq!((status, location.as_str()), (303, case));
+    let overrides = server.admin().get("/v1/overrides").await;
+    assert_eq!(
+        overrides.body[0]["action"], "suppress",
+        "{}",
+        overrides.text
+    );
+    assert!(
+        overrides.body[0]["expires_at"].is_string(),
+        "{}",
+        overrides.text
+    );
+    let forced = [
+        ("kind", "ip"),
+        ("value", "203.0.113.7"),
+        ("action", "force"),
+        ("hours", "2"),
+    ];
+    assert_eq!(
+        form(&server, &ana, "/console/overrides", &forced).await.0,
+        403
+    );
+    let forever = [
+        ("kind", "ip"),
+        ("value", "203.0.113.7"),
+        ("action", "suppress"),
+        ("hours", "0"),
+    ];
+    let (status, refusal) = form(&server, &ana, "/console/overrides", &forever).await;
+    assert!(
+        status == 400 && refusal.contains("1 to 2160 hours"),
+        "{refusal}"
+    );
+
+    // Freezing takes a role that manages keys: the analyst is refused, the admin freezes.
+    let (status, refusal) = form(&server, &ana, &format!("{case}/freeze"), &[]).await;
+    assert!(status == 403 && refusal.contains("forbidden"), "{refusal}");
+    let (status, location) = form(&server, &boss, &format!("{case}/freeze"), &[]).await;
+    assert_eq!((status, location.as_str()), (303, case));
+    let protection = server.admin().get("/v1/accounts/acc_f/protection").await;
+    assert!(
+        protection.body["frozen_at"].is_string(),
+        "{}",
+        protection.text
+    );
+
+    for (action, actor) in [
+        ("console.assigned", &analyst_id),
+        ("network.override_set", &analyst_id),
+        ("account.frozen", &admin_id),
+    ] {
+        let entries = audited(&server, action).await;
+        assert!(
+            !entries.is_empty() && entries.iter().all(|e| e["actor"] == actor.as_str()),
+            "{action}: {entries:?}"
+        );
+    }
+    // The case shows the freeze and the assignments in its timeline, and the change cancelled.
+    let (_, html) = page(&server, &ana, case).await;
+    assert!(
+        html.contains("account.frozen") && html.contains("console.assigned"),
+        "{html}"
+    );
+    assert!(
+        html.contains(&format!("closed-{change}")),
+        "the freeze cancelled the open change: {html}"
+    );
+    assert!(html.contains("Frozen"), "{html}");
+}
+
 on_both_backends!(
     an_enrolment_link_works_once_until_it_expires,
     an_engine_hold_needs_a_second_operator,
+    console_actions_are_audited_under_the_operator_and_shown_in_the_case,
 );

@@ -1,11 +1,13 @@
 //! The analyst console: operators sign in with passkeys (enrolled from a single-use link), work
 //! one queue of alerts, held changes and held withdrawals, open the case of an account and act
-//! on it (four-eyes release, cancel, confirm fraud, overrides, freeze). Server-rendered pages
+//! on it (four-eyes release, cancel, confirm fraud, overrides, freeze), and draw the network
+//! around an entity (cytoscape.js, vendored). Server-rendered pages
 //! under the security center's CSP (this origin's script and style only); the one script runs
 //! the WebAuthn ceremonies.
 
 mod actions;
 mod api;
+mod graph;
 mod pages;
 pub mod session;
 mod view;
@@ -31,4 +33,6 @@ pub fn routes() -> Router<AppState> {
         .route("/console/changes/{id}/cancel", post(actions::cancel))
         .route("/console/alerts/{id}/confirm", post(actions::confirm))
         .route("/console/overrides", post(actions::set_override))
+        .route("/console/graph/{kind}/{value}", get(graph::page))
+        .route("/console/api/graph/{kind}/{value}", get(graph::data))
 }
