@@ -208,13 +208,25 @@ impl ConsoleStore for SqlStore {
         self.first_row("operator session", query, session).await
     }
 
-    async fn assignments(&self) -> StoreResult<Vec<Assignment>> {
-        let query = sqlx::query("SELECT * FROM console_assignments ORDER BY item");
-        self.rows("assignments", query)
-            .await?
-            .iter()
-            .map(assignment)
-            .collect()
+    async fn assignments(&self, items: &[String]) -> StoreResult<Vec<Assignment>> {
+        let mut found = Vec::new();
+        // A page of items at a time: one query each, well under either backend's bound on
+        // parameters.
+        for page in items.chunks(500) {
+            let marks: Vec<String> = (1..=page.len()).map(|n| format!("${n}")).collect();
+            let sql = format!(
+                "SELECT * FROM console_assignments WHERE item IN ({}) ORDER BY item",
+                marks.join(", ")
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for item in page {
+                query = query.bind(item.clone());
+            }
+            for row in self.rows("assignments", query).await? {
+                found.push(assignment(&row)?);
+            }
+        }
+        Ok(found)
     }
 
     async fn open_changes(&self, limit: u32) -> StoreResult<Vec<PendingChange>> {

@@ -9,7 +9,6 @@ mod queue;
 mod sign_in;
 
 pub use case::{CaseView, TimelineEntry};
-pub use queue::{ASSIGNABLE, item_account};
 pub use sign_in::{ConsoleChallenge, ConsoleSignIn, EnrolmentIssued, SignedIn};
 
 use crate::ports::{Clock, Store};

@@ -19,19 +19,12 @@ use std::collections::HashMap;
 /// latest for alerts and withdrawals).
 const SOURCE_LIMIT: u32 = 500;
 /// The item kinds an assignment may name, as their id prefixes.
-pub const ASSIGNABLE: [&str; 3] = ["alert:", "change:", "withdrawal:"];
+const ASSIGNABLE: [&str; 3] = ["alert:", "change:", "withdrawal:"];
 
 impl Console {
     /// The queue as `filter` asks for it, now.
     pub async fn queue(&self, actor: &Actor, filter: &QueueFilter) -> AppResult<QueueView> {
         actor.require_operator(Permission::ReviewChanges)?;
-        let assigned: HashMap<String, String> = self
-            .store
-            .assignments()
-            .await?
-            .into_iter()
-            .map(|a| (a.item, a.assignee))
-            .collect();
         let mut items = Vec::new();
         for alert in self.store.alerts(None, SOURCE_LIMIT).await? {
             items.push(alert_item(&alert));
@@ -42,6 +35,14 @@ impl Console {
         for held in self.store.held_withdrawals(SOURCE_LIMIT).await? {
             items.push(withdrawal_item(&held));
         }
+        let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
+        let assigned: HashMap<String, String> = self
+            .store
+            .assignments(&ids)
+            .await?
+            .into_iter()
+            .map(|a| (a.item, a.assignee))
+            .collect();
         for item in &mut items {
             item.assignee = assigned.get(&item.id).cloned();
         }
@@ -116,12 +117,6 @@ impl Console {
             None
         })
     }
-}
-
-/// The account an item's id names, for items that carry it in the id (none do today beyond
-/// what the queue shows); kept for the pages' links.
-pub fn item_account(item: &QueueItem) -> Option<&str> {
-    item.account.as_deref()
 }
 
 fn alert_account(alert: &StoredAlert) -> Option<String> {

@@ -114,7 +114,8 @@ pub trait ConsoleStore: Send + Sync {
     async fn operator_passkeys(&self, operator: &str) -> StoreResult<Vec<OperatorPasskey>>;
     async fn operator_ceremony(&self, id: &str) -> StoreResult<Option<OperatorCeremony>>;
     async fn operator_session(&self, token_hash: &str) -> StoreResult<Option<OperatorSession>>;
-    async fn assignments(&self) -> StoreResult<Vec<Assignment>>;
+    /// The assignments of `items` (those that have one).
+    async fn assignments(&self, items: &[String]) -> StoreResult<Vec<Assignment>>;
     /// Pending and held changes of every account, oldest first, at most `limit`.
     async fn open_changes(&self, limit: u32) -> StoreResult<Vec<PendingChange>>;
     /// Withdrawals the engine held, latest first, at most `limit`.

@@ -4,7 +4,8 @@
 //! then leads back to the page it came from; a refusal is a page that says nothing changed.
 
 use super::pages::refusal;
-use super::session::{ConsoleCsrf, ConsoleForm, console_cookie, set_console_cookie};
+use super::session::{ConsoleForm, console_cookie, set_console_cookie};
+use crate::center::session::CsrfField;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -58,7 +59,7 @@ pub struct OverrideForm {
 
 macro_rules! csrf_forms {
     ($($form:ty),+) => {$(
-        impl ConsoleCsrf for $form {
+        impl CsrfField for $form {
             fn csrf(&self) -> &str {
                 &self.csrf
             }

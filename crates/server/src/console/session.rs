@@ -3,7 +3,7 @@
 //! on by the use case), and the anti-CSRF token every post carries, after the per-IP and
 //! per-operator rate limits.
 
-use crate::center::session::{csrf_matches, session_cookie_value};
+use crate::center::session::{CsrfField, csrf_matches, session_cookie_value};
 use crate::limits::PerIp;
 use crate::state::AppState;
 use axum::Form;
@@ -70,11 +70,6 @@ impl FromRequestParts<AppState> for ConsoleOperator {
     }
 }
 
-/// A console form's fields: its anti-CSRF token.
-pub trait ConsoleCsrf {
-    fn csrf(&self) -> &str;
-}
-
 /// A form posted by a signed-in operator from a console page, its `csrf` field checked.
 #[derive(Debug)]
 pub struct ConsoleForm<T> {
@@ -84,7 +79,7 @@ pub struct ConsoleForm<T> {
 
 impl<T> FromRequest<AppState> for ConsoleForm<T>
 where
-    T: DeserializeOwned + ConsoleCsrf + Send,
+    T: DeserializeOwned + CsrfField + Send,
 {
     type Rejection = Response;
 
