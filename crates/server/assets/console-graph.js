@@ -46,8 +46,10 @@ async function expand(id) {
   const n = nodes.get(id) || { kind: id.slice(0, id.indexOf(":")), value: id.slice(id.indexOf(":") + 1) };
   const response = await fetch(`/console/api/graph/${encodeURIComponent(n.kind)}/${encodeURIComponent(n.value)}?hops=1`, { credentials: "same-origin" });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    say("Could not expand " + id + ": " + ((data.error && data.error.message) || response.statusText) + ".");
+  if (!response.ok || !Array.isArray(data.nodes)) {
+    // A session that ended is answered with the sign-in page, not the graph.
+    const why = (data.error && data.error.message) || (response.ok ? "you are signed out; sign in again" : response.statusText);
+    say("Could not expand " + id + ": " + why + ".");
     return;
   }
   const added = merge(data);
