@@ -167,14 +167,28 @@ fn local_store_commands_and_errors() {
     home.json(&["operators", "create", "--name", "ana", "--role", "analyst"]);
     let link = home.json(&["operators", "enrol-link", "ana"]);
     assert!(
-        link["url"].as_str().unwrap().contains("/console/enrol/pce_"),
+        link["url"]
+            .as_str()
+            .unwrap()
+            .contains("/console/enrol/pce_"),
         "{link}"
     );
     assert_eq!(link["operator"]["name"], "ana");
-    home.json(&["operators", "create", "--name", "bot", "--role", "integration"]);
+    home.json(&[
+        "operators",
+        "create",
+        "--name",
+        "bot",
+        "--role",
+        "integration",
+    ]);
     let refused = home.run(&["operators", "enrol-link", "bot"]);
     assert!(!refused.status.success());
-    assert!(stderr(&refused).contains("admins and analysts"), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("admins and analysts"),
+        "{}",
+        stderr(&refused)
+    );
     home.json(&[
         "accounts",
         "create",
