@@ -7,20 +7,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { launchBrowser, mailMatching, postgresDatabase, shot, startServer, totp } from "./harness.mjs";
+import { launchBrowser, mailMatching, postgresDatabase, shot, startServer, totp, watchScriptErrors } from "./harness.mjs";
 
 const WIDTHS = [1280, 390];
-
-/** Uncaught script errors and CSP violations (refusals the page shows are expected, so failed
- * responses and the console lines Chromium writes for them are not counted). */
-function watchScriptErrors(page) {
-  const errors = [];
-  page.on("pageerror", (e) => errors.push(e.message));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text());
-  });
-  return errors;
-}
 
 /** Fails when the page is wider than the window (something runs off a phone's screen). */
 async function assertFits(page, what) {

@@ -7,7 +7,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { accessibilityProblems, launchBrowser, mailMatching, postgresDatabase, shot, startServer, totp } from "./harness.mjs";
+import { accessibilityProblems, launchBrowser, mailMatching, postgresDatabase, shot, startServer, totp, withPasskeys } from "./harness.mjs";
 
 const WIDTHS = [1280, 390];
 const DAY = 86_400_000;
@@ -26,15 +26,6 @@ function auditor() {
     },
     found,
   };
-}
-
-/** A virtual passkey authenticator in `page` (DevTools), as a laptop's built-in one. */
-async function withPasskeys(context, page) {
-  const cdp = await context.newCDPSession(page);
-  await cdp.send("WebAuthn.enable");
-  await cdp.send("WebAuthn.addVirtualAuthenticator", {
-    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
-  });
 }
 
 async function tools(databaseUrl, width) {

@@ -160,6 +160,26 @@ export function watchErrors(page) {
   return errors;
 }
 
+/** Uncaught script errors and CSP violations (refusals a page shows are expected, so failed
+ * responses and the console lines Chromium writes for them are not counted). */
+export function watchScriptErrors(page) {
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(e.message));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(m.text());
+  });
+  return errors;
+}
+
+/** A virtual passkey authenticator in `page` (DevTools), as a laptop's built-in one. */
+export async function withPasskeys(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("WebAuthn.enable");
+  await cdp.send("WebAuthn.addVirtualAuthenticator", {
+    options: { protocol: "ctap2", transport: "internal", hasResidentKey: true, hasUserVerification: true, isUserVerified: true, automaticPresenceSimulation: true },
+  });
+}
+
 export async function shot(page, name) {
   if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }

@@ -128,6 +128,7 @@ error_codes! {
     SignInLinkUsed => "sign_in_link_used", 403, "a sign-in link already used";
     SignInLinkExpired => "sign_in_link_expired", 403, "a sign-in link past its life";
     CsrfFailed => "csrf_failed", 403, "a security-center post without the page's CSRF token";
+    SecondOperatorRequired => "second_operator_required", 403, "a hold the risk engine made needs a second operator to release it: the operator who approved the release cannot complete it";
     // Nothing there: 404.
     NotFound => "not_found", 404, "no such thing (or not the caller's to see)";
     InvalidCancelLink => "invalid_cancel_link", 404, "a cancel link that matches nothing";
@@ -182,6 +183,7 @@ mod tests {
     /// single-use links' codes only ever reach a client as their HTML page's status (404 for a
     /// link that matches nothing, 409 used, 410 expired), so that is their status here.
     const SHIPPED: &[(&str, u16)] = &[
+        ("second_operator_required", 403),
         ("account_protected", 423),
         ("bad_audit_head", 400),
         ("cancel_link_used", 409),

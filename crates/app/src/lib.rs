@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod audit;
 mod changes;
 pub mod clock;
+pub mod console;
 pub mod contacts;
 pub mod error;
 mod error_code;
@@ -22,6 +23,7 @@ pub mod ports;
 pub mod random;
 pub mod risk;
 pub mod verifier;
+mod webauthn;
 
 use std::sync::Arc;
 
@@ -44,6 +46,8 @@ pub struct Portcullis {
     pub channels: notify::ChannelSettings,
     pub outbox: notify::Outbox,
     pub contacts: contacts::Contacts,
+    /// The analyst console (operators on passkeys, the queue, cases).
+    pub console: console::Console,
 }
 
 impl Portcullis {
@@ -77,6 +81,13 @@ impl Portcullis {
             contacts::ContactSettings::default(),
         )
         .await?;
+        let console = console::Console::new(
+            store.clone(),
+            clock.clone(),
+            risk.clone(),
+            &guard_settings.public_url,
+            &guard_settings.exchange_name,
+        );
         let guard = guard::Guard::new(
             store.clone(),
             clock.clone(),
@@ -93,6 +104,7 @@ impl Portcullis {
             audit: audit::Audit::new(store.clone(), audit_keys, clock.clone()),
             outbox: notify::Outbox::new(store.clone()),
             contacts,
+            console,
             keys,
             store,
             clock,

@@ -6,6 +6,7 @@
 //! record it and the events it emits go in one transaction, so a change is never half-written
 //! and never happens without its audit entry.
 
+mod console;
 mod digest;
 
 pub use crate::guard::model::{
@@ -14,6 +15,10 @@ pub use crate::guard::model::{
     WithdrawalAddress,
 };
 use async_trait::async_trait;
+pub use console::{
+    Assignment, ConsoleStore, ConsoleWrite, EnrolmentLink, HeldWithdrawal, OperatorCeremony,
+    OperatorPasskey, OperatorSession,
+};
 pub use digest::{DigestStore, DigestSubscription};
 use portcullis_core::account::Account;
 use portcullis_core::audit::{AuditDraft, AuditEntry, ChainHead};
@@ -411,6 +416,8 @@ pub enum Write {
     RemoveDigest {
         account: String,
     },
+    /// The analyst console's rows (operators' sign-in, the queue's assignments).
+    Console(ConsoleWrite),
 }
 
 /// An operator's override on an entity of the graph (`portcullis_engine::Override`), with who
@@ -633,6 +640,7 @@ pub trait Store:
     + OutboxStore
     + ContactStore
     + DigestStore
+    + ConsoleStore
     + std::fmt::Debug
 {
     /// Applies every write, appends the audit drafts to the chain (in order, after the current

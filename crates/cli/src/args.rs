@@ -171,6 +171,11 @@ pub enum OperatorCommand {
     Revoke {
         id: String,
     },
+    /// Mint a single-use, expiring link that enrols a passkey for the analyst console (admins
+    /// and analysts; by name or id).
+    EnrolLink {
+        name: String,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -127,6 +127,9 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
             OperatorCommand::Revoke { id } => {
                 ApiRequest::post(format!("/v1/operators/{}/revoke", enc(id)), json!({}))
             }
+            OperatorCommand::EnrolLink { name } => {
+                ApiRequest::post(format!("/v1/operators/{}/enrol-link", enc(name)), json!({}))
+            }
         },
         Command::Accounts { command } => account_request(command),
         Command::Keys { command } => key_request(command)?,

@@ -163,6 +163,32 @@ fn local_store_commands_and_errors() {
     let home = Home::new();
     let admin = home.json(&["operators", "create", "--name", "root", "--role", "admin"]);
     assert!(admin["token"].as_str().unwrap().starts_with("pco_"));
+    // An analyst's console enrolment link, by name: single use, only its hash stored.
+    home.json(&["operators", "create", "--name", "ana", "--role", "analyst"]);
+    let link = home.json(&["operators", "enrol-link", "ana"]);
+    assert!(
+        link["url"]
+            .as_str()
+            .unwrap()
+            .contains("/console/enrol/pce_"),
+        "{link}"
+    );
+    assert_eq!(link["operator"]["name"], "ana");
+    home.json(&[
+        "operators",
+        "create",
+        "--name",
+        "bot",
+        "--role",
+        "integration",
+    ]);
+    let refused = home.run(&["operators", "enrol-link", "bot"]);
+    assert!(!refused.status.success());
+    assert!(
+        stderr(&refused).contains("admins and analysts"),
+        "{}",
+        stderr(&refused)
+    );
     home.json(&[
         "accounts",
         "create",

@@ -16,6 +16,7 @@ pub mod guard;
 pub mod key;
 pub mod notice;
 pub mod operator;
+pub mod queue;
 pub mod redact;
 pub mod replay;
 pub mod scope;

@@ -1,48 +1,7 @@
-// The security center's one script (served from the binary; the CSP allows no other):
-// live countdowns, and the WebAuthn ceremonies, which a browser can only run from script.
+// The security center's script (served from the binary; the CSP allows no other), after
+// webauthn.js: live countdowns, and the WebAuthn ceremonies, which a browser can only run from
+// script.
 "use strict";
-
-const b64url = {
-  decode(text) {
-    const b64 = text.replace(/-/g, "+").replace(/_/g, "/");
-    const bin = atob(b64 + "===".slice((b64.length + 3) % 4));
-    return Uint8Array.from(bin, (c) => c.charCodeAt(0)).buffer;
-  },
-  encode(buffer) {
-    const bytes = new Uint8Array(buffer);
-    let bin = "";
-    for (const b of bytes) bin += String.fromCharCode(b);
-    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-  },
-};
-
-// A refusal as the server (or the network) gave it: a message for the customer and a stable code.
-class Refusal extends Error {
-  constructor(message, code) {
-    super(message);
-    this.code = code;
-  }
-}
-
-async function call(path, csrf, body) {
-  let response;
-  try {
-    response = await fetch(path, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "content-type": "application/json", "x-csrf-token": csrf },
-      body: JSON.stringify(body || {}),
-    });
-  } catch {
-    throw new Refusal("the page could not reach the server. Check your connection and try again", "network");
-  }
-  const data = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    const error = data.error || {};
-    throw new Refusal(error.message || response.statusText, error.code);
-  }
-  return data;
-}
 
 // Shows why nothing changed, in `status`; a missing authenticator comes with the way to add one.
 function refused(status, error) {
@@ -64,50 +23,6 @@ function refused(status, error) {
     status.append("Nothing was changed: " + error.message + ".");
   }
   status.focus();
-}
-
-function creationOptions(options) {
-  const pk = options.publicKey;
-  pk.challenge = b64url.decode(pk.challenge);
-  pk.user.id = b64url.decode(pk.user.id);
-  (pk.excludeCredentials || []).forEach((c) => { c.id = b64url.decode(c.id); });
-  return { publicKey: pk };
-}
-
-function requestOptions(options) {
-  const pk = options.publicKey;
-  pk.challenge = b64url.decode(pk.challenge);
-  (pk.allowCredentials || []).forEach((c) => { c.id = b64url.decode(c.id); });
-  return { publicKey: pk };
-}
-
-function registration(credential) {
-  return {
-    id: credential.id,
-    rawId: b64url.encode(credential.rawId),
-    type: credential.type,
-    response: {
-      attestationObject: b64url.encode(credential.response.attestationObject),
-      clientDataJSON: b64url.encode(credential.response.clientDataJSON),
-    },
-    extensions: credential.getClientExtensionResults(),
-  };
-}
-
-function assertion(credential) {
-  const r = credential.response;
-  return {
-    id: credential.id,
-    rawId: b64url.encode(credential.rawId),
-    type: credential.type,
-    response: {
-      authenticatorData: b64url.encode(r.authenticatorData),
-      clientDataJSON: b64url.encode(r.clientDataJSON),
-      signature: b64url.encode(r.signature),
-      userHandle: r.userHandle ? b64url.encode(r.userHandle) : null,
-    },
-    extensions: credential.getClientExtensionResults(),
-  };
 }
 
 async function addPasskey(button) {

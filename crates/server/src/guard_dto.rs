@@ -70,6 +70,12 @@ pub struct PendingChangeDto {
     pub step_up: String,
     /// The event the risk engine decided on when the change was requested.
     pub event_id: Option<String>,
+    /// A hold made by the risk engine needs two operators to release (four-eyes): the first
+    /// one's approval is recorded here while the change stays held, until a different operator
+    /// completes the release.
+    pub release_approved_by: Option<String>,
+    /// The operator whose release let it apply.
+    pub released_by: Option<String>,
     /// The single-use cancel link: only in the response that created the change.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancel_url: Option<String>,
@@ -87,6 +93,8 @@ impl From<PendingChange> for PendingChangeDto {
             PendingStatus::Failed { reason, .. } => Some(reason.clone()),
         };
         Self {
+            release_approved_by: change.approved_by.clone(),
+            released_by: change.released_by.clone(),
             kind: change.action.kind().to_owned(),
             action: action_json(&change.action),
             widenings: change

@@ -9,6 +9,7 @@ pub mod center;
 pub mod client;
 pub mod config;
 mod config_errors;
+pub mod console;
 pub mod contacts_dto;
 pub mod dto;
 pub mod error;
@@ -130,6 +131,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             post(operators::create).get(operators::list),
         )
         .route("/v1/operators/{id}/revoke", post(operators::revoke))
+        .route("/v1/operators/{id}/enrol-link", post(operators::enrol_link))
         .route("/v1/audit", get(audit::list))
         .route("/v1/audit/head", get(audit::head))
         .route("/v1/outbox", get(outbox::list))
@@ -205,8 +207,16 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/freeze/{token}", get(freeze::show).post(freeze::confirm))
         .route("/assets/portcullis.css", get(cancel::stylesheet))
         .route("/assets/security.js", get(cancel::script))
+        .route("/assets/webauthn.js", get(cancel::webauthn_script))
+        .route("/assets/console.js", get(cancel::console_script))
+        .route(
+            "/assets/console-graph.js",
+            get(cancel::console_graph_script),
+        )
+        .route("/assets/cytoscape.min.js", get(cancel::cytoscape))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .merge(center::routes())
+        .merge(console::routes())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             settings.request_timeout,

@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         routes::keys::create, routes::keys::list, routes::keys::import, routes::keys::show,
         routes::keys::update, routes::keys::revoke, routes::keys::rotate,
         routes::operators::create, routes::operators::list, routes::operators::revoke,
+        routes::operators::enrol_link,
         routes::audit::list, routes::audit::verify, routes::audit::verify_since, routes::audit::head, routes::audit::events, routes::audit::rewrap,
         routes::outbox::list,
         routes::risk::ingest, routes::risk::decide, routes::risk::show, routes::risk::reload_policy,

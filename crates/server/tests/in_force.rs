@@ -129,7 +129,12 @@ async fn a_released_hold_lets_later_withdrawals_through(backend: Backend) {
     server.clock.advance(25 * HOUR);
     assert_eq!(server.app.guard.apply_due().await.unwrap(), 0);
     let change = held.body["id"].as_str().unwrap();
-    let released = analyst
+    // An engine hold needs two operators: the analyst approves, the admin completes.
+    let approved = analyst
+        .post(&format!("/v1/changes/{change}/release"), &json!({}))
+        .await;
+    assert_eq!(approved.body["status"], "held", "{}", approved.text);
+    let released = admin
         .post(&format!("/v1/changes/{change}/release"), &json!({}))
         .await;
     assert_eq!(released.body["status"], "applied", "{}", released.text);
@@ -190,8 +195,12 @@ async fn a_due_change_without_a_stored_decision_is_held(backend: Backend) {
     assert_eq!(now.body["status"], "held", "{}", now.text);
     assert!(now.text.contains("engine_unavailable"), "{}", now.text);
     assert_eq!(scopes(&admin, &key_id).await, json!(["read", "trade"]));
-    // An operator's release stands in for the missing decision.
-    let released = analyst
+    // Two operators' release stands in for the missing decision.
+    let approved = analyst
+        .post(&format!("/v1/changes/{change}/release"), &json!({}))
+        .await;
+    assert_eq!(approved.body["status"], "held", "{}", approved.text);
+    let released = admin
         .post(&format!("/v1/changes/{change}/release"), &json!({}))
         .await;
     assert_eq!(released.body["status"], "applied", "{}", released.text);

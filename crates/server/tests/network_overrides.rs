@@ -140,7 +140,11 @@ async fn a_suppress_override_stops_propagation_until_it_expires(backend: Backend
     let all = analyst.get("/v1/overrides?all=true").await;
     assert_eq!(all.body.as_array().unwrap().len(), 1, "{}", all.text);
 
-    // Releasing a network hold is an operator's decision, audited.
+    // Releasing a network hold takes two operators (four-eyes), audited.
+    let approved = analyst
+        .post(&format!("/v1/changes/{address_change}/release"), &json!({}))
+        .await;
+    assert_eq!(approved.body["status"], "held", "{}", approved.text);
     let released = server
         .admin()
         .post(&format!("/v1/changes/{address_change}/release"), &json!({}))
@@ -150,6 +154,7 @@ async fn a_suppress_override_stops_propagation_until_it_expires(backend: Backend
     for action in [
         "network.override_set",
         "widening.network_held",
+        "widening.release_approved",
         "widening.released",
     ] {
         assert!(audit.text.contains(action), "{action} audited");

@@ -147,7 +147,7 @@ pub(crate) async fn remove_address(
     Ok(())
 }
 
-fn pending(row: &AnyRow) -> StoreResult<PendingChange> {
+pub(crate) fn pending(row: &AnyRow) -> StoreResult<PendingChange> {
     let mut change: PendingChange = from_json("pending change", &get::<String>(row, "doc")?)?;
     change.version = get(row, "version")?;
     Ok(change)

@@ -10,6 +10,7 @@ mod alerts;
 mod at_rest;
 mod codec;
 mod commit;
+mod console;
 mod contacts;
 mod digest;
 mod files;

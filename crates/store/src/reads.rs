@@ -256,17 +256,7 @@ impl DecisionStore for SqlStore {
     async fn decision(&self, event_id: &str) -> StoreResult<Option<StoredDecision>> {
         let query =
             sqlx::query("SELECT * FROM decisions WHERE event_id = $1").bind(event_id.to_owned());
-        self.first_row("decisions", query, |row| {
-            Ok(StoredDecision {
-                event_id: codec::text_column(row, "event_id")?,
-                decided_at: UnixMillis(codec::i64_column(row, "decided_at")?),
-                decision: codec::text_column(row, "decision")?,
-                score: codec::i64_column(row, "score")?,
-                reasons: codec::text_column(row, "reasons")?,
-                features: codec::text_column(row, "features")?,
-            })
-        })
-        .await
+        self.first_row("decisions", query, decision_row).await
     }
 
     async fn checkpoint(&self, name: &str) -> StoreResult<Option<EngineCheckpoint>> {
@@ -300,6 +290,18 @@ impl EventLog for SqlStore {
     ) -> StoreResult<Vec<Option<i64>>> {
         crate::commit::append_new_events(self, events, then).await
     }
+}
+
+/// A decisions row.
+pub(crate) fn decision_row(row: &AnyRow) -> StoreResult<StoredDecision> {
+    Ok(StoredDecision {
+        event_id: codec::text_column(row, "event_id")?,
+        decided_at: UnixMillis(codec::i64_column(row, "decided_at")?),
+        decision: codec::text_column(row, "decision")?,
+        score: codec::i64_column(row, "score")?,
+        reasons: codec::text_column(row, "reasons")?,
+        features: codec::text_column(row, "features")?,
+    })
 }
 
 /// An event log row (`seq, id, ts, account, type, body`).

@@ -148,6 +148,7 @@ fn pending(id: &str, account: &str, requested: i64, applies: i64) -> PendingChan
         cancel_token_hash: format!("{id:0>64}"),
         event_id: Some(format!("evt_{id}")),
         released_by: None,
+        approved_by: None,
         version: 1,
     }
 }

@@ -176,6 +176,11 @@ pub struct PendingChange {
     /// that held it, or that the engine could not make.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub released_by: Option<String>,
+    /// The first of the two operators a hold made by the risk engine needs (four-eyes): their
+    /// approval is recorded here, and a different operator completes the release. Cleared
+    /// whenever the change is held again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
     #[serde(skip)]
     pub version: i64,
 }

@@ -13,7 +13,10 @@ use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::ports::{AccountGuard, Ceremony, CeremonyKind, StoredPasskey, Write};
 use crate::random;
-use aws_lc_rs::digest;
+use crate::webauthn::{
+    CEREMONY_TTL_MS, answerable, assertion_answer, counted, decoded, options_json,
+    registration_answer, stored, to_json, unavailable, user_handle,
+};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use portcullis_core::guard::StepUpMethod;
@@ -23,12 +26,9 @@ use portcullis_core::operator::Permission;
 use portcullis_core::time::UnixMillis;
 use serde_json::{Value, json};
 use webauthn_rs::prelude::{
-    Passkey, PasskeyAuthentication, PasskeyRegistration, PublicKeyCredential,
-    RegisterPublicKeyCredential, Url, Uuid, Webauthn, WebauthnBuilder,
+    Passkey, PasskeyAuthentication, PasskeyRegistration, Url, Webauthn, WebauthnBuilder,
 };
 
-/// How long a challenge may be answered (the browser's own timeout is the same).
-const CEREMONY_TTL_MS: i64 = 5 * 60_000;
 const MAX_PASSKEYS: usize = 10;
 
 /// A challenge for the browser: pass `options` to `navigator.credentials.create/get`.
@@ -51,35 +51,9 @@ pub fn relying_party(public_url: &str, name: &str) -> Result<Webauthn, String> {
         .map_err(|e| format!("passkeys unavailable for {public_url}: {e}"))
 }
 
-/// A stable WebAuthn user handle per account that reveals nothing about the account id.
-fn user_handle(account: &str) -> Uuid {
-    let hash = digest::digest(
-        &digest::SHA256,
-        format!("portcullis-user:{account}").as_bytes(),
-    );
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&hash.as_ref()[..16]);
-    Uuid::from_bytes(bytes)
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> AppResult<String> {
-    serde_json::to_string(value)
-        .map_err(|e| AppError::Internal(format!("encoding WebAuthn state: {e}")))
-}
-
-fn stored<T: serde::de::DeserializeOwned>(text: &str) -> AppResult<T> {
-    serde_json::from_str(text)
-        .map_err(|e| AppError::Internal(format!("decoding WebAuthn state: {e}")))
-}
-
 impl Guard {
     fn webauthn(&self) -> AppResult<&Webauthn> {
-        self.webauthn.as_deref().ok_or_else(|| {
-            AppError::invalid(
-                ErrorCode::PasskeysUnavailable,
-                "passkeys need public_url to name a host, such as https://security.example.com",
-            )
-        })
+        self.webauthn.as_deref().ok_or_else(unavailable)
     }
 
     pub async fn passkeys(&self, actor: &Actor, account: &str) -> AppResult<Vec<StoredPasskey>> {
@@ -121,7 +95,12 @@ impl Guard {
             .collect::<AppResult<Vec<_>>>()?;
         let (options, state) = self
             .webauthn()?
-            .start_passkey_registration(user_handle(account), account, account, Some(exclude))
+            .start_passkey_registration(
+                user_handle("portcullis-user", account),
+                account,
+                account,
+                Some(exclude),
+            )
             .map_err(|e| AppError::Internal(format!("starting passkey registration: {e}")))?;
         let ceremony = self.ceremony(account, CeremonyKind::Registration, to_json(&state)?, now)?;
         let id = ceremony.id.clone();
@@ -131,8 +110,7 @@ impl Guard {
             json!({ "ceremony": id }),
         );
         self.store.commit(change.into_set()).await?;
-        let options =
-            serde_json::to_value(&options).map_err(|e| AppError::Internal(e.to_string()))?;
+        let options = options_json(&options)?;
         Ok(PasskeyChallenge {
             ceremony_id: id,
             options,
@@ -162,13 +140,7 @@ impl Guard {
             }
         };
         let state: PasskeyRegistration = stored(&ceremony.state)?;
-        let answer: RegisterPublicKeyCredential = serde_json::from_value(credential.clone())
-            .map_err(|e| {
-                AppError::invalid(
-                    ErrorCode::InvalidCredential,
-                    format!("not a WebAuthn registration: {e}"),
-                )
-            })?;
+        let answer = registration_answer(credential)?;
         let spend = Write::SpendCeremony {
             id: ceremony.id.clone(),
             at: now,
@@ -259,8 +231,7 @@ impl Guard {
                     .into_set(),
             )
             .await?;
-        let options =
-            serde_json::to_value(&options).map_err(|e| AppError::Internal(e.to_string()))?;
+        let options = options_json(&options)?;
         Ok(PasskeyChallenge {
             ceremony_id: id,
             options,
@@ -285,13 +256,7 @@ impl Guard {
             Err(error) => return Err(self.refused(actor, account, "step_up.passkey", error).await),
         };
         let state: PasskeyAuthentication = stored(&ceremony.state)?;
-        let answer: PublicKeyCredential =
-            serde_json::from_value(credential.clone()).map_err(|e| {
-                AppError::invalid(
-                    ErrorCode::InvalidCredential,
-                    format!("not a WebAuthn assertion: {e}"),
-                )
-            })?;
+        let answer = assertion_answer(credential)?;
         let spend = Write::SpendCeremony {
             id: ceremony.id.clone(),
             at: now,
@@ -322,8 +287,7 @@ impl Guard {
             .write(spend)
             .write(Write::InsertGrant(grant));
         for (row, mut passkey) in self.decoded_passkeys(account).await? {
-            if passkey.cred_id() == result.cred_id() && passkey.update_credential(&result).is_some()
-            {
+            if counted(&mut passkey, &result) {
                 change = change.write(Write::UpdatePasskey {
                     credential_id: row.credential_id.clone(),
                     passkey: to_json(&passkey)?,
@@ -377,10 +341,7 @@ impl Guard {
     }
 
     async fn decoded_passkeys(&self, account: &str) -> AppResult<Vec<(StoredPasskey, Passkey)>> {
-        let rows = self.store.passkeys(account).await?;
-        rows.into_iter()
-            .map(|row| stored::<Passkey>(&row.passkey).map(|key| (row, key)))
-            .collect()
+        decoded(self.store.passkeys(account).await?, |row| &row.passkey)
     }
 
     fn ceremony(
@@ -408,28 +369,9 @@ impl Guard {
         kind: CeremonyKind,
         now: UnixMillis,
     ) -> AppResult<Ceremony> {
-        let ceremony = match self.store.ceremony(id).await? {
-            Some(c) if c.account == account && c.kind == kind => c,
-            _ => {
-                return Err(AppError::invalid(
-                    ErrorCode::InvalidChallenge,
-                    "unknown WebAuthn challenge",
-                ));
-            }
-        };
-        if ceremony.used_at.is_some() {
-            return Err(AppError::invalid(
-                ErrorCode::ChallengeUsed,
-                "this WebAuthn challenge was already answered",
-            ));
-        }
-        if now >= ceremony.expires_at {
-            return Err(AppError::invalid(
-                ErrorCode::ChallengeExpired,
-                "this WebAuthn challenge has expired; start again",
-            ));
-        }
-        Ok(ceremony)
+        let found = self.store.ceremony(id).await?;
+        let found = found.filter(|c| c.account == account && c.kind == kind);
+        answerable(found, |c| (c.used_at, c.expires_at), now)
     }
 
     /// Records a refused ceremony (spent, audited) before the refusal is reported.

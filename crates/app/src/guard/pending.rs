@@ -177,10 +177,28 @@ impl Guard {
 
     /// Releases a held change: the operator's release stands in for the risk decision. It
     /// applies once its cool-down has ended (at once, when that is already past), never earlier.
+    ///
+    /// A hold the risk engine made needs two operators (four-eyes): the first release records
+    /// their approval and leaves the change held; a different operator completes it. The same
+    /// operator twice is refused (`second_operator_required`), whichever path they come by.
     pub async fn release(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReviewChanges)?;
         let mut change = self.existing_change(id).await?;
         let access = actor.access_account(Permission::ReviewChanges, &change.account)?;
+        let engine_hold =
+            matches!(&change.status, PendingStatus::Held { by, .. } if by == RISK_ACTOR);
+        if engine_hold {
+            match change.approved_by.as_deref() {
+                None => return self.approve_release(&access, change).await,
+                Some(first) if first == actor.id() => {
+                    return Err(AppError::invalid(
+                        ErrorCode::SecondOperatorRequired,
+                        "you approved this release already: a hold made by the risk engine needs a second operator to complete it",
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
         change.released_by = Some(actor.id().to_owned());
         let released = self
             .move_change(&access, change, Transition::Release, "widening.released")
@@ -195,6 +213,30 @@ impl Guard {
             Err(error) => return Err(error),
         }
         self.existing_change(id).await
+    }
+
+    /// Records the first operator's approval of releasing an engine hold; the change stays held.
+    async fn approve_release(
+        &self,
+        access: &AccountAccess<'_>,
+        change: PendingChange,
+    ) -> AppResult<PendingChange> {
+        let now = self.clock.now();
+        let next = PendingChange {
+            approved_by: Some(access.actor().id().to_owned()),
+            version: change.version + 1,
+            ..change.clone()
+        };
+        access.covers(&change.account)?;
+        let commit = Change::new(access, now)
+            .write(update(next.clone(), change.version))
+            .audit(
+                "widening.release_approved",
+                target(&change.account),
+                pending_details(&next),
+            );
+        self.store.commit(commit.into_set()).await?;
+        Ok(next)
     }
 
     /// Applies every change whose cool-down has ended; returns how many applied. A change
@@ -433,11 +475,17 @@ impl Guard {
         action: &str,
     ) -> AppResult<PendingChange> {
         let now = self.clock.now();
+        let held_again = matches!(transition, Transition::Hold { .. });
         let status = cooldown::transition(&change.status, change.applies_at, transition, now)
             .map_err(transition_error)?;
         let next = PendingChange {
             status,
             version: change.version + 1,
+            approved_by: if held_again {
+                None
+            } else {
+                change.approved_by.clone()
+            },
             ..change.clone()
         };
         access.covers(&change.account)?;

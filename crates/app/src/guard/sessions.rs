@@ -46,6 +46,27 @@ pub fn csrf_token(session_token: &str) -> String {
     hex::encode(&hash.as_ref()[..16])
 }
 
+/// Refuses a single-use sign-in link (or a console enrolment link) already used or past its
+/// life.
+pub(crate) fn usable_link(
+    used_at: Option<UnixMillis>,
+    expires_at: UnixMillis,
+    now: UnixMillis,
+) -> AppResult<()> {
+    crate::webauthn::single_use(
+        (used_at, expires_at),
+        now,
+        (
+            ErrorCode::SignInLinkUsed,
+            "this sign-in link was already used",
+        ),
+        (
+            ErrorCode::SignInLinkExpired,
+            "this sign-in link has expired",
+        ),
+    )
+}
+
 /// The channels of the contract's `ctx`.
 const CHANNELS: &[&str] = &["web", "app", "api", "support"];
 const MAX_CONTEXT_TEXT: usize = 200;
@@ -119,18 +140,7 @@ impl Guard {
                 "this sign-in link is not valid",
             )
         })?;
-        if link.used_at.is_some() {
-            return Err(AppError::invalid(
-                ErrorCode::SignInLinkUsed,
-                "this sign-in link was already used",
-            ));
-        }
-        if now >= link.expires_at {
-            return Err(AppError::invalid(
-                ErrorCode::SignInLinkExpired,
-                "this sign-in link has expired",
-            ));
-        }
+        usable_link(link.used_at, link.expires_at, now)?;
         let token = format!("pss_{}", random::alphanumeric(43)?);
         let session = CustomerSession {
             token_hash: token_hash(&token),

@@ -239,6 +239,7 @@ impl Guard {
             cancel_token_hash: token_hash(&cancel_token),
             event_id: None,
             released_by: None,
+            approved_by: None,
             version: 1,
         };
         let mut change = Change::new(access, now).write(spend);

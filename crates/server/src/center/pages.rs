@@ -215,12 +215,7 @@ pub async fn sign_in(
             return link_refused(&state, error, &codes, &state.forged_sign_in_links);
         }
     };
-    let secure = state
-        .app
-        .guard
-        .settings()
-        .public_url
-        .starts_with("https://");
+    let secure = crate::center::session::over_https(&state);
     let token = String::from_utf8_lossy(opened.token.expose()).into_owned();
     let max_age = opened.expires_at.millis_since(state.app.clock.now()) / 1000;
     let mut response = back();

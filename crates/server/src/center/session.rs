@@ -36,18 +36,24 @@ pub struct Customer {
 impl Customer {
     /// Refuses a request whose anti-CSRF token is missing or wrong (constant time).
     pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), ApiError> {
-        let ok = sent.is_some_and(|sent| {
-            aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), self.csrf.as_bytes())
-                .is_ok()
-        });
-        if ok {
-            Ok(())
-        } else {
-            Err(ApiError::new(
-                ErrorCode::CsrfFailed,
-                "the page is out of date or the request did not come from it; reload and try again",
-            ))
-        }
+        csrf_matches(&self.csrf, sent)
+    }
+}
+
+/// Refuses a request whose anti-CSRF token is missing or not `expected` (constant time); the
+/// security center's and the analyst console's.
+pub fn csrf_matches(expected: &str, sent: Option<&str>) -> Result<(), ApiError> {
+    let ok = sent.is_some_and(|sent| {
+        aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), expected.as_bytes())
+            .is_ok()
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            ErrorCode::CsrfFailed,
+            "the page is out of date or the request did not come from it; reload and try again",
+        ))
     }
 }
 
@@ -58,8 +64,30 @@ pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
 
 /// The `Set-Cookie` value for a session: script-proof, same-site only, for the whole origin.
 pub fn set_cookie(token: &str, max_age_s: i64, secure: bool) -> String {
+    session_cookie_value(COOKIE, "/", token, max_age_s, secure)
+}
+
+/// Whether the service is reached over HTTPS (`public_url`): then its cookies are `Secure`.
+pub fn over_https(state: &AppState) -> bool {
+    state
+        .app
+        .guard
+        .settings()
+        .public_url
+        .starts_with("https://")
+}
+
+/// A session cookie named `name` for the paths under `path`: script-proof, same-site only,
+/// `Secure` when the service is served over HTTPS.
+pub fn session_cookie_value(
+    name: &str,
+    path: &str,
+    token: &str,
+    max_age_s: i64,
+    secure: bool,
+) -> String {
     let secure = if secure { "; Secure" } else { "" };
-    format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}")
+    format!("{name}={token}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}")
 }
 
 impl FromRequestParts<AppState> for Customer {
@@ -156,7 +184,7 @@ fn limited(state: &AppState, api: bool, error: ApiError) -> Response {
 /// Whether the browser says the request came from one of this origin's own pages (Fetch
 /// Metadata). A form from another site never carries the session cookie (SameSite=Strict);
 /// this is the second check that stands in for the token of a tab left open across sign-ins.
-fn from_own_page(parts: &Parts) -> bool {
+pub(crate) fn from_own_page(parts: &Parts) -> bool {
     parts
         .headers
         .get("sec-fetch-site")

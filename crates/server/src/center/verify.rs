@@ -213,12 +213,7 @@ fn public_token(headers: &HeaderMap) -> (String, bool) {
 }
 
 fn with_cookie(state: &AppState, mut response: Response, token: &str) -> Response {
-    let secure = state
-        .app
-        .guard
-        .settings()
-        .public_url
-        .starts_with("https://");
+    let secure = crate::center::session::over_https(state);
     let secure = if secure { "; Secure" } else { "" };
     let value = format!("{PUBLIC_COOKIE}={token}; Path=/verify; HttpOnly; SameSite=Strict{secure}");
     if let Ok(value) = HeaderValue::from_str(&value) {

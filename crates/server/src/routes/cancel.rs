@@ -236,6 +236,39 @@ pub async fn script() -> Response {
     )
 }
 
+/// `GET /assets/webauthn.js`: what the center's and the console's scripts share.
+pub async fn webauthn_script() -> Response {
+    asset(
+        include_str!("../../assets/webauthn.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+/// `GET /assets/console.js`.
+pub async fn console_script() -> Response {
+    asset(
+        include_str!("../../assets/console.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+/// `GET /assets/console-graph.js`: the console's network graph.
+pub async fn console_graph_script() -> Response {
+    asset(
+        include_str!("../../assets/console-graph.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
+/// `GET /assets/cytoscape.min.js`: cytoscape.js 3.35.0 as published on the npm registry
+/// (MIT, `assets/cytoscape.LICENSE`; the package's sha512 is in docs/api.md).
+pub async fn cytoscape() -> Response {
+    asset(
+        include_str!("../../assets/cytoscape.min.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
 fn asset(body: &'static str, content_type: &'static str) -> Response {
     let mut response = body.into_response();
     let headers = response.headers_mut();

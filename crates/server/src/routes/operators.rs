@@ -1,4 +1,5 @@
-//! Operators: create (token shown once), list, revoke. Role `admin`.
+//! Operators: create (token shown once), list, revoke, and the single-use link an operator
+//! enrols a console passkey from. Role `admin`.
 
 use crate::dto::{CreateOperatorBody, NewOperatorDto, OperatorDto};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -9,6 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use portcullis_app::ErrorCode;
 use portcullis_core::operator::Role;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Create an operator; the token is in this response only.
 #[utoipa::path(
@@ -65,4 +68,36 @@ pub async fn revoke(
     let operator = state.app.operators.revoke(&actor, &id).await?;
     state.forget_tokens();
     Ok(Json(operator.into()))
+}
+
+/// A single-use link that enrols a passkey for the analyst console.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrolmentLinkDto {
+    pub operator: OperatorDto,
+    /// Give it to the operator (it works once, for an hour): it opens the console's
+    /// enrolment page, which registers a passkey and signs them in.
+    pub url: String,
+    pub expires_at: String,
+}
+
+/// Mint a single-use, expiring link that enrols a console passkey for an operator (by id or
+/// name; admins and analysts only). Only the link's hash is stored.
+#[utoipa::path(
+    post, path = "/v1/operators/{id}/enrol-link", tag = "operators",
+    params(("id" = String, Path, description = "Operator id or name")),
+    responses((status = 201, body = EnrolmentLinkDto), (status = 400, description = "`invalid_request`: an integration operator", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn enrol_link(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<EnrolmentLinkDto>)> {
+    let issued = state.app.console.enrolment_link(&actor, &id).await?;
+    let dto = EnrolmentLinkDto {
+        operator: issued.operator.into(),
+        url: String::from_utf8_lossy(issued.url.expose()).into_owned(),
+        expires_at: issued.expires_at.to_rfc3339(),
+    };
+    Ok((StatusCode::CREATED, Json(dto)))
 }

@@ -6,6 +6,7 @@
 pub mod center;
 pub mod channels;
 pub mod guard;
+pub mod soft_passkey;
 
 use portcullis_app::Actor;
 use portcullis_app::clock::ManualClock;

@@ -164,6 +164,7 @@ pub(super) async fn pending_actions_of_every_kind_round_trip(store: Arc<dyn Stor
             step_up: StepUpMethod::Passkey,
             event_id: None,
             released_by: None,
+            approved_by: None,
             ..pending(id, "acc_1", 1, 2)
         };
         store
