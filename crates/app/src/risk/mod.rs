@@ -198,9 +198,7 @@ impl Risk {
                 "the engine is ahead of storage; not saving it".into(),
             ));
         }
-        let state = cursor
-            .engine
-            .checkpoint()
+        let state = off_the_workers(|| cursor.engine.checkpoint())
             .map_err(|e| AppError::Internal(e.to_string()))?;
         cursor.checkpoint_seq = cursor.seq;
         cursor.since_checkpoint = 0;
@@ -382,6 +380,17 @@ impl Risk {
             self.write_due_checkpoint(snapshot).await;
         }
         Ok(decided)
+    }
+}
+
+/// Runs CPU-bound work of seconds (serialising a million accounts) without stalling the
+/// other requests of the runtime's worker: on a multi-threaded runtime (the service's, even
+/// with one worker) the worker's other tasks move to another thread meanwhile; elsewhere (a
+/// single-threaded test runtime) it just runs.
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 
