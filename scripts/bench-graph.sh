@@ -97,20 +97,8 @@ for file in "$work"/batch*.jsonl; do
 done
 echo "ingested in $(($(date +%s) - started)) s; server RSS $(awk '/VmRSS/ { print $2 / 1024 " MiB" }' "/proc/$server/status")"
 
-cat >"$work/graph.lua" <<LUA
-local requests, count, i = {}, 0, 0
-function init(args)
-  wrk.headers["Authorization"] = "Bearer $analyst"
-  for line in io.lines("$work/paths.txt") do
-    count = count + 1
-    requests[count] = wrk.format("GET", line)
-  end
-end
-function request()
-  i = i % count + 1
-  return requests[i]
-end
-LUA
+cp "$work/paths.txt" "$work/bodies.txt"
+write_wrk_script "$work/graph.lua" GET "$analyst"
 
 # One sample answer per kind, to show what a query returns.
 for kind in account ip device address; do

@@ -28,18 +28,22 @@ start_server() {
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
 }
 
-# A wrk script that posts each line of $work/bodies.txt in turn to the path $2, written to $1.
+# A wrk script written to $1 that sends each line of $work/bodies.txt in turn: as the body of
+# a POST to the path $2, or, with $2 = GET, as the path of a GET. $3: the bearer token (the
+# benchmark operator's by default).
 write_wrk_script() {
+  local format="wrk.format(nil, \"$2\", nil, line)"
+  [ "$2" = GET ] && format='wrk.format("GET", line)'
   cat >"$1" <<LUA
 local requests, count, i = {}, 0, 0
 function init(args)
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
-  wrk.headers["Authorization"] = "Bearer $token"
+  wrk.headers["Authorization"] = "Bearer ${3:-$token}"
   -- Formatted once here, so the client spends no Lua time per request.
   for line in io.lines("$work/bodies.txt") do
     count = count + 1
-    requests[count] = wrk.format(nil, "$2", nil, line)
+    requests[count] = $format
   end
 end
 function request()
