@@ -33,7 +33,7 @@ start_server() {
 # benchmark operator's by default).
 write_wrk_script() {
   local format="wrk.format(nil, \"$2\", nil, line)"
-  [ "$2" = GET ] && format='wrk.format("GET", line)'
+  if [ "$2" = GET ]; then format='wrk.format("GET", line)'; fi
   cat >"$1" <<LUA
 local requests, count, i = {}, 0, 0
 function init(args)
