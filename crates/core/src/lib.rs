@@ -9,6 +9,7 @@ pub mod account;
 pub mod address;
 pub mod allowlist;
 pub mod audit;
+pub mod browser;
 pub mod contract;
 pub mod digest;
 pub mod events;

@@ -65,6 +65,54 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     }
 }
 
+/// A url-encoded form body (a browser's post) read into `T` by
+/// [`portcullis_core::browser::read_form`], or a clear 4xx.
+#[derive(Debug)]
+pub struct BrowserForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for BrowserForm<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_form = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(';').next().is_some_and(|m| {
+                    m.trim()
+                        .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+                })
+            });
+        if !is_form {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the form as Content-Type: application/x-www-form-urlencoded",
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::new(
+                        ErrorCode::PayloadTooLarge,
+                        "the request body is larger than the configured limit",
+                    )
+                } else {
+                    ApiError::new(ErrorCode::InvalidBody, rejection.body_text())
+                }
+            })?;
+        portcullis_core::browser::read_form(&bytes)
+            .map(BrowserForm)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidBody,
+                    "the form lacks a field or repeats one",
+                )
+            })
+    }
+}
+
 /// A JSON body that may be absent (an empty body means `T::default()`).
 #[derive(Debug)]
 pub struct OptionalJson<T>(pub T);
