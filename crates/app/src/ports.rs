@@ -533,6 +533,13 @@ pub trait EventLog: Send + Sync {
 #[async_trait]
 pub trait DecisionStore: Send + Sync {
     async fn decision(&self, event_id: &str) -> StoreResult<Option<StoredDecision>>;
+    /// Stored decisions in the order of their events in the log, with the event's log position:
+    /// those of events at positions after `after`, at most `limit`.
+    async fn decisions_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, StoredDecision)>>;
     /// The latest checkpoint of the engine `name`.
     async fn checkpoint(&self, name: &str) -> StoreResult<Option<EngineCheckpoint>>;
 }

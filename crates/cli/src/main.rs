@@ -4,6 +4,7 @@
 
 mod args;
 mod contacts;
+mod export;
 mod lab;
 mod replay;
 mod requests;
@@ -123,6 +124,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "added master key {id} to {} and made it active; run `portcullis keys rewrap` to move every secret to it\n",
                 settings.keyring_file.display()
             ))
+        }
+        Command::Decisions {
+            command: args::DecisionsCommand::Export(export),
+        } => {
+            let api = match (&cli.server, &cli.token) {
+                (Some(server), token) => transport::Api::Remote {
+                    server: server.clone(),
+                    token: token.clone(),
+                },
+                (None, _) => {
+                    transport::Api::Local(Box::new(transport::Local::open(&settings(&cli)?).await?))
+                }
+            };
+            export::run(&api, export).await
         }
         command => {
             let request = requests::for_command(command)?;

@@ -139,7 +139,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                 .post(risk::ingest)
                 .layer(DefaultBodyLimit::max(settings.max_batch_bytes)),
         )
-        .route("/v1/decisions", post(risk::decide))
+        .route("/v1/decisions", post(risk::decide).get(risk::list))
         .route("/v1/decisions/{event_id}", get(risk::show))
         .route("/v1/policy/reload", post(risk::reload_policy))
         .route("/v1/alerts", get(network::list))

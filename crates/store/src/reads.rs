@@ -256,17 +256,26 @@ impl DecisionStore for SqlStore {
     async fn decision(&self, event_id: &str) -> StoreResult<Option<StoredDecision>> {
         let query =
             sqlx::query("SELECT * FROM decisions WHERE event_id = $1").bind(event_id.to_owned());
-        self.first_row("decisions", query, |row| {
-            Ok(StoredDecision {
-                event_id: codec::text_column(row, "event_id")?,
-                decided_at: UnixMillis(codec::i64_column(row, "decided_at")?),
-                decision: codec::text_column(row, "decision")?,
-                score: codec::i64_column(row, "score")?,
-                reasons: codec::text_column(row, "reasons")?,
-                features: codec::text_column(row, "features")?,
-            })
-        })
-        .await
+        self.first_row("decisions", query, stored_decision).await
+    }
+
+    async fn decisions_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, StoredDecision)>> {
+        let query = sqlx::query(
+            "SELECT e.seq AS seq, d.event_id AS event_id, d.decided_at AS decided_at, \
+             d.decision AS decision, d.score AS score, d.reasons AS reasons, d.features AS features \
+             FROM events e JOIN decisions d ON d.event_id = e.id \
+             WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit));
+        let rows = self.rows("decisions", query).await?;
+        rows.iter()
+            .map(|row| Ok((codec::i64_column(row, "seq")?, stored_decision(row)?)))
+            .collect()
     }
 
     async fn checkpoint(&self, name: &str) -> StoreResult<Option<EngineCheckpoint>> {
@@ -300,6 +309,18 @@ impl EventLog for SqlStore {
     ) -> StoreResult<Vec<Option<i64>>> {
         crate::commit::append_new_events(self, events, then).await
     }
+}
+
+/// A decisions row.
+fn stored_decision(row: &AnyRow) -> StoreResult<StoredDecision> {
+    Ok(StoredDecision {
+        event_id: codec::text_column(row, "event_id")?,
+        decided_at: UnixMillis(codec::i64_column(row, "decided_at")?),
+        decision: codec::text_column(row, "decision")?,
+        score: codec::i64_column(row, "score")?,
+        reasons: codec::text_column(row, "reasons")?,
+        features: codec::text_column(row, "features")?,
+    })
 }
 
 /// An event log row (`seq, id, ts, account, type, body`).
