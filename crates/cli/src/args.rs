@@ -91,6 +91,9 @@ pub enum Command {
     /// Decide every event of a JSON Lines file (the event contract) with a fresh engine, and
     /// write the decisions in input order.
     Replay(ReplayArgs),
+    /// Send a contract file (JSON Lines) to the NATS JetStream event stream, each event on its
+    /// account's partition subject, with a progress bar; waits until the stream has every one.
+    Publish(PublishArgs),
     /// The decisions the service has stored.
     Decisions {
         #[command(subcommand)]
@@ -146,6 +149,22 @@ pub struct ReplayArgs {
     /// A policy file instead of the default policy.
     #[arg(long)]
     pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The events, one JSON object per line (the contract).
+    pub file: PathBuf,
+    /// Partitions of the stream: an account's events go to `<prefix>.<FNV-1a-32(account) mod
+    /// N>`, the same as nats-server's `{{partition(N,...)}}` mapping.
+    #[arg(long, env = "PORTCULLIS_NATS_PARTITIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub partitions: u32,
+    /// The subjects' first tokens.
+    #[arg(long, default_value = "portcullis.events")]
+    pub subject_prefix: String,
+    /// The NATS server (otherwise the configured `nats_url`).
+    #[arg(long)]
+    pub nats_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

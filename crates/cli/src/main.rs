@@ -6,6 +6,7 @@ mod args;
 mod contacts;
 mod export;
 mod lab;
+mod publish;
 mod replay;
 mod requests;
 mod transport;
@@ -124,6 +125,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "added master key {id} to {} and made it active; run `portcullis keys rewrap` to move every secret to it\n",
                 settings.keyring_file.display()
             ))
+        }
+        Command::Publish(args) => {
+            publish::check_prefix(&args.subject_prefix)?;
+            let url = match &args.nats_url {
+                Some(url) => url.clone(),
+                None => settings(&cli)?
+                    .nats
+                    .map(|nats| nats.url)
+                    .context("no NATS server: pass --nats-url or configure nats_url")?,
+            };
+            publish::run(args, &url).await
         }
         Command::Decisions {
             command: args::DecisionsCommand::Export(export),

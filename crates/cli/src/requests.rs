@@ -168,7 +168,7 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
         | Command::Eval(_) => {
             bail!("this command does not call the API")
         }
-        Command::Decisions { .. } => {
+        Command::Decisions { .. } | Command::Publish(_) => {
             bail!("this command makes its own requests, page by page")
         }
     })

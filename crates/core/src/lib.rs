@@ -17,6 +17,7 @@ pub mod guard;
 pub mod key;
 pub mod notice;
 pub mod operator;
+pub mod partition;
 pub mod redact;
 pub mod replay;
 pub mod scope;
