@@ -41,10 +41,9 @@ async fn publish_puts_each_event_once_on_its_partition_and_waits_for_the_stream(
         )
     });
     let context = jetstream::new(client);
-    let unique = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
+    // A name no other run uses (the hasher's keys are random per process).
+    let unique =
+        std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), 0u8);
     let prefix = format!("pctest{unique}.events");
     let name = format!("PCTEST_{unique}");
     let mut created = context
