@@ -14,7 +14,7 @@ use portcullis_core::contract::parse_line;
 use portcullis_core::partition::subject_suffix;
 use portcullis_core::redact::redact_url_credentials;
 use std::collections::VecDeque;
-use std::io::{BufRead as _, BufReader, IsTerminal as _, Write as _};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -41,7 +41,7 @@ pub async fn run(args: &PublishArgs, nats_url: &str) -> anyhow::Result<ExitCode>
     let context = jetstream::new(client);
     let input = std::fs::File::open(&args.file)
         .with_context(|| format!("opening {}", args.file.display()))?;
-    let progress = progress_bar(input.metadata().map(|m| m.len()).unwrap_or(0));
+    let progress = crate::replay::progress_bar(input.metadata().map(|m| m.len()).unwrap_or(0), 0);
     let mut stderr = std::io::stderr().lock();
     let mut counts = Counts::default();
     let mut waiting: VecDeque<PublishAckFuture> = VecDeque::with_capacity(IN_FLIGHT);
@@ -138,19 +138,6 @@ fn publish_error(
         );
     }
     anyhow::anyhow!("publishing to NATS: {error}")
-}
-
-fn progress_bar(size: u64) -> indicatif::ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(size);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 /// Refuses a prefix that is not a NATS subject of literal tokens.

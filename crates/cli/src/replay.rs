@@ -30,7 +30,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let output = std::fs::File::create(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut writer = BufWriter::new(output);
-    let progress = progress_bar(size);
+    let progress = progress_bar(size, PROGRESS_ABOVE_BYTES);
     let mut engine = Engine::new(policy);
     let mut stderr = std::io::stderr().lock();
     let (mut refused, mut lines, mut bytes) = (0u64, 0u64, 0u64);
@@ -93,13 +93,15 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn progress_bar(size: u64) -> indicatif::ProgressBar {
-    if size < PROGRESS_ABOVE_BYTES || !std::io::stderr().is_terminal() {
+/// A progress bar over `size` bytes on a terminal, for inputs of at least `shown_from` bytes;
+/// hidden otherwise.
+pub(crate) fn progress_bar(size: u64, shown_from: u64) -> indicatif::ProgressBar {
+    if size < shown_from || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(size);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
     ) {
         bar.set_style(style);
     }

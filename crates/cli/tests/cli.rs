@@ -608,17 +608,7 @@ fn a_kill_during_ingest_loses_nothing_on_postgres() {
 /// No acknowledged event is lost and none is applied twice when the server is killed (-9)
 /// in the middle of a batch.
 fn kill_during_ingest(home: &Home) {
-    let token = home.json(&[
-        "operators",
-        "create",
-        "--name",
-        "feed",
-        "--role",
-        "integration",
-    ])["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = home.integration_token("feed");
     let (mut server, url) = serve(home);
     let acknowledged: Vec<String> = (0..200).map(feed_event).collect();
     for batch in acknowledged.chunks(50) {

@@ -44,17 +44,7 @@ fn export_equals_replay(home: &Home) {
     let decided = expected.lines().count();
     assert!(decided > 60, "a feed that pages: {decided} decisions");
 
-    let token = home.json(&[
-        "operators",
-        "create",
-        "--name",
-        "feed",
-        "--role",
-        "integration",
-    ])["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = home.integration_token("feed");
     let (mut server, url) = serve(home);
     for batch in lines.chunks(500) {
         let report = ingest(&url, &token, batch);

@@ -65,6 +65,19 @@ impl Home {
         serde_json::from_slice(&output.stdout).unwrap()
     }
 
+    /// A new operator token with role `integration`.
+    pub fn integration_token(&self, name: &str) -> String {
+        let created = self.json(&[
+            "operators",
+            "create",
+            "--name",
+            name,
+            "--role",
+            "integration",
+        ]);
+        created["token"].as_str().unwrap().to_owned()
+    }
+
     pub fn database_url(&self) -> String {
         format!(
             "sqlite://{}",
