@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod nats;
 pub mod notify;
 pub mod openapi;
+pub mod replay_redis;
 pub mod routes;
 pub mod state;
 mod tasks;
@@ -68,7 +69,14 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
     .await?
     .with_contacts(settings.contacts.clone())
     .await?;
-    Ok(app.with_channels(settings.notify.channels.clone()))
+    let app = app.with_channels(settings.notify.channels.clone());
+    Ok(match &settings.replay_guard_redis_url {
+        Some(url) => {
+            let guard = replay_redis::RedisReplayGuard::new(url).map_err(AppError::Internal)?;
+            app.with_shared_replay(Arc::new(guard))
+        }
+        None => app,
+    })
 }
 
 /// The text of the configured risk policy.
