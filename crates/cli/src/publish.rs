@@ -14,7 +14,7 @@ use portcullis_core::contract::parse_line;
 use portcullis_core::partition::subject_suffix;
 use portcullis_core::redact::redact_url_credentials;
 use std::collections::VecDeque;
-use std::io::{BufRead as _, BufReader, Write as _};
+use std::io::{BufReader, Write as _};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -48,16 +48,9 @@ pub async fn run(args: &PublishArgs, nats_url: &str) -> anyhow::Result<ExitCode>
     let (started, mut bytes) = (Instant::now(), 0u64);
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let mut line = String::new();
-    loop {
-        line.clear();
-        let read = reader
-            .read_line(&mut line)
-            .with_context(|| format!("reading line {}", counts.lines + 1))?;
-        if read == 0 {
-            break;
-        }
+    while let Some(read) = crate::replay::next_line(&mut reader, &mut line, counts.lines)? {
         counts.lines += 1;
-        bytes += read as u64;
+        bytes += read;
         if counts.lines % 4_096 == 0 {
             progress.set_position(bytes);
         }

@@ -6,7 +6,7 @@ use crate::args::ReplayArgs;
 use anyhow::Context as _;
 use portcullis_core::contract::parse_line;
 use portcullis_engine::{Engine, Outcome, Policy, Verdict};
-use std::io::{BufRead as _, BufReader, BufWriter, IsTerminal as _, Write as _};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal as _, Write as _};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -37,16 +37,9 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let mut line = String::new();
-    loop {
-        line.clear();
-        let read = reader
-            .read_line(&mut line)
-            .with_context(|| format!("reading line {}", lines + 1))?;
-        if read == 0 {
-            break;
-        }
+    while let Some(read) = next_line(&mut reader, &mut line, lines)? {
         lines += 1;
-        bytes += read as u64;
+        bytes += read;
         if lines % 65_536 == 0 {
             progress.set_position(bytes);
         }
@@ -91,6 +84,20 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         engine.tracked_accounts(),
     )?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reads the next line into `line` (cleared first): its length in bytes, `None` at the end.
+/// `before` is the number of lines read so far (for the error).
+pub(crate) fn next_line(
+    reader: &mut impl BufRead,
+    line: &mut String,
+    before: u64,
+) -> anyhow::Result<Option<u64>> {
+    line.clear();
+    let read = reader
+        .read_line(line)
+        .with_context(|| format!("reading line {}", before + 1))?;
+    Ok((read > 0).then_some(read as u64))
 }
 
 /// A progress bar over `size` bytes on a terminal, for inputs of at least `shown_from` bytes;
