@@ -5,15 +5,24 @@
 #
 #   scripts/fuzz.sh            each target for 60 s
 #   scripts/fuzz.sh 3600       the long run (an hour a target)
-#   scripts/fuzz.sh 15         the short run the test command makes
+#   scripts/fuzz.sh 8          the short run the test command makes
+#   FUZZ_RUNS=10000000 scripts/fuzz.sh 86400 policy   ten million inputs (or a day) of one target
 #
+# Any arguments after the seconds name the targets to run (all of them otherwise).
 # Corpora grow in fuzz/corpus/<target> (not committed) from the seeds in fuzz/seeds/<target>.
 # A failure leaves its input in fuzz/artifacts/<target>/ and exits non-zero; replay it with
 # `cargo +nightly fuzz run --fuzz-dir fuzz <target> <file>`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-60}"
-targets=(contract_line freshness signature_decoding replay_guard)
+targets=(contract_line freshness hex_decoder signature_decoding replay_guard allowlist policy center_input)
+if [ "$#" -gt 1 ]; then
+  targets=("${@:2}")
+fi
+runs=()
+if [ -n "${FUZZ_RUNS:-}" ]; then
+  runs=(-runs="$FUZZ_RUNS")
+fi
 
 if ! rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
   echo "fuzz: the nightly toolchain is not installed (rustup toolchain install nightly); not fuzzing" >&2
@@ -25,14 +34,16 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 for target in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$target" "fuzz/seeds/$target"
-  echo "fuzz: $target for ${seconds}s" >&2
+  echo "fuzz: $target for ${seconds}s${FUZZ_RUNS:+ or $FUZZ_RUNS inputs}" >&2
+  started=$SECONDS
   cargo +nightly fuzz run --fuzz-dir fuzz "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
-    -max_total_time="$seconds" -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
+    -max_total_time="$seconds" "${runs[@]}" -rss_limit_mb=2048 -print_final_stats=1 2>&1 |
     grep -E '^(stat::number_of_executed_units|stat::new_units_added|==|SUMMARY|thread|.*panicked|Failed|artifact_prefix|Test unit written)' || true
   status=${PIPESTATUS[0]}
+  echo "fuzz: $target took $((SECONDS - started))s (build included)" >&2
   if [ "$status" -ne 0 ]; then
     echo "fuzz: $target FAILED (input saved under fuzz/artifacts/$target/)" >&2
     exit "$status"
   fi
 done
-echo "fuzz: every target ran ${seconds}s without a failure" >&2
+echo "fuzz: ${targets[*]}: no failure" >&2

@@ -157,6 +157,7 @@ error_codes! {
     RateLimited => "rate_limited", 429, "too many requests from one address or for one account";
     Internal => "internal", 500, "the service failed; details are in its log, never in the answer";
     NotReady => "not_ready", 503, "the store or the engine is not up";
+    ReplayGuardUnavailable => "replay_guard_unavailable", 503, "the shared replay guard (Redis) cannot be reached: the request is refused";
 }
 
 impl std::fmt::Display for ErrorCode {
@@ -270,6 +271,7 @@ mod tests {
         ("payload_too_large", 413),
         ("rate_limited", 429),
         ("recv_window_out_of_range", 400),
+        ("replay_guard_unavailable", 503),
         ("request_timeout", 408),
         ("rotation_unsupported", 400),
         ("sign_in_link_expired", 403),

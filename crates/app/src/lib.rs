@@ -121,6 +121,12 @@ impl Portcullis {
 
     /// Sets the official channels the use cases announce on.
     #[must_use]
+    /// Verifications also go through `guard`, the replay guard every node shares.
+    pub fn with_shared_replay(mut self, guard: Arc<dyn ports::SharedReplayGuard>) -> Self {
+        self.keys = self.keys.with_shared_replay(guard);
+        self
+    }
+
     pub fn with_channels(mut self, channels: notify::ChannelSettings) -> Self {
         self.guard = self.guard.with_channels(channels.clone());
         self.channels = channels;

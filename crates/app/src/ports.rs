@@ -537,9 +537,27 @@ pub trait EventLog: Send + Sync {
     ) -> StoreResult<Vec<Option<i64>>>;
 }
 
+/// A replay guard shared by every node, for gateways that cannot send one key's requests to
+/// one node: each node still keeps its own guard, and a signature it accepts must also be new
+/// here.
+#[async_trait]
+pub trait SharedReplayGuard: Send + Sync + std::fmt::Debug {
+    /// Records `key` for `ttl_ms` unless it is recorded already: `Ok(true)` the first time,
+    /// `Ok(false)` when it is. `Err` when the guard cannot answer (the caller refuses the
+    /// request: fail closed).
+    async fn first_use(&self, key: &str, ttl_ms: u64) -> Result<bool, String>;
+}
+
 #[async_trait]
 pub trait DecisionStore: Send + Sync {
     async fn decision(&self, event_id: &str) -> StoreResult<Option<StoredDecision>>;
+    /// Stored decisions in the order of their events in the log, with the event's log position:
+    /// those of events at positions after `after`, at most `limit`.
+    async fn decisions_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, StoredDecision)>>;
     /// The latest checkpoint of the engine `name`.
     async fn checkpoint(&self, name: &str) -> StoreResult<Option<EngineCheckpoint>>;
 }

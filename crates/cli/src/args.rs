@@ -91,6 +91,14 @@ pub enum Command {
     /// Decide every event of a JSON Lines file (the event contract) with a fresh engine, and
     /// write the decisions in input order.
     Replay(ReplayArgs),
+    /// Send a contract file (JSON Lines) to the NATS JetStream event stream, each event on its
+    /// account's partition subject, with a progress bar; waits until the stream has every one.
+    Publish(PublishArgs),
+    /// The decisions the service has stored.
+    Decisions {
+        #[command(subcommand)]
+        command: DecisionsCommand,
+    },
     /// Write a simulated exchange history (the event contract) with a label for every event
     /// that asks for a decision: scam campaigns and customer habits, deterministic per seed.
     Simulate(SimulateArgs),
@@ -141,6 +149,43 @@ pub struct ReplayArgs {
     /// A policy file instead of the default policy.
     #[arg(long)]
     pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The events, one JSON object per line (the contract).
+    pub file: PathBuf,
+    /// Partitions of the stream: an account's events go to `<prefix>.<FNV-1a-32(account) mod
+    /// N>`, the same as nats-server's `{{partition(N,...)}}` mapping.
+    #[arg(long, env = "PORTCULLIS_NATS_PARTITIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub partitions: u32,
+    /// The subjects' first tokens.
+    #[arg(long, default_value = "portcullis.events")]
+    pub subject_prefix: String,
+    /// The NATS server (otherwise the configured `nats_url`).
+    #[arg(long)]
+    pub nats_url: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DecisionsCommand {
+    /// Write every stored decision as the contract's decision lines (JSON Lines): in the order
+    /// of the events in --events, or else in the order of the event log.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Where to write the decisions.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A contract file of events: write the decisions in its order (those of events not in it
+    /// are left out and counted; its events that ask for a decision but have none are named).
+    #[arg(long)]
+    pub events: Option<PathBuf>,
+    /// Decisions asked for per request (1 to 1,000).
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub page: u32,
 }
 
 #[derive(Debug, Subcommand)]

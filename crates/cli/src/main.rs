@@ -4,7 +4,9 @@
 
 mod args;
 mod contacts;
+mod export;
 mod lab;
+mod publish;
 mod replay;
 mod requests;
 mod transport;
@@ -123,6 +125,31 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 "added master key {id} to {} and made it active; run `portcullis keys rewrap` to move every secret to it\n",
                 settings.keyring_file.display()
             ))
+        }
+        Command::Publish(args) => {
+            publish::check_prefix(&args.subject_prefix)?;
+            let url = match &args.nats_url {
+                Some(url) => url.clone(),
+                None => settings(&cli)?
+                    .nats
+                    .map(|nats| nats.url)
+                    .context("no NATS server: pass --nats-url or configure nats_url")?,
+            };
+            publish::run(args, &url).await
+        }
+        Command::Decisions {
+            command: args::DecisionsCommand::Export(export),
+        } => {
+            let api = match (&cli.server, &cli.token) {
+                (Some(server), token) => transport::Api::Remote {
+                    server: server.clone(),
+                    token: token.clone(),
+                },
+                (None, _) => {
+                    transport::Api::Local(Box::new(transport::Local::open(&settings(&cli)?).await?))
+                }
+            };
+            export::run(&api, export).await
         }
         command => {
             let request = requests::for_command(command)?;

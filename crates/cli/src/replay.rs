@@ -6,7 +6,7 @@ use crate::args::ReplayArgs;
 use anyhow::Context as _;
 use portcullis_core::contract::parse_line;
 use portcullis_engine::{Engine, Outcome, Policy, Verdict};
-use std::io::{BufRead as _, BufReader, BufWriter, IsTerminal as _, Write as _};
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal as _, Write as _};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -30,23 +30,16 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let output = std::fs::File::create(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut writer = BufWriter::new(output);
-    let progress = progress_bar(size);
+    let progress = progress_bar(size, PROGRESS_ABOVE_BYTES);
     let mut engine = Engine::new(policy);
     let mut stderr = std::io::stderr().lock();
     let (mut refused, mut lines, mut bytes) = (0u64, 0u64, 0u64);
     let started = Instant::now();
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let mut line = String::new();
-    loop {
-        line.clear();
-        let read = reader
-            .read_line(&mut line)
-            .with_context(|| format!("reading line {}", lines + 1))?;
-        if read == 0 {
-            break;
-        }
+    while let Some(read) = next_line(&mut reader, &mut line, lines)? {
         lines += 1;
-        bytes += read as u64;
+        bytes += read;
         if lines % 65_536 == 0 {
             progress.set_position(bytes);
         }
@@ -93,13 +86,29 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn progress_bar(size: u64) -> indicatif::ProgressBar {
-    if size < PROGRESS_ABOVE_BYTES || !std::io::stderr().is_terminal() {
+/// Reads the next line into `line` (cleared first): its length in bytes, `None` at the end.
+/// `before` is the number of lines read so far (for the error).
+pub(crate) fn next_line(
+    reader: &mut impl BufRead,
+    line: &mut String,
+    before: u64,
+) -> anyhow::Result<Option<u64>> {
+    line.clear();
+    let read = reader
+        .read_line(line)
+        .with_context(|| format!("reading line {}", before + 1))?;
+    Ok((read > 0).then_some(read as u64))
+}
+
+/// A progress bar over `size` bytes on a terminal, for inputs of at least `shown_from` bytes;
+/// hidden otherwise.
+pub(crate) fn progress_bar(size: u64, shown_from: u64) -> indicatif::ProgressBar {
+    if size < shown_from || !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(size);
     if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{bar:40} {bytes}/{total_bytes} {per_sec} eta {eta}",
+        "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
     ) {
         bar.set_style(style);
     }

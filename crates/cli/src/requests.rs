@@ -23,7 +23,7 @@ pub struct ApiRequest {
 }
 
 impl ApiRequest {
-    fn get(path: String) -> Self {
+    pub(crate) fn get(path: String) -> Self {
         Self {
             method: "GET",
             path,
@@ -170,6 +170,9 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
         | Command::Simulate(_)
         | Command::Eval(_) => {
             bail!("this command does not call the API")
+        }
+        Command::Decisions { .. } | Command::Publish(_) => {
+            bail!("this command makes its own requests, page by page")
         }
     })
 }

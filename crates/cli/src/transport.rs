@@ -22,31 +22,74 @@ pub struct ApiResponse {
     pub body: serde_json::Value,
 }
 
+/// The local store behind the server's router, opened once for any number of requests.
+pub struct Local {
+    app: portcullis_app::Portcullis,
+    router: axum::Router,
+}
+
+impl std::fmt::Debug for Local {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Local").finish_non_exhaustive()
+    }
+}
+
+impl Local {
+    pub async fn open(settings: &Settings) -> anyhow::Result<Self> {
+        let app = portcullis_server::build_default(settings)
+            .await
+            .context("opening the local store (pass --server to use a running server)")?;
+        let router = portcullis_server::router(AppState::new(app.clone(), None), settings);
+        Ok(Self { app, router })
+    }
+
+    /// Runs the request through the same router the server uses, as the machine's
+    /// administrator.
+    pub async fn send(&self, request: &ApiRequest) -> anyhow::Result<ApiResponse> {
+        let body = request
+            .body
+            .as_ref()
+            .map_or_else(Body::empty, |b| Body::from(b.to_string()));
+        let mut http = Request::builder()
+            .method(request.method)
+            .uri(&request.path)
+            .header("content-type", "application/json")
+            .body(body)?;
+        http.extensions_mut()
+            .insert(InProcessActor(Actor::local_cli()));
+        let response = self.router.clone().oneshot(http).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        self.app.keys.flush_usage().await.ok();
+        Ok(ApiResponse {
+            status: status.as_u16(),
+            body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+        })
+    }
+}
+
+/// Where a command's requests go: the local store, or a running server.
+#[derive(Debug)]
+pub enum Api {
+    Local(Box<Local>),
+    Remote {
+        server: String,
+        token: Option<String>,
+    },
+}
+
+impl Api {
+    pub async fn send(&self, request: &ApiRequest) -> anyhow::Result<ApiResponse> {
+        match self {
+            Api::Local(local) => local.send(request).await,
+            Api::Remote { server, token } => remote(server, token.as_deref(), request),
+        }
+    }
+}
+
 /// Runs the request against the local store, through the same router the server uses.
 pub async fn local(settings: &Settings, request: &ApiRequest) -> anyhow::Result<ApiResponse> {
-    let app = portcullis_server::build_default(settings)
-        .await
-        .context("opening the local store (pass --server to use a running server)")?;
-    let router = portcullis_server::router(AppState::new(app.clone(), None), settings);
-    let body = request
-        .body
-        .as_ref()
-        .map_or_else(Body::empty, |b| Body::from(b.to_string()));
-    let mut http = Request::builder()
-        .method(request.method)
-        .uri(&request.path)
-        .header("content-type", "application/json")
-        .body(body)?;
-    http.extensions_mut()
-        .insert(InProcessActor(Actor::local_cli()));
-    let response = router.oneshot(http).await?;
-    let status = response.status();
-    let bytes = response.into_body().collect().await?.to_bytes();
-    app.keys.flush_usage().await.ok();
-    Ok(ApiResponse {
-        status: status.as_u16(),
-        body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
-    })
+    Local::open(settings).await?.send(request).await
 }
 
 /// Sends the request to a running server.

@@ -5,78 +5,12 @@
 
 use serde_json::Value;
 use sqlx::Connection as _;
-use std::io::{BufRead as _, BufReader, Write as _};
-use std::process::{Child, Command, Output, Stdio};
+use std::io::Write as _;
+use std::process::{Command, Stdio};
 
-const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+mod common;
 
-/// A data directory and the environment that points the binary at it.
-struct Home {
-    dir: tempfile::TempDir,
-    /// PostgreSQL instead of the embedded SQLite file.
-    postgres_url: Option<String>,
-}
-
-impl Home {
-    fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            postgres_url: None,
-        }
-    }
-
-    fn on_postgres() -> Self {
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let url = runtime
-            .block_on(portcullis_store::testing::fresh_postgres_database(
-                "portcullis_it",
-            ))
-            .unwrap_or_else(|e| panic!("{e}"));
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            postgres_url: Some(url),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(BIN);
-        command
-            .args(args)
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("PORTCULLIS_DATA_DIR", self.dir.path())
-            .env("PORTCULLIS_LOG_FORMAT", "json");
-        if let Some(url) = &self.postgres_url {
-            command.env("PORTCULLIS_DATABASE_URL", url);
-        }
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> Value {
-        let output = self.run(args);
-        assert!(
-            output.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-
-    fn database_url(&self) -> String {
-        format!(
-            "sqlite://{}",
-            self.dir.path().join("portcullis.db").display()
-        )
-    }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use common::{Home, ingest, serve, stderr};
 
 #[test]
 fn config_example_and_check() {
@@ -484,30 +418,6 @@ fn an_exported_head_catches_a_cut_off_chain_on_postgres() {
     an_exported_head_catches_a_cut_off_chain(&Home::on_postgres());
 }
 
-/// Starts `portcullis serve` on a free port and waits until it listens.
-fn serve(home: &Home) -> (Child, String) {
-    let mut child = home
-        .command(&["serve"])
-        .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let address = loop {
-        let line = lines
-            .next()
-            .expect("the server exited before listening")
-            .unwrap();
-        let log: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        if log["fields"]["message"] == "portcullis listening" {
-            break log["fields"]["address"].as_str().unwrap().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{address}"))
-}
-
 /// The kernel's `THP_enabled` line for a process (Linux 5.0 and later).
 #[cfg(target_os = "linux")]
 fn thp_enabled(pid: u32) -> Option<String> {
@@ -703,21 +613,6 @@ fn replay_writes_one_decision_per_deciding_event_identically_every_time() {
     assert!(stderr(&refused).contains("oops"), "{}", stderr(&refused));
 }
 
-/// Sends a JSON Lines batch to the risk engine and returns the report.
-fn ingest(url: &str, token: &str, lines: &[String]) -> Value {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let mut response = agent
-        .post(&format!("{url}/v1/events"))
-        .header("authorization", &format!("Bearer {token}"))
-        .header("content-type", "application/x-ndjson")
-        .send(lines.join("\n"))
-        .unwrap();
-    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
-}
-
 fn feed_event(n: usize) -> String {
     let ts = portcullis_core::time::UnixMillis(1_767_225_600_000 + n as i64 * 1000).to_rfc3339();
     format!(
@@ -739,17 +634,7 @@ fn a_kill_during_ingest_loses_nothing_on_postgres() {
 /// No acknowledged event is lost and none is applied twice when the server is killed (-9)
 /// in the middle of a batch.
 fn kill_during_ingest(home: &Home) {
-    let token = home.json(&[
-        "operators",
-        "create",
-        "--name",
-        "feed",
-        "--role",
-        "integration",
-    ])["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = home.integration_token("feed");
     let (mut server, url) = serve(home);
     let acknowledged: Vec<String> = (0..200).map(feed_event).collect();
     for batch in acknowledged.chunks(50) {

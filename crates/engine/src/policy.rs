@@ -149,6 +149,18 @@ impl Policy {
     /// makes that unlikely, but a policy is data) fails closed: it acts as if it fired, and its
     /// reason is `rule_error:<id>`.
     pub fn evaluate(&self, features: &Features) -> Evaluation {
+        self.evaluate_gated(features, true)
+    }
+
+    /// [`Policy::evaluate`] with every gate left open: each rule's program decides. For the
+    /// fuzz target (`cargo fuzz` builds with `--cfg fuzzing`), which holds the gates to giving
+    /// the same evaluation as the programs alone.
+    #[cfg(fuzzing)]
+    pub fn evaluate_ungated(&self, features: &Features) -> Evaluation {
+        self.evaluate_gated(features, false)
+    }
+
+    fn evaluate_gated(&self, features: &Features, gated: bool) -> Evaluation {
         let mut context = Context::with_env(self.env.clone());
         context.set_variable_resolver(features);
         let mut score: u32 = 0;
@@ -157,7 +169,7 @@ impl Policy {
         let mut fired = Vec::new();
         let mut errors = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
-            if rule.gate.as_ref().is_some_and(|gate| gate.shut(features)) {
+            if gated && rule.gate.as_ref().is_some_and(|gate| gate.shut(features)) {
                 continue;
             }
             let reason = match rule.program.execute(&context) {

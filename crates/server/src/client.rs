@@ -8,6 +8,7 @@ use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 use portcullis_core::allowlist::IpAllowList;
+use portcullis_core::browser;
 use std::net::{IpAddr, SocketAddr};
 
 pub const DEVICE_COOKIE: &str = "pc_device";
@@ -45,23 +46,16 @@ pub fn client_ip_of(parts: &Parts, trusted: &IpAllowList) -> Option<IpAddr> {
 
 /// The value of the cookie `name` in the request's `Cookie` headers.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
+    let values = headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(found, _)| *found == name)
-        .map(|(_, value)| value.to_owned())
+        .filter_map(|v| v.to_str().ok());
+    browser::cookie(values, name).map(str::to_owned)
 }
 
 /// The device id in the request's cookies, if it looks like one of ours.
 pub fn device_cookie(headers: &HeaderMap) -> Option<String> {
-    cookie(headers, DEVICE_COOKIE).filter(|id| {
-        id.starts_with("dev_")
-            && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    })
+    cookie(headers, DEVICE_COOKIE).filter(|id| browser::is_device_id(id))
 }
 
 /// The `Set-Cookie` value that gives a browser its device id: script-proof and same-site, like

@@ -4,9 +4,10 @@
 //! a log collector or a CI transcript.
 
 /// Keys whose values are, or may carry, secrets.
-const SECRET_KEYS: [&str; 5] = [
+const SECRET_KEYS: [&str; 6] = [
     "database_url",
     "nats_url",
+    "replay_guard_redis_url",
     "smtp_url",
     "webhook_url",
     "webhook_secret",

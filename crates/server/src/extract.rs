@@ -34,35 +34,68 @@ impl<S: Send + Sync> FromRequest<S> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let is_json = request
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(';')
-                    .next()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
-            });
-        if !is_json {
-            return Err(ApiError::new(
-                ErrorCode::UnsupportedMediaType,
-                "send the body as Content-Type: application/json",
-            ));
-        }
-        Bytes::from_request(request, state)
+        typed_body(request, state, "application/json", "body")
             .await
             .map(JsonBytes)
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::new(
-                        ErrorCode::PayloadTooLarge,
-                        "the request body is larger than the configured limit",
-                    )
-                } else {
-                    ApiError::new(ErrorCode::InvalidBody, rejection.body_text())
-                }
+    }
+}
+
+/// A url-encoded form body (a browser's post) read into `T` by
+/// [`portcullis_core::browser::read_form`], or a clear 4xx.
+#[derive(Debug)]
+pub struct BrowserForm<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for BrowserForm<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = typed_body(request, state, "application/x-www-form-urlencoded", "form").await?;
+        portcullis_core::browser::read_form(&bytes)
+            .map(BrowserForm)
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::InvalidBody,
+                    "the form lacks a field or repeats one",
+                )
             })
     }
+}
+
+/// The body's bytes when it is of the media type `mime` (parameters such as `charset` aside)
+/// and within the size limit; a clear 4xx otherwise (`what` names it in the message).
+async fn typed_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+    mime: &str,
+    what: &str,
+) -> Result<Bytes, ApiError> {
+    let typed = request
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case(mime))
+        });
+    if !typed {
+        return Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!("send the {what} as Content-Type: {mime}"),
+        ));
+    }
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::new(
+                    ErrorCode::PayloadTooLarge,
+                    "the request body is larger than the configured limit",
+                )
+            } else {
+                ApiError::new(ErrorCode::InvalidBody, rejection.body_text())
+            }
+        })
 }
 
 /// A JSON body that may be absent (an empty body means `T::default()`).

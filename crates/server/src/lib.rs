@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod nats;
 pub mod notify;
 pub mod openapi;
+pub mod replay_redis;
 pub mod routes;
 pub mod state;
 mod tasks;
@@ -69,7 +70,14 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
     .await?
     .with_contacts(settings.contacts.clone())
     .await?;
-    Ok(app.with_channels(settings.notify.channels.clone()))
+    let app = app.with_channels(settings.notify.channels.clone());
+    Ok(match &settings.replay_guard_redis_url {
+        Some(url) => {
+            let guard = replay_redis::RedisReplayGuard::new(url).map_err(AppError::Internal)?;
+            app.with_shared_replay(Arc::new(guard))
+        }
+        None => app,
+    })
 }
 
 /// The text of the configured risk policy.
@@ -141,7 +149,7 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
                 .post(risk::ingest)
                 .layer(DefaultBodyLimit::max(settings.max_batch_bytes)),
         )
-        .route("/v1/decisions", post(risk::decide))
+        .route("/v1/decisions", post(risk::decide).get(risk::list))
         .route("/v1/decisions/{event_id}", get(risk::show))
         .route("/v1/policy/reload", post(risk::reload_policy))
         .route("/v1/alerts", get(network::list))

@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
         routes::operators::enrol_link,
         routes::audit::list, routes::audit::verify, routes::audit::verify_since, routes::audit::head, routes::audit::events, routes::audit::rewrap,
         routes::outbox::list,
-        routes::risk::ingest, routes::risk::decide, routes::risk::show, routes::risk::reload_policy,
+        routes::risk::ingest, routes::risk::decide, routes::risk::list, routes::risk::show, routes::risk::reload_policy,
         routes::guard::start_totp, routes::guard::confirm_totp, routes::guard::step_up_totp,
         routes::guard::list_changes, routes::guard::show_change, routes::guard::cancel_change,
         routes::guard::hold_change, routes::guard::release_change,

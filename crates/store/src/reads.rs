@@ -259,6 +259,25 @@ impl DecisionStore for SqlStore {
         self.first_row("decisions", query, decision_row).await
     }
 
+    async fn decisions_after(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(i64, StoredDecision)>> {
+        let query = sqlx::query(
+            "SELECT e.seq AS seq, d.event_id AS event_id, d.decided_at AS decided_at, \
+             d.decision AS decision, d.score AS score, d.reasons AS reasons, d.features AS features \
+             FROM events e JOIN decisions d ON d.event_id = e.id \
+             WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::from(limit));
+        let rows = self.rows("decisions", query).await?;
+        rows.iter()
+            .map(|row| Ok((codec::i64_column(row, "seq")?, decision_row(row)?)))
+            .collect()
+    }
+
     async fn checkpoint(&self, name: &str) -> StoreResult<Option<EngineCheckpoint>> {
         let query = sqlx::query("SELECT name, seq, state FROM engine_checkpoints WHERE name = $1")
             .bind(name.to_owned());

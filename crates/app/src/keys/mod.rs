@@ -28,6 +28,7 @@ use serde_json::json;
 use std::sync::Arc;
 use terms::{KeyTerms, parse_allowlist, parse_scopes, validate_expiry, validate_label};
 
+mod shared_replay;
 mod terms;
 pub use terms::payload_error_code;
 
@@ -123,6 +124,8 @@ pub struct KeyAuthority {
     keyring: Arc<MasterKeyring>,
     verifier: Arc<Verifier>,
     policy: KeyPolicy,
+    /// The replay guard every node shares, when configured ([`KeyAuthority::verify_shared`]).
+    shared_replay: Option<Arc<dyn crate::ports::SharedReplayGuard>>,
 }
 
 impl KeyAuthority {
@@ -139,6 +142,7 @@ impl KeyAuthority {
             keyring,
             verifier,
             policy,
+            shared_replay: None,
         }
     }
 

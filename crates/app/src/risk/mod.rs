@@ -32,6 +32,8 @@ use tokio::sync::Mutex;
 
 /// Log entries read per step while catching up.
 const CATCH_UP_PAGE: u32 = 1_000;
+/// The most decisions one page of [`Risk::decisions_after`] returns.
+const DECISION_PAGE: u32 = 1_000;
 /// The name of the single engine's checkpoint (a partitioned deployment names one per
 /// partition).
 pub const CHECKPOINT_NAME: &str = "risk";
@@ -315,6 +317,21 @@ impl Risk {
             .decision(event_id)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("decision for event {event_id}")))
+    }
+
+    /// Stored decisions in event-log order with each event's log position, after the position
+    /// `after` (at most `limit`, 1 to 1,000): the pages of `portcullis decisions export`.
+    pub async fn decisions_after(
+        &self,
+        actor: &Actor,
+        after: i64,
+        limit: u32,
+    ) -> AppResult<Vec<(i64, StoredDecision)>> {
+        actor.require_operator(Permission::ReadEvents)?;
+        Ok(self
+            .store
+            .decisions_after(after, limit.clamp(1, DECISION_PAGE))
+            .await?)
     }
 
     /// Applies every logged event the engine has not seen, in log order, and stores the

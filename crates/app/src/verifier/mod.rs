@@ -249,6 +249,11 @@ impl Verifier {
         Ok(())
     }
 
+    /// Counts a refusal made after the verifier's own checks (the shared replay guard's).
+    pub(crate) fn count_rejection(&self, key: Option<&CachedKey>, ip: IpAddr, reason: Rejection) {
+        self.reject(key, ip, reason);
+    }
+
     /// Counts a refusal.
     fn reject(&self, key: Option<&CachedKey>, ip: IpAddr, reason: Rejection) {
         self.rejected[reason as usize].fetch_add(1, Ordering::Relaxed);

@@ -156,7 +156,7 @@ fn context(scan: &mut Scan<'_>) -> Option<EventContext> {
 }
 
 /// Reads `line` when it has the narrow shape; `None` otherwise.
-pub(super) fn read(line: &str) -> Option<ContractEvent> {
+pub fn read(line: &str) -> Option<ContractEvent> {
     let mut scan = Scan {
         bytes: line.as_bytes(),
         text: line,

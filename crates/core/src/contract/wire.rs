@@ -75,7 +75,7 @@ where
 }
 
 /// Reads `line` the fast way; `None` when the derived reader must decide.
-pub(super) fn read(line: &str) -> Option<ContractEvent> {
+pub fn read(line: &str) -> Option<ContractEvent> {
     let wire: Wire<'_> = serde_json::from_str(line).ok()?;
     let body = body(&wire)?;
     Some(ContractEvent {

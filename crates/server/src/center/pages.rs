@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use portcullis_app::AppError;
 use portcullis_app::ErrorCode;
 use portcullis_app::guard::KeyNarrowing;
+use portcullis_core::browser::{CodeForm, CsrfForm, DigestForm, LockForm};
 use portcullis_core::scope::Scope;
 use portcullis_core::time::UnixMillis;
 use serde::Deserialize;
@@ -34,13 +35,6 @@ struct TotpPage<'a> {
     secret: String,
 }
 
-/// The TOTP confirmation form.
-#[derive(Debug, Deserialize)]
-pub struct CodeForm {
-    csrf: String,
-    code: String,
-}
-
 impl CsrfField for CodeForm {
     fn csrf(&self) -> &str {
         &self.csrf
@@ -55,13 +49,12 @@ impl CsrfField for CsrfForm {
 
 /// A form that can only make the account safer: freeze, cancel a change, sign out.
 #[derive(Debug, Deserialize)]
-pub struct NarrowingForm {
-    csrf: String,
-}
+#[serde(transparent)]
+pub struct NarrowingForm(CsrfForm);
 
 impl CsrfField for NarrowingForm {
     fn csrf(&self) -> &str {
-        &self.csrf
+        &self.0.csrf
     }
 
     fn narrows(&self) -> bool {
@@ -97,19 +90,6 @@ struct WidenPage<'a> {
     permanent_now: bool,
 }
 
-/// A form post's anti-CSRF field.
-#[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    csrf: String,
-}
-
-/// The daily digest's form: the hour (UTC) to send it at.
-#[derive(Debug, Deserialize)]
-pub struct DigestForm {
-    csrf: String,
-    hour_utc: u8,
-}
-
 impl CsrfField for DigestForm {
     fn csrf(&self) -> &str {
         &self.csrf
@@ -138,17 +118,6 @@ pub async fn digest_off(
         .unsubscribe_digest(&customer.actor, &customer.account)
         .await;
     settled(&state, result)
-}
-
-/// The settings-lock form.
-#[derive(Debug, Deserialize)]
-pub struct LockForm {
-    csrf: String,
-    /// `YYYY-MM-DD`: the lock ends at the start of that day (UTC).
-    until: String,
-    /// `yes` once the customer has seen the date spelled out.
-    #[serde(default)]
-    confirmed: Option<String>,
 }
 
 pub(super) fn refusal(state: &AppState, error: AppError) -> Response {

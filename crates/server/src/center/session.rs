@@ -3,11 +3,11 @@
 //! its per-IP and per-account rate limits.
 
 use crate::error::ApiError;
+use crate::extract::BrowserForm;
 use crate::limits::PerIp;
 use crate::routes::cancel::{Back, Notice};
 use crate::state::AppState;
 use askama::Template;
-use axum::Form;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
@@ -268,8 +268,8 @@ where
         let customer = Customer::from_request_parts(&mut parts, state).await?;
         let own_page = from_own_page(&parts);
         let action = parts.uri.path().to_owned();
-        let Ok(Form(form)) = Form::<T>::from_request(Request::from_parts(parts, body), state).await
-        else {
+        let request = Request::from_parts(parts, body);
+        let Ok(BrowserForm(form)) = BrowserForm::<T>::from_request(request, state).await else {
             return Err(stale_form(state, &customer, None));
         };
         if customer.check_csrf(Some(form.csrf())).is_err() {

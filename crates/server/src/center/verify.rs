@@ -11,18 +11,18 @@
 
 use super::session::{CsrfField, Customer, CustomerForm};
 use crate::client::cookie;
+use crate::extract::BrowserForm;
 use crate::limits::PerIp;
 use crate::routes::cancel::page;
 use crate::state::AppState;
 use askama::Template;
-use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use portcullis_app::contacts::NewReport;
 use portcullis_app::{Actor, AppError};
 use portcullis_contacts::{Answer, Verdict};
-use serde::Deserialize;
+use portcullis_core::browser::{CheckForm, ReportForm};
 
 /// The public page's anti-forgery cookie.
 const PUBLIC_COOKIE: &str = "pc_verify";
@@ -46,22 +46,6 @@ struct VerifyPage<'a> {
     answer: Option<AnswerView>,
     reported: bool,
     signed_in: bool,
-}
-
-/// The check form.
-#[derive(Debug, Deserialize)]
-pub struct CheckForm {
-    csrf: String,
-    value: String,
-}
-
-/// The report form.
-#[derive(Debug, Deserialize)]
-pub struct ReportForm {
-    csrf: String,
-    value: String,
-    channel: Option<String>,
-    claimed: Option<String>,
 }
 
 impl CsrfField for CheckForm {
@@ -277,7 +261,7 @@ pub async fn public_check(
     _: PerIp,
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<CheckForm>,
+    BrowserForm(form): BrowserForm<CheckForm>,
 ) -> Response {
     if public_csrf(&headers, &form.csrf).is_err() {
         return forged(&state);
@@ -297,7 +281,7 @@ pub async fn public_report(
     _: PerIp,
     State(state): State<AppState>,
     headers: HeaderMap,
-    Form(form): Form<ReportForm>,
+    BrowserForm(form): BrowserForm<ReportForm>,
 ) -> Response {
     if public_csrf(&headers, &form.csrf).is_err() {
         return forged(&state);

@@ -61,6 +61,7 @@ pub struct Config {
     pub nats_stream: String,
     pub nats_subject: String,
     pub nats_consumer: String,
+    pub replay_guard_redis_url: String,
     pub public_url: String,
     pub exchange_name: String,
     pub cooldown_withdraw_minutes: u32,
@@ -122,6 +123,7 @@ impl Default for Config {
             nats_stream: "PORTCULLIS_EVENTS".into(),
             nats_subject: "portcullis.events.>".into(),
             nats_consumer: "portcullis-engine".into(),
+            replay_guard_redis_url: String::new(),
             public_url: String::new(),
             exchange_name: "Portcullis".into(),
             cooldown_withdraw_minutes: 24 * 60,
@@ -181,6 +183,8 @@ pub struct Settings {
     pub max_batch_bytes: usize,
     /// The JetStream event feed, when configured.
     pub nats: Option<crate::nats::NatsSettings>,
+    /// The Redis of the replay guard every node shares, when configured.
+    pub replay_guard_redis_url: Option<String>,
     /// Step-up, cool-downs and the links in announcements.
     pub guard: GuardSettings,
     /// Official-channel notifications (channels, senders, retry policy).
@@ -359,6 +363,8 @@ impl Config {
                 subject: self.nats_subject,
                 consumer: self.nats_consumer,
             }),
+            replay_guard_redis_url: (!self.replay_guard_redis_url.is_empty())
+                .then_some(self.replay_guard_redis_url),
             notify,
             rate_limits,
             trusted_proxies,

@@ -175,6 +175,21 @@ pub struct IngestReportDto {
     pub decisions: Vec<DecisionDto>,
 }
 
+/// A stored decision as the contract writes it, with its event's position in the log (page on
+/// with `after`).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LoggedDecisionDto {
+    /// The decided event's position in the event log.
+    pub seq: i64,
+    pub event_id: String,
+    /// `allow`, `challenge`, `hold` or `block`.
+    pub decision: String,
+    /// 0 to 100.
+    pub score: i64,
+    /// Ids of the rules that decided (docs/rules.md).
+    pub reasons: Vec<String>,
+}
+
 /// A stored decision with what the rules saw.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct StoredDecisionDto {

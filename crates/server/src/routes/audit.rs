@@ -12,7 +12,7 @@ use portcullis_app::ErrorCode;
 use portcullis_app::audit::ChainReport;
 use portcullis_core::audit::SignedHead;
 
-fn after_seq(page: &Page) -> Result<i64, ApiError> {
+pub(crate) fn after_seq(page: &Page) -> Result<i64, ApiError> {
     page.after
         .as_deref()
         .map_or(Ok(0), str::parse)

@@ -1,13 +1,18 @@
 //! The risk engine's edge: batch ingest of the event feed, synchronous decisions, and the stored
 //! decision with the features it saw.
 
-use crate::dto::{DecisionDto, IngestReportDto, LineErrorDto, PolicyReloadDto, StoredDecisionDto};
+use crate::dto::{
+    DecisionDto, IngestReportDto, LineErrorDto, LoggedDecisionDto, Page, PolicyReloadDto,
+    StoredDecisionDto,
+};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{JsonBytes, Operator};
+use crate::routes::audit::after_seq;
+use crate::routes::page_limit;
 use crate::state::AppState;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use portcullis_app::ErrorCode;
 
 fn utf8(bytes: &[u8]) -> Result<&str, ApiError> {
@@ -67,6 +72,37 @@ pub async fn decide(
 ) -> ApiResult<Json<DecisionDto>> {
     let decision = state.app.risk.decide(&actor, utf8(&body)?).await?;
     Ok(Json(decision.into()))
+}
+
+/// Stored decisions in the order of their events in the log, a page at a time (`after` the
+/// last `seq` of the page before). `portcullis decisions export` reads them this way.
+#[utoipa::path(
+    get, path = "/v1/decisions", tag = "risk",
+    params(Page),
+    responses((status = 200, body = [LoggedDecisionDto]), (status = 400, description = "`invalid_query`", body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("operator_token" = []))
+)]
+pub async fn list(
+    State(state): State<AppState>,
+    Operator(actor): Operator,
+    Query(page): Query<Page>,
+) -> ApiResult<Json<Vec<LoggedDecisionDto>>> {
+    let stored = state
+        .app
+        .risk
+        .decisions_after(&actor, after_seq(&page)?, page_limit(page.limit))
+        .await?;
+    let decisions = stored
+        .into_iter()
+        .map(|(seq, d)| LoggedDecisionDto {
+            seq,
+            event_id: d.event_id,
+            decision: d.decision,
+            score: d.score,
+            reasons: serde_json::from_str(&d.reasons).unwrap_or_default(),
+        })
+        .collect();
+    Ok(Json(decisions))
 }
 
 /// A stored decision with its reasons and the feature values the rules saw.

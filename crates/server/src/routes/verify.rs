@@ -25,6 +25,7 @@ use std::net::IpAddr;
         (status = 400, description = "Malformed request: `invalid_json`, `invalid_ip`, `unknown_scope`, `missing_timestamp`, `invalid_timestamp`, `recv_window_out_of_range`, `duplicate_parameter`", body = ErrorBody),
         (status = 401, description = "No valid operator token", body = ErrorBody),
         (status = 403, description = "The operator's role may not verify", body = ErrorBody),
+        (status = 503, description = "`replay_guard_unavailable`: the shared replay guard (`replay_guard_redis_url`) did not answer; the request is refused", body = ErrorBody),
     ),
     security(("operator_token" = []))
 )]
@@ -53,6 +54,15 @@ pub async fn verify(
         ip,
         scope,
     };
+    if state.app.keys.has_shared_replay() {
+        // Through the replay guard every node shares (a network round trip per acceptance).
+        let verdict = state.app.keys.verify_shared(&actor, &request).await?;
+        let body = match verdict {
+            Ok(key) => Bytes::from(accepted_body(key.key())?),
+            Err(reason) => Bytes::from_static(rejected_body(reason).as_bytes()),
+        };
+        return Ok(([(header::CONTENT_TYPE, JSON)], body).into_response());
+    }
     // The answers are written directly: a rejection is one of eight fixed bodies, and an
     // acceptance borrows the key's names instead of copying them into an owned answer.
     let body =

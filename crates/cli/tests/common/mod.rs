@@ -1,0 +1,130 @@
+//! What the binary's tests share: a data directory with the environment that points the
+//! binary at it (SQLite or a fresh PostgreSQL database), a served instance, batch ingest.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use serde_json::Value;
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
+
+/// A data directory and the environment that points the binary at it.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+    /// PostgreSQL instead of the embedded SQLite file.
+    pub postgres_url: Option<String>,
+}
+
+impl Home {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            postgres_url: None,
+        }
+    }
+
+    pub fn on_postgres() -> Self {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let url = runtime
+            .block_on(portcullis_store::testing::fresh_postgres_database(
+                "portcullis_it",
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+            postgres_url: Some(url),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(BIN);
+        command
+            .args(args)
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PORTCULLIS_DATA_DIR", self.dir.path())
+            .env("PORTCULLIS_LOG_FORMAT", "json");
+        if let Some(url) = &self.postgres_url {
+            command.env("PORTCULLIS_DATABASE_URL", url);
+        }
+        command
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    pub fn json(&self, args: &[&str]) -> Value {
+        let output = self.run(args);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+
+    /// A new operator token with role `integration`.
+    pub fn integration_token(&self, name: &str) -> String {
+        let created = self.json(&[
+            "operators",
+            "create",
+            "--name",
+            name,
+            "--role",
+            "integration",
+        ]);
+        created["token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn database_url(&self) -> String {
+        format!(
+            "sqlite://{}",
+            self.dir.path().join("portcullis.db").display()
+        )
+    }
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Starts `portcullis serve` on a free port and waits until it listens.
+pub fn serve(home: &Home) -> (Child, String) {
+    let mut child = home
+        .command(&["serve"])
+        .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("the server exited before listening")
+            .unwrap();
+        let log: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if log["fields"]["message"] == "portcullis listening" {
+            break log["fields"]["address"].as_str().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    (child, format!("http://{address}"))
+}
+
+/// Sends a JSON Lines batch to the risk engine and returns the report.
+pub fn ingest(url: &str, token: &str, lines: &[String]) -> Value {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(&format!("{url}/v1/events"))
+        .header("authorization", &format!("Bearer {token}"))
+        .header("content-type", "application/x-ndjson")
+        .send(lines.join("\n"))
+        .unwrap();
+    serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
+}
