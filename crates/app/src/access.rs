@@ -47,7 +47,7 @@ pub const fn customer_allows(permission: Permission) -> bool {
     use Permission::*;
     matches!(
         permission,
-        ReadAccounts | ReadKeys | ManageKeys | ManageAccounts | VerifyContacts
+        ReadAccounts | ReadKeys | ManageKeys | ProtectAccounts | ManageAccounts | VerifyContacts
     )
 }
 

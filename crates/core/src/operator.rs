@@ -49,6 +49,10 @@ pub enum Permission {
     /// Minting a customer's single-use security-center sign-in link (after the exchange's own
     /// login).
     SignInCustomers,
+    /// Protecting an account: freezing it and cancelling its pending widenings. Protective
+    /// only (lifting a freeze takes `ManageKeys`), so a fraud analyst can stop a drain in
+    /// progress without an administrator.
+    ProtectAccounts,
     /// Forcing an entity of the risk engine's graph to count as confirmed fraud (a `force`
     /// override): it holds every pending change of the accounts it links, so only
     /// administrators may (analysts suppress known-good links with `ReviewChanges`).
@@ -80,6 +84,7 @@ impl Role {
                     | ReadAudit
                     | ReadEvents
                     | ReviewChanges
+                    | ProtectAccounts
                     | ReadContacts
                     | VerifyContacts
             ),
@@ -90,6 +95,7 @@ impl Role {
                     | ManageAccounts
                     | ReadKeys
                     | ManageKeys
+                    | ProtectAccounts
                     | ReadEvents
                     | IngestEvents
                     | ReadContacts
@@ -126,6 +132,8 @@ mod tests {
     fn analysts_only_read_and_integrations_cannot_import_or_administer() {
         assert!(Role::Analyst.allows(Permission::ReadAudit));
         assert!(!Role::Analyst.allows(Permission::ManageKeys));
+        assert!(Role::Analyst.allows(Permission::ProtectAccounts));
+        assert!(Role::Integration.allows(Permission::ProtectAccounts));
         assert!(!Role::Analyst.allows(Permission::ForceLinks));
         assert!(!Role::Integration.allows(Permission::ForceLinks));
         assert!(Role::Admin.allows(Permission::ForceLinks));

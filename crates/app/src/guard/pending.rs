@@ -149,9 +149,9 @@ impl Guard {
 
     /// Cancels on behalf of the customer (the exchange's app or the security center).
     pub async fn cancel(&self, actor: &Actor, id: &str) -> AppResult<PendingChange> {
-        actor.require(Permission::ManageKeys)?;
+        actor.require(Permission::ProtectAccounts)?;
         let change = self.existing_change(id).await?;
-        let access = actor.access_account(Permission::ManageKeys, &change.account)?;
+        let access = actor.access_account(Permission::ProtectAccounts, &change.account)?;
         let by = actor.id().to_owned();
         self.move_change(
             &access,

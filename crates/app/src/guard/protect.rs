@@ -68,7 +68,7 @@ impl Guard {
         account: &str,
         ctx: EventContext,
     ) -> AppResult<FreezeReport> {
-        let access = actor.access_account(Permission::ManageKeys, account)?;
+        let access = actor.access_account(Permission::ProtectAccounts, account)?;
         self.freeze_with(&access, ctx, None).await
     }
 
