@@ -8,10 +8,10 @@
 
 use crate::entities::{Network, Override, OverrideMode, Propagation, Step};
 use crate::graph::NodeId;
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
 /// The confirmation a force override's marks name: the override and its start.
-pub fn force_confirmation(o: &Override) -> String {
+fn force_confirmation(o: &Override) -> String {
     format!(
         "override:force {}:{} from {}",
         o.kind.as_str(),
@@ -25,12 +25,8 @@ impl Network {
     /// marks of overrides since lifted or shortened cut to their end.
     pub(crate) fn overrides_changed(&mut self) {
         let mut next: Option<i64> = None;
-        let forces = (self.overrides.values().flatten()).filter(|o| o.mode == OverrideMode::Force);
-        for o in forces {
-            if !self
-                .forced
-                .contains(&(NodeId::of(o.kind, &o.value), o.from))
-            {
+        for o in forces(&self.overrides) {
+            if !self.forced.contains(&spread_key(o)) {
                 next = Some(next.map_or(o.from, |at| at.min(o.from)));
             } else if let Some(end) = o.expires_at {
                 let confirmation = force_confirmation(o);
@@ -50,20 +46,14 @@ impl Network {
         if self.next_force_at.is_none_or(|at| at > ts) {
             return;
         }
-        let mut due: Vec<Override> = self
-            .force_overrides()
-            .filter(|o| {
-                o.from <= ts
-                    && !self
-                        .forced
-                        .contains(&(NodeId::of(o.kind, &o.value), o.from))
-            })
+        let mut due: Vec<Override> = forces(&self.overrides)
+            .filter(|o| o.from <= ts && !self.forced.contains(&spread_key(o)))
             .cloned()
             .collect();
         due.sort_by(|a, b| (a.from, a.kind, &a.value).cmp(&(b.from, b.kind, &b.value)));
         for o in due {
+            self.forced.insert(spread_key(&o));
             let id = NodeId::of(o.kind, &o.value);
-            self.forced.insert((id, o.from));
             let until = o.expires_at.unwrap_or(i64::MAX);
             if until <= o.from {
                 continue;
@@ -80,8 +70,17 @@ impl Network {
         }
         self.overrides_changed();
     }
+}
 
-    fn force_overrides(&self) -> impl Iterator<Item = &Override> {
-        (self.overrides.values().flatten()).filter(|o| o.mode == OverrideMode::Force)
-    }
+/// The force overrides among `overrides`.
+fn forces(overrides: &BTreeMap<NodeId, Vec<Override>>) -> impl Iterator<Item = &Override> {
+    overrides
+        .values()
+        .flatten()
+        .filter(|o| o.mode == OverrideMode::Force)
+}
+
+/// How `Network::forced` knows a force override: its entity and start.
+fn spread_key(o: &Override) -> (NodeId, i64) {
+    (NodeId::of(o.kind, &o.value), o.from)
 }

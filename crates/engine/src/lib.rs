@@ -28,7 +28,6 @@ pub use dedup::DEDUP_HORIZON_MS;
 pub use engine::{Engine, EngineStats, MemoryUse, Outcome};
 pub use entities::{Mark, Marked, NO_MARK_HOPS, Override, OverrideMode, Propagation};
 pub use features::{FEATURE_NAMES, Features};
-pub use force::force_confirmation;
 pub use graph::{EdgeKind, EntityKind};
 pub use policy::{
     DEFAULT_POLICY, Evaluation, Policy, PolicyError, RULE_ERROR_PREFIX, Rule, Thresholds,

@@ -359,12 +359,7 @@ impl Risk {
                 );
             }
             writes.extend(cursor.engine.take_alerts().into_iter().map(stored_alert));
-            let marked = cursor.engine.take_propagations();
-            if !marked.is_empty()
-                && let Ok(mut queue) = self.propagations.lock()
-            {
-                queue.extend(marked);
-            }
+            self.queue_propagations(&mut cursor.engine);
             if !writes.is_empty() {
                 // Set until the commit returns: an error, or this future dropped mid-commit,
                 // leaves it set and the next catch-up rewinds first.
@@ -436,6 +431,16 @@ impl Risk {
             .unwrap_or_default()
     }
 
+    /// Moves what the engine's confirmations and forces marked to the guard's queue.
+    fn queue_propagations(&self, engine: &mut Engine) {
+        let marked = engine.take_propagations();
+        if !marked.is_empty()
+            && let Ok(mut queue) = self.propagations.lock()
+        {
+            queue.extend(marked);
+        }
+    }
+
     /// Puts back what a failed hold pass did not get to, ahead of anything newer.
     pub fn requeue_propagations(
         &self,
@@ -485,12 +490,7 @@ impl Risk {
         let mut cursor = self.cursor.lock().await;
         cursor.engine.set_overrides(overrides);
         cursor.engine.spread_forces(now.as_millis());
-        let marked = cursor.engine.take_propagations();
-        if !marked.is_empty()
-            && let Ok(mut queue) = self.propagations.lock()
-        {
-            queue.extend(marked);
-        }
+        self.queue_propagations(&mut cursor.engine);
     }
 
     /// Whether the graph holds the entity (`kind` and `value` canonical).
