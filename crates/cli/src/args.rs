@@ -105,6 +105,36 @@ pub enum Command {
     /// Replay a labelled feed and report what the policy stops and whom it holds:
     /// DIR/summary.json, DIR/report.html (self-contained) and the charts as PNG files.
     Eval(EvalArgs),
+    /// The whole product on this machine: a fresh embedded store, a simulated history, the
+    /// console with two analysts' enrolment links, then a scam campaign played live at
+    /// accelerated time. Ignores every PORTCULLIS_* setting; Ctrl-C stops it.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Where to serve the console and the API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// A directory for the demo's store and keyring: it must be empty or missing (default: a
+    /// new one under the system's temp directory).
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Customer accounts of the simulated exchange.
+    #[arg(long, default_value_t = 2_000)]
+    pub accounts: u32,
+    /// Days of history before the live part.
+    #[arg(long, default_value_t = 14)]
+    pub days: u32,
+    /// The same seed tells the same story.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Event time the live part covers: the period's busiest stretch of scam calls.
+    #[arg(long, default_value_t = 12)]
+    pub live_hours: u32,
+    /// How much faster than event time the live part plays (240: twelve hours in three minutes).
+    #[arg(long, default_value_t = 240.0)]
+    pub speed: f64,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 
 mod args;
 mod contacts;
+mod demo;
 mod export;
 mod lab;
 mod publish;
@@ -113,6 +114,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Replay(args) => replay::run(args),
         Command::Simulate(args) => lab::simulate(args),
         Command::Eval(args) => lab::eval(args),
+        Command::Demo(args) => {
+            init_demo_logging();
+            demo::run(args, shutdown_signal()).await
+        }
         Command::MasterKey {
             command: MasterKeyCommand::New,
         } => {
@@ -183,6 +188,14 @@ fn print(text: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The demo prints its own story on stdout; the server's log says only what went wrong.
+fn init_demo_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 fn init_logging(settings: &Settings) {
     let filter = tracing_subscriber::EnvFilter::try_new(&settings.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -199,14 +212,27 @@ fn init_logging(settings: &Settings) {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let app = portcullis_server::build_default(&settings)
-        .await
-        .context("starting portcullis")?;
+    let app = start(&settings).await?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     portcullis_server::serve(listener, app, settings, shutdown_signal()).await?;
     Ok(())
+}
+
+/// Opens the store and starts the use cases. Unlike an API caller, the administrator starting
+/// the service sees the detail of an internal error (credentials in URLs are redacted by
+/// `fail`): "internal error" alone would leave them nothing to fix.
+pub(crate) async fn start(settings: &Settings) -> anyhow::Result<portcullis_app::Portcullis> {
+    portcullis_server::build_default(settings)
+        .await
+        .map_err(|error| match error {
+            portcullis_app::AppError::Internal(detail) => {
+                anyhow::anyhow!("internal error: {detail}")
+            }
+            other => anyhow::Error::new(other),
+        })
+        .context("starting portcullis")
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

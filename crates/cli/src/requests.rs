@@ -168,7 +168,8 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
         | Command::MasterKey { .. }
         | Command::Replay(_)
         | Command::Simulate(_)
-        | Command::Eval(_) => {
+        | Command::Eval(_)
+        | Command::Demo(_) => {
             bail!("this command does not call the API")
         }
         Command::Decisions { .. } | Command::Publish(_) => {

@@ -122,6 +122,10 @@ pub struct LabelLine {
 pub struct Rendered {
     pub events: Vec<String>,
     pub labels: Vec<String>,
+    /// The event time of each line of `events`, in milliseconds.
+    pub times: Vec<i64>,
+    /// The truth of each line of `events` that asks for a decision.
+    pub truths: Vec<Option<Label>>,
 }
 
 /// Events collected in any order.
@@ -149,8 +153,10 @@ impl Feed {
         self.events.sort_by_key(|event| event.ts);
         let mut rendered = Rendered::default();
         for (index, event) in self.events.iter().enumerate() {
-            let id = format!("ev{:07}", index + 1);
+            let id = event_id(index);
             rendered.events.push(render(&id, event));
+            rendered.times.push(event.ts);
+            rendered.truths.push(event.truth.map(|(label, _)| label));
             if let Some((label, story)) = event.truth {
                 let line = LabelLine {
                     event_id: id,
@@ -168,6 +174,11 @@ impl Feed {
         }
         rendered
     }
+}
+
+/// The id of the `index`th event of a finished feed (from 0).
+pub fn event_id(index: usize) -> String {
+    format!("ev{:07}", index + 1)
 }
 
 /// One contract line: `id`, `ts`, `type`, `account`, the type's fields, `ctx`.

@@ -8,6 +8,7 @@
 //! and whom it bothers.
 
 mod customer;
+pub mod demo;
 pub mod eval;
 pub mod feed;
 mod habits;

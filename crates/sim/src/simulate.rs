@@ -16,6 +16,10 @@ pub enum SimError {
     Accounts(u32),
     #[error("--days must be between 1 and 366 (got {0})")]
     Days(u32),
+    #[error(
+        "--live-hours must be between 1 and 48 and leave at least a day of history before it (got {0})"
+    )]
+    LiveHours(u32),
 }
 
 /// What `simulate` made: the feed, its labels, and counts for the summary line.
