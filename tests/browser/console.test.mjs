@@ -3,7 +3,7 @@
 // links and sign in with them; the queue (counts, filters, assigning); a case; a four-eyes
 // release of a hold the risk engine made (self-approval refused, the second analyst completes);
 // a confirmed campaign alert that holds a linked account's pending withdrawal address; a
-// withdrawal the engine held, in the queue; and the network graph (cytoscape.js) under the CSP.
+// withdrawal the engine held, in the queue, released by two analysts from its case; and the network graph (cytoscape.js) under the CSP.
 //
 //   PORTCULLIS_TEST_BIN=target/debug/portcullis node --test console.test.mjs
 
@@ -174,6 +174,29 @@ async function story(databaseUrl) {
     assert.equal(await ben.locator("tr.item").count(), 1);
     assert.match(await withdrawal.textContent(), /9000\.00 USD/);
     assert.match(await withdrawal.textContent(), /call_before_withdrawal/);
+    // From the case, Ben approves releasing it and cannot complete it himself; Ana completes it.
+    // It leaves the queue, and both steps are in the case's timeline.
+    await withdrawal.locator("a.case-link").click();
+    await ben.waitForURL(/\/console\/accounts\/acc-2$/);
+    const heldRow = ben.locator("#withdrawal-w9");
+    assert.match(await heldRow.textContent(), /9000 USDT .*TQelsewhere/);
+    assert.match(await heldRow.locator("button.release").textContent(), /Approve release \(1 of 2\)/);
+    await heldRow.locator("button.release").click();
+    await ben.waitForURL(/\/console\/accounts\/acc-2$/);
+    assert.match(await ben.textContent("#withdrawal-approved-w9"), new RegExp(`approved by ${ids.ben}`));
+    await ben.locator("#withdrawal-w9 button.release").click();
+    assert.match(await ben.textContent("#notice"), /second operator.*second_operator_required/);
+    assert.equal((await api("GET", "/v1/withdrawals/w9/review")).json.state, "approved");
+    await ana.goto(`${base}/console/accounts/acc-2`);
+    assert.match(await ana.textContent("#withdrawal-w9 button.release"), /Complete release \(2 of 2\)/);
+    await ana.locator("#withdrawal-w9 button.release").click();
+    await ana.waitForURL(/\/console\/accounts\/acc-2$/);
+    const review = (await api("GET", "/v1/withdrawals/w9/review")).json;
+    assert.deepEqual([review.state, review.approved_by, review.resolved_by], ["released", ids.ben, ids.ana]);
+    assert.equal(await ana.locator("#withdrawal-w9").count(), 0);
+    assert.match(await ana.textContent("#timeline"), /withdrawal\.release_approved[\s\S]*withdrawal\.released|withdrawal\.released[\s\S]*withdrawal\.release_approved/);
+    await ana.goto(`${base}/console?kind=withdrawal`);
+    assert.equal(await ana.locator("tr.item[data-item='withdrawal:w9']").count(), 0);
 
     // The network graph (cytoscape.js under the console's CSP, enforced in this context): expand
     // the campaign's address, see a linked account's mark and its path, jump to its case.
@@ -198,6 +221,8 @@ async function story(databaseUrl) {
     const by = (action) => audit.filter((e) => e.action === action).map((e) => e.actor);
     assert.deepEqual(by("widening.release_approved"), [ids.ana]);
     assert.deepEqual(by("widening.released"), [ids.ben]);
+    assert.deepEqual(by("withdrawal.release_approved"), [ids.ben]);
+    assert.deepEqual(by("withdrawal.released"), [ids.ana]);
     assert.deepEqual(by("alert.confirmed"), [ids.ben]);
     assert.deepEqual(by("console.assigned"), [ids.ana]);
     assert.deepEqual(anaErrors, []);

@@ -45,6 +45,10 @@ pub enum NoticeKind {
     WithdrawalHeld,
     /// A withdrawal was refused.
     WithdrawalBlocked,
+    /// A held withdrawal was released after review by two operators.
+    WithdrawalReleased,
+    /// A held withdrawal was cancelled after review: it will not be sent.
+    WithdrawalCancelled,
     /// A key's time-boxed `withdraw`/`transfer` ended by itself.
     FundWindowLapsed,
     /// The daily security digest the customer asked for.
@@ -54,7 +58,7 @@ pub enum NoticeKind {
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 23] = [
+    pub const ALL: [NoticeKind; 25] = [
         NoticeKind::WideningPending,
         NoticeKind::WideningApplied,
         NoticeKind::WideningCancelled,
@@ -75,6 +79,8 @@ impl NoticeKind {
         NoticeKind::WithdrawalRequested,
         NoticeKind::WithdrawalHeld,
         NoticeKind::WithdrawalBlocked,
+        NoticeKind::WithdrawalReleased,
+        NoticeKind::WithdrawalCancelled,
         NoticeKind::FundWindowLapsed,
         NoticeKind::DailyDigest,
         NoticeKind::DigestChanged,
@@ -103,6 +109,8 @@ impl NoticeKind {
             NoticeKind::WithdrawalRequested => "withdrawal.requested",
             NoticeKind::WithdrawalHeld => "withdrawal.held",
             NoticeKind::WithdrawalBlocked => "withdrawal.blocked",
+            NoticeKind::WithdrawalReleased => "withdrawal.released",
+            NoticeKind::WithdrawalCancelled => "withdrawal.cancelled",
             NoticeKind::FundWindowLapsed => "key.fund_window_lapsed",
             NoticeKind::DailyDigest => "account.daily_digest",
             NoticeKind::DigestChanged => "account.digest_changed",
@@ -135,6 +143,8 @@ impl NoticeKind {
             NoticeKind::WithdrawalRequested => "A withdrawal was requested from your account",
             NoticeKind::WithdrawalHeld => "A withdrawal from your account is on hold",
             NoticeKind::WithdrawalBlocked => "A withdrawal from your account was refused",
+            NoticeKind::WithdrawalReleased => "A held withdrawal from your account was released",
+            NoticeKind::WithdrawalCancelled => "A held withdrawal from your account was cancelled",
             NoticeKind::FundWindowLapsed => "A key's time-limited withdrawals ended, as you chose",
             NoticeKind::DailyDigest => "Your daily security digest",
             NoticeKind::DigestChanged => "Your daily security digest settings changed",

@@ -199,6 +199,18 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         )
         .route("/v1/withdrawals/check", post(guard::check_withdrawal))
         .route(
+            "/v1/withdrawals/{event_id}/review",
+            get(routes::withdrawals::review),
+        )
+        .route(
+            "/v1/withdrawals/{event_id}/release",
+            post(routes::withdrawals::release),
+        )
+        .route(
+            "/v1/withdrawals/{event_id}/cancel",
+            post(routes::withdrawals::cancel),
+        )
+        .route(
             "/v1/contacts/official",
             post(contacts::add).get(contacts::list),
         )

@@ -29,6 +29,7 @@ use utoipa::{Modify, OpenApi};
         routes::guard::protection, routes::guard::freeze, routes::guard::unfreeze, routes::guard::lock_settings,
         routes::guard::list_addresses, routes::guard::add_address, routes::guard::remove_address,
         routes::guard::check_withdrawal,
+        routes::withdrawals::review, routes::withdrawals::release, routes::withdrawals::cancel,
         routes::digest::show, routes::digest::subscribe, routes::digest::unsubscribe,
         routes::passkeys::list, routes::passkeys::sign_in_link,
         routes::contacts::add, routes::contacts::list, routes::contacts::remove,
@@ -51,6 +52,7 @@ use utoipa::{Modify, OpenApi};
         (name = "changes", description = "Widenings waiting out their cool-down"),
         (name = "protection", description = "Freeze, settings lock and the daily digest"),
         (name = "addresses", description = "Withdrawal-address allow-list"),
+        (name = "withdrawals", description = "Withdrawals the risk engine held: review, four-eyes release, cancel"),
         (name = "contacts", description = "Official contacts, verification and reports"),
         (name = "network", description = "Entity graph: campaign alerts, confirmations, the graph around an entity"),
     )

@@ -12,6 +12,7 @@ use portcullis_app::ports::{
     OperatorPasskey, OperatorSession, PendingChange, StoreError, StoreResult, StoredDecision,
     StoredEvent,
 };
+use portcullis_core::guard::{ReviewState, WithdrawalReview};
 use portcullis_core::time::UnixMillis;
 use sqlx::any::AnyRow;
 
@@ -98,7 +99,46 @@ pub(crate) async fn write(tx: &mut Tx<'_>, write: ConsoleWrite) -> StoreResult<(
             let query = sqlx::query("DELETE FROM console_assignments WHERE item = $1").bind(item);
             execute(tx, "assignment", query).await.map(|_| ())
         }
+        ConsoleWrite::PutWithdrawalReview {
+            review,
+            previous_version,
+        } => put_review(tx, review, previous_version).await,
     }
+}
+
+const REVIEW_RACE: &str =
+    "another operator reviewed this withdrawal at the same moment; reload and look again";
+
+async fn put_review(
+    tx: &mut Tx<'_>,
+    r: WithdrawalReview,
+    previous_version: Option<i64>,
+) -> StoreResult<()> {
+    let query = match previous_version {
+        None => sqlx::query(
+            "INSERT INTO withdrawal_reviews (event_id, account, state, approved_by, resolved_by, updated_at, version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(r.event_id)
+        .bind(r.account)
+        .bind(r.state.as_str())
+        .bind(r.approved_by)
+        .bind(r.resolved_by)
+        .bind(r.updated_at.as_millis())
+        .bind(r.version),
+        Some(previous) => sqlx::query(
+            "UPDATE withdrawal_reviews SET state = $1, approved_by = $2, resolved_by = $3, updated_at = $4, version = $5 \
+             WHERE event_id = $6 AND version = $7",
+        )
+        .bind(r.state.as_str())
+        .bind(r.approved_by)
+        .bind(r.resolved_by)
+        .bind(r.updated_at.as_millis())
+        .bind(r.version)
+        .bind(r.event_id)
+        .bind(previous),
+    };
+    once(tx, "withdrawal review", query, REVIEW_RACE).await
 }
 
 /// Runs an update that must change exactly one row that was not changed before.
@@ -165,6 +205,44 @@ fn assignment(row: &AnyRow) -> StoreResult<Assignment> {
         assigned_at: millis(row, "assigned_at")?,
     })
 }
+
+/// The review columns of a held withdrawal's row (`NULL` when no review started).
+fn review(row: &AnyRow) -> StoreResult<Option<WithdrawalReview>> {
+    let state: Option<String> = get(row, "r_state")?;
+    let Some(state) = state else {
+        return Ok(None);
+    };
+    let state = ReviewState::parse(&state)
+        .ok_or_else(|| StoreError::Backend(format!("unknown withdrawal review state {state}")))?;
+    Ok(Some(WithdrawalReview {
+        event_id: get(row, "id")?,
+        account: get(row, "r_account")?,
+        state,
+        approved_by: get(row, "r_approved_by")?,
+        resolved_by: get(row, "r_resolved_by")?,
+        updated_at: millis(row, "r_updated_at")?,
+        version: get(row, "r_version")?,
+    }))
+}
+
+fn held(row: &AnyRow) -> StoreResult<HeldWithdrawal> {
+    let (event, decision) = with_decision(row)?;
+    let decision = decision
+        .ok_or_else(|| StoreError::Backend("a held withdrawal without its decision".into()))?;
+    Ok(HeldWithdrawal {
+        event,
+        decision,
+        review: review(row)?,
+    })
+}
+
+/// Held withdrawals with their reviews; the caller adds the `WHERE` beyond the hold itself.
+const HELD_WITHDRAWALS: &str = "SELECT e.seq, e.id, e.ts, e.account, e.type, e.body, d.event_id, \
+     d.decided_at, d.decision, d.score, d.reasons, d.features, r.state AS r_state, \
+     r.account AS r_account, r.approved_by AS r_approved_by, r.resolved_by AS r_resolved_by, \
+     r.updated_at AS r_updated_at, r.version AS r_version FROM events e \
+     JOIN decisions d ON d.event_id = e.id LEFT JOIN withdrawal_reviews r ON r.event_id = e.id \
+     WHERE d.decision = 'hold' AND e.type = 'withdrawal.requested'";
 
 /// An event row joined with its decision (`NULL` columns when it has none).
 fn with_decision(row: &AnyRow) -> StoreResult<(StoredEvent, Option<StoredDecision>)> {
@@ -242,24 +320,36 @@ impl ConsoleStore for SqlStore {
             .collect()
     }
 
-    async fn held_withdrawals(&self, limit: u32) -> StoreResult<Vec<HeldWithdrawal>> {
+    async fn held_withdrawals(
+        &self,
+        account: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<HeldWithdrawal>> {
+        // `$2 IS NULL` would need a typed NULL on PostgreSQL: two statements instead.
+        let of_account = if account.is_some() {
+            "AND e.account = $2 "
+        } else {
+            ""
+        };
         let sql = format!(
-            "{EVENT_AND_DECISION} JOIN decisions d ON d.event_id = e.id \
-             WHERE d.decision = 'hold' AND e.type = 'withdrawal.requested' \
+            "{HELD_WITHDRAWALS} AND (r.state IS NULL OR r.state = 'approved') {of_account}\
              ORDER BY d.decided_at DESC, d.event_id LIMIT $1"
         );
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit));
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(i64::from(limit));
+        if let Some(account) = account {
+            query = query.bind(account.to_owned());
+        }
         self.rows("held withdrawals", query)
             .await?
             .iter()
-            .map(|row| {
-                let (event, decision) = with_decision(row)?;
-                let decision = decision.ok_or_else(|| {
-                    StoreError::Backend("a held withdrawal without its decision".into())
-                })?;
-                Ok(HeldWithdrawal { event, decision })
-            })
+            .map(held)
             .collect()
+    }
+
+    async fn held_withdrawal(&self, event_id: &str) -> StoreResult<Option<HeldWithdrawal>> {
+        let sql = format!("{HELD_WITHDRAWALS} AND e.id = $1");
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(event_id.to_owned());
+        self.first_row("held withdrawal", query, held).await
     }
 
     async fn account_history(

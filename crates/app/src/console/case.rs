@@ -8,7 +8,7 @@ use super::Console;
 use crate::ErrorCode;
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
-use crate::ports::{PendingChange, StoredDecision};
+use crate::ports::{HeldWithdrawal, PendingChange, StoredDecision};
 use portcullis_core::guard::Protection;
 use portcullis_core::operator::Permission;
 use portcullis_core::time::UnixMillis;
@@ -16,6 +16,8 @@ use portcullis_engine::GraphView;
 
 /// How many of the account's latest events and audit entries the timeline shows.
 const TIMELINE: u32 = 150;
+/// How many of the account's held withdrawals the case shows.
+const HELD_SHOWN: u32 = 200;
 /// How far the case's graph reaches.
 const CASE_HOPS: u8 = 2;
 
@@ -42,6 +44,8 @@ pub struct CaseView {
     pub timeline: Vec<TimelineEntry>,
     pub open_changes: Vec<PendingChange>,
     pub closed_changes: Vec<PendingChange>,
+    /// Withdrawals the engine held whose review is not finished.
+    pub held_withdrawals: Vec<HeldWithdrawal>,
     /// The graph around the account; `None` when no event linked it to anything yet.
     pub graph: Option<GraphView>,
 }
@@ -96,6 +100,10 @@ impl Console {
             .await?
             .into_iter()
             .partition(|c| c.status.is_open());
+        let held_withdrawals = self
+            .store
+            .held_withdrawals(Some(&account), HELD_SHOWN)
+            .await?;
         let now = self.clock.now();
         let graph = match self
             .risk
@@ -115,6 +123,7 @@ impl Console {
             timeline,
             open_changes,
             closed_changes,
+            held_withdrawals,
             graph,
         })
     }

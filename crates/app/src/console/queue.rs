@@ -32,7 +32,7 @@ impl Console {
         for change in self.store.open_changes(SOURCE_LIMIT).await? {
             items.push(change_item(&change));
         }
-        for held in self.store.held_withdrawals(SOURCE_LIMIT).await? {
+        for held in self.store.held_withdrawals(None, SOURCE_LIMIT).await? {
             items.push(withdrawal_item(&held));
         }
         let ids: Vec<String> = items.iter().map(|i| i.id.clone()).collect();
@@ -207,7 +207,11 @@ fn withdrawal_item(held: &HeldWithdrawal) -> QueueItem {
     QueueItem {
         id: format!("withdrawal:{}", held.event.event.id),
         kind: ItemKind::Withdrawal,
-        state: "held".into(),
+        // One operator approved its release: it waits for a second.
+        state: match &held.review {
+            Some(review) => review.state.as_str().into(),
+            None => "held".into(),
+        },
         rules,
         account: held.event.event.account.clone(),
         amount_usd: body.get("amount_usd").and_then(serde_json::Value::as_f64),

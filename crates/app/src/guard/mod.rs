@@ -25,6 +25,7 @@ mod sessions;
 mod stepup;
 mod widening;
 mod withdrawal_alerts;
+mod withdrawal_review;
 
 pub use activity::{ACTIVITY_PAGE, ActivityPage, activity_words};
 pub use addresses::{NewAddress, WithdrawalCheck, WithdrawalRequest};

@@ -81,7 +81,7 @@ impl Guard {
                 };
                 // Accounts the exchange has not registered with Portcullis have no channel.
                 if let Some(account) = self.store.account(account_id).await? {
-                    let mut notice = withdrawal_notice(&event, &decision.decision, now);
+                    let mut notice = withdrawal_notice(&event, alert_kind(&decision.decision), now);
                     let (link, url) = self.new_freeze_link(account_id, now)?;
                     notice.freeze_url = Some(url);
                     writes.push(link);
@@ -129,13 +129,21 @@ impl Guard {
     }
 }
 
-/// The alert for one decided withdrawal.
-fn withdrawal_notice(event: &ContractEvent, decision: &str, now: UnixMillis) -> Notice {
-    let kind = match decision {
+/// What a withdrawal alert says of a decision.
+fn alert_kind(decision: &str) -> NoticeKind {
+    match decision {
         "hold" => NoticeKind::WithdrawalHeld,
         "block" => NoticeKind::WithdrawalBlocked,
         _ => NoticeKind::WithdrawalRequested,
-    };
+    }
+}
+
+/// A notice of `kind` about one withdrawal, with its amount, address, key and IP.
+pub(crate) fn withdrawal_notice(
+    event: &ContractEvent,
+    kind: NoticeKind,
+    now: UnixMillis,
+) -> Notice {
     let account = event.account.as_deref().unwrap_or_default();
     let mut notice = account_notice(kind, account, &format!("withdrawal:{}", event.id), "", now);
     notice.occurred_at = event.ts;

@@ -4,6 +4,7 @@
 
 use super::{PendingChange, StoreResult, StoredDecision, StoredEvent};
 use async_trait::async_trait;
+use portcullis_core::guard::WithdrawalReview;
 use portcullis_core::time::UnixMillis;
 
 /// A single-use link an operator enrols a passkey from.
@@ -62,11 +63,13 @@ pub struct Assignment {
     pub assigned_at: UnixMillis,
 }
 
-/// A held withdrawal: a `withdrawal.requested` event the engine decided to hold.
+/// A held withdrawal: a `withdrawal.requested` event the engine decided to hold, with the
+/// operators' review of it when one started.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HeldWithdrawal {
     pub event: StoredEvent,
     pub decision: StoredDecision,
+    pub review: Option<WithdrawalReview>,
 }
 
 /// The console's writes, inside [`super::Write::Console`].
@@ -106,6 +109,12 @@ pub enum ConsoleWrite {
     Unassign {
         item: String,
     },
+    /// Writes a withdrawal's review: inserts it when `previous_version` is `None`, else
+    /// replaces the row still at that version; a conflict when someone got there first.
+    PutWithdrawalReview {
+        review: WithdrawalReview,
+        previous_version: Option<i64>,
+    },
 }
 
 #[async_trait]
@@ -118,8 +127,16 @@ pub trait ConsoleStore: Send + Sync {
     async fn assignments(&self, items: &[String]) -> StoreResult<Vec<Assignment>>;
     /// Pending and held changes of every account, oldest first, at most `limit`.
     async fn open_changes(&self, limit: u32) -> StoreResult<Vec<PendingChange>>;
-    /// Withdrawals the engine held, latest first, at most `limit`.
-    async fn held_withdrawals(&self, limit: u32) -> StoreResult<Vec<HeldWithdrawal>>;
+    /// Held withdrawals whose review is not finished (none yet, or one approval), of
+    /// `account` or of every account, newest first, at most `limit`.
+    async fn held_withdrawals(
+        &self,
+        account: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<HeldWithdrawal>>;
+    /// The held withdrawal decided for event `event_id`, whatever its review: `None` when that
+    /// event is not a withdrawal the engine held.
+    async fn held_withdrawal(&self, event_id: &str) -> StoreResult<Option<HeldWithdrawal>>;
     /// The account's latest events (newest first, at most `limit`) with their decisions.
     async fn account_history(
         &self,

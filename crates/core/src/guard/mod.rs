@@ -15,9 +15,11 @@ pub mod protection;
 pub mod stepup;
 pub mod totp;
 pub mod widening;
+pub mod withdrawal_review;
 
 pub use cooldown::{CooldownPolicy, PendingStatus, Transition};
 pub use fund_window::{FundWindow, UsdCents, WindowRequest};
 pub use protection::{Protection, ProtectionError};
 pub use stepup::{Enrolment, StepUpError, StepUpMethod, StepUpPolicy};
 pub use widening::{KeyTerms, Widening};
+pub use withdrawal_review::{ReviewAction, ReviewRefusal, ReviewState, WithdrawalReview};

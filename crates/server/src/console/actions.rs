@@ -1,5 +1,5 @@
-//! The console's form posts: sign out, assign, and the actions on a case (release with
-//! four-eyes, cancel, confirm fraud, suppress or force an entity, freeze). Each calls the same
+//! The console's form posts: sign out, assign, and the actions on a case (release a held change
+//! or withdrawal with four-eyes, cancel either, confirm fraud, suppress or force an entity, freeze). Each calls the same
 //! use case as the API, with the signed-in operator as actor (so it is audited under their id),
 //! then leads back to the page it came from; a refusal is a page that says nothing changed.
 
@@ -130,6 +130,37 @@ pub async fn cancel(
 ) -> Response {
     settled(
         state.app.guard.cancel(&operator.actor, &id).await,
+        &form.back,
+    )
+}
+
+/// Releases a held withdrawal: the first operator's approval or the second's release.
+pub async fn release_withdrawal(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    ConsoleForm { operator, form }: ConsoleForm<BackForm>,
+) -> Response {
+    settled(
+        state
+            .app
+            .guard
+            .release_withdrawal(&operator.actor, &event_id)
+            .await,
+        &form.back,
+    )
+}
+
+pub async fn cancel_withdrawal(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    ConsoleForm { operator, form }: ConsoleForm<BackForm>,
+) -> Response {
+    settled(
+        state
+            .app
+            .guard
+            .cancel_withdrawal(&operator.actor, &event_id)
+            .await,
         &form.back,
     )
 }

@@ -31,6 +31,14 @@ pub fn routes() -> Router<AppState> {
         .route("/console/accounts/{account}/freeze", post(actions::freeze))
         .route("/console/changes/{id}/release", post(actions::release))
         .route("/console/changes/{id}/cancel", post(actions::cancel))
+        .route(
+            "/console/withdrawals/{event_id}/release",
+            post(actions::release_withdrawal),
+        )
+        .route(
+            "/console/withdrawals/{event_id}/cancel",
+            post(actions::cancel_withdrawal),
+        )
         .route("/console/alerts/{id}/confirm", post(actions::confirm))
         .route("/console/overrides", post(actions::set_override))
         .route("/console/graph/{kind}/{value}", get(graph::page))

@@ -317,6 +317,7 @@ struct CasePage<'a> {
     locked_until: Option<String>,
     open: Vec<super::view::ChangeRow>,
     closed: Vec<super::view::ChangeRow>,
+    withdrawals: Vec<super::view::WithdrawalRow>,
     links: Vec<super::view::LinkRow>,
     timeline: Vec<super::view::TimelineRow>,
 }
@@ -352,6 +353,11 @@ pub async fn case(
             .closed_changes
             .iter()
             .map(super::view::change_row)
+            .collect(),
+        withdrawals: case
+            .held_withdrawals
+            .iter()
+            .map(super::view::withdrawal_row)
             .collect(),
         links: super::view::link_rows(case.graph.as_ref(), &case.account, &alerts),
         timeline: case

@@ -4,7 +4,7 @@ use crate::state::AppState;
 use portcullis_app::Actor;
 use portcullis_app::console::TimelineEntry;
 use portcullis_app::guard::describe;
-use portcullis_app::ports::PendingChange;
+use portcullis_app::ports::{HeldWithdrawal, PendingChange};
 use portcullis_core::guard::PendingStatus;
 use portcullis_engine::{GraphView, OverrideMode};
 use std::collections::HashSet;
@@ -43,6 +43,42 @@ pub fn change_row(change: &PendingChange) -> ChangeRow {
         held: matches!(change.status, PendingStatus::Held { .. }),
         approved_by: change.approved_by.clone(),
         release_label,
+    }
+}
+
+/// A held withdrawal on the case page, with the label of its release button.
+pub struct WithdrawalRow {
+    pub event_id: String,
+    pub what: String,
+    pub requested_at: String,
+    pub reasons: String,
+    pub approved_by: Option<String>,
+    pub release_label: &'static str,
+}
+
+pub fn withdrawal_row(held: &HeldWithdrawal) -> WithdrawalRow {
+    let body: serde_json::Value = serde_json::from_str(&held.event.event.body).unwrap_or_default();
+    let text = |key: &str| body[key].as_str().unwrap_or("").to_owned();
+    let reasons: Vec<String> = serde_json::from_str(&held.decision.reasons).unwrap_or_default();
+    let approved_by = held.review.as_ref().and_then(|r| r.approved_by.clone());
+    WithdrawalRow {
+        event_id: held.event.event.id.clone(),
+        what: format!(
+            "{} {} (about {:.2} USD) to {} on {}",
+            text("amount"),
+            text("asset"),
+            body["amount_usd"].as_f64().unwrap_or(0.0),
+            text("address"),
+            text("network")
+        ),
+        requested_at: held.event.event.ts.to_rfc3339(),
+        reasons: reasons.join(", "),
+        release_label: if approved_by.is_some() {
+            "Complete release (2 of 2)"
+        } else {
+            "Approve release (1 of 2)"
+        },
+        approved_by,
     }
 }
 

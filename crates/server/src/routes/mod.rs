@@ -17,6 +17,7 @@ pub mod passkeys;
 pub mod risk;
 pub mod system;
 pub mod verify;
+pub mod withdrawals;
 
 use crate::error::ApiError;
 use portcullis_core::time::UnixMillis;

@@ -1,0 +1,155 @@
+//! Operators' review of withdrawals the risk engine held (`POST /v1/withdrawals/{event}/release`
+//! and `/cancel`, and the console's buttons). A release needs two different operators, a cancel
+//! one (`portcullis_core::guard::withdrawal_review`); each step is audited, and a finished
+//! review is announced to the customer and, through the signed webhook, to the exchange, which
+//! executes or drops the withdrawal it kept pending.
+
+use super::Guard;
+use super::stepup::target;
+use super::withdrawal_alerts::withdrawal_notice;
+use crate::ErrorCode;
+use crate::access::Actor;
+use crate::changes::Change;
+use crate::error::{AppError, AppResult};
+use crate::notify::announce;
+use crate::ports::{ConsoleWrite, HeldWithdrawal, Write};
+use portcullis_core::contract::parse_line;
+use portcullis_core::guard::withdrawal_review::{self, ReviewAction, ReviewRefusal};
+use portcullis_core::guard::{ReviewState, WithdrawalReview};
+use portcullis_core::notice::NoticeKind;
+use portcullis_core::operator::Permission;
+use serde_json::json;
+
+impl Guard {
+    /// The first operator's approval of releasing a held withdrawal, or the second operator's
+    /// release (never the same operator's).
+    pub async fn release_withdrawal(
+        &self,
+        actor: &Actor,
+        event_id: &str,
+    ) -> AppResult<WithdrawalReview> {
+        self.review_withdrawal(actor, event_id, ReviewAction::Release)
+            .await
+    }
+
+    /// Cancels a held withdrawal: the exchange must not send it.
+    pub async fn cancel_withdrawal(
+        &self,
+        actor: &Actor,
+        event_id: &str,
+    ) -> AppResult<WithdrawalReview> {
+        self.review_withdrawal(actor, event_id, ReviewAction::Cancel)
+            .await
+    }
+
+    /// A held withdrawal and its review so far.
+    pub async fn held_withdrawal(
+        &self,
+        actor: &Actor,
+        event_id: &str,
+    ) -> AppResult<HeldWithdrawal> {
+        actor.require(Permission::ReadEvents)?;
+        let held = self.existing_hold(event_id).await?;
+        actor.access_account(Permission::ReadEvents, held_account(&held)?)?;
+        Ok(held)
+    }
+
+    async fn review_withdrawal(
+        &self,
+        actor: &Actor,
+        event_id: &str,
+        action: ReviewAction,
+    ) -> AppResult<WithdrawalReview> {
+        // Cancelling protects the customer, so it takes what freezing takes; releasing lets
+        // money go, so it takes a reviewer.
+        let permission = match action {
+            ReviewAction::Release => Permission::ReviewChanges,
+            ReviewAction::Cancel => Permission::ProtectAccounts,
+        };
+        actor.require(permission)?;
+        let held = self.existing_hold(event_id).await?;
+        let account = held_account(&held)?.to_owned();
+        let access = actor.access_account(permission, &account)?;
+        let now = self.clock.now();
+        let review = withdrawal_review::next(
+            held.review.as_ref(),
+            event_id,
+            &account,
+            action,
+            actor.id(),
+            now,
+        )
+        .map_err(refusal)?;
+        let audit = match review.state {
+            ReviewState::Approved => "withdrawal.release_approved",
+            ReviewState::Released => "withdrawal.released",
+            ReviewState::Cancelled => "withdrawal.cancelled",
+        };
+        let mut commit = Change::new(&access, now)
+            .write(Write::Console(ConsoleWrite::PutWithdrawalReview {
+                review: review.clone(),
+                previous_version: held.review.as_ref().map(|r| r.version),
+            }))
+            .audit(audit, target(&account), review_details(&held, &review));
+        let kind = match review.state {
+            ReviewState::Approved => None,
+            ReviewState::Released => Some(NoticeKind::WithdrawalReleased),
+            ReviewState::Cancelled => Some(NoticeKind::WithdrawalCancelled),
+        };
+        // Accounts the exchange has not registered with Portcullis have no channel.
+        if let Some(kind) = kind
+            && let Some(customer) = self.store.account(&account).await?
+            && let Ok(event) = parse_line(&held.event.event.body)
+        {
+            let mut notice = withdrawal_notice(&event, kind, now);
+            notice.occurred_at = now;
+            for write in announce(&customer, &notice, &self.channels, now) {
+                commit = commit.write(write);
+            }
+        }
+        self.store.commit(commit.into_set()).await?;
+        Ok(review)
+    }
+
+    async fn existing_hold(&self, event_id: &str) -> AppResult<HeldWithdrawal> {
+        self.store
+            .held_withdrawal(event_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("held withdrawal {event_id}")))
+    }
+}
+
+fn held_account(held: &HeldWithdrawal) -> AppResult<&str> {
+    held.event
+        .event
+        .account
+        .as_deref()
+        .ok_or_else(|| AppError::Internal("a held withdrawal without an account".into()))
+}
+
+fn refusal(refused: ReviewRefusal) -> AppError {
+    match refused {
+        ReviewRefusal::Finished(state) => AppError::Conflict(format!(
+            "this withdrawal's review is over: it was {}",
+            state.as_str()
+        )),
+        ReviewRefusal::SameOperator => AppError::invalid(
+            ErrorCode::SecondOperatorRequired,
+            "you approved this release already: a withdrawal the risk engine held needs a second operator to release it",
+        ),
+    }
+}
+
+fn review_details(held: &HeldWithdrawal, review: &WithdrawalReview) -> serde_json::Value {
+    let body: serde_json::Value =
+        serde_json::from_str(&held.event.event.body).unwrap_or(serde_json::Value::Null);
+    json!({
+        "event_id": review.event_id,
+        "withdrawal_id": body["withdrawal_id"],
+        "amount_usd": body["amount_usd"],
+        "state": review.state.as_str(),
+        "approved_by": review.approved_by,
+        "resolved_by": review.resolved_by,
+        "held_for": held.decision.reasons,
+    })
+}
