@@ -2,7 +2,7 @@
 //! a forced crew IP; releasing it takes two different analysts (the same one twice is refused),
 //! is audited step by step, leaves the queue only when finished, and is announced to the
 //! customer and the exchange; cancelling takes one operator (an integration may); a finished
-//! review never moves again; an event that is not a held withdrawal is not found.
+//! review never moves again; a frozen account's held withdrawal cannot be released; an event that is not a held withdrawal is not found.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -168,6 +168,32 @@ async fn one_operator_cancels_and_only_held_withdrawals_have_a_review(backend: B
         queued(&server).await,
         vec![("w_held".to_owned(), "held".to_owned())]
     );
+    // While the account is frozen nothing lets its money go, not even a reviewed release; a
+    // cancel still works.
+    let admin = server.admin();
+    assert_eq!(
+        admin
+            .post("/v1/accounts/acc_h/freeze", &json!({}))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        code_of(
+            &analyst
+                .post("/v1/withdrawals/w_held/release", &json!({}))
+                .await
+        ),
+        (423, "account_protected".into())
+    );
+    assert_eq!(
+        analyst.get("/v1/withdrawals/w_held/review").await.body["state"],
+        "held"
+    );
+    let cancelled = analyst
+        .post("/v1/withdrawals/w_held/cancel", &json!({}))
+        .await;
+    assert_eq!(cancelled.body["state"], "cancelled", "{}", cancelled.text);
     for id in ["w_home", "no_such_event"] {
         assert_eq!(
             code_of(

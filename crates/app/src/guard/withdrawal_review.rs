@@ -70,6 +70,9 @@ impl Guard {
         let held = self.existing_hold(event_id).await?;
         let account = held_account(&held)?.to_owned();
         let access = actor.access_account(permission, &account)?;
+        if action == ReviewAction::Release {
+            self.refuse_while_frozen(&account).await?;
+        }
         let now = self.clock.now();
         let review = withdrawal_review::next(
             held.review.as_ref(),
@@ -109,6 +112,23 @@ impl Guard {
         }
         self.store.commit(commit.into_set()).await?;
         Ok(review)
+    }
+
+    /// A frozen account moves no money: its held withdrawals wait for the unfreeze (and its
+    /// cool-down) like everything else that could drain it.
+    async fn refuse_while_frozen(&self, account: &str) -> AppResult<()> {
+        let frozen = self
+            .store
+            .guard(account)
+            .await?
+            .is_some_and(|guard| guard.protection.is_frozen());
+        if frozen {
+            return Err(AppError::invalid(
+                ErrorCode::AccountProtected,
+                "the account is frozen: its held withdrawals cannot be released until it is unfrozen (cancelling still works)",
+            ));
+        }
+        Ok(())
     }
 
     async fn existing_hold(&self, event_id: &str) -> AppResult<HeldWithdrawal> {
