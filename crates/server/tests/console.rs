@@ -469,6 +469,15 @@ async fn console_actions_are_audited_under_the_operator_and_shown_in_the_case(ba
     .await;
     assert_eq!(location, "/console");
 
+    // An account only the exchange's feed knows has a case too; one nobody knows is not found.
+    let login = json!({ "id": "feed-only-login", "ts": server.now().to_rfc3339(), "type": "login", "account": "acc_feed_only", "method": "password", "success": true, "ctx": { "ip": "192.0.2.44" } });
+    common::guard::feed(&server, &[login]).await;
+    let (status, feed_only) = page(&server, &ana, "/console/accounts/acc_feed_only").await;
+    assert_eq!(status, 200, "{feed_only}");
+    assert!(feed_only.contains("192.0.2.44"), "its timeline");
+    let (status, _) = page(&server, &ana, "/console/accounts/acc_nobody").await;
+    assert_eq!(status, 404);
+
     // Overrides: an analyst suppresses for some hours; force needs its permission.
     let fields = [
         ("kind", "ip"),

@@ -55,10 +55,9 @@ impl Console {
         actor.require_operator(Permission::ReviewChanges)?;
         let access = actor.access_account(Permission::ReadEvents, account)?;
         let account = access.account().to_owned();
-        self.store
-            .account(&account)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("account {account}")))?;
+        // The exchange's feed speaks of every account, registered with Portcullis or not: a case
+        // is any account either knows.
+        let registered = self.store.account(&account).await?.is_some();
         let protection = self
             .store
             .guard(&account)
@@ -94,6 +93,9 @@ impl Console {
                 }),
         );
         timeline.sort_by_key(|entry| std::cmp::Reverse(entry.at));
+        if !registered && timeline.is_empty() {
+            return Err(AppError::NotFound(format!("account {account}")));
+        }
         let (open_changes, closed_changes) = self
             .store
             .pending_for_account(&account, 200)
