@@ -1,7 +1,7 @@
 // The security center as a customer under pressure uses it, in real Chromium at a desktop width
 // (1280 px) and a phone's (390 px), on embedded SQLite and PostgreSQL: forms with no
 // authenticator, validation before any code is spent, a change held by the risk engine, a tab
-// left open across sign-ins, and the error pages of links.
+// left open across sign-ins, the error pages of links, and a held withdrawal cancelled.
 //
 //   PORTCULLIS_TEST_BIN=target/debug/portcullis node --test center-flows.test.mjs
 
@@ -222,6 +222,42 @@ async function staleForm(databaseUrl) {
   }
 }
 
+/** A withdrawal the risk engine held (from a server an administrator forced as a crew's), on
+ * a phone: shown with the warning, and cancelled with one button; the exchange's API says so. */
+async function heldWithdrawal(databaseUrl) {
+  const server = await startServer(databaseUrl);
+  const browser = await launchBrowser();
+  try {
+    const { api, base } = server;
+    assert.equal((await api("POST", "/v1/accounts", { id: "acc_w", email: "wes@example.com", anti_phishing_code: "Oak3" })).status, 201);
+    const event = (id, type, fields) => JSON.stringify({ id, ts: new Date().toISOString(), type, account: "acc_w", ...fields, ctx: { ip: "198.51.100.66", channel: "web" } });
+    assert.equal((await api("POST", "/v1/events", event("wl1", "login", { method: "password", success: true }) + "\n")).status, 200);
+    assert.equal((await api("POST", "/v1/graph/ip/198.51.100.66/override", { action: "force", note: "crew server" })).status, 201);
+    const withdrawal = event("ww1", "withdrawal.requested", { withdrawal_id: "w_1", asset: "USDT", network: "TRX", address: "TQcrew", amount: "40", amount_usd: 40 });
+    assert.equal((await api("POST", "/v1/events", withdrawal + "\n")).status, 200);
+    assert.equal((await api("GET", "/v1/decisions/ww1")).json.decision, "hold");
+
+    const page = await (await browser.newContext({ viewport: { width: 390, height: 900 } })).newPage();
+    const errors = watchScriptErrors(page);
+    await signIn(page, api, "acc_w");
+    const held = page.locator("#withdrawal-ww1");
+    assert.match(await held.textContent(), /40 USDT .*TQcrew/s);
+    assert.match(await held.textContent(), /will ever call or message you to "release" a withdrawal/);
+    await assertFits(page, "a held withdrawal");
+    await shot(page, "center-held-withdrawal-phone");
+    await held.locator("button.cancel-withdrawal").click();
+    await page.waitForURL(/\/security$/);
+    assert.equal(await page.locator("#withdrawal-ww1").count(), 0);
+    const review = (await api("GET", "/v1/withdrawals/ww1/review")).json;
+    assert.deepEqual([review.state, review.resolved_by], ["cancelled", "customer:acc_w"]);
+    assert.match(await page.textContent("#activity"), /A held withdrawal was cancelled/);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    server.stop();
+  }
+}
+
 const pg = !process.env.PORTCULLIS_TEST_POSTGRES_URL && "PORTCULLIS_TEST_POSTGRES_URL is not set";
 
 for (const width of WIDTHS) {
@@ -239,4 +275,12 @@ test("a stale tab's form on embedded SQLite", async () => {
 
 test("a stale tab's form on PostgreSQL", { skip: pg }, async () => {
   await staleForm(postgresDatabase());
+});
+
+test("a held withdrawal cancelled on a phone, on embedded SQLite", async () => {
+  await heldWithdrawal(undefined);
+});
+
+test("a held withdrawal cancelled on a phone, on PostgreSQL", { skip: pg }, async () => {
+  await heldWithdrawal(postgresDatabase());
 });

@@ -8,7 +8,8 @@
 
 mod common;
 
-use common::channels::{outbox, start_with_channels as start};
+use common::center::{form, request, sign_in};
+use common::channels::{outbox, start_with_channels as start, start_with_channels_and};
 use common::guard::{account_with_key, code_of, feed, signs_in_from};
 use common::{Backend, TestServer};
 use serde_json::{Value, json};
@@ -208,7 +209,72 @@ async fn one_operator_cancels_and_only_held_withdrawals_have_a_review(backend: B
     }
 }
 
+async fn the_customer_cancels_a_held_withdrawal_from_the_security_center(backend: Backend) {
+    // The security center's links name a host (passkeys need one).
+    let server = start_with_channels_and(backend, |config| {
+        config.public_url = "http://localhost:8443".into();
+    })
+    .await;
+    held_withdrawals(&server).await;
+    let customer = sign_in(&server, "acc_h").await;
+    let (status, _, page) = request(
+        &server.base_url,
+        "GET",
+        "/security",
+        Some(customer.cookie.clone()),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"withdrawal-w_held\""), "{page}");
+    assert!(page.contains("40 USDT"), "{page}");
+    assert!(
+        page.contains("will ever call or message you to"),
+        "the honest warning: {page}"
+    );
+    assert!(
+        !page.contains("withdrawal-w_other"),
+        "another account's hold is not shown"
+    );
+
+    let token = [("csrf", customer.csrf.as_str())];
+    // Another account's held withdrawal: not found (a customer learns nothing of other
+    // accounts), nothing changed.
+    let (status, _) = form(
+        &customer,
+        "/security/withdrawals/w_other/cancel",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = form(
+        &customer,
+        "/security/withdrawals/w_held/cancel",
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 303);
+    let analyst = server.operator("analyst").await;
+    for (id, state) in [("w_held", "cancelled"), ("w_other", "held")] {
+        let review = analyst.get(&format!("/v1/withdrawals/{id}/review")).await;
+        assert_eq!(review.body["state"], state, "{}", review.text);
+    }
+    let review = analyst.get("/v1/withdrawals/w_held/review").await;
+    assert_eq!(review.body["resolved_by"], "customer:acc_h");
+    assert!(
+        outbox(&server, "acc_h")
+            .await
+            .iter()
+            .any(|m| m.subject == "withdrawal.cancelled"),
+        "the exchange is told by webhook"
+    );
+}
+
 on_both_backends!(
+    the_customer_cancels_a_held_withdrawal_from_the_security_center,
     a_release_takes_two_analysts_and_is_announced,
     one_operator_cancels_and_only_held_withdrawals_have_a_review,
 );

@@ -68,6 +68,9 @@ pub fn activity_words(action: &str) -> &'static str {
         "widening.released" => "Change released after review",
         "widening.risk_stopped" => "Change stopped by the automatic scam check",
         "request.refused" => "A request was refused",
+        "withdrawal.release_approved" => "A held withdrawal was approved by one reviewer",
+        "withdrawal.released" => "A held withdrawal was released after review",
+        "withdrawal.cancelled" => "A held withdrawal was cancelled",
         _ => "Other security event",
     }
 }

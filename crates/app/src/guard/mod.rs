@@ -215,6 +215,9 @@ pub struct Overview {
     pub keys: Vec<crate::keys::KeyView>,
     pub changes: Vec<crate::ports::PendingChange>,
     pub addresses: Vec<crate::ports::WithdrawalAddress>,
+    /// Withdrawals the risk engine held whose review is not finished: the customer may
+    /// cancel them.
+    pub held_withdrawals: Vec<crate::ports::HeldWithdrawal>,
     pub checkup: portcullis_core::guard::checkup::Checkup,
     /// Security activity: audit entries about the account or its keys, newest first, a page.
     pub activity: ActivityPage,
@@ -263,6 +266,7 @@ impl Guard {
             keys,
             changes,
             addresses: self.store.addresses(account).await?,
+            held_withdrawals: self.store.held_withdrawals(Some(account), 20).await?,
             activity: ActivityPage::cut(
                 self.store
                     .audit_for_account(account, (page + 1) * ACTIVITY_PAGE + 1)

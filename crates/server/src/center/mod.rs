@@ -39,6 +39,10 @@ pub fn routes() -> Router<AppState> {
         .route("/security/digest", post(pages::digest_on))
         .route("/security/digest/off", post(pages::digest_off))
         .route("/security/changes/{id}/cancel", post(pages::cancel))
+        .route(
+            "/security/withdrawals/{event_id}/cancel",
+            post(pages::cancel_withdrawal),
+        )
         .route("/security/totp/start", post(pages::totp_start))
         .route("/security/totp/confirm", post(pages::totp_confirm))
         .route("/security/keys/{key_id}/widen", get(pages::widen_page))

@@ -1,5 +1,5 @@
 //! The security center's overview page: the freeze button, where notices go, the check-up,
-//! pending changes (a held one explained in plain words), keys, authenticators, addresses,
+//! pending changes (a held one explained in plain words), withdrawals on hold (cancellable), keys, authenticators, addresses,
 //! past changes, activity a page at a time, and the settings lock.
 
 use super::CENTER_CSP;
@@ -66,6 +66,33 @@ struct ChangeRow {
     held_by_staff: bool,
 }
 
+/// A withdrawal on hold, as the customer reads it.
+struct HeldRow {
+    event_id: String,
+    summary: String,
+    requested_at: String,
+    /// One reviewer at the exchange approved releasing it; a second one completes it.
+    being_released: bool,
+}
+
+fn held_row(held: &portcullis_app::ports::HeldWithdrawal) -> HeldRow {
+    let body: serde_json::Value = serde_json::from_str(&held.event.event.body).unwrap_or_default();
+    let text = |key: &str| body[key].as_str().unwrap_or("").to_owned();
+    HeldRow {
+        event_id: held.event.event.id.clone(),
+        summary: format!(
+            "{} {} (about {:.2} USD) to {} on {}",
+            text("amount"),
+            text("asset"),
+            body["amount_usd"].as_f64().unwrap_or(0.0),
+            text("address"),
+            text("network")
+        ),
+        requested_at: held.event.event.ts.to_rfc3339(),
+        being_released: held.review.is_some(),
+    }
+}
+
 struct KeyRow {
     key_id: String,
     label: String,
@@ -93,6 +120,8 @@ struct OverviewPage<'a> {
     score: u8,
     findings: Vec<FindingRow>,
     changes: Vec<ChangeRow>,
+    /// Withdrawals on hold, which the customer may cancel.
+    held_withdrawals: Vec<HeldRow>,
     /// Closed changes (applied, cancelled, failed), newest first.
     history: Vec<ChangeRow>,
     keys: Vec<KeyRow>,
@@ -234,6 +263,7 @@ pub async fn overview(
         score: overview.checkup.score,
         findings: overview.checkup.findings.iter().map(finding_row).collect(),
         changes: rows.iter().filter(|r| r.open).cloned().collect(),
+        held_withdrawals: overview.held_withdrawals.iter().map(held_row).collect(),
         history: rows.into_iter().filter(|r| !r.open).collect(),
         keys: overview.keys.iter().map(key_row).collect(),
         passkeys: overview

@@ -367,6 +367,23 @@ pub async fn cancel(
     settled(&state, state.app.guard.cancel(&customer.actor, &id).await)
 }
 
+/// Cancels one of the customer's withdrawals the risk engine held (the exchange must then not
+/// send it).
+pub async fn cancel_withdrawal(
+    State(state): State<AppState>,
+    Path(event_id): Path<String>,
+    CustomerForm { customer, .. }: CustomerForm<NarrowingForm>,
+) -> Response {
+    settled(
+        &state,
+        state
+            .app
+            .guard
+            .cancel_withdrawal(&customer.actor, &event_id)
+            .await,
+    )
+}
+
 /// Starts enrolling an authenticator app and shows its QR code (a `POST`: it creates a secret).
 pub async fn totp_start(
     State(state): State<AppState>,
