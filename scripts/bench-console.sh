@@ -111,15 +111,7 @@ LUA
 taskset -c "$client_core" wrk -t1 -c8 -d3600s -s "$work/accounts.lua" "http://127.0.0.1:$port/" >"$work/accounts.out"
 echo "registered $accounts accounts in $(($(date +%s) - started)) s"
 started=$(date +%s)
-for file in "$work"/batch*.jsonl; do
-  status=$(curl -s -o "$work/reply.json" -w '%{http_code}' -H "Authorization: Bearer $token" \
-    -H "Content-Type: application/x-ndjson" --data-binary "@$file" "http://127.0.0.1:$port/v1/events")
-  if [ "$status" != 200 ]; then
-    echo "bench-console: $file answered $status: $(head -c 500 "$work/reply.json")" >&2
-    exit 1
-  fi
-  rm -f "$file"
-done
+ingest_batches bench-console
 echo "ingested in $(($(date +%s) - started)) s; server RSS $(awk '/VmRSS/ { print $2 / 1024 " MiB" }' "/proc/$server/status"); database $(du -sh "$work/data" | cut -f1)"
 
 # An analyst's console session, as a passkey sign-in would leave it.

@@ -86,15 +86,7 @@ print(f"{event:,} events in {part} batches, {len(paths):,} query paths")
 PY
 
 started=$(date +%s)
-for file in "$work"/batch*.jsonl; do
-  status=$(curl -s -o "$work/reply.json" -w '%{http_code}' -H "Authorization: Bearer $token" \
-    -H "Content-Type: application/x-ndjson" --data-binary "@$file" "http://127.0.0.1:$port/v1/events")
-  if [ "$status" != 200 ]; then
-    echo "bench-graph: $file answered $status: $(head -c 500 "$work/reply.json")" >&2
-    exit 1
-  fi
-  rm -f "$file"
-done
+ingest_batches bench-graph
 echo "ingested in $(($(date +%s) - started)) s; server RSS $(awk '/VmRSS/ { print $2 / 1024 " MiB" }' "/proc/$server/status")"
 
 cp "$work/paths.txt" "$work/bodies.txt"

@@ -70,3 +70,18 @@ measured() {
 metrics_matching() {
   curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" | grep -E "$1" | tr '\n' ' '
 }
+
+# Sends every $work/batch*.jsonl to POST /v1/events (the benchmark operator's token), removing
+# each once it is in; stops the benchmark at the first refusal. $1 names the caller in errors.
+ingest_batches() {
+  local file status
+  for file in "$work"/batch*.jsonl; do
+    status=$(curl -s -o "$work/reply.json" -w '%{http_code}' -H "Authorization: Bearer $token" \
+      -H "Content-Type: application/x-ndjson" --data-binary "@$file" "http://127.0.0.1:$port/v1/events")
+    if [ "$status" != 200 ]; then
+      echo "$1: $file answered $status: $(head -c 500 "$work/reply.json")" >&2
+      exit 1
+    fi
+    rm -f "$file"
+  done
+}

@@ -41,6 +41,7 @@ pub(crate) use stepup::totp_resealed;
 pub use stepup::{IssuedGrant, TotpEnrolmentStart};
 pub use widening::{GuardedKey, GuardedOutcome, KeyNarrowing, PendingReceipt};
 pub use withdrawal_alerts::{ALERTS_POSITION, AlertsPass};
+pub use withdrawal_review::describe_withdrawal;
 
 use crate::error::{AppError, AppResult};
 use crate::keyring::MasterKeyring;

@@ -139,6 +139,20 @@ impl Guard {
     }
 }
 
+/// A held withdrawal in one line: `40 USDT (about 40.00 USD) to TQ... on TRX`.
+pub fn describe_withdrawal(held: &HeldWithdrawal) -> String {
+    let body: serde_json::Value = serde_json::from_str(&held.event.event.body).unwrap_or_default();
+    let text = |key: &str| body[key].as_str().unwrap_or("").to_owned();
+    format!(
+        "{} {} (about {:.2} USD) to {} on {}",
+        text("amount"),
+        text("asset"),
+        body["amount_usd"].as_f64().unwrap_or(0.0),
+        text("address"),
+        text("network")
+    )
+}
+
 fn held_account(held: &HeldWithdrawal) -> AppResult<&str> {
     held.event
         .event

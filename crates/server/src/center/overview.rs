@@ -76,18 +76,9 @@ struct HeldRow {
 }
 
 fn held_row(held: &portcullis_app::ports::HeldWithdrawal) -> HeldRow {
-    let body: serde_json::Value = serde_json::from_str(&held.event.event.body).unwrap_or_default();
-    let text = |key: &str| body[key].as_str().unwrap_or("").to_owned();
     HeldRow {
         event_id: held.event.event.id.clone(),
-        summary: format!(
-            "{} {} (about {:.2} USD) to {} on {}",
-            text("amount"),
-            text("asset"),
-            body["amount_usd"].as_f64().unwrap_or(0.0),
-            text("address"),
-            text("network")
-        ),
+        summary: portcullis_app::guard::describe_withdrawal(held),
         requested_at: held.event.event.ts.to_rfc3339(),
         being_released: held.review.is_some(),
     }

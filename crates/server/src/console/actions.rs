@@ -134,35 +134,25 @@ pub async fn cancel(
     )
 }
 
-/// Releases a held withdrawal: the first operator's approval or the second's release.
-pub async fn release_withdrawal(
+/// Releases a held withdrawal (the first operator's approval or the second's release) or
+/// cancels it, as the path says.
+pub async fn review_withdrawal(
     State(state): State<AppState>,
-    Path(event_id): Path<String>,
+    Path((event_id, action)): Path<(String, String)>,
     ConsoleForm { operator, form }: ConsoleForm<BackForm>,
 ) -> Response {
-    settled(
-        state
-            .app
-            .guard
-            .release_withdrawal(&operator.actor, &event_id)
-            .await,
-        &form.back,
-    )
-}
-
-pub async fn cancel_withdrawal(
-    State(state): State<AppState>,
-    Path(event_id): Path<String>,
-    ConsoleForm { operator, form }: ConsoleForm<BackForm>,
-) -> Response {
-    settled(
-        state
-            .app
-            .guard
-            .cancel_withdrawal(&operator.actor, &event_id)
-            .await,
-        &form.back,
-    )
+    let guard = &state.app.guard;
+    let result = match action.as_str() {
+        "release" => guard.release_withdrawal(&operator.actor, &event_id).await,
+        "cancel" => guard.cancel_withdrawal(&operator.actor, &event_id).await,
+        _ => {
+            return super::pages::nothing_changed(
+                StatusCode::NOT_FOUND,
+                "a held withdrawal is released or cancelled",
+            );
+        }
+    };
+    settled(result, &form.back)
 }
 
 pub async fn confirm(

@@ -32,12 +32,8 @@ pub fn routes() -> Router<AppState> {
         .route("/console/changes/{id}/release", post(actions::release))
         .route("/console/changes/{id}/cancel", post(actions::cancel))
         .route(
-            "/console/withdrawals/{event_id}/release",
-            post(actions::release_withdrawal),
-        )
-        .route(
-            "/console/withdrawals/{event_id}/cancel",
-            post(actions::cancel_withdrawal),
+            "/console/withdrawals/{event_id}/{action}",
+            post(actions::review_withdrawal),
         )
         .route("/console/alerts/{id}/confirm", post(actions::confirm))
         .route("/console/overrides", post(actions::set_override))

@@ -57,20 +57,11 @@ pub struct WithdrawalRow {
 }
 
 pub fn withdrawal_row(held: &HeldWithdrawal) -> WithdrawalRow {
-    let body: serde_json::Value = serde_json::from_str(&held.event.event.body).unwrap_or_default();
-    let text = |key: &str| body[key].as_str().unwrap_or("").to_owned();
     let reasons: Vec<String> = serde_json::from_str(&held.decision.reasons).unwrap_or_default();
     let approved_by = held.review.as_ref().and_then(|r| r.approved_by.clone());
     WithdrawalRow {
         event_id: held.event.event.id.clone(),
-        what: format!(
-            "{} {} (about {:.2} USD) to {} on {}",
-            text("amount"),
-            text("asset"),
-            body["amount_usd"].as_f64().unwrap_or(0.0),
-            text("address"),
-            text("network")
-        ),
+        what: portcullis_app::guard::describe_withdrawal(held),
         requested_at: held.event.event.ts.to_rfc3339(),
         reasons: reasons.join(", "),
         release_label: if approved_by.is_some() {
