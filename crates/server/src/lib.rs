@@ -238,6 +238,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
             "/assets/console-graph.js",
             get(cancel::console_graph_script),
         )
+        .route(
+            "/assets/console-rules.js",
+            get(cancel::console_rules_script),
+        )
         .route("/assets/cytoscape.min.js", get(cancel::cytoscape))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .merge(center::routes())

@@ -331,6 +331,15 @@ pub async fn backtest(
     Operator(actor): Operator,
     ApiJson(body): ApiJson<BacktestBody>,
 ) -> ApiResult<Json<BacktestDto>> {
+    run_backtest(&state, &actor, body).await.map(Json)
+}
+
+/// A backtest as asked (also the console's).
+pub async fn run_backtest(
+    state: &AppState,
+    actor: &portcullis_app::Actor,
+    body: BacktestBody,
+) -> ApiResult<BacktestDto> {
     let range = BacktestRange {
         from: time("from", &body.from)?,
         to: time("to", &body.to)?,
@@ -339,12 +348,12 @@ pub async fn backtest(
     let outcome = state
         .app
         .policies
-        .backtest(&actor, &body.text, range)
+        .backtest(actor, &body.text, range)
         .await?;
-    Ok(Json(BacktestDto {
+    Ok(BacktestDto {
         in_force_version: outcome.in_force_version,
         report: outcome.report,
-    }))
+    })
 }
 
 /// Per-rule statistics of the policy in force: the range replayed (hits, shadow rules
