@@ -119,6 +119,11 @@ async function story(databaseUrl) {
     await bob.waitForURL(/\/console\/rules$/);
     assert.equal(await bob.locator("#version-1").getAttribute("data-status"), "in force");
     assert.match(await bob.textContent("#in-force"), /version 1/);
+    // The audited steps, each with its operator, on the page.
+    const history = await bob.locator("#history tr.audit").allTextContents();
+    assert.equal(history.length, 2, history.join(" | "));
+    assert.match(history[0], new RegExp(`${ids.bob} \\(you\\)policy\\.publishedpolicy:v1`));
+    assert.match(history[1], new RegExp(`${ids.ada}policy\\.proposedpolicy:v1`));
     const inForce = (await api("GET", "/v1/policy")).json;
     assert.equal(inForce.version, 1);
     assert.equal(inForce.text, DRAFT);

@@ -295,7 +295,32 @@ async fn the_range_the_cap_and_the_draft_are_checked(backend: Backend) {
     assert_eq!(customer_side.status, 401);
 }
 
+/// A backtest whose request is dropped (its future is polled once, then dropped, as when the
+/// client goes away) gives its turn back: the next one runs rather than `backtest_busy`.
+async fn a_dropped_backtest_gives_its_turn_back(backend: Backend) {
+    let (server, _policy) = server_with_history(backend).await;
+    let actor =
+        portcullis_app::Actor::operator("op_test", portcullis_core::operator::Role::Analyst);
+    let range = portcullis_app::policy::BacktestRange {
+        from: portcullis_core::time::UnixMillis::parse_rfc3339(&at(FROM)).unwrap(),
+        to: portcullis_core::time::UnixMillis::parse_rfc3339(&at(TO)).unwrap(),
+        max_events: None,
+    };
+    let policies = &server.app.policies;
+    let draft = candidate();
+    let first = policies.backtest(&actor, &draft, range);
+    let cut = tokio::time::timeout(std::time::Duration::ZERO, first).await;
+    assert!(cut.is_err(), "the first poll waits for the store");
+    let again = policies.backtest(&actor, &draft, range).await;
+    let decided = withdrawals()
+        .iter()
+        .filter(|w| (FROM..TO).contains(&w.minute))
+        .count();
+    assert_eq!(again.unwrap().report.decided, decided as u64);
+}
+
 on_both_backends!(
     a_backtest_counts_what_the_feed_says,
     the_range_the_cap_and_the_draft_are_checked,
+    a_dropped_backtest_gives_its_turn_back,
 );

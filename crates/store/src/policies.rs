@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use portcullis_app::ports::{
     EventSpan, PolicyStore, PolicyVersion, PolicyWrite, StoreError, StoreResult, StoredEvent,
 };
+use portcullis_core::audit::AuditEntry;
 use portcullis_core::time::UnixMillis;
 use sqlx::any::AnyRow;
 
@@ -111,6 +112,17 @@ impl PolicyStore for SqlStore {
     async fn latest_publication(&self) -> StoreResult<i64> {
         let query = sqlx::query("SELECT MAX(publication) AS n FROM policy_versions");
         self.scalar("policy versions", query).await
+    }
+
+    async fn policy_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>> {
+        // A range on the target rather than LIKE, so both backends use the index.
+        let query = sqlx::query(
+            "SELECT * FROM audit_log WHERE target >= 'policy:' AND target < 'policy;' \
+             ORDER BY seq DESC LIMIT $1",
+        )
+        .bind(i64::from(limit));
+        let rows = self.rows("audit_log", query).await?;
+        rows.iter().map(crate::codec::audit_entry).collect()
     }
 
     async fn event_span(&self, from: UnixMillis, to: UnixMillis) -> StoreResult<EventSpan> {

@@ -24,6 +24,8 @@ use std::sync::Arc;
 pub const MAX_POLICY_BYTES: usize = 256 * 1024;
 /// The longest note on a proposal, in characters.
 pub const MAX_NOTE_CHARS: usize = 500;
+/// The most audit entries the policy's history returns.
+pub const HISTORY_PAGE: u32 = 100;
 /// The most versions a listing returns.
 pub const VERSION_PAGE: u32 = 200;
 
@@ -86,6 +88,16 @@ impl Policies {
             .policy_version(version)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("policy version {version}")))
+    }
+
+    /// The newest audit entries about the policy (proposals, rollbacks, publications), for
+    /// those who may read the audit trail.
+    pub async fn history(
+        &self,
+        actor: &Actor,
+    ) -> AppResult<Vec<portcullis_core::audit::AuditEntry>> {
+        actor.require_operator(Permission::ReadAudit)?;
+        Ok(self.store.policy_audit(HISTORY_PAGE).await?)
     }
 
     /// Proposes a draft as a new version (not in force until another operator approves it).

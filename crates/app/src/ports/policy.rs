@@ -3,6 +3,7 @@
 
 use super::{StoreResult, StoredEvent};
 use async_trait::async_trait;
+use portcullis_core::audit::AuditEntry;
 use portcullis_core::time::UnixMillis;
 
 /// One proposed version of the risk policy; published once a second operator approved it.
@@ -60,6 +61,8 @@ pub trait PolicyStore: Send + Sync {
     /// The highest publication number (0: nothing published): cheap, for processes that
     /// check whether another one published.
     async fn latest_publication(&self) -> StoreResult<i64>;
+    /// The newest audit entries about the policy (targets `policy:...`), newest first.
+    async fn policy_audit(&self, limit: u32) -> StoreResult<Vec<AuditEntry>>;
     /// How many events have `from <= ts < to`, and where they are in the log.
     async fn event_span(&self, from: UnixMillis, to: UnixMillis) -> StoreResult<EventSpan>;
     /// Events with `from <= ts < to` and `after < seq <= upto`, in log order, at most `limit`.

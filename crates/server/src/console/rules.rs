@@ -38,6 +38,14 @@ struct VersionRow {
     can_rollback: bool,
 }
 
+/// One audit entry about the policy.
+struct HistoryRow {
+    at: String,
+    actor: String,
+    action: String,
+    target: String,
+}
+
 /// One row of the live hits.
 struct LiveRow {
     rule: String,
@@ -56,6 +64,7 @@ struct RulesPage<'a> {
     editing: String,
     versions: Vec<VersionRow>,
     live: Vec<LiveRow>,
+    history: Vec<HistoryRow>,
     manage: bool,
     from: String,
     to: String,
@@ -147,8 +156,24 @@ async fn render(state: &AppState, op: &ConsoleOperator, edit: Option<i64>) -> Ap
         })
         .collect();
     live.sort_by(|a, b| b.hits.cmp(&a.hits).then_with(|| a.rule.cmp(&b.rule)));
+    // The audit trail is shown to those who may read it (analysts and admins).
+    let history = match policies.history(&op.actor).await {
+        Ok(entries) => entries,
+        Err(portcullis_app::AppError::Forbidden) => Vec::new(),
+        Err(error) => return Err(error),
+    };
+    let me = op.actor.id();
+    let history = (history.into_iter())
+        .map(|e| HistoryRow {
+            at: e.at.to_rfc3339(),
+            actor: who(&e.actor, me),
+            action: e.action,
+            target: e.target,
+        })
+        .collect();
     let now = state.app.clock.now();
     let page = RulesPage {
+        history,
         exchange: &state.app.guard.settings().exchange_name,
         me: &op.operator.name,
         csrf: &op.csrf,

@@ -15,3 +15,7 @@ CREATE TABLE policy_versions (
 
 -- A backtest replays the events of a time range.
 CREATE INDEX events_ts ON events (ts);
+
+-- The audit entries of one target (an account's in the case view, the policy's on the rules
+-- page) without reading the whole chain.
+CREATE INDEX audit_log_target ON audit_log (target, seq);

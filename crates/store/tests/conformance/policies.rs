@@ -24,12 +24,14 @@ fn proposal(version: i64, text: &str) -> PolicyVersion {
 }
 
 fn publish(version: i64, publication: i64) -> ChangeSet {
-    writes(vec![Write::Policy(PolicyWrite::Publish {
+    let mut set = writes(vec![Write::Policy(PolicyWrite::Publish {
         version,
         approved_by: "op_checker".into(),
         at: UnixMillis(5_000 + publication),
         publication,
-    })])
+    })]);
+    set.audit[0].target = format!("policy:v{version}");
+    set
 }
 
 pub async fn policy_versions_publish_once_in_order(store: Arc<dyn Store>) {
@@ -85,6 +87,15 @@ pub async fn policy_versions_publish_once_in_order(store: Arc<dyn Store>) {
         .collect();
     assert_eq!(listed, vec![(3, Some(2)), (2, Some(1)), (1, None)]);
     assert_eq!(store.policy_versions(1).await.unwrap().len(), 1);
+    // The policy's audit entries, newest first: the two publications (the proposals were
+    // audited on another target here).
+    let history: Vec<String> = (store.policy_audit(10).await.unwrap().into_iter())
+        .map(|e| e.target)
+        .collect();
+    assert_eq!(
+        history,
+        vec!["policy:v3".to_owned(), "policy:v2".to_owned()]
+    );
 }
 
 fn event(id: &str, ts: i64) -> NewEvent {
