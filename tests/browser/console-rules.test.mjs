@@ -9,27 +9,12 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { accessibilityProblems, launchBrowser, postgresDatabase, shot, startServer, watchScriptErrors, withPasskeys } from "./harness.mjs";
+import { accessibilityProblems, enrolOperator as enrol, launchBrowser, operatorPage, postgresDatabase, shot, startServer, watchScriptErrors } from "./harness.mjs";
 
 const HEADER = "[thresholds]\nchallenge = 30\nhold = 60\nblock = 85\n";
 const rule = (id, when, score) => `[[rule]]\nid = "${id}"\ndescription = "x"\nwhen = "${when}"\nscore = ${score}\n`;
 /** The draft: holds every withdrawal of at least 1,000 USD. */
 const DRAFT = HEADER + rule("large_withdrawal", "amount_usd >= 1000.0", 60);
-
-async function operatorPage(browser, bypassCSP) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP });
-  const page = await context.newPage();
-  await withPasskeys(context, page);
-  return page;
-}
-
-async function enrol(page, api, name) {
-  const link = await api("POST", `/v1/operators/${name}/enrol-link`, {});
-  assert.equal(link.status, 201, link.text);
-  await page.goto(link.json.url);
-  await page.click("#enrol");
-  await page.waitForURL(/\/console$/);
-}
 
 /** Withdrawals of the last hour: the victim's (confirmed as fraud afterwards) and an honest
  * customer's. */
