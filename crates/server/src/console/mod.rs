@@ -6,6 +6,17 @@
 //! under the security center's CSP (this origin's script and style only); the one script runs
 //! the WebAuthn ceremonies.
 
+/// The anti-CSRF field of console forms, each with a `csrf` field.
+macro_rules! csrf_forms {
+    ($($form:ty),+) => {$(
+        impl $crate::center::session::CsrfField for $form {
+            fn csrf(&self) -> &str {
+                &self.csrf
+            }
+        }
+    )+};
+}
+
 mod actions;
 mod api;
 mod graph;

@@ -9,7 +9,6 @@
 use super::pages::refusal;
 use super::session::{ConsoleForm, ConsoleOperator, ScriptOperator};
 use crate::center::CENTER_CSP;
-use crate::center::session::CsrfField;
 use crate::error::ApiResult;
 use crate::extract::ApiJson;
 use crate::routes::cancel::page_with;
@@ -231,17 +230,7 @@ pub struct VersionForm {
     note: String,
 }
 
-impl CsrfField for ProposeForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-impl CsrfField for VersionForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
+csrf_forms!(ProposeForm, VersionForm);
 
 fn back<T>(result: AppResult<T>) -> Response {
     match result {
