@@ -313,6 +313,10 @@ impl Risk {
         self.refuse_when_published().await?;
         let rules = policy.rules.len();
         let mut cursor = self.cursor.lock().await;
+        // A publication that landed since the check above wins.
+        if cursor.in_force.publication > 0 {
+            return Err(policy::published_in_force());
+        }
         cursor.in_force = InForce::configured(&policy);
         cursor.engine.set_policy(policy);
         drop(cursor);

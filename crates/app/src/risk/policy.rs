@@ -89,13 +89,18 @@ impl Risk {
     /// Whether a published version is in force: then the configured file is only history.
     pub(super) async fn refuse_when_published(&self) -> AppResult<()> {
         if self.store.latest_publication().await? > 0 {
-            return Err(AppError::invalid(
-                ErrorCode::PolicyVersionInForce,
-                "a published policy version is in force: publish a new version (or roll back) instead of reloading the file",
-            ));
+            return Err(published_in_force());
         }
         Ok(())
     }
+}
+
+/// The refusal of a reload of the configured file once a version is published.
+pub(super) fn published_in_force() -> AppError {
+    AppError::invalid(
+        ErrorCode::PolicyVersionInForce,
+        "a published policy version is in force: publish a new version (or roll back) instead of reloading the file",
+    )
 }
 
 /// Swaps the engine's policy (its state stays) when `in_force` is a later publication.
