@@ -1,7 +1,8 @@
 //! Backtests of a draft over the stored event history: the events of a time range (at most a
 //! cap, or `backtest_too_large`) replayed through two fresh engines, the policy in force and the
 //! draft (`portcullis_engine::Backtest`). The confirmations that say which withdrawals were scam
-//! are read from the whole log first. The replay runs on the blocking pool, a page at a time;
+//! are read from the whole log first. The replay runs on the blocking pool, a page at a time
+//! while the next page is read;
 //! when the request is dropped (the client went away, the request timeout) the page in progress
 //! stops at its next event and no other page starts.
 
@@ -86,17 +87,18 @@ impl Policies {
         let cancelled = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(cancelled.clone());
         let mut backtest = Backtest::new(current, candidate, overrides, confirmed);
-        let mut after = span.first_seq - 1;
-        loop {
-            let page = (self.store)
-                .events_between(range.from, range.to, after, span.last_seq, PAGE)
-                .await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
+        let read = |after: i64| {
+            (self.store).events_between(range.from, range.to, after, span.last_seq, PAGE)
+        };
+        let mut page = read(span.first_seq - 1).await?;
+        // Each page is replayed while the next one is read.
+        while let Some(last) = page.last() {
+            let after = last.seq;
             let flag = cancelled.clone();
-            backtest = tokio::task::spawn_blocking(move || replay(backtest, &page, &flag))
-                .await
-                .map_err(|e| AppError::Internal(format!("backtest: {e}")))??;
+            let replaying = tokio::task::spawn_blocking(move || replay(backtest, &page, &flag));
+            let (replayed, next) = tokio::join!(replaying, read(after));
+            backtest = replayed.map_err(|e| AppError::Internal(format!("backtest: {e}")))??;
+            page = next?;
         }
         Ok(BacktestOutcome {
             report: backtest.finish(),
