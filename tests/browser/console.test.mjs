@@ -9,17 +9,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { accessibilityProblems, launchBrowser, postgresDatabase, shot, startServer, totp, watchScriptErrors, withPasskeys } from "./harness.mjs";
-
-/** A page in its own context with a virtual passkey authenticator (user verification on). */
-async function operatorPage(browser) {
-  // axe is injected, which the pages' CSP rightly refuses: the policy itself is checked on
-  // the responses instead.
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP: true });
-  const page = await context.newPage();
-  await withPasskeys(context, page);
-  return page;
-}
+import { accessibilityProblems, enrolOperator as enrol, launchBrowser, operatorPage, postgresDatabase, shot, startServer, totp, watchScriptErrors } from "./harness.mjs";
 
 /** An account with a read/trade key, known from 203.0.113.7, an authenticator app, and a
  * step-up grant (the next time step's code). */
@@ -36,16 +26,6 @@ async function steppedUp(api, account) {
   const grant = await api("POST", `/v1/accounts/${account}/step-up/totp`, { code: totp(secret, now + 30) });
   assert.equal(grant.status, 201, grant.text);
   return { keyId: key.json.key.key_id, grant: grant.json.grant };
-}
-
-async function enrol(page, api, name) {
-  const link = await api("POST", `/v1/operators/${name}/enrol-link`, {});
-  assert.equal(link.status, 201, link.text);
-  await page.goto(link.json.url);
-  assert.equal(await page.textContent("#enrol-name"), name);
-  await page.click("#enrol");
-  await page.waitForURL(/\/console$/);
-  return link.json.url;
 }
 
 async function story(databaseUrl) {

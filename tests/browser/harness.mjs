@@ -180,6 +180,27 @@ export async function withPasskeys(context, page) {
   });
 }
 
+/** A page in its own context with a virtual passkey authenticator (user verification on). With
+ * `bypassCSP` (for axe, which the pages' CSP rightly refuses) the policy is checked on the
+ * responses instead; without it, the page runs under the CSP as served. */
+export async function operatorPage(browser, bypassCSP = true) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, bypassCSP });
+  const page = await context.newPage();
+  await withPasskeys(context, page);
+  return page;
+}
+
+/** Enrols the operator `name` from a fresh single-use link in `page`; returns the link. */
+export async function enrolOperator(page, api, name) {
+  const link = await api("POST", `/v1/operators/${name}/enrol-link`, {});
+  if (link.status !== 201) throw new Error(link.text);
+  await page.goto(link.json.url);
+  if ((await page.textContent("#enrol-name")) !== name) throw new Error(`the link is not ${name}'s`);
+  await page.click("#enrol");
+  await page.waitForURL(/\/console$/);
+  return link.json.url;
+}
+
 export async function shot(page, name) {
   if (SHOTS) await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 }

@@ -89,6 +89,7 @@ error_codes! {
     InvalidEvent => "invalid_event", 400, "an event that does not fit the event contract";
     NoDecision => "no_decision", 400, "an event that asks for no decision";
     InvalidPolicy => "invalid_policy", 400, "a risk policy that does not load";
+    BacktestTooLarge => "backtest_too_large", 400, "a backtest whose time range holds more events than its cap: narrow the range";
     // A contact that cannot be verified, an official entry or a report that cannot be kept.
     EmptyValue => "empty_value", 400, "a contact value that is empty";
     ValueTooLong => "value_too_long", 400, "a contact value over 2048 bytes";
@@ -128,6 +129,7 @@ error_codes! {
     SignInLinkUsed => "sign_in_link_used", 403, "a sign-in link already used";
     SignInLinkExpired => "sign_in_link_expired", 403, "a sign-in link past its life";
     CsrfFailed => "csrf_failed", 403, "a security-center post without the page's CSRF token";
+    PolicySelfApproval => "policy_self_approval", 403, "the operator who proposed a policy version cannot approve it: a second operator must";
     SecondOperatorRequired => "second_operator_required", 403, "a hold the risk engine made needs a second operator to release it: the operator who approved the release cannot complete it";
     // Nothing there: 404.
     NotFound => "not_found", 404, "no such thing (or not the caller's to see)";
@@ -147,6 +149,9 @@ error_codes! {
     LockCannotShorten => "lock_cannot_shorten", 409, "a settings lock only ever extends";
     FreezeLinkUsed => "freeze_link_used", 409, "a freeze link already used";
     AlertConfirmed => "alert_confirmed", 409, "the campaign alert was confirmed already";
+    PolicyPublished => "policy_published", 409, "the policy version is published already (propose a rollback to publish it again)";
+    PolicyVersionInForce => "policy_version_in_force", 409, "a published policy version is in force: the configured file is only the starting version";
+    BacktestBusy => "backtest_busy", 409, "another backtest is running in this process";
     // Gone: 410.
     FreezeLinkExpired => "freeze_link_expired", 410, "a freeze link past its life";
     PayloadTooLarge => "payload_too_large", 413, "the body is larger than the configured limit";
@@ -185,6 +190,11 @@ mod tests {
     /// link that matches nothing, 409 used, 410 expired), so that is their status here.
     const SHIPPED: &[(&str, u16)] = &[
         ("second_operator_required", 403),
+        ("policy_self_approval", 403),
+        ("policy_published", 409),
+        ("policy_version_in_force", 409),
+        ("backtest_too_large", 400),
+        ("backtest_busy", 409),
         ("account_protected", 423),
         ("bad_audit_head", 400),
         ("cancel_link_used", 409),

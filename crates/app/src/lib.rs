@@ -19,6 +19,7 @@ mod loader;
 pub mod maintenance;
 pub mod notify;
 pub mod operators;
+pub mod policy;
 pub mod ports;
 pub mod random;
 pub mod risk;
@@ -48,6 +49,7 @@ pub struct Portcullis {
     pub contacts: contacts::Contacts,
     /// The analyst console (operators on passkeys, the queue, cases).
     pub console: console::Console,
+    pub policies: policy::Policies,
 }
 
 impl Portcullis {
@@ -96,7 +98,9 @@ impl Portcullis {
             risk.clone(),
             guard_settings,
         );
+        let policies = policy::Policies::new(store.clone(), clock.clone(), risk.clone());
         Ok(Self {
+            policies,
             guard,
             risk,
             accounts: accounts::Accounts::new(store.clone(), clock.clone()),

@@ -8,6 +8,7 @@
 
 mod console;
 mod digest;
+mod policy;
 
 pub use crate::guard::model::{
     AccountGuard, Ceremony, CeremonyKind, CustomerSession, FreezeLink, PendingAction,
@@ -20,6 +21,7 @@ pub use console::{
     OperatorPasskey, OperatorSession,
 };
 pub use digest::{DigestStore, DigestSubscription};
+pub use policy::{EventSpan, PolicyStore, PolicyVersion, PolicyWrite};
 use portcullis_core::account::Account;
 use portcullis_core::audit::{AuditDraft, AuditEntry, ChainHead};
 use portcullis_core::key::ApiKey;
@@ -418,6 +420,8 @@ pub enum Write {
     },
     /// The analyst console's rows (operators' sign-in, the queue's assignments).
     Console(ConsoleWrite),
+    /// The risk policy's versions (proposals and publications).
+    Policy(PolicyWrite),
 }
 
 /// An operator's override on an entity of the graph (`portcullis_engine::Override`), with who
@@ -659,6 +663,7 @@ pub trait Store:
     + ContactStore
     + DigestStore
     + ConsoleStore
+    + PolicyStore
     + std::fmt::Debug
 {
     /// Applies every write, appends the audit drafts to the chain (in order, after the current

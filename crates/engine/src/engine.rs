@@ -69,6 +69,8 @@ pub struct Engine {
     pub(crate) global: Global,
     pub(crate) seen_ids: SeenIds,
     pub(crate) stats: EngineStats,
+    /// The rules that fired (shadow rules included) on the last decided event, by index.
+    last_fired: Vec<usize>,
 }
 
 /// Sizes of what the engine holds, computed from its structures.
@@ -94,7 +96,16 @@ impl Engine {
             global: Global::default(),
             seen_ids: SeenIds::default(),
             stats: EngineStats::default(),
+            last_fired: Vec::new(),
         }
+    }
+
+    /// The ids of the rules that fired on the last decided event, shadow rules included (a
+    /// decision's reasons name only the acting ones).
+    pub fn last_fired(&self) -> impl Iterator<Item = &str> {
+        self.last_fired
+            .iter()
+            .filter_map(|index| self.policy.rules.get(*index).map(|rule| rule.id.as_str()))
     }
 
     pub fn policy(&self) -> &Policy {
@@ -207,6 +218,8 @@ impl Engine {
         for index in &evaluation.errors {
             count(&mut self.stats.rule_errors, &self.policy.rules[*index].id);
         }
+        self.last_fired.clone_from(&evaluation.fired);
+        self.last_fired.extend(&evaluation.errors);
         *self
             .stats
             .decisions

@@ -5,6 +5,7 @@
 //! The engine is pure: no I/O and no clock; time is each event's own `ts`, so a replay of a file
 //! gives the same decisions on any machine at any speed.
 
+mod backtest;
 mod campaign;
 mod checkpoint;
 mod decision;
@@ -21,6 +22,10 @@ mod policy;
 mod state;
 mod view;
 
+pub use backtest::{
+    Backtest, BacktestReport, ChangedDecision, Confirmed, Judgement, MAX_EXAMPLES, RuleFigures,
+    SideFigures, Subject,
+};
 pub use campaign::{Alert, AlertKind, Evidence};
 pub use checkpoint::CheckpointError;
 pub use decision::{Decision, Verdict};

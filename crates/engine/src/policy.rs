@@ -6,7 +6,7 @@ use crate::decision::Verdict;
 use crate::features::{FEATURE_NAMES, Features};
 use cel::common::ast::Expr;
 use cel::{Context, Env, IdedExpr, Program, Value};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// How the reason of a rule that could not be evaluated begins (then its id).
@@ -39,7 +39,7 @@ fn policy_error(rule: &str, reason: impl Into<String>) -> PolicyError {
 }
 
 /// Scores at or above these give at least that verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Thresholds {
     pub challenge: u8,
@@ -65,6 +65,24 @@ struct RuleFile {
     score: u8,
     action: Option<String>,
     #[serde(default)]
+    shadow: bool,
+}
+
+#[derive(Serialize)]
+struct PolicyOut<'a> {
+    thresholds: Thresholds,
+    rule: Vec<RuleOut<'a>>,
+}
+
+#[derive(Serialize)]
+struct RuleOut<'a> {
+    id: &'a str,
+    description: &'a str,
+    when: &'a str,
+    score: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    action: Option<&'static str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     shadow: bool,
 }
 
@@ -143,6 +161,24 @@ impl Policy {
 
     pub fn default_policy() -> Result<Self, PolicyError> {
         Self::parse(DEFAULT_POLICY)
+    }
+
+    /// The policy written back as a policy file: [`Policy::parse`] of it gives the same
+    /// thresholds and rules (comments and layout of the original are not kept).
+    pub fn to_toml(&self) -> String {
+        let rules = self.rules.iter().map(|rule| RuleOut {
+            id: &rule.id,
+            description: &rule.description,
+            when: &rule.when,
+            score: rule.score,
+            action: rule.action.map(Verdict::as_str),
+            shadow: rule.shadow,
+        });
+        let file = PolicyOut {
+            thresholds: self.thresholds,
+            rule: rules.collect(),
+        };
+        toml::to_string(&file).unwrap_or_default()
     }
 
     /// Evaluates every rule on `features`. A rule that fails at run time (the load-time check
@@ -405,6 +441,33 @@ mod tests {
 
     fn with_rule(rule: &str) -> Result<Policy, PolicyError> {
         Policy::parse(&format!("{HEADER}[[rule]]\n{rule}"))
+    }
+
+    #[test]
+    fn a_policy_written_back_reads_the_same() {
+        let policy = Policy::default_policy().unwrap();
+        let again = Policy::parse(&policy.to_toml()).unwrap();
+        assert_eq!(again.thresholds, policy.thresholds);
+        let shape = |p: &Policy| {
+            p.rules
+                .iter()
+                .map(|r| {
+                    (
+                        r.id.clone(),
+                        r.description.clone(),
+                        r.when.clone(),
+                        r.score,
+                        r.action,
+                        r.shadow,
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(shape(&again), shape(&policy));
+        assert!(
+            policy.rules.iter().any(|r| r.shadow)
+                && policy.rules.iter().any(|r| r.action.is_some())
+        );
     }
 
     #[test]

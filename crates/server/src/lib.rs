@@ -113,7 +113,7 @@ pub async fn build_default(settings: &Settings) -> Result<Portcullis, AppError> 
 pub fn router(state: AppState, settings: &Settings) -> Router {
     use routes::{
         accounts, audit, cancel, contacts, digest, freeze, guard, keys, network, operators, outbox,
-        overrides, passkeys, risk, system, verify,
+        overrides, passkeys, policy, risk, system, verify,
     };
     Router::new()
         .route("/healthz", get(system::healthz))
@@ -152,6 +152,23 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route("/v1/decisions", post(risk::decide).get(risk::list))
         .route("/v1/decisions/{event_id}", get(risk::show))
         .route("/v1/policy/reload", post(risk::reload_policy))
+        .route("/v1/policy", get(policy::in_force))
+        .route("/v1/policy/validate", post(policy::validate))
+        .route("/v1/policy/stats", get(policy::stats))
+        .route("/v1/policy/backtest", post(policy::backtest))
+        .route(
+            "/v1/policy/versions",
+            get(policy::versions).post(policy::propose),
+        )
+        .route("/v1/policy/versions/{version}", get(policy::version))
+        .route(
+            "/v1/policy/versions/{version}/approve",
+            post(policy::approve),
+        )
+        .route(
+            "/v1/policy/versions/{version}/rollback",
+            post(policy::rollback),
+        )
         .route("/v1/alerts", get(network::list))
         .route("/v1/alerts/{id}", get(network::show))
         .route("/v1/alerts/{id}/confirm", post(network::confirm))
@@ -232,6 +249,10 @@ pub fn router(state: AppState, settings: &Settings) -> Router {
         .route(
             "/assets/console-graph.js",
             get(cancel::console_graph_script),
+        )
+        .route(
+            "/assets/console-rules.js",
+            get(cancel::console_rules_script),
         )
         .route("/assets/cytoscape.min.js", get(cancel::cytoscape))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))

@@ -23,6 +23,8 @@ use utoipa::{Modify, OpenApi};
         routes::audit::list, routes::audit::verify, routes::audit::verify_since, routes::audit::head, routes::audit::events, routes::audit::rewrap,
         routes::outbox::list,
         routes::risk::ingest, routes::risk::decide, routes::risk::list, routes::risk::show, routes::risk::reload_policy,
+        routes::policy::in_force, routes::policy::validate, routes::policy::versions, routes::policy::version,
+        routes::policy::propose, routes::policy::approve, routes::policy::rollback, routes::policy::backtest, routes::policy::stats,
         routes::guard::start_totp, routes::guard::confirm_totp, routes::guard::step_up_totp,
         routes::guard::list_changes, routes::guard::show_change, routes::guard::cancel_change,
         routes::guard::hold_change, routes::guard::release_change,

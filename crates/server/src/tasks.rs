@@ -69,6 +69,11 @@ pub(crate) fn spawn(
                     if let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await {
                         tracing::warn!(%error, "refreshing keys failed");
                     }
+                    // A policy version another process published (several processes on one
+                    // database all end up with the newest publication).
+                    if let Err(error) = app.risk.refresh_policy().await {
+                        tracing::warn!(%error, "refreshing the risk policy failed");
+                    }
                     // The key authority's own events reach the risk engine through the log.
                     if let Err(error) = app.risk.catch_up().await {
                         tracing::warn!(%error, "risk engine catch-up failed");

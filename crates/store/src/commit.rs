@@ -383,6 +383,7 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
         } => crate::digest::advance(tx, account, sent_for, next_at).await?,
         Write::RemoveDigest { account } => crate::digest::remove(tx, account).await?,
         Write::Console(write) => crate::console::write(tx, write).await?,
+        Write::Policy(write) => crate::policies::write(tx, write).await?,
         Write::InsertOfficialContact(contact) => {
             crate::contacts::insert_official(tx, contact).await?
         }

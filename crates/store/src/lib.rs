@@ -18,6 +18,7 @@ mod guard;
 mod key_push;
 mod outbox;
 mod passkeys;
+mod policies;
 mod reads;
 mod sessions;
 mod sqlite_log;

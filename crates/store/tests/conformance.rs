@@ -33,6 +33,9 @@ use keys::{
     keys_round_trip_and_update_with_versions, secrets_generations_and_reseal,
     usage_only_moves_forward,
 };
+#[path = "conformance/policies.rs"]
+mod policies;
+use policies::{policy_versions_publish_once_in_order, the_event_log_is_read_by_time};
 #[path = "conformance/outbox.rs"]
 mod outbox;
 use outbox::{
@@ -485,4 +488,6 @@ conformance!(
     batches_append_only_new_ids_in_order,
     decisions_stored_together_keep_the_first,
     decisions_commit_with_the_events_they_decide,
+    policy_versions_publish_once_in_order,
+    the_event_log_is_read_by_time,
 );

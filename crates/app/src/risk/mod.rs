@@ -18,6 +18,9 @@
 
 use crate::ErrorCode;
 mod decide;
+mod policy;
+
+pub use policy::InForce;
 
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
@@ -87,6 +90,8 @@ struct Cursor {
     /// or was cut short): it must be rewound before it applies or saves anything, or those
     /// entries would count twice.
     ahead_of_storage: bool,
+    /// The policy the engine runs, and where it came from.
+    in_force: InForce,
 }
 
 /// The risk use cases.
@@ -112,6 +117,14 @@ impl Risk {
         policy: Policy,
         checkpoints: CheckpointPolicy,
     ) -> AppResult<Self> {
+        // The newest published version wins over the configured policy.
+        let (policy, in_force) = match policy::published(store.as_ref()).await? {
+            Some(published) => published,
+            None => {
+                let in_force = InForce::configured(&policy);
+                (policy, in_force)
+            }
+        };
         let mut engine = Engine::new(policy);
         // Before the replay: each override counts for the events of its time range.
         engine.set_overrides(crate::guard::engine_overrides(&store.overrides().await?));
@@ -124,6 +137,7 @@ impl Risk {
                 checkpoint_seq: seq,
                 since_checkpoint: 0,
                 ahead_of_storage: false,
+                in_force,
             })),
             refused_lines: Arc::new(AtomicU64::new(0)),
             checkpoints,
@@ -289,13 +303,23 @@ impl Risk {
     }
 
     /// Validates `text` as a policy and, only if it is valid, puts it in force; the engine keeps
-    /// its state. Returns the number of rules now in force.
+    /// its state. Returns the number of rules now in force. Refused once a version was
+    /// published (`policy_version_in_force`): the configured file is then only the starting
+    /// version.
     pub async fn replace_policy(&self, actor: &Actor, text: &str) -> AppResult<usize> {
         actor.require_operator(Permission::ManagePolicy)?;
         let policy = Policy::parse(text)
             .map_err(|e| AppError::invalid(ErrorCode::InvalidPolicy, e.to_string()))?;
+        self.refuse_when_published().await?;
         let rules = policy.rules.len();
-        self.cursor.lock().await.engine.set_policy(policy);
+        let mut cursor = self.cursor.lock().await;
+        // A publication that landed since the check above wins.
+        if cursor.in_force.publication > 0 {
+            return Err(policy::published_in_force());
+        }
+        cursor.in_force = InForce::configured(&policy);
+        cursor.engine.set_policy(policy);
+        drop(cursor);
         tracing::info!(rules, "risk policy replaced");
         Ok(rules)
     }

@@ -5,7 +5,6 @@
 
 use super::pages::refusal;
 use super::session::{ConsoleForm, console_cookie, set_console_cookie};
-use crate::center::session::CsrfField;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -57,15 +56,6 @@ pub struct OverrideForm {
     back: String,
 }
 
-macro_rules! csrf_forms {
-    ($($form:ty),+) => {$(
-        impl CsrfField for $form {
-            fn csrf(&self) -> &str {
-                &self.csrf
-            }
-        }
-    )+};
-}
 csrf_forms!(BackForm, AssignForm, ConfirmForm, OverrideForm);
 
 /// Back to a console page (never elsewhere: `back` comes from the form).

@@ -102,3 +102,22 @@ where
         Ok(Self { operator, form })
     }
 }
+
+/// A call from a console page's script: a signed-in operator whose `x-csrf-token` header
+/// matches the session's token.
+#[derive(Debug, Clone)]
+pub struct ScriptOperator(pub ConsoleOperator);
+
+impl FromRequestParts<AppState> for ScriptOperator {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let operator = ConsoleOperator::from_request_parts(parts, state).await?;
+        let sent = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok());
+        csrf_matches(&operator.csrf, sent).map_err(IntoResponse::into_response)?;
+        Ok(Self(operator))
+    }
+}

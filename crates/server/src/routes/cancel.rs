@@ -260,6 +260,14 @@ pub async fn console_graph_script() -> Response {
     )
 }
 
+/// `GET /assets/console-rules.js`: the console's policy editor and backtest.
+pub async fn console_rules_script() -> Response {
+    asset(
+        include_str!("../../assets/console-rules.js"),
+        "text/javascript; charset=utf-8",
+    )
+}
+
 /// `GET /assets/cytoscape.min.js`: cytoscape.js 3.35.0 as published on the npm registry
 /// (MIT, `assets/cytoscape.LICENSE`; the package's sha512 is in docs/api.md).
 pub async fn cytoscape() -> Response {

@@ -14,6 +14,7 @@ pub mod operators;
 pub mod outbox;
 pub mod overrides;
 pub mod passkeys;
+pub mod policy;
 pub mod risk;
 pub mod system;
 pub mod verify;

@@ -128,11 +128,12 @@ pub async fn show(
     }))
 }
 
-/// Re-read the configured policy file and put it in force without a restart (role `admin`).
+/// Re-read the configured policy file and put it in force without a restart (role `admin`);
+/// refused once a policy version was published (`policy_version_in_force`).
 /// A bad file is refused with the rule, position and reason; the running policy stays.
 #[utoipa::path(
     post, path = "/v1/policy/reload", tag = "risk",
-    responses((status = 200, body = PolicyReloadDto), (status = 400, description = "`invalid_policy`", body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = PolicyReloadDto), (status = 400, description = "`invalid_policy`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "`policy_version_in_force`", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn reload_policy(
