@@ -20,6 +20,7 @@ pub mod maintenance;
 pub mod notify;
 pub mod operators;
 pub mod ports;
+pub mod push;
 pub mod random;
 pub mod risk;
 pub mod verifier;
@@ -48,6 +49,8 @@ pub struct Portcullis {
     pub contacts: contacts::Contacts,
     /// The analyst console (operators on passkeys, the queue, cases).
     pub console: console::Console,
+    /// Where committed key changes and token revocations are announced to other processes.
+    pub push: push::Push,
 }
 
 impl Portcullis {
@@ -65,12 +68,14 @@ impl Portcullis {
         let audit_keys = keyring.audit_keys();
         let seed = u64::from_le_bytes(random::bytes()?);
         let verifier = Arc::new(verifier::Verifier::new(policy.idle, seed));
+        let push = push::Push::default();
         let keys = keys::KeyAuthority::new(
             store.clone(),
             clock.clone(),
             keyring.clone(),
             verifier,
             policy,
+            push.clone(),
         );
         keys.refresh_verifier(clock.as_ref()).await?;
         let risk = risk::Risk::start(store.clone(), risk_policy, checkpoints).await?;
@@ -100,7 +105,7 @@ impl Portcullis {
             guard,
             risk,
             accounts: accounts::Accounts::new(store.clone(), clock.clone()),
-            operators: operators::Operators::new(store.clone(), clock.clone()),
+            operators: operators::Operators::new(store.clone(), clock.clone(), push.clone()),
             audit: audit::Audit::new(store.clone(), audit_keys, clock.clone()),
             outbox: notify::Outbox::new(store.clone()),
             contacts,
@@ -109,6 +114,7 @@ impl Portcullis {
             store,
             clock,
             channels: notify::ChannelSettings::default(),
+            push,
         })
     }
 
@@ -119,14 +125,25 @@ impl Portcullis {
         Ok(self)
     }
 
-    /// Sets the official channels the use cases announce on.
-    #[must_use]
     /// Verifications also go through `guard`, the replay guard every node shares.
+    #[must_use]
     pub fn with_shared_replay(mut self, guard: Arc<dyn ports::SharedReplayGuard>) -> Self {
         self.keys = self.keys.with_shared_replay(guard);
         self
     }
 
+    /// Committed key changes and token revocations are announced on `bus` too, so the other
+    /// processes of the deployment apply them at once (the first bus attached stays).
+    #[must_use]
+    pub fn with_change_bus(self, bus: Arc<dyn ports::ChangeBus>) -> Self {
+        if !self.push.attach(bus) {
+            tracing::warn!("a change bus is attached already; the second one is ignored");
+        }
+        self
+    }
+
+    /// Sets the official channels the use cases announce on.
+    #[must_use]
     pub fn with_channels(mut self, channels: notify::ChannelSettings) -> Self {
         self.guard = self.guard.with_channels(channels.clone());
         self.channels = channels;
