@@ -23,6 +23,7 @@ pub mod metrics;
 pub mod nats;
 pub mod notify;
 pub mod openapi;
+mod openapi_shared;
 pub mod replay_redis;
 pub mod routes;
 pub mod state;
