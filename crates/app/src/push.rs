@@ -23,6 +23,13 @@ impl Push {
         }
     }
 
+    /// Waits, briefly, until what was announced has left (before a short-lived process exits).
+    pub async fn settle(&self) {
+        if let Some(bus) = self.0.get() {
+            bus.settle().await;
+        }
+    }
+
     /// The bus, when one is attached (the server listens on it).
     pub fn bus(&self) -> Option<&Arc<dyn ChangeBus>> {
         self.0.get()

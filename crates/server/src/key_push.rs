@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use portcullis_app::ports::{ChangeBus, Pushed};
 use portcullis_core::redact::{redact_url_credentials, redact_urls_in};
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// How long the server has to confirm a published message before it counts as failed.
 const CONFIRM_WITHIN: Duration = Duration::from_secs(2);
@@ -27,12 +27,20 @@ const QUEUE: usize = 1024;
 /// Signals waiting for the listener (a refresh takes one query; they rarely pile up).
 const SIGNALS: usize = 1024;
 
+/// What the publishing task is given.
+#[derive(Debug)]
+enum Queued {
+    Announce(Pushed),
+    /// Answered once everything queued before it was handled.
+    Settled(oneshot::Sender<()>),
+}
+
 /// The NATS change bus of one process.
 #[derive(Debug)]
 pub struct NatsChangeBus {
     client: Client,
     subject: String,
-    queue: mpsc::Sender<Pushed>,
+    queue: mpsc::Sender<Queued>,
     /// The listener's end, until the server takes it ([`ChangeBus::watch`]).
     signals: Mutex<Option<mpsc::Receiver<Pushed>>>,
     /// Where subscribed messages and (re)connections are signalled.
@@ -84,8 +92,22 @@ impl NatsChangeBus {
 #[async_trait]
 impl ChangeBus for NatsChangeBus {
     fn publish(&self, what: Pushed) {
-        if self.queue.try_send(what).is_err() {
+        if self.queue.try_send(Queued::Announce(what)).is_err() {
             failed(what, "the publishing queue is full");
+        }
+    }
+
+    async fn settle(&self) {
+        let (settled, done) = oneshot::channel();
+        let waited = tokio::time::timeout(CONFIRM_WITHIN * 2, async {
+            if self.queue.send(Queued::Settled(settled)).await.is_ok() {
+                let _ = done.await;
+            }
+        });
+        if waited.await.is_err() {
+            tracing::warn!(
+                "key changes still queued for NATS; other processes apply them at their next poll"
+            );
         }
     }
 
@@ -117,9 +139,16 @@ impl ChangeBus for NatsChangeBus {
 
 /// Publishes each queued announcement and waits for the server to confirm it, so a failure
 /// is seen (and counted) here rather than lost in the client's buffer.
-async fn publish_queued(client: Client, subject: String, mut queued: mpsc::Receiver<Pushed>) {
+async fn publish_queued(client: Client, subject: String, mut queued: mpsc::Receiver<Queued>) {
     let published = metrics::counter!("portcullis_key_push_total", "outcome" => "published");
-    while let Some(what) = queued.recv().await {
+    while let Some(next) = queued.recv().await {
+        let what = match next {
+            Queued::Announce(what) => what,
+            Queued::Settled(settled) => {
+                let _ = settled.send(());
+                continue;
+            }
+        };
         let payload = what.as_str().as_bytes().to_vec().into();
         if let Err(error) = client.publish(subject.clone(), payload).await {
             failed(what, &error.to_string());

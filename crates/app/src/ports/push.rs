@@ -47,4 +47,7 @@ pub trait ChangeBus: Send + Sync + std::fmt::Debug {
     /// What other processes announced, and `Everything` after each (re)connection. `None` when
     /// it was taken already (one listener per process).
     async fn watch(&self) -> Option<tokio::sync::mpsc::Receiver<Pushed>>;
+    /// Waits, briefly, until what was published so far has left (a short-lived process, such
+    /// as a local CLI command, calls it before it exits).
+    async fn settle(&self) {}
 }
