@@ -36,7 +36,7 @@ trap 'stop_nodes; rm -rf "$work"' EXIT
 admin_url="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 database="portcullis_bench_push_$$"
 psql -q "$admin_url" -c "CREATE DATABASE $database" >/dev/null
-trap 'stop_nodes; rm -rf "$work"; psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $database" >/dev/null 2>&1 || true' EXIT
+trap 'stop_nodes; rm -rf "$work"; psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 export PORTCULLIS_DATABASE_URL="${admin_url%/*}/$database"
 export PORTCULLIS_KEYRING_FILE="$work/master-keys.toml" PORTCULLIS_DATA_DIR="$work/data"
 export PORTCULLIS_LOG_LEVEL=warn PORTCULLIS_REFRESH_INTERVAL_MS=3600000
@@ -44,22 +44,25 @@ token=$("$bin" operators create --name bench --role admin | python3 -c 'import j
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# Starts a node on a free port with the extra environment "$@"; prints its URL.
+# Starts a node on a free port with the extra environment "$@"; sets `node_url`. (Not run in
+# a command substitution: that subshell would keep the pid from `stop_nodes`.)
 start_node() {
   local port
   port=$(free_port)
   env PORTCULLIS_LISTEN="127.0.0.1:$port" "$@" "$bin" serve >>"$work/nodes.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
-  echo "http://127.0.0.1:$port"
+  node_url="http://127.0.0.1:$port"
 }
 
 round() {
   local name="$1"
   shift
   local first second
-  first=$(start_node "$@")
-  second=$(start_node "$@")
+  start_node "$@"
+  first=$node_url
+  start_node "$@"
+  second=$node_url
   echo "== $name: $revocations revocations"
   "$target/examples/key_push_latency" --first "$first" --second "$second" --token "$token" \
     --revocations "$revocations" --prefix "$name"

@@ -165,3 +165,38 @@ async fn a_token_revoked_on_one_node_is_refused_on_another_through_postgres() {
 async fn a_token_revoked_on_one_node_is_refused_on_another_through_nats() {
     Box::pin(a_revoked_token_is_refused_on_the_other_node(PushPath::Nats)).await;
 }
+
+/// With NATS unreachable, a key change still commits and answers at once (the push is best
+/// effort); the message that could not be confirmed is counted as failed and logged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_that_fails_never_fails_the_change_and_is_counted() {
+    let suffix = portcullis_app::random::alphanumeric(8).unwrap();
+    let server = TestServer::start_with(Backend::Sqlite, |config| {
+        // Nothing listens on port 1.
+        config.nats_url = "nats://127.0.0.1:1".into();
+        config.nats_stream = format!("DOWN_{suffix}");
+        config.nats_subject = format!("down-{suffix}.events.>");
+        config.nats_consumer = format!("engine-{suffix}");
+        config.nats_key_subject = format!("down-{suffix}.keys.changed");
+    })
+    .await;
+    let (key_id, _, _) = account_with_key(&server, "acc_push_down").await;
+    let revoked = server
+        .admin()
+        .post(&format!("/v1/keys/{key_id}/revoke"), &json!({}))
+        .await;
+    assert_eq!(revoked.status, 200, "{}", revoked.text);
+    let key = server.admin().get(&format!("/v1/keys/{key_id}")).await;
+    assert!(!key.body["revoked_at"].is_null(), "{}", key.text);
+
+    let started = Instant::now();
+    let mut counted = false;
+    while !counted && started.elapsed() < DEADLINE {
+        let metrics = server.admin().get("/metrics").await;
+        counted = metrics
+            .text
+            .contains("portcullis_key_push_total{outcome=\"failed\"}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(counted, "no failed push counted");
+}
