@@ -95,3 +95,21 @@ ensure_aiosmtpd() {
   python3 -m pip install -q aiosmtpd 2>/dev/null ||
     python3 -m pip install -q --break-system-packages aiosmtpd
 }
+
+# Schemathesis (from PyPI, pinned) in a virtualenv of its own outside the checkout; sets
+# `schemathesis_bin`. The API is fuzzed from its own OpenAPI document with it
+# (scripts/schemathesis.sh).
+schemathesis_version=4.32.5
+ensure_schemathesis() {
+  local venv="${PORTCULLIS_TOOLS_DIR:-$HOME/.cache/portcullis}/schemathesis-$schemathesis_version"
+  schemathesis_bin="$venv/bin/st"
+  if [ -x "$schemathesis_bin" ]; then
+    return 0
+  fi
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    apt_install python3-venv
+  fi
+  echo "test: installing schemathesis $schemathesis_version from PyPI" >&2
+  python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q "schemathesis==$schemathesis_version"
+}

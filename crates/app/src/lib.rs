@@ -21,6 +21,7 @@ pub mod notify;
 pub mod operators;
 pub mod policy;
 pub mod ports;
+pub mod push;
 pub mod random;
 pub mod risk;
 pub mod verifier;
@@ -50,6 +51,8 @@ pub struct Portcullis {
     /// The analyst console (operators on passkeys, the queue, cases).
     pub console: console::Console,
     pub policies: policy::Policies,
+    /// Where committed key changes and token revocations are announced to other processes.
+    pub push: push::Push,
 }
 
 impl Portcullis {
@@ -67,12 +70,14 @@ impl Portcullis {
         let audit_keys = keyring.audit_keys();
         let seed = u64::from_le_bytes(random::bytes()?);
         let verifier = Arc::new(verifier::Verifier::new(policy.idle, seed));
+        let push = push::Push::default();
         let keys = keys::KeyAuthority::new(
             store.clone(),
             clock.clone(),
             keyring.clone(),
             verifier,
             policy,
+            push.clone(),
         );
         keys.refresh_verifier(clock.as_ref()).await?;
         let risk = risk::Risk::start(store.clone(), risk_policy, checkpoints).await?;
@@ -104,7 +109,7 @@ impl Portcullis {
             guard,
             risk,
             accounts: accounts::Accounts::new(store.clone(), clock.clone()),
-            operators: operators::Operators::new(store.clone(), clock.clone()),
+            operators: operators::Operators::new(store.clone(), clock.clone(), push.clone()),
             audit: audit::Audit::new(store.clone(), audit_keys, clock.clone()),
             outbox: notify::Outbox::new(store.clone()),
             contacts,
@@ -113,6 +118,7 @@ impl Portcullis {
             store,
             clock,
             channels: notify::ChannelSettings::default(),
+            push,
         })
     }
 
@@ -123,14 +129,25 @@ impl Portcullis {
         Ok(self)
     }
 
-    /// Sets the official channels the use cases announce on.
-    #[must_use]
     /// Verifications also go through `guard`, the replay guard every node shares.
+    #[must_use]
     pub fn with_shared_replay(mut self, guard: Arc<dyn ports::SharedReplayGuard>) -> Self {
         self.keys = self.keys.with_shared_replay(guard);
         self
     }
 
+    /// Committed key changes and token revocations are announced on `bus` too, so the other
+    /// processes of the deployment apply them at once (the first bus attached stays).
+    #[must_use]
+    pub fn with_change_bus(self, bus: Arc<dyn ports::ChangeBus>) -> Self {
+        if !self.push.attach(bus) {
+            tracing::warn!("a change bus is attached already; the second one is ignored");
+        }
+        self
+    }
+
+    /// Sets the official channels the use cases announce on.
+    #[must_use]
     pub fn with_channels(mut self, channels: notify::ChannelSettings) -> Self {
         self.guard = self.guard.with_channels(channels.clone());
         self.channels = channels;

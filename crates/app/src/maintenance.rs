@@ -77,7 +77,7 @@ impl KeyAuthority {
                         EventContext::default(),
                     )?;
                 self.store_ref().commit(change.into_set()).await?;
-                self.loader().install(&key.key_id, now).await?;
+                self.install(&key.key_id, now).await?;
                 report.warned.push(key.key_id);
             } else if status == KeyStatus::IdleExpired {
                 let Some(deadline) = key.idle_deadline(policy) else {
@@ -101,7 +101,7 @@ impl KeyAuthority {
                         EventContext::default(),
                     )?;
                 self.store_ref().commit(change.into_set()).await?;
-                self.loader().install(&after.key_id, now).await?;
+                self.install(&after.key_id, now).await?;
                 report.expired.push(after.key_id);
             }
         }

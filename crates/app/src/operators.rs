@@ -29,6 +29,8 @@ pub struct NewOperator {
 pub struct Operators {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
+    /// Where a revocation is announced, so other processes forget the token at once.
+    push: crate::push::Push,
 }
 
 /// The stored form of a token: lowercase hex SHA-256. Tokens carry 256 random bits, so a fast
@@ -38,8 +40,8 @@ pub fn token_hash(token: &str) -> String {
 }
 
 impl Operators {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, push: crate::push::Push) -> Self {
+        Self { store, clock, push }
     }
 
     pub async fn create(&self, actor: &Actor, name: &str, role: Role) -> AppResult<NewOperator> {
@@ -104,6 +106,7 @@ impl Operators {
                 json!({ "name": operator.name }),
             );
         self.store.commit(change.into_set()).await?;
+        self.push.committed(crate::ports::Pushed::Operators);
         operator.revoked_at = Some(now);
         Ok(operator)
     }

@@ -9,6 +9,7 @@
 mod console;
 mod digest;
 mod policy;
+mod push;
 
 pub use crate::guard::model::{
     AccountGuard, Ceremony, CeremonyKind, CustomerSession, FreezeLink, PendingAction,
@@ -27,6 +28,7 @@ use portcullis_core::audit::{AuditDraft, AuditEntry, ChainHead};
 use portcullis_core::key::ApiKey;
 use portcullis_core::operator::Role;
 use portcullis_core::time::UnixMillis;
+pub use push::{ChangeBus, Pushed};
 use std::net::IpAddr;
 
 /// What a storage backend can fail with.

@@ -61,6 +61,8 @@ impl Local {
         let status = response.status();
         let bytes = response.into_body().collect().await?.to_bytes();
         self.app.keys.flush_usage().await.ok();
+        // A key change or revocation made here reaches the running servers before this exits.
+        self.app.push.settle().await;
         Ok(ApiResponse {
             status: status.as_u16(),
             body: serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),

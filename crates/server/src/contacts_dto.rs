@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(deny_unknown_fields)]
 pub struct AddOfficialBody {
     /// `phone`, `email`, `domain` or `handle`.
+    #[schema(pattern = "^(phone|email|domain|handle)$")]
     pub kind: String,
     /// In any common notation: `+44 20 7946 0958`, `support@exchange.example` or
     /// `exchange.example` (a whole mail domain), `https://exchange.example`, `@exchange`.

@@ -16,12 +16,14 @@ pub mod error;
 pub mod extract;
 pub mod guard_dto;
 mod json_errors;
+pub mod key_push;
 pub mod keyring_file;
 pub mod limits;
 pub mod metrics;
 pub mod nats;
 pub mod notify;
 pub mod openapi;
+mod openapi_shared;
 pub mod replay_redis;
 pub mod routes;
 pub mod state;
@@ -71,12 +73,26 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
     .with_contacts(settings.contacts.clone())
     .await?;
     let app = app.with_channels(settings.notify.channels.clone());
-    Ok(match &settings.replay_guard_redis_url {
+    let app = match &settings.replay_guard_redis_url {
         Some(url) => {
             let guard = replay_redis::RedisReplayGuard::new(url).map_err(AppError::Internal)?;
             app.with_shared_replay(Arc::new(guard))
         }
         None => app,
+    };
+    // Key changes pushed on NATS when it is configured (`key_push`).
+    Ok(match &settings.nats {
+        Some(crate::nats::NatsSettings {
+            url,
+            key_subject: Some(subject),
+            ..
+        }) => {
+            let bus = key_push::NatsChangeBus::connect(url, subject)
+                .await
+                .map_err(|e| AppError::Internal(format!("key-change push on NATS: {e}")))?;
+            app.with_change_bus(Arc::new(bus))
+        }
+        _ => app,
     })
 }
 
@@ -307,8 +323,13 @@ pub async fn serve(
         settings.risk_policy_file.clone(),
         limits.clone(),
         settings.trusted_proxies.clone(),
+        settings.token_cache,
     );
-    let upkeep = tasks::Upkeep { limits, metrics };
+    let upkeep = tasks::Upkeep {
+        limits,
+        metrics,
+        state: state.clone(),
+    };
     let (stop_tasks, tasks) = tasks::spawn(app.clone(), &settings, upkeep);
     let router = router(state, &settings);
     tracing::info!(address = %listener.local_addr()?, backend = app.store.backend_name(), "portcullis listening");

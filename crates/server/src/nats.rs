@@ -10,13 +10,16 @@ use portcullis_app::{Actor, Portcullis};
 use portcullis_core::redact::{redact_url_credentials, redact_urls_in};
 use tokio::sync::watch;
 
-/// Where the event stream is.
+/// Where the event stream is, and where key changes are pushed (`crate::key_push`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NatsSettings {
     pub url: String,
     pub stream: String,
     pub subject: String,
     pub consumer: String,
+    /// The core NATS subject key changes and token revocations are pushed on; `None`: not
+    /// pushed on NATS (PostgreSQL's notifications, where there are, and the poll).
+    pub key_subject: Option<String>,
 }
 
 /// Consumes until `stop` turns true; reconnects after failures.

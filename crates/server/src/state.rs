@@ -12,8 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
-/// How long an authenticated token is trusted without asking storage again. Revocation through
-/// this process takes effect at once; through another process, within this time.
+/// How long an authenticated token is trusted without asking storage again, unless configured
+/// (`token_cache_ms`). Revocation through this process takes effect at once; through another
+/// process, when the revocation is pushed (NATS or PostgreSQL's notifications), else within
+/// this time.
 const TOKEN_CACHE_TTL: Duration = Duration::from_secs(5);
 const TOKEN_CACHE_MAX: usize = 10_000;
 
@@ -44,6 +46,8 @@ pub struct Shared {
     pub forged_sign_in_links: AtomicU64,
     /// SHA-256 of a token -> its operator, with when that was last checked against storage.
     tokens: Mutex<HashMap<TokenDigest, (Arc<Actor>, Instant)>>,
+    /// How long a cached token is trusted.
+    token_ttl: Duration,
 }
 
 impl std::ops::Deref for AppState {
@@ -72,6 +76,7 @@ impl AppState {
             risk_policy_file,
             limits,
             IpAllowList::default(),
+            TOKEN_CACHE_TTL,
         )
     }
 
@@ -82,6 +87,7 @@ impl AppState {
         risk_policy_file: Option<std::path::PathBuf>,
         limits: Arc<RateLimits>,
         trusted_proxies: IpAllowList,
+        token_ttl: Duration,
     ) -> Self {
         Self(Arc::new(Shared {
             app,
@@ -93,6 +99,7 @@ impl AppState {
             forged_freeze_links: AtomicU64::new(0),
             forged_sign_in_links: AtomicU64::new(0),
             tokens: Mutex::new(HashMap::new()),
+            token_ttl,
         }))
     }
 }
@@ -103,14 +110,15 @@ impl Shared {
         let mut hash = [0u8; 32];
         hash.copy_from_slice(digest::digest(&digest::SHA256, token.as_bytes()).as_ref());
         if let Some((actor, at)) = self.tokens.lock().get(&hash)
-            && at.elapsed() < TOKEN_CACHE_TTL
+            && at.elapsed() < self.token_ttl
         {
             return Ok(actor.clone());
         }
         let actor = Arc::new(self.app.operators.authenticate(token).await?);
         let mut tokens = self.tokens.lock();
         if tokens.len() >= TOKEN_CACHE_MAX {
-            tokens.retain(|_, (_, at)| at.elapsed() < TOKEN_CACHE_TTL);
+            let ttl = self.token_ttl;
+            tokens.retain(|_, (_, at)| at.elapsed() < ttl);
         }
         if tokens.len() < TOKEN_CACHE_MAX {
             tokens.insert(hash, (actor.clone(), Instant::now()));
@@ -118,7 +126,7 @@ impl Shared {
         Ok(actor)
     }
 
-    /// Forgets cached tokens (after an operator is revoked).
+    /// Forgets cached tokens (after an operator is revoked, here or, pushed, elsewhere).
     pub fn forget_tokens(&self) {
         self.tokens.lock().clear();
     }

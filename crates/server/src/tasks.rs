@@ -6,9 +6,11 @@
 
 use crate::config::Settings;
 use crate::limits::RateLimits;
+use crate::state::AppState;
 use metrics_exporter_prometheus::PrometheusHandle;
 use portcullis_app::Portcullis;
 use portcullis_app::notify::Delivery;
+use portcullis_app::ports::Pushed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -25,6 +27,8 @@ const LIMITS_RETAIN_EVERY: Duration = Duration::from_secs(60);
 pub(crate) struct Upkeep {
     pub limits: Arc<RateLimits>,
     pub metrics: Option<PrometheusHandle>,
+    /// The handlers' state, whose token cache a pushed revocation empties.
+    pub state: AppState,
 }
 
 /// Starts the maintenance loop; send `true` on the returned channel to stop it.
@@ -39,7 +43,7 @@ pub(crate) fn spawn(
         .clone()
         .map(|nats| tokio::spawn(crate::nats::consume(app.clone(), nats, stop.subscribe())));
     let delivery = spawn_delivery(&app, settings, stop.subscribe());
-    let key_push = spawn_key_push(&app, stop.subscribe());
+    let key_push = spawn_key_push(&app, upkeep.state.clone(), stop.subscribe());
     let refresh_every = settings.refresh_interval;
     let flush_every = settings.usage_flush_interval;
     let sweep_every = settings.idle_sweep_interval;
@@ -192,33 +196,64 @@ fn spawn_delivery(
     }))
 }
 
-/// Refreshes the verifier the moment another process commits a key change, where the store can
-/// say so (PostgreSQL's notifications); the refresh tick stays as the backstop.
-fn spawn_key_push(app: &Portcullis, mut stopped: watch::Receiver<bool>) -> JoinHandle<()> {
+/// Refreshes the verifier (and forgets cached operator tokens) the moment another process
+/// commits a key change or revokes a token, where it can be told: on NATS when the change bus
+/// is configured, else through the store (PostgreSQL's notifications). The refresh tick stays
+/// as the backstop.
+fn spawn_key_push(
+    app: &Portcullis,
+    state: AppState,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
     let app = app.clone();
     tokio::spawn(async move {
-        let mut signals = match app.store.watch_key_changes().await {
-            Ok(Some(signals)) => signals,
-            Ok(None) => return,
-            Err(error) => {
-                tracing::warn!(%error, "key changes are not pushed; other processes' changes arrive with the refresh");
-                return;
-            }
+        let Some(mut signals) = key_change_signals(&app).await else {
+            return;
         };
         loop {
             tokio::select! {
                 _ = stopped.changed() => return,
                 signal = signals.recv() => {
-                    if signal.is_none() {
-                        return;
+                    let Some(what) = signal else { return };
+                    if what != Pushed::Keys {
+                        state.forget_tokens();
                     }
-                    if let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await {
+                    if what != Pushed::Operators
+                        && let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await
+                    {
                         tracing::warn!(%error, "refreshing keys after a pushed change failed");
                     }
                 }
             }
         }
     })
+}
+
+/// Where pushed changes come from: the change bus, else (or when it cannot subscribe) the
+/// store; `None` when neither can push.
+async fn key_change_signals(app: &Portcullis) -> Option<tokio::sync::mpsc::Receiver<Pushed>> {
+    if let Some(bus) = app.push.bus()
+        && let Some(signals) = bus.watch().await
+    {
+        return Some(signals);
+    }
+    let mut store_signals = match app.store.watch_key_changes().await {
+        Ok(signals) => signals?,
+        Err(error) => {
+            tracing::warn!(%error, "key changes are not pushed; other processes' changes arrive with the refresh");
+            return None;
+        }
+    };
+    // The store says only that something changed: look at everything.
+    let (signal, signals) = tokio::sync::mpsc::channel(1);
+    tokio::spawn(async move {
+        while store_signals.recv().await.is_some() {
+            if signal.send(Pushed::Everything).await.is_err() {
+                return;
+            }
+        }
+    });
+    Some(signals)
 }
 
 fn interval(period: Duration) -> tokio::time::Interval {

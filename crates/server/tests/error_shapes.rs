@@ -109,6 +109,29 @@ async fn only_a_json_object_is_a_body() {
     assert_eq!(freeze.status, 200, "{}", freeze.text);
 }
 
+/// An event batch without a body is refused, not answered 200 as if it had been stored
+/// (found by schemathesis).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_event_batch_is_refused() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let admin = server.admin();
+    for body in ["", "\n", "  \r\n\t"] {
+        let reply = admin
+            .post_raw(
+                "/v1/events",
+                body.as_bytes().to_vec(),
+                "application/x-ndjson",
+            )
+            .await;
+        assert_eq!(
+            (reply.status, code(&reply)),
+            (400, "invalid_body"),
+            "{body:?}: {}",
+            reply.text
+        );
+    }
+}
+
 /// A POST refused before its body is read (no token) closes the connection, so the body that
 /// comes late is never taken for the next request on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

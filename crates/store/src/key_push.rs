@@ -1,5 +1,5 @@
-//! Key changes pushed to every process on PostgreSQL: a commit that writes a key or a secret
-//! notifies a channel inside its transaction (delivered when, and only if, it commits), and
+//! Key changes pushed to every process on PostgreSQL: a commit that writes a key or a secret,
+//! or revokes an operator token, notifies a channel inside its transaction (delivered when, and only if, it commits), and
 //! each process listens on its own connection and refreshes its verifier at once, instead of
 //! at its next poll. A revocation on one node is then in force on the others within a round
 //! trip, not up to a poll interval later.
@@ -29,7 +29,8 @@ impl std::fmt::Debug for ListenUrl {
     }
 }
 
-/// Whether a commit of `writes` changes what a verifier holds.
+/// Whether a commit of `writes` changes what a process holds in memory: its verifier, or the
+/// operator tokens it cached.
 pub(crate) fn touches_keys(writes: &[Write]) -> bool {
     writes.iter().any(|write| {
         matches!(
@@ -39,6 +40,7 @@ pub(crate) fn touches_keys(writes: &[Write]) -> bool {
                 | Write::InsertSecret(_)
                 | Write::SetSecretValidUntil { .. }
                 | Write::ResealSecret { .. }
+                | Write::RevokeOperator { .. }
         )
     })
 }

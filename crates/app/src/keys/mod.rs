@@ -10,7 +10,7 @@ use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::keyring::MasterKeyring;
 use crate::loader::KeyLoader;
-use crate::ports::{Clock, Store, Write};
+use crate::ports::{Clock, Pushed, Store, Write};
 use crate::random;
 use crate::verifier::{CachedKey, Verifier, VerifyOutcome, VerifyRequest};
 use portcullis_core::allowlist::IpAllowList;
@@ -126,6 +126,8 @@ pub struct KeyAuthority {
     policy: KeyPolicy,
     /// The replay guard every node shares, when configured ([`KeyAuthority::verify_shared`]).
     shared_replay: Option<Arc<dyn crate::ports::SharedReplayGuard>>,
+    /// Where committed key changes are announced to the other processes.
+    push: crate::push::Push,
 }
 
 impl KeyAuthority {
@@ -135,6 +137,7 @@ impl KeyAuthority {
         keyring: Arc<MasterKeyring>,
         verifier: Arc<Verifier>,
         policy: KeyPolicy,
+        push: crate::push::Push,
     ) -> Self {
         Self {
             store,
@@ -143,6 +146,7 @@ impl KeyAuthority {
             verifier,
             policy,
             shared_replay: None,
+            push,
         }
     }
 
@@ -312,7 +316,7 @@ impl KeyAuthority {
             .audit("api_key.updated", key_target(&after), details)
             .key_event(&access, event, change.ctx)?;
         self.store.commit(commit.into_set()).await?;
-        self.loader().install(key_id, now).await?;
+        self.install(key_id, now).await?;
         Ok(after)
     }
 
@@ -373,11 +377,13 @@ impl KeyAuthority {
         now: UnixMillis,
     ) -> AppResult<()> {
         self.store.commit(change.into_set()).await?;
-        self.loader().install(key_id, now).await
+        self.install(key_id, now).await
     }
 
-    /// Puts the key as stored in force (after a commit made elsewhere).
+    /// Puts the key as stored in force here after a commit that changed it (made by this use
+    /// case or another), and tells the other processes to look.
     pub(crate) async fn install(&self, key_id: &str, now: UnixMillis) -> AppResult<()> {
+        self.push.committed(Pushed::Keys);
         self.loader().install(key_id, now).await
     }
 
@@ -408,7 +414,7 @@ impl KeyAuthority {
                 ctx,
             )?;
         self.store.commit(commit.into_set()).await?;
-        self.loader().install(key_id, now).await?;
+        self.install(key_id, now).await?;
         Ok(after)
     }
 

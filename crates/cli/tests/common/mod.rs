@@ -92,8 +92,14 @@ pub fn stderr(output: &Output) -> String {
 
 /// Starts `portcullis serve` on a free port and waits until it listens.
 pub fn serve(home: &Home) -> (Child, String) {
+    serve_with(home, &[])
+}
+
+/// Starts `portcullis serve` with more environment.
+pub fn serve_with(home: &Home, env: &[(&str, &str)]) -> (Child, String) {
     let mut child = home
         .command(&["serve"])
+        .envs(env.iter().copied())
         .env("PORTCULLIS_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

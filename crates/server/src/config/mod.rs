@@ -61,6 +61,8 @@ pub struct Config {
     pub nats_stream: String,
     pub nats_subject: String,
     pub nats_consumer: String,
+    pub nats_key_subject: String,
+    pub token_cache_ms: u64,
     pub replay_guard_redis_url: String,
     pub public_url: String,
     pub exchange_name: String,
@@ -123,6 +125,8 @@ impl Default for Config {
             nats_stream: "PORTCULLIS_EVENTS".into(),
             nats_subject: "portcullis.events.>".into(),
             nats_consumer: "portcullis-engine".into(),
+            nats_key_subject: "portcullis.keys.changed".into(),
+            token_cache_ms: 5_000,
             replay_guard_redis_url: String::new(),
             public_url: String::new(),
             exchange_name: "Portcullis".into(),
@@ -185,6 +189,8 @@ pub struct Settings {
     pub nats: Option<crate::nats::NatsSettings>,
     /// The Redis of the replay guard every node shares, when configured.
     pub replay_guard_redis_url: Option<String>,
+    /// How long an authenticated operator token is trusted without asking storage again.
+    pub token_cache: Duration,
     /// Step-up, cool-downs and the links in announcements.
     pub guard: GuardSettings,
     /// Official-channel notifications (channels, senders, retry policy).
@@ -362,7 +368,9 @@ impl Config {
                 stream: self.nats_stream,
                 subject: self.nats_subject,
                 consumer: self.nats_consumer,
+                key_subject: (!self.nats_key_subject.is_empty()).then_some(self.nats_key_subject),
             }),
+            token_cache: Duration::from_millis(self.token_cache_ms),
             replay_guard_redis_url: (!self.replay_guard_redis_url.is_empty())
                 .then_some(self.replay_guard_redis_url),
             notify,

@@ -219,6 +219,7 @@ pub struct OutboxQuery {
     /// Only this account's messages.
     pub account: Option<String>,
     /// `pending`, `delivered` or `dead`.
+    #[param(pattern = "^(pending|delivered|dead)$")]
     pub status: Option<String>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<u32>,

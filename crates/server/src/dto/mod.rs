@@ -362,6 +362,7 @@ impl From<Account> for AccountDto {
 pub struct CreateOperatorBody {
     pub name: String,
     /// `admin`, `analyst` or `integration`.
+    #[schema(pattern = "^(admin|analyst|integration)$")]
     pub role: String,
 }
 

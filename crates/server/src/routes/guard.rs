@@ -60,7 +60,7 @@ pub fn qr_svg(uri: &str) -> String {
     post, path = "/v1/accounts/{account}/totp/confirm", tag = "step-up",
     params(("account" = String, Path, description = "Account id")),
     request_body = TotpCodeBody,
-    responses((status = 204), (status = 403, description = "`totp_wrong`, `totp_reused`", body = ErrorBody), (status = 423, description = "`step_up_locked`", body = ErrorBody), (status = 429, description = "`rate_limited`: too many codes for this account in a short time", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))),
+    responses((status = 204), (status = 403, description = "`totp_wrong`, `totp_reused`", body = ErrorBody), (status = 409, description = "`conflict`: no authenticator app waiting for confirmation", body = ErrorBody), (status = 423, description = "`step_up_locked`", body = ErrorBody), (status = 429, description = "`rate_limited`: too many codes for this account in a short time", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))),
     security(("operator_token" = []))
 )]
 pub async fn confirm_totp(

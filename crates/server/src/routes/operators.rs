@@ -17,7 +17,7 @@ use utoipa::ToSchema;
 #[utoipa::path(
     post, path = "/v1/operators", tag = "operators",
     request_body = CreateOperatorBody,
-    responses((status = 201, body = NewOperatorDto), (status = 400, description = "`invalid_role`, `invalid_name`", body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 201, body = NewOperatorDto), (status = 400, description = "`invalid_role`, `invalid_name`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "`conflict`: the name is taken", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn create(
@@ -57,7 +57,7 @@ pub async fn list(
 #[utoipa::path(
     post, path = "/v1/operators/{id}/revoke", tag = "operators",
     params(("id" = String, Path, description = "Operator id")),
-    responses((status = 200, body = OperatorDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = OperatorDto), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "`conflict`: the last live admin token is never revoked", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn revoke(

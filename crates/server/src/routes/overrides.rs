@@ -52,6 +52,7 @@ impl From<StoredOverride> for OverrideDto {
 pub struct OverrideBody {
     /// `suppress` (a known-good link: not propagated through, not a campaign signal) or
     /// `force` (counts as confirmed fraud; needs `force_links`, admins).
+    #[schema(pattern = "^(suppress|force)$")]
     pub action: String,
     /// RFC 3339; absent: until lifted.
     pub expires_at: Option<String>,

@@ -25,11 +25,12 @@ fn utf8(bytes: &[u8]) -> Result<&str, ApiError> {
 }
 
 /// Send a batch of events (JSON Lines, the event contract). Bad lines are reported with their
-/// number and reason; every other line is stored and applied; ids seen before are ignored.
+/// number and reason; every other line is stored and applied; ids seen before are ignored. An
+/// empty body is refused (`invalid_body`).
 #[utoipa::path(
     post, path = "/v1/events", tag = "risk",
     request_body(content = String, content_type = "application/x-ndjson", description = "One event per line"),
-    responses((status = 200, body = IngestReportDto), (status = 400, body = ErrorBody), (status = 413, body = ErrorBody)),
+    responses((status = 200, body = IngestReportDto), (status = 400, description = "`invalid_body` (an empty body), `invalid_utf8`, ...", body = ErrorBody), (status = 413, body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn ingest(
@@ -37,6 +38,14 @@ pub async fn ingest(
     Operator(actor): Operator,
     body: Bytes,
 ) -> ApiResult<Json<IngestReportDto>> {
+    // A missing body is a mistake, not an empty batch: answering 200 would tell a feeder that
+    // what it meant to send was stored.
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidBody,
+            "the body is empty: send one event per line (JSON Lines)",
+        ));
+    }
     let report = state.app.risk.ingest_bytes(&actor, &body).await?;
     Ok(Json(IngestReportDto {
         accepted: report.accepted,
