@@ -10,7 +10,9 @@
 //! - one with query parameters: 400 `invalid_request` / `invalid_query`; an unsigned 32-bit
 //!   query parameter (utoipa renders `u32` as `int32`, whose JSON Schema range ends at 2^31 - 1)
 //!   documented with the range the server reads;
-//! - one with path parameters: 404 `not_found`.
+//! - one with path parameters: 404 `not_found`; with a numeric one, also 400
+//!   `invalid_request` (a segment that is not a number in range is refused by the path
+//!   extractor before the handler).
 //!
 //! A response an operation documents itself is kept as it is.
 
@@ -54,6 +56,9 @@ fn shared_for(operation: &mut Operation) {
     let in_path = parameters
         .iter()
         .any(|p| p.parameter_in == ParameterIn::Path);
+    let numeric_in_path = parameters
+        .iter()
+        .any(|p| p.parameter_in == ParameterIn::Path && p.schema.as_ref().is_some_and(numeric));
     for parameter in operation.parameters.iter_mut().flatten() {
         if parameter.parameter_in == ParameterIn::Query
             && let Some(RefOr::T(schema)) = &mut parameter.schema
@@ -104,6 +109,18 @@ fn shared_for(operation: &mut Operation) {
     if in_path {
         add("404", "`not_found`: nothing with that id");
     }
+    if numeric_in_path {
+        add(
+            "400",
+            "`invalid_request`: a path segment that is not a number in range",
+        );
+    }
+}
+
+/// Whether a parameter's schema is an integer or a number.
+fn numeric(schema: &RefOr<Schema>) -> bool {
+    matches!(schema, RefOr::T(Schema::Object(object))
+        if object.schema_type == Type::Integer.into() || object.schema_type == Type::Number.into())
 }
 
 /// `oneOf: [null, X]` (utoipa's rendering of an optional body) becomes `X` with the body not
