@@ -164,6 +164,7 @@ async function story(databaseUrl) {
     await heldRow.locator("button.release").click();
     await ben.waitForURL(/\/console\/accounts\/acc-2$/);
     assert.match(await ben.textContent("#withdrawal-approved-w9"), new RegExp(`approved by ${ids.ben}`));
+    await shot(ben, "console-withdrawal-review");
     await ben.locator("#withdrawal-w9 button.release").click();
     assert.match(await ben.textContent("#notice"), /second operator.*second_operator_required/);
     assert.equal((await api("GET", "/v1/withdrawals/w9/review")).json.state, "approved");
