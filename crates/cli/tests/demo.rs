@@ -29,6 +29,17 @@ fn get(url: &str, token: Option<&str>) -> (u16, String) {
     )
 }
 
+/// The demo's process, killed when the test ends however it ends (a failed assertion must not
+/// leave a server running).
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// The text after `marker` on the first of `lines` that has it.
 fn after<'a>(lines: &'a [String], marker: &str) -> &'a str {
     lines
@@ -41,24 +52,26 @@ fn after<'a>(lines: &'a [String], marker: &str) -> &'a str {
 fn the_demo_serves_a_history_and_plays_a_campaign_live() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("demo");
-    let mut demo = Command::new(BIN)
-        .args(["demo", "--listen", "127.0.0.1:0", "--dir"])
-        .arg(&dir)
-        .args(["--accounts", "600", "--days", "8", "--seed", "5"])
-        .args(["--live-hours", "12", "--speed", "40000"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        // A real deployment's settings in the environment are not the demo's.
-        .env(
-            "PORTCULLIS_DATABASE_URL",
-            "postgres://nobody@127.0.0.1:1/prod",
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut demo = Running(
+        Command::new(BIN)
+            .args(["demo", "--listen", "127.0.0.1:0", "--dir"])
+            .arg(&dir)
+            .args(["--accounts", "600", "--days", "8", "--seed", "5"])
+            .args(["--live-hours", "12", "--speed", "40000"])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            // A real deployment's settings in the environment are not the demo's.
+            .env(
+                "PORTCULLIS_DATABASE_URL",
+                "postgres://nobody@127.0.0.1:1/prod",
+            )
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let mut lines = Vec::new();
-    for line in BufReader::new(demo.stdout.take().unwrap()).lines() {
+    for line in BufReader::new(demo.0.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         let over = line.starts_with("the live campaign is over");
         lines.push(line);
@@ -105,10 +118,13 @@ fn the_demo_serves_a_history_and_plays_a_campaign_live() {
     assert!(dir.join("portcullis.db").exists());
 
     Command::new("kill")
-        .args(["-TERM", &demo.id().to_string()])
+        .args(["-TERM", &demo.0.id().to_string()])
         .status()
         .unwrap();
-    assert!(demo.wait().unwrap().success());
+    assert!(
+        demo.0.wait().unwrap().success(),
+        "Ctrl-C or SIGTERM ends it cleanly"
+    );
 }
 
 #[test]
