@@ -1,5 +1,6 @@
 //! The IP allow-list: its parser (CIDR networks or bare addresses, host bits cleared, sorted,
-//! deduplicated, at most 64) against `std`'s and `ipnet`'s readings entry by entry; its
+//! deduplicated, at most 64; leading zeros refused) against `std`'s and `ipnet`'s readings
+//! entry by entry; its
 //! integer mask-and-compare `allows` (run on every verification) against `ipnet`'s `contains`
 //! with IPv4-mapped addresses read as IPv4; and `is_within` (the widening check) never saying
 //! "no wider" of a list that lets in an address the other refuses.
@@ -42,13 +43,21 @@ struct Input {
     probes: Vec<(bool, [u8; 16])>,
 }
 
-/// One entry as `std` and `ipnet` read it, host bits cleared.
+/// One entry as `ipnet` reads it, host bits cleared, where that reading is unambiguous: the
+/// address as `std` reads it (no leading zeros) and a prefix written as plain decimal digits.
 fn entry(text: &str) -> Option<IpNet> {
     let text = text.trim();
-    let net = if text.contains('/') {
-        text.parse::<IpNet>().ok()
-    } else {
-        text.parse::<IpAddr>().ok().map(IpNet::from)
+    let net = match text.split_once('/') {
+        Some((address, prefix)) => {
+            address.parse::<IpAddr>().ok()?;
+            let plain = prefix.bytes().all(|b| b.is_ascii_digit())
+                && (prefix == "0" || !prefix.starts_with('0'));
+            if !plain {
+                return None;
+            }
+            text.parse::<IpNet>().ok()
+        }
+        None => text.parse::<IpAddr>().ok().map(IpNet::from),
     };
     net.map(|net| net.trunc())
 }

@@ -147,6 +147,7 @@ error_codes! {
     ChangeNotDue => "change_not_due", 409, "the change's cool-down has not ended";
     CancelLinkUsed => "cancel_link_used", 409, "a cancel link already used";
     LockCannotShorten => "lock_cannot_shorten", 409, "a settings lock only ever extends";
+    NotFrozen => "not_frozen", 409, "an unfreeze asked for an account that is not frozen";
     FreezeLinkUsed => "freeze_link_used", 409, "a freeze link already used";
     AlertConfirmed => "alert_confirmed", 409, "the campaign alert was confirmed already";
     PolicyPublished => "policy_published", 409, "the policy version is published already (propose a rollback to publish it again)";
@@ -196,6 +197,7 @@ mod tests {
         ("backtest_too_large", 400),
         ("backtest_busy", 409),
         ("account_protected", 423),
+        ("not_frozen", 409),
         ("bad_audit_head", 400),
         ("cancel_link_used", 409),
         ("challenge_expired", 403),

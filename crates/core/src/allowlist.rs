@@ -99,15 +99,29 @@ impl IpAllowList {
     }
 }
 
+/// One entry: an address, or an address and a prefix length. Both parts are read strictly
+/// (the standard library's address parser, which refuses `01.2.3.4`, whose leading zero some
+/// readers take for octal; a prefix of plain digits without a leading zero), so that an entry
+/// means one network to every reader.
 fn parse_entry(entry: &str) -> Result<IpNet, AllowListError> {
     let trimmed = entry.trim();
-    let net = if trimmed.contains('/') {
-        trimmed.parse::<IpNet>().ok()
-    } else {
-        trimmed.parse::<IpAddr>().ok().map(IpNet::from)
+    let net = match trimmed.split_once('/') {
+        Some((address, prefix)) => address
+            .parse::<IpAddr>()
+            .ok()
+            .zip(parse_prefix(prefix))
+            .and_then(|(address, prefix)| IpNet::new(address, prefix).ok()),
+        None => trimmed.parse::<IpAddr>().ok().map(IpNet::from),
     };
     net.map(|n| n.trunc())
         .ok_or_else(|| AllowListError(entry.to_owned()))
+}
+
+fn parse_prefix(text: &str) -> Option<u8> {
+    let plain = (1..=3).contains(&text.len())
+        && text.bytes().all(|b| b.is_ascii_digit())
+        && (text == "0" || !text.starts_with('0'));
+    plain.then(|| text.parse().ok()).flatten()
 }
 
 fn canonical_ip(ip: IpAddr) -> IpAddr {
@@ -187,6 +201,25 @@ mod tests {
         for bad in ["10.0.0.0/33", "not-an-ip", "10.0.0/8", "", "2001:db8::/129"] {
             assert!(IpAllowList::parse([bad]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_entry_means_one_network_to_every_reader() {
+        // A leading zero reads as octal to some parsers (010 = 8): refused, not guessed.
+        for ambiguous in [
+            "010.0.0.1",
+            "010.0.0.0/8",
+            "10.0.0.0/08",
+            "10.0.0.0/+8",
+            "10.0.0.0/",
+        ] {
+            assert!(IpAllowList::parse([ambiguous]).is_err(), "{ambiguous}");
+        }
+        let list = IpAllowList::parse(["0.0.0.0/0", "2001:db8::1/48", " 192.0.2.7/32 "]).unwrap();
+        assert_eq!(
+            list.entries(),
+            vec!["0.0.0.0/0", "192.0.2.7/32", "2001:db8::/48"]
+        );
     }
 
     #[test]

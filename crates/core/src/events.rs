@@ -32,9 +32,38 @@ pub struct EventContext {
     pub remote_access: Option<bool>,
 }
 
+/// The channels of the contract's `ctx`.
+pub const CHANNELS: &[&str] = &["web", "app", "api", "support"];
+/// The longest `ctx` text (device, user agent, session), in characters.
+pub const MAX_CONTEXT_TEXT: usize = 200;
+
 impl EventContext {
     pub fn is_empty(&self) -> bool {
         self == &Self::default()
+    }
+
+    /// Checks a context an operator or the security center sends (a feed's contexts are taken
+    /// as the exchange wrote them): an IP address that parses, one of the contract's channels,
+    /// texts of 1 to 200 printable characters.
+    pub fn check(&self) -> Result<(), &'static str> {
+        if let Some(ip) = &self.ip
+            && ip.parse::<std::net::IpAddr>().is_err()
+        {
+            return Err("`ctx.ip` must be an IPv4 or IPv6 address");
+        }
+        if let Some(channel) = &self.channel
+            && !CHANNELS.contains(&channel.as_str())
+        {
+            return Err("`ctx.channel` must be web, app, api or support");
+        }
+        let texts = [&self.device_id, &self.user_agent, &self.session_id];
+        for text in texts.into_iter().flatten() {
+            let chars = text.chars().count();
+            if chars == 0 || chars > MAX_CONTEXT_TEXT || text.chars().any(char::is_control) {
+                return Err("`ctx` texts must be 1 to 200 printable characters");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -14,6 +14,9 @@ pub struct AddOfficialBody {
     pub kind: String,
     /// In any common notation: `+44 20 7946 0958`, `support@exchange.example` or
     /// `exchange.example` (a whole mail domain), `https://exchange.example`, `@exchange`.
+    #[schema(
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]*$"
+    )]
     pub value: String,
     /// Where it is used: `phone`, `email`, `web`, `telegram`, `x`, `whatsapp`, … (by default
     /// from the kind).
@@ -49,7 +52,11 @@ impl From<StoredOfficialContact> for OfficialContactDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VerifyContactBody {
-    /// A phone number, e-mail address, domain, link or handle, at most 2048 bytes.
+    /// A phone number, e-mail address, domain, link or handle, at most 2048 bytes, without
+    /// control or invisible formatting characters.
+    #[schema(
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]*[^\\s\\x00-\\x1f\\x7f-\\x9f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff][^\\x00-\\x1f\\x7f-\\x9f\\u200b-\\u200f\\u202a-\\u202e\\u2066-\\u2069\\ufeff]*$"
+    )]
     pub value: String,
     /// The region (ISO 3166 alpha-2) of a national phone number written without `+`.
     pub region: Option<String>,

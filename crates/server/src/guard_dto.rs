@@ -156,6 +156,7 @@ pub struct FreezeBody {
 #[serde(deny_unknown_fields)]
 pub struct LockBody {
     /// RFC 3339; no widening is accepted before it. Can only move later.
+    #[schema(format = DateTime)]
     pub until: String,
 }
 
@@ -200,9 +201,23 @@ impl From<FreezeReport> for FreezeDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddAddressBody {
+    /// 1 to 128 printable characters (trimmed).
+    #[schema(
+        max_length = 128,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub address: String,
+    #[schema(
+        max_length = 128,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub asset: String,
+    #[schema(
+        max_length = 128,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*[^\\s\\x00-\\x1f\\x7f-\\x9f][^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub network: String,
+    #[schema(max_length = 128, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     #[serde(default)]
     pub label: String,
     pub step_up_grant: Option<String>,

@@ -143,7 +143,8 @@ fn optional_body_without_null(body: &mut RequestBody) {
     }
 }
 
-/// `u32` as utoipa renders it (`format: int32`, `minimum: 0`) with the whole of its range.
+/// `u32` as utoipa renders it (`format: int32`, `minimum: 0`) with the whole of its range; a
+/// field that states its own maximum (a `u8` hour, a hop count) keeps it.
 fn unsigned_range(schema: &mut Schema) {
     let Schema::Object(object) = schema else {
         return;
@@ -155,7 +156,7 @@ fn unsigned_range(schema: &mut Schema) {
         Some(Number::Float(minimum)) => minimum == 0.0,
         None => false,
     };
-    if int32 && unsigned {
+    if int32 && unsigned && object.maximum.is_none() {
         object.format = Some(SchemaFormat::KnownFormat(KnownFormat::Int64));
         object.maximum = Some(u32::MAX.into());
     }

@@ -398,6 +398,24 @@ async fn holds_freeze_lock_and_risk(backend: Backend) {
         )
         .await;
     assert_eq!(code_of(&during), (423, "account_protected".into()));
+
+    // Unfreezing an account that is not frozen is at odds with its state (409), not a
+    // protection at work (423).
+    let not_frozen = admin.post("/v1/accounts/acc_l/unfreeze", &json!({})).await;
+    assert_eq!(code_of(&not_frozen), (409, "not_frozen".into()));
+
+    // A context the API cannot vouch for is refused before anything is done with it.
+    for ctx in [
+        json!({ "ip": "10.0.0.999" }),
+        json!({ "channel": "phone" }),
+        json!({ "device_id": "" }),
+        json!({ "user_agent": "a\u{7}b" }),
+    ] {
+        let refused = admin
+            .post("/v1/accounts/acc_l/freeze", &json!({ "ctx": ctx }))
+            .await;
+        assert_eq!(code_of(&refused), (400, "invalid_context".into()), "{ctx}");
+    }
     assert_eq!(admin.get("/v1/audit/verify").await.body["intact"], true);
 }
 

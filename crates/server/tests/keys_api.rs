@@ -193,6 +193,16 @@ async fn import_takes_an_existing_binance_key(backend: Backend) {
         "import is admin only"
     );
 
+    // A secret is printable ASCII, as exchanges issue them: anything else is refused whole.
+    let mut odd = body.clone();
+    odd["secret"] = json!("NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP\u{e9}");
+    let refused = server.admin().post("/v1/keys/import", &odd).await;
+    assert_eq!(
+        refused.body["error"]["code"], "invalid_secret",
+        "{}",
+        refused.text
+    );
+
     let imported = server.admin().post("/v1/keys/import", &body).await;
     assert_eq!(imported.status, 201, "{}", imported.text);
     assert!(!imported.text.contains(secret));

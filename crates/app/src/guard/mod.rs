@@ -167,6 +167,18 @@ pub(crate) fn refusal(code: crate::ErrorCode, error: impl std::fmt::Display) -> 
     AppError::invalid(code, error.to_string())
 }
 
+/// A change the account's protections refuse: `account_protected` (frozen, locked), or
+/// `not_frozen` for an unfreeze of an account that is not frozen (nothing protects it: the
+/// request is at odds with the account's state, not stopped by a protection).
+pub(crate) fn protection_refusal(error: portcullis_core::guard::ProtectionError) -> AppError {
+    match error {
+        portcullis_core::guard::ProtectionError::NotFrozen => {
+            refusal(crate::ErrorCode::NotFrozen, error)
+        }
+        other => refusal(crate::ErrorCode::AccountProtected, other),
+    }
+}
+
 impl Guard {
     /// Records a refused request in the audit trail (what was asked, the stable code and the
     /// reason), then hands the refusal back. Nothing else is written. If even the audit entry

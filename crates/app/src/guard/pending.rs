@@ -286,10 +286,7 @@ impl Guard {
             _ => guard.protection.allows_widening(now),
         };
         let result = match allowed {
-            Err(error) => Err(AppError::invalid(
-                ErrorCode::AccountProtected,
-                error.to_string(),
-            )),
+            Err(error) => Err(super::protection_refusal(error)),
             Ok(()) => match &change.action {
                 PendingAction::KeyChange { .. } => {
                     self.apply_key_change(&actor, &change, applied, now).await

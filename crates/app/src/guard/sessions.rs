@@ -67,26 +67,10 @@ pub(crate) fn usable_link(
     )
 }
 
-/// The channels of the contract's `ctx`.
-const CHANNELS: &[&str] = &["web", "app", "api", "support"];
-const MAX_CONTEXT_TEXT: usize = 200;
-
-/// A sign-in link's context, checked: the contract's channels, short printable texts, no IP.
+/// A sign-in link's context, checked (`EventContext::check`), without its IP.
 fn link_context(ctx: EventContext) -> AppResult<EventContext> {
-    let invalid = |message: &str| AppError::invalid(ErrorCode::InvalidContext, message.to_owned());
-    if let Some(channel) = &ctx.channel
-        && !CHANNELS.contains(&channel.as_str())
-    {
-        return Err(invalid("`ctx.channel` must be web, app, api or support"));
-    }
-    for text in [&ctx.device_id, &ctx.user_agent, &ctx.session_id]
-        .into_iter()
-        .flatten()
-    {
-        if text.is_empty() || text.len() > MAX_CONTEXT_TEXT || text.chars().any(char::is_control) {
-            return Err(invalid("`ctx` texts must be 1 to 200 printable characters"));
-        }
-    }
+    ctx.check()
+        .map_err(|message| AppError::invalid(ErrorCode::InvalidContext, message.to_owned()))?;
     Ok(EventContext { ip: None, ..ctx })
 }
 

@@ -280,7 +280,7 @@ impl Guard {
             Action::Unfreeze => guard.protection.allows_unfreeze(now),
             _ => guard.protection.allows_widening(now),
         };
-        allowed.map_err(|e| refusal(ErrorCode::AccountProtected, e))?;
+        allowed.map_err(super::protection_refusal)?;
         let enrolled = self.enrolment_of(&guard).await?;
         self.settings
             .step_up

@@ -211,7 +211,7 @@ impl Guard {
             Action::Unfreeze => guard.protection.allows_unfreeze(now),
             _ => guard.protection.allows_widening(now),
         };
-        let checked = match allowed.map_err(|e| refusal(ErrorCode::AccountProtected, e)) {
+        let checked = match allowed.map_err(super::protection_refusal) {
             Ok(()) => {
                 self.grant_for(&guard, action_kind, request.grant, now)
                     .await

@@ -248,10 +248,16 @@ impl KeyAuthority {
                 "an imported API key must be 16 to 128 printable ASCII characters",
             ));
         }
-        if !(16..=512).contains(&request.secret.len()) {
+        if !(16..=512).contains(&request.secret.len())
+            || !request
+                .secret
+                .expose()
+                .iter()
+                .all(|b| *b == b' ' || b.is_ascii_graphic())
+        {
             return Err(AppError::invalid(
                 ErrorCode::InvalidSecret,
-                "an imported secret must be 16 to 512 bytes",
+                "an imported secret must be 16 to 512 printable ASCII characters",
             ));
         }
         let terms = KeyTerms {

@@ -108,7 +108,20 @@ pub struct EventDto {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct Page {
-    /// Return items after this position (a sequence number or an id).
+    /// Return items after this sequence number: the `seq` of the last item of the previous
+    /// page (absent: from the start).
+    #[param(value_type = Option<i64>)]
+    pub after: Option<String>,
+    /// At most this many (default 100, at most 1000).
+    pub limit: Option<u32>,
+}
+
+/// A page of accounts, in the order of their ids.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct AccountPage {
+    /// Return accounts whose id sorts after this one: the last id of the previous page.
     pub after: Option<String>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<u32>,

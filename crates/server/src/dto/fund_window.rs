@@ -14,7 +14,12 @@ use portcullis_app::ErrorCode;
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FundWindowBody {
+    /// One hour to 31 days.
+    #[schema(minimum = 1, maximum = 744)]
+    #[serde(deserialize_with = "crate::dto::whole::number")]
     pub hours: u32,
+    /// More than zero, at most a trillion; rounded up to the cent.
+    #[schema(exclusive_minimum = 0, maximum = 1_000_000_000_000_f64)]
     pub cap_usd: Option<f64>,
 }
 

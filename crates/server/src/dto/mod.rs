@@ -12,7 +12,9 @@ use std::borrow::Cow;
 use utoipa::ToSchema;
 
 mod audit;
+pub mod formats;
 mod fund_window;
+pub mod whole;
 pub use audit::*;
 pub use fund_window::{FundWindowBody, FundWindowDto};
 
@@ -36,11 +38,11 @@ pub struct VerifyBody<'a> {
     pub payload: Cow<'a, str>,
     /// The client's IP address.
     #[serde(borrow)]
-    #[schema(value_type = String)]
+    #[schema(schema_with = formats::ip_address)]
     pub ip: Cow<'a, str>,
     /// The permission the endpoint needs: `read`, `trade`, `withdraw` or `transfer`.
     #[serde(borrow)]
-    #[schema(value_type = String)]
+    #[schema(value_type = String, pattern = "^(read|trade|withdraw|transfer)$")]
     pub scope: Cow<'a, str>,
 }
 
@@ -62,19 +64,40 @@ pub struct VerifyAnswer {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContextBody {
+    #[schema(schema_with = formats::optional_ip_address)]
     pub ip: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub device_id: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub user_agent: Option<String>,
     /// `web`, `app`, `api` or `support`.
+    #[schema(pattern = "^(web|app|api|support)$")]
     pub channel: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
+    )]
     pub session_id: Option<String>,
     pub call_active: Option<bool>,
     pub remote_access: Option<bool>,
 }
 
-impl From<ContextBody> for EventContext {
-    fn from(body: ContextBody) -> Self {
-        EventContext {
+impl TryFrom<ContextBody> for EventContext {
+    type Error = crate::error::ApiError;
+
+    /// A context as the API takes it: checked (`EventContext::check`), `invalid_context` when
+    /// it is not.
+    fn try_from(body: ContextBody) -> Result<Self, Self::Error> {
+        let ctx = EventContext {
             ip: body.ip,
             device_id: body.device_id,
             user_agent: body.user_agent,
@@ -82,7 +105,11 @@ impl From<ContextBody> for EventContext {
             session_id: body.session_id,
             call_active: body.call_active,
             remote_access: body.remote_access,
-        }
+        };
+        ctx.check().map_err(|message| {
+            crate::error::ApiError::new(portcullis_app::ErrorCode::InvalidContext, message)
+        })?;
+        Ok(ctx)
     }
 }
 
@@ -114,18 +141,24 @@ impl From<StepUpBody> for StepUp {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKeyBody {
+    /// At most 100 printable characters (trimmed).
+    #[schema(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     #[serde(default)]
     pub label: String,
     /// `hmac-sha256` (default; Portcullis generates the secret) or `ed25519`.
+    #[schema(pattern = "^(hmac-sha256|ed25519)$")]
     #[serde(default)]
     pub algorithm: Option<String>,
     /// Ed25519 only: the customer's public key (hex, base64 or PEM).
     pub public_key: Option<String>,
+    #[schema(schema_with = formats::scopes)]
     pub scopes: Vec<String>,
     /// CIDRs or bare addresses, IPv4 or IPv6; empty = unrestricted.
+    #[schema(schema_with = formats::ip_allowlist)]
     #[serde(default)]
     pub ip_allowlist: Vec<String>,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// Informational (monitor mode); widening is proven by `step_up_grant`, not by this claim.
     #[serde(default)]
@@ -143,14 +176,24 @@ pub struct CreateKeyBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportKeyBody {
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     pub account: String,
+    /// At most 100 printable characters (trimmed).
+    #[schema(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     #[serde(default)]
     pub label: String,
+    /// 16 to 128 printable ASCII characters.
+    #[schema(pattern = "^[\\x21-\\x7e]{16,128}$")]
     pub api_key: String,
+    /// 16 to 512 printable ASCII characters.
+    #[schema(pattern = "^[\\x20-\\x7e]{16,512}$")]
     pub secret: String,
+    #[schema(schema_with = formats::scopes)]
     pub scopes: Vec<String>,
+    #[schema(schema_with = formats::ip_allowlist)]
     #[serde(default)]
     pub ip_allowlist: Vec<String>,
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
 }
 
@@ -158,14 +201,18 @@ pub struct ImportKeyBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKeyBody {
+    /// At most 100 printable characters (trimmed).
+    #[schema(pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$")]
     pub label: Option<String>,
     /// The full set after the change.
+    #[schema(schema_with = formats::scopes)]
     pub scopes: Option<Vec<String>>,
     /// The full list after the change; `[]` removes the restriction.
+    #[schema(schema_with = formats::ip_allowlist)]
     pub ip_allowlist: Option<Vec<String>>,
     /// RFC 3339; `null` removes the expiry.
     #[serde(default, deserialize_with = "present_or_null")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<Option<String>>,
     /// Box the key's `withdraw`/`transfer` in a window from when the change applies; `null`
     /// makes them permanent again (a widening, like a later end or a higher cap).
@@ -173,6 +220,7 @@ pub struct UpdateKeyBody {
     #[schema(value_type = Option<FundWindowBody>)]
     pub fund_window: Option<Option<FundWindowBody>>,
     /// Apply only if the key is still at this version.
+    #[serde(default, deserialize_with = "whole::optional")]
     pub expected_version: Option<i64>,
     /// Informational (monitor mode); widening is proven by `step_up_grant`, not by this claim.
     #[serde(default)]
@@ -182,14 +230,14 @@ pub struct UpdateKeyBody {
     #[serde(default)]
     pub ctx: ContextBody,
     /// Never changes: a request that sends it is refused with `immutable_field` (issue a new
-    /// key instead).
-    #[schema(value_type = Option<String>)]
+    /// key instead). Not in the document, which offers only what can change.
+    #[schema(ignore)]
     pub api_key: Option<serde::de::IgnoredAny>,
     /// Never changes: a request that sends it is refused with `immutable_field`.
-    #[schema(value_type = Option<String>)]
+    #[schema(ignore)]
     pub account: Option<serde::de::IgnoredAny>,
     /// Never changes: a request that sends it is refused with `immutable_field`.
-    #[schema(value_type = Option<String>)]
+    #[schema(ignore)]
     pub algorithm: Option<serde::de::IgnoredAny>,
 }
 
@@ -220,6 +268,7 @@ pub struct RevokeKeyBody {
 #[serde(deny_unknown_fields)]
 pub struct RotateKeyBody {
     /// How long the previous secret stays valid (default from configuration).
+    #[serde(default, deserialize_with = "whole::optional")]
     pub overlap_seconds: Option<i64>,
     /// A step-up grant of the customer's: needed to rotate a key that can withdraw or
     /// transfer when the customer has an authenticator.
@@ -306,11 +355,22 @@ pub struct IssuedKeyDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateAccountBody {
+    /// 1 to 64 letters, digits, `_`, `-`, `.` or `:`.
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     pub id: String,
+    #[schema(max_length = 200)]
     pub display_name: Option<String>,
+    /// At most 254 characters, no spaces, a dotted domain after the last `@`.
+    #[schema(
+        max_length = 254,
+        pattern = "^[^\\s\\x00-\\x1f\\x7f-\\x9f]+@[^\\s@.\\x00-\\x1f\\x7f-\\x9f][^\\s@\\x00-\\x1f\\x7f-\\x9f]*\\.[^\\s@\\x00-\\x1f\\x7f-\\x9f]*[^\\s@.\\x00-\\x1f\\x7f-\\x9f]$"
+    )]
     pub email: Option<String>,
     /// E.164, e.g. `+14155550123`.
+    #[schema(pattern = "^\\+[1-9][0-9]{7,14}$")]
     pub phone: Option<String>,
+    /// 4 to 20 letters or digits, shown in every message the exchange sends.
+    #[schema(pattern = "^[A-Za-z0-9]{4,20}$")]
     pub anti_phishing_code: Option<String>,
 }
 
@@ -319,9 +379,19 @@ pub struct CreateAccountBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateAccountBody {
+    #[schema(max_length = 200)]
     pub display_name: Option<String>,
+    /// As at creation; `""` clears it.
+    #[schema(
+        max_length = 254,
+        pattern = "^$|^[^\\s\\x00-\\x1f\\x7f-\\x9f]+@[^\\s@.\\x00-\\x1f\\x7f-\\x9f][^\\s@\\x00-\\x1f\\x7f-\\x9f]*\\.[^\\s@\\x00-\\x1f\\x7f-\\x9f]*[^\\s@.\\x00-\\x1f\\x7f-\\x9f]$"
+    )]
     pub email: Option<String>,
+    /// E.164; `""` clears it.
+    #[schema(pattern = "^$|^\\+[1-9][0-9]{7,14}$")]
     pub phone: Option<String>,
+    /// 4 to 20 letters or digits; `""` clears it.
+    #[schema(pattern = "^$|^[A-Za-z0-9]{4,20}$")]
     pub anti_phishing_code: Option<String>,
     /// A step-up grant (`psu_...`) of this account, spent by a contact change.
     pub step_up_grant: Option<String>,
@@ -360,6 +430,8 @@ impl From<Account> for AccountDto {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateOperatorBody {
+    /// 1 to 64 letters, digits, `_`, `-`, `.` or `:`.
+    #[schema(pattern = "^[A-Za-z0-9_.:-]{1,64}$")]
     pub name: String,
     /// `admin`, `analyst` or `integration`.
     #[schema(pattern = "^(admin|analyst|integration)$")]

@@ -1,7 +1,7 @@
 //! Accounts: register customers with their official contacts and anti-phishing code.
 
 use super::page_limit;
-use crate::dto::{AccountDto, CreateAccountBody, Page, UpdateAccountBody};
+use crate::dto::{AccountDto, AccountPage, CreateAccountBody, UpdateAccountBody};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Operator};
 use crate::guard_dto::PendingChangeDto;
@@ -38,14 +38,14 @@ pub async fn create(
 /// List accounts by id.
 #[utoipa::path(
     get, path = "/v1/accounts", tag = "accounts",
-    params(Page),
+    params(AccountPage),
     responses((status = 200, body = [AccountDto])),
     security(("operator_token" = []))
 )]
 pub async fn list(
     State(state): State<AppState>,
     Operator(actor): Operator,
-    Query(page): Query<Page>,
+    Query(page): Query<AccountPage>,
 ) -> ApiResult<Json<Vec<AccountDto>>> {
     let accounts = state
         .app

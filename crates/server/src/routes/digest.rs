@@ -15,6 +15,8 @@ use utoipa::ToSchema;
 #[serde(deny_unknown_fields)]
 pub struct DigestBody {
     /// The hour of the day (UTC, 0 to 23) the digest is sent at.
+    #[schema(minimum = 0, maximum = 23)]
+    #[serde(deserialize_with = "crate::dto::whole::number")]
     pub hour_utc: u8,
 }
 

@@ -224,7 +224,7 @@ pub async fn freeze(
     let report = state
         .app
         .guard
-        .freeze(&actor, &account, body.ctx.into())
+        .freeze(&actor, &account, body.ctx.try_into()?)
         .await?;
     Ok(Json(report.into()))
 }
@@ -234,7 +234,7 @@ pub async fn freeze(
     post, path = "/v1/accounts/{account}/unfreeze", tag = "protection",
     params(("account" = String, Path, description = "Account id")),
     request_body = GrantBody,
-    responses((status = 202, body = PendingChangeDto), (status = 403, description = "`step_up_required`, `step_up_not_enrolled`, ...", body = ErrorBody), (status = 423, description = "`account_protected`: not frozen, or locked", body = ErrorBody)),
+    responses((status = 202, body = PendingChangeDto), (status = 403, description = "`step_up_required`, `step_up_not_enrolled`, ...", body = ErrorBody), (status = 409, description = "`not_frozen`: the account is not frozen", body = ErrorBody), (status = 423, description = "`account_protected`: the settings are locked", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn unfreeze(
@@ -310,7 +310,7 @@ pub async fn add_address(
         asset: body.asset,
         network: body.network,
         label: body.label,
-        ctx: body.ctx.into(),
+        ctx: body.ctx.try_into()?,
     };
     let receipt = state
         .app

@@ -79,7 +79,7 @@ pub async fn create(
             .map(FundWindowBody::into_request)
             .transpose()?,
         step_up: body.step_up.into(),
-        ctx: body.ctx.into(),
+        ctx: body.ctx.try_into()?,
     };
     let created = state
         .app
@@ -95,7 +95,7 @@ pub async fn create(
 #[utoipa::path(
     post, path = "/v1/keys/import", tag = "keys",
     request_body = ImportKeyBody,
-    responses((status = 201, body = KeyDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)),
+    responses((status = 201, body = KeyDto), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "`not_found`: no such account", body = ErrorBody), (status = 409, body = ErrorBody), (status = 423, body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn import(
@@ -196,7 +196,7 @@ pub async fn update(
         expires_at,
         fund_window: FundWindowBody::field(body.fund_window)?,
         step_up: body.step_up.into(),
-        ctx: body.ctx.into(),
+        ctx: body.ctx.try_into()?,
         expected_version: body.expected_version,
     };
     let grant = body.step_up_grant.as_deref();
@@ -235,7 +235,7 @@ pub async fn revoke(
     let key = state
         .app
         .guard
-        .revoke_key(&actor, &key_id, ctx.into())
+        .revoke_key(&actor, &key_id, ctx.try_into()?)
         .await?;
     Ok(Json(state.app.keys.key(&actor, &key.key_id).await?.into()))
 }

@@ -53,6 +53,7 @@ impl From<StoredAlert> for AlertDto {
 #[serde(deny_unknown_fields)]
 pub struct AlertPage {
     /// Alerts updated before this time (RFC 3339): the last `updated_at` of the previous page.
+    #[param(format = DateTime)]
     pub before: Option<String>,
     /// At most this many (default 100, at most 1000).
     pub limit: Option<u32>,
@@ -73,6 +74,7 @@ pub struct ConfirmBody {
 #[serde(deny_unknown_fields)]
 pub struct GraphQuery {
     /// Hops from the entity, 0 to 3 (default 2).
+    #[param(minimum = 0, maximum = 3)]
     pub hops: Option<u8>,
 }
 
@@ -138,7 +140,7 @@ pub async fn confirm(
 #[utoipa::path(
     get, path = "/v1/graph/{kind}/{value}", tag = "network",
     params(
-        ("kind" = String, Path, description = "`account`, `address`, `ip`, `device` or `number`"),
+        ("kind" = inline(crate::dto::formats::EntityKindName), Path, description = "`account`, `address`, `ip`, `device` or `number`"),
         ("value" = String, Path, description = "The entity's value (canonicalised: an address's case, an IP's notation, a number's digits)"),
         GraphQuery,
     ),

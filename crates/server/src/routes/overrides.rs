@@ -55,6 +55,7 @@ pub struct OverrideBody {
     #[schema(pattern = "^(suppress|force)$")]
     pub action: String,
     /// RFC 3339; absent: until lifted.
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// Why (kept with it and in the audit trail), at most 500 characters.
     #[serde(default)]
@@ -67,6 +68,7 @@ pub struct OverrideBody {
 #[serde(deny_unknown_fields)]
 pub struct LiftQuery {
     /// `suppress` or `force`; absent: both.
+    #[param(pattern = "^(suppress|force)$")]
     pub action: Option<String>,
 }
 
@@ -83,7 +85,7 @@ pub struct ListQuery {
 #[utoipa::path(
     post, path = "/v1/graph/{kind}/{value}/override", tag = "network",
     params(
-        ("kind" = String, Path, description = "`account`, `address`, `ip`, `device` or `number`"),
+        ("kind" = inline(crate::dto::formats::EntityKindName), Path, description = "`account`, `address`, `ip`, `device` or `number`"),
         ("value" = String, Path, description = "The entity's value (canonicalised)"),
     ),
     request_body = OverrideBody,
@@ -111,7 +113,7 @@ pub async fn set(
 #[utoipa::path(
     delete, path = "/v1/graph/{kind}/{value}/override", tag = "network",
     params(
-        ("kind" = String, Path, description = "`account`, `address`, `ip`, `device` or `number`"),
+        ("kind" = inline(crate::dto::formats::EntityKindName), Path, description = "`account`, `address`, `ip`, `device` or `number`"),
         ("value" = String, Path, description = "The entity's value (canonicalised)"),
         LiftQuery,
     ),

@@ -79,7 +79,7 @@ pub async fn sign_in_link(
     Path(account): Path<String>,
     OptionalJson(body): OptionalJson<SignInLinkBody>,
 ) -> ApiResult<(StatusCode, Json<SignInLinkDto>)> {
-    let ctx = body.ctx.into();
+    let ctx = body.ctx.try_into()?;
     let link = state.app.guard.sign_in_link(&actor, &account, ctx).await?;
     let dto = SignInLinkDto {
         url: String::from_utf8_lossy(link.url.expose()).into_owned(),

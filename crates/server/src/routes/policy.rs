@@ -111,11 +111,15 @@ pub struct BacktestBody {
     /// The candidate policy file (saved or not).
     pub text: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub from: String,
     /// RFC 3339.
+    #[schema(format = DateTime)]
     pub to: String,
     /// The most events to replay, 1 to 1,000,000 (default 200,000); more in the range is
     /// `backtest_too_large`.
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    #[serde(default, deserialize_with = "crate::dto::whole::optional")]
     pub max_events: Option<u64>,
 }
 
@@ -125,9 +129,13 @@ pub struct BacktestBody {
 #[serde(deny_unknown_fields)]
 pub struct StatsQuery {
     /// RFC 3339.
+    #[param(format = DateTime)]
     pub from: String,
     /// RFC 3339.
+    #[param(format = DateTime)]
     pub to: String,
+    /// The most events to count, 1 to 1,000,000 (default 200,000).
+    #[param(minimum = 1, maximum = 1_000_000)]
     pub max_events: Option<u64>,
 }
 

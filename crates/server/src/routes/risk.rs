@@ -29,7 +29,7 @@ fn utf8(bytes: &[u8]) -> Result<&str, ApiError> {
 /// empty body is refused (`invalid_body`).
 #[utoipa::path(
     post, path = "/v1/events", tag = "risk",
-    request_body(content = String, content_type = "application/x-ndjson", description = "One event per line"),
+    request_body(content = inline(crate::dto::formats::EventLines), content_type = "application/x-ndjson", description = "One event per line"),
     responses((status = 200, body = IngestReportDto), (status = 400, description = "`invalid_body` (an empty body), `invalid_utf8`, ...", body = ErrorBody), (status = 413, body = ErrorBody)),
     security(("operator_token" = []))
 )]
@@ -70,7 +70,7 @@ pub async fn ingest(
 /// the same decision.
 #[utoipa::path(
     post, path = "/v1/decisions", tag = "risk",
-    request_body(content = Object, description = "One event of a deciding type"),
+    request_body(content = inline(crate::dto::formats::DecidingEvent), description = "One event of a deciding type"),
     responses((status = 200, body = DecisionDto), (status = 400, description = "`invalid_event`, `no_decision`", body = ErrorBody)),
     security(("operator_token" = []))
 )]
