@@ -57,6 +57,14 @@ impl Console {
         Ok(operators)
     }
 
+    /// Every operator's name by id, revoked ones included (what they did stays theirs), for
+    /// pages that say who did what; an id not in it (`cli:local`, `system`) is shown as is.
+    pub async fn operator_names(&self, actor: &Actor) -> AppResult<HashMap<String, String>> {
+        actor.require_operator(Permission::ReadEvents)?;
+        let operators = self.store.list_operators().await?;
+        Ok(operators.into_iter().map(|o| (o.id, o.name)).collect())
+    }
+
     /// Assigns a queue item to a live console operator (`assignee` empty: unassigns it).
     /// Audited on the item's account when it has one, so the case shows it.
     pub async fn assign(&self, actor: &Actor, item: &str, assignee: &str) -> AppResult<()> {
