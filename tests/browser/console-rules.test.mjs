@@ -114,6 +114,7 @@ async function story(databaseUrl) {
     assert.equal(history.length, 2, history.join(" | "));
     assert.match(history[0], /bob \(you\)policy\.publishedpolicy:v1/);
     assert.match(history[1], /adapolicy\.proposedpolicy:v1/);
+    await shot(bob, "console-rules-published");
     const inForce = (await api("GET", "/v1/policy")).json;
     assert.equal(inForce.version, 1);
     assert.equal(inForce.text, DRAFT);
