@@ -8,6 +8,7 @@
 
 use super::pages::refusal;
 use super::session::{ConsoleForm, ConsoleOperator, ScriptOperator};
+use super::view::{Names, named};
 use crate::center::CENTER_CSP;
 use crate::error::ApiResult;
 use crate::extract::ApiJson;
@@ -76,13 +77,9 @@ pub struct EditQuery {
     edit: Option<i64>,
 }
 
-/// Operator ids to names (every operator, revoked ones included).
-type Names = std::collections::HashMap<String, String>;
-
-/// An operator by name (the page escapes it), or by id when no operator has it (`cli:local`,
-/// `system`); "(you)" after the one signed in.
+/// An operator by name (see `view::named`), "(you)" after the one signed in.
 fn who(id: &str, me: &str, names: &Names) -> String {
-    let name = names.get(id).map_or(id, String::as_str);
+    let name = named(names, id);
     if id == me {
         format!("{name} (you)")
     } else {
