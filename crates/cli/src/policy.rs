@@ -68,7 +68,7 @@ pub struct PolicyBacktestArgs {
     /// The range's start, RFC 3339 (default: 30 days before now).
     #[arg(long)]
     pub from: Option<String>,
-    /// The range's end, exclusive, RFC 3339 (default: now).
+    /// The range's end, exclusive, RFC 3339 (default: a minute from now).
     #[arg(long)]
     pub to: Option<String>,
     /// The most events to replay, 1 to 1,000,000 (the server's default: 200,000).
