@@ -36,7 +36,8 @@ trap 'rm -f "$log"' EXIT
 set +e
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
-# The security center in real Chromium, against the real binary, on SQLite and PostgreSQL.
+# The security center, the console and the demo in real Chromium, against the real binary, on
+# SQLite and PostgreSQL: every tests/browser/*.test.mjs (demo.test.mjs among them).
 cargo build --locked -q -p portcullis
 (cd tests/browser &&
   PORTCULLIS_TEST_BIN="${CARGO_TARGET_DIR:-$PWD/../../target}/debug/portcullis" node --test --test-concurrency=1 ./*.test.mjs) 2>&1 |

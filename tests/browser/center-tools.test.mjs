@@ -202,10 +202,12 @@ async function tools(databaseUrl, width) {
     await page.click("footer a[href='/guides/phone-scam']");
     await page.waitForURL(/\/guides\/phone-scam$/);
     await axe.check(page, "a guide");
+    await shot(page, `guide-phone-scam${tag}`);
     await page.goto(`${base}/guides`);
     await axe.check(page, "the guides");
     await page.goto(`${base}/security/verify`);
     await axe.check(page, "center verify");
+    await shot(page, `center-verify${tag}`);
     const freezeUrl = (await mailMatching(server.mail, /\/freeze\/pfz_/)).match(/https?:\/\/\S+\/freeze\/pfz_[A-Za-z0-9]+/)[0];
     await page.goto(freezeUrl);
     await axe.check(page, "freeze link");

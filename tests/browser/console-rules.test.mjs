@@ -3,7 +3,8 @@
 // (the rule and position of a mistake), backtests the draft over the stored history (the
 // before/after table, per rule, and the decisions that change, checked against a count made
 // here), proposes it; she cannot approve her own version; a second administrator, signed in on
-// his own machine, approves it and it is in force. Under the console's CSP, no script error.
+// his own machine, approves it and it is in force; the versions and the audited steps name
+// their operators (not their ids). Under the console's CSP, no script error.
 //
 //   PORTCULLIS_TEST_BIN=target/debug/portcullis node --test console-rules.test.mjs
 
@@ -90,7 +91,7 @@ async function story(databaseUrl) {
     await ada.click("#propose");
     await ada.waitForURL(/\/console\/rules$/);
     assert.equal(await ada.locator("#version-1").getAttribute("data-status"), "proposed");
-    assert.match(await ada.textContent("#version-1"), /\(you\)/);
+    assert.match(await ada.locator("#version-1 td[data-label='Proposed']").textContent(), /^ada \(you\) · /);
     assert.equal(await ada.locator("#version-1 button.approve").count(), 0);
     assert.equal((await api("GET", "/v1/policy")).json.version, null, "not in force yet");
 
@@ -104,11 +105,16 @@ async function story(databaseUrl) {
     await bob.waitForURL(/\/console\/rules$/);
     assert.equal(await bob.locator("#version-1").getAttribute("data-status"), "in force");
     assert.match(await bob.textContent("#in-force"), /version 1/);
+    // Who proposed and who approved, by name (not by operator id).
+    assert.match(await bob.locator("#version-1 td[data-label='Proposed']").textContent(), /^ada · /);
+    assert.match(await bob.locator("#version-1 td[data-label='Approved']").textContent(), /^bob \(you\) · /);
+    assert.ok(!(await bob.textContent("#version-1")).includes(ids.ada), "no operator id on the row");
     // The audited steps, each with its operator, on the page.
     const history = await bob.locator("#history tr.audit").allTextContents();
     assert.equal(history.length, 2, history.join(" | "));
-    assert.match(history[0], new RegExp(`${ids.bob} \\(you\\)policy\\.publishedpolicy:v1`));
-    assert.match(history[1], new RegExp(`${ids.ada}policy\\.proposedpolicy:v1`));
+    assert.match(history[0], /bob \(you\)policy\.publishedpolicy:v1/);
+    assert.match(history[1], /adapolicy\.proposedpolicy:v1/);
+    await shot(bob, "console-rules-published");
     const inForce = (await api("GET", "/v1/policy")).json;
     assert.equal(inForce.version, 1);
     assert.equal(inForce.text, DRAFT);

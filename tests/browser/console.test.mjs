@@ -107,7 +107,7 @@ async function story(databaseUrl) {
     assert.match(await ana.textContent("#timeline"), /(hold|challenge) \(\d+\) call_during_escalation/, "the decision with its score and reasons");
     await row.locator("button.release").click();
     await ana.waitForURL(/\/console\/accounts\/acc_x$/);
-    assert.match(await ana.textContent(`#approved-${heldChange}`), new RegExp(`approved by ${ids.ana}`));
+    assert.match(await ana.textContent(`#approved-${heldChange}`), /approved by ana:/);
     assert.deepEqual(await accessibilityProblems(ana), []);
     await shot(ana, "console-case");
     await ana.locator(`#change-${heldChange} button.release`).click();
@@ -163,7 +163,7 @@ async function story(databaseUrl) {
     assert.match(await heldRow.locator("button.release").textContent(), /Approve release \(1 of 2\)/);
     await heldRow.locator("button.release").click();
     await ben.waitForURL(/\/console\/accounts\/acc-2$/);
-    assert.match(await ben.textContent("#withdrawal-approved-w9"), new RegExp(`approved by ${ids.ben}`));
+    assert.match(await ben.textContent("#withdrawal-approved-w9"), /approved by ben:/);
     await shot(ben, "console-withdrawal-review");
     await ben.locator("#withdrawal-w9 button.release").click();
     assert.match(await ben.textContent("#notice"), /second operator.*second_operator_required/);

@@ -109,6 +109,12 @@ pub enum Command {
     /// console with two analysts' enrolment links, then a scam campaign played live at
     /// accelerated time. Ignores every PORTCULLIS_* setting; Ctrl-C stops it.
     Demo(DemoArgs),
+    /// The risk policy's versions under maker-checker: list and show them, validate and
+    /// propose a policy file, approve a proposal (a second operator), roll back, backtest.
+    Policy {
+        #[command(subcommand)]
+        command: crate::policy::PolicyCommand,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,7 @@
 
 use crate::args::ExportArgs;
 use crate::requests::ApiRequest;
-use crate::transport::Api;
+use crate::transport::{Api, refusal_exits_1};
 use anyhow::Context as _;
 use portcullis_core::contract::parse_line;
 use portcullis_engine::{Decision, Verdict};
@@ -20,27 +20,8 @@ use std::process::ExitCode;
 /// Events without a decision are named up to this many; the rest are counted.
 const NAMED: usize = 5;
 
-/// The API refused a page (a token without the right, a store that failed): said like every
-/// other command says a refusal, exit code 1.
-#[derive(Debug, thiserror::Error)]
-#[error("{message} ({code}, HTTP {status})")]
-struct Refused {
-    message: String,
-    code: String,
-    status: u16,
-}
-
 pub async fn run(api: &Api, args: &ExportArgs) -> anyhow::Result<ExitCode> {
-    match export(api, args).await {
-        Err(error) if error.downcast_ref::<Refused>().is_some() => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "portcullis: reading the decisions: {error}"
-            );
-            Ok(ExitCode::from(1))
-        }
-        other => other,
-    }
+    refusal_exits_1("reading the decisions", export(api, args).await)
 }
 
 async fn export(api: &Api, args: &ExportArgs) -> anyhow::Result<ExitCode> {
@@ -154,18 +135,8 @@ async fn each_page(
     let mut after = 0i64;
     loop {
         let request = ApiRequest::get(format!("/v1/decisions?after={after}&limit={page_size}"));
-        let response = api.send(&request).await?;
-        if !(200..300).contains(&response.status) {
-            let text = |field: &str| response.body["error"][field].as_str().map(str::to_owned);
-            return Err(Refused {
-                message: text("message").unwrap_or_else(|| "request failed".into()),
-                code: text("code").unwrap_or_else(|| "error".into()),
-                status: response.status,
-            }
-            .into());
-        }
-        let items = response
-            .body
+        let body = api.call(&request).await?;
+        let items = body
             .as_array()
             .context("the decisions page is not a list")?;
         let Some(last) = items.last() else {

@@ -7,6 +7,7 @@ mod contacts;
 mod demo;
 mod export;
 mod lab;
+mod policy;
 mod publish;
 mod replay;
 mod requests;
@@ -144,18 +145,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Decisions {
             command: args::DecisionsCommand::Export(export),
-        } => {
-            let api = match (&cli.server, &cli.token) {
-                (Some(server), token) => transport::Api::Remote {
-                    server: server.clone(),
-                    token: token.clone(),
-                },
-                (None, _) => {
-                    transport::Api::Local(Box::new(transport::Local::open(&settings(&cli)?).await?))
-                }
-            };
-            export::run(&api, export).await
-        }
+        } => export::run(&api(&cli).await?, export).await,
+        Command::Policy { command } => policy::run(&api(&cli).await?, command).await,
         command => {
             let request = requests::for_command(command)?;
             let response = match (&cli.server, &cli.token) {
@@ -179,6 +170,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             transport::render(&request, &response)
         }
     }
+}
+
+/// Where a command that makes several requests sends them.
+async fn api(cli: &Cli) -> anyhow::Result<transport::Api> {
+    transport::Api::for_cli(cli.server.as_deref(), cli.token.as_deref(), || {
+        settings(cli)
+    })
+    .await
 }
 
 fn print(text: &str) -> anyhow::Result<ExitCode> {

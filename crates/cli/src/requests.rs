@@ -33,7 +33,7 @@ impl ApiRequest {
         }
     }
 
-    fn post(path: String, body: Value) -> Self {
+    pub(crate) fn post(path: String, body: Value) -> Self {
         Self {
             method: "POST",
             path,
@@ -172,7 +172,7 @@ pub fn for_command(command: &Command) -> anyhow::Result<ApiRequest> {
         | Command::Demo(_) => {
             bail!("this command does not call the API")
         }
-        Command::Decisions { .. } | Command::Publish(_) => {
+        Command::Decisions { .. } | Command::Publish(_) | Command::Policy { .. } => {
             bail!("this command makes its own requests, page by page")
         }
     })

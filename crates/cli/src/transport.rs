@@ -81,11 +81,69 @@ pub enum Api {
 }
 
 impl Api {
+    /// The local store, or the server of `--server` with its token.
+    pub async fn for_cli(
+        server: Option<&str>,
+        token: Option<&str>,
+        settings: impl FnOnce() -> anyhow::Result<Settings>,
+    ) -> anyhow::Result<Self> {
+        Ok(match server {
+            Some(server) => Api::Remote {
+                server: server.to_owned(),
+                token: token.map(str::to_owned),
+            },
+            None => Api::Local(Box::new(Local::open(&settings()?).await?)),
+        })
+    }
+
     pub async fn send(&self, request: &ApiRequest) -> anyhow::Result<ApiResponse> {
         match self {
             Api::Local(local) => local.send(request).await,
             Api::Remote { server, token } => remote(server, token.as_deref(), request),
         }
+    }
+
+    /// Sends the request and returns the body of a success; a refusal is a [`Refused`] error.
+    pub async fn call(&self, request: &ApiRequest) -> anyhow::Result<serde_json::Value> {
+        let response = self.send(request).await?;
+        if (200..300).contains(&response.status) {
+            Ok(response.body)
+        } else {
+            Err(Refused::from(&response).into())
+        }
+    }
+}
+
+/// The API refused a request (a token without the right, a bad input, a store that failed):
+/// said like every other command says a refusal, exit code 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} ({code}, HTTP {status})")]
+pub struct Refused {
+    pub message: String,
+    pub code: String,
+    pub status: u16,
+}
+
+impl From<&ApiResponse> for Refused {
+    fn from(response: &ApiResponse) -> Self {
+        let text = |field: &str| response.body["error"][field].as_str().map(str::to_owned);
+        Self {
+            message: text("message").unwrap_or_else(|| "request failed".into()),
+            code: text("code").unwrap_or_else(|| "error".into()),
+            status: response.status,
+        }
+    }
+}
+
+/// Ends a command whose error may be the API's refusal: that is printed after `doing` and
+/// exits 1; any other error goes on to the caller (exit 2).
+pub fn refusal_exits_1(doing: &str, outcome: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    match outcome {
+        Err(error) if error.downcast_ref::<Refused>().is_some() => {
+            let _ = writeln!(std::io::stderr(), "portcullis: {doing}: {error}");
+            Ok(ExitCode::from(1))
+        }
+        other => other,
     }
 }
 

@@ -363,7 +363,12 @@ async fn an_engine_hold_needs_a_second_operator(backend: Backend) {
     assert_eq!((status, location.as_str()), (303, case.as_str()));
     let (_, html) = page(&server, &console, &case).await;
     assert!(
-        html.contains(&format!("Release approved by {first_id}")),
+        html.contains(&format!("Release approved by {first_name}:")),
+        "{html}"
+    );
+    // The timeline names who did it too, not their id.
+    assert!(
+        html.contains(&format!("<td data-label=\"Who\">{first_name}</td>")),
         "{html}"
     );
     let (status, refusal) = form(

@@ -169,6 +169,16 @@ async fn one_operator_cancels_and_only_held_withdrawals_have_a_review(backend: B
         queued(&server).await,
         vec![("w_held".to_owned(), "held".to_owned())]
     );
+    // The console's queue words it as the case and the security center do.
+    let queue = (server.app.console)
+        .queue(&portcullis_app::Actor::local_cli(), &Default::default())
+        .await
+        .unwrap();
+    let item = queue.items.iter().find(|i| i.id == "withdrawal:w_held");
+    assert_eq!(
+        item.map(|i| i.summary.as_str()),
+        Some("40 USDT (about 40.00 USD) to TQwalletw_held on TRX")
+    );
     // While the account is frozen nothing lets its money go, not even a reviewed release; a
     // cancel still works.
     let admin = server.admin();

@@ -236,13 +236,24 @@ fn held(row: &AnyRow) -> StoreResult<HeldWithdrawal> {
     })
 }
 
+/// The columns of an event and its decision, as `stored_event` and `decision_row` read them
+/// (a macro, so that the statements below are built from one list at compile time).
+macro_rules! event_and_decision_columns {
+    () => {
+        "SELECT e.seq, e.id, e.ts, e.account, e.type, e.body, d.event_id, \
+         d.decided_at, d.decision, d.score, d.reasons, d.features"
+    };
+}
+
 /// Held withdrawals with their reviews; the caller adds the `WHERE` beyond the hold itself.
-const HELD_WITHDRAWALS: &str = "SELECT e.seq, e.id, e.ts, e.account, e.type, e.body, d.event_id, \
-     d.decided_at, d.decision, d.score, d.reasons, d.features, r.state AS r_state, \
-     r.account AS r_account, r.approved_by AS r_approved_by, r.resolved_by AS r_resolved_by, \
-     r.updated_at AS r_updated_at, r.version AS r_version FROM events e \
-     JOIN decisions d ON d.event_id = e.id LEFT JOIN withdrawal_reviews r ON r.event_id = e.id \
-     WHERE d.decision = 'hold' AND e.type = 'withdrawal.requested'";
+const HELD_WITHDRAWALS: &str = concat!(
+    event_and_decision_columns!(),
+    ", r.state AS r_state, r.account AS r_account, r.approved_by AS r_approved_by, \
+     r.resolved_by AS r_resolved_by, r.updated_at AS r_updated_at, r.version AS r_version \
+     FROM events e JOIN decisions d ON d.event_id = e.id \
+     LEFT JOIN withdrawal_reviews r ON r.event_id = e.id \
+     WHERE d.decision = 'hold' AND e.type = 'withdrawal.requested'"
+);
 
 /// An event row joined with its decision (`NULL` columns when it has none).
 fn with_decision(row: &AnyRow) -> StoreResult<(StoredEvent, Option<StoredDecision>)> {
@@ -251,8 +262,8 @@ fn with_decision(row: &AnyRow) -> StoreResult<(StoredEvent, Option<StoredDecisio
     Ok((stored_event(row)?, decision))
 }
 
-const EVENT_AND_DECISION: &str = "SELECT e.seq, e.id, e.ts, e.account, e.type, e.body, d.event_id, \
-     d.decided_at, d.decision, d.score, d.reasons, d.features FROM events e";
+/// Events with their decisions; the caller adds the join and the `WHERE`.
+const EVENT_AND_DECISION: &str = concat!(event_and_decision_columns!(), " FROM events e");
 
 #[async_trait]
 impl ConsoleStore for SqlStore {

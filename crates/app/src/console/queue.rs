@@ -57,6 +57,14 @@ impl Console {
         Ok(operators)
     }
 
+    /// Every operator's name by id, revoked ones included (what they did stays theirs), for
+    /// pages that say who did what; an id not in it (`cli:local`, `system`) is shown as is.
+    pub async fn operator_names(&self, actor: &Actor) -> AppResult<HashMap<String, String>> {
+        actor.require_operator(Permission::ReadEvents)?;
+        let operators = self.store.list_operators().await?;
+        Ok(operators.into_iter().map(|o| (o.id, o.name)).collect())
+    }
+
     /// Assigns a queue item to a live console operator (`assignee` empty: unassigns it).
     /// Audited on the item's account when it has one, so the case shows it.
     pub async fn assign(&self, actor: &Actor, item: &str, assignee: &str) -> AppResult<()> {
@@ -198,12 +206,6 @@ fn change_item(change: &PendingChange) -> QueueItem {
 fn withdrawal_item(held: &HeldWithdrawal) -> QueueItem {
     let body: serde_json::Value = serde_json::from_str(&held.event.event.body).unwrap_or_default();
     let rules: Vec<String> = serde_json::from_str(&held.decision.reasons).unwrap_or_default();
-    let text = |key: &str| {
-        body.get(key)
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .to_owned()
-    };
     QueueItem {
         id: format!("withdrawal:{}", held.event.event.id),
         kind: ItemKind::Withdrawal,
@@ -217,11 +219,7 @@ fn withdrawal_item(held: &HeldWithdrawal) -> QueueItem {
         amount_usd: body.get("amount_usd").and_then(serde_json::Value::as_f64),
         opened_at: UnixMillis(held.event.event.ts.as_millis()),
         assignee: None,
-        summary: format!(
-            "{} {} to {}",
-            text("amount"),
-            text("asset"),
-            text("address")
-        ),
+        // Worded as the case and the customer's security center word it.
+        summary: crate::guard::describe_withdrawal(held),
     }
 }

@@ -333,6 +333,10 @@ pub async fn case(
         Err(error) => return refusal(error),
     };
     let alerts = super::view::open_alerts(&state, &op.actor, case.graph.as_ref()).await;
+    let names = match state.app.console.operator_names(&op.actor).await {
+        Ok(names) => names,
+        Err(error) => return refusal(error),
+    };
     let now = state.app.clock.now();
     let page = CasePage {
         exchange: exchange(&state),
@@ -347,23 +351,23 @@ pub async fn case(
         open: case
             .open_changes
             .iter()
-            .map(super::view::change_row)
+            .map(|c| super::view::change_row(c, &names))
             .collect(),
         closed: case
             .closed_changes
             .iter()
-            .map(super::view::change_row)
+            .map(|c| super::view::change_row(c, &names))
             .collect(),
         withdrawals: case
             .held_withdrawals
             .iter()
-            .map(super::view::withdrawal_row)
+            .map(|w| super::view::withdrawal_row(w, &names))
             .collect(),
         links: super::view::link_rows(case.graph.as_ref(), &case.account, &alerts),
         timeline: case
             .timeline
             .into_iter()
-            .map(super::view::timeline_row)
+            .map(|t| super::view::timeline_row(t, &names))
             .collect(),
     };
     render(StatusCode::OK, &page)

@@ -8,6 +8,7 @@
 
 use super::pages::refusal;
 use super::session::{ConsoleForm, ConsoleOperator, ScriptOperator};
+use super::view::{Names, named};
 use crate::center::CENTER_CSP;
 use crate::error::ApiResult;
 use crate::extract::ApiJson;
@@ -76,16 +77,19 @@ pub struct EditQuery {
     edit: Option<i64>,
 }
 
-fn who(id: &str, me: &str) -> String {
+/// An operator by name (see `view::named`), "(you)" after the one signed in.
+fn who(id: &str, me: &str, names: &Names) -> String {
+    let name = named(names, id);
     if id == me {
-        format!("{id} (you)")
+        format!("{name} (you)")
     } else {
-        id.to_owned()
+        name.to_owned()
     }
 }
 
-fn row(v: PolicyVersion, op: &ConsoleOperator, manage: bool, in_force: Option<i64>) -> VersionRow {
+fn row(v: PolicyVersion, op: &ConsoleOperator, names: &Names, in_force: Option<i64>) -> VersionRow {
     let me = op.actor.id();
+    let manage = op.actor.allows(Permission::ManagePolicy);
     let published = v.publication.is_some();
     VersionRow {
         version: v.version,
@@ -100,11 +104,11 @@ fn row(v: PolicyVersion, op: &ConsoleOperator, manage: bool, in_force: Option<i6
             .unwrap_or_default(),
         proposed: format!(
             "{} · {}",
-            who(&v.proposed_by, me),
+            who(&v.proposed_by, me, names),
             v.proposed_at.to_rfc3339()
         ),
         approved: match (&v.approved_by, v.published_at) {
-            (Some(by), Some(at)) => format!("{} · {}", who(by, me), at.to_rfc3339()),
+            (Some(by), Some(at)) => format!("{} · {}", who(by, me, names), at.to_rfc3339()),
             _ => String::new(),
         },
         note: v.note,
@@ -129,6 +133,7 @@ async fn render(state: &AppState, op: &ConsoleOperator, edit: Option<i64>) -> Ap
     let policies = &state.app.policies;
     let in_force = policies.in_force(&op.actor).await?;
     let versions = policies.versions(&op.actor).await?;
+    let names = state.app.console.operator_names(&op.actor).await?;
     let (text, editing) = match edit {
         Some(n) => (
             policies.version(&op.actor, n).await?.text,
@@ -165,7 +170,7 @@ async fn render(state: &AppState, op: &ConsoleOperator, edit: Option<i64>) -> Ap
     let history = (history.into_iter())
         .map(|e| HistoryRow {
             at: e.at.to_rfc3339(),
-            actor: who(&e.actor, me),
+            actor: who(&e.actor, me, &names),
             action: e.action,
             target: e.target,
         })
@@ -183,7 +188,7 @@ async fn render(state: &AppState, op: &ConsoleOperator, edit: Option<i64>) -> Ap
         text,
         editing,
         versions: (versions.into_iter())
-            .map(|v| row(v, op, manage, in_force.version))
+            .map(|v| row(v, op, &names, in_force.version))
             .collect(),
         live,
         manage,
@@ -275,4 +280,17 @@ pub async fn rollback(
             .propose_rollback(&operator.actor, version, &form.note)
             .await,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Names, who};
+
+    #[test]
+    fn an_operator_is_named_and_an_id_no_operator_has_is_shown_as_is() {
+        let names: Names = [("op_1".to_owned(), "ada".to_owned())].into();
+        assert_eq!(who("op_1", "op_2", &names), "ada");
+        assert_eq!(who("op_1", "op_1", &names), "ada (you)");
+        assert_eq!(who("cli:local", "op_1", &names), "cli:local");
+    }
 }

@@ -1,4 +1,5 @@
-//! What the case page shows of a change, a linked entity and a timeline entry, as text.
+//! What the case page shows of a change, a linked entity and a timeline entry, as text, with
+//! operators by name.
 
 use crate::state::AppState;
 use portcullis_app::Actor;
@@ -7,7 +8,16 @@ use portcullis_app::guard::describe;
 use portcullis_app::ports::{HeldWithdrawal, PendingChange};
 use portcullis_core::guard::PendingStatus;
 use portcullis_engine::{GraphView, OverrideMode};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+
+/// Operator ids to names (every operator, revoked ones included).
+pub type Names = HashMap<String, String>;
+
+/// An operator by name (the page escapes it), or the id itself when no operator has it
+/// (`cli:local`, `system`, `risk-engine`).
+pub fn named<'a>(names: &'a Names, id: &'a str) -> &'a str {
+    names.get(id).map_or(id, String::as_str)
+}
 
 pub struct ChangeRow {
     pub id: String,
@@ -20,12 +30,15 @@ pub struct ChangeRow {
     pub release_label: &'static str,
 }
 
-pub fn change_row(change: &PendingChange) -> ChangeRow {
+pub fn change_row(change: &PendingChange, names: &Names) -> ChangeRow {
     let (reason, engine_hold) = match &change.status {
-        PendingStatus::Held { by, reason } => {
-            (format!("held by {by}: {reason}"), by == "risk-engine")
+        PendingStatus::Held { by, reason } => (
+            format!("held by {}: {reason}", named(names, by)),
+            by == "risk-engine",
+        ),
+        PendingStatus::Cancelled { by, .. } => {
+            (format!("cancelled by {}", named(names, by)), false)
         }
-        PendingStatus::Cancelled { by, .. } => (format!("cancelled by {by}"), false),
         PendingStatus::Failed { reason, .. } => (reason.clone(), false),
         _ => (String::new(), false),
     };
@@ -41,7 +54,7 @@ pub fn change_row(change: &PendingChange) -> ChangeRow {
         reason,
         applies_at: change.applies_at.to_rfc3339(),
         held: matches!(change.status, PendingStatus::Held { .. }),
-        approved_by: change.approved_by.clone(),
+        approved_by: (change.approved_by.as_deref()).map(|by| named(names, by).to_owned()),
         release_label,
     }
 }
@@ -56,9 +69,11 @@ pub struct WithdrawalRow {
     pub release_label: &'static str,
 }
 
-pub fn withdrawal_row(held: &HeldWithdrawal) -> WithdrawalRow {
+pub fn withdrawal_row(held: &HeldWithdrawal, names: &Names) -> WithdrawalRow {
     let reasons: Vec<String> = serde_json::from_str(&held.decision.reasons).unwrap_or_default();
-    let approved_by = held.review.as_ref().and_then(|r| r.approved_by.clone());
+    let approved_by = (held.review.as_ref())
+        .and_then(|r| r.approved_by.as_deref())
+        .map(|by| named(names, by).to_owned());
     WithdrawalRow {
         event_id: held.event.event.id.clone(),
         what: portcullis_app::guard::describe_withdrawal(held),
@@ -153,12 +168,14 @@ fn pretty(json: &str) -> String {
         .unwrap_or_else(|_| json.to_owned())
 }
 
-pub fn timeline_row(entry: TimelineEntry) -> TimelineRow {
+pub fn timeline_row(entry: TimelineEntry, names: &Names) -> TimelineRow {
     TimelineRow {
         at: entry.at.to_rfc3339(),
         source: entry.source,
         what: entry.what,
-        actor: entry.actor.unwrap_or_default(),
+        actor: (entry.actor.as_deref())
+            .map(|actor| named(names, actor).to_owned())
+            .unwrap_or_default(),
         decision: entry.decision.map(|d| {
             let reasons: Vec<String> = serde_json::from_str(&d.reasons).unwrap_or_default();
             (d.decision, d.score, reasons.join(", "), pretty(&d.features))
