@@ -50,6 +50,15 @@ PORTCULLIS_TEST_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/portcullis" \
   scripts/schemathesis.sh 10 2>&1 | tee -a "$log"
 schemathesis_status=${PIPESTATUS[0]}
 [ "$schemathesis_status" -eq 0 ] || status=$schemathesis_status
+# Load and soak, short: verification, decisions and ingest together for 20 s on the debug build
+# (no failed request, no refused verification or event, no error logged);
+# `scripts/bench-mixed-soak.sh 600` on a release build is the long run (docs/benchmarks.md).
+PORTCULLIS_BENCH_BIN="${CARGO_TARGET_DIR:-$PWD/target}/debug/portcullis" \
+  PORTCULLIS_BENCH_LOADGEN="${CARGO_TARGET_DIR:-$PWD/target}/debug/examples/loadgen" \
+  SOAK_WINDOW=10 SOAK_VERIFY_RATE=300 SOAK_DECIDE_RATE=100 SOAK_INGEST_RATE=500 \
+  scripts/bench-mixed-soak.sh 20 2>&1 | tee -a "$log"
+soak_status=${PIPESTATUS[0]}
+[ "$soak_status" -eq 0 ] || status=$soak_status
 # The hand-written parsers under libFuzzer, 7 s for each of the eight targets (`scripts/fuzz.sh
 # 3600` is the long run). It needs the nightly toolchain, which cannot be fetched here: without
 # it, say so.

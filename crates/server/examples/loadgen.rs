@@ -12,7 +12,9 @@
 //!   --bodies bodies.jsonl --rate 10000 --connections 64 --seconds 5
 //! ```
 //!
-//! Each request posts the next line of `--bodies` (so that no two are alike); prints one line:
+//! Each request posts the next line of `--bodies` (so that no two are alike), or with
+//! `--batch N` the next N lines as one JSON Lines body (`application/x-ndjson`, for
+//! `POST /v1/events`); prints one line:
 //! `sent <n> ok <n> failed <n> rate <achieved>/s p50 <ms> p90 <ms> p99 <ms> p99.9 <ms> max <ms>`.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // A command-line tool reports on stdout.
@@ -30,6 +32,7 @@ struct Options {
     host: String,
     path: String,
     token: String,
+    content_type: &'static str,
     bodies: Vec<Bytes>,
     rate: f64,
     connections: usize,
@@ -44,6 +47,7 @@ fn parse_options() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
     let (mut url, mut token, mut bodies) = (None, String::new(), None);
     let (mut rate, mut connections, mut seconds): (f64, usize, f64) = (10_000.0, 64, 5.0);
+    let mut batch: usize = 1;
     while let Some(flag) = args.next() {
         let mut value = || args.next().ok_or_else(|| format!("{flag} needs a value"));
         match flag.as_str() {
@@ -57,6 +61,7 @@ fn parse_options() -> Result<Options, String> {
                     .map_err(|e| format!("--connections: {e}"))?;
             }
             "--seconds" => seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?,
+            "--batch" => batch = value()?.parse().map_err(|e| format!("--batch: {e}"))?,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -67,13 +72,14 @@ fn parse_options() -> Result<Options, String> {
     let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let text = std::fs::read_to_string(bodies.ok_or("--bodies is required")?)
         .map_err(|e| format!("--bodies: {e}"))?;
-    let bodies: Vec<Bytes> = text
-        .lines()
-        .map(|line| Bytes::from(line.to_owned()))
-        .collect();
-    if !(rate > 0.0 && seconds > 0.0 && rate * seconds < 1e9) || connections == 0 {
-        return Err("need --rate > 0, --seconds > 0 and --connections > 0".into());
+    if !(rate > 0.0 && seconds > 0.0 && rate * seconds < 1e9) || connections == 0 || batch == 0 {
+        return Err("need --rate > 0, --seconds > 0, --connections > 0 and --batch > 0".into());
     }
+    let lines: Vec<&str> = text.lines().collect();
+    let bodies: Vec<Bytes> = lines
+        .chunks(batch)
+        .map(|chunk| Bytes::from(chunk.join("\n")))
+        .collect();
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // Checked just above.
     let needed = (rate * seconds).ceil() as usize;
     if bodies.len() < needed {
@@ -90,6 +96,11 @@ fn parse_options() -> Result<Options, String> {
             path.to_owned()
         },
         token,
+        content_type: if batch > 1 {
+            "application/x-ndjson"
+        } else {
+            "application/json"
+        },
         bodies,
         rate,
         connections,
@@ -117,7 +128,7 @@ async fn connection(
         };
         let request = hyper::Request::post(options.path.as_str())
             .header("host", options.host.as_str())
-            .header("content-type", "application/json")
+            .header("content-type", options.content_type)
             .header("authorization", format!("Bearer {}", options.token))
             .body(Full::new(options.bodies[n].clone()))
             .map_err(|e| e.to_string())?;
