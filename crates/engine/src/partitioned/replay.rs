@@ -61,23 +61,28 @@ struct Round<'e> {
 
 impl Replay {
     /// `count` partitions (at least 1), each with the policy `policy` makes.
-    pub fn new(count: u32, schedule: Schedule, mut policy: impl FnMut() -> Policy) -> Self {
+    pub fn new<E>(
+        count: u32,
+        schedule: Schedule,
+        mut policy: impl FnMut() -> Result<Policy, E>,
+    ) -> Result<Self, E> {
         let count = count.max(1);
         let seed = match schedule {
             Schedule::InOrder => 0,
             Schedule::Seeded(seed) => seed,
         };
-        Self {
-            partitions: (0..count)
-                .map(|p| Partition::new(policy(), p, count))
-                .collect(),
+        let partitions = (0..count)
+            .map(|p| Ok(Partition::new(policy()?, p, count)))
+            .collect::<Result<Vec<Partition>, E>>()?;
+        Ok(Self {
+            partitions,
             seen_ids: SeenIds::default(),
             next_position: 1,
             duplicates: 0,
             late: 0,
             schedule,
             rng: seed | 1,
-        }
+        })
     }
 
     pub fn partitions(&self) -> &[Partition] {
@@ -189,7 +194,7 @@ impl Replay {
         for partition in &self.partitions {
             let stats = partition.engine().stats();
             for (verdict, n) in &stats.decisions {
-                *total.decisions.entry(verdict).or_default() += n;
+                *total.decisions.entry(*verdict).or_default() += n;
             }
             for (rule, n) in &stats.rule_hits {
                 *total.rule_hits.entry(rule.clone()).or_default() += n;
