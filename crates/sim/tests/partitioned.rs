@@ -5,7 +5,7 @@
 //! partitions, under the in-order schedule and under seeded random ones, and with partitions put
 //! back from their own checkpoints in the middle of the run.
 
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use portcullis_core::contract::{ContractEvent, parse_line};
 use portcullis_core::partition::partition_of;
@@ -182,7 +182,7 @@ fn partitions_put_back_from_their_checkpoints_mid_run_change_nothing() {
     let mut restored = 0_u64;
     let mut round_trip = |partition: &mut Partition| {
         steps += 1;
-        if steps % 997 == 0 {
+        if steps.is_multiple_of(997) {
             let bytes = partition.checkpoint().unwrap();
             let back = Partition::from_checkpoint(policy(), &bytes).unwrap();
             assert_eq!(

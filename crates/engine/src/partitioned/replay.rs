@@ -56,6 +56,8 @@ struct Round<'e> {
     complete: Vec<u64>,
     /// The batch's last position.
     last: u64,
+    /// Partitions.
+    count: u32,
     outcomes: Vec<Option<Outcome>>,
 }
 
@@ -130,6 +132,7 @@ impl Replay {
             facts: Vec::new(),
             complete: vec![0; n],
             last: self.next_position - 1,
+            count: self.partitions.first().map_or(1, Partition::count),
             outcomes: vec![None; events.len()],
         };
         for (index, event) in events.iter().enumerate() {
@@ -147,7 +150,7 @@ impl Replay {
                     continue;
                 }
             }
-            match event_partition(event, n as u32) {
+            match event_partition(event, round.count) {
                 Some(p) => round.queues[p as usize].push_back((position, index)),
                 None => round
                     .queues
@@ -256,10 +259,9 @@ impl<'e> Round<'e> {
             return;
         };
         let (outcome, fact) = partition.process(position, &self.events[index]);
-        let owner = self.events[index].account.as_deref().map(|a| {
-            portcullis_core::partition::partition_of(a, self.queues.len() as u32) as usize
-        });
-        if owner.unwrap_or(0) == p {
+        let owner = (self.events[index].account.as_deref())
+            .map(|a| portcullis_core::partition::partition_of(a, self.count));
+        if owner.unwrap_or(0) == partition.index() {
             self.outcomes[index] = Some(outcome);
         }
         if let Some(fact) = fact {
