@@ -170,27 +170,35 @@ impl Engine {
     /// Applies an event whose id the caller knows to be new (the service's event log has
     /// unique ids), without the seen-id set and its horizon: however late it comes, it counts.
     pub fn process_unique(&mut self, event: &ContractEvent) -> Outcome {
-        self.step(event, true).0
+        self.step(event)
     }
 
     /// Applies an event: its part of the shared state every engine applies (`apply_global`),
-    /// then, when this engine owns its account (`owns`; one engine owns every account), its
-    /// account's part, whose effect on the shared state is worked out as a [`Fact`] and
-    /// applied at once. The fact is returned when another partition has something to apply:
-    /// a change to the shared state, or force overrides due by its time.
-    pub(crate) fn step<'e>(
+    /// then its account's part (`account_part`), then that part's effect on the shared state
+    /// (the [`Fact`]). One engine: the partition that owns every account and applies its facts
+    /// as it makes them.
+    fn step(&mut self, event: &ContractEvent) -> Outcome {
+        self.stats.events += 1;
+        self.apply_global(event);
+        let (outcome, fact) = self.account_part(event);
+        if let Some(fact) = fact {
+            crate::fact::apply(&mut self.global, &fact);
+        }
+        outcome
+    }
+
+    /// The account's part of an event, and its effect on the shared state, not applied yet
+    /// (none for an event without an account). A deciding event reads the shared state, which
+    /// must then be as one engine has it just before the event; the rest read only the
+    /// account's state.
+    pub(crate) fn account_part<'e>(
         &mut self,
         event: &'e ContractEvent,
-        owns: bool,
     ) -> (Outcome, Option<Fact<'e>>) {
-        self.stats.events += 1;
-        let ts = event.ts.as_millis();
-        let forces_due = self.global.network.forces_due(ts);
-        self.apply_global(event);
-        let Some(account) = event.account.as_deref().filter(|_| owns) else {
+        let Some(account) = event.account.as_deref() else {
             return (Outcome::Applied, None);
         };
-        let mut fact = Fact::new(&event.id, account, ts);
+        let mut fact = Fact::new(&event.id, account, event.ts.as_millis());
         let outcome = if event.body.asks_for_decision() {
             let (decision, features) = self.decide(event, account, &mut fact);
             Outcome::Decided(decision, features)
@@ -198,12 +206,10 @@ impl Engine {
             self.follow(event, account, &mut fact);
             Outcome::Applied
         };
-        crate::fact::apply(&mut self.global, &fact);
-        let shared = forces_due || !fact.is_empty();
-        (outcome, shared.then_some(fact))
+        (outcome, Some(fact))
     }
 
-    /// Applies a fact another partition made (see `fact`).
+    /// Applies a fact (see `fact`).
     pub(crate) fn apply_fact(&mut self, fact: &Fact<'_>) {
         crate::fact::apply(&mut self.global, fact);
     }
@@ -298,7 +304,9 @@ impl Engine {
         (decision, Box::new(features))
     }
 
-    fn apply_global(&mut self, event: &ContractEvent) {
+    /// An event's part of the shared state, the same in every partition: force overrides due
+    /// by its time, and a market report's or a confirmed fraud's lists.
+    pub(crate) fn apply_global(&mut self, event: &ContractEvent) {
         let ts = event.ts.as_millis();
         self.global.network.spread_forces_due(ts);
         match &event.body {

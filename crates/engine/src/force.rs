@@ -40,6 +40,11 @@ impl Network {
         self.next_force_at = next;
     }
 
+    /// Whether a force override starts after `after` and by `upto`.
+    pub(crate) fn force_starts_within(&self, after: i64, upto: i64) -> bool {
+        forces(&self.overrides).any(|o| after < o.from && o.from <= upto)
+    }
+
     /// Whether `spread_forces_due(ts)` would spread anything.
     pub(crate) fn forces_due(&self, ts: i64) -> bool {
         self.next_force_at.is_some_and(|at| at <= ts)

@@ -10,7 +10,7 @@
 use portcullis_core::contract::{ContractEvent, parse_line};
 use portcullis_core::partition::partition_of;
 use portcullis_engine::partitioned::{Partition, Replay, Schedule};
-use portcullis_engine::{Alert, Engine, Outcome, Policy, Verdict};
+use portcullis_engine::{Alert, Engine, Outcome, Override, OverrideMode, Policy, Verdict};
 use std::collections::{BTreeMap, BTreeSet};
 
 fn policy() -> Policy {
@@ -206,4 +206,54 @@ fn partitions_put_back_from_their_checkpoints_mid_run_change_nothing() {
             .iter()
             .all(|p| p.engine().network_bytes() == network)
     );
+}
+
+#[test]
+fn force_overrides_spread_where_one_engine_spreads_them() {
+    let events = feed(1_000, 10, 6);
+    // Two campaigns' entities, forced from three hours before their alerts opened, and one
+    // suppressed: the forces spread at the first event past their start, wherever it is.
+    let alerts = single(&events).engine.alerts();
+    assert!(alerts.len() >= 3, "{} alerts", alerts.len());
+    let overrides: Vec<Override> = (alerts.iter().take(3).enumerate())
+        .map(|(n, alert)| Override {
+            kind: alert.entity_kind,
+            value: alert.value.clone(),
+            mode: if n == 2 {
+                OverrideMode::Suppress
+            } else {
+                OverrideMode::Force
+            },
+            from: alert.opened_at - 3 * 3_600_000,
+            expires_at: None,
+        })
+        .collect();
+    let mut engine = Engine::new(policy());
+    engine.set_overrides(overrides.clone());
+    let expected: Vec<Outcome> = events.iter().map(|e| engine.process(e)).collect();
+    let propagations = engine.take_propagations();
+    assert!(propagations.len() >= 2, "the forces spread");
+    for (count, schedule) in [(3, Schedule::InOrder), (7, Schedule::Seeded(31))] {
+        let mut replay = Replay::new(count, schedule, Policy::default_policy).unwrap();
+        for partition in replay.partitions_mut() {
+            partition.engine_mut().set_overrides(overrides.clone());
+        }
+        let outcomes: Vec<Outcome> = (events.chunks(30_000))
+            .flat_map(|chunk| replay.run(chunk))
+            .collect();
+        let what = format!("{count} partitions");
+        assert_lines(&lines(&outcomes), &lines(&expected), &what);
+        assert!(outcomes == expected, "{what}: outcomes and features");
+        let network = engine.network_bytes();
+        let mut reported = Vec::new();
+        for partition in replay.partitions_mut() {
+            assert!(
+                partition.engine().network_bytes() == network,
+                "{what}: network"
+            );
+            reported.extend(partition.engine_mut().take_propagations());
+        }
+        reported.sort_by(|a, b| (a.ts, &a.confirmation).cmp(&(b.ts, &b.confirmation)));
+        assert_eq!(reported, propagations, "{what}: each spread reported once");
+    }
 }

@@ -6,12 +6,11 @@
 //! whole feed); ids are checked against the recent ones where the feed is read, as one engine
 //! checks them (`Engine::process`: duplicates and events older than the horizon are ignored),
 //! because that needs every id: in the service the event log's unique ids and the stream's
-//! message ids play this part. The rest go to their partition's queue (global ones to every
-//! queue). Then, until every queue and inbox is empty, a partition is picked whose next step is
-//! allowed (see `partitioned`): its next thing in position order, its own or global event or
-//! another partition's fact, once every other partition is complete through the position before.
-//! Facts go into the other partitions' inboxes as they are made. Which allowed partition steps
-//! is the schedule's choice; the result never depends on it.
+//! message ids play this part. An event's account part goes to its owner's queue, a global
+//! event's global part to every partition's shared queue, and each fact, as it is made, to
+//! every partition's shared queue (its maker's too). Then, until every queue is empty, one of
+//! the steps the rules allow (see `partitioned`) is taken: a partition's next event, or its
+//! next shared change. Which one is the schedule's choice; the result never depends on it.
 
 use super::{Fact, Partition};
 use crate::dedup::{Check, SeenIds};
@@ -44,13 +43,30 @@ pub struct Replay {
     rng: u64,
 }
 
-/// One batch's queues and inboxes.
+/// A shared change: a global event's global part, or a fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Change {
+    /// Index in the batch's events.
+    Global(usize),
+    /// Index in the batch's facts.
+    Fact(usize),
+}
+
+/// One step of one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    Event,
+    Shared,
+}
+
+/// One batch's queues.
 struct Round<'e> {
     events: &'e [ContractEvent],
-    /// Per partition: its own and global events, as (position, index in `events`).
+    /// Per partition: the events whose account part is its, as (position, index in `events`).
     queues: Vec<VecDeque<(u64, usize)>>,
-    /// Per partition: other partitions' facts, as (position, index in `facts`).
-    inboxes: Vec<BinaryHeap<Reverse<(u64, usize)>>>,
+    /// Per partition: the shared changes it has not applied, first position first (a global
+    /// part before the fact at the same position).
+    shared: Vec<BinaryHeap<Reverse<(u64, Change)>>>,
     facts: Vec<Fact<'e>>,
     /// Per partition: complete through this position.
     complete: Vec<u64>,
@@ -109,12 +125,12 @@ impl Replay {
         after_step: &mut dyn FnMut(&mut Partition),
     ) -> Vec<Outcome> {
         let mut round = self.split(batch);
-        while let Some(p) = self.pick(&round) {
-            round.step(&mut self.partitions[p], p);
+        while let Some((p, step)) = self.pick(&round) {
+            round.step(&mut self.partitions[p], p, step);
             after_step(&mut self.partitions[p]);
         }
         debug_assert!(round.queues.iter().all(VecDeque::is_empty));
-        debug_assert!(round.inboxes.iter().all(BinaryHeap::is_empty));
+        debug_assert!(round.shared.iter().all(BinaryHeap::is_empty));
         (round.outcomes.into_iter())
             .map(|o| o.unwrap_or(Outcome::Applied))
             .collect()
@@ -128,7 +144,7 @@ impl Replay {
         let mut round = Round {
             events,
             queues: vec![VecDeque::new(); n],
-            inboxes: vec![BinaryHeap::new(); n],
+            shared: vec![BinaryHeap::new(); n],
             facts: Vec::new(),
             complete: vec![0; n],
             last: self.next_position - 1,
@@ -150,12 +166,12 @@ impl Replay {
                     continue;
                 }
             }
-            match event_partition(event, round.count) {
-                Some(p) => round.queues[p as usize].push_back((position, index)),
-                None => round
-                    .queues
-                    .iter_mut()
-                    .for_each(|q| q.push_back((position, index))),
+            if event_partition(event, round.count).is_none() {
+                let change = Reverse((position, Change::Global(index)));
+                round.shared.iter_mut().for_each(|q| q.push(change));
+            }
+            if let Some(p) = Partition::owner(event, round.count) {
+                round.queues[p as usize].push_back((position, index));
             }
         }
         for p in 0..n {
@@ -164,17 +180,24 @@ impl Replay {
         round
     }
 
-    /// The partition that steps next, or `None` when the batch is done.
-    fn pick(&mut self, round: &Round<'_>) -> Option<usize> {
-        let next = |p: usize| round.next_of(p);
+    /// The step taken next, or `None` when the batch is done.
+    fn pick(&mut self, round: &Round<'_>) -> Option<(usize, Step)> {
+        let n = round.queues.len();
         match self.schedule {
-            Schedule::InOrder => (0..round.queues.len())
-                .filter_map(|p| next(p).map(|at| (at, p)))
-                .min()
-                .map(|(_, p)| p),
+            // The first thing in the feed is always allowed.
+            Schedule::InOrder => (0..n)
+                .flat_map(|p| {
+                    let event = round.next_event(p).map(|at| (at, 1, p, Step::Event));
+                    let shared = round.next_shared(p).map(|at| (at, 0, p, Step::Shared));
+                    [event, shared]
+                })
+                .flatten()
+                .min_by_key(|(at, order, p, _)| (*at, *order, *p))
+                .map(|(_, _, p, step)| (p, step)),
             Schedule::Seeded(_) => {
-                let allowed: Vec<usize> = (0..round.queues.len())
-                    .filter(|&p| next(p).is_some_and(|at| round.others_complete(p, at - 1)))
+                let allowed: Vec<(usize, Step)> = (0..n)
+                    .flat_map(|p| [(p, Step::Event), (p, Step::Shared)])
+                    .filter(|(p, step)| round.allowed(*p, *step))
                     .collect();
                 // xorshift64: enough to try many interleavings, the same ones every run.
                 self.rng ^= self.rng << 13;
@@ -224,19 +247,29 @@ impl Replay {
 }
 
 impl<'e> Round<'e> {
-    /// The position of `p`'s next thing: its next event or its inbox's first fact.
-    fn next_of(&self, p: usize) -> Option<u64> {
-        let event = self.queues[p].front().map(|(at, _)| *at);
-        let fact = self.inboxes[p].peek().map(|Reverse((at, _))| *at);
-        match (event, fact) {
-            (Some(e), Some(f)) => Some(e.min(f)),
-            (e, f) => e.or(f),
-        }
+    fn next_event(&self, p: usize) -> Option<u64> {
+        self.queues[p].front().map(|(at, _)| *at)
     }
 
-    /// Whether every partition but `p` is complete through `position`.
-    fn others_complete(&self, p: usize, position: u64) -> bool {
-        (self.complete.iter().enumerate()).all(|(q, done)| q == p || *done >= position)
+    fn next_shared(&self, p: usize) -> Option<u64> {
+        self.shared[p].peek().map(|Reverse((at, _))| *at)
+    }
+
+    /// Whether the rules allow `p`'s next `step` now (see `partitioned`).
+    fn allowed(&self, p: usize, step: Step) -> bool {
+        let complete_through = |at: u64, but: Option<usize>| {
+            (self.complete.iter().enumerate()).all(|(q, done)| Some(q) == but || *done >= at)
+        };
+        match step {
+            Step::Shared => self
+                .next_shared(p)
+                .is_some_and(|at| complete_through(at - 1, None)),
+            Step::Event => self.queues[p].front().is_some_and(|&(at, index)| {
+                !self.events[index].body.asks_for_decision()
+                    || (self.next_shared(p).is_none_or(|next| next >= at)
+                        && complete_through(at - 1, Some(p)))
+            }),
+        }
     }
 
     /// Complete through the position before its next event, or the whole batch.
@@ -244,34 +277,29 @@ impl<'e> Round<'e> {
         self.queues[p].front().map_or(self.last, |(at, _)| at - 1)
     }
 
-    /// `p`'s next thing: a fact that comes before its next event, else that event (a fact at
-    /// a global event's position is its owner's, applied after the event).
-    fn step(&mut self, partition: &mut Partition, p: usize) {
-        let event_at = self.queues[p].front().map_or(u64::MAX, |(at, _)| *at);
-        if let Some(Reverse((at, fact))) = self.inboxes[p].peek().copied()
-            && at < event_at
-        {
-            self.inboxes[p].pop();
-            partition.apply_fact(&self.facts[fact]);
+    /// Takes `p`'s next `step`: applies its next shared change, or does its next event's
+    /// account part and hands the fact to every partition.
+    fn step(&mut self, partition: &mut Partition, p: usize, step: Step) {
+        if step == Step::Shared {
+            match self.shared[p].pop() {
+                Some(Reverse((at, Change::Global(index)))) => {
+                    partition.apply_global(at, &self.events[index])
+                }
+                Some(Reverse((_, Change::Fact(id)))) => partition.apply_fact(&self.facts[id]),
+                None => {}
+            }
             return;
         }
         let Some((position, index)) = self.queues[p].pop_front() else {
             return;
         };
         let (outcome, fact) = partition.process(position, &self.events[index]);
-        let owner = (self.events[index].account.as_deref())
-            .map(|a| portcullis_core::partition::partition_of(a, self.count));
-        if owner.unwrap_or(0) == partition.index() {
-            self.outcomes[index] = Some(outcome);
-        }
+        self.outcomes[index] = Some(outcome);
         if let Some(fact) = fact {
             let id = self.facts.len();
             self.facts.push(fact);
-            for (q, inbox) in self.inboxes.iter_mut().enumerate() {
-                if q != p {
-                    inbox.push(Reverse((position, id)));
-                }
-            }
+            let change = Reverse((position, Change::Fact(id)));
+            self.shared.iter_mut().for_each(|q| q.push(change));
         }
         self.complete[p] = self.completed(p);
     }
