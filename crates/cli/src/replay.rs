@@ -151,6 +151,15 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         stats.changes_unmatched,
         engines.tracked_accounts(),
     )?;
+    if let Engines::Partitioned(replay, _) = &engines {
+        writeln!(
+            stderr,
+            "{} partitions; {} facts handed out ({:.1}% of the events applied)",
+            replay.partitions().len(),
+            replay.facts(),
+            100.0 * replay.facts() as f64 / stats.events.max(1) as f64,
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

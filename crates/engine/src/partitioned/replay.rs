@@ -39,6 +39,8 @@ pub struct Replay {
     next_position: u64,
     duplicates: u64,
     late: u64,
+    /// Facts handed out so far.
+    facts: u64,
     schedule: Schedule,
     rng: u64,
 }
@@ -98,6 +100,7 @@ impl Replay {
             next_position: 1,
             duplicates: 0,
             late: 0,
+            facts: 0,
             schedule,
             rng: seed | 1,
         })
@@ -129,6 +132,7 @@ impl Replay {
             round.step(&mut self.partitions[p], p, step);
             after_step(&mut self.partitions[p]);
         }
+        self.facts += round.facts.len() as u64;
         debug_assert!(round.queues.iter().all(VecDeque::is_empty));
         debug_assert!(round.shared.iter().all(BinaryHeap::is_empty));
         (round.outcomes.into_iter())
@@ -235,6 +239,11 @@ impl Replay {
         // Every event that was not refused by the id check was applied once.
         total.events = self.next_position - 1 - self.duplicates - self.late;
         total
+    }
+
+    /// Facts handed out so far: the account events that changed what every account sees.
+    pub fn facts(&self) -> u64 {
+        self.facts
     }
 
     /// Accounts tracked, over all partitions (each account lives in one).
