@@ -21,12 +21,12 @@ use portcullis_core::partition::event_partition;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-/// Which allowed partition steps next.
+/// Which of the allowed steps is taken next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Schedule {
-    /// The one whose next thing comes first in the feed (always allowed): one engine's order.
+    /// The one that comes first in the feed (always allowed).
     InOrder,
-    /// One of the allowed ones, picked by a generator seeded with this (tests).
+    /// Any allowed one, picked by a generator seeded with this (tests).
     Seeded(u64),
 }
 
