@@ -140,7 +140,11 @@ impl<'a> Fact<'a> {
 pub(crate) fn apply(global: &mut Global, fact: &Fact<'_>) {
     let ts = fact.ts;
     global.network.spread_forces_due(ts);
-    let account = Tag::of(&fact.account);
+    let account = if fact.marks.is_empty() {
+        Tag(0)
+    } else {
+        Tag::of(&fact.account)
+    };
     for mark in &fact.marks {
         match mark {
             CampaignMark::Address(address) => global.campaign.mark_address(address, account, ts),
