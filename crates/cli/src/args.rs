@@ -185,6 +185,11 @@ pub struct ReplayArgs {
     /// A policy file instead of the default policy.
     #[arg(long)]
     pub policy: Option<PathBuf>,
+    /// Run the engine partitioned by account (FNV-1a-32(account) mod N), in this process,
+    /// exchanging the partitions' facts as the service will: the decisions are the same bytes
+    /// as with one engine (docs/design/partitioning.md).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub partitions: u32,
 }
 
 #[derive(Debug, Args)]

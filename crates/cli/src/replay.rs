@@ -1,11 +1,14 @@
 //! `portcullis replay`: a file of events through a fresh engine, decisions out in input order,
 //! a summary at the end. Identical input gives identical output on any machine: the engine
-//! reads only the events' own times.
+//! reads only the events' own times. With `--partitions N` (more than one) the events go
+//! through `N` partitions of the engine (`portcullis_engine::partitioned::Replay`) a batch at a
+//! time, with the same output.
 
 use crate::args::ReplayArgs;
 use anyhow::Context as _;
-use portcullis_core::contract::parse_line;
-use portcullis_engine::{Engine, Outcome, Policy, Verdict};
+use portcullis_core::contract::{ContractEvent, parse_line};
+use portcullis_engine::partitioned::{Replay, Schedule};
+use portcullis_engine::{Engine, EngineStats, Outcome, Policy, Verdict};
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal as _, Write as _};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -14,15 +17,84 @@ use std::time::Instant;
 const PROGRESS_ABOVE_BYTES: u64 = 8 * 1024 * 1024;
 /// Refused lines are listed one by one up to this many; the rest are only counted.
 const LISTED_ERRORS: u64 = 100;
+/// Events handed to the partitions at a time.
+const PARTITIONED_BATCH: usize = 65_536;
 
-pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
-    let policy = match &args.policy {
+/// One engine, or the partitioned replay with the events it has not run yet.
+enum Engines {
+    One(Box<Engine>),
+    Partitioned(Box<Replay>, Vec<ContractEvent>),
+}
+
+impl Engines {
+    /// Takes one event; writes the decisions of what it ran.
+    fn push(&mut self, event: ContractEvent, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+        match self {
+            Engines::One(engine) => write_decision(out, engine.process(&event)),
+            Engines::Partitioned(_, batch) => {
+                batch.push(event);
+                if batch.len() < PARTITIONED_BATCH {
+                    return Ok(());
+                }
+                self.flush(out)
+            }
+        }
+    }
+
+    /// Runs the events held back, if any.
+    fn flush(&mut self, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+        if let Engines::Partitioned(replay, batch) = self {
+            for outcome in replay.run(batch) {
+                write_decision(out, outcome)?;
+            }
+            batch.clear();
+        }
+        Ok(())
+    }
+
+    fn stats(&self) -> EngineStats {
+        match self {
+            Engines::One(engine) => engine.stats().clone(),
+            Engines::Partitioned(replay, _) => replay.stats(),
+        }
+    }
+
+    fn tracked_accounts(&self) -> usize {
+        match self {
+            Engines::One(engine) => engine.tracked_accounts(),
+            Engines::Partitioned(replay, _) => replay.tracked_accounts(),
+        }
+    }
+}
+
+fn write_decision(out: &mut impl std::io::Write, outcome: Outcome) -> anyhow::Result<()> {
+    if let Outcome::Decided(decision, _) = outcome {
+        writeln!(out, "{}", decision.to_json_line())?;
+    }
+    Ok(())
+}
+
+fn read_policy(path: Option<&std::path::Path>) -> anyhow::Result<Policy> {
+    Ok(match path {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
             Policy::parse(&text).with_context(|| format!("policy {}", path.display()))?
         }
         None => Policy::default_policy()?,
+    })
+}
+
+pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let policy = read_policy(args.policy.as_deref())?;
+    let mut engines = if args.partitions > 1 {
+        // Each partition has a policy of its own, read the same way.
+        let replay = Replay::new(args.partitions, Schedule::InOrder, || {
+            read_policy(args.policy.as_deref())
+        })?;
+        Engines::Partitioned(Box::new(replay), Vec::with_capacity(PARTITIONED_BATCH))
+    } else {
+        Engines::One(Box::new(Engine::new(policy)))
     };
     let input = std::fs::File::open(&args.events)
         .with_context(|| format!("opening {}", args.events.display()))?;
@@ -31,7 +103,6 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut writer = BufWriter::new(output);
     let progress = progress_bar(size, PROGRESS_ABOVE_BYTES);
-    let mut engine = Engine::new(policy);
     let mut stderr = std::io::stderr().lock();
     let (mut refused, mut lines, mut bytes) = (0u64, 0u64, 0u64);
     let started = Instant::now();
@@ -48,11 +119,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             continue;
         }
         match parse_line(text) {
-            Ok(event) => {
-                if let Outcome::Decided(decision, _) = engine.process(&event) {
-                    writeln!(writer, "{}", decision.to_json_line())?;
-                }
-            }
+            Ok(event) => engines.push(event, &mut writer)?,
             Err(reason) => {
                 refused += 1;
                 if refused <= LISTED_ERRORS {
@@ -61,10 +128,11 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    engines.flush(&mut writer)?;
     writer.flush()?;
     progress.finish_and_clear();
     let elapsed = started.elapsed().as_secs_f64().max(1e-9);
-    let stats = engine.stats();
+    let stats = engines.stats();
     let count = |v: Verdict| stats.decisions.get(v.as_str()).copied().unwrap_or(0);
     writeln!(
         stderr,
@@ -81,8 +149,17 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         stats.changes_applied,
         stats.changes_cancelled,
         stats.changes_unmatched,
-        engine.tracked_accounts(),
+        engines.tracked_accounts(),
     )?;
+    if let Engines::Partitioned(replay, _) = &engines {
+        writeln!(
+            stderr,
+            "{} partitions; {} facts handed out ({:.1}% of the events applied)",
+            replay.partitions().len(),
+            replay.facts(),
+            100.0 * replay.facts() as f64 / stats.events.max(1) as f64,
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -25,16 +25,23 @@ pub fn partition_of(account: &str, partitions: u32) -> u32 {
     fnv1a_32(account.as_bytes()) % partitions.max(1)
 }
 
-/// The subject suffix of an event: its account's partition number, or [`GLOBAL`].
-pub fn subject_suffix(event: &ContractEvent, partitions: u32) -> String {
+/// The partition of an event, or `None` for the events every partition must see: those
+/// without an account, and those that concern every account (`market.activity`,
+/// `fraud.confirmed`).
+pub fn event_partition(event: &ContractEvent, partitions: u32) -> Option<u32> {
     let concerns_all = matches!(
         event.body,
         EventBody::MarketActivity { .. } | EventBody::FraudConfirmed { .. }
     );
     match &event.account {
-        Some(account) if !concerns_all => partition_of(account, partitions).to_string(),
-        _ => GLOBAL.to_owned(),
+        Some(account) if !concerns_all => Some(partition_of(account, partitions)),
+        _ => None,
     }
+}
+
+/// The subject suffix of an event: its partition number, or [`GLOBAL`].
+pub fn subject_suffix(event: &ContractEvent, partitions: u32) -> String {
+    event_partition(event, partitions).map_or_else(|| GLOBAL.to_owned(), |p| p.to_string())
 }
 
 #[cfg(test)]

@@ -207,6 +207,19 @@ impl Alerts {
             .collect()
     }
 
+    /// How many alerts wait to be taken (for `forget_changed_since`).
+    pub fn changed_len(&self) -> usize {
+        self.changed.len()
+    }
+
+    /// Forgets the alerts that first changed after there were `len` waiting: another
+    /// partition reports them (see `partitioned`).
+    pub fn forget_changed_since(&mut self, len: usize) {
+        for id in self.changed.drain(len.min(self.changed.len())..) {
+            self.changed_set.remove(&id);
+        }
+    }
+
     pub fn sweep(&mut self, ts: i64) {
         self.by_entity
             .retain(|_, alert| ts - alert.updated_at <= ALERT_MEMORY_MS);

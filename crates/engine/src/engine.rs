@@ -1,21 +1,20 @@
 //! The engine: events in, decisions out, state updated as an exchange that follows the
 //! decisions would leave it (the contract's closed loop).
 
+use crate::closed_loop::{Closed, Fresh, apply, close_waiting, observe};
 use crate::decision::{Decision, Verdict};
 use crate::dedup::{Check, Hash128, HashTable, SeenIds};
+use crate::fact::{CampaignMark, Confirmation, Fact};
 use crate::features::{Features, unseen_hosts};
 use crate::policy::Policy;
 use crate::state::{
-    AccountState, AddressStatus, FRAUD_HORIZON_MS, Global, MARKET_HORIZON_MS, MAX_ADDRESSES,
-    MAX_CALLERS, MAX_DEVICES, MAX_FRAUD_ENTRIES, MAX_IPS, MAX_KEYS, MAX_MARKETS, Market, Tag,
-    Waiting, WaitingChange, latest, normalise_contact, remember_amount,
+    AccountState, FRAUD_HORIZON_MS, Global, MARKET_HORIZON_MS, MAX_FRAUD_ENTRIES, MAX_MARKETS,
+    Market, Tag, normalise_contact,
 };
-use portcullis_core::allowlist::IpAllowList;
-use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
-use portcullis_core::events::Effective;
-use portcullis_core::scope::{Scope, ScopeSet};
+use portcullis_core::contract::{ContractEvent, EventBody};
+use smallvec::SmallVec;
+use std::borrow::Cow;
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 /// What happened to one event.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,9 +50,6 @@ pub struct EngineStats {
     pub changes_unmatched: u64,
 }
 
-/// How long an account must have used an address before a refusal by its key's own limits
-/// no longer blocks the address.
-const ESTABLISHED_ADDRESS_MS: i64 = 86_400_000;
 /// The SipHash key of account ids (fixed: checkpoints hold the hashes).
 const ACCOUNT_KEY: (u64, u64) = (0x706f_7274_6375_6c6c, 0x6973_2d61_6363_7431);
 
@@ -174,39 +170,104 @@ impl Engine {
     /// Applies an event whose id the caller knows to be new (the service's event log has
     /// unique ids), without the seen-id set and its horizon: however late it comes, it counts.
     pub fn process_unique(&mut self, event: &ContractEvent) -> Outcome {
+        self.step(event)
+    }
+
+    /// Applies an event: its part of the shared state every engine applies (`apply_global`),
+    /// then its account's part (`account_part`), then that part's effect on the shared state
+    /// (the [`Fact`]). One engine: the partition that owns every account and applies its facts
+    /// as it makes them.
+    fn step(&mut self, event: &ContractEvent) -> Outcome {
         self.stats.events += 1;
         self.apply_global(event);
+        let (outcome, fact) = self.account_part(event);
+        if let Some(fact) = fact {
+            crate::fact::apply(&mut self.global, &fact);
+        }
+        outcome
+    }
+
+    /// The account's part of an event, and its effect on the shared state, not applied yet
+    /// (none for an event without an account). A deciding event reads the shared state, which
+    /// must then be as one engine has it just before the event; the rest read only the
+    /// account's state.
+    pub(crate) fn account_part<'e>(
+        &mut self,
+        event: &'e ContractEvent,
+    ) -> (Outcome, Option<Fact<'e>>) {
         let Some(account) = event.account.as_deref() else {
-            return Outcome::Applied;
+            return (Outcome::Applied, None);
         };
+        let mut fact = Fact::new(&event.id, account, event.ts.as_millis());
+        let outcome = if event.body.asks_for_decision() {
+            let (decision, features) = self.decide(event, account, &mut fact);
+            Outcome::Decided(decision, features)
+        } else {
+            self.follow(event, account, &mut fact);
+            Outcome::Applied
+        };
+        (outcome, Some(fact))
+    }
+
+    /// Applies a fact (see `fact`).
+    pub(crate) fn apply_fact(&mut self, fact: &Fact<'_>) {
+        crate::fact::apply(&mut self.global, fact);
+    }
+
+    /// A non-deciding event of an owned account: its state, and what is fresh of its links.
+    fn follow<'e>(&mut self, event: &'e ContractEvent, account: &str, fact: &mut Fact<'e>) {
         let state: &mut AccountState = self
             .accounts
             .entry(Hash128::of(account, ACCOUNT_KEY))
             .or_default();
-        if !event.body.asks_for_decision() {
-            let fresh = observe(state, event);
-            if crate::entities::Network::always_wants(event) {
-                let links = crate::links::links_of(event);
-                self.global.network.observe(event, account, &links);
-            } else if fresh != Fresh::default() {
-                // Only what is new to the account (or was not seen for a day): the rest was
-                // linked when it was.
-                let mut links = crate::links::links_of(event);
-                links.retain(|(_, _, edge)| match edge {
-                    crate::graph::EdgeKind::ActedFrom => fresh.ip,
-                    crate::graph::EdgeKind::UsedDevice => fresh.device,
-                    _ => true,
-                });
-                self.global.network.observe(event, account, &links);
-            }
-            match close_waiting(state, event) {
-                Closed::NotAClosure => apply(state, event, Verdict::Allow, false),
-                Closed::Applied => self.stats.changes_applied += 1,
-                Closed::Cancelled => self.stats.changes_cancelled += 1,
-                Closed::Unmatched => self.stats.changes_unmatched += 1,
-            }
-            return Outcome::Applied;
+        let fresh = observe(state, event);
+        if crate::entities::Network::always_wants(event) {
+            fact.links = Some(crate::links::links_of(event));
+        } else if fresh != Fresh::default() {
+            // Only what is new to the account (or was not seen for a day): the rest was
+            // linked when it was.
+            let mut links = crate::links::links_of(event);
+            links.retain(|(_, _, edge)| match edge {
+                crate::graph::EdgeKind::ActedFrom => fresh.ip,
+                crate::graph::EdgeKind::UsedDevice => fresh.device,
+                _ => true,
+            });
+            fact.links = Some(links);
         }
+        if let EventBody::FraudConfirmed {
+            addresses,
+            from,
+            note,
+            ..
+        } = &event.body
+        {
+            let borrow = |texts: &'e [String]| texts.iter().map(|t| Cow::Borrowed(t.as_str()));
+            fact.confirmation = Some(Confirmation {
+                addresses: borrow(addresses).collect(),
+                from: borrow(from).collect(),
+                note: Cow::Borrowed(note),
+            });
+        }
+        match close_waiting(state, event) {
+            Closed::NotAClosure => apply(state, event, Verdict::Allow, false),
+            Closed::Applied => self.stats.changes_applied += 1,
+            Closed::Cancelled => self.stats.changes_cancelled += 1,
+            Closed::Unmatched => self.stats.changes_unmatched += 1,
+        }
+    }
+
+    /// A deciding event of an owned account: features, rules, the account's state as the
+    /// decision leaves it; its links and a refusal's campaign marks into `fact`.
+    fn decide<'e>(
+        &mut self,
+        event: &'e ContractEvent,
+        account: &str,
+        fact: &mut Fact<'e>,
+    ) -> (Decision, Box<Features>) {
+        let state: &mut AccountState = self
+            .accounts
+            .entry(Hash128::of(account, ACCOUNT_KEY))
+            .or_default();
         let account_tag = Tag::of(account);
         let links = crate::links::links_of(event);
         let network = (self.global.network).features_for(&links, account, event.ts.as_millis());
@@ -228,9 +289,9 @@ impl Engine {
         if evaluation.verdict <= Verdict::Challenge {
             observe(state, event);
         } else {
-            mark_campaign(&mut self.global, state, event, account_tag, &features);
+            fact.marks = campaign_marks(state, event, &features);
         }
-        self.global.network.observe(event, account, &links);
+        fact.links = Some(links);
         // The key's own limits (the closed loop), not a judgement on where the money goes.
         let key_refused = features.key_lacks_withdraw || features.ip_outside_key_allowlist;
         apply(state, event, evaluation.verdict, key_refused);
@@ -240,10 +301,12 @@ impl Engine {
             score: evaluation.score,
             reasons: evaluation.reasons,
         };
-        Outcome::Decided(decision, Box::new(features))
+        (decision, Box::new(features))
     }
 
-    fn apply_global(&mut self, event: &ContractEvent) {
+    /// An event's part of the shared state, the same in every partition: force overrides due
+    /// by its time, and a market report's or a confirmed fraud's lists.
+    pub(crate) fn apply_global(&mut self, event: &ContractEvent) {
         let ts = event.ts.as_millis();
         self.global.network.spread_forces_due(ts);
         match &event.body {
@@ -294,299 +357,34 @@ fn count(counters: &mut HashMap<String, u64>, id: &str) {
     }
 }
 
-/// Marks what a held or blocked event involved for other accounts to see (`network`): the
-/// address funds were to go to or be allow-listed, the IPs a key change allow-lists that the
-/// account was never seen using, and the unseen IP an API withdrawal came from.
-fn mark_campaign(
-    global: &mut Global,
+/// What a held or blocked event marks for other accounts to see (`network`): the address
+/// funds were to go to or be allow-listed, the IPs a key change allow-lists that the account
+/// was never seen using, and the unseen IP an API withdrawal came from.
+fn campaign_marks<'e>(
     state: &AccountState,
-    event: &ContractEvent,
-    account: Tag,
+    event: &'e ContractEvent,
     features: &Features,
-) {
+) -> SmallVec<[CampaignMark<'e>; 2]> {
     let ts = event.ts.as_millis();
-    let links = &mut global.campaign;
+    let mut marks = SmallVec::new();
     match &event.body {
-        EventBody::AddressAdded { address, .. } => links.mark_address(address, account, ts),
+        EventBody::AddressAdded { address, .. } => {
+            marks.push(CampaignMark::Address(Cow::Borrowed(address)))
+        }
         EventBody::WithdrawalRequested {
             address, key_id, ..
         } => {
-            links.mark_address(address, account, ts);
+            marks.push(CampaignMark::Address(Cow::Borrowed(address)));
             let ip = event.ctx.ip.as_deref().and_then(|ip| ip.parse().ok());
             if let Some(ip) = ip.filter(|_| key_id.is_some() && features.ip_new) {
-                links.mark_ip(ip, account, ts);
+                marks.push(CampaignMark::Ip(ip));
             }
         }
         EventBody::ApiKeyCreated { ip_allowlist, .. }
         | EventBody::ApiKeyUpdated { ip_allowlist, .. } => {
-            for ip in unseen_hosts(state, ip_allowlist, ts) {
-                links.mark_ip(ip, account, ts);
-            }
+            marks.extend(unseen_hosts(state, ip_allowlist, ts).map(CampaignMark::Ip));
         }
         _ => {}
     }
-}
-
-/// Whether an event's IP and device are new to the account, or were last seen a day or more
-/// before it (or after: a late event): only then does the entity graph want them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Fresh {
-    ip: bool,
-    device: bool,
-}
-
-/// Records where and when the account was seen (for "new IP", "new device", account age).
-fn observe(state: &mut AccountState, event: &ContractEvent) -> Fresh {
-    let ts = event.ts.as_millis();
-    state.first_seen = Some(state.first_seen.map_or(ts, |t| t.min(ts)));
-    let succeeded = !matches!(event.body, EventBody::Login { success: false, .. });
-    let stale = |before: Option<i64>| {
-        before.is_none_or(|last| ts - last >= crate::graph::DAY_MS || ts < last)
-    };
-    let mut fresh = Fresh::default();
-    if succeeded {
-        if let Some(ip) = &event.ctx.ip {
-            let (before, slot) = state.ips.touch_after(Tag::of(ip), ts, MAX_IPS);
-            fresh.ip = stale(before);
-            if slot.is_none() {
-                *slot = ip.parse::<IpAddr>().ok();
-            }
-        }
-        if let Some(device) = &event.ctx.device_id {
-            let (before, _) = state.devices.touch_after(Tag::of(device), ts, MAX_DEVICES);
-            fresh.device = stale(before);
-        }
-    }
-    fresh
-}
-
-/// What a `change.applied` or `change.cancelled` did.
-enum Closed {
-    /// The event is of another type.
-    NotAClosure,
-    Applied,
-    Cancelled,
-    /// Its change was not waiting (unknown, blocked, closed already): nothing changed.
-    Unmatched,
-}
-
-/// Puts a waiting change in force, or drops it, as a revision 2 event says.
-fn close_waiting(state: &mut AccountState, event: &ContractEvent) -> Closed {
-    let ts = event.ts.as_millis();
-    let (event_ref, applied) = match &event.body {
-        EventBody::ChangeApplied { event_ref, .. } => (event_ref, true),
-        EventBody::ChangeCancelled { event_ref, .. } => (event_ref, false),
-        _ => return Closed::NotAClosure,
-    };
-    let Some(waiting) = state.take_waiting(Tag::of(event_ref)) else {
-        return Closed::Unmatched;
-    };
-    match (waiting.change, applied) {
-        (
-            WaitingChange::Key {
-                key,
-                scopes,
-                allowlist,
-            },
-            true,
-        ) => set_key(state, key, scopes, allowlist, ts),
-        (WaitingChange::Address { address }, true) => {
-            let entry = state.addresses.touch(address, ts, MAX_ADDRESSES);
-            // "Since it was added" counts from when it could first be used.
-            entry.added_at = Some(entry.added_at.map_or(ts, |t| t.max(ts)));
-            entry.status = AddressStatus::Usable;
-            latest(&mut state.last_escalation_at, ts);
-        }
-        (WaitingChange::Address { address }, false) => {
-            let entry = state.addresses.touch(address, ts, MAX_ADDRESSES);
-            if entry.status == AddressStatus::Held {
-                entry.status = AddressStatus::Blocked;
-            }
-        }
-        (WaitingChange::Key { .. }, false) => {}
-    }
-    if applied {
-        Closed::Applied
-    } else {
-        Closed::Cancelled
-    }
-}
-
-/// Puts a key's scopes and allow-list in force at `ts`; a widening starts the windows that
-/// count "since a widening".
-fn set_key(state: &mut AccountState, tag: Tag, scopes: ScopeSet, allowlist: IpAllowList, ts: i64) {
-    let widening = widens(state, tag, scopes, &allowlist);
-    let key = state.keys.touch(tag, ts, MAX_KEYS);
-    key.scopes = scopes;
-    key.allowlist = allowlist;
-    key.known = true;
-    if widening {
-        latest(&mut key.widened_at, ts);
-        latest(&mut state.last_escalation_at, ts);
-    }
-}
-
-/// Whether the change of a deciding event waits for a `change.applied` to be in force.
-fn waits(event: &ContractEvent) -> bool {
-    matches!(
-        &event.body,
-        EventBody::ApiKeyCreated {
-            effective: Effective::Pending,
-            ..
-        } | EventBody::ApiKeyUpdated {
-            effective: Effective::Pending,
-            ..
-        } | EventBody::AddressAdded {
-            effective: Effective::Pending,
-            ..
-        }
-    )
-}
-
-/// Applies the event as an exchange following `verdict` would. A held change, and an allowed
-/// one marked `effective: pending`, wait for their `change.applied`; a blocked one never
-/// applies. `key_refused`: the withdrawal's key could not make it (scope or allow-list).
-fn apply(state: &mut AccountState, event: &ContractEvent, verdict: Verdict, key_refused: bool) {
-    let ts = event.ts.as_millis();
-    let waiting = verdict != Verdict::Block && (verdict == Verdict::Hold || waits(event));
-    let proceeds = verdict <= Verdict::Challenge && !waiting;
-    let event_tag = Tag::of(&event.id);
-    if event.ctx.call_active == Some(true) {
-        latest(&mut state.last_call_at, ts);
-    }
-    if event.ctx.remote_access == Some(true) {
-        latest(&mut state.last_remote_access_at, ts);
-    }
-    match &event.body {
-        EventBody::ApiKeyCreated {
-            key_id,
-            scopes,
-            ip_allowlist,
-            ..
-        }
-        | EventBody::ApiKeyUpdated {
-            key_id,
-            scopes,
-            ip_allowlist,
-            ..
-        } => {
-            let tag = Tag::of(key_id);
-            if proceeds {
-                set_key(state, tag, *scopes, ip_allowlist.clone(), ts);
-                return;
-            }
-            let key = state.keys.touch(tag, ts, MAX_KEYS);
-            if !key.known {
-                // A held, blocked or waiting new key exists without the money-moving scopes.
-                key.scopes = scopes
-                    .iter()
-                    .filter(|s| !matches!(s, Scope::Withdraw | Scope::Transfer))
-                    .collect();
-                key.allowlist = ip_allowlist.clone();
-            }
-            key.known = true;
-            if waiting {
-                state.wait_for(Waiting {
-                    event: event_tag,
-                    requested_at: ts,
-                    change: WaitingChange::Key {
-                        key: tag,
-                        scopes: *scopes,
-                        allowlist: ip_allowlist.clone(),
-                    },
-                });
-            }
-        }
-        EventBody::ApiKeyDeleted { key_id } => {
-            let tag = Tag::of(key_id);
-            let key = state.keys.touch(tag, ts, MAX_KEYS);
-            key.known = true;
-            key.scopes = ScopeSet::EMPTY;
-            // A deleted key's waiting changes can never apply.
-            state
-                .waiting
-                .retain(|w| !matches!(w.change, WaitingChange::Key { key, .. } if key == tag));
-        }
-        EventBody::AddressAdded { address, .. } => {
-            let tag = Tag::of_address(address);
-            let entry = state.addresses.touch(tag, ts, MAX_ADDRESSES);
-            entry.added_at = Some(entry.added_at.map_or(ts, |t| t.max(ts)));
-            entry.status = match verdict {
-                Verdict::Block => AddressStatus::Blocked,
-                _ if waiting => AddressStatus::Held,
-                _ => AddressStatus::Usable,
-            };
-            if proceeds {
-                latest(&mut state.last_escalation_at, ts);
-            } else if waiting {
-                state.wait_for(Waiting {
-                    event: event_tag,
-                    requested_at: ts,
-                    change: WaitingChange::Address { address: tag },
-                });
-            }
-        }
-        EventBody::WithdrawalRequested {
-            address,
-            amount_usd,
-            ..
-        } => {
-            let tag = Tag::of_address(address);
-            // An address the account has used for more than a day, refused only because the
-            // key could not withdraw, stays usable: the customer's own cold wallet must not be
-            // lost because a bot's key change was held. A new address is blocked as before.
-            let established = state.addresses.get(tag).is_some_and(|(seen, entry)| {
-                seen.first <= ts - ESTABLISHED_ADDRESS_MS && entry.status == AddressStatus::Usable
-            });
-            let entry = state.addresses.touch(tag, ts, MAX_ADDRESSES);
-            if verdict == Verdict::Block && !(key_refused && established) {
-                entry.status = AddressStatus::Blocked;
-            }
-            if proceeds {
-                remember_amount(&mut state.withdrawals, ts, *amount_usd);
-                state.max_withdrawal_usd = state.max_withdrawal_usd.max(*amount_usd);
-            }
-        }
-        EventBody::Deposit { amount_usd, .. } => {
-            remember_amount(&mut state.deposits, ts, *amount_usd)
-        }
-        EventBody::ContactReported { from, .. } => {
-            latest(&mut state.last_contact_reported_at, ts);
-            state
-                .callers
-                .touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
-        }
-        EventBody::ContactInboundCall {
-            from, attestation, ..
-        } => {
-            latest(&mut state.last_call_at, ts);
-            state
-                .callers
-                .touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
-            if matches!(attestation, Attestation::C | Attestation::None) {
-                latest(&mut state.last_unverified_call_at, ts);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Whether a key change widens it: adds a money-moving scope, or loosens the allow-list of a
-/// key that can move money.
-fn widens(
-    state: &AccountState,
-    key_id: Tag,
-    scopes: ScopeSet,
-    allowlist: &portcullis_core::allowlist::IpAllowList,
-) -> bool {
-    let before = state
-        .keys
-        .get(key_id)
-        .map(|(_, k)| k.clone())
-        .unwrap_or_default();
-    let added = scopes.added_since(before.scopes);
-    let moves_money = scopes.contains(Scope::Withdraw) || scopes.contains(Scope::Transfer);
-    added.contains(Scope::Withdraw)
-        || added.contains(Scope::Transfer)
-        || (moves_money && before.known && !before.allowlist.is_within(allowlist))
+    marks
 }

@@ -20,8 +20,9 @@
 //! over suppress.
 
 use crate::campaign::Alerts;
+use crate::fact::Confirmation;
 use crate::graph::{DAY_MS, EdgeKind, EntityKind, Graph, NodeId};
-use crate::links::Links;
+use crate::links::{Link, Links};
 use portcullis_core::contract::{ContractEvent, EventBody};
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
@@ -140,28 +141,33 @@ pub(crate) struct NetworkFeatures {
 }
 
 impl Network {
-    /// Adds the event's links (`links::links_of`), checks campaigns, and propagates a
-    /// confirmation.
-    pub fn observe(&mut self, event: &ContractEvent, account: &str, links: &Links<'_>) {
-        let ts = event.ts.as_millis();
+    /// Adds an event's links (`links::links_of`, or what is fresh of them) and checks
+    /// campaigns. Then a confirmation (`confirm`), then `sweep_daily`: see `fact::apply`.
+    pub fn observe(&mut self, event_id: &str, account: &str, ts: i64, links: &[Link<'_>]) {
         for (kind, value, edge) in links {
             if let Some((slot, entity)) =
-                self.graph.link(account, *kind, value, *edge, &event.id, ts)
+                self.graph.link(account, *kind, value, *edge, event_id, ts)
                 && !self.suppressed(entity, ts)
             {
                 self.alerts.check(&self.graph, slot, entity, *edge, ts);
             }
         }
         self.graph.sweep_if_grown(ts);
-        if let EventBody::FraudConfirmed {
-            addresses,
-            from,
-            note,
-            ..
-        } = &event.body
-        {
-            self.confirm(&event.id, account, addresses, from, note, ts);
-        }
+    }
+
+    /// Where the reports (changed alerts, propagations) waiting to be taken stand now.
+    pub fn reports_mark(&self) -> (usize, usize) {
+        (self.alerts.changed_len(), self.propagations.len())
+    }
+
+    /// Forgets the reports made since `mark` (`reports_mark`): another partition makes them.
+    pub fn forget_reports_since(&mut self, mark: (usize, usize)) {
+        self.alerts.forget_changed_since(mark.0);
+        self.propagations.truncate(mark.1);
+    }
+
+    /// Forgets expired marks and old alerts, once a day of event time.
+    pub fn sweep_daily(&mut self, ts: i64) {
         if ts - self.swept_at >= DAY_MS {
             self.swept_at = ts;
             self.marks.retain(|_, mark| ts < mark.expires_at);
@@ -211,23 +217,21 @@ impl Network {
     }
 
     /// Marks what a confirmation names and its neighbours (see the module documentation).
-    fn confirm(
+    pub fn confirm(
         &mut self,
         confirmation: &str,
         account: &str,
-        addresses: &[String],
-        from: &[String],
-        note: &str,
+        names: &Confirmation<'_>,
         ts: i64,
     ) {
         let mut seeds: BTreeSet<(EntityKind, String)> = BTreeSet::new();
-        for address in addresses {
+        for address in &names.addresses {
             seed(&mut seeds, EntityKind::Address, address);
         }
-        for contact in from {
+        for contact in &names.from {
             seed(&mut seeds, EntityKind::Number, contact);
         }
-        if let Some((_, alert)) = note
+        if let Some((_, alert)) = (names.note)
             .strip_prefix("alert:")
             .and_then(|id| self.alerts.by_id(id.trim()))
         {

@@ -40,10 +40,20 @@ impl Network {
         self.next_force_at = next;
     }
 
+    /// Whether a force override starts after `after` and by `upto`.
+    pub(crate) fn force_starts_within(&self, after: i64, upto: i64) -> bool {
+        forces(&self.overrides).any(|o| after < o.from && o.from <= upto)
+    }
+
+    /// Whether `spread_forces_due(ts)` would spread anything.
+    pub(crate) fn forces_due(&self, ts: i64) -> bool {
+        self.next_force_at.is_some_and(|at| at <= ts)
+    }
+
     /// Spreads every force override that started by `ts` and was not spread yet, oldest first;
     /// what each marked is queued for the service (`take_propagations`) like a confirmation's.
     pub(crate) fn spread_forces_due(&mut self, ts: i64) {
-        if self.next_force_at.is_none_or(|at| at > ts) {
+        if !self.forces_due(ts) {
             return;
         }
         let mut due: Vec<Override> = forces(&self.overrides)

@@ -169,6 +169,20 @@ impl Engine {
         self.global.network.alerts.by_id(id).map(|(_, a)| a.clone())
     }
 
+    /// Every alert the engine remembers, by id.
+    pub fn alerts(&self) -> Vec<crate::Alert> {
+        let mut alerts: Vec<crate::Alert> = self
+            .global
+            .network
+            .alerts
+            .by_entity
+            .values()
+            .cloned()
+            .collect();
+        alerts.sort_by(|a, b| a.id.cmp(&b.id));
+        alerts
+    }
+
     /// Puts the operators' overrides in force (replacing the previous set). Values are
     /// canonicalised; ones that are not valid for their kind are skipped.
     pub fn set_overrides(&mut self, overrides: Vec<crate::Override>) {

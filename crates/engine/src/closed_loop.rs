@@ -1,0 +1,288 @@
+//! What one event does to its own account's state, as an exchange that follows the decision
+//! would leave it (the contract's closed loop): where and when the account was seen, keys and
+//! addresses put in force or left waiting, money moved, calls and reports. Nothing here reads
+//! or writes what other accounts see (`Global`): that is the event's `Fact`.
+
+use crate::decision::Verdict;
+use crate::state::{
+    AccountState, AddressStatus, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_IPS, MAX_KEYS, Tag,
+    Waiting, WaitingChange, latest, normalise_contact, remember_amount,
+};
+use portcullis_core::allowlist::IpAllowList;
+use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
+use portcullis_core::events::Effective;
+use portcullis_core::scope::{Scope, ScopeSet};
+use std::net::IpAddr;
+
+/// How long an account must have used an address before a refusal by its key's own limits
+/// no longer blocks the address.
+const ESTABLISHED_ADDRESS_MS: i64 = 86_400_000;
+
+/// Whether an event's IP and device are new to the account, or were last seen a day or more
+/// before it (or after: a late event): only then does the entity graph want them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Fresh {
+    pub ip: bool,
+    pub device: bool,
+}
+
+/// Records where and when the account was seen (for "new IP", "new device", account age).
+pub(crate) fn observe(state: &mut AccountState, event: &ContractEvent) -> Fresh {
+    let ts = event.ts.as_millis();
+    state.first_seen = Some(state.first_seen.map_or(ts, |t| t.min(ts)));
+    let succeeded = !matches!(event.body, EventBody::Login { success: false, .. });
+    let stale = |before: Option<i64>| {
+        before.is_none_or(|last| ts - last >= crate::graph::DAY_MS || ts < last)
+    };
+    let mut fresh = Fresh::default();
+    if succeeded {
+        if let Some(ip) = &event.ctx.ip {
+            let (before, slot) = state.ips.touch_after(Tag::of(ip), ts, MAX_IPS);
+            fresh.ip = stale(before);
+            if slot.is_none() {
+                *slot = ip.parse::<IpAddr>().ok();
+            }
+        }
+        if let Some(device) = &event.ctx.device_id {
+            let (before, _) = state.devices.touch_after(Tag::of(device), ts, MAX_DEVICES);
+            fresh.device = stale(before);
+        }
+    }
+    fresh
+}
+
+/// What a `change.applied` or `change.cancelled` did.
+pub(crate) enum Closed {
+    /// The event is of another type.
+    NotAClosure,
+    Applied,
+    Cancelled,
+    /// Its change was not waiting (unknown, blocked, closed already): nothing changed.
+    Unmatched,
+}
+
+/// Puts a waiting change in force, or drops it, as a revision 2 event says.
+pub(crate) fn close_waiting(state: &mut AccountState, event: &ContractEvent) -> Closed {
+    let ts = event.ts.as_millis();
+    let (event_ref, applied) = match &event.body {
+        EventBody::ChangeApplied { event_ref, .. } => (event_ref, true),
+        EventBody::ChangeCancelled { event_ref, .. } => (event_ref, false),
+        _ => return Closed::NotAClosure,
+    };
+    let Some(waiting) = state.take_waiting(Tag::of(event_ref)) else {
+        return Closed::Unmatched;
+    };
+    match (waiting.change, applied) {
+        (
+            WaitingChange::Key {
+                key,
+                scopes,
+                allowlist,
+            },
+            true,
+        ) => set_key(state, key, scopes, allowlist, ts),
+        (WaitingChange::Address { address }, true) => {
+            let entry = state.addresses.touch(address, ts, MAX_ADDRESSES);
+            // "Since it was added" counts from when it could first be used.
+            entry.added_at = Some(entry.added_at.map_or(ts, |t| t.max(ts)));
+            entry.status = AddressStatus::Usable;
+            latest(&mut state.last_escalation_at, ts);
+        }
+        (WaitingChange::Address { address }, false) => {
+            let entry = state.addresses.touch(address, ts, MAX_ADDRESSES);
+            if entry.status == AddressStatus::Held {
+                entry.status = AddressStatus::Blocked;
+            }
+        }
+        (WaitingChange::Key { .. }, false) => {}
+    }
+    if applied {
+        Closed::Applied
+    } else {
+        Closed::Cancelled
+    }
+}
+
+/// Puts a key's scopes and allow-list in force at `ts`; a widening starts the windows that
+/// count "since a widening".
+fn set_key(state: &mut AccountState, tag: Tag, scopes: ScopeSet, allowlist: IpAllowList, ts: i64) {
+    let widening = widens(state, tag, scopes, &allowlist);
+    let key = state.keys.touch(tag, ts, MAX_KEYS);
+    key.scopes = scopes;
+    key.allowlist = allowlist;
+    key.known = true;
+    if widening {
+        latest(&mut key.widened_at, ts);
+        latest(&mut state.last_escalation_at, ts);
+    }
+}
+
+/// Whether the change of a deciding event waits for a `change.applied` to be in force.
+fn waits(event: &ContractEvent) -> bool {
+    matches!(
+        &event.body,
+        EventBody::ApiKeyCreated {
+            effective: Effective::Pending,
+            ..
+        } | EventBody::ApiKeyUpdated {
+            effective: Effective::Pending,
+            ..
+        } | EventBody::AddressAdded {
+            effective: Effective::Pending,
+            ..
+        }
+    )
+}
+
+/// Applies the event as an exchange following `verdict` would. A held change, and an allowed
+/// one marked `effective: pending`, wait for their `change.applied`; a blocked one never
+/// applies. `key_refused`: the withdrawal's key could not make it (scope or allow-list).
+pub(crate) fn apply(
+    state: &mut AccountState,
+    event: &ContractEvent,
+    verdict: Verdict,
+    key_refused: bool,
+) {
+    let ts = event.ts.as_millis();
+    let waiting = verdict != Verdict::Block && (verdict == Verdict::Hold || waits(event));
+    let proceeds = verdict <= Verdict::Challenge && !waiting;
+    let event_tag = Tag::of(&event.id);
+    if event.ctx.call_active == Some(true) {
+        latest(&mut state.last_call_at, ts);
+    }
+    if event.ctx.remote_access == Some(true) {
+        latest(&mut state.last_remote_access_at, ts);
+    }
+    match &event.body {
+        EventBody::ApiKeyCreated {
+            key_id,
+            scopes,
+            ip_allowlist,
+            ..
+        }
+        | EventBody::ApiKeyUpdated {
+            key_id,
+            scopes,
+            ip_allowlist,
+            ..
+        } => {
+            let tag = Tag::of(key_id);
+            if proceeds {
+                set_key(state, tag, *scopes, ip_allowlist.clone(), ts);
+                return;
+            }
+            let key = state.keys.touch(tag, ts, MAX_KEYS);
+            if !key.known {
+                // A held, blocked or waiting new key exists without the money-moving scopes.
+                key.scopes = scopes
+                    .iter()
+                    .filter(|s| !matches!(s, Scope::Withdraw | Scope::Transfer))
+                    .collect();
+                key.allowlist = ip_allowlist.clone();
+            }
+            key.known = true;
+            if waiting {
+                state.wait_for(Waiting {
+                    event: event_tag,
+                    requested_at: ts,
+                    change: WaitingChange::Key {
+                        key: tag,
+                        scopes: *scopes,
+                        allowlist: ip_allowlist.clone(),
+                    },
+                });
+            }
+        }
+        EventBody::ApiKeyDeleted { key_id } => {
+            let tag = Tag::of(key_id);
+            let key = state.keys.touch(tag, ts, MAX_KEYS);
+            key.known = true;
+            key.scopes = ScopeSet::EMPTY;
+            // A deleted key's waiting changes can never apply.
+            state
+                .waiting
+                .retain(|w| !matches!(w.change, WaitingChange::Key { key, .. } if key == tag));
+        }
+        EventBody::AddressAdded { address, .. } => {
+            let tag = Tag::of_address(address);
+            let entry = state.addresses.touch(tag, ts, MAX_ADDRESSES);
+            entry.added_at = Some(entry.added_at.map_or(ts, |t| t.max(ts)));
+            entry.status = match verdict {
+                Verdict::Block => AddressStatus::Blocked,
+                _ if waiting => AddressStatus::Held,
+                _ => AddressStatus::Usable,
+            };
+            if proceeds {
+                latest(&mut state.last_escalation_at, ts);
+            } else if waiting {
+                state.wait_for(Waiting {
+                    event: event_tag,
+                    requested_at: ts,
+                    change: WaitingChange::Address { address: tag },
+                });
+            }
+        }
+        EventBody::WithdrawalRequested {
+            address,
+            amount_usd,
+            ..
+        } => {
+            let tag = Tag::of_address(address);
+            // An address the account has used for more than a day, refused only because the
+            // key could not withdraw, stays usable: the customer's own cold wallet must not be
+            // lost because a bot's key change was held. A new address is blocked as before.
+            let established = state.addresses.get(tag).is_some_and(|(seen, entry)| {
+                seen.first <= ts - ESTABLISHED_ADDRESS_MS && entry.status == AddressStatus::Usable
+            });
+            let entry = state.addresses.touch(tag, ts, MAX_ADDRESSES);
+            if verdict == Verdict::Block && !(key_refused && established) {
+                entry.status = AddressStatus::Blocked;
+            }
+            if proceeds {
+                remember_amount(&mut state.withdrawals, ts, *amount_usd);
+                state.max_withdrawal_usd = state.max_withdrawal_usd.max(*amount_usd);
+            }
+        }
+        EventBody::Deposit { amount_usd, .. } => {
+            remember_amount(&mut state.deposits, ts, *amount_usd)
+        }
+        EventBody::ContactReported { from, .. } => {
+            latest(&mut state.last_contact_reported_at, ts);
+            state
+                .callers
+                .touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
+        }
+        EventBody::ContactInboundCall {
+            from, attestation, ..
+        } => {
+            latest(&mut state.last_call_at, ts);
+            state
+                .callers
+                .touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
+            if matches!(attestation, Attestation::C | Attestation::None) {
+                latest(&mut state.last_unverified_call_at, ts);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Whether a key change widens it: adds a money-moving scope, or loosens the allow-list of a
+/// key that can move money.
+fn widens(
+    state: &AccountState,
+    key_id: Tag,
+    scopes: ScopeSet,
+    allowlist: &portcullis_core::allowlist::IpAllowList,
+) -> bool {
+    let before = state
+        .keys
+        .get(key_id)
+        .map(|(_, k)| k.clone())
+        .unwrap_or_default();
+    let added = scopes.added_since(before.scopes);
+    let moves_money = scopes.contains(Scope::Withdraw) || scopes.contains(Scope::Transfer);
+    added.contains(Scope::Withdraw)
+        || added.contains(Scope::Transfer)
+        || (moves_money && before.known && !before.allowlist.is_within(allowlist))
+}
