@@ -12,6 +12,12 @@
 #   SOAK_VERIFY_RATE=4000 SOAK_DECIDE_RATE=1000 SOAK_INGEST_RATE=5000 SOAK_WINDOW=30 \
 #     scripts/bench-mixed-soak.sh 600                      (the defaults; ingest in events/s)
 #   PORTCULLIS_BENCH_BIN=<portcullis> PORTCULLIS_BENCH_LOADGEN=<loadgen> ...  (other builds)
+#   SOAK_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres ...   (on a fresh PostgreSQL
+#     database made for the run and dropped after it, instead of embedded SQLite)
+#
+# On SQLite the resident memory includes SQLite's page cache (32 MiB per connection, filled as
+# the database grows), so a rise there may be the cache filling; on PostgreSQL the process holds
+# no database pages, and what it grows by is its own.
 #
 # Without PORTCULLIS_BENCH_BIN it builds and runs the release binaries. The test command runs
 # a short version on the debug build (scripts/test.sh), where the verdict, not the figures,
@@ -40,8 +46,19 @@ bin="${PORTCULLIS_BENCH_BIN:-$target/release/portcullis}"
 loadgen="${PORTCULLIS_BENCH_LOADGEN:-$target/release/examples/loadgen}"
 work=$(mktemp -d)
 server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+soak_db=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  [ -n "$soak_db" ] && psql -q "$SOAK_POSTGRES_URL" -c "DROP DATABASE IF EXISTS \"$soak_db\" WITH (FORCE)" >/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
 export PORTCULLIS_DATA_DIR="$work/data" PORTCULLIS_LOG_LEVEL=warn
+if [ -n "${SOAK_POSTGRES_URL:-}" ]; then
+  soak_db="portcullis_soak_$$"
+  psql -q "$SOAK_POSTGRES_URL" -c "CREATE DATABASE \"$soak_db\"" >/dev/null
+  export PORTCULLIS_DATABASE_URL="${SOAK_POSTGRES_URL%/*}/$soak_db"
+fi
 # One address sends everything: the per-address limits would answer most of it 429.
 export PORTCULLIS_RATE_LIMIT_IP_BURST=100000 PORTCULLIS_RATE_LIMIT_IP_PER_MINUTE=1000000
 export PORTCULLIS_RATE_LIMIT_ACCOUNT_BURST=100000 PORTCULLIS_RATE_LIMIT_ACCOUNT_PER_MINUTE=1000000
@@ -110,7 +127,7 @@ load() { # $1 path, $2 bodies, $3 rate (requests/s), $4 output, [$5 batch]
     --connections 32 --seconds "$window" --batch "${5:-1}" >"$4" 2>&1
 }
 
-echo "soak: $windows windows of ${window}s: verify $verify_rate/s, decisions $decide_rate/s, ingest $ingest_rate events/s (batches of 100)" >&2
+echo "soak: ${SOAK_POSTGRES_URL:+PostgreSQL, }$windows windows of ${window}s: verify $verify_rate/s, decisions $decide_rate/s, ingest $ingest_rate events/s (batches of 100)" >&2
 echo "$(rss_mib)" >"$work/rss0"
 for w in $(seq 1 "$windows"); do
   prepare_window "$w"
