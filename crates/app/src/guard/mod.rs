@@ -97,6 +97,10 @@ pub struct Guard {
     /// One fund-window spend at a time in this process, so concurrent checks queue rather
     /// than race for the key's version (other processes still meet the version check).
     spending: Arc<tokio::sync::Mutex<()>>,
+    /// One pass at a time over what confirmations marked (`hold_marked`): a pass takes the
+    /// whole queue, so a second one running beside it would find it empty and go on (to apply
+    /// what is due) while the first is still holding; it waits for the first instead.
+    holding: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Guard {
@@ -126,6 +130,7 @@ impl Guard {
             webauthn,
             channels: crate::notify::ChannelSettings::default(),
             spending: Arc::default(),
+            holding: Arc::default(),
         }
     }
 

@@ -102,6 +102,7 @@ impl Guard {
     /// the path as the reason; returns how many it held. Called after a confirmation and by
     /// the background pass before it applies anything due.
     pub async fn hold_marked(&self) -> AppResult<usize> {
+        let _one_pass = self.holding.lock().await;
         let mut held = 0;
         let mut queue = self.risk.take_propagations().into_iter();
         while let Some(propagation) = queue.next() {
