@@ -45,6 +45,7 @@ impl KeyAuthority {
     /// Warns the owners of unrestricted trading keys that are about to idle-expire, and turns
     /// idle-expired keys into expired ones (an explicit, audited expiry).
     pub async fn sweep_idle(&self, clock: &dyn Clock) -> AppResult<SweepReport> {
+        let _one_sweep = self.sweep_lock().lock().await;
         let now = clock.now();
         let policy = self.policy().idle;
         let actor = Actor::system();

@@ -55,7 +55,12 @@ pub(crate) fn spawn(
     let handle = tokio::spawn(async move {
         let mut refresh = interval(refresh_every);
         let mut flush = interval(flush_every);
-        let mut sweep = interval(sweep_every);
+        // Not at start: verification already refuses an idle-expired key whenever it is asked
+        // (the sweep only records and announces), and a sweep at start would run beside
+        // whatever the starting process does first.
+        let mut sweep =
+            tokio::time::interval_at(tokio::time::Instant::now() + sweep_every, sweep_every);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut checkpoint = interval(checkpoint_every);
         checkpoint.reset();
         let mut metrics_upkeep = interval(METRICS_UPKEEP_EVERY);

@@ -128,6 +128,9 @@ pub struct KeyAuthority {
     shared_replay: Option<Arc<dyn crate::ports::SharedReplayGuard>>,
     /// Where committed key changes are announced to the other processes.
     push: crate::push::Push,
+    /// One idle sweep at a time in this process: two side by side (the background task's and
+    /// an operator's) would both find a key unwarned and warn its owner twice.
+    sweeping: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl KeyAuthority {
@@ -147,7 +150,13 @@ impl KeyAuthority {
             policy,
             shared_replay: None,
             push,
+            sweeping: Arc::default(),
         }
+    }
+
+    /// Held for the length of an idle sweep ([`Self::sweep_idle`]).
+    pub(crate) fn sweep_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.sweeping
     }
 
     pub fn verifier(&self) -> &Arc<Verifier> {
