@@ -42,9 +42,9 @@ impl EventContext {
         self == &Self::default()
     }
 
-    /// Checks a context an operator or the security center sends (a feed's contexts are taken
-    /// as the exchange wrote them): an IP address that parses, one of the contract's channels,
-    /// texts of 1 to 200 printable characters.
+    /// Checks a context an operator sends through the API (with a change, a freeze, a sign-in
+    /// link; a feed's contexts are taken as the exchange wrote them): an IP address that
+    /// parses, one of the contract's channels, texts of 1 to 200 printable characters.
     pub fn check(&self) -> Result<(), &'static str> {
         if let Some(ip) = &self.ip
             && ip.parse::<std::net::IpAddr>().is_err()

@@ -58,9 +58,7 @@ pub(crate) fn spawn(
         // Not at start: verification already refuses an idle-expired key whenever it is asked
         // (the sweep only records and announces), and a sweep at start would run beside
         // whatever the starting process does first.
-        let mut sweep =
-            tokio::time::interval_at(tokio::time::Instant::now() + sweep_every, sweep_every);
-        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sweep = interval_from(tokio::time::Instant::now() + sweep_every, sweep_every);
         let mut checkpoint = interval(checkpoint_every);
         checkpoint.reset();
         let mut metrics_upkeep = interval(METRICS_UPKEEP_EVERY);
@@ -262,7 +260,13 @@ async fn key_change_signals(app: &Portcullis) -> Option<tokio::sync::mpsc::Recei
 }
 
 fn interval(period: Duration) -> tokio::time::Interval {
-    let mut interval = tokio::time::interval(period);
+    interval_from(tokio::time::Instant::now(), period)
+}
+
+/// Ticks at `first` and every `period` after it; a late tick delays the next ones rather than
+/// bursting to catch up.
+fn interval_from(first: tokio::time::Instant, period: Duration) -> tokio::time::Interval {
+    let mut interval = tokio::time::interval_at(first, period);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval
 }

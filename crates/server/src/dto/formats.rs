@@ -4,6 +4,7 @@
 //! server takes: a client generated from it, or a fuzzer (scripts/schemathesis.sh), sees the
 //! same rules the server applies.
 
+use portcullis_core::scope::Scope;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{
     AnyOfBuilder, ArrayBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
@@ -21,47 +22,57 @@ fn string_of(format: KnownFormat) -> ObjectBuilder {
         .format(Some(SchemaFormat::KnownFormat(format)))
 }
 
-/// An IPv4 or IPv6 address.
-pub fn ip_address() -> Schema {
+/// A string of one of `names` (the domain's own list, so the document follows it).
+fn one_of_names(names: impl IntoIterator<Item = &'static str>) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(names))
+}
+
+/// An IPv4 or IPv6 address: the start of every schema below that takes one.
+fn ipv4_or_ipv6() -> AnyOfBuilder {
     AnyOfBuilder::new()
         .item(string_of(KnownFormat::Ipv4))
         .item(string_of(KnownFormat::Ipv6))
+}
+
+/// An IPv4 or IPv6 address.
+pub fn ip_address() -> Schema {
+    ipv4_or_ipv6()
         .description(Some("An IPv4 or IPv6 address."))
         .into()
 }
 
 /// An IPv4 or IPv6 address, or `null` (as absent).
 pub fn optional_ip_address() -> Schema {
-    AnyOfBuilder::new()
-        .item(string_of(KnownFormat::Ipv4))
-        .item(string_of(KnownFormat::Ipv6))
+    ipv4_or_ipv6()
         .item(ObjectBuilder::new().schema_type(Type::Null))
         .description(Some("An IPv4 or IPv6 address."))
         .into()
 }
 
-/// The kinds of entity in the network graph.
-#[derive(Debug, utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
-pub enum EntityKindName {
-    Account,
-    Address,
-    Ip,
-    Device,
-    Number,
+/// The kinds of entity in the network graph (`portcullis_engine::EntityKind`).
+#[derive(Debug)]
+pub struct EntityKindName;
+
+impl utoipa::PartialSchema for EntityKindName {
+    fn schema() -> RefOr<Schema> {
+        one_of_names(portcullis_engine::EntityKind::ALL.map(portcullis_engine::EntityKind::as_str))
+            .description(Some("The kinds of entity in the network graph."))
+            .into()
+    }
 }
+
+impl utoipa::ToSchema for EntityKindName {}
 
 /// An IP allow-list: up to 64 addresses or blocks (IPv6 blocks such as `2001:db8::/48` are
 /// taken too); empty: unrestricted.
 pub fn ip_allowlist() -> RefOr<Schema> {
-    let entry = AnyOfBuilder::new()
-        .item(string_of(KnownFormat::Ipv4))
-        .item(string_of(KnownFormat::Ipv6))
-        .item(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .pattern(Some(IPV4_CIDR)),
-        );
+    let entry = ipv4_or_ipv6().item(
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(IPV4_CIDR)),
+    );
     ArrayBuilder::new()
         .items(entry)
         .max_items(Some(portcullis_core::allowlist::MAX_ALLOWLIST_ENTRIES))
@@ -74,11 +85,7 @@ pub fn ip_allowlist() -> RefOr<Schema> {
 /// A key's scopes: at least one.
 pub fn scopes() -> RefOr<Schema> {
     ArrayBuilder::new()
-        .items(
-            ObjectBuilder::new()
-                .schema_type(Type::String)
-                .enum_values(Some(["read", "trade", "withdraw", "transfer"])),
-        )
+        .items(one_of_names(Scope::ALL.map(Scope::as_str)))
         .min_items(Some(1))
         .into()
 }
