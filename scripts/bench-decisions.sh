@@ -67,12 +67,11 @@ metrics=$(metrics_matching '^portcullis_(engine_events_total|engine_duplicates_t
 python3 - "$work" "$rounds" "$metrics" <<'PY'
 import re, statistics, sys
 sys.path.insert(0, "scripts")
-from bench_figures import figures
+from bench_figures import figures, loadgen
 work, rounds, metrics = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 def paced(path):
-    text = open(path).read()
-    found = dict(re.findall(r"(\S+) ([\d.]+)", text.replace("/s", "")))
-    return float(found["rate"]), float(found["p50"]), float(found["p99"]), int(found["failed"])
+    found = loadgen(path)
+    return found["rate"], found["p50"], found["p99"], int(found["failed"])
 rates, paced_p99s, paced_rates, cpu = [], [], [], []
 for n in range(1, rounds + 1):
     (h_rate, h_p99, _, h_cpu), (d_rate, d_p99, d_err, d_cpu) = figures(f"{work}/healthz{n}.txt"), figures(f"{work}/decide{n}.txt")

@@ -149,13 +149,12 @@ curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" |
 
 python3 - "$work" "$windows" "$max_growth" <<'PY'
 import re, sys
+sys.path.insert(0, "scripts")
+from bench_figures import loadgen
 work, windows, max_growth = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 def figures(path):
-    text = open(path).read()
-    found = dict(re.findall(r"(\S+) ([\d.]+)", text.replace("/s", "")))
-    if "p99" not in found:
-        return None, text.strip()
-    return {k: float(found[k]) for k in ("sent", "failed", "rate", "p50", "p99")}, ""
+    found = loadgen(path)
+    return (found, "") if found else (None, open(path).read().strip())
 failed, problems, rss = 0, [], []
 print("window | verify req/s p50 p99 ms | decisions req/s p50 p99 ms | ingest batches/s p50 p99 ms | failed | RSS MiB")
 for w in range(1, windows + 1):

@@ -1,5 +1,6 @@
 """What the HTTP benchmarks read from a run of `measured` (scripts/bench-lib.sh): wrk's rate,
-p50, p99 and errors, and the server's CPU time per request."""
+p50, p99 and errors, and the server's CPU time per request; and from a run of the loadgen
+example (crates/server/examples/loadgen.rs): its one line of figures."""
 import re
 from typing import NamedTuple
 
@@ -27,3 +28,11 @@ def figures(path: str) -> Run:
         cpu_us=ticks / per_second * 1e6 / max(requests, 1),
         p50_ms=float(median) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[median_unit],
     )
+
+
+def loadgen(path: str) -> dict | None:
+    """The loadgen's line (`sent N ok N failed N rate R/s p50 ...`) as numbers by name, or None
+    when the file holds none (the generator failed: its message is the file)."""
+    text = open(path).read()
+    found = dict(re.findall(r"(\S+) ([\d.]+)", text.replace("/s", "")))
+    return {name: float(value) for name, value in found.items()} if "p99" in found else None
