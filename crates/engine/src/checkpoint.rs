@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"PCK\x01";
 /// Bumped whenever a state type changes shape.
-const FORMAT: u16 = 5;
+const FORMAT: u16 = 6;
 
 /// A checkpoint that cannot be loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

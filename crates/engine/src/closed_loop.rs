@@ -5,14 +5,13 @@
 
 use crate::decision::Verdict;
 use crate::state::{
-    AccountState, AddressStatus, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_IPS, MAX_KEYS, Tag,
-    Waiting, WaitingChange, latest, normalise_contact, remember_amount,
+    AccountState, AddressStatus, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_KEYS, Tag,
+    Waiting, WaitingChange, normalise_contact, remember_amount,
 };
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
 use portcullis_core::events::Effective;
 use portcullis_core::scope::{Scope, ScopeSet};
-use std::net::IpAddr;
 
 /// How long an account must have used an address before a refusal by its key's own limits
 /// no longer blocks the address.
@@ -29,7 +28,7 @@ pub(crate) struct Fresh {
 /// Records where and when the account was seen (for "new IP", "new device", account age).
 pub(crate) fn observe(state: &mut AccountState, event: &ContractEvent) -> Fresh {
     let ts = event.ts.as_millis();
-    state.first_seen = Some(state.first_seen.map_or(ts, |t| t.min(ts)));
+    state.first_seen.earliest(ts);
     let succeeded = !matches!(event.body, EventBody::Login { success: false, .. });
     let stale = |before: Option<i64>| {
         before.is_none_or(|last| ts - last >= crate::graph::DAY_MS || ts < last)
@@ -37,11 +36,7 @@ pub(crate) fn observe(state: &mut AccountState, event: &ContractEvent) -> Fresh 
     let mut fresh = Fresh::default();
     if succeeded {
         if let Some(ip) = &event.ctx.ip {
-            let (before, slot) = state.ips.touch_after(Tag::of(ip), ts, MAX_IPS);
-            fresh.ip = stale(before);
-            if slot.is_none() {
-                *slot = ip.parse::<IpAddr>().ok();
-            }
+            fresh.ip = stale(state.touch_ip(ip, ts));
         }
         if let Some(device) = &event.ctx.device_id {
             let (before, _) = state.devices.touch_after(Tag::of(device), ts, MAX_DEVICES);
@@ -84,9 +79,9 @@ pub(crate) fn close_waiting(state: &mut AccountState, event: &ContractEvent) -> 
         (WaitingChange::Address { address }, true) => {
             let entry = state.addresses.touch(address, ts, MAX_ADDRESSES);
             // "Since it was added" counts from when it could first be used.
-            entry.added_at = Some(entry.added_at.map_or(ts, |t| t.max(ts)));
+            entry.added_at.latest(ts);
             entry.status = AddressStatus::Usable;
-            latest(&mut state.last_escalation_at, ts);
+            state.last_escalation_at.latest(ts);
         }
         (WaitingChange::Address { address }, false) => {
             let entry = state.addresses.touch(address, ts, MAX_ADDRESSES);
@@ -112,8 +107,8 @@ fn set_key(state: &mut AccountState, tag: Tag, scopes: ScopeSet, allowlist: IpAl
     key.allowlist = allowlist;
     key.known = true;
     if widening {
-        latest(&mut key.widened_at, ts);
-        latest(&mut state.last_escalation_at, ts);
+        key.widened_at.latest(ts);
+        state.last_escalation_at.latest(ts);
     }
 }
 
@@ -148,10 +143,10 @@ pub(crate) fn apply(
     let proceeds = verdict <= Verdict::Challenge && !waiting;
     let event_tag = Tag::of(&event.id);
     if event.ctx.call_active == Some(true) {
-        latest(&mut state.last_call_at, ts);
+        state.last_call_at.latest(ts);
     }
     if event.ctx.remote_access == Some(true) {
-        latest(&mut state.last_remote_access_at, ts);
+        state.last_remote_access_at.latest(ts);
     }
     match &event.body {
         EventBody::ApiKeyCreated {
@@ -206,14 +201,14 @@ pub(crate) fn apply(
         EventBody::AddressAdded { address, .. } => {
             let tag = Tag::of_address(address);
             let entry = state.addresses.touch(tag, ts, MAX_ADDRESSES);
-            entry.added_at = Some(entry.added_at.map_or(ts, |t| t.max(ts)));
+            entry.added_at.latest(ts);
             entry.status = match verdict {
                 Verdict::Block => AddressStatus::Blocked,
                 _ if waiting => AddressStatus::Held,
                 _ => AddressStatus::Usable,
             };
             if proceeds {
-                latest(&mut state.last_escalation_at, ts);
+                state.last_escalation_at.latest(ts);
             } else if waiting {
                 state.wait_for(Waiting {
                     event: event_tag,
@@ -247,7 +242,7 @@ pub(crate) fn apply(
             remember_amount(&mut state.deposits, ts, *amount_usd)
         }
         EventBody::ContactReported { from, .. } => {
-            latest(&mut state.last_contact_reported_at, ts);
+            state.last_contact_reported_at.latest(ts);
             state
                 .callers
                 .touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
@@ -255,12 +250,12 @@ pub(crate) fn apply(
         EventBody::ContactInboundCall {
             from, attestation, ..
         } => {
-            latest(&mut state.last_call_at, ts);
+            state.last_call_at.latest(ts);
             state
                 .callers
                 .touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
             if matches!(attestation, Attestation::C | Attestation::None) {
-                latest(&mut state.last_unverified_call_at, ts);
+                state.last_unverified_call_at.latest(ts);
             }
         }
         _ => {}

@@ -250,10 +250,7 @@ fn recent_markets(global: &Global, ts: i64) -> impl Iterator<Item = &crate::stat
 
 /// Whether `ip` was seen on this account before `ts`.
 fn seen_before(state: &AccountState, ip: &str, ts: i64) -> bool {
-    state
-        .ips
-        .get(Tag::of(ip))
-        .is_some_and(|(seen, _)| seen.first < ts)
+    state.ip_seen(ip).is_some_and(|seen| seen.first < ts)
 }
 
 /// The networks of an allow-list that hold no address this account was seen using before `ts`.
@@ -264,9 +261,8 @@ pub(crate) fn unseen_networks<'a>(
 ) -> impl Iterator<Item = &'a IpNet> + 'a {
     allowlist.networks().iter().filter(move |net| {
         !state
-            .ips
-            .iter()
-            .any(|(_, seen, ip)| seen.first < ts && ip.is_some_and(|ip| net.contains(&ip)))
+            .ip_addresses()
+            .any(|(seen, ip)| seen.first < ts && ip.is_some_and(|ip| net.contains(&ip)))
     })
 }
 
@@ -302,11 +298,11 @@ impl Features {
             event_type: event.body.type_name().to_owned(),
             call_active: event.ctx.call_active == Some(true),
             remote_access: event.ctx.remote_access == Some(true),
-            minutes_since_call: minutes_since(state.last_call_at, ts),
-            minutes_since_unverified_call: minutes_since(state.last_unverified_call_at, ts),
-            minutes_since_remote_access: minutes_since(state.last_remote_access_at, ts),
-            days_since_contact_reported: minutes_since(state.last_contact_reported_at, ts) / 1440.0,
-            minutes_since_escalation: minutes_since(state.last_escalation_at, ts),
+            minutes_since_call: minutes_since(state.last_call_at.get(), ts),
+            minutes_since_unverified_call: minutes_since(state.last_unverified_call_at.get(), ts),
+            minutes_since_remote_access: minutes_since(state.last_remote_access_at.get(), ts),
+            days_since_contact_reported: minutes_since(state.last_contact_reported_at.get(), ts) / 1440.0,
+            minutes_since_escalation: minutes_since(state.last_escalation_at.get(), ts),
             ip_new: event
                 .ctx
                 .ip
@@ -322,15 +318,15 @@ impl Features {
                 .ctx
                 .ip
                 .as_deref()
-                .and_then(|ip| state.ips.get(Tag::of(ip)))
-                .map_or(0.0, |(seen, _)| minutes_since(Some(seen.first), ts)),
+                .and_then(|ip| state.ip_seen(ip))
+                .map_or(0.0, |seen| minutes_since(Some(seen.first), ts)),
             fraud_caller_contact: state
                 .callers
                 .iter()
                 .any(|(number, _, _)| global.fraud_contacts.contains(&number)),
             key_minutes_since_widened: NEVER,
             address_minutes_since_added: NEVER,
-            account_age_days: minutes_since(state.first_seen, ts) / 1440.0,
+            account_age_days: minutes_since(state.first_seen.get(), ts) / 1440.0,
             market_volume_ratio: recent_markets(global, ts)
                 .map(|m| m.volume_ratio)
                 .fold(0.0, f64::max),
@@ -395,7 +391,7 @@ impl Features {
                 f.escalation = f.adds_withdraw
                     || f.allowlist_loosened
                     || (moves_money && f.allowlist_unseen_ips > 0);
-                f.key_minutes_since_widened = minutes_since(before.widened_at, ts);
+                f.key_minutes_since_widened = minutes_since(before.widened_at.get(), ts);
                 f.set_step_up(*step_up);
             }
             EventBody::AddressAdded {
@@ -451,7 +447,7 @@ impl Features {
             .campaign
             .address_marked_elsewhere(address, account, ts);
         if let Some((_, address)) = known {
-            self.address_minutes_since_added = minutes_since(address.added_at, ts);
+            self.address_minutes_since_added = minutes_since(address.added_at.get(), ts);
             self.address_blocked = address.status == AddressStatus::Blocked;
             self.address_held = address.status == AddressStatus::Held;
         } else {
@@ -482,7 +478,7 @@ impl Features {
             self.key_lacks_withdraw = !key.scopes.contains(Scope::Withdraw);
             self.ip_outside_key_allowlist =
                 !key.allowlist.is_unrestricted() && !ip.is_some_and(|ip| key.allowlist.allows(ip));
-            self.key_minutes_since_widened = minutes_since(key.widened_at, ts);
+            self.key_minutes_since_widened = minutes_since(key.widened_at.get(), ts);
         }
     }
 }

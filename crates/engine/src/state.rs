@@ -16,10 +16,9 @@ use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::scope::ScopeSet;
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
-use smallvec::SmallVec;
 use std::collections::HashMap;
 use std::hash::Hasher as _;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub(crate) const MAX_IPS: usize = 32;
 pub(crate) const MAX_DEVICES: usize = 16;
@@ -62,13 +61,13 @@ pub(crate) struct Seen {
 }
 
 /// A small map with a capacity; the entry with the oldest `last` is evicted to make room.
-/// The first entry lives inside the account's state: most accounts use one IP, one device and
-/// one key, and reading it then costs no trip to a separate allocation (on a replay, those
-/// cache misses were most of an event's time). Past one, it grows an entry at a time (a
-/// vector's usual doubling would reserve room for four).
+/// A boxed slice of exactly its entries (16 bytes in the state, nothing allocated while
+/// empty): accounts that roam keep several IPs and devices, so an entry kept inline (as
+/// until 2026-12-06) was the state's largest waste, and a vector's spare capacity the next.
+/// It grows and shrinks an entry at a time.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct Recent<V> {
-    entries: SmallVec<[(Tag, Seen, V); 1]>,
+    entries: Box<[(Tag, Seen, V)]>,
 }
 
 impl<V: Default> Recent<V> {
@@ -85,11 +84,7 @@ impl<V: Default> Recent<V> {
 
     /// Bytes on the heap.
     pub fn heap_bytes(&self) -> usize {
-        if self.entries.spilled() {
-            self.entries.capacity() * std::mem::size_of::<(Tag, Seen, V)>()
-        } else {
-            0
-        }
+        std::mem::size_of_val(&*self.entries)
     }
 
     /// Records a sighting at `ts` and returns the value to update.
@@ -108,14 +103,14 @@ impl<V: Default> Recent<V> {
                 (at, Some(before))
             }
             None => {
-                if self.entries.len() >= capacity
-                    && let Some(oldest) =
-                        (0..self.entries.len()).min_by_key(|&i| self.entries[i].1.last)
+                let mut entries = std::mem::take(&mut self.entries).into_vec();
+                if entries.len() >= capacity
+                    && let Some(oldest) = (0..entries.len()).min_by_key(|&i| entries[i].1.last)
                 {
-                    self.entries.swap_remove(oldest);
+                    entries.swap_remove(oldest);
                 }
-                self.entries.reserve_exact(1);
-                self.entries.push((
+                entries.reserve_exact(1);
+                entries.push((
                     key,
                     Seen {
                         first: ts,
@@ -123,11 +118,68 @@ impl<V: Default> Recent<V> {
                     },
                     V::default(),
                 ));
+                self.entries = entries.into_boxed_slice();
                 (self.entries.len() - 1, None)
             }
         };
         (before, &mut self.entries[at].2)
     }
+}
+
+/// An optional event time in one word: `i64::MIN` stands for none. The contract's times are
+/// four-digit years (`portcullis_core::time`), far from it; an `Option<i64>` is twice the size,
+/// and the account state holds eight of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct When(i64);
+
+impl Default for When {
+    fn default() -> Self {
+        Self::NEVER
+    }
+}
+
+impl When {
+    pub const NEVER: When = When(i64::MIN);
+
+    pub fn get(self) -> Option<i64> {
+        (self != Self::NEVER).then_some(self.0)
+    }
+
+    /// Keeps the later of the time held and `ts`.
+    pub fn latest(&mut self, ts: i64) {
+        self.0 = self.0.max(ts);
+    }
+
+    /// Keeps the earlier of the time held (if any) and `ts`.
+    pub fn earliest(&mut self, ts: i64) {
+        self.0 = self.get().map_or(ts, |t| t.min(ts));
+    }
+}
+
+/// The key of an IP text in an account's list (`AccountState::ips`). A canonical IPv4
+/// address, the only form the standard reader accepts, is its own key (its 32 bits under
+/// `V4_KEY`), so the list needs no room for the address; any other text has its tag, moved out
+/// of that range when it falls in it, so the two kinds of key never meet.
+pub(crate) fn ip_key(text: &str) -> Tag {
+    match text.parse::<Ipv4Addr>() {
+        Ok(v4) => Tag(V4_KEY << 32 | u64::from(u32::from(v4))),
+        Err(_) => {
+            let tag = Tag::of(text);
+            if tag.0 >> 32 == V4_KEY {
+                Tag(tag.0 ^ 1 << 63)
+            } else {
+                tag
+            }
+        }
+    }
+}
+
+/// The high half of an IPv4 address's key (`ip_key`).
+const V4_KEY: u64 = 0x7634_6970;
+
+/// The IPv4 address a key stands for, if it is one.
+fn v4_of(key: Tag) -> Option<Ipv4Addr> {
+    (key.0 >> 32 == V4_KEY).then(|| Ipv4Addr::from(u32::try_from(key.0 & 0xFFFF_FFFF).unwrap_or(0)))
 }
 
 /// Whether an address may receive withdrawals, as the decisions so far left it.
@@ -145,7 +197,7 @@ pub(crate) enum AddressStatus {
 /// An address of the account.
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub(crate) struct AddressState {
-    pub added_at: Option<i64>,
+    pub added_at: When,
     pub status: AddressStatus,
 }
 
@@ -155,7 +207,7 @@ pub(crate) struct KeyState {
     pub scopes: ScopeSet,
     pub allowlist: IpAllowList,
     pub known: bool,
-    pub widened_at: Option<i64>,
+    pub widened_at: When,
 }
 
 /// What a waiting change will put in force when a `change.applied` names its event.
@@ -184,9 +236,11 @@ pub(crate) struct Waiting {
 /// Everything remembered about one account.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(crate) struct AccountState {
-    pub first_seen: Option<i64>,
-    /// The address itself when the text is one (allow-list checks need it).
-    pub ips: Recent<Option<IpAddr>>,
+    pub first_seen: When,
+    /// Keyed by `ip_key`: an IPv4 address is its own key; see `ip_addresses`.
+    ips: Recent<()>,
+    /// The addresses of the IPv6 texts among `ips` (nearly always none).
+    ipv6: Box<[(Tag, Ipv6Addr)]>,
     pub devices: Recent<()>,
     pub addresses: Recent<AddressState>,
     pub keys: Recent<KeyState>,
@@ -195,13 +249,13 @@ pub(crate) struct AccountState {
     /// The largest withdrawal that went ahead, ever.
     pub max_withdrawal_usd: f64,
     pub deposits: Vec<(i64, f64)>,
-    pub last_call_at: Option<i64>,
-    pub last_unverified_call_at: Option<i64>,
+    pub last_call_at: When,
+    pub last_unverified_call_at: When,
     /// Numbers (digits only) that called the customer or that the customer reported.
     pub callers: Recent<()>,
-    pub last_remote_access_at: Option<i64>,
-    pub last_contact_reported_at: Option<i64>,
-    pub last_escalation_at: Option<i64>,
+    pub last_remote_access_at: When,
+    pub last_contact_reported_at: When,
+    pub last_escalation_at: When,
     /// Changes decided but not in force yet (empty for nearly every account: no allocation).
     pub waiting: Vec<Waiting>,
 }
@@ -219,6 +273,7 @@ impl AccountState {
             .sum();
         std::mem::size_of::<Self>()
             + self.ips.heap_bytes()
+            + std::mem::size_of_val(&*self.ipv6)
             + self.devices.heap_bytes()
             + self.addresses.heap_bytes()
             + self.keys.heap_bytes()
@@ -226,6 +281,42 @@ impl AccountState {
             + self.waiting.capacity() * std::mem::size_of::<Waiting>()
             + amounts
             + allowlists
+    }
+
+    /// When the IP `text` was first and last seen on this account.
+    pub fn ip_seen(&self, text: &str) -> Option<&Seen> {
+        self.ips.get(ip_key(text)).map(|(seen, _)| seen)
+    }
+
+    /// Records a sighting of the IP `text` at `ts`; says when it was last seen before
+    /// (`None`: it is new).
+    pub fn touch_ip(&mut self, text: &str, ts: i64) -> Option<i64> {
+        let key = ip_key(text);
+        let (before, _) = self.ips.touch_after(key, ts, MAX_IPS);
+        let new_v6 = match text.parse::<IpAddr>() {
+            Ok(IpAddr::V6(v6)) if before.is_none() => Some((key, v6)),
+            _ => None,
+        };
+        if new_v6.is_some() || !self.ipv6.is_empty() {
+            // The new one in, and those the list let go of out.
+            let mut ipv6 = std::mem::take(&mut self.ipv6).into_vec();
+            ipv6.extend(new_v6);
+            ipv6.retain(|(k, _)| self.ips.get(*k).is_some());
+            self.ipv6 = ipv6.into_boxed_slice();
+        }
+        before
+    }
+
+    /// The IPs seen on this account, with when, and their addresses when the texts are ones.
+    pub fn ip_addresses(&self) -> impl Iterator<Item = (&Seen, Option<IpAddr>)> {
+        self.ips.iter().map(|(key, seen, ())| {
+            let ip = v4_of(key).map(IpAddr::V4).or_else(|| {
+                (self.ipv6.iter())
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v6)| IpAddr::V6(*v6))
+            });
+            (seen, ip)
+        })
     }
 }
 
@@ -251,11 +342,6 @@ impl AccountState {
         }
         Some(waiting)
     }
-}
-
-/// Keeps the latest of two optional times.
-pub(crate) fn latest(slot: &mut Option<i64>, ts: i64) {
-    *slot = Some(slot.map_or(ts, |t| t.max(ts)));
 }
 
 /// Records an amount and forgets the ones past the horizon (or beyond capacity).
@@ -403,10 +489,49 @@ mod tests {
         ips.touch(c, 300, 2);
         assert!(ips.get(a).is_none(), "the stalest entry makes room");
         assert!(ips.get(b).is_some() && ips.get(c).is_some());
-        assert_eq!(ips.heap_bytes(), 2 * std::mem::size_of::<(Tag, Seen, ())>());
-        let mut one: Recent<()> = Recent::default();
-        one.touch(a, 1, 2);
-        assert_eq!(one.heap_bytes(), 0, "the first entry is kept inline");
+        assert_eq!(
+            ips.heap_bytes(),
+            2 * std::mem::size_of::<(Tag, Seen, ())>(),
+            "no spare room"
+        );
+        assert_eq!(std::mem::size_of::<Recent<()>>(), 16);
+    }
+
+    #[test]
+    fn ips_are_kept_by_address_or_tag_with_their_addresses() {
+        let mut state = AccountState::default();
+        assert_eq!(state.touch_ip("198.51.100.7", 10), None);
+        assert_eq!(state.touch_ip("198.51.100.7", 20), Some(10));
+        state.touch_ip("2001:db8::1", 30);
+        state.touch_ip("not an ip", 40);
+        assert_eq!(state.ip_seen("198.51.100.7").map(|s| (s.first, s.last)), Some((10, 20)));
+        assert!(state.ip_seen("198.51.100.8").is_none());
+        let mut ips: Vec<(i64, Option<IpAddr>)> =
+            state.ip_addresses().map(|(s, ip)| (s.first, ip)).collect();
+        ips.sort_by_key(|(first, _)| *first);
+        let (v4, v6) = ("198.51.100.7".parse().ok(), "2001:db8::1".parse().ok());
+        assert_eq!(ips, vec![(10, v4), (30, v6), (40, None)]);
+        // An IPv6 address evicted from the list leaves its address behind too.
+        for n in 0..MAX_IPS as i64 {
+            state.touch_ip(&format!("10.0.0.{n}"), 100 + n);
+        }
+        assert!(state.ip_seen("2001:db8::1").is_none() && state.ipv6.is_empty());
+        // The two kinds of key never meet.
+        assert_eq!(v4_of(ip_key("10.1.2.3")), "10.1.2.3".parse().ok());
+        assert_eq!(v4_of(ip_key("::ffff:10.1.2.3")), None);
+    }
+
+    #[test]
+    fn times_without_a_value_read_as_none() {
+        let mut when = When::default();
+        assert_eq!(when.get(), None);
+        when.latest(5);
+        when.latest(3);
+        assert_eq!(when.get(), Some(5));
+        let mut first = When::NEVER;
+        first.earliest(9);
+        first.earliest(12);
+        assert_eq!(first.get(), Some(9));
     }
 
     #[test]
