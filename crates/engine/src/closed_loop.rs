@@ -141,12 +141,11 @@ pub(crate) fn apply(
     let ts = event.ts.as_millis();
     let waiting = verdict != Verdict::Block && (verdict == Verdict::Hold || waits(event));
     let proceeds = verdict <= Verdict::Challenge && !waiting;
-    let event_tag = Tag::of(&event.id);
     if event.ctx.call_active == Some(true) {
-        state.last_call_at.latest(ts);
+        state.seldom_mut().last_call_at.latest(ts);
     }
     if event.ctx.remote_access == Some(true) {
-        state.last_remote_access_at.latest(ts);
+        state.seldom_mut().last_remote_access_at.latest(ts);
     }
     match &event.body {
         EventBody::ApiKeyCreated {
@@ -178,7 +177,7 @@ pub(crate) fn apply(
             key.known = true;
             if waiting {
                 state.wait_for(Waiting {
-                    event: event_tag,
+                    event: Tag::of(&event.id),
                     requested_at: ts,
                     change: WaitingChange::Key {
                         key: tag,
@@ -194,9 +193,7 @@ pub(crate) fn apply(
             key.known = true;
             key.scopes = ScopeSet::EMPTY;
             // A deleted key's waiting changes can never apply.
-            state
-                .waiting
-                .retain(|w| !matches!(w.change, WaitingChange::Key { key, .. } if key == tag));
+            state.drop_waiting(|w| matches!(w.change, WaitingChange::Key { key, .. } if key == tag));
         }
         EventBody::AddressAdded { address, .. } => {
             let tag = Tag::of_address(address);
@@ -211,7 +208,7 @@ pub(crate) fn apply(
                 state.last_escalation_at.latest(ts);
             } else if waiting {
                 state.wait_for(Waiting {
-                    event: event_tag,
+                    event: Tag::of(&event.id),
                     requested_at: ts,
                     change: WaitingChange::Address { address: tag },
                 });
@@ -242,20 +239,16 @@ pub(crate) fn apply(
             remember_amount(&mut state.deposits, ts, *amount_usd)
         }
         EventBody::ContactReported { from, .. } => {
-            state.last_contact_reported_at.latest(ts);
-            state
-                .callers
-                .touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
+            state.seldom_mut().last_contact_reported_at.latest(ts);
+            (state.seldom_mut().callers).touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
         }
         EventBody::ContactInboundCall {
             from, attestation, ..
         } => {
-            state.last_call_at.latest(ts);
-            state
-                .callers
-                .touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
+            state.seldom_mut().last_call_at.latest(ts);
+            (state.seldom_mut().callers).touch(Tag::of(&normalise_contact(from)), ts, MAX_CALLERS);
             if matches!(attestation, Attestation::C | Attestation::None) {
-                state.last_unverified_call_at.latest(ts);
+                state.seldom_mut().last_unverified_call_at.latest(ts);
             }
         }
         _ => {}

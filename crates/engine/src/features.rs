@@ -298,10 +298,10 @@ impl Features {
             event_type: event.body.type_name().to_owned(),
             call_active: event.ctx.call_active == Some(true),
             remote_access: event.ctx.remote_access == Some(true),
-            minutes_since_call: minutes_since(state.last_call_at.get(), ts),
-            minutes_since_unverified_call: minutes_since(state.last_unverified_call_at.get(), ts),
-            minutes_since_remote_access: minutes_since(state.last_remote_access_at.get(), ts),
-            days_since_contact_reported: minutes_since(state.last_contact_reported_at.get(), ts) / 1440.0,
+            minutes_since_call: minutes_since(state.seldom_time(|s| s.last_call_at), ts),
+            minutes_since_unverified_call: minutes_since(state.seldom_time(|s| s.last_unverified_call_at), ts),
+            minutes_since_remote_access: minutes_since(state.seldom_time(|s| s.last_remote_access_at), ts),
+            days_since_contact_reported: minutes_since(state.seldom_time(|s| s.last_contact_reported_at), ts) / 1440.0,
             minutes_since_escalation: minutes_since(state.last_escalation_at.get(), ts),
             ip_new: event
                 .ctx
@@ -320,10 +320,9 @@ impl Features {
                 .as_deref()
                 .and_then(|ip| state.ip_seen(ip))
                 .map_or(0.0, |seen| minutes_since(Some(seen.first), ts)),
-            fraud_caller_contact: state
-                .callers
-                .iter()
-                .any(|(number, _, _)| global.fraud_contacts.contains(&number)),
+            fraud_caller_contact: state.seldom().is_some_and(|s| {
+                (s.callers.iter()).any(|(number, _, _)| global.fraud_contacts.contains(&number))
+            }),
             key_minutes_since_widened: NEVER,
             address_minutes_since_added: NEVER,
             account_age_days: minutes_since(state.first_seen.get(), ts) / 1440.0,

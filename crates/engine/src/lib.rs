@@ -5,6 +5,7 @@
 //! The engine is pure: no I/O and no clock; time is each event's own `ts`, so a replay of a file
 //! gives the same decisions on any machine at any speed.
 
+mod account;
 mod backtest;
 mod campaign;
 mod checkpoint;

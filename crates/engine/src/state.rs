@@ -13,12 +13,13 @@
 
 use crate::network::CampaignLinks;
 use portcullis_core::allowlist::IpAllowList;
+pub(crate) use crate::account::AccountState;
 use portcullis_core::scope::ScopeSet;
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 use std::collections::HashMap;
 use std::hash::Hasher as _;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 
 pub(crate) const MAX_IPS: usize = 32;
 pub(crate) const MAX_DEVICES: usize = 16;
@@ -156,32 +157,6 @@ impl When {
     }
 }
 
-/// The key of an IP text in an account's list (`AccountState::ips`). A canonical IPv4
-/// address, the only form the standard reader accepts, is its own key (its 32 bits under
-/// `V4_KEY`), so the list needs no room for the address; any other text has its tag, moved out
-/// of that range when it falls in it, so the two kinds of key never meet.
-pub(crate) fn ip_key(text: &str) -> Tag {
-    match text.parse::<Ipv4Addr>() {
-        Ok(v4) => Tag(V4_KEY << 32 | u64::from(u32::from(v4))),
-        Err(_) => {
-            let tag = Tag::of(text);
-            if tag.0 >> 32 == V4_KEY {
-                Tag(tag.0 ^ 1 << 63)
-            } else {
-                tag
-            }
-        }
-    }
-}
-
-/// The high half of an IPv4 address's key (`ip_key`).
-const V4_KEY: u64 = 0x7634_6970;
-
-/// The IPv4 address a key stands for, if it is one.
-fn v4_of(key: Tag) -> Option<Ipv4Addr> {
-    (key.0 >> 32 == V4_KEY).then(|| Ipv4Addr::from(u32::try_from(key.0 & 0xFFFF_FFFF).unwrap_or(0)))
-}
-
 /// Whether an address may receive withdrawals, as the decisions so far left it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub(crate) enum AddressStatus {
@@ -233,119 +208,11 @@ pub(crate) struct Waiting {
     pub change: WaitingChange,
 }
 
-/// Everything remembered about one account.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub(crate) struct AccountState {
-    pub first_seen: When,
-    /// Keyed by `ip_key`: an IPv4 address is its own key; see `ip_addresses`.
-    ips: Recent<()>,
-    /// The addresses of the IPv6 texts among `ips` (nearly always none).
-    ipv6: Box<[(Tag, Ipv6Addr)]>,
-    pub devices: Recent<()>,
-    pub addresses: Recent<AddressState>,
-    pub keys: Recent<KeyState>,
-    /// (ts, usd) of withdrawals that went ahead, newest last.
-    pub withdrawals: Vec<(i64, f64)>,
-    /// The largest withdrawal that went ahead, ever.
-    pub max_withdrawal_usd: f64,
-    pub deposits: Vec<(i64, f64)>,
-    pub last_call_at: When,
-    pub last_unverified_call_at: When,
-    /// Numbers (digits only) that called the customer or that the customer reported.
-    pub callers: Recent<()>,
-    pub last_remote_access_at: When,
-    pub last_contact_reported_at: When,
-    pub last_escalation_at: When,
-    /// Changes decided but not in force yet (empty for nearly every account: no allocation).
-    pub waiting: Vec<Waiting>,
-}
-
-impl AccountState {
-    /// Bytes this state holds: itself and what it points to on the heap (the allocator's own
-    /// bookkeeping, about 16 bytes per allocation, is not counted).
-    pub fn size_bytes(&self) -> usize {
-        let amounts = (self.withdrawals.capacity() + self.deposits.capacity())
-            * std::mem::size_of::<(i64, f64)>();
-        let allowlists: usize = self
-            .keys
-            .iter()
-            .map(|(_, _, key)| std::mem::size_of_val(key.allowlist.networks()))
-            .sum();
-        std::mem::size_of::<Self>()
-            + self.ips.heap_bytes()
-            + std::mem::size_of_val(&*self.ipv6)
-            + self.devices.heap_bytes()
-            + self.addresses.heap_bytes()
-            + self.keys.heap_bytes()
-            + self.callers.heap_bytes()
-            + self.waiting.capacity() * std::mem::size_of::<Waiting>()
-            + amounts
-            + allowlists
-    }
-
-    /// When the IP `text` was first and last seen on this account.
-    pub fn ip_seen(&self, text: &str) -> Option<&Seen> {
-        self.ips.get(ip_key(text)).map(|(seen, _)| seen)
-    }
-
-    /// Records a sighting of the IP `text` at `ts`; says when it was last seen before
-    /// (`None`: it is new).
-    pub fn touch_ip(&mut self, text: &str, ts: i64) -> Option<i64> {
-        let key = ip_key(text);
-        let (before, _) = self.ips.touch_after(key, ts, MAX_IPS);
-        let new_v6 = match text.parse::<IpAddr>() {
-            Ok(IpAddr::V6(v6)) if before.is_none() => Some((key, v6)),
-            _ => None,
-        };
-        if new_v6.is_some() || !self.ipv6.is_empty() {
-            // The new one in, and those the list let go of out.
-            let mut ipv6 = std::mem::take(&mut self.ipv6).into_vec();
-            ipv6.extend(new_v6);
-            ipv6.retain(|(k, _)| self.ips.get(*k).is_some());
-            self.ipv6 = ipv6.into_boxed_slice();
-        }
-        before
-    }
-
-    /// The IPs seen on this account, with when, and their addresses when the texts are ones.
-    pub fn ip_addresses(&self) -> impl Iterator<Item = (&Seen, Option<IpAddr>)> {
-        self.ips.iter().map(|(key, seen, ())| {
-            let ip = v4_of(key).map(IpAddr::V4).or_else(|| {
-                (self.ipv6.iter())
-                    .find(|(k, _)| *k == key)
-                    .map(|(_, v6)| IpAddr::V6(*v6))
-            });
-            (seen, ip)
-        })
-    }
-}
-
-impl AccountState {
-    /// Records a waiting change; the oldest makes room when the account has too many.
-    pub fn wait_for(&mut self, waiting: Waiting) {
-        self.waiting.retain(|w| w.event != waiting.event);
-        if self.waiting.len() >= MAX_WAITING
-            && let Some(oldest) =
-                (0..self.waiting.len()).min_by_key(|&i| self.waiting[i].requested_at)
-        {
-            self.waiting.swap_remove(oldest);
-        }
-        self.waiting.push(waiting);
-    }
-
-    /// Takes the waiting change of the event `event_ref`, if it is still waiting.
-    pub fn take_waiting(&mut self, event_ref: Tag) -> Option<Waiting> {
-        let at = self.waiting.iter().position(|w| w.event == event_ref)?;
-        let waiting = self.waiting.swap_remove(at);
-        if self.waiting.is_empty() {
-            self.waiting = Vec::new();
-        }
-        Some(waiting)
-    }
-}
-
 /// Records an amount and forgets the ones past the horizon (or beyond capacity).
-pub(crate) fn remember_amount(list: &mut Vec<(i64, f64)>, ts: i64, usd: f64) {
+/// Kept as a boxed slice of exactly its entries: money moves seldom, a spare slot would
+/// outweigh the copy.
+pub(crate) fn remember_amount(amounts: &mut Box<[(i64, f64)]>, ts: i64, usd: f64) {
+    let mut list = std::mem::take(amounts).into_vec();
     let at = list.partition_point(|(t, _)| *t <= ts);
     list.reserve_exact(1);
     list.insert(at, (ts, usd));
@@ -354,6 +221,7 @@ pub(crate) fn remember_amount(list: &mut Vec<(i64, f64)>, ts: i64, usd: f64) {
     if list.len() > MAX_AMOUNTS {
         list.drain(..list.len() - MAX_AMOUNTS);
     }
+    *amounts = list.into_boxed_slice();
 }
 
 /// Sum of amounts in `[from, to]`.
@@ -498,30 +366,6 @@ mod tests {
     }
 
     #[test]
-    fn ips_are_kept_by_address_or_tag_with_their_addresses() {
-        let mut state = AccountState::default();
-        assert_eq!(state.touch_ip("198.51.100.7", 10), None);
-        assert_eq!(state.touch_ip("198.51.100.7", 20), Some(10));
-        state.touch_ip("2001:db8::1", 30);
-        state.touch_ip("not an ip", 40);
-        assert_eq!(state.ip_seen("198.51.100.7").map(|s| (s.first, s.last)), Some((10, 20)));
-        assert!(state.ip_seen("198.51.100.8").is_none());
-        let mut ips: Vec<(i64, Option<IpAddr>)> =
-            state.ip_addresses().map(|(s, ip)| (s.first, ip)).collect();
-        ips.sort_by_key(|(first, _)| *first);
-        let (v4, v6) = ("198.51.100.7".parse().ok(), "2001:db8::1".parse().ok());
-        assert_eq!(ips, vec![(10, v4), (30, v6), (40, None)]);
-        // An IPv6 address evicted from the list leaves its address behind too.
-        for n in 0..MAX_IPS as i64 {
-            state.touch_ip(&format!("10.0.0.{n}"), 100 + n);
-        }
-        assert!(state.ip_seen("2001:db8::1").is_none() && state.ipv6.is_empty());
-        // The two kinds of key never meet.
-        assert_eq!(v4_of(ip_key("10.1.2.3")), "10.1.2.3".parse().ok());
-        assert_eq!(v4_of(ip_key("::ffff:10.1.2.3")), None);
-    }
-
-    #[test]
     fn times_without_a_value_read_as_none() {
         let mut when = When::default();
         assert_eq!(when.get(), None);
@@ -582,10 +426,10 @@ mod tests {
 
     #[test]
     fn amounts_stay_ordered_and_bounded() {
-        let mut list = Vec::new();
+        let mut list = Box::default();
         remember_amount(&mut list, 1_000, 1.0);
         remember_amount(&mut list, 500, 2.0);
-        assert_eq!(list, vec![(500, 2.0), (1_000, 1.0)]);
+        assert_eq!(&*list, &[(500, 2.0), (1_000, 1.0)]);
         remember_amount(&mut list, AMOUNT_HORIZON_MS + 600, 3.0);
         assert_eq!(list.len(), 2, "past the horizon is forgotten");
         assert!((sum_between(&list, 0, i64::MAX) - 4.0).abs() < 1e-9);

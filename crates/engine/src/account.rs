@@ -1,0 +1,217 @@
+//! One account's state (`AccountState`): where and when it was seen, its keys and addresses,
+//! its money movements, and, boxed apart because few accounts ever have them (`Seldom`), its
+//! calls, reports, remote-access sessions, waiting changes and IPv6 addresses.
+//!
+//! Laid out for memory: the state is what every tracked account costs, on a roaming feed
+//! (accounts with 2-5 IPs and devices, several keys and addresses) about half of it before
+//! 2026-12-06, seventh session (docs/benchmarks.md). Lists are boxed slices of exactly their
+//! entries; an IPv4 address is its own key in the IP list, so the list needs no room for the
+//! address an allow-list check reads; optional times are one word (`When`).
+
+use crate::state::{
+    AddressState, KeyState, MAX_IPS, MAX_WAITING, Recent, Seen, Tag, Waiting, When,
+};
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// Everything remembered about one account.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct AccountState {
+    pub first_seen: When,
+    /// Keyed by `ip_key`: an IPv4 address is its own key; see `ip_addresses`.
+    ips: Recent<()>,
+    pub devices: Recent<()>,
+    pub addresses: Recent<AddressState>,
+    pub keys: Recent<KeyState>,
+    /// (ts, usd) of withdrawals that went ahead, oldest first.
+    pub withdrawals: Box<[(i64, f64)]>,
+    /// The largest withdrawal that went ahead, ever.
+    pub max_withdrawal_usd: f64,
+    pub deposits: Box<[(i64, f64)]>,
+    pub last_escalation_at: When,
+    seldom: Option<Box<Seldom>>,
+}
+
+/// What few accounts ever have: a call, a report, a remote-access session, a change waiting
+/// for `change.applied`, an IPv6 address. Made at the first of them.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct Seldom {
+    pub last_call_at: When,
+    pub last_unverified_call_at: When,
+    pub last_remote_access_at: When,
+    pub last_contact_reported_at: When,
+    /// Numbers (digits only) that called the customer or that the customer reported.
+    pub callers: Recent<()>,
+    /// Changes decided but not in force yet.
+    pub waiting: Vec<Waiting>,
+    /// The addresses of the IPv6 texts among the account's IPs.
+    ipv6: Vec<(Tag, Ipv6Addr)>,
+}
+
+impl AccountState {
+    /// Bytes this state holds: itself and what it points to on the heap (the allocator's own
+    /// bookkeeping, about 16 bytes per allocation, is not counted).
+    pub fn size_bytes(&self) -> usize {
+        let allowlists: usize = self
+            .keys
+            .iter()
+            .map(|(_, _, key)| std::mem::size_of_val(key.allowlist.networks()))
+            .sum();
+        let seldom = self.seldom().map_or(0, |s| {
+            std::mem::size_of::<Seldom>()
+                + s.callers.heap_bytes()
+                + s.waiting.capacity() * std::mem::size_of::<Waiting>()
+                + s.ipv6.capacity() * std::mem::size_of::<(Tag, Ipv6Addr)>()
+        });
+        std::mem::size_of::<Self>()
+            + self.ips.heap_bytes()
+            + self.devices.heap_bytes()
+            + self.addresses.heap_bytes()
+            + self.keys.heap_bytes()
+            + std::mem::size_of_val(&*self.withdrawals)
+            + std::mem::size_of_val(&*self.deposits)
+            + allowlists
+            + seldom
+    }
+
+    /// The seldom part, if the account has one.
+    pub fn seldom(&self) -> Option<&Seldom> {
+        self.seldom.as_deref()
+    }
+
+    /// The seldom part, made if the account has none yet.
+    pub fn seldom_mut(&mut self) -> &mut Seldom {
+        self.seldom.get_or_insert_default()
+    }
+
+    /// A time of the seldom part (none when the account has no seldom part).
+    pub fn seldom_time(&self, pick: impl Fn(&Seldom) -> When) -> Option<i64> {
+        self.seldom().and_then(|s| pick(s).get())
+    }
+
+    /// When the IP `text` was first and last seen on this account.
+    pub fn ip_seen(&self, text: &str) -> Option<&Seen> {
+        self.ips.get(ip_key(text)).map(|(seen, _)| seen)
+    }
+
+    /// Records a sighting of the IP `text` at `ts`; says when it was last seen before
+    /// (`None`: it is new).
+    pub fn touch_ip(&mut self, text: &str, ts: i64) -> Option<i64> {
+        let key = ip_key(text);
+        let (before, _) = self.ips.touch_after(key, ts, MAX_IPS);
+        if before.is_none()
+            && let Ok(IpAddr::V6(v6)) = text.parse::<IpAddr>()
+        {
+            self.seldom_mut().ipv6.push((key, v6));
+        }
+        if let Some(seldom) = self.seldom.as_mut().filter(|s| !s.ipv6.is_empty()) {
+            // Those the list let go of go here too.
+            seldom.ipv6.retain(|(k, _)| self.ips.get(*k).is_some());
+        }
+        before
+    }
+
+    /// The IPs seen on this account, with when, and their addresses when the texts are ones.
+    pub fn ip_addresses(&self) -> impl Iterator<Item = (&Seen, Option<IpAddr>)> {
+        let ipv6 = self.seldom().map_or(&[][..], |s| &s.ipv6[..]);
+        self.ips.iter().map(move |(key, seen, ())| {
+            let ip = v4_of(key).map(IpAddr::V4).or_else(|| {
+                (ipv6.iter())
+                    .find(|(k, _)| *k == key)
+                    .map(|(_, v6)| IpAddr::V6(*v6))
+            });
+            (seen, ip)
+        })
+    }
+
+    /// Records a waiting change; the oldest makes room when the account has too many.
+    pub fn wait_for(&mut self, waiting: Waiting) {
+        let list = &mut self.seldom_mut().waiting;
+        list.retain(|w| w.event != waiting.event);
+        if list.len() >= MAX_WAITING
+            && let Some(oldest) = (0..list.len()).min_by_key(|&i| list[i].requested_at)
+        {
+            list.swap_remove(oldest);
+        }
+        list.push(waiting);
+    }
+
+    /// Takes the waiting change of the event `event_ref`, if it is still waiting.
+    pub fn take_waiting(&mut self, event_ref: Tag) -> Option<Waiting> {
+        let list = &mut self.seldom.as_mut()?.waiting;
+        let at = list.iter().position(|w| w.event == event_ref)?;
+        let waiting = list.swap_remove(at);
+        if list.is_empty() {
+            *list = Vec::new();
+        }
+        Some(waiting)
+    }
+
+    /// Drops the waiting changes `drop` picks.
+    pub fn drop_waiting(&mut self, drop: impl Fn(&Waiting) -> bool) {
+        if let Some(seldom) = self.seldom.as_mut() {
+            seldom.waiting.retain(|w| !drop(w));
+        }
+    }
+}
+
+/// The key of an IP text in an account's list. A canonical IPv4 address, the only form the
+/// standard reader accepts, is its own key (its 32 bits under `V4_KEY`); any other text has
+/// its tag, moved out of that range when it falls in it, so the two kinds of key never meet.
+pub(crate) fn ip_key(text: &str) -> Tag {
+    match text.parse::<Ipv4Addr>() {
+        Ok(v4) => Tag(V4_KEY << 32 | u64::from(u32::from(v4))),
+        Err(_) => {
+            let tag = Tag::of(text);
+            if tag.0 >> 32 == V4_KEY {
+                Tag(tag.0 ^ 1 << 63)
+            } else {
+                tag
+            }
+        }
+    }
+}
+
+/// The high half of an IPv4 address's key (`ip_key`).
+const V4_KEY: u64 = 0x7634_6970;
+
+/// The IPv4 address a key stands for, if it is one.
+fn v4_of(key: Tag) -> Option<Ipv4Addr> {
+    (key.0 >> 32 == V4_KEY).then(|| Ipv4Addr::from(u32::try_from(key.0 & 0xFFFF_FFFF).unwrap_or(0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ips_are_kept_by_address_or_tag_with_their_addresses() {
+        let mut state = AccountState::default();
+        assert_eq!(state.touch_ip("198.51.100.7", 10), None);
+        assert_eq!(state.touch_ip("198.51.100.7", 20), Some(10));
+        state.touch_ip("2001:db8::1", 30);
+        state.touch_ip("not an ip", 40);
+        let seen = state.ip_seen("198.51.100.7").map(|s| (s.first, s.last));
+        assert_eq!(seen, Some((10, 20)));
+        assert!(state.ip_seen("198.51.100.8").is_none());
+        let mut ips: Vec<(i64, Option<IpAddr>)> =
+            state.ip_addresses().map(|(s, ip)| (s.first, ip)).collect();
+        ips.sort_by_key(|(first, _)| *first);
+        let (v4, v6) = ("198.51.100.7".parse().ok(), "2001:db8::1".parse().ok());
+        assert_eq!(ips, vec![(10, v4), (30, v6), (40, None)]);
+        // An IPv6 address the list lets go of leaves its address behind too.
+        for n in 0..MAX_IPS as i64 {
+            state.touch_ip(&format!("10.0.0.{n}"), 100 + n);
+        }
+        assert!(state.ip_seen("2001:db8::1").is_none());
+        assert!(state.seldom().is_some_and(|s| s.ipv6.is_empty()));
+        // The two kinds of key never meet.
+        assert_eq!(v4_of(ip_key("10.1.2.3")), "10.1.2.3".parse().ok());
+        assert_eq!(v4_of(ip_key("::ffff:10.1.2.3")), None);
+    }
+
+    #[test]
+    fn the_state_of_an_account_that_roams_fits_two_cache_lines() {
+        assert!(std::mem::size_of::<AccountState>() <= 128);
+    }
+}
