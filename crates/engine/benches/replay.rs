@@ -9,6 +9,7 @@
 //! devices, 2 to 4 keys and 2 to 4 usual addresses, and one event in ten comes through one of
 //! 500 VPN exits that many accounts share. `BENCH_MIX=single` is the mix before 2026-12-06:
 //! one IP, one device and one key per account, every address new.
+//! `BENCH_FEED=FILE` only writes the lines to FILE (for timing `portcullis replay` on them).
 
 #![allow(
     clippy::print_stdout,
@@ -211,6 +212,14 @@ fn replay_as_new_accounts(engine: &mut Engine, lines: &[String], population: u8,
     }
 }
 
+fn mix_name(mix: Mix) -> &'static str {
+    if mix == Mix::Single {
+        "single (one IP, device, key each)"
+    } else {
+        "roaming"
+    }
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -237,6 +246,12 @@ fn main() {
     let lines: Vec<String> = (0..events)
         .map(|n| line(n, accounts, mix, &mut rng))
         .collect();
+    // `BENCH_FEED=FILE`: only write the lines, for `portcullis replay` (the whole command).
+    if let Ok(path) = std::env::var("BENCH_FEED") {
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        println!("wrote {events} events ({} mix) to {path}", mix_name(mix));
+        return;
+    }
     let hot = lines
         .iter()
         .filter(|l| l.contains(r#""type":"api_key.used""#) || l.contains(r#""type":"login""#))
@@ -296,11 +311,7 @@ fn main() {
 
     println!(
         "replay benchmark: {} mix, {events} events ({:.1}% api_key.used or login), {accounts} accounts, {} decisions per pass, one thread, median of {rounds} rounds",
-        if mix == Mix::Single {
-            "single (one IP, device, key each)"
-        } else {
-            "roaming"
-        },
+        mix_name(mix),
         hot as f64 * 100.0 / events as f64,
         latencies.len() / rounds.max(1)
     );
