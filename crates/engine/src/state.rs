@@ -1,4 +1,5 @@
-//! What the engine remembers, per account and across accounts, in bounded memory.
+//! What the engine remembers across accounts (`Global`), and the parts of what it remembers per
+//! account (`account::AccountState`), in bounded memory.
 //!
 //! Every collection has a fixed capacity; when full, the entry seen longest ago makes room.
 //! Times are the events' own, and first/last-seen times are kept as minimum/maximum, so an event
