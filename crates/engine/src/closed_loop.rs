@@ -5,8 +5,8 @@
 
 use crate::decision::Verdict;
 use crate::state::{
-    AccountState, AddressStatus, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_KEYS, Tag,
-    Waiting, WaitingChange, normalise_contact, remember_amount,
+    AccountState, AddressStatus, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_KEYS, Tag, Waiting,
+    WaitingChange, normalise_contact, remember_amount,
 };
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
@@ -193,7 +193,8 @@ pub(crate) fn apply(
             key.known = true;
             key.scopes = ScopeSet::EMPTY;
             // A deleted key's waiting changes can never apply.
-            state.drop_waiting(|w| matches!(w.change, WaitingChange::Key { key, .. } if key == tag));
+            state
+                .drop_waiting(|w| matches!(w.change, WaitingChange::Key { key, .. } if key == tag));
         }
         EventBody::AddressAdded { address, .. } => {
             let tag = Tag::of_address(address);

@@ -299,9 +299,18 @@ impl Features {
             call_active: event.ctx.call_active == Some(true),
             remote_access: event.ctx.remote_access == Some(true),
             minutes_since_call: minutes_since(state.seldom_time(|s| s.last_call_at), ts),
-            minutes_since_unverified_call: minutes_since(state.seldom_time(|s| s.last_unverified_call_at), ts),
-            minutes_since_remote_access: minutes_since(state.seldom_time(|s| s.last_remote_access_at), ts),
-            days_since_contact_reported: minutes_since(state.seldom_time(|s| s.last_contact_reported_at), ts) / 1440.0,
+            minutes_since_unverified_call: minutes_since(
+                state.seldom_time(|s| s.last_unverified_call_at),
+                ts,
+            ),
+            minutes_since_remote_access: minutes_since(
+                state.seldom_time(|s| s.last_remote_access_at),
+                ts,
+            ),
+            days_since_contact_reported: minutes_since(
+                state.seldom_time(|s| s.last_contact_reported_at),
+                ts,
+            ) / 1440.0,
             minutes_since_escalation: minutes_since(state.last_escalation_at.get(), ts),
             ip_new: event
                 .ctx

@@ -12,15 +12,14 @@
 //! collection (below 10^-16); a chosen text matching a given one needs a second preimage of
 //! SipHash (about 2^64 tries), and would only make the new text look known.
 
+pub(crate) use crate::account::AccountState;
 use crate::network::CampaignLinks;
 use portcullis_core::allowlist::IpAllowList;
-pub(crate) use crate::account::AccountState;
 use portcullis_core::scope::ScopeSet;
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
 use std::collections::HashMap;
 use std::hash::Hasher as _;
-
 
 pub(crate) const MAX_IPS: usize = 32;
 pub(crate) const MAX_DEVICES: usize = 16;
