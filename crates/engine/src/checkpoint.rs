@@ -139,3 +139,23 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_checkpoint_of_the_format_before_the_compact_account_state_is_refused() {
+        // Format 5 held account states with inline list entries and two-word times: its bytes
+        // would not read as format 6's, so it is refused whole and the log replayed instead.
+        let engine = Engine::new(Policy::default_policy().unwrap());
+        let mut bytes = engine.checkpoint().unwrap();
+        bytes[MAGIC.len()..MAGIC.len() + 2].copy_from_slice(&5u16.to_le_bytes());
+        let refused =
+            Engine::from_checkpoint(Policy::default_policy().unwrap(), &bytes).map(|_| ());
+        assert_eq!(
+            refused,
+            Err(CheckpointError("format 5 (this engine reads 6)".into()))
+        );
+    }
+}
