@@ -13,9 +13,36 @@ use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
 use portcullis_core::events::Effective;
 use portcullis_core::scope::{Scope, ScopeSet};
 
-/// How long an account must have used an address before a refusal by its key's own limits
-/// no longer blocks the address.
+/// How long an account must have known an address before a refusal can spare it (see
+/// [`RefusalGrounds`]).
 const ESTABLISHED_ADDRESS_MS: i64 = 86_400_000;
+
+/// What a refused withdrawal was refused for, as far as its address is concerned. A refusal
+/// blocks the address, presumed the attacker's, except an address the account has known for
+/// more than a day and still uses, when either
+/// - the key's own limits refused it (scope or allow-list): a bot's held key change must not
+///   cost the customer their cold wallet; or
+/// - nothing named the address itself and the account knew it a day before its latest widening:
+///   an attacker arrives with a widening and brings a destination of their own, so a refusal of
+///   a payout to where the customer sent money before it is about who withdraws, not where to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct RefusalGrounds {
+    /// The withdrawal's key could not make it (scope or allow-list).
+    pub key_limits: bool,
+    /// The address itself was named: a confirmed fraud, another account's refusal, a network
+    /// mark on the event's entities.
+    pub address: bool,
+}
+
+impl RefusalGrounds {
+    /// Whether a refused withdrawal leaves the address, first seen at `first`, usable.
+    fn spare(self, first: i64, ts: i64, last_widening: Option<i64>) -> bool {
+        let known_a_day = first <= ts - ESTABLISHED_ADDRESS_MS;
+        let before_widening =
+            last_widening.is_none_or(|widened| first <= widened - ESTABLISHED_ADDRESS_MS);
+        known_a_day && (self.key_limits || (!self.address && before_widening))
+    }
+}
 
 /// Whether an event's IP and device are new to the account, or were last seen a day or more
 /// before it (or after: a late event): only then does the entity graph want them.
@@ -131,12 +158,12 @@ fn waits(event: &ContractEvent) -> bool {
 
 /// Applies the event as an exchange following `verdict` would. A held change, and an allowed
 /// one marked `effective: pending`, wait for their `change.applied`; a blocked one never
-/// applies. `key_refused`: the withdrawal's key could not make it (scope or allow-list).
+/// applies. `grounds`: what a refused withdrawal was refused for.
 pub(crate) fn apply(
     state: &mut AccountState,
     event: &ContractEvent,
     verdict: Verdict,
-    key_refused: bool,
+    grounds: RefusalGrounds,
 ) {
     let ts = event.ts.as_millis();
     let waiting = verdict != Verdict::Block && (verdict == Verdict::Hold || waits(event));
@@ -221,14 +248,13 @@ pub(crate) fn apply(
             ..
         } => {
             let tag = Tag::of_address(address);
-            // An address the account has used for more than a day, refused only because the
-            // key could not withdraw, stays usable: the customer's own cold wallet must not be
-            // lost because a bot's key change was held. A new address is blocked as before.
-            let established = state.addresses.get(tag).is_some_and(|(seen, entry)| {
-                seen.first <= ts - ESTABLISHED_ADDRESS_MS && entry.status == AddressStatus::Usable
+            let last_widening = state.last_escalation_at.get();
+            let spared = state.addresses.get(tag).is_some_and(|(seen, entry)| {
+                entry.status == AddressStatus::Usable
+                    && grounds.spare(seen.first, ts, last_widening)
             });
             let entry = state.addresses.touch(tag, ts, MAX_ADDRESSES);
-            if verdict == Verdict::Block && !(key_refused && established) {
+            if verdict == Verdict::Block && !spared {
                 entry.status = AddressStatus::Blocked;
             }
             if proceeds {
@@ -274,4 +300,41 @@ fn widens(
     added.contains(Scope::Withdraw)
         || added.contains(Scope::Transfer)
         || (moves_money && before.known && !before.allowlist.is_within(allowlist))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RefusalGrounds;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn a_refusal_spares_only_an_address_known_a_day_and_not_named_itself() {
+        let now = 30 * DAY;
+        let key = RefusalGrounds {
+            key_limits: true,
+            address: false,
+        };
+        let shape = RefusalGrounds::default();
+        let named = RefusalGrounds {
+            key_limits: false,
+            address: true,
+        };
+        // Known for ten days, the latest widening yesterday: used before it.
+        let (old, widened) = (now - 10 * DAY, Some(now - DAY));
+        assert!(key.spare(old, now, widened));
+        assert!(shape.spare(old, now, widened));
+        assert!(!named.spare(old, now, widened));
+        // Met an hour before the widening, or after it: the attacker's, for all but the key's
+        // own limits.
+        let met_at_widening = now - DAY - 3_600_000;
+        assert!(!shape.spare(met_at_widening, now, widened));
+        assert!(key.spare(met_at_widening, now, widened));
+        // Never widened: known a day is enough.
+        assert!(shape.spare(now - DAY, now, None));
+        // New today: blocked, whatever refused it.
+        for grounds in [key, shape, named] {
+            assert!(!grounds.spare(now - DAY + 1, now, None));
+        }
+    }
 }

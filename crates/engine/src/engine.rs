@@ -1,7 +1,7 @@
 //! The engine: events in, decisions out, state updated as an exchange that follows the
 //! decisions would leave it (the contract's closed loop).
 
-use crate::closed_loop::{Closed, Fresh, apply, close_waiting, observe};
+use crate::closed_loop::{Closed, Fresh, RefusalGrounds, apply, close_waiting, observe};
 use crate::decision::{Decision, Verdict};
 use crate::dedup::{Check, Hash128, HashTable, SeenIds};
 use crate::fact::{CampaignMark, Confirmation, Fact};
@@ -249,7 +249,7 @@ impl Engine {
             });
         }
         match close_waiting(state, event) {
-            Closed::NotAClosure => apply(state, event, Verdict::Allow, false),
+            Closed::NotAClosure => apply(state, event, Verdict::Allow, RefusalGrounds::default()),
             Closed::Applied => self.stats.changes_applied += 1,
             Closed::Cancelled => self.stats.changes_cancelled += 1,
             Closed::Unmatched => self.stats.changes_unmatched += 1,
@@ -292,9 +292,13 @@ impl Engine {
             fact.marks = campaign_marks(state, event, &features);
         }
         fact.links = Some(links);
-        // The key's own limits (the closed loop), not a judgement on where the money goes.
-        let key_refused = features.key_lacks_withdraw || features.ip_outside_key_allowlist;
-        apply(state, event, evaluation.verdict, key_refused);
+        let grounds = RefusalGrounds {
+            key_limits: features.key_lacks_withdraw || features.ip_outside_key_allowlist,
+            address: features.address_fraud
+                || features.address_flagged_elsewhere
+                || features.network_marked,
+        };
+        apply(state, event, evaluation.verdict, grounds);
         let decision = Decision {
             event_id: event.id.clone(),
             decision: evaluation.verdict,

@@ -48,6 +48,9 @@ pub struct Features {
     pub key_minutes_since_widened: f64,
     pub address_new: bool,
     pub address_minutes_since_added: f64,
+    /// Minutes since the account first named the address (added it, or withdrew to it; 0 when
+    /// new): how long a destination has been the customer's, whether or not it was ever added.
+    pub address_minutes_known: f64,
     pub address_blocked: bool,
     pub address_held: bool,
     pub address_fraud: bool,
@@ -115,6 +118,7 @@ pub const FEATURE_NAMES: &[&str] = &[
     "key_minutes_since_widened",
     "address_new",
     "address_minutes_since_added",
+    "address_minutes_known",
     "address_blocked",
     "address_held",
     "address_fraud",
@@ -203,6 +207,7 @@ impl Features {
             "key_minutes_since_widened" => Scalar::from(self.key_minutes_since_widened),
             "address_new" => Scalar::from(self.address_new),
             "address_minutes_since_added" => Scalar::from(self.address_minutes_since_added),
+            "address_minutes_known" => Scalar::from(self.address_minutes_known),
             "address_blocked" => Scalar::from(self.address_blocked),
             "address_held" => Scalar::from(self.address_held),
             "address_fraud" => Scalar::from(self.address_fraud),
@@ -454,7 +459,8 @@ impl Features {
         self.address_flagged_elsewhere = global
             .campaign
             .address_marked_elsewhere(address, account, ts);
-        if let Some((_, address)) = known {
+        if let Some((seen, address)) = known {
+            self.address_minutes_known = minutes_since(Some(seen.first), ts);
             self.address_minutes_since_added = minutes_since(address.added_at.get(), ts);
             self.address_blocked = address.status == AddressStatus::Blocked;
             self.address_held = address.status == AddressStatus::Held;

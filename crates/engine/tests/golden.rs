@@ -17,8 +17,10 @@ use portcullis_engine::{Engine, Outcome, Policy};
 /// accounts, so its allows went from 3,201 to 2,868 of 10,122 decisions); and again when the
 /// default policy stopped holding the shape of a drain without its context (docs/rules.md,
 /// "Shape and context"), and a key's own refusal stopped blocking an established address.
-/// And again for the entity graph's rules (confirmed-fraud neighbours, campaigns).
-const EXPECTED_DIGEST: u64 = 0x871c_fa91_caad_870d;
+/// And again for the entity graph's rules (confirmed-fraud neighbours, campaigns); and when a
+/// drain's address, a crew number's call and a refusal's address got their windows (one more
+/// feature in every decision, `address_minutes_known`; docs/rules.md, "Shape and context").
+const EXPECTED_DIGEST: u64 = 0x6253_2e75_cd67_dd9e;
 const EXPECTED_DECISIONS: usize = 10_122;
 
 struct Rng(u64);

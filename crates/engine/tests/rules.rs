@@ -20,6 +20,7 @@ fn quiet(event_type: &str) -> Features {
         ip_minutes_known: NEVER,
         key_minutes_since_widened: NEVER,
         address_minutes_since_added: NEVER,
+        address_minutes_known: NEVER,
         account_age_days: 400.0,
         amount_usd: 100.0,
         amount_vs_max: 1.0,
@@ -100,6 +101,7 @@ fn cases() -> Vec<(&'static str, Features)> {
             "called_by_confirmed_fraud_number",
             Features {
                 fraud_caller_contact: true,
+                minutes_since_call: 90.0,
                 ..widening()
             },
         ),
@@ -187,6 +189,7 @@ fn cases() -> Vec<(&'static str, Features)> {
                 via_api: true,
                 key_minutes_since_widened: 20.0,
                 ip_minutes_known: 30.0,
+                address_minutes_known: 15.0,
                 ..withdrawal()
             },
         ),

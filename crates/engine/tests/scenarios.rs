@@ -441,3 +441,68 @@ fn a_case_variant_of_a_confirmed_fraud_address_is_the_same_address() {
         assert!(has(decision, "confirmed_fraud_address"), "{decision:?}");
     }
 }
+
+/// The bot already runs on a new server; its owner, with a passkey and no call, lets its key
+/// withdraw from there (a widening that goes ahead).
+const BOT_SERVER: &str = r#"14990 | "type":"api_key.used","account":"a1","key_id":"k1","endpoint":"GET /api/v3/account","count":1,"window_s":60,"ctx":{"ip":"203.0.113.50","channel":"api"}"#;
+const BOT_MOVED: &str = r#"15000 | "type":"api_key.updated","account":"a1","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["203.0.113.50/32"],"step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#;
+
+#[test]
+fn a_bot_moved_to_a_new_server_keeps_paying_its_old_wallet() {
+    let decisions = run(&story(&[
+        BOT_SERVER,
+        BOT_MOVED,
+        r#"15060 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"BTC","network":"BTC","address":"bc1own","amount":"0.01","amount_usd":600,"key_id":"k1","ctx":{"ip":"203.0.113.50","channel":"api"}"#,
+        r#"15070 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w2","asset":"BTC","network":"BTC","address":"bc1fresh","amount":"0.01","amount_usd":600,"key_id":"k1","ctx":{"ip":"203.0.113.50","channel":"api"}"#,
+    ]));
+    let (to_own, to_fresh) = (&decisions[4], &decisions[5]);
+    // Its wallet of ten days: the shape of a drain, not its destination.
+    assert!(!has(to_own, "key_widened_then_drained"), "{to_own:?}");
+    assert!(to_own.decision <= Verdict::Challenge, "{to_own:?}");
+    // An address the account never met: the crew draining to its own.
+    assert!(has(to_fresh, "key_widened_then_drained"), "{to_fresh:?}");
+    assert!(to_fresh.decision >= Verdict::Hold, "{to_fresh:?}");
+}
+
+#[test]
+fn a_crew_number_counts_while_a_call_is_recent() {
+    let decisions = run(&story(&[
+        r#"8000 | "type":"contact.inbound_call","account":"a1","from":"+44 20 7946 0018","attestation":"B","duration_s":60"#,
+        r#"8500 | "type":"fraud.confirmed","account":"victim","withdrawal_ids":["w1"],"addresses":["TQother"],"from":["00442079460018"],"note":"campaign""#,
+        // Three days later, with no call since: they hung up then, and this is their own wallet.
+        r#"12320 | "type":"address.added","account":"a1","address":"bc1later","asset":"BTC","network":"BTC","step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1"}"#,
+        // A new call, from any number: the campaign may be at work again.
+        r#"12400 | "type":"contact.inbound_call","account":"a1","from":"+15550100","attestation":"B","duration_s":300"#,
+        r#"12410 | "type":"address.added","account":"a1","address":"bc1during","asset":"BTC","network":"BTC","step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1"}"#,
+    ]));
+    let (later, during) = (&decisions[3], &decisions[4]);
+    assert!(!has(later, "called_by_confirmed_fraud_number"), "{later:?}");
+    assert!(later.decision <= Verdict::Challenge, "{later:?}");
+    assert!(
+        has(during, "called_by_confirmed_fraud_number"),
+        "{during:?}"
+    );
+    assert!(during.decision >= Verdict::Hold, "{during:?}");
+}
+
+#[test]
+fn a_refused_payout_spares_a_wallet_used_before_the_widening_not_the_crews() {
+    let decisions = run(&story(&[
+        r#"14000 | "type":"deposit","account":"a1","asset":"USDT","amount":"5000","amount_usd":5000"#,
+        BOT_SERVER,
+        BOT_MOVED,
+        r#"15010 | "type":"contact.inbound_call","account":"a1","from":"+15550100","attestation":"C","duration_s":300"#,
+        // Everything around it says drain: blocked, but the wallet is ten days old.
+        r#"15020 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"BTC","network":"BTC","address":"bc1own","amount":"0.08","amount_usd":4900,"key_id":"k1","ctx":{"ip":"203.0.113.50","channel":"api"}"#,
+        r#"15030 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w2","asset":"BTC","network":"BTC","address":"bc1own","amount":"0.001","amount_usd":60,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+        // The crew's address, met after the widening: blocked, and stays blocked.
+        r#"15040 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w3","asset":"USDT","network":"TRX","address":"TQcrew","amount":"4000","amount_usd":4000,"key_id":"k1","ctx":{"ip":"203.0.113.50","channel":"api"}"#,
+        r#"20000 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w4","asset":"USDT","network":"TRX","address":"TQcrew","amount":"60","amount_usd":60,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+    ]));
+    let [refused, own_after, crew, crew_after] =
+        [&decisions[4], &decisions[5], &decisions[6], &decisions[7]];
+    assert_eq!(refused.decision, Verdict::Block, "{refused:?}");
+    assert!(!has(own_after, "blocked_address"), "{own_after:?}");
+    assert_eq!(crew.decision, Verdict::Block, "{crew:?}");
+    assert!(has(crew_after, "blocked_address"), "{crew_after:?}");
+}
