@@ -375,6 +375,12 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
             .bind(c.state);
             execute(tx, "engine checkpoint", query).await?;
         }
+        Write::HoldsLease {
+            partition,
+            owner,
+            epoch,
+        } => crate::leases::check_held(tx, partition, owner, epoch).await?,
+        Write::LogEventOnce(event) => crate::leases::log_once(tx, event).await?,
         Write::PutDigest(subscription) => crate::digest::put(tx, subscription).await?,
         Write::AdvanceDigest {
             account,

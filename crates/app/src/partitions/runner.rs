@@ -1,0 +1,179 @@
+//! One owned partition at work: from its checkpoint `risk.<p>`, it reads the event stream and
+//! the fact bus, takes every step the rules allow (`queues`), and for each round stores the
+//! events it logs and its decisions in one commit that checks its lease's epoch, then
+//! publishes its facts with its progress, then acknowledges. A round that cannot be stored
+//! ends the work (nothing acknowledged; whoever holds the lease next starts again from the
+//! checkpoint, and event ids make the redo harmless).
+
+use super::Context;
+use super::queues::Queues;
+use crate::error::{AppError, AppResult};
+use crate::ports::{ChangeSet, EngineCheckpoint, FactBatch, StoreError, Write};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// A checkpoint after this many own events, or this long, whichever comes first.
+const CHECKPOINT_EVERY_EVENTS: u64 = 50_000;
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+/// Waits at most this long for input before it looks again (and reports progress).
+const IDLE_WAIT: Duration = Duration::from_millis(50);
+/// Stream batches or bus messages taken per round at most.
+const ROUND_INPUTS: usize = 64;
+
+/// The checkpoint's name for partition `p`.
+pub fn checkpoint_name(partition: u32) -> String {
+    format!("{}.{partition}", crate::risk::CHECKPOINT_NAME)
+}
+
+/// Works partition `partition` under `epoch` until `hand_back` turns true (then it writes a
+/// checkpoint and returns) or something fails.
+pub(crate) async fn run(
+    ctx: &Context,
+    partition: u32,
+    epoch: i64,
+    mut hand_back: watch::Receiver<bool>,
+) -> AppResult<()> {
+    let mut queues = load(ctx, partition).await?;
+    let failed = |e: String| AppError::Internal(format!("partition {partition}: {e}"));
+    let mut feed = (ctx.events.open(partition, queues.stream_from()).await).map_err(failed)?;
+    let mut bus = ctx.bus.read(queues.bus_read_from()).await.map_err(failed)?;
+    tracing::info!(
+        partition,
+        epoch,
+        from = queues.stream_from(),
+        "partition taken"
+    );
+    let mut published = queues.complete_own();
+    let mut since_checkpoint = 0u64;
+    let mut checkpoint_due = tokio::time::Instant::now() + CHECKPOINT_EVERY;
+    loop {
+        tokio::select! {
+            _ = hand_back.changed() => {
+                write_checkpoint(ctx, &queues, partition, epoch).await?;
+                tracing::info!(partition, "partition handed back");
+                return Ok(());
+            }
+            batch = feed.batches.recv() => take_events(&mut queues, batch.ok_or_else(|| failed("the event stream ended".into()))?),
+            batch = bus.recv() => queues.take_facts(batch.ok_or_else(|| failed("the fact bus ended".into()))?).map_err(failed)?,
+            () = tokio::time::sleep(IDLE_WAIT) => {}
+        }
+        for _ in 0..ROUND_INPUTS {
+            match feed.batches.try_recv() {
+                Ok(batch) => take_events(&mut queues, batch),
+                Err(_) => break,
+            }
+        }
+        for _ in 0..ROUND_INPUTS {
+            match bus.try_recv() {
+                Ok(batch) => queues.take_facts(batch).map_err(failed)?,
+                Err(_) => break,
+            }
+        }
+        let stepped = queues.step();
+        let complete = queues.complete_own();
+        let work = !stepped.logged.is_empty() || !stepped.decisions.is_empty();
+        if work {
+            let mut writes = vec![holds(ctx, partition, epoch)];
+            writes.extend(stepped.logged.into_iter().map(Write::LogEventOnce));
+            writes.extend(stepped.decisions.into_iter().map(Write::InsertDecision));
+            let engine = queues.partition_mut().engine_mut();
+            writes.extend(
+                engine
+                    .take_alerts()
+                    .into_iter()
+                    .map(crate::risk::stored_alert),
+            );
+            let marked = engine.take_propagations();
+            commit(ctx, writes).await?;
+            ctx.risk.requeue_propagations(marked);
+        }
+        if complete > published || !stepped.facts.is_empty() {
+            let batch = FactBatch {
+                seq: 0,
+                partition,
+                facts: stepped.facts,
+                complete_through: complete,
+            };
+            ctx.bus.publish(published, &batch).await.map_err(failed)?;
+            feed.acker.ack_through(complete).await.map_err(failed)?;
+            published = complete;
+        }
+        since_checkpoint += stepped.events;
+        let now = tokio::time::Instant::now();
+        if since_checkpoint >= CHECKPOINT_EVERY_EVENTS
+            || (since_checkpoint > 0 && now >= checkpoint_due)
+        {
+            write_checkpoint(ctx, &queues, partition, epoch).await?;
+            since_checkpoint = 0;
+            checkpoint_due = now + CHECKPOINT_EVERY;
+        }
+    }
+}
+
+fn take_events(queues: &mut Queues, batch: Vec<crate::ports::StreamEvent>) {
+    for (position, reason) in queues.take_events(batch) {
+        tracing::warn!(position, %reason, "an event on the stream is refused; skipped");
+    }
+}
+
+fn holds(ctx: &Context, partition: u32, epoch: i64) -> Write {
+    Write::HoldsLease {
+        partition,
+        owner: ctx.node.clone(),
+        epoch,
+    }
+}
+
+/// Commits a round's writes; a lease lost is said as such.
+async fn commit(ctx: &Context, writes: Vec<Write>) -> AppResult<()> {
+    match ctx
+        .store
+        .commit(ChangeSet {
+            writes,
+            ..ChangeSet::default()
+        })
+        .await
+    {
+        Ok(()) => Ok(()),
+        Err(StoreError::Conflict(why)) => Err(AppError::Internal(why)),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The partition from its checkpoint, or fresh.
+async fn load(ctx: &Context, partition: u32) -> AppResult<Queues> {
+    let policy = ctx.policy().await?;
+    let overrides = crate::guard::engine_overrides(&ctx.store.overrides().await?);
+    match ctx.store.checkpoint(&checkpoint_name(partition)).await? {
+        Some(checkpoint) => Ok(Queues::from_checkpoint(policy, &checkpoint.state)?),
+        None => Ok(Queues::new(policy, partition, ctx.settings.partitions)),
+    }
+    .map(|mut queues| {
+        let engine = queues.partition_mut().engine_mut();
+        engine.set_overrides(overrides.clone());
+        queues
+    })
+}
+
+/// Stores the checkpoint (every fact it made is published by now), under the lease.
+async fn write_checkpoint(
+    ctx: &Context,
+    queues: &Queues,
+    partition: u32,
+    epoch: i64,
+) -> AppResult<()> {
+    let state = queues.checkpoint()?;
+    let checkpoint = EngineCheckpoint {
+        name: checkpoint_name(partition),
+        seq: i64::try_from(queues.events_through()).unwrap_or(i64::MAX),
+        state,
+    };
+    commit(
+        ctx,
+        vec![
+            holds(ctx, partition, epoch),
+            Write::SaveCheckpoint(checkpoint),
+        ],
+    )
+    .await
+}
