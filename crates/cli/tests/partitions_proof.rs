@@ -19,19 +19,34 @@ fn nats_url() -> String {
     std::env::var("PORTCULLIS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }
 
-/// Decisions stored, counted in the database.
-fn stored_decisions(database: &str) -> i64 {
+/// A count from the database.
+fn count(database: &str, sql: &str) -> i64 {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(database).await.unwrap();
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM decisions")
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
             .fetch_one(&pool)
             .await
             .unwrap();
         pool.close().await;
         count
     })
+}
+
+/// Decisions stored.
+fn stored_decisions(database: &str) -> i64 {
+    count(database, "SELECT COUNT(*) FROM decisions")
+}
+
+/// Partition leases held by the process `pid` (a node is named by its process id first).
+fn leases_of(database: &str, pid: u32) -> i64 {
+    count(
+        database,
+        &format!(
+            "SELECT COUNT(*) FROM partition_leases WHERE owner LIKE '{pid}-%' AND expires_at > 0"
+        ),
+    )
 }
 
 /// Waits until `count` decisions are stored; panics after `limit`.
@@ -126,8 +141,13 @@ fn three_processes_one_killed_decide_exactly_what_one_replay_decides() {
     let mut servers: Vec<_> = (0..3).map(|_| serve_with(&home, &env).0).collect();
 
     publish(&home, &halves[0], &prefix);
-    // Some of the first half decided: the processes are at work when one dies.
-    wait_for_decisions_started(&database);
+    // Some of the first half decided, and the victim owns partitions: it is at work when it
+    // dies.
+    let victim = servers[1].id();
+    wait_until(
+        "a decision stored and the victim holding a partition",
+        || stored_decisions(&database) > 0 && leases_of(&database, victim) > 0,
+    );
     servers[1].kill().unwrap();
     let _ = servers[1].wait();
     publish(&home, &halves[1], &prefix);
@@ -155,13 +175,13 @@ fn three_processes_one_killed_decide_exactly_what_one_replay_decides() {
     );
 }
 
-fn wait_for_decisions_started(database: &str) {
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
     let started = Instant::now();
-    while stored_decisions(database) == 0 {
+    while !done() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "no decision stored within a minute"
+            "not within a minute: {what}"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
