@@ -136,6 +136,8 @@ fn three_processes_one_killed_decide_exactly_what_one_replay_decides() {
         ("PORTCULLIS_NATS_KEY_SUBJECT", String::new()),
         ("PORTCULLIS_ENGINE_PARTITIONS", PARTITIONS.into()),
         ("PORTCULLIS_PARTITION_LEASE_MS", "1500".into()),
+        // Checkpoints mid-feed: the partitions taken over resume from one.
+        ("PORTCULLIS_RISK_CHECKPOINT_EVERY_EVENTS", "150".into()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut servers: Vec<_> = (0..3).map(|_| serve_with(&home, &env).0).collect();

@@ -66,6 +66,7 @@ pub async fn serve(
             partitions: config.partitions,
             lease_ms: i64::try_from(config.lease_ms).unwrap_or(i64::MAX),
             policy_text,
+            checkpoint_every_events: config.checkpoint_every_events,
         },
         stop,
     )

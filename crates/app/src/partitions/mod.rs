@@ -31,6 +31,9 @@ pub struct PartitionSettings {
     pub lease_ms: i64,
     /// The configured policy's text (the published version in force wins).
     pub policy_text: String,
+    /// A partition checkpoints after this many of its own events (0: only every 10 s and
+    /// when it hands its partition back).
+    pub checkpoint_every_events: u64,
 }
 
 /// What a partition's work needs.

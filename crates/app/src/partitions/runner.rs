@@ -12,8 +12,8 @@ use crate::ports::{ChangeSet, EngineCheckpoint, FactBatch, StoreError, Write};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// A checkpoint after this many own events, or this long, whichever comes first.
-const CHECKPOINT_EVERY_EVENTS: u64 = 50_000;
+/// A checkpoint this long after the last if the partition did anything (and after the
+/// configured number of its own events).
 const CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
 /// Waits at most this long for input before it looks again (and reports progress).
 const IDLE_WAIT: Duration = Duration::from_millis(50);
@@ -100,9 +100,9 @@ pub(crate) async fn run(
         }
         since_checkpoint += stepped.events;
         let now = tokio::time::Instant::now();
-        if since_checkpoint >= CHECKPOINT_EVERY_EVENTS
-            || (since_checkpoint > 0 && now >= checkpoint_due)
-        {
+        let every = ctx.settings.checkpoint_every_events;
+        let many = every > 0 && since_checkpoint >= every;
+        if many || (since_checkpoint > 0 && now >= checkpoint_due) {
             write_checkpoint(ctx, &queues, partition, epoch).await?;
             since_checkpoint = 0;
             checkpoint_due = now + CHECKPOINT_EVERY;

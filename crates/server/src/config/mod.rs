@@ -398,6 +398,8 @@ pub struct PartitionConfig {
     pub partitions: u32,
     /// A partition lease lapses this long after its last renewal.
     pub lease_ms: u64,
+    /// A partition checkpoints after this many of its own events (`risk_checkpoint_every_events`).
+    pub checkpoint_every_events: u64,
 }
 
 /// `engine_partitions` and what it needs: the event stream on NATS (whose subjects are a
@@ -444,6 +446,7 @@ fn partition_config(config: &Config) -> Result<Option<PartitionConfig>, ConfigEr
     Ok(Some(PartitionConfig {
         partitions: config.engine_partitions,
         lease_ms: config.partition_lease_ms,
+        checkpoint_every_events: config.risk_checkpoint_every_events,
     }))
 }
 
