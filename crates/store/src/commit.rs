@@ -184,23 +184,58 @@ pub async fn append_new_events(
     Ok(positions)
 }
 
-/// Applies `writes` in order; a run of decisions is stored together, in a few statements
-/// instead of one each.
+/// Applies `writes` in order; a run of decisions, or of events logged once, is stored
+/// together, in a few statements instead of one each.
 async fn apply_all(tx: &mut Tx<'_>, store: &SqlStore, writes: Vec<Write>) -> StoreResult<()> {
     let backend = store.backend();
     let mut writes = writes.into_iter().peekable();
     while let Some(write) = writes.next() {
-        let Write::InsertDecision(first) = write else {
-            apply(tx, store, write).await?;
-            continue;
-        };
-        let mut decisions = vec![first];
-        while let Some(Write::InsertDecision(next)) =
-            writes.next_if(|w| matches!(w, Write::InsertDecision(_)))
-        {
-            decisions.push(next);
+        match write {
+            Write::InsertDecision(first) => {
+                let mut decisions = vec![first];
+                while let Some(Write::InsertDecision(next)) =
+                    writes.next_if(|w| matches!(w, Write::InsertDecision(_)))
+                {
+                    decisions.push(next);
+                }
+                insert_decisions(tx, backend, decisions).await?;
+            }
+            Write::LogEventOnce(first) => {
+                let mut events = vec![first];
+                while let Some(Write::LogEventOnce(next)) =
+                    writes.next_if(|w| matches!(w, Write::LogEventOnce(_)))
+                {
+                    events.push(next);
+                }
+                log_events_once(tx, backend, events).await?;
+            }
+            write => apply(tx, store, write).await?,
         }
-        insert_decisions(tx, backend, decisions).await?;
+    }
+    Ok(())
+}
+
+/// Logs events, skipping those whose id is logged already (a partition redoing a batch).
+async fn log_events_once(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    events: Vec<NewEvent>,
+) -> StoreResult<()> {
+    for chunk in in_shapes(events) {
+        let sql = format!(
+            "INSERT INTO events (id, ts, account, type, body) VALUES {} ON CONFLICT (id) DO NOTHING",
+            values_placeholders(backend, chunk.len(), 5)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for event in chunk {
+            query = query
+                .bind(event.id)
+                .bind(event.ts.as_millis())
+                .bind(event.account)
+                .bind(event.event_type)
+                .bind(event.body);
+        }
+        execute(tx, "event", query).await?;
     }
     Ok(())
 }
@@ -380,7 +415,7 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
             owner,
             epoch,
         } => crate::leases::check_held(tx, partition, owner, epoch).await?,
-        Write::LogEventOnce(event) => crate::leases::log_once(tx, event).await?,
+        Write::LogEventOnce(event) => log_events_once(tx, backend, vec![event]).await?,
         Write::PutDigest(subscription) => crate::digest::put(tx, subscription).await?,
         Write::AdvanceDigest {
             account,

@@ -135,20 +135,3 @@ pub(crate) async fn check_held(
         ))),
     }
 }
-
-/// `Write::LogEventOnce`.
-pub(crate) async fn log_once(
-    tx: &mut Tx<'_>,
-    event: portcullis_app::ports::NewEvent,
-) -> StoreResult<()> {
-    let query = sqlx::query(
-        "INSERT INTO events (id, ts, account, type, body) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (id) DO NOTHING",
-    )
-    .bind(event.id)
-    .bind(event.ts.as_millis())
-    .bind(event.account)
-    .bind(event.event_type)
-    .bind(event.body);
-    execute(tx, "event", query).await.map(|_| ())
-}

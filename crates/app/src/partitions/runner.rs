@@ -33,50 +33,83 @@ pub(crate) async fn run(
     epoch: i64,
     mut hand_back: watch::Receiver<bool>,
 ) -> AppResult<()> {
-    let mut queues = load(ctx, partition).await?;
+    let queues = load(ctx, partition).await?;
     let failed = |e: String| AppError::Internal(format!("partition {partition}: {e}"));
-    let mut feed = (ctx.events.open(partition, queues.stream_from()).await).map_err(failed)?;
-    let mut bus = ctx.bus.read(queues.bus_read_from()).await.map_err(failed)?;
-    tracing::info!(
+    let feed = (ctx.events.open(partition, queues.stream_from()).await).map_err(failed)?;
+    let bus = ctx.bus.read(queues.bus_read_from()).await.map_err(failed)?;
+    let from = queues.stream_from();
+    tracing::info!(partition, epoch, from, "partition taken");
+    let mut work = Work {
+        ctx,
         partition,
         epoch,
-        from = queues.stream_from(),
-        "partition taken"
-    );
-    let mut published = queues.complete_own();
-    let mut since_checkpoint = 0u64;
-    let mut checkpoint_due = tokio::time::Instant::now() + CHECKPOINT_EVERY;
+        published: queues.complete_own(),
+        queues,
+        feed,
+        since_checkpoint: 0,
+        first_decision: true,
+        checkpoint_due: tokio::time::Instant::now() + CHECKPOINT_EVERY,
+    };
+    let mut bus = bus;
     loop {
         tokio::select! {
             _ = hand_back.changed() => {
-                write_checkpoint(ctx, &queues, partition, epoch).await?;
+                write_checkpoint(ctx, &work.queues, partition, epoch).await?;
                 tracing::info!(partition, "partition handed back");
                 return Ok(());
             }
-            batch = feed.batches.recv() => take_events(&mut queues, batch.ok_or_else(|| failed("the event stream ended".into()))?),
-            batch = bus.recv() => queues.take_facts(batch.ok_or_else(|| failed("the fact bus ended".into()))?).map_err(failed)?,
+            batch = work.feed.batches.recv() => {
+                let batch = batch.ok_or_else(|| failed("the event stream ended".into()))?;
+                take_events(&mut work.queues, batch);
+            }
+            batch = bus.recv() => {
+                let batch = batch.ok_or_else(|| failed("the fact bus ended".into()))?;
+                work.queues.take_facts(batch).map_err(failed)?;
+            }
             () = tokio::time::sleep(IDLE_WAIT) => {}
         }
         for _ in 0..ROUND_INPUTS {
-            match feed.batches.try_recv() {
-                Ok(batch) => take_events(&mut queues, batch),
-                Err(_) => break,
-            }
+            let Ok(batch) = work.feed.batches.try_recv() else {
+                break;
+            };
+            take_events(&mut work.queues, batch);
         }
         for _ in 0..ROUND_INPUTS {
-            match bus.try_recv() {
-                Ok(batch) => queues.take_facts(batch).map_err(failed)?,
-                Err(_) => break,
-            }
+            let Ok(batch) = bus.try_recv() else { break };
+            work.queues.take_facts(batch).map_err(failed)?;
         }
-        let stepped = queues.step();
-        let complete = queues.complete_own();
-        let work = !stepped.logged.is_empty() || !stepped.decisions.is_empty();
-        if work {
-            let mut writes = vec![holds(ctx, partition, epoch)];
+        work.round().await?;
+    }
+}
+
+/// A partition at work.
+struct Work<'c> {
+    ctx: &'c Context,
+    partition: u32,
+    epoch: i64,
+    queues: Queues,
+    feed: crate::ports::EventFeed,
+    /// The progress published last.
+    published: u64,
+    since_checkpoint: u64,
+    first_decision: bool,
+    checkpoint_due: tokio::time::Instant,
+}
+
+impl Work<'_> {
+    /// The steps the rules allow now: stored (under the lease), then their facts and the
+    /// progress published, then acknowledged; a checkpoint when one is due.
+    async fn round(&mut self) -> AppResult<()> {
+        let (ctx, partition) = (self.ctx, self.partition);
+        let failed = |e: String| AppError::Internal(format!("partition {partition}: {e}"));
+        let stepped = self.queues.step();
+        let complete = self.queues.complete_own();
+        if !stepped.logged.is_empty() || !stepped.decisions.is_empty() {
+            let mut writes = vec![holds(ctx, partition, self.epoch)];
             writes.extend(stepped.logged.into_iter().map(Write::LogEventOnce));
+            let decided = !stepped.decisions.is_empty();
             writes.extend(stepped.decisions.into_iter().map(Write::InsertDecision));
-            let engine = queues.partition_mut().engine_mut();
+            let engine = self.queues.partition_mut().engine_mut();
             writes.extend(
                 engine
                     .take_alerts()
@@ -86,27 +119,44 @@ pub(crate) async fn run(
             let marked = engine.take_propagations();
             commit(ctx, writes).await?;
             ctx.risk.requeue_propagations(marked);
+            if decided && std::mem::take(&mut self.first_decision) {
+                // The failover figure: from a process's death to this line of the taker.
+                let epoch = self.epoch;
+                tracing::info!(
+                    partition,
+                    epoch,
+                    "first decision stored since the partition was taken"
+                );
+            }
         }
-        if complete > published || !stepped.facts.is_empty() {
+        if complete > self.published || !stepped.facts.is_empty() {
             let batch = FactBatch {
                 seq: 0,
                 partition,
                 facts: stepped.facts,
                 complete_through: complete,
             };
-            ctx.bus.publish(published, &batch).await.map_err(failed)?;
-            feed.acker.ack_through(complete).await.map_err(failed)?;
-            published = complete;
+            ctx.bus
+                .publish(self.published, &batch)
+                .await
+                .map_err(failed)?;
+            self.feed
+                .acker
+                .ack_through(complete)
+                .await
+                .map_err(failed)?;
+            self.published = complete;
         }
-        since_checkpoint += stepped.events;
+        self.since_checkpoint += stepped.events;
         let now = tokio::time::Instant::now();
         let every = ctx.settings.checkpoint_every_events;
-        let many = every > 0 && since_checkpoint >= every;
-        if many || (since_checkpoint > 0 && now >= checkpoint_due) {
-            write_checkpoint(ctx, &queues, partition, epoch).await?;
-            since_checkpoint = 0;
-            checkpoint_due = now + CHECKPOINT_EVERY;
+        let many = every > 0 && self.since_checkpoint >= every;
+        if many || (self.since_checkpoint > 0 && now >= self.checkpoint_due) {
+            write_checkpoint(ctx, &self.queues, partition, self.epoch).await?;
+            self.since_checkpoint = 0;
+            self.checkpoint_due = now + CHECKPOINT_EVERY;
         }
+        Ok(())
     }
 }
 
