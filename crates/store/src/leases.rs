@@ -14,7 +14,7 @@ impl LeaseStore for SqlStore {
         node: &str,
         now: UnixMillis,
         expires_at: UnixMillis,
-    ) -> StoreResult<u32> {
+    ) -> StoreResult<Vec<String>> {
         let _turn = self.writer_turn().await;
         sqlx::query(
             "INSERT INTO partition_nodes (node, expires_at) VALUES ($1, $2) \
@@ -25,12 +25,14 @@ impl LeaseStore for SqlStore {
         .execute(self.writer_pool())
         .await
         .map_err(|e| db_error("partition node", e))?;
-        let row = sqlx::query("SELECT COUNT(*) AS live FROM partition_nodes WHERE expires_at > $1")
+        let rows = sqlx::query("SELECT node FROM partition_nodes WHERE expires_at > $1")
             .bind(now.as_millis())
-            .fetch_one(self.writer_pool())
+            .fetch_all(self.writer_pool())
             .await
             .map_err(|e| db_error("partition nodes", e))?;
-        Ok(u32::try_from(codec::i64_column(&row, "live")?).unwrap_or(u32::MAX))
+        rows.iter()
+            .map(|row| codec::text_column(row, "node"))
+            .collect()
     }
 
     async fn leases(&self) -> StoreResult<Vec<Lease>> {

@@ -130,4 +130,36 @@ async fn a_lapsed_lease_is_taken_over_with_a_new_epoch(store: Arc<dyn Store>) {
     );
 }
 
-conformance!(a_lapsed_lease_is_taken_over_with_a_new_epoch);
+async fn three_processes_share_four_partitions_one_one_two(store: Arc<dyn Store>) {
+    let clock = Arc::new(ManualClock::new(UnixMillis(1_000_000)));
+    let mut nodes: Vec<Leases> = ["a", "b", "c"]
+        .into_iter()
+        .map(|node| Leases::new(store.clone(), clock.clone(), node.into(), 4, TTL))
+        .collect();
+    assert_eq!(nodes[0].tick().await.unwrap().acquired.len(), 4);
+    for node in &mut nodes[1..] {
+        assert!(node.tick().await.unwrap().acquired.is_empty());
+    }
+    // Two processes hold nothing: the first keeps floor(4 / 3) = 1 and hands back the rest.
+    let tick = nodes[0].tick().await.unwrap();
+    assert_eq!(tick.surplus, vec![3, 2, 1]);
+    for partition in tick.surplus {
+        nodes[0].release(partition).await.unwrap();
+    }
+    // While c holds nothing, b takes only the floor; then c, up to ceil(4 / 3) = 2.
+    for _ in 0..2 {
+        for node in &mut nodes {
+            node.tick().await.unwrap();
+        }
+    }
+    let held: Vec<usize> = nodes.iter().map(|node| node.held().len()).collect();
+    assert_eq!(held, [1, 1, 2]);
+    for node in &mut nodes {
+        assert_eq!(node.tick().await.unwrap(), Default::default(), "settled");
+    }
+}
+
+conformance!(
+    a_lapsed_lease_is_taken_over_with_a_new_epoch,
+    three_processes_share_four_partitions_one_one_two
+);

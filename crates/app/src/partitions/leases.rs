@@ -66,34 +66,39 @@ impl Leases {
         &self.held
     }
 
-    /// Heartbeat, renewals, then takes free partitions up to the fair share.
+    /// Heartbeat, renewals, then takes free partitions up to the fair share: with `live`
+    /// processes, `ceil(partitions / live)` at most, and no more than `floor(partitions / live)`
+    /// (handing back down to it) while another live process holds fewer than that.
     pub async fn tick(&mut self) -> StoreResult<Tick> {
         let now = self.clock.now();
         let until = UnixMillis(now.as_millis() + self.ttl_ms);
-        let live = self.store.heartbeat(&self.node, now, until).await?.max(1);
-        let share = self.partitions.div_ceil(live) as usize;
+        let live = self.store.heartbeat(&self.node, now, until).await?;
+        let count = u32::try_from(live.len()).unwrap_or(u32::MAX).max(1);
+        let (floor, ceil) = (self.partitions / count, self.partitions.div_ceil(count));
         let mut tick = Tick::default();
         for (&partition, &epoch) in &self.held.clone() {
-            if !(self.store)
-                .renew(partition, &self.node, epoch, until)
-                .await?
-            {
+            if !(self.store.renew(partition, &self.node, epoch, until)).await? {
                 self.held.remove(&partition);
                 tick.lost.push(partition);
             }
         }
-        if self.held.len() < share {
-            let leases = self.store.leases().await?;
-            let taken = |p: u32| {
-                leases
-                    .iter()
-                    .any(|l| l.partition == p && l.expires_at > now)
-            };
+        let leases = self.store.leases().await?;
+        let held_by = |node: &str| {
+            (leases.iter())
+                .filter(|l| l.owner == node && l.expires_at > now)
+                .count()
+        };
+        // While another holds fewer than the floor, take no more than the floor either.
+        let starving =
+            (live.iter()).any(|node| *node != self.node && held_by(node) < floor as usize);
+        let keep = if starving { floor } else { ceil } as usize;
+        if self.held.len() < keep {
             for partition in 0..self.partitions {
-                if self.held.len() >= share {
+                if self.held.len() >= keep {
                     break;
                 }
-                if self.held.contains_key(&partition) || taken(partition) {
+                let taken = (leases.iter()).any(|l| l.partition == partition && l.expires_at > now);
+                if self.held.contains_key(&partition) || taken {
                     continue;
                 }
                 if let Some(epoch) = (self.store)
@@ -105,13 +110,8 @@ impl Leases {
                 }
             }
         }
-        tick.surplus = self
-            .held
-            .keys()
-            .rev()
-            .take(self.held.len().saturating_sub(share))
-            .copied()
-            .collect();
+        let surplus = self.held.len().saturating_sub(keep);
+        tick.surplus = self.held.keys().rev().take(surplus).copied().collect();
         Ok(tick)
     }
 

@@ -20,14 +20,14 @@ pub struct Lease {
 /// Partition leases. Every time is the caller's (its clock port), so a test moves it.
 #[async_trait]
 pub trait LeaseStore: Send + Sync {
-    /// Records that `node` is alive until `expires_at`; returns how many nodes are alive at
-    /// `now` (this one included).
+    /// Records that `node` is alive until `expires_at`; returns the nodes alive at `now`
+    /// (this one included).
     async fn heartbeat(
         &self,
         node: &str,
         now: UnixMillis,
         expires_at: UnixMillis,
-    ) -> StoreResult<u32>;
+    ) -> StoreResult<Vec<String>>;
     /// Every lease row.
     async fn leases(&self) -> StoreResult<Vec<Lease>>;
     /// Takes `partition` for `node` until `expires_at` if nobody holds it at `now` (no row, or
