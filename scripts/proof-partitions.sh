@@ -64,7 +64,7 @@ run() {
   export PORTCULLIS_NATS_URL="$nats_url" PORTCULLIS_NATS_STREAM="PROOF_$$_$name"
   export PORTCULLIS_NATS_SUBJECT="$prefix.>" PORTCULLIS_NATS_CONSUMER="proof-$$-$name"
   export PORTCULLIS_NATS_KEY_SUBJECT="" PORTCULLIS_ENGINE_PARTITIONS=$partitions
-  export PORTCULLIS_PARTITION_LEASE_MS=2000 PORTCULLIS_LISTEN=127.0.0.1:0
+  export PORTCULLIS_PARTITION_LEASE_MS=5000 PORTCULLIS_LISTEN=127.0.0.1:0
   local nodes=()
   for i in 0 1 2; do
     "$bin" serve 2>"$work/$name-$i.log" >/dev/null &
@@ -129,7 +129,7 @@ if killed:
                 if at > killed:
                     firsts.append(at)
     if firsts:
-        print(f"{name}: partitions {sorted(victim)} killed; first decision by a new owner {min(firsts) - killed:.2f} s after the kill (lease {2000} ms)")
+        print(f"{name}: partitions {sorted(victim)} killed; first decision by a new owner {min(firsts) - killed:.2f} s after the kill (lease 5000 ms)")
     else:
         print(f"{name}: partitions {sorted(victim)} killed; no decision by a new owner found in the logs")
 EOF
