@@ -20,14 +20,11 @@ cd "$(dirname "$0")/.."
 accounts="${1:-1850}"
 days="${2:-14}"
 partitions=4
-source scripts/services.sh
-ensure_postgres
-ensure_nats
 profile="${PORTCULLIS_BENCH_PROFILE:-release}"
-flag=--release
-if [ "$profile" = debug ]; then flag=; fi
-cargo build $flag -q -p portcullis
 bin="${CARGO_TARGET_DIR:-$PWD/target}/$profile/portcullis"
+source scripts/services.sh
+ensure_postgres && ensure_nats
+if [ "$profile" = release ]; then cargo build --release -q -p portcullis; else cargo build -q -p portcullis; fi
 nats_url="${PORTCULLIS_TEST_NATS_URL:-nats://127.0.0.1:4222}"
 admin_url="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 work=$(mktemp -d)

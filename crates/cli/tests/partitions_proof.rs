@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Home, serve_with, stderr};
+use common::{Home, replayed_feed, serve_with, stderr};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -85,29 +85,7 @@ fn three_processes_one_killed_decide_exactly_what_one_replay_decides() {
     let home = Home::on_postgres();
     let database = home.postgres_url.clone().unwrap();
     let dir = home.dir.path();
-    let feed_dir = dir.join("feed");
-    let simulated = home.run(&[
-        "simulate",
-        "--accounts",
-        "150",
-        "--days",
-        "7",
-        "--seed",
-        "11",
-        "--out",
-        feed_dir.to_str().unwrap(),
-    ]);
-    assert!(simulated.status.success(), "{}", stderr(&simulated));
-    let events = feed_dir.join("events.jsonl");
-    let replayed = dir.join("replayed.jsonl");
-    let replay = home.run(&[
-        "replay",
-        events.to_str().unwrap(),
-        "--out",
-        replayed.to_str().unwrap(),
-    ]);
-    assert!(replay.status.success(), "{}", stderr(&replay));
-    let expected = std::fs::read_to_string(&replayed).unwrap();
+    let (events, expected) = replayed_feed(&home, "150", "7", "11");
     let deciding = expected.lines().count() as i64;
     assert!(deciding > 50, "a feed with decisions: {deciding}");
 

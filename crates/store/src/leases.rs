@@ -102,17 +102,10 @@ impl LeaseStore for SqlStore {
     }
 
     async fn release(&self, partition: u32, node: &str, epoch: i64) -> StoreResult<()> {
-        let _turn = self.writer_turn().await;
-        sqlx::query(
-            "UPDATE partition_leases SET expires_at = 0 WHERE part = $1 AND owner = $2 AND epoch = $3",
-        )
-        .bind(i64::from(partition))
-        .bind(node)
-        .bind(epoch)
-        .execute(self.writer_pool())
-        .await
-        .map_err(|e| db_error("partition lease", e))?;
-        Ok(())
+        // It lapses now: the same update as a renewal, to an expiry long past.
+        self.renew(partition, node, epoch, UnixMillis(0))
+            .await
+            .map(|_| ())
     }
 }
 
