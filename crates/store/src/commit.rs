@@ -220,6 +220,17 @@ pub async fn append_new_events(
     Ok(positions)
 }
 
+/// The writes of `variant` that follow `first` in `writes`, with it.
+macro_rules! run_of {
+    ($writes:ident, $first:ident, $variant:path) => {{
+        let mut run = vec![$first];
+        while let Some($variant(next)) = $writes.next_if(|w| matches!(w, $variant(_))) {
+            run.push(next);
+        }
+        run
+    }};
+}
+
 /// Applies `writes` in order; a run of decisions, or of events logged once, is stored
 /// together, in a few statements instead of one each.
 async fn apply_all(tx: &mut Tx<'_>, store: &SqlStore, writes: Vec<Write>) -> StoreResult<()> {
@@ -228,21 +239,11 @@ async fn apply_all(tx: &mut Tx<'_>, store: &SqlStore, writes: Vec<Write>) -> Sto
     while let Some(write) = writes.next() {
         match write {
             Write::InsertDecision(first) => {
-                let mut decisions = vec![first];
-                while let Some(Write::InsertDecision(next)) =
-                    writes.next_if(|w| matches!(w, Write::InsertDecision(_)))
-                {
-                    decisions.push(next);
-                }
+                let decisions = run_of!(writes, first, Write::InsertDecision);
                 insert_decisions(tx, backend, decisions).await?;
             }
             Write::LogEventOnce(first) => {
-                let mut events = vec![first];
-                while let Some(Write::LogEventOnce(next)) =
-                    writes.next_if(|w| matches!(w, Write::LogEventOnce(_)))
-                {
-                    events.push(next);
-                }
+                let events = run_of!(writes, first, Write::LogEventOnce);
                 log_events_once(tx, backend, events).await?;
             }
             write => apply(tx, store, write).await?,
