@@ -13,11 +13,11 @@
 # same file byte for byte (checked with cmp). `portcullis replay`'s own time is the
 # single-process figure beside them.
 #
-#   scripts/proof-partitions.sh [accounts, default 1850] [days, default 14]
+#   scripts/proof-partitions.sh [accounts, default 2000] [days, default 14]
 #   PORTCULLIS_BENCH_PROFILE=debug scripts/proof-partitions.sh 100 7   (a quick check)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-accounts="${1:-1850}"
+accounts="${1:-2000}"
 days="${2:-14}"
 partitions=4
 profile="${PORTCULLIS_BENCH_PROFILE:-release}"
@@ -67,7 +67,7 @@ run() {
     "$bin" serve 2>"$work/$name-$i.log" >/dev/null &
     nodes+=($!)
     pids+=($!)
-    until grep -q '"portcullis listening"' "$work/$name-$i.log"; do sleep 0.05; done
+    until grep -qs '"portcullis listening"' "$work/$name-$i.log"; do sleep 0.05; done
   done
   # The partitions spread over the three before the feed starts (2, 1 and 1).
   until [ "$(sql "$url" "SELECT COUNT(DISTINCT owner) FROM partition_leases WHERE expires_at > 0")" = 3 ]; do

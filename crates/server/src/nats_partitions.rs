@@ -286,7 +286,9 @@ fn encode(batch: &FactBatch) -> Vec<u8> {
     bytes.extend_from_slice(&batch.partition.to_le_bytes());
     bytes.extend_from_slice(&batch.complete_through.to_le_bytes());
     for fact in &batch.facts {
-        bytes.extend_from_slice(&(fact.len() as u32).to_le_bytes());
+        // A fact is tens of bytes, and a message at most a megabyte.
+        let len = u32::try_from(fact.len()).unwrap_or(u32::MAX);
+        bytes.extend_from_slice(&len.to_le_bytes());
         bytes.extend_from_slice(fact);
     }
     bytes

@@ -24,7 +24,7 @@ const MAGIC: &[u8; 4] = b"PRQ\x01";
 enum Change {
     Global(Box<ContractEvent>),
     /// The fact, and the bus sequence it was read at (`None`: made here, echo not read yet).
-    Fact(Fact<'static>, Option<u64>),
+    Fact(Box<Fact<'static>>, Option<u64>),
 }
 
 /// What one round of steps did, for the caller to store, then publish.
@@ -118,7 +118,8 @@ impl Queues {
     pub fn checkpoint(&self) -> StoreResult<Vec<u8>> {
         let mut bytes = MAGIC.to_vec();
         bytes.extend_from_slice(&self.bus_from().to_le_bytes());
-        bytes.extend_from_slice(&(self.complete.len() as u32).to_le_bytes());
+        // As many as the partition count, a u32.
+        bytes.extend_from_slice(&self.partition.count().to_le_bytes());
         for done in &self.complete {
             bytes.extend_from_slice(&done.to_le_bytes());
         }
@@ -215,7 +216,7 @@ impl Queues {
                 continue;
             }
             let entry = self.shared.entry((fact.position, 1));
-            let change = entry.or_insert(Change::Fact(fact, None));
+            let change = entry.or_insert(Change::Fact(Box::new(fact), None));
             if let Change::Fact(_, seq @ None) = change {
                 *seq = Some(batch.seq);
             }
@@ -238,13 +239,14 @@ impl Queues {
     /// Whether every partition (this one by what it did) is complete through `at`; `but`
     /// leaves one out.
     fn all_complete(&self, at: u64, but: Option<u32>) -> bool {
-        let own = self.partition.index();
-        (0..self.complete.len() as u32).all(|q| {
+        let own = self.partition.index() as usize;
+        let but = but.map(|q| q as usize);
+        (self.complete.iter().enumerate()).all(|(q, done)| {
             Some(q) == but
                 || if q == own {
                     self.complete_own() >= at
                 } else {
-                    self.complete[q as usize] >= at
+                    *done >= at
                 }
         })
     }
@@ -303,7 +305,7 @@ impl Queues {
         }
         if let Some(fact) = fact {
             out.facts.push(fact.encode());
-            let fact = fact.into_owned();
+            let fact = Box::new(fact.into_owned());
             self.shared.insert((at, 1), Change::Fact(fact, None));
         }
     }
