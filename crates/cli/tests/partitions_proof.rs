@@ -3,7 +3,8 @@
 //! (a stream of its own), a simulated feed published in two halves, one process killed with
 //! SIGKILL between them while it owns partitions, and the decisions exported in the feed's
 //! order equal `portcullis replay` of the same file byte for byte: nothing lost, nothing
-//! doubled, graph and campaigns included. `scripts/proof-partitions.sh` is the large run.
+//! doubled, graph and campaigns included; and `POST /v1/decisions` on any node answers with
+//! what the owner stored. `scripts/proof-partitions.sh` is the large run.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -118,7 +119,8 @@ fn three_processes_one_killed_decide_exactly_what_one_replay_decides() {
         ("PORTCULLIS_RISK_CHECKPOINT_EVERY_EVENTS", "150".into()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let mut servers: Vec<_> = (0..3).map(|_| serve_with(&home, &env).0).collect();
+    let token = home.integration_token("proof");
+    let (mut servers, urls): (Vec<_>, Vec<_>) = (0..3).map(|_| serve_with(&home, &env)).unzip();
 
     publish(&home, &halves[0], &prefix);
     // Some of the first half decided, and the victim owns partitions: it is at work when it
@@ -133,6 +135,14 @@ fn three_processes_one_killed_decide_exactly_what_one_replay_decides() {
     publish(&home, &halves[1], &prefix);
     wait_for_decisions(&database, deciding, Duration::from_secs(180));
 
+    // Any node answers a synchronous decision with what the owner stored.
+    let (line, decided) = first_decision(&text, &expected);
+    let answer = decide(&urls[0], &token, line);
+    assert_eq!(
+        answer,
+        serde_json::from_str::<serde_json::Value>(decided).unwrap()
+    );
+
     let exported = dir.join("exported.jsonl");
     let export = home.run(&[
         "decisions",
@@ -142,6 +152,13 @@ fn three_processes_one_killed_decide_exactly_what_one_replay_decides() {
         "--out",
         exported.to_str().unwrap(),
     ]);
+    // A new deciding event sent to another node is decided by its owner and answered.
+    let id: serde_json::Value = serde_json::from_str(line).unwrap();
+    let fresh = line.replace(id["id"].as_str().unwrap(), "evt_proof_sync");
+    assert_eq!(
+        decide(&urls[2], &token, &fresh)["event_id"],
+        "evt_proof_sync"
+    );
     for server in &mut servers {
         let _ = server.kill();
         let _ = server.wait();
@@ -153,6 +170,34 @@ fn three_processes_one_killed_decide_exactly_what_one_replay_decides() {
         exported == expected,
         "the exported decisions differ from the replay's"
     );
+}
+
+/// The first event of the feed that the replay decided, and that decision's line.
+fn first_decision<'a>(feed: &'a str, replayed: &'a str) -> (&'a str, &'a str) {
+    let decided = replayed.lines().next().unwrap();
+    let id: serde_json::Value = serde_json::from_str(decided).unwrap();
+    let id = id["event_id"].as_str().unwrap();
+    let line = (feed.lines())
+        .find(|line| line.contains(&format!("\"id\":\"{id}\"")))
+        .unwrap();
+    (line, decided)
+}
+
+/// `POST /v1/decisions`.
+fn decide(url: &str, token: &str, line: &str) -> serde_json::Value {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let mut response = agent
+        .post(&format!("{url}/v1/decisions"))
+        .header("authorization", &format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .send(line)
+        .unwrap();
+    let body = response.body_mut().read_to_string().unwrap();
+    assert_eq!(response.status(), 200, "{body}");
+    serde_json::from_str(&body).unwrap()
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
