@@ -19,6 +19,7 @@ mod loader;
 pub mod maintenance;
 pub mod notify;
 pub mod operators;
+pub mod partitions;
 pub mod policy;
 pub mod ports;
 pub mod push;

@@ -8,6 +8,7 @@
 
 mod console;
 mod digest;
+mod partitions;
 mod policy;
 mod push;
 
@@ -22,6 +23,9 @@ pub use console::{
     OperatorPasskey, OperatorSession,
 };
 pub use digest::{DigestStore, DigestSubscription};
+pub use partitions::{
+    EventAcker, EventFeed, EventSource, FactBatch, FactBus, Lease, LeaseStore, StreamEvent,
+};
 pub use policy::{EventSpan, PolicyStore, PolicyVersion, PolicyWrite};
 use portcullis_core::account::Account;
 use portcullis_core::audit::{AuditDraft, AuditEntry, ChainHead};
@@ -378,6 +382,16 @@ pub enum Write {
     /// Replaces the engine's checkpoint of the same name, unless the stored one covers a later
     /// log position (a slow writer never moves a checkpoint back).
     SaveCheckpoint(EngineCheckpoint),
+    /// Fails the whole commit (`Conflict`) unless `owner` holds the partition's lease with
+    /// `epoch`, and keeps the lease row locked until the commit ends: a partition's owner
+    /// that lost its lease stores nothing.
+    HoldsLease {
+        partition: u32,
+        owner: String,
+        epoch: i64,
+    },
+    /// Logs an event unless its id is logged already (a partition redoing a batch).
+    LogEventOnce(NewEvent),
     /// A new official contact; a conflict when its kind and value are already listed.
     InsertOfficialContact(StoredOfficialContact),
     /// Removes an official contact: not found when there is none with this id.
@@ -666,6 +680,7 @@ pub trait Store:
     + DigestStore
     + ConsoleStore
     + PolicyStore
+    + LeaseStore
     + std::fmt::Debug
 {
     /// Applies every write, appends the audit drafts to the chain (in order, after the current

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{Home, ingest, serve, stderr};
+use common::{Home, ingest, replayed_feed, serve, stderr};
 use std::path::Path;
 use std::process::Command;
 
@@ -17,30 +17,8 @@ fn read(path: &Path) -> String {
 
 fn export_equals_replay(home: &Home) {
     let dir = home.dir.path();
-    let feed_dir = dir.join("feed");
-    let simulated = home.run(&[
-        "simulate",
-        "--accounts",
-        "80",
-        "--days",
-        "5",
-        "--seed",
-        "3",
-        "--out",
-        feed_dir.to_str().unwrap(),
-    ]);
-    assert!(simulated.status.success(), "{}", stderr(&simulated));
-    let events = feed_dir.join("events.jsonl");
+    let (events, expected) = replayed_feed(home, "80", "5", "3");
     let lines: Vec<String> = read(&events).lines().map(str::to_owned).collect();
-    let replayed = dir.join("replayed.jsonl");
-    let replay = home.run(&[
-        "replay",
-        events.to_str().unwrap(),
-        "--out",
-        replayed.to_str().unwrap(),
-    ]);
-    assert!(replay.status.success(), "{}", stderr(&replay));
-    let expected = read(&replayed);
     let decided = expected.lines().count();
     assert!(decided > 60, "a feed that pages: {decided} decisions");
 

@@ -21,6 +21,7 @@ pub mod keyring_file;
 pub mod limits;
 pub mod metrics;
 pub mod nats;
+pub mod nats_partitions;
 pub mod notify;
 pub mod openapi;
 mod openapi_shared;
@@ -80,6 +81,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
         }
         None => app,
     };
+    let app = partitioned_ingest(app, settings).await?;
     // Key changes pushed on NATS when it is configured (`key_push`).
     Ok(match &settings.nats {
         Some(crate::nats::NatsSettings {
@@ -94,6 +96,32 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
         }
         _ => app,
     })
+}
+
+/// With `engine_partitions`, ingest goes to the stream (the partitions' owners decide).
+async fn partitioned_ingest(
+    mut app: Portcullis,
+    settings: &Settings,
+) -> Result<Portcullis, AppError> {
+    let (Some(nats), Some(partitions)) = (&settings.nats, settings.partitions) else {
+        return Ok(app);
+    };
+    let prefix = nats.subject.strip_suffix(".>").unwrap_or(&nats.subject);
+    let streams =
+        nats_partitions::PartitionStreams::connect(&nats.url, &nats.stream, prefix, &nats.consumer)
+            .await
+            .map_err(|e| {
+                AppError::Internal(format!(
+                    "the partitions' NATS streams: {}",
+                    portcullis_core::redact::redact_urls_in(&e)
+                ))
+            })?;
+    app.risk = app.risk.with_stream(portcullis_app::risk::StreamIngest {
+        events: Arc::new(streams),
+        partitions: partitions.partitions,
+        wait: std::time::Duration::from_secs(10),
+    });
+    Ok(app)
 }
 
 /// The text of the configured risk policy.

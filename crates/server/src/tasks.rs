@@ -38,10 +38,21 @@ pub(crate) fn spawn(
     upkeep: Upkeep,
 ) -> (watch::Sender<bool>, JoinHandle<()>) {
     let (stop, mut stopped) = watch::channel(false);
-    let nats = settings
-        .nats
-        .clone()
-        .map(|nats| tokio::spawn(crate::nats::consume(app.clone(), nats, stop.subscribe())));
+    let nats = match (settings.nats.clone(), settings.partitions) {
+        (Some(nats), None) => Some(tokio::spawn(crate::nats::consume(
+            app.clone(),
+            nats,
+            stop.subscribe(),
+        ))),
+        (Some(nats), Some(partitions)) => Some(tokio::spawn(crate::nats_partitions::serve(
+            app.clone(),
+            nats,
+            partitions,
+            crate::risk_policy_text(settings.risk_policy_file.as_deref()).unwrap_or_default(),
+            stop.subscribe(),
+        ))),
+        (None, _) => None,
+    };
     let delivery = spawn_delivery(&app, settings, stop.subscribe());
     let key_push = spawn_key_push(&app, upkeep.state.clone(), stop.subscribe());
     let refresh_every = settings.refresh_interval;

@@ -100,31 +100,67 @@ fn values_placeholders(backend: Backend, rows: usize, columns: usize) -> String 
         .join(", ")
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
+
+/// Inserts `rows` in the insert shapes: `INSERT INTO <into> VALUES ... <then>`, each row's
+/// `columns` parameters bound by `bind`.
+async fn insert_rows<T>(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    (what, into, then, columns): (&str, &str, &str, usize),
+    rows: Vec<T>,
+    bind: impl for<'q> Fn(AnyQuery<'q>, T) -> AnyQuery<'q>,
+) -> StoreResult<()> {
+    for chunk in in_shapes(rows) {
+        let placeholders = values_placeholders(backend, chunk.len(), columns);
+        let sql = format!("INSERT INTO {into} VALUES {placeholders} {then}");
+        let query = (chunk.into_iter()).fold(sqlx::query(sqlx::AssertSqlSafe(sql)), &bind);
+        execute(tx, what, query).await?;
+    }
+    Ok(())
+}
+
 /// Stores decisions, keeping a decision already stored for the same event.
 async fn insert_decisions(
     tx: &mut Tx<'_>,
     backend: Backend,
     decisions: Vec<StoredDecision>,
 ) -> StoreResult<()> {
-    for chunk in in_shapes(decisions) {
-        let sql = format!(
-            "INSERT INTO decisions (event_id, decided_at, decision, score, reasons, features) \
-             VALUES {} ON CONFLICT (event_id) DO NOTHING",
-            values_placeholders(backend, chunk.len(), 6)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for d in chunk {
-            query = query
-                .bind(d.event_id)
-                .bind(d.decided_at.as_millis())
-                .bind(d.decision)
-                .bind(d.score)
-                .bind(d.reasons)
-                .bind(d.features);
-        }
-        execute(tx, "decision", query).await?;
-    }
-    Ok(())
+    let into = "decisions (event_id, decided_at, decision, score, reasons, features)";
+    let shape = ("decision", into, "ON CONFLICT (event_id) DO NOTHING", 6);
+    insert_rows(tx, backend, shape, decisions, |query, d| {
+        query
+            .bind(d.event_id)
+            .bind(d.decided_at.as_millis())
+            .bind(d.decision)
+            .bind(d.score)
+            .bind(d.reasons)
+            .bind(d.features)
+    })
+    .await
+}
+
+/// Logs events, skipping those whose id is logged already (a partition redoing a batch).
+async fn log_events_once(
+    tx: &mut Tx<'_>,
+    backend: Backend,
+    events: Vec<NewEvent>,
+) -> StoreResult<()> {
+    let shape = (
+        "event",
+        "events (id, ts, account, type, body)",
+        "ON CONFLICT (id) DO NOTHING",
+        5,
+    );
+    insert_rows(tx, backend, shape, events, |query, event| {
+        query
+            .bind(event.id)
+            .bind(event.ts.as_millis())
+            .bind(event.account)
+            .bind(event.event_type)
+            .bind(event.body)
+    })
+    .await
 }
 
 /// See [`portcullis_app::ports::EventLog::append_new_events_then`]. A whole batch costs one
@@ -184,23 +220,34 @@ pub async fn append_new_events(
     Ok(positions)
 }
 
-/// Applies `writes` in order; a run of decisions is stored together, in a few statements
-/// instead of one each.
+/// The writes of `variant` that follow `first` in `writes`, with it.
+macro_rules! run_of {
+    ($writes:ident, $first:ident, $variant:path) => {{
+        let mut run = vec![$first];
+        while let Some($variant(next)) = $writes.next_if(|w| matches!(w, $variant(_))) {
+            run.push(next);
+        }
+        run
+    }};
+}
+
+/// Applies `writes` in order; a run of decisions, or of events logged once, is stored
+/// together, in a few statements instead of one each.
 async fn apply_all(tx: &mut Tx<'_>, store: &SqlStore, writes: Vec<Write>) -> StoreResult<()> {
     let backend = store.backend();
     let mut writes = writes.into_iter().peekable();
     while let Some(write) = writes.next() {
-        let Write::InsertDecision(first) = write else {
-            apply(tx, store, write).await?;
-            continue;
-        };
-        let mut decisions = vec![first];
-        while let Some(Write::InsertDecision(next)) =
-            writes.next_if(|w| matches!(w, Write::InsertDecision(_)))
-        {
-            decisions.push(next);
+        match write {
+            Write::InsertDecision(first) => {
+                let decisions = run_of!(writes, first, Write::InsertDecision);
+                insert_decisions(tx, backend, decisions).await?;
+            }
+            Write::LogEventOnce(first) => {
+                let events = run_of!(writes, first, Write::LogEventOnce);
+                log_events_once(tx, backend, events).await?;
+            }
+            write => apply(tx, store, write).await?,
         }
-        insert_decisions(tx, backend, decisions).await?;
     }
     Ok(())
 }
@@ -375,6 +422,12 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
             .bind(c.state);
             execute(tx, "engine checkpoint", query).await?;
         }
+        Write::HoldsLease {
+            partition,
+            owner,
+            epoch,
+        } => crate::leases::check_held(tx, partition, owner, epoch).await?,
+        Write::LogEventOnce(event) => log_events_once(tx, backend, vec![event]).await?,
         Write::PutDigest(subscription) => crate::digest::put(tx, subscription).await?,
         Write::AdvanceDigest {
             account,

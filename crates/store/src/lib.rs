@@ -16,6 +16,7 @@ mod digest;
 mod files;
 mod guard;
 mod key_push;
+mod leases;
 mod outbox;
 mod passkeys;
 mod policies;

@@ -54,18 +54,13 @@ impl Risk {
 
     /// Decides one event synchronously. An event already decided gets its stored decision.
     pub async fn decide(&self, actor: &Actor, line: &str) -> AppResult<Decision> {
+        if let Some(stream) = &self.stream {
+            return self.decide_on_stream(stream, actor, line).await;
+        }
         actor.require_operator(Permission::IngestEvents)?;
         let event = parse_line(line)
             .map_err(|reason| AppError::invalid(ErrorCode::InvalidEvent, reason))?;
-        if !event.body.asks_for_decision() {
-            return Err(AppError::invalid(
-                ErrorCode::NoDecision,
-                format!(
-                    "{} events are not decided (send them to POST /v1/events)",
-                    event.body.type_name()
-                ),
-            ));
-        }
+        refuse_undecided(&event)?;
         let (answer, mut decision) = oneshot::channel();
         let logged = log_entry(&event, line);
         self.decisions.waiting.lock().push(Waiting {
@@ -211,4 +206,18 @@ fn answered_or_abandoned(
     answered: Result<AppResult<Decision>, oneshot::error::RecvError>,
 ) -> AppResult<Decision> {
     answered.unwrap_or_else(|_| Err(AppError::Internal("a decision was abandoned".into())))
+}
+
+/// `no_decision` for an event of a type that is not decided.
+pub(super) fn refuse_undecided(event: &portcullis_core::contract::ContractEvent) -> AppResult<()> {
+    if event.body.asks_for_decision() {
+        return Ok(());
+    }
+    Err(AppError::invalid(
+        ErrorCode::NoDecision,
+        format!(
+            "{} events are not decided (send them to POST /v1/events)",
+            event.body.type_name()
+        ),
+    ))
 }

@@ -19,8 +19,10 @@
 use crate::ErrorCode;
 mod decide;
 mod policy;
+mod stream;
 
 pub use policy::InForce;
+pub use stream::StreamIngest;
 
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
@@ -46,6 +48,10 @@ pub const CHECKPOINT_NAME: &str = "risk";
 pub struct CheckpointPolicy {
     /// After this many applied events; 0: only on request.
     pub every_events: u64,
+    /// Whether this engine follows the event log. `false` in a partitioned deployment
+    /// (`crate::partitions`), where the partitions decide and log: this engine then stays
+    /// empty, never replays the log nor writes a decision or the `risk` checkpoint.
+    pub follow_log: bool,
 }
 
 impl Default for CheckpointPolicy {
@@ -54,6 +60,7 @@ impl Default for CheckpointPolicy {
             // A restart replays at most this many events (about a second's work), and a
             // checkpoint, which holds the engine for milliseconds, comes rarely under load.
             every_events: 1_000_000,
+            follow_log: true,
         }
     }
 }
@@ -107,6 +114,8 @@ pub struct Risk {
     decisions: Arc<decide::DecisionQueue>,
     /// What confirmations marked, for the guard to hold (`Guard::hold_marked`).
     propagations: Arc<std::sync::Mutex<Vec<portcullis_engine::Propagation>>>,
+    /// In a partitioned deployment, where ingest goes instead of this engine (`stream`).
+    stream: Option<StreamIngest>,
 }
 
 impl Risk {
@@ -145,6 +154,7 @@ impl Risk {
             started: StartReport::default(),
             decisions: Arc::default(),
             propagations: Arc::default(),
+            stream: None,
         };
         let before = risk.cursor.lock().await.engine.stats().events;
         risk.catch_up().await?;
@@ -155,6 +165,12 @@ impl Risk {
         };
         tracing::info!(checkpoint_seq = seq, replayed, "risk engine started");
         Ok(risk)
+    }
+
+    /// Sends ingest to the stream of a partitioned deployment from now on.
+    pub fn with_stream(mut self, stream: StreamIngest) -> Self {
+        self.stream = Some(stream);
+        self
     }
 
     /// How the engine came up.
@@ -267,6 +283,11 @@ impl Risk {
     /// Stores every valid line, then decides what asks for a decision.
     pub async fn ingest(&self, actor: &Actor, text: &str) -> AppResult<IngestReport> {
         actor.require_operator(Permission::IngestEvents)?;
+        if let Some(stream) = &self.stream {
+            let report = self.ingest_to_stream(stream, text).await?;
+            (self.refused_lines).fetch_add(report.rejected.len() as u64, Ordering::Relaxed);
+            return Ok(report);
+        }
         let batch = parse_lines(text);
         self.refused_lines
             .fetch_add(batch.errors.len() as u64, Ordering::Relaxed);
@@ -361,6 +382,9 @@ impl Risk {
     /// Applies every logged event the engine has not seen, in log order, and stores the
     /// decisions (a decision already stored is kept). Returns the new decisions by event id.
     pub async fn catch_up(&self) -> AppResult<HashMap<String, Decision>> {
+        if !self.checkpoints.follow_log {
+            return Ok(HashMap::new());
+        }
         let mut cursor = self.cursor.lock().await;
         if cursor.ahead_of_storage {
             self.rewind(&mut cursor).await?;
@@ -431,7 +455,7 @@ fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
 }
 
 /// An alert as the store keeps it.
-fn stored_alert(alert: portcullis_engine::Alert) -> Write {
+pub(crate) fn stored_alert(alert: portcullis_engine::Alert) -> Write {
     Write::PutAlert(crate::ports::StoredAlert {
         id: alert.id,
         kind: alert.kind.as_str().to_owned(),
@@ -544,7 +568,7 @@ pub(crate) fn unknown_entity(kind: portcullis_engine::EntityKind, value: &str) -
 }
 
 /// How an event enters the log: its line as received, trimmed.
-fn log_entry(event: &ContractEvent, raw: &str) -> NewEvent {
+pub(crate) fn log_entry(event: &ContractEvent, raw: &str) -> NewEvent {
     NewEvent {
         id: event.id.clone(),
         ts: event.ts,
@@ -584,19 +608,28 @@ fn decide_logged(
     let Outcome::Decided(decision, features) = engine.process_unique(event) else {
         return None;
     };
+    let stored = stored_decision(event, &decision, &features);
+    decided.insert(decision.event_id.clone(), decision);
+    Some(stored)
+}
+
+/// A decision as the store keeps it; a rule that could not be evaluated is logged.
+pub(crate) fn stored_decision(
+    event: &ContractEvent,
+    decision: &Decision,
+    features: &portcullis_engine::Features,
+) -> StoredDecision {
     for reason in &decision.reasons {
         if let Some(rule) = reason.strip_prefix(portcullis_engine::RULE_ERROR_PREFIX) {
             tracing::error!(event = %event.id, %rule, "a rule could not be evaluated; it acted as if it fired");
         }
     }
-    let stored = StoredDecision {
+    StoredDecision {
         event_id: decision.event_id.clone(),
         decided_at: event.ts,
         decision: decision.decision.as_str().to_owned(),
         score: i64::from(decision.score),
         reasons: serde_json::to_string(&decision.reasons).unwrap_or_else(|_| "[]".into()),
-        features: serde_json::to_string(&features).unwrap_or_else(|_| "{}".into()),
-    };
-    decided.insert(decision.event_id.clone(), decision);
-    Some(stored)
+        features: serde_json::to_string(features).unwrap_or_else(|_| "{}".into()),
+    }
 }

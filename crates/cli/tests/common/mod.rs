@@ -5,6 +5,7 @@
 
 use serde_json::Value;
 use std::io::{BufRead as _, BufReader};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_portcullis");
@@ -88,6 +89,35 @@ impl Home {
 
 pub fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// A simulated feed written in `home`'s directory (`feed/events.jsonl`), and what
+/// `portcullis replay` decides on it: the events file and the decision lines.
+pub fn replayed_feed(home: &Home, accounts: &str, days: &str, seed: &str) -> (PathBuf, String) {
+    let dir = home.dir.path();
+    let feed_dir = dir.join("feed");
+    let simulated = home.run(&[
+        "simulate",
+        "--accounts",
+        accounts,
+        "--days",
+        days,
+        "--seed",
+        seed,
+        "--out",
+        feed_dir.to_str().unwrap(),
+    ]);
+    assert!(simulated.status.success(), "{}", stderr(&simulated));
+    let events = feed_dir.join("events.jsonl");
+    let replayed = dir.join("replayed.jsonl");
+    let replay = home.run(&[
+        "replay",
+        events.to_str().unwrap(),
+        "--out",
+        replayed.to_str().unwrap(),
+    ]);
+    assert!(replay.status.success(), "{}", stderr(&replay));
+    (events, std::fs::read_to_string(&replayed).unwrap())
 }
 
 /// Starts `portcullis serve` on a free port and waits until it listens.

@@ -62,6 +62,8 @@ pub struct Config {
     pub nats_subject: String,
     pub nats_consumer: String,
     pub nats_key_subject: String,
+    pub engine_partitions: u32,
+    pub partition_lease_ms: u64,
     pub token_cache_ms: u64,
     pub replay_guard_redis_url: String,
     pub public_url: String,
@@ -126,6 +128,8 @@ impl Default for Config {
             nats_subject: "portcullis.events.>".into(),
             nats_consumer: "portcullis-engine".into(),
             nats_key_subject: "portcullis.keys.changed".into(),
+            engine_partitions: 0,
+            partition_lease_ms: 5_000,
             token_cache_ms: 5_000,
             replay_guard_redis_url: String::new(),
             public_url: String::new(),
@@ -187,6 +191,9 @@ pub struct Settings {
     pub max_batch_bytes: usize,
     /// The JetStream event feed, when configured.
     pub nats: Option<crate::nats::NatsSettings>,
+    /// The risk engine partitioned across processes (`engine_partitions` > 0), on the NATS
+    /// stream and PostgreSQL; `None`: one engine per process over the event log.
+    pub partitions: Option<PartitionConfig>,
     /// The Redis of the replay guard every node shares, when configured.
     pub replay_guard_redis_url: Option<String>,
     /// How long an authenticated operator token is trusted without asking storage again.
@@ -293,6 +300,7 @@ impl Config {
                 return Err(invalid(format!("{name} must be greater than zero")));
             }
         }
+        let partitions = partition_config(&self)?;
         let guard = guard_settings(&self, listen)?;
         let notify = crate::notify::settle(&crate::notify::NotifyKeys {
             exchange_name: &self.exchange_name,
@@ -358,11 +366,13 @@ impl Config {
                 .then(|| PathBuf::from(self.risk_policy_file)),
             risk_checkpoints: portcullis_app::risk::CheckpointPolicy {
                 every_events: self.risk_checkpoint_every_events,
+                follow_log: partitions.is_none(),
             },
             risk_checkpoint_interval: (self.risk_checkpoint_interval_s > 0)
                 .then(|| Duration::from_secs(self.risk_checkpoint_interval_s)),
             max_batch_bytes: self.max_batch_bytes,
             guard,
+            partitions,
             nats: (!self.nats_url.is_empty()).then_some(crate::nats::NatsSettings {
                 url: self.nats_url,
                 stream: self.nats_stream,
@@ -379,6 +389,65 @@ impl Config {
             contacts,
         })
     }
+}
+
+/// The partitioned engine's settings
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionConfig {
+    /// `N`: an account's partition is `FNV-1a-32(account) mod N`.
+    pub partitions: u32,
+    /// A partition lease lapses this long after its last renewal.
+    pub lease_ms: u64,
+    /// A partition checkpoints after this many of its own events (`risk_checkpoint_every_events`).
+    pub checkpoint_every_events: u64,
+}
+
+/// `engine_partitions` and what it needs: the event stream on NATS (whose subjects are a
+/// literal prefix and `.>`, the partitions' subjects under it) and PostgreSQL (the leases,
+/// and one store every process shares).
+fn partition_config(config: &Config) -> Result<Option<PartitionConfig>, ConfigError> {
+    if config.engine_partitions == 0 {
+        return Ok(None);
+    }
+    let invalid = ConfigError::Invalid;
+    if config.engine_partitions > 1_024 {
+        return Err(invalid(
+            "engine_partitions must be at most 1024 (0 = one engine per process)".into(),
+        ));
+    }
+    if config.nats_url.is_empty() {
+        return Err(invalid(
+            "engine_partitions needs nats_url: the partitions read their events from the NATS JetStream stream".into(),
+        ));
+    }
+    let postgres = ["postgres://", "postgresql://"];
+    if !postgres
+        .iter()
+        .any(|scheme| config.database_url.starts_with(scheme))
+    {
+        return Err(invalid(
+            "engine_partitions needs database_url on PostgreSQL: the processes share the partition leases, the event log and the decisions".into(),
+        ));
+    }
+    let prefix_fine = config
+        .nats_subject
+        .strip_suffix(".>")
+        .is_some_and(|prefix| !prefix.is_empty() && !prefix.contains(['*', '>', ' ']));
+    if !prefix_fine {
+        return Err(invalid(
+            "engine_partitions needs nats_subject as a literal prefix then `.>` (e.g. portcullis.events.>): partition p is <prefix>.p".into(),
+        ));
+    }
+    if !(300..=600_000).contains(&config.partition_lease_ms) {
+        return Err(invalid(
+            "partition_lease_ms must be between 300 and 600000".into(),
+        ));
+    }
+    Ok(Some(PartitionConfig {
+        partitions: config.engine_partitions,
+        lease_ms: config.partition_lease_ms,
+        checkpoint_every_events: config.risk_checkpoint_every_events,
+    }))
 }
 
 /// An environment value as TOML: numbers and booleans keep their type, anything else is text.

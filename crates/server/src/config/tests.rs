@@ -188,3 +188,33 @@ fn embedded_default_is_a_sqlite_file_in_the_data_dir() {
         PathBuf::from("data/master-keys.toml")
     );
 }
+
+#[test]
+fn partitions_need_nats_and_postgres_and_say_so() {
+    let error = |config: Config| config.settle().unwrap_err().to_string();
+    let partitioned = Config {
+        engine_partitions: 4,
+        ..Config::default()
+    };
+    assert!(error(partitioned.clone()).contains("needs nats_url"));
+    let with_nats = Config {
+        nats_url: "nats://127.0.0.1:4222".into(),
+        ..partitioned
+    };
+    assert!(error(with_nats.clone()).contains("PostgreSQL"));
+    let on_postgres = Config {
+        database_url: "postgres://db/portcullis".into(),
+        ..with_nats
+    };
+    let settled = on_postgres.clone().settle().unwrap();
+    let partitions = settled.partitions.unwrap();
+    assert_eq!((partitions.partitions, partitions.lease_ms), (4, 5_000));
+    assert!(!settled.risk_checkpoints.follow_log);
+    let wildcard = Config {
+        nats_subject: "portcullis.*.events".into(),
+        ..on_postgres
+    };
+    assert!(error(wildcard).contains("nats_subject"));
+    let single = Config::default().settle().unwrap();
+    assert!(single.partitions.is_none() && single.risk_checkpoints.follow_log);
+}

@@ -26,7 +26,10 @@ fn utf8(bytes: &[u8]) -> Result<&str, ApiError> {
 
 /// Send a batch of events (JSON Lines, the event contract). Bad lines are reported with their
 /// number and reason; every other line is stored and applied; ids seen before are ignored. An
-/// empty body is refused (`invalid_body`).
+/// empty body is refused (`invalid_body`). In a partitioned deployment (`engine_partitions`)
+/// the lines are published to their partitions' subjects instead, `duplicates` counts ids the
+/// stream already held, and `decisions` is empty (the owners decide; `POST /v1/decisions`
+/// waits for one).
 #[utoipa::path(
     post, path = "/v1/events", tag = "risk",
     request_body(content = inline(crate::dto::formats::EventLines), content_type = "application/x-ndjson", description = "One event per line"),
@@ -67,11 +70,12 @@ pub async fn ingest(
 }
 
 /// Decide one event now (the contract's decision shape). Sending the same event again returns
-/// the same decision.
+/// the same decision. In a partitioned deployment the event is published to its partition's
+/// subject and answered once the partition's owner has stored its decision.
 #[utoipa::path(
     post, path = "/v1/decisions", tag = "risk",
     request_body(content = inline(crate::dto::formats::DecidingEvent), description = "One event of a deciding type"),
-    responses((status = 200, body = DecisionDto), (status = 400, description = "`invalid_event`, `no_decision`", body = ErrorBody)),
+    responses((status = 200, body = DecisionDto), (status = 400, description = "`invalid_event`, `no_decision`", body = ErrorBody), (status = 504, description = "`decision_timeout`: with `engine_partitions` set, the owner of the event's partition stored no decision within 10 s (the event is on the stream and will be decided)", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn decide(

@@ -1,0 +1,177 @@
+//! The risk engine partitioned by account across processes (docs/design/partitioning.md,
+//! "How the service runs it"): each process holds leases on some partitions (`leases`), and
+//! works each one it holds (`runner`) with the exactness rules (`queues`), reading the event
+//! stream and exchanging facts and progress on the fact bus. The ports: [`LeaseStore`] (the
+//! database), [`EventSource`] and [`FactBus`] (NATS JetStream in the server).
+
+mod leases;
+mod queues;
+mod runner;
+
+pub use leases::{Leases, Tick};
+pub use queues::{Queues, Stepped};
+pub use runner::checkpoint_name;
+
+use crate::error::{AppError, AppResult};
+use crate::ports::{Clock, EventSource, FactBus, Store};
+use crate::risk::Risk;
+use portcullis_engine::Policy;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How the partitions are run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionSettings {
+    /// `N`: an account's partition is `FNV-1a-32(account) mod N`.
+    pub partitions: u32,
+    /// A lease lapses this long after its last renewal (renewed every third of it).
+    pub lease_ms: i64,
+    /// The configured policy's text (the published version in force wins).
+    pub policy_text: String,
+    /// A partition checkpoints after this many of its own events (0: only every 10 s and
+    /// when it hands its partition back).
+    pub checkpoint_every_events: u64,
+}
+
+/// What a partition's work needs.
+pub(crate) struct Context {
+    pub store: Arc<dyn Store>,
+    pub events: Arc<dyn EventSource>,
+    pub bus: Arc<dyn FactBus>,
+    pub risk: Risk,
+    pub node: String,
+    pub settings: PartitionSettings,
+}
+
+impl Context {
+    /// The policy a partition starts with: the published version in force, else the
+    /// configured one.
+    async fn policy(&self) -> AppResult<Policy> {
+        let text = match self.store.published_policy().await? {
+            Some(version) => version.text,
+            None => self.settings.policy_text.clone(),
+        };
+        Policy::parse(&text).map_err(|e| AppError::Internal(format!("risk policy refused: {e}")))
+    }
+}
+
+/// A partition at work here.
+struct Working {
+    hand_back: watch::Sender<bool>,
+    handle: JoinHandle<AppResult<()>>,
+}
+
+/// What the partitions run on.
+pub struct PartitionPorts {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    /// Where what confirmations mark goes for the guard to hold (`Risk::take_propagations`).
+    pub risk: Risk,
+    pub events: Arc<dyn EventSource>,
+    pub bus: Arc<dyn FactBus>,
+}
+
+impl std::fmt::Debug for PartitionPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PartitionPorts")
+    }
+}
+
+/// Holds leases and works the partitions it holds, until `stop` turns true.
+pub async fn serve(
+    ports: PartitionPorts,
+    node: String,
+    settings: PartitionSettings,
+    mut stop: watch::Receiver<bool>,
+) {
+    let PartitionPorts {
+        store,
+        clock,
+        risk,
+        events,
+        bus,
+    } = ports;
+    let lease_store: Arc<dyn crate::ports::LeaseStore> = store.clone();
+    let mut leases = Leases::new(
+        lease_store,
+        clock,
+        node.clone(),
+        settings.partitions,
+        settings.lease_ms,
+    );
+    let every = Duration::from_millis(u64::try_from(settings.lease_ms / 3).unwrap_or(1).max(1));
+    let ctx = Arc::new(Context {
+        store,
+        events,
+        bus,
+        risk,
+        node,
+        settings,
+    });
+    let mut working: BTreeMap<u32, Working> = BTreeMap::new();
+    loop {
+        match leases.tick().await {
+            Ok(tick) => apply_tick(&ctx, &mut working, tick),
+            Err(error) => tracing::warn!(%error, "partition leases not renewed"),
+        }
+        finish_ended(&mut leases, &mut working).await;
+        tokio::select! {
+            _ = stop.changed() => break,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+    // Shutting down: every partition checkpoints and its lease is let go.
+    for (_, work) in std::mem::take(&mut working) {
+        let _ = work.hand_back.send(true);
+        let _ = work.handle.await;
+    }
+    for partition in leases.held().keys().copied().collect::<Vec<_>>() {
+        let _ = leases.release(partition).await;
+    }
+}
+
+/// Starts the partitions taken, stops those lost (at once: nothing of theirs can be stored any
+/// more) and asks those beyond the fair share to hand back.
+fn apply_tick(ctx: &Arc<Context>, working: &mut BTreeMap<u32, Working>, tick: Tick) {
+    for partition in tick.lost {
+        if let Some(work) = working.remove(&partition) {
+            tracing::warn!(partition, "partition lease lost; its work stops");
+            work.handle.abort();
+        }
+    }
+    for partition in tick.surplus {
+        if let Some(work) = working.get(&partition) {
+            let _ = work.hand_back.send(true);
+        }
+    }
+    for (partition, epoch) in tick.acquired {
+        let (hand_back, handed) = watch::channel(false);
+        let ctx = ctx.clone();
+        let handle = tokio::spawn(async move { runner::run(&ctx, partition, epoch, handed).await });
+        working.insert(partition, Working { hand_back, handle });
+    }
+}
+
+/// Lets go of the leases of partitions whose work ended (handed back, or failed: then another
+/// process, or this one on a later tick, takes it again from its checkpoint).
+async fn finish_ended(leases: &mut Leases, working: &mut BTreeMap<u32, Working>) {
+    let ended: Vec<u32> = (working.iter())
+        .filter(|(_, work)| work.handle.is_finished())
+        .map(|(partition, _)| *partition)
+        .collect();
+    for partition in ended {
+        if let Some(work) = working.remove(&partition) {
+            match work.handle.await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(partition, %error, "partition work stopped"),
+                Err(error) => tracing::warn!(partition, %error, "partition work ended"),
+            }
+        }
+        if let Err(error) = leases.release(partition).await {
+            tracing::warn!(partition, %error, "partition lease not released");
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! One owned partition's queues across processes: the exactness rules of
+//! `portcullis_engine::partitioned` (as `Replay` applies them in one process), fed by the event
+//! stream and the fact bus instead of a batch in memory.
+//!
+//! Events arrive in position order (the partition reads the whole stream: one total order, so
+//! "every event up to `x` was read" is simply the last position read). Its own events (its
+//! subject, and global events that name one of its accounts) queue for their account part;
+//! global events queue as shared changes; other partitions' events are skipped unread. Facts
+//! arrive from the bus, every partition's in the order it published them, each followed by
+//! its "complete through": a partition's facts up to `x` are all here once its progress says
+//! `x`. Its own facts are queued as it makes them, and their echo from the bus is dropped.
+
+use crate::ports::{FactBatch, NewEvent, StoreError, StoreResult, StoredDecision, StreamEvent};
+use portcullis_core::contract::{ContractEvent, parse_line};
+use portcullis_core::partition::event_partition;
+use portcullis_engine::partitioned::{Fact, Partition};
+use portcullis_engine::{Outcome, Policy};
+use std::collections::{BTreeMap, VecDeque};
+
+const MAGIC: &[u8; 4] = b"PRQ\x01";
+
+/// A shared change waiting for rule 1. At one position the global part (kind 0) comes before
+/// the fact (kind 1).
+enum Change {
+    Global(Box<ContractEvent>),
+    /// The fact, and the bus sequence it was read at (`None`: made here, echo not read yet).
+    Fact(Box<Fact<'static>>, Option<u64>),
+}
+
+/// What one round of steps did, for the caller to store, then publish.
+#[derive(Debug, Default)]
+pub struct Stepped {
+    pub logged: Vec<NewEvent>,
+    pub decisions: Vec<StoredDecision>,
+    /// Encoded facts, in position order.
+    pub facts: Vec<Vec<u8>>,
+    /// Own events whose account part was done.
+    pub events: u64,
+}
+
+/// See the module documentation.
+pub struct Queues {
+    partition: Partition,
+    /// Own events not yet processed: position, event, line as read.
+    own: VecDeque<(u64, ContractEvent, String)>,
+    shared: BTreeMap<(u64, u8), Change>,
+    /// Per partition, complete through (this one's is worked out: [`Queues::complete_own`]).
+    complete: Vec<u64>,
+    /// The last position read from the event stream.
+    read_through: u64,
+    /// The last bus sequence read.
+    bus_read_through: u64,
+}
+
+impl std::fmt::Debug for Queues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Queues")
+            .field("partition", &self.partition.index())
+            .field("through", &self.partition.through())
+            .field("read_through", &self.read_through)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Queues {
+    /// Partition `index` of `count`, fresh.
+    pub fn new(policy: Policy, index: u32, count: u32) -> Self {
+        Self::around(
+            Partition::new(policy, index, count),
+            vec![0; count as usize],
+            0,
+        )
+    }
+
+    fn around(partition: Partition, complete: Vec<u64>, bus_read_through: u64) -> Self {
+        let (events, shared) = partition.through();
+        Self {
+            partition,
+            own: VecDeque::new(),
+            shared: BTreeMap::new(),
+            complete,
+            // The stream is read again from the earlier of the two, and what each side has
+            // done is skipped.
+            read_through: events.min(shared),
+            bus_read_through,
+        }
+    }
+
+    /// From [`Queues::checkpoint`]'s bytes.
+    pub fn from_checkpoint(policy: Policy, bytes: &[u8]) -> StoreResult<Self> {
+        let refused = |why: &str| StoreError::Backend(format!("partition checkpoint: {why}"));
+        let body = bytes
+            .strip_prefix(MAGIC.as_slice())
+            .ok_or(refused("magic"))?;
+        let (bus, body) = body.split_first_chunk::<8>().ok_or(refused("truncated"))?;
+        let (count, mut body) = body.split_first_chunk::<4>().ok_or(refused("truncated"))?;
+        let mut complete = Vec::new();
+        for _ in 0..u32::from_le_bytes(*count) {
+            let (done, rest) = body.split_first_chunk::<8>().ok_or(refused("truncated"))?;
+            complete.push(u64::from_le_bytes(*done));
+            body = rest;
+        }
+        let partition =
+            Partition::from_checkpoint(policy, body).map_err(|e| refused(&e.to_string()))?;
+        if complete.len() != partition.count() as usize {
+            return Err(refused("another partition count"));
+        }
+        Ok(Self::around(
+            partition,
+            complete,
+            u64::from_le_bytes(*bus).saturating_sub(1),
+        ))
+    }
+
+    /// The bus sequence to read from again after [`Queues::checkpoint`], the stream position
+    /// to read from, and the partition's state (with what it knows of the others' progress).
+    /// Written only when every fact it made is published.
+    pub fn checkpoint(&self) -> StoreResult<Vec<u8>> {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&self.bus_from().to_le_bytes());
+        // As many as the partition count, a u32.
+        bytes.extend_from_slice(&self.partition.count().to_le_bytes());
+        for done in &self.complete {
+            bytes.extend_from_slice(&done.to_le_bytes());
+        }
+        let state =
+            (self.partition.checkpoint()).map_err(|e| StoreError::Backend(e.to_string()))?;
+        bytes.extend_from_slice(&state);
+        Ok(bytes)
+    }
+
+    /// Where the bus must be read again from so that every fact not applied yet comes back.
+    fn bus_from(&self) -> u64 {
+        (self.shared.values())
+            .filter_map(|change| match change {
+                Change::Fact(_, seq) => *seq,
+                Change::Global(_) => None,
+            })
+            .min()
+            .unwrap_or(self.bus_read_through + 1)
+    }
+
+    /// Where the event stream is to be read from.
+    pub fn stream_from(&self) -> u64 {
+        self.read_through + 1
+    }
+
+    pub fn bus_read_from(&self) -> u64 {
+        self.bus_read_through + 1
+    }
+
+    pub fn partition(&self) -> &Partition {
+        &self.partition
+    }
+
+    pub fn partition_mut(&mut self) -> &mut Partition {
+        &mut self.partition
+    }
+
+    /// The last event position whose account part was done.
+    pub fn events_through(&self) -> u64 {
+        self.partition.through().0
+    }
+
+    /// Takes events read from the stream (in position order; anything at or below what was
+    /// read already is a redelivery and skipped). Returns the lines it could not read.
+    pub fn take_events(&mut self, batch: Vec<StreamEvent>) -> Vec<(u64, String)> {
+        let (index, count) = (self.partition.index(), self.partition.count());
+        let (events_through, shared_through) = self.partition.through();
+        let mut refused = Vec::new();
+        for event in batch {
+            if event.position <= self.read_through {
+                continue;
+            }
+            self.read_through = event.position;
+            if event.subject_partition.is_some_and(|p| p != index) {
+                continue;
+            }
+            let Ok(line) = String::from_utf8(event.body) else {
+                refused.push((event.position, "not UTF-8".to_owned()));
+                continue;
+            };
+            let parsed = match parse_line(line.trim_end()) {
+                Ok(parsed) => parsed,
+                Err(error) => {
+                    refused.push((event.position, error.to_string()));
+                    continue;
+                }
+            };
+            let global = event_partition(&parsed, count).is_none();
+            let owner = Partition::owner(&parsed, count);
+            if !global && owner != Some(index) {
+                refused.push((event.position, format!("not partition {index}'s account")));
+                continue;
+            }
+            if global && event.position > shared_through {
+                let change = Change::Global(Box::new(parsed.clone()));
+                self.shared.insert((event.position, 0), change);
+            }
+            // A global event without an account is logged by partition 0.
+            let logs = owner == Some(index) || (owner.is_none() && index == 0);
+            if logs && event.position > events_through {
+                self.own.push_back((event.position, parsed, line));
+            }
+        }
+        refused
+    }
+
+    /// Takes a message of the bus: its facts, and how far its partition is complete.
+    pub fn take_facts(&mut self, batch: FactBatch) -> Result<(), String> {
+        self.bus_read_through = self.bus_read_through.max(batch.seq);
+        let (_, shared_through) = self.partition.through();
+        for bytes in &batch.facts {
+            let fact = Fact::decode(bytes).map_err(|e| e.to_string())?;
+            if fact.position <= shared_through {
+                continue;
+            }
+            let entry = self.shared.entry((fact.position, 1));
+            let change = entry.or_insert(Change::Fact(Box::new(fact), None));
+            if let Change::Fact(_, seq @ None) = change {
+                *seq = Some(batch.seq);
+            }
+        }
+        if let Some(done) = self.complete.get_mut(batch.partition as usize) {
+            *done = (*done).max(batch.complete_through);
+        }
+        Ok(())
+    }
+
+    /// Complete through: every own event up to there is processed (and, once the caller
+    /// published what [`Queues::step`] returned, its fact is out).
+    pub fn complete_own(&self) -> u64 {
+        match self.own.front() {
+            Some((position, ..)) => self.read_through.min(position - 1),
+            None => self.read_through,
+        }
+    }
+
+    /// Whether every partition (this one by what it did) is complete through `at`; `but`
+    /// leaves one out.
+    fn all_complete(&self, at: u64, but: Option<u32>) -> bool {
+        let own = self.partition.index() as usize;
+        let but = but.map(|q| q as usize);
+        (self.complete.iter().enumerate()).all(|(q, done)| {
+            Some(q) == but
+                || if q == own {
+                    self.complete_own() >= at
+                } else {
+                    *done >= at
+                }
+        })
+    }
+
+    /// Takes every step the rules allow, until none is: shared changes (rule 1) and own events
+    /// (rule 2 for deciding ones, rule 3 for the rest).
+    pub fn step(&mut self) -> Stepped {
+        let mut out = Stepped::default();
+        loop {
+            let mut moved = false;
+            while let Some((&(at, kind), _)) = self.shared.first_key_value() {
+                if !self.all_complete(at - 1, None) {
+                    break;
+                }
+                match self.shared.remove(&(at, kind)) {
+                    Some(Change::Global(event)) => self.partition.apply_global(at, &event),
+                    Some(Change::Fact(fact, _)) => self.partition.apply_fact(&fact),
+                    None => {}
+                }
+                moved = true;
+            }
+            while let Some((at, event, _)) = self.own.front() {
+                let at = *at;
+                let waits = event.body.asks_for_decision()
+                    && !(self
+                        .shared
+                        .first_key_value()
+                        .is_none_or(|(&(next, _), _)| next >= at)
+                        && self.all_complete(at - 1, Some(self.partition.index())));
+                if waits {
+                    break;
+                }
+                let Some((at, event, line)) = self.own.pop_front() else {
+                    break;
+                };
+                self.process(at, &event, &line, &mut out);
+                moved = true;
+            }
+            if !moved {
+                return out;
+            }
+        }
+    }
+
+    /// An own event's account part (a global event without an account is only logged here).
+    fn process(&mut self, at: u64, event: &ContractEvent, line: &str, out: &mut Stepped) {
+        out.logged.push(crate::risk::log_entry(event, line));
+        if Partition::owner(event, self.partition.count()).is_none() {
+            return;
+        }
+        out.events += 1;
+        let (outcome, fact) = self.partition.process(at, event);
+        if let Outcome::Decided(decision, features) = outcome {
+            out.decisions
+                .push(crate::risk::stored_decision(event, &decision, &features));
+        }
+        if let Some(fact) = fact {
+            out.facts.push(fact.encode());
+            let fact = Box::new(fact.into_owned());
+            self.shared.insert((at, 1), Change::Fact(fact, None));
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Ingest in a partitioned deployment (`crate::partitions`): `POST /v1/events` and
+//! `POST /v1/decisions` put the events on the stream, each on its account's partition subject
+//! (the owner decides, whichever process it runs in), and a synchronous decision is answered
+//! once its owner has stored it (bounded: `decision_timeout`).
+
+use super::{IngestReport, Risk};
+use crate::ErrorCode;
+use crate::access::Actor;
+use crate::error::{AppError, AppResult};
+use crate::ports::EventSource;
+use portcullis_core::contract::{ContractEvent, parse_line, parse_lines};
+use portcullis_core::operator::Permission;
+use portcullis_core::partition::event_partition;
+use portcullis_engine::{Decision, Verdict};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a waiting decision looks for its stored row.
+const POLL: Duration = Duration::from_millis(5);
+
+/// The stream ingest goes to.
+#[derive(Clone)]
+pub struct StreamIngest {
+    pub events: Arc<dyn EventSource>,
+    pub partitions: u32,
+    /// How long `POST /v1/decisions` waits for the owner's stored decision.
+    pub wait: Duration,
+}
+
+impl std::fmt::Debug for StreamIngest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamIngest")
+            .field("partitions", &self.partitions)
+            .field("wait", &self.wait)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StreamIngest {
+    /// Publishes the events (with their lines as received); returns for each whether the
+    /// stream held it already.
+    async fn publish(&self, events: &[(&ContractEvent, &str)]) -> AppResult<Vec<bool>> {
+        let messages = (events.iter())
+            .map(|(event, line)| {
+                let partition = event_partition(event, self.partitions);
+                (partition, event.id.clone(), line.trim().to_owned())
+            })
+            .collect();
+        (self.events.publish(messages).await)
+            .map_err(|e| AppError::Internal(format!("publishing events to NATS: {e}")))
+    }
+}
+
+impl Risk {
+    /// `Risk::ingest` on the stream: the valid lines are published (the stream drops an id it
+    /// holds already: a duplicate); decisions are made by the partitions' owners, so the report
+    /// carries none (`POST /v1/decisions` waits for one).
+    pub(super) async fn ingest_to_stream(
+        &self,
+        stream: &StreamIngest,
+        text: &str,
+    ) -> AppResult<IngestReport> {
+        let batch = parse_lines(text);
+        let raw_lines: Vec<&str> = text.lines().collect();
+        let events: Vec<(&ContractEvent, &str)> = (batch.events.iter())
+            .map(|(line, event)| (event, raw_lines.get(line - 1).copied().unwrap_or_default()))
+            .collect();
+        let held = stream.publish(&events).await?;
+        let duplicates = held.iter().filter(|held| **held).count();
+        Ok(IngestReport {
+            accepted: held.len() - duplicates,
+            duplicates,
+            rejected: batch.errors,
+            decisions: Vec::new(),
+        })
+    }
+
+    /// `Risk::decide` on the stream: published, then answered with what the owner stored.
+    pub(super) async fn decide_on_stream(
+        &self,
+        stream: &StreamIngest,
+        actor: &Actor,
+        line: &str,
+    ) -> AppResult<Decision> {
+        actor.require_operator(Permission::IngestEvents)?;
+        let event = parse_line(line)
+            .map_err(|reason| AppError::invalid(ErrorCode::InvalidEvent, reason))?;
+        super::decide::refuse_undecided(&event)?;
+        stream.publish(&[(&event, line)]).await?;
+        let deadline = tokio::time::Instant::now() + stream.wait;
+        loop {
+            if let Some(stored) = self.store.decision(&event.id).await? {
+                return Ok(Decision {
+                    event_id: stored.event_id,
+                    decision: Verdict::parse(&stored.decision).unwrap_or(Verdict::Block),
+                    score: u8::try_from(stored.score).unwrap_or(u8::MAX),
+                    reasons: serde_json::from_str(&stored.reasons).unwrap_or_default(),
+                });
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(AppError::invalid(
+                    ErrorCode::DecisionTimeout,
+                    format!(
+                        "the owner of the event's partition stored no decision within {} ms; the event is on the stream and will be decided: ask GET /v1/decisions/{} later",
+                        stream.wait.as_millis(),
+                        event.id
+                    ),
+                ));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}

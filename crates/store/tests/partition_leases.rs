@@ -1,0 +1,165 @@
+//! Partition leases with the manual clock, on both backends: two processes share four
+//! partitions fairly, one stops renewing, the other takes its partitions over with a new
+//! epoch once the lease lapses, and a commit under the old epoch stores nothing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use portcullis_app::clock::ManualClock;
+use portcullis_app::partitions::Leases;
+use portcullis_app::ports::{ChangeSet, NewEvent, Store, StoreError, StoredDecision, Write};
+use portcullis_core::time::UnixMillis;
+use std::sync::Arc;
+
+#[macro_use]
+#[allow(dead_code)] // The audit chain check is the other suites'.
+#[path = "support/backends.rs"]
+mod backends;
+use backends::{postgres, sqlite};
+
+const TTL: i64 = 5_000;
+
+fn decision(id: &str) -> StoredDecision {
+    StoredDecision {
+        event_id: id.into(),
+        decided_at: UnixMillis(1),
+        decision: "allow".into(),
+        score: 0,
+        reasons: "[]".into(),
+        features: "{}".into(),
+    }
+}
+
+fn event(id: &str) -> NewEvent {
+    NewEvent {
+        id: id.into(),
+        ts: UnixMillis(1),
+        account: Some("acc_1".into()),
+        event_type: "withdrawal.requested".into(),
+        body: format!("{{\"id\":\"{id}\"}}"),
+    }
+}
+
+/// A partition's commit under `epoch`: the event logged once and its decision.
+async fn commit_under(
+    store: &dyn Store,
+    owner: &str,
+    partition: u32,
+    epoch: i64,
+    id: &str,
+) -> Result<(), StoreError> {
+    store
+        .commit(ChangeSet {
+            writes: vec![
+                Write::HoldsLease {
+                    partition,
+                    owner: owner.into(),
+                    epoch,
+                },
+                Write::LogEventOnce(event(id)),
+                Write::InsertDecision(decision(id)),
+            ],
+            ..ChangeSet::default()
+        })
+        .await
+}
+
+async fn a_lapsed_lease_is_taken_over_with_a_new_epoch(store: Arc<dyn Store>) {
+    let clock = Arc::new(ManualClock::new(UnixMillis(1_000_000)));
+    let mut a = Leases::new(store.clone(), clock.clone(), "a".into(), 4, TTL);
+    let mut b = Leases::new(store.clone(), clock.clone(), "b".into(), 4, TTL);
+
+    // Alone, a takes every partition.
+    let tick = a.tick().await.unwrap();
+    assert_eq!(tick.acquired, vec![(0, 1), (1, 1), (2, 1), (3, 1)]);
+    // b arrives: nothing is free, and a now holds two beyond its fair share.
+    assert!(b.tick().await.unwrap().acquired.is_empty());
+    let tick = a.tick().await.unwrap();
+    assert_eq!(tick.surplus, vec![3, 2]);
+    for partition in tick.surplus {
+        a.release(partition).await.unwrap();
+    }
+    assert_eq!(b.tick().await.unwrap().acquired, vec![(2, 2), (3, 2)]);
+    assert_eq!(a.held().keys().copied().collect::<Vec<_>>(), [0, 1]);
+
+    // Renewed before it lapses, a lease stays.
+    clock.advance(TTL - 1);
+    assert_eq!(a.tick().await.unwrap(), Default::default());
+    assert_eq!(b.tick().await.unwrap(), Default::default());
+    commit_under(store.as_ref(), "a", 0, 1, "evt_1")
+        .await
+        .unwrap();
+
+    // a stops renewing (its process hangs); b takes its partitions once they lapse, at a new
+    // epoch, and a's next commit with the old one is refused whole.
+    clock.advance(TTL);
+    let tick = b.tick().await.unwrap();
+    assert_eq!(tick.acquired, vec![(0, 2), (1, 2)]);
+    let refused = commit_under(store.as_ref(), "a", 0, 1, "evt_2").await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    assert!(store.decision("evt_2").await.unwrap().is_none());
+    assert!(
+        store
+            .events_after(0, 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|e| e.event.id != "evt_2")
+    );
+    // The new owner redoes the batch: the event already logged is kept once.
+    commit_under(store.as_ref(), "b", 0, 2, "evt_1")
+        .await
+        .unwrap();
+    commit_under(store.as_ref(), "b", 0, 2, "evt_2")
+        .await
+        .unwrap();
+    let logged = store.events_after(0, 10).await.unwrap();
+    assert_eq!(logged.len(), 2);
+
+    // a wakes up: its renewals fail, it learns it lost both.
+    let tick = a.tick().await.unwrap();
+    assert_eq!(tick.lost, vec![0, 1]);
+    assert!(a.held().is_empty());
+    let leases = store.leases().await.unwrap();
+    assert!(leases.iter().all(|l| l.owner == "b"), "{leases:?}");
+    assert_eq!(
+        leases.iter().map(|l| l.epoch).collect::<Vec<_>>(),
+        [2, 2, 2, 2]
+    );
+}
+
+async fn three_processes_share_four_partitions_one_one_two(store: Arc<dyn Store>) {
+    let clock = Arc::new(ManualClock::new(UnixMillis(1_000_000)));
+    let mut nodes: Vec<Leases> = ["a", "b", "c"]
+        .into_iter()
+        .map(|node| Leases::new(store.clone(), clock.clone(), node.into(), 4, TTL))
+        .collect();
+    assert_eq!(nodes[0].tick().await.unwrap().acquired.len(), 4);
+    for node in &mut nodes[1..] {
+        assert!(node.tick().await.unwrap().acquired.is_empty());
+    }
+    // Two processes hold nothing: the first keeps floor(4 / 3) = 1 and hands back the rest.
+    let tick = nodes[0].tick().await.unwrap();
+    assert_eq!(tick.surplus, vec![3, 2, 1]);
+    for partition in tick.surplus {
+        nodes[0].release(partition).await.unwrap();
+    }
+    // While c holds nothing, b takes only the floor; then c, up to ceil(4 / 3) = 2.
+    for _ in 0..2 {
+        for node in &mut nodes {
+            node.tick().await.unwrap();
+        }
+    }
+    let held: Vec<usize> = nodes.iter().map(|node| node.held().len()).collect();
+    assert_eq!(held, [1, 1, 2]);
+    for node in &mut nodes {
+        assert_eq!(node.tick().await.unwrap(), Default::default(), "settled");
+    }
+}
+
+conformance!(
+    a_lapsed_lease_is_taken_over_with_a_new_epoch,
+    three_processes_share_four_partitions_one_one_two
+);
