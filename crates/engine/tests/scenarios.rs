@@ -185,11 +185,15 @@ fn every_default_rule_is_documented() {
     }
 }
 
+/// A crew's number calls the customer, and is named in a confirmed fraud soon after.
+const CREW_CALL: &str = r#"8000 | "type":"contact.inbound_call","account":"a1","from":"+44 20 7946 0018","attestation":"B","duration_s":60"#;
+const CREW_CONFIRMED: &str = r#"8500 | "type":"fraud.confirmed","account":"victim","withdrawal_ids":["w1"],"addresses":["TQother"],"from":["00442079460018"],"note":"campaign""#;
+
 #[test]
 fn a_confirmed_fraud_number_puts_other_customers_it_called_on_hold() {
     let decisions = run(&story(&[
-        r#"8000 | "type":"contact.inbound_call","account":"a1","from":"+44 20 7946 0018","attestation":"B","duration_s":60"#,
-        r#"8500 | "type":"fraud.confirmed","account":"victim","withdrawal_ids":["w1"],"addresses":["TQother"],"from":["00442079460018"],"note":"campaign""#,
+        CREW_CALL,
+        CREW_CONFIRMED,
         r#"9000 | "type":"address.added","account":"a1","address":"bc1new","asset":"BTC","network":"BTC","step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1"}"#,
     ]));
     let decision = decisions.last().unwrap();
@@ -467,8 +471,8 @@ fn a_bot_moved_to_a_new_server_keeps_paying_its_old_wallet() {
 #[test]
 fn a_crew_number_counts_while_a_call_is_recent() {
     let decisions = run(&story(&[
-        r#"8000 | "type":"contact.inbound_call","account":"a1","from":"+44 20 7946 0018","attestation":"B","duration_s":60"#,
-        r#"8500 | "type":"fraud.confirmed","account":"victim","withdrawal_ids":["w1"],"addresses":["TQother"],"from":["00442079460018"],"note":"campaign""#,
+        CREW_CALL,
+        CREW_CONFIRMED,
         // Three days later, with no call since: they hung up then, and this is their own wallet.
         r#"12320 | "type":"address.added","account":"a1","address":"bc1later","asset":"BTC","network":"BTC","step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1"}"#,
         // A new call, from any number: the campaign may be at work again.
