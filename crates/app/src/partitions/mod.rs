@@ -50,11 +50,11 @@ impl Context {
     /// The policy a partition starts with: the published version in force, else the
     /// configured one.
     async fn policy(&self) -> AppResult<Policy> {
-        let text = match self.store.published_policy().await? {
-            Some(version) => version.text,
-            None => self.settings.policy_text.clone(),
-        };
-        Policy::parse(&text).map_err(|e| AppError::Internal(format!("risk policy refused: {e}")))
+        match crate::risk::published_policy(self.store.as_ref()).await? {
+            Some((published, _)) => Ok(published),
+            None => Policy::parse(&self.settings.policy_text)
+                .map_err(|e| AppError::Internal(format!("risk policy refused: {e}"))),
+        }
     }
 }
 

@@ -35,9 +35,9 @@ pub(crate) async fn run(
 ) -> AppResult<()> {
     let queues = load(ctx, partition).await?;
     let failed = |e: String| AppError::Internal(format!("partition {partition}: {e}"));
-    let feed = (ctx.events.open(partition, queues.stream_from()).await).map_err(failed)?;
-    let bus = ctx.bus.read(queues.bus_read_from()).await.map_err(failed)?;
     let from = queues.stream_from();
+    let feed = (ctx.events.open(partition, from).await).map_err(failed)?;
+    let mut bus = ctx.bus.read(queues.bus_read_from()).await.map_err(failed)?;
     tracing::info!(partition, epoch, from, "partition taken");
     let mut work = Work {
         ctx,
@@ -50,7 +50,6 @@ pub(crate) async fn run(
         first_decision: true,
         checkpoint_due: tokio::time::Instant::now() + CHECKPOINT_EVERY,
     };
-    let mut bus = bus;
     loop {
         tokio::select! {
             _ = hand_back.changed() => {

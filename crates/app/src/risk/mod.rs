@@ -22,6 +22,7 @@ mod policy;
 mod stream;
 
 pub use policy::InForce;
+pub(crate) use policy::published as published_policy;
 pub use stream::StreamIngest;
 
 use crate::access::Actor;

@@ -34,7 +34,7 @@ impl InForce {
 /// The published version in force, parsed; `None` when nothing is published. A published
 /// version that no longer parses (a feature it names was removed by an upgrade) is an error:
 /// the service does not fall back to another policy on its own.
-pub(super) async fn published(store: &dyn Store) -> AppResult<Option<(Policy, InForce)>> {
+pub(crate) async fn published(store: &dyn Store) -> AppResult<Option<(Policy, InForce)>> {
     let Some(version) = store.published_policy().await? else {
         return Ok(None);
     };
