@@ -164,6 +164,7 @@ error_codes! {
     Internal => "internal", 500, "the service failed; details are in its log, never in the answer";
     NotReady => "not_ready", 503, "the store or the engine is not up";
     ReplayGuardUnavailable => "replay_guard_unavailable", 503, "the shared replay guard (Redis) cannot be reached: the request is refused";
+    StreamUnavailable => "stream_unavailable", 503, "a partitioned deployment: the change could not be put on the event stream, so no partition would apply it; nothing was changed";
     DecisionTimeout => "decision_timeout", 504, "a partitioned deployment: the owner of the event's partition stored no decision in time (the event is on the stream and will be decided)";
 }
 
@@ -192,6 +193,7 @@ mod tests {
     /// link that matches nothing, 409 used, 410 expired), so that is their status here.
     const SHIPPED: &[(&str, u16)] = &[
         ("decision_timeout", 504),
+        ("stream_unavailable", 503),
         ("second_operator_required", 403),
         ("policy_self_approval", 403),
         ("policy_published", 409),

@@ -11,9 +11,10 @@
 //! nothing" true without remembering every id ever seen.
 //!
 //! Memory: about 25 bytes per id of one horizon (a 16-byte hash, the time, a control byte, and
-//! the table's spare room): at 1,000 events per second, 1.2 million ids, about 40 MB. The service
-//! does not use this set at all: its event log refuses a known id, so it calls
-//! `Engine::process_unique`.
+//! the table's spare room): at 1,000 events per second, 1.2 million ids, about 40 MB. The single
+//! engine of the service does not use this set: its event log refuses a known id, so it calls
+//! `Engine::process_unique`. Each partition of a partitioned service keeps one over the whole
+//! stream (`Partition::check_id`): one such set per partition.
 //!
 //! Collisions: two different ids share a hash with probability about n^2 / 2^129 for n ids kept
 //! (at 100,000 events per second, n = 1.2 * 10^8, giving about 2 * 10^-23); the key is fixed (hashes are in checkpoints) and public, so the ids' author could

@@ -154,15 +154,25 @@ impl Engine {
     /// Applies one validated event; decides it when its type asks for a decision. Duplicates
     /// (by id) and events older than the dedup horizon are ignored.
     pub fn process(&mut self, event: &ContractEvent) -> Outcome {
-        match self.seen_ids.check(&event.id, event.ts.as_millis()) {
-            Check::New => self.process_unique(event),
+        match self.check_id(&event.id, event.ts.as_millis()) {
+            None => self.process_unique(event),
+            Some(refused) => refused,
+        }
+    }
+
+    /// The id check of [`Engine::process`]: `None` for a new id (now remembered), else the
+    /// outcome of a duplicate or of an event older than the dedup horizon (counted). A
+    /// partition checks every id of the feed with it (`Partition::check_id`).
+    pub(crate) fn check_id(&mut self, id: &str, ts: i64) -> Option<Outcome> {
+        match self.seen_ids.check(id, ts) {
+            Check::New => None,
             Check::Duplicate => {
                 self.stats.duplicates += 1;
-                Outcome::Duplicate
+                Some(Outcome::Duplicate)
             }
             Check::Late => {
                 self.stats.late += 1;
-                Outcome::Late
+                Some(Outcome::Late)
             }
         }
     }

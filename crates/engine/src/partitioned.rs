@@ -143,6 +143,28 @@ impl Partition {
         self.shared_through = fact.position;
     }
 
+    /// The id check one engine makes (`Engine::process`): `None` for a new id, else the outcome
+    /// of a duplicate or of an event older than the dedup horizon, which is then ignored. The
+    /// service's partitions each check every event of the stream, their own and the others',
+    /// in position order, so they all hold the same set (it is in the engine's checkpoint);
+    /// `Replay` checks once for all, with partition 0's.
+    pub fn check_id(&mut self, id: &str, ts: i64) -> Option<Outcome> {
+        self.engine.check_id(id, ts)
+    }
+
+    /// A change from outside the feed put in force at `position` (an operator's overrides, a
+    /// policy version), in every partition, as a shared change: `change` is what one engine
+    /// does with it (`Engine::set_overrides` and `Engine::spread_forces`, `Engine::set_policy`).
+    /// What it reports (the force overrides' propagations) is partition 0's to report.
+    pub fn apply_control(&mut self, position: u64, change: impl FnOnce(&mut Engine)) {
+        let reports = self.engine.global.network.reports_mark();
+        change(&mut self.engine);
+        if self.index != 0 {
+            self.engine.global.network.forget_reports_since(reports);
+        }
+        self.shared_through = self.shared_through.max(position);
+    }
+
     /// The partition's state as bytes: which partition, where it stands, and its engine's
     /// checkpoint (`Engine::checkpoint`).
     pub fn checkpoint(&self) -> Result<Vec<u8>, CheckpointError> {

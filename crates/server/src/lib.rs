@@ -119,7 +119,7 @@ async fn partitioned_ingest(
     app.risk = app.risk.with_stream(portcullis_app::risk::StreamIngest {
         events: Arc::new(streams),
         partitions: partitions.partitions,
-        wait: std::time::Duration::from_secs(10),
+        wait: std::time::Duration::from_millis(partitions.decision_wait_ms),
     });
     Ok(app)
 }

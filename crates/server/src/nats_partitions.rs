@@ -6,7 +6,8 @@
 //! nats-server 2.9 has no consumer on two subjects (its own and the global one), and one
 //! reading in stream order is what makes "every event up to position `x` was read" a plain
 //! fact. Other partitions' events are skipped by their subject, unparsed. Acknowledgements
-//! are cumulative (`AckPolicy::All`).
+//! are cumulative (`AckPolicy::All`). Operators' changes are on `<events prefix>.control`
+//! (`portcullis_app::partitions::Control`), in the same stream so that they have a position.
 //!
 //! The fact bus is the stream `<stream>_FACTS` on `<facts prefix>.<partition>`: each message
 //! is one partition's facts for a range of positions and the position it is complete through,
@@ -126,6 +127,11 @@ impl PartitionStreams {
         Ok(streams)
     }
 
+    /// The control subject.
+    fn control_subject(&self) -> String {
+        format!("{}.control", self.events_prefix)
+    }
+
     /// The partition a subject names (`None`: the global subject or another).
     fn subject_partition(&self, subject: &str) -> Option<u32> {
         let suffix = subject
@@ -183,6 +189,7 @@ impl EventSource for PartitionStreams {
         });
         let (send, batches) = mpsc::channel(16);
         let (streams, kept) = (self.clone(), acker.clone());
+        let control = self.control_subject();
         tokio::spawn(async move {
             let mut chunks = messages.ready_chunks(BATCH);
             while let Some(chunk) = chunks.next().await {
@@ -198,6 +205,7 @@ impl EventSource for PartitionStreams {
                     batch.push(StreamEvent {
                         position,
                         subject_partition: streams.subject_partition(&message.subject),
+                        control: message.subject.as_str() == control,
                         body: message.payload.to_vec(),
                     });
                     last = Some((position, message));
@@ -234,6 +242,19 @@ impl EventSource for PartitionStreams {
             duplicates.push(ack.await.map_err(|e| e.to_string())?.duplicate);
         }
         Ok(duplicates)
+    }
+
+    async fn publish_control(&self, id: Option<&str>, body: Vec<u8>) -> Result<(), String> {
+        let mut message = jetstream::message::PublishMessage::build().payload(body.into());
+        if let Some(id) = id {
+            message = message.message_id(id);
+        }
+        let ack = (self
+            .context
+            .send_publish(self.control_subject(), message)
+            .await)
+            .map_err(|e| e.to_string())?;
+        ack.await.map(|_| ()).map_err(|e| e.to_string())
     }
 }
 

@@ -6,6 +6,12 @@
 //! audited; `force` needs its own permission (`ForceLinks`), marks the entity's neighbours one
 //! and two hops out as a confirmation does (`portcullis_engine`'s `force`), and holds at once
 //! the pending changes of the accounts those marks reach, through the same path.
+//!
+//! With `engine_partitions` set, the engine partitions hold the graph: the overrides as they
+//! will be go on the event stream's control subject before anything is stored (`announce`),
+//! and every partition puts them in force at that position; if the stream does not take them,
+//! the request fails and nothing is stored. The graph is the partitions', so whether it knows
+//! the entity is not checked here.
 
 use super::Guard;
 use crate::ErrorCode;
@@ -43,7 +49,7 @@ impl Guard {
         let mode = mode(&new.action)?;
         actor.require_operator(permission(mode))?;
         let (kind, value) = entity(kind, value)?;
-        if !self.risk.knows_entity(kind, &value).await {
+        if !self.risk.partitioned() && !self.risk.knows_entity(kind, &value).await {
             return Err(unknown_entity(kind, &value));
         }
         let now = self.clock.now();
@@ -71,9 +77,11 @@ impl Guard {
             lifted_by: None,
             lifted_at: None,
         };
+        let replaced = self.live_overrides(kind, &value, Some(mode)).await?;
+        self.announce(&replaced, Some(&stored), actor, now).await?;
         let mut change = Change::global(actor, now);
-        for old in self.live_overrides(kind, &value, Some(mode)).await? {
-            change = change.write(lift(&old, actor, now));
+        for old in &replaced {
+            change = change.write(lift(old, actor, now));
         }
         let details = json!({ "id": stored.id, "action": stored.action, "note": stored.note,
             "expires_at": stored.expires_at.map(UnixMillis::to_rfc3339) });
@@ -82,7 +90,10 @@ impl Guard {
             label(kind, &value),
             details,
         );
-        self.store.commit(change.into_set()).await?;
+        if let Err(error) = self.store.commit(change.into_set()).await {
+            self.announce_stored(actor, now).await;
+            return Err(error.into());
+        }
         self.reload_overrides().await?;
         // A force spreads as a confirmation does: the accounts it reaches have their pending
         // changes held now, with the path.
@@ -109,16 +120,23 @@ impl Guard {
             )));
         }
         let now = self.clock.now();
-        let mut change = Change::global(actor, now);
         for old in &live {
             actor.require_operator(permission(mode(&old.action)?))?;
+        }
+        self.announce(&live, None, actor, now).await?;
+        let mut change = Change::global(actor, now);
+        for old in &live {
             change = change.write(lift(old, actor, now)).audit(
                 "network.override_lifted",
                 label(kind, &value),
                 json!({ "id": old.id, "action": old.action }),
             );
         }
-        match self.store.commit(change.into_set()).await {
+        let committed = self.store.commit(change.into_set()).await;
+        if committed.is_err() {
+            self.announce_stored(actor, now).await;
+        }
+        match committed {
             Err(StoreError::Conflict(e)) => return Err(AppError::Conflict(e)),
             other => other?,
         }
@@ -140,6 +158,44 @@ impl Guard {
         let now = self.clock.now();
         self.risk.set_overrides(engine_overrides(&rows), now).await;
         Ok(())
+    }
+
+    /// In a partitioned deployment, puts on the event stream the overrides as they will be
+    /// once `lifted` are lifted and `added` is stored (each with its time range, as
+    /// [`engine_overrides`] gives the engine). Nothing otherwise.
+    async fn announce(
+        &self,
+        lifted: &[StoredOverride],
+        added: Option<&StoredOverride>,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> AppResult<()> {
+        if !self.risk.partitioned() {
+            return Ok(());
+        }
+        let mut rows = self.store.overrides().await?;
+        for row in &mut rows {
+            if lifted.iter().any(|old| old.id == row.id) {
+                row.lifted_at = Some(now);
+                row.lifted_by = Some(actor.id().to_owned());
+            }
+        }
+        rows.extend(added.cloned());
+        let control = crate::partitions::Control::Overrides {
+            overrides: engine_overrides(&rows),
+            at: now.as_millis(),
+        };
+        (self.risk)
+            .announce(&control, "the override was not changed")
+            .await
+    }
+
+    /// After a change announced but not stored: the stored overrides go on the stream again,
+    /// so the partitions hold what is stored (at worst the announced change until then).
+    async fn announce_stored(&self, actor: &Actor, now: UnixMillis) {
+        if let Err(error) = self.announce(&[], None, actor, now).await {
+            tracing::error!(%error, "the stored overrides not put on the event stream again");
+        }
     }
 
     async fn live_overrides(

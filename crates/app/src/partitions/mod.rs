@@ -9,7 +9,7 @@ mod queues;
 mod runner;
 
 pub use leases::{Leases, Tick};
-pub use queues::{Queues, Stepped};
+pub use queues::{Control, InForce, Queues, Stepped};
 pub use runner::checkpoint_name;
 
 use crate::error::{AppError, AppResult};
@@ -47,14 +47,21 @@ pub(crate) struct Context {
 }
 
 impl Context {
-    /// The policy a partition starts with: the published version in force, else the
-    /// configured one.
-    async fn policy(&self) -> AppResult<Policy> {
-        match crate::risk::published_policy(self.store.as_ref()).await? {
-            Some((published, _)) => Ok(published),
-            None => Policy::parse(&self.settings.policy_text)
-                .map_err(|e| AppError::Internal(format!("risk policy refused: {e}"))),
-        }
+    /// What a partition without a checkpoint starts with: the published policy version in
+    /// force, else the configured one, and the stored overrides.
+    async fn in_force(&self) -> AppResult<(Policy, InForce)> {
+        let (policy, publication, version) =
+            match crate::risk::published_policy(self.store.as_ref()).await? {
+                Some((published, in_force)) => (published, in_force.publication, in_force.version),
+                None => {
+                    let configured = Policy::parse(&self.settings.policy_text)
+                        .map_err(|e| AppError::Internal(format!("risk policy refused: {e}")))?;
+                    (configured, 0, None)
+                }
+            };
+        let overrides = crate::guard::engine_overrides(&self.store.overrides().await?);
+        let in_force = InForce::new(publication, version, &policy, overrides);
+        Ok((policy, in_force))
     }
 }
 

@@ -9,15 +9,27 @@
 //! arrive from the bus, every partition's in the order it published them, each followed by
 //! its "complete through": a partition's facts up to `x` are all here once its progress says
 //! `x`. Its own facts are queued as it makes them, and their echo from the bus is dropped.
+//!
+//! Every event's id is checked as one engine checks it (`ids`), and the control subject's
+//! changes (`control`: overrides, policy versions) are shared changes at their position.
+
+mod control;
+mod ids;
+#[cfg(test)]
+mod tests;
+
+pub use control::{Control, InForce};
 
 use crate::ports::{FactBatch, NewEvent, StoreError, StoreResult, StoredDecision, StreamEvent};
 use portcullis_core::contract::{ContractEvent, parse_line};
 use portcullis_core::partition::event_partition;
 use portcullis_engine::partitioned::{Fact, Partition};
 use portcullis_engine::{Outcome, Policy};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-const MAGIC: &[u8; 4] = b"PRQ\x01";
+const MAGIC: &[u8; 4] = b"PRQ\x02";
+/// Before the control subject and the id check: nothing recorded of either.
+const MAGIC_1: &[u8; 4] = b"PRQ\x01";
 
 /// A shared change waiting for rule 1. At one position the global part (kind 0) comes before
 /// the fact (kind 1).
@@ -25,6 +37,8 @@ enum Change {
     Global(Box<ContractEvent>),
     /// The fact, and the bus sequence it was read at (`None`: made here, echo not read yet).
     Fact(Box<Fact<'static>>, Option<u64>),
+    /// A message of the control subject (kind 0, as a global part: nothing else is there).
+    Control(Box<Control>),
 }
 
 /// What one round of steps did, for the caller to store, then publish.
@@ -50,6 +64,18 @@ pub struct Queues {
     read_through: u64,
     /// The last bus sequence read.
     bus_read_through: u64,
+    /// What operators put in force, as applied through `shared_through`.
+    in_force: InForce,
+    /// The positions of the control messages not applied yet: own events after one wait.
+    controls: BTreeSet<u64>,
+    ids: ids::IdCheck,
+}
+
+/// What the checkpoint records besides the positions and the partition.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Recorded {
+    in_force: InForce,
+    ids: ids::IdCheck,
 }
 
 impl std::fmt::Debug for Queues {
@@ -63,16 +89,29 @@ impl std::fmt::Debug for Queues {
 }
 
 impl Queues {
-    /// Partition `index` of `count`, fresh.
-    pub fn new(policy: Policy, index: u32, count: u32) -> Self {
+    /// Partition `index` of `count`, fresh, with `policy` and what `in_force` says (its
+    /// overrides are put in force).
+    pub fn new(policy: Policy, in_force: InForce, index: u32, count: u32) -> Self {
+        let recorded = Recorded {
+            in_force,
+            ids: ids::IdCheck::default(),
+        };
         Self::around(
             Partition::new(policy, index, count),
             vec![0; count as usize],
             0,
+            recorded,
         )
     }
 
-    fn around(partition: Partition, complete: Vec<u64>, bus_read_through: u64) -> Self {
+    fn around(
+        mut partition: Partition,
+        complete: Vec<u64>,
+        bus_read_through: u64,
+        recorded: Recorded,
+    ) -> Self {
+        let engine = partition.engine_mut();
+        engine.set_overrides(recorded.in_force.overrides.clone());
         let (events, shared) = partition.through();
         Self {
             partition,
@@ -83,15 +122,23 @@ impl Queues {
             // done is skipped.
             read_through: events.min(shared),
             bus_read_through,
+            in_force: recorded.in_force,
+            controls: BTreeSet::new(),
+            ids: recorded.ids,
         }
     }
 
-    /// From [`Queues::checkpoint`]'s bytes.
-    pub fn from_checkpoint(policy: Policy, bytes: &[u8]) -> StoreResult<Self> {
+    /// From [`Queues::checkpoint`]'s bytes, with what it recorded in force; `current` (the
+    /// policy and overrides in force now) only for a checkpoint written before it recorded them.
+    pub fn from_checkpoint(bytes: &[u8], current: (Policy, InForce)) -> StoreResult<Self> {
         let refused = |why: &str| StoreError::Backend(format!("partition checkpoint: {why}"));
-        let body = bytes
-            .strip_prefix(MAGIC.as_slice())
-            .ok_or(refused("magic"))?;
+        let (body, recorded) = match bytes.strip_prefix(MAGIC_1.as_slice()) {
+            Some(body) => (body, None),
+            None => (
+                (bytes.strip_prefix(MAGIC.as_slice())).ok_or(refused("magic"))?,
+                Some(()),
+            ),
+        };
         let (bus, body) = body.split_first_chunk::<8>().ok_or(refused("truncated"))?;
         let (count, mut body) = body.split_first_chunk::<4>().ok_or(refused("truncated"))?;
         let mut complete = Vec::new();
@@ -100,6 +147,23 @@ impl Queues {
             complete.push(u64::from_le_bytes(*done));
             body = rest;
         }
+        let (policy, recorded) = match recorded {
+            None => {
+                let (policy, in_force) = current;
+                let ids = ids::IdCheck::default();
+                (policy, Recorded { in_force, ids })
+            }
+            Some(()) => {
+                let (len, rest) = body.split_first_chunk::<4>().ok_or(refused("truncated"))?;
+                let len = u32::from_le_bytes(*len) as usize;
+                let (json, rest) = rest.split_at_checked(len).ok_or(refused("truncated"))?;
+                body = rest;
+                let recorded: Recorded =
+                    serde_json::from_slice(json).map_err(|e| refused(&e.to_string()))?;
+                let policy = (recorded.in_force.parsed_policy()).map_err(|e| refused(&e))?;
+                (policy, recorded)
+            }
+        };
         let partition =
             Partition::from_checkpoint(policy, body).map_err(|e| refused(&e.to_string()))?;
         if complete.len() != partition.count() as usize {
@@ -109,6 +173,7 @@ impl Queues {
             partition,
             complete,
             u64::from_le_bytes(*bus).saturating_sub(1),
+            recorded,
         ))
     }
 
@@ -123,6 +188,7 @@ impl Queues {
         for done in &self.complete {
             bytes.extend_from_slice(&done.to_le_bytes());
         }
+        self.record(&mut bytes)?;
         let state =
             (self.partition.checkpoint()).map_err(|e| StoreError::Backend(e.to_string()))?;
         bytes.extend_from_slice(&state);
@@ -134,7 +200,7 @@ impl Queues {
         (self.shared.values())
             .filter_map(|change| match change {
                 Change::Fact(_, seq) => *seq,
-                Change::Global(_) => None,
+                Change::Global(_) | Change::Control(_) => None,
             })
             .min()
             .unwrap_or(self.bus_read_through + 1)
@@ -173,6 +239,13 @@ impl Queues {
                 continue;
             }
             self.read_through = event.position;
+            if event.control {
+                self.take_control(event, shared_through);
+                continue;
+            }
+            if !self.ids.admit(&mut self.partition, &event) {
+                continue;
+            }
             if event.subject_partition.is_some_and(|p| p != index) {
                 continue;
             }
@@ -264,18 +337,22 @@ impl Queues {
                 match self.shared.remove(&(at, kind)) {
                     Some(Change::Global(event)) => self.partition.apply_global(at, &event),
                     Some(Change::Fact(fact, _)) => self.partition.apply_fact(&fact),
+                    Some(Change::Control(control)) => self.apply_control(at, *control),
                     None => {}
                 }
                 moved = true;
             }
             while let Some((at, event, _)) = self.own.front() {
                 let at = *at;
-                let waits = event.body.asks_for_decision()
-                    && !(self
-                        .shared
-                        .first_key_value()
-                        .is_none_or(|(&(next, _), _)| next >= at)
-                        && self.all_complete(at - 1, Some(self.partition.index())));
+                // Own events wait for an operator's change before them (overrides decide
+                // whether an event hands a fact out); deciding ones for every shared change.
+                let waits = self.controls.first().is_some_and(|&c| c < at)
+                    || (event.body.asks_for_decision()
+                        && !(self
+                            .shared
+                            .first_key_value()
+                            .is_none_or(|(&(next, _), _)| next >= at)
+                            && self.all_complete(at - 1, Some(self.partition.index()))));
                 if waits {
                     break;
                 }
@@ -286,6 +363,8 @@ impl Queues {
                 moved = true;
             }
             if !moved {
+                let (events, shared) = self.partition.through();
+                self.ids.forget_through(events.min(shared));
                 return out;
             }
         }
@@ -308,5 +387,50 @@ impl Queues {
             let fact = Box::new(fact.into_owned());
             self.shared.insert((at, 1), Change::Fact(fact, None));
         }
+    }
+}
+
+/// The control subject (`control`) and the checkpoint's record of it and of the id check.
+impl Queues {
+    /// A control message read at `event.position`: a shared change there, unless applied
+    /// already (before a restart). One that does not read is skipped by every partition.
+    fn take_control(&mut self, event: StreamEvent, shared_through: u64) {
+        if event.position <= shared_through {
+            return;
+        }
+        match Control::decode(&event.body) {
+            Ok(control) => {
+                let change = Change::Control(Box::new(control));
+                self.shared.insert((event.position, 0), change);
+                self.controls.insert(event.position);
+            }
+            Err(error) => {
+                tracing::error!(position = event.position, %error, "a control message does not read; skipped");
+            }
+        }
+    }
+
+    fn apply_control(&mut self, at: u64, control: Control) {
+        self.controls.remove(&at);
+        self.in_force.apply(&mut self.partition, at, control);
+    }
+
+    /// What operators put in force and where the id check stands, after the positions.
+    fn record(&self, bytes: &mut Vec<u8>) -> StoreResult<()> {
+        let recorded = Recorded {
+            in_force: self.in_force.clone(),
+            ids: self.ids.clone(),
+        };
+        let json = serde_json::to_vec(&recorded).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let len = u32::try_from(json.len())
+            .map_err(|_| StoreError::Backend("partition checkpoint: overrides too large".into()))?;
+        bytes.extend_from_slice(&len.to_le_bytes());
+        bytes.extend_from_slice(&json);
+        Ok(())
+    }
+
+    /// What operators put in force here (policy, overrides).
+    pub fn in_force(&self) -> &InForce {
+        &self.in_force
     }
 }

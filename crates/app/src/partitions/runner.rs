@@ -189,19 +189,22 @@ async fn commit(ctx: &Context, writes: Vec<Write>) -> AppResult<()> {
     }
 }
 
-/// The partition from its checkpoint, or fresh.
+/// The partition from its checkpoint (with what operators had in force at its position), or
+/// fresh with what is in force now.
 async fn load(ctx: &Context, partition: u32) -> AppResult<Queues> {
-    let policy = ctx.policy().await?;
-    let overrides = crate::guard::engine_overrides(&ctx.store.overrides().await?);
+    let current = ctx.in_force().await?;
     match ctx.store.checkpoint(&checkpoint_name(partition)).await? {
-        Some(checkpoint) => Ok(Queues::from_checkpoint(policy, &checkpoint.state)?),
-        None => Ok(Queues::new(policy, partition, ctx.settings.partitions)),
+        Some(checkpoint) => Ok(Queues::from_checkpoint(&checkpoint.state, current)?),
+        None => {
+            let (policy, in_force) = current;
+            Ok(Queues::new(
+                policy,
+                in_force,
+                partition,
+                ctx.settings.partitions,
+            ))
+        }
     }
-    .map(|mut queues| {
-        let engine = queues.partition_mut().engine_mut();
-        engine.set_overrides(overrides.clone());
-        queues
-    })
 }
 
 /// Stores the checkpoint (every fact it made is published by now), under the lease.

@@ -56,8 +56,11 @@ pub trait LeaseStore: Send + Sync {
 pub struct StreamEvent {
     /// The stream sequence: the event's position.
     pub position: u64,
-    /// The partition its subject names; `None` for the global subject.
+    /// The partition its subject names; `None` for the global subject (and the control one).
     pub subject_partition: Option<u32>,
+    /// On the control subject: a change from operators (overrides, a policy version) that
+    /// every partition applies at this position, not a contract event.
+    pub control: bool,
     pub body: Vec<u8>,
 }
 
@@ -94,6 +97,10 @@ pub trait EventSource: Send + Sync {
         &self,
         events: Vec<(Option<u32>, String, String)>,
     ) -> Result<Vec<bool>, String>;
+    /// Puts a control message on the stream's control subject (`id`, when given, is its
+    /// message id: a repeat within the stream's window is dropped); returns once the stream
+    /// stored it.
+    async fn publish_control(&self, id: Option<&str>, body: Vec<u8>) -> Result<(), String>;
 }
 
 /// One message of the fact bus: facts a partition made (encoded, `Fact::encode`) and how far

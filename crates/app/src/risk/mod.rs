@@ -334,6 +334,15 @@ impl Risk {
             .map_err(|e| AppError::invalid(ErrorCode::InvalidPolicy, e.to_string()))?;
         self.refuse_when_published().await?;
         let rules = policy.rules.len();
+        if self.partitioned() {
+            let control = crate::partitions::Control::Policy {
+                publication: 0,
+                version: None,
+                text: policy.to_toml(),
+            };
+            self.announce(&control, "the policy file was not reloaded")
+                .await?;
+        }
         let mut cursor = self.cursor.lock().await;
         // A publication that landed since the check above wins.
         if cursor.in_force.publication > 0 {

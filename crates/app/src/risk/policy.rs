@@ -67,10 +67,28 @@ impl Risk {
 
     /// Puts a published version in force unless a later publication already is (two processes
     /// publishing, or a refresh racing a publication, never move the policy back).
+    /// In a partitioned deployment the version goes on the event stream first, for every
+    /// partition to put in force at its position; if the stream does not take it, it is not
+    /// put in force here either, so every process's refresh pass tries again.
     pub(crate) async fn put_published(&self, version: &PolicyVersion) -> AppResult<bool> {
         let policy = parse_published(version)?;
+        let in_force = in_force_of(version);
+        if self.partitioned()
+            && in_force.publication > self.cursor.lock().await.in_force.publication
+        {
+            let control = crate::partitions::Control::Policy {
+                publication: in_force.publication,
+                version: in_force.version,
+                text: version.text.clone(),
+            };
+            let what = format!(
+                "version {} is published (publication {}) but not in force yet; every node's refresh pass puts it on the stream again until it takes it",
+                version.version, in_force.publication
+            );
+            self.announce(&control, &what).await?;
+        }
         let mut cursor = self.cursor.lock().await;
-        Ok(install(&mut cursor, policy, in_force_of(version)))
+        Ok(install(&mut cursor, policy, in_force))
     }
 
     /// Puts the newest publication in force if another process published since; `true` when

@@ -1,7 +1,9 @@
 //! Ingest in a partitioned deployment (`crate::partitions`): `POST /v1/events` and
 //! `POST /v1/decisions` put the events on the stream, each on its account's partition subject
 //! (the owner decides, whichever process it runs in), and a synchronous decision is answered
-//! once its owner has stored it (bounded: `decision_timeout`).
+//! once its owner has stored it (bounded: `decision_timeout`). Operators' changes (overrides,
+//! policy versions) go on the stream's control subject ([`Risk::announce`]), for every
+//! partition to apply at their position.
 
 use super::{IngestReport, Risk};
 use crate::ErrorCode;
@@ -108,6 +110,44 @@ impl Risk {
                 ));
             }
             tokio::time::sleep(POLL).await;
+        }
+    }
+}
+
+impl Risk {
+    /// Whether the partitions decide (`engine_partitions`): this process's engine is idle.
+    pub fn partitioned(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// In a partitioned deployment, puts an operator's change on the stream's control subject
+    /// and returns once the stream stored it; nothing otherwise. `what` says what failed to
+    /// the operator (`stream_unavailable`), the transport's detail goes to the log.
+    pub(crate) async fn announce(
+        &self,
+        control: &crate::partitions::Control,
+        what: &str,
+    ) -> AppResult<()> {
+        let Some(stream) = &self.stream else {
+            return Ok(());
+        };
+        let id = control.message_id();
+        match stream
+            .events
+            .publish_control(id.as_deref(), control.encode())
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                let error = portcullis_core::redact::redact_urls_in(&error);
+                tracing::error!(%error, "an operator's change not put on the event stream");
+                Err(AppError::invalid(
+                    ErrorCode::StreamUnavailable,
+                    format!(
+                        "the event stream (NATS) did not take the change, so no engine partition would apply it: {what}"
+                    ),
+                ))
+            }
         }
     }
 }

@@ -4,16 +4,16 @@
 //!
 //! The feed is taken a batch at a time. Each event gets its position (counted from 1 over the
 //! whole feed); ids are checked against the recent ones where the feed is read, as one engine
-//! checks them (`Engine::process`: duplicates and events older than the horizon are ignored),
-//! because that needs every id: in the service the event log's unique ids and the stream's
-//! message ids play this part. An event's account part goes to its owner's queue, a global
+//! checks them (`Partition::check_id`, the check of `Engine::process`: duplicates and events
+//! older than the horizon are ignored), because that needs every id: here once, with partition
+//! 0's set; in the service every partition checks every id of the stream (they all hold the
+//! same set). An event's account part goes to its owner's queue, a global
 //! event's global part to every partition's shared queue, and each fact, as it is made, to
 //! every partition's shared queue (its maker's too). Then, until every queue is empty, one of
 //! the steps the rules allow (see `partitioned`) is taken: a partition's next event, or its
 //! next shared change. Which one is the schedule's choice; the result never depends on it.
 
 use super::{Fact, Partition};
-use crate::dedup::{Check, SeenIds};
 use crate::engine::{EngineStats, Outcome};
 use crate::policy::Policy;
 use portcullis_core::contract::ContractEvent;
@@ -34,11 +34,8 @@ pub enum Schedule {
 #[derive(Debug)]
 pub struct Replay {
     partitions: Vec<Partition>,
-    seen_ids: SeenIds,
     /// The position the next event gets.
     next_position: u64,
-    duplicates: u64,
-    late: u64,
     /// Facts handed out so far.
     facts: u64,
     schedule: Schedule,
@@ -96,10 +93,7 @@ impl Replay {
             .collect::<Result<Vec<Partition>, E>>()?;
         Ok(Self {
             partitions,
-            seen_ids: SeenIds::default(),
             next_position: 1,
-            duplicates: 0,
-            late: 0,
             facts: 0,
             schedule,
             rng: seed | 1,
@@ -157,18 +151,10 @@ impl Replay {
         };
         for (index, event) in events.iter().enumerate() {
             let position = first + index as u64;
-            match self.seen_ids.check(&event.id, event.ts.as_millis()) {
-                Check::New => {}
-                Check::Duplicate => {
-                    self.duplicates += 1;
-                    round.outcomes[index] = Some(Outcome::Duplicate);
-                    continue;
-                }
-                Check::Late => {
-                    self.late += 1;
-                    round.outcomes[index] = Some(Outcome::Late);
-                    continue;
-                }
+            // Partition 0's set stands for all: each would hold the same (`check_id`).
+            if let Some(refused) = self.partitions[0].check_id(&event.id, event.ts.as_millis()) {
+                round.outcomes[index] = Some(refused);
+                continue;
             }
             if event_partition(event, round.count).is_none() {
                 let change = Reverse((position, Change::Global(index)));
@@ -216,9 +202,10 @@ impl Replay {
     /// The counters one engine would show for the same feed: the partitions' own (an event
     /// every partition applied counts once), with the ids checked here.
     pub fn stats(&self) -> EngineStats {
+        let checked = self.partitions[0].engine().stats();
         let mut total = EngineStats {
-            duplicates: self.duplicates,
-            late: self.late,
+            duplicates: checked.duplicates,
+            late: checked.late,
             ..EngineStats::default()
         };
         for partition in &self.partitions {
@@ -237,7 +224,7 @@ impl Replay {
             total.changes_unmatched += stats.changes_unmatched;
         }
         // Every event that was not refused by the id check was applied once.
-        total.events = self.next_position - 1 - self.duplicates - self.late;
+        total.events = self.next_position - 1 - total.duplicates - total.late;
         total
     }
 

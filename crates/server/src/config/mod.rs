@@ -64,6 +64,7 @@ pub struct Config {
     pub nats_key_subject: String,
     pub engine_partitions: u32,
     pub partition_lease_ms: u64,
+    pub decision_wait_ms: u64,
     pub token_cache_ms: u64,
     pub replay_guard_redis_url: String,
     pub public_url: String,
@@ -130,6 +131,7 @@ impl Default for Config {
             nats_key_subject: "portcullis.keys.changed".into(),
             engine_partitions: 0,
             partition_lease_ms: 5_000,
+            decision_wait_ms: 10_000,
             token_cache_ms: 5_000,
             replay_guard_redis_url: String::new(),
             public_url: String::new(),
@@ -400,6 +402,8 @@ pub struct PartitionConfig {
     pub lease_ms: u64,
     /// A partition checkpoints after this many of its own events (`risk_checkpoint_every_events`).
     pub checkpoint_every_events: u64,
+    /// How long `POST /v1/decisions` waits for the owner's stored decision.
+    pub decision_wait_ms: u64,
 }
 
 /// `engine_partitions` and what it needs: the event stream on NATS (whose subjects are a
@@ -443,10 +447,16 @@ fn partition_config(config: &Config) -> Result<Option<PartitionConfig>, ConfigEr
             "partition_lease_ms must be between 300 and 600000".into(),
         ));
     }
+    if !(100..=600_000).contains(&config.decision_wait_ms) {
+        return Err(invalid(
+            "decision_wait_ms must be between 100 and 600000".into(),
+        ));
+    }
     Ok(Some(PartitionConfig {
         partitions: config.engine_partitions,
         lease_ms: config.partition_lease_ms,
         checkpoint_every_events: config.risk_checkpoint_every_events,
+        decision_wait_ms: config.decision_wait_ms,
     }))
 }
 

@@ -89,7 +89,7 @@ pub struct ListQuery {
         ("value" = String, Path, description = "The entity's value (canonicalised)"),
     ),
     request_body = OverrideBody,
-    responses((status = 201, body = OverrideDto), (status = 400, description = "`invalid_entity`, `invalid_override`, `invalid_expiry`, `invalid_timestamp`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "`unknown_entity`", body = ErrorBody)),
+    responses((status = 201, body = OverrideDto), (status = 400, description = "`invalid_entity`, `invalid_override`, `invalid_expiry`, `invalid_timestamp`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "`unknown_entity`", body = ErrorBody), (status = 503, description = "`stream_unavailable` (`engine_partitions`: the event stream did not take the change; nothing was stored)", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn set(
@@ -117,7 +117,7 @@ pub async fn set(
         ("value" = String, Path, description = "The entity's value (canonicalised)"),
         LiftQuery,
     ),
-    responses((status = 200, body = Vec<OverrideDto>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "`not_found`: none in force", body = ErrorBody), (status = 409, body = ErrorBody)),
+    responses((status = 200, body = Vec<OverrideDto>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "`not_found`: none in force", body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, description = "`stream_unavailable` (`engine_partitions`: the event stream did not take the change; nothing was stored)", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn lift(

@@ -293,7 +293,7 @@ pub async fn propose(
 #[utoipa::path(
     post, path = "/v1/policy/versions/{version}/approve", tag = "risk",
     params(("version" = i64, Path, description = "The version number")),
-    responses((status = 200, body = PolicyVersionDto), (status = 400, description = "`invalid_policy`", body = ErrorBody), (status = 403, description = "`policy_self_approval`, `forbidden`", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "`policy_published`, `conflict`", body = ErrorBody)),
+    responses((status = 200, body = PolicyVersionDto), (status = 400, description = "`invalid_policy`", body = ErrorBody), (status = 403, description = "`policy_self_approval`, `forbidden`", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "`policy_published`, `conflict`", body = ErrorBody), (status = 503, description = "`stream_unavailable` (`engine_partitions`: published, but the event stream did not take it yet; every node's refresh pass puts it there)", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn approve(

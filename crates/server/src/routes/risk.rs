@@ -146,7 +146,7 @@ pub async fn show(
 /// A bad file is refused with the rule, position and reason; the running policy stays.
 #[utoipa::path(
     post, path = "/v1/policy/reload", tag = "risk",
-    responses((status = 200, body = PolicyReloadDto), (status = 400, description = "`invalid_policy`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "`policy_version_in_force`", body = ErrorBody)),
+    responses((status = 200, body = PolicyReloadDto), (status = 400, description = "`invalid_policy`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, description = "`policy_version_in_force`", body = ErrorBody), (status = 503, description = "`stream_unavailable` (`engine_partitions`: the event stream did not take the policy; it was not reloaded)", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn reload_policy(

@@ -1,0 +1,67 @@
+//! One engine's id check in every partition (`Partition::check_id`: an id seen before, or an
+//! event older than the dedup horizon behind the newest, is ignored). Every partition reads the
+//! whole stream, so each checks every event's id in position order, its own events' and the
+//! others' (of those it reads only `id` and `ts`), and all hold the same set: the one engine's.
+//! The set is in the engine's checkpoint; what this adds is where the check stands, because a
+//! restarted partition reads the stream again from before it: positions up to
+//! `checked_through` are not checked twice, and the ones refused among them are remembered.
+
+use crate::ports::StreamEvent;
+use portcullis_core::time::UnixMillis;
+use portcullis_engine::Outcome;
+use portcullis_engine::partitioned::Partition;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::BTreeSet;
+
+/// See the module documentation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdCheck {
+    /// The last position whose id was checked.
+    checked_through: u64,
+    /// The positions up to `checked_through` that were refused, until no restart can read
+    /// them again.
+    refused: BTreeSet<u64>,
+}
+
+/// The two fields the check needs, read without the rest of the line.
+#[derive(Deserialize)]
+struct IdAndTs<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    ts: UnixMillis,
+}
+
+impl IdCheck {
+    /// Whether the event counts: `false` for a duplicate or a late event, which every
+    /// partition then skips. A line without a readable id and time is not recorded (its owner
+    /// refuses it as it does any line it cannot read).
+    pub fn admit(&mut self, partition: &mut Partition, event: &StreamEvent) -> bool {
+        if event.position <= self.checked_through {
+            return !self.refused.contains(&event.position);
+        }
+        self.checked_through = event.position;
+        let Ok(read) = serde_json::from_slice::<IdAndTs<'_>>(&event.body) else {
+            return true;
+        };
+        let Some(refused) = partition.check_id(&read.id, read.ts.as_millis()) else {
+            return true;
+        };
+        if event.subject_partition == Some(partition.index()) {
+            let why = if matches!(refused, Outcome::Late) {
+                "late"
+            } else {
+                "a duplicate"
+            };
+            tracing::info!(position = event.position, id = %read.id, "an event of this partition is {why}; ignored, as one engine ignores it");
+        }
+        self.refused.insert(event.position);
+        false
+    }
+
+    /// Forgets the refused positions up to `position`: a restart reads the stream again only
+    /// after it.
+    pub fn forget_through(&mut self, position: u64) {
+        self.refused = self.refused.split_off(&(position + 1));
+    }
+}
