@@ -54,7 +54,7 @@ impl Risk {
 
     /// Decides one event synchronously. An event already decided gets its stored decision.
     pub async fn decide(&self, actor: &Actor, line: &str) -> AppResult<Decision> {
-        if let Some(stream) = &self.stream {
+        if let Some(stream) = self.stream.get() {
             return self.decide_on_stream(stream, actor, line).await;
         }
         actor.require_operator(Permission::IngestEvents)?;

@@ -116,7 +116,9 @@ pub struct Risk {
     /// What confirmations marked, for the guard to hold (`Guard::hold_marked`).
     propagations: Arc<std::sync::Mutex<Vec<portcullis_engine::Propagation>>>,
     /// In a partitioned deployment, where ingest goes instead of this engine (`stream`).
-    stream: Option<StreamIngest>,
+    /// Shared by every clone (the guard's and the policy use cases' too), so that each of them
+    /// publishes operators' changes to the stream once it is set.
+    stream: Arc<std::sync::OnceLock<StreamIngest>>,
 }
 
 impl Risk {
@@ -155,7 +157,7 @@ impl Risk {
             started: StartReport::default(),
             decisions: Arc::default(),
             propagations: Arc::default(),
-            stream: None,
+            stream: Arc::default(),
         };
         let before = risk.cursor.lock().await.engine.stats().events;
         risk.catch_up().await?;
@@ -169,8 +171,9 @@ impl Risk {
     }
 
     /// Sends ingest to the stream of a partitioned deployment from now on.
-    pub fn with_stream(mut self, stream: StreamIngest) -> Self {
-        self.stream = Some(stream);
+    /// Once set it stays: a second call changes nothing.
+    pub fn with_stream(self, stream: StreamIngest) -> Self {
+        let _ = self.stream.set(stream);
         self
     }
 
@@ -284,7 +287,7 @@ impl Risk {
     /// Stores every valid line, then decides what asks for a decision.
     pub async fn ingest(&self, actor: &Actor, text: &str) -> AppResult<IngestReport> {
         actor.require_operator(Permission::IngestEvents)?;
-        if let Some(stream) = &self.stream {
+        if let Some(stream) = self.stream.get() {
             let report = self.ingest_to_stream(stream, text).await?;
             (self.refused_lines).fetch_add(report.rejected.len() as u64, Ordering::Relaxed);
             return Ok(report);

@@ -117,7 +117,7 @@ impl Risk {
 impl Risk {
     /// Whether the partitions decide (`engine_partitions`): this process's engine is idle.
     pub fn partitioned(&self) -> bool {
-        self.stream.is_some()
+        self.stream.get().is_some()
     }
 
     /// In a partitioned deployment, puts an operator's change on the stream's control subject
@@ -128,7 +128,7 @@ impl Risk {
         control: &crate::partitions::Control,
         what: &str,
     ) -> AppResult<()> {
-        let Some(stream) = &self.stream else {
+        let Some(stream) = self.stream.get() else {
             return Ok(());
         };
         let id = control.message_id();
