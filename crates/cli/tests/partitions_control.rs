@@ -16,23 +16,20 @@
 
 mod common;
 
-use common::{Home, serve_with, stderr};
+use common::{Home, db_count as query, nats_url, serve_with, stderr, wait_until};
 use portcullis_core::partition::partition_of;
 use portcullis_core::time::UnixMillis;
 use serde_json::{Value, json};
 use std::process::Child;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 const PARTITIONS: u32 = 2;
 const MINUTE: i64 = 60_000;
 
-fn nats_url() -> String {
-    std::env::var("PORTCULLIS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
-}
-
+/// The wall clock (the processes stamp an override with theirs; later events must be later).
 fn now_ms() -> i64 {
-    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH);
-    i64::try_from(since.unwrap().as_millis()).unwrap()
+    use portcullis_app::ports::Clock as _;
+    portcullis_app::clock::SystemClock.now().as_millis()
 }
 
 fn withdrawal(id: &str, ms: i64, account: &str, address: &str, usd: u32) -> String {
@@ -48,21 +45,6 @@ fn account(prefix: &str, partition: u32) -> String {
         .map(|n| format!("{prefix}{n}"))
         .find(|a| partition_of(a, PARTITIONS) == partition)
         .unwrap()
-}
-
-/// A count from the database.
-fn query(database: &str, sql: &str) -> i64 {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    runtime.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(database).await.unwrap();
-        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        count
-    })
 }
 
 fn execute(database: &str, sql: &str) {
@@ -127,20 +109,29 @@ fn environment(home: &Home, extra: &[(&str, &str)]) -> (Vec<(String, String)>, S
     (env, stream, prefix)
 }
 
+/// Processes killed when the test ends, however it ends.
+struct Running(Vec<Child>);
+
+impl Running {
+    /// `count` processes; their addresses.
+    fn start(home: &Home, env: &[(String, String)], count: usize) -> (Self, Vec<String>) {
+        let (children, urls) = (0..count).map(|_| start(home, env)).unzip();
+        (Self(children), urls)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for child in &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 fn start(home: &Home, env: &[(String, String)]) -> (Child, String) {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     serve_with(home, &env)
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "not within a minute: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Waits until each of the processes holds one partition.
@@ -233,8 +224,8 @@ fn operators_changes_and_ids_reach_every_partition_as_one_engine_takes_them() {
     make_stream(&stream, &prefix);
     let token = home.integration_token("ingest");
     let (first_admin, second_admin) = (admin(&home, "first"), admin(&home, "second"));
-    let (mut servers, mut urls): (Vec<_>, Vec<_>) = (0..2).map(|_| start(&home, &env)).unzip();
-    wait_for_leases(&database, &servers);
+    let (servers, urls) = Running::start(&home, &env, 2);
+    wait_for_leases(&database, &servers.0);
 
     // Ids: one engine's rule, whatever the stream's window.
     let (c, d) = (account("c", 0), account("d", 1));
@@ -361,16 +352,9 @@ fn operators_changes_and_ids_reach_every_partition_as_one_engine_takes_them() {
 
     // Every process killed and started again: the partitions resume from their checkpoints
     // with the override and the policy in force.
-    for server in &mut servers {
-        server.kill().unwrap();
-        let _ = server.wait();
-    }
-    (servers, urls) = (0..2).map(|_| start(&home, &env)).unzip();
+    drop(servers);
+    let (_servers, urls) = Running::start(&home, &env, 2);
     strict_everywhere(&urls, "again");
-    for server in &mut servers {
-        let _ = server.kill();
-        let _ = server.wait();
-    }
 }
 
 /// What one engine decides on these lines (`portcullis replay`), as decision lines.
@@ -408,7 +392,8 @@ fn a_decision_no_process_stores_answers_decision_timeout() {
         );
     }
     let (env, _, _) = environment(&home, &[("PORTCULLIS_DECISION_WAIT_MS", "300")]);
-    let (mut server, url) = start(&home, &env);
+    let (_server, urls) = Running::start(&home, &env, 1);
+    let url = &urls[0];
     let line = withdrawal("nobody_decides", now_ms(), &account("e", 1), "TQsame", 100);
     let started = Instant::now();
     let (status, answer) = call(
@@ -421,7 +406,5 @@ fn a_decision_no_process_stores_answers_decision_timeout() {
     assert_eq!(status, 504, "{answer}");
     assert_eq!(answer["error"]["code"], "decision_timeout", "{answer}");
     assert!(started.elapsed() >= Duration::from_millis(300));
-    assert!(stored(&url, &token, "nobody_decides").is_none());
-    let _ = server.kill();
-    let _ = server.wait();
+    assert!(stored(url, &token, "nobody_decides").is_none());
 }

@@ -164,3 +164,35 @@ pub fn ingest(url: &str, token: &str, lines: &[String]) -> Value {
         .unwrap();
     serde_json::from_str(&response.body_mut().read_to_string().unwrap()).unwrap()
 }
+
+/// The NATS server the partitioned tests use.
+pub fn nats_url() -> String {
+    std::env::var("PORTCULLIS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
+}
+
+/// A count from the database.
+pub fn db_count(database: &str, sql: &str) -> i64 {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(database).await.unwrap();
+        let count: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        count
+    })
+}
+
+/// Waits until `done`; panics after a minute.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !done() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "not within a minute: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
