@@ -1,0 +1,67 @@
+//! With `engine_partitions`, an operator's change reaches the partitions only through the event
+//! stream: when the stream does not take it, the request fails with 503 `stream_unavailable`
+//! and nothing is changed (no override stored, the policy file not reloaded), on both
+//! backends.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use async_trait::async_trait;
+use common::{Backend, TestServer};
+use portcullis_app::ports::{EventFeed, EventSource};
+use portcullis_app::risk::StreamIngest;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A stream that takes nothing.
+struct Unreachable;
+
+#[async_trait]
+impl EventSource for Unreachable {
+    async fn open(&self, _partition: u32, _from: u64) -> Result<EventFeed, String> {
+        Err("connection refused".into())
+    }
+    async fn publish(
+        &self,
+        _events: Vec<(Option<u32>, String, String)>,
+    ) -> Result<Vec<bool>, String> {
+        Err("connection refused".into())
+    }
+    async fn publish_control(&self, _id: Option<&str>, _body: Vec<u8>) -> Result<(), String> {
+        Err("connection refused".into())
+    }
+}
+
+async fn an_operators_change_the_stream_refuses_changes_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    // Every clone of the engine (the guard's, the policy use cases') sends to the stream now.
+    let _ = server.app.risk.clone().with_stream(StreamIngest {
+        events: Arc::new(Unreachable),
+        partitions: 2,
+        wait: Duration::from_millis(100),
+    });
+    let admin = server.admin();
+    let set = admin
+        .post(
+            "/v1/graph/address/TQcrew/override",
+            &json!({ "action": "force", "note": "the crew's" }),
+        )
+        .await;
+    assert_eq!(set.status, 503, "{}", set.text);
+    assert_eq!(
+        set.body["error"]["code"], "stream_unavailable",
+        "{}",
+        set.text
+    );
+    let all = admin.get("/v1/overrides?all=true").await;
+    assert_eq!(all.status, 200, "{}", all.text);
+    assert_eq!(all.body.as_array().map(Vec::len), Some(0), "{}", all.text);
+
+    let reload = admin.post("/v1/policy/reload", &json!({})).await;
+    assert_eq!(reload.status, 503, "{}", reload.text);
+    assert_eq!(reload.body["error"]["code"], "stream_unavailable");
+}
+
+on_both_backends!(an_operators_change_the_stream_refuses_changes_nothing);
