@@ -17,8 +17,8 @@
 //! the node's own (two words: the account's slot and kind, the event). An account's first two
 //! links (4 bytes each) are kept in the node too; longer lists, an entity's edges (16 bytes
 //! each) once it has two or its one edge's times differ from the node's, live in blocks of one
-//! slab (`slab`), not in an allocation each. The index is about 13 bytes per node
-//! (docs/benchmarks.md has the measured figures).
+//! slab (`slab`), not in an allocation each. The index is a slot (4 bytes) and a control byte
+//! per bucket, about 7 bytes per node (docs/benchmarks.md has the measured figures).
 //!
 //! Bounded: an account keeps at most `MAX_ACCOUNT_EDGES` edges (the one seen longest ago makes
 //! room), an entity at most `SHARED_AT` accounts; an entity used by more is shared
@@ -322,11 +322,12 @@ pub(crate) struct Graph {
     swept_len: usize,
     /// The lists that do not fit in their node.
     lists: Slab,
-    /// Live slots, each with the top 35 bits of its node's id (`IndexEntry`), so that growing
-    /// the table reads no node and a probe compares a node's value only when those bits
-    /// match. Rebuilt from the nodes when a checkpoint is read.
+    /// Live slots, hashed by their node's id: 4 bytes each. Growing the table hashes each
+    /// node's value again (rare: the table doubles); a probe compares a node's value only
+    /// when the control byte's 7 bits of the hash match. Rebuilt from the nodes when a
+    /// checkpoint is read.
     #[serde(skip)]
-    index: HashTable<IndexEntry>,
+    index: HashTable<u32>,
     /// The account linked last and its slot: an event's links are all of one account, so the
     /// second and third find it here (checked against the node: a slot may have been reused).
     #[serde(skip)]
@@ -357,10 +358,11 @@ impl From<Stored> for Graph {
             recent_account: None,
         };
         for (slot, node) in graph.nodes.iter().enumerate().filter(|(_, n)| !n.is_free()) {
-            let entry = IndexEntry::new(id_in(&graph.text, node), slot_u32(slot));
+            let hash = table_hash(id_in(&graph.text, node));
+            let (nodes, text) = (&graph.nodes, &graph.text);
             graph
                 .index
-                .insert_unique(entry.hash(), entry, IndexEntry::hash);
+                .insert_unique(hash, slot_u32(slot), |&s| slot_hash(nodes, text, s));
         }
         graph
     }
@@ -385,48 +387,32 @@ fn id_in(text: &[u8], node: &Node) -> NodeId {
     NodeId::of(node.kind, text_at(text, node.value))
 }
 
-/// A slot of the index: the node's slot (low 29 bits) under the top 35 bits of its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct IndexEntry(u64);
-
-impl IndexEntry {
-    fn new(id: NodeId, slot: u32) -> Self {
-        Self(id.0 & !u64::from(SLOT_MASK) | u64::from(slot))
-    }
-    fn slot(self) -> u32 {
-        u32::try_from(self.0 & u64::from(SLOT_MASK)).unwrap_or(u32::MAX)
-    }
-    fn id_bits(self) -> u64 {
-        self.0 >> 29
-    }
-    /// The table's hash of the kept bits, spread over the word (a multiplication by an odd
-    /// constant: the table reads both ends of the hash).
-    fn hash(&self) -> u64 {
-        table_hash(self.id_bits())
-    }
+/// The index's hash of a node id (a multiplication by an odd constant spreads the keyed hash's
+/// bits over both ends of the word, which the table reads).
+fn table_hash(id: NodeId) -> u64 {
+    id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-fn table_hash(id_bits: u64) -> u64 {
-    id_bits.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+/// The index's hash of the node in a live slot.
+fn slot_hash(nodes: &[Node], text: &[u8], slot: u32) -> u64 {
+    nodes
+        .get(slot as usize)
+        .map_or(0, |node| table_hash(id_in(text, node)))
 }
 
 impl Graph {
-
     /// The slot of the node `kind:value` (canonical), while the graph holds it.
     pub fn find(&self, kind: EntityKind, value: &str) -> Option<u32> {
         self.find_hashed(NodeId::of(kind, value), kind, value)
     }
 
     fn find_hashed(&self, id: NodeId, kind: EntityKind, value: &str) -> Option<u32> {
-        let bits = id.0 >> 29;
         self.index
-            .find(table_hash(bits), |entry| {
-                entry.id_bits() == bits && {
-                    let node = &self.nodes[entry.slot() as usize];
-                    node.kind == kind && text_at(&self.text, node.value) == value
-                }
+            .find(table_hash(id), |&slot| {
+                let node = &self.nodes[slot as usize];
+                node.kind == kind && text_at(&self.text, node.value) == value
             })
-            .map(|entry| entry.slot())
+            .copied()
     }
 
     /// The node in a slot (`None` for a free one).
@@ -493,9 +479,7 @@ impl Graph {
             0 => Some((EMPTY, [0, 0])),
             1 if node.is_account() => Some((ONE, [words[0], 0])),
             2 if node.is_account() => Some((TWO, [words[0], words[1]])),
-            EDGE_WORDS
-                if !node.is_account() && words[1] == node.first && words[2] == node.last =>
-            {
+            EDGE_WORDS if !node.is_account() && words[1] == node.first && words[2] == node.last => {
                 Some((ONE, [words[0], words[3]]))
             }
             _ => None,
@@ -581,7 +565,7 @@ impl Graph {
             + self.lists.size_bytes()
             + self.text.capacity()
             + self.free.capacity() * 4
-            + self.index.capacity() * (std::mem::size_of::<IndexEntry>() + 1)
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 
     /// Writes a text into the arena after its length; `None` when it cannot hold it.
@@ -689,9 +673,9 @@ impl Graph {
                         slot_u32(self.nodes.len() - 1)
                     }
                 };
-                let entry = IndexEntry::new(id, slot);
+                let (nodes, text) = (&self.nodes, &self.text);
                 self.index
-                    .insert_unique(entry.hash(), entry, IndexEntry::hash);
+                    .insert_unique(table_hash(id), slot, |&s| slot_hash(nodes, text, s));
                 slot
             }
         };
@@ -845,9 +829,7 @@ impl Graph {
 
     fn release(&mut self, slot: u32) {
         if let Some(id) = self.id_of(slot)
-            && let Ok(entry) = self
-                .index
-                .find_entry(table_hash(id.0 >> 29), |e| e.slot() == slot)
+            && let Ok(entry) = self.index.find_entry(table_hash(id), |&s| s == slot)
         {
             entry.remove();
         }
@@ -1063,4 +1045,3 @@ mod tests {
         assert_eq!((edge.to(), edge.kind()), (SLOT_MASK, EdgeKind::Reported));
     }
 }
-

@@ -116,10 +116,18 @@ mod tests {
         assert_eq!(slab.get(a, 3), &[1, 2, 3]);
         slab.free(a, 0);
         slab.free(c, 0);
-        assert_eq!(slab.alloc(1), Some(14), "another class's free block is not taken");
+        assert_eq!(
+            slab.alloc(1),
+            Some(14),
+            "another class's free block is not taken"
+        );
         assert_eq!(slab.alloc(0), Some(c));
         assert_eq!(slab.alloc(0), Some(a));
-        assert_eq!(slab.get(a, 4), &[0, 0, 0, 0], "a freed block comes back zeroed");
+        assert_eq!(
+            slab.get(a, 4),
+            &[0, 0, 0, 0],
+            "a freed block comes back zeroed"
+        );
         assert_eq!(slab.alloc(0), Some(20));
     }
 }
