@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"PCK\x01";
 /// Bumped whenever a state type changes shape.
-const FORMAT: u16 = 6;
+const FORMAT: u16 = 7;
 
 /// A checkpoint that cannot be loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,17 +145,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_checkpoint_of_the_format_before_the_compact_account_state_is_refused() {
-        // Format 5 held account states with inline list entries and two-word times: its bytes
-        // would not read as format 6's, so it is refused whole and the log replayed instead.
+    fn a_checkpoint_of_the_format_before_the_compact_graph_is_refused() {
+        // Format 6 held the entity graph's nodes with their edge lists inline (40 bytes each):
+        // its bytes would not read as format 7's (24-byte nodes, lists in a slab), so it is
+        // refused whole and the log replayed instead.
         let engine = Engine::new(Policy::default_policy().unwrap());
         let mut bytes = engine.checkpoint().unwrap();
-        bytes[MAGIC.len()..MAGIC.len() + 2].copy_from_slice(&5u16.to_le_bytes());
+        bytes[MAGIC.len()..MAGIC.len() + 2].copy_from_slice(&6u16.to_le_bytes());
         let refused =
             Engine::from_checkpoint(Policy::default_policy().unwrap(), &bytes).map(|_| ());
         assert_eq!(
             refused,
-            Err(CheckpointError("format 5 (this engine reads 6)".into()))
+            Err(CheckpointError("format 6 (this engine reads 7)".into()))
         );
     }
 }

@@ -12,9 +12,13 @@
 //! vector and refer to each other by their slot (29 bits, the edge's kind in the other 3);
 //! values and event ids are length-prefixed texts of one arena; an edge's times and event id
 //! are kept once, on its entity's side; times to the second as 32-bit counts (until 2106).
-//! A node is 40 bytes with its first edge inline or an account's first four links (4 bytes
-//! each), an entity's edge 16, the index about 14 per node (docs/benchmarks.md has the
-//! measured figures).
+//! A node is 24 bytes. Most entities (an IP, a device, an address) are used by one account,
+//! which they have seen exactly when they were seen: that edge is kept in the node, its times
+//! the node's own (two words: the account's slot and kind, the event). An account's first two
+//! links (4 bytes each) are kept in the node too; longer lists, an entity's edges (16 bytes
+//! each) once it has two or its one edge's times differ from the node's, live in blocks of one
+//! slab (`slab`), not in an allocation each. The index is a slot (4 bytes) and a control byte
+//! per bucket, about 7 bytes per node (docs/benchmarks.md has the measured figures).
 //!
 //! Bounded: an account keeps at most `MAX_ACCOUNT_EDGES` edges (the one seen longest ago makes
 //! room), an entity at most `SHARED_AT` accounts; an entity used by more is shared
@@ -25,6 +29,7 @@
 //! longer referred to. Slots are handed out and reused in event order, so its bytes and its
 //! views are the same on every replay of one feed.
 
+use crate::slab::{self, Slab};
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use siphasher::sip::SipHasher13;
@@ -183,12 +188,16 @@ pub(crate) struct Edge {
     event: u32,
 }
 
-/// Words an entity keeps per edge: the account's slot and the kind, first, last, event.
+/// Words an entity's list keeps per edge: the account's slot and the kind, first, last, event.
 const EDGE_WORDS: usize = 4;
 const SLOT_MASK: u32 = (1 << 29) - 1;
 
 fn to_kind(slot: u32, kind: EdgeKind) -> u32 {
     slot | (kind as u32) << 29
+}
+
+fn kind_of(to_kind: u32) -> EdgeKind {
+    EdgeKind::ALL[(to_kind >> 29) as usize % EdgeKind::ALL.len()]
 }
 
 impl Edge {
@@ -197,7 +206,7 @@ impl Edge {
         self.to_kind & SLOT_MASK
     }
     pub fn kind(&self) -> EdgeKind {
-        EdgeKind::ALL[(self.to_kind >> 29) as usize % EdgeKind::ALL.len()]
+        kind_of(self.to_kind)
     }
     pub fn first_ms(&self) -> i64 {
         millis(self.first)
@@ -213,27 +222,61 @@ impl Edge {
             event: words[3],
         }
     }
+    fn words(&self) -> [u32; EDGE_WORDS] {
+        [self.to_kind, self.first, self.last, self.event]
+    }
 }
 
 const SHARED: u8 = 1;
 const FREE: u8 = 2;
 
+/// Where a node's list is (`Node::layout`).
+const EMPTY: u8 = 0;
+/// An entity's one edge, its times the node's own: `pair` is its slot-and-kind and its event.
+/// An account's one link: `pair[0]`.
+const ONE: u8 = 1;
+/// An account's two links: `pair`.
+const TWO: u8 = 2;
+/// In the slab: `pair` is the block's place and the list's length in words.
+const BLOCK: u8 = 3;
+
+/// An account's or an entity's edges, as words (`EDGE_WORDS` per entity edge, one per link).
+type Words = SmallVec<[u32; 8]>;
+
 /// An account or an entity; a free slot waiting to be reused. An account's links are one word
-/// each (the entity's slot and the kind), up to four of them inline; an entity's edges four
-/// words each (`EDGE_WORDS`), the first inline. An edge's times and event id are kept once, on
-/// its entity's side, which has at most `SHARED_AT` accounts to look through.
+/// each (the entity's slot and the kind); an entity's edges four words each (`EDGE_WORDS`).
+/// An edge's times and event id are kept once, on its entity's side, which has at most
+/// `SHARED_AT` accounts to look through. Most entities have one account and have seen it
+/// exactly when they were seen: that edge is two words in the node (the node's times are its
+/// times); most accounts' links and other entities' edges are a list in the graph's slab.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct Node {
     /// The canonical value's place in the arena.
     value: u32,
-    kind: EntityKind,
-    flags: u8,
     first: u32,
     last: u32,
-    words: SmallVec<[u32; 4]>,
+    kind: EntityKind,
+    flags: u8,
+    /// `EMPTY`, `ONE`, `TWO` or `BLOCK`.
+    layout: u8,
+    /// The slab class of the block (`BLOCK`).
+    class: u8,
+    pair: [u32; 2],
 }
 
 impl Node {
+    fn new(value: u32, kind: EntityKind, at: u32) -> Self {
+        Self {
+            value,
+            first: at,
+            last: at,
+            kind,
+            flags: 0,
+            layout: EMPTY,
+            class: 0,
+            pair: [0; 2],
+        }
+    }
     pub fn kind(&self) -> EntityKind {
         self.kind
     }
@@ -256,23 +299,13 @@ impl Node {
     /// How many edges it has.
     #[cfg(test)]
     pub fn degree(&self) -> usize {
-        if self.is_account() {
-            self.words.len()
-        } else {
-            self.words.len() / EDGE_WORDS
+        match self.layout {
+            ONE => 1,
+            TWO => 2,
+            BLOCK if self.is_account() => self.pair[1] as usize,
+            BLOCK => self.pair[1] as usize / EDGE_WORDS,
+            _ => 0,
         }
-    }
-    /// An entity's edges (to accounts), with their times.
-    fn entity_edges(&self) -> impl Iterator<Item = Edge> + '_ {
-        self.words.chunks_exact(EDGE_WORDS).map(Edge::of_words)
-    }
-    /// The place of an entity's edge to `account` of `kind` among its words.
-    fn entity_edge_at(&self, account: u32, kind: EdgeKind) -> Option<usize> {
-        let key = to_kind(account, kind);
-        self.words
-            .chunks_exact(EDGE_WORDS)
-            .position(|w| w[0] == key)
-            .map(|i| i * EDGE_WORDS)
     }
 }
 
@@ -287,11 +320,14 @@ pub(crate) struct Graph {
     /// Bytes of the arena no longer referred to: it is compacted when they are half of it.
     garbage: usize,
     swept_len: usize,
-    /// Live slots, each with the top 35 bits of its node's id (`IndexEntry`), so that growing
-    /// the table reads no node and a probe compares a node's value only when those bits
-    /// match. Rebuilt from the nodes when a checkpoint is read.
+    /// The lists that do not fit in their node.
+    lists: Slab,
+    /// Live slots, hashed by their node's id: 4 bytes each. Growing the table hashes each
+    /// node's value again (rare: the table doubles); a probe compares a node's value only
+    /// when the control byte's 7 bits of the hash match. Rebuilt from the nodes when a
+    /// checkpoint is read.
     #[serde(skip)]
-    index: HashTable<IndexEntry>,
+    index: HashTable<u32>,
     /// The account linked last and its slot: an event's links are all of one account, so the
     /// second and third find it here (checked against the node: a slot may have been reused).
     #[serde(skip)]
@@ -306,6 +342,7 @@ struct Stored {
     text: Vec<u8>,
     garbage: usize,
     swept_len: usize,
+    lists: Slab,
 }
 
 impl From<Stored> for Graph {
@@ -316,14 +353,16 @@ impl From<Stored> for Graph {
             text: stored.text,
             garbage: stored.garbage,
             swept_len: stored.swept_len,
+            lists: stored.lists,
             index: HashTable::new(),
             recent_account: None,
         };
         for (slot, node) in graph.nodes.iter().enumerate().filter(|(_, n)| !n.is_free()) {
-            let entry = IndexEntry::new(id_in(&graph.text, node), slot_u32(slot));
+            let hash = table_hash(id_in(&graph.text, node));
+            let (nodes, text) = (&graph.nodes, &graph.text);
             graph
                 .index
-                .insert_unique(entry.hash(), entry, IndexEntry::hash);
+                .insert_unique(hash, slot_u32(slot), |&s| slot_hash(nodes, text, s));
         }
         graph
     }
@@ -348,29 +387,17 @@ fn id_in(text: &[u8], node: &Node) -> NodeId {
     NodeId::of(node.kind, text_at(text, node.value))
 }
 
-/// A slot of the index: the node's slot (low 29 bits) under the top 35 bits of its id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct IndexEntry(u64);
-
-impl IndexEntry {
-    fn new(id: NodeId, slot: u32) -> Self {
-        Self(id.0 & !u64::from(SLOT_MASK) | u64::from(slot))
-    }
-    fn slot(self) -> u32 {
-        u32::try_from(self.0 & u64::from(SLOT_MASK)).unwrap_or(u32::MAX)
-    }
-    fn id_bits(self) -> u64 {
-        self.0 >> 29
-    }
-    /// The table's hash of the kept bits, spread over the word (a multiplication by an odd
-    /// constant: the table reads both ends of the hash).
-    fn hash(&self) -> u64 {
-        table_hash(self.id_bits())
-    }
+/// The index's hash of a node id (a multiplication by an odd constant spreads the keyed hash's
+/// bits over both ends of the word, which the table reads).
+fn table_hash(id: NodeId) -> u64 {
+    id.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
-fn table_hash(id_bits: u64) -> u64 {
-    id_bits.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+/// The index's hash of the node in a live slot.
+fn slot_hash(nodes: &[Node], text: &[u8], slot: u32) -> u64 {
+    nodes
+        .get(slot as usize)
+        .map_or(0, |node| table_hash(id_in(text, node)))
 }
 
 impl Graph {
@@ -380,15 +407,12 @@ impl Graph {
     }
 
     fn find_hashed(&self, id: NodeId, kind: EntityKind, value: &str) -> Option<u32> {
-        let bits = id.0 >> 29;
         self.index
-            .find(table_hash(bits), |entry| {
-                entry.id_bits() == bits && {
-                    let node = &self.nodes[entry.slot() as usize];
-                    node.kind == kind && text_at(&self.text, node.value) == value
-                }
+            .find(table_hash(id), |&slot| {
+                let node = &self.nodes[slot as usize];
+                node.kind == kind && text_at(&self.text, node.value) == value
             })
-            .map(|entry| entry.slot())
+            .copied()
     }
 
     /// The node in a slot (`None` for a free one).
@@ -400,6 +424,94 @@ impl Graph {
         self.find(kind, value).and_then(|slot| self.at(slot))
     }
 
+    /// A node's list as it is stored: its inline words, or its block's.
+    fn stored<'a>(&'a self, node: &'a Node) -> &'a [u32] {
+        match node.layout {
+            ONE => &node.pair[..1],
+            TWO => &node.pair[..],
+            BLOCK => self.lists.get(node.pair[0], node.pair[1]),
+            _ => &[],
+        }
+    }
+
+    /// An entity's edges (to accounts), with their times.
+    fn entity_edges<'a>(&'a self, node: &'a Node) -> impl Iterator<Item = Edge> + 'a {
+        let inline = (node.layout == ONE).then(|| Edge {
+            to_kind: node.pair[0],
+            first: node.first,
+            last: node.last,
+            event: node.pair[1],
+        });
+        let block = if node.layout == BLOCK {
+            self.stored(node)
+        } else {
+            &[]
+        };
+        inline
+            .into_iter()
+            .chain(block.chunks_exact(EDGE_WORDS).map(Edge::of_words))
+    }
+
+    /// An entity's edges as words (`EDGE_WORDS` each), to change and `store`.
+    fn entity_words(&self, slot: u32) -> Words {
+        let Some(node) = self.nodes.get(slot as usize) else {
+            return Words::new();
+        };
+        self.entity_edges(node).flat_map(|e| e.words()).collect()
+    }
+
+    /// An account's links, one word each (the entity's slot and the kind).
+    fn links<'a>(&'a self, node: &'a Node) -> &'a [u32] {
+        if node.is_account() {
+            self.stored(node)
+        } else {
+            &[]
+        }
+    }
+
+    /// Stores `words` as the list of the node in `slot` (an entity's edges or an account's
+    /// links): in the node when they fit (an entity's one edge with the node's own times, an
+    /// account's one or two links), else in its block, grown to the class that holds them
+    /// (a shrinking list keeps its block). `None` when the slab cannot grow.
+    fn store(&mut self, slot: u32, words: &[u32]) -> Option<()> {
+        let node = &self.nodes[slot as usize];
+        let inline = match words.len() {
+            0 => Some((EMPTY, [0, 0])),
+            1 if node.is_account() => Some((ONE, [words[0], 0])),
+            2 if node.is_account() => Some((TWO, [words[0], words[1]])),
+            EDGE_WORDS if !node.is_account() && words[1] == node.first && words[2] == node.last => {
+                Some((ONE, [words[0], words[3]]))
+            }
+            _ => None,
+        };
+        let block = (node.layout == BLOCK).then_some((node.pair[0], node.class));
+        let len = u32::try_from(words.len()).ok()?;
+        let (layout, class, pair) = match (inline, block) {
+            (Some((layout, pair)), block) => {
+                if let Some((at, class)) = block {
+                    self.lists.free(at, class);
+                }
+                (layout, 0, pair)
+            }
+            (None, Some((at, class))) if slab::capacity(class) >= words.len() => {
+                self.lists.write(at, words);
+                (BLOCK, class, [at, len])
+            }
+            (None, block) => {
+                let class = slab::class_of(words.len());
+                let at = self.lists.alloc(class)?;
+                if let Some((old, old_class)) = block {
+                    self.lists.free(old, old_class);
+                }
+                self.lists.write(at, words);
+                (BLOCK, class, [at, len])
+            }
+        };
+        let node = &mut self.nodes[slot as usize];
+        (node.layout, node.class, node.pair) = (layout, class, pair);
+        Some(())
+    }
+
     /// The edges of the node in a slot, with their times: an entity's to its accounts, an
     /// account's to its entities (the times and event read from the entity's side).
     pub fn edges(&self, slot: u32) -> SmallVec<[Edge; 8]> {
@@ -407,15 +519,14 @@ impl Graph {
             return SmallVec::new();
         };
         if !node.is_account() {
-            return node.entity_edges().collect();
+            return self.entity_edges(node).collect();
         }
-        node.words
+        self.links(node)
             .iter()
             .filter_map(|&link| {
                 let entity = self.nodes.get((link & SLOT_MASK) as usize)?;
-                let kind = Edge::of_words(&[link, 0, 0, 0]).kind();
-                let at = entity.entity_edge_at(slot, kind)?;
-                let mut edge = Edge::of_words(&entity.words[at..at + EDGE_WORDS]);
+                let key = to_kind(slot, kind_of(link));
+                let mut edge = self.entity_edges(entity).find(|e| e.to_kind == key)?;
                 edge.to_kind = link;
                 Some(edge)
             })
@@ -424,14 +535,8 @@ impl Graph {
 
     /// An account's links: each entity's slot and the kind, without their times.
     pub fn account_links(&self, slot: u32) -> impl Iterator<Item = (u32, EdgeKind)> + '_ {
-        self.at(slot)
-            .filter(|node| node.is_account())
-            .into_iter()
-            .flat_map(|node| node.words.iter())
-            .map(|&link| {
-                let edge = Edge::of_words(&[link, 0, 0, 0]);
-                (edge.to(), edge.kind())
-            })
+        let links = self.at(slot).map_or(&[][..], |node| self.links(node));
+        links.iter().map(|&link| (link & SLOT_MASK, kind_of(link)))
     }
 
     /// The node's canonical value.
@@ -454,19 +559,13 @@ impl Graph {
         self.nodes.len() - self.free.len()
     }
 
-    /// Bytes held: slots, spilled edges, the arena, the index (an entry and a control byte each).
+    /// Bytes held: slots, the slab, the arena, the index (an entry and a control byte each).
     pub fn size_bytes(&self) -> usize {
-        let words: usize = self
-            .nodes
-            .iter()
-            .filter(|n| n.words.spilled())
-            .map(|n| n.words.capacity() * 4)
-            .sum();
         self.nodes.capacity() * std::mem::size_of::<Node>()
-            + words
+            + self.lists.size_bytes()
             + self.text.capacity()
             + self.free.capacity() * 4
-            + self.index.capacity() * (std::mem::size_of::<IndexEntry>() + 1)
+            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 
     /// Writes a text into the arena after its length; `None` when it cannot hold it.
@@ -498,23 +597,31 @@ impl Graph {
     ) -> Option<(u32, NodeId)> {
         let at = secs(ts);
         let entity_id = NodeId::of(kind, value);
-        let entity = self.touch(entity_id, kind, value, at)?;
+        let entity = self.slot_of(entity_id, kind, value, at)?;
+        // Its edges as they were: widening the node's times must not widen an edge kept in it.
+        let mut words = self.entity_words(entity);
+        self.widen(entity, at);
         if self.nodes[entity as usize].shared() {
             return None;
         }
         let account_id = NodeId::of(EntityKind::Account, account);
-        let account_slot = self.touch(account_id, EntityKind::Account, account, at)?;
-        if !self.upsert_edge(entity, account_slot, edge, event, at)? {
+        let Some(account_slot) = self.slot_of(account_id, EntityKind::Account, account, at) else {
+            self.store(entity, &words);
+            return None;
+        };
+        self.widen(account_slot, at);
+        let added = self.upsert_edge(&mut words, account_slot, edge, event, at);
+        self.store(entity, &words)?;
+        if !added? {
             return Some((entity, entity_id));
         }
-        if distinct_accounts(&self.nodes[entity as usize]) > SHARED_AT {
+        if self.distinct_accounts(entity) > SHARED_AT {
             self.make_shared(entity);
             return None;
         }
-        let links = &mut self.nodes[account_slot as usize].words;
-        // One more at a time: most accounts keep a handful of links for life.
-        links.reserve_exact(1);
+        let mut links: Words = self.links(&self.nodes[account_slot as usize]).into();
         links.push(to_kind(entity, edge));
+        self.store(account_slot, &links)?;
         if links.len() > MAX_ACCOUNT_EDGES {
             self.evict_oldest_edge(account_slot);
         }
@@ -524,19 +631,22 @@ impl Graph {
     /// Shared infrastructure says nothing about who is linked to whom: the entity keeps no
     /// edges, and its accounts no links to it.
     fn make_shared(&mut self, entity: u32) {
-        let node = &mut self.nodes[entity as usize];
-        node.flags |= SHARED;
-        let dropped = std::mem::take(&mut node.words);
+        let dropped = self.entity_words(entity);
+        self.store(entity, &[]);
+        self.nodes[entity as usize].flags |= SHARED;
         for edge in dropped.chunks_exact(EDGE_WORDS).map(Edge::of_words) {
             self.garbage += self.text_len(edge.event);
-            if let Some(account) = self.nodes.get_mut(edge.to() as usize) {
-                account.words.retain(|w| *w & SLOT_MASK != entity);
+            let account = edge.to();
+            if let Some(node) = self.nodes.get(account as usize) {
+                let mut links: Words = self.links(node).into();
+                links.retain(|w| *w & SLOT_MASK != entity);
+                self.store(account, &links);
             }
         }
     }
 
-    /// The node's slot, made if new, its times widened to `at`; `None` when the graph is full.
-    fn touch(&mut self, id: NodeId, kind: EntityKind, value: &str, at: u32) -> Option<u32> {
+    /// The slot of the node, made if new (its times `at`); `None` when the graph is full.
+    fn slot_of(&mut self, id: NodeId, kind: EntityKind, value: &str, at: u32) -> Option<u32> {
         let recent = self.recent_account.filter(|&(recent, slot)| {
             recent == id
                 && self
@@ -552,14 +662,7 @@ impl Graph {
                 if self.free.is_empty() && self.nodes.len() >= MAX_SLOTS {
                     return None;
                 }
-                let node = Node {
-                    value: self.put(value)?,
-                    kind,
-                    flags: 0,
-                    first: at,
-                    last: at,
-                    words: SmallVec::new(),
-                };
+                let node = Node::new(self.put(value)?, kind, at);
                 let slot = match self.free.pop() {
                     Some(slot) => {
                         self.nodes[slot as usize] = node;
@@ -570,60 +673,69 @@ impl Graph {
                         slot_u32(self.nodes.len() - 1)
                     }
                 };
-                let entry = IndexEntry::new(id, slot);
+                let (nodes, text) = (&self.nodes, &self.text);
                 self.index
-                    .insert_unique(entry.hash(), entry, IndexEntry::hash);
+                    .insert_unique(table_hash(id), slot, |&s| slot_hash(nodes, text, s));
                 slot
             }
         };
         if kind == EntityKind::Account {
             self.recent_account = Some((id, slot));
         }
-        let node = &mut self.nodes[slot as usize];
-        node.first = node.first.min(at);
-        node.last = node.last.max(at);
         Some(slot)
     }
 
-    /// Records the edge on the entity's side: `Some(true)` when it is new. Its event is the
+    /// Widens the node's times to `at`.
+    fn widen(&mut self, slot: u32, at: u32) {
+        let node = &mut self.nodes[slot as usize];
+        node.first = node.first.min(at);
+        node.last = node.last.max(at);
+    }
+
+    /// Records the edge in an entity's `words`: `Some(true)` when it is new. Its event is the
     /// one that made it first.
     fn upsert_edge(
         &mut self,
-        entity: u32,
+        words: &mut Words,
         account: u32,
         kind: EdgeKind,
         event: &str,
         at: u32,
     ) -> Option<bool> {
-        if let Some(i) = self.nodes[entity as usize].entity_edge_at(account, kind) {
-            let words = &self.nodes[entity as usize].words;
+        let key = to_kind(account, kind);
+        if let Some(i) = (0..words.len() / EDGE_WORDS)
+            .map(|i| i * EDGE_WORDS)
+            .find(|&i| words[i] == key)
+        {
             let (first, old) = (words[i + 1], words[i + 3]);
             if at < first {
                 self.garbage += self.text_len(old);
                 let text = self.put(event)?;
-                let words = &mut self.nodes[entity as usize].words;
                 (words[i + 1], words[i + 3]) = (at, text);
             }
-            let words = &mut self.nodes[entity as usize].words;
             words[i + 2] = words[i + 2].max(at);
             return Some(false);
         }
         let text = self.put(event)?;
-        let words = &mut self.nodes[entity as usize].words;
-        words.reserve_exact(EDGE_WORDS);
-        words.extend_from_slice(&[to_kind(account, kind), at, at, text]);
+        words.extend_from_slice(&[key, at, at, text]);
         Some(true)
     }
 
     /// Removes the entity's edge to `account` of `kind`; counts its event as garbage.
     fn remove_entity_edge(&mut self, entity: u32, account: u32, kind: EdgeKind) {
-        let Some(node) = self.nodes.get_mut(entity as usize) else {
+        if self.nodes.get(entity as usize).is_none() {
             return;
-        };
-        if let Some(i) = node.entity_edge_at(account, kind) {
-            let event = node.words[i + 3];
-            node.words.drain(i..i + EDGE_WORDS);
+        }
+        let mut words = self.entity_words(entity);
+        let key = to_kind(account, kind);
+        if let Some(i) = (0..words.len() / EDGE_WORDS)
+            .map(|i| i * EDGE_WORDS)
+            .find(|&i| words[i] == key)
+        {
+            let event = words[i + 3];
+            words.drain(i..i + EDGE_WORDS);
             self.garbage += self.text_len(event);
+            self.store(entity, &words);
         }
     }
 
@@ -636,8 +748,9 @@ impl Graph {
         else {
             return;
         };
-        let links = &mut self.nodes[account as usize].words;
+        let mut links: Words = self.links(&self.nodes[account as usize]).into();
         links.retain(|w| *w != oldest.to_kind);
+        self.store(account, &links);
         self.remove_entity_edge(oldest.to(), account, oldest.kind());
     }
 
@@ -657,46 +770,53 @@ impl Graph {
             .map(|n| !n.is_free() && ts - n.last_ms() <= n.kind.ttl_ms())
             .collect();
         // Entities first: an edge lives while its account does and it is recent enough.
-        let mut dropped = 0;
-        for (slot, node) in self.nodes.iter_mut().enumerate() {
+        for slot in 0..self.nodes.len() {
+            let node = &self.nodes[slot];
             if !alive[slot] || node.is_account() {
                 continue;
             }
             let ttl = node.kind.ttl_ms();
-            let mut kept: SmallVec<[u32; 4]> = SmallVec::new();
-            for edge in node.entity_edges() {
+            let (mut kept, mut dropped) = (Words::new(), 0);
+            for edge in self.entity_edges(node) {
                 if alive.get(edge.to() as usize).copied().unwrap_or(false)
                     && ts - edge.last_ms() <= ttl
                 {
-                    kept.extend_from_slice(&[edge.to_kind, edge.first, edge.last, edge.event]);
+                    kept.extend_from_slice(&edge.words());
                 } else {
                     dropped += 1 + text_at(&self.text, edge.event).len();
                 }
             }
-            kept.shrink_to_fit();
-            node.words = kept;
+            if dropped > 0 {
+                self.garbage += dropped;
+                self.store(slot_u32(slot), &kept);
+            }
         }
-        self.garbage += dropped;
         // Then accounts: a link lives while its entity keeps the edge.
         for slot in 0..self.nodes.len() {
-            if !alive[slot] || !self.nodes[slot].is_account() {
+            let node = &self.nodes[slot];
+            if !alive[slot] || !node.is_account() {
                 continue;
             }
-            let mut links = std::mem::take(&mut self.nodes[slot].words);
-            links.retain(|link| {
-                let entity = (*link & SLOT_MASK) as usize;
-                let kind = Edge::of_words(&[*link, 0, 0, 0]).kind();
-                alive.get(entity).copied().unwrap_or(false)
-                    && self.nodes[entity]
-                        .entity_edge_at(slot_u32(slot), kind)
-                        .is_some()
-            });
-            links.shrink_to_fit();
-            self.nodes[slot].words = links;
+            let links = self.links(node);
+            let kept: Words = links
+                .iter()
+                .copied()
+                .filter(|link| {
+                    let entity = (*link & SLOT_MASK) as usize;
+                    let key = to_kind(slot_u32(slot), kind_of(*link));
+                    alive.get(entity).copied().unwrap_or(false)
+                        && self
+                            .entity_edges(&self.nodes[entity])
+                            .any(|e| e.to_kind == key)
+                })
+                .collect();
+            if kept.len() != links.len() {
+                self.store(slot_u32(slot), &kept);
+            }
         }
         for (slot, alive) in alive.into_iter().enumerate() {
             let node = &self.nodes[slot];
-            let live = alive && (node.shared() || !node.words.is_empty());
+            let live = alive && (node.shared() || node.layout != EMPTY);
             if !node.is_free() && !live {
                 self.release(slot_u32(slot));
             }
@@ -709,9 +829,7 @@ impl Graph {
 
     fn release(&mut self, slot: u32) {
         if let Some(id) = self.id_of(slot)
-            && let Ok(entry) = self
-                .index
-                .find_entry(table_hash(id.0 >> 29), |e| e.slot() == slot)
+            && let Ok(entry) = self.index.find_entry(table_hash(id), |&s| s == slot)
         {
             entry.remove();
         }
@@ -719,15 +837,15 @@ impl Graph {
         let mut garbage = self.text_len(node.value);
         if !node.is_account() {
             // An expired entity's edges were not swept one by one: their event ids go with it.
-            garbage += node
-                .entity_edges()
+            garbage += self
+                .entity_edges(node)
                 .map(|e| self.text_len(e.event))
                 .sum::<usize>();
         }
         self.garbage += garbage;
+        self.store(slot, &[]);
         let node = &mut self.nodes[slot as usize];
         node.flags = FREE;
-        node.words = SmallVec::new();
         node.value = 0;
         self.free.push(slot);
     }
@@ -745,169 +863,44 @@ impl Graph {
             text.extend_from_slice(piece.as_bytes());
             to
         };
-        for node in self.nodes.iter_mut().filter(|n| !n.is_free()) {
+        for slot in 0..self.nodes.len() {
+            let node = &mut self.nodes[slot];
+            if node.is_free() {
+                continue;
+            }
             node.value = copy(node.value, &mut text);
             if node.is_account() {
                 continue;
             }
-            for edge in node.words.chunks_exact_mut(EDGE_WORDS) {
+            if node.layout == ONE {
+                node.pair[1] = copy(node.pair[1], &mut text);
+                continue;
+            }
+            let mut words: Words = self.stored(&self.nodes[slot]).into();
+            if words.is_empty() {
+                continue;
+            }
+            for edge in words.chunks_exact_mut(EDGE_WORDS) {
                 edge[3] = copy(edge[3], &mut text);
             }
+            self.store(slot_u32(slot), &words);
         }
         self.text = text;
         self.garbage = 0;
     }
-}
 
-/// How many different accounts an entity links.
-pub(crate) fn distinct_accounts(node: &Node) -> usize {
-    let mut accounts: SmallVec<[u32; 8]> = node.entity_edges().map(|e| e.to()).collect();
-    accounts.sort_unstable();
-    accounts.dedup();
-    accounts.len()
+    /// How many different accounts an entity links.
+    pub(crate) fn distinct_accounts(&self, entity: u32) -> usize {
+        let Some(node) = self.nodes.get(entity as usize) else {
+            return 0;
+        };
+        let mut accounts: SmallVec<[u32; 8]> = self.entity_edges(node).map(|e| e.to()).collect();
+        accounts.sort_unstable();
+        accounts.dedup();
+        accounts.len()
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn links_join_accounts_through_entities_both_ways() {
-        let mut graph = Graph::default();
-        let ip = graph.link(
-            "a1",
-            EntityKind::Ip,
-            "203.0.113.7",
-            EdgeKind::AllowListed,
-            "e1",
-            10,
-        );
-        graph.link(
-            "a2",
-            EntityKind::Ip,
-            "203.0.113.7",
-            EdgeKind::ActedFrom,
-            "e2",
-            20,
-        );
-        let ip = ip.and_then(|(slot, _)| graph.at(slot)).cloned();
-        assert_eq!(ip.as_ref().map(distinct_accounts), Some(2));
-        let a1 = graph.node(EntityKind::Account, "a1");
-        assert_eq!(a1.map(Node::degree), Some(1));
-    }
-
-    #[test]
-    fn a_widely_used_entity_is_labelled_shared_and_keeps_no_edges() {
-        let mut graph = Graph::default();
-        for n in 0..=SHARED_AT {
-            graph.link(
-                &format!("a{n}"),
-                EntityKind::Address,
-                "hot",
-                EdgeKind::WithdrewTo,
-                "e",
-                1,
-            );
-        }
-        let hot = graph.node(EntityKind::Address, "hot");
-        assert!(hot.is_some_and(|n| n.shared() && n.degree() == 0));
-        let a0 = graph.node(EntityKind::Account, "a0");
-        assert!(a0.is_some_and(|n| n.degree() == 0));
-    }
-
-    #[test]
-    fn edges_and_nodes_expire_by_kind() {
-        let mut graph = Graph::default();
-        graph.link(
-            "a1",
-            EntityKind::Ip,
-            "198.51.100.1",
-            EdgeKind::ActedFrom,
-            "e1",
-            0,
-        );
-        graph.link(
-            "a1",
-            EntityKind::Address,
-            "T1",
-            EdgeKind::WithdrewTo,
-            "e2",
-            0,
-        );
-        graph.sweep(31 * DAY_MS);
-        assert!(graph.node(EntityKind::Ip, "198.51.100.1").is_none());
-        assert!(graph.node(EntityKind::Address, "T1").is_some());
-    }
-
-    #[test]
-    fn an_account_keeps_a_bounded_number_of_edges() {
-        let mut graph = Graph::default();
-        for n in 0..200_i64 {
-            graph.link(
-                "a1",
-                EntityKind::Device,
-                &format!("d{n}"),
-                EdgeKind::UsedDevice,
-                "e",
-                n,
-            );
-        }
-        let a1 = graph.node(EntityKind::Account, "a1");
-        assert_eq!(a1.map(Node::degree), Some(MAX_ACCOUNT_EDGES));
-    }
-
-    #[test]
-    fn a_sweep_reuses_slots_and_keeps_texts_and_a_checkpoint_rebuilds_the_index() {
-        let mut graph = Graph::default();
-        graph.link(
-            "a1",
-            EntityKind::Ip,
-            "198.51.100.1",
-            EdgeKind::ActedFrom,
-            "old",
-            0,
-        );
-        graph.link(
-            "a1",
-            EntityKind::Address,
-            "T1",
-            EdgeKind::WithdrewTo,
-            "e2",
-            0,
-        );
-        graph.sweep(31 * DAY_MS);
-        assert_eq!(graph.free.len(), 1, "the expired IP's slot is free");
-        graph.link(
-            "a2",
-            EntityKind::Device,
-            "d2",
-            EdgeKind::UsedDevice,
-            "e3",
-            31 * DAY_MS,
-        );
-        assert!(graph.free.is_empty(), "and reused");
-        let bytes = postcard::to_allocvec(&graph).unwrap_or_default();
-        let restored: Graph = postcard::from_bytes(&bytes).unwrap_or_default();
-        let t1 = restored.find(EntityKind::Address, "T1").unwrap_or(u32::MAX);
-        assert_eq!(restored.at(t1).map(|n| restored.value(n)), Some("T1"));
-        let edge = restored.edges(t1).first().copied();
-        assert_eq!(edge.as_ref().map(|e| restored.event(e)), Some("e2"));
-        let a1 = restored.find(EntityKind::Account, "a1").unwrap_or(u32::MAX);
-        let from_account = restored.edges(a1).first().copied();
-        assert_eq!(from_account.map(|e| (e.to(), e.first_ms())), Some((t1, 0)));
-        let d2 = restored.find(EntityKind::Device, "d2").unwrap_or(u32::MAX);
-        let owner = restored.edges(d2).first().and_then(|e| restored.at(e.to()));
-        assert_eq!(owner.map(|n| restored.value(n)), Some("a2"));
-        assert!(
-            !restored.text.windows(3).any(|w| w == b"old"),
-            "the arena was compacted"
-        );
-    }
-
-    #[test]
-    fn a_node_with_its_first_edge_or_four_links_is_40_bytes() {
-        assert_eq!(std::mem::size_of::<Node>(), 40);
-        let edge = Edge::of_words(&[to_kind(SLOT_MASK, EdgeKind::Reported), 7, 8, 9]);
-        assert_eq!((edge.to(), edge.kind()), (SLOT_MASK, EdgeKind::Reported));
-    }
-}
+#[path = "graph_tests.rs"]
+mod tests;

@@ -23,6 +23,7 @@ mod links;
 mod network;
 pub mod partitioned;
 mod policy;
+mod slab;
 mod state;
 mod view;
 
