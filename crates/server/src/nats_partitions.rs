@@ -80,7 +80,12 @@ const BATCH: usize = 1_024;
 /// Where the partitions' streams are.
 #[derive(Debug, Clone)]
 pub struct PartitionStreams {
+    /// Where the streams are made, events published and the fact bus read and written.
     pub context: jetstream::Context,
+    /// Each partition reads the event stream on a connection of its own (`open`): a reader
+    /// receives the whole stream, and on a shared connection the facts' acknowledgements and
+    /// the other partitions' progress would queue behind it.
+    url: String,
     /// The event stream, on `<events_prefix>.>`.
     pub stream: String,
     pub events_prefix: String,
@@ -105,6 +110,7 @@ impl PartitionStreams {
         };
         let streams = Self {
             context,
+            url: url.to_owned(),
             stream: stream.to_owned(),
             events_prefix: events_prefix.to_owned(),
             facts_stream: format!("{stream}_FACTS"),
@@ -166,7 +172,9 @@ impl EventAcker for Acker {
 #[async_trait]
 impl EventSource for PartitionStreams {
     async fn open(&self, partition: u32, from: u64) -> Result<EventFeed, String> {
-        let stream = (self.context.get_stream(&self.stream).await).map_err(|e| e.to_string())?;
+        let client = async_nats::connect(&self.url).await.map_err(|e| e.to_string())?;
+        let context = jetstream::new(client);
+        let stream = (context.get_stream(&self.stream).await).map_err(|e| e.to_string())?;
         let name = format!("{}-p{partition}", self.consumer);
         // The checkpoint is the truth: whatever the old consumer acknowledged, start there.
         let _ = stream.delete_consumer(&name).await;
@@ -183,7 +191,12 @@ impl EventSource for PartitionStreams {
             })
             .await
             .map_err(|e| e.to_string())?;
-        let messages = consumer.messages().await.map_err(|e| e.to_string())?;
+        // Batches of a thousand: the reader receives every partition's events, most of them
+        // skipped, so fewer pull round trips count.
+        let messages = (consumer.stream().max_messages_per_batch(BATCH))
+            .messages()
+            .await
+            .map_err(|e| e.to_string())?;
         let acker = Arc::new(Acker {
             last_of_batch: Mutex::new(BTreeMap::new()),
         });

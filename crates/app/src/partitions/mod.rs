@@ -4,6 +4,7 @@
 //! stream and exchanging facts and progress on the fact bus. The ports: [`LeaseStore`] (the
 //! database), [`EventSource`] and [`FactBus`] (NATS JetStream in the server).
 
+mod committer;
 mod leases;
 mod queues;
 mod runner;
@@ -157,7 +158,7 @@ fn apply_tick(ctx: &Arc<Context>, working: &mut BTreeMap<u32, Working>, tick: Ti
     for (partition, epoch) in tick.acquired {
         let (hand_back, handed) = watch::channel(false);
         let ctx = ctx.clone();
-        let handle = tokio::spawn(async move { runner::run(&ctx, partition, epoch, handed).await });
+        let handle = tokio::spawn(async move { runner::run(ctx, partition, epoch, handed).await });
         working.insert(partition, Working { hand_back, handle });
     }
 }

@@ -12,9 +12,17 @@
 //!
 //! Every event's id is checked as one engine checks it (`ids`), and the control subject's
 //! changes (`control`: overrides, policy versions) are shared changes at their position.
+//!
+//! A partition also knows more of the others' progress than they said: it read their events
+//! (by subject, unparsed), so when another partition has no event between the progress it
+//! reported and `x`, it is complete through `x` too, with nothing more to hand out
+//! ([`Others`]). Waits are then only for a partition that has events of its own to do first,
+//! not for every message between processes.
 
 mod control;
 mod ids;
+#[cfg(test)]
+mod schedules;
 #[cfg(test)]
 mod tests;
 
@@ -58,8 +66,11 @@ pub struct Queues {
     /// Own events not yet processed: position, event, line as read.
     own: VecDeque<(u64, ContractEvent, String)>,
     shared: BTreeMap<(u64, u8), Change>,
-    /// Per partition, complete through (this one's is worked out: [`Queues::complete_own`]).
+    /// Per partition, complete through as it reported (this one's is worked out:
+    /// [`Queues::complete_own`]).
     complete: Vec<u64>,
+    /// What is known beyond the reports: see [`Others`].
+    others: Others,
     /// The last position read from the event stream.
     read_through: u64,
     /// The last bus sequence read.
@@ -113,14 +124,16 @@ impl Queues {
         let engine = partition.engine_mut();
         engine.set_overrides(recorded.in_force.overrides.clone());
         let (events, shared) = partition.through();
+        // The stream is read again from the earlier of the two, and what each side has done
+        // is skipped.
+        let read_through = events.min(shared);
         Self {
+            others: Others::new(complete.len(), read_through),
             partition,
             own: VecDeque::new(),
             shared: BTreeMap::new(),
             complete,
-            // The stream is read again from the earlier of the two, and what each side has
-            // done is skipped.
-            read_through: events.min(shared),
+            read_through,
             bus_read_through,
             in_force: recorded.in_force,
             controls: BTreeSet::new(),
@@ -246,7 +259,8 @@ impl Queues {
             if !self.ids.admit(&mut self.partition, &event) {
                 continue;
             }
-            if event.subject_partition.is_some_and(|p| p != index) {
+            if let Some(other) = event.subject_partition.filter(|&p| p != index) {
+                self.others.read(other, event.position, &self.complete);
                 continue;
             }
             let Ok(line) = String::from_utf8(event.body) else {
@@ -262,6 +276,9 @@ impl Queues {
             };
             let global = event_partition(&parsed, count).is_none();
             let owner = Partition::owner(&parsed, count);
+            if let Some(other) = owner.filter(|&p| global && p != index) {
+                self.others.read(other, event.position, &self.complete);
+            }
             if !global && owner != Some(index) {
                 refused.push((event.position, format!("not partition {index}'s account")));
                 continue;
@@ -296,6 +313,7 @@ impl Queues {
         }
         if let Some(done) = self.complete.get_mut(batch.partition as usize) {
             *done = (*done).max(batch.complete_through);
+            self.others.reported(batch.partition, *done);
         }
         Ok(())
     }
@@ -319,7 +337,7 @@ impl Queues {
                 || if q == own {
                     self.complete_own() >= at
                 } else {
-                    *done >= at
+                    (self.others).complete_through(q, *done, self.read_through) >= at
                 }
         })
     }
@@ -432,5 +450,58 @@ impl Queues {
     /// What operators put in force here (policy, overrides).
     pub fn in_force(&self) -> &InForce {
         &self.in_force
+    }
+}
+
+/// The other partitions' events read but not yet covered by their progress, so that a
+/// partition's completeness can be told past its last report: with no event of its own between
+/// its report and `x`, it has nothing to do there and no fact to hand out, so it is complete
+/// through `x` (its facts up to its report are here: the bus brings them before the report).
+///
+/// After a restart the stream is read again only from `read_through + 1`; what another
+/// partition had between its last report and there is not known, so until its reports pass
+/// that point (`blind_through`) only its reports count.
+#[derive(Debug)]
+struct Others {
+    /// Per partition, the positions of its events read after its report, in order.
+    pending: Vec<VecDeque<u64>>,
+    blind_through: u64,
+}
+
+impl Others {
+    fn new(count: usize, blind_through: u64) -> Self {
+        Self {
+            pending: vec![VecDeque::new(); count],
+            blind_through,
+        }
+    }
+
+    /// Partition `q` has an event at `position` (read in position order).
+    fn read(&mut self, q: u32, position: u64, complete: &[u64]) {
+        let q = q as usize;
+        if let (Some(pending), Some(&done)) = (self.pending.get_mut(q), complete.get(q))
+            && position > done
+        {
+            pending.push_back(position);
+        }
+    }
+
+    /// Partition `q` reported it is complete through `done`.
+    fn reported(&mut self, q: u32, done: u64) {
+        if let Some(pending) = self.pending.get_mut(q as usize) {
+            while pending.front().is_some_and(|&at| at <= done) {
+                pending.pop_front();
+            }
+        }
+    }
+
+    /// How far partition `q`, which reported `done`, is complete, given the stream was read
+    /// through `read_through`.
+    fn complete_through(&self, q: usize, done: u64, read_through: u64) -> u64 {
+        if done < self.blind_through {
+            return done;
+        }
+        let next = self.pending.get(q).and_then(VecDeque::front);
+        next.map_or(read_through, |&at| at - 1).max(done)
     }
 }

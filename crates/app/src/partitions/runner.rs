@@ -1,14 +1,17 @@
 //! One owned partition at work: from its checkpoint `risk.<p>`, it reads the event stream and
-//! the fact bus, takes every step the rules allow (`queues`), and for each round stores the
-//! events it logs and its decisions in one commit that checks its lease's epoch, then
-//! publishes its facts with its progress, then acknowledges. A round that cannot be stored
-//! ends the work (nothing acknowledged; whoever holds the lease next starts again from the
-//! checkpoint, and event ids make the redo harmless).
+//! the fact bus, takes every step the rules allow (`queues`), and for each round publishes its
+//! facts with its progress, then hands what it logs and decides to its `committer`, which
+//! stores it under the lease and then acknowledges. Nothing another partition waits for waits
+//! on the database. A round whose facts cannot be published, or a commit that fails, ends the
+//! work (nothing more is stored or acknowledged; whoever holds the lease next starts again from
+//! the checkpoint, and event ids make the redo harmless).
 
 use super::Context;
+use super::committer::{Committer, Stored};
 use super::queues::Queues;
 use crate::error::{AppError, AppResult};
-use crate::ports::{ChangeSet, EngineCheckpoint, FactBatch, StoreError, Write};
+use crate::ports::{EngineCheckpoint, FactBatch, Write};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -28,164 +31,164 @@ pub fn checkpoint_name(partition: u32) -> String {
 /// Works partition `partition` under `epoch` until `hand_back` turns true (then it writes a
 /// checkpoint and returns) or something fails.
 pub(crate) async fn run(
-    ctx: &Context,
+    ctx: Arc<Context>,
     partition: u32,
     epoch: i64,
     mut hand_back: watch::Receiver<bool>,
 ) -> AppResult<()> {
-    let queues = load(ctx, partition).await?;
+    let queues = load(&ctx, partition).await?;
     let failed = |e: String| AppError::Internal(format!("partition {partition}: {e}"));
     let from = queues.stream_from();
     let feed = (ctx.events.open(partition, from).await).map_err(failed)?;
     let mut bus = ctx.bus.read(queues.bus_read_from()).await.map_err(failed)?;
     tracing::info!(partition, epoch, from, "partition taken");
+    let committer = Committer::start(ctx.clone(), partition, epoch, feed.acker.clone());
     let mut work = Work {
-        ctx,
+        ctx: &ctx,
         partition,
-        epoch,
         published: queues.complete_own(),
         queues,
-        feed,
+        batches: feed.batches,
+        committer,
         since_checkpoint: 0,
-        first_decision: true,
         checkpoint_due: tokio::time::Instant::now() + CHECKPOINT_EVERY,
     };
-    loop {
-        tokio::select! {
-            _ = hand_back.changed() => {
-                write_checkpoint(ctx, &work.queues, partition, epoch).await?;
-                tracing::info!(partition, "partition handed back");
-                return Ok(());
-            }
-            batch = work.feed.batches.recv() => {
-                let batch = batch.ok_or_else(|| failed("the event stream ended".into()))?;
-                take_events(&mut work.queues, batch);
-            }
-            batch = bus.recv() => {
-                let batch = batch.ok_or_else(|| failed("the fact bus ended".into()))?;
-                work.queues.take_facts(batch).map_err(failed)?;
-            }
-            () = tokio::time::sleep(IDLE_WAIT) => {}
-        }
-        for _ in 0..ROUND_INPUTS {
-            let Ok(batch) = work.feed.batches.try_recv() else {
-                break;
-            };
-            take_events(&mut work.queues, batch);
-        }
-        for _ in 0..ROUND_INPUTS {
-            let Ok(batch) = bus.try_recv() else { break };
-            work.queues.take_facts(batch).map_err(failed)?;
-        }
-        work.round().await?;
+    let worked = work.until_handed_back(&mut hand_back, &mut bus).await;
+    // What was queued is stored (or the first failure said) before the lease can go.
+    let stored = work.committer.finish().await;
+    if worked.is_ok() && stored.is_ok() {
+        tracing::info!(partition, "partition handed back");
     }
+    worked.and(stored)
 }
 
 /// A partition at work.
 struct Work<'c> {
     ctx: &'c Context,
     partition: u32,
-    epoch: i64,
     queues: Queues,
-    feed: crate::ports::EventFeed,
+    batches: tokio::sync::mpsc::Receiver<Vec<crate::ports::StreamEvent>>,
+    committer: Committer,
     /// The progress published last.
     published: u64,
     since_checkpoint: u64,
-    first_decision: bool,
     checkpoint_due: tokio::time::Instant,
 }
 
 impl Work<'_> {
-    /// The steps the rules allow now: stored (under the lease), then their facts and the
-    /// progress published, then acknowledged; a checkpoint when one is due.
+    /// Rounds until `hand_back` turns true (then a last checkpoint is queued) or something
+    /// fails.
+    async fn until_handed_back(
+        &mut self,
+        hand_back: &mut watch::Receiver<bool>,
+        bus: &mut tokio::sync::mpsc::Receiver<FactBatch>,
+    ) -> AppResult<()> {
+        let partition = self.partition;
+        let failed = |e: String| AppError::Internal(format!("partition {partition}: {e}"));
+        loop {
+            tokio::select! {
+                _ = hand_back.changed() => return self.checkpoint().await,
+                batch = self.batches.recv() => {
+                    let batch = batch.ok_or_else(|| failed("the event stream ended".into()))?;
+                    take_events(&mut self.queues, batch);
+                }
+                batch = bus.recv() => {
+                    let batch = batch.ok_or_else(|| failed("the fact bus ended".into()))?;
+                    self.queues.take_facts(batch).map_err(failed)?;
+                }
+                () = tokio::time::sleep(IDLE_WAIT) => {}
+            }
+            for _ in 0..ROUND_INPUTS {
+                let Ok(batch) = self.batches.try_recv() else {
+                    break;
+                };
+                take_events(&mut self.queues, batch);
+            }
+            for _ in 0..ROUND_INPUTS {
+                let Ok(batch) = bus.try_recv() else { break };
+                self.queues.take_facts(batch).map_err(failed)?;
+            }
+            if self.committer.stopped() {
+                return Ok(());
+            }
+            self.round().await?;
+        }
+    }
+
+    /// The steps the rules allow now: their facts and the progress published, then what they
+    /// logged and decided handed to the committer; a checkpoint when one is due.
     async fn round(&mut self) -> AppResult<()> {
-        let (ctx, partition) = (self.ctx, self.partition);
+        let partition = self.partition;
         let failed = |e: String| AppError::Internal(format!("partition {partition}: {e}"));
         let stepped = self.queues.step();
         let complete = self.queues.complete_own();
-        if !stepped.logged.is_empty() || !stepped.decisions.is_empty() {
-            let mut writes = vec![holds(ctx, partition, self.epoch)];
-            writes.extend(stepped.logged.into_iter().map(Write::LogEventOnce));
-            let decided = !stepped.decisions.is_empty();
-            writes.extend(stepped.decisions.into_iter().map(Write::InsertDecision));
-            let engine = self.queues.partition_mut().engine_mut();
-            writes.extend(
-                engine
-                    .take_alerts()
-                    .into_iter()
-                    .map(crate::risk::stored_alert),
-            );
-            let marked = engine.take_propagations();
-            commit(ctx, writes).await?;
-            ctx.risk.requeue_propagations(marked);
-            if decided && std::mem::take(&mut self.first_decision) {
-                // The failover figure: from a process's death to this line of the taker.
-                let epoch = self.epoch;
-                tracing::info!(
-                    partition,
-                    epoch,
-                    "first decision stored since the partition was taken"
-                );
-            }
-        }
-        if complete > self.published || !stepped.facts.is_empty() {
+        let moved = complete > self.published || !stepped.facts.is_empty();
+        if moved {
             let batch = FactBatch {
                 seq: 0,
                 partition,
                 facts: stepped.facts,
                 complete_through: complete,
             };
-            ctx.bus
-                .publish(self.published, &batch)
-                .await
-                .map_err(failed)?;
-            self.feed
-                .acker
-                .ack_through(complete)
+            (self.ctx.bus.publish(self.published, &batch))
                 .await
                 .map_err(failed)?;
             self.published = complete;
         }
+        let mut round = Stored {
+            ack_through: if moved { complete } else { 0 },
+            ..Stored::default()
+        };
+        if !stepped.logged.is_empty() || !stepped.decisions.is_empty() {
+            round.writes.extend(stepped.logged.into_iter().map(Write::LogEventOnce));
+            round.writes.extend(stepped.decisions.into_iter().map(Write::InsertDecision));
+            let engine = self.queues.partition_mut().engine_mut();
+            let alerts = engine.take_alerts().into_iter();
+            round.writes.extend(alerts.map(crate::risk::stored_alert));
+            round.marked = engine.take_propagations();
+        }
+        if !round.writes.is_empty() || round.ack_through > 0 {
+            self.store(round).await;
+        }
         self.since_checkpoint += stepped.events;
-        let now = tokio::time::Instant::now();
-        let every = ctx.settings.checkpoint_every_events;
+        let every = self.ctx.settings.checkpoint_every_events;
         let many = every > 0 && self.since_checkpoint >= every;
-        if many || (self.since_checkpoint > 0 && now >= self.checkpoint_due) {
-            write_checkpoint(ctx, &self.queues, partition, self.epoch).await?;
-            self.since_checkpoint = 0;
-            self.checkpoint_due = now + CHECKPOINT_EVERY;
+        let due = self.since_checkpoint > 0 && tokio::time::Instant::now() >= self.checkpoint_due;
+        if many || due {
+            self.checkpoint().await?;
         }
         Ok(())
+    }
+
+    /// Queues the partition's checkpoint (every fact it made is published by now) behind
+    /// the writes before it.
+    async fn checkpoint(&mut self) -> AppResult<()> {
+        let state = self.queues.checkpoint()?;
+        let checkpoint = EngineCheckpoint {
+            name: checkpoint_name(self.partition),
+            seq: i64::try_from(self.queues.events_through()).unwrap_or(i64::MAX),
+            state,
+        };
+        self.store(Stored {
+            writes: vec![Write::SaveCheckpoint(checkpoint)],
+            ..Stored::default()
+        })
+        .await;
+        self.since_checkpoint = 0;
+        self.checkpoint_due = tokio::time::Instant::now() + CHECKPOINT_EVERY;
+        Ok(())
+    }
+
+    /// Hands a round to the committer. Refused only when its storing stopped: the loop sees
+    /// that next, and `run` reports the committer's failure.
+    async fn store(&self, round: Stored) {
+        let _stopped = self.committer.store(round).await;
     }
 }
 
 fn take_events(queues: &mut Queues, batch: Vec<crate::ports::StreamEvent>) {
     for (position, reason) in queues.take_events(batch) {
         tracing::warn!(position, %reason, "an event on the stream is refused; skipped");
-    }
-}
-
-fn holds(ctx: &Context, partition: u32, epoch: i64) -> Write {
-    Write::HoldsLease {
-        partition,
-        owner: ctx.node.clone(),
-        epoch,
-    }
-}
-
-/// Commits a round's writes; a lease lost is said as such.
-async fn commit(ctx: &Context, writes: Vec<Write>) -> AppResult<()> {
-    match ctx
-        .store
-        .commit(ChangeSet {
-            writes,
-            ..ChangeSet::default()
-        })
-        .await
-    {
-        Ok(()) => Ok(()),
-        Err(StoreError::Conflict(why)) => Err(AppError::Internal(why)),
-        Err(error) => Err(error.into()),
     }
 }
 
@@ -205,27 +208,4 @@ async fn load(ctx: &Context, partition: u32) -> AppResult<Queues> {
             ))
         }
     }
-}
-
-/// Stores the checkpoint (every fact it made is published by now), under the lease.
-async fn write_checkpoint(
-    ctx: &Context,
-    queues: &Queues,
-    partition: u32,
-    epoch: i64,
-) -> AppResult<()> {
-    let state = queues.checkpoint()?;
-    let checkpoint = EngineCheckpoint {
-        name: checkpoint_name(partition),
-        seq: i64::try_from(queues.events_through()).unwrap_or(i64::MAX),
-        state,
-    };
-    commit(
-        ctx,
-        vec![
-            holds(ctx, partition, epoch),
-            Write::SaveCheckpoint(checkpoint),
-        ],
-    )
-    .await
 }

@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# One partition owner's speed (issue 21, "Speed"): events per second from JetStream to stored
+# decisions, for one `portcullis serve` process (release build) that owns every partition, on
+# a fresh PostgreSQL database and a fresh stream that already holds the whole feed (published
+# before the process starts, so the figure is the owner's, not the publisher's). The clock runs
+# from the process's first "partition taken" line to the moment every decision is stored (the
+# owner's figure), and on to the moment every event is in the event log (which trails the
+# decisions: crates/app/src/partitions/committer.rs). Beside it, in the same run: `portcullis replay` of the same
+# file (one process, no database, no stream), the baseline the ratio is against.
+#
+# Each partition count is run in turn; every run's exported decisions must equal the replay's
+# byte for byte (cmp), so a fast wrong answer cannot pass.
+#
+#   scripts/bench-partition-owner.sh [accounts, default 5000] [days, default 14] [partition counts, default "1 4"]
+#   PORTCULLIS_BENCH_BIN=/path/to/portcullis scripts/bench-partition-owner.sh ...   (another build, e.g. the
+#   commit before, for a ratio in one sitting; nothing is built then)
+#   PORTCULLIS_BENCH_KEEP=1 ...   keeps the feed and the processes' logs (the path is printed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+accounts="${1:-5000}"
+days="${2:-14}"
+counts="${3:-1 4}"
+profile="${PORTCULLIS_BENCH_PROFILE:-release}"
+bin="${PORTCULLIS_BENCH_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/$profile/portcullis}"
+source scripts/services.sh
+ensure_postgres && ensure_nats
+if [ -n "${PORTCULLIS_BENCH_BIN:-}" ]; then :
+elif [ "$profile" = release ]; then cargo build --release -q -p portcullis
+else cargo build -q -p portcullis; fi
+nats_url="${PORTCULLIS_TEST_NATS_URL:-nats://127.0.0.1:4222}"
+admin_url="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+work=$(mktemp -d)
+pids=()
+databases=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for db in "${databases[@]}"; do
+    psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+  if [ -n "${PORTCULLIS_BENCH_KEEP:-}" ]; then echo "logs kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+sql() { psql -qtA "$1" -c "$2"; }
+
+"$bin" simulate --accounts "$accounts" --days "$days" --seed 7 --out "$work/feed" >/dev/null
+feed="$work/feed/events.jsonl"
+events=$(wc -l <"$feed")
+started=$(now)
+"$bin" replay "$feed" --out "$work/replayed.jsonl" 2>"$work/replay.log"
+replay_s=$(python3 -c "print(f'{$(now) - $started:.3f}')")
+deciding=$(wc -l <"$work/replayed.jsonl")
+echo "feed: $events events, $deciding decisions; portcullis replay (one process, the baseline): ${replay_s} s ($(python3 -c "print(round($events / $replay_s))") events/s)"
+
+for count in $counts; do
+  db="portcullis_owner_${count}_$$"
+  psql -q "$admin_url" -c "CREATE DATABASE $db" >/dev/null
+  databases+=("$db")
+  url="${admin_url%/*}/$db" prefix="owner$$p$count.events"
+  export PORTCULLIS_DATABASE_URL="$url" PORTCULLIS_DATA_DIR="$work/p$count"
+  export PORTCULLIS_KEYRING_FILE="$work/p$count-keys.toml" PORTCULLIS_LOG_FORMAT=json
+  export PORTCULLIS_NATS_URL="$nats_url" PORTCULLIS_NATS_STREAM="OWNER_$$_$count"
+  export PORTCULLIS_NATS_SUBJECT="$prefix.>" PORTCULLIS_NATS_CONSUMER="owner-$$-$count"
+  export PORTCULLIS_NATS_KEY_SUBJECT="" PORTCULLIS_ENGINE_PARTITIONS=$count
+  export PORTCULLIS_PARTITION_LEASE_MS=5000 PORTCULLIS_LISTEN=127.0.0.1:0
+  # A first start makes the streams (and takes the partitions); it stops before the feed goes in.
+  "$bin" serve 2>"$work/p$count-first.log" >/dev/null &
+  node=$!
+  pids+=($node)
+  until grep -qs '"partition taken"' "$work/p$count-first.log"; do sleep 0.05; done
+  kill "$node"
+  wait "$node" 2>/dev/null || true
+  "$bin" publish "$feed" --partitions "$count" --subject-prefix "$prefix" --nats-url "$nats_url" \
+    2>"$work/p$count-publish.log"
+  "$bin" serve 2>"$work/p$count.log" >/dev/null &
+  node=$!
+  pids+=($node)
+  until [ "$(sql "$url" "SELECT COUNT(*) FROM decisions" 2>/dev/null || echo 0)" -ge "$deciding" ]; do
+    sleep 0.02
+  done
+  decided_at=$(now)
+  until [ "$(sql "$url" "SELECT COUNT(*) FROM events")" -ge "$events" ]; do sleep 0.02; done
+  done_at=$(now)
+  cpu=$(ps -o times= -p "$node" | tr -d ' ')
+  kill "$node"
+  wait "$node" 2>/dev/null || true
+  "$bin" decisions export --events "$feed" --out "$work/p$count-exported.jsonl" 2>/dev/null
+  cmp "$work/p$count-exported.jsonl" "$work/replayed.jsonl"
+  python3 - "$count" "$work/p$count.log" "$decided_at" "$done_at" "$events" "$replay_s" "$cpu" <<'EOF'
+import datetime, json, sys
+count, log, decided, done, events, replay_s, cpu = sys.argv[1:]
+decided, done, events, replay_s = float(decided), float(done), int(events), float(replay_s)
+taken = []
+for line in open(log):
+    try:
+        fields = json.loads(line)
+    except ValueError:
+        continue
+    if fields.get("fields", {}).get("message") == "partition taken":
+        taken.append(datetime.datetime.fromisoformat(fields["timestamp"].replace("Z", "+00:00")).timestamp())
+start = min(taken)
+decisions, whole = decided - start, done - start
+print(f"{count} partition(s), one owner: every decision stored {decisions:.2f} s after the first "
+      f"partition was taken: {events / decisions:,.0f} events/s ({decisions / replay_s:.1f} x the "
+      f"replay's time); every event in the log after {whole:.2f} s: {events / whole:,.0f} events/s; "
+      f"the owner's CPU time {cpu} s; exported decisions equal the replay's")
+EOF
+done
+echo "machine load: $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min), $(nproc) cores"
