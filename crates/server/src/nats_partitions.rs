@@ -172,7 +172,9 @@ impl EventAcker for Acker {
 #[async_trait]
 impl EventSource for PartitionStreams {
     async fn open(&self, partition: u32, from: u64) -> Result<EventFeed, String> {
-        let client = async_nats::connect(&self.url).await.map_err(|e| e.to_string())?;
+        let client = async_nats::connect(&self.url)
+            .await
+            .map_err(|e| e.to_string())?;
         let context = jetstream::new(client);
         let stream = (context.get_stream(&self.stream).await).map_err(|e| e.to_string())?;
         let name = format!("{}-p{partition}", self.consumer);

@@ -140,8 +140,12 @@ impl Work<'_> {
             ..Stored::default()
         };
         if !stepped.logged.is_empty() || !stepped.decisions.is_empty() {
-            round.writes.extend(stepped.logged.into_iter().map(Write::LogEventOnce));
-            round.writes.extend(stepped.decisions.into_iter().map(Write::InsertDecision));
+            round
+                .writes
+                .extend(stepped.logged.into_iter().map(Write::LogEventOnce));
+            round
+                .writes
+                .extend(stepped.decisions.into_iter().map(Write::InsertDecision));
             let engine = self.queues.partition_mut().engine_mut();
             let alerts = engine.take_alerts().into_iter();
             round.writes.extend(alerts.map(crate::risk::stored_alert));

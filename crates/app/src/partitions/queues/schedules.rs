@@ -98,7 +98,9 @@ fn partitioned(lines: &[String], count: u32, seed: u64) -> BTreeMap<String, Stor
         match dice.below(5) {
             0 | 1 if node.stream_at < stream.len() => {
                 let upto = (node.stream_at + 1 + dice.below(40)).min(stream.len());
-                let refused = node.queues.take_events(stream[node.stream_at..upto].to_vec());
+                let refused = node
+                    .queues
+                    .take_events(stream[node.stream_at..upto].to_vec());
                 assert!(refused.is_empty(), "{refused:?}");
                 node.stream_at = upto;
             }
@@ -168,7 +170,11 @@ fn partitions_fed_at_random_decide_what_one_engine_decides() {
     for (count, seed) in [(2, 11), (3, 12), (4, 13), (3, 14)] {
         let got = partitioned(&lines, count, seed);
         for (id, decision) in &expected {
-            assert_eq!(got.get(id), Some(decision), "{count} partitions, seed {seed}: {id}");
+            assert_eq!(
+                got.get(id),
+                Some(decision),
+                "{count} partitions, seed {seed}: {id}"
+            );
         }
         assert_eq!(got.len(), expected.len(), "{count} partitions, seed {seed}");
     }
@@ -184,11 +190,23 @@ fn another_partition_is_complete_up_to_its_next_event_but_not_where_a_restart_di
     assert_eq!(others.complete_through(1, 5, 20), 5, "blind before 11");
     complete[1] = 10;
     others.reported(1, 10);
-    assert_eq!(others.complete_through(1, 10, 20), 13, "up to its next event");
+    assert_eq!(
+        others.complete_through(1, 10, 20),
+        13,
+        "up to its next event"
+    );
     complete[1] = 14;
     others.reported(1, 14);
-    assert_eq!(others.complete_through(1, 14, 22), 22, "nothing of its own read after 14");
+    assert_eq!(
+        others.complete_through(1, 14, 22),
+        22,
+        "nothing of its own read after 14"
+    );
     others.read(1, 25, &complete);
     assert_eq!(others.complete_through(1, 14, 30), 24, "its event at 25");
-    assert_eq!(others.complete_through(1, 40, 30), 40, "its report ahead of the reading");
+    assert_eq!(
+        others.complete_through(1, 40, 30),
+        40,
+        "its report ahead of the reading"
+    );
 }
