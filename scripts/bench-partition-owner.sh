@@ -20,36 +20,8 @@ cd "$(dirname "$0")/.."
 accounts="${1:-5000}"
 days="${2:-14}"
 counts="${3:-1 4}"
-profile="${PORTCULLIS_BENCH_PROFILE:-release}"
-bin="${PORTCULLIS_BENCH_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/$profile/portcullis}"
-source scripts/services.sh
-ensure_postgres && ensure_nats
-if [ -n "${PORTCULLIS_BENCH_BIN:-}" ]; then :
-elif [ "$profile" = release ]; then cargo build --release -q -p portcullis
-else cargo build -q -p portcullis; fi
-nats_url="${PORTCULLIS_TEST_NATS_URL:-nats://127.0.0.1:4222}"
-admin_url="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-work=$(mktemp -d)
-pids=()
-databases=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  for db in "${databases[@]}"; do
-    psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  done
-  if [ -n "${PORTCULLIS_BENCH_KEEP:-}" ]; then echo "logs kept in $work"; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-now() { date +%s.%N; }
-sql() { psql -qtA "$1" -c "$2"; }
-
-"$bin" simulate --accounts "$accounts" --days "$days" --seed 7 --out "$work/feed" >/dev/null
-feed="$work/feed/events.jsonl"
-events=$(wc -l <"$feed")
-started=$(now)
-"$bin" replay "$feed" --out "$work/replayed.jsonl" 2>"$work/replay.log"
-replay_s=$(python3 -c "print(f'{$(now) - $started:.3f}')")
-deciding=$(wc -l <"$work/replayed.jsonl")
+source scripts/partitions-lib.sh
+simulated_feed "$accounts" "$days"
 echo "feed: $events events, $deciding decisions; portcullis replay (one process, the baseline): ${replay_s} s ($(python3 -c "print(round($events / $replay_s))") events/s)"
 
 for count in $counts; do
@@ -70,6 +42,11 @@ for count in $counts; do
   until grep -qs '"partition taken"' "$work/p$count-first.log"; do sleep 0.05; done
   kill "$node"
   wait "$node" 2>/dev/null || true
+  # Until its heartbeat is over (at once since a leaving process ends it; a build before that
+  # waits for the lapse), so the owner takes every partition at its first tick.
+  until [ "$(sql "$url" "SELECT COUNT(*) FROM partition_nodes WHERE expires_at > $(date +%s%3N)")" = 0 ]; do
+    sleep 0.1
+  done
   "$bin" publish "$feed" --partitions "$count" --subject-prefix "$prefix" --nats-url "$nats_url" \
     2>"$work/p$count-publish.log"
   "$bin" serve 2>"$work/p$count.log" >/dev/null &

@@ -20,34 +20,8 @@ cd "$(dirname "$0")/.."
 accounts="${1:-2000}"
 days="${2:-14}"
 partitions=4
-profile="${PORTCULLIS_BENCH_PROFILE:-release}"
-bin="${CARGO_TARGET_DIR:-$PWD/target}/$profile/portcullis"
-source scripts/services.sh
-ensure_postgres && ensure_nats
-if [ "$profile" = release ]; then cargo build --release -q -p portcullis; else cargo build -q -p portcullis; fi
-nats_url="${PORTCULLIS_TEST_NATS_URL:-nats://127.0.0.1:4222}"
-admin_url="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
-work=$(mktemp -d)
-pids=()
-databases=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  for db in "${databases[@]}"; do
-    psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-now() { date +%s.%N; }
-sql() { psql -qtA "$1" -c "$2"; }
-
-"$bin" simulate --accounts "$accounts" --days "$days" --seed 7 --out "$work/feed" >/dev/null
-feed="$work/feed/events.jsonl"
-events=$(wc -l <"$feed")
-started=$(now)
-"$bin" replay "$feed" --out "$work/replayed.jsonl" 2>"$work/replay.log"
-replay_s=$(python3 -c "print(f'{$(now) - $started:.2f}')")
-deciding=$(wc -l <"$work/replayed.jsonl")
+source scripts/partitions-lib.sh
+simulated_feed "$accounts" "$days"
 echo "feed: $events events, $deciding decisions; portcullis replay (one process): ${replay_s} s ($(python3 -c "print(round($events / $replay_s))") events/s)"
 
 # One run: $1 = name, $2 = "kill" to kill a process halfway.

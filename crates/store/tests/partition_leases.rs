@@ -1,6 +1,7 @@
 //! Partition leases with the manual clock, on both backends: two processes share four
 //! partitions fairly, one stops renewing, the other takes its partitions over with a new
-//! epoch once the lease lapses, and a commit under the old epoch stores nothing.
+//! epoch once the lease lapses, and a commit under the old epoch stores nothing; a process that
+//! leaves is not waited for.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -159,7 +160,29 @@ async fn three_processes_share_four_partitions_one_one_two(store: Arc<dyn Store>
     }
 }
 
+async fn a_process_that_leaves_is_not_waited_for(store: Arc<dyn Store>) {
+    let clock = Arc::new(ManualClock::new(UnixMillis(1_000_000)));
+    let mut a = Leases::new(store.clone(), clock.clone(), "a".into(), 4, TTL);
+    let mut b = Leases::new(store.clone(), clock.clone(), "b".into(), 4, TTL);
+    assert_eq!(a.tick().await.unwrap().acquired.len(), 4);
+    let tick = a.tick().await.unwrap();
+    assert!(tick.surplus.is_empty(), "b has not been seen yet");
+    // b arrives while a holds all four: b takes nothing yet and a hands back two.
+    assert!(b.tick().await.unwrap().acquired.is_empty());
+    for partition in a.tick().await.unwrap().surplus {
+        a.release(partition).await.unwrap();
+    }
+    assert_eq!(b.tick().await.unwrap().acquired.len(), 2);
+    // a shuts down: at b's next tick, with no time passed, b takes all four.
+    a.leave().await.unwrap();
+    assert!(a.held().is_empty());
+    clock.advance(1);
+    assert_eq!(b.tick().await.unwrap().acquired.len(), 2);
+    assert_eq!(b.held().len(), 4);
+}
+
 conformance!(
     a_lapsed_lease_is_taken_over_with_a_new_epoch,
-    three_processes_share_four_partitions_one_one_two
+    three_processes_share_four_partitions_one_one_two,
+    a_process_that_leaves_is_not_waited_for
 );

@@ -122,4 +122,15 @@ impl Leases {
         }
         Ok(())
     }
+
+    /// Leaves for good (shutting down): every lease let go, and the heartbeat ended now, so
+    /// the processes that stay count one fewer and take a fair share of the partitions at
+    /// their next tick instead of when the heartbeat would have lapsed.
+    pub async fn leave(&mut self) -> StoreResult<()> {
+        for partition in self.held.keys().copied().collect::<Vec<_>>() {
+            self.release(partition).await?;
+        }
+        let now = self.clock.now();
+        self.store.heartbeat(&self.node, now, now).await.map(|_| ())
+    }
 }

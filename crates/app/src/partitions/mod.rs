@@ -136,8 +136,8 @@ pub async fn serve(
         let _ = work.hand_back.send(true);
         let _ = work.handle.await;
     }
-    for partition in leases.held().keys().copied().collect::<Vec<_>>() {
-        let _ = leases.release(partition).await;
+    if let Err(error) = leases.leave().await {
+        tracing::warn!(%error, "partition leases not let go; they lapse in their time");
     }
 }
 

@@ -1,0 +1,39 @@
+# What the partitioned engine's scripts share (sourced by proof-partitions.sh and
+# bench-partition-owner.sh): the binary (built unless PORTCULLIS_BENCH_BIN names one), the
+# services, a work directory and the cleanup of what a run starts (processes, databases;
+# PORTCULLIS_BENCH_KEEP=1 keeps the directory and its logs), and the feed with its one-process
+# replay, the baseline: after `simulated_feed ACCOUNTS DAYS`, $feed, $events, $deciding and
+# $replay_s are set and $work/replayed.jsonl holds the replay's decisions.
+profile="${PORTCULLIS_BENCH_PROFILE:-release}"
+bin="${PORTCULLIS_BENCH_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/$profile/portcullis}"
+source scripts/services.sh
+ensure_postgres && ensure_nats
+if [ -n "${PORTCULLIS_BENCH_BIN:-}" ]; then :
+elif [ "$profile" = release ]; then cargo build --release -q -p portcullis
+else cargo build -q -p portcullis; fi
+nats_url="${PORTCULLIS_TEST_NATS_URL:-nats://127.0.0.1:4222}"
+admin_url="${PORTCULLIS_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+work=$(mktemp -d)
+pids=()
+databases=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  for db in "${databases[@]}"; do
+    psql -q "$admin_url" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+  if [ -n "${PORTCULLIS_BENCH_KEEP:-}" ]; then echo "logs kept in $work"; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+sql() { psql -qtA "$1" -c "$2"; }
+
+simulated_feed() {
+  "$bin" simulate --accounts "$1" --days "$2" --seed 7 --out "$work/feed" >/dev/null
+  feed="$work/feed/events.jsonl"
+  events=$(wc -l <"$feed")
+  local started
+  started=$(now)
+  "$bin" replay "$feed" --out "$work/replayed.jsonl" 2>"$work/replay.log"
+  replay_s=$(python3 -c "print(f'{$(now) - $started:.3f}')")
+  deciding=$(wc -l <"$work/replayed.jsonl")
+}
