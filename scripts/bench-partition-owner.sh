@@ -25,16 +25,7 @@ simulated_feed "$accounts" "$days"
 echo "feed: $events events, $deciding decisions; portcullis replay (one process, the baseline): ${replay_s} s ($(python3 -c "print(round($events / $replay_s))") events/s)"
 
 for count in $counts; do
-  db="portcullis_owner_${count}_$$"
-  psql -q "$admin_url" -c "CREATE DATABASE $db" >/dev/null
-  databases+=("$db")
-  url="${admin_url%/*}/$db" prefix="owner$$p$count.events"
-  export PORTCULLIS_DATABASE_URL="$url" PORTCULLIS_DATA_DIR="$work/p$count"
-  export PORTCULLIS_KEYRING_FILE="$work/p$count-keys.toml" PORTCULLIS_LOG_FORMAT=json
-  export PORTCULLIS_NATS_URL="$nats_url" PORTCULLIS_NATS_STREAM="OWNER_$$_$count"
-  export PORTCULLIS_NATS_SUBJECT="$prefix.>" PORTCULLIS_NATS_CONSUMER="owner-$$-$count"
-  export PORTCULLIS_NATS_KEY_SUBJECT="" PORTCULLIS_ENGINE_PARTITIONS=$count
-  export PORTCULLIS_PARTITION_LEASE_MS=5000 PORTCULLIS_LISTEN=127.0.0.1:0
+  fresh_deployment "owner_p$count" "$count"
   # A first start makes the streams (and takes the partitions); it stops before the feed goes in.
   "$bin" serve 2>"$work/p$count-first.log" >/dev/null &
   node=$!

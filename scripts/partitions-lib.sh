@@ -3,7 +3,9 @@
 # services, a work directory and the cleanup of what a run starts (processes, databases;
 # PORTCULLIS_BENCH_KEEP=1 keeps the directory and its logs), and the feed with its one-process
 # replay, the baseline: after `simulated_feed ACCOUNTS DAYS`, $feed, $events, $deciding and
-# $replay_s are set and $work/replayed.jsonl holds the replay's decisions.
+# $replay_s are set and $work/replayed.jsonl holds the replay's decisions. `fresh_deployment
+# NAME PARTITIONS` makes a database and stream names of its own for one run and exports the
+# settings `portcullis serve` reads; $url and $prefix are then its database and subjects.
 profile="${PORTCULLIS_BENCH_PROFILE:-release}"
 bin="${PORTCULLIS_BENCH_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/$profile/portcullis}"
 source scripts/services.sh
@@ -36,4 +38,17 @@ simulated_feed() {
   "$bin" replay "$feed" --out "$work/replayed.jsonl" 2>"$work/replay.log"
   replay_s=$(python3 -c "print(f'{$(now) - $started:.3f}')")
   deciding=$(wc -l <"$work/replayed.jsonl")
+}
+
+fresh_deployment() {
+  local name=$1 db="portcullis_${1}_$$"
+  psql -q "$admin_url" -c "CREATE DATABASE $db" >/dev/null
+  databases+=("$db")
+  url="${admin_url%/*}/$db" prefix="run$$${name}.events"
+  export PORTCULLIS_DATABASE_URL="$url" PORTCULLIS_DATA_DIR="$work/$name"
+  export PORTCULLIS_KEYRING_FILE="$work/$name-keys.toml" PORTCULLIS_LOG_FORMAT=json
+  export PORTCULLIS_NATS_URL="$nats_url" PORTCULLIS_NATS_STREAM="RUN_$$_$name"
+  export PORTCULLIS_NATS_SUBJECT="$prefix.>" PORTCULLIS_NATS_CONSUMER="run-$$-$name"
+  export PORTCULLIS_NATS_KEY_SUBJECT="" PORTCULLIS_ENGINE_PARTITIONS=$2
+  export PORTCULLIS_PARTITION_LEASE_MS=5000 PORTCULLIS_LISTEN=127.0.0.1:0
 }

@@ -26,16 +26,8 @@ echo "feed: $events events, $deciding decisions; portcullis replay (one process)
 
 # One run: $1 = name, $2 = "kill" to kill a process halfway.
 run() {
-  local name=$1 kill=$2 db="portcullis_proof_${1}_$$"
-  psql -q "$admin_url" -c "CREATE DATABASE $db" >/dev/null
-  databases+=("$db")
-  local url="${admin_url%/*}/$db" prefix="proof$$${name}.events"
-  export PORTCULLIS_DATABASE_URL="$url" PORTCULLIS_DATA_DIR="$work/$name"
-  export PORTCULLIS_KEYRING_FILE="$work/$name-keys.toml" PORTCULLIS_LOG_FORMAT=json
-  export PORTCULLIS_NATS_URL="$nats_url" PORTCULLIS_NATS_STREAM="PROOF_$$_$name"
-  export PORTCULLIS_NATS_SUBJECT="$prefix.>" PORTCULLIS_NATS_CONSUMER="proof-$$-$name"
-  export PORTCULLIS_NATS_KEY_SUBJECT="" PORTCULLIS_ENGINE_PARTITIONS=$partitions
-  export PORTCULLIS_PARTITION_LEASE_MS=5000 PORTCULLIS_LISTEN=127.0.0.1:0
+  local name=$1 kill=$2
+  fresh_deployment "proof_$name" "$partitions"
   local nodes=()
   for i in 0 1 2; do
     "$bin" serve 2>"$work/$name-$i.log" >/dev/null &
