@@ -161,8 +161,7 @@ impl Stage {
         acker: Arc<dyn EventAcker>,
         mut queued: mpsc::Receiver<Logged>,
     ) -> AppResult<()> {
-        let partition = self.partition;
-        let failed = |e: String| AppError::Internal(format!("partition {partition}: {e}"));
+        let failed = super::failure(self.partition);
         while let Some(first) = queued.recv().await {
             let (mut writes, mut ack_through) = (vec![self.holds()], 0);
             let mut next = Some(first);

@@ -66,6 +66,11 @@ impl Context {
     }
 }
 
+/// How a partition's work reports a failure of its stream, bus or acknowledgements.
+fn failure(partition: u32) -> impl Fn(String) -> AppError + Copy {
+    move |e| AppError::Internal(format!("partition {partition}: {e}"))
+}
+
 /// A partition at work here.
 struct Working {
     hand_back: watch::Sender<bool>,

@@ -9,7 +9,7 @@
 use super::Context;
 use super::committer::{Committer, Stored};
 use super::queues::Queues;
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 use crate::ports::{EngineCheckpoint, FactBatch, Write};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,7 +37,7 @@ pub(crate) async fn run(
     mut hand_back: watch::Receiver<bool>,
 ) -> AppResult<()> {
     let queues = load(&ctx, partition).await?;
-    let failed = |e: String| AppError::Internal(format!("partition {partition}: {e}"));
+    let failed = super::failure(partition);
     let from = queues.stream_from();
     let feed = (ctx.events.open(partition, from).await).map_err(failed)?;
     let mut bus = ctx.bus.read(queues.bus_read_from()).await.map_err(failed)?;
@@ -83,8 +83,7 @@ impl Work<'_> {
         hand_back: &mut watch::Receiver<bool>,
         bus: &mut tokio::sync::mpsc::Receiver<FactBatch>,
     ) -> AppResult<()> {
-        let partition = self.partition;
-        let failed = |e: String| AppError::Internal(format!("partition {partition}: {e}"));
+        let failed = super::failure(self.partition);
         loop {
             tokio::select! {
                 _ = hand_back.changed() => return self.checkpoint().await,
@@ -119,7 +118,7 @@ impl Work<'_> {
     /// logged and decided handed to the committer; a checkpoint when one is due.
     async fn round(&mut self) -> AppResult<()> {
         let partition = self.partition;
-        let failed = |e: String| AppError::Internal(format!("partition {partition}: {e}"));
+        let failed = super::failure(partition);
         let stepped = self.queues.step();
         let complete = self.queues.complete_own();
         let moved = complete > self.published || !stepped.facts.is_empty();
