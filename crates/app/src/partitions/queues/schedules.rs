@@ -7,9 +7,8 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::cast_possible_truncation)]
 
+use super::tests::{Item, default_in_force, one_engine, stream};
 use super::*;
-use portcullis_core::partition::event_partition;
-use portcullis_engine::Engine;
 
 /// A seeded xorshift: the schedule is the test's, reproducible from the seed.
 struct Dice(u64);
@@ -23,31 +22,10 @@ impl Dice {
     }
 }
 
-fn policy() -> Policy {
-    Policy::default_policy().unwrap()
-}
-
-fn in_force() -> InForce {
-    InForce::new(0, None, &policy(), Vec::new())
-}
-
-fn lines(accounts: u32, days: u32, seed: u64) -> Vec<String> {
+fn lines(accounts: u32, days: u32, seed: u64) -> Vec<Item> {
     let config = portcullis_sim::Config::new(accounts, days, seed);
-    portcullis_sim::simulate(&config).unwrap().rendered.events
-}
-
-/// One engine's decisions, by event id.
-fn single(lines: &[String]) -> BTreeMap<String, StoredDecision> {
-    let mut engine = Engine::new(policy());
-    let mut decided = BTreeMap::new();
-    for line in lines {
-        let event = parse_line(line).unwrap();
-        if let Outcome::Decided(decision, features) = engine.process(&event) {
-            let stored = crate::risk::stored_decision(&event, &decision, &features);
-            decided.insert(stored.event_id.clone(), stored);
-        }
-    }
-    decided
+    let events = portcullis_sim::simulate(&config).unwrap().rendered.events;
+    events.into_iter().map(Item::Event).collect()
 }
 
 /// A partition as a process holds it: its queues, and how far it read the stream and the bus.
@@ -74,18 +52,14 @@ impl Node {
 }
 
 /// `count` partitions over `lines` under the schedule `seed` picks; every decision stored.
-fn partitioned(lines: &[String], count: u32, seed: u64) -> BTreeMap<String, StoredDecision> {
-    let stream: Vec<StreamEvent> = (lines.iter().enumerate())
-        .map(|(i, line)| StreamEvent {
-            position: i as u64 + 1,
-            subject_partition: event_partition(&parse_line(line).unwrap(), count),
-            control: false,
-            body: line.clone().into_bytes(),
-        })
-        .collect();
+fn partitioned(lines: &[Item], count: u32, seed: u64) -> BTreeMap<String, StoredDecision> {
+    let stream = stream(lines, count);
     let mut bus: Vec<FactBatch> = Vec::new();
     let mut nodes: Vec<Node> = (0..count)
-        .map(|p| Node::new(Queues::new(policy(), in_force(), p, count)))
+        .map(|p| {
+            let (policy, in_force) = default_in_force();
+            Node::new(Queues::new(policy, in_force, p, count))
+        })
         .collect();
     let mut dice = Dice(seed);
     let mut decided = BTreeMap::new();
@@ -114,7 +88,7 @@ fn partitioned(lines: &[String], count: u32, seed: u64) -> BTreeMap<String, Stor
             3 if dice.below(60) == 0 => {
                 // Put back from its own checkpoint, reading again from where it says.
                 let bytes = node.queues.checkpoint().unwrap();
-                let queues = Queues::from_checkpoint(&bytes, (policy(), in_force())).unwrap();
+                let queues = Queues::from_checkpoint(&bytes, default_in_force()).unwrap();
                 *node = Node::new(queues);
             }
             _ => round(node, p as u32, &mut bus, &mut decided),
@@ -165,7 +139,7 @@ fn round(
 #[test]
 fn partitions_fed_at_random_decide_what_one_engine_decides() {
     let lines = lines(300, 10, 5);
-    let expected = single(&lines);
+    let expected = one_engine(&lines);
     assert!(expected.len() > 200, "{} decisions", expected.len());
     for (count, seed) in [(2, 11), (3, 12), (4, 13), (3, 14)] {
         let got = partitioned(&lines, count, seed);

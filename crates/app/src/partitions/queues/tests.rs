@@ -17,7 +17,7 @@ const MINUTE: i64 = 60_000;
 
 /// What the stream holds at one position.
 #[derive(Clone)]
-enum Item {
+pub(super) enum Item {
     Event(String),
     Control(Control),
 }
@@ -68,14 +68,14 @@ fn strict_policy() -> String {
     )
 }
 
-fn default_in_force() -> (Policy, InForce) {
+pub(super) fn default_in_force() -> (Policy, InForce) {
     let policy = Policy::default_policy().unwrap();
     let in_force = InForce::new(0, None, &policy, Vec::new());
     (policy, in_force)
 }
 
 /// One engine over the items, taking a control message as the single engine's service does.
-fn one_engine(items: &[Item]) -> BTreeMap<String, StoredDecision> {
+pub(super) fn one_engine(items: &[Item]) -> BTreeMap<String, StoredDecision> {
     let mut engine = Engine::new(Policy::default_policy().unwrap());
     let mut decided = BTreeMap::new();
     for item in items {
@@ -99,7 +99,8 @@ fn one_engine(items: &[Item]) -> BTreeMap<String, StoredDecision> {
     decided
 }
 
-fn stream(items: &[Item]) -> Vec<StreamEvent> {
+/// The stream of `items` for `count` partitions.
+pub(super) fn stream(items: &[Item], count: u32) -> Vec<StreamEvent> {
     (items.iter().enumerate())
         .map(|(index, item)| {
             let position = index as u64 + 1;
@@ -108,7 +109,7 @@ fn stream(items: &[Item]) -> Vec<StreamEvent> {
                     let event: ContractEvent = parse_line(line).unwrap();
                     StreamEvent {
                         position,
-                        subject_partition: event_partition(&event, N),
+                        subject_partition: event_partition(&event, count),
                         control: false,
                         body: line.clone().into_bytes(),
                     }
@@ -250,7 +251,7 @@ fn overrides_and_policies_on_the_control_subject_act_where_one_engine_takes_them
     }
     assert_eq!(expected["e3"], unchanged["e3"], "before the override");
 
-    let stream = stream(&items);
+    let stream = stream(&items, N);
     let mut cluster = Cluster::new();
     cluster.run(&stream, stream.len());
     assert_eq!(cluster.decided, expected);
@@ -278,7 +279,7 @@ fn overrides_and_policies_on_the_control_subject_act_where_one_engine_takes_them
 /// decide otherwise); every run decides as one engine. Returns the runs.
 fn restarted_anywhere(items: &[Item]) -> Vec<Cluster> {
     let expected = one_engine(items);
-    let stream = stream(items);
+    let stream = stream(items, N);
     (0..stream.len())
         .map(|cut| {
             let mut cluster = Cluster::new();
