@@ -143,9 +143,10 @@ done
 echo >&2
 
 # What the requests came to, beyond their HTTP status: verifications passed and refused (by
-# reason), decisions by verdict, events applied.
+# reason), decisions by verdict, events applied; and how the decisions were made (groups, the
+# requests they held, answers read back from storage).
 curl -s -H "Authorization: Bearer $token" "http://127.0.0.1:$port/metrics" |
-  grep -E '^portcullis_(verify_total|decisions_total|engine_events_total|engine_refused_lines_total)' >"$work/metrics" || true
+  grep -E '^portcullis_(verify_total|decisions_total|engine_events_total|engine_refused_lines_total|decision_groups_total|decision_group_requests_total|decisions_read_back_total)' >"$work/metrics" || true
 
 python3 - "$work" "$windows" "$max_growth" <<'PY'
 import re, sys

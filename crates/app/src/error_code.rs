@@ -153,6 +153,7 @@ error_codes! {
     PolicyPublished => "policy_published", 409, "the policy version is published already (propose a rollback to publish it again)";
     PolicyVersionInForce => "policy_version_in_force", 409, "a published policy version is in force: the configured file is only the starting version";
     BacktestBusy => "backtest_busy", 409, "another backtest is running in this process";
+    EventIgnored => "event_ignored", 409, "the event was not decided and will not be: its id was used by an earlier event that is not decided, or (with `engine_partitions`) it is older than the dedup horizon";
     // Gone: 410.
     FreezeLinkExpired => "freeze_link_expired", 410, "a freeze link past its life";
     PayloadTooLarge => "payload_too_large", 413, "the body is larger than the configured limit";
@@ -192,6 +193,7 @@ mod tests {
     /// single-use links' codes only ever reach a client as their HTML page's status (404 for a
     /// link that matches nothing, 409 used, 410 expired), so that is their status here.
     const SHIPPED: &[(&str, u16)] = &[
+        ("event_ignored", 409),
         ("decision_timeout", 504),
         ("stream_unavailable", 503),
         ("second_operator_required", 403),

@@ -63,6 +63,7 @@ impl KeyAuthority {
                     .write(Write::MarkIdleWarned {
                         key_id: key.key_id.clone(),
                         at: now,
+                        previous: key.idle_warned_at,
                     })
                     .audit(
                         "api_key.idle_warning",
@@ -77,9 +78,13 @@ impl KeyAuthority {
                         },
                         EventContext::default(),
                     )?;
-                self.store_ref().commit(change.into_set()).await?;
+                match self.store_ref().commit(change.into_set()).await {
+                    Ok(()) => report.warned.push(key.key_id.clone()),
+                    // Another process's sweep warned the owner first.
+                    Err(StoreError::Conflict(_)) => {}
+                    Err(error) => return Err(error.into()),
+                }
                 self.install(&key.key_id, now).await?;
-                report.warned.push(key.key_id);
             } else if status == KeyStatus::IdleExpired {
                 let Some(deadline) = key.idle_deadline(policy) else {
                     continue;

@@ -298,9 +298,12 @@ pub enum Write {
     /// Records that the key's owner was warned of idle expiry. Telemetry, like usage: bumps
     /// neither the version nor the change number. In the same commit as the warning's audit
     /// entry and event, so a crash cannot leave a warning sent but not recorded (and repeated).
+    /// `previous` is the warning the sweep saw (none: never warned): if another process warned
+    /// since, the whole commit is a conflict, so the owner is not warned twice.
     MarkIdleWarned {
         key_id: String,
         at: UnixMillis,
+        previous: Option<UnixMillis>,
     },
     InsertSecret(SealedSecret),
     /// Ends a secret generation's validity (rotation overlap).
@@ -392,6 +395,9 @@ pub enum Write {
     },
     /// Logs an event unless its id is logged already (a partition redoing a batch).
     LogEventOnce(NewEvent),
+    /// Records an event a partition did not decide because one engine ignores it; a record for
+    /// the same event is kept as it was.
+    RecordIgnored(IgnoredEvent),
     /// A new official contact; a conflict when its kind and value are already listed.
     InsertOfficialContact(StoredOfficialContact),
     /// Removes an official contact: not found when there is none with this id.
@@ -438,6 +444,18 @@ pub enum Write {
     Console(ConsoleWrite),
     /// The risk policy's versions (proposals and publications).
     Policy(PolicyWrite),
+}
+
+/// An event a partition did not decide because one engine ignores it
+/// (docs/design/partitioning.md, "Ids").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredEvent {
+    pub event_id: String,
+    /// `duplicate` (its id was used by an earlier event) or `late` (older than the dedup
+    /// horizon behind the newest event).
+    pub reason: String,
+    /// The event's own time.
+    pub event_ts: UnixMillis,
 }
 
 /// An operator's override on an entity of the graph (`portcullis_engine::Override`), with who
@@ -571,6 +589,8 @@ pub trait SharedReplayGuard: Send + Sync + std::fmt::Debug {
 #[async_trait]
 pub trait DecisionStore: Send + Sync {
     async fn decision(&self, event_id: &str) -> StoreResult<Option<StoredDecision>>;
+    /// Whether a partition recorded the event as ignored (`Write::RecordIgnored`).
+    async fn ignored_event(&self, event_id: &str) -> StoreResult<Option<IgnoredEvent>>;
     /// Stored decisions in the order of their events in the log, with the event's log position:
     /// those of events at positions after `after`, at most `limit`.
     async fn decisions_after(

@@ -676,18 +676,7 @@ fn kill_during_ingest(home: &Home) {
         800,
         "each in-flight event is stored exactly once"
     );
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let text = agent
-        .get(&format!("{url}/metrics"))
-        .header("authorization", &format!("Bearer {token}"))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let text = common::metrics(&url, &token);
     assert!(
         text.contains("portcullis_engine_events_total 1000"),
         "every stored event applied once after the restart"

@@ -10,7 +10,9 @@
 //!   window (one second on this test's stream) is not decided or applied again, and an event
 //!   older than the dedup horizon is ignored, as one engine (`portcullis replay`) ignores both;
 //! - `POST /v1/decisions` answers 504 `decision_timeout` when no process holds the event's
-//!   partition (`decision_wait_ms` shortened).
+//!   partition (`decision_wait_ms` shortened);
+//! - `/metrics` shows each partition worked by one node, with how far it read, decided, stored
+//!   and logged.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -20,6 +22,7 @@ use common::{Home, db_count as query, nats_url, serve_with, stderr, wait_until};
 use portcullis_core::partition::partition_of;
 use portcullis_core::time::UnixMillis;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -211,6 +214,44 @@ fn reasons(decision: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The `portcullis_partition_*` figures of a node's `/metrics`, by name (without the prefix)
+/// and partition.
+fn partition_figures(url: &str, token: &str) -> BTreeMap<(String, u32), i64> {
+    (common::metrics(url, token).lines())
+        .filter_map(|line| {
+            let rest = line.strip_prefix("portcullis_partition_")?;
+            let (name, rest) = rest.split_once("{partition=\"")?;
+            let (partition, value) = rest.split_once("\"} ")?;
+            Some((
+                (name.to_owned(), partition.parse().ok()?),
+                value.parse().ok()?,
+            ))
+        })
+        .collect()
+}
+
+/// Each partition is worked by exactly one of the nodes, which has decided some of its events
+/// and has stored and logged everything it decided.
+fn partitions_shown_caught_up(urls: &[String], token: &str) -> bool {
+    let figures: Vec<_> = urls
+        .iter()
+        .map(|url| partition_figures(url, token))
+        .collect();
+    (0..PARTITIONS).all(|p| {
+        let get = |f: &BTreeMap<(String, u32), i64>, name: &str| f[&(name.to_owned(), p)];
+        let holders: Vec<_> = (figures.iter()).filter(|f| get(f, "epoch") > 0).collect();
+        let [f] = holders.as_slice() else {
+            return false;
+        };
+        let decided = get(f, "decided_through");
+        get(f, "decisions_total") > 0
+            && get(f, "events_total") >= get(f, "decisions_total")
+            && get(f, "read_through") >= decided
+            && get(f, "stored_through") == decided
+            && get(f, "logged_through") == decided
+    })
+}
+
 fn stored(url: &str, token: &str, id: &str) -> Option<Value> {
     let (status, decision) = call("GET", &format!("{url}/v1/decisions/{id}"), token, "", "");
     (status == 200).then_some(decision)
@@ -267,8 +308,28 @@ fn operators_changes_and_ids_reach_every_partition_as_one_engine_takes_them() {
         stored(&urls[0], &token, "ids_late").is_none(),
         "a late event is not decided"
     );
+    // Asked for a decision, a late event is answered that there will be none (not 504 after
+    // the wait).
+    let late_asked = withdrawal("ids_late2", base - 30 * MINUTE, &c, "TQsame", 5_000);
+    let (status, refused) = call(
+        "POST",
+        &format!("{}/v1/decisions", urls[0]),
+        &token,
+        &late_asked,
+        "application/json",
+    );
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "event_ignored", "{refused}");
     // One engine on the same lines decides the same.
-    let feed = [&sent[0], &sent[1], &sent[0], &resent, &late, &after];
+    let feed = [
+        &sent[0],
+        &sent[1],
+        &sent[0],
+        &resent,
+        &late,
+        &after,
+        &late_asked,
+    ];
     let replayed = replay(&home, &feed);
     assert_eq!(replayed.len(), 3, "one engine decides three of them");
     for expected in &replayed {
@@ -349,6 +410,9 @@ fn operators_changes_and_ids_reach_every_partition_as_one_engine_takes_them() {
         }
     };
     strict_everywhere(&urls, "pol");
+    wait_until("each partition shown on /metrics, caught up", || {
+        partitions_shown_caught_up(&urls, &first_admin)
+    });
 
     // Every process killed and started again: the partitions resume from their checkpoints
     // with the override and the policy in force.

@@ -9,8 +9,9 @@
 //! time and the event that made them.
 //!
 //! Compact, because every tracked account has a node and a handful of edges: nodes live in one
-//! vector and refer to each other by their slot (29 bits, the edge's kind in the other 3);
-//! values and event ids are length-prefixed texts of one arena; an edge's times and event id
+//! paged vector (`paged`: grown a page at a time, never copied) and refer to each other by
+//! their slot (29 bits, the edge's kind in the other 3); values and event ids are
+//! length-prefixed texts of one paged arena; an edge's times and event id
 //! are kept once, on its entity's side; times to the second as 32-bit counts (until 2106).
 //! A node is 24 bytes. Most entities (an IP, a device, an address) are used by one account,
 //! which they have seen exactly when they were seen: that edge is kept in the node, its times
@@ -29,203 +30,37 @@
 //! longer referred to. Slots are handed out and reused in event order, so its bytes and its
 //! views are the same on every replay of one feed.
 
+use crate::paged::Paged;
 use crate::slab::{self, Slab};
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
-use siphasher::sip::SipHasher13;
 use smallvec::SmallVec;
-use std::hash::Hasher as _;
 
-pub(crate) const DAY_MS: i64 = 86_400_000;
+#[path = "graph_types.rs"]
+mod types;
+pub(crate) use types::{DAY_MS, Edge, secs};
+use types::{EDGE_WORDS, SLOT_MASK, kind_of, millis, to_kind};
+pub use types::{EdgeKind, EntityKind, NodeId};
+
 /// Edges an account keeps.
 const MAX_ACCOUNT_EDGES: usize = 48;
 /// Accounts an entity links before it is labelled shared infrastructure.
 pub(crate) const SHARED_AT: usize = 40;
 /// The graph is swept once it holds twice the nodes of the last sweep, never below this.
 const MIN_SWEEP_NODES: usize = 4096;
-/// The SipHash key of node ids (stored in checkpoints: never changes).
-const NODE_KEY: (u64, u64) = (0x706f_7274_6375_6c6c, 0x6973_2d6e_6f64_6531);
 /// Slots are 29 bits: past this many nodes, new ones are not kept.
 const MAX_SLOTS: usize = 1 << 29;
 /// The longest text the arena keeps (a one-byte length).
 pub(crate) const MAX_TEXT: usize = 255;
+/// Nodes a page of the node vector holds (1.5 MiB; pages of 64 KiB to 128 KiB, tried first,
+/// cost more resident memory than they saved: see `paged`).
+const NODE_PAGE: usize = 65_536;
+/// Bytes a page of the arena holds (1 MiB): a text (at most 256 bytes with its length) never
+/// straddles two, the rest of a page it does not fit in is left unused.
+const TEXT_PAGE: usize = 1 << 20;
 
-/// What a node stands for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EntityKind {
-    Account,
-    Address,
-    Ip,
-    Device,
-    Number,
-}
-
-impl EntityKind {
-    pub const ALL: [EntityKind; 5] = [
-        EntityKind::Account,
-        EntityKind::Address,
-        EntityKind::Ip,
-        EntityKind::Device,
-        EntityKind::Number,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntityKind::Account => "account",
-            EntityKind::Address => "address",
-            EntityKind::Ip => "ip",
-            EntityKind::Device => "device",
-            EntityKind::Number => "number",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-
-    /// How long a node of this kind and its edges last without being seen again: an IP
-    /// changes hands within weeks, a device within months, an attacker's address or number
-    /// stays theirs. An account lasts as long as its longest-lived edge can.
-    pub fn ttl_ms(self) -> i64 {
-        match self {
-            EntityKind::Ip => 30 * DAY_MS,
-            EntityKind::Device => 90 * DAY_MS,
-            EntityKind::Account | EntityKind::Address | EntityKind::Number => 365 * DAY_MS,
-        }
-    }
-
-    /// How long a confirmed-fraud mark on a node of this kind lasts: as long as the node
-    /// would, except an account, which is reviewed within a month.
-    pub fn mark_ttl_ms(self) -> i64 {
-        match self {
-            EntityKind::Account => 30 * DAY_MS,
-            other => other.ttl_ms(),
-        }
-    }
-
-    /// The canonical form of a value of this kind, or `None` if it is not one.
-    pub fn canonical(self, value: &str) -> Option<String> {
-        crate::links::canonical(self, value).map(std::borrow::Cow::into_owned)
-    }
-}
-
-/// How an account is linked to an entity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EdgeKind {
-    /// Allow-listed the address (`address.added`).
-    AddedAddress,
-    /// Asked for a withdrawal to the address.
-    WithdrewTo,
-    /// Allow-listed the IP on a key (a single host).
-    AllowListed,
-    /// Acted from the IP (logins, key use, any event's `ctx.ip`).
-    ActedFrom,
-    /// Used the device.
-    UsedDevice,
-    /// Was called by the number.
-    CalledBy,
-    /// Reported the contact.
-    Reported,
-}
-
-impl EdgeKind {
-    const ALL: [EdgeKind; 7] = [
-        EdgeKind::AddedAddress,
-        EdgeKind::WithdrewTo,
-        EdgeKind::AllowListed,
-        EdgeKind::ActedFrom,
-        EdgeKind::UsedDevice,
-        EdgeKind::CalledBy,
-        EdgeKind::Reported,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EdgeKind::AddedAddress => "added_address",
-            EdgeKind::WithdrewTo => "withdrew_to",
-            EdgeKind::AllowListed => "allow_listed",
-            EdgeKind::ActedFrom => "acted_from",
-            EdgeKind::UsedDevice => "used_device",
-            EdgeKind::CalledBy => "called_by",
-            EdgeKind::Reported => "reported",
-        }
-    }
-}
-
-/// A node's id: a keyed hash of its kind and canonical value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub struct NodeId(pub u64);
-
-impl NodeId {
-    pub fn of(kind: EntityKind, canonical: &str) -> Self {
-        let mut hasher = SipHasher13::new_with_keys(NODE_KEY.0, NODE_KEY.1);
-        hasher.write_u8(kind as u8);
-        hasher.write(canonical.as_bytes());
-        Self(hasher.finish())
-    }
-}
-
-/// An event time to the second, as the graph keeps it.
-pub(crate) fn secs(ms: i64) -> u32 {
-    u32::try_from(ms.div_euclid(1000).max(0)).unwrap_or(u32::MAX)
-}
-
-fn millis(secs: u32) -> i64 {
-    i64::from(secs) * 1000
-}
-
-/// One link between an account and an entity, as the graph hands it out: from either side,
-/// with the times and the event kept on the entity's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Edge {
-    /// The slot of the node at the other end (low 29 bits) and the edge's kind (high 3).
-    to_kind: u32,
-    first: u32,
-    last: u32,
-    /// The event id's place in the arena.
-    event: u32,
-}
-
-/// Words an entity's list keeps per edge: the account's slot and the kind, first, last, event.
-const EDGE_WORDS: usize = 4;
-const SLOT_MASK: u32 = (1 << 29) - 1;
-
-fn to_kind(slot: u32, kind: EdgeKind) -> u32 {
-    slot | (kind as u32) << 29
-}
-
-fn kind_of(to_kind: u32) -> EdgeKind {
-    EdgeKind::ALL[(to_kind >> 29) as usize % EdgeKind::ALL.len()]
-}
-
-impl Edge {
-    /// The slot of the node at the other end.
-    pub fn to(&self) -> u32 {
-        self.to_kind & SLOT_MASK
-    }
-    pub fn kind(&self) -> EdgeKind {
-        kind_of(self.to_kind)
-    }
-    pub fn first_ms(&self) -> i64 {
-        millis(self.first)
-    }
-    pub fn last_ms(&self) -> i64 {
-        millis(self.last)
-    }
-    fn of_words(words: &[u32]) -> Self {
-        Self {
-            to_kind: words[0],
-            first: words[1],
-            last: words[2],
-            event: words[3],
-        }
-    }
-    fn words(&self) -> [u32; EDGE_WORDS] {
-        [self.to_kind, self.first, self.last, self.event]
-    }
-}
+type Nodes = Paged<Node, NODE_PAGE>;
+type Arena = Paged<u8, TEXT_PAGE>;
 
 const SHARED: u8 = 1;
 const FREE: u8 = 2;
@@ -313,10 +148,10 @@ impl Node {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(from = "Stored")]
 pub(crate) struct Graph {
-    nodes: Vec<Node>,
+    nodes: Nodes,
     free: Vec<u32>,
     /// Texts, each after its length in one byte.
-    text: Vec<u8>,
+    text: Arena,
     /// Bytes of the arena no longer referred to: it is compacted when they are half of it.
     garbage: usize,
     swept_len: usize,
@@ -337,9 +172,9 @@ pub(crate) struct Graph {
 /// The graph as a checkpoint holds it: without its index (the fields in `Graph`'s order).
 #[derive(Deserialize)]
 struct Stored {
-    nodes: Vec<Node>,
+    nodes: Nodes,
     free: Vec<u32>,
-    text: Vec<u8>,
+    text: Arena,
     garbage: usize,
     swept_len: usize,
     lists: Slab,
@@ -373,17 +208,29 @@ fn slot_u32(slot: usize) -> u32 {
 }
 
 /// The text at `at` in the arena.
-fn text_at(text: &[u8], at: u32) -> &str {
+fn text_at(text: &Arena, at: u32) -> &str {
     let at = at as usize;
     let Some(&len) = text.get(at) else {
         return "";
     };
-    text.get(at + 1..at + 1 + usize::from(len))
+    text.slice(at + 1, usize::from(len))
         .and_then(|bytes| std::str::from_utf8(bytes).ok())
         .unwrap_or("")
 }
 
-fn id_in(text: &[u8], node: &Node) -> NodeId {
+/// Writes a text into the arena after its length, in one page; `None` when it cannot hold it.
+fn put_text(arena: &mut Arena, text: &str) -> Option<u32> {
+    let len = u8::try_from(text.len()).ok()?;
+    // The end after padding, at most, must be a 32-bit place.
+    u32::try_from(arena.len() + TEXT_PAGE + 1 + text.len()).ok()?;
+    let at = arena.alloc(1 + text.len())?;
+    let place = arena.slice_mut(at, 1 + text.len())?;
+    place[0] = len;
+    place[1..].copy_from_slice(text.as_bytes());
+    u32::try_from(at).ok()
+}
+
+fn id_in(text: &Arena, node: &Node) -> NodeId {
     NodeId::of(node.kind, text_at(text, node.value))
 }
 
@@ -394,7 +241,7 @@ fn table_hash(id: NodeId) -> u64 {
 }
 
 /// The index's hash of the node in a live slot.
-fn slot_hash(nodes: &[Node], text: &[u8], slot: u32) -> u64 {
+fn slot_hash(nodes: &Nodes, text: &Arena, slot: u32) -> u64 {
     nodes
         .get(slot as usize)
         .map_or(0, |node| table_hash(id_in(text, node)))
@@ -561,21 +408,16 @@ impl Graph {
 
     /// Bytes held: slots, the slab, the arena, the index (an entry and a control byte each).
     pub fn size_bytes(&self) -> usize {
-        self.nodes.capacity() * std::mem::size_of::<Node>()
+        self.nodes.size_bytes()
             + self.lists.size_bytes()
-            + self.text.capacity()
+            + self.text.size_bytes()
             + self.free.capacity() * 4
             + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 
     /// Writes a text into the arena after its length; `None` when it cannot hold it.
     fn put(&mut self, text: &str) -> Option<u32> {
-        let len = u8::try_from(text.len()).ok()?;
-        let at = u32::try_from(self.text.len()).ok()?;
-        u32::try_from(self.text.len() + 1 + text.len()).ok()?;
-        self.text.push(len);
-        self.text.extend_from_slice(text.as_bytes());
-        Some(at)
+        put_text(&mut self.text, text)
     }
 
     /// Bytes a text takes in the arena, with its length.
@@ -754,141 +596,6 @@ impl Graph {
         self.remove_entity_edge(oldest.to(), account, oldest.kind());
     }
 
-    /// Forgets nodes and edges not seen within their kind's lifetime, once the graph has doubled.
-    pub fn sweep_if_grown(&mut self, ts: i64) {
-        if self.len() <= (2 * self.swept_len).max(MIN_SWEEP_NODES) {
-            return;
-        }
-        self.sweep(ts);
-    }
-
-    pub fn sweep(&mut self, ts: i64) {
-        // Whether each node lives on: not free, seen within its kind's lifetime.
-        let alive: Vec<bool> = self
-            .nodes
-            .iter()
-            .map(|n| !n.is_free() && ts - n.last_ms() <= n.kind.ttl_ms())
-            .collect();
-        // Entities first: an edge lives while its account does and it is recent enough.
-        for slot in 0..self.nodes.len() {
-            let node = &self.nodes[slot];
-            if !alive[slot] || node.is_account() {
-                continue;
-            }
-            let ttl = node.kind.ttl_ms();
-            let (mut kept, mut dropped) = (Words::new(), 0);
-            for edge in self.entity_edges(node) {
-                if alive.get(edge.to() as usize).copied().unwrap_or(false)
-                    && ts - edge.last_ms() <= ttl
-                {
-                    kept.extend_from_slice(&edge.words());
-                } else {
-                    dropped += 1 + text_at(&self.text, edge.event).len();
-                }
-            }
-            if dropped > 0 {
-                self.garbage += dropped;
-                self.store(slot_u32(slot), &kept);
-            }
-        }
-        // Then accounts: a link lives while its entity keeps the edge.
-        for slot in 0..self.nodes.len() {
-            let node = &self.nodes[slot];
-            if !alive[slot] || !node.is_account() {
-                continue;
-            }
-            let links = self.links(node);
-            let kept: Words = links
-                .iter()
-                .copied()
-                .filter(|link| {
-                    let entity = (*link & SLOT_MASK) as usize;
-                    let key = to_kind(slot_u32(slot), kind_of(*link));
-                    alive.get(entity).copied().unwrap_or(false)
-                        && self
-                            .entity_edges(&self.nodes[entity])
-                            .any(|e| e.to_kind == key)
-                })
-                .collect();
-            if kept.len() != links.len() {
-                self.store(slot_u32(slot), &kept);
-            }
-        }
-        for (slot, alive) in alive.into_iter().enumerate() {
-            let node = &self.nodes[slot];
-            let live = alive && (node.shared() || node.layout != EMPTY);
-            if !node.is_free() && !live {
-                self.release(slot_u32(slot));
-            }
-        }
-        if 2 * self.garbage > self.text.len() {
-            self.compact_text();
-        }
-        self.swept_len = self.len();
-    }
-
-    fn release(&mut self, slot: u32) {
-        if let Some(id) = self.id_of(slot)
-            && let Ok(entry) = self.index.find_entry(table_hash(id), |&s| s == slot)
-        {
-            entry.remove();
-        }
-        let node = &self.nodes[slot as usize];
-        let mut garbage = self.text_len(node.value);
-        if !node.is_account() {
-            // An expired entity's edges were not swept one by one: their event ids go with it.
-            garbage += self
-                .entity_edges(node)
-                .map(|e| self.text_len(e.event))
-                .sum::<usize>();
-        }
-        self.garbage += garbage;
-        self.store(slot, &[]);
-        let node = &mut self.nodes[slot as usize];
-        node.flags = FREE;
-        node.value = 0;
-        self.free.push(slot);
-    }
-
-    /// Rewrites the arena with only the texts still referred to, in slot order: each value and
-    /// each edge's event id (kept on the entity's side only). The index hashes values, not
-    /// places: it stays.
-    fn compact_text(&mut self) {
-        let old = std::mem::take(&mut self.text);
-        let mut text = Vec::with_capacity(old.len() - self.garbage.min(old.len()));
-        let copy = |at: u32, text: &mut Vec<u8>| -> u32 {
-            let to = slot_u32(text.len());
-            let piece = text_at(&old, at);
-            text.push(u8::try_from(piece.len()).unwrap_or(0));
-            text.extend_from_slice(piece.as_bytes());
-            to
-        };
-        for slot in 0..self.nodes.len() {
-            let node = &mut self.nodes[slot];
-            if node.is_free() {
-                continue;
-            }
-            node.value = copy(node.value, &mut text);
-            if node.is_account() {
-                continue;
-            }
-            if node.layout == ONE {
-                node.pair[1] = copy(node.pair[1], &mut text);
-                continue;
-            }
-            let mut words: Words = self.stored(&self.nodes[slot]).into();
-            if words.is_empty() {
-                continue;
-            }
-            for edge in words.chunks_exact_mut(EDGE_WORDS) {
-                edge[3] = copy(edge[3], &mut text);
-            }
-            self.store(slot_u32(slot), &words);
-        }
-        self.text = text;
-        self.garbage = 0;
-    }
-
     /// How many different accounts an entity links.
     pub(crate) fn distinct_accounts(&self, entity: u32) -> usize {
         let Some(node) = self.nodes.get(entity as usize) else {
@@ -900,6 +607,9 @@ impl Graph {
         accounts.len()
     }
 }
+
+#[path = "graph_sweep.rs"]
+mod sweep;
 
 #[cfg(test)]
 #[path = "graph_tests.rs"]

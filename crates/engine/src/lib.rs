@@ -21,6 +21,7 @@ mod gate;
 mod graph;
 mod links;
 mod network;
+mod paged;
 pub mod partitioned;
 mod policy;
 mod slab;

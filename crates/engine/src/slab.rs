@@ -7,14 +7,19 @@
 //! bookkeeping per list, and no allocator pages left partly filled as hundreds of thousands
 //! of lists grow through the same sizes at the same pace. Blocks are handed out and reused in
 //! the order of the calls, so the same calls give the same bytes (checkpoints of one feed are
-//! the same on every replay).
+//! the same on every replay). The vector is paged (`paged`): it never moves, and a block never
+//! straddles two pages (the rest of a page a block does not fit in is left unused).
 
+use crate::paged::Paged;
 use serde::{Deserialize, Serialize};
 
 /// No free block of a class.
 const NONE: u32 = u32::MAX;
 /// Classes past this are never asked for (a graph list holds at most a few thousand words).
 const MAX_CLASS: u8 = 40;
+/// Words a page holds (1 MiB): far more than the longest graph list (an entity's edges, at
+/// most `SHARED_AT` accounts with a few kinds each, four words an edge).
+const PAGE: usize = 1 << 18;
 
 /// Words a block of `class` holds.
 pub(crate) fn capacity(class: u8) -> usize {
@@ -32,7 +37,7 @@ pub(crate) fn class_of(len: usize) -> u8 {
 /// See the module documentation.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Slab {
-    words: Vec<u32>,
+    words: Paged<u32, PAGE>,
     /// Per class, the first free block (its first word is the next one's place), or `NONE`.
     free: Vec<u32>,
 }
@@ -40,20 +45,18 @@ pub(crate) struct Slab {
 impl Slab {
     /// The `len` words of the block at `at`.
     pub fn get(&self, at: u32, len: u32) -> &[u32] {
-        let at = at as usize;
-        self.words.get(at..at + len as usize).unwrap_or(&[])
+        self.words.slice(at as usize, len as usize).unwrap_or(&[])
     }
 
     /// Writes `list` into the block at `at` (which holds it).
     pub fn write(&mut self, at: u32, list: &[u32]) {
-        let at = at as usize;
-        if let Some(block) = self.words.get_mut(at..at + list.len()) {
+        if let Some(block) = self.words.slice_mut(at as usize, list.len()) {
             block.copy_from_slice(list);
         }
     }
 
     /// A block of `class`: a freed one if there is one, else a new one at the end; `None`
-    /// when the places (32 bits) run out.
+    /// when the places (32 bits) run out or the class is longer than a page.
     pub fn alloc(&mut self, class: u8) -> Option<u32> {
         let head = self.free.get(usize::from(class)).copied().unwrap_or(NONE);
         if head != NONE {
@@ -64,17 +67,16 @@ impl Slab {
             }
             return Some(head);
         }
-        let at = u32::try_from(self.words.len()).ok()?;
-        let end = self.words.len() + capacity(class);
-        u32::try_from(end).ok()?;
-        self.words.resize(end, 0);
-        Some(at)
+        // The end after padding, at most, must be a 32-bit place.
+        u32::try_from(self.words.len() + PAGE + capacity(class)).ok()?;
+        let at = self.words.alloc(capacity(class))?;
+        u32::try_from(at).ok()
     }
 
     /// Gives the block at `at` of `class` back: zeroed, first in its class's free list.
     pub fn free(&mut self, at: u32, class: u8) {
         let (start, class_at) = (at as usize, usize::from(class));
-        if let Some(block) = self.words.get_mut(start..start + capacity(class)) {
+        if let Some(block) = self.words.slice_mut(start, capacity(class)) {
             block.fill(0);
             block[0] = self.free.get(class_at).copied().unwrap_or(NONE);
         }
@@ -86,7 +88,7 @@ impl Slab {
 
     /// Bytes held.
     pub fn size_bytes(&self) -> usize {
-        self.words.capacity() * 4 + self.free.capacity() * 4
+        self.words.size_bytes() + self.free.capacity() * 4
     }
 }
 
@@ -129,5 +131,21 @@ mod tests {
             "a freed block comes back zeroed"
         );
         assert_eq!(slab.alloc(0), Some(20));
+    }
+
+    #[test]
+    fn a_block_that_does_not_fit_in_the_rest_of_a_page_starts_the_next() {
+        let mut slab = Slab::default();
+        let mut last = 0;
+        for _ in 0..PAGE / 6 {
+            last = slab.alloc(1).unwrap_or(NONE);
+        }
+        assert_eq!(last as usize, PAGE - 4 - 6, "four words of the page left");
+        let page = u32::try_from(PAGE).unwrap_or(0);
+        assert_eq!(slab.alloc(1), Some(page), "six do not fit");
+        assert_eq!(slab.alloc(0), Some(page + 6));
+        slab.write(page, &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(slab.get(page, 6), &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(slab.alloc(class_of(PAGE + 1)), None, "longer than a page");
     }
 }

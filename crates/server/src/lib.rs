@@ -120,6 +120,9 @@ async fn partitioned_ingest(
         events: Arc::new(streams),
         partitions: partitions.partitions,
         wait: std::time::Duration::from_millis(partitions.decision_wait_ms),
+        gauges: Arc::new(portcullis_app::partitions::PartitionGauges::new(
+            partitions.partitions,
+        )),
     });
     Ok(app)
 }

@@ -248,6 +248,13 @@ pub fn render_engine_metrics(
     let _ = writeln!(out, "portcullis_decision_group_requests_total {grouped}");
     let _ = writeln!(
         out,
+        "# HELP portcullis_decisions_read_back_total Decisions answered from storage, one query each, instead of from the caller's own catch-up (an event logged before)."
+    );
+    let _ = writeln!(out, "# TYPE portcullis_decisions_read_back_total counter");
+    let read_back = risk.decisions_read_back();
+    let _ = writeln!(out, "portcullis_decisions_read_back_total {read_back}");
+    let _ = writeln!(
+        out,
         "# HELP portcullis_decisions_total Decisions by verdict."
     );
     let _ = writeln!(out, "# TYPE portcullis_decisions_total counter");
@@ -271,6 +278,73 @@ pub fn render_engine_metrics(
     );
     let _ = writeln!(out, "# TYPE portcullis_rule_errors_total counter");
     render_per_rule(out, "portcullis_rule_errors_total", &stats.rule_errors);
+}
+
+/// Appends, in a partitioned deployment, the figures of the partitions this process works
+/// (`portcullis_app::partitions::PartitionGauges`): which it holds, how far each has read,
+/// decided, stored and logged, and what it worked since it took it. Nothing otherwise.
+pub fn render_partition_metrics(out: &mut String, risk: &portcullis_app::risk::Risk) {
+    let Some(gauges) = risk.partition_gauges() else {
+        return;
+    };
+    let readings = gauges.read();
+    type Figure = fn(&portcullis_app::partitions::GaugeReading) -> i128;
+    let figures: [(&str, &str, &str, Figure); 7] = [
+        (
+            "portcullis_partition_epoch",
+            "gauge",
+            "The epoch of the lease this process works the partition under (0: not here).",
+            |r| r.epoch.into(),
+        ),
+        (
+            "portcullis_partition_read_through",
+            "gauge",
+            "The last event stream position the partition read.",
+            |r| r.read_through.into(),
+        ),
+        (
+            "portcullis_partition_decided_through",
+            "gauge",
+            "Every own event of the partition through this stream position is decided or applied.",
+            |r| r.decided_through.into(),
+        ),
+        (
+            "portcullis_partition_stored_through",
+            "gauge",
+            "The partition's decisions are stored through this stream position.",
+            |r| r.stored_through.into(),
+        ),
+        (
+            "portcullis_partition_logged_through",
+            "gauge",
+            "The partition's event log and checkpoint are stored, and the stream acknowledged, through this position.",
+            |r| r.logged_through.into(),
+        ),
+        (
+            "portcullis_partition_events_total",
+            "counter",
+            "Own events the partition worked since this process took it.",
+            |r| r.events.into(),
+        ),
+        (
+            "portcullis_partition_decisions_total",
+            "counter",
+            "Decisions the partition made since this process took it.",
+            |r| r.decisions.into(),
+        ),
+    ];
+    for (name, kind, help, figure) in figures {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for reading in &readings {
+            let _ = writeln!(
+                out,
+                "{name}{{partition=\"{}\"}} {}",
+                reading.partition,
+                figure(reading)
+            );
+        }
+    }
 }
 
 fn render_per_rule(out: &mut String, name: &str, counts: &HashMap<String, u64>) {

@@ -59,6 +59,11 @@ pub async fn serve(
         risk: app.risk.clone(),
         events: streams.clone(),
         bus: streams,
+        gauges: (app.risk.partition_gauges()).unwrap_or_else(|| {
+            Arc::new(portcullis_app::partitions::PartitionGauges::new(
+                config.partitions,
+            ))
+        }),
     };
     portcullis_app::partitions::serve(
         ports,

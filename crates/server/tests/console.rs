@@ -8,7 +8,7 @@
 mod common;
 
 use common::center::{agent, blocking, request};
-use common::guard::{account_with_key, enrol_totp, grant};
+use common::guard::engine_hold;
 use common::soft_passkey::SoftPasskey;
 use common::{Backend, Client, TestServer};
 use serde_json::{Value, json};
@@ -307,20 +307,6 @@ async fn an_enrolment_link_works_once_until_it_expires(backend: Backend) {
 }
 
 /// An account with a key whose widening (asked for during a phone call) the engine held.
-async fn engine_hold(server: &TestServer, account: &str) -> String {
-    let (key_id, _, _) = account_with_key(server, account).await;
-    let app = enrol_totp(server, account).await;
-    let token = grant(server, account, &app).await;
-    let widen = json!({ "scopes": ["read", "trade", "withdraw"], "step_up_grant": token, "ctx": { "call_active": true, "channel": "app" } });
-    let held = server
-        .admin()
-        .patch(&format!("/v1/keys/{key_id}"), &widen)
-        .await;
-    assert_eq!(held.body["status"], "held", "{}", held.text);
-    assert!(held.text.contains("risk-engine"), "{}", held.text);
-    held.body["id"].as_str().unwrap().to_owned()
-}
-
 async fn an_engine_hold_needs_a_second_operator(backend: Backend) {
     let server = server(backend).await;
     let (first_id, first_name, first) = operator(&server, "analyst").await;
@@ -421,6 +407,75 @@ async fn an_engine_hold_needs_a_second_operator(backend: Backend) {
         html.contains("widening.release_approved") && html.contains("widening.released"),
         "{html}"
     );
+}
+
+/// An operator's own hold is released by one call, so it must not replace the risk engine's:
+/// holding an engine-held change first would let one analyst release it alone.
+async fn an_operator_hold_does_not_replace_an_engine_hold(backend: Backend) {
+    let server = server(backend).await;
+    let (first_id, _, first) = operator(&server, "analyst").await;
+    let change = engine_hold(&server, "acc_rehold").await;
+    let held = first
+        .post(
+            &format!("/v1/changes/{change}/hold"),
+            &json!({ "reason": "mine now" }),
+        )
+        .await;
+    assert_eq!(
+        (held.status, held.body["error"]["code"].as_str()),
+        (409, Some("change_held")),
+        "{}",
+        held.text
+    );
+    let path = format!("/v1/changes/{change}/release");
+    let approved = first.post(&path, &json!({})).await;
+    assert_eq!(approved.body["status"], "held", "{}", approved.text);
+    assert_eq!(approved.body["release_approved_by"], first_id.as_str());
+    let alone = first.post(&path, &json!({})).await;
+    assert_eq!(alone.status, 403, "{}", alone.text);
+}
+
+/// The end state of a race: the engine decided to hold a widening, but an operator's hold had
+/// moved the change first, so the engine's hold was never recorded (its version check failed).
+/// Releasing the operator's hold records the engine's instead, which takes two operators.
+async fn a_release_records_the_engines_hold_that_an_operators_hold_got_ahead_of(backend: Backend) {
+    let server = server(backend).await;
+    let (first_id, _, first) = operator(&server, "analyst").await;
+    let (_, _, second) = operator(&server, "analyst").await;
+    let (key_id, _, _) = common::guard::account_with_key(&server, "acc_race").await;
+    let app = common::guard::enrol_totp(&server, "acc_race").await;
+    let token = common::guard::grant(&server, "acc_race", &app).await;
+    let widen = json!({ "scopes": ["read", "trade", "withdraw"], "step_up_grant": token });
+    let pending = server
+        .admin()
+        .patch(&format!("/v1/keys/{key_id}"), &widen)
+        .await;
+    assert_eq!(pending.body["status"], "pending", "{}", pending.text);
+    let change = pending.body["id"].as_str().unwrap().to_owned();
+    let event = pending.body["event_id"].as_str().unwrap().to_owned();
+    let held = first
+        .post(
+            &format!("/v1/changes/{change}/hold"),
+            &json!({ "reason": "checking" }),
+        )
+        .await;
+    assert_eq!(held.body["status"], "held", "{}", held.text);
+    server
+        .execute_sql(&format!(
+            "UPDATE decisions SET decision = 'hold', reasons = '[\"the engine held it\"]' \
+             WHERE event_id = '{event}'"
+        ))
+        .await;
+    let path = format!("/v1/changes/{change}/release");
+    let stopped = first.post(&path, &json!({})).await;
+    assert_eq!(stopped.body["status"], "held", "{}", stopped.text);
+    assert!(stopped.text.contains("risk-engine"), "{}", stopped.text);
+    let approved = first.post(&path, &json!({})).await;
+    assert_eq!(approved.body["release_approved_by"], first_id.as_str());
+    let alone = first.post(&path, &json!({})).await;
+    assert_eq!(alone.status, 403, "{}", alone.text);
+    let released = second.post(&path, &json!({})).await;
+    assert_eq!(released.body["status"], "pending", "{}", released.text);
 }
 
 async fn console_actions_are_audited_under_the_operator_and_shown_in_the_case(backend: Backend) {
@@ -569,5 +624,7 @@ async fn console_actions_are_audited_under_the_operator_and_shown_in_the_case(ba
 on_both_backends!(
     an_enrolment_link_works_once_until_it_expires,
     an_engine_hold_needs_a_second_operator,
+    an_operator_hold_does_not_replace_an_engine_hold,
+    a_release_records_the_engines_hold_that_an_operators_hold_got_ahead_of,
     console_actions_are_audited_under_the_operator_and_shown_in_the_case,
 );

@@ -11,6 +11,7 @@ mod common;
 use common::guard::{account_with_key, enrol_totp, grant};
 use common::{Backend, TestServer};
 use portcullis_app::contacts::{NewOfficial, NewReport};
+use portcullis_app::keys::KeyChange;
 use portcullis_app::{Actor, AppError};
 use serde_json::json;
 
@@ -69,6 +70,24 @@ async fn a_customer_reaches_no_other_account(backend: Backend) {
     not_found(
         "rotate",
         guard.rotate_key(&other, &key_id, None, None).await,
+    );
+    // Nothing about the key is looked at first: a change that would be refused, or a key that
+    // is revoked, says no more than a key that is not there.
+    let bad = KeyChange {
+        scopes: Some(vec!["bogus".into()]),
+        ..KeyChange::default()
+    };
+    not_found("check", guard.check_key_change(&other, &key_id, &bad).await);
+    not_found("widen", guard.change_key(&other, &key_id, bad, None).await);
+    let (revoked, _, _) = account_with_key(&server, "acc_gone").await;
+    let gone = server
+        .admin()
+        .post(&format!("/v1/keys/{revoked}/revoke"), &json!({}))
+        .await;
+    assert_eq!(gone.status, 200, "{}", gone.text);
+    not_found(
+        "rotate revoked",
+        guard.rotate_key(&other, &revoked, None, None).await,
     );
     forbidden("list accounts", a.accounts.list(&other, None, 10).await);
     forbidden("audit", a.audit.entries(&other, 0, 10).await);

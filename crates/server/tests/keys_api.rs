@@ -240,6 +240,16 @@ async fn idle_unrestricted_trading_keys_are_warned_then_expire(backend: Backend)
     assert!(risky.body["key"]["idle_expires_at"].is_string());
     assert!(safe.body["key"]["idle_expires_at"].is_null());
 
+    // A second process on the same database, whose sweep runs after the first's: its cache
+    // still has the key unwarned (a warning is not a key change), and it warns no one again.
+    let keyring = server.settings.keyring_file.display().to_string();
+    let other = TestServer::start_on_with(
+        tempfile::tempdir().unwrap(),
+        server.database_url.clone(),
+        server.clock.clone(),
+        move |config| config.keyring_file = keyring,
+    )
+    .await;
     server.clock.advance(23 * DAY);
     let report = server
         .app
@@ -248,6 +258,13 @@ async fn idle_unrestricted_trading_keys_are_warned_then_expire(backend: Backend)
         .await
         .unwrap();
     assert_eq!(report.warned, vec![risky_id.clone()]);
+    let elsewhere = other
+        .app
+        .keys
+        .sweep_idle(server.clock.as_ref())
+        .await
+        .unwrap();
+    assert!(elsewhere.warned.is_empty(), "warned by the first process");
     let again = server
         .app
         .keys

@@ -10,30 +10,40 @@ use common::guard::{account_with_key, code_of, enrol_totp, feed, grant, signs_in
 use common::{Backend, TestServer};
 use serde_json::{Value, json};
 
-async fn a_confirmed_fraud_holds_a_linked_victims_pending_widening(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let admin = server.admin();
-    // The second victim allow-lists the crew's server on a withdrawing key: pending.
-    let (key_id, _, _) = account_with_key(&server, "victim-2").await;
-    signs_in_from(&server, "victim-2", "198.51.100.66").await;
-    let app = enrol_totp(&server, "victim-2").await;
-    let token = grant(&server, "victim-2", &app).await;
+/// The second victim allow-lists the crew's server on a withdrawing key: the pending change.
+async fn victim_widens_to_the_crews_server(server: &TestServer) -> String {
+    let (key_id, _, _) = account_with_key(server, "victim-2").await;
+    signs_in_from(server, "victim-2", "198.51.100.66").await;
+    let app = enrol_totp(server, "victim-2").await;
+    let token = grant(server, "victim-2", &app).await;
     let widen = json!({ "scopes": ["read", "trade", "withdraw"], "ip_allowlist": ["203.0.113.7", "198.51.100.66"], "step_up_grant": token });
-    let pending = admin.patch(&format!("/v1/keys/{key_id}"), &widen).await;
+    let pending = server
+        .admin()
+        .patch(&format!("/v1/keys/{key_id}"), &widen)
+        .await;
     assert_eq!(pending.status, 202, "{}", pending.text);
     assert_eq!(pending.body["status"], "pending", "{}", pending.text);
-    let change = pending.body["id"].as_str().unwrap().to_owned();
+    pending.body["id"].as_str().unwrap().to_owned()
+}
 
-    // The first victim's key was pointed at the same server and drained; the exchange
-    // confirms the fraud.
+/// The first victim's key was pointed at the same server and drained; the exchange confirms
+/// the fraud, and the background pass holds what the confirmation links before anything
+/// applies.
+async fn fraud_through_the_crews_server_confirmed(server: &TestServer) {
     let now = server.now().to_rfc3339();
-    feed(&server, &[
+    feed(server, &[
         json!({ "id": "v1-key", "ts": now, "type": "api_key.updated", "account": "victim-1", "key_id": "k-v1", "scopes": ["read", "withdraw"], "ip_allowlist": ["198.51.100.66/32"], "step_up": "sms", "ctx": { "ip": "192.0.2.10" } }),
         json!({ "id": "v1-out", "ts": now, "type": "withdrawal.requested", "account": "victim-1", "withdrawal_id": "w1", "asset": "USDT", "network": "TRX", "address": "TQcrew", "amount": "5000", "amount_usd": 5000.0, "key_id": "k-v1", "ctx": { "ip": "198.51.100.66" } }),
         json!({ "id": "v1-fraud", "ts": now, "type": "fraud.confirmed", "account": "victim-1", "withdrawal_ids": ["w1"], "addresses": ["TQcrew"], "from": [], "note": "customer report" }),
     ]).await;
-    // The background pass holds what the confirmation links before anything applies.
     server.app.guard.apply_due().await.unwrap();
+}
+
+async fn a_confirmed_fraud_holds_a_linked_victims_pending_widening(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin();
+    let change = victim_widens_to_the_crews_server(&server).await;
+    fraud_through_the_crews_server_confirmed(&server).await;
     let held = admin.get(&format!("/v1/changes/{change}")).await;
     assert_eq!(held.body["status"], "held", "{}", held.text);
     let detail = held.body["status_detail"].as_str().unwrap();
@@ -81,6 +91,36 @@ async fn a_confirmed_fraud_holds_a_linked_victims_pending_widening(backend: Back
     assert_eq!(
         integration.get("/v1/graph/ip/198.51.100.66").await.status,
         403
+    );
+}
+
+/// An operator's hold is released by one call; a confirmation that reaches a change an
+/// operator held first replaces that hold with its own, so releasing it takes two operators
+/// like any hold the engine made.
+async fn a_confirmation_takes_over_an_operators_hold(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let analyst = server.operator("analyst").await;
+    let change = victim_widens_to_the_crews_server(&server).await;
+    let held = analyst
+        .post(
+            &format!("/v1/changes/{change}/hold"),
+            &json!({ "reason": "looking into it" }),
+        )
+        .await;
+    assert_eq!(held.body["status"], "held", "{}", held.text);
+    fraud_through_the_crews_server_confirmed(&server).await;
+    let shown = analyst.get(&format!("/v1/changes/{change}")).await;
+    let detail = shown.body["status_detail"].as_str().unwrap();
+    assert!(detail.contains("network: account:victim-1"), "{detail}");
+    let path = format!("/v1/changes/{change}/release");
+    let approved = analyst.post(&path, &json!({})).await;
+    assert_eq!(approved.body["status"], "held", "{}", approved.text);
+    let alone = analyst.post(&path, &json!({})).await;
+    assert_eq!(
+        code_of(&alone),
+        (403, "second_operator_required".into()),
+        "{}",
+        alone.text
     );
 }
 
@@ -160,5 +200,6 @@ async fn campaign_alerts_are_listed_read_and_confirmed_once(backend: Backend) {
 
 on_both_backends!(
     a_confirmed_fraud_holds_a_linked_victims_pending_widening,
+    a_confirmation_takes_over_an_operators_hold,
     campaign_alerts_are_listed_read_and_confirmed_once,
 );

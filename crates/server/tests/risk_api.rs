@@ -154,6 +154,26 @@ async fn decisions_are_synchronous_stored_and_survive_a_restart(backend: Backend
         feed.post("/v1/decisions", &broken).await.body["error"]["code"],
         "invalid_event"
     );
+    // A withdrawal under the id of a login already logged: not decided, and said so.
+    let logged = json!({ "id": "l10", "ts": at(71), "type": "login", "account": "acc_r", "method": "password", "success": true });
+    feed.post_raw(
+        "/v1/events",
+        logged.to_string().into_bytes(),
+        "application/x-ndjson",
+    )
+    .await;
+    let reused = json!({
+        "id": "l10", "ts": at(72), "type": "withdrawal.requested", "account": "acc_r", "withdrawal_id": "w9",
+        "asset": "USDT", "network": "TRX", "address": "TQattacker", "amount": "10", "amount_usd": 10.0,
+        "ctx": { "ip": "203.0.113.7", "channel": "api" }
+    });
+    let refused = feed.post("/v1/decisions", &reused).await;
+    assert_eq!(refused.status, 409, "{}", refused.text);
+    assert_eq!(
+        refused.body["error"]["code"], "event_ignored",
+        "{}",
+        refused.text
+    );
 
     // After a restart the engine is rebuilt from the log: the key is still without `withdraw`.
     let (dir, url, clock) = server.stop().await;

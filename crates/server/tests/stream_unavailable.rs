@@ -9,6 +9,7 @@ mod common;
 
 use async_trait::async_trait;
 use common::{Backend, TestServer};
+use portcullis_app::partitions::PartitionGauges;
 use portcullis_app::ports::{EventFeed, EventSource};
 use portcullis_app::risk::StreamIngest;
 use serde_json::json;
@@ -41,6 +42,7 @@ async fn an_operators_change_the_stream_refuses_changes_nothing(backend: Backend
         events: Arc::new(Unreachable),
         partitions: 2,
         wait: Duration::from_millis(100),
+        gauges: Arc::new(PartitionGauges::new(2)),
     });
     let admin = server.admin();
     let set = admin

@@ -140,6 +140,37 @@ async fn insert_decisions(
     .await
 }
 
+/// Records an idle warning unless the key's warning is no longer `previous` (another
+/// process's sweep warned first: a conflict, so the whole commit, the warning's event with
+/// it, is refused).
+async fn mark_idle_warned(
+    tx: &mut Tx<'_>,
+    key_id: String,
+    at: UnixMillis,
+    previous: Option<UnixMillis>,
+) -> StoreResult<()> {
+    // -1: never warned (times are after the epoch).
+    let query = sqlx::query(
+        "UPDATE api_keys SET idle_warned_at = $1 \
+         WHERE key_id = $2 AND COALESCE(idle_warned_at, -1) = $3",
+    )
+    .bind(at.as_millis())
+    .bind(key_id.clone())
+    .bind(previous.map_or(-1, UnixMillis::as_millis));
+    if execute(tx, "mark idle warned", query).await? > 0 {
+        return Ok(());
+    }
+    let exists =
+        sqlx::query("SELECT 1 AS one FROM api_keys WHERE key_id = $1").bind(key_id.clone());
+    match exists.fetch_optional(&mut **tx).await {
+        Ok(Some(_)) => Err(StoreError::Conflict(format!(
+            "api key {key_id} was warned of idle expiry by another process"
+        ))),
+        Ok(None) => Err(StoreError::NotFound(format!("api_keys {key_id}"))),
+        Err(error) => Err(db_error("api_keys", error)),
+    }
+}
+
 /// Logs events, skipping those whose id is logged already (a partition redoing a batch).
 async fn log_events_once(
     tx: &mut Tx<'_>,
@@ -331,14 +362,11 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
             key,
             expected_version,
         } => update_key(tx, key, expected_version).await?,
-        Write::MarkIdleWarned { key_id, at } => {
-            let query = sqlx::query("UPDATE api_keys SET idle_warned_at = $1 WHERE key_id = $2")
-                .bind(at.as_millis())
-                .bind(key_id.clone());
-            if execute(tx, "mark idle warned", query).await? == 0 {
-                return Err(StoreError::NotFound(format!("api_keys {key_id}")));
-            }
-        }
+        Write::MarkIdleWarned {
+            key_id,
+            at,
+            previous,
+        } => mark_idle_warned(tx, key_id, at, previous).await?,
         Write::InsertSecret(s) => {
             let query = sqlx::query("INSERT INTO key_secrets (key_id, generation, master_key_id, nonce, ciphertext, created_at, valid_until) VALUES ($1, $2, $3, $4, $5, $6, $7)")
                 .bind(s.key_id).bind(s.generation).bind(s.master_key_id).bind(s.nonce).bind(s.ciphertext)
@@ -428,6 +456,16 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
             epoch,
         } => crate::leases::check_held(tx, partition, owner, epoch).await?,
         Write::LogEventOnce(event) => log_events_once(tx, backend, vec![event]).await?,
+        Write::RecordIgnored(ignored) => {
+            let query = sqlx::query(
+                "INSERT INTO ignored_events (event_id, reason, event_ts) VALUES ($1, $2, $3) \
+                 ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(ignored.event_id)
+            .bind(ignored.reason)
+            .bind(ignored.event_ts.as_millis());
+            execute(tx, "ignored event", query).await?;
+        }
         Write::PutDigest(subscription) => crate::digest::put(tx, subscription).await?,
         Write::AdvanceDigest {
             account,

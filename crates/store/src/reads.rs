@@ -6,8 +6,9 @@ use crate::codec;
 use crate::{SqlStore, db_error};
 use async_trait::async_trait;
 use portcullis_app::ports::{
-    AccountStore, AuditStore, DecisionStore, EngineCheckpoint, EventLog, KeyStore, KeyUsage,
-    NewEvent, Operator, OperatorStore, SealedSecret, StoreResult, StoredDecision, StoredEvent,
+    AccountStore, AuditStore, DecisionStore, EngineCheckpoint, EventLog, IgnoredEvent, KeyStore,
+    KeyUsage, NewEvent, Operator, OperatorStore, SealedSecret, StoreResult, StoredDecision,
+    StoredEvent,
 };
 use portcullis_core::account::Account;
 use portcullis_core::audit::{AuditEntry, ChainHead};
@@ -259,6 +260,19 @@ impl DecisionStore for SqlStore {
         let query =
             sqlx::query("SELECT * FROM decisions WHERE event_id = $1").bind(event_id.to_owned());
         self.first_row("decisions", query, decision_row).await
+    }
+
+    async fn ignored_event(&self, event_id: &str) -> StoreResult<Option<IgnoredEvent>> {
+        let query = sqlx::query("SELECT * FROM ignored_events WHERE event_id = $1")
+            .bind(event_id.to_owned());
+        self.first_row("ignored events", query, |row| {
+            Ok(IgnoredEvent {
+                event_id: codec::text_column(row, "event_id")?,
+                reason: codec::text_column(row, "reason")?,
+                event_ts: UnixMillis(codec::i64_column(row, "event_ts")?),
+            })
+        })
+        .await
     }
 
     async fn decisions_after(

@@ -23,8 +23,8 @@ use backends::{chain_is_intact, postgres, sqlite};
 #[path = "conformance/event_log.rs"]
 mod event_log;
 use event_log::{
-    batches_append_only_new_ids_in_order, decisions_commit_with_the_events_they_decide,
-    decisions_stored_together_keep_the_first,
+    an_ignored_event_is_recorded_once, batches_append_only_new_ids_in_order,
+    decisions_commit_with_the_events_they_decide, decisions_stored_together_keep_the_first,
 };
 #[path = "conformance/keys.rs"]
 mod keys;
@@ -365,6 +365,7 @@ async fn a_failed_commit_writes_nothing(store: Arc<dyn Store>) {
             Write::MarkIdleWarned {
                 key_id: "k_1".into(),
                 at: UnixMillis(5_000),
+                previous: None,
             },
             Write::InsertAccount(account("acc_new")),
             Write::InsertKey(key("k_new", "API1", "acc_new")),
@@ -488,6 +489,7 @@ conformance!(
     batches_append_only_new_ids_in_order,
     decisions_stored_together_keep_the_first,
     decisions_commit_with_the_events_they_decide,
+    an_ignored_event_is_recorded_once,
     policy_versions_publish_once_in_order,
     the_event_log_is_read_by_time,
 );

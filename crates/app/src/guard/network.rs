@@ -5,14 +5,13 @@
 //! path as the reason.
 
 use super::Guard;
-use super::pending::RISK_ACTOR;
+use super::pending::{RISK_ACTOR, engine_held};
 use crate::ErrorCode;
 use crate::access::Actor;
 use crate::changes::Change;
 use crate::error::{AppError, AppResult};
 use crate::ports::{StoreError, StoredAlert, Write};
 use portcullis_core::events::{EventBody, EventContext};
-use portcullis_core::guard::PendingStatus;
 use portcullis_core::guard::cooldown::Transition;
 use portcullis_core::operator::Permission;
 use portcullis_core::time::UnixMillis;
@@ -142,7 +141,9 @@ impl Guard {
         let system = Actor::system();
         let mut held = 0;
         for change in self.store.pending_for_account(account, 200).await? {
-            if change.status != PendingStatus::Pending {
+            // An operator's hold is released by one call: the confirmation's hold replaces it,
+            // so that releasing what the network marks takes two operators whoever held first.
+            if !change.status.is_open() || engine_held(&change.status) {
                 continue;
             }
             let access = system.access_account(Permission::ReviewChanges, &change.account)?;

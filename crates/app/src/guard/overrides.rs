@@ -7,10 +7,10 @@
 //! and two hops out as a confirmation does (`portcullis_engine`'s `force`), and holds at once
 //! the pending changes of the accounts those marks reach, through the same path.
 //!
-//! With `engine_partitions` set, the engine partitions hold the graph: the overrides as they
-//! will be go on the event stream's control subject before anything is stored (`announce`),
-//! and every partition puts them in force at that position; if the stream does not take them,
-//! the request fails and nothing is stored. The graph is the partitions', so whether it knows
+//! With `engine_partitions` set, the engine partitions hold the graph: each change (what it
+//! lifts, what it sets) goes on the event stream's control subject before anything is stored
+//! (`announce`), and every partition applies it at that position; if the stream does not take
+//! it, the request fails and nothing is stored. The graph is the partitions', so whether it knows
 //! the entity is not checked here.
 
 use super::Guard;
@@ -78,7 +78,7 @@ impl Guard {
             lifted_at: None,
         };
         let replaced = self.live_overrides(kind, &value, Some(mode)).await?;
-        self.announce(&replaced, Some(&stored), actor, now).await?;
+        self.announce(&replaced, Some(&stored), now).await?;
         let mut change = Change::global(actor, now);
         for old in &replaced {
             change = change.write(lift(old, actor, now));
@@ -91,7 +91,7 @@ impl Guard {
             details,
         );
         if let Err(error) = self.store.commit(change.into_set()).await {
-            self.announce_stored(actor, now).await;
+            self.undo_announced(&replaced, Some(&stored)).await;
             return Err(error.into());
         }
         self.reload_overrides().await?;
@@ -123,7 +123,7 @@ impl Guard {
         for old in &live {
             actor.require_operator(permission(mode(&old.action)?))?;
         }
-        self.announce(&live, None, actor, now).await?;
+        self.announce(&live, None, now).await?;
         let mut change = Change::global(actor, now);
         for old in &live {
             change = change.write(lift(old, actor, now)).audit(
@@ -134,7 +134,7 @@ impl Guard {
         }
         let committed = self.store.commit(change.into_set()).await;
         if committed.is_err() {
-            self.announce_stored(actor, now).await;
+            self.undo_announced(&live, None).await;
         }
         match committed {
             Err(StoreError::Conflict(e)) => return Err(AppError::Conflict(e)),
@@ -160,42 +160,47 @@ impl Guard {
         Ok(())
     }
 
-    /// In a partitioned deployment, puts on the event stream the overrides as they will be
-    /// once `lifted` are lifted and `added` is stored (each with its time range, as
-    /// [`engine_overrides`] gives the engine). Nothing otherwise.
+    /// In a partitioned deployment, puts on the event stream the change about to be stored:
+    /// `lifted` end now, `added` is put in force. A change, not the whole list, so that another
+    /// process's change made at the same moment is not undone by this one. Nothing otherwise.
     async fn announce(
         &self,
         lifted: &[StoredOverride],
         added: Option<&StoredOverride>,
-        actor: &Actor,
         now: UnixMillis,
     ) -> AppResult<()> {
-        if !self.risk.partitioned() {
-            return Ok(());
-        }
-        let mut rows = self.store.overrides().await?;
-        for row in &mut rows {
-            if lifted.iter().any(|old| old.id == row.id) {
-                row.lifted_at = Some(now);
-                row.lifted_by = Some(actor.id().to_owned());
-            }
-        }
-        rows.extend(added.cloned());
-        let control = crate::partitions::Control::Overrides {
-            overrides: engine_overrides(&rows),
-            at: now.as_millis(),
-        };
-        (self.risk)
-            .announce(&control, "the override was not changed")
-            .await
+        let added = added.map(std::slice::from_ref).unwrap_or_default();
+        (self.announce_change(lifted, added, now, "the override was not changed")).await
     }
 
-    /// After a change announced but not stored: the stored overrides go on the stream again,
-    /// so the partitions hold what is stored (at worst the announced change until then).
-    async fn announce_stored(&self, actor: &Actor, now: UnixMillis) {
-        if let Err(error) = self.announce(&[], None, actor, now).await {
-            tracing::error!(%error, "the stored overrides not put on the event stream again");
+    /// After a change announced but not stored: its opposite goes on the stream (what it
+    /// added ends, what it lifted is put back), so the partitions hold what is stored (at
+    /// worst the announced change until then, which only ever held more).
+    async fn undo_announced(&self, lifted: &[StoredOverride], added: Option<&StoredOverride>) {
+        let added = added.map(std::slice::from_ref).unwrap_or_default();
+        let now = self.clock.now();
+        let undone = self.announce_change(added, lifted, now, "the override change was not undone");
+        if let Err(error) = undone.await {
+            tracing::error!(%error, "an override change announced but not stored is still in force in the partitions");
         }
+    }
+
+    /// Puts one change on the stream (in a partitioned deployment; nothing otherwise): `ended`
+    /// end at `at`, `set` are put in force, each with its time range as [`engine_overrides`]
+    /// gives the engine. `what` says what failed if the stream does not take it.
+    async fn announce_change(
+        &self,
+        ended: &[StoredOverride],
+        set: &[StoredOverride],
+        at: UnixMillis,
+        what: &str,
+    ) -> AppResult<()> {
+        let control = crate::partitions::Control::OverridesChanged {
+            ended: engine_overrides(ended),
+            set: engine_overrides(set),
+            at: at.as_millis(),
+        };
+        self.risk.announce(&control, what).await
     }
 
     async fn live_overrides(

@@ -163,10 +163,20 @@ impl Guard {
     }
 
     /// Holds a change for review; it will not apply until released.
+    ///
+    /// A hold the risk engine made is never replaced by an operator's: an operator's hold is
+    /// released by one call, so holding first would let one operator release alone what
+    /// needs two (four-eyes).
     pub async fn hold(&self, actor: &Actor, id: &str, reason: &str) -> AppResult<PendingChange> {
         actor.require(Permission::ReviewChanges)?;
         let change = self.existing_change(id).await?;
         let access = actor.access_account(Permission::ReviewChanges, &change.account)?;
+        if engine_held(&change.status) {
+            return Err(AppError::invalid(
+                ErrorCode::ChangeHeld,
+                "the risk engine holds this change already: its release takes two operators",
+            ));
+        }
         let transition = Transition::Hold {
             by: actor.id().to_owned(),
             reason: reason.to_owned(),
@@ -185,8 +195,15 @@ impl Guard {
         actor.require(Permission::ReviewChanges)?;
         let mut change = self.existing_change(id).await?;
         let access = actor.access_account(Permission::ReviewChanges, &change.account)?;
-        let engine_hold =
-            matches!(&change.status, PendingStatus::Held { by, .. } if by == RISK_ACTOR);
+        let engine_hold = engine_held(&change.status);
+        if !engine_hold && let Some(stop) = self.missed_risk_stop(&change).await {
+            // The engine's decision stops this change but its stop was never recorded: an
+            // operator's hold got there between the change's recording and the decision, and
+            // one call would release it. The engine's stop is recorded now instead.
+            let system = Actor::system();
+            let engine = system.access_account(Permission::ReviewChanges, &change.account)?;
+            return (self.move_change(&engine, change, stop, "widening.risk_stopped")).await;
+        }
         if engine_hold {
             match change.approved_by.as_deref() {
                 None => return self.approve_release(&access, change).await,
@@ -213,6 +230,14 @@ impl Guard {
             Err(error) => return Err(error),
         }
         self.existing_change(id).await
+    }
+
+    /// What the engine's stored decision on `change`'s event says to do with it, for a change it
+    /// decides (none for one it does not, or that it lets through).
+    async fn missed_risk_stop(&self, change: &PendingChange) -> Option<Transition> {
+        let event_id = change.event_id.as_ref()?;
+        let decision = self.stored_verdict(event_id).await;
+        risk_stop(change, decision.as_ref())
     }
 
     /// Records the first operator's approval of releasing an engine hold; the change stays held.
@@ -271,13 +296,12 @@ impl Guard {
                 Ok(status) => status,
                 Err(error) => return Err(AppError::Conflict(error.to_string())),
             };
-        if let (Some(event_id), None) = (&change.event_id, &change.released_by) {
-            let decision = self.stored_verdict(event_id).await;
-            if let Some(stop) = risk_stop(&change, decision.as_ref()) {
-                self.move_change(&actor, change, stop, "widening.risk_stopped")
-                    .await?;
-                return Ok(false);
-            }
+        if change.released_by.is_none()
+            && let Some(stop) = self.missed_risk_stop(&change).await
+        {
+            self.move_change(&actor, change, stop, "widening.risk_stopped")
+                .await?;
+            return Ok(false);
         }
         // The protections are checked again at the end of the cool-down, as when it began.
         let guard = self.guard_of(&change.account).await?;
@@ -564,6 +588,11 @@ pub(crate) fn cancelled_event(actor: &Actor, closed: &PendingChange) -> Option<E
         _ => return None,
     };
     Some(EventBody::ChangeCancelled { event_ref, by })
+}
+
+/// Whether the risk engine holds the change (a release then takes two operators).
+pub(super) fn engine_held(status: &PendingStatus) -> bool {
+    matches!(status, PendingStatus::Held { by, .. } if by == RISK_ACTOR)
 }
 
 /// Who the contract says cancelled: the service itself; the customer (by link, in the security

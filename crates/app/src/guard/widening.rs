@@ -80,7 +80,9 @@ impl Guard {
         key_id: &str,
         change: &KeyChange,
     ) -> AppResult<Option<StepUpMethod>> {
-        actor.require(Permission::ManageKeys)?;
+        self.keys
+            .owned(actor, Permission::ManageKeys, key_id)
+            .await?;
         let now = self.clock.now();
         let (before, after) = self.keys.preview_update(key_id, change, now).await?;
         actor.access_account(Permission::ManageKeys, &before.account)?;
@@ -144,7 +146,9 @@ impl Guard {
         change: KeyChange,
         grant: Option<&str>,
     ) -> AppResult<GuardedOutcome> {
-        actor.require(Permission::ManageKeys)?;
+        self.keys
+            .owned(actor, Permission::ManageKeys, key_id)
+            .await?;
         let now = self.clock.now();
         let (before, after) = self.keys.preview_update(key_id, &change, now).await?;
         let access = actor.access_account(Permission::ManageKeys, &before.account)?;

@@ -442,7 +442,7 @@ impl KeyAuthority {
         overlap_ms: Option<i64>,
         now: UnixMillis,
     ) -> AppResult<(Change, IssuedKey)> {
-        actor.require(Permission::ManageKeys)?;
+        self.owned(actor, Permission::ManageKeys, key_id).await?;
         let before = self.live_key(key_id, now).await?;
         let access = actor.access_account(Permission::ManageKeys, &before.account)?;
         if before.algorithm != KeyAlgorithm::HmacSha256 {
@@ -560,6 +560,21 @@ impl KeyAuthority {
             Some(_) => Ok(()),
             None => Err(AppError::NotFound(format!("account {account}"))),
         }
+    }
+
+    /// Checks that `actor` may do what `permission` covers on the key's account before
+    /// anything else about the key or the request is looked at: a customer who names another
+    /// account's key learns only that it is not found, not whether it is live or what a change
+    /// to it would meet.
+    pub(crate) async fn owned(
+        &self,
+        actor: &Actor,
+        permission: Permission,
+        key_id: &str,
+    ) -> AppResult<()> {
+        actor.require(permission)?;
+        let key = self.existing_key(key_id).await?;
+        actor.access_account(permission, &key.account).map(|_| ())
     }
 
     pub(crate) async fn existing_key(&self, key_id: &str) -> AppResult<ApiKey> {

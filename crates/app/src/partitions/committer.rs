@@ -133,6 +133,7 @@ impl Stage {
             if now.len() > 1 {
                 self.commit(now).await?;
             }
+            self.ctx.gauges.stored(self.partition, ack_through);
             self.ctx.risk.requeue_propagations(marked);
             if decided && std::mem::take(&mut first_decision) {
                 // The failover figure: from a process's death to this line of the taker.
@@ -177,6 +178,7 @@ impl Stage {
             }
             if ack_through > 0 {
                 acker.ack_through(ack_through).await.map_err(failed)?;
+                self.ctx.gauges.logged(self.partition, ack_through);
             }
         }
         Ok(())

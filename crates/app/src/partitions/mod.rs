@@ -5,10 +5,12 @@
 //! database), [`EventSource`] and [`FactBus`] (NATS JetStream in the server).
 
 mod committer;
+mod gauges;
 mod leases;
 mod queues;
 mod runner;
 
+pub use gauges::{GaugeReading, PartitionGauges};
 pub use leases::{Leases, Tick};
 pub use queues::{Control, InForce, Queues, Stepped};
 pub use runner::checkpoint_name;
@@ -45,6 +47,7 @@ pub(crate) struct Context {
     pub risk: Risk,
     pub node: String,
     pub settings: PartitionSettings,
+    pub gauges: Arc<PartitionGauges>,
 }
 
 impl Context {
@@ -85,6 +88,8 @@ pub struct PartitionPorts {
     pub risk: Risk,
     pub events: Arc<dyn EventSource>,
     pub bus: Arc<dyn FactBus>,
+    /// Where the partitions' figures go, for `/metrics`.
+    pub gauges: Arc<PartitionGauges>,
 }
 
 impl std::fmt::Debug for PartitionPorts {
@@ -106,6 +111,7 @@ pub async fn serve(
         risk,
         events,
         bus,
+        gauges,
     } = ports;
     let lease_store: Arc<dyn crate::ports::LeaseStore> = store.clone();
     let mut leases = Leases::new(
@@ -123,6 +129,7 @@ pub async fn serve(
         risk,
         node,
         settings,
+        gauges,
     });
     let mut working: BTreeMap<u32, Working> = BTreeMap::new();
     loop {
@@ -130,7 +137,7 @@ pub async fn serve(
             Ok(tick) => apply_tick(&ctx, &mut working, tick),
             Err(error) => tracing::warn!(%error, "partition leases not renewed"),
         }
-        finish_ended(&mut leases, &mut working).await;
+        finish_ended(&ctx, &mut leases, &mut working).await;
         tokio::select! {
             _ = stop.changed() => break,
             () = tokio::time::sleep(every) => {}
@@ -154,6 +161,7 @@ fn apply_tick(ctx: &Arc<Context>, working: &mut BTreeMap<u32, Working>, tick: Ti
             tracing::warn!(partition, "partition lease lost; its work stops");
             work.handle.abort();
         }
+        ctx.gauges.dropped(partition);
     }
     for partition in tick.surplus {
         if let Some(work) = working.get(&partition) {
@@ -162,6 +170,7 @@ fn apply_tick(ctx: &Arc<Context>, working: &mut BTreeMap<u32, Working>, tick: Ti
     }
     for (partition, epoch) in tick.acquired {
         let (hand_back, handed) = watch::channel(false);
+        ctx.gauges.taken(partition, epoch);
         let ctx = ctx.clone();
         let handle = tokio::spawn(async move { runner::run(ctx, partition, epoch, handed).await });
         working.insert(partition, Working { hand_back, handle });
@@ -170,7 +179,7 @@ fn apply_tick(ctx: &Arc<Context>, working: &mut BTreeMap<u32, Working>, tick: Ti
 
 /// Lets go of the leases of partitions whose work ended (handed back, or failed: then another
 /// process, or this one on a later tick, takes it again from its checkpoint).
-async fn finish_ended(leases: &mut Leases, working: &mut BTreeMap<u32, Working>) {
+async fn finish_ended(ctx: &Context, leases: &mut Leases, working: &mut BTreeMap<u32, Working>) {
     let ended: Vec<u32> = (working.iter())
         .filter(|(_, work)| work.handle.is_finished())
         .map(|(partition, _)| *partition)
@@ -183,6 +192,7 @@ async fn finish_ended(leases: &mut Leases, working: &mut BTreeMap<u32, Working>)
                 Err(error) => tracing::warn!(partition, %error, "partition work ended"),
             }
         }
+        ctx.gauges.dropped(partition);
         if let Err(error) = leases.release(partition).await {
             tracing::warn!(partition, %error, "partition lease not released");
         }

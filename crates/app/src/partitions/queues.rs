@@ -28,7 +28,9 @@ mod tests;
 
 pub use control::{Control, InForce};
 
-use crate::ports::{FactBatch, NewEvent, StoreError, StoreResult, StoredDecision, StreamEvent};
+use crate::ports::{
+    FactBatch, IgnoredEvent, NewEvent, StoreError, StoreResult, StoredDecision, StreamEvent,
+};
 use portcullis_core::contract::{ContractEvent, parse_line};
 use portcullis_core::partition::event_partition;
 use portcullis_engine::partitioned::{Fact, Partition};
@@ -58,6 +60,8 @@ pub struct Stepped {
     pub facts: Vec<Vec<u8>>,
     /// Own events whose account part was done.
     pub events: u64,
+    /// Own events ignored as one engine ignores them (a duplicate id, late), to record.
+    pub ignored: Vec<IgnoredEvent>,
 }
 
 /// See the module documentation.
@@ -383,6 +387,7 @@ impl Queues {
             if !moved {
                 let (events, shared) = self.partition.through();
                 self.ids.forget_through(events.min(shared));
+                out.ignored = self.ids.take_ignored();
                 return out;
             }
         }

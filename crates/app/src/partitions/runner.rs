@@ -28,8 +28,8 @@ pub fn checkpoint_name(partition: u32) -> String {
     format!("{}.{partition}", crate::risk::CHECKPOINT_NAME)
 }
 
-/// Works partition `partition` under `epoch` until `hand_back` turns true (then it writes a
-/// checkpoint and returns) or something fails.
+/// Works partition `partition` under `epoch` until `hand_back` turns true (then it queues a
+/// last checkpoint, stores everything queued, and returns) or something fails.
 pub(crate) async fn run(
     ctx: Arc<Context>,
     partition: u32,
@@ -120,6 +120,7 @@ impl Work<'_> {
         let partition = self.partition;
         let failed = super::failure(partition);
         let stepped = self.queues.step();
+        let decided = stepped.decisions.len() as u64;
         let complete = self.queues.complete_own();
         let moved = complete > self.published || !stepped.facts.is_empty();
         if moved {
@@ -138,6 +139,9 @@ impl Work<'_> {
             ack_through: if moved { complete } else { 0 },
             ..Stored::default()
         };
+        round
+            .writes
+            .extend(stepped.ignored.into_iter().map(Write::RecordIgnored));
         if !stepped.logged.is_empty() || !stepped.decisions.is_empty() {
             round
                 .writes
@@ -153,6 +157,13 @@ impl Work<'_> {
         if !round.writes.is_empty() || round.ack_through > 0 {
             self.store(round).await;
         }
+        self.ctx.gauges.worked(
+            partition,
+            self.queues.stream_from() - 1,
+            complete,
+            stepped.events,
+            decided,
+        );
         self.since_checkpoint += stepped.events;
         let every = self.ctx.settings.checkpoint_every_events;
         let many = every > 0 && self.since_checkpoint >= every;

@@ -32,6 +32,9 @@ pub(super) struct DecisionQueue {
     /// Groups decided and the requests they held, for metrics (their ratio is the group size).
     groups: AtomicU64,
     grouped_requests: AtomicU64,
+    /// Answers read back from storage because the caller's own catch-up did not make them
+    /// (an event logged before, or decided by another catch-up first), for metrics.
+    read_back: AtomicU64,
 }
 
 /// One request in the queue.
@@ -50,6 +53,12 @@ impl Risk {
             queue.groups.load(Ordering::Relaxed),
             queue.grouped_requests.load(Ordering::Relaxed),
         )
+    }
+
+    /// Decisions answered (by `POST /v1/decisions` or ingest) from storage since the start,
+    /// rather than from the caller's own catch-up: one query each.
+    pub fn decisions_read_back(&self) -> u64 {
+        self.decisions.read_back.load(Ordering::Relaxed)
     }
 
     /// Decides one event synchronously. An event already decided gets its stored decision.
@@ -164,8 +173,13 @@ impl Risk {
             return Err(error.into());
         }
         let Some(last) = applied else {
-            drop(cursor);
-            return self.catch_up().await;
+            // Another writer (an ingest) appended between the engine's position and this
+            // group's events: the engine applies the log up to and with them, still held. Let
+            // go in between, a catch-up already waiting for the engine (that ingest's) would
+            // apply this group's events first, and every decision of the group would then be
+            // read back from storage, one query each, while the next group waits for its turn:
+            // on PostgreSQL, beside ingest, the decisions fell behind their rate that way.
+            return self.catch_up_holding(cursor).await;
         };
         cursor.ahead_of_storage = false;
         cursor.seq = last;
@@ -188,11 +202,10 @@ impl Risk {
         if let Some(decision) = decided.get(event_id) {
             return Ok(decision.clone());
         }
-        let stored = self
-            .store
-            .decision(event_id)
-            .await?
-            .ok_or_else(|| AppError::Internal(format!("event {event_id} has no decision")))?;
+        self.decisions.read_back.fetch_add(1, Ordering::Relaxed);
+        // Logged with no decision: the id is an earlier event's, of a type not decided.
+        let stored =
+            (self.store.decision(event_id).await?).ok_or_else(|| ignored(event_id, "duplicate"))?;
         Ok(Decision {
             event_id: stored.event_id,
             decision: Verdict::parse(&stored.decision).unwrap_or(Verdict::Hold),
@@ -206,6 +219,22 @@ fn answered_or_abandoned(
     answered: Result<AppResult<Decision>, oneshot::error::RecvError>,
 ) -> AppResult<Decision> {
     answered.unwrap_or_else(|_| Err(AppError::Internal("a decision was abandoned".into())))
+}
+
+/// `event_ignored`: `event_id` was not decided and will not be, for `reason` (`duplicate`:
+/// its id is an earlier event's that was not decided; `late`: older than the dedup horizon).
+pub(super) fn ignored(event_id: &str, reason: &str) -> AppError {
+    let why = match reason {
+        "late" => "it is older than the dedup horizon behind the newest event",
+        "duplicate" => "its id is an earlier event's, which was not decided",
+        _ => "its id is an earlier event's, or it is older than the dedup horizon",
+    };
+    AppError::invalid(
+        ErrorCode::EventIgnored,
+        format!(
+            "event {event_id} was not decided and will not be: {why} (send it again with a new id)"
+        ),
+    )
 }
 
 /// `no_decision` for an event of a type that is not decided.

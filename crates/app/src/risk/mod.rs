@@ -395,10 +395,20 @@ impl Risk {
     /// Applies every logged event the engine has not seen, in log order, and stores the
     /// decisions (a decision already stored is kept). Returns the new decisions by event id.
     pub async fn catch_up(&self) -> AppResult<HashMap<String, Decision>> {
+        let cursor = self.cursor.lock().await;
+        self.catch_up_holding(cursor).await
+    }
+
+    /// [`Risk::catch_up`] with the engine already held by the caller; lets it go once the log
+    /// is applied. A group of synchronous decisions that must catch up calls this without
+    /// letting go in between (see `decide`).
+    async fn catch_up_holding(
+        &self,
+        mut cursor: tokio::sync::MutexGuard<'_, Cursor>,
+    ) -> AppResult<HashMap<String, Decision>> {
         if !self.checkpoints.follow_log {
             return Ok(HashMap::new());
         }
-        let mut cursor = self.cursor.lock().await;
         if cursor.ahead_of_storage {
             self.rewind(&mut cursor).await?;
         }

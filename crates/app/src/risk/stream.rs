@@ -19,6 +19,8 @@ use std::time::Duration;
 
 /// How often a waiting decision looks for its stored row.
 const POLL: Duration = Duration::from_millis(5);
+/// Every this many polls it also looks whether the owner ignored the event.
+const IGNORED_EVERY: u64 = 4;
 
 /// The stream ingest goes to.
 #[derive(Clone)]
@@ -27,6 +29,8 @@ pub struct StreamIngest {
     pub partitions: u32,
     /// How long `POST /v1/decisions` waits for the owner's stored decision.
     pub wait: Duration,
+    /// The figures of the partitions this process works (`/metrics`).
+    pub gauges: Arc<crate::partitions::PartitionGauges>,
 }
 
 impl std::fmt::Debug for StreamIngest {
@@ -90,14 +94,21 @@ impl Risk {
         super::decide::refuse_undecided(&event)?;
         stream.publish(&[(&event, line)]).await?;
         let deadline = tokio::time::Instant::now() + stream.wait;
+        let mut poll = 0u64;
         loop {
-            if let Some(stored) = self.store.decision(&event.id).await? {
-                return Ok(Decision {
-                    event_id: stored.event_id,
-                    decision: Verdict::parse(&stored.decision).unwrap_or(Verdict::Block),
-                    score: u8::try_from(stored.score).unwrap_or(u8::MAX),
-                    reasons: serde_json::from_str(&stored.reasons).unwrap_or_default(),
-                });
+            poll += 1;
+            if let Some(decision) = self.stored_decision(&event.id).await? {
+                return Ok(decision);
+            }
+            // Less often: an event ignored is the rare case.
+            if poll.is_multiple_of(IGNORED_EVERY)
+                && let Some(ignored) = self.store.ignored_event(&event.id).await?
+            {
+                // A duplicate's first event may have been decided in the same commit.
+                if let Some(decision) = self.stored_decision(&event.id).await? {
+                    return Ok(decision);
+                }
+                return Err(super::decide::ignored(&event.id, &ignored.reason));
             }
             if tokio::time::Instant::now() >= deadline {
                 return Err(AppError::invalid(
@@ -112,12 +123,30 @@ impl Risk {
             tokio::time::sleep(POLL).await;
         }
     }
+
+    /// The decision stored for `event_id`, if there is one.
+    async fn stored_decision(&self, event_id: &str) -> AppResult<Option<Decision>> {
+        let Some(stored) = self.store.decision(event_id).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Decision {
+            event_id: stored.event_id,
+            decision: Verdict::parse(&stored.decision).unwrap_or(Verdict::Block),
+            score: u8::try_from(stored.score).unwrap_or(u8::MAX),
+            reasons: serde_json::from_str(&stored.reasons).unwrap_or_default(),
+        }))
+    }
 }
 
 impl Risk {
     /// Whether the partitions decide (`engine_partitions`): this process's engine is idle.
     pub fn partitioned(&self) -> bool {
         self.stream.get().is_some()
+    }
+
+    /// In a partitioned deployment, the figures of the partitions this process works.
+    pub fn partition_gauges(&self) -> Option<Arc<crate::partitions::PartitionGauges>> {
+        self.stream.get().map(|stream| stream.gauges.clone())
     }
 
     /// In a partitioned deployment, puts an operator's change on the stream's control subject

@@ -166,6 +166,17 @@ pub fn ingest(url: &str, token: &str, lines: &[String]) -> Value {
 }
 
 /// The NATS server the partitioned tests use.
+/// A node's `/metrics` text, read with an operator's token.
+pub fn metrics(url: &str, token: &str) -> String {
+    ureq::get(&format!("{url}/metrics"))
+        .header("authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap()
+}
+
 pub fn nats_url() -> String {
     std::env::var("PORTCULLIS_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into())
 }

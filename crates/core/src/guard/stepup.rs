@@ -49,7 +49,8 @@ pub enum Action {
     Widen,
     /// Lifting a freeze.
     Unfreeze,
-    /// Adding or removing a passkey, enrolling or removing TOTP (once something is enrolled).
+    /// Adding or removing a passkey (once something is enrolled), removing TOTP. Enrolling TOTP
+    /// takes none while no app is confirmed: with a passkey, every action takes the passkey.
     ManageAuthenticators,
 }
 

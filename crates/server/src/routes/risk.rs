@@ -75,7 +75,7 @@ pub async fn ingest(
 #[utoipa::path(
     post, path = "/v1/decisions", tag = "risk",
     request_body(content = inline(crate::dto::formats::DecidingEvent), description = "One event of a deciding type"),
-    responses((status = 200, body = DecisionDto), (status = 400, description = "`invalid_event`, `no_decision`", body = ErrorBody), (status = 504, description = "`decision_timeout`: with `engine_partitions` set, the owner of the event's partition stored no decision within 10 s (the event is on the stream and will be decided)", body = ErrorBody)),
+    responses((status = 200, body = DecisionDto), (status = 400, description = "`invalid_event`, `no_decision`", body = ErrorBody), (status = 409, description = "`event_ignored`: the event was not decided and will not be (its id is an earlier event's that was not decided; with `engine_partitions` set, also an event older than the dedup horizon)", body = ErrorBody), (status = 504, description = "`decision_timeout`: with `engine_partitions` set, the owner of the event's partition stored no decision within 10 s (the event is on the stream and will be decided)", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn decide(

@@ -3,7 +3,9 @@
 use crate::dto::HealthDto;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::Operator;
-use crate::metrics::{render_abuse_metrics, render_engine_metrics, render_verifier_metrics};
+use crate::metrics::{
+    render_abuse_metrics, render_engine_metrics, render_partition_metrics, render_verifier_metrics,
+};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
@@ -61,6 +63,7 @@ pub async fn metrics(
         state.app.risk.refused_lines(),
         &state.app.risk,
     );
+    render_partition_metrics(&mut text, &state.app.risk);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 

@@ -117,3 +117,18 @@ pub async fn feed(server: &TestServer, lines: &[Value]) {
         reply.text
     );
 }
+
+/// A widening of a new key on `account` that the risk engine holds (a call in progress); its id.
+pub async fn engine_hold(server: &TestServer, account: &str) -> String {
+    let (key_id, _, _) = account_with_key(server, account).await;
+    let app = enrol_totp(server, account).await;
+    let token = grant(server, account, &app).await;
+    let widen = json!({ "scopes": ["read", "trade", "withdraw"], "step_up_grant": token, "ctx": { "call_active": true, "channel": "app" } });
+    let held = server
+        .admin()
+        .patch(&format!("/v1/keys/{key_id}"), &widen)
+        .await;
+    assert_eq!(held.body["status"], "held", "{}", held.text);
+    assert!(held.text.contains("risk-engine"), "{}", held.text);
+    held.body["id"].as_str().unwrap().to_owned()
+}

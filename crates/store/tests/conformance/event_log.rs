@@ -1,8 +1,9 @@
 //! Event log stories for batches: a batch is appended in one go, in order, skipping ids
-//! already logged or repeated inside it, and decisions stored together keep the first one.
+//! already logged or repeated inside it, and decisions stored together keep the first one; an
+//! ignored event's record keeps the first too.
 
 use super::event;
-use portcullis_app::ports::{ChangeSet, NewEvent, Store, StoredDecision, Write};
+use portcullis_app::ports::{ChangeSet, IgnoredEvent, NewEvent, Store, StoredDecision, Write};
 use portcullis_core::time::UnixMillis;
 use std::sync::Arc;
 
@@ -29,6 +30,29 @@ pub async fn batches_append_only_new_ids_in_order(store: Arc<dyn Store>) {
     assert_eq!(ids, expected, "log order is batch order");
     assert!(logged.windows(2).all(|pair| pair[0].seq < pair[1].seq));
     assert_eq!(logged[1].event, event("b0"), "every field is stored");
+}
+
+pub async fn an_ignored_event_is_recorded_once(store: Arc<dyn Store>) {
+    let ignored = |reason: &str| {
+        let record = IgnoredEvent {
+            event_id: "late1".into(),
+            reason: reason.into(),
+            event_ts: UnixMillis(5_000),
+        };
+        ChangeSet {
+            writes: vec![Write::RecordIgnored(record)],
+            ..ChangeSet::default()
+        }
+    };
+    assert_eq!(store.ignored_event("late1").await.unwrap(), None);
+    store.commit(ignored("late")).await.unwrap();
+    store.commit(ignored("duplicate or late")).await.unwrap();
+    let recorded = store.ignored_event("late1").await.unwrap().unwrap();
+    assert_eq!(
+        (recorded.reason.as_str(), recorded.event_ts),
+        ("late", UnixMillis(5_000))
+    );
+    assert_eq!(store.ignored_event("other").await.unwrap(), None);
 }
 
 pub async fn decisions_stored_together_keep_the_first(store: Arc<dyn Store>) {

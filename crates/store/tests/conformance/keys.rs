@@ -193,6 +193,7 @@ pub async fn changes_are_numbered_in_commit_order(store: Arc<dyn Store>) {
         .commit(writes(vec![Write::MarkIdleWarned {
             key_id: "k_2".into(),
             at: UnixMillis(2),
+            previous: None,
         }]))
         .await
         .unwrap();
@@ -329,11 +330,30 @@ pub async fn usage_only_moves_forward(store: Arc<dyn Store>) {
         .commit(writes(vec![Write::MarkIdleWarned {
             key_id: "k_1".into(),
             at: UnixMillis(700),
+            previous: None,
         }]))
         .await
         .unwrap();
     let warned = store.key("k_1").await.unwrap().unwrap();
     assert_eq!(warned.idle_warned_at, Some(UnixMillis(700)));
+    // Another sweep that saw the key unwarned is refused: the owner is warned once.
+    let stale = |previous| {
+        writes(vec![Write::MarkIdleWarned {
+            key_id: "k_1".into(),
+            at: UnixMillis(710),
+            previous,
+        }])
+    };
+    assert!(matches!(
+        store.commit(stale(None)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.commit(stale(Some(UnixMillis(650)))).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let still = store.key("k_1").await.unwrap().unwrap();
+    assert_eq!(still.idle_warned_at, Some(UnixMillis(700)));
     assert_eq!(
         warned.version, stored.version,
         "a warning is not a new version"
@@ -343,6 +363,7 @@ pub async fn usage_only_moves_forward(store: Arc<dyn Store>) {
             .commit(writes(vec![Write::MarkIdleWarned {
                 key_id: "k_404".into(),
                 at: UnixMillis(700),
+                previous: None,
             }]))
             .await,
         Err(StoreError::NotFound(_))

@@ -6,7 +6,7 @@
 //! restarted partition reads the stream again from before it: positions up to
 //! `checked_through` are not checked twice, and the ones refused among them are remembered.
 
-use crate::ports::StreamEvent;
+use crate::ports::{IgnoredEvent, StreamEvent};
 use portcullis_core::time::UnixMillis;
 use portcullis_engine::Outcome;
 use portcullis_engine::partitioned::Partition;
@@ -22,6 +22,10 @@ pub struct IdCheck {
     /// The positions up to `checked_through` that were refused, until no restart can read
     /// them again.
     refused: BTreeSet<u64>,
+    /// This partition's own events refused since they were last taken, to record (so that a
+    /// caller waiting for a decision is told there will be none).
+    #[serde(skip)]
+    ignored: Vec<IgnoredEvent>,
 }
 
 /// The two fields the check needs, read without the rest of the line.
@@ -37,8 +41,18 @@ impl IdCheck {
     /// partition then skips. A line without a readable id and time is not recorded (its owner
     /// refuses it as it does any line it cannot read).
     pub fn admit(&mut self, partition: &mut Partition, event: &StreamEvent) -> bool {
+        let own = event.subject_partition == Some(partition.index());
         if event.position <= self.checked_through {
-            return !self.refused.contains(&event.position);
+            let refused = self.refused.contains(&event.position);
+            if refused
+                && own
+                && let Ok(read) = serde_json::from_slice::<IdAndTs<'_>>(&event.body)
+            {
+                // Read again after a restart: recorded again, in case the record was not
+                // stored before it (recording twice keeps the first).
+                self.record(event.position, read, None);
+            }
+            return !refused;
         }
         self.checked_through = event.position;
         let Ok(read) = serde_json::from_slice::<IdAndTs<'_>>(&event.body) else {
@@ -47,16 +61,32 @@ impl IdCheck {
         let Some(refused) = partition.check_id(&read.id, read.ts.as_millis()) else {
             return true;
         };
-        if event.subject_partition == Some(partition.index()) {
-            let why = if matches!(refused, Outcome::Late) {
-                "late"
-            } else {
-                "a duplicate"
-            };
-            tracing::info!(position = event.position, id = %read.id, "an event of this partition is {why}; ignored, as one engine ignores it");
+        if own {
+            self.record(event.position, read, Some(&refused));
         }
         self.refused.insert(event.position);
         false
+    }
+
+    /// Keeps an own event refused (why: `None` when read again after a restart, which no
+    /// longer knows and says `duplicate or late`) for [`IdCheck::take_ignored`].
+    fn record(&mut self, position: u64, read: IdAndTs<'_>, why: Option<&Outcome>) {
+        let reason = match why {
+            Some(Outcome::Late) => "late",
+            Some(_) => "duplicate",
+            None => "duplicate or late",
+        };
+        tracing::info!(position, id = %read.id, reason, "an event of this partition is ignored, as one engine ignores it");
+        self.ignored.push(IgnoredEvent {
+            event_id: read.id.into_owned(),
+            reason: reason.to_owned(),
+            event_ts: read.ts,
+        });
+    }
+
+    /// The own events refused since the last call.
+    pub fn take_ignored(&mut self) -> Vec<IgnoredEvent> {
+        std::mem::take(&mut self.ignored)
     }
 
     /// Forgets the refused positions up to `position`: a restart reads the stream again only

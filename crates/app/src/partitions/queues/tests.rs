@@ -47,15 +47,21 @@ fn withdrawal(id: &str, ms: i64, account: &str, address: &str) -> Item {
     ))
 }
 
+fn forced(address: &str, from: i64) -> Override {
+    Override {
+        kind: EntityKind::Address,
+        value: address.into(),
+        mode: OverrideMode::Force,
+        from,
+        expires_at: None,
+    }
+}
+
+/// An operator forcing `address` at `from`.
 fn force(address: &str, from: i64) -> Control {
-    Control::Overrides {
-        overrides: vec![Override {
-            kind: EntityKind::Address,
-            value: address.into(),
-            mode: OverrideMode::Force,
-            from,
-            expires_at: None,
-        }],
+    Control::OverridesChanged {
+        ended: Vec::new(),
+        set: vec![forced(address, from)],
         at: from,
     }
 }
@@ -78,6 +84,8 @@ pub(super) fn default_in_force() -> (Policy, InForce) {
 pub(super) fn one_engine(items: &[Item]) -> BTreeMap<String, StoredDecision> {
     let mut engine = Engine::new(Policy::default_policy().unwrap());
     let mut decided = BTreeMap::new();
+    // What the store holds, as the engine takes it (`engine_overrides`).
+    let mut stored: Vec<Override> = Vec::new();
     for item in items {
         match item {
             Item::Event(line) => {
@@ -88,7 +96,13 @@ pub(super) fn one_engine(items: &[Item]) -> BTreeMap<String, StoredDecision> {
                 }
             }
             Item::Control(Control::Overrides { overrides, at }) => {
-                engine.set_overrides(overrides.clone());
+                stored.clone_from(overrides);
+                engine.set_overrides(stored.clone());
+                engine.spread_forces(*at);
+            }
+            Item::Control(Control::OverridesChanged { ended, set, at }) => {
+                super::control::change_overrides(&mut stored, ended, set.clone(), *at);
+                engine.set_overrides(stored.clone());
                 engine.spread_forces(*at);
             }
             Item::Control(Control::Policy { text, .. }) => {
@@ -130,6 +144,8 @@ struct Cluster {
     parts: Vec<Queues>,
     bus: Vec<FactBatch>,
     decided: BTreeMap<String, StoredDecision>,
+    /// The ignored events recorded (the first reason recorded for each).
+    ignored: BTreeMap<String, String>,
 }
 
 impl Cluster {
@@ -144,6 +160,7 @@ impl Cluster {
             parts,
             bus: Vec::new(),
             decided: BTreeMap::new(),
+            ignored: BTreeMap::new(),
         }
     }
 
@@ -157,6 +174,11 @@ impl Cluster {
             let before = self.progress();
             for p in 0..self.parts.len() {
                 let stepped = self.parts[p].step();
+                for ignored in stepped.ignored {
+                    self.ignored
+                        .entry(ignored.event_id)
+                        .or_insert(ignored.reason);
+                }
                 for decision in stepped.decisions {
                     let previous = self.decided.insert(decision.event_id.clone(), decision);
                     assert!(previous.is_none(), "a decision made twice");
@@ -300,6 +322,57 @@ fn partitions_put_back_from_checkpoints_after_the_changes_decide_the_same() {
 }
 
 #[test]
+fn two_operators_forcing_at_once_on_two_processes_both_hold() {
+    let (x, y) = (account("x", 0), account("y", 1));
+    // Each process saw no override when its operator forced an address.
+    let items = vec![
+        login("e1", F - 30 * MINUTE, &x, "192.0.2.1"),
+        login("e2", F - 29 * MINUTE, &y, "192.0.2.2"),
+        Item::Control(force("TQone", F - 10 * MINUTE)),
+        Item::Control(force("TQtwo", F - 10 * MINUTE + 1)),
+        withdrawal("e3", F - 9 * MINUTE, &y, "TQone"),
+        withdrawal("e4", F - 8 * MINUTE, &x, "TQtwo"),
+    ];
+    let expected = one_engine(&items);
+    let unforced = one_engine(&[
+        items[0].clone(),
+        items[1].clone(),
+        items[4].clone(),
+        items[5].clone(),
+    ]);
+    for id in ["e3", "e4"] {
+        assert_ne!(expected[id].decision, unforced[id].decision, "{id}: forced");
+    }
+    let stream = stream(&items, N);
+    let mut cluster = Cluster::new();
+    cluster.run(&stream, stream.len());
+    assert_eq!(cluster.decided, expected);
+    for queues in &cluster.parts {
+        assert_eq!(queues.in_force().overrides.len(), 2);
+    }
+}
+
+#[test]
+fn a_whole_list_of_overrides_from_the_version_before_is_still_applied() {
+    let (x, y) = (account("x", 0), account("y", 1));
+    let whole = Control::Overrides {
+        overrides: vec![forced("TQold", F - 10 * MINUTE)],
+        at: F - 10 * MINUTE,
+    };
+    let items = vec![
+        login("e1", F - 30 * MINUTE, &x, "192.0.2.1"),
+        Item::Control(whole),
+        withdrawal("e2", F - 9 * MINUTE, &y, "TQold"),
+    ];
+    let expected = one_engine(&items);
+    let unforced = one_engine(&[items[0].clone(), items[2].clone()]);
+    assert_ne!(expected["e2"].decision, unforced["e2"].decision);
+    for cluster in restarted_anywhere(&items) {
+        assert_eq!(cluster.parts[1].in_force().overrides.len(), 1);
+    }
+}
+
+#[test]
 fn a_resent_id_and_a_late_event_are_ignored_as_one_engine_ignores_them() {
     let (x, y) = (account("x", 0), account("y", 1));
     let items = vec![
@@ -325,5 +398,20 @@ fn a_resent_id_and_a_late_event_are_ignored_as_one_engine_ignores_them() {
             let stats = queues.partition().engine().stats();
             assert_eq!((stats.duplicates, stats.late), (2, 1));
         }
+        // Each is recorded by its owner, whenever the partitions restarted.
+        assert_eq!(
+            cluster.ignored.keys().collect::<Vec<_>>(),
+            ["l1", "w1", "w3"]
+        );
     }
+    let stream = stream(&items, N);
+    let mut cluster = Cluster::new();
+    cluster.run(&stream, stream.len());
+    let reasons: Vec<(&str, &str)> = (cluster.ignored.iter())
+        .map(|(id, why)| (id.as_str(), why.as_str()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [("l1", "duplicate"), ("w1", "duplicate"), ("w3", "late")]
+    );
 }
