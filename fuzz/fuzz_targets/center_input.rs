@@ -9,8 +9,8 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use portcullis_core::browser::{
-    CheckForm, CodeForm, CsrfForm, DigestForm, LockForm, ReportForm, cookie, is_device_id,
-    read_form,
+    CheckForm, CodeForm, CsrfForm, DigestForm, LockForm, ReportForm, TotpStartForm, cookie,
+    is_device_id, read_form,
 };
 use std::collections::HashMap;
 
@@ -61,6 +61,10 @@ fn check_forms(body: &[u8]) {
         Some(CodeForm { csrf: f.remove("csrf")?, code: f.remove("code")? })
     });
     assert_eq!(read_form::<CodeForm>(body), code, "{body:?}");
+    let totp = got(&["csrf", "step_up_grant"]).and_then(|mut f| {
+        Some(TotpStartForm { csrf: f.remove("csrf")?, step_up_grant: f.remove("step_up_grant") })
+    });
+    assert_eq!(read_form::<TotpStartForm>(body), totp, "{body:?}");
     let lock = got(&["csrf", "until", "confirmed"]).and_then(|mut f| {
         let (csrf, until) = (f.remove("csrf")?, f.remove("until")?);
         Some(LockForm { csrf, until, confirmed: f.remove("confirmed") })

@@ -1,5 +1,6 @@
 // The security center's tools in real Chromium at 1280 px and 390 px, on embedded SQLite and
-// PostgreSQL: the check-up's findings each fixed by its own button, the settings lock confirmed
+// PostgreSQL: the check-up's findings each fixed by its own button, an authenticator app added
+// beside a passkey only through the passkey's step-up, the settings lock confirmed
 // with the date spelled out, revoking a key, the activity in plain words a page at a time, and
 // axe-core on every page the center and its links show (no serious or critical violation).
 //
@@ -132,10 +133,13 @@ async function tools(databaseUrl, width) {
     await page.waitForSelector("#history li.change[data-status=cancelled]");
     assert.equal(await page.locator("li.finding[data-finding=pending_widening]").count(), 0);
 
-    // An authenticator app enrolled, then removed: confirmed with the passkey, and it waits
-    // out a cool-down like a widening (it takes a protection away).
+    // An authenticator app added beside the passkey: the page runs the passkey step-up before
+    // its form goes (a second factor is confirmed with the first). Then removed: confirmed with
+    // the passkey, and it waits out a cool-down like a widening (it takes a protection away).
     await page.click("#add-totp");
     await page.waitForSelector("#totp-qr svg");
+    const enrolments = (await api("GET", "/v1/audit?limit=1000")).json.filter((e) => e.action === "totp.enrolment_started");
+    assert.deepEqual(enrolments.map((e) => e.details.step_up), ["passkey"], JSON.stringify(enrolments));
     await axe.check(page, "authenticator app");
     await page.fill("input[name=code]", totp(await page.textContent("#totp-secret"), Date.now() / 1000));
     await page.click("#confirm-totp");

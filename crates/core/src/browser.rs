@@ -39,6 +39,15 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
+/// The form that starts adding an authenticator app: on an account with a passkey the page's
+/// script fills in the grant of the passkey step-up it ran first.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TotpStartForm {
+    pub csrf: String,
+    #[serde(default)]
+    pub step_up_grant: Option<String>,
+}
+
 /// The TOTP confirmation form.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct CodeForm {

@@ -51,6 +51,21 @@ async function addPasskey(button) {
   }
 }
 
+// Once a passkey is enrolled, adding an authenticator app is confirmed with it first; the form
+// then goes as the page post it is (its answer is the QR code's page), carrying the grant.
+async function addTotp(form) {
+  try {
+    const grant = document.createElement("input");
+    grant.type = "hidden";
+    grant.name = "step_up_grant";
+    grant.value = await passkeyGrant(form.dataset.csrf);
+    form.append(grant);
+    form.submit();
+  } catch (error) {
+    refused(document.getElementById("add-totp-status"), error);
+  }
+}
+
 async function passkeyGrant(csrf) {
   const started = await call("/security/api/step-up/passkey/start", csrf, {});
   const credential = await navigator.credentials.get(requestOptions(started.options));
@@ -194,6 +209,8 @@ document.addEventListener("DOMContentLoaded", () => {
   }
   const contact = document.getElementById("contact-form");
   if (contact) contact.addEventListener("submit", (event) => { event.preventDefault(); changeContact(contact); });
+  const totp = document.getElementById("add-totp-form");
+  if (totp && totp.dataset.method === "passkey") totp.addEventListener("submit", (event) => { event.preventDefault(); addTotp(totp); });
   const removal = document.getElementById("remove-totp-form");
   if (removal) removal.addEventListener("submit", (event) => { event.preventDefault(); removeTotp(removal); });
   const address = document.getElementById("address-form");

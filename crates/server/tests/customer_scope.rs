@@ -54,7 +54,7 @@ async fn a_customer_reaches_no_other_account(backend: Backend) {
     not_found("protection", guard.protection(&other, victim).await);
     not_found("addresses", guard.addresses(&other, victim).await);
     not_found("passkeys", guard.passkeys(&other, victim).await);
-    not_found("totp", guard.start_totp(&other, victim).await);
+    not_found("totp", guard.start_totp(&other, victim, None).await);
     not_found(
         "freeze",
         guard.freeze(&other, victim, Default::default()).await,

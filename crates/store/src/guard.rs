@@ -376,6 +376,7 @@ mod tests {
             created_at: UnixMillis(0),
             confirmed_at: None,
             state,
+            step_up: None,
         });
         guard
     }

@@ -115,6 +115,7 @@ fn guard(account: &str) -> AccountGuard {
                 level: 2,
                 last_failure: Some(NOW.plus_millis(60_000)),
             },
+            step_up: Some(StepUpMethod::Passkey),
         }),
         version: 0,
     }

@@ -28,6 +28,11 @@ pub struct TotpEnrolment {
     /// enrolment counts for nothing.
     pub confirmed_at: Option<UnixMillis>,
     pub state: TotpState,
+    /// The step-up the enrolment was started with; `None` for a first factor (the account had
+    /// none to confirm it with). Confirming an enrolment started without one is refused once
+    /// the account has a passkey: it would add a second factor that no existing one confirmed.
+    #[serde(default)]
+    pub step_up: Option<StepUpMethod>,
 }
 
 /// Everything the guard keeps per account.

@@ -145,6 +145,25 @@ impl Guard {
             id: ceremony.id.clone(),
             at: now,
         };
+        // A factor enrolled while this ceremony was open did not confirm it (it may have begun
+        // with nothing enrolled, so with no step-up): it must begin again, confirmed with it.
+        let started = ceremony.expires_at.plus_millis(-CEREMONY_TTL_MS);
+        if self.enrolled_after(account, started).await? {
+            let reason = "an authenticator was enrolled since the registration started";
+            self.record_refusal(
+                actor,
+                account,
+                spend,
+                "passkey.registration_refused",
+                reason,
+                now,
+            )
+            .await?;
+            return Err(AppError::invalid(
+                ErrorCode::StepUpRequired,
+                format!("{reason}: start again, confirmed with it (`step_up_grant`)"),
+            ));
+        }
         let passkey = match self
             .webauthn()?
             .finish_passkey_registration(&answer, &state)
@@ -391,6 +410,17 @@ impl Guard {
             json!({ "method": "passkey", "reason": reason }),
         );
         Ok(self.store.commit(change.into_set()).await?)
+    }
+
+    /// Whether a passkey or the authenticator app was enrolled on `account` after `since`.
+    async fn enrolled_after(&self, account: &str, since: UnixMillis) -> AppResult<bool> {
+        let passkeys = self.store.passkeys(account).await?;
+        let totp = self
+            .guard_of(account)
+            .await?
+            .totp
+            .and_then(|t| t.confirmed_at);
+        Ok(passkeys.iter().any(|p| p.created_at > since) || totp.is_some_and(|at| at > since))
     }
 
     /// What the account has enrolled, as the step-up policy counts it.

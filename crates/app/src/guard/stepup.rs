@@ -12,9 +12,9 @@ use crate::ports::{AccountGuard, SealedBlob, SealedSecret, StepUpGrant, TotpEnro
 use crate::random;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use portcullis_core::guard::StepUpMethod;
 use portcullis_core::guard::stepup::Action;
 use portcullis_core::guard::totp::{self, TotpState};
+use portcullis_core::guard::{Enrolment, StepUpMethod};
 use portcullis_core::notice::NoticeKind;
 use portcullis_core::operator::Permission;
 use portcullis_core::secret::Secret;
@@ -44,8 +44,15 @@ fn totp_seal_id(account: &str) -> String {
 impl Guard {
     /// Starts (or restarts, while unconfirmed) a TOTP enrolment. Replacing a confirmed
     /// authenticator is refused: that would let whoever holds the session swap the customer's
-    /// second factor for their own.
-    pub async fn start_totp(&self, actor: &Actor, account: &str) -> AppResult<TotpEnrolmentStart> {
+    /// second factor for their own. On an account with a passkey it spends a step-up grant
+    /// (`ManageAuthenticators`, so the passkey): otherwise an operator token or a stolen session
+    /// could add a factor of its own that takes over once the passkeys are gone.
+    pub async fn start_totp(
+        &self,
+        actor: &Actor,
+        account: &str,
+        grant: Option<&str>,
+    ) -> AppResult<TotpEnrolmentStart> {
         let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
@@ -54,6 +61,16 @@ impl Guard {
                 "account {account} already has a confirmed authenticator app"
             )));
         }
+        let mut change = Change::new(&access, now);
+        let step_up = if self.enrolment_of(&guard).await? == Enrolment::default() {
+            None // The first factor: nothing to step up with yet (announced when confirmed).
+        } else {
+            let (method, spend) = self
+                .grant_for(&guard, Action::ManageAuthenticators, grant, now)
+                .await?;
+            change = change.write(spend);
+            Some(method)
+        };
         let secret = Secret::new(random::bytes::<{ totp::SECRET_BYTES }>()?.to_vec());
         let app = totp::generator(secret.expose(), &self.settings.exchange_name, account)
             .map_err(|e| AppError::Internal(e.to_string()))?;
@@ -65,10 +82,14 @@ impl Guard {
             created_at: now,
             confirmed_at: None,
             state: TotpState::default(),
+            step_up,
         });
-        let change = Change::new(&access, now)
-            .write(put(next, guard.version))
-            .audit("totp.enrolment_started", target(account), json!({}));
+        let details = json!({ "step_up": step_up.map(StepUpMethod::as_str) });
+        let change = change.write(put(next, guard.version)).audit(
+            "totp.enrolment_started",
+            target(account),
+            details,
+        );
         self.store.commit(change.into_set()).await?;
         Ok(TotpEnrolmentStart {
             provisioning_uri: Secret::new(uri.into_bytes()),
@@ -80,10 +101,18 @@ impl Guard {
         let access = actor.access_account(Permission::ManageKeys, account)?;
         let now = self.clock.now();
         let guard = self.guard_of(account).await?;
-        if guard.totp.is_none() || guard.totp_confirmed() {
+        let Some(enrolment) = guard.totp.as_ref().filter(|t| t.confirmed_at.is_none()) else {
             return Err(AppError::Conflict(format!(
                 "account {account} has no authenticator app waiting for confirmation"
             )));
+        };
+        // Started while the account had no factor, and a passkey came since: confirming it now
+        // would add a second factor that the passkey never confirmed.
+        if enrolment.step_up.is_none() && self.enrolment_of(&guard).await?.passkeys > 0 {
+            return Err(AppError::invalid(
+                ErrorCode::StepUpRequired,
+                "a passkey was added since this authenticator app enrolment started: start it again, confirmed with the passkey (`step_up_grant`)",
+            ));
         }
         let (mut next, checked) = self.check_code(&guard, code, now)?;
         if checked.is_ok()

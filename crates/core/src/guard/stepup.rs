@@ -49,8 +49,8 @@ pub enum Action {
     Widen,
     /// Lifting a freeze.
     Unfreeze,
-    /// Adding or removing a passkey (once something is enrolled), removing TOTP. Enrolling TOTP
-    /// takes none while no app is confirmed: with a passkey, every action takes the passkey.
+    /// Adding a passkey or an authenticator app once something is enrolled (the first factor
+    /// takes none), removing a passkey or the app.
     ManageAuthenticators,
 }
 

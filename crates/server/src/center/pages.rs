@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use portcullis_app::AppError;
 use portcullis_app::ErrorCode;
 use portcullis_app::guard::KeyNarrowing;
-use portcullis_core::browser::{CodeForm, CsrfForm, DigestForm, LockForm};
+use portcullis_core::browser::{CodeForm, CsrfForm, DigestForm, LockForm, TotpStartForm};
 use portcullis_core::scope::Scope;
 use portcullis_core::time::UnixMillis;
 use serde::Deserialize;
@@ -36,6 +36,12 @@ struct TotpPage<'a> {
 }
 
 impl CsrfField for CodeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl CsrfField for TotpStartForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }
@@ -385,14 +391,16 @@ pub async fn cancel_withdrawal(
 }
 
 /// Starts enrolling an authenticator app and shows its QR code (a `POST`: it creates a secret).
+/// With a passkey enrolled, the page's script runs the passkey step-up first and sends its grant.
 pub async fn totp_start(
     State(state): State<AppState>,
-    CustomerForm { customer, .. }: CustomerForm<CsrfForm>,
+    CustomerForm { customer, form }: CustomerForm<TotpStartForm>,
 ) -> Response {
+    let grant = form.step_up_grant.as_deref().filter(|g| !g.is_empty());
     let started = match state
         .app
         .guard
-        .start_totp(&customer.actor, &customer.account)
+        .start_totp(&customer.actor, &customer.account, grant)
         .await
     {
         Ok(started) => started,

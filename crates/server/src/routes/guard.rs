@@ -17,19 +17,23 @@ use axum::http::StatusCode;
 use portcullis_app::ErrorCode;
 use portcullis_app::guard::NewAddress;
 
-/// Start enrolling an authenticator app (TOTP). The URI carries the secret: show it once.
+/// Start enrolling an authenticator app (TOTP). The URI carries the secret: show it once. On an
+/// account with a passkey it needs `step_up_grant` (a passkey step-up); the first factor needs none.
 #[utoipa::path(
     post, path = "/v1/accounts/{account}/totp", tag = "step-up",
     params(("account" = String, Path, description = "Account id")),
-    responses((status = 201, body = TotpStartDto), (status = 404, body = ErrorBody), (status = 409, description = "A confirmed authenticator app is already enrolled", body = ErrorBody)),
+    request_body(content = Option<GrantBody>),
+    responses((status = 201, body = TotpStartDto), (status = 403, description = "`forbidden` (the role may not); `step_up_required` (the account has a passkey: send a passkey step-up's grant), `step_up_insufficient`, `invalid_grant`, `grant_spent`, `grant_expired`", body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, description = "A confirmed authenticator app is already enrolled", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn start_totp(
     State(state): State<AppState>,
     Operator(actor): Operator,
     Path(account): Path<String>,
+    OptionalJson(body): OptionalJson<GrantBody>,
 ) -> ApiResult<(StatusCode, Json<TotpStartDto>)> {
-    let started = state.app.guard.start_totp(&actor, &account).await?;
+    let grant = body.step_up_grant.as_deref();
+    let started = state.app.guard.start_totp(&actor, &account, grant).await?;
     let uri = String::from_utf8_lossy(started.provisioning_uri.expose()).into_owned();
     let qr_svg = qr_svg(&uri);
     Ok((
@@ -60,7 +64,7 @@ pub fn qr_svg(uri: &str) -> String {
     post, path = "/v1/accounts/{account}/totp/confirm", tag = "step-up",
     params(("account" = String, Path, description = "Account id")),
     request_body = TotpCodeBody,
-    responses((status = 204), (status = 403, description = "`totp_wrong`, `totp_reused`", body = ErrorBody), (status = 409, description = "`conflict`: no authenticator app waiting for confirmation", body = ErrorBody), (status = 423, description = "`step_up_locked`", body = ErrorBody), (status = 429, description = "`rate_limited`: too many codes for this account in a short time", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))),
+    responses((status = 204), (status = 403, description = "`totp_wrong`, `totp_reused`; `step_up_required` when a passkey was added since an enrolment started without a step-up (start it again with one)", body = ErrorBody), (status = 409, description = "`conflict`: no authenticator app waiting for confirmation", body = ErrorBody), (status = 423, description = "`step_up_locked`", body = ErrorBody), (status = 429, description = "`rate_limited`: too many codes for this account in a short time", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds to wait before trying again")))),
     security(("operator_token" = []))
 )]
 pub async fn confirm_totp(
