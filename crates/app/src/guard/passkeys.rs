@@ -145,25 +145,8 @@ impl Guard {
             id: ceremony.id.clone(),
             at: now,
         };
-        // A factor enrolled while this ceremony was open did not confirm it (it may have begun
-        // with nothing enrolled, so with no step-up): it must begin again, confirmed with it.
-        let started = ceremony.expires_at.plus_millis(-CEREMONY_TTL_MS);
-        if self.enrolled_after(account, started).await? {
-            let reason = "an authenticator was enrolled since the registration started";
-            self.record_refusal(
-                actor,
-                account,
-                spend,
-                "passkey.registration_refused",
-                reason,
-                now,
-            )
+        self.refuse_if_begun_before_a_factor(actor, account, &ceremony, now)
             .await?;
-            return Err(AppError::invalid(
-                ErrorCode::StepUpRequired,
-                format!("{reason}: start again, confirmed with it (`step_up_grant`)"),
-            ));
-        }
         let passkey = match self
             .webauthn()?
             .finish_passkey_registration(&answer, &state)
@@ -412,15 +395,38 @@ impl Guard {
         Ok(self.store.commit(change.into_set()).await?)
     }
 
-    /// Whether a passkey or the authenticator app was enrolled on `account` after `since`.
-    async fn enrolled_after(&self, account: &str, since: UnixMillis) -> AppResult<bool> {
+    /// Refuses (spent, audited) a registration that began before a passkey or the authenticator
+    /// app was enrolled: that factor did not confirm it, and it may have begun with nothing
+    /// enrolled, so with no step-up at all.
+    async fn refuse_if_begun_before_a_factor(
+        &self,
+        actor: &Actor,
+        account: &str,
+        ceremony: &Ceremony,
+        now: UnixMillis,
+    ) -> AppResult<()> {
+        let started = ceremony.expires_at.plus_millis(-CEREMONY_TTL_MS);
         let passkeys = self.store.passkeys(account).await?;
         let totp = self
             .guard_of(account)
             .await?
             .totp
             .and_then(|t| t.confirmed_at);
-        Ok(passkeys.iter().any(|p| p.created_at > since) || totp.is_some_and(|at| at > since))
+        if !passkeys.iter().any(|p| p.created_at > started) && totp.is_none_or(|at| at <= started) {
+            return Ok(());
+        }
+        let reason = "an authenticator was enrolled since the registration started";
+        let spend = Write::SpendCeremony {
+            id: ceremony.id.clone(),
+            at: now,
+        };
+        let action = "passkey.registration_refused";
+        self.record_refusal(actor, account, spend, action, reason, now)
+            .await?;
+        Err(AppError::invalid(
+            ErrorCode::StepUpRequired,
+            format!("{reason}: start again, confirmed with it (`step_up_grant`)"),
+        ))
     }
 
     /// What the account has enrolled, as the step-up policy counts it.
