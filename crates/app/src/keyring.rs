@@ -11,10 +11,12 @@
 //!
 //! The same master keys also yield the audit keys (HKDF under labels of their own, see
 //! `portcullis_core::audit::AuditKeys`): the MAC key that seals audit entries and the Ed25519
-//! key that signs exported chain heads. Neither is stored anywhere; both live and rotate with
-//! the keyring.
+//! key that signs exported chain heads, and the MAC key that seals the partitions' control
+//! messages (`crate::partitions::ControlSeal`). None is stored anywhere; all live and rotate
+//! with the keyring.
 
 use crate::error::AppError;
+use crate::partitions::ControlSeal;
 use crate::ports::SealedSecret;
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine as _;
@@ -34,6 +36,7 @@ pub struct MasterKeyring {
     active: String,
     keys: BTreeMap<String, LessSafeKey>,
     audit: Arc<AuditKeys>,
+    control: Arc<ControlSeal>,
 }
 
 impl fmt::Debug for MasterKeyring {
@@ -56,6 +59,8 @@ pub enum KeyringError {
     BadId(String),
     #[error("{0}")]
     AuditKeys(#[from] portcullis_core::audit::AuditKeyError),
+    #[error("{0}")]
+    Control(String),
 }
 
 impl MasterKeyring {
@@ -84,16 +89,23 @@ impl MasterKeyring {
             .map(|(id, material)| (id.as_str(), material.expose()))
             .collect();
         let audit = Arc::new(AuditKeys::derive(active, &materials)?);
+        let control = ControlSeal::derive(active, &materials).map_err(KeyringError::Control)?;
         Ok(Self {
             active: active.to_owned(),
             keys: map,
             audit,
+            control: Arc::new(control),
         })
     }
 
     /// The audit keys derived from these master keys.
     pub fn audit_keys(&self) -> Arc<AuditKeys> {
         Arc::clone(&self.audit)
+    }
+
+    /// The control keys derived from these master keys (the partitions' control subject).
+    pub fn control_seal(&self) -> Arc<ControlSeal> {
+        Arc::clone(&self.control)
     }
 
     pub fn active_id(&self) -> &str {

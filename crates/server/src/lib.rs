@@ -60,6 +60,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
         .map_err(|e| AppError::Internal(e.to_string()))?;
     let risk_policy = load_risk_policy(settings)?;
     let keyring = Arc::new(keyring);
+    let control_seal = keyring.control_seal();
     let store = portcullis_store::open(&settings.database_url, keyring.clone()).await?;
     let app = Portcullis::start(
         store,
@@ -81,7 +82,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
         }
         None => app,
     };
-    let app = partitioned_ingest(app, settings).await?;
+    let app = partitioned_ingest(app, settings, control_seal).await?;
     // Key changes pushed on NATS when it is configured (`key_push`).
     Ok(match &settings.nats {
         Some(crate::nats::NatsSettings {
@@ -102,6 +103,7 @@ pub async fn build(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Portcul
 async fn partitioned_ingest(
     mut app: Portcullis,
     settings: &Settings,
+    seal: Arc<portcullis_app::partitions::ControlSeal>,
 ) -> Result<Portcullis, AppError> {
     let (Some(nats), Some(partitions)) = (&settings.nats, settings.partitions) else {
         return Ok(app);
@@ -123,6 +125,8 @@ async fn partitioned_ingest(
         gauges: Arc::new(portcullis_app::partitions::PartitionGauges::new(
             partitions.partitions,
         )),
+        seal,
+        clock: app.clock.clone(),
     });
     Ok(app)
 }

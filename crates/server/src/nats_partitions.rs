@@ -49,6 +49,12 @@ pub async fn serve(
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
     };
+    // Set with the stream by `build`; without it no control message could be opened, so no
+    // partition runs rather than one that ignores every operator's change.
+    let Some(seal) = app.risk.control_seal() else {
+        tracing::error!("the partitioned engine started without its event stream; not running");
+        return;
+    };
     let random = portcullis_app::random::bytes::<6>().unwrap_or_default();
     let random: String = random.iter().map(|b| format!("{b:02x}")).collect();
     let node = format!("{}-{random}", std::process::id());
@@ -64,6 +70,7 @@ pub async fn serve(
                 config.partitions,
             ))
         }),
+        seal,
     };
     portcullis_app::partitions::serve(
         ports,

@@ -9,7 +9,7 @@ mod common;
 
 use async_trait::async_trait;
 use common::{Backend, TestServer};
-use portcullis_app::partitions::PartitionGauges;
+use portcullis_app::partitions::{ControlSeal, PartitionGauges};
 use portcullis_app::ports::{EventFeed, EventSource};
 use portcullis_app::risk::StreamIngest;
 use serde_json::json;
@@ -43,6 +43,8 @@ async fn an_operators_change_the_stream_refuses_changes_nothing(backend: Backend
         partitions: 2,
         wait: Duration::from_millis(100),
         gauges: Arc::new(PartitionGauges::new(2)),
+        seal: Arc::new(ControlSeal::derive("k", &[("k", &[1u8; 32])]).unwrap()),
+        clock: server.app.clock.clone(),
     });
     let admin = server.admin();
     let set = admin

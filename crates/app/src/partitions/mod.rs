@@ -9,11 +9,13 @@ mod gauges;
 mod leases;
 mod queues;
 mod runner;
+mod seal;
 
 pub use gauges::{GaugeReading, PartitionGauges};
 pub use leases::{Leases, Tick};
-pub use queues::{Control, InForce, Queues, Stepped};
+pub use queues::{CONTROL_HORIZON_MS, Control, InForce, Queues, Stepped};
 pub use runner::checkpoint_name;
+pub use seal::{ControlMessage, ControlSeal};
 
 use crate::error::{AppError, AppResult};
 use crate::ports::{Clock, EventSource, FactBus, Store};
@@ -48,6 +50,8 @@ pub(crate) struct Context {
     pub node: String,
     pub settings: PartitionSettings,
     pub gauges: Arc<PartitionGauges>,
+    /// Opens the control subject's messages.
+    pub seal: Arc<ControlSeal>,
 }
 
 impl Context {
@@ -90,6 +94,8 @@ pub struct PartitionPorts {
     pub bus: Arc<dyn FactBus>,
     /// Where the partitions' figures go, for `/metrics`.
     pub gauges: Arc<PartitionGauges>,
+    /// Opens the control subject's messages (the keyring's control keys).
+    pub seal: Arc<ControlSeal>,
 }
 
 impl std::fmt::Debug for PartitionPorts {
@@ -112,6 +118,7 @@ pub async fn serve(
         events,
         bus,
         gauges,
+        seal,
     } = ports;
     let lease_store: Arc<dyn crate::ports::LeaseStore> = store.clone();
     let mut leases = Leases::new(
@@ -130,6 +137,7 @@ pub async fn serve(
         node,
         settings,
         gauges,
+        seal,
     });
     let mut working: BTreeMap<u32, Working> = BTreeMap::new();
     loop {

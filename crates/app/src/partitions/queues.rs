@@ -26,7 +26,8 @@ mod schedules;
 #[cfg(test)]
 mod tests;
 
-pub use control::{Control, InForce};
+use super::seal::{ControlMessage, ControlSeal};
+pub use control::{CONTROL_HORIZON_MS, Control, InForce};
 
 use crate::ports::{
     FactBatch, IgnoredEvent, NewEvent, StoreError, StoreResult, StoredDecision, StreamEvent,
@@ -47,8 +48,9 @@ enum Change {
     Global(Box<ContractEvent>),
     /// The fact, and the bus sequence it was read at (`None`: made here, echo not read yet).
     Fact(Box<Fact<'static>>, Option<u64>),
-    /// A message of the control subject (kind 0, as a global part: nothing else is there).
-    Control(Box<Control>),
+    /// A message of the control subject, opened (kind 0, as a global part: nothing else is
+    /// there).
+    Control(Box<ControlMessage>),
 }
 
 /// What one round of steps did, for the caller to store, then publish.
@@ -246,8 +248,13 @@ impl Queues {
     }
 
     /// Takes events read from the stream (in position order; anything at or below what was
-    /// read already is a redelivery and skipped). Returns the lines it could not read.
-    pub fn take_events(&mut self, batch: Vec<StreamEvent>) -> Vec<(u64, String)> {
+    /// read already is a redelivery and skipped), control messages opened with `seal`.
+    /// Returns the lines it could not read.
+    pub fn take_events(
+        &mut self,
+        batch: Vec<StreamEvent>,
+        seal: &ControlSeal,
+    ) -> Vec<(u64, String)> {
         let (index, count) = (self.partition.index(), self.partition.count());
         let (events_through, shared_through) = self.partition.through();
         let mut refused = Vec::new();
@@ -257,7 +264,7 @@ impl Queues {
             }
             self.read_through = event.position;
             if event.control {
-                self.take_control(event, shared_through);
+                self.take_control(event, shared_through, seal);
                 continue;
             }
             if !self.ids.admit(&mut self.partition, &event) {
@@ -416,26 +423,27 @@ impl Queues {
 /// The control subject (`control`) and the checkpoint's record of it and of the id check.
 impl Queues {
     /// A control message read at `event.position`: a shared change there, unless applied
-    /// already (before a restart). One that does not read is skipped by every partition.
-    fn take_control(&mut self, event: StreamEvent, shared_through: u64) {
+    /// already (before a restart). One that `seal` does not open (not sealed by a serve process
+    /// of this deployment, or not readable) is skipped by every partition.
+    fn take_control(&mut self, event: StreamEvent, shared_through: u64, seal: &ControlSeal) {
         if event.position <= shared_through {
             return;
         }
-        match Control::decode(&event.body) {
-            Ok(control) => {
-                let change = Change::Control(Box::new(control));
+        match seal.open(&event.body) {
+            Ok(message) => {
+                let change = Change::Control(Box::new(message));
                 self.shared.insert((event.position, 0), change);
                 self.controls.insert(event.position);
             }
             Err(error) => {
-                tracing::error!(position = event.position, %error, "a control message does not read; skipped");
+                tracing::error!(position = event.position, %error, "a control message refused; skipped");
             }
         }
     }
 
-    fn apply_control(&mut self, at: u64, control: Control) {
+    fn apply_control(&mut self, at: u64, message: ControlMessage) {
         self.controls.remove(&at);
-        self.in_force.apply(&mut self.partition, at, control);
+        self.in_force.apply(&mut self.partition, at, message);
     }
 
     /// What operators put in force and where the id check stands, after the positions.

@@ -89,7 +89,7 @@ impl Work<'_> {
                 _ = hand_back.changed() => return self.checkpoint().await,
                 batch = self.batches.recv() => {
                     let batch = batch.ok_or_else(|| failed("the event stream ended".into()))?;
-                    take_events(&mut self.queues, batch);
+                    take_events(&mut self.queues, batch, &self.ctx.seal);
                 }
                 batch = bus.recv() => {
                     let batch = batch.ok_or_else(|| failed("the fact bus ended".into()))?;
@@ -101,7 +101,7 @@ impl Work<'_> {
                 let Ok(batch) = self.batches.try_recv() else {
                     break;
                 };
-                take_events(&mut self.queues, batch);
+                take_events(&mut self.queues, batch, &self.ctx.seal);
             }
             for _ in 0..ROUND_INPUTS {
                 let Ok(batch) = bus.try_recv() else { break };
@@ -200,8 +200,12 @@ impl Work<'_> {
     }
 }
 
-fn take_events(queues: &mut Queues, batch: Vec<crate::ports::StreamEvent>) {
-    for (position, reason) in queues.take_events(batch) {
+fn take_events(
+    queues: &mut Queues,
+    batch: Vec<crate::ports::StreamEvent>,
+    seal: &super::ControlSeal,
+) {
+    for (position, reason) in queues.take_events(batch, seal) {
         tracing::warn!(position, %reason, "an event on the stream is refused; skipped");
     }
 }

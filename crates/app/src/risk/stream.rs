@@ -31,6 +31,10 @@ pub struct StreamIngest {
     pub wait: Duration,
     /// The figures of the partitions this process works (`/metrics`).
     pub gauges: Arc<crate::partitions::PartitionGauges>,
+    /// Seals control messages (the keyring's control keys), so partitions apply them.
+    pub seal: Arc<crate::partitions::ControlSeal>,
+    /// When a control message is sent (its `sent_at`).
+    pub clock: Arc<dyn crate::ports::Clock>,
 }
 
 impl std::fmt::Debug for StreamIngest {
@@ -144,6 +148,11 @@ impl Risk {
         self.stream.get().is_some()
     }
 
+    /// In a partitioned deployment, the keys that seal and open control messages.
+    pub fn control_seal(&self) -> Option<Arc<crate::partitions::ControlSeal>> {
+        self.stream.get().map(|stream| stream.seal.clone())
+    }
+
     /// In a partitioned deployment, the figures of the partitions this process works.
     pub fn partition_gauges(&self) -> Option<Arc<crate::partitions::PartitionGauges>> {
         self.stream.get().map(|stream| stream.gauges.clone())
@@ -161,9 +170,11 @@ impl Risk {
             return Ok(());
         };
         let id = control.message_id();
+        let sent_at = stream.clock.now().as_millis();
+        let message = crate::partitions::ControlMessage::new(control.clone(), sent_at)?;
         match stream
             .events
-            .publish_control(id.as_deref(), control.encode())
+            .publish_control(id.as_deref(), stream.seal.seal(&message))
             .await
         {
             Ok(()) => Ok(()),

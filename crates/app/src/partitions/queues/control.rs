@@ -16,9 +16,11 @@
 //! hold, in the stream's order. Applying any message twice changes nothing more: an override
 //! already ended no longer matches, and one already in force is not added again.
 
+use crate::partitions::seal::ControlMessage;
 use portcullis_engine::partitioned::Partition;
 use portcullis_engine::{Override, Policy};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A message of the control subject (JSON).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,15 +50,6 @@ pub enum Control {
 }
 
 impl Control {
-    pub fn encode(&self) -> Vec<u8> {
-        // A value of plain fields: serialising it cannot fail.
-        serde_json::to_vec(self).unwrap_or_default()
-    }
-
-    pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        serde_json::from_slice(bytes).map_err(|e| e.to_string())
-    }
-
     /// The stream's message id: a publication once (every process's refresh pass puts a
     /// publication it has not seen on the stream; the stream keeps one). Overrides have none:
     /// each change is its own message.
@@ -78,7 +71,15 @@ pub struct InForce {
     pub version: Option<i64>,
     pub policy: String,
     pub overrides: Vec<Override>,
+    /// The sealed control messages applied here lately: id -> when sent (see `admit`).
+    #[serde(default)]
+    pub applied: BTreeMap<String, i64>,
 }
+
+/// How long before the newest control message applied here another may have been sent and
+/// still be applied: a day, far more than two processes' clocks differ by or than a message
+/// waits on the stream, and bounded, so that the ids kept to refuse copies stay few.
+pub const CONTROL_HORIZON_MS: i64 = 86_400_000;
 
 impl InForce {
     /// The policy as text (what a partition starts with) and the overrides.
@@ -93,7 +94,25 @@ impl InForce {
             version,
             policy: policy.to_toml(),
             overrides,
+            applied: BTreeMap::new(),
         }
+    }
+
+    /// Whether the sealed message `id`, sent at `sent_at`, may be applied: not a copy of one
+    /// applied already, nor sent more than [`CONTROL_HORIZON_MS`] before the newest applied.
+    /// Admitting it records it (and forgets the ids gone past the horizon).
+    fn admit(&mut self, id: &str, sent_at: i64) -> Result<(), &'static str> {
+        let newest = self.applied.values().copied().max().unwrap_or(i64::MIN);
+        if sent_at < newest.saturating_sub(CONTROL_HORIZON_MS) {
+            return Err("sent more than a day before the newest control message applied");
+        }
+        if self.applied.contains_key(id) {
+            return Err("a copy of a control message applied already");
+        }
+        self.applied.insert(id.to_owned(), sent_at);
+        let floor = newest.max(sent_at).saturating_sub(CONTROL_HORIZON_MS);
+        self.applied.retain(|_, sent| *sent >= floor);
+        Ok(())
     }
 
     /// The policy to run, parsed again from its text.
@@ -111,11 +130,22 @@ impl InForce {
         });
     }
 
-    /// Applies a control message at position `at`. A policy publication older than the one in
-    /// force is ignored (as `Risk::put_published` ignores it), so is a reload of the configured
-    /// file once a version is published, and a text that does not load (the publisher checked
-    /// it; every partition refuses it alike).
-    pub fn apply(&mut self, partition: &mut Partition, at: u64, control: Control) {
+    /// Applies a sealed control message at position `at`, unless `admit` refuses it (then the
+    /// position passes with nothing changed).
+    pub fn apply(&mut self, partition: &mut Partition, at: u64, message: ControlMessage) {
+        if let Err(reason) = self.admit(&message.id, message.sent_at) {
+            tracing::warn!(position = at, id = %message.id, reason, "a control message not applied");
+            partition.apply_control(at, |_| {});
+            return;
+        }
+        self.apply_change(partition, at, message.control);
+    }
+
+    /// Applies a change at position `at`. A policy publication older than the one in force is
+    /// ignored (as `Risk::put_published` ignores it), so is a reload of the configured file
+    /// once a version is published, and a text that does not load (the publisher checked it;
+    /// every partition refuses it alike).
+    fn apply_change(&mut self, partition: &mut Partition, at: u64, control: Control) {
         match control {
             Control::Overrides { overrides, at: now } => {
                 self.overrides = overrides;
@@ -156,12 +186,9 @@ impl InForce {
                     "risk policy put in force at its position"
                 );
                 partition.apply_control(at, |engine| engine.set_policy(policy));
-                *self = Self {
-                    publication,
-                    version,
-                    policy: text,
-                    overrides: std::mem::take(&mut self.overrides),
-                };
+                self.publication = publication;
+                self.version = version;
+                self.policy = text;
             }
         }
     }
@@ -208,7 +235,9 @@ mod tests {
             }],
             at: 1_500,
         };
-        assert_eq!(Control::decode(&message.encode()), Ok(message.clone()));
+        let decode = |bytes: &[u8]| serde_json::from_slice::<Control>(bytes);
+        let encoded = serde_json::to_vec(&message).unwrap();
+        assert_eq!(decode(&encoded).unwrap(), message);
         assert_eq!(message.message_id(), None);
         let policy = Control::Policy {
             publication: 3,
@@ -216,8 +245,8 @@ mod tests {
             text: "x".into(),
         };
         assert_eq!(policy.message_id().as_deref(), Some("policy-3"));
-        assert!(Control::decode(br#"{"control":"other"}"#).is_err());
-        assert!(Control::decode(br#"{"id":"evt_1","ts":"2026-01-01T00:00:00Z"}"#).is_err());
+        assert!(decode(br#"{"control":"other"}"#).is_err());
+        assert!(decode(br#"{"id":"evt_1","ts":"2026-01-01T00:00:00Z"}"#).is_err());
     }
 
     fn row(id: &str, action: &str, set_at: i64, expires_at: Option<i64>) -> StoredOverride {

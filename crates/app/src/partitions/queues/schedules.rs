@@ -7,7 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::panic, clippy::cast_possible_truncation)]
 
-use super::tests::{Item, default_in_force, one_engine, stream};
+use super::tests::{Item, default_in_force, one_engine, stream, test_seal};
 use super::*;
 
 /// A seeded xorshift: the schedule is the test's, reproducible from the seed.
@@ -62,6 +62,7 @@ fn partitioned(lines: &[Item], count: u32, seed: u64) -> BTreeMap<String, Stored
         })
         .collect();
     let mut dice = Dice(seed);
+    let seal = test_seal();
     let mut decided = BTreeMap::new();
     let delivered = |nodes: &[Node], bus: &[FactBatch]| {
         (nodes.iter()).all(|n| n.stream_at == stream.len() && n.bus_at == bus.len())
@@ -74,7 +75,7 @@ fn partitioned(lines: &[Item], count: u32, seed: u64) -> BTreeMap<String, Stored
                 let upto = (node.stream_at + 1 + dice.below(40)).min(stream.len());
                 let refused = node
                     .queues
-                    .take_events(stream[node.stream_at..upto].to_vec());
+                    .take_events(stream[node.stream_at..upto].to_vec(), &seal);
                 assert!(refused.is_empty(), "{refused:?}");
                 node.stream_at = upto;
             }

@@ -4,6 +4,7 @@
 //! `Engine::process`), also for partitions put back from their checkpoints midway.
 
 use super::{Control, InForce, Queues};
+use crate::partitions::{ControlMessage, ControlSeal};
 use crate::ports::{FactBatch, StoredDecision, StreamEvent};
 use portcullis_core::contract::{ContractEvent, parse_line};
 use portcullis_core::partition::{event_partition, partition_of};
@@ -19,7 +20,28 @@ const MINUTE: i64 = 60_000;
 #[derive(Clone)]
 pub(super) enum Item {
     Event(String),
+    /// An operator's change, sealed by a serve process when the stream is made.
     Control(Control),
+    /// These bytes on the control subject.
+    Sealed(Vec<u8>),
+}
+
+/// The keyring's control keys of the serve processes in these tests.
+pub(super) fn test_seal() -> ControlSeal {
+    ControlSeal::derive("test", &[("test", &[7u8; 32])]).unwrap()
+}
+
+/// `control` as a serve process puts it on the control subject, sent at `sent_at`.
+fn sealed(control: Control, sent_at: i64) -> Vec<u8> {
+    test_seal().seal(&ControlMessage::new(control, sent_at).unwrap())
+}
+
+/// When a control message of the feed was sent: at its change's time.
+fn sent_at(control: &Control) -> i64 {
+    match control {
+        Control::Overrides { at, .. } | Control::OverridesChanged { at, .. } => *at,
+        Control::Policy { .. } => F,
+    }
 }
 
 fn at(ms: i64) -> String {
@@ -87,6 +109,14 @@ pub(super) fn one_engine(items: &[Item]) -> BTreeMap<String, StoredDecision> {
     // What the store holds, as the engine takes it (`engine_overrides`).
     let mut stored: Vec<Override> = Vec::new();
     for item in items {
+        let opened;
+        let item = match item {
+            Item::Sealed(bytes) => {
+                opened = Item::Control(test_seal().open(bytes).unwrap().control);
+                &opened
+            }
+            item => item,
+        };
         match item {
             Item::Event(line) => {
                 let event = parse_line(line).unwrap();
@@ -108,6 +138,7 @@ pub(super) fn one_engine(items: &[Item]) -> BTreeMap<String, StoredDecision> {
             Item::Control(Control::Policy { text, .. }) => {
                 engine.set_policy(Policy::parse(text).unwrap());
             }
+            Item::Sealed(_) => unreachable!("opened above"),
         }
     }
     decided
@@ -132,7 +163,13 @@ pub(super) fn stream(items: &[Item], count: u32) -> Vec<StreamEvent> {
                     position,
                     subject_partition: None,
                     control: true,
-                    body: control.encode(),
+                    body: sealed(control.clone(), sent_at(control)),
+                },
+                Item::Sealed(bytes) => StreamEvent {
+                    position,
+                    subject_partition: None,
+                    control: true,
+                    body: bytes.clone(),
                 },
             }
         })
@@ -218,7 +255,7 @@ impl Cluster {
     fn feed(&mut self, p: usize, stream: &[StreamEvent], upto: usize) {
         let from = usize::try_from(self.parts[p].stream_from()).unwrap();
         let events = stream[from - 1..upto].to_vec();
-        assert!(self.parts[p].take_events(events).is_empty());
+        assert!(self.parts[p].take_events(events, &test_seal()).is_empty());
     }
 
     /// Partition `p` put back from its checkpoint (with `current` as "what is in force now",
@@ -300,7 +337,14 @@ fn overrides_and_policies_on_the_control_subject_act_where_one_engine_takes_them
 /// for every position (told that nothing is in force now: a checkpoint that relied on it would
 /// decide otherwise); every run decides as one engine. Returns the runs.
 fn restarted_anywhere(items: &[Item]) -> Vec<Cluster> {
-    let expected = one_engine(items);
+    restarted_anywhere_against(items, &one_engine(items))
+}
+
+/// `restarted_anywhere`, each run deciding `expected`.
+fn restarted_anywhere_against(
+    items: &[Item],
+    expected: &BTreeMap<String, StoredDecision>,
+) -> Vec<Cluster> {
     let stream = stream(items, N);
     (0..stream.len())
         .map(|cut| {
@@ -310,7 +354,7 @@ fn restarted_anywhere(items: &[Item]) -> Vec<Cluster> {
                 cluster.restart(p, default_in_force());
             }
             cluster.run(&stream, stream.len());
-            assert_eq!(cluster.decided, expected, "restarted after position {cut}");
+            assert_eq!(&cluster.decided, expected, "restarted after position {cut}");
             cluster
         })
         .collect()
@@ -414,4 +458,81 @@ fn a_resent_id_and_a_late_event_are_ignored_as_one_engine_ignores_them() {
         reasons,
         [("l1", "duplicate"), ("w1", "duplicate"), ("w3", "late")]
     );
+}
+
+/// A feed where `changes` stand between a force of `TQcrew` and a withdrawal to it.
+fn crew_feed(changes: Vec<Item>) -> Vec<Item> {
+    let (x, y) = (account("x", 0), account("y", 1));
+    let mut items = vec![
+        login("e1", F - 30 * MINUTE, &x, "192.0.2.1"),
+        login("e2", F - 29 * MINUTE, &y, "192.0.2.2"),
+    ];
+    items.extend(changes);
+    items.push(withdrawal("e3", F - 5 * MINUTE, &y, "TQcrew"));
+    items.push(withdrawal("e4", F - 4 * MINUTE, &x, "TQcrew"));
+    items
+}
+
+/// The lift of a force of the crew's address set at `from`, at `at`.
+fn lift_crew(from: i64, at: i64) -> Control {
+    Control::OverridesChanged {
+        ended: vec![forced("TQcrew", from)],
+        set: Vec::new(),
+        at,
+    }
+}
+
+#[test]
+fn a_control_message_not_sealed_by_a_serve_process_changes_nothing() {
+    let (from, at) = (F - 20 * MINUTE, F - 10 * MINUTE);
+    let impostor = ControlSeal::derive("test", &[("test", &[8u8; 32])]).unwrap();
+    let forged = impostor.seal(&ControlMessage::new(lift_crew(from, at), at).unwrap());
+    let unsealed = serde_json::to_vec(&lift_crew(from, at)).unwrap();
+    let other = String::from_utf8(sealed(force("TQother", at), at)).unwrap();
+    let tampered = other.replace("TQother", "TQcrew").into_bytes();
+    let refused = [forged, unsealed, tampered];
+    for bytes in &refused {
+        assert!(test_seal().open(bytes).is_err());
+    }
+    let forced_then = |after: Vec<Item>| {
+        let mut changes = vec![Item::Control(force("TQcrew", from))];
+        changes.extend(after);
+        crew_feed(changes)
+    };
+    // Sealed by a serve process, the lift would change the decisions.
+    let honest = one_engine(&forced_then(vec![Item::Control(lift_crew(from, at))]));
+    let expected = one_engine(&forced_then(Vec::new()));
+    assert_ne!(honest["e3"].decision, expected["e3"].decision);
+    let items = forced_then(refused.into_iter().map(Item::Sealed).collect());
+    let stream = stream(&items, N);
+    let mut cluster = Cluster::new();
+    cluster.run(&stream, stream.len());
+    assert_eq!(cluster.decided, expected);
+    for queues in &cluster.parts {
+        assert_eq!(queues.in_force().overrides, [forced("TQcrew", from)]);
+    }
+}
+
+#[test]
+fn a_copy_of_an_applied_control_message_put_on_the_stream_again_is_not_applied() {
+    let at = F - 20 * MINUTE;
+    let force_message = sealed(force("TQcrew", at), at);
+    let lift = lift_crew(at, at + MINUTE);
+    let applied = vec![Item::Sealed(force_message.clone()), Item::Control(lift)];
+    let expected = one_engine(&crew_feed(applied.clone()));
+    // Applied again, the copy would force the address once more.
+    let mut copied = applied;
+    copied.push(Item::Sealed(force_message));
+    assert_ne!(
+        one_engine(&crew_feed(copied.clone()))["e3"].decision,
+        expected["e3"].decision
+    );
+    // A message sent more than the horizon before the newest applied one is refused too.
+    let stale = ControlMessage::new(force("TQcrew", at), at - super::CONTROL_HORIZON_MS - 1);
+    copied.push(Item::Sealed(test_seal().seal(&stale.unwrap())));
+    for cluster in restarted_anywhere_against(&crew_feed(copied), &expected) {
+        for queues in &cluster.parts {
+            assert_eq!(queues.in_force().applied.len(), 2);
+        }
+    }
 }
