@@ -18,13 +18,14 @@ pub(crate) type Tx<'c> = Transaction<'c, Any>;
 
 const NEXT_CHANGE_SEQ: &str = "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys)";
 
-/// A write transaction in its turn: this process's writer turn on SQLite (held as long as the
-/// transaction), and the audit head row touched first, so that writes commit one after
-/// another (see the module header). Every write path opens its transaction here.
+/// A write transaction in its turn: this process's commit turn (held as long as the
+/// transaction), and on PostgreSQL the audit head row touched first, so that writes commit one
+/// after another, across processes too (see the module header). Every write path opens its
+/// transaction here.
 async fn begin_in_turn(
     store: &SqlStore,
-) -> StoreResult<(Option<tokio::sync::MutexGuard<'_, ()>>, Tx<'static>)> {
-    let turn = store.writer_turn().await;
+) -> StoreResult<(tokio::sync::MutexGuard<'_, ()>, Tx<'static>)> {
+    let turn = store.commit_turn().await;
     let begin = |e| db_error("begin", e);
     let tx = match store.backend() {
         // An immediate transaction takes the write lock as it begins, without writing a page.

@@ -74,7 +74,10 @@ pub struct SqlStore {
     /// SQLite has one writer at a time. Writers of this process queue here, where the next one
     /// is woken the moment the previous commits, instead of in SQLite's busy handler, which
     /// polls with sleeps of up to 100 ms (under concurrent decisions that was most of their
-    /// latency). PostgreSQL takes its own row locks and does not use it.
+    /// latency). On PostgreSQL the commits of the one write path (`commit::begin_in_turn`) queue
+    /// here too, before they take the audit head's row lock: they commit one after another
+    /// anyway, and a commit waiting here holds no pooled connection, where one waiting on the
+    /// row lock would (under load, every connection of the pool, with reads starved behind them).
     writer: Arc<tokio::sync::Mutex<()>>,
     /// SQLite only: checkpoints of the write-ahead log, off the write path.
     wal: Arc<wal::WalCheckpoints>,
@@ -169,6 +172,11 @@ impl SqlStore {
             Backend::Sqlite => Some(self.writer.lock().await),
             Backend::Postgres => None,
         }
+    }
+
+    /// The turn of a commit on the one write path, on both backends (see `writer`).
+    pub(crate) async fn commit_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writer.lock().await
     }
 
     pub fn backend(&self) -> Backend {

@@ -18,7 +18,7 @@ use crate::error::{AppError, AppResult};
 use crate::ports::NewEvent;
 use portcullis_core::contract::{ContractEvent, parse_line};
 use portcullis_core::operator::Permission;
-use portcullis_engine::{Decision, Verdict};
+use portcullis_engine::Decision;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -206,12 +206,7 @@ impl Risk {
         // Logged with no decision: the id is an earlier event's, of a type not decided.
         let stored =
             (self.store.decision(event_id).await?).ok_or_else(|| ignored(event_id, "duplicate"))?;
-        Ok(Decision {
-            event_id: stored.event_id,
-            decision: Verdict::parse(&stored.decision).unwrap_or(Verdict::Hold),
-            score: u8::try_from(stored.score).unwrap_or(100),
-            reasons: serde_json::from_str(&stored.reasons).unwrap_or_default(),
-        })
+        Ok(super::answer_from_stored(stored))
     }
 }
 

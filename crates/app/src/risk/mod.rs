@@ -30,7 +30,7 @@ use crate::error::{AppError, AppResult};
 use crate::ports::{ChangeSet, EngineCheckpoint, NewEvent, Store, StoredDecision, Write};
 use portcullis_core::contract::{ContractEvent, LineError, parse_line, parse_lines};
 use portcullis_core::operator::Permission;
-use portcullis_engine::{Decision, Engine, Outcome, Policy};
+use portcullis_engine::{Decision, Engine, Outcome, Policy, Verdict};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -654,5 +654,16 @@ pub(crate) fn stored_decision(
         score: i64::from(decision.score),
         reasons: serde_json::to_string(&decision.reasons).unwrap_or_else(|_| "[]".into()),
         features: serde_json::to_string(features).unwrap_or_else(|_| "{}".into()),
+    }
+}
+
+/// A stored decision as the engine answers it. A row this process cannot read back (a verdict
+/// or reasons written by something else) answers `block`: a gateway acting on it fails closed.
+pub(crate) fn answer_from_stored(stored: StoredDecision) -> Decision {
+    Decision {
+        event_id: stored.event_id,
+        decision: Verdict::parse(&stored.decision).unwrap_or(Verdict::Block),
+        score: u8::try_from(stored.score).unwrap_or(u8::MAX),
+        reasons: serde_json::from_str(&stored.reasons).unwrap_or_default(),
     }
 }

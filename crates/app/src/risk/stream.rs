@@ -13,7 +13,7 @@ use crate::ports::EventSource;
 use portcullis_core::contract::{ContractEvent, parse_line, parse_lines};
 use portcullis_core::operator::Permission;
 use portcullis_core::partition::event_partition;
-use portcullis_engine::{Decision, Verdict};
+use portcullis_engine::Decision;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -130,15 +130,7 @@ impl Risk {
 
     /// The decision stored for `event_id`, if there is one.
     async fn stored_decision(&self, event_id: &str) -> AppResult<Option<Decision>> {
-        let Some(stored) = self.store.decision(event_id).await? else {
-            return Ok(None);
-        };
-        Ok(Some(Decision {
-            event_id: stored.event_id,
-            decision: Verdict::parse(&stored.decision).unwrap_or(Verdict::Block),
-            score: u8::try_from(stored.score).unwrap_or(u8::MAX),
-            reasons: serde_json::from_str(&stored.reasons).unwrap_or_default(),
-        }))
+        Ok((self.store.decision(event_id).await?).map(super::answer_from_stored))
     }
 }
 
