@@ -74,6 +74,31 @@ impl AccountState {
             + seldom
     }
 
+    /// `size_bytes` by part, for the replay benchmark's breakdown: the state itself, then the
+    /// heap parts of its IPs, devices, addresses, keys (with allow-lists), amounts, seldom part.
+    pub fn size_parts(&self) -> [usize; 7] {
+        let allowlists: usize = self
+            .keys
+            .iter()
+            .map(|(_, _, key)| std::mem::size_of_val(key.allowlist.networks()))
+            .sum();
+        let amounts =
+            std::mem::size_of_val(&*self.withdrawals) + std::mem::size_of_val(&*self.deposits);
+        let all = self.size_bytes();
+        let parts = [
+            std::mem::size_of::<Self>(),
+            self.ips.heap_bytes(),
+            self.devices.heap_bytes(),
+            self.addresses.heap_bytes(),
+            self.keys.heap_bytes() + allowlists,
+            amounts,
+        ];
+        let seldom = all - parts.iter().sum::<usize>();
+        [
+            parts[0], parts[1], parts[2], parts[3], parts[4], parts[5], seldom,
+        ]
+    }
+
     /// The seldom part, if the account has one.
     pub fn seldom(&self) -> Option<&Seldom> {
         self.seldom.as_deref()
