@@ -5,8 +5,8 @@
 
 use crate::decision::Verdict;
 use crate::state::{
-    AccountState, AddressStatus, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_KEYS, Tag, Waiting,
-    WaitingChange, normalise_contact, remember_amount,
+    AccountState, AddressStatus, MAX_ADDRESSES, MAX_CALLERS, MAX_KEYS, Tag, Waiting, WaitingChange,
+    normalise_contact, remember_amount,
 };
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
@@ -66,8 +66,7 @@ pub(crate) fn observe(state: &mut AccountState, event: &ContractEvent) -> Fresh 
             fresh.ip = stale(state.touch_ip(ip, ts));
         }
         if let Some(device) = &event.ctx.device_id {
-            let (before, _) = state.devices.touch_after(Tag::of(device), ts, MAX_DEVICES);
-            fresh.device = stale(before);
+            fresh.device = stale(state.touch_device(device, ts));
         }
     }
     fresh

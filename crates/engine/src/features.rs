@@ -322,12 +322,8 @@ impl Features {
                 .ip
                 .as_deref()
                 .is_some_and(|ip| !seen_before(state, ip, ts)),
-            device_new: event.ctx.device_id.as_deref().is_some_and(|d| {
-                state
-                    .devices
-                    .get(Tag::of(d))
-                    .is_none_or(|(s, _)| s.first >= ts)
-            }),
+            device_new: (event.ctx.device_id.as_deref())
+                .is_some_and(|d| state.device_seen(d).is_none_or(|s| s.first >= ts)),
             ip_minutes_known: event
                 .ctx
                 .ip

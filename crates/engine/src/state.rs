@@ -95,6 +95,21 @@ impl<V: Default> Recent<V> {
 
     /// Like `touch`, and says when the entry was last seen before (`None`: it is new).
     pub fn touch_after(&mut self, key: Tag, ts: i64, capacity: usize) -> (Option<i64>, &mut V) {
+        self.touch_in(key, ts, capacity, |_| true)
+    }
+
+    /// Like `touch_after`, for a list that holds two kinds of entries (their keys tell them
+    /// apart: `in_kind` says which are of `key`'s): `capacity` counts the entries of its kind,
+    /// and the one of them seen longest ago makes room. The entries of each kind keep the order
+    /// they would have in a list of their own (its last one takes the evicted one's place), so
+    /// that ties are broken as they were when the kinds were kept apart.
+    pub fn touch_in(
+        &mut self,
+        key: Tag,
+        ts: i64,
+        capacity: usize,
+        in_kind: impl Fn(Tag) -> bool,
+    ) -> (Option<i64>, &mut V) {
         let (at, before) = match self.entries.iter().position(|(k, _, _)| *k == key) {
             Some(at) => {
                 let seen = &mut self.entries[at].1;
@@ -105,10 +120,17 @@ impl<V: Default> Recent<V> {
             }
             None => {
                 let mut entries = std::mem::take(&mut self.entries).into_vec();
-                if entries.len() >= capacity
-                    && let Some(oldest) = (0..entries.len()).min_by_key(|&i| entries[i].1.last)
-                {
-                    entries.swap_remove(oldest);
+                // Of `key`'s kind: how many, the first seen longest ago, the last.
+                let (mut count, mut oldest, mut last) = (0, 0, 0);
+                for (i, (_, seen, _)) in entries.iter().enumerate().filter(|(_, e)| in_kind(e.0)) {
+                    if count == 0 || seen.last < entries[oldest].1.last {
+                        oldest = i;
+                    }
+                    (count, last) = (count + 1, i);
+                }
+                if count > 0 && count >= capacity {
+                    entries.swap(oldest, last);
+                    entries.remove(last);
                 }
                 entries.reserve_exact(1);
                 entries.push((
@@ -363,6 +385,61 @@ mod tests {
             "no spare room"
         );
         assert_eq!(std::mem::size_of::<Recent<()>>(), 16);
+    }
+
+    #[test]
+    fn two_kinds_in_one_list_keep_the_entries_and_order_of_two_lists() {
+        // The same sightings into one list of two kinds and into a vector per kind kept as a
+        // list of its own was until 2026-12-07 (the stalest makes room by `swap_remove`), with
+        // capacities that evict and times that tie: each kind's entries are the same, in the
+        // same order.
+        let mut one = Recent::<()>::default();
+        let mut apart: [Vec<(Tag, Seen)>; 2] = [Vec::new(), Vec::new()];
+        let high = |key: Tag| key.0 >> 63 == 1;
+        let mut n: u64 = 7;
+        for step in 0..2000_i64 {
+            n = n
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let kind = usize::from(n >> 60 & 1 == 1);
+            let key = Tag((n >> 40 & 63) | u64::from(kind == 1) << 63);
+            let (ts, capacity) = (step / 3, [5, 3][kind]);
+            let merged = one
+                .touch_in(key, ts, capacity, |k| high(k) == (kind == 1))
+                .0;
+            let list = &mut apart[kind];
+            let before = match list.iter().position(|(k, _)| *k == key) {
+                Some(at) => {
+                    let seen = &mut list[at].1;
+                    let before = seen.last;
+                    (seen.first, seen.last) = (seen.first.min(ts), seen.last.max(ts));
+                    Some(before)
+                }
+                None => {
+                    if list.len() >= capacity
+                        && let Some(oldest) = (0..list.len()).min_by_key(|&i| list[i].1.last)
+                    {
+                        list.swap_remove(oldest);
+                    }
+                    list.push((
+                        key,
+                        Seen {
+                            first: ts,
+                            last: ts,
+                        },
+                    ));
+                    None
+                }
+            };
+            assert_eq!(merged, before);
+        }
+        for (kind, list) in apart.iter().enumerate() {
+            let of_kind: Vec<(Tag, Seen)> = (one.iter())
+                .filter(|(k, _, _)| high(*k) == (kind == 1))
+                .map(|(k, s, _)| (k, *s))
+                .collect();
+            assert_eq!(&of_kind, list);
+        }
     }
 
     #[test]
