@@ -3,10 +3,11 @@
 //! addresses put in force or left waiting, money moved, calls and reports. Nothing here reads
 //! or writes what other accounts see (`Global`): that is the event's `Fact`.
 
+use crate::amounts::Flow;
 use crate::decision::Verdict;
 use crate::state::{
     AccountState, AddressStatus, MAX_ADDRESSES, MAX_CALLERS, MAX_KEYS, Tag, Waiting, WaitingChange,
-    normalise_contact, remember_amount,
+    normalise_contact,
 };
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
@@ -257,12 +258,12 @@ pub(crate) fn apply(
                 entry.status = AddressStatus::Blocked;
             }
             if proceeds {
-                remember_amount(&mut state.withdrawals, ts, *amount_usd);
+                state.amounts.remember(Flow::Withdrawal, ts, *amount_usd);
                 state.max_withdrawal_usd = state.max_withdrawal_usd.max(*amount_usd);
             }
         }
         EventBody::Deposit { amount_usd, .. } => {
-            remember_amount(&mut state.deposits, ts, *amount_usd)
+            state.amounts.remember(Flow::Deposit, ts, *amount_usd)
         }
         EventBody::ContactReported { from, .. } => {
             state.seldom_mut().last_contact_reported_at.latest(ts);

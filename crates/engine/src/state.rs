@@ -230,30 +230,6 @@ pub(crate) struct Waiting {
     pub change: WaitingChange,
 }
 
-/// Records an amount and forgets the ones past the horizon (or beyond capacity).
-/// Kept as a boxed slice of exactly its entries: money moves seldom, a spare slot would
-/// outweigh the copy.
-pub(crate) fn remember_amount(amounts: &mut Box<[(i64, f64)]>, ts: i64, usd: f64) {
-    let mut list = std::mem::take(amounts).into_vec();
-    let at = list.partition_point(|(t, _)| *t <= ts);
-    list.reserve_exact(1);
-    list.insert(at, (ts, usd));
-    let newest = list.last().map_or(ts, |(t, _)| *t);
-    list.retain(|(t, _)| newest - *t <= AMOUNT_HORIZON_MS);
-    if list.len() > MAX_AMOUNTS {
-        list.drain(..list.len() - MAX_AMOUNTS);
-    }
-    *amounts = list.into_boxed_slice();
-}
-
-/// Sum of amounts in `[from, to]`.
-pub(crate) fn sum_between(list: &[(i64, f64)], from: i64, to: i64) -> f64 {
-    list.iter()
-        .filter(|(t, _)| (from..=to).contains(t))
-        .map(|(_, usd)| usd)
-        .sum()
-}
-
 /// A phone number or contact reduced to a comparable form: for numbers, the digits without a
 /// leading international `00`; anything else (e-mail, handle, URL) in lowercase.
 pub(crate) fn normalise_contact(contact: &str) -> String {
@@ -499,16 +475,5 @@ mod tests {
             Some(&(50, 2)),
             "a late report does not win"
         );
-    }
-
-    #[test]
-    fn amounts_stay_ordered_and_bounded() {
-        let mut list = Box::default();
-        remember_amount(&mut list, 1_000, 1.0);
-        remember_amount(&mut list, 500, 2.0);
-        assert_eq!(&*list, &[(500, 2.0), (1_000, 1.0)]);
-        remember_amount(&mut list, AMOUNT_HORIZON_MS + 600, 3.0);
-        assert_eq!(list.len(), 2, "past the horizon is forgotten");
-        assert!((sum_between(&list, 0, i64::MAX) - 4.0).abs() < 1e-9);
     }
 }
