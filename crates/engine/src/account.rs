@@ -6,7 +6,9 @@
 //! (accounts with 2-5 IPs and devices, several keys and addresses) about half of it before
 //! 2026-12-06, seventh session (docs/benchmarks.md). Lists are boxed slices of exactly their
 //! entries; an IPv4 address is its own key in the IP list, so the list needs no room for the
-//! address an allow-list check reads; optional times are one word (`When`).
+//! address an allow-list check reads; optional times are one word (`When`). The IPs and the
+//! devices are one list, the withdrawals and deposits another (`amounts`): 96 bytes, one of
+//! the allocator's size classes, where two lists each made it 128 (2026-12-07, branch `mem3`).
 
 use crate::amounts::Amounts;
 use crate::state::{

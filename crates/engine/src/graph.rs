@@ -63,9 +63,10 @@ const MIN_SWEEP_NODES: usize = 4096;
 const MAX_SLOTS: usize = 1 << 29;
 /// The longest text the arena keeps (a one-byte length).
 pub(crate) const MAX_TEXT: usize = 255;
-/// Nodes a page of the nodes' cells holds (1 MiB; pages of 64 KiB to 128 KiB, tried first,
-/// cost more resident memory than they saved: see `paged`).
-const NODE_PAGE: usize = 65_536;
+/// Nodes a page of the nodes' cells holds: as many as fit in 1 MiB (pages of 64 KiB to 128 KiB,
+/// tried first, cost more resident memory than they saved: see `paged`; a page of 1.1 MiB,
+/// 65,536 nodes, more than one of 1 MiB).
+const NODE_PAGE: usize = (1 << 20) / node::NODE_BYTES;
 /// Bytes a page of the arena holds (1 MiB): a text (at most 256 bytes with its length) never
 /// straddles two, the rest of a page it does not fit in is left unused.
 const TEXT_PAGE: usize = 1 << 20;

@@ -1,8 +1,8 @@
 //! The entity graph's nodes as they are kept (`graph`), and where each node's list is.
 //!
-//! A node is 18 bytes: a `Cell` of 16 in one paged vector (its value's place in the arena, its
-//! times, one word) and 2 bytes of `meta` beside it in another (kind, flags, where its list is,
-//! the class of its block), read and written whole as a `Node`. Until 2026-12-07 (third
+//! A node is 18 bytes, a `Cell` of nine 16-bit halves in one paged vector (two bytes' alignment,
+//! no padding): its value's place in the arena, its times, one word, and its `meta` (kind,
+//! flags, where its list is, the class of its block); read and written whole as a `Node`. Until 2026-12-07 (third
 //! sitting) a node was 24 bytes: the one edge an entity keeps in its node (most IPs, devices
 //! and addresses: one account, seen exactly when the entity was) named its event's place in a
 //! word of its own, and a block's length had a word too. Now that event's text is written in
@@ -34,20 +34,12 @@ pub(super) const BLOCK: u8 = 2;
 /// an edge kind below 7 in its top bits, as has an entity edge's first word.
 pub(super) const UNUSED: u32 = u32::MAX;
 
-/// Bytes a node takes: its cell and its meta.
-pub(super) const NODE_BYTES: usize = std::mem::size_of::<Cell>() + std::mem::size_of::<u16>();
+/// Bytes a node takes.
+pub(super) const NODE_BYTES: usize = std::mem::size_of::<Cell>();
 
-/// The meta entries a page holds (1 MiB, as the cells' pages: see `paged`).
-const META_PAGE: usize = 1 << 19;
-
-/// A node's 16 bytes in the cells' vector.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub(super) struct Cell {
-    value: u32,
-    first: u32,
-    last: u32,
-    word: u32,
-}
+/// A node as kept: value, first, last and word as two halves each (low half first), then the
+/// meta.
+type Cell = [u16; 9];
 
 /// An account or an entity, or a free slot waiting to be reused, as read from its cell and
 /// meta (see the module documentation).
@@ -108,49 +100,57 @@ impl Node {
             | u16::from(self.class & 63) << 7
     }
 
-    fn of(cell: Cell, meta: u16) -> Self {
+    fn cell(self) -> Cell {
+        let [v, f, l, w] = [self.value, self.first, self.last, self.word].map(halves);
+        [v[0], v[1], f[0], f[1], l[0], l[1], w[0], w[1], self.meta()]
+    }
+
+    fn of(cell: Cell) -> Self {
+        let meta = cell[8];
         let bits = |from: u16, width: u16| u8::try_from(meta >> from & ((1 << width) - 1));
         let kind = bits(0, 3).ok().map(usize::from);
         Self {
-            value: cell.value,
-            first: cell.first,
-            last: cell.last,
+            value: whole(cell[0], cell[1]),
+            first: whole(cell[2], cell[3]),
+            last: whole(cell[4], cell[5]),
             kind: kind
                 .and_then(|k| EntityKind::ALL.get(k).copied())
                 .unwrap_or(EntityKind::Account),
             flags: bits(3, 2).unwrap_or(FREE),
             layout: bits(5, 2).unwrap_or(EMPTY),
             class: bits(7, 6).unwrap_or(0),
-            word: cell.word,
+            word: whole(cell[6], cell[7]),
         }
     }
 }
 
-/// The nodes: cells and meta, one entry each per slot.
+fn halves(word: u32) -> [u16; 2] {
+    let half = |bits: u32| u16::try_from(bits & 0xFFFF).unwrap_or(0);
+    [half(word), half(word >> 16)]
+}
+
+fn whole(low: u16, high: u16) -> u32 {
+    u32::from(low) | u32::from(high) << 16
+}
+
+/// The nodes: a cell per slot.
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub(super) struct Nodes {
     cells: Paged<Cell, NODE_PAGE>,
-    meta: Paged<u16, META_PAGE>,
 }
 
 impl Nodes {
     pub fn len(&self) -> usize {
-        self.cells.len().min(self.meta.len())
+        self.cells.len()
     }
 
     pub fn get(&self, slot: usize) -> Option<Node> {
-        Some(Node::of(*self.cells.get(slot)?, *self.meta.get(slot)?))
+        self.cells.get(slot).map(|cell| Node::of(*cell))
     }
 
     pub fn set(&mut self, slot: usize, node: Node) {
-        if let (Some(cell), Some(meta)) = (self.cells.get_mut(slot), self.meta.get_mut(slot)) {
-            *cell = Cell {
-                value: node.value,
-                first: node.first,
-                last: node.last,
-                word: node.word,
-            };
-            *meta = node.meta();
+        if let Some(cell) = self.cells.get_mut(slot) {
+            *cell = node.cell();
         }
     }
 
@@ -163,18 +163,16 @@ impl Nodes {
     }
 
     pub fn push(&mut self, node: Node) {
-        self.cells.push(Cell::default());
-        self.meta.push(0);
-        self.set(self.cells.len() - 1, node);
+        self.cells.push(node.cell());
     }
 
     pub fn iter(&self) -> impl Iterator<Item = Node> + '_ {
-        (self.cells.iter().zip(self.meta.iter())).map(|(cell, meta)| Node::of(*cell, *meta))
+        self.cells.iter().map(|cell| Node::of(*cell))
     }
 
-    /// Bytes held: the pages of both.
+    /// Bytes held: the pages.
     pub fn size_bytes(&self) -> usize {
-        self.cells.size_bytes() + self.meta.size_bytes()
+        self.cells.size_bytes()
     }
 }
 
