@@ -1,4 +1,4 @@
-//! An account's money movements (`Amounts`): the withdrawals that went ahead and the deposits
+//! An account's money movements (`Amounts`): the withdrawals that went ahead and the deposits,
 //! of the last 30 days, each kind in time order, in one boxed slice.
 //!
 //! One list rather than one per kind: 16 bytes of the account state and an allocation fewer

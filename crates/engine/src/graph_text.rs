@@ -1,7 +1,9 @@
 //! The entity graph's texts (`graph`): values and event ids in one paged arena, each after its
 //! length in one byte, except an IPv4 address in its canonical form, which is its four bytes
-//! after a length byte of 0 (no text is empty: `links::canonical` refuses one). Five bytes
-//! where its text took 8 to 16: most of a roaming account's entities are IPs.
+//! after a length byte of 0. No text is empty: values are canonical (`links::canonical`
+//! refuses an empty one) and the contract's ids have 1 to 200 characters; an empty one would
+//! not be kept (its link not made). Five bytes where an IPv4 address's text took 8 to 16: most
+//! of a roaming account's entities are IPs.
 
 use super::{Arena, TEXT_PAGE};
 use std::borrow::Cow;
