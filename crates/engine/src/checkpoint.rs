@@ -147,8 +147,9 @@ mod tests {
     #[test]
     fn a_checkpoint_of_the_format_before_the_18_byte_graph_nodes_is_refused() {
         // Format 8 held the entity graph's nodes as 24-byte records, an entity's one edge
-        // naming its event's place and a block its length: read as format 9's cells and meta,
-        // they would be other nodes, so it is refused whole and the log replayed instead.
+        // naming its event's place and a block its length, and an account's IPs and devices,
+        // withdrawals and deposits as four lists: read as format 9's, they would be other nodes
+        // and other lists, so it is refused whole and the log replayed instead.
         let engine = Engine::new(Policy::default_policy().unwrap());
         let mut bytes = engine.checkpoint().unwrap();
         bytes[MAGIC.len()..MAGIC.len() + 2].copy_from_slice(&8u16.to_le_bytes());
