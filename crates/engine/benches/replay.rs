@@ -286,6 +286,7 @@ fn main() {
         );
     }
     let (rss_more, more) = (rss_kib(), engine.memory_use());
+    let parts = engine.memory_parts();
     let more_accounts = more.accounts;
     drop(engine);
 
@@ -363,6 +364,14 @@ fn main() {
         more.graph_nodes,
         more.graph_bytes as f64 / more_accounts.max(1) as f64,
         more.alerts
+    );
+    let breakdown: Vec<String> = parts
+        .iter()
+        .map(|(name, bytes)| format!("{name} {:.0}", *bytes as f64 / more_accounts.max(1) as f64))
+        .collect();
+    println!(
+        "                      computed per account after {more_accounts}: {}",
+        breakdown.join(", ")
     );
     println!(
         "                      seen-id set: {} ids kept (one dedup horizon), {} bytes computed = {:.0} per account",

@@ -145,7 +145,7 @@ impl Alerts {
                     id: format!("al-{}-{:016x}-{ts}", kind.as_str(), entity.0),
                     kind,
                     entity_kind: node.kind(),
-                    value: graph.value(node).to_owned(),
+                    value: graph.value(node).into_owned(),
                     opened_at: ts,
                     updated_at: ts,
                     unrelated_accounts: 0,
@@ -167,8 +167,8 @@ impl Alerts {
                 && !alert.evidence.iter().any(|e| e.account == account)
             {
                 alert.evidence.push(Evidence {
-                    account: account.to_owned(),
-                    event_id: graph.event(link).to_owned(),
+                    account: account.into_owned(),
+                    event_id: graph.event(link).into_owned(),
                     link: link.kind().as_str().to_owned(),
                     ts: link.first_ms(),
                 });

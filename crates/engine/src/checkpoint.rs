@@ -21,7 +21,7 @@ use std::collections::HashMap;
 
 const MAGIC: &[u8; 4] = b"PCK\x01";
 /// Bumped whenever a state type changes shape.
-const FORMAT: u16 = 8;
+const FORMAT: u16 = 9;
 
 /// A checkpoint that cannot be loaded, and why.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,18 +145,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_checkpoint_of_the_format_before_the_paged_graph_is_refused() {
-        // Format 7 held the entity graph's slab and arena as one vector each, a list or a text
-        // anywhere in it: read as format 8's pages (no run straddles two), a list crossing a
-        // page would read as empty, so it is refused whole and the log replayed instead.
+    fn a_checkpoint_of_the_format_before_the_18_byte_graph_nodes_is_refused() {
+        // Format 8 held the entity graph's nodes as 24-byte records, an entity's one edge
+        // naming its event's place and a block its length, and an account's IPs and devices,
+        // withdrawals and deposits as four lists: read as format 9's, they would be other nodes
+        // and other lists, so it is refused whole and the log replayed instead.
         let engine = Engine::new(Policy::default_policy().unwrap());
         let mut bytes = engine.checkpoint().unwrap();
-        bytes[MAGIC.len()..MAGIC.len() + 2].copy_from_slice(&7u16.to_le_bytes());
+        bytes[MAGIC.len()..MAGIC.len() + 2].copy_from_slice(&8u16.to_le_bytes());
         let refused =
             Engine::from_checkpoint(Policy::default_policy().unwrap(), &bytes).map(|_| ());
         assert_eq!(
             refused,
-            Err(CheckpointError("format 7 (this engine reads 8)".into()))
+            Err(CheckpointError("format 8 (this engine reads 9)".into()))
         );
     }
 }

@@ -3,10 +3,11 @@
 //! addresses put in force or left waiting, money moved, calls and reports. Nothing here reads
 //! or writes what other accounts see (`Global`): that is the event's `Fact`.
 
+use crate::amounts::Flow;
 use crate::decision::Verdict;
 use crate::state::{
-    AccountState, AddressStatus, MAX_ADDRESSES, MAX_CALLERS, MAX_DEVICES, MAX_KEYS, Tag, Waiting,
-    WaitingChange, normalise_contact, remember_amount,
+    AccountState, AddressStatus, MAX_ADDRESSES, MAX_CALLERS, MAX_KEYS, Tag, Waiting, WaitingChange,
+    normalise_contact,
 };
 use portcullis_core::allowlist::IpAllowList;
 use portcullis_core::contract::{Attestation, ContractEvent, EventBody};
@@ -66,8 +67,7 @@ pub(crate) fn observe(state: &mut AccountState, event: &ContractEvent) -> Fresh 
             fresh.ip = stale(state.touch_ip(ip, ts));
         }
         if let Some(device) = &event.ctx.device_id {
-            let (before, _) = state.devices.touch_after(Tag::of(device), ts, MAX_DEVICES);
-            fresh.device = stale(before);
+            fresh.device = stale(state.touch_device(device, ts));
         }
     }
     fresh
@@ -258,12 +258,12 @@ pub(crate) fn apply(
                 entry.status = AddressStatus::Blocked;
             }
             if proceeds {
-                remember_amount(&mut state.withdrawals, ts, *amount_usd);
+                state.amounts.remember(Flow::Withdrawal, ts, *amount_usd);
                 state.max_withdrawal_usd = state.max_withdrawal_usd.max(*amount_usd);
             }
         }
         EventBody::Deposit { amount_usd, .. } => {
-            remember_amount(&mut state.deposits, ts, *amount_usd)
+            state.amounts.remember(Flow::Deposit, ts, *amount_usd)
         }
         EventBody::ContactReported { from, .. } => {
             state.seldom_mut().last_contact_reported_at.latest(ts);

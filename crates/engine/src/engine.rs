@@ -151,6 +151,31 @@ impl Engine {
         }
     }
 
+    /// `memory_use` by part (computed bytes, for the replay benchmark's breakdown): the
+    /// account states' parts and the table, then the graph's.
+    pub fn memory_parts(&self) -> Vec<(&'static str, usize)> {
+        let names = [
+            "states",
+            "state IPs",
+            "state devices",
+            "state addresses",
+            "state keys",
+            "state amounts",
+            "state seldom",
+        ];
+        let mut sums = [0; 7];
+        for state in self.accounts.values() {
+            for (sum, part) in sums.iter_mut().zip(state.size_parts()) {
+                *sum += part;
+            }
+        }
+        let slot = std::mem::size_of::<(Hash128, Box<AccountState>)>() + 1;
+        let mut parts: Vec<(&'static str, usize)> = names.into_iter().zip(sums).collect();
+        parts.push(("account table", self.accounts.capacity() * slot));
+        parts.extend(self.global.network.graph.size_parts());
+        parts
+    }
+
     /// Applies one validated event; decides it when its type asks for a decision. Duplicates
     /// (by id) and events older than the dedup horizon are ignored.
     pub fn process(&mut self, event: &ContractEvent) -> Outcome {

@@ -257,7 +257,7 @@ impl Network {
                 .filter_map(|e| {
                     self.graph
                         .at(e.to())
-                        .map(|ip| self.graph.value(ip).to_owned())
+                        .map(|ip| self.graph.value(ip).into_owned())
                 })
                 .collect();
             ips.sort();
@@ -335,9 +335,9 @@ impl Network {
                     let other = self.graph.at(e.to())?;
                     let value = self.graph.value(other);
                     Some((
-                        NodeId::of(other.kind(), value),
+                        NodeId::of(other.kind(), &value),
                         other.kind(),
-                        value.to_owned(),
+                        value.into_owned(),
                     ))
                 })
                 .collect();

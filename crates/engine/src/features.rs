@@ -2,7 +2,8 @@
 //! event is applied. Times are minutes or days of event time; "never" is a very large number so
 //! that `minutes_since_call <= 60` is simply false.
 
-use crate::state::{AccountState, AddressStatus, Global, Tag, sum_between};
+use crate::amounts::Flow;
+use crate::state::{AccountState, AddressStatus, Global, Tag};
 use cel::common::value::CowVal;
 use cel::context::VariableResolver;
 use portcullis_core::allowlist::{IpAllowList, IpNet};
@@ -322,12 +323,8 @@ impl Features {
                 .ip
                 .as_deref()
                 .is_some_and(|ip| !seen_before(state, ip, ts)),
-            device_new: event.ctx.device_id.as_deref().is_some_and(|d| {
-                state
-                    .devices
-                    .get(Tag::of(d))
-                    .is_none_or(|(s, _)| s.first >= ts)
-            }),
+            device_new: (event.ctx.device_id.as_deref())
+                .is_some_and(|d| state.device_seen(d).is_none_or(|s| s.first >= ts)),
             ip_minutes_known: event
                 .ctx
                 .ip
@@ -471,13 +468,12 @@ impl Features {
 
     fn set_money(&mut self, state: &AccountState, ts: i64, usd: f64) {
         self.amount_vs_max = usd / state.max_withdrawal_usd.max(1.0);
-        self.prior_withdrawals_30d = state
-            .withdrawals
-            .iter()
+        let amounts = &state.amounts;
+        self.prior_withdrawals_30d = (amounts.of(Flow::Withdrawal))
             .filter(|(t, _)| ts - t <= 30 * DAY_MS)
             .count() as i64;
-        self.withdrawn_24h_usd = usd + sum_between(&state.withdrawals, ts - DAY_MS, ts);
-        self.deposits_7d_usd = sum_between(&state.deposits, ts - 7 * DAY_MS, ts);
+        self.withdrawn_24h_usd = usd + amounts.sum_between(Flow::Withdrawal, ts - DAY_MS, ts);
+        self.deposits_7d_usd = amounts.sum_between(Flow::Deposit, ts - 7 * DAY_MS, ts);
         self.share_of_deposits = if self.deposits_7d_usd > 0.0 {
             self.withdrawn_24h_usd / self.deposits_7d_usd
         } else {

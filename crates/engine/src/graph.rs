@@ -8,18 +8,19 @@
 //! edges always join an account to an entity and say how (`EdgeKind`), with the first and last
 //! time and the event that made them.
 //!
-//! Compact, because every tracked account has a node and a handful of edges: nodes live in one
-//! paged vector (`paged`: grown a page at a time, never copied) and refer to each other by
+//! Compact, because every tracked account has a node and a handful of edges: nodes live in
+//! paged vectors (`paged`: grown a page at a time, never copied) and refer to each other by
 //! their slot (29 bits, the edge's kind in the other 3); values and event ids are
 //! length-prefixed texts of one paged arena; an edge's times and event id
 //! are kept once, on its entity's side; times to the second as 32-bit counts (until 2106).
-//! A node is 24 bytes. Most entities (an IP, a device, an address) are used by one account,
-//! which they have seen exactly when they were seen: that edge is kept in the node, its times
-//! the node's own (two words: the account's slot and kind, the event). An account's first two
-//! links (4 bytes each) are kept in the node too; longer lists, an entity's edges (16 bytes
-//! each) once it has two or its one edge's times differ from the node's, live in blocks of one
-//! slab (`slab`), not in an allocation each. The index is a slot (4 bytes) and a control byte
-//! per bucket, about 7 bytes per node (docs/benchmarks.md has the measured figures).
+//! A node is 18 bytes (`graph_node`). Most entities (an IP, a device, an address) are used by
+//! one account, which they have seen exactly when they were seen: that edge is kept in the
+//! node, its times the node's own (one word: the account's slot and kind; the event's text
+//! right after the value's). An account's one link is kept in the node too; longer lists, an
+//! entity's edges (16 bytes each) once it has two or its one edge's times differ from the
+//! node's, live in blocks of one slab (`slab`), not in an allocation each. The index is a
+//! slot (4 bytes) and a control byte per bucket, about 7 bytes per node (docs/benchmarks.md
+//! has the measured figures).
 //!
 //! Bounded: an account keeps at most `MAX_ACCOUNT_EDGES` edges (the one seen longest ago makes
 //! room), an entity at most `SHARED_AT` accounts; an entity used by more is shared
@@ -31,15 +32,25 @@
 //! views are the same on every replay of one feed.
 
 use crate::paged::Paged;
-use crate::slab::{self, Slab};
+use crate::slab::Slab;
 use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use smallvec::SmallVec;
+use std::borrow::Cow;
 
 #[path = "graph_types.rs"]
 mod types;
 pub(crate) use types::{DAY_MS, Edge, secs};
 use types::{EDGE_WORDS, SLOT_MASK, kind_of, millis, to_kind};
+
+#[path = "graph_node.rs"]
+mod node;
+pub(crate) use node::Node;
+use node::{Nodes, SHARED, value_end};
+
+#[path = "graph_text.rs"]
+mod text;
+use text::{put_text, put_texts, stored_len, text_at, text_is};
 pub use types::{EdgeKind, EntityKind, NodeId};
 
 /// Edges an account keeps.
@@ -52,97 +63,18 @@ const MIN_SWEEP_NODES: usize = 4096;
 const MAX_SLOTS: usize = 1 << 29;
 /// The longest text the arena keeps (a one-byte length).
 pub(crate) const MAX_TEXT: usize = 255;
-/// Nodes a page of the node vector holds (1.5 MiB; pages of 64 KiB to 128 KiB, tried first,
-/// cost more resident memory than they saved: see `paged`).
-const NODE_PAGE: usize = 65_536;
+/// Nodes a page of the nodes' cells holds: as many as fit in 1 MiB (pages of 64 KiB to 128 KiB,
+/// tried first, cost more resident memory than they saved: see `paged`; a page of 1.1 MiB,
+/// 65,536 nodes, more than one of 1 MiB).
+const NODE_PAGE: usize = (1 << 20) / node::NODE_BYTES;
 /// Bytes a page of the arena holds (1 MiB): a text (at most 256 bytes with its length) never
 /// straddles two, the rest of a page it does not fit in is left unused.
 const TEXT_PAGE: usize = 1 << 20;
 
-type Nodes = Paged<Node, NODE_PAGE>;
 type Arena = Paged<u8, TEXT_PAGE>;
-
-const SHARED: u8 = 1;
-const FREE: u8 = 2;
-
-/// Where a node's list is (`Node::layout`).
-const EMPTY: u8 = 0;
-/// An entity's one edge, its times the node's own: `pair` is its slot-and-kind and its event.
-/// An account's one link: `pair[0]`.
-const ONE: u8 = 1;
-/// An account's two links: `pair`.
-const TWO: u8 = 2;
-/// In the slab: `pair` is the block's place and the list's length in words.
-const BLOCK: u8 = 3;
 
 /// An account's or an entity's edges, as words (`EDGE_WORDS` per entity edge, one per link).
 type Words = SmallVec<[u32; 8]>;
-
-/// An account or an entity; a free slot waiting to be reused. An account's links are one word
-/// each (the entity's slot and the kind); an entity's edges four words each (`EDGE_WORDS`).
-/// An edge's times and event id are kept once, on its entity's side, which has at most
-/// `SHARED_AT` accounts to look through. Most entities have one account and have seen it
-/// exactly when they were seen: that edge is two words in the node (the node's times are its
-/// times); most accounts' links and other entities' edges are a list in the graph's slab.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Node {
-    /// The canonical value's place in the arena.
-    value: u32,
-    first: u32,
-    last: u32,
-    kind: EntityKind,
-    flags: u8,
-    /// `EMPTY`, `ONE`, `TWO` or `BLOCK`.
-    layout: u8,
-    /// The slab class of the block (`BLOCK`).
-    class: u8,
-    pair: [u32; 2],
-}
-
-impl Node {
-    fn new(value: u32, kind: EntityKind, at: u32) -> Self {
-        Self {
-            value,
-            first: at,
-            last: at,
-            kind,
-            flags: 0,
-            layout: EMPTY,
-            class: 0,
-            pair: [0; 2],
-        }
-    }
-    pub fn kind(&self) -> EntityKind {
-        self.kind
-    }
-    /// Shared infrastructure: more than `SHARED_AT` accounts; keeps no more edges.
-    pub fn shared(&self) -> bool {
-        self.flags & SHARED != 0
-    }
-    fn is_free(&self) -> bool {
-        self.flags & FREE != 0
-    }
-    fn is_account(&self) -> bool {
-        self.kind == EntityKind::Account
-    }
-    pub fn first_ms(&self) -> i64 {
-        millis(self.first)
-    }
-    pub fn last_ms(&self) -> i64 {
-        millis(self.last)
-    }
-    /// How many edges it has.
-    #[cfg(test)]
-    pub fn degree(&self) -> usize {
-        match self.layout {
-            ONE => 1,
-            TWO => 2,
-            BLOCK if self.is_account() => self.pair[1] as usize,
-            BLOCK => self.pair[1] as usize / EDGE_WORDS,
-            _ => 0,
-        }
-    }
-}
 
 /// See the module documentation.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -207,31 +139,8 @@ fn slot_u32(slot: usize) -> u32 {
     u32::try_from(slot).unwrap_or(u32::MAX)
 }
 
-/// The text at `at` in the arena.
-fn text_at(text: &Arena, at: u32) -> &str {
-    let at = at as usize;
-    let Some(&len) = text.get(at) else {
-        return "";
-    };
-    text.slice(at + 1, usize::from(len))
-        .and_then(|bytes| std::str::from_utf8(bytes).ok())
-        .unwrap_or("")
-}
-
-/// Writes a text into the arena after its length, in one page; `None` when it cannot hold it.
-fn put_text(arena: &mut Arena, text: &str) -> Option<u32> {
-    let len = u8::try_from(text.len()).ok()?;
-    // The end after padding, at most, must be a 32-bit place.
-    u32::try_from(arena.len() + TEXT_PAGE + 1 + text.len()).ok()?;
-    let at = arena.alloc(1 + text.len())?;
-    let place = arena.slice_mut(at, 1 + text.len())?;
-    place[0] = len;
-    place[1..].copy_from_slice(text.as_bytes());
-    u32::try_from(at).ok()
-}
-
-fn id_in(text: &Arena, node: &Node) -> NodeId {
-    NodeId::of(node.kind, text_at(text, node.value))
+fn id_in(text: &Arena, node: Node) -> NodeId {
+    NodeId::of(node.kind, &text_at(text, node.value))
 }
 
 /// The index's hash of a node id (a multiplication by an odd constant spreads the keyed hash's
@@ -256,107 +165,20 @@ impl Graph {
     fn find_hashed(&self, id: NodeId, kind: EntityKind, value: &str) -> Option<u32> {
         self.index
             .find(table_hash(id), |&slot| {
-                let node = &self.nodes[slot as usize];
-                node.kind == kind && text_at(&self.text, node.value) == value
+                self.nodes
+                    .get(slot as usize)
+                    .is_some_and(|node| node.kind == kind && text_is(&self.text, node.value, value))
             })
             .copied()
     }
 
     /// The node in a slot (`None` for a free one).
-    pub fn at(&self, slot: u32) -> Option<&Node> {
+    pub fn at(&self, slot: u32) -> Option<Node> {
         self.nodes.get(slot as usize).filter(|node| !node.is_free())
     }
 
-    pub fn node(&self, kind: EntityKind, value: &str) -> Option<&Node> {
+    pub fn node(&self, kind: EntityKind, value: &str) -> Option<Node> {
         self.find(kind, value).and_then(|slot| self.at(slot))
-    }
-
-    /// A node's list as it is stored: its inline words, or its block's.
-    fn stored<'a>(&'a self, node: &'a Node) -> &'a [u32] {
-        match node.layout {
-            ONE => &node.pair[..1],
-            TWO => &node.pair[..],
-            BLOCK => self.lists.get(node.pair[0], node.pair[1]),
-            _ => &[],
-        }
-    }
-
-    /// An entity's edges (to accounts), with their times.
-    fn entity_edges<'a>(&'a self, node: &'a Node) -> impl Iterator<Item = Edge> + 'a {
-        let inline = (node.layout == ONE).then(|| Edge {
-            to_kind: node.pair[0],
-            first: node.first,
-            last: node.last,
-            event: node.pair[1],
-        });
-        let block = if node.layout == BLOCK {
-            self.stored(node)
-        } else {
-            &[]
-        };
-        inline
-            .into_iter()
-            .chain(block.chunks_exact(EDGE_WORDS).map(Edge::of_words))
-    }
-
-    /// An entity's edges as words (`EDGE_WORDS` each), to change and `store`.
-    fn entity_words(&self, slot: u32) -> Words {
-        let Some(node) = self.nodes.get(slot as usize) else {
-            return Words::new();
-        };
-        self.entity_edges(node).flat_map(|e| e.words()).collect()
-    }
-
-    /// An account's links, one word each (the entity's slot and the kind).
-    fn links<'a>(&'a self, node: &'a Node) -> &'a [u32] {
-        if node.is_account() {
-            self.stored(node)
-        } else {
-            &[]
-        }
-    }
-
-    /// Stores `words` as the list of the node in `slot` (an entity's edges or an account's
-    /// links): in the node when they fit (an entity's one edge with the node's own times, an
-    /// account's one or two links), else in its block, grown to the class that holds them
-    /// (a shrinking list keeps its block). `None` when the slab cannot grow.
-    fn store(&mut self, slot: u32, words: &[u32]) -> Option<()> {
-        let node = &self.nodes[slot as usize];
-        let inline = match words.len() {
-            0 => Some((EMPTY, [0, 0])),
-            1 if node.is_account() => Some((ONE, [words[0], 0])),
-            2 if node.is_account() => Some((TWO, [words[0], words[1]])),
-            EDGE_WORDS if !node.is_account() && words[1] == node.first && words[2] == node.last => {
-                Some((ONE, [words[0], words[3]]))
-            }
-            _ => None,
-        };
-        let block = (node.layout == BLOCK).then_some((node.pair[0], node.class));
-        let len = u32::try_from(words.len()).ok()?;
-        let (layout, class, pair) = match (inline, block) {
-            (Some((layout, pair)), block) => {
-                if let Some((at, class)) = block {
-                    self.lists.free(at, class);
-                }
-                (layout, 0, pair)
-            }
-            (None, Some((at, class))) if slab::capacity(class) >= words.len() => {
-                self.lists.write(at, words);
-                (BLOCK, class, [at, len])
-            }
-            (None, block) => {
-                let class = slab::class_of(words.len());
-                let at = self.lists.alloc(class)?;
-                if let Some((old, old_class)) = block {
-                    self.lists.free(old, old_class);
-                }
-                self.lists.write(at, words);
-                (BLOCK, class, [at, len])
-            }
-        };
-        let node = &mut self.nodes[slot as usize];
-        (node.layout, node.class, node.pair) = (layout, class, pair);
-        Some(())
     }
 
     /// The edges of the node in a slot, with their times: an entity's to its accounts, an
@@ -382,17 +204,21 @@ impl Graph {
 
     /// An account's links: each entity's slot and the kind, without their times.
     pub fn account_links(&self, slot: u32) -> impl Iterator<Item = (u32, EdgeKind)> + '_ {
-        let links = self.at(slot).map_or(&[][..], |node| self.links(node));
-        links.iter().map(|&link| (link & SLOT_MASK, kind_of(link)))
+        let links = self
+            .at(slot)
+            .map_or_else(Words::new, |node| self.links(node));
+        links
+            .into_iter()
+            .map(|link| (link & SLOT_MASK, kind_of(link)))
     }
 
     /// The node's canonical value.
-    pub fn value(&self, node: &Node) -> &str {
+    pub fn value(&self, node: Node) -> Cow<'_, str> {
         text_at(&self.text, node.value)
     }
 
     /// The id of the event that made the edge first.
-    pub fn event(&self, edge: &Edge) -> &str {
+    pub fn event(&self, edge: &Edge) -> Cow<'_, str> {
         text_at(&self.text, edge.event)
     }
 
@@ -415,6 +241,27 @@ impl Graph {
             + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
     }
 
+    /// `size_bytes` by part, for the replay benchmark's breakdown: nodes, index, slab, arena
+    /// (each as held, pages being filled included), then the nodes, slab words and arena bytes
+    /// in use.
+    pub fn size_parts(&self) -> [(&'static str, usize); 7] {
+        [
+            (
+                "graph nodes",
+                self.nodes.size_bytes() + self.free.capacity() * 4,
+            ),
+            (
+                "graph index",
+                self.index.capacity() * (std::mem::size_of::<u32>() + 1),
+            ),
+            ("graph lists", self.lists.size_bytes()),
+            ("graph texts", self.text.size_bytes()),
+            ("  nodes in use", self.len() * node::NODE_BYTES),
+            ("  list words in use", self.lists.used_bytes()),
+            ("  text bytes in use", self.text.len() - self.garbage),
+        ]
+    }
+
     /// Writes a text into the arena after its length; `None` when it cannot hold it.
     fn put(&mut self, text: &str) -> Option<u32> {
         put_text(&mut self.text, text)
@@ -422,7 +269,7 @@ impl Graph {
 
     /// Bytes a text takes in the arena, with its length.
     fn text_len(&self, at: u32) -> usize {
-        1 + text_at(&self.text, at).len()
+        stored_len(&self.text, at)
     }
 
     /// Links `account` to the entity `(kind, value)` (canonical) at `ts`, by `event`.
@@ -439,20 +286,24 @@ impl Graph {
     ) -> Option<(u32, NodeId)> {
         let at = secs(ts);
         let entity_id = NodeId::of(kind, value);
-        let entity = self.slot_of(entity_id, kind, value, at)?;
+        // A new entity's value is written with the event, whose edge it keeps in its node.
+        let (entity, mut event_at) = self.slot_of(entity_id, kind, value, at, Some(event))?;
         // Its edges as they were: widening the node's times must not widen an edge kept in it.
         let mut words = self.entity_words(entity);
         self.widen(entity, at);
-        if self.nodes[entity as usize].shared() {
-            return None;
-        }
         let account_id = NodeId::of(EntityKind::Account, account);
-        let Some(account_slot) = self.slot_of(account_id, EntityKind::Account, account, at) else {
+        let account_slot = match self.at(entity).filter(|n| !n.shared()) {
+            Some(_) => self.slot_of(account_id, EntityKind::Account, account, at, None),
+            None => None,
+        };
+        let Some((account_slot, _)) = account_slot else {
+            self.unused_text(event_at);
             self.store(entity, &words);
             return None;
         };
         self.widen(account_slot, at);
-        let added = self.upsert_edge(&mut words, account_slot, edge, event, at);
+        let added = self.upsert_edge(&mut words, account_slot, edge, event, at, &mut event_at);
+        self.unused_text(event_at);
         self.store(entity, &words)?;
         if !added? {
             return Some((entity, entity_id));
@@ -461,7 +312,10 @@ impl Graph {
             self.make_shared(entity);
             return None;
         }
-        let mut links: Words = self.links(&self.nodes[account_slot as usize]).into();
+        let mut links = self
+            .nodes
+            .get(account_slot as usize)
+            .map(|n| self.links(n))?;
         links.push(to_kind(entity, edge));
         self.store(account_slot, &links)?;
         if links.len() > MAX_ACCOUNT_EDGES {
@@ -475,39 +329,52 @@ impl Graph {
     fn make_shared(&mut self, entity: u32) {
         let dropped = self.entity_words(entity);
         self.store(entity, &[]);
-        self.nodes[entity as usize].flags |= SHARED;
+        self.nodes.update(entity, |node| node.flags |= SHARED);
         for edge in dropped.chunks_exact(EDGE_WORDS).map(Edge::of_words) {
             self.garbage += self.text_len(edge.event);
             let account = edge.to();
             if let Some(node) = self.nodes.get(account as usize) {
-                let mut links: Words = self.links(node).into();
+                let mut links = self.links(node);
                 links.retain(|w| *w & SLOT_MASK != entity);
                 self.store(account, &links);
             }
         }
     }
 
-    /// The slot of the node, made if new (its times `at`); `None` when the graph is full.
-    fn slot_of(&mut self, id: NodeId, kind: EntityKind, value: &str, at: u32) -> Option<u32> {
+    /// The slot of the node, made if new (its times `at`; its value written with `event`
+    /// after it, whose place is returned); `None` when the graph is full.
+    fn slot_of(
+        &mut self,
+        id: NodeId,
+        kind: EntityKind,
+        value: &str,
+        at: u32,
+        event: Option<&str>,
+    ) -> Option<(u32, Option<u32>)> {
         let recent = self.recent_account.filter(|&(recent, slot)| {
             recent == id
                 && self
                     .at(slot)
-                    .is_some_and(|n| n.kind == kind && text_at(&self.text, n.value) == value)
+                    .is_some_and(|n| n.kind == kind && text_is(&self.text, n.value, value))
         });
-        let slot = match recent
+        let (slot, event_at) = match recent
             .map(|(_, slot)| slot)
             .or_else(|| self.find_hashed(id, kind, value))
         {
-            Some(slot) => slot,
+            Some(slot) => (slot, None),
             None => {
                 if self.free.is_empty() && self.nodes.len() >= MAX_SLOTS {
                     return None;
                 }
-                let node = Node::new(self.put(value)?, kind, at);
+                let place = match event {
+                    Some(event) => put_texts(&mut self.text, &[value, event])?,
+                    None => self.put(value)?,
+                };
+                let node = Node::new(place, kind, at);
+                let event_at = event.map(|_| value_end(&self.text, node));
                 let slot = match self.free.pop() {
                     Some(slot) => {
-                        self.nodes[slot as usize] = node;
+                        self.nodes.set(slot as usize, node);
                         slot
                     }
                     None => {
@@ -518,24 +385,32 @@ impl Graph {
                 let (nodes, text) = (&self.nodes, &self.text);
                 self.index
                     .insert_unique(table_hash(id), slot, |&s| slot_hash(nodes, text, s));
-                slot
+                (slot, event_at)
             }
         };
         if kind == EntityKind::Account {
             self.recent_account = Some((id, slot));
         }
-        Some(slot)
+        Some((slot, event_at))
+    }
+
+    /// Counts a text written for an edge that was not made as garbage.
+    fn unused_text(&mut self, at: Option<u32>) {
+        if let Some(at) = at {
+            self.garbage += self.text_len(at);
+        }
     }
 
     /// Widens the node's times to `at`.
     fn widen(&mut self, slot: u32, at: u32) {
-        let node = &mut self.nodes[slot as usize];
-        node.first = node.first.min(at);
-        node.last = node.last.max(at);
+        self.nodes.update(slot, |node| {
+            node.first = node.first.min(at);
+            node.last = node.last.max(at);
+        });
     }
 
     /// Records the edge in an entity's `words`: `Some(true)` when it is new. Its event is the
-    /// one that made it first.
+    /// one that made it first: a new edge takes the text at `event_at` if one was written.
     fn upsert_edge(
         &mut self,
         words: &mut Words,
@@ -543,6 +418,7 @@ impl Graph {
         kind: EdgeKind,
         event: &str,
         at: u32,
+        event_at: &mut Option<u32>,
     ) -> Option<bool> {
         let key = to_kind(account, kind);
         if let Some(i) = (0..words.len() / EDGE_WORDS)
@@ -558,7 +434,10 @@ impl Graph {
             words[i + 2] = words[i + 2].max(at);
             return Some(false);
         }
-        let text = self.put(event)?;
+        let text = match event_at.take() {
+            Some(text) => text,
+            None => self.put(event)?,
+        };
         words.extend_from_slice(&[key, at, at, text]);
         Some(true)
     }
@@ -590,7 +469,9 @@ impl Graph {
         else {
             return;
         };
-        let mut links: Words = self.links(&self.nodes[account as usize]).into();
+        let Some(mut links) = self.nodes.get(account as usize).map(|n| self.links(n)) else {
+            return;
+        };
         links.retain(|w| *w != oldest.to_kind);
         self.store(account, &links);
         self.remove_entity_edge(oldest.to(), account, oldest.kind());

@@ -2,9 +2,10 @@
 //! are forgotten once the graph has doubled since the last sweep, their slots freed for reuse
 //! in slot order, and the arena rewritten when half of it is texts no longer referred to.
 
+use super::node::{EMPTY, FREE, ONE, UNUSED, value_end};
 use super::{
-    Arena, EDGE_WORDS, EMPTY, FREE, Graph, MIN_SWEEP_NODES, ONE, SLOT_MASK, Words, kind_of,
-    put_text, slot_u32, table_hash, text_at, to_kind,
+    Arena, EDGE_WORDS, Graph, MIN_SWEEP_NODES, SLOT_MASK, Words, kind_of, put_text, put_texts,
+    slot_u32, stored_len, table_hash, text_at, to_kind,
 };
 
 impl Graph {
@@ -25,10 +26,13 @@ impl Graph {
             .collect();
         // Entities first: an edge lives while its account does and it is recent enough.
         for slot in 0..self.nodes.len() {
-            let node = &self.nodes[slot];
-            if !alive[slot] || node.is_account() {
+            let Some(node) = self
+                .nodes
+                .get(slot)
+                .filter(|n| alive[slot] && !n.is_account())
+            else {
                 continue;
-            }
+            };
             let ttl = node.kind.ttl_ms();
             let (mut kept, mut dropped) = (Words::new(), 0);
             for edge in self.entity_edges(node) {
@@ -37,7 +41,7 @@ impl Graph {
                 {
                     kept.extend_from_slice(&edge.words());
                 } else {
-                    dropped += 1 + text_at(&self.text, edge.event).len();
+                    dropped += stored_len(&self.text, edge.event);
                 }
             }
             if dropped > 0 {
@@ -47,10 +51,13 @@ impl Graph {
         }
         // Then accounts: a link lives while its entity keeps the edge.
         for slot in 0..self.nodes.len() {
-            let node = &self.nodes[slot];
-            if !alive[slot] || !node.is_account() {
+            let Some(node) = self
+                .nodes
+                .get(slot)
+                .filter(|n| alive[slot] && n.is_account())
+            else {
                 continue;
-            }
+            };
             let links = self.links(node);
             let kept: Words = links
                 .iter()
@@ -59,9 +66,8 @@ impl Graph {
                     let entity = (*link & SLOT_MASK) as usize;
                     let key = to_kind(slot_u32(slot), kind_of(*link));
                     alive.get(entity).copied().unwrap_or(false)
-                        && self
-                            .entity_edges(&self.nodes[entity])
-                            .any(|e| e.to_kind == key)
+                        && (self.nodes.get(entity))
+                            .is_some_and(|n| self.entity_edges(n).any(|e| e.to_kind == key))
                 })
                 .collect();
             if kept.len() != links.len() {
@@ -69,7 +75,9 @@ impl Graph {
             }
         }
         for (slot, alive) in alive.into_iter().enumerate() {
-            let node = &self.nodes[slot];
+            let Some(node) = self.nodes.get(slot) else {
+                continue;
+            };
             let live = alive && (node.shared() || node.layout != EMPTY);
             if !node.is_free() && !live {
                 self.release(slot_u32(slot));
@@ -87,7 +95,9 @@ impl Graph {
         {
             entry.remove();
         }
-        let node = &self.nodes[slot as usize];
+        let Some(node) = self.nodes.get(slot as usize) else {
+            return;
+        };
         let mut garbage = self.text_len(node.value);
         if !node.is_account() {
             // An expired entity's edges were not swept one by one: their event ids go with it.
@@ -98,9 +108,10 @@ impl Graph {
         }
         self.garbage += garbage;
         self.store(slot, &[]);
-        let node = &mut self.nodes[slot as usize];
-        node.flags = FREE;
-        node.value = 0;
+        self.nodes.update(slot, |node| {
+            node.flags = FREE;
+            node.value = 0;
+        });
         self.free.push(slot);
     }
 
@@ -112,28 +123,32 @@ impl Graph {
         let mut text = Arena::default();
         // Every text fitted in the old arena: it fits in one no larger.
         let copy =
-            |at: u32, text: &mut Arena| -> u32 { put_text(text, text_at(&old, at)).unwrap_or(0) };
+            |at: u32, text: &mut Arena| -> u32 { put_text(text, &text_at(&old, at)).unwrap_or(0) };
         for slot in 0..self.nodes.len() {
-            let node = &mut self.nodes[slot];
-            if node.is_free() {
+            let Some(mut node) = self.nodes.get(slot).filter(|n| !n.is_free()) else {
                 continue;
-            }
-            node.value = copy(node.value, &mut text);
-            if node.is_account() {
-                continue;
-            }
-            if node.layout == ONE {
-                node.pair[1] = copy(node.pair[1], &mut text);
-                continue;
-            }
-            let mut words: Words = self.stored(&self.nodes[slot]).into();
-            if words.is_empty() {
+            };
+            let one = node.layout == ONE && !node.is_account();
+            node.value = if one {
+                // Its one edge's event stays right after its value.
+                let texts = [
+                    text_at(&old, node.value),
+                    text_at(&old, value_end(&old, node)),
+                ];
+                put_texts(&mut text, &[&texts[0], &texts[1]]).unwrap_or(0)
+            } else {
+                copy(node.value, &mut text)
+            };
+            self.nodes.set(slot, node);
+            let mut words = self.block_words(node);
+            if node.is_account() || words.is_empty() {
                 continue;
             }
             for edge in words.chunks_exact_mut(EDGE_WORDS) {
                 edge[3] = copy(edge[3], &mut text);
             }
-            self.store(slot_u32(slot), &words);
+            // The same length: in the same block.
+            (self.lists).write_list(node.word, node.class, &words, UNUSED);
         }
         self.text = text;
         self.garbage = 0;

@@ -6,6 +6,7 @@
 //! gives the same decisions on any machine at any speed.
 
 mod account;
+mod amounts;
 mod backtest;
 mod campaign;
 mod checkpoint;

@@ -48,10 +48,13 @@ impl Slab {
         self.words.slice(at as usize, len as usize).unwrap_or(&[])
     }
 
-    /// Writes `list` into the block at `at` (which holds it).
-    pub fn write(&mut self, at: u32, list: &[u32]) {
-        if let Some(block) = self.words.slice_mut(at as usize, list.len()) {
-            block.copy_from_slice(list);
+    /// Writes `list` into the block at `at` of `class` (which holds it), and `unused` into
+    /// the rest of the block.
+    pub fn write_list(&mut self, at: u32, class: u8, list: &[u32], unused: u32) {
+        if let Some(block) = self.words.slice_mut(at as usize, capacity(class)) {
+            let (head, rest) = block.split_at_mut(list.len().min(block.len()));
+            head.copy_from_slice(&list[..head.len()]);
+            rest.fill(unused);
         }
     }
 
@@ -86,6 +89,11 @@ impl Slab {
         self.free[class_at] = at;
     }
 
+    /// Bytes of the vector so far (pages being filled: only up to their end).
+    pub fn used_bytes(&self) -> usize {
+        self.words.len() * 4
+    }
+
     /// Bytes held.
     pub fn size_bytes(&self) -> usize {
         self.words.size_bytes() + self.free.capacity() * 4
@@ -114,8 +122,12 @@ mod tests {
         let b = slab.alloc(1).unwrap_or(NONE);
         let c = slab.alloc(0).unwrap_or(NONE);
         assert_eq!((a, b, c), (0, 4, 10));
-        slab.write(a, &[1, 2, 3]);
-        assert_eq!(slab.get(a, 3), &[1, 2, 3]);
+        slab.write_list(a, 0, &[1, 2, 3], 9);
+        assert_eq!(
+            slab.get(a, 4),
+            &[1, 2, 3, 9],
+            "the rest of the block is filled"
+        );
         slab.free(a, 0);
         slab.free(c, 0);
         assert_eq!(
@@ -144,7 +156,7 @@ mod tests {
         let page = u32::try_from(PAGE).unwrap_or(0);
         assert_eq!(slab.alloc(1), Some(page), "six do not fit");
         assert_eq!(slab.alloc(0), Some(page + 6));
-        slab.write(page, &[1, 2, 3, 4, 5, 6]);
+        slab.write_list(page, 1, &[1, 2, 3, 4, 5, 6], 9);
         assert_eq!(slab.get(page, 6), &[1, 2, 3, 4, 5, 6]);
         assert_eq!(slab.alloc(class_of(PAGE + 1)), None, "longer than a page");
     }

@@ -95,6 +95,21 @@ impl<V: Default> Recent<V> {
 
     /// Like `touch`, and says when the entry was last seen before (`None`: it is new).
     pub fn touch_after(&mut self, key: Tag, ts: i64, capacity: usize) -> (Option<i64>, &mut V) {
+        self.touch_in(key, ts, capacity, |_| true)
+    }
+
+    /// Like `touch_after`, for a list that holds two kinds of entries (their keys tell them
+    /// apart: `in_kind` says which are of `key`'s): `capacity` counts the entries of its kind,
+    /// and the one of them seen longest ago makes room. The entries of each kind keep the order
+    /// they would have in a list of their own (its last one takes the evicted one's place), so
+    /// that ties are broken as they were when the kinds were kept apart.
+    pub fn touch_in(
+        &mut self,
+        key: Tag,
+        ts: i64,
+        capacity: usize,
+        in_kind: impl Fn(Tag) -> bool,
+    ) -> (Option<i64>, &mut V) {
         let (at, before) = match self.entries.iter().position(|(k, _, _)| *k == key) {
             Some(at) => {
                 let seen = &mut self.entries[at].1;
@@ -105,10 +120,17 @@ impl<V: Default> Recent<V> {
             }
             None => {
                 let mut entries = std::mem::take(&mut self.entries).into_vec();
-                if entries.len() >= capacity
-                    && let Some(oldest) = (0..entries.len()).min_by_key(|&i| entries[i].1.last)
-                {
-                    entries.swap_remove(oldest);
+                // Of `key`'s kind: how many, the first seen longest ago, the last.
+                let (mut count, mut oldest, mut last) = (0, 0, 0);
+                for (i, (_, seen, _)) in entries.iter().enumerate().filter(|(_, e)| in_kind(e.0)) {
+                    if count == 0 || seen.last < entries[oldest].1.last {
+                        oldest = i;
+                    }
+                    (count, last) = (count + 1, i);
+                }
+                if count > 0 && count >= capacity {
+                    entries.swap(oldest, last);
+                    entries.remove(last);
                 }
                 entries.reserve_exact(1);
                 entries.push((
@@ -206,30 +228,6 @@ pub(crate) struct Waiting {
     pub event: Tag,
     pub requested_at: i64,
     pub change: WaitingChange,
-}
-
-/// Records an amount and forgets the ones past the horizon (or beyond capacity).
-/// Kept as a boxed slice of exactly its entries: money moves seldom, a spare slot would
-/// outweigh the copy.
-pub(crate) fn remember_amount(amounts: &mut Box<[(i64, f64)]>, ts: i64, usd: f64) {
-    let mut list = std::mem::take(amounts).into_vec();
-    let at = list.partition_point(|(t, _)| *t <= ts);
-    list.reserve_exact(1);
-    list.insert(at, (ts, usd));
-    let newest = list.last().map_or(ts, |(t, _)| *t);
-    list.retain(|(t, _)| newest - *t <= AMOUNT_HORIZON_MS);
-    if list.len() > MAX_AMOUNTS {
-        list.drain(..list.len() - MAX_AMOUNTS);
-    }
-    *amounts = list.into_boxed_slice();
-}
-
-/// Sum of amounts in `[from, to]`.
-pub(crate) fn sum_between(list: &[(i64, f64)], from: i64, to: i64) -> f64 {
-    list.iter()
-        .filter(|(t, _)| (from..=to).contains(t))
-        .map(|(_, usd)| usd)
-        .sum()
 }
 
 /// A phone number or contact reduced to a comparable form: for numbers, the digits without a
@@ -366,6 +364,61 @@ mod tests {
     }
 
     #[test]
+    fn two_kinds_in_one_list_keep_the_entries_and_order_of_two_lists() {
+        // The same sightings into one list of two kinds and into a vector per kind kept as a
+        // list of its own was until 2026-12-07 (the stalest makes room by `swap_remove`), with
+        // capacities that evict and times that tie: each kind's entries are the same, in the
+        // same order.
+        let mut one = Recent::<()>::default();
+        let mut apart: [Vec<(Tag, Seen)>; 2] = [Vec::new(), Vec::new()];
+        let high = |key: Tag| key.0 >> 63 == 1;
+        let mut n: u64 = 7;
+        for step in 0..2000_i64 {
+            n = n
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let kind = usize::from(n >> 60 & 1 == 1);
+            let key = Tag((n >> 40 & 63) | u64::from(kind == 1) << 63);
+            let (ts, capacity) = (step / 3, [5, 3][kind]);
+            let merged = one
+                .touch_in(key, ts, capacity, |k| high(k) == (kind == 1))
+                .0;
+            let list = &mut apart[kind];
+            let before = match list.iter().position(|(k, _)| *k == key) {
+                Some(at) => {
+                    let seen = &mut list[at].1;
+                    let before = seen.last;
+                    (seen.first, seen.last) = (seen.first.min(ts), seen.last.max(ts));
+                    Some(before)
+                }
+                None => {
+                    if list.len() >= capacity
+                        && let Some(oldest) = (0..list.len()).min_by_key(|&i| list[i].1.last)
+                    {
+                        list.swap_remove(oldest);
+                    }
+                    list.push((
+                        key,
+                        Seen {
+                            first: ts,
+                            last: ts,
+                        },
+                    ));
+                    None
+                }
+            };
+            assert_eq!(merged, before);
+        }
+        for (kind, list) in apart.iter().enumerate() {
+            let of_kind: Vec<(Tag, Seen)> = (one.iter())
+                .filter(|(k, _, _)| high(*k) == (kind == 1))
+                .map(|(k, s, _)| (k, *s))
+                .collect();
+            assert_eq!(&of_kind, list);
+        }
+    }
+
+    #[test]
     fn times_without_a_value_read_as_none() {
         let mut when = When::default();
         assert_eq!(when.get(), None);
@@ -422,16 +475,5 @@ mod tests {
             Some(&(50, 2)),
             "a late report does not win"
         );
-    }
-
-    #[test]
-    fn amounts_stay_ordered_and_bounded() {
-        let mut list = Box::default();
-        remember_amount(&mut list, 1_000, 1.0);
-        remember_amount(&mut list, 500, 2.0);
-        assert_eq!(&*list, &[(500, 2.0), (1_000, 1.0)]);
-        remember_amount(&mut list, AMOUNT_HORIZON_MS + 600, 3.0);
-        assert_eq!(list.len(), 2, "past the horizon is forgotten");
-        assert!((sum_between(&list, 0, i64::MAX) - 4.0).abs() < 1e-9);
     }
 }

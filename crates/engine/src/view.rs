@@ -6,6 +6,7 @@ use crate::engine::Engine;
 use crate::entities::{Mark, OverrideMode};
 use crate::graph::{EntityKind, NodeId};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, VecDeque};
 
 /// The most hops a view reaches.
@@ -75,10 +76,10 @@ impl Engine {
             let Some(node) = graph.at(slot) else {
                 continue;
             };
-            let id = NodeId::of(node.kind(), graph.value(node));
+            let id = NodeId::of(node.kind(), &graph.value(node));
             nodes.push(ViewNode {
                 kind: node.kind(),
-                value: graph.value(node).to_owned(),
+                value: graph.value(node).into_owned(),
                 hops: depth,
                 first_seen: node.first_ms(),
                 last_seen: node.last_ms(),
@@ -92,7 +93,7 @@ impl Engine {
             }
             // Neighbours in the order of their kind and value, so that the view does not
             // depend on where the graph happens to keep them.
-            let mut next: Vec<(EntityKind, &str, u32)> = graph
+            let mut next: Vec<(EntityKind, Cow<'_, str>, u32)> = graph
                 .edges(slot)
                 .iter()
                 .filter_map(|e| graph.at(e.to()).map(|n| (n.kind(), graph.value(n), e.to())))
@@ -137,13 +138,13 @@ fn view_edges(engine: &Engine, included: &BTreeMap<u32, u8>) -> Vec<ViewEdge> {
                 continue;
             };
             edges.push(ViewEdge {
-                account: graph.value(node).to_owned(),
+                account: graph.value(node).into_owned(),
                 kind: entity.kind(),
-                value: graph.value(entity).to_owned(),
+                value: graph.value(entity).into_owned(),
                 link: edge.kind().as_str().to_owned(),
                 first_seen: edge.first_ms(),
                 last_seen: edge.last_ms(),
-                event_id: graph.event(edge).to_owned(),
+                event_id: graph.event(edge).into_owned(),
             });
         }
     }
