@@ -127,6 +127,15 @@ pub fn serve(home: &Home) -> (Child, String) {
 
 /// Starts `portcullis serve` with more environment.
 pub fn serve_with(home: &Home, env: &[(&str, &str)]) -> (Child, String) {
+    let (child, url, _log) = serve_logged(home, env);
+    (child, url)
+}
+
+/// As `serve_with`, keeping the server's log lines (JSON) for the test to read.
+pub fn serve_logged(
+    home: &Home,
+    env: &[(&str, &str)],
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let mut child = home
         .command(&["serve"])
         .envs(env.iter().copied())
@@ -146,8 +155,14 @@ pub fn serve_with(home: &Home, env: &[(&str, &str)]) -> (Child, String) {
             break log["fields"]["address"].as_str().unwrap().to_owned();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{address}"))
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    (child, format!("http://{address}"), log)
 }
 
 /// Sends a JSON Lines batch to the risk engine and returns the report.
