@@ -9,55 +9,12 @@
 
 mod common;
 
-use common::{Home, db_count as count, nats_url, replayed_feed, serve_logged, stderr, wait_until};
+use common::{
+    Home, halves, leases_of, own_stream, publish, replayed_feed, serve_logged, stderr,
+    stored_decisions, wait_for_decisions, wait_until,
+};
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::time::{Duration, Instant};
-
-fn stored_decisions(database: &str) -> i64 {
-    count(database, "SELECT COUNT(*) FROM decisions")
-}
-
-/// Partition leases held by the process `pid` (a node is named by its process id first).
-fn leases_of(database: &str, pid: u32) -> i64 {
-    count(
-        database,
-        &format!(
-            "SELECT COUNT(*) FROM partition_leases WHERE owner LIKE '{pid}-%' AND expires_at > 0"
-        ),
-    )
-}
-
-/// Waits until `count` decisions are stored; panics after `limit`.
-fn wait_for_decisions(database: &str, count: i64, limit: Duration) {
-    let started = Instant::now();
-    loop {
-        let stored = stored_decisions(database);
-        if stored >= count {
-            assert_eq!(stored, count, "more decisions than deciding events");
-            return;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{stored} of {count} decisions stored after {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn publish(home: &Home, file: &Path, prefix: &str, partitions: &str) {
-    let published = home.run(&[
-        "publish",
-        file.to_str().unwrap(),
-        "--partitions",
-        partitions,
-        "--subject-prefix",
-        prefix,
-        "--nats-url",
-        &nats_url(),
-    ]);
-    assert!(published.status.success(), "{}", stderr(&published));
-}
+use std::time::Duration;
 
 #[test]
 fn two_partitions_become_three_and_decide_exactly_what_one_replay_decides() {
@@ -68,14 +25,10 @@ fn two_partitions_become_three_and_decide_exactly_what_one_replay_decides() {
     let deciding = expected.lines().count() as i64;
     assert!(deciding > 20, "a feed with decisions: {deciding}");
 
-    let text = std::fs::read_to_string(&events).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let (first, second) = lines.split_at(lines.len() / 2);
-    let halves = [dir.join("first.jsonl"), dir.join("second.jsonl")];
-    std::fs::write(&halves[0], first.join("\n") + "\n").unwrap();
-    std::fs::write(&halves[1], second.join("\n") + "\n").unwrap();
+    let (_, halves) = halves(&home, &events);
+    let first = std::fs::read_to_string(&halves[0]).unwrap();
     // The decisions of the first half: the replay's lines whose event is in it.
-    let first_ids: BTreeSet<String> = (first.iter())
+    let first_ids: BTreeSet<String> = (first.lines())
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter_map(|e| e["id"].as_str().map(str::to_owned))
         .collect();
@@ -87,21 +40,13 @@ fn two_partitions_become_three_and_decide_exactly_what_one_replay_decides() {
         .count() as i64;
     assert!(first_deciding > 0 && first_deciding < deciding);
 
-    let unique: String = (database.rsplit('/').next().unwrap().chars())
-        .filter(char::is_ascii_alphanumeric)
-        .collect();
-    let prefix = format!("resize{unique}.events");
-    let base = [
-        ("PORTCULLIS_NATS_URL", nats_url()),
-        ("PORTCULLIS_NATS_STREAM", format!("RESIZE_{unique}")),
-        ("PORTCULLIS_NATS_SUBJECT", format!("{prefix}.>")),
-        ("PORTCULLIS_NATS_CONSUMER", format!("resize-{unique}")),
-        ("PORTCULLIS_NATS_KEY_SUBJECT", String::new()),
+    let (prefix, mut base) = own_stream(&database, "resize");
+    base.extend([
         ("PORTCULLIS_PARTITION_LEASE_MS", "1500".into()),
         ("PORTCULLIS_RISK_CHECKPOINT_EVERY_EVENTS", "100".into()),
-    ];
+    ]);
     let settings = |partitions: &str, from: Option<&str>| {
-        let mut env = base.to_vec();
+        let mut env = base.clone();
         env.push(("PORTCULLIS_ENGINE_PARTITIONS", partitions.to_owned()));
         if let Some(from) = from {
             env.push(("PORTCULLIS_PARTITION_RESIZE_FROM", from.to_owned()));
