@@ -388,10 +388,21 @@ pub enum Write {
     /// Fails the whole commit (`Conflict`) unless `owner` holds the partition's lease with
     /// `epoch`, and keeps the lease row locked until the commit ends: a partition's owner
     /// that lost its lease stores nothing.
+    /// It also fails unless the partition layout stored (`risk.layout`) is still `generation`:
+    /// a process of a layout changed since stores nothing.
     HoldsLease {
         partition: u32,
         owner: String,
         epoch: i64,
+        generation: i64,
+    },
+    /// Moves the partition layout to `generation` with `partitions` partitions, unless it is
+    /// there or past it already: the record `risk.layout` replaced, the other generations'
+    /// partition checkpoints and the lease rows of partitions past the count deleted, in one
+    /// commit.
+    Relayout {
+        generation: i64,
+        partitions: u32,
     },
     /// Logs an event unless its id is logged already (a partition redoing a batch).
     LogEventOnce(NewEvent),

@@ -10,57 +10,13 @@
 
 mod common;
 
-use common::{Home, db_count as count, nats_url, replayed_feed, serve_with, stderr, wait_until};
-use std::path::Path;
-use std::time::{Duration, Instant};
+use common::{
+    Home, halves, leases_of, own_stream, publish, replayed_feed, serve_with, stderr,
+    stored_decisions, wait_for_decisions, wait_until,
+};
+use std::time::Duration;
 
 const PARTITIONS: &str = "4";
-
-/// Decisions stored.
-fn stored_decisions(database: &str) -> i64 {
-    count(database, "SELECT COUNT(*) FROM decisions")
-}
-
-/// Partition leases held by the process `pid` (a node is named by its process id first).
-fn leases_of(database: &str, pid: u32) -> i64 {
-    count(
-        database,
-        &format!(
-            "SELECT COUNT(*) FROM partition_leases WHERE owner LIKE '{pid}-%' AND expires_at > 0"
-        ),
-    )
-}
-
-/// Waits until `count` decisions are stored; panics after `limit`.
-fn wait_for_decisions(database: &str, count: i64, limit: Duration) {
-    let started = Instant::now();
-    loop {
-        let stored = stored_decisions(database);
-        if stored >= count {
-            assert_eq!(stored, count, "more decisions than deciding events");
-            return;
-        }
-        assert!(
-            started.elapsed() < limit,
-            "{stored} of {count} decisions stored after {limit:?}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-fn publish(home: &Home, file: &Path, prefix: &str) {
-    let published = home.run(&[
-        "publish",
-        file.to_str().unwrap(),
-        "--partitions",
-        PARTITIONS,
-        "--subject-prefix",
-        prefix,
-        "--nats-url",
-        &nats_url(),
-    ]);
-    assert!(published.status.success(), "{}", stderr(&published));
-}
 
 #[test]
 fn three_processes_one_killed_decide_exactly_what_one_replay_decides() {
@@ -71,39 +27,23 @@ fn three_processes_one_killed_decide_exactly_what_one_replay_decides() {
     let deciding = expected.lines().count() as i64;
     assert!(deciding > 50, "a feed with decisions: {deciding}");
 
-    let text = std::fs::read_to_string(&events).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    assert!(
-        lines.len() > 2_000,
-        "a few thousand events: {}",
-        lines.len()
-    );
-    let (first, second) = lines.split_at(lines.len() / 2);
-    let halves = [dir.join("first.jsonl"), dir.join("second.jsonl")];
-    std::fs::write(&halves[0], first.join("\n") + "\n").unwrap();
-    std::fs::write(&halves[1], second.join("\n") + "\n").unwrap();
+    let (text, halves) = halves(&home, &events);
+    let lines = text.lines().count();
+    assert!(lines > 2_000, "a few thousand events: {lines}");
 
     // The fresh database's name: the stream, its subjects and consumers are this test's own.
-    let unique: String = (database.rsplit('/').next().unwrap().chars())
-        .filter(char::is_ascii_alphanumeric)
-        .collect();
-    let prefix = format!("proof{unique}.events");
-    let env = [
-        ("PORTCULLIS_NATS_URL", nats_url()),
-        ("PORTCULLIS_NATS_STREAM", format!("PROOF_{unique}")),
-        ("PORTCULLIS_NATS_SUBJECT", format!("{prefix}.>")),
-        ("PORTCULLIS_NATS_CONSUMER", format!("proof-{unique}")),
-        ("PORTCULLIS_NATS_KEY_SUBJECT", String::new()),
+    let (prefix, mut env) = own_stream(&database, "proof");
+    env.extend([
         ("PORTCULLIS_ENGINE_PARTITIONS", PARTITIONS.into()),
         ("PORTCULLIS_PARTITION_LEASE_MS", "1500".into()),
         // Checkpoints mid-feed: the partitions taken over resume from one.
         ("PORTCULLIS_RISK_CHECKPOINT_EVERY_EVENTS", "150".into()),
-    ];
+    ]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let token = home.integration_token("proof");
     let (mut servers, urls): (Vec<_>, Vec<_>) = (0..3).map(|_| serve_with(&home, &env)).unzip();
 
-    publish(&home, &halves[0], &prefix);
+    publish(&home, &halves[0], &prefix, PARTITIONS);
     // Some of the first half decided, and the victim owns partitions: it is at work when it
     // dies.
     let victim = servers[1].id();
@@ -113,7 +53,7 @@ fn three_processes_one_killed_decide_exactly_what_one_replay_decides() {
     );
     servers[1].kill().unwrap();
     let _ = servers[1].wait();
-    publish(&home, &halves[1], &prefix);
+    publish(&home, &halves[1], &prefix, PARTITIONS);
     wait_for_decisions(&database, deciding, Duration::from_secs(180));
 
     // Any node answers a synchronous decision with what the owner stored.

@@ -80,6 +80,7 @@ pub async fn serve(
             lease_ms: i64::try_from(config.lease_ms).unwrap_or(i64::MAX),
             policy_text,
             checkpoint_every_events: config.checkpoint_every_events,
+            resize_from: config.resize_from,
         },
         stop,
     )
@@ -145,6 +146,16 @@ impl PartitionStreams {
         Ok(streams)
     }
 
+    /// The fact-bus subject of `partition` (or a wildcard) in layout `generation`:
+    /// `<facts prefix>.<p>` in the first (as before layouts), `<facts prefix>.g<generation>.<p>`
+    /// after, so that each generation reads only its own partitions' facts and progress.
+    fn facts_subject(&self, generation: i64, partition: &str) -> String {
+        match generation {
+            0 => format!("{}.{partition}", self.facts_prefix),
+            generation => format!("{}.g{generation}.{partition}", self.facts_prefix),
+        }
+    }
+
     /// The control subject.
     fn control_subject(&self) -> String {
         format!("{}.control", self.events_prefix)
@@ -183,13 +194,30 @@ impl EventAcker for Acker {
 
 #[async_trait]
 impl EventSource for PartitionStreams {
-    async fn open(&self, partition: u32, from: u64) -> Result<EventFeed, String> {
+    async fn open(&self, partition: u32, generation: i64, from: u64) -> Result<EventFeed, String> {
         let client = async_nats::connect(&self.url)
             .await
             .map_err(|e| e.to_string())?;
         let context = jetstream::new(client);
-        let stream = (context.get_stream(&self.stream).await).map_err(|e| e.to_string())?;
-        let name = format!("{}-p{partition}", self.consumer);
+        let mut stream = (context.get_stream(&self.stream).await).map_err(|e| e.to_string())?;
+        // Events the stream dropped (limits, a purge) cannot be decided again: refuse rather
+        // than go on without them.
+        let held = stream
+            .info()
+            .await
+            .map_err(|e| e.to_string())?
+            .state
+            .clone();
+        if held.first_sequence > from.max(1) && held.last_sequence >= from.max(1) {
+            return Err(format!(
+                "the stream {} no longer holds position {from} (it starts at {}): the partition cannot be rebuilt",
+                self.stream, held.first_sequence
+            ));
+        }
+        let name = match generation {
+            0 => format!("{}-p{partition}", self.consumer),
+            generation => format!("{}-g{generation}-p{partition}", self.consumer),
+        };
         // The checkpoint is the truth: whatever the old consumer acknowledged, start there.
         let _ = stream.delete_consumer(&name).await;
         let consumer = stream
@@ -287,7 +315,11 @@ impl EventSource for PartitionStreams {
 
 #[async_trait]
 impl FactBus for PartitionStreams {
-    async fn read(&self, from_seq: u64) -> Result<mpsc::Receiver<FactBatch>, String> {
+    async fn read(
+        &self,
+        generation: i64,
+        from_seq: u64,
+    ) -> Result<mpsc::Receiver<FactBatch>, String> {
         let stream =
             (self.context.get_stream(&self.facts_stream).await).map_err(|e| e.to_string())?;
         let consumer = stream
@@ -295,6 +327,7 @@ impl FactBus for PartitionStreams {
                 deliver_policy: DeliverPolicy::ByStartSequence {
                     start_sequence: from_seq.max(1),
                 },
+                filter_subject: self.facts_subject(generation, "*"),
                 ..Default::default()
             })
             .await
@@ -318,11 +351,16 @@ impl FactBus for PartitionStreams {
         Ok(batches)
     }
 
-    async fn publish(&self, after: u64, batch: &FactBatch) -> Result<(), String> {
+    async fn publish(&self, generation: i64, after: u64, batch: &FactBatch) -> Result<(), String> {
+        let range = format!("{}:{after}:{}", batch.partition, batch.complete_through);
+        let id = match generation {
+            0 => range,
+            generation => format!("g{generation}:{range}"),
+        };
         let message = jetstream::message::PublishMessage::build()
             .payload(encode(batch).into())
-            .message_id(format!("{}:{after}:{}", batch.partition, batch.complete_through).as_str());
-        let subject = format!("{}.{}", self.facts_prefix, batch.partition);
+            .message_id(id.as_str());
+        let subject = self.facts_subject(generation, &batch.partition.to_string());
         let ack = (self.context.send_publish(subject, message).await).map_err(|e| e.to_string())?;
         ack.await.map(|_| ()).map_err(|e| e.to_string())
     }

@@ -21,7 +21,7 @@ struct Unreachable;
 
 #[async_trait]
 impl EventSource for Unreachable {
-    async fn open(&self, _partition: u32, _from: u64) -> Result<EventFeed, String> {
+    async fn open(&self, _partition: u32, _gen: i64, _from: u64) -> Result<EventFeed, String> {
         Err("connection refused".into())
     }
     async fn publish(

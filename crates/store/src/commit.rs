@@ -455,7 +455,12 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
             partition,
             owner,
             epoch,
-        } => crate::leases::check_held(tx, partition, owner, epoch).await?,
+            generation,
+        } => crate::leases::check_held(tx, partition, (owner, epoch), generation).await?,
+        Write::Relayout {
+            generation,
+            partitions,
+        } => crate::leases::relayout(tx, generation, partitions).await?,
         Write::LogEventOnce(event) => log_events_once(tx, backend, vec![event]).await?,
         Write::RecordIgnored(ignored) => {
             let query = sqlx::query(

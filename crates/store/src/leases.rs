@@ -109,24 +109,64 @@ impl LeaseStore for SqlStore {
     }
 }
 
-/// `Write::HoldsLease`: touches the lease row if it is still `owner`'s under `epoch` (which
-/// locks it until the commit ends, so a takeover waits for this commit), else refuses.
+/// The partition layout's record (`portcullis_app::partitions::LAYOUT`): its `seq` is the
+/// layout's generation.
+const LAYOUT: &str = "risk.layout";
+
+/// `Write::HoldsLease`: touches the lease row if it is still `owner`'s under `epoch` and the
+/// layout stored is still `generation` (which locks the row until the commit ends, so a
+/// takeover waits for this commit), else refuses.
 pub(crate) async fn check_held(
     tx: &mut Tx<'_>,
     partition: u32,
-    owner: String,
-    epoch: i64,
+    (owner, epoch): (String, i64),
+    generation: i64,
 ) -> StoreResult<()> {
     let query = sqlx::query(
-        "UPDATE partition_leases SET epoch = epoch WHERE part = $1 AND owner = $2 AND epoch = $3",
+        "UPDATE partition_leases SET epoch = epoch WHERE part = $1 AND owner = $2 AND epoch = $3 \
+         AND $4 = COALESCE((SELECT seq FROM engine_checkpoints WHERE name = $5), 0)",
     )
     .bind(i64::from(partition))
     .bind(owner)
-    .bind(epoch);
+    .bind(epoch)
+    .bind(generation)
+    .bind(LAYOUT);
     match execute(tx, "partition lease", query).await? {
         1 => Ok(()),
         _ => Err(StoreError::Conflict(format!(
-            "the lease of partition {partition} is no longer held with epoch {epoch}"
+            "the lease of partition {partition} is no longer held with epoch {epoch} in layout {generation}"
         ))),
     }
+}
+
+/// `Write::Relayout`: the layout record moved forward (or nothing, when it is there already),
+/// then the other generations' partition checkpoints and the leases of partitions that no
+/// longer exist deleted. Every lease row locked first, so the commits of partitions at work
+/// (which hold their row until they end) finish before and none starts in the old layout
+/// after.
+pub(crate) async fn relayout(tx: &mut Tx<'_>, generation: i64, partitions: u32) -> StoreResult<()> {
+    let lock = sqlx::query("UPDATE partition_leases SET epoch = epoch");
+    execute(tx, "partition leases", lock).await?;
+    let moved = sqlx::query(
+        "INSERT INTO engine_checkpoints (name, seq, state) VALUES ($1, $2, $3) \
+         ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, state = excluded.state \
+         WHERE engine_checkpoints.seq < excluded.seq",
+    )
+    .bind(LAYOUT)
+    .bind(generation)
+    .bind(partitions.to_string().into_bytes());
+    if execute(tx, "partition layout", moved).await? == 0 {
+        return Ok(());
+    }
+    let kept = format!("risk.g{generation}.%");
+    let stale = sqlx::query(
+        "DELETE FROM engine_checkpoints WHERE name LIKE 'risk.%' AND name <> $1 AND name NOT LIKE $2",
+    )
+    .bind(LAYOUT)
+    .bind(kept);
+    execute(tx, "partition checkpoints", stale).await?;
+    let gone =
+        sqlx::query("DELETE FROM partition_leases WHERE part >= $1").bind(i64::from(partitions));
+    execute(tx, "partition leases", gone).await?;
+    Ok(())
 }

@@ -1,13 +1,15 @@
 //! Partition leases with the manual clock, on both backends: two processes share four
 //! partitions fairly, one stops renewing, the other takes its partitions over with a new
 //! epoch once the lease lapses, and a commit under the old epoch stores nothing; a process that
-//! leaves is not waited for.
+//! leaves is not waited for; a change of the partition count fences the old layout's commits.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use portcullis_app::clock::ManualClock;
-use portcullis_app::partitions::Leases;
-use portcullis_app::ports::{ChangeSet, NewEvent, Store, StoreError, StoredDecision, Write};
+use portcullis_app::partitions::{Layout, Leases, layout};
+use portcullis_app::ports::{
+    ChangeSet, EngineCheckpoint, NewEvent, Store, StoreError, StoredDecision, Write,
+};
 use portcullis_core::time::UnixMillis;
 use std::sync::Arc;
 
@@ -48,6 +50,16 @@ async fn commit_under(
     epoch: i64,
     id: &str,
 ) -> Result<(), StoreError> {
+    commit_in(store, (owner, partition, epoch), 0, id).await
+}
+
+/// The same in layout `generation`.
+async fn commit_in(
+    store: &dyn Store,
+    (owner, partition, epoch): (&str, u32, i64),
+    generation: i64,
+    id: &str,
+) -> Result<(), StoreError> {
     store
         .commit(ChangeSet {
             writes: vec![
@@ -55,6 +67,7 @@ async fn commit_under(
                     partition,
                     owner: owner.into(),
                     epoch,
+                    generation,
                 },
                 Write::LogEventOnce(event(id)),
                 Write::InsertDecision(decision(id)),
@@ -181,7 +194,94 @@ async fn a_process_that_leaves_is_not_waited_for(store: Arc<dyn Store>) {
     assert_eq!(b.held().len(), 4);
 }
 
+async fn write(store: &dyn Store, writes: Vec<Write>) {
+    let change = ChangeSet {
+        writes,
+        ..ChangeSet::default()
+    };
+    store.commit(change).await.unwrap();
+}
+
+/// A change of the partition count: the old layout's commits are refused, its checkpoints and
+/// the leases of partitions gone are deleted, a second change to the same generation does
+/// nothing, and a process of another count is refused unless it confirms the count stored.
+async fn a_layout_change_fences_the_old_layout_and_tidies(store: Arc<dyn Store>) {
+    let clock = Arc::new(ManualClock::new(UnixMillis(1_000_000)));
+    let mut a = Leases::new(store.clone(), clock.clone(), "a".into(), 4, TTL);
+    assert_eq!(a.tick().await.unwrap().acquired.len(), 4);
+    let saved = |name: &str| {
+        Write::SaveCheckpoint(EngineCheckpoint {
+            name: name.into(),
+            seq: 1,
+            state: vec![1],
+        })
+    };
+    write(
+        store.as_ref(),
+        vec![saved("risk"), saved("risk.0"), saved("risk.3")],
+    )
+    .await;
+    commit_in(store.as_ref(), ("a", 0, 1), 0, "evt_1")
+        .await
+        .unwrap();
+
+    let relayout = |partitions| Write::Relayout {
+        generation: 2,
+        partitions,
+    };
+    write(store.as_ref(), vec![relayout(2)]).await;
+    let refused = commit_in(store.as_ref(), ("a", 0, 1), 0, "evt_2").await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(_))),
+        "{refused:?}"
+    );
+    commit_in(store.as_ref(), ("a", 0, 1), 2, "evt_3")
+        .await
+        .unwrap();
+    assert!(store.checkpoint("risk.0").await.unwrap().is_none());
+    assert!(store.checkpoint("risk.3").await.unwrap().is_none());
+    assert!(
+        store.checkpoint("risk").await.unwrap().is_some(),
+        "one engine's"
+    );
+    let parts = |leases: Vec<portcullis_app::ports::Lease>| -> Vec<u32> {
+        leases.iter().map(|l| l.partition).collect()
+    };
+    assert_eq!(parts(store.leases().await.unwrap()), vec![0, 1]);
+
+    // The same generation again (another process, later): nothing changes.
+    write(store.as_ref(), vec![relayout(5)]).await;
+    let two = Layout {
+        generation: 2,
+        partitions: 2,
+    };
+    assert_eq!(layout::stored(store.as_ref()).await.unwrap(), Some(two));
+    assert_eq!(parts(store.leases().await.unwrap()), vec![0, 1]);
+
+    let refusal = layout::settle(store.as_ref(), 3, None).await.unwrap_err();
+    assert!(
+        refusal.to_string().contains("partition_resize_from = 2"),
+        "{refusal}"
+    );
+    let wrong = layout::settle(store.as_ref(), 3, Some(4)).await;
+    assert!(wrong.is_err(), "confirmed from a count not stored");
+    let three = Layout {
+        generation: 3,
+        partitions: 3,
+    };
+    assert_eq!(
+        layout::settle(store.as_ref(), 3, Some(2)).await.unwrap(),
+        three
+    );
+    assert_eq!(
+        layout::settle(store.as_ref(), 3, None).await.unwrap(),
+        three
+    );
+    assert!(layout::check(store.as_ref(), two).await.is_err());
+}
+
 conformance!(
+    a_layout_change_fences_the_old_layout_and_tidies,
     a_lapsed_lease_is_taken_over_with_a_new_epoch,
     three_processes_share_four_partitions_one_one_two,
     a_process_that_leaves_is_not_waited_for

@@ -190,6 +190,7 @@ impl Stage {
             partition: self.partition,
             owner: self.ctx.node.clone(),
             epoch: self.epoch,
+            generation: self.ctx.layout.generation,
         }
     }
 

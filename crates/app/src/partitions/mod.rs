@@ -6,15 +6,16 @@
 
 mod committer;
 mod gauges;
+pub mod layout;
 mod leases;
 mod queues;
 mod runner;
 mod seal;
 
 pub use gauges::{GaugeReading, PartitionGauges};
+pub use layout::Layout;
 pub use leases::{Leases, Tick};
 pub use queues::{CONTROL_HORIZON_MS, Control, InForce, Queues, Stepped};
-pub use runner::checkpoint_name;
 pub use seal::{ControlMessage, ControlSeal};
 
 use crate::error::{AppError, AppResult};
@@ -39,6 +40,9 @@ pub struct PartitionSettings {
     /// A partition checkpoints after this many of its own events (0: only every 10 s and
     /// when it hands its partition back).
     pub checkpoint_every_events: u64,
+    /// The operator's confirmation of a change of `partitions`: the count the stored
+    /// partitions were made with (`layout`).
+    pub resize_from: Option<u32>,
 }
 
 /// What a partition's work needs.
@@ -52,6 +56,8 @@ pub(crate) struct Context {
     pub gauges: Arc<PartitionGauges>,
     /// Opens the control subject's messages.
     pub seal: Arc<ControlSeal>,
+    /// The layout this process runs; every commit checks it is still the stored one.
+    pub layout: Layout,
 }
 
 impl Context {
@@ -104,53 +110,104 @@ impl std::fmt::Debug for PartitionPorts {
     }
 }
 
-/// Holds leases and works the partitions it holds, until `stop` turns true.
+/// Holds leases and works the partitions it holds, until `stop` turns true. Runs no partition
+/// while the layout stored is not one of `settings.partitions` (`layout::settle`), and stops
+/// every partition when the layout changes under it.
 pub async fn serve(
     ports: PartitionPorts,
     node: String,
     settings: PartitionSettings,
     mut stop: watch::Receiver<bool>,
 ) {
-    let PartitionPorts {
-        store,
-        clock,
-        risk,
-        events,
-        bus,
-        gauges,
-        seal,
-    } = ports;
-    let lease_store: Arc<dyn crate::ports::LeaseStore> = store.clone();
+    let every = Duration::from_millis(u64::try_from(settings.lease_ms / 3).unwrap_or(1).max(1));
+    let mut refused = String::new();
+    loop {
+        let settled = layout::settle(
+            ports.store.as_ref(),
+            settings.partitions,
+            settings.resize_from,
+        )
+        .await;
+        match settled {
+            Ok(layout) => {
+                refused.clear();
+                tracing::info!(?layout, "partition layout");
+                if run_layout(&ports, &node, &settings, layout, &mut stop).await {
+                    return;
+                }
+            }
+            Err(error) => {
+                let said = match error {
+                    AppError::Conflict(said) => said,
+                    other => format!("{other:?}"),
+                };
+                if said != refused {
+                    tracing::error!(error = %said, "partitions not run");
+                    refused = said;
+                }
+            }
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
+/// Works partitions in `layout` until `stop` turns true (then `true`) or the stored layout
+/// moves (then every partition stops and every lease is let go: `false`).
+async fn run_layout(
+    ports: &PartitionPorts,
+    node: &str,
+    settings: &PartitionSettings,
+    layout: Layout,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let lease_store: Arc<dyn crate::ports::LeaseStore> = ports.store.clone();
     let mut leases = Leases::new(
         lease_store,
-        clock,
-        node.clone(),
+        ports.clock.clone(),
+        node.to_owned(),
         settings.partitions,
         settings.lease_ms,
     );
     let every = Duration::from_millis(u64::try_from(settings.lease_ms / 3).unwrap_or(1).max(1));
     let ctx = Arc::new(Context {
-        store,
-        events,
-        bus,
-        risk,
-        node,
-        settings,
-        gauges,
-        seal,
+        store: ports.store.clone(),
+        events: ports.events.clone(),
+        bus: ports.bus.clone(),
+        risk: ports.risk.clone(),
+        node: node.to_owned(),
+        settings: settings.clone(),
+        gauges: ports.gauges.clone(),
+        layout,
+        seal: ports.seal.clone(),
     });
     let mut working: BTreeMap<u32, Working> = BTreeMap::new();
-    loop {
+    let stopped = loop {
+        match layout::check(ctx.store.as_ref(), layout).await {
+            Ok(()) => {}
+            Err(AppError::Conflict(error)) => {
+                tracing::error!(%error, "the partition layout changed; every partition stops");
+                for (partition, work) in std::mem::take(&mut working) {
+                    work.handle.abort();
+                    ctx.gauges.dropped(partition);
+                }
+                break false;
+            }
+            // Not read now: the commits check it anyway.
+            Err(error) => tracing::warn!(?error, "partition layout not read"),
+        }
         match leases.tick().await {
             Ok(tick) => apply_tick(&ctx, &mut working, tick),
             Err(error) => tracing::warn!(%error, "partition leases not renewed"),
         }
         finish_ended(&ctx, &mut leases, &mut working).await;
         tokio::select! {
-            _ = stop.changed() => break,
+            _ = stop.changed() => break true,
             () = tokio::time::sleep(every) => {}
         }
-    }
+    };
     // Shutting down: every partition checkpoints and its lease is let go.
     for (_, work) in std::mem::take(&mut working) {
         let _ = work.hand_back.send(true);
@@ -159,6 +216,7 @@ pub async fn serve(
     if let Err(error) = leases.leave().await {
         tracing::warn!(%error, "partition leases not let go; they lapse in their time");
     }
+    stopped
 }
 
 /// Starts the partitions taken, stops those lost (at once: nothing of theirs can be stored any

@@ -86,6 +86,9 @@ pub struct Queues {
     /// The positions of the control messages not applied yet: own events after one wait.
     controls: BTreeSet<u64>,
     ids: ids::IdCheck,
+    /// Whose event is read from the line, not from its subject: after a change of the
+    /// partition count the stream holds events routed by another count.
+    by_content: bool,
 }
 
 /// What the checkpoint records besides the positions and the partition.
@@ -144,7 +147,22 @@ impl Queues {
             in_force: recorded.in_force,
             controls: BTreeSet::new(),
             ids: recorded.ids,
+            by_content: false,
         }
+    }
+
+    /// Reads whose every event is from its line rather than its subject (see `by_content`).
+    pub fn route_by_content(&mut self) {
+        self.by_content = true;
+    }
+
+    /// The partition count a checkpoint of [`Queues::checkpoint`] was made with.
+    pub fn count_in(bytes: &[u8]) -> Option<u32> {
+        let body = (bytes.strip_prefix(MAGIC_1.as_slice()))
+            .or_else(|| bytes.strip_prefix(MAGIC.as_slice()))?;
+        let (_bus, body) = body.split_first_chunk::<8>()?;
+        let (count, _) = body.split_first_chunk::<4>()?;
+        Some(u32::from_le_bytes(*count))
     }
 
     /// From [`Queues::checkpoint`]'s bytes, with what it recorded in force; `current` (the
@@ -258,7 +276,7 @@ impl Queues {
         let (index, count) = (self.partition.index(), self.partition.count());
         let (events_through, shared_through) = self.partition.through();
         let mut refused = Vec::new();
-        for event in batch {
+        for mut event in batch {
             if event.position <= self.read_through {
                 continue;
             }
@@ -266,6 +284,9 @@ impl Queues {
             if event.control {
                 self.take_control(event, shared_through, seal);
                 continue;
+            }
+            if self.by_content {
+                event.subject_partition = routed_by_content(&event.body, count);
             }
             if !self.ids.admit(&mut self.partition, &event) {
                 continue;
@@ -516,5 +537,18 @@ impl Others {
         }
         let next = self.pending.get(q).and_then(VecDeque::front);
         next.map_or(read_through, |&at| at - 1).max(done)
+    }
+}
+
+/// The partition `count` partitions route a stream line to, as a publisher does
+/// (`None`: the global subject); a line that does not read goes to partition 0, which refuses
+/// it (so it is said once).
+fn routed_by_content(body: &[u8], count: u32) -> Option<u32> {
+    let parsed = std::str::from_utf8(body)
+        .ok()
+        .map(|line| parse_line(line.trim_end()));
+    match parsed {
+        Some(Ok(event)) => event_partition(&event, count),
+        _ => Some(0),
     }
 }

@@ -23,11 +23,6 @@ const IDLE_WAIT: Duration = Duration::from_millis(50);
 /// Stream batches or bus messages taken per round at most.
 const ROUND_INPUTS: usize = 64;
 
-/// The checkpoint's name for partition `p`.
-pub fn checkpoint_name(partition: u32) -> String {
-    format!("{}.{partition}", crate::risk::CHECKPOINT_NAME)
-}
-
 /// Works partition `partition` under `epoch` until `hand_back` turns true (then it queues a
 /// last checkpoint, stores everything queued, and returns) or something fails.
 pub(crate) async fn run(
@@ -39,8 +34,9 @@ pub(crate) async fn run(
     let queues = load(&ctx, partition).await?;
     let failed = super::failure(partition);
     let from = queues.stream_from();
-    let feed = (ctx.events.open(partition, from).await).map_err(failed)?;
-    let mut bus = ctx.bus.read(queues.bus_read_from()).await.map_err(failed)?;
+    let generation = ctx.layout.generation;
+    let feed = (ctx.events.open(partition, generation, from).await).map_err(failed)?;
+    let mut bus = (ctx.bus.read(generation, queues.bus_read_from()).await).map_err(failed)?;
     tracing::info!(partition, epoch, from, "partition taken");
     let committer = Committer::start(ctx.clone(), partition, epoch, feed.acker.clone());
     let mut work = Work {
@@ -130,9 +126,12 @@ impl Work<'_> {
                 facts: stepped.facts,
                 complete_through: complete,
             };
-            (self.ctx.bus.publish(self.published, &batch))
-                .await
-                .map_err(failed)?;
+            (self
+                .ctx
+                .bus
+                .publish(self.ctx.layout.generation, self.published, &batch))
+            .await
+            .map_err(failed)?;
             self.published = complete;
         }
         let mut round = Stored {
@@ -179,7 +178,7 @@ impl Work<'_> {
     async fn checkpoint(&mut self) -> AppResult<()> {
         let state = self.queues.checkpoint()?;
         let checkpoint = EngineCheckpoint {
-            name: checkpoint_name(self.partition),
+            name: self.ctx.layout.checkpoint_name(self.partition),
             seq: i64::try_from(self.queues.events_through()).unwrap_or(i64::MAX),
             state,
         };
@@ -211,19 +210,31 @@ fn take_events(
 }
 
 /// The partition from its checkpoint (with what operators had in force at its position), or
-/// fresh with what is in force now.
+/// fresh with what is in force now. In a layout whose count was changed (generation 2 on), the
+/// stream holds events routed by another count: their partition is read from their lines.
 async fn load(ctx: &Context, partition: u32) -> AppResult<Queues> {
     let current = ctx.in_force().await?;
-    match ctx.store.checkpoint(&checkpoint_name(partition)).await? {
-        Some(checkpoint) => Ok(Queues::from_checkpoint(&checkpoint.state, current)?),
+    let layout = ctx.layout;
+    let mut queues = match ctx
+        .store
+        .checkpoint(&layout.checkpoint_name(partition))
+        .await?
+    {
+        Some(checkpoint) => Queues::from_checkpoint(&checkpoint.state, current)?,
         None => {
             let (policy, in_force) = current;
-            Ok(Queues::new(
-                policy,
-                in_force,
-                partition,
-                ctx.settings.partitions,
-            ))
+            Queues::new(policy, in_force, partition, layout.partitions)
         }
+    };
+    let count = queues.partition().count();
+    if count != layout.partitions {
+        return Err(super::failure(partition)(format!(
+            "its checkpoint was made with {count} partitions, the layout has {}",
+            layout.partitions
+        )));
     }
+    if layout.generation >= 2 {
+        queues.route_by_content();
+    }
+    Ok(queues)
 }

@@ -87,9 +87,11 @@ pub trait EventAcker: Send + Sync {
 /// Where a partition reads events.
 #[async_trait]
 pub trait EventSource: Send + Sync {
-    /// Partition `partition`'s reading from position `from` (its consumer made again to start
-    /// there: the checkpoint, not the stream's memory of acknowledgements, is the truth).
-    async fn open(&self, partition: u32, from: u64) -> Result<EventFeed, String>;
+    /// Partition `partition`'s reading, in layout `generation`, from position `from` (its
+    /// consumer, one per generation and partition, made again to start there: the checkpoint,
+    /// not the stream's memory of acknowledgements, is the truth). Fails when the stream no
+    /// longer holds position `from`.
+    async fn open(&self, partition: u32, generation: i64, from: u64) -> Result<EventFeed, String>;
     /// Puts events on the stream, each on its partition's subject (`None`: the global one),
     /// with its id as the message id (a repeat is dropped); returns for each whether the
     /// stream already held it.
@@ -119,12 +121,17 @@ pub struct FactBatch {
 /// them.
 #[async_trait]
 pub trait FactBus: Send + Sync {
-    /// Every partition's messages from bus sequence `from_seq` on; the receiver's end closes
-    /// on a failure.
-    async fn read(&self, from_seq: u64) -> Result<mpsc::Receiver<FactBatch>, String>;
+    /// Every partition's messages of layout `generation` from bus sequence `from_seq` on
+    /// (another generation's partitions are other partitions: theirs are never read); the
+    /// receiver's end closes on a failure.
+    async fn read(
+        &self,
+        generation: i64,
+        from_seq: u64,
+    ) -> Result<mpsc::Receiver<FactBatch>, String>;
     /// Publishes and waits until the bus has stored it. `after` is the progress the
     /// partition published before: a message covers the positions after it up to its
     /// `complete_through`, which names it (the same range always carries the same facts, so the
     /// bus may drop a repeat).
-    async fn publish(&self, after: u64, batch: &FactBatch) -> Result<(), String>;
+    async fn publish(&self, generation: i64, after: u64, batch: &FactBatch) -> Result<(), String>;
 }

@@ -127,6 +127,15 @@ pub fn serve(home: &Home) -> (Child, String) {
 
 /// Starts `portcullis serve` with more environment.
 pub fn serve_with(home: &Home, env: &[(&str, &str)]) -> (Child, String) {
+    let (child, url, _log) = serve_logged(home, env);
+    (child, url)
+}
+
+/// As `serve_with`, keeping the server's log lines (JSON) for the test to read.
+pub fn serve_logged(
+    home: &Home,
+    env: &[(&str, &str)],
+) -> (Child, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     let mut child = home
         .command(&["serve"])
         .envs(env.iter().copied())
@@ -146,8 +155,14 @@ pub fn serve_with(home: &Home, env: &[(&str, &str)]) -> (Child, String) {
             break log["fields"]["address"].as_str().unwrap().to_owned();
         }
     };
-    std::thread::spawn(move || for _ in lines {});
-    (child, format!("http://{address}"))
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = log.clone();
+    std::thread::spawn(move || {
+        for line in lines.map_while(Result::ok) {
+            kept.lock().unwrap().push(line);
+        }
+    });
+    (child, format!("http://{address}"), log)
 }
 
 /// Sends a JSON Lines batch to the risk engine and returns the report.
@@ -206,4 +221,84 @@ pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
+}
+
+/// Decisions stored.
+pub fn stored_decisions(database: &str) -> i64 {
+    db_count(database, "SELECT COUNT(*) FROM decisions")
+}
+
+/// Partition leases held by the process `pid` (a node is named by its process id first).
+pub fn leases_of(database: &str, pid: u32) -> i64 {
+    db_count(
+        database,
+        &format!(
+            "SELECT COUNT(*) FROM partition_leases WHERE owner LIKE '{pid}-%' AND expires_at > 0"
+        ),
+    )
+}
+
+/// Waits until `count` decisions are stored; panics after `limit`.
+pub fn wait_for_decisions(database: &str, count: i64, limit: std::time::Duration) {
+    let started = std::time::Instant::now();
+    loop {
+        let stored = stored_decisions(database);
+        if stored >= count {
+            assert_eq!(stored, count, "more decisions than deciding events");
+            return;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{stored} of {count} decisions stored after {limit:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+/// `portcullis publish` of `file` by `partitions` partitions under `prefix`.
+pub fn publish(home: &Home, file: &std::path::Path, prefix: &str, partitions: &str) {
+    let published = home.run(&[
+        "publish",
+        file.to_str().unwrap(),
+        "--partitions",
+        partitions,
+        "--subject-prefix",
+        prefix,
+        "--nats-url",
+        &nats_url(),
+    ]);
+    assert!(published.status.success(), "{}", stderr(&published));
+}
+
+/// The feed's lines written in two halves, `first.jsonl` and `second.jsonl` in the home
+/// directory; returns the whole text and the two files.
+pub fn halves(home: &Home, events: &std::path::Path) -> (String, [PathBuf; 2]) {
+    let text = std::fs::read_to_string(events).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let (first, second) = lines.split_at(lines.len() / 2);
+    let dir = home.dir.path();
+    let halves = [dir.join("first.jsonl"), dir.join("second.jsonl")];
+    std::fs::write(&halves[0], first.join("\n") + "\n").unwrap();
+    std::fs::write(&halves[1], second.join("\n") + "\n").unwrap();
+    (text, halves)
+}
+
+/// A stream with subjects and consumers of the test's own, named after its fresh `database`:
+/// the events' subject prefix and the settings that point `serve` at it.
+pub fn own_stream(database: &str, name: &str) -> (String, Vec<(&'static str, String)>) {
+    let unique: String = (database.rsplit('/').next().unwrap().chars())
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let prefix = format!("{name}{unique}.events");
+    let env = vec![
+        ("PORTCULLIS_NATS_URL", nats_url()),
+        (
+            "PORTCULLIS_NATS_STREAM",
+            format!("{}_{unique}", name.to_uppercase()),
+        ),
+        ("PORTCULLIS_NATS_SUBJECT", format!("{prefix}.>")),
+        ("PORTCULLIS_NATS_CONSUMER", format!("{name}-{unique}")),
+        ("PORTCULLIS_NATS_KEY_SUBJECT", String::new()),
+    ];
+    (prefix, env)
 }

@@ -64,6 +64,7 @@ pub struct Config {
     pub nats_key_subject: String,
     pub engine_partitions: u32,
     pub partition_lease_ms: u64,
+    pub partition_resize_from: u32,
     pub decision_wait_ms: u64,
     pub token_cache_ms: u64,
     pub replay_guard_redis_url: String,
@@ -131,6 +132,7 @@ impl Default for Config {
             nats_key_subject: "portcullis.keys.changed".into(),
             engine_partitions: 0,
             partition_lease_ms: 5_000,
+            partition_resize_from: 0,
             decision_wait_ms: 10_000,
             token_cache_ms: 5_000,
             replay_guard_redis_url: String::new(),
@@ -404,6 +406,9 @@ pub struct PartitionConfig {
     pub checkpoint_every_events: u64,
     /// How long `POST /v1/decisions` waits for the owner's stored decision.
     pub decision_wait_ms: u64,
+    /// `partition_resize_from`: the operator confirms that the partitions stored were made
+    /// with this count, to be rebuilt with `partitions` (docs/scaling.md).
+    pub resize_from: Option<u32>,
 }
 
 /// `engine_partitions` and what it needs: the event stream on NATS (whose subjects are a
@@ -447,6 +452,11 @@ fn partition_config(config: &Config) -> Result<Option<PartitionConfig>, ConfigEr
             "partition_lease_ms must be between 300 and 600000".into(),
         ));
     }
+    if config.partition_resize_from > 1_024 {
+        return Err(invalid(
+            "partition_resize_from must be at most 1024 (0 = no change of engine_partitions confirmed)".into(),
+        ));
+    }
     if !(100..=600_000).contains(&config.decision_wait_ms) {
         return Err(invalid(
             "decision_wait_ms must be between 100 and 600000".into(),
@@ -457,6 +467,7 @@ fn partition_config(config: &Config) -> Result<Option<PartitionConfig>, ConfigEr
         lease_ms: config.partition_lease_ms,
         checkpoint_every_events: config.risk_checkpoint_every_events,
         decision_wait_ms: config.decision_wait_ms,
+        resize_from: Some(config.partition_resize_from).filter(|&from| from > 0),
     }))
 }
 
