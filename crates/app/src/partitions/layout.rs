@@ -98,11 +98,7 @@ pub async fn settle(
     store.commit(change).await?;
     // Another process may have moved it first (to the same place, or elsewhere): what is
     // stored now decides.
-    match stored(store).await? {
-        Some(now) if now == layout => Ok(layout),
-        Some(now) => Err(refusal(now, partitions)),
-        None => Err(AppError::Internal("partition layout not recorded".into())),
-    }
+    check(store, layout).await.map(|()| layout)
 }
 
 /// Whether the stored layout is still `layout` (a process checks at every lease tick).

@@ -36,9 +36,8 @@ pub struct ControlMessage {
 impl ControlMessage {
     /// `control` with a fresh random id, sent at `sent_at`.
     pub fn new(control: Control, sent_at: i64) -> Result<Self, AppError> {
-        let id = crate::random::bytes::<16>()?;
         Ok(Self {
-            id: id.iter().map(|b| format!("{b:02x}")).collect(),
+            id: crate::random::identifier("ctl")?,
             sent_at,
             control,
         })
@@ -184,6 +183,7 @@ mod tests {
     #[test]
     fn each_message_has_its_own_id() {
         assert_ne!(reload().id, reload().id);
-        assert_eq!(reload().id.len(), 32);
+        let id = reload().id;
+        assert!(id.starts_with("ctl_") && id.len() == 24, "{id}");
     }
 }
