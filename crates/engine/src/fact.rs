@@ -147,7 +147,11 @@ pub(crate) fn apply(global: &mut Global, fact: &Fact<'_>) {
     };
     for mark in &fact.marks {
         match mark {
-            CampaignMark::Address(address) => global.campaign.mark_address(address, account, ts),
+            CampaignMark::Address(address) => {
+                if !established_destination(global, address, ts) {
+                    global.campaign.mark_address(address, account, ts);
+                }
+            }
             CampaignMark::Ip(ip) => global.campaign.mark_ip(*ip, account, ts),
         }
     }
@@ -159,6 +163,33 @@ pub(crate) fn apply(global: &mut Global, fact: &Fact<'_>) {
         }
         network.sweep_daily(ts);
     }
+}
+
+/// An address that at least this many accounts had sent to or added...
+const ESTABLISHED_ACCOUNTS: usize = 3;
+/// ...for at least this long before its first refusal is a shared destination.
+const ESTABLISHED_MS: i64 = 7 * crate::graph::DAY_MS;
+
+/// Whether a refusal naming `address` at `ts` must leave it unmarked: the entity graph has known
+/// it for a week, several accounts used it, and no refusal marked it yet (or the graph labels
+/// it shared infrastructure). Another exchange's deposit wallet that a dozen customers have paid
+/// for weeks is not a crew's collection address because one of them was held during an
+/// ordinary call; a crew's "safe wallet" is new to the exchange when its first victim is
+/// refused, and once marked, later refusals keep its mark fresh whatever its age.
+fn established_destination(global: &Global, address: &str, ts: i64) -> bool {
+    if global.campaign.address_marked(address, ts) {
+        return false;
+    }
+    let graph = &global.network.graph;
+    let canonical = portcullis_core::address::canonical(address);
+    let Some(slot) = graph.find(crate::graph::EntityKind::Address, &canonical) else {
+        return false;
+    };
+    graph.at(slot).is_some_and(|node| {
+        node.shared()
+            || (node.first_ms() <= ts - ESTABLISHED_MS
+                && graph.distinct_accounts(slot) >= ESTABLISHED_ACCOUNTS)
+    })
 }
 
 /// A fact with a little of everything, for the encoding's tests.

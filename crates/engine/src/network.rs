@@ -56,6 +56,12 @@ impl CampaignLinks {
         marked_elsewhere(&self.addresses, Tag::of_address(address), account, ts)
     }
 
+    /// Whether any account's refused action marked `address` in the week before `ts`.
+    pub fn address_marked(&self, address: &str, ts: i64) -> bool {
+        (self.addresses.get(&Tag::of_address(address)))
+            .is_some_and(|mark| mark.at - ts <= LATE_MS && ts - mark.at <= LINK_HORIZON_MS)
+    }
+
     /// Whether another account's refused action marked `ip` in the week before `ts`.
     pub fn ip_marked_elsewhere(&self, ip: IpAddr, account: Tag, ts: i64) -> bool {
         marked_elsewhere(&self.ips, ip_tag(ip), account, ts)

@@ -243,3 +243,52 @@ fn a_force_spreads_like_a_confirmation_until_it_ends() {
     assert_eq!(live, out, "the service decides as the replay does");
     assert_eq!(service.network_bytes(), replayed.network_bytes());
 }
+
+const DAY: i64 = 24 * 60 * MIN;
+
+/// Three customers pay `to` from `first_day`; on day 9 a fourth adds it during a phone call,
+/// confirmed by SMS (refused), and a fifth pays it right after: is the fifth's address flagged?
+fn flagged_after_a_refusal(to: &str, first_day: i64) -> bool {
+    let mut engine = Engine::new(Policy::default_policy().unwrap());
+    let pay = |id: &str, account: &str, at: i64| {
+        format!(
+            r#"{{"id":"{id}","ts":"{}","type":"withdrawal.requested","account":"{account}","withdrawal_id":"w{id}","asset":"XRP","network":"XRP","address":"{to}","amount":"900","amount_usd":450.0,"ctx":{{"ip":"198.51.100.{}","device_id":"d-{account}"}}}}"#,
+            ts(at),
+            at % 250
+        )
+    };
+    let mut lines = Vec::new();
+    for (n, customer) in ["c1", "c2", "c3"].iter().enumerate() {
+        lines.push(pay(
+            &format!("p{n}"),
+            customer,
+            (first_day + n as i64) * DAY,
+        ));
+    }
+    lines.push(format!(r#"{{"id":"p4","ts":"{}","type":"address.added","account":"c4","address":"{to}","asset":"XRP","network":"XRP","step_up":"sms","ctx":{{"ip":"192.0.2.4","device_id":"d-c4","call_active":true}}}}"#, ts(9 * DAY)));
+    lines.push(pay("p5", "c5", 9 * DAY + 30 * MIN));
+    let mut flagged = None;
+    for line in &lines {
+        if let Outcome::Decided(decision, features) = engine.process(&parse_line(line).unwrap()) {
+            if decision.event_id == "p4" {
+                assert!(decision.decision >= Verdict::Hold, "{decision:?}");
+            }
+            if decision.event_id == "p5" {
+                flagged = Some(features.address_flagged_elsewhere);
+            }
+        }
+    }
+    flagged.unwrap()
+}
+
+#[test]
+fn a_refusal_does_not_mark_a_destination_many_accounts_used_for_a_week() {
+    assert!(
+        !flagged_after_a_refusal("rSharedDepositWallet", 0),
+        "three customers paid it from nine days before: a shared destination"
+    );
+    assert!(
+        flagged_after_a_refusal("rNewCollectionWallet", 7),
+        "first paid two days before the refusal: marked as before"
+    );
+}
