@@ -8,9 +8,11 @@
 
 mod console;
 mod digest;
+mod outbox;
 mod partitions;
 mod policy;
 mod push;
+mod write;
 
 pub use crate::guard::model::{
     AccountGuard, Ceremony, CeremonyKind, CustomerSession, FreezeLink, PendingAction,
@@ -23,17 +25,21 @@ pub use console::{
     OperatorPasskey, OperatorSession,
 };
 pub use digest::{DigestStore, DigestSubscription};
+pub use outbox::{
+    Channel, ClaimRequest, OutboxEntry, OutboxFilter, OutboxMessage, OutboxStatus, OutboxStore,
+};
 pub use partitions::{
     EventAcker, EventFeed, EventSource, FactBatch, FactBus, Lease, LeaseStore, StreamEvent,
 };
 pub use policy::{EventSpan, PolicyStore, PolicyVersion, PolicyWrite};
 use portcullis_core::account::Account;
-use portcullis_core::audit::{AuditDraft, AuditEntry, ChainHead};
+use portcullis_core::audit::{AuditEntry, ChainHead};
 use portcullis_core::key::ApiKey;
 use portcullis_core::operator::Role;
 use portcullis_core::time::UnixMillis;
 pub use push::{ChangeBus, Pushed};
 use std::net::IpAddr;
+pub use write::{ChangeSet, Write};
 
 /// What a storage backend can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -123,115 +129,6 @@ pub struct StoredDecision {
     pub features: String,
 }
 
-/// An official channel a notification goes out on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Channel {
-    Email,
-    Webhook,
-}
-
-impl Channel {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Channel::Email => "email",
-            Channel::Webhook => "webhook",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "email" => Some(Channel::Email),
-            "webhook" => Some(Channel::Webhook),
-            _ => None,
-        }
-    }
-}
-
-/// A rendered notification waiting in the outbox. Immutable once queued; its delivery state
-/// lives beside it ([`OutboxEntry`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxMessage {
-    /// Also the `Portcullis-Delivery-Id` header and the e-mail's Message-ID, so a receiver can
-    /// recognise a message it has seen.
-    pub id: String,
-    pub account: String,
-    pub channel: Channel,
-    /// An e-mail address or the webhook URL.
-    pub recipient: String,
-    /// The e-mail subject; the notice type for webhooks.
-    pub subject: String,
-    /// The plain-text e-mail body, or the webhook's JSON body exactly as signed and sent.
-    pub body_text: String,
-    /// The HTML e-mail body (e-mail only).
-    pub body_html: Option<String>,
-    pub created_at: UnixMillis,
-    /// Unique: a second message with the same key is not queued.
-    pub dedupe_key: String,
-}
-
-/// Where a message is in its delivery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OutboxStatus {
-    /// Waiting for its next attempt (or being attempted under a lease).
-    Pending,
-    Delivered,
-    /// Given up on: a permanent failure or too many attempts. Kept and listed, never retried.
-    Dead,
-}
-
-impl OutboxStatus {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            OutboxStatus::Pending => "pending",
-            OutboxStatus::Delivered => "delivered",
-            OutboxStatus::Dead => "dead",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "pending" => Some(OutboxStatus::Pending),
-            "delivered" => Some(OutboxStatus::Delivered),
-            "dead" => Some(OutboxStatus::Dead),
-            _ => None,
-        }
-    }
-}
-
-/// A queued message with its delivery state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxEntry {
-    pub message: OutboxMessage,
-    pub status: OutboxStatus,
-    /// Attempts started so far (a claim counts as an attempt, so a worker that crashes while
-    /// sending still uses one up).
-    pub attempts: i64,
-    pub next_attempt_at: UnixMillis,
-    /// The end of the current claim, while a worker holds it.
-    pub lease_until: Option<UnixMillis>,
-    pub last_error: Option<String>,
-    pub delivered_at: Option<UnixMillis>,
-}
-
-/// A claim on due messages: until `until`, no other claim can take them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClaimRequest {
-    pub now: UnixMillis,
-    /// Unique per claim; outcomes are recorded only by the holder of the lease.
-    pub lease_token: String,
-    pub until: UnixMillis,
-    pub limit: u32,
-    /// A message that has used up its attempts and holds no live lease becomes dead, not due.
-    pub max_attempts: i64,
-}
-
-/// Which outbox entries to list.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OutboxFilter {
-    pub account: Option<String>,
-    pub status: Option<OutboxStatus>,
-}
-
 /// The risk engine's state as of a position in the event log: restarting from it, the engine
 /// applies only the log entries after `seq`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,193 +165,6 @@ pub struct ReportTally {
     /// From the latest report: who the contact claimed to be, and where it came through.
     pub last_claimed: String,
     pub last_channel: String,
-}
-
-/// One row-level write inside a [`ChangeSet`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Write {
-    InsertOperator(Operator),
-    RevokeOperator {
-        id: String,
-        at: UnixMillis,
-    },
-    InsertAccount(Account),
-    /// Replaces the account's fields when its stored version is `expected_version`; stores
-    /// `expected_version + 1`.
-    UpdateAccount {
-        account: Account,
-        expected_version: i64,
-    },
-    /// A new key; `api_key` and `key_id` must be unused.
-    InsertKey(ApiKey),
-    /// Replaces the key's configuration (never its usage columns) when its stored version is
-    /// `expected_version`; stores `expected_version + 1`. `api_key`, `account` and `algorithm`
-    /// never change: a write that would change them fails with [`StoreError::Immutable`]
-    /// rather than being applied without them.
-    UpdateKey {
-        key: ApiKey,
-        expected_version: i64,
-    },
-    /// Records that the key's owner was warned of idle expiry. Telemetry, like usage: bumps
-    /// neither the version nor the change number. In the same commit as the warning's audit
-    /// entry and event, so a crash cannot leave a warning sent but not recorded (and repeated).
-    /// `previous` is the warning the sweep saw (none: never warned): if another process warned
-    /// since, the whole commit is a conflict, so the owner is not warned twice.
-    MarkIdleWarned {
-        key_id: String,
-        at: UnixMillis,
-        previous: Option<UnixMillis>,
-    },
-    InsertSecret(SealedSecret),
-    /// Ends a secret generation's validity (rotation overlap).
-    SetSecretValidUntil {
-        key_id: String,
-        generation: i64,
-        valid_until: UnixMillis,
-    },
-    /// Re-seals a secret under another master key, only if it is still sealed by
-    /// `expected_master_key_id`.
-    ResealSecret {
-        secret: SealedSecret,
-        expected_master_key_id: String,
-    },
-    /// Records a decision; a decision for the same event is kept as it was.
-    InsertDecision(StoredDecision),
-    /// Stores an account's guard state when its stored version is `expected_version` (0: the
-    /// account has none yet); stores `expected_version + 1`.
-    PutGuard {
-        guard: AccountGuard,
-        expected_version: i64,
-    },
-    InsertPending(PendingChange),
-    /// Replaces a pending change when its stored version is `expected_version`.
-    UpdatePending {
-        change: PendingChange,
-        expected_version: i64,
-    },
-    InsertGrant(StepUpGrant),
-    /// Spends a grant: fails with a conflict when it was already spent.
-    SpendGrant {
-        token_hash: String,
-        at: UnixMillis,
-    },
-    /// Adds an address to an account's allow-list (or refreshes it).
-    PutAddress(WithdrawalAddress),
-    RemoveAddress {
-        account: String,
-        network: String,
-        address: String,
-    },
-    InsertPasskey(StoredPasskey),
-    /// Stores the credential's new state (signature counter) after a use.
-    UpdatePasskey {
-        credential_id: String,
-        passkey: String,
-        last_used_at: UnixMillis,
-    },
-    RemovePasskey {
-        account: String,
-        credential_id: String,
-    },
-    InsertCeremony(Ceremony),
-    /// Marks a ceremony answered: fails with a conflict when it already was.
-    SpendCeremony {
-        id: String,
-        at: UnixMillis,
-    },
-    InsertSignInLink(SignInLink),
-    /// Uses a sign-in link: fails with a conflict when it already was.
-    SpendSignInLink {
-        token_hash: String,
-        at: UnixMillis,
-    },
-    InsertFreezeLink(FreezeLink),
-    /// Uses a freeze link: fails with a conflict when it already was.
-    SpendFreezeLink {
-        token_hash: String,
-        at: UnixMillis,
-    },
-    InsertSession(CustomerSession),
-    RevokeSession {
-        token_hash: String,
-        at: UnixMillis,
-    },
-    /// Queues a notification; one whose dedupe key is already queued is kept as it was (so
-    /// announcing the same thing twice sends it once).
-    EnqueueNotification(OutboxMessage),
-    /// Replaces the engine's checkpoint of the same name, unless the stored one covers a later
-    /// log position (a slow writer never moves a checkpoint back).
-    SaveCheckpoint(EngineCheckpoint),
-    /// Fails the whole commit (`Conflict`) unless `owner` holds the partition's lease with
-    /// `epoch`, and keeps the lease row locked until the commit ends: a partition's owner
-    /// that lost its lease stores nothing.
-    /// It also fails unless the partition layout stored (`risk.layout`) is still `generation`:
-    /// a process of a layout changed since stores nothing.
-    HoldsLease {
-        partition: u32,
-        owner: String,
-        epoch: i64,
-        generation: i64,
-    },
-    /// Moves the partition layout to `generation` with `partitions` partitions, unless it is
-    /// there or past it already: the record `risk.layout` replaced, the other generations'
-    /// partition checkpoints and the lease rows of partitions past the count deleted, in one
-    /// commit.
-    Relayout {
-        generation: i64,
-        partitions: u32,
-    },
-    /// Logs an event unless its id is logged already (a partition redoing a batch).
-    LogEventOnce(NewEvent),
-    /// Records an event a partition did not decide because one engine ignores it; a record for
-    /// the same event is kept as it was.
-    RecordIgnored(IgnoredEvent),
-    /// A new official contact; a conflict when its kind and value are already listed.
-    InsertOfficialContact(StoredOfficialContact),
-    /// Removes an official contact: not found when there is none with this id.
-    RemoveOfficialContact {
-        id: String,
-    },
-    /// Adds the tallies of the event log's entries after `from_seq` up to `to_seq` to the
-    /// report counts and moves the projector's position to `to_seq`: a conflict, and nothing
-    /// written, when the position is no longer `from_seq` (another process counted them).
-    ApplyContactReports {
-        from_seq: i64,
-        to_seq: i64,
-        tallies: Vec<ReportTally>,
-    },
-    /// Stores a campaign alert as the engine last saw it (its confirmation is kept).
-    PutAlert(StoredAlert),
-    /// Marks an alert confirmed: fails with a conflict when it already was.
-    ConfirmAlert {
-        id: String,
-        by: String,
-        at: UnixMillis,
-    },
-    /// Stores a new override on a graph entity.
-    PutOverride(StoredOverride),
-    /// Lifts an override: fails with a conflict when it was lifted already.
-    LiftOverride {
-        id: String,
-        by: String,
-        at: UnixMillis,
-    },
-    /// Starts or moves an account's daily digest.
-    PutDigest(DigestSubscription),
-    /// Moves a digest on after sending it: a conflict, and nothing written, when its `next_at`
-    /// is no longer `sent_for` (another process sent it).
-    AdvanceDigest {
-        account: String,
-        sent_for: UnixMillis,
-        next_at: UnixMillis,
-    },
-    RemoveDigest {
-        account: String,
-    },
-    /// The analyst console's rows (operators' sign-in, the queue's assignments).
-    Console(ConsoleWrite),
-    /// The risk policy's versions (proposals and publications).
-    Policy(PolicyWrite),
 }
 
 /// An event a partition did not decide because one engine ignores it
@@ -501,14 +211,6 @@ pub struct StoredAlert {
     pub evidence: String,
     pub confirmed_by: Option<String>,
     pub confirmed_at: Option<UnixMillis>,
-}
-
-/// Everything one change writes, committed atomically.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ChangeSet {
-    pub writes: Vec<Write>,
-    pub audit: Vec<AuditDraft>,
-    pub events: Vec<NewEvent>,
 }
 
 #[async_trait]
@@ -669,30 +371,6 @@ pub trait ContactStore: Send + Sync {
         after: i64,
         limit: u32,
     ) -> StoreResult<(Vec<StoredEvent>, i64)>;
-}
-
-/// The delivery side of the outbox (messages are queued with [`Write::EnqueueNotification`]).
-#[async_trait]
-pub trait OutboxStore: Send + Sync {
-    /// Leases up to `limit` pending messages that are due (`next_attempt_at <= now`) and not
-    /// leased (or whose lease has expired), oldest due first, counting one attempt on each.
-    /// Two concurrent claims never return the same message.
-    async fn claim_due(&self, claim: &ClaimRequest) -> StoreResult<Vec<OutboxEntry>>;
-    /// Records delivery. Idempotent; a message delivered by a worker whose lease had expired is
-    /// still delivered.
-    async fn mark_delivered(&self, id: &str, at: UnixMillis) -> StoreResult<()>;
-    /// Records a failed attempt by the lease holder: due again at `retry_at`, or dead when
-    /// `retry_at` is `None`. `Conflict` when the lease is no longer held.
-    async fn mark_failed(
-        &self,
-        id: &str,
-        lease_token: &str,
-        error: &str,
-        retry_at: Option<UnixMillis>,
-    ) -> StoreResult<()>;
-    /// Entries matching `filter`, newest first, at most `limit`.
-    async fn list_outbox(&self, filter: &OutboxFilter, limit: u32)
-    -> StoreResult<Vec<OutboxEntry>>;
 }
 
 /// The whole storage port.

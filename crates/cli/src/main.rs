@@ -26,6 +26,9 @@ use std::process::ExitCode;
 /// mimalloc instead of the system allocator: deciding an event allocates many small, short-lived
 /// values (JSON, CEL values, rows), and glibc's malloc spent about a fifth of the server's time
 /// on them under load (docs/design/decisions.md, "mimalloc is the binary's allocator").
+/// Built without the `mimalloc` feature, the binary uses the system allocator, which heap
+/// profilers follow.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

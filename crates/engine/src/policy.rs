@@ -7,7 +7,7 @@ use crate::features::{FEATURE_NAMES, Features};
 use cel::common::ast::Expr;
 use cel::{Context, Env, IdedExpr, Program, Value};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// How the reason of a rule that could not be evaluated begins (then its id).
 pub const RULE_ERROR_PREFIX: &str = "rule_error:";
@@ -143,14 +143,14 @@ impl Policy {
                 "thresholds must satisfy 0 < challenge <= hold <= block <= 100",
             ));
         }
-        let env = Arc::new(Env::stdlib());
+        let env = shared_env();
         let samples = samples()?;
         let mut rules: Vec<Rule> = Vec::with_capacity(file.rules.len());
         for rule in file.rules {
             if rules.iter().any(|r| r.id == rule.id) {
                 return Err(policy_error(&rule.id, "the id is used twice"));
             }
-            rules.push(compile_rule(rule, &env, &samples)?);
+            rules.push(compile_rule(rule, &env, samples)?);
         }
         Ok(Self {
             thresholds: file.thresholds,
@@ -280,16 +280,31 @@ fn sample(event_type: &str, flag: bool) -> Result<Features, serde_json::Error> {
 /// The sample features every rule is checked on: both samples of each deciding event type.
 type Samples = Vec<(&'static str, Features)>;
 
-fn samples() -> Result<Samples, PolicyError> {
-    let mut samples = Vec::with_capacity(DECIDING_TYPES.len() * 2);
-    for event_type in DECIDING_TYPES {
-        for flag in [false, true] {
-            let features = sample(event_type, flag)
-                .map_err(|e| policy_error("policy", format!("no sample features: {e}")))?;
-            samples.push((*event_type, features));
-        }
-    }
-    Ok(samples)
+/// The CEL environment every policy compiles and runs in: the standard library, never changed
+/// after it is made, so one copy serves every policy (a policy load, which the policy fuzz
+/// target makes for every input, no longer builds it anew).
+fn shared_env() -> Arc<Env> {
+    static ENV: OnceLock<Arc<Env>> = OnceLock::new();
+    Arc::clone(ENV.get_or_init(|| Arc::new(Env::stdlib())))
+}
+
+/// The sample features, made once: they depend only on the feature set, which is compiled in.
+fn samples() -> Result<&'static Samples, PolicyError> {
+    static SAMPLES: OnceLock<Result<Samples, PolicyError>> = OnceLock::new();
+    SAMPLES
+        .get_or_init(|| {
+            let mut samples = Vec::with_capacity(DECIDING_TYPES.len() * 2);
+            for event_type in DECIDING_TYPES {
+                for flag in [false, true] {
+                    let features = sample(event_type, flag)
+                        .map_err(|e| policy_error("policy", format!("no sample features: {e}")))?;
+                    samples.push((*event_type, features));
+                }
+            }
+            Ok(samples)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// Checks a rule against the features of every event type it can see: the whole condition must

@@ -18,9 +18,12 @@
 
 use crate::ErrorCode;
 mod decide;
+mod network;
 mod policy;
 mod stream;
 
+pub use network::GRAPH_VIEW_NODES;
+pub(crate) use network::{entity_kind, unknown_entity};
 pub use policy::InForce;
 pub(crate) use policy::published as published_policy;
 pub use stream::StreamIngest;
@@ -491,103 +494,6 @@ pub(crate) fn stored_alert(alert: portcullis_engine::Alert) -> Write {
         confirmed_by: None,
         confirmed_at: None,
     })
-}
-
-impl Risk {
-    /// What confirmations marked since the last call (the guard holds what they link).
-    pub fn take_propagations(&self) -> Vec<portcullis_engine::Propagation> {
-        self.propagations
-            .lock()
-            .map(|mut queue| std::mem::take(&mut *queue))
-            .unwrap_or_default()
-    }
-
-    /// Moves what the engine's confirmations and forces marked to the guard's queue.
-    fn queue_propagations(&self, engine: &mut Engine) {
-        let marked = engine.take_propagations();
-        if !marked.is_empty()
-            && let Ok(mut queue) = self.propagations.lock()
-        {
-            queue.extend(marked);
-        }
-    }
-
-    /// Puts back what a failed hold pass did not get to, ahead of anything newer.
-    pub fn requeue_propagations(
-        &self,
-        left: impl IntoIterator<Item = portcullis_engine::Propagation>,
-    ) {
-        if let Ok(mut queue) = self.propagations.lock() {
-            let newer = std::mem::take(&mut *queue);
-            queue.extend(left);
-            queue.extend(newer);
-        }
-    }
-
-    /// The graph around an entity (`Engine::graph_view`), marks as they count at `now`.
-    pub async fn graph_view(
-        &self,
-        actor: &Actor,
-        kind: &str,
-        value: &str,
-        hops: u8,
-        now: portcullis_core::time::UnixMillis,
-    ) -> AppResult<portcullis_engine::GraphView> {
-        actor.require_operator(Permission::ReviewChanges)?;
-        let kind = entity_kind(kind)?;
-        if hops > portcullis_engine::MAX_VIEW_HOPS {
-            return Err(AppError::invalid(
-                ErrorCode::InvalidQuery,
-                format!("`hops` must be 0 to {}", portcullis_engine::MAX_VIEW_HOPS),
-            ));
-        }
-        let cursor = self.cursor.lock().await;
-        cursor
-            .engine
-            .graph_view(kind, value, hops, GRAPH_VIEW_NODES, now.as_millis())
-            .ok_or_else(|| unknown_entity(kind, value))
-    }
-}
-
-impl Risk {
-    /// Puts the operators' overrides in force (`Engine::set_overrides`) and spreads the force
-    /// overrides that started by `now` at once; what they marked waits for the guard
-    /// (`take_propagations`), as a confirmation's does.
-    pub async fn set_overrides(
-        &self,
-        overrides: Vec<portcullis_engine::Override>,
-        now: portcullis_core::time::UnixMillis,
-    ) {
-        let mut cursor = self.cursor.lock().await;
-        cursor.engine.set_overrides(overrides);
-        cursor.engine.spread_forces(now.as_millis());
-        self.queue_propagations(&mut cursor.engine);
-    }
-
-    /// Whether the graph holds the entity (`kind` and `value` canonical).
-    pub async fn knows_entity(&self, kind: portcullis_engine::EntityKind, value: &str) -> bool {
-        self.cursor.lock().await.engine.knows_entity(kind, value)
-    }
-}
-
-/// The most nodes a graph view returns (then `truncated`).
-pub const GRAPH_VIEW_NODES: usize = 2_000;
-
-/// An entity kind by name, or `invalid_entity`.
-pub(crate) fn entity_kind(kind: &str) -> AppResult<portcullis_engine::EntityKind> {
-    portcullis_engine::EntityKind::parse(kind).ok_or_else(|| {
-        AppError::invalid(
-            ErrorCode::InvalidEntity,
-            format!("`{kind}` is not an entity kind (account, address, ip, device, number)"),
-        )
-    })
-}
-
-pub(crate) fn unknown_entity(kind: portcullis_engine::EntityKind, value: &str) -> AppError {
-    AppError::invalid(
-        ErrorCode::UnknownEntity,
-        format!("the graph holds no {} `{value}`", kind.as_str()),
-    )
 }
 
 /// How an event enters the log: its line as received, trimmed.
