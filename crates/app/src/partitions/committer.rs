@@ -29,7 +29,7 @@ const QUEUED_ROUNDS: usize = 64;
 /// Rounds at most whose log rows wait for the log's stage before the decisions' stage waits.
 pub(crate) const LOG_QUEUE: usize = 256;
 /// Log rows at most in one commit of the log's stage.
-const LOG_ROWS_PER_COMMIT: usize = 8_192;
+const LOG_ROWS_PER_COMMIT: usize = 2_048;
 
 /// One round's writes.
 #[derive(Debug, Default)]
