@@ -205,7 +205,7 @@ async fn many_log_rows_are_stored_once_in_order_as_written(store: Arc<dyn Store>
     let logged = |n: usize| NewEvent {
         id: format!("evt_{n:05}_{}", 7_919 * n % 10_007),
         ts: UnixMillis(i64::try_from(n).unwrap()),
-        account: (n % 5 != 0).then(|| format!("acc_{}", n % 97)),
+        account: (!n.is_multiple_of(5)).then(|| format!("acc_{}", n % 97)),
         event_type: "login".into(),
         body: format!("{{\"id\":\"evt_{n}\",\"note\":\"quote \\\" back \\\\ é 😀 \\u0041\"}}"),
     };
