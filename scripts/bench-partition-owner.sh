@@ -21,6 +21,13 @@ accounts="${1:-5000}"
 days="${2:-14}"
 counts="${3:-1 4}"
 source scripts/partitions-lib.sh
+# A query to the session the run's polls go to (`coproc WATCH`).
+ask() {
+  echo "$1;" >&"${WATCH[1]}"
+  local answer
+  read -r answer <&"${WATCH[0]}"
+  echo "$answer"
+}
 simulated_feed "$accounts" "$days"
 echo "feed: $events events, $deciding decisions; portcullis replay (one process, the baseline): ${replay_s} s ($(python3 -c "print(round($events / $replay_s))") events/s)"
 
@@ -40,15 +47,19 @@ for count in $counts; do
   done
   "$bin" publish "$feed" --partitions "$count" --subject-prefix "$prefix" --nats-url "$nats_url" \
     2>"$work/p$count-publish.log"
+  # One psql session answers the polls (a psql started for each poll would take a share of the
+  # two cores from the run it measures).
+  coproc WATCH { psql -qtA "$url"; }
+  pids+=($WATCH_PID)
   "$bin" serve 2>"$work/p$count.log" >/dev/null &
   node=$!
   pids+=($node)
-  until [ "$(sql "$url" "SELECT COUNT(*) FROM decisions" 2>/dev/null || echo 0)" -ge "$deciding" ]; do
-    sleep 0.02
-  done
+  until [ "$(ask "SELECT COUNT(*) FROM decisions")" -ge "$deciding" ]; do sleep 0.02; done
   decided_at=$(now)
-  until [ "$(sql "$url" "SELECT COUNT(*) FROM events")" -ge "$events" ]; do sleep 0.02; done
+  until [ "$(ask "SELECT COUNT(*) FROM events")" -ge "$events" ]; do sleep 0.02; done
   done_at=$(now)
+  kill "$WATCH_PID"
+  wait "$WATCH_PID" 2>/dev/null || true
   cpu=$(ps -o times= -p "$node" | tr -d ' ')
   kill "$node"
   wait "$node" 2>/dev/null || true

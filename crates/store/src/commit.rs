@@ -172,12 +172,18 @@ async fn mark_idle_warned(
     }
 }
 
+/// Events at most in one statement of [`log_events_once_postgres`] (about 400 bytes each).
+const LOG_ROWS_PER_STATEMENT: usize = 2_048;
+
 /// Logs events, skipping those whose id is logged already (a partition redoing a batch).
 async fn log_events_once(
     tx: &mut Tx<'_>,
     backend: Backend,
     events: Vec<NewEvent>,
 ) -> StoreResult<()> {
+    if backend == Backend::Postgres {
+        return log_events_once_postgres(tx, events).await;
+    }
     let shape = (
         "event",
         "events (id, ts, account, type, body)",
@@ -193,6 +199,47 @@ async fn log_events_once(
             .bind(event.body)
     })
     .await
+}
+
+/// [`log_events_once`] on PostgreSQL: the rows go as one JSON array per statement, read by
+/// `json_to_recordset` and inserted in the array's order (its ordinality, so the log's
+/// positions follow it as a multi-row `VALUES` did), instead of five
+/// bound parameters a row. A partition logs every event it owns, and this is the database's
+/// largest share of its work: one parameter instead of thousands saves the client's encoding
+/// and the server's reading of them (docs/benchmarks.md, 2026-12-07, branch `owner`).
+async fn log_events_once_postgres(tx: &mut Tx<'_>, events: Vec<NewEvent>) -> StoreResult<()> {
+    #[derive(serde::Serialize)]
+    struct Row<'a> {
+        id: &'a str,
+        ts: i64,
+        account: Option<&'a str>,
+        #[serde(rename = "type")]
+        event_type: &'a str,
+        body: &'a str,
+    }
+    for chunk in events.chunks(LOG_ROWS_PER_STATEMENT) {
+        let rows: Vec<Row<'_>> = (chunk.iter())
+            .map(|event| Row {
+                id: &event.id,
+                ts: event.ts.as_millis(),
+                account: event.account.as_deref(),
+                event_type: &event.event_type,
+                body: &event.body,
+            })
+            .collect();
+        let json = serde_json::to_string(&rows)
+            .map_err(|e| StoreError::Backend(format!("events: {e}")))?;
+        let query = sqlx::query(
+            "INSERT INTO events (id, ts, account, type, body) \
+             SELECT id, ts, account, type, body FROM ROWS FROM (json_to_recordset($1::json) \
+             AS (id TEXT, ts BIGINT, account TEXT, type TEXT, body TEXT)) \
+             WITH ORDINALITY AS r(id, ts, account, type, body, position) ORDER BY position \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(json);
+        execute(tx, "event", query).await?;
+    }
+    Ok(())
 }
 
 /// See [`portcullis_app::ports::EventLog::append_new_events_then`]. A whole batch costs one

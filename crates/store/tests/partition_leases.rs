@@ -194,6 +194,54 @@ async fn a_process_that_leaves_is_not_waited_for(store: Arc<dyn Store>) {
     assert_eq!(b.held().len(), 4);
 }
 
+/// A partition's log rows, many to a commit (more than one statement's worth on PostgreSQL,
+/// where they go as JSON), with lines that need escaping and events without an account: read
+/// back from the log in the order they were written, byte for byte, and a redo that overlaps
+/// them logs only the new ids.
+async fn many_log_rows_are_stored_once_in_order_as_written(store: Arc<dyn Store>) {
+    let clock = Arc::new(ManualClock::new(UnixMillis(1_000_000)));
+    let mut a = Leases::new(store.clone(), clock, "a".into(), 1, TTL);
+    assert_eq!(a.tick().await.unwrap().acquired, vec![(0, 1)]);
+    let logged = |n: usize| NewEvent {
+        id: format!("evt_{n:05}_{}", 7_919 * n % 10_007),
+        ts: UnixMillis(i64::try_from(n).unwrap()),
+        account: (!n.is_multiple_of(5)).then(|| format!("acc_{}", n % 97)),
+        event_type: "login".into(),
+        body: format!("{{\"id\":\"evt_{n}\",\"note\":\"quote \\\" back \\\\ é 😀 \\u0041\"}}"),
+    };
+    let holds = || Write::HoldsLease {
+        partition: 0,
+        owner: "a".into(),
+        epoch: 1,
+        generation: 0,
+    };
+    let commit = |range: std::ops::Range<usize>| {
+        let mut writes = vec![holds()];
+        writes.extend(range.map(|n| Write::LogEventOnce(logged(n))));
+        writes
+    };
+    write(store.as_ref(), commit(0..5_000)).await;
+    write(store.as_ref(), commit(4_000..6_000)).await;
+    let mut read = Vec::new();
+    while read.len() < 6_001 {
+        let after = read
+            .last()
+            .map_or(0, |e: &portcullis_app::ports::StoredEvent| e.seq);
+        let page = store.events_after(after, 1_000).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        read.extend(page);
+    }
+    let events: Vec<NewEvent> = read.into_iter().map(|e| e.event).collect();
+    assert_eq!(events.len(), 6_000);
+    assert!(
+        events
+            .iter()
+            .eq((0..6_000).map(logged).collect::<Vec<_>>().iter())
+    );
+}
+
 async fn write(store: &dyn Store, writes: Vec<Write>) {
     let change = ChangeSet {
         writes,
@@ -284,5 +332,6 @@ conformance!(
     a_layout_change_fences_the_old_layout_and_tidies,
     a_lapsed_lease_is_taken_over_with_a_new_epoch,
     three_processes_share_four_partitions_one_one_two,
-    a_process_that_leaves_is_not_waited_for
+    a_process_that_leaves_is_not_waited_for,
+    many_log_rows_are_stored_once_in_order_as_written
 );

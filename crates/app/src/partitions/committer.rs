@@ -28,8 +28,9 @@ use tokio::task::JoinHandle;
 const QUEUED_ROUNDS: usize = 64;
 /// Rounds at most whose log rows wait for the log's stage before the decisions' stage waits.
 pub(crate) const LOG_QUEUE: usize = 256;
-/// Log rows at most in one commit of the log's stage.
-const LOG_ROWS_PER_COMMIT: usize = 8_192;
+/// Log rows at most in one commit of the log's stage (past it, the round that crosses it): a
+/// decisions commit waits for the process's commit turn behind at most one such commit.
+const LOG_ROWS_PER_COMMIT: usize = 2_048;
 
 /// One round's writes.
 #[derive(Debug, Default)]

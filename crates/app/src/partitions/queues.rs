@@ -288,23 +288,42 @@ impl Queues {
             if self.by_content {
                 event.subject_partition = routed_by_content(&event.body, count);
             }
-            if !self.ids.admit(&mut self.partition, &event) {
+            let (position, subject) = (event.position, event.subject_partition);
+            if let Some(other) = subject.filter(|&p| p != index) {
+                if self
+                    .ids
+                    .admit(&mut self.partition, (position, false), &event.body, None)
+                {
+                    self.others.read(other, position, &self.complete);
+                }
                 continue;
             }
-            if let Some(other) = event.subject_partition.filter(|&p| p != index) {
-                self.others.read(other, event.position, &self.complete);
-                continue;
-            }
-            let Ok(line) = String::from_utf8(event.body) else {
-                refused.push((event.position, "not UTF-8".to_owned()));
-                continue;
+            // Its own subject or the global one: the line is parsed once, for the id check
+            // and for the work.
+            let (line, parsed) = match String::from_utf8(event.body) {
+                Ok(line) => {
+                    let parsed = parse_line(line.trim_end()).map_err(|e| e.to_string());
+                    (Ok(line), parsed)
+                }
+                Err(error) => (Err(error.into_bytes()), Err("not UTF-8".to_owned())),
             };
-            let parsed = match parse_line(line.trim_end()) {
-                Ok(parsed) => parsed,
-                Err(error) => {
-                    refused.push((event.position, error.to_string()));
+            let read = (parsed.as_ref().ok()).map(|event| (event.id.as_str(), event.ts));
+            let body = line.as_ref().map_or_else(Vec::as_slice, String::as_bytes);
+            let own = subject == Some(index);
+            if !self
+                .ids
+                .admit(&mut self.partition, (position, own), body, read)
+            {
+                continue;
+            }
+            let (line, parsed) = match (line, parsed) {
+                (Ok(line), Ok(parsed)) => (line, parsed),
+                (_, Err(error)) => {
+                    refused.push((position, error));
                     continue;
                 }
+                // A line that is not UTF-8 did not parse.
+                (Err(_), Ok(_)) => continue,
             };
             let global = event_partition(&parsed, count).is_none();
             let owner = Partition::owner(&parsed, count);

@@ -6,7 +6,7 @@
 //! restarted partition reads the stream again from before it: positions up to
 //! `checked_through` are not checked twice, and the ones refused among them are remembered.
 
-use crate::ports::{IgnoredEvent, StreamEvent};
+use crate::ports::IgnoredEvent;
 use portcullis_core::time::UnixMillis;
 use portcullis_engine::Outcome;
 use portcullis_engine::partitioned::Partition;
@@ -37,34 +37,48 @@ struct IdAndTs<'a> {
 }
 
 impl IdCheck {
-    /// Whether the event counts: `false` for a duplicate or a late event, which every
-    /// partition then skips. A line without a readable id and time is not recorded (its owner
-    /// refuses it as it does any line it cannot read).
-    pub fn admit(&mut self, partition: &mut Partition, event: &StreamEvent) -> bool {
-        let own = event.subject_partition == Some(partition.index());
-        if event.position <= self.checked_through {
-            let refused = self.refused.contains(&event.position);
+    /// Whether the event at `position` counts: `false` for a duplicate or a late event, which
+    /// every partition then skips. `own`: on this partition's subject. `read` is the event's id
+    /// and time when the caller parsed its line already (its own events: one parse, not two);
+    /// else only those two fields are read from `body`. A line without a readable id and time
+    /// is not recorded (its owner refuses it as it does any line it cannot read).
+    pub fn admit(
+        &mut self,
+        partition: &mut Partition,
+        (position, own): (u64, bool),
+        body: &[u8],
+        read: Option<(&str, UnixMillis)>,
+    ) -> bool {
+        let read = || match read {
+            Some((id, ts)) => Some(IdAndTs {
+                id: Cow::Borrowed(id),
+                ts,
+            }),
+            None => serde_json::from_slice::<IdAndTs<'_>>(body).ok(),
+        };
+        if position <= self.checked_through {
+            let refused = self.refused.contains(&position);
             if refused
                 && own
-                && let Ok(read) = serde_json::from_slice::<IdAndTs<'_>>(&event.body)
+                && let Some(read) = read()
             {
                 // Read again after a restart: recorded again, in case the record was not
                 // stored before it (recording twice keeps the first).
-                self.record(event.position, read, None);
+                self.record(position, read, None);
             }
             return !refused;
         }
-        self.checked_through = event.position;
-        let Ok(read) = serde_json::from_slice::<IdAndTs<'_>>(&event.body) else {
+        self.checked_through = position;
+        let Some(read) = read() else {
             return true;
         };
         let Some(refused) = partition.check_id(&read.id, read.ts.as_millis()) else {
             return true;
         };
         if own {
-            self.record(event.position, read, Some(&refused));
+            self.record(position, read, Some(&refused));
         }
-        self.refused.insert(event.position);
+        self.refused.insert(position);
         false
     }
 
