@@ -205,9 +205,9 @@ impl AccountState {
 /// its tag, moved out of that range when it falls in it, so the two kinds of key never meet.
 /// An IP's key has the top bit clear, a device's (`device_key`) set.
 pub(crate) fn ip_key(text: &str) -> Tag {
-    match crate::ipv4::parse(text) {
-        Some(v4) => Tag(V4_KEY << 32 | u64::from(u32::from(v4))),
-        None => {
+    match text.parse::<Ipv4Addr>() {
+        Ok(v4) => Tag(V4_KEY << 32 | u64::from(u32::from(v4))),
+        Err(_) => {
             let tag = Tag::of(text).0 & !DEVICE;
             if tag >> 32 == V4_KEY {
                 Tag(tag ^ 1 << 62)

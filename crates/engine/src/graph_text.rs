@@ -20,7 +20,7 @@ enum Stored<'a> {
 }
 
 fn stored(text: &str) -> Option<Stored<'_>> {
-    if let Some(ip) = crate::ipv4::parse(text) {
+    if let Ok(ip) = text.parse::<Ipv4Addr>() {
         return Some(Stored::V4(ip.octets()));
     }
     u8::try_from(text.len())

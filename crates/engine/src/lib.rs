@@ -20,7 +20,6 @@ mod features;
 mod force;
 mod gate;
 mod graph;
-mod ipv4;
 mod links;
 mod network;
 mod paged;
