@@ -129,8 +129,8 @@ fn text_end(bytes: &[u8]) -> Option<usize> {
     let mut at = 0;
     for word in &mut words {
         let word = u64::from_le_bytes(word.try_into().ok()?);
-        let found = (zero_byte(word ^ ONES * u64::from(b'"'))
-            | zero_byte(word ^ ONES * u64::from(b'\\'))
+        let found = (zero_byte(word ^ (ONES * u64::from(b'"')))
+            | zero_byte(word ^ (ONES * u64::from(b'\\')))
             | word.wrapping_sub(ONES * 0x20) & !word)
             & TOPS;
         if found != 0 {
