@@ -111,14 +111,14 @@ impl<'a> Scan<'a> {
     }
 }
 
-/// Where the first byte that ends or breaks a plain text is (`"`, `\\` or a control
+/// Where the first byte that ends or breaks a plain text is (`"`, `\` or a control
 /// character), eight bytes at a time. Texts here are short (ids, times, IPs: mostly 8 to 24
-/// bytes), too short for a vectorised search to pay; a word at a time takes about a third of
-/// the instructions of a byte at a time (2026-12-07, branch `speed2`).
+/// bytes), too short for a vectorised search to pay; a word at a time took 900 instructions an
+/// event off the scanner's 5,080 on the replay bench's feed (2026-12-07, branch `speed2`).
 ///
 /// In each word, `x - 0x01..01 & !x & 0x80..80` sets the top bit of the lowest zero byte of
 /// `x` (a borrow only reaches the bytes above a match, so no byte below the first match is
-/// set); `x` is the word with `"` and with `\\` taken out, and the word itself against `0x20`
+/// set); `x` is the word with `"` and with `\` taken out, and the word itself against `0x20`
 /// finds a control character the same way (bytes of `0x80` and above keep their top bit and
 /// are never taken for one). The lowest byte set in any of the three is the first match.
 fn text_end(bytes: &[u8]) -> Option<usize> {
