@@ -219,3 +219,28 @@ pub(crate) fn progress_bar(size: u64, shown_from: u64) -> indicatif::ProgressBar
     }
     bar
 }
+
+#[cfg(test)]
+mod tests {
+    use super::next_line;
+    use std::io::BufReader;
+
+    #[test]
+    fn lines_are_read_whole_across_the_buffer_and_a_bad_one_is_an_error() {
+        // A buffer of 4 bytes: every line but the empty one straddles a refill.
+        let text = "first line\r\n\nsecond, longer than the buffer\nlast without an end";
+        let mut reader = BufReader::with_capacity(4, text.as_bytes());
+        let (mut line, mut lines) = (String::new(), Vec::new());
+        while let Some(read) = next_line(&mut reader, &mut line, 0).unwrap() {
+            assert_eq!(read, line.len() as u64);
+            lines.push(line.clone());
+        }
+        let expected: Vec<&str> = text.split_inclusive('\n').collect();
+        assert_eq!(lines, expected);
+        let bad: &[u8] = b"ok\n\xff\xfe\nafter\n";
+        let mut reader = BufReader::with_capacity(4, bad);
+        assert_eq!(next_line(&mut reader, &mut line, 0).unwrap(), Some(3));
+        let error = next_line(&mut reader, &mut line, 1).unwrap_err();
+        assert_eq!(error.to_string(), "reading line 2");
+    }
+}
