@@ -224,6 +224,12 @@ fn spawn_key_push(
         let Some(mut signals) = key_change_signals(&app).await else {
             return;
         };
+        // A change committed after this process loaded its keys but before the subscription
+        // took hold was announced to no one here: look once, as after a reconnection.
+        state.forget_tokens();
+        if let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await {
+            tracing::warn!(%error, "refreshing keys once subscribed to pushed changes failed");
+        }
         loop {
             tokio::select! {
                 _ = stopped.changed() => return,
