@@ -145,6 +145,9 @@ pub fn serve_logged(
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Lines before "listening" are kept too: a background task (the partitions' layout
+    // check, say) may log what a test waits for before the listener says where it is.
+    let mut before = Vec::new();
     let address = loop {
         let line = lines
             .next()
@@ -154,8 +157,9 @@ pub fn serve_logged(
         if log["fields"]["message"] == "portcullis listening" {
             break log["fields"]["address"].as_str().unwrap().to_owned();
         }
+        before.push(line);
     };
-    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::new(std::sync::Mutex::new(before));
     let kept = log.clone();
     std::thread::spawn(move || {
         for line in lines.map_while(Result::ok) {
