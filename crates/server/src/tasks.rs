@@ -226,27 +226,30 @@ fn spawn_key_push(
         };
         // A change committed after this process loaded its keys but before the subscription
         // took hold was announced to no one here: look once, as after a reconnection.
-        state.forget_tokens();
-        if let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await {
-            tracing::warn!(%error, "refreshing keys once subscribed to pushed changes failed");
-        }
+        look_again(&app, &state, Pushed::Everything).await;
         loop {
             tokio::select! {
                 _ = stopped.changed() => return,
                 signal = signals.recv() => {
                     let Some(what) = signal else { return };
-                    if what != Pushed::Keys {
-                        state.forget_tokens();
-                    }
-                    if what != Pushed::Operators
-                        && let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await
-                    {
-                        tracing::warn!(%error, "refreshing keys after a pushed change failed");
-                    }
+                    look_again(&app, &state, what).await;
                 }
             }
         }
     })
+}
+
+/// What a pushed change asks of this process: forget cached operator tokens, refresh the
+/// verifier, or both.
+async fn look_again(app: &Portcullis, state: &AppState, what: Pushed) {
+    if what != Pushed::Keys {
+        state.forget_tokens();
+    }
+    if what != Pushed::Operators
+        && let Err(error) = app.keys.refresh_verifier(app.clock.as_ref()).await
+    {
+        tracing::warn!(%error, ?what, "refreshing keys after a pushed change failed");
+    }
 }
 
 /// Where pushed changes come from: the change bus, else (or when it cannot subscribe) the
