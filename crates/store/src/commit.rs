@@ -12,41 +12,68 @@ use portcullis_app::ports::{ChangeSet, NewEvent, StoreError, StoreResult, Stored
 use portcullis_core::audit::{AuditDraft, AuditKeys};
 use portcullis_core::key::ApiKey;
 use portcullis_core::time::UnixMillis;
-use sqlx::{Any, Row as _, Transaction};
+use sqlx::{Any, Connection as _, Row as _, Transaction};
 
 pub(crate) type Tx<'c> = Transaction<'c, Any>;
 
 const NEXT_CHANGE_SEQ: &str = "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys)";
 
-/// A write transaction in its turn: this process's commit turn (held as long as the
-/// transaction), and on PostgreSQL the audit head row touched first, so that writes commit one
-/// after another, across processes too (see the module header). Every write path opens its
-/// transaction here.
-async fn begin_in_turn(
+/// A payload this large (the engine's checkpoint: tens of megabytes on a busy deployment) is
+/// written on a connection that is closed after its transaction instead of going back to the
+/// pool. sqlx's PostgreSQL connection grows its write buffer to the largest message it sent
+/// and never shrinks it, so in the pool every connection that once carried a checkpoint kept
+/// a checkpoint's worth of memory (docs/benchmarks.md, the PostgreSQL soak's heap profile).
+const LARGE_PAYLOAD_BYTES: usize = 1 << 20;
+
+/// Whether `writes` carry a payload past [`LARGE_PAYLOAD_BYTES`].
+fn carries_large_payload(writes: &[Write]) -> bool {
+    writes.iter().any(|write| match write {
+        Write::SaveCheckpoint(checkpoint) => checkpoint.state.len() >= LARGE_PAYLOAD_BYTES,
+        _ => false,
+    })
+}
+
+/// A connection of the writer pool for one write transaction; with `close_after`, on
+/// PostgreSQL, it is closed when dropped rather than returned to the pool (see
+/// [`LARGE_PAYLOAD_BYTES`]; SQLite's writer is left alone: an in-memory database lives only
+/// as long as its connections).
+async fn writer_connection(store: &SqlStore, close_after: bool) -> StoreResult<WriterConnection> {
+    let mut connection = (store.writer_pool().acquire().await).map_err(|e| db_error("begin", e))?;
+    if close_after && store.backend() == Backend::Postgres {
+        connection.close_on_drop();
+    }
+    Ok(connection)
+}
+
+type WriterConnection = sqlx::pool::PoolConnection<Any>;
+
+/// A write transaction in its turn on `connection`: the caller holds this process's commit
+/// turn (as long as the transaction), and on PostgreSQL the audit head row is touched first, so
+/// that writes commit one after another, across processes too (see the module header). Every
+/// write path opens its transaction here.
+async fn begin_in_turn<'c>(
     store: &SqlStore,
-) -> StoreResult<(tokio::sync::MutexGuard<'_, ()>, Tx<'static>)> {
-    let turn = store.commit_turn().await;
+    connection: &'c mut WriterConnection,
+) -> StoreResult<Tx<'c>> {
     let begin = |e| db_error("begin", e);
-    let tx = match store.backend() {
+    match store.backend() {
         // An immediate transaction takes the write lock as it begins, without writing a page.
-        Backend::Sqlite => (store.writer_pool())
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(begin)?,
+        Backend::Sqlite => (connection.begin_with("BEGIN IMMEDIATE").await).map_err(begin),
         Backend::Postgres => {
-            let mut tx = store.writer_pool().begin().await.map_err(begin)?;
+            let mut tx = connection.begin().await.map_err(begin)?;
             sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| db_error("lock", e))?;
-            tx
+            Ok(tx)
         }
-    };
-    Ok((turn, tx))
+    }
 }
 
 pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
-    let (_turn, mut tx) = begin_in_turn(store).await?;
+    let _turn = store.commit_turn().await;
+    let mut connection = writer_connection(store, carries_large_payload(&change.writes)).await?;
+    let mut tx = begin_in_turn(store, &mut connection).await?;
     if store.backend() == Backend::Postgres && crate::key_push::touches_keys(&change.writes) {
         crate::key_push::notify(&mut tx).await?;
     }
@@ -262,7 +289,9 @@ pub async fn append_new_events(
         store.committed();
         return Ok(positions);
     }
-    let (_turn, mut tx) = begin_in_turn(store).await?;
+    let _turn = store.commit_turn().await;
+    let mut connection = writer_connection(store, false).await?;
+    let mut tx = begin_in_turn(store, &mut connection).await?;
     let ids: Vec<String> = events.iter().map(|event| event.id.clone()).collect();
     let mut appended_ids = std::collections::HashMap::new();
     for chunk in in_shapes(events) {
