@@ -10,6 +10,7 @@
 
 mod activity;
 mod addresses;
+mod apply_due;
 mod contact;
 mod digest;
 mod fund_windows;
