@@ -128,7 +128,7 @@ pub(crate) fn close_waiting(state: &mut AccountState, event: &ContractEvent) -> 
 /// Puts a key's scopes and allow-list in force at `ts`; a widening starts the windows that
 /// count "since a widening".
 fn set_key(state: &mut AccountState, tag: Tag, scopes: ScopeSet, allowlist: IpAllowList, ts: i64) {
-    let widening = widens(state, tag, scopes, &allowlist);
+    let widening = widens(state, tag, scopes, &allowlist, ts);
     let key = state.keys.touch(tag, ts, MAX_KEYS);
     key.scopes = scopes;
     key.allowlist = allowlist;
@@ -282,13 +282,15 @@ pub(crate) fn apply(
     }
 }
 
-/// Whether a key change widens it: adds a money-moving scope, or loosens the allow-list of a
-/// key that can move money.
+/// Whether a key change widens it, as the features' `escalation` says: adds a money-moving
+/// scope, or, on a key that can move money, widens its allow-list or allow-lists a network the
+/// account was never seen in (a server the crew brings), at `ts`.
 fn widens(
     state: &AccountState,
     key_id: Tag,
     scopes: ScopeSet,
     allowlist: &portcullis_core::allowlist::IpAllowList,
+    ts: i64,
 ) -> bool {
     let before = state
         .keys
@@ -299,7 +301,13 @@ fn widens(
     let moves_money = scopes.contains(Scope::Withdraw) || scopes.contains(Scope::Transfer);
     added.contains(Scope::Withdraw)
         || added.contains(Scope::Transfer)
-        || (moves_money && before.known && !before.allowlist.is_within(allowlist))
+        || (moves_money
+            && (crate::features::allowlist_widened(
+                before.known.then_some(&before.allowlist),
+                allowlist,
+            ) || crate::features::unseen_networks(state, allowlist, ts)
+                .next()
+                .is_some()))
 }
 
 #[cfg(test)]

@@ -284,6 +284,21 @@ pub(crate) fn unseen_hosts<'a>(
         .map(IpNet::addr)
 }
 
+/// Whether an allow-list lets a key be used from more of the internet than `before` did (none:
+/// a new key), by width rather than by place: it became unrestricted, or it admits a network
+/// wider than one host that the old list did not cover (`0.0.0.0/0` beside the bot's server is
+/// no restriction at all). A single host that moves in or out is a change of place, which
+/// `allowlist_unseen_ips` judges (the account's own server, or one it has never used).
+pub(crate) fn allowlist_widened(before: Option<&IpAllowList>, after: &IpAllowList) -> bool {
+    if after.is_unrestricted() {
+        return before.is_none_or(|before| !before.is_unrestricted());
+    }
+    let covered = |net: &IpNet| {
+        before.is_some_and(|b| b.is_unrestricted() || b.networks().iter().any(|o| o.contains(net)))
+    };
+    (after.networks().iter()).any(|net| net.prefix_len() < net.max_prefix_len() && !covered(net))
+}
+
 impl Features {
     /// The features of `event` against the state before it; `account` is the tag of its
     /// account (to tell other accounts' marks from its own).
@@ -390,11 +405,7 @@ impl Features {
                     && !before.allowlist.is_unrestricted()
                     && ip_allowlist.is_unrestricted();
                 f.allowlist_loosened = moves_money
-                    && (if before.known {
-                        !before.allowlist.is_within(ip_allowlist) || f.allowlist_removed
-                    } else {
-                        ip_allowlist.is_unrestricted()
-                    });
+                    && allowlist_widened(before.known.then_some(&before.allowlist), ip_allowlist);
                 f.allowlist_unseen_ips = unseen_networks(state, ip_allowlist, ts).count() as i64;
                 f.allowlist_ip_flagged_elsewhere = unseen_hosts(state, ip_allowlist, ts)
                     .any(|ip| global.campaign.ip_marked_elsewhere(ip, account, ts));

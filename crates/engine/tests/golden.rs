@@ -20,7 +20,11 @@ use portcullis_engine::{Engine, Outcome, Policy};
 /// And again for the entity graph's rules (confirmed-fraud neighbours, campaigns); and when a
 /// drain's address, a crew number's call and a refusal's address got their windows (one more
 /// feature in every decision, `address_minutes_known`; docs/rules.md, "Shape and context").
-const EXPECTED_DIGEST: u64 = 0x6253_2e75_cd67_dd9e;
+/// And again when an allow-list's widening was read the right way round (a narrowed or
+/// host-for-host list is no longer "loosened", one that gains a network wider than a host is,
+/// and allow-listing an unseen network widens the key in the state) and `key_widened_then_drained`
+/// began to ask for context around the widening (docs/rules.md, "Width, place and context").
+const EXPECTED_DIGEST: u64 = 0x3512_f2a5_528f_8f4c;
 const EXPECTED_DECISIONS: usize = 10_122;
 
 struct Rng(u64);

@@ -190,6 +190,8 @@ fn cases() -> Vec<(&'static str, Features)> {
                 key_minutes_since_widened: 20.0,
                 ip_minutes_known: 30.0,
                 address_minutes_known: 15.0,
+                // The widening came during a call.
+                minutes_since_call: 25.0,
                 ..withdrawal()
             },
         ),
@@ -309,5 +311,55 @@ fn links_to_other_accounts_leave_long_used_addresses_and_servers_alone() {
     for features in [long_used_address, long_used_server] {
         let evaluation = policy.evaluate(&features);
         assert!(evaluation.reasons.is_empty(), "{evaluation:?}");
+    }
+}
+
+#[test]
+fn a_drain_through_a_widened_key_counts_when_the_widening_had_context() {
+    let policy = Policy::default_policy().unwrap();
+    // Widened 100 minutes ago; the bot's first payout from its new server to a wallet the
+    // feed first met this week.
+    let payout = Features {
+        via_api: true,
+        key_minutes_since_widened: 100.0,
+        ip_minutes_known: 90.0,
+        address_minutes_known: 60.0,
+        ..withdrawal()
+    };
+    let fires = |features: &Features| {
+        (policy.evaluate(features).reasons.iter()).any(|r| r == "key_widened_then_drained")
+    };
+    assert!(!fires(&payout), "no call, no remote tool, no report");
+    // A call ended two hours before the widening: nobody was on the phone then.
+    assert!(!fires(&Features {
+        minutes_since_call: 100.0 + 120.0,
+        ..payout.clone()
+    }));
+    let contexts = [
+        // On the phone half an hour before the widening, or since.
+        Features {
+            minutes_since_call: 130.0,
+            ..payout.clone()
+        },
+        Features {
+            minutes_since_call: 5.0,
+            ..payout.clone()
+        },
+        Features {
+            minutes_since_remote_access: 140.0,
+            ..payout.clone()
+        },
+        // A call the carrier could not attest, five hours before the widening.
+        Features {
+            minutes_since_unverified_call: 100.0 + 300.0,
+            ..payout.clone()
+        },
+        Features {
+            days_since_contact_reported: 2.0,
+            ..payout.clone()
+        },
+    ];
+    for features in contexts {
+        assert!(fires(&features), "{features:?}");
     }
 }

@@ -329,10 +329,13 @@ fn a_key_drained_within_a_day_after_its_cooldown_is_held() {
     // The widening allow-lists the crew's server and applies after its one-day cool-down; the
     // drain comes from that server half an hour later.
     let widen = WIDEN_PENDING.replace("198.51.100.23/32", "203.0.113.7/32");
+    // The customer had reported a fake support call two days before: the widening's context.
+    let reported = r#"7000 | "type":"contact.reported","account":"a1","channel":"phone","from":"+15550100","claimed":"exchange support","contacted_at":"2025-07-28T00:00:00Z""#;
     let drain = r#"10470 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"USDT","network":"TRX","address":"TQnew","amount":"4000","amount_usd":4000,"key_id":"k1","ctx":{"ip":"203.0.113.7","channel":"api"}"#;
     let decisions = run(&story(&[
+        reported,
         &widen,
-        r#"10440 | "type":"change.applied","account":"a1","event_ref":"e6","by":"cooldown""#,
+        r#"10440 | "type":"change.applied","account":"a1","event_ref":"e7","by":"cooldown""#,
         drain,
     ]));
     let drained = &decisions[4];
@@ -340,7 +343,7 @@ fn a_key_drained_within_a_day_after_its_cooldown_is_held() {
     assert!(has(drained, "escalation_cooldown") && has(drained, "key_widened_then_drained"));
     // Counted from the request instead (revision 1), the day would be over.
     let now_line = widen.replace(r#","effective":"pending""#, "");
-    let decisions = run(&story(&[&now_line, drain]));
+    let decisions = run(&story(&[reported, &now_line, drain]));
     assert!(
         !has(&decisions[4], "escalation_cooldown"),
         "{:?}",
@@ -453,17 +456,24 @@ const BOT_MOVED: &str = r#"15000 | "type":"api_key.updated","account":"a1","key_
 
 #[test]
 fn a_bot_moved_to_a_new_server_keeps_paying_its_old_wallet() {
-    let decisions = run(&story(&[
-        BOT_SERVER,
-        BOT_MOVED,
+    let payouts = [
         r#"15060 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"BTC","network":"BTC","address":"bc1own","amount":"0.01","amount_usd":600,"key_id":"k1","ctx":{"ip":"203.0.113.50","channel":"api"}"#,
         r#"15070 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w2","asset":"BTC","network":"BTC","address":"bc1fresh","amount":"0.01","amount_usd":600,"key_id":"k1","ctx":{"ip":"203.0.113.50","channel":"api"}"#,
-    ]));
+    ];
+    let decisions = run(&story(&[BOT_SERVER, BOT_MOVED, payouts[0], payouts[1]]));
     let (to_own, to_fresh) = (&decisions[4], &decisions[5]);
     // Its wallet of ten days: the shape of a drain, not its destination.
     assert!(!has(to_own, "key_widened_then_drained"), "{to_own:?}");
     assert!(to_own.decision <= Verdict::Challenge, "{to_own:?}");
-    // An address the account never met: the crew draining to its own.
+    // A wallet the feed never showed, after a widening nobody talked them into: the shape.
+    assert!(!has(to_fresh, "key_widened_then_drained"), "{to_fresh:?}");
+    assert!(to_fresh.decision <= Verdict::Challenge, "{to_fresh:?}");
+    // The same widening half an hour into a call: the crew draining to its own address.
+    let called = r#"14970 | "type":"contact.inbound_call","account":"a1","from":"+15550100","attestation":"B","duration_s":600"#;
+    let decisions = run(&story(&[
+        called, BOT_SERVER, BOT_MOVED, payouts[0], payouts[1],
+    ]));
+    let to_fresh = &decisions[5];
     assert!(has(to_fresh, "key_widened_then_drained"), "{to_fresh:?}");
     assert!(to_fresh.decision >= Verdict::Hold, "{to_fresh:?}");
 }
@@ -509,4 +519,42 @@ fn a_refused_payout_spares_a_wallet_used_before_the_widening_not_the_crews() {
     assert!(!has(own_after, "blocked_address"), "{own_after:?}");
     assert_eq!(crew.decision, Verdict::Block, "{crew:?}");
     assert!(has(crew_after, "blocked_address"), "{crew_after:?}");
+}
+
+/// `k1` can withdraw from the customer's home address from day 6 on (a widening two days
+/// before the lines of the tests below).
+const K1_WITHDRAWS: &str = r#"9000 | "type":"api_key.updated","account":"a1","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["198.51.100.23/32","203.0.113.50/32"],"step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#;
+
+#[test]
+fn a_whole_internet_beside_the_old_server_widens_the_key() {
+    let decisions = run(&story(&[
+        K1_WITHDRAWS,
+        // Two days later: the same list, and `0.0.0.0/0` beside it. Nothing is unseen (the
+        // account's addresses are all in it), and the old list is still within the new one.
+        r#"12000 | "type":"api_key.updated","account":"a1","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["198.51.100.23/32","0.0.0.0/0"],"step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+        r#"12030 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"USDT","network":"TRX","address":"TQnew","amount":"4000","amount_usd":4000,"key_id":"k1","ctx":{"ip":"192.0.2.99","channel":"api"}"#,
+    ]));
+    let (opened, drained) = (&decisions[4], &decisions[5]);
+    assert!(has(opened, "ip_restriction_dropped"), "{opened:?}");
+    // The key was widened half an hour before: the drain's shape, from anywhere.
+    assert!(has(drained, "escalation_cooldown"), "{drained:?}");
+    assert!(drained.decision >= Verdict::Hold, "{drained:?}");
+}
+
+#[test]
+fn an_allowlist_narrowed_or_moved_host_for_host_is_not_loosened() {
+    let decisions = run(&story(&[
+        K1_WITHDRAWS,
+        // The second server leaves the list: narrower, not wider.
+        r#"12000 | "type":"api_key.updated","account":"a1","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["198.51.100.23/32"],"step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+        r#"12010 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"BTC","network":"BTC","address":"bc1own","amount":"0.001","amount_usd":100,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+        // The bot moves to a server the account never used: a change of place, judged as one.
+        r#"15000 | "type":"api_key.updated","account":"a1","key_id":"k1","scopes":["read","trade","withdraw"],"ip_allowlist":["192.0.2.80/32"],"step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"web"}"#,
+    ]));
+    let (narrowed, payout, moved) = (&decisions[4], &decisions[5], &decisions[6]);
+    assert!(!has(narrowed, "ip_restriction_dropped"), "{narrowed:?}");
+    assert_eq!(narrowed.decision, Verdict::Allow, "{narrowed:?}");
+    assert!(!has(payout, "escalation_cooldown"), "{payout:?}");
+    assert!(!has(moved, "ip_restriction_dropped"), "{moved:?}");
+    assert!(has(moved, "unseen_ip_allowlisted"), "{moved:?}");
 }

@@ -74,6 +74,9 @@ pub struct Customer {
     pub vpn: bool,
     /// The bot's server, for traders.
     pub server_ip: Option<String>,
+    /// When the bot's current key and server were put in place (a key habit's change): the
+    /// bot does not run on them before (`i64::MIN`: since before the period).
+    pub bot_from: i64,
     pub keys: Vec<Key>,
     /// Their own wallets; the second field says whether the feed has seen them added.
     pub wallets: Vec<Wallet>,
@@ -123,6 +126,7 @@ impl Customer {
             home_ip: home_ip(rng),
             vpn: rng.random_bool(0.1),
             server_ip: None,
+            bot_from: i64::MIN,
             keys: Vec::new(),
             wallets: (0..rng.random_range(1..=3))
                 .map(|_| Wallet::typical(rng))
@@ -389,14 +393,12 @@ impl Customer {
             ]
             .choose(rng)
             .unwrap_or(&"GET /api/v3/account");
-            self.api_use(
-                feed,
-                ts,
-                &key.id,
-                &server,
-                endpoint,
-                rng.random_range(5..600),
-            );
+            let count = rng.random_range(5..600);
+            // Not before its key and server exist (the draws are made all the same, so
+            // that every other event of the feed stays as it was).
+            if ts >= self.bot_from {
+                self.api_use(feed, ts, &key.id, &server, endpoint, count);
+            }
             ts += rng.random_range(HOUR..4 * HOUR);
         }
         if key.can_withdraw() && rng.random_bool(0.08) && self.balance > 100.0 {
@@ -404,6 +406,9 @@ impl Customer {
             if let Some(to) = to {
                 let at = start + rng.random_range(0..crate::world::DAY);
                 let usd = self.balance * rng.random_range(0.05..0.3);
+                if at < self.bot_from {
+                    return;
+                }
                 self.withdraw(
                     feed,
                     at,

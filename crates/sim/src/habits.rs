@@ -237,6 +237,7 @@ fn bot_change(
         }
     };
     customer.key_event(feed, changed, kind, &key, &ctx, story);
+    customer.bot_from = changed;
     let Some(server) = customer.server_ip.clone() else {
         return;
     };
