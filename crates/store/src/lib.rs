@@ -13,6 +13,7 @@ mod commit;
 mod console;
 mod contacts;
 mod digest;
+mod event_rows;
 mod files;
 mod guard;
 mod key_push;

@@ -323,7 +323,7 @@ impl EventLog for SqlStore {
         events: Vec<NewEvent>,
         then: &mut (dyn FnMut(Vec<Option<i64>>) -> Vec<StoredDecision> + Send),
     ) -> StoreResult<Vec<Option<i64>>> {
-        crate::commit::append_new_events(self, events, then).await
+        crate::event_rows::append_new_events(self, events, then).await
     }
 }
 

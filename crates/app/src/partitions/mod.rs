@@ -45,6 +45,14 @@ pub struct PartitionSettings {
     pub resize_from: Option<u32>,
 }
 
+impl PartitionSettings {
+    /// How often leases are renewed (and a refused layout looked at again): a third of the
+    /// lease, so two renewals can fail before it lapses.
+    fn renew_every(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.lease_ms / 3).unwrap_or(1).max(1))
+    }
+}
+
 /// What a partition's work needs.
 pub(crate) struct Context {
     pub store: Arc<dyn Store>,
@@ -119,7 +127,7 @@ pub async fn serve(
     settings: PartitionSettings,
     mut stop: watch::Receiver<bool>,
 ) {
-    let every = Duration::from_millis(u64::try_from(settings.lease_ms / 3).unwrap_or(1).max(1));
+    let every = settings.renew_every();
     let mut refused = String::new();
     loop {
         let settled = layout::settle(
@@ -171,7 +179,7 @@ async fn run_layout(
         settings.partitions,
         settings.lease_ms,
     );
-    let every = Duration::from_millis(u64::try_from(settings.lease_ms / 3).unwrap_or(1).max(1));
+    let every = settings.renew_every();
     let ctx = Arc::new(Context {
         store: ports.store.clone(),
         events: ports.events.clone(),

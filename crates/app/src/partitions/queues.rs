@@ -300,15 +300,18 @@ impl Queues {
             }
             // Its own subject or the global one: the line is parsed once, for the id check
             // and for the work.
-            let (line, parsed) = match String::from_utf8(event.body) {
-                Ok(line) => {
-                    let parsed = parse_line(line.trim_end()).map_err(|e| e.to_string());
-                    (Ok(line), parsed)
-                }
-                Err(error) => (Err(error.into_bytes()), Err("not UTF-8".to_owned())),
+            // A line that is not UTF-8, or does not parse, keeps its bytes for the id check.
+            let decoded = match String::from_utf8(event.body) {
+                Ok(line) => match parse_line(line.trim_end()) {
+                    Ok(parsed) => Ok((line, parsed)),
+                    Err(error) => Err((line.into_bytes(), error.to_string())),
+                },
+                Err(error) => Err((error.into_bytes(), "not UTF-8".to_owned())),
             };
-            let read = (parsed.as_ref().ok()).map(|event| (event.id.as_str(), event.ts));
-            let body = line.as_ref().map_or_else(Vec::as_slice, String::as_bytes);
+            let (body, read) = match &decoded {
+                Ok((line, parsed)) => (line.as_bytes(), Some((parsed.id.as_str(), parsed.ts))),
+                Err((bytes, _)) => (bytes.as_slice(), None),
+            };
             let own = subject == Some(index);
             if !self
                 .ids
@@ -316,14 +319,12 @@ impl Queues {
             {
                 continue;
             }
-            let (line, parsed) = match (line, parsed) {
-                (Ok(line), Ok(parsed)) => (line, parsed),
-                (_, Err(error)) => {
+            let (line, parsed) = match decoded {
+                Ok(pair) => pair,
+                Err((_, error)) => {
                     refused.push((position, error));
                     continue;
                 }
-                // A line that is not UTF-8 did not parse.
-                (Err(_), Ok(_)) => continue,
             };
             let global = event_partition(&parsed, count).is_none();
             let owner = Partition::owner(&parsed, count);
