@@ -303,7 +303,60 @@ async fn a_new_key_can_ask_for_withdraw_in_a_window_from_the_start(backend: Back
     );
 }
 
+/// A cap is counted by the withdrawal check, and transfers never pass through it: a capped
+/// window that would box `transfer` is refused (400 `invalid_fund_window`) rather than
+/// promising a limit nothing keeps, on a key change and on a new key alike. (It was taken, and
+/// the key could then transfer without limit until the window ended.)
+async fn a_cap_is_refused_on_a_window_that_boxes_transfer(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin();
+    let (key_id, _, _) = account_with_key(&server, "acc_t").await;
+    let app = enrol_totp(&server, "acc_t").await;
+    let capped = json!({ "hours": 6, "cap_usd": 500 });
+    for scopes in [
+        json!(["read", "transfer"]),
+        json!(["read", "withdraw", "transfer"]),
+    ] {
+        let token = grant(&server, "acc_t", &app).await;
+        let widen = json!({ "scopes": scopes, "fund_window": capped, "step_up_grant": token });
+        let refused = admin.patch(&format!("/v1/keys/{key_id}"), &widen).await;
+        assert_eq!(
+            code_of(&refused),
+            (400, "invalid_fund_window".into()),
+            "{scopes}: {}",
+            refused.text
+        );
+        assert!(refused.text.contains("transfer"), "{}", refused.text);
+    }
+    let token = grant(&server, "acc_t", &app).await;
+    let new_key = json!({ "label": "payouts", "scopes": ["read", "transfer"], "fund_window": capped, "step_up_grant": token });
+    let refused = admin.post("/v1/accounts/acc_t/keys", &new_key).await;
+    assert_eq!(
+        code_of(&refused),
+        (400, "invalid_fund_window".into()),
+        "{}",
+        refused.text
+    );
+    // Nothing was written: no key besides the first, no pending change.
+    let keys = admin.get("/v1/accounts/acc_t/keys").await;
+    assert_eq!(keys.body.as_array().map(Vec::len), Some(1), "{}", keys.text);
+    let changes = admin.get("/v1/accounts/acc_t/changes").await;
+    assert_eq!(
+        changes.body.as_array().map(Vec::len),
+        Some(0),
+        "{}",
+        changes.text
+    );
+    // A window on `transfer` without a cap is still a time box, and a capped one on
+    // `withdraw` alone is what the check counts.
+    let token = grant(&server, "acc_t", &app).await;
+    let boxed = json!({ "scopes": ["read", "transfer"], "fund_window": { "hours": 6 }, "step_up_grant": token });
+    let pending = admin.patch(&format!("/v1/keys/{key_id}"), &boxed).await;
+    assert_eq!(pending.status, 202, "{}", pending.text);
+}
+
 on_both_backends!(
+    a_cap_is_refused_on_a_window_that_boxes_transfer,
     withdraw_lapses_by_itself_and_the_cap_counts_every_cent,
     checks_that_arrive_together_never_spend_past_the_cap,
     extending_a_window_is_a_widening_and_shortening_it_is_not,

@@ -167,7 +167,44 @@ async fn rotating_a_fund_moving_key_needs_a_step_up(backend: Backend) {
     );
 }
 
+/// A fund-moving key of an account with no authenticator (an imported payout key, before the
+/// customer enrolled anything) is not rotated on an operator token's word alone: whoever
+/// holds the new secret can withdraw at once, with no cool-down and no engine, so it takes the
+/// customer's confirmation like a widening, and with nothing to confirm with it is refused
+/// (403 `step_up_not_enrolled`). (A leaked integration token used to get such a key's new
+/// secret with no step-up at all.) A trading key still rotates on the operator's word.
+async fn a_fund_moving_key_is_not_rotated_without_a_factor(backend: Backend) {
+    let server = announcing(backend).await;
+    let admin = server.admin();
+    let (trade_key, _, _) = account_with_key(&server, "acc_nf").await;
+    let payouts = import_body(
+        "acc_nf",
+        "IMPORTEDKEY000000009",
+        json!(["read", "withdraw"]),
+        json!(["203.0.113.7"]),
+    );
+    let imported = admin.post("/v1/keys/import", &payouts).await;
+    assert_eq!(imported.status, 201, "{}", imported.text);
+    let payouts = imported.body["key_id"].as_str().unwrap().to_owned();
+    let integration = server.operator("integration").await;
+    let rotated = integration
+        .post(&format!("/v1/keys/{payouts}/rotate"), &json!({}))
+        .await;
+    assert_eq!(
+        code_of(&rotated),
+        (403, "step_up_not_enrolled".into()),
+        "{}",
+        rotated.text
+    );
+    assert!(rotated.body.get("secret").is_none(), "{}", rotated.text);
+    let trading = integration
+        .post(&format!("/v1/keys/{trade_key}/rotate"), &json!({}))
+        .await;
+    assert_eq!(trading.status, 200, "{}", trading.text);
+}
+
 on_both_backends!(
+    a_fund_moving_key_is_not_rotated_without_a_factor,
     import_obeys_the_terms_of_any_key,
     rotating_a_fund_moving_key_needs_a_step_up,
 );

@@ -198,8 +198,49 @@ async fn campaign_alerts_are_listed_read_and_confirmed_once(backend: Backend) {
     );
 }
 
+/// A confirmation that reaches a change the engine already holds, whose release one operator
+/// has approved, voids that approval: the change is held again with the new path, and the
+/// next operator's release is a first approval, not the second. (The half-done release used
+/// to survive the new evidence, still showing the old reason, so one more operator, who never
+/// saw the confirmation, completed it.)
+async fn a_confirmation_voids_a_first_approval_of_an_engine_hold(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let first = server.operator("analyst").await;
+    let second = server.operator("analyst").await;
+    let change = victim_widens_to_the_crews_server(&server).await;
+    fraud_through_the_crews_server_confirmed(&server).await;
+    let path = format!("/v1/changes/{change}/release");
+    let approved = first.post(&path, &json!({})).await;
+    assert_eq!(approved.body["status"], "held", "{}", approved.text);
+    assert!(
+        approved.body["release_approved_by"].is_string(),
+        "{}",
+        approved.text
+    );
+
+    // The crew strikes again: a second confirmation through the same server.
+    let now = server.now().to_rfc3339();
+    feed(&server, &[
+        json!({ "id": "v1-fraud-2", "ts": now, "type": "fraud.confirmed", "account": "victim-1", "withdrawal_ids": ["w1"], "addresses": ["TQcrew"], "from": [], "note": "second report" }),
+    ]).await;
+    server.app.guard.apply_due().await.unwrap();
+    let shown = second.get(&format!("/v1/changes/{change}")).await;
+    assert_eq!(shown.body["status"], "held", "{}", shown.text);
+    assert!(
+        shown.body["release_approved_by"].is_null(),
+        "{}",
+        shown.text
+    );
+    let detail = shown.body["status_detail"].as_str().unwrap();
+    assert!(detail.contains("v1-fraud-2"), "{detail}");
+    let released = second.post(&path, &json!({})).await;
+    assert_eq!(released.body["status"], "held", "{}", released.text);
+    assert!(released.body["released_by"].is_null(), "{}", released.text);
+}
+
 on_both_backends!(
     a_confirmed_fraud_holds_a_linked_victims_pending_widening,
     a_confirmation_takes_over_an_operators_hold,
+    a_confirmation_voids_a_first_approval_of_an_engine_hold,
     campaign_alerts_are_listed_read_and_confirmed_once,
 );

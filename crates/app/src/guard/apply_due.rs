@@ -73,22 +73,28 @@ impl Guard {
             PendingAction::Unfreeze => guard.protection.allows_unfreeze(now),
             _ => guard.protection.allows_widening(now),
         };
+        // The protections just read must still be the account's when the change commits: the
+        // commit rewrites the guard document at the version read (unchanged), so a freeze or
+        // a lock committed meanwhile makes it a conflict (retried next pass, and refused
+        // then), and a freeze that read the account before this commit is retried by the
+        // freeze itself. Without it a freeze landing between this read and the commit left
+        // the account frozen with a key the change had just widened.
+        let unchanged = put(guard.clone(), guard.version);
         let result = match allowed {
             Err(error) => Err(super::protection_refusal(error)),
             Ok(()) => match &change.action {
                 PendingAction::KeyChange { .. } => {
-                    self.apply_key_change(&actor, &change, applied, now).await
+                    (self.apply_key_change(&actor, &change, applied, unchanged, now)).await
                 }
                 PendingAction::AddAddress { .. } => {
-                    self.apply_address(&actor, &change, applied, now).await
+                    (self.apply_address(&actor, &change, applied, unchanged, now)).await
                 }
                 PendingAction::Unfreeze | PendingAction::RemoveTotp => {
                     self.apply_guard_edit(&actor, &change, applied, guard, now)
                         .await
                 }
                 PendingAction::ContactChange { .. } => {
-                    self.apply_contact_change(&actor, &change, applied, now)
-                        .await
+                    (self.apply_contact_change(&actor, &change, applied, unchanged, now)).await
                 }
             },
         };
@@ -108,6 +114,7 @@ impl Guard {
         access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
+        unchanged: Write,
         now: UnixMillis,
     ) -> AppResult<()> {
         let PendingAction::KeyChange {
@@ -150,7 +157,8 @@ impl Guard {
         let write = crate::keys::replace(&before, &after);
         let commit = self
             .closing(access, change, status, write, "widening.applied", now)
-            .await?;
+            .await?
+            .write(unchanged);
         self.keys.commit_and_install(commit, key_id, now).await
     }
 
@@ -159,6 +167,7 @@ impl Guard {
         access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
+        unchanged: Write,
         now: UnixMillis,
     ) -> AppResult<()> {
         let PendingAction::AddAddress {
@@ -181,7 +190,8 @@ impl Guard {
         });
         let commit = self
             .closing(access, change, status, write, "widening.applied", now)
-            .await?;
+            .await?
+            .write(unchanged);
         Ok(self.store.commit(commit.into_set()).await?)
     }
 

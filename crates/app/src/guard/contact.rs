@@ -184,6 +184,7 @@ impl Guard {
         access: &AccountAccess<'_>,
         change: &PendingChange,
         status: PendingStatus,
+        unchanged: Write,
         now: UnixMillis,
     ) -> AppResult<()> {
         access.covers(&change.account)?;
@@ -213,6 +214,7 @@ impl Guard {
             ..change.clone()
         };
         let mut commit = accounts::update_change(Change::new(access, now), &before, &after)
+            .write(unchanged)
             .write(update(closed.clone(), change.version))
             .audit(
                 "widening.applied",

@@ -1,8 +1,8 @@
 //! Every other way a key comes to be or changes goes through the guard too: issuing, importing,
 //! rotating and revoking. Each obeys the same terms as a widening where it could let money out
 //! (`withdraw` needs an allow-list; nothing fund-moving while the account is frozen or locked;
-//! rotating a fund-moving key's secret needs a step-up grant when the customer has an
-//! authenticator), and each is announced on the account's official channels in the commit
+//! rotating a fund-moving key's secret needs a step-up grant, so a customer with no
+//! authenticator must enrol one first), and each is announced on the account's official channels in the commit
 //! that makes it. The key authority builds the changes; only this module commits them.
 
 use super::notices::account_notice;
@@ -198,7 +198,7 @@ impl Guard {
 
     /// Issues a new HMAC secret for a key. Whoever holds the new secret can use the key, so a
     /// key that can move money is rotated only outside a freeze or lock, and with a step-up
-    /// grant when the customer has an authenticator. The customer is told either way.
+    /// grant (none to give without an authenticator: refused). The customer is told.
     pub async fn rotate_key(
         &self,
         actor: &Actor,
@@ -214,8 +214,7 @@ impl Guard {
         let key = issued.key.clone();
         if moves_money(key.scopes) {
             match self.rotation_grant(&key.account, grant, now).await {
-                Ok(Some(spend)) => change = change.write(spend),
-                Ok(None) => {}
+                Ok(spend) => change = change.write(spend),
                 Err(error) => {
                     return Err(self
                         .refused(actor, &key.account, "api_key.rotate", error)
@@ -248,21 +247,19 @@ impl Guard {
     }
 
     /// The step-up a fund-moving key's rotation needs: the protections first, then a grant of
-    /// the widening's method when the customer has an authenticator (its spending write), or
-    /// nothing when they have none (the announcement still reaches them).
+    /// the widening's method (its spending write). A customer with no authenticator has none
+    /// to give, so the rotation is refused (`step_up_not_enrolled`) as a widening would be:
+    /// the new secret moves money at once, with no cool-down, and an operator token alone
+    /// must not be enough to obtain it.
     async fn rotation_grant(
         &self,
         account: &str,
         grant: Option<&str>,
         now: UnixMillis,
-    ) -> AppResult<Option<crate::ports::Write>> {
+    ) -> AppResult<crate::ports::Write> {
         let guard = self.guard_of(account).await?;
         fund_moving_allowed(&guard, now)?;
-        let enrolled = self.enrolment_of(&guard).await?;
-        if enrolled.passkeys == 0 && !enrolled.totp {
-            return Ok(None);
-        }
         let (_, spend) = self.grant_for(&guard, Action::Widen, grant, now).await?;
-        Ok(Some(spend))
+        Ok(spend)
     }
 }

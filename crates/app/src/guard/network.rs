@@ -143,7 +143,11 @@ impl Guard {
         for change in self.store.pending_for_account(account, 200).await? {
             // An operator's hold is released by one call: the confirmation's hold replaces it,
             // so that releasing what the network marks takes two operators whoever held first.
-            if !change.status.is_open() || engine_held(&change.status) {
+            // A hold the engine made stays, unless one operator has approved its release: the
+            // new evidence voids that approval (holding again clears it), so the release starts
+            // over with this path in view instead of being completed by one more operator.
+            let approved = change.approved_by.is_some();
+            if !change.status.is_open() || (engine_held(&change.status) && !approved) {
                 continue;
             }
             let access = system.access_account(Permission::ReviewChanges, &change.account)?;

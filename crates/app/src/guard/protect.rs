@@ -11,7 +11,7 @@ use super::{Guard, refusal};
 use crate::ErrorCode;
 use crate::access::{AccountAccess, Actor};
 use crate::changes::Change;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::ports::{PendingAction, PendingChange, Write};
 use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::stepup::Action;
@@ -23,6 +23,9 @@ use portcullis_core::operator::Permission;
 use portcullis_core::scope::ScopeSet;
 use portcullis_core::time::UnixMillis;
 use serde_json::json;
+
+/// How many times a freeze is tried when the account changed under it.
+const FREEZE_ATTEMPTS: u32 = 5;
 
 /// What a freeze did.
 #[derive(Debug, Clone)]
@@ -73,7 +76,28 @@ impl Guard {
     }
 
     /// The freeze, with `extra` (spending the freeze link that asked for it) in its commit.
+    /// The panic button must not fail because something else changed the account between its
+    /// reads and its commit (a due change applying, a step-up): it reads everything again and
+    /// tries again, a few times.
     pub(crate) async fn freeze_with(
+        &self,
+        access: &AccountAccess<'_>,
+        ctx: EventContext,
+        extra: Option<Write>,
+    ) -> AppResult<FreezeReport> {
+        let mut attempt = 1;
+        loop {
+            match self.freeze_once(access, ctx.clone(), extra.clone()).await {
+                Err(AppError::Conflict(detail)) if attempt < FREEZE_ATTEMPTS => {
+                    tracing::info!(account = %access.account(), %detail, "the account changed while it was frozen; freezing again");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn freeze_once(
         &self,
         access: &AccountAccess<'_>,
         ctx: EventContext,

@@ -157,9 +157,16 @@ impl Guard {
         let widenings =
             widening::key_change_widenings(&KeyTerms::of(&before), &KeyTerms::of(&after));
         if widenings.is_empty() {
+            // Applied to the key as it was judged: if it changed in between (a freeze took
+            // `withdraw` away, a due change applied), the same fields could widen the key as it
+            // is now, so the update is refused (409) rather than taken without a step-up.
+            let pinned = KeyChange {
+                expected_version: Some(before.version),
+                ..change
+            };
             return self
                 .keys
-                .update_key(actor, key_id, change)
+                .update_key(actor, key_id, pinned)
                 .await
                 .map(GuardedOutcome::Applied);
         }

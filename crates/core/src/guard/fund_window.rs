@@ -1,5 +1,6 @@
 //! Time-boxed fund moving: `withdraw` or `transfer` granted to a key for a chosen period and,
-//! optionally, up to a USD amount.
+//! for `withdraw` alone, optionally up to a USD amount (the withdrawal check counts it; no
+//! check sees transfers, so a window over `transfer` takes no cap).
 //!
 //! The scam needs a key that can move funds when the attacker gets to use it, which is rarely
 //! the moment the customer widened it. A window that lapses by itself closes the door the
@@ -9,7 +10,7 @@
 //! while a background task is late. Extending a window (a later end, a higher or no cap, or no
 //! window at all) is a widening; shortening it or letting it lapse is not.
 
-use crate::scope::ScopeSet;
+use crate::scope::{Scope, ScopeSet};
 use crate::time::UnixMillis;
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +71,12 @@ pub enum WindowError {
     Cap,
     #[error("a fund window needs `withdraw` or `transfer` on the key")]
     NothingToBox,
+    /// The cap is counted by the withdrawal check, which transfers never pass through: a cap
+    /// over `transfer` would promise a limit that nothing keeps.
+    #[error(
+        "a fund window's cap counts withdrawals only (transfers are never checked against it): box `transfer` without a cap, or leave it out"
+    )]
+    CapOnTransfer,
 }
 
 impl WindowRequest {
@@ -92,6 +99,9 @@ impl WindowRequest {
         self.validate()?;
         if fund_scopes.is_empty() {
             return Err(WindowError::NothingToBox);
+        }
+        if self.cap.is_some() && fund_scopes.contains(Scope::Transfer) {
+            return Err(WindowError::CapOnTransfer);
         }
         Ok(FundWindow {
             scopes: fund_scopes,
@@ -325,6 +335,28 @@ mod tests {
             .reopen(Some(&spent), withdraw(), UnixMillis(6 * HOUR))
             .unwrap();
         assert_eq!(after_lapse.remaining(), UsdCents::from_usd(500.0));
+    }
+
+    #[test]
+    fn a_cap_boxes_withdraw_only() {
+        let capped = WindowRequest {
+            duration_ms: 6 * HOUR,
+            cap: UsdCents::from_usd(500.0),
+        };
+        for scopes in [["transfer"].as_slice(), &["withdraw", "transfer"]] {
+            let scopes = ScopeSet::parse(scopes.iter().copied()).unwrap();
+            assert_eq!(
+                capped.open(scopes, UnixMillis(0)),
+                Err(WindowError::CapOnTransfer)
+            );
+        }
+        let uncapped = WindowRequest {
+            cap: None,
+            ..capped
+        };
+        let transfer = ScopeSet::parse(["transfer"]).unwrap();
+        assert!(uncapped.open(transfer, UnixMillis(0)).is_ok());
+        assert!(capped.open(withdraw(), UnixMillis(0)).is_ok());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use portcullis_app::ErrorCode;
 
 /// Grant `withdraw`/`transfer` for a while only: from when the change takes effect, for
-/// `hours` (1 to 744), and optionally up to `cap_usd` in total.
+/// `hours` (1 to 744), and optionally (`withdraw` alone) up to `cap_usd` in total.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FundWindowBody {
@@ -18,7 +18,9 @@ pub struct FundWindowBody {
     #[schema(minimum = 1, maximum = 744)]
     #[serde(deserialize_with = "crate::dto::whole::number")]
     pub hours: u32,
-    /// More than zero, at most a trillion; rounded up to the cent.
+    /// More than zero, at most a trillion; rounded up to the cent. Counted by the withdrawal
+    /// check, which transfers never pass through: refused (`invalid_fund_window`) on a window
+    /// that boxes `transfer`.
     #[schema(exclusive_minimum = 0, maximum = 1_000_000_000_000_f64)]
     pub cap_usd: Option<f64>,
 }
