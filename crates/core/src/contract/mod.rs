@@ -19,8 +19,8 @@ mod wire;
 pub use batch::{
     LineError, MAX_DEPTH, MAX_LINE_BYTES, ParsedBatch, parse_line, parse_lines, utf8_lines,
 };
-pub use reuse::EventBuffer;
 pub use model::{Attestation, ContactChannel, ContractEvent, EventBody, EventError, LoginMethod};
+pub use reuse::EventBuffer;
 
 /// The two shortcuts on their own, for the fuzz targets (`cargo fuzz` builds with
 /// `--cfg fuzzing`): each must decline, or agree with the derived reader.
