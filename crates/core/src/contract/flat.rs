@@ -225,19 +225,26 @@ impl Flat<'_> {
                 call_active: ctx.call_active,
                 remote_access: ctx.remote_access,
             },
-            body: match self.body {
-                Body::Login { method, success } => EventBody::Login { method, success },
-                Body::ApiKeyUsed {
-                    key_id,
-                    endpoint,
-                    count,
-                    window_s,
-                } => EventBody::ApiKeyUsed {
-                    key_id: key_id.to_owned(),
-                    endpoint: endpoint.to_owned(),
-                    count,
-                    window_s,
-                },
+            body: self.body.to_body(str::to_owned),
+        }
+    }
+}
+
+impl Body<'_> {
+    /// The owned body, each text made into a string by `string`.
+    pub fn to_body(self, mut string: impl FnMut(&str) -> String) -> EventBody {
+        match self {
+            Body::Login { method, success } => EventBody::Login { method, success },
+            Body::ApiKeyUsed {
+                key_id,
+                endpoint,
+                count,
+                window_s,
+            } => EventBody::ApiKeyUsed {
+                key_id: string(key_id),
+                endpoint: string(endpoint),
+                count,
+                window_s,
             },
         }
     }

@@ -75,20 +75,7 @@ impl EventBuffer {
                 (*count, *window_s) = (new_count, new_window);
             }
             (body, new) => {
-                let new = match new {
-                    Body::Login { method, success } => EventBody::Login { method, success },
-                    Body::ApiKeyUsed {
-                        key_id,
-                        endpoint,
-                        count,
-                        window_s,
-                    } => EventBody::ApiKeyUsed {
-                        key_id: text(spare, key_id),
-                        endpoint: text(spare, endpoint),
-                        count,
-                        window_s,
-                    },
-                };
+                let new = new.to_body(|value| text(spare, value));
                 if let EventBody::ApiKeyUsed {
                     key_id, endpoint, ..
                 } = std::mem::replace(body, new)
