@@ -51,11 +51,19 @@ impl EventBuffer {
         let spare = &mut self.spare;
         // The first line is copied twice: once to have an event, once into it.
         let event = self.event.get_or_insert_with(|| flat.to_event());
-        copy_into(&mut event.id, flat.id);
-        event.ts = flat.ts;
-        set(&mut event.account, flat.account, spare);
-        fill_context(&mut event.ctx, &flat.ctx, spare);
-        match (&mut event.body, flat.body) {
+        // Named field by field, so that a field added to the event cannot be left out here.
+        let ContractEvent {
+            id,
+            ts,
+            account,
+            ctx,
+            body,
+        } = &mut *event;
+        copy_into(id, flat.id);
+        *ts = flat.ts;
+        set(account, flat.account, spare);
+        fill_context(ctx, &flat.ctx, spare);
+        match (body, flat.body) {
             (
                 EventBody::ApiKeyUsed {
                     key_id,
@@ -99,14 +107,24 @@ impl EventBuffer {
     }
 }
 
+/// Every field of `ctx` set from `flat` (named one by one, as in `fill`).
 fn fill_context(ctx: &mut EventContext, flat: &flat::Context<'_>, spare: &mut Vec<String>) {
-    set(&mut ctx.ip, flat.ip, spare);
-    set(&mut ctx.device_id, flat.device_id, spare);
-    set(&mut ctx.user_agent, flat.user_agent, spare);
-    set(&mut ctx.channel, flat.channel, spare);
-    set(&mut ctx.session_id, flat.session_id, spare);
-    ctx.call_active = flat.call_active;
-    ctx.remote_access = flat.remote_access;
+    let EventContext {
+        ip,
+        device_id,
+        user_agent,
+        channel,
+        session_id,
+        call_active,
+        remote_access,
+    } = ctx;
+    set(ip, flat.ip, spare);
+    set(device_id, flat.device_id, spare);
+    set(user_agent, flat.user_agent, spare);
+    set(channel, flat.channel, spare);
+    set(session_id, flat.session_id, spare);
+    *call_active = flat.call_active;
+    *remote_access = flat.remote_access;
 }
 
 fn copy_into(string: &mut String, value: &str) {
