@@ -209,7 +209,7 @@ pub(super) struct Flat<'a> {
 
 impl Flat<'_> {
     /// The owned event, as the derived reader builds it.
-    pub fn to_event(&self) -> ContractEvent {
+    pub fn to_event(self) -> ContractEvent {
         let owned = |text: Option<&str>| text.map(str::to_owned);
         let ctx = &self.ctx;
         ContractEvent {
@@ -268,7 +268,7 @@ fn context<'a>(scan: &mut Scan<'a>) -> Option<Context<'a>> {
 
 /// Reads `line` when it has the narrow shape; `None` otherwise.
 pub fn read(line: &str) -> Option<ContractEvent> {
-    scan(line).map(|flat| flat.to_event())
+    scan(line).map(Flat::to_event)
 }
 
 /// Scans `line` when it has the narrow shape, borrowing its texts; `None` otherwise.

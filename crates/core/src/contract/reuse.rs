@@ -33,7 +33,7 @@ impl EventBuffer {
             None
         };
         let event = match flat {
-            Some(flat) => self.fill(&flat),
+            Some(flat) => self.fill(flat),
             None => {
                 let event = parse_line(line)?;
                 if let Some(old) = self.event.take() {
@@ -47,7 +47,7 @@ impl EventBuffer {
     }
 
     /// The event `flat` reads, in the strings of the one before where it had them.
-    fn fill(&mut self, flat: &Flat<'_>) -> &ContractEvent {
+    fn fill(&mut self, flat: Flat<'_>) -> &ContractEvent {
         let spare = &mut self.spare;
         // The first line is copied twice: once to have an event, once into it.
         let event = self.event.get_or_insert_with(|| flat.to_event());
