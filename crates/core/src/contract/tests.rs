@@ -412,9 +412,9 @@ fn lines_to_reuse() -> Vec<String> {
         r#""type":"api_key.used","account":"a","key_id":"k","endpoint":"GET","count":0,"window_s":1"#,
         r#""type":"login","account":"a b","method":"sms","success":true"#,
     ];
-    for (n, body) in hot.iter().enumerate() {
+    for (n, body) in (0u32..).zip(hot) {
         for subset in 0..(1u32 << context.len()) {
-            if subset % 5 != n as u32 % 5 && subset != 0 && subset != 127 {
+            if subset % 5 != n % 5 && subset != 0 && subset != 127 {
                 continue;
             }
             let fields: Vec<&str> = (0..context.len())
