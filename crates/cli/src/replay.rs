@@ -6,7 +6,7 @@
 
 use crate::args::ReplayArgs;
 use anyhow::Context as _;
-use portcullis_core::contract::{ContractEvent, parse_line};
+use portcullis_core::contract::{ContractEvent, EventBuffer, parse_line};
 use portcullis_engine::partitioned::{Replay, Schedule};
 use portcullis_engine::{Engine, EngineStats, Outcome, Policy, Verdict};
 use std::io::{BufRead, BufReader, BufWriter, IsTerminal as _, Write as _};
@@ -27,16 +27,30 @@ enum Engines {
 }
 
 impl Engines {
-    /// Takes one event; writes the decisions of what it ran.
-    fn push(&mut self, event: ContractEvent, out: &mut impl std::io::Write) -> anyhow::Result<()> {
+    /// Takes one line; writes the decisions of what it ran. The outer error is the output's,
+    /// the inner one the line's refusal. One engine reads each line into `buffer` (reusing its
+    /// strings: the event is applied before the next line is read); partitions keep a batch
+    /// of owned events.
+    fn take(
+        &mut self,
+        line: &str,
+        buffer: &mut EventBuffer,
+        out: &mut impl std::io::Write,
+    ) -> anyhow::Result<Result<(), String>> {
         match self {
-            Engines::One(engine) => write_decision(out, engine.process(&event)),
+            Engines::One(engine) => match buffer.parse(line) {
+                Ok(event) => write_decision(out, engine.process(event)).map(Ok),
+                Err(reason) => Ok(Err(reason)),
+            },
             Engines::Partitioned(_, batch) => {
-                batch.push(event);
-                if batch.len() < PARTITIONED_BATCH {
-                    return Ok(());
+                match parse_line(line) {
+                    Ok(event) => batch.push(event),
+                    Err(reason) => return Ok(Err(reason)),
                 }
-                self.flush(out)
+                if batch.len() >= PARTITIONED_BATCH {
+                    self.flush(out)?;
+                }
+                Ok(Ok(()))
             }
         }
     }
@@ -108,6 +122,7 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut reader = BufReader::with_capacity(1 << 20, input);
     let mut line = String::new();
+    let mut buffer = EventBuffer::default();
     while let Some(read) = next_line(&mut reader, &mut line, lines)? {
         lines += 1;
         bytes += read;
@@ -118,8 +133,8 @@ pub fn run(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         if text.trim().is_empty() {
             continue;
         }
-        match parse_line(text) {
-            Ok(event) => engines.push(event, &mut writer)?,
+        match engines.take(text, &mut buffer, &mut writer)? {
+            Ok(()) => {}
             Err(reason) => {
                 refused += 1;
                 if refused <= LISTED_ERRORS {

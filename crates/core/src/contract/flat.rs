@@ -160,7 +160,7 @@ struct Fields<'a> {
     ts: Option<&'a str>,
     kind: Option<&'a str>,
     account: Option<&'a str>,
-    ctx: Option<EventContext>,
+    ctx: Option<Context<'a>>,
     method: Option<&'a str>,
     success: Option<bool>,
     key_id: Option<&'a str>,
@@ -169,16 +169,96 @@ struct Fields<'a> {
     window_s: Option<u64>,
 }
 
-fn context(scan: &mut Scan<'_>) -> Option<EventContext> {
-    let mut ctx = EventContext::default();
-    let owned = |text: Option<&str>| text.map(str::to_owned);
+/// An event's `ctx` as the line has it: its texts borrowed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Context<'a> {
+    pub ip: Option<&'a str>,
+    pub device_id: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub call_active: Option<bool>,
+    pub remote_access: Option<bool>,
+}
+
+/// The type-specific part of a line the scanner takes, its texts borrowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Body<'a> {
+    Login {
+        method: LoginMethod,
+        success: bool,
+    },
+    ApiKeyUsed {
+        key_id: &'a str,
+        endpoint: &'a str,
+        count: u64,
+        window_s: u64,
+    },
+}
+
+/// A line the scanner takes, read but not yet copied out of the line: [`Flat::to_event`]
+/// makes the owned event, `contract::reuse` copies it into the strings of an earlier one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Flat<'a> {
+    pub id: &'a str,
+    pub ts: UnixMillis,
+    pub account: Option<&'a str>,
+    pub ctx: Context<'a>,
+    pub body: Body<'a>,
+}
+
+impl Flat<'_> {
+    /// The owned event, as the derived reader builds it.
+    pub fn to_event(self) -> ContractEvent {
+        let owned = |text: Option<&str>| text.map(str::to_owned);
+        let ctx = &self.ctx;
+        ContractEvent {
+            id: self.id.to_owned(),
+            ts: self.ts,
+            account: owned(self.account),
+            ctx: EventContext {
+                ip: owned(ctx.ip),
+                device_id: owned(ctx.device_id),
+                user_agent: owned(ctx.user_agent),
+                channel: owned(ctx.channel),
+                session_id: owned(ctx.session_id),
+                call_active: ctx.call_active,
+                remote_access: ctx.remote_access,
+            },
+            body: self.body.to_body(str::to_owned),
+        }
+    }
+}
+
+impl Body<'_> {
+    /// The owned body, each text made into a string by `string`.
+    pub fn to_body(self, mut string: impl FnMut(&str) -> String) -> EventBody {
+        match self {
+            Body::Login { method, success } => EventBody::Login { method, success },
+            Body::ApiKeyUsed {
+                key_id,
+                endpoint,
+                count,
+                window_s,
+            } => EventBody::ApiKeyUsed {
+                key_id: string(key_id),
+                endpoint: string(endpoint),
+                count,
+                window_s,
+            },
+        }
+    }
+}
+
+fn context<'a>(scan: &mut Scan<'a>) -> Option<Context<'a>> {
+    let mut ctx = Context::default();
     // Keys are matched as bytes: a `match` on `str` compares arm by arm through `memcmp`.
     scan.object(|scan, key| match key {
-        b"ip" => once(&mut ctx.ip, owned(scan.text())),
-        b"device_id" => once(&mut ctx.device_id, owned(scan.text())),
-        b"user_agent" => once(&mut ctx.user_agent, owned(scan.text())),
-        b"channel" => once(&mut ctx.channel, owned(scan.text())),
-        b"session_id" => once(&mut ctx.session_id, owned(scan.text())),
+        b"ip" => once(&mut ctx.ip, scan.text()),
+        b"device_id" => once(&mut ctx.device_id, scan.text()),
+        b"user_agent" => once(&mut ctx.user_agent, scan.text()),
+        b"channel" => once(&mut ctx.channel, scan.text()),
+        b"session_id" => once(&mut ctx.session_id, scan.text()),
         b"call_active" => once(&mut ctx.call_active, scan.boolean()),
         b"remote_access" => once(&mut ctx.remote_access, scan.boolean()),
         _ => None,
@@ -188,6 +268,11 @@ fn context(scan: &mut Scan<'_>) -> Option<EventContext> {
 
 /// Reads `line` when it has the narrow shape; `None` otherwise.
 pub fn read(line: &str) -> Option<ContractEvent> {
+    scan(line).map(Flat::to_event)
+}
+
+/// Scans `line` when it has the narrow shape, borrowing its texts; `None` otherwise.
+pub(super) fn scan(line: &str) -> Option<Flat<'_>> {
     let mut scan = Scan {
         bytes: line.as_bytes(),
         text: line,
@@ -216,7 +301,7 @@ pub fn read(line: &str) -> Option<ContractEvent> {
     let used_fields =
         f.key_id.is_some() || f.endpoint.is_some() || f.count.is_some() || f.window_s.is_some();
     let body = match f.kind? {
-        "login" if !used_fields => EventBody::Login {
+        "login" if !used_fields => Body::Login {
             method: match f.method? {
                 "password" => LoginMethod::Password,
                 "passkey" => LoginMethod::Passkey,
@@ -227,18 +312,18 @@ pub fn read(line: &str) -> Option<ContractEvent> {
             },
             success: f.success?,
         },
-        "api_key.used" if !login_fields => EventBody::ApiKeyUsed {
-            key_id: f.key_id?.to_owned(),
-            endpoint: f.endpoint?.to_owned(),
+        "api_key.used" if !login_fields => Body::ApiKeyUsed {
+            key_id: f.key_id?,
+            endpoint: f.endpoint?,
             count: f.count?,
             window_s: f.window_s?,
         },
         _ => return None,
     };
-    Some(ContractEvent {
-        id: f.id?.to_owned(),
+    Some(Flat {
+        id: f.id?,
         ts: UnixMillis::parse_rfc3339(f.ts?).ok()?,
-        account: f.account.map(str::to_owned),
+        account: f.account,
         ctx: f.ctx.unwrap_or_default(),
         body,
     })

@@ -390,3 +390,73 @@ fn a_line_that_is_not_utf8_is_refused_alone() {
     assert_eq!(accepted, vec![1, 3], "the other lines keep their numbers");
     assert!(batch.errors.is_empty());
 }
+
+/// Lines for the reusing reader: every type, and the two hot types with each combination of
+/// context fields (texts of several lengths, so that a string is reused shorter and longer),
+/// without an account, with values `validate` refuses, and lines no reader takes.
+fn lines_to_reuse() -> Vec<String> {
+    let mut lines: Vec<String> = EVERY_TYPE.lines().map(str::to_owned).collect();
+    let context = [
+        r#""ip":"203.0.113.7""#,
+        r#""device_id":"d_a_rather_long_device_identifier""#,
+        r#""user_agent":"ua/1""#,
+        r#""channel":"api""#,
+        r#""session_id":"s""#,
+        r#""call_active":true"#,
+        r#""remote_access":false"#,
+    ];
+    let hot = [
+        r#""type":"login","account":"acc_81","method":"totp","success":false"#,
+        r#""type":"api_key.used","account":"acc_2","key_id":"k_30","endpoint":"POST /api/v3/order","count":3,"window_s":60"#,
+        r#""type":"api_key.used","key_id":"k","endpoint":"GET","count":1,"window_s":1"#,
+        r#""type":"api_key.used","account":"a","key_id":"k","endpoint":"GET","count":0,"window_s":1"#,
+        r#""type":"login","account":"a b","method":"sms","success":true"#,
+    ];
+    for (n, body) in (0u32..).zip(hot) {
+        for subset in 0..(1u32 << context.len()) {
+            if subset % 5 != n % 5 && subset != 0 && subset != 127 {
+                continue;
+            }
+            let fields: Vec<&str> = (0..context.len())
+                .filter(|bit| subset & (1 << bit) != 0)
+                .map(|bit| context[bit])
+                .collect();
+            let ctx = match fields.is_empty() {
+                true => String::new(),
+                false => format!(r#","ctx":{{{}}}"#, fields.join(",")),
+            };
+            let id = "x".repeat(1 + subset as usize % 30);
+            lines.push(format!(
+                r#"{{"id":"{id}","ts":"2025-07-28T14:00:00.000Z",{body}{ctx}}}"#
+            ));
+        }
+    }
+    lines.push("not json".into());
+    lines.push(format!(
+        r#"{{"id":"{}","ts":"2025-07-28T14:00:00.000Z","type":"login","account":"a","method":"sms","success":true}}"#,
+        "y".repeat(MAX_LINE_BYTES)
+    ));
+    lines
+}
+
+#[test]
+fn reading_into_one_event_reads_what_parse_line_reads_whatever_came_before() {
+    let lines = lines_to_reuse();
+    assert!(lines.len() > 100, "{}", lines.len());
+    let expected: Vec<Result<ContractEvent, String>> =
+        lines.iter().map(|line| parse_line(line)).collect();
+    assert!(expected.iter().filter(|e| e.is_err()).count() > 10);
+    // Every line after every other, then all in order and in reverse.
+    for (first, line) in lines.iter().enumerate() {
+        for (second, want) in lines.iter().zip(&expected) {
+            let mut buffer = EventBuffer::default();
+            let _ = buffer.parse(line);
+            assert_eq!(buffer.parse(second).cloned(), *want, "{first}: {second}");
+        }
+    }
+    let mut buffer = EventBuffer::default();
+    let in_order = lines.iter().zip(&expected);
+    for (line, want) in in_order.clone().chain(in_order.rev()) {
+        assert_eq!(buffer.parse(line).cloned(), *want, "{line}");
+    }
+}
