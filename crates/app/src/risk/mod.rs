@@ -11,7 +11,9 @@
 //! log after its position is replayed; without one (or with one this version cannot read) the
 //! whole log is. The log stays the source of truth: a crash between checkpoints loses nothing,
 //! the next start just replays a little more, and decisions re-derived for events already
-//! decided are identical and kept as stored.
+//! decided are identical and kept as stored. While a checkpoint is serialised, queries that
+//! only read the engine (the graph view, `knows_entity`, the counters, the policy in force) go
+//! on; what changes it waits (`engine_lock` says how, and why not simply an `RwLock`).
 //!
 //! Synchronous decisions are made in groups (see [`decide`]): concurrent requests share one
 //! append and one catch-up.
@@ -66,7 +68,8 @@ impl Default for CheckpointPolicy {
     fn default() -> Self {
         Self {
             // A restart replays at most this many events (about a second's work), and a
-            // checkpoint, which holds the engine for milliseconds, comes rarely under load.
+            // checkpoint, which holds ingest and decisions while it is serialised, comes
+            // rarely under load.
             every_events: 1_000_000,
             follow_log: true,
         }
