@@ -80,15 +80,10 @@ async fn reads_go_on_while_a_checkpoint_is_serialised(backend: Backend) {
         .await
         .expect("the graph query waited for the checkpoint");
     assert_eq!(graph.status, 200, "{}", graph.text);
-    let values: Vec<&str> = graph.body["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| n["value"].as_str().unwrap())
-        .collect();
+    let nodes = graph.body["nodes"].to_string();
     assert!(
-        values.contains(&"acc-a") && values.contains(&"acc-b"),
-        "{values:?}"
+        nodes.contains("\"acc-a\"") && nodes.contains("\"acc-b\""),
+        "{nodes}"
     );
     let known = tokio::time::timeout(
         HANG_GUARD,
