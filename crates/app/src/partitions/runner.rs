@@ -176,7 +176,10 @@ impl Work<'_> {
     /// Queues the partition's checkpoint (every fact it made is published by now) behind
     /// the writes before it.
     async fn checkpoint(&mut self) -> AppResult<()> {
-        let state = self.queues.checkpoint()?;
+        // Seconds for a large partition: the worker's other tasks (HTTP requests among them)
+        // move to another thread meanwhile. The partition is this task's alone, so nothing
+        // else waits for it.
+        let state = crate::risk::off_the_workers(|| self.queues.checkpoint())?;
         let checkpoint = EngineCheckpoint {
             name: self.ctx.layout.checkpoint_name(self.partition),
             seq: i64::try_from(self.queues.events_through()).unwrap_or(i64::MAX),

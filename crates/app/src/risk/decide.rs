@@ -137,7 +137,7 @@ impl Risk {
         events: &[ContractEvent],
         logged: Vec<NewEvent>,
     ) -> AppResult<HashMap<String, Decision>> {
-        let mut cursor = self.cursor.lock().await;
+        let mut cursor = self.cursor.write().await;
         if cursor.ahead_of_storage {
             self.rewind(&mut cursor).await?;
         }
@@ -184,7 +184,7 @@ impl Risk {
         cursor.ahead_of_storage = false;
         cursor.seq = last;
         cursor.since_checkpoint += events.len() as u64;
-        let snapshot = self.checkpoint_if_due(&mut cursor)?;
+        let (cursor, snapshot) = self.checkpoint_if_due(cursor).await?;
         drop(cursor);
         if let Some(snapshot) = snapshot {
             self.write_due_checkpoint(snapshot).await;

@@ -11,13 +11,17 @@
 //! log after its position is replayed; without one (or with one this version cannot read) the
 //! whole log is. The log stays the source of truth: a crash between checkpoints loses nothing,
 //! the next start just replays a little more, and decisions re-derived for events already
-//! decided are identical and kept as stored.
+//! decided are identical and kept as stored. While a checkpoint is serialised, queries that
+//! only read the engine (the graph view, `knows_entity`, the counters, the policy in force) go
+//! on; what changes it waits (`engine_lock` says how, and why not simply an `RwLock`).
 //!
 //! Synchronous decisions are made in groups (see [`decide`]): concurrent requests share one
 //! append and one catch-up.
 
 use crate::ErrorCode;
+mod checkpoint;
 mod decide;
+mod engine_lock;
 mod network;
 mod policy;
 mod stream;
@@ -30,14 +34,16 @@ pub use stream::StreamIngest;
 
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
-use crate::ports::{ChangeSet, EngineCheckpoint, NewEvent, Store, StoredDecision, Write};
+use crate::ports::{ChangeSet, NewEvent, Store, StoredDecision, Write};
+pub(crate) use checkpoint::off_the_workers;
+use checkpoint::restore_latest;
+use engine_lock::{Cursor, EngineLock, Exclusive};
 use portcullis_core::contract::{ContractEvent, LineError, parse_line, parse_lines};
 use portcullis_core::operator::Permission;
 use portcullis_engine::{Decision, Engine, Outcome, Policy, Verdict};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::Mutex;
 
 /// Log entries read per step while catching up.
 const CATCH_UP_PAGE: u32 = 1_000;
@@ -62,7 +68,8 @@ impl Default for CheckpointPolicy {
     fn default() -> Self {
         Self {
             // A restart replays at most this many events (about a second's work), and a
-            // checkpoint, which holds the engine for milliseconds, comes rarely under load.
+            // checkpoint, which holds ingest and decisions while it is serialised, comes
+            // rarely under load.
             every_events: 1_000_000,
             follow_log: true,
         }
@@ -88,28 +95,12 @@ pub struct IngestReport {
     pub decisions: Vec<Decision>,
 }
 
-#[derive(Debug)]
-struct Cursor {
-    engine: Engine,
-    /// The last log position applied.
-    seq: i64,
-    /// The position the latest checkpoint covers.
-    checkpoint_seq: i64,
-    /// Entries applied since it.
-    since_checkpoint: u64,
-    /// The engine applied entries whose decisions are not known to be stored (a commit failed
-    /// or was cut short): it must be rewound before it applies or saves anything, or those
-    /// entries would count twice.
-    ahead_of_storage: bool,
-    /// The policy the engine runs, and where it came from.
-    in_force: InForce,
-}
-
 /// The risk use cases.
 #[derive(Debug, Clone)]
 pub struct Risk {
     store: Arc<dyn Store>,
-    cursor: Arc<Mutex<Cursor>>,
+    /// The engine: read by queries, changed by one writer at a time (`engine_lock`).
+    cursor: Arc<EngineLock>,
     /// Lines refused at ingest (malformed, unknown type, bad values), for metrics.
     refused_lines: Arc<AtomicU64>,
     checkpoints: CheckpointPolicy,
@@ -122,6 +113,8 @@ pub struct Risk {
     /// Shared by every clone (the guard's and the policy use cases' too), so that each of them
     /// publishes operators' changes to the stream once it is set.
     stream: Arc<std::sync::OnceLock<StreamIngest>>,
+    #[cfg(feature = "test-hooks")]
+    serialising_hook: Arc<checkpoint::SerialisingHook>,
 }
 
 impl Risk {
@@ -146,7 +139,7 @@ impl Risk {
         let seq = restore_latest(store.as_ref(), &mut engine).await?;
         let mut risk = Self {
             store,
-            cursor: Arc::new(Mutex::new(Cursor {
+            cursor: Arc::new(EngineLock::new(Cursor {
                 engine,
                 seq,
                 checkpoint_seq: seq,
@@ -161,10 +154,12 @@ impl Risk {
             decisions: Arc::default(),
             propagations: Arc::default(),
             stream: Arc::default(),
+            #[cfg(feature = "test-hooks")]
+            serialising_hook: Arc::default(),
         };
-        let before = risk.cursor.lock().await.engine.stats().events;
+        let before = risk.cursor.read().await.engine.stats().events;
         risk.catch_up().await?;
-        let replayed = risk.cursor.lock().await.engine.stats().events - before;
+        let replayed = risk.cursor.read().await.engine.stats().events - before;
         risk.started = StartReport {
             checkpoint_seq: (seq > 0).then_some(seq),
             replayed,
@@ -188,88 +183,6 @@ impl Risk {
     /// Checkpoints written since the start.
     pub fn checkpoints_written(&self) -> u64 {
         self.checkpoints_written.load(Ordering::Relaxed)
-    }
-
-    /// Writes a checkpoint if the engine applied anything since the last one; `true` if it did.
-    pub async fn checkpoint(&self) -> AppResult<bool> {
-        let mut cursor = self.cursor.lock().await;
-        if cursor.seq == cursor.checkpoint_seq {
-            return Ok(false);
-        }
-        let snapshot = self.snapshot(&mut cursor)?;
-        drop(cursor);
-        self.write_checkpoint(snapshot).await?;
-        Ok(true)
-    }
-
-    /// Puts the engine back where storage says it is: its latest checkpoint, with the log after
-    /// it left for the catch-up to replay (which re-derives the same decisions). On failure the
-    /// cursor stays marked as ahead, so the next catch-up tries again.
-    async fn rewind(&self, cursor: &mut Cursor) -> AppResult<()> {
-        let seq = restore_latest(self.store.as_ref(), &mut cursor.engine).await?;
-        tracing::warn!(
-            seq,
-            "risk engine rewound to its checkpoint after a failed commit"
-        );
-        cursor.seq = seq;
-        cursor.checkpoint_seq = seq;
-        cursor.since_checkpoint = 0;
-        cursor.ahead_of_storage = false;
-        Ok(())
-    }
-
-    /// A snapshot to write when the policy's number of entries were applied since the last
-    /// (`write_checkpoint`, once the engine is released).
-    fn checkpoint_if_due(&self, cursor: &mut Cursor) -> AppResult<Option<EngineCheckpoint>> {
-        let every = self.checkpoints.every_events;
-        if every > 0 && cursor.since_checkpoint >= every {
-            return self.snapshot(cursor).map(Some);
-        }
-        Ok(None)
-    }
-
-    /// The state as of `cursor.seq` (every decision up to there is already stored), as bytes.
-    /// Only this holds the engine: writing them, which takes seconds for a million accounts,
-    /// does not (`write_checkpoint`).
-    fn snapshot(&self, cursor: &mut Cursor) -> AppResult<EngineCheckpoint> {
-        if cursor.ahead_of_storage {
-            return Err(AppError::Internal(
-                "the engine is ahead of storage; not saving it".into(),
-            ));
-        }
-        let state = off_the_workers(|| cursor.engine.checkpoint())
-            .map_err(|e| AppError::Internal(e.to_string()))?;
-        cursor.checkpoint_seq = cursor.seq;
-        cursor.since_checkpoint = 0;
-        Ok(EngineCheckpoint {
-            name: CHECKPOINT_NAME.to_owned(),
-            seq: cursor.seq,
-            state,
-        })
-    }
-
-    /// Stores a snapshot that came due on the way: its failure is logged, not the caller's
-    /// (whose events and decisions are stored already).
-    async fn write_due_checkpoint(&self, snapshot: EngineCheckpoint) {
-        if let Err(error) = self.write_checkpoint(snapshot).await {
-            tracing::warn!(%error, "risk engine checkpoint not written; the next one is due later");
-        }
-    }
-
-    /// Stores a snapshot. Two written out of order are harmless: the store keeps the later
-    /// position. One that fails is only a later start (the log after the stored one is
-    /// replayed), and the next is due after as many entries again.
-    async fn write_checkpoint(&self, snapshot: EngineCheckpoint) -> AppResult<()> {
-        let (seq, bytes) = (snapshot.seq, snapshot.state.len());
-        self.store
-            .commit(ChangeSet {
-                writes: vec![Write::SaveCheckpoint(snapshot)],
-                ..ChangeSet::default()
-            })
-            .await?;
-        self.checkpoints_written.fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(seq, bytes, "risk engine checkpoint written");
-        Ok(())
     }
 
     /// As [`Risk::ingest`], from raw bytes: a line that is not UTF-8 is refused on its own,
@@ -349,7 +262,7 @@ impl Risk {
             self.announce(&control, "the policy file was not reloaded")
                 .await?;
         }
-        let mut cursor = self.cursor.lock().await;
+        let mut cursor = self.cursor.write().await;
         // A publication that landed since the check above wins.
         if cursor.in_force.publication > 0 {
             return Err(policy::published_in_force());
@@ -368,7 +281,7 @@ impl Risk {
 
     /// Counters of the engine: events, duplicates, decisions by verdict, hits per rule.
     pub async fn stats(&self) -> portcullis_engine::EngineStats {
-        self.cursor.lock().await.engine.stats().clone()
+        self.cursor.read().await.engine.stats().clone()
     }
 
     /// A stored decision with the features it saw.
@@ -398,7 +311,7 @@ impl Risk {
     /// Applies every logged event the engine has not seen, in log order, and stores the
     /// decisions (a decision already stored is kept). Returns the new decisions by event id.
     pub async fn catch_up(&self) -> AppResult<HashMap<String, Decision>> {
-        let cursor = self.cursor.lock().await;
+        let cursor = self.cursor.write().await;
         self.catch_up_holding(cursor).await
     }
 
@@ -407,7 +320,7 @@ impl Risk {
     /// letting go in between (see `decide`).
     async fn catch_up_holding(
         &self,
-        mut cursor: tokio::sync::MutexGuard<'_, Cursor>,
+        mut cursor: Exclusive<'_>,
     ) -> AppResult<HashMap<String, Decision>> {
         if !self.checkpoints.follow_log {
             return Ok(HashMap::new());
@@ -453,7 +366,9 @@ impl Risk {
             cursor.ahead_of_storage = false;
             cursor.seq = last_seq;
             cursor.since_checkpoint += page.len() as u64;
-            snapshot = self.checkpoint_if_due(&mut cursor)?.or(snapshot);
+            let due;
+            (cursor, due) = self.checkpoint_if_due(cursor).await?;
+            snapshot = due.or(snapshot);
             // A short page was the end of the log when it was read: asking again would cost
             // every synchronous decision a second query. (What was appended since is caught
             // up by the request that appended it, which starts its catch-up after its append.)
@@ -466,17 +381,6 @@ impl Risk {
             self.write_due_checkpoint(snapshot).await;
         }
         Ok(decided)
-    }
-}
-
-/// Runs CPU-bound work of seconds (serialising a million accounts) without stalling the
-/// other requests of the runtime's worker: on a multi-threaded runtime (the service's, even
-/// with one worker) the worker's other tasks move to another thread meanwhile; elsewhere (a
-/// single-threaded test runtime) it just runs.
-fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
-        _ => work(),
     }
 }
 
@@ -504,25 +408,6 @@ pub(crate) fn log_entry(event: &ContractEvent, raw: &str) -> NewEvent {
         account: event.account.clone(),
         event_type: event.body.type_name().to_owned(),
         body: raw.trim().to_owned(),
-    }
-}
-
-/// Puts `engine` in the state of the latest checkpoint it can read (empty without one), and
-/// returns the log position that state covers.
-async fn restore_latest(store: &dyn Store, engine: &mut Engine) -> AppResult<i64> {
-    // Read first: if storage fails, the engine is left as it was.
-    let latest = store.checkpoint(CHECKPOINT_NAME).await?;
-    engine.reset();
-    let Some(checkpoint) = latest else {
-        return Ok(0);
-    };
-    match engine.restore(&checkpoint.state) {
-        Ok(()) => Ok(checkpoint.seq),
-        Err(error) => {
-            tracing::warn!(%error, "replaying the whole event log instead");
-            engine.reset();
-            Ok(0)
-        }
     }
 }
 

@@ -57,7 +57,7 @@ impl Risk {
                 format!("`hops` must be 0 to {}", portcullis_engine::MAX_VIEW_HOPS),
             ));
         }
-        let cursor = self.cursor.lock().await;
+        let cursor = self.cursor.read().await;
         cursor
             .engine
             .graph_view(kind, value, hops, GRAPH_VIEW_NODES, now.as_millis())
@@ -74,7 +74,7 @@ impl Risk {
         overrides: Vec<portcullis_engine::Override>,
         now: portcullis_core::time::UnixMillis,
     ) {
-        let mut cursor = self.cursor.lock().await;
+        let mut cursor = self.cursor.write().await;
         cursor.engine.set_overrides(overrides);
         cursor.engine.spread_forces(now.as_millis());
         self.queue_propagations(&mut cursor.engine);
@@ -82,7 +82,7 @@ impl Risk {
 
     /// Whether the graph holds the entity (`kind` and `value` canonical).
     pub async fn knows_entity(&self, kind: portcullis_engine::EntityKind, value: &str) -> bool {
-        self.cursor.lock().await.engine.knows_entity(kind, value)
+        self.cursor.read().await.engine.knows_entity(kind, value)
     }
 }
 

@@ -62,7 +62,7 @@ fn in_force_of(version: &PolicyVersion) -> InForce {
 impl Risk {
     /// The policy in force.
     pub async fn in_force(&self) -> InForce {
-        self.cursor.lock().await.in_force.clone()
+        self.cursor.read().await.in_force.clone()
     }
 
     /// Puts a published version in force unless a later publication already is (two processes
@@ -74,7 +74,7 @@ impl Risk {
         let policy = parse_published(version)?;
         let in_force = in_force_of(version);
         if self.partitioned()
-            && in_force.publication > self.cursor.lock().await.in_force.publication
+            && in_force.publication > self.cursor.read().await.in_force.publication
         {
             let control = crate::partitions::Control::Policy {
                 publication: in_force.publication,
@@ -87,7 +87,7 @@ impl Risk {
             );
             self.announce(&control, &what).await?;
         }
-        let mut cursor = self.cursor.lock().await;
+        let mut cursor = self.cursor.write().await;
         Ok(install(&mut cursor, policy, in_force))
     }
 
@@ -95,7 +95,7 @@ impl Risk {
     /// the policy changed. One cheap query when nothing was published.
     pub async fn refresh_policy(&self) -> AppResult<bool> {
         let latest = self.store.latest_publication().await?;
-        if latest <= self.cursor.lock().await.in_force.publication {
+        if latest <= self.cursor.read().await.in_force.publication {
             return Ok(false);
         }
         match self.store.published_policy().await? {
