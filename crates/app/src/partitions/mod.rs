@@ -11,12 +11,15 @@ mod leases;
 mod queues;
 mod runner;
 mod seal;
+mod views;
 
 pub use gauges::{GaugeReading, PartitionGauges};
 pub use layout::Layout;
 pub use leases::{Leases, Tick};
 pub use queues::{CONTROL_HORIZON_MS, Control, InForce, Queues, Stepped};
 pub use seal::{ControlMessage, ControlSeal};
+pub use views::PartitionViews;
+pub(crate) use views::ViewRequest;
 
 use crate::error::{AppError, AppResult};
 use crate::ports::{Clock, EventSource, FactBus, Store};

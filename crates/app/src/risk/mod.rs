@@ -122,6 +122,9 @@ pub struct Risk {
     /// Shared by every clone (the guard's and the policy use cases' too), so that each of them
     /// publishes operators' changes to the stream once it is set.
     stream: Arc<std::sync::OnceLock<StreamIngest>>,
+    /// In a partitioned deployment, the partitions at work here that answer the views of the
+    /// shared state (the graph) this engine, empty there, cannot.
+    views: Arc<crate::partitions::PartitionViews>,
 }
 
 impl Risk {
@@ -161,6 +164,7 @@ impl Risk {
             decisions: Arc::default(),
             propagations: Arc::default(),
             stream: Arc::default(),
+            views: Arc::default(),
         };
         let before = risk.cursor.lock().await.engine.stats().events;
         risk.catch_up().await?;
