@@ -4,7 +4,8 @@
 //! stores it under the lease and then acknowledges. Nothing another partition waits for waits
 //! on the database. A round whose facts cannot be published, or a commit that fails, ends the
 //! work (nothing more is stored or acknowledged; whoever holds the lease next starts again from
-//! the checkpoint, and event ids make the redo harmless).
+//! the checkpoint, and event ids make the redo harmless). Between rounds it answers the
+//! process's views of the shared state (`views`).
 
 use super::{Context, ViewRequest};
 use super::committer::{Committer, Stored};
