@@ -452,7 +452,13 @@ fn replay(home: &Home, lines: &[&String]) -> Vec<Value> {
 
 /// The graph around an entity (`kind/value`) with two hops, as a node answers it.
 fn graph(url: &str, token: &str, entity: &str) -> (u16, Value) {
-    call("GET", &format!("{url}/v1/graph/{entity}?hops=2"), token, "", "")
+    call(
+        "GET",
+        &format!("{url}/v1/graph/{entity}?hops=2"),
+        token,
+        "",
+        "",
+    )
 }
 
 /// The account ids a graph view holds.
@@ -469,7 +475,11 @@ fn accounts_in(view: &Value) -> Vec<String> {
 fn graph_shows_other_partitions_links(urls: &[String], token: &str, admin: &str) {
     let (f, g) = (account("f", 0), account("g", 1));
     for (id, owner, node) in [("link_f", &f, 0), ("link_g", &g, 1)] {
-        decide(&urls[node], token, &withdrawal(id, now_ms(), owner, "TQlinked", 40));
+        decide(
+            &urls[node],
+            token,
+            &withdrawal(id, now_ms(), owner, "TQlinked", 40),
+        );
     }
     for url in urls {
         for (from, to) in [(&f, &g), (&g, &f)] {

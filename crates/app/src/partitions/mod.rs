@@ -19,8 +19,7 @@ pub use layout::Layout;
 pub use leases::{Leases, Tick};
 pub use queues::{CONTROL_HORIZON_MS, Control, InForce, Queues, Stepped};
 pub use seal::{ControlMessage, ControlSeal};
-pub use views::PartitionViews;
-pub(crate) use views::ViewRequest;
+pub use views::{PartitionViews, Registration, ViewRequest};
 
 use crate::error::{AppError, AppResult};
 use crate::ports::{Clock, EventSource, FactBus, Store};

@@ -7,9 +7,9 @@
 //! the checkpoint, and event ids make the redo harmless). Between rounds it answers the
 //! process's views of the shared state (`views`).
 
-use super::{Context, ViewRequest};
 use super::committer::{Committer, Stored};
 use super::queues::Queues;
+use super::{Context, ViewRequest};
 use crate::error::AppResult;
 use crate::ports::{EngineCheckpoint, FactBatch, Write};
 use std::sync::Arc;

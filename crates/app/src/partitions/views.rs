@@ -8,7 +8,7 @@
 //! read the same partition's view. With none registered there is no view here: the caller
 //! refuses rather than answer from an empty engine.
 
-use portcullis_engine::{EntityKind, Engine, GraphView};
+use portcullis_engine::{Engine, EntityKind, GraphView};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 const WAITING: usize = 64;
 
 /// A question about the shared state, answered from a partition's engine.
-pub(crate) enum ViewRequest {
+pub enum ViewRequest {
     /// `Engine::graph_view` with the marks as they count at `now`.
     Graph {
         kind: EntityKind,
@@ -38,7 +38,7 @@ pub(crate) enum ViewRequest {
 
 impl ViewRequest {
     /// Answers from `engine` (a partition's). An asker that gave up is no matter.
-    pub(crate) fn answer(self, engine: &Engine) {
+    pub fn answer(self, engine: &Engine) {
         match self {
             Self::Graph {
                 kind,
@@ -68,7 +68,7 @@ pub struct PartitionViews {
 
 /// A partition's place in [`PartitionViews`], removed when dropped (the work loop's end, an
 /// abort included).
-pub(crate) struct Registration {
+pub struct Registration {
     views: Arc<PartitionViews>,
     partition: u32,
     token: u64,
@@ -77,7 +77,9 @@ pub(crate) struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         if let Ok(mut open) = self.views.open.lock()
-            && open.get(&self.partition).is_some_and(|(t, _)| *t == self.token)
+            && open
+                .get(&self.partition)
+                .is_some_and(|(t, _)| *t == self.token)
         {
             open.remove(&self.partition);
         }
@@ -86,7 +88,7 @@ impl Drop for Registration {
 
 impl PartitionViews {
     /// Registers `partition`'s loop: it answers what arrives on the receiver.
-    pub(crate) fn register(
+    pub fn register(
         self: &Arc<Self>,
         partition: u32,
     ) -> (Registration, mpsc::Receiver<ViewRequest>) {

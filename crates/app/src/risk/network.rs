@@ -6,8 +6,8 @@ use super::Risk;
 use crate::ErrorCode;
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
-use portcullis_core::operator::Permission;
 use crate::partitions::ViewRequest;
+use portcullis_core::operator::Permission;
 use portcullis_engine::Engine;
 use std::sync::Arc;
 
@@ -121,7 +121,7 @@ impl Risk {
     }
 
     /// The partitions at work in this process, which answer its views of the shared state.
-    pub(crate) fn partition_views(&self) -> &Arc<crate::partitions::PartitionViews> {
+    pub fn partition_views(&self) -> &Arc<crate::partitions::PartitionViews> {
         &self.views
     }
 }
