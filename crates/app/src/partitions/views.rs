@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 const WAITING: usize = 64;
 
 /// A question about the shared state, answered from a partition's engine.
+#[derive(Debug)]
 pub enum ViewRequest {
     /// `Engine::graph_view` with the marks as they count at `now`.
     Graph {
@@ -68,6 +69,7 @@ pub struct PartitionViews {
 
 /// A partition's place in [`PartitionViews`], removed when dropped (the work loop's end, an
 /// abort included).
+#[derive(Debug)]
 pub struct Registration {
     views: Arc<PartitionViews>,
     partition: u32,
