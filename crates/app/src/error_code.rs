@@ -166,6 +166,7 @@ error_codes! {
     NotReady => "not_ready", 503, "the store or the engine is not up";
     ReplayGuardUnavailable => "replay_guard_unavailable", 503, "the shared replay guard (Redis) cannot be reached: the request is refused";
     StreamUnavailable => "stream_unavailable", 503, "a partitioned deployment: the change could not be put on the event stream, so no partition would apply it; nothing was changed";
+    PartitionViewUnavailable => "partition_view_unavailable", 503, "a partitioned deployment: this process works no engine partition now (starting, or every lease is held by other processes), so it holds no view of the entity graph; the graph view and an override's entity check are refused rather than answered from an empty engine";
     DecisionTimeout => "decision_timeout", 504, "a partitioned deployment: the owner of the event's partition stored no decision in time (the event is on the stream and will be decided)";
 }
 
@@ -196,6 +197,7 @@ mod tests {
         ("event_ignored", 409),
         ("decision_timeout", 504),
         ("stream_unavailable", 503),
+        ("partition_view_unavailable", 503),
         ("second_operator_required", 403),
         ("policy_self_approval", 403),
         ("policy_published", 409),

@@ -10,7 +10,11 @@
 //!   window (one second on this test's stream) is not decided or applied again, and an event
 //!   older than the dedup horizon is ignored, as one engine (`portcullis replay`) ignores both;
 //! - `POST /v1/decisions` answers 504 `decision_timeout` when no process holds the event's
-//!   partition (`decision_wait_ms` shortened);
+//!   partition (`decision_wait_ms` shortened), and a process that works no partition answers
+//!   the graph view and an override with 503 `partition_view_unavailable` (no view of the
+//!   graph there, rather than an empty engine's);
+//! - the graph view on each node is its partition's, which holds the links other partitions'
+//!   events made, and an override for an entity no event named is refused `unknown_entity`;
 //! - `/metrics` shows each partition worked by one node, with how far it read, decided, stored
 //!   and logged.
 
@@ -352,6 +356,11 @@ fn operators_changes_and_ids_reach_every_partition_as_one_engine_takes_them() {
         !reasons(&before).contains(&"confirmed_fraud_entity".to_owned()),
         "{before}"
     );
+    // Node 0 answers the entity check from its partition, as of its progress: once it has
+    // applied the fact of `ov_before` (partition 1's) it knows the address.
+    wait_until("node 0's partition knowing the forced address", || {
+        graph(&urls[0], &first_admin, "address/TQforced").0 == 200
+    });
     let (status, set) = call(
         "POST",
         &format!("{}/v1/graph/address/TQforced/override", urls[0]),
@@ -410,6 +419,7 @@ fn operators_changes_and_ids_reach_every_partition_as_one_engine_takes_them() {
         }
     };
     strict_everywhere(&urls, "pol");
+    graph_shows_other_partitions_links(&urls, &token, &first_admin);
     wait_until("each partition shown on /metrics, caught up", || {
         partitions_shown_caught_up(&urls, &first_admin)
     });
@@ -440,8 +450,58 @@ fn replay(home: &Home, lines: &[&String]) -> Vec<Value> {
         .collect()
 }
 
+/// The graph around an entity (`kind/value`) with two hops, as a node answers it.
+fn graph(url: &str, token: &str, entity: &str) -> (u16, Value) {
+    call(
+        "GET",
+        &format!("{url}/v1/graph/{entity}?hops=2"),
+        token,
+        "",
+        "",
+    )
+}
+
+/// The account ids a graph view holds.
+fn accounts_in(view: &Value) -> Vec<String> {
+    (view["nodes"].as_array().into_iter().flatten())
+        .filter(|node| node["kind"] == "account")
+        .map(|node| node["value"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// Two accounts of different partitions withdraw to one address: on each node (each works one
+/// partition) the graph around either account reaches the other through it, and an override
+/// for an address no event named is refused.
+fn graph_shows_other_partitions_links(urls: &[String], token: &str, admin: &str) {
+    let (f, g) = (account("f", 0), account("g", 1));
+    for (id, owner, node) in [("link_f", &f, 0), ("link_g", &g, 1)] {
+        decide(
+            &urls[node],
+            token,
+            &withdrawal(id, now_ms(), owner, "TQlinked", 40),
+        );
+    }
+    for url in urls {
+        for (from, to) in [(&f, &g), (&g, &f)] {
+            wait_until("the link shown by the node's partition", || {
+                let (status, view) = graph(url, admin, &format!("account/{from}"));
+                status == 200 && accounts_in(&view).contains(to)
+            });
+        }
+    }
+    let (status, refused) = call(
+        "POST",
+        &format!("{}/v1/graph/address/TQnobody/override", urls[1]),
+        admin,
+        &json!({"action": "force", "note": "never named"}).to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 404, "{refused}");
+    assert_eq!(refused["error"]["code"], "unknown_entity", "{refused}");
+}
+
 #[test]
-fn a_decision_no_process_stores_answers_decision_timeout() {
+fn a_process_working_no_partition_has_no_decision_nor_graph_to_give() {
     let home = Home::on_postgres();
     let database = home.postgres_url.clone().unwrap();
     let token = home.integration_token("ingest");
@@ -471,4 +531,19 @@ fn a_decision_no_process_stores_answers_decision_timeout() {
     assert_eq!(answer["error"]["code"], "decision_timeout", "{answer}");
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert!(stored(url, &token, "nobody_decides").is_none());
+    // No partition here, so no view of the graph: refused, not answered from an empty engine,
+    // and an override is not set without its entity check.
+    let operator = admin(&home, "lone");
+    let (status, answer) = graph(url, &operator, "address/TQsame");
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"]["code"], "partition_view_unavailable");
+    let (status, answer) = call(
+        "POST",
+        &format!("{url}/v1/graph/address/TQsame/override"),
+        &operator,
+        &json!({"action": "force", "note": "unseen here"}).to_string(),
+        "application/json",
+    );
+    assert_eq!(status, 503, "{answer}");
+    assert_eq!(answer["error"]["code"], "partition_view_unavailable");
 }

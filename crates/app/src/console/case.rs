@@ -113,8 +113,10 @@ impl Console {
             .await
         {
             Ok(view) => Some(view),
+            // Not in the graph, or (partitioned) no partition here to read it from: the case
+            // page shows no links rather than failing; the graph page says which.
             Err(AppError::Invalid {
-                code: ErrorCode::UnknownEntity,
+                code: ErrorCode::UnknownEntity | ErrorCode::PartitionViewUnavailable,
                 ..
             }) => None,
             Err(error) => return Err(error),

@@ -49,7 +49,7 @@ impl Guard {
         let mode = mode(&new.action)?;
         actor.require_operator(permission(mode))?;
         let (kind, value) = entity(kind, value)?;
-        if !self.risk.partitioned() && !self.risk.knows_entity(kind, &value).await {
+        if !self.risk.knows_entity(kind, &value).await? {
             return Err(unknown_entity(kind, &value));
         }
         let now = self.clock.now();

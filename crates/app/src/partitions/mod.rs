@@ -1,7 +1,8 @@
 //! The risk engine partitioned by account across processes (docs/design/partitioning.md,
 //! "How the service runs it"): each process holds leases on some partitions (`leases`), and
 //! works each one it holds (`runner`) with the exactness rules (`queues`), reading the event
-//! stream and exchanging facts and progress on the fact bus. The ports: [`LeaseStore`] (the
+//! stream and exchanging facts and progress on the fact bus; the partitions at work answer the
+//! process's views of the shared state (`views`). The ports: [`LeaseStore`] (the
 //! database), [`EventSource`] and [`FactBus`] (NATS JetStream in the server).
 
 mod committer;
@@ -11,12 +12,14 @@ mod leases;
 mod queues;
 mod runner;
 mod seal;
+mod views;
 
 pub use gauges::{GaugeReading, PartitionGauges};
 pub use layout::Layout;
 pub use leases::{Leases, Tick};
 pub use queues::{CONTROL_HORIZON_MS, Control, InForce, Queues, Stepped};
 pub use seal::{ControlMessage, ControlSeal};
+pub use views::{PartitionViews, Registration, ViewRequest};
 
 use crate::error::{AppError, AppResult};
 use crate::ports::{Clock, EventSource, FactBus, Store};

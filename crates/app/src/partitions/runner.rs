@@ -4,11 +4,12 @@
 //! stores it under the lease and then acknowledges. Nothing another partition waits for waits
 //! on the database. A round whose facts cannot be published, or a commit that fails, ends the
 //! work (nothing more is stored or acknowledged; whoever holds the lease next starts again from
-//! the checkpoint, and event ids make the redo harmless).
+//! the checkpoint, and event ids make the redo harmless). Between rounds it answers the
+//! process's views of the shared state (`views`).
 
-use super::Context;
 use super::committer::{Committer, Stored};
 use super::queues::Queues;
+use super::{Context, ViewRequest};
 use crate::error::AppResult;
 use crate::ports::{EngineCheckpoint, FactBatch, Write};
 use std::sync::Arc;
@@ -39,6 +40,8 @@ pub(crate) async fn run(
     let mut bus = (ctx.bus.read(generation, queues.bus_read_from()).await).map_err(failed)?;
     tracing::info!(partition, epoch, from, "partition taken");
     let committer = Committer::start(ctx.clone(), partition, epoch, feed.acker.clone());
+    // Answers the process's views of the shared state while it works (`views`).
+    let (_registration, mut views) = ctx.risk.partition_views().register(partition);
     let mut work = Work {
         ctx: &ctx,
         partition,
@@ -49,7 +52,7 @@ pub(crate) async fn run(
         since_checkpoint: 0,
         checkpoint_due: tokio::time::Instant::now() + CHECKPOINT_EVERY,
     };
-    let worked = work.until_handed_back(&mut hand_back, &mut bus).await;
+    let worked = (work.until_handed_back(&mut hand_back, &mut bus, &mut views)).await;
     // What was queued is stored (or the first failure said) before the lease can go.
     let stored = work.committer.finish().await;
     if worked.is_ok() && stored.is_ok() {
@@ -78,6 +81,7 @@ impl Work<'_> {
         &mut self,
         hand_back: &mut watch::Receiver<bool>,
         bus: &mut tokio::sync::mpsc::Receiver<FactBatch>,
+        views: &mut tokio::sync::mpsc::Receiver<ViewRequest>,
     ) -> AppResult<()> {
         let failed = super::failure(self.partition);
         loop {
@@ -90,6 +94,10 @@ impl Work<'_> {
                 batch = bus.recv() => {
                     let batch = batch.ok_or_else(|| failed("the fact bus ended".into()))?;
                     self.queues.take_facts(batch).map_err(failed)?;
+                }
+                Some(request) = views.recv() => {
+                    request.answer(self.queues.partition().engine());
+                    continue;
                 }
                 () = tokio::time::sleep(IDLE_WAIT) => {}
             }

@@ -115,6 +115,9 @@ pub struct Risk {
     stream: Arc<std::sync::OnceLock<StreamIngest>>,
     #[cfg(feature = "test-hooks")]
     serialising_hook: Arc<checkpoint::SerialisingHook>,
+    /// In a partitioned deployment, the partitions at work here that answer the views of the
+    /// shared state (the graph) this engine, empty there, cannot.
+    views: Arc<crate::partitions::PartitionViews>,
 }
 
 impl Risk {
@@ -156,6 +159,7 @@ impl Risk {
             stream: Arc::default(),
             #[cfg(feature = "test-hooks")]
             serialising_hook: Arc::default(),
+            views: Arc::default(),
         };
         let before = risk.cursor.read().await.engine.stats().events;
         risk.catch_up().await?;

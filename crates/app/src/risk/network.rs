@@ -6,8 +6,10 @@ use super::Risk;
 use crate::ErrorCode;
 use crate::access::Actor;
 use crate::error::{AppError, AppResult};
+use crate::partitions::ViewRequest;
 use portcullis_core::operator::Permission;
 use portcullis_engine::Engine;
+use std::sync::Arc;
 
 impl Risk {
     /// What confirmations marked since the last call (the guard holds what they link).
@@ -40,7 +42,9 @@ impl Risk {
         }
     }
 
-    /// The graph around an entity (`Engine::graph_view`), marks as they count at `now`.
+    /// The graph around an entity (`Engine::graph_view`), marks as they count at `now`. In a
+    /// partitioned deployment, the lowest partition at work in this process answers, with the
+    /// shared state as of its progress; with none, 503 `partition_view_unavailable`.
     pub async fn graph_view(
         &self,
         actor: &Actor,
@@ -56,6 +60,20 @@ impl Risk {
                 ErrorCode::InvalidQuery,
                 format!("`hops` must be 0 to {}", portcullis_engine::MAX_VIEW_HOPS),
             ));
+        }
+        if self.partitioned() {
+            let asked = (self.views)
+                .ask(|reply| ViewRequest::Graph {
+                    kind,
+                    value: value.to_owned(),
+                    hops,
+                    max_nodes: GRAPH_VIEW_NODES,
+                    now: now.as_millis(),
+                    reply,
+                })
+                .await;
+            let (_, view) = asked.ok_or_else(no_partition_view)?;
+            return view.ok_or_else(|| unknown_entity(kind, value));
         }
         let cursor = self.cursor.read().await;
         cursor
@@ -80,9 +98,31 @@ impl Risk {
         self.queue_propagations(&mut cursor.engine);
     }
 
-    /// Whether the graph holds the entity (`kind` and `value` canonical).
-    pub async fn knows_entity(&self, kind: portcullis_engine::EntityKind, value: &str) -> bool {
-        self.cursor.read().await.engine.knows_entity(kind, value)
+    /// Whether the graph holds the entity (`kind` and `value` canonical). In a partitioned
+    /// deployment a partition at work here answers, as of its progress; with none, 503
+    /// `partition_view_unavailable` (an empty engine's "no" would refuse every entity, its
+    /// "yes" none, and skipping the check would let any value through).
+    pub async fn knows_entity(
+        &self,
+        kind: portcullis_engine::EntityKind,
+        value: &str,
+    ) -> AppResult<bool> {
+        if self.partitioned() {
+            let asked = (self.views)
+                .ask(|reply| ViewRequest::Knows {
+                    kind,
+                    value: value.to_owned(),
+                    reply,
+                })
+                .await;
+            return asked.map(|(_, known)| known).ok_or_else(no_partition_view);
+        }
+        Ok(self.cursor.read().await.engine.knows_entity(kind, value))
+    }
+
+    /// The partitions at work in this process, which answer its views of the shared state.
+    pub fn partition_views(&self) -> &Arc<crate::partitions::PartitionViews> {
+        &self.views
     }
 }
 
@@ -97,6 +137,14 @@ pub(crate) fn entity_kind(kind: &str) -> AppResult<portcullis_engine::EntityKind
             format!("`{kind}` is not an entity kind (account, address, ip, device, number)"),
         )
     })
+}
+
+/// A partitioned deployment's process that works no partition now holds no view of the graph.
+fn no_partition_view() -> AppError {
+    AppError::invalid(
+        ErrorCode::PartitionViewUnavailable,
+        "this process works no engine partition now (their leases are held by other processes, or it is starting), so it holds no view of the entity graph: retry, or ask another node",
+    )
 }
 
 pub(crate) fn unknown_entity(kind: portcullis_engine::EntityKind, value: &str) -> AppError {

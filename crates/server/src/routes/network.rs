@@ -136,7 +136,8 @@ pub async fn confirm(
 }
 
 /// The graph around one entity: nodes (with their confirmed-fraud mark, override and open
-/// alert) and edges, at most 2,000 nodes (then `truncated: true`).
+/// alert) and edges, at most 2,000 nodes (then `truncated: true`). With `engine_partitions`,
+/// the graph of the lowest partition this process works, as of its progress.
 #[utoipa::path(
     get, path = "/v1/graph/{kind}/{value}", tag = "network",
     params(
@@ -144,7 +145,7 @@ pub async fn confirm(
         ("value" = String, Path, description = "The entity's value (canonicalised: an address's case, an IP's notation, a number's digits)"),
         GraphQuery,
     ),
-    responses((status = 200, body = Object), (status = 400, description = "`invalid_entity`, `invalid_query`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "`unknown_entity`", body = ErrorBody)),
+    responses((status = 200, body = Object), (status = 400, description = "`invalid_entity`, `invalid_query`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "`unknown_entity`", body = ErrorBody), (status = 503, description = "`partition_view_unavailable` (`engine_partitions`: this process works no partition now, so it holds no view of the graph)", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn graph(

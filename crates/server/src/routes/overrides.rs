@@ -89,7 +89,7 @@ pub struct ListQuery {
         ("value" = String, Path, description = "The entity's value (canonicalised)"),
     ),
     request_body = OverrideBody,
-    responses((status = 201, body = OverrideDto), (status = 400, description = "`invalid_entity`, `invalid_override`, `invalid_expiry`, `invalid_timestamp`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "`unknown_entity`", body = ErrorBody), (status = 503, description = "`stream_unavailable` (`engine_partitions`: the event stream did not take the change; nothing was stored)", body = ErrorBody)),
+    responses((status = 201, body = OverrideDto), (status = 400, description = "`invalid_entity`, `invalid_override`, `invalid_expiry`, `invalid_timestamp`", body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, description = "`unknown_entity`", body = ErrorBody), (status = 503, description = "`stream_unavailable` (`engine_partitions`: the event stream did not take the change; nothing was stored), `partition_view_unavailable` (`engine_partitions`: this process works no partition now, so it cannot check the entity; nothing was stored)", body = ErrorBody)),
     security(("operator_token" = []))
 )]
 pub async fn set(
