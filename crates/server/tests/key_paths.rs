@@ -240,14 +240,23 @@ async fn a_first_factor_unlocks_a_fund_moving_rotation_only_after_the_cool_down(
     let early = integration
         .post(&path, &json!({ "step_up_grant": token }))
         .await;
-    assert_eq!(code_of(&early).1, "first_factor_too_recent", "{}", early.text);
+    assert_eq!(
+        code_of(&early).1,
+        "first_factor_too_recent",
+        "{}",
+        early.text
+    );
     server.clock.advance(HOUR);
     let token = grant(&server, "acc_ff", &app).await;
     let rotated = integration
         .post(&path, &json!({ "step_up_grant": token }))
         .await;
     assert_eq!(rotated.status, 200, "{}", rotated.text);
-    assert!(rotated.body["secret"].as_str().is_some(), "{}", rotated.text);
+    assert!(
+        rotated.body["secret"].as_str().is_some(),
+        "{}",
+        rotated.text
+    );
     // An account whose factor is old: a step-up rotates at once.
     let token = grant(&server, "acc_ff", &app).await;
     let again = integration

@@ -213,7 +213,10 @@ impl Guard {
             .await?;
         let key = issued.key.clone();
         if moves_money(key.scopes) {
-            match self.rotation_grant(&key.account, key.scopes, grant, now).await {
+            match self
+                .rotation_grant(&key.account, key.scopes, grant, now)
+                .await
+            {
                 Ok(spend) => change = change.write(spend),
                 Err(error) => {
                     return Err(self

@@ -144,7 +144,11 @@ impl Guard {
                     review,
                     previous_version: Some(current.version),
                 }))
-                .audit("withdrawal.release_approval_voided", target(account), details);
+                .audit(
+                    "withdrawal.release_approval_voided",
+                    target(account),
+                    details,
+                );
             self.store.commit(commit.into_set()).await?;
             voided += 1;
         }
