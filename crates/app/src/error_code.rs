@@ -218,6 +218,7 @@ mod tests {
         ("csrf_failed", 403),
         ("duplicate_parameter", 400),
         ("empty_value", 400),
+        ("first_factor_too_recent", 403),
         ("forbidden", 403),
         ("freeze_link_expired", 410),
         ("freeze_link_used", 409),
