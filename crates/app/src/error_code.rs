@@ -115,6 +115,7 @@ error_codes! {
     StepUpRequired => "step_up_required", 403, "the change needs a step-up grant";
     StepUpInsufficient => "step_up_insufficient", 403, "the grant's method is weaker than the change needs";
     StepUpNotEnrolled => "step_up_not_enrolled", 403, "the customer has no passkey or authenticator to step up with";
+    FirstFactorTooRecent => "first_factor_too_recent", 403, "the account's first authenticator is younger than a widening's cool-down: it cannot yet unlock a fund-moving key's new secret";
     InvalidGrant => "invalid_grant", 403, "a step-up grant that matches nothing for this account";
     GrantSpent => "grant_spent", 403, "a step-up grant already used";
     GrantExpired => "grant_expired", 403, "a step-up grant past its life";
@@ -219,6 +220,7 @@ mod tests {
         ("csrf_failed", 403),
         ("duplicate_parameter", 400),
         ("empty_value", 400),
+        ("first_factor_too_recent", 403),
         ("forbidden", 403),
         ("freeze_link_expired", 410),
         ("freeze_link_used", 409),

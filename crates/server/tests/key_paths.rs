@@ -203,8 +203,71 @@ async fn a_fund_moving_key_is_not_rotated_without_a_factor(backend: Backend) {
     assert_eq!(trading.status, 200, "{}", trading.text);
 }
 
+/// An operator token enrols the customer's first authenticator and steps up with it at once:
+/// the withdraw key's new secret is refused until that factor is a cool-down old.
+async fn a_first_factor_unlocks_a_fund_moving_rotation_only_after_the_cool_down(backend: Backend) {
+    let server = announcing(backend).await;
+    let admin = server.admin();
+    account_with_key(&server, "acc_ff").await;
+    let payouts = import_body(
+        "acc_ff",
+        "IMPORTEDKEY000000011",
+        json!(["read", "withdraw"]),
+        json!(["203.0.113.7"]),
+    );
+    let imported = admin.post("/v1/keys/import", &payouts).await;
+    assert_eq!(imported.status, 201, "{}", imported.text);
+    let payouts = imported.body["key_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/keys/{payouts}/rotate");
+    let integration = server.operator("integration").await;
+    let app = enrol_totp(&server, "acc_ff").await;
+    let token = grant(&server, "acc_ff", &app).await;
+    let refused = integration
+        .post(&path, &json!({ "step_up_grant": token }))
+        .await;
+    assert_eq!(
+        code_of(&refused),
+        (403, "first_factor_too_recent".into()),
+        "{}",
+        refused.text
+    );
+    assert!(refused.body.get("secret").is_none(), "{}", refused.text);
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("allowed from 2026-01-02T00:"), "{message}");
+    // Just short of the cool-down: still refused.
+    server.clock.advance(23 * HOUR);
+    let token = grant(&server, "acc_ff", &app).await;
+    let early = integration
+        .post(&path, &json!({ "step_up_grant": token }))
+        .await;
+    assert_eq!(
+        code_of(&early).1,
+        "first_factor_too_recent",
+        "{}",
+        early.text
+    );
+    server.clock.advance(HOUR);
+    let token = grant(&server, "acc_ff", &app).await;
+    let rotated = integration
+        .post(&path, &json!({ "step_up_grant": token }))
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    assert!(
+        rotated.body["secret"].as_str().is_some(),
+        "{}",
+        rotated.text
+    );
+    // An account whose factor is old: a step-up rotates at once.
+    let token = grant(&server, "acc_ff", &app).await;
+    let again = integration
+        .post(&path, &json!({ "step_up_grant": token }))
+        .await;
+    assert_eq!(again.status, 200, "{}", again.text);
+}
+
 on_both_backends!(
     a_fund_moving_key_is_not_rotated_without_a_factor,
+    a_first_factor_unlocks_a_fund_moving_rotation_only_after_the_cool_down,
     import_obeys_the_terms_of_any_key,
     rotating_a_fund_moving_key_needs_a_step_up,
 );

@@ -238,8 +238,57 @@ async fn a_confirmation_voids_a_first_approval_of_an_engine_hold(backend: Backen
     assert!(released.body["released_by"].is_null(), "{}", released.text);
 }
 
+async fn a_confirmation_voids_a_first_approval_of_a_held_withdrawal(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let first = server.operator("analyst").await;
+    let second = server.operator("analyst").await;
+    victim_widens_to_the_crews_server(&server).await;
+    // An administrator forces the crew's server: the second victim's withdrawal from it is held.
+    let forced = server
+        .admin()
+        .post(
+            "/v1/graph/ip/198.51.100.66/override",
+            &json!({ "action": "force", "note": "crew server" }),
+        )
+        .await;
+    assert_eq!(forced.status, 201, "{}", forced.text);
+    let now = server.now().to_rfc3339();
+    feed(&server, &[
+        json!({ "id": "v2-out", "ts": now, "type": "withdrawal.requested", "account": "victim-2", "withdrawal_id": "w2", "asset": "USDT", "network": "TRX", "address": "TQelsewhere", "amount": "40", "amount_usd": 40.0, "ctx": { "ip": "198.51.100.66" } }),
+    ]).await;
+    server.app.guard.apply_due().await.unwrap();
+    let decision = server.admin().get("/v1/decisions/v2-out").await;
+    assert_eq!(decision.body["decision"], "hold", "{}", decision.text);
+    let path = "/v1/withdrawals/v2-out/release";
+    let approved = first.post(path, &json!({})).await;
+    assert_eq!(approved.body["state"], "approved", "{}", approved.text);
+
+    // Then the exchange confirms a fraud through the same server: the approval came before it.
+    fraud_through_the_crews_server_confirmed(&server).await;
+    let review = second.get("/v1/withdrawals/v2-out/review").await;
+    assert_eq!(review.body["state"], "held", "{}", review.text);
+    assert!(review.body["approved_by"].is_null(), "{}", review.text);
+    let audit = server.admin().get("/v1/audit?limit=1000").await;
+    let voided = audit
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["action"] == "withdrawal.release_approval_voided");
+    assert!(
+        voided.is_some_and(|entry| entry.to_string().contains("v1-fraud")),
+        "the voiding is audited with the path: {}",
+        audit.text
+    );
+    // The second operator's click is a first approval again, not the release.
+    let again = second.post(path, &json!({})).await;
+    assert_eq!(again.body["state"], "approved", "{}", again.text);
+    assert!(again.body["resolved_by"].is_null(), "{}", again.text);
+}
+
 on_both_backends!(
     a_confirmed_fraud_holds_a_linked_victims_pending_widening,
+    a_confirmation_voids_a_first_approval_of_a_held_withdrawal,
     a_confirmation_takes_over_an_operators_hold,
     a_confirmation_voids_a_first_approval_of_an_engine_hold,
     campaign_alerts_are_listed_read_and_confirmed_once,

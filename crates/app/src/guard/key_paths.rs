@@ -15,7 +15,7 @@ use crate::keys::{ImportedKey, IssuedKey, NewKey};
 use crate::ports::{AccountGuard, PendingAction};
 use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::stepup::Action;
-use portcullis_core::guard::widening::{self, KeyTerms};
+use portcullis_core::guard::widening::{self, KeyTerms, Widening};
 use portcullis_core::key::ApiKey;
 use portcullis_core::notice::{Notice, NoticeKind};
 use portcullis_core::operator::Permission;
@@ -213,7 +213,10 @@ impl Guard {
             .await?;
         let key = issued.key.clone();
         if moves_money(key.scopes) {
-            match self.rotation_grant(&key.account, grant, now).await {
+            match self
+                .rotation_grant(&key.account, key.scopes, grant, now)
+                .await
+            {
                 Ok(spend) => change = change.write(spend),
                 Err(error) => {
                     return Err(self
@@ -250,16 +253,58 @@ impl Guard {
     /// the widening's method (its spending write). A customer with no authenticator has none
     /// to give, so the rotation is refused (`step_up_not_enrolled`) as a widening would be:
     /// the new secret moves money at once, with no cool-down, and an operator token alone
-    /// must not be enough to obtain it.
+    /// must not be enough to obtain it. Nor may an operator token enrol a first factor and
+    /// step up with it at once: until the account's first factor has been enrolled for as long
+    /// as a widening to the key's scopes waits, the rotation is refused
+    /// (`first_factor_too_recent`), so a factor the customer never set up is announced for a
+    /// whole cool-down before it can unlock a secret that moves money.
     async fn rotation_grant(
         &self,
         account: &str,
+        scopes: ScopeSet,
         grant: Option<&str>,
         now: UnixMillis,
     ) -> AppResult<crate::ports::Write> {
         let guard = self.guard_of(account).await?;
         fund_moving_allowed(&guard, now)?;
         let (_, spend) = self.grant_for(&guard, Action::Widen, grant, now).await?;
+        self.first_factor_settled(&guard, scopes, now).await?;
         Ok(spend)
+    }
+
+    /// Refuses while the account's oldest factor (its confirmed authenticator app or its
+    /// oldest passkey) is younger than the cool-down of a widening to `scopes`. Every later
+    /// factor had to be confirmed with an earlier one, so the oldest is the first.
+    async fn first_factor_settled(
+        &self,
+        guard: &AccountGuard,
+        scopes: ScopeSet,
+        now: UnixMillis,
+    ) -> AppResult<()> {
+        let totp = guard.totp.as_ref().and_then(|totp| totp.confirmed_at);
+        let passkeys = self.store.passkeys(&guard.account).await?;
+        // No factor at all was refused by the grant already; fail closed regardless.
+        let first = passkeys.iter().map(|p| p.created_at).chain(totp).min();
+        let widenings: Vec<Widening> = [
+            (Scope::Withdraw, Widening::AddsWithdraw),
+            (Scope::Transfer, Widening::AddsTransfer),
+        ]
+        .into_iter()
+        .filter(|(scope, _)| scopes.contains(*scope))
+        .map(|(_, widening)| widening)
+        .collect();
+        let allowed_at = first.map_or(UnixMillis(i64::MAX), |at| {
+            self.settings.cooldowns.applies_at(&widenings, at)
+        });
+        if now >= allowed_at {
+            return Ok(());
+        }
+        Err(AppError::invalid(
+            ErrorCode::FirstFactorTooRecent,
+            format!(
+                "the account's first authenticator was enrolled too recently to unlock a key that can move money: rotating this key's secret is allowed from {}",
+                allowed_at.to_rfc3339()
+            ),
+        ))
     }
 }

@@ -132,6 +132,7 @@ impl Guard {
                 propagation.confirmation
             );
             held += self.hold_account(&marked.value, &reason).await?;
+            self.void_release_approvals(&marked.value, &reason).await?;
         }
         Ok(held)
     }

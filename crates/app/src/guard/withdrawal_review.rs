@@ -114,6 +114,47 @@ impl Guard {
         Ok(review)
     }
 
+    /// Voids the first approval of every held withdrawal of `account` whose release one
+    /// operator has approved, with `reason` (the network path) in the audit: the evidence
+    /// arrived after that approval, so the release starts over with it in view instead of
+    /// being completed by one more operator. Returns how many approvals it voided.
+    pub(super) async fn void_release_approvals(
+        &self,
+        account: &str,
+        reason: &str,
+    ) -> AppResult<usize> {
+        let system = Actor::system();
+        let access = system.access_account(Permission::ReviewChanges, account)?;
+        let mut voided = 0;
+        for held in self.store.held_withdrawals(Some(account), 200).await? {
+            let now = self.clock.now();
+            let Some(current) = held.review.as_ref() else {
+                continue;
+            };
+            let Some(review) = withdrawal_review::void_approval(current, now) else {
+                continue;
+            };
+            let mut details = review_details(&held, &review);
+            details["voided_approval_of"] = json!(current.approved_by);
+            details["reason"] = json!(reason);
+            // A concurrent review step makes this commit fail on the version: the caller
+            // requeues the propagation and the next pass voids it again (fail closed).
+            let commit = Change::new(&access, now)
+                .write(Write::Console(ConsoleWrite::PutWithdrawalReview {
+                    review,
+                    previous_version: Some(current.version),
+                }))
+                .audit(
+                    "withdrawal.release_approval_voided",
+                    target(account),
+                    details,
+                );
+            self.store.commit(commit.into_set()).await?;
+            voided += 1;
+        }
+        Ok(voided)
+    }
+
     /// A frozen account moves no money: its held withdrawals wait for the unfreeze (and its
     /// cool-down) like everything else that could drain it.
     async fn refuse_while_frozen(&self, account: &str) -> AppResult<()> {

@@ -114,6 +114,22 @@ pub fn next(
     Ok(next)
 }
 
+/// The review after new evidence (a confirmed fraud or a forced mark reaching the account)
+/// voids a first operator's approval: the release starts over, so a second operator cannot
+/// complete it on the strength of an approval given without that evidence. `None` when there
+/// is no approval to void (no review yet, or a finished one).
+pub fn void_approval(current: &WithdrawalReview, now: UnixMillis) -> Option<WithdrawalReview> {
+    if current.state != ReviewState::Approved || current.approved_by.is_none() {
+        return None;
+    }
+    Some(WithdrawalReview {
+        approved_by: None,
+        updated_at: now,
+        version: current.version + 1,
+        ..current.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,5 +198,20 @@ mod tests {
             assert_eq!(ReviewState::parse(state.as_str()), Some(state));
         }
         assert_eq!(ReviewState::parse("held"), None);
+    }
+
+    #[test]
+    fn new_evidence_voids_a_first_approval_only() {
+        let approved = step(None, ReviewAction::Release, "op_a").unwrap();
+        let voided = void_approval(&approved, NOW).unwrap();
+        assert_eq!(voided.approved_by, None);
+        assert_eq!(voided.version, 2);
+        // The approver's second click is a first approval again, not a release.
+        let again = step(Some(&voided), ReviewAction::Release, "op_b").unwrap();
+        assert_eq!(again.state, ReviewState::Approved);
+        assert_eq!(again.approved_by.as_deref(), Some("op_b"));
+        assert_eq!(void_approval(&voided, NOW), None);
+        let cancelled = step(Some(&approved), ReviewAction::Cancel, "op_b").unwrap();
+        assert_eq!(void_approval(&cancelled, NOW), None);
     }
 }

@@ -8,7 +8,7 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::{Path, State};
 use portcullis_app::ports::HeldWithdrawal;
-use portcullis_core::guard::WithdrawalReview;
+use portcullis_core::guard::{ReviewState, WithdrawalReview};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -33,7 +33,12 @@ impl WithdrawalReviewDto {
         Self {
             event_id: review.event_id,
             account: review.account,
-            state: review.state.as_str().to_owned(),
+            // An approval voided by new evidence leaves the review where nobody acted yet.
+            state: if review.state == ReviewState::Approved && review.approved_by.is_none() {
+                "held".to_owned()
+            } else {
+                review.state.as_str().to_owned()
+            },
             approved_by: review.approved_by,
             resolved_by: review.resolved_by,
             updated_at: Some(review.updated_at.to_rfc3339()),
