@@ -15,7 +15,7 @@ use crate::keys::{ImportedKey, IssuedKey, NewKey};
 use crate::ports::{AccountGuard, PendingAction};
 use portcullis_core::events::{Effective, EventBody, EventContext, StepUp};
 use portcullis_core::guard::stepup::Action;
-use portcullis_core::guard::widening::{self, KeyTerms, Widening};
+use portcullis_core::guard::widening::{self, KeyTerms};
 use portcullis_core::key::ApiKey;
 use portcullis_core::notice::{Notice, NoticeKind};
 use portcullis_core::operator::Permission;
@@ -285,14 +285,7 @@ impl Guard {
         let passkeys = self.store.passkeys(&guard.account).await?;
         // No factor at all was refused by the grant already; fail closed regardless.
         let first = passkeys.iter().map(|p| p.created_at).chain(totp).min();
-        let widenings: Vec<Widening> = [
-            (Scope::Withdraw, Widening::AddsWithdraw),
-            (Scope::Transfer, Widening::AddsTransfer),
-        ]
-        .into_iter()
-        .filter(|(scope, _)| scopes.contains(*scope))
-        .map(|(_, widening)| widening)
-        .collect();
+        let widenings = widening::scope_widenings(scopes);
         let allowed_at = first.map_or(UnixMillis(i64::MAX), |at| {
             self.settings.cooldowns.applies_at(&widenings, at)
         });

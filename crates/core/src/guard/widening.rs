@@ -154,7 +154,9 @@ pub fn new_key_widenings(terms: &KeyTerms) -> Vec<Widening> {
     scope_widenings(terms.scopes)
 }
 
-fn scope_widenings(added: ScopeSet) -> Vec<Widening> {
+/// The widenings in a key gaining the fund-moving scopes among `added`: what a cool-down of
+/// theirs waits for.
+pub fn scope_widenings(added: ScopeSet) -> Vec<Widening> {
     let mut found = Vec::new();
     if added.contains(Scope::Withdraw) {
         found.push(Widening::AddsWithdraw);
