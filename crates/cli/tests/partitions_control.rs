@@ -256,6 +256,49 @@ fn partitions_shown_caught_up(urls: &[String], token: &str) -> bool {
     })
 }
 
+/// A node's engine counter `name` (`portcullis_decisions_total` and the like), summed over
+/// its labels.
+fn engine_counter(url: &str, token: &str, name: &str) -> u64 {
+    (common::metrics(url, token).lines())
+        .filter(|line| (line.strip_prefix(name)).is_some_and(|rest| rest.starts_with([' ', '{'])))
+        .filter_map(|line| line.rsplit_once(' ')?.1.parse::<u64>().ok())
+        .sum()
+}
+
+/// The engine's counters on `/metrics` are the partitions' own in this mode: over the nodes,
+/// the decisions counted are those stored, each once; every node that works a partition shows
+/// the id check's refusals (every partition checks every id) and the rules that fired.
+fn engine_counters_add_up_to_the_stored_decisions(urls: &[String], token: &str, database: &str) {
+    let stored = query(database, "SELECT count(*) FROM decisions");
+    let counted: u64 = (urls.iter())
+        .map(|url| engine_counter(url, token, "portcullis_decisions_total"))
+        .sum();
+    assert_eq!(counted, u64::try_from(stored).unwrap());
+    for url in urls {
+        let figures = partition_figures(url, token);
+        let works = (0..PARTITIONS).any(|p| figures[&("epoch".to_owned(), p)] > 0);
+        if !works {
+            assert_eq!(
+                engine_counter(url, token, "portcullis_engine_events_total"),
+                0
+            );
+            continue;
+        }
+        let worked = engine_counter(url, token, "portcullis_engine_events_total");
+        assert!(worked > 0, "{url} works a partition and shows no event");
+        assert!(engine_counter(url, token, "portcullis_engine_duplicates_total") > 0);
+        let fired = engine_counter(
+            url,
+            token,
+            "portcullis_rule_hits_total{rule=\"every_withdrawal\"}",
+        );
+        assert!(
+            fired > 0,
+            "{url}: the strict policy's rule fired on its partition"
+        );
+    }
+}
+
 fn stored(url: &str, token: &str, id: &str) -> Option<Value> {
     let (status, decision) = call("GET", &format!("{url}/v1/decisions/{id}"), token, "", "");
     (status == 200).then_some(decision)
@@ -423,6 +466,7 @@ fn operators_changes_and_ids_reach_every_partition_as_one_engine_takes_them() {
     wait_until("each partition shown on /metrics, caught up", || {
         partitions_shown_caught_up(&urls, &first_admin)
     });
+    engine_counters_add_up_to_the_stored_decisions(&urls, &first_admin, &database);
 
     // Every process killed and started again: the partitions resume from their checkpoints
     // with the override and the policy in force.

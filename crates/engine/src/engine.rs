@@ -50,6 +50,27 @@ pub struct EngineStats {
     pub changes_unmatched: u64,
 }
 
+impl EngineStats {
+    /// Adds what another partition's engine decided: its own events, decisions, rule hits and
+    /// errors, changes. The id check's counters (`duplicates`, `late`) are left alone: every
+    /// partition checks every id, so theirs are one engine's, not a share of them.
+    pub fn add_partition(&mut self, other: &Self) {
+        self.events += other.events;
+        for (verdict, n) in &other.decisions {
+            *self.decisions.entry(*verdict).or_default() += n;
+        }
+        for (rule, n) in &other.rule_hits {
+            *self.rule_hits.entry(rule.clone()).or_default() += n;
+        }
+        for (rule, n) in &other.rule_errors {
+            *self.rule_errors.entry(rule.clone()).or_default() += n;
+        }
+        self.changes_applied += other.changes_applied;
+        self.changes_cancelled += other.changes_cancelled;
+        self.changes_unmatched += other.changes_unmatched;
+    }
+}
+
 /// The SipHash key of account ids (fixed: checkpoints hold the hashes).
 const ACCOUNT_KEY: (u64, u64) = (0x706f_7274_6375_6c6c, 0x6973_2d61_6363_7431);
 

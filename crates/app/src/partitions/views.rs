@@ -8,7 +8,7 @@
 //! read the same partition's view. With none registered there is no view here: the caller
 //! refuses rather than answer from an empty engine.
 
-use portcullis_engine::{Engine, EntityKind, GraphView};
+use portcullis_engine::{Engine, EngineStats, EntityKind, GraphView};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,8 @@ pub enum ViewRequest {
         value: String,
         reply: oneshot::Sender<bool>,
     },
+    /// `Engine::stats`: the partition's own counters (kept in its checkpoint).
+    Stats { reply: oneshot::Sender<EngineStats> },
 }
 
 impl ViewRequest {
@@ -53,6 +55,9 @@ impl ViewRequest {
             }
             Self::Knows { kind, value, reply } => {
                 let _ = reply.send(engine.knows_entity(kind, &value));
+            }
+            Self::Stats { reply } => {
+                let _ = reply.send(engine.stats().clone());
             }
         }
     }
@@ -120,19 +125,42 @@ impl PartitionViews {
         &self,
         request: impl Fn(oneshot::Sender<T>) -> ViewRequest,
     ) -> Option<(u32, T)> {
-        let senders: Vec<(u32, mpsc::Sender<ViewRequest>)> = (self.open.lock())
-            .map(|open| (open.iter()).map(|(p, (_, s))| (*p, s.clone())).collect())
-            .unwrap_or_default();
-        for (partition, sender) in senders {
-            let (reply, answer) = oneshot::channel();
-            if sender.send(request(reply)).await.is_err() {
-                continue;
-            }
-            if let Ok(answer) = answer.await {
+        for (partition, sender) in self.senders() {
+            if let Some(answer) = Self::ask_one(&sender, &request).await {
                 return Some((partition, answer));
             }
         }
         None
+    }
+
+    /// Asks every partition registered, lowest first; one that ended before it answered is
+    /// left out (its work, and its figures, are another process's now or soon).
+    pub(crate) async fn ask_each<T>(
+        &self,
+        request: impl Fn(oneshot::Sender<T>) -> ViewRequest,
+    ) -> Vec<(u32, T)> {
+        let mut answers = Vec::new();
+        for (partition, sender) in self.senders() {
+            if let Some(answer) = Self::ask_one(&sender, &request).await {
+                answers.push((partition, answer));
+            }
+        }
+        answers
+    }
+
+    fn senders(&self) -> Vec<(u32, mpsc::Sender<ViewRequest>)> {
+        (self.open.lock())
+            .map(|open| (open.iter()).map(|(p, (_, s))| (*p, s.clone())).collect())
+            .unwrap_or_default()
+    }
+
+    async fn ask_one<T>(
+        sender: &mpsc::Sender<ViewRequest>,
+        request: &impl Fn(oneshot::Sender<T>) -> ViewRequest,
+    ) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        sender.send(request(reply)).await.ok()?;
+        answer.await.ok()
     }
 }
 
@@ -174,5 +202,43 @@ mod tests {
         assert_eq!(views.registered(), vec![2]);
         drop(again);
         assert_eq!(views.ask(knows("10.0.0.1")).await, None);
+    }
+
+    #[tokio::test]
+    async fn each_partition_at_work_gives_its_counters() {
+        let views = Arc::new(PartitionViews::default());
+        assert!(
+            views
+                .ask_each(|reply| ViewRequest::Stats { reply })
+                .await
+                .is_empty()
+        );
+        let mut loops = Vec::new();
+        let mut registrations = Vec::new();
+        for partition in [3, 1] {
+            let (registration, mut asked) = views.register(partition);
+            registrations.push(registration);
+            let mut engine = Engine::new(Policy::default_policy().unwrap());
+            for n in 0..partition {
+                let line = format!(
+                    r#"{{"id":"p{partition}-{n}","ts":"2026-12-07T10:00:0{n}Z","type":"login","account":"acc_{partition}","method":"password","success":true,"ctx":{{"ip":"192.0.2.{partition}"}}}}"#
+                );
+                engine.process(&portcullis_core::contract::parse_line(&line).unwrap());
+            }
+            loops.push(tokio::spawn(async move {
+                if let Some(request) = asked.recv().await {
+                    request.answer(&engine);
+                }
+            }));
+        }
+        // A third whose loop ended: left out.
+        let (_gone, ended) = views.register(2);
+        drop(ended);
+        let answers = views.ask_each(|reply| ViewRequest::Stats { reply }).await;
+        let events: Vec<(u32, u64)> = answers.iter().map(|(p, s)| (*p, s.events)).collect();
+        assert_eq!(events, vec![(1, 1), (3, 3)]);
+        for answering in loops {
+            answering.await.unwrap();
+        }
     }
 }

@@ -283,9 +283,26 @@ impl Risk {
         self.refused_lines.load(Ordering::Relaxed)
     }
 
-    /// Counters of the engine: events, duplicates, decisions by verdict, hits per rule.
+    /// Counters of the engine: events, duplicates, decisions by verdict, hits per rule. In a
+    /// partitioned deployment, those of the partitions at work in this process, summed (each
+    /// event and decision belongs to one partition, so the processes' figures add up; they
+    /// move with a lease), the id check's once (every partition checks every id).
     pub async fn stats(&self) -> portcullis_engine::EngineStats {
-        self.cursor.read().await.engine.stats().clone()
+        if !self.partitioned() {
+            return self.cursor.read().await.engine.stats().clone();
+        }
+        let answers = (self.views)
+            .ask_each(|reply| crate::partitions::ViewRequest::Stats { reply })
+            .await;
+        let mut total = portcullis_engine::EngineStats::default();
+        if let Some((_, lowest)) = answers.first() {
+            total.duplicates = lowest.duplicates;
+            total.late = lowest.late;
+        }
+        for (_, stats) in &answers {
+            total.add_partition(stats);
+        }
+        total
     }
 
     /// A stored decision with the features it saw.

@@ -209,19 +209,7 @@ impl Replay {
             ..EngineStats::default()
         };
         for partition in &self.partitions {
-            let stats = partition.engine().stats();
-            for (verdict, n) in &stats.decisions {
-                *total.decisions.entry(*verdict).or_default() += n;
-            }
-            for (rule, n) in &stats.rule_hits {
-                *total.rule_hits.entry(rule.clone()).or_default() += n;
-            }
-            for (rule, n) in &stats.rule_errors {
-                *total.rule_errors.entry(rule.clone()).or_default() += n;
-            }
-            total.changes_applied += stats.changes_applied;
-            total.changes_cancelled += stats.changes_cancelled;
-            total.changes_unmatched += stats.changes_unmatched;
+            total.add_partition(partition.engine().stats());
         }
         // Every event that was not refused by the id check was applied once.
         total.events = self.next_position - 1 - total.duplicates - total.late;
