@@ -244,6 +244,15 @@ fn cases() -> Vec<(&'static str, Features)> {
             },
         ),
         (
+            "large_first_send",
+            Features {
+                amount_usd: 200_000.0,
+                address_minutes_since_added: 20.0,
+                address_minutes_known: 20.0,
+                ..withdrawal()
+            },
+        ),
+        (
             "busy_market",
             Features {
                 market_volume_ratio: 4.0,

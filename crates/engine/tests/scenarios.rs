@@ -558,3 +558,51 @@ fn an_allowlist_narrowed_or_moved_host_for_host_is_not_loosened() {
     assert!(!has(moved, "ip_restriction_dropped"), "{moved:?}");
     assert!(has(moved, "unseen_ip_allowlisted"), "{moved:?}");
 }
+
+/// The shape of a customer moving savings to a wallet they just added, with no call, remote
+/// tool or report: nothing tells a coached victim from them but what a miss would cost.
+fn first_send(policy: &str, address: &str, usd: u32) -> Vec<Decision> {
+    let added = r#"9000 | "type":"address.added","account":"a1","address":"TQnew","asset":"USDT","network":"TRX","step_up":"passkey","ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"app"}"#;
+    let send = format!(
+        r#"9020 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w1","asset":"USDT","network":"TRX","address":"{address}","amount":"{usd}","amount_usd":{usd},"ctx":{{"ip":"198.51.100.23","device_id":"d1","channel":"app"}}"#
+    );
+    run_on(
+        &mut Engine::new(Policy::parse(policy).unwrap()),
+        &story(&[added, &send]),
+        0,
+    )
+}
+
+#[test]
+fn a_large_first_send_to_a_just_added_address_is_held_once_the_rule_acts() {
+    let default = include_str!("../policy/default.toml");
+    // The rule ships in shadow: the default policy leaves the shape a challenge.
+    let shadowed = first_send(default, "TQnew", 250_000);
+    assert_eq!(
+        shadowed[4].decision,
+        Verdict::Challenge,
+        "{:?}",
+        shadowed[4]
+    );
+    // Switched on, as an exchange that weighs a miss by its amount would run it.
+    let rule = default
+        .find("id = \"large_first_send\"")
+        .expect("the rule is in the policy");
+    let shadow = rule + default[rule..].find("shadow = true").unwrap();
+    let acting = format!(
+        "{}{}",
+        &default[..shadow],
+        &default[shadow + "shadow = true".len()..]
+    );
+    let large = first_send(&acting, "TQnew", 250_000);
+    assert!(has(&large[4], "large_first_send"), "{:?}", large[4]);
+    assert_eq!(large[4].decision, Verdict::Hold, "{:?}", large[4]);
+    // The same shape with an everyday amount: a challenge, the warning is the protection.
+    let small = first_send(&acting, "TQnew", 4_500);
+    assert!(!has(&small[4], "large_first_send"), "{:?}", small[4]);
+    assert!(small[4].decision <= Verdict::Challenge, "{:?}", small[4]);
+    // The same amount to the wallet the customer has used for days: where to, not how much.
+    let known = first_send(&acting, "bc1own", 250_000);
+    assert!(!has(&known[4], "large_first_send"), "{:?}", known[4]);
+    assert!(known[4].decision <= Verdict::Challenge, "{:?}", known[4]);
+}
