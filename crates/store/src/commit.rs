@@ -17,6 +17,16 @@ use sqlx::{Any, Connection as _, Row as _, Transaction};
 
 pub(crate) type Tx<'c> = Transaction<'c, Any>;
 
+/// `Write::SaveCheckpoint` (also run by the log's `COPY` path, `log_copy`): a checkpoint never
+/// replaces a later one.
+pub(crate) const SAVE_CHECKPOINT: &str = "INSERT INTO engine_checkpoints (name, seq, state) \
+     VALUES ($1, $2, $3) \
+     ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, state = excluded.state \
+     WHERE engine_checkpoints.seq <= excluded.seq";
+
+/// What every write transaction on PostgreSQL starts with (`begin_in_turn`).
+pub(crate) const LOCK_AUDIT_HEAD: &str = "UPDATE audit_head SET seq = seq WHERE id = 1";
+
 const NEXT_CHANGE_SEQ: &str = "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api_keys)";
 
 /// A payload this large (the engine's checkpoint: tens of megabytes on a busy deployment) is
@@ -27,7 +37,7 @@ const NEXT_CHANGE_SEQ: &str = "(SELECT COALESCE(MAX(change_seq), 0) + 1 FROM api
 const LARGE_PAYLOAD_BYTES: usize = 1 << 20;
 
 /// Whether `writes` carry a payload past [`LARGE_PAYLOAD_BYTES`].
-fn carries_large_payload(writes: &[Write]) -> bool {
+pub(crate) fn carries_large_payload(writes: &[Write]) -> bool {
     writes.iter().any(|write| match write {
         Write::SaveCheckpoint(checkpoint) => checkpoint.state.len() >= LARGE_PAYLOAD_BYTES,
         _ => false,
@@ -65,7 +75,7 @@ pub(crate) async fn begin_in_turn<'c>(
         Backend::Sqlite => (connection.begin_with("BEGIN IMMEDIATE").await).map_err(begin),
         Backend::Postgres => {
             let mut tx = connection.begin().await.map_err(begin)?;
-            sqlx::query("UPDATE audit_head SET seq = seq WHERE id = 1")
+            sqlx::query(LOCK_AUDIT_HEAD)
                 .execute(&mut *tx)
                 .await
                 .map_err(|e| db_error("lock", e))?;
@@ -75,6 +85,13 @@ pub(crate) async fn begin_in_turn<'c>(
 }
 
 pub async fn commit(store: &SqlStore, change: ChangeSet) -> StoreResult<()> {
+    if let Some(pool) = store.copy_pool()
+        && change.audit.is_empty()
+        && change.events.is_empty()
+        && crate::log_copy::takes(&change.writes)
+    {
+        return crate::log_copy::commit(store, pool, change.writes).await;
+    }
     let _turn = store.commit_turn().await;
     let mut connection = writer_connection(store, carries_large_payload(&change.writes)).await?;
     let mut tx = begin_in_turn(store, &mut connection).await?;
@@ -311,14 +328,10 @@ async fn apply(tx: &mut Tx<'_>, store: &SqlStore, write: Write) -> StoreResult<(
         Write::PutOverride(o) => crate::alerts::put_override(tx, o).await?,
         Write::LiftOverride { id, by, at } => crate::alerts::lift_override(tx, id, by, at).await?,
         Write::SaveCheckpoint(c) => {
-            let query = sqlx::query(
-                "INSERT INTO engine_checkpoints (name, seq, state) VALUES ($1, $2, $3) \
-                 ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, state = excluded.state \
-                 WHERE engine_checkpoints.seq <= excluded.seq",
-            )
-            .bind(c.name)
-            .bind(c.seq)
-            .bind(c.state);
+            let query = sqlx::query(SAVE_CHECKPOINT)
+                .bind(c.name)
+                .bind(c.seq)
+                .bind(c.state);
             execute(tx, "engine checkpoint", query).await?;
         }
         Write::HoldsLease {

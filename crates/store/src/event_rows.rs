@@ -89,7 +89,7 @@ pub(crate) async fn insert_decisions(
 }
 
 /// Events at most in one statement of [`log_events_once_postgres`] (about 400 bytes each).
-const LOG_ROWS_PER_STATEMENT: usize = 2_048;
+pub(crate) const LOG_ROWS_PER_STATEMENT: usize = 2_048;
 
 /// Logs events, skipping those whose id is logged already (a partition redoing a batch).
 pub(crate) async fn log_events_once(
@@ -124,6 +124,23 @@ pub(crate) async fn log_events_once(
 /// largest share of its work: one parameter instead of thousands saves the client's encoding
 /// and the server's reading of them (docs/benchmarks.md, 2026-12-07, branch `owner`).
 async fn log_events_once_postgres(tx: &mut Tx<'_>, events: Vec<NewEvent>) -> StoreResult<()> {
+    for chunk in events.chunks(LOG_ROWS_PER_STATEMENT) {
+        let query = sqlx::query(LOG_ONCE_FROM_JSON).bind(log_rows_json(chunk)?);
+        execute(tx, "event", query).await?;
+    }
+    Ok(())
+}
+
+/// The statement of [`log_events_once_postgres`] (also run by the log's `COPY` path when a
+/// row is there already, `log_copy`): binds [`log_rows_json`] of the rows.
+pub(crate) const LOG_ONCE_FROM_JSON: &str = "INSERT INTO events (id, ts, account, type, body) \
+     SELECT id, ts, account, type, body FROM ROWS FROM (json_to_recordset($1::json) \
+     AS (id TEXT, ts BIGINT, account TEXT, type TEXT, body TEXT)) \
+     WITH ORDINALITY AS r(id, ts, account, type, body, position) ORDER BY position \
+     ON CONFLICT (id) DO NOTHING";
+
+/// Events as the JSON array [`LOG_ONCE_FROM_JSON`] reads.
+pub(crate) fn log_rows_json(events: &[NewEvent]) -> StoreResult<String> {
     #[derive(serde::Serialize)]
     struct Row<'a> {
         id: &'a str,
@@ -133,29 +150,16 @@ async fn log_events_once_postgres(tx: &mut Tx<'_>, events: Vec<NewEvent>) -> Sto
         event_type: &'a str,
         body: &'a str,
     }
-    for chunk in events.chunks(LOG_ROWS_PER_STATEMENT) {
-        let rows: Vec<Row<'_>> = (chunk.iter())
-            .map(|event| Row {
-                id: &event.id,
-                ts: event.ts.as_millis(),
-                account: event.account.as_deref(),
-                event_type: &event.event_type,
-                body: &event.body,
-            })
-            .collect();
-        let json = serde_json::to_string(&rows)
-            .map_err(|e| StoreError::Backend(format!("events: {e}")))?;
-        let query = sqlx::query(
-            "INSERT INTO events (id, ts, account, type, body) \
-             SELECT id, ts, account, type, body FROM ROWS FROM (json_to_recordset($1::json) \
-             AS (id TEXT, ts BIGINT, account TEXT, type TEXT, body TEXT)) \
-             WITH ORDINALITY AS r(id, ts, account, type, body, position) ORDER BY position \
-             ON CONFLICT (id) DO NOTHING",
-        )
-        .bind(json);
-        execute(tx, "event", query).await?;
-    }
-    Ok(())
+    let rows: Vec<Row<'_>> = (events.iter())
+        .map(|event| Row {
+            id: &event.id,
+            ts: event.ts.as_millis(),
+            account: event.account.as_deref(),
+            event_type: &event.event_type,
+            body: &event.body,
+        })
+        .collect();
+    serde_json::to_string(&rows).map_err(|e| StoreError::Backend(format!("events: {e}")))
 }
 
 /// See [`portcullis_app::ports::EventLog::append_new_events_then`]. A whole batch costs one

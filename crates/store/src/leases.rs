@@ -111,7 +111,7 @@ impl LeaseStore for SqlStore {
 
 /// The partition layout's record (`portcullis_app::partitions::LAYOUT`): its `seq` is the
 /// layout's generation.
-const LAYOUT: &str = "risk.layout";
+pub(crate) const LAYOUT: &str = "risk.layout";
 
 /// `Write::HoldsLease`: touches the lease row if it is still `owner`'s under `epoch` and the
 /// layout stored is still `generation` (which locks the row until the commit ends, so a
@@ -122,16 +122,30 @@ pub(crate) async fn check_held(
     (owner, epoch): (String, i64),
     generation: i64,
 ) -> StoreResult<()> {
-    let query = sqlx::query(
-        "UPDATE partition_leases SET epoch = epoch WHERE part = $1 AND owner = $2 AND epoch = $3 \
-         AND $4 = COALESCE((SELECT seq FROM engine_checkpoints WHERE name = $5), 0)",
-    )
-    .bind(i64::from(partition))
-    .bind(owner)
-    .bind(epoch)
-    .bind(generation)
-    .bind(LAYOUT);
-    match execute(tx, "partition lease", query).await? {
+    let query = sqlx::query(HOLDS_LEASE)
+        .bind(i64::from(partition))
+        .bind(owner)
+        .bind(epoch)
+        .bind(generation)
+        .bind(LAYOUT);
+    let touched = execute(tx, "partition lease", query).await?;
+    held_or_refused(touched, partition, epoch, generation)
+}
+
+/// The statement of [`check_held`] (also run by the log's `COPY` path, `log_copy`): binds the
+/// partition, owner, epoch, generation and [`LAYOUT`].
+pub(crate) const HOLDS_LEASE: &str = "UPDATE partition_leases SET epoch = epoch \
+     WHERE part = $1 AND owner = $2 AND epoch = $3 \
+     AND $4 = COALESCE((SELECT seq FROM engine_checkpoints WHERE name = $5), 0)";
+
+/// [`HOLDS_LEASE`] touched `touched` rows: the lease is held, or the commit is refused.
+pub(crate) fn held_or_refused(
+    touched: u64,
+    partition: u32,
+    epoch: i64,
+    generation: i64,
+) -> StoreResult<()> {
+    match touched {
         1 => Ok(()),
         _ => Err(StoreError::Conflict(format!(
             "the lease of partition {partition} is no longer held with epoch {epoch} in layout {generation}"

@@ -18,6 +18,7 @@ mod files;
 mod guard;
 mod key_push;
 mod leases;
+mod log_copy;
 mod outbox;
 mod passkeys;
 mod policies;
@@ -92,6 +93,9 @@ pub struct SqlStore {
     keyring: Arc<MasterKeyring>,
     /// PostgreSQL only: where the listener for other processes' key changes connects.
     listen_url: Option<key_push::ListenUrl>,
+    /// PostgreSQL only: the connections the partitions' log commits are copied on
+    /// (`log_copy`; sqlx's `Any` driver has no `COPY`). Connected when first used.
+    copy_pool: Option<sqlx::PgPool>,
 }
 
 /// Opens the database at `url` (creating an SQLite file if needed) and runs migrations; audit
@@ -147,6 +151,17 @@ impl SqlStore {
             ),
             None => (pool.clone(), None),
         };
+        let copy_pool = match backend {
+            // Two: one log stage's commit at a time holds the commit turn.
+            Backend::Postgres => Some(
+                (sqlx::postgres::PgPoolOptions::new())
+                    .acquire_timeout(Duration::from_secs(10))
+                    .max_connections(2)
+                    .connect_lazy(url)
+                    .map_err(cannot_open)?,
+            ),
+            Backend::Sqlite => None,
+        };
         Ok(Self {
             pool,
             writer_pool,
@@ -157,6 +172,7 @@ impl SqlStore {
             audit_keys,
             keyring,
             listen_url: (backend == Backend::Postgres).then(|| key_push::ListenUrl(url.to_owned())),
+            copy_pool,
         })
     }
 
@@ -193,6 +209,10 @@ impl SqlStore {
     }
 
     /// Where transactions taken in the writer's turn run (see `writer_pool`).
+    pub(crate) fn copy_pool(&self) -> Option<&sqlx::PgPool> {
+        self.copy_pool.as_ref()
+    }
+
     pub(crate) fn writer_pool(&self) -> &AnyPool {
         &self.writer_pool
     }

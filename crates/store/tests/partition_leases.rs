@@ -194,10 +194,11 @@ async fn a_process_that_leaves_is_not_waited_for(store: Arc<dyn Store>) {
     assert_eq!(b.held().len(), 4);
 }
 
-/// A partition's log rows, many to a commit (more than one statement's worth on PostgreSQL,
-/// where they go as JSON), with lines that need escaping and events without an account: read
-/// back from the log in the order they were written, byte for byte, and a redo that overlaps
-/// them logs only the new ids.
+/// A partition's log rows, many to a commit (on PostgreSQL copied in the binary format, and
+/// more than one statement's worth of the JSON path a redo takes), with lines that need
+/// escaping, a raw tab, and events without an account: read back from the log in the order
+/// they were written, byte for byte; a redo that overlaps them logs only the new ids; a
+/// commit of as many rows with a checkpoint under an epoch no longer held stores nothing.
 async fn many_log_rows_are_stored_once_in_order_as_written(store: Arc<dyn Store>) {
     let clock = Arc::new(ManualClock::new(UnixMillis(1_000_000)));
     let mut a = Leases::new(store.clone(), clock, "a".into(), 1, TTL);
@@ -207,7 +208,7 @@ async fn many_log_rows_are_stored_once_in_order_as_written(store: Arc<dyn Store>
         ts: UnixMillis(i64::try_from(n).unwrap()),
         account: (!n.is_multiple_of(5)).then(|| format!("acc_{}", n % 97)),
         event_type: "login".into(),
-        body: format!("{{\"id\":\"evt_{n}\",\"note\":\"quote \\\" back \\\\ é 😀 \\u0041\"}}"),
+        body: format!("{{\"id\":\"evt_{n}\",\t\"note\":\"quote \\\" back \\\\ é 😀 \\u0041\"}}"),
     };
     let holds = || Write::HoldsLease {
         partition: 0,
@@ -222,6 +223,24 @@ async fn many_log_rows_are_stored_once_in_order_as_written(store: Arc<dyn Store>
     };
     write(store.as_ref(), commit(0..5_000)).await;
     write(store.as_ref(), commit(4_000..6_000)).await;
+    let mut stale = vec![Write::HoldsLease {
+        partition: 0,
+        owner: "a".into(),
+        epoch: 2,
+        generation: 0,
+    }];
+    stale.extend((6_000..7_000).map(|n| Write::LogEventOnce(logged(n))));
+    stale.push(Write::SaveCheckpoint(EngineCheckpoint {
+        name: "risk.0".into(),
+        seq: 7_000,
+        state: vec![1],
+    }));
+    let refused = store.commit(ChangeSet {
+        writes: stale,
+        ..ChangeSet::default()
+    });
+    assert!(matches!(refused.await, Err(StoreError::Conflict(_))));
+    assert!(store.checkpoint("risk.0").await.unwrap().is_none());
     let mut read = Vec::new();
     while read.len() < 6_001 {
         let after = read
