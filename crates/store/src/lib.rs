@@ -208,11 +208,12 @@ impl SqlStore {
         self.listen_url.as_ref()
     }
 
-    /// Where transactions taken in the writer's turn run (see `writer_pool`).
+    /// PostgreSQL only: where the partitions' log commits are copied (`log_copy`).
     pub(crate) fn copy_pool(&self) -> Option<&sqlx::PgPool> {
         self.copy_pool.as_ref()
     }
 
+    /// Where transactions taken in the writer's turn run (see `writer_pool`).
     pub(crate) fn writer_pool(&self) -> &AnyPool {
         &self.writer_pool
     }
