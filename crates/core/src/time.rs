@@ -113,8 +113,8 @@ impl<'de> Deserialize<'de> for UnixMillis {
 
 /// The minute of the last time [`MinuteCache::read`] read in full. A feed's times are in order
 /// and many to a minute, so most times only differ from the one before in their seconds and
-/// milliseconds: reading just those took the time's share of `portcullis replay` from about
-/// 260 instructions an event to a few dozen (2026-12-07, branch `speed4`).
+/// milliseconds: reading just those took the time's share of `portcullis replay` from 260
+/// instructions an event to 90 (2026-12-07, branch `speed4`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MinuteCache {
     /// The first 16 bytes of the time (`2025-07-28T14:03`), little-endian; zero when empty
