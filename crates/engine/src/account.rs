@@ -131,6 +131,7 @@ impl AccountState {
         let key = ip_key(text);
         let (before, _) = self.seen.touch_in(key, ts, MAX_IPS, |k| !is_device(k));
         if before.is_none()
+            && crate::ipv4::parse_v4(text).is_none()
             && let Ok(IpAddr::V6(v6)) = text.parse::<IpAddr>()
         {
             self.seldom_mut().ipv6.push((key, v6));
@@ -205,9 +206,9 @@ impl AccountState {
 /// its tag, moved out of that range when it falls in it, so the two kinds of key never meet.
 /// An IP's key has the top bit clear, a device's (`device_key`) set.
 pub(crate) fn ip_key(text: &str) -> Tag {
-    match text.parse::<Ipv4Addr>() {
-        Ok(v4) => Tag(V4_KEY << 32 | u64::from(u32::from(v4))),
-        Err(_) => {
+    match crate::ipv4::parse_v4(text) {
+        Some(v4) => Tag(V4_KEY << 32 | u64::from(u32::from(v4))),
+        None => {
             let tag = Tag::of(text).0 & !DEVICE;
             if tag >> 32 == V4_KEY {
                 Tag(tag ^ 1 << 62)

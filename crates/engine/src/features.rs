@@ -310,11 +310,7 @@ impl Features {
         network: &crate::entities::NetworkFeatures,
     ) -> Self {
         let ts = event.ts.as_millis();
-        let event_ip = event
-            .ctx
-            .ip
-            .as_deref()
-            .and_then(|ip| ip.parse::<IpAddr>().ok());
+        let event_ip = event.ctx.ip.as_deref().and_then(crate::ipv4::parse);
         let mut f = Features {
             event_type: event.body.type_name().to_owned(),
             call_active: event.ctx.call_active == Some(true),

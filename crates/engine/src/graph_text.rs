@@ -20,7 +20,7 @@ enum Stored<'a> {
 }
 
 fn stored(text: &str) -> Option<Stored<'_>> {
-    if let Ok(ip) = text.parse::<Ipv4Addr>() {
+    if let Some(ip) = crate::ipv4::parse_v4(text) {
         return Some(Stored::V4(ip.octets()));
     }
     u8::try_from(text.len())

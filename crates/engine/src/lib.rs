@@ -20,6 +20,7 @@ mod features;
 mod force;
 mod gate;
 mod graph;
+mod ipv4;
 mod links;
 mod network;
 mod paged;

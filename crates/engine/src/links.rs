@@ -26,7 +26,7 @@ pub(crate) fn canonical(kind: EntityKind, value: &str) -> Option<Cow<'_, str>> {
         EntityKind::Address => Some(portcullis_core::address::canonical(value)),
         // The standard reader refuses an IPv4 address with leading zeros or other spellings:
         // one it reads is written canonically.
-        EntityKind::Ip if value.parse::<std::net::Ipv4Addr>().is_ok() => Some(Cow::Borrowed(value)),
+        EntityKind::Ip if crate::ipv4::parse_v4(value).is_some() => Some(Cow::Borrowed(value)),
         EntityKind::Ip => value
             .parse::<std::net::IpAddr>()
             .ok()

@@ -8,10 +8,15 @@
 //! goes on to the general readers. Within the shape, JSON's grammar is followed exactly
 //! (whitespace, literals, control characters refused in texts), so what it accepts the derived
 //! reader accepts and reads the same (tested against it on every field and on mutations).
+//!
+//! Keys, types and login methods are not read as texts and then compared: their first bytes
+//! are compared with the names the scanner knows (`Scan::name`), and a time in the contract's
+//! own form is read in place (`Scan::time`); every other text is searched for its end a word
+//! at a time (`text_end`).
 
 use super::model::{ContractEvent, EventBody, LoginMethod};
 use crate::events::EventContext;
-use crate::time::UnixMillis;
+use crate::time::{MinuteCache, UnixMillis};
 
 struct Scan<'a> {
     bytes: &'a [u8],
@@ -89,17 +94,61 @@ impl<'a> Scan<'a> {
         .then_some(value)
     }
 
-    /// Calls `field` for each key of an object; `None` from it, a repeated key or bad syntax
-    /// end the scan.
-    fn object(&mut self, mut field: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
+    /// A text that must be one of `names` (keys, types, methods): its index, or `None` for
+    /// any other text. The text is not searched for its end: its first bytes are compared
+    /// with each name and its closing quote (a name has no quote, backslash or control
+    /// character, so a text that starts so is that name), starting at `first` (the name that
+    /// usually comes next) and wrapping around.
+    fn name(&mut self, names: &[Name], first: usize) -> Option<usize> {
+        self.expect(b'"')?;
+        let word = word_at(self.bytes, self.at);
+        let mut at = first;
+        for _ in 0..names.len() {
+            if at >= names.len() {
+                at = 0;
+            }
+            let name = names.get(at)?;
+            if word & name.mask == name.word {
+                self.at += name.len;
+                return Some(at);
+            }
+            at += 1;
+        }
+        None
+    }
+
+    /// A time: the contract's own form read through `times`, any other text as
+    /// [`UnixMillis::parse_rfc3339`] reads it.
+    fn time(&mut self, times: &mut MinuteCache) -> Option<UnixMillis> {
+        self.skip_space();
+        let start = self.at + 1;
+        if self.bytes.get(self.at) == Some(&b'"')
+            && self.bytes.get(start + 24) == Some(&b'"')
+            && let Some(time) = self.text.get(start..start + 24).and_then(|t| times.read(t))
+        {
+            self.at = start + 25;
+            return Some(time);
+        }
+        UnixMillis::parse_rfc3339(self.text()?).ok()
+    }
+
+    /// Calls `field` with the index in `keys` of each key of an object; a key not in `keys`,
+    /// `None` from `field` or bad syntax end the scan (`field` refuses a repeated key).
+    fn object(
+        &mut self,
+        keys: &[Name],
+        mut field: impl FnMut(&mut Self, usize) -> Option<()>,
+    ) -> Option<()> {
         self.expect(b'{')?;
         self.skip_space();
         if self.bytes.get(self.at) == Some(&b'}') {
             self.at += 1;
             return Some(());
         }
+        let mut next = 0;
         loop {
-            let key = self.text()?.as_bytes();
+            let key = self.name(keys, next)?;
+            next = key + 1;
             self.expect(b':')?;
             field(self, key)?;
             match self.next()? {
@@ -109,6 +158,44 @@ impl<'a> Scan<'a> {
             }
         }
     }
+}
+
+/// A text the scanner knows whole (a key, a type, a method) with its closing quote, as the
+/// low bytes of a little-endian word, `mask` covering them.
+#[derive(Clone, Copy)]
+struct Name {
+    word: u128,
+    mask: u128,
+    len: usize,
+}
+
+const fn name(text: &[u8]) -> Name {
+    assert!(text.len() < 16, "a name and its quote fit a word");
+    let mut word = 0u128;
+    let mut at = 0;
+    while at < text.len() {
+        word |= (text[at] as u128) << (8 * at);
+        at += 1;
+    }
+    word |= (b'"' as u128) << (8 * at);
+    let len = text.len() + 1;
+    Name {
+        word,
+        mask: (1u128 << (8 * len)) - 1,
+        len,
+    }
+}
+
+/// The sixteen bytes of `bytes` from `at` as a little-endian word, zeros past the end.
+fn word_at(bytes: &[u8], at: usize) -> u128 {
+    if let Some(Ok(word)) = bytes.get(at..at + 16).map(<[u8; 16]>::try_from) {
+        return u128::from_le_bytes(word);
+    }
+    let mut word = [0u8; 16];
+    for (slot, byte) in word.iter_mut().zip(bytes.get(at..).unwrap_or_default()) {
+        *slot = *byte;
+    }
+    u128::from_le_bytes(word)
 }
 
 /// Where the first byte that ends or breaks a plain text is (`"`, `\` or a control
@@ -157,17 +244,61 @@ fn once<T>(slot: &mut Option<T>, value: Option<T>) -> Option<()> {
 #[derive(Default)]
 struct Fields<'a> {
     id: Option<&'a str>,
-    ts: Option<&'a str>,
-    kind: Option<&'a str>,
+    ts: Option<UnixMillis>,
+    kind: Option<usize>,
     account: Option<&'a str>,
     ctx: Option<Context<'a>>,
-    method: Option<&'a str>,
+    method: Option<LoginMethod>,
     success: Option<bool>,
     key_id: Option<&'a str>,
     endpoint: Option<&'a str>,
     count: Option<u64>,
     window_s: Option<u64>,
 }
+
+/// The keys of an event, in the order the feeds write them (the search for a key starts
+/// after the one before).
+const KEYS: [Name; 11] = [
+    name(b"id"),
+    name(b"ts"),
+    name(b"account"),
+    name(b"type"),
+    name(b"key_id"),
+    name(b"endpoint"),
+    name(b"count"),
+    name(b"window_s"),
+    name(b"method"),
+    name(b"success"),
+    name(b"ctx"),
+];
+/// The two types the scanner reads, indexed as [`KEYS`] is.
+const TYPES: [Name; 2] = [name(b"api_key.used"), name(b"login")];
+const API_KEY_USED: usize = 0;
+const LOGIN: usize = 1;
+const METHODS: [Name; 5] = [
+    name(b"password"),
+    name(b"passkey"),
+    name(b"totp"),
+    name(b"sms"),
+    name(b"email_link"),
+];
+const LOGIN_METHODS: [LoginMethod; 5] = [
+    LoginMethod::Password,
+    LoginMethod::Passkey,
+    LoginMethod::Totp,
+    LoginMethod::Sms,
+    LoginMethod::EmailLink,
+];
+/// The keys of `ctx`.
+const CONTEXT_KEYS: [Name; 7] = [
+    name(b"ip"),
+    name(b"device_id"),
+    name(b"channel"),
+    name(b"user_agent"),
+    name(b"session_id"),
+    name(b"call_active"),
+    name(b"remote_access"),
+];
 
 /// An event's `ctx` as the line has it: its texts borrowed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -252,15 +383,14 @@ impl Body<'_> {
 
 fn context<'a>(scan: &mut Scan<'a>) -> Option<Context<'a>> {
     let mut ctx = Context::default();
-    // Keys are matched as bytes: a `match` on `str` compares arm by arm through `memcmp`.
-    scan.object(|scan, key| match key {
-        b"ip" => once(&mut ctx.ip, scan.text()),
-        b"device_id" => once(&mut ctx.device_id, scan.text()),
-        b"user_agent" => once(&mut ctx.user_agent, scan.text()),
-        b"channel" => once(&mut ctx.channel, scan.text()),
-        b"session_id" => once(&mut ctx.session_id, scan.text()),
-        b"call_active" => once(&mut ctx.call_active, scan.boolean()),
-        b"remote_access" => once(&mut ctx.remote_access, scan.boolean()),
+    scan.object(&CONTEXT_KEYS, |scan, key| match key {
+        0 => once(&mut ctx.ip, scan.text()),
+        1 => once(&mut ctx.device_id, scan.text()),
+        2 => once(&mut ctx.channel, scan.text()),
+        3 => once(&mut ctx.user_agent, scan.text()),
+        4 => once(&mut ctx.session_id, scan.text()),
+        5 => once(&mut ctx.call_active, scan.boolean()),
+        6 => once(&mut ctx.remote_access, scan.boolean()),
         _ => None,
     })?;
     Some(ctx)
@@ -268,29 +398,35 @@ fn context<'a>(scan: &mut Scan<'a>) -> Option<Context<'a>> {
 
 /// Reads `line` when it has the narrow shape; `None` otherwise.
 pub fn read(line: &str) -> Option<ContractEvent> {
-    scan(line).map(Flat::to_event)
+    scan(line, &mut MinuteCache::default()).map(Flat::to_event)
 }
 
-/// Scans `line` when it has the narrow shape, borrowing its texts; `None` otherwise.
-pub(super) fn scan(line: &str) -> Option<Flat<'_>> {
+/// Scans `line` when it has the narrow shape, borrowing its texts; `None` otherwise. `times`
+/// remembers the minute of the last time read (see [`MinuteCache`]).
+pub(super) fn scan<'a>(line: &'a str, times: &mut MinuteCache) -> Option<Flat<'a>> {
     let mut scan = Scan {
         bytes: line.as_bytes(),
         text: line,
         at: 0,
     };
     let mut f = Fields::default();
-    scan.object(|scan, key| match key {
-        b"id" => once(&mut f.id, scan.text()),
-        b"ts" => once(&mut f.ts, scan.text()),
-        b"type" => once(&mut f.kind, scan.text()),
-        b"account" => once(&mut f.account, scan.text()),
-        b"ctx" => once(&mut f.ctx, context(scan)),
-        b"method" => once(&mut f.method, scan.text()),
-        b"success" => once(&mut f.success, scan.boolean()),
-        b"key_id" => once(&mut f.key_id, scan.text()),
-        b"endpoint" => once(&mut f.endpoint, scan.text()),
-        b"count" => once(&mut f.count, scan.count()),
-        b"window_s" => once(&mut f.window_s, scan.count()),
+    // Indexed as `KEYS` is.
+    scan.object(&KEYS, |scan, key| match key {
+        0 => once(&mut f.id, scan.text()),
+        1 => once(&mut f.ts, scan.time(times)),
+        2 => once(&mut f.account, scan.text()),
+        3 => once(&mut f.kind, scan.name(&TYPES, 0)),
+        4 => once(&mut f.key_id, scan.text()),
+        5 => once(&mut f.endpoint, scan.text()),
+        6 => once(&mut f.count, scan.count()),
+        7 => once(&mut f.window_s, scan.count()),
+        8 => once(
+            &mut f.method,
+            scan.name(&METHODS, 0)
+                .and_then(|at| LOGIN_METHODS.get(at).copied()),
+        ),
+        9 => once(&mut f.success, scan.boolean()),
+        10 => once(&mut f.ctx, context(scan)),
         _ => None,
     })?;
     scan.skip_space();
@@ -301,18 +437,11 @@ pub(super) fn scan(line: &str) -> Option<Flat<'_>> {
     let used_fields =
         f.key_id.is_some() || f.endpoint.is_some() || f.count.is_some() || f.window_s.is_some();
     let body = match f.kind? {
-        "login" if !used_fields => Body::Login {
-            method: match f.method? {
-                "password" => LoginMethod::Password,
-                "passkey" => LoginMethod::Passkey,
-                "totp" => LoginMethod::Totp,
-                "sms" => LoginMethod::Sms,
-                "email_link" => LoginMethod::EmailLink,
-                _ => return None,
-            },
+        LOGIN if !used_fields => Body::Login {
+            method: f.method?,
             success: f.success?,
         },
-        "api_key.used" if !login_fields => Body::ApiKeyUsed {
+        API_KEY_USED if !login_fields => Body::ApiKeyUsed {
             key_id: f.key_id?,
             endpoint: f.endpoint?,
             count: f.count?,
@@ -322,7 +451,7 @@ pub(super) fn scan(line: &str) -> Option<Flat<'_>> {
     };
     Some(Flat {
         id: f.id?,
-        ts: UnixMillis::parse_rfc3339(f.ts?).ok()?,
+        ts: f.ts?,
         account: f.account,
         ctx: f.ctx.unwrap_or_default(),
         body,

@@ -11,6 +11,7 @@ use super::batch::{MAX_LINE_BYTES, parse_line};
 use super::flat::{self, Body, Flat};
 use super::model::{ContractEvent, EventBody};
 use crate::events::EventContext;
+use crate::time::MinuteCache;
 
 /// Strings kept aside for a later line (a `login` has no key id or endpoint, so an
 /// `api_key.used` after it takes theirs from here); more than this are dropped.
@@ -21,6 +22,7 @@ const MAX_SPARE: usize = 8;
 pub struct EventBuffer {
     event: Option<ContractEvent>,
     spare: Vec<String>,
+    times: MinuteCache,
 }
 
 impl EventBuffer {
@@ -28,7 +30,7 @@ impl EventBuffer {
     /// next call.
     pub fn parse(&mut self, line: &str) -> Result<&ContractEvent, String> {
         let flat = if line.len() <= MAX_LINE_BYTES {
-            flat::scan(line)
+            flat::scan(line, &mut self.times)
         } else {
             None
         };
