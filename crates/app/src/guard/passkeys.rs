@@ -168,19 +168,7 @@ impl Guard {
                 ));
             }
         };
-        let label = label.trim();
-        let stored_key = StoredPasskey {
-            credential_id: B64URL.encode(passkey.cred_id()),
-            account: account.to_owned(),
-            label: if label.is_empty() {
-                "passkey".to_owned()
-            } else {
-                label.chars().take(60).collect()
-            },
-            passkey: to_json(&passkey)?,
-            created_at: now,
-            last_used_at: None,
-        };
+        let stored_key = passkey_to_store(account, label, &passkey, now)?;
         let change = Change::new(&access, now)
             .write(spend)
             .write(Write::InsertPasskey(stored_key.clone()))
@@ -439,4 +427,27 @@ impl Guard {
             totp: guard.totp_confirmed(),
         })
     }
+}
+
+/// The row of a passkey just registered: its label trimmed and cut to 60 characters, or
+/// `passkey` when none was given.
+fn passkey_to_store(
+    account: &str,
+    label: &str,
+    passkey: &Passkey,
+    now: UnixMillis,
+) -> AppResult<StoredPasskey> {
+    let label = label.trim();
+    Ok(StoredPasskey {
+        credential_id: B64URL.encode(passkey.cred_id()),
+        account: account.to_owned(),
+        label: if label.is_empty() {
+            "passkey".to_owned()
+        } else {
+            label.chars().take(60).collect()
+        },
+        passkey: to_json(passkey)?,
+        created_at: now,
+        last_used_at: None,
+    })
 }
