@@ -36,6 +36,19 @@ fn import_body(account: &str, api_key: &str, scopes: Value, allowlist: Value) ->
     json!({ "account": account, "label": "migrated bot", "api_key": api_key, "secret": "an-exchange-secret-0123456789", "scopes": scopes, "ip_allowlist": allowlist })
 }
 
+/// Imports a `withdraw` key allow-listed to one host for `account`; returns its key id.
+async fn import_payout_key(admin: &Client, account: &str, api_key: &str) -> String {
+    let body = import_body(
+        account,
+        api_key,
+        json!(["read", "withdraw"]),
+        json!(["203.0.113.7"]),
+    );
+    let imported = admin.post("/v1/keys/import", &body).await;
+    assert_eq!(imported.status, 201, "{}", imported.text);
+    imported.body["key_id"].as_str().unwrap().to_owned()
+}
+
 async fn import_obeys_the_terms_of_any_key(backend: Backend) {
     let server = announcing(backend).await;
     let admin = server.admin();
@@ -177,15 +190,7 @@ async fn a_fund_moving_key_is_not_rotated_without_a_factor(backend: Backend) {
     let server = announcing(backend).await;
     let admin = server.admin();
     let (trade_key, _, _) = account_with_key(&server, "acc_nf").await;
-    let payouts = import_body(
-        "acc_nf",
-        "IMPORTEDKEY000000009",
-        json!(["read", "withdraw"]),
-        json!(["203.0.113.7"]),
-    );
-    let imported = admin.post("/v1/keys/import", &payouts).await;
-    assert_eq!(imported.status, 201, "{}", imported.text);
-    let payouts = imported.body["key_id"].as_str().unwrap().to_owned();
+    let payouts = import_payout_key(&admin, "acc_nf", "IMPORTEDKEY000000009").await;
     let integration = server.operator("integration").await;
     let rotated = integration
         .post(&format!("/v1/keys/{payouts}/rotate"), &json!({}))
@@ -209,15 +214,7 @@ async fn a_first_factor_unlocks_a_fund_moving_rotation_only_after_the_cool_down(
     let server = announcing(backend).await;
     let admin = server.admin();
     account_with_key(&server, "acc_ff").await;
-    let payouts = import_body(
-        "acc_ff",
-        "IMPORTEDKEY000000011",
-        json!(["read", "withdraw"]),
-        json!(["203.0.113.7"]),
-    );
-    let imported = admin.post("/v1/keys/import", &payouts).await;
-    assert_eq!(imported.status, 201, "{}", imported.text);
-    let payouts = imported.body["key_id"].as_str().unwrap().to_owned();
+    let payouts = import_payout_key(&admin, "acc_ff", "IMPORTEDKEY000000011").await;
     let path = format!("/v1/keys/{payouts}/rotate");
     let integration = server.operator("integration").await;
     let app = enrol_totp(&server, "acc_ff").await;
