@@ -250,13 +250,20 @@ pub(crate) fn apply(
             let tag = Tag::of_address(address);
             let last_widening = state.last_escalation_at.get();
             let spared = state.addresses.get(tag).is_some_and(|(seen, entry)| {
-                entry.status == AddressStatus::Usable
-                    && grounds.spare(seen.first, ts, last_widening)
+                matches!(
+                    entry.status,
+                    AddressStatus::Usable | AddressStatus::UnderReview
+                ) && grounds.spare(seen.first, ts, last_widening)
             });
             let entry = state.addresses.touch(tag, ts, MAX_ADDRESSES);
-            if verdict == Verdict::Block && !spared {
-                entry.status = AddressStatus::Blocked;
-            }
+            entry.status = match (verdict, entry.status) {
+                (Verdict::Block, _) if !spared => AddressStatus::Blocked,
+                // A held withdrawal puts its address under review for the account's next sends.
+                (Verdict::Hold, AddressStatus::Usable) => AddressStatus::UnderReview,
+                // One that goes ahead ends it: the exchange let money reach the address.
+                (_, AddressStatus::UnderReview) if proceeds => AddressStatus::Usable,
+                (_, status) => status,
+            };
             if proceeds {
                 state.amounts.remember(Flow::Withdrawal, ts, *amount_usd);
                 state.max_withdrawal_usd = state.max_withdrawal_usd.max(*amount_usd);

@@ -16,6 +16,10 @@ use std::net::IpAddr;
 pub const NEVER: f64 = 1e9;
 const MINUTE_MS: f64 = 60_000.0;
 const DAY_MS: i64 = 86_400_000;
+/// How long a held withdrawal keeps its address under review for the account's next sends,
+/// counted from the latest time the account named the address: the day an exchange takes to
+/// review a hold. The contract has no event for a withdrawal's release, so it ends by itself.
+pub const REVIEW_MS: i64 = DAY_MS;
 
 /// Every feature, by name, as rules see them.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -54,6 +58,9 @@ pub struct Features {
     pub address_minutes_known: f64,
     pub address_blocked: bool,
     pub address_held: bool,
+    /// A withdrawal of this account to the address was held, and the account named the address
+    /// within the last day (`REVIEW_MS`): the address is under review with it.
+    pub address_under_review: bool,
     pub address_fraud: bool,
     /// Another account's held or blocked withdrawal or allow-listing named this address this
     /// past week (see `network`).
@@ -122,6 +129,7 @@ pub const FEATURE_NAMES: &[&str] = &[
     "address_minutes_known",
     "address_blocked",
     "address_held",
+    "address_under_review",
     "address_fraud",
     "address_flagged_elsewhere",
     "allowlist_ip_flagged_elsewhere",
@@ -211,6 +219,7 @@ impl Features {
             "address_minutes_known" => Scalar::from(self.address_minutes_known),
             "address_blocked" => Scalar::from(self.address_blocked),
             "address_held" => Scalar::from(self.address_held),
+            "address_under_review" => Scalar::from(self.address_under_review),
             "address_fraud" => Scalar::from(self.address_fraud),
             "address_flagged_elsewhere" => Scalar::from(self.address_flagged_elsewhere),
             "allowlist_ip_flagged_elsewhere" => Scalar::from(self.allowlist_ip_flagged_elsewhere),
@@ -468,6 +477,8 @@ impl Features {
             self.address_minutes_since_added = minutes_since(address.added_at.get(), ts);
             self.address_blocked = address.status == AddressStatus::Blocked;
             self.address_held = address.status == AddressStatus::Held;
+            self.address_under_review =
+                address.status == AddressStatus::UnderReview && ts - seen.last <= REVIEW_MS;
         } else {
             self.address_minutes_since_added = 0.0;
         }

@@ -189,6 +189,10 @@ pub(crate) enum AddressStatus {
     Held,
     /// Its `address.added` or a withdrawal to it was blocked: never usable.
     Blocked,
+    /// A withdrawal to it was held: usable, but under review with that withdrawal (see
+    /// `features::REVIEW_MS`) until a withdrawal to it goes ahead. Last, so that a checkpoint
+    /// of format 9, which never holds it, reads as it was written.
+    UnderReview,
 }
 
 /// An address of the account.

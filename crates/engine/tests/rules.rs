@@ -67,6 +67,13 @@ fn cases() -> Vec<(&'static str, Features)> {
             },
         ),
         (
+            "address_under_review",
+            Features {
+                address_under_review: true,
+                ..withdrawal()
+            },
+        ),
+        (
             "confirmed_fraud_address",
             Features {
                 address_fraud: true,
