@@ -4,38 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use portcullis_core::contract::parse_lines;
-use portcullis_engine::{Decision, Engine, Outcome, Policy, Verdict};
+mod story;
 
-const START: i64 = 1_753_700_000_000; // 2025-07-28
-
-/// Runs `lines` (`minutes after START | fields`, the n-th line's id `e{first + n}`) on `engine`.
-fn run_from(engine: &mut Engine, lines: &[String], first: usize) -> Vec<Decision> {
-    let text: Vec<String> = lines
-        .iter()
-        .enumerate()
-        .map(|(n, line)| {
-            let (minutes, rest) = line.split_once('|').unwrap();
-            let ts = portcullis_core::time::UnixMillis(
-                START + minutes.trim().parse::<i64>().unwrap() * 60_000,
-            );
-            format!(
-                r#"{{"id":"e{}","ts":"{}",{}}}"#,
-                first + n,
-                ts.to_rfc3339(),
-                rest.trim()
-            )
-        })
-        .collect();
-    let batch = parse_lines(&text.join("\n"));
-    assert!(batch.errors.is_empty(), "{:?}", batch.errors);
-    (batch.events.iter())
-        .filter_map(|(_, event)| match engine.process(event) {
-            Outcome::Decided(decision, _) => Some(decision),
-            _ => None,
-        })
-        .collect()
-}
+use portcullis_engine::{Decision, Engine, Policy, Verdict};
+use story::run_on as run_from;
 
 /// A customer of some weeks, an ordinary call (attested), a wallet added during it and a
 /// first send to it during the call: held by the call's context.

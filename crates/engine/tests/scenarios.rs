@@ -3,8 +3,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use portcullis_core::contract::parse_lines;
+mod story;
+
 use portcullis_engine::{Decision, Engine, Outcome, Policy, Verdict};
+use story::run_on;
 
 /// Runs a story (lines of `minutes after a fixed start | fields`; the n-th line's id is `e{n}`)
 /// and returns the decisions.
@@ -14,37 +16,6 @@ fn run(lines: &[&str]) -> Vec<Decision> {
         lines,
         0,
     )
-}
-
-/// Runs a story on `engine`, numbering its ids from `first`.
-fn run_on(engine: &mut Engine, lines: &[&str], first: usize) -> Vec<Decision> {
-    let start = 1_753_700_000_000i64; // 2025-07-28
-    let text: Vec<String> = lines
-        .iter()
-        .enumerate()
-        .map(|(n, line)| {
-            let (minutes, rest) = line.split_once('|').unwrap();
-            let ts = portcullis_core::time::UnixMillis(
-                start + minutes.trim().parse::<i64>().unwrap() * 60_000,
-            );
-            format!(
-                r#"{{"id":"e{}","ts":"{}",{}}}"#,
-                first + n,
-                ts.to_rfc3339(),
-                rest.trim()
-            )
-        })
-        .collect();
-    let batch = parse_lines(&text.join("\n"));
-    assert!(batch.errors.is_empty(), "{:?}", batch.errors);
-    batch
-        .events
-        .iter()
-        .filter_map(|(_, event)| match engine.process(event) {
-            Outcome::Decided(decision, _) => Some(decision),
-            _ => None,
-        })
-        .collect()
 }
 
 /// A customer with a few weeks of ordinary history: logins from home, a trading bot.
