@@ -118,7 +118,7 @@ fn an_allowed_send_puts_nothing_under_review_and_the_review_survives_a_checkpoin
     run_on(&mut engine, &lines);
     let bytes = engine.checkpoint().unwrap();
     let mut restored = Engine::from_checkpoint(Policy::default_policy().unwrap(), &bytes).unwrap();
-    let next = r#"9190 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w9","asset":"USDT","network":"TRX","address":"TQsafe","amount":"2500","amount_usd":2500,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"app"}}"#;
+    let next = r#"9190 | "type":"withdrawal.requested","account":"a1","withdrawal_id":"w9","asset":"USDT","network":"TRX","address":"TQsafe","amount":"2500","amount_usd":2500,"ctx":{"ip":"198.51.100.23","device_id":"d1","channel":"app"}"#;
     let decisions = run_from(&mut restored, &[next], 100);
     assert!(
         has(&decisions[0], "address_under_review"),
