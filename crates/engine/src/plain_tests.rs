@@ -23,6 +23,10 @@ impl Rng {
         self.next() % n
     }
 
+    fn pick<T: Copy>(&mut self, pool: &[T]) -> T {
+        pool[usize::try_from(self.below(pool.len() as u64)).unwrap_or(0)]
+    }
+
     fn flag(&mut self) -> bool {
         self.below(2) == 1
     }
@@ -30,7 +34,7 @@ impl Rng {
     fn int(&mut self) -> i64 {
         const POOL: &[i64] = &[0, 1, 2, 3, 4, 98, 99, 100, -1, i64::MAX, i64::MIN];
         if self.flag() {
-            POOL[self.below(POOL.len() as u64) as usize]
+            self.pick(POOL)
         } else {
             self.below(8) as i64
         }
@@ -60,17 +64,17 @@ impl Rng {
             f64::NEG_INFINITY,
         ];
         match self.below(3) {
-            0 => POOL[self.below(POOL.len() as u64) as usize],
+            0 => self.pick(POOL),
             1 => self.below(20_000) as f64 / 8.0,
             _ => {
-                let x = POOL[self.below(POOL.len() as u64) as usize];
+                let x = self.pick(POOL);
                 x + if self.flag() { 1e-9 } else { -1e-9 } * x.abs().max(1.0)
             }
         }
     }
 
     fn text(&mut self, pool: &[&str]) -> String {
-        pool[self.below(pool.len() as u64) as usize].to_owned()
+        self.pick(pool).to_owned()
     }
 }
 
