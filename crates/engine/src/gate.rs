@@ -8,15 +8,29 @@
 
 use crate::features::{Features, Scalar};
 
-/// How a gate compares.
+/// How a gate (or a plain condition, `plain`) compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cmp {
+pub(crate) enum Cmp {
     Eq,
     Ne,
     Lt,
     Le,
     Gt,
     Ge,
+}
+
+impl Cmp {
+    /// Whether two values in this order pass the comparison.
+    pub(crate) fn holds(self, order: std::cmp::Ordering) -> bool {
+        match self {
+            Cmp::Eq => order.is_eq(),
+            Cmp::Ne => order.is_ne(),
+            Cmp::Lt => order.is_lt(),
+            Cmp::Le => order.is_le(),
+            Cmp::Gt => order.is_gt(),
+            Cmp::Ge => order.is_ge(),
+        }
+    }
 }
 
 /// What a gate compares the feature with.
@@ -90,15 +104,7 @@ impl Gate {
             // shut the gate (`error && false` is false, `error && true` an error: CEL decides).
             return self.cmp == Cmp::Eq;
         };
-        let open = match self.cmp {
-            Cmp::Eq => order.is_eq(),
-            Cmp::Ne => order.is_ne(),
-            Cmp::Lt => order.is_lt(),
-            Cmp::Le => order.is_le(),
-            Cmp::Gt => order.is_gt(),
-            Cmp::Ge => order.is_ge(),
-        };
-        !open
+        !self.cmp.holds(order)
     }
 }
 

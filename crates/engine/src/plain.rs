@@ -13,6 +13,7 @@
 //! The tests hold it to the interpreter on every rule of the default policy.
 
 use crate::features::{Features, Reader, Scalar};
+use crate::gate::Cmp;
 use cel::IdedExpr;
 use cel::common::ast::{Expr, LiteralValue, operators};
 
@@ -21,17 +22,6 @@ use cel::common::ast::{Expr, LiteralValue, operators};
 pub(crate) struct Failed;
 
 type Out<T> = Result<T, Failed>;
-
-/// A comparison.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cmp {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-}
 
 /// A truth value.
 #[derive(Debug)]
@@ -220,19 +210,6 @@ impl Truth {
                 }
             }
             Truth::Texts(eq, a, b) => Ok((a.eval(f)? == b.eval(f)?) == *eq),
-        }
-    }
-}
-
-impl Cmp {
-    fn holds(self, order: std::cmp::Ordering) -> bool {
-        match self {
-            Cmp::Eq => order.is_eq(),
-            Cmp::Ne => order.is_ne(),
-            Cmp::Lt => order.is_lt(),
-            Cmp::Le => order.is_le(),
-            Cmp::Gt => order.is_gt(),
-            Cmp::Ge => order.is_ge(),
         }
     }
 }
