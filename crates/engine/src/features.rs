@@ -97,61 +97,82 @@ pub struct Features {
     pub network_path: String,
 }
 
-/// The names rules may use (anything else is refused when a policy is loaded).
-pub const FEATURE_NAMES: &[&str] = &[
-    "event_type",
-    "amount_usd",
-    "via_api",
-    "adds_withdraw",
-    "allowlist_loosened",
-    "allowlist_removed",
-    "allowlist_unseen_ips",
-    "escalation",
-    "step_up",
-    "step_up_weak",
-    "call_active",
-    "remote_access",
-    "minutes_since_call",
-    "minutes_since_unverified_call",
-    "minutes_since_remote_access",
-    "days_since_contact_reported",
-    "minutes_since_escalation",
-    "ip_new",
-    "ip_minutes_known",
-    "fraud_caller_contact",
-    "device_new",
-    "key_known",
-    "key_lacks_withdraw",
-    "ip_outside_key_allowlist",
-    "key_minutes_since_widened",
-    "address_new",
-    "address_minutes_since_added",
-    "address_minutes_known",
-    "address_blocked",
-    "address_held",
-    "address_under_review",
-    "address_fraud",
-    "address_flagged_elsewhere",
-    "allowlist_ip_flagged_elsewhere",
-    "ip_flagged_elsewhere",
-    "amount_vs_max",
-    "prior_withdrawals_30d",
-    "withdrawn_24h_usd",
-    "deposits_7d_usd",
-    "share_of_deposits",
-    "market_volume_ratio",
-    "market_volatility",
-    "account_age_days",
-    "campaign_accounts",
-    "caller_campaign_accounts",
-    "network_marked",
-    "network_hops",
-    "account_marked",
-    "account_network_hops",
-    "network_path",
-];
+/// Declares the names rules may use and each one's reader, in one list (one order).
+macro_rules! feature_table {
+    ($($name:ident),* $(,)?) => {
+        /// The names rules may use (anything else is refused when a policy is loaded).
+        pub const FEATURE_NAMES: &[&str] = &[$(stringify!($name)),*];
 
-/// A feature's value, read without CEL (policy gates; the CEL resolver converts it).
+        /// Each feature's reader, in the order of `FEATURE_NAMES`.
+        const READERS: &[Reader] = &[$(read::$name),*];
+
+        /// One reader per feature, named after it.
+        mod read {
+            use super::{Features, Scalar};
+            $(pub(super) fn $name(f: &Features) -> Scalar<'_> {
+                Scalar::from(&f.$name)
+            })*
+        }
+    };
+}
+
+feature_table!(
+    event_type,
+    amount_usd,
+    via_api,
+    adds_withdraw,
+    allowlist_loosened,
+    allowlist_removed,
+    allowlist_unseen_ips,
+    escalation,
+    step_up,
+    step_up_weak,
+    call_active,
+    remote_access,
+    minutes_since_call,
+    minutes_since_unverified_call,
+    minutes_since_remote_access,
+    days_since_contact_reported,
+    minutes_since_escalation,
+    ip_new,
+    ip_minutes_known,
+    fraud_caller_contact,
+    device_new,
+    key_known,
+    key_lacks_withdraw,
+    ip_outside_key_allowlist,
+    key_minutes_since_widened,
+    address_new,
+    address_minutes_since_added,
+    address_minutes_known,
+    address_blocked,
+    address_held,
+    address_under_review,
+    address_fraud,
+    address_flagged_elsewhere,
+    allowlist_ip_flagged_elsewhere,
+    ip_flagged_elsewhere,
+    amount_vs_max,
+    prior_withdrawals_30d,
+    withdrawn_24h_usd,
+    deposits_7d_usd,
+    share_of_deposits,
+    market_volume_ratio,
+    market_volatility,
+    account_age_days,
+    campaign_accounts,
+    caller_campaign_accounts,
+    network_marked,
+    network_hops,
+    account_marked,
+    account_network_hops,
+    network_path,
+);
+
+/// Reads one feature's value (see [`Features::reader`]).
+pub(crate) type Reader = fn(&Features) -> Scalar<'_>;
+
+/// A feature's value, read without CEL (policy gates, plain rules; the CEL resolver converts it).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Scalar<'a> {
     Bool(bool),
@@ -160,80 +181,40 @@ pub(crate) enum Scalar<'a> {
     Text(&'a str),
 }
 
-impl From<bool> for Scalar<'_> {
-    fn from(value: bool) -> Self {
-        Scalar::Bool(value)
+impl From<&bool> for Scalar<'_> {
+    fn from(value: &bool) -> Self {
+        Scalar::Bool(*value)
     }
 }
 
-impl From<i64> for Scalar<'_> {
-    fn from(value: i64) -> Self {
-        Scalar::Int(value)
+impl From<&i64> for Scalar<'_> {
+    fn from(value: &i64) -> Self {
+        Scalar::Int(*value)
     }
 }
 
-impl From<f64> for Scalar<'_> {
-    fn from(value: f64) -> Self {
-        Scalar::Float(value)
+impl From<&f64> for Scalar<'_> {
+    fn from(value: &f64) -> Self {
+        Scalar::Float(*value)
+    }
+}
+
+impl<'a> From<&'a String> for Scalar<'a> {
+    fn from(value: &'a String) -> Self {
+        Scalar::Text(value)
     }
 }
 
 impl Features {
+    /// The reader of the feature `name`, if it is one of `FEATURE_NAMES`.
+    pub(crate) fn reader(name: &str) -> Option<Reader> {
+        let index = FEATURE_NAMES.iter().position(|known| *known == name)?;
+        READERS.get(index).copied()
+    }
+
     /// The value of the feature `name` (one of `FEATURE_NAMES`).
     pub(crate) fn scalar(&self, name: &str) -> Option<Scalar<'_>> {
-        Some(match name {
-            "event_type" => Scalar::Text(&self.event_type),
-            "step_up" => Scalar::Text(&self.step_up),
-            "amount_usd" => Scalar::from(self.amount_usd),
-            "via_api" => Scalar::from(self.via_api),
-            "adds_withdraw" => Scalar::from(self.adds_withdraw),
-            "allowlist_loosened" => Scalar::from(self.allowlist_loosened),
-            "allowlist_removed" => Scalar::from(self.allowlist_removed),
-            "allowlist_unseen_ips" => Scalar::from(self.allowlist_unseen_ips),
-            "escalation" => Scalar::from(self.escalation),
-            "step_up_weak" => Scalar::from(self.step_up_weak),
-            "call_active" => Scalar::from(self.call_active),
-            "remote_access" => Scalar::from(self.remote_access),
-            "minutes_since_call" => Scalar::from(self.minutes_since_call),
-            "minutes_since_unverified_call" => Scalar::from(self.minutes_since_unverified_call),
-            "minutes_since_remote_access" => Scalar::from(self.minutes_since_remote_access),
-            "days_since_contact_reported" => Scalar::from(self.days_since_contact_reported),
-            "minutes_since_escalation" => Scalar::from(self.minutes_since_escalation),
-            "ip_new" => Scalar::from(self.ip_new),
-            "ip_minutes_known" => Scalar::from(self.ip_minutes_known),
-            "fraud_caller_contact" => Scalar::from(self.fraud_caller_contact),
-            "campaign_accounts" => Scalar::from(self.campaign_accounts),
-            "caller_campaign_accounts" => Scalar::from(self.caller_campaign_accounts),
-            "network_marked" => Scalar::from(self.network_marked),
-            "network_hops" => Scalar::from(self.network_hops),
-            "account_marked" => Scalar::from(self.account_marked),
-            "account_network_hops" => Scalar::from(self.account_network_hops),
-            "network_path" => Scalar::Text(&self.network_path),
-            "device_new" => Scalar::from(self.device_new),
-            "key_known" => Scalar::from(self.key_known),
-            "key_lacks_withdraw" => Scalar::from(self.key_lacks_withdraw),
-            "ip_outside_key_allowlist" => Scalar::from(self.ip_outside_key_allowlist),
-            "key_minutes_since_widened" => Scalar::from(self.key_minutes_since_widened),
-            "address_new" => Scalar::from(self.address_new),
-            "address_minutes_since_added" => Scalar::from(self.address_minutes_since_added),
-            "address_minutes_known" => Scalar::from(self.address_minutes_known),
-            "address_blocked" => Scalar::from(self.address_blocked),
-            "address_held" => Scalar::from(self.address_held),
-            "address_under_review" => Scalar::from(self.address_under_review),
-            "address_fraud" => Scalar::from(self.address_fraud),
-            "address_flagged_elsewhere" => Scalar::from(self.address_flagged_elsewhere),
-            "allowlist_ip_flagged_elsewhere" => Scalar::from(self.allowlist_ip_flagged_elsewhere),
-            "ip_flagged_elsewhere" => Scalar::from(self.ip_flagged_elsewhere),
-            "amount_vs_max" => Scalar::from(self.amount_vs_max),
-            "prior_withdrawals_30d" => Scalar::from(self.prior_withdrawals_30d),
-            "withdrawn_24h_usd" => Scalar::from(self.withdrawn_24h_usd),
-            "deposits_7d_usd" => Scalar::from(self.deposits_7d_usd),
-            "share_of_deposits" => Scalar::from(self.share_of_deposits),
-            "market_volume_ratio" => Scalar::from(self.market_volume_ratio),
-            "market_volatility" => Scalar::from(self.market_volatility),
-            "account_age_days" => Scalar::from(self.account_age_days),
-            _ => return None,
-        })
+        Features::reader(name).map(|read| read(self))
     }
 }
 

@@ -8,15 +8,29 @@
 
 use crate::features::{Features, Scalar};
 
-/// How a gate compares.
+/// How a gate (or a plain condition, `plain`) compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Cmp {
+pub(crate) enum Cmp {
     Eq,
     Ne,
     Lt,
     Le,
     Gt,
     Ge,
+}
+
+impl Cmp {
+    /// Whether two values in this order pass the comparison.
+    pub(crate) fn holds(self, order: std::cmp::Ordering) -> bool {
+        match self {
+            Cmp::Eq => order.is_eq(),
+            Cmp::Ne => order.is_ne(),
+            Cmp::Lt => order.is_lt(),
+            Cmp::Le => order.is_le(),
+            Cmp::Gt => order.is_gt(),
+            Cmp::Ge => order.is_ge(),
+        }
+    }
 }
 
 /// What a gate compares the feature with.
@@ -86,18 +100,11 @@ impl Gate {
             _ => return false,
         };
         let Some(order) = order else {
-            // NaN: every comparison but `!=` is false in CEL as in Rust.
-            return self.cmp != Cmp::Ne;
+            // NaN: `==` is false in CEL, `!=` true, and an ordering an error, which does not
+            // shut the gate (`error && false` is false, `error && true` an error: CEL decides).
+            return self.cmp == Cmp::Eq;
         };
-        let open = match self.cmp {
-            Cmp::Eq => order.is_eq(),
-            Cmp::Ne => order.is_ne(),
-            Cmp::Lt => order.is_lt(),
-            Cmp::Le => order.is_le(),
-            Cmp::Gt => order.is_gt(),
-            Cmp::Ge => order.is_ge(),
-        };
-        !open
+        !self.cmp.holds(order)
     }
 }
 
@@ -179,6 +186,20 @@ mod tests {
         assert!(shut("campaign_accounts >= 3 && (escalation || ip_new)"));
         assert!(!shut("minutes_since_escalation <= 1440.0 && escalation"));
         assert!(shut("event_type != 'withdrawal.requested' && escalation"));
+    }
+
+    #[test]
+    fn a_nan_shuts_only_an_equality() {
+        let f = Features {
+            amount_usd: f64::NAN,
+            ..features()
+        };
+        let shut = |when: &str| Gate::of(when).is_some_and(|g| g.shut(&f));
+        assert!(shut("amount_usd == 1.0 && escalation"));
+        assert!(!shut("amount_usd != 1.0 && escalation"));
+        // An ordering with NaN is an error in CEL: `error && true` fails, the rule acts.
+        assert!(!shut("amount_usd < 1.0 && escalation"));
+        assert!(!shut("amount_usd >= 1.0 && escalation"));
     }
 
     #[test]

@@ -25,6 +25,9 @@ mod links;
 mod network;
 mod paged;
 pub mod partitioned;
+mod plain;
+#[cfg(test)]
+mod plain_tests;
 mod policy;
 mod slab;
 mod state;

@@ -100,6 +100,8 @@ pub struct Rule {
     program: Program,
     /// Skips the program when its first operand is false (`gate`).
     gate: Option<crate::gate::Gate>,
+    /// The condition evaluated without the interpreter, when it can be (`plain`).
+    plain: Option<crate::plain::Plain>,
 }
 
 /// A validated policy.
@@ -188,33 +190,47 @@ impl Policy {
         self.evaluate_gated(features, true)
     }
 
-    /// [`Policy::evaluate`] with every gate left open: each rule's program decides. For the
-    /// fuzz target (`cargo fuzz` builds with `--cfg fuzzing`), which holds the gates to giving
-    /// the same evaluation as the programs alone.
+    /// [`Policy::evaluate`] with every gate left open and no plain form: each rule's program
+    /// decides. For the fuzz target (`cargo fuzz` builds with `--cfg fuzzing`), which holds the
+    /// gates and the plain forms to giving the same evaluation as the programs alone.
     #[cfg(fuzzing)]
     pub fn evaluate_ungated(&self, features: &Features) -> Evaluation {
         self.evaluate_gated(features, false)
     }
 
     fn evaluate_gated(&self, features: &Features, gated: bool) -> Evaluation {
-        let mut context = Context::with_env(self.env.clone());
-        context.set_variable_resolver(features);
+        // Made for the first rule the interpreter evaluates: with every rule plain, never.
+        let mut context: Option<Context<'_, '_>> = None;
         let mut score: u32 = 0;
         let mut least = Verdict::Allow;
         let mut reasons = Vec::new();
         let mut fired = Vec::new();
         let mut errors = Vec::new();
         for (index, rule) in self.rules.iter().enumerate() {
-            if gated && rule.gate.as_ref().is_some_and(|gate| gate.shut(features)) {
-                continue;
-            }
-            let reason = match rule.program.execute(&context) {
-                Ok(Value::Bool(true)) => {
+            let holds = match &rule.plain {
+                Some(plain) if gated => plain.holds(features).ok(),
+                _ => {
+                    if gated && rule.gate.as_ref().is_some_and(|gate| gate.shut(features)) {
+                        continue;
+                    }
+                    let context = context.get_or_insert_with(|| {
+                        let mut context = Context::with_env(self.env.clone());
+                        context.set_variable_resolver(features);
+                        context
+                    });
+                    match rule.program.execute(context) {
+                        Ok(Value::Bool(b)) => Some(b),
+                        Ok(_) | Err(_) => None,
+                    }
+                }
+            };
+            let reason = match holds {
+                Some(true) => {
                     fired.push(index);
                     rule.id.clone()
                 }
-                Ok(Value::Bool(false)) => continue,
-                Ok(_) | Err(_) => {
+                Some(false) => continue,
+                None => {
                     errors.push(index);
                     format!("{RULE_ERROR_PREFIX}{}", rule.id)
                 }
@@ -435,6 +451,7 @@ fn compile_rule(rule: RuleFile, env: &Arc<Env>, samples: &Samples) -> Result<Rul
         id,
         description: rule.description,
         gate: crate::gate::Gate::of(&rule.when),
+        plain: crate::plain::Plain::of(program.expression()),
         when: rule.when,
         score: rule.score,
         action,
