@@ -6,7 +6,7 @@
 //! `?:` at the top level, where `&&` would bind tighter), and only a comparison whose literal
 //! has the feature's own type (so that CEL would not have refused it).
 
-use crate::features::{Features, Scalar};
+use crate::features::{Features, Reader, Scalar};
 
 /// How a gate (or a plain condition, `plain`) compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,9 +44,10 @@ enum Literal {
 }
 
 /// See the module documentation.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 pub(crate) struct Gate {
-    feature: String,
+    /// The feature's reader, found once when the policy is loaded.
+    feature: Reader,
     cmp: Cmp,
     literal: Literal,
 }
@@ -67,18 +68,15 @@ impl Gate {
             .iter()
             .find_map(|(op, cmp)| first.find(op).map(|at| (at, *op, *cmp)))
         else {
-            return is_name(first).then(|| Gate {
-                feature: first.to_owned(),
+            return Some(Gate {
+                feature: Features::reader(first)?,
                 cmp: Cmp::Eq,
                 literal: Literal::True,
             });
         };
         let (feature, literal) = (first[..at].trim(), first[at + op.len()..].trim());
-        if !is_name(feature) {
-            return None;
-        }
         Some(Gate {
-            feature: feature.to_owned(),
+            feature: Features::reader(feature)?,
             cmp,
             literal: literal_of(literal)?,
         })
@@ -87,10 +85,7 @@ impl Gate {
     /// Whether the gate is shut for these features: the rule cannot fire. `false` when it
     /// cannot tell (a feature or literal of another type: CEL decides).
     pub fn shut(&self, features: &Features) -> bool {
-        let Some(value) = features.scalar(&self.feature) else {
-            return false;
-        };
-        let order = match (&self.literal, value) {
+        let order = match (&self.literal, (self.feature)(features)) {
             (Literal::True, Scalar::Bool(b)) => return !b,
             (Literal::Int(n), Scalar::Int(v)) => v.partial_cmp(n),
             (Literal::Float(x), Scalar::Float(v)) => v.partial_cmp(x),
@@ -134,15 +129,6 @@ fn first_operand(when: &str) -> Option<&str> {
         i += 1;
     }
     first.map(|at| when[..at].trim())
-}
-
-fn is_name(text: &str) -> bool {
-    !text.is_empty()
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        && !text.as_bytes()[0].is_ascii_digit()
-        && !matches!(text, "true" | "false" | "null")
 }
 
 fn literal_of(text: &str) -> Option<Literal> {
@@ -219,7 +205,7 @@ mod tests {
                 "{when}: {gate:?}"
             );
         }
-        assert_eq!(Gate::of("network_marked || escalation"), None);
-        assert_eq!(Gate::of("address_fraud"), None);
+        assert!(Gate::of("network_marked || escalation").is_none());
+        assert!(Gate::of("address_fraud").is_none());
     }
 }
